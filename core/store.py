@@ -1,0 +1,83 @@
+"""The workspace's SQLite database, ``.parac/state/parac.db``.
+
+One file holds everything parac must not lose: workflow runs and checkpoints, the cost ledger, budget
+reservations, the audit chain. This module only opens it; each module that owns tables creates them itself
+(``CREATE TABLE IF NOT EXISTS`` at first use), so no central schema has to know every feature.
+
+Connections are opened in autocommit mode (``isolation_level=None``): a module says where its transactions
+begin with :func:`transaction`, which takes the write lock up front (``BEGIN IMMEDIATE``). That is what makes
+read-check-write sequences such as budget reservations safe across threads and processes; the implicit
+deferred transactions of :mod:`sqlite3`'s default mode would let two writers read the same state and then
+race for the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+#: Where the database lives, relative to the directory that holds ``.parac/``.
+DB_RELATIVE_PATH = Path(".parac") / "state" / "parac.db"
+
+#: How long a connection waits for another writer before giving up, in milliseconds. Workflow steps and
+#: concurrent agent calls write from several threads and processes; a short wait beats a spurious error.
+BUSY_TIMEOUT_MS = 10_000
+
+
+def db_path(workspace_root: str | Path) -> Path:
+    """Return the database file of the workspace whose root (the directory holding ``.parac/``) is given.
+
+    A path that already ends in ``.parac`` is accepted as well, since callers often hold that directory.
+    """
+    root = Path(workspace_root)
+    if root.name == ".parac":
+        return root / "state" / "parac.db"
+    return root / DB_RELATIVE_PATH
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open (creating if needed) the SQLite database at ``path`` with parac's settings.
+
+    - WAL journal: readers (``parac costs report``, the MCP resources) never block the writer, and a commit
+      is one append, which is what makes per-call ledger rows cheap.
+    - ``synchronous=NORMAL``: in WAL mode a committed transaction survives a killed process (what the
+      workflow engine's crash-resume relies on); only a power loss may drop the last commits, never corrupt.
+    - ``busy_timeout`` so concurrent writers queue instead of failing.
+    - ``check_same_thread=False`` so a connection may be handed to a worker thread (anyio's ``to_thread``);
+      callers must still not use one connection from two threads at the same time.
+
+    ``":memory:"`` opens a private in-memory database (for tests and benchmarks of callers).
+    """
+    target = str(path)
+    if target != ":memory:":
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def connect_workspace(workspace_root: str | Path) -> sqlite3.Connection:
+    """Open the database of the workspace rooted at ``workspace_root`` (see :func:`db_path`)."""
+    return connect(db_path(workspace_root))
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+    """Run the body as one transaction: commit when it returns, roll back when it raises.
+
+    ``immediate=True`` takes the write lock at ``BEGIN``, so a body that reads, decides and writes sees no
+    other writer in between. Use ``immediate=False`` for read-only snapshots.
+    """
+    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
