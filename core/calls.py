@@ -1,0 +1,90 @@
+"""Tool calls and LLM calls as values, and the hooks that see every one of them.
+
+Governance (policies, budgets, audit, redaction) lives in plugins; the core only promises to show them every call
+before it is made (a hook may veto it by raising :class:`CallDenied`) and after (to observe the outcome). The server
+implements :class:`CallHooks` with pluggy; code that runs the core without a host passes :data:`NO_HOOKS`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class ToolCall:
+    """One call of a tool: what is called, with what, and on whose behalf."""
+
+    tool: str
+    arguments: dict[str, Any]
+    actor: str = "local"
+    agent: str | None = None
+    workflow: str | None = None
+    run_id: str | None = None
+    step: str | None = None
+    idempotency_key: str | None = None
+    call_id: str = field(default_factory=new_id)
+
+
+@dataclass
+class LLMCall:
+    """One call of a model. ``estimated_usd`` is filled before the call so budgets can refuse it."""
+
+    model: str
+    provider: str
+    messages: list[dict[str, Any]]
+    actor: str = "local"
+    agent: str | None = None
+    workflow: str | None = None
+    run_id: str | None = None
+    step: str | None = None
+    max_tokens: int | None = None
+    estimated_usd: float = 0.0
+    call_id: str = field(default_factory=new_id)
+
+
+class CallDenied(Exception):
+    """A hook refused a call. The message is for the caller, so it names the rule, never a secret."""
+
+    def __init__(self, message: str, *, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class CallHooks(Protocol):
+    def before_tool_call(self, call: ToolCall) -> None: ...
+
+    def after_tool_call(self, call: ToolCall, result: Any, error: BaseException | None) -> None: ...
+
+    def before_llm_call(self, call: LLMCall) -> None: ...
+
+    def after_llm_call(self, call: LLMCall, response: Any, error: BaseException | None) -> None: ...
+
+    def event(self, name: str, data: dict[str, Any]) -> None: ...
+
+
+class _NoHooks:
+    """Hooks that allow everything and observe nothing: for the core used on its own."""
+
+    def before_tool_call(self, call: ToolCall) -> None:
+        return None
+
+    def after_tool_call(self, call: ToolCall, result: Any, error: BaseException | None) -> None:
+        return None
+
+    def before_llm_call(self, call: LLMCall) -> None:
+        return None
+
+    def after_llm_call(self, call: LLMCall, response: Any, error: BaseException | None) -> None:
+        return None
+
+    def event(self, name: str, data: dict[str, Any]) -> None:
+        return None
+
+
+NO_HOOKS: CallHooks = _NoHooks()

@@ -1,0 +1,164 @@
+"""Reading spec files while remembering where every key and value stands.
+
+Specs are YAML files or Markdown files with YAML front matter. They are parsed with PyYAML's C loader into a node
+tree, which keeps source marks, and then constructed into plain Python data; a walk over the same nodes records
+the span of every key and value by its path (``("budget", "per_run_usd")``, ``("steps", 2, "agent")``), so any
+error found later, by pydantic or by cross-file checks, can point at the exact place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .diagnostics import Diagnostic, Span
+
+try:  # the C loader is ~10x faster; PyYAML wheels ship it, but a source build may not.
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _Loader = yaml.SafeLoader
+
+Loc = tuple[str | int, ...]
+FRONT_MATTER_FENCE = "---"
+
+
+@dataclass
+class SourceDoc:
+    """One parsed spec file: its text, its data, and where each part of the data came from."""
+
+    path: Path
+    text: str
+    data: Any = None
+    body: str | None = None  # Markdown body after the front matter
+    value_spans: dict[Loc, Span] = field(default_factory=dict)
+    key_spans: dict[Loc, Span] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+    def span(self, loc: Loc, *, key: bool = False) -> Span:
+        """The span of the value (or key) at ``loc``, falling back to the nearest ancestor that has one."""
+        spans = self.key_spans if key else self.value_spans
+        for end in range(len(loc), -1, -1):
+            sub = tuple(loc[:end])
+            if sub in spans:
+                return spans[sub]
+            if key and sub in self.value_spans:
+                return self.value_spans[sub]
+        return self.value_spans.get((), Span())
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+
+def read_text(path: Path) -> tuple[str | None, Diagnostic | None]:
+    """The file's text, or a diagnostic saying why it cannot be read (missing, unreadable, not UTF-8)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, Diagnostic.at(path, None, "unreadable", f"cannot read file: {exc.strerror or exc}")
+    try:
+        return raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        span = Span(line, column, line, column + 1)
+        return None, Diagnostic.at(path, span, "encoding", f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})")
+
+
+def load_source(path: Path, text: str | None = None) -> SourceDoc:
+    """Parse a ``.yaml``/``.yml`` file or a ``.md`` file with front matter; problems become diagnostics."""
+    if text is None:
+        text, problem = read_text(path)
+        if problem is not None:
+            return SourceDoc(path, "", diagnostics=[problem])
+    if path.suffix == ".md":
+        return _load_markdown(path, text)
+    doc = SourceDoc(path, text)
+    _parse_yaml(doc, text, line_offset=0)
+    return doc
+
+
+def _load_markdown(path: Path, text: str) -> SourceDoc:
+    doc = SourceDoc(path, text)
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].rstrip() != FRONT_MATTER_FENCE:
+        doc.data = {}
+        doc.body = text
+        return doc
+    for index in range(1, len(lines)):
+        if lines[index].rstrip() == FRONT_MATTER_FENCE:
+            _parse_yaml(doc, "".join(lines[1:index]), line_offset=1)
+            doc.body = "".join(lines[index + 1 :]).lstrip("\n")
+            return doc
+    doc.diagnostics.append(
+        Diagnostic.at(path, Span(1, 1, 1, 4), "syntax", "front matter is not closed: expected a line '---'")
+    )
+    return doc
+
+
+def _parse_yaml(doc: SourceDoc, text: str, line_offset: int) -> None:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = (mark.line if mark else 0) + 1 + line_offset
+        column = (mark.column if mark else 0) + 1
+        problem = exc.problem or exc.context or "invalid YAML"
+        context = f" {exc.context}" if exc.context and exc.problem else ""
+        doc.diagnostics.append(
+            Diagnostic.at(doc.path, Span(line, column, line, column + 1), "syntax", f"{problem}{context}")
+        )
+        return
+    except (yaml.YAMLError, ValueError, TypeError) as exc:  # e.g. unhashable keys
+        doc.diagnostics.append(Diagnostic.at(doc.path, None, "syntax", f"invalid YAML: {exc}"))
+        return
+    finally:
+        loader.dispose()
+    doc.data = {} if data is None else data
+    if node is not None:
+        _Walker(doc, line_offset).walk(node, ())
+
+
+class _Walker:
+    """Records spans for every key and value, and reports duplicate keys (which YAML loaders silently merge)."""
+
+    def __init__(self, doc: SourceDoc, line_offset: int) -> None:
+        self.doc = doc
+        self.offset = line_offset
+
+    def span(self, node: yaml.Node) -> Span:
+        start, end = node.start_mark, node.end_mark
+        end_line, end_column = end.line, end.column
+        if end_column == 0 and end_line > start.line:  # block collections end at the next line's start
+            end_line -= 1
+            end_column = len(self.doc.lines[end_line + self.offset]) if end_line + self.offset < len(self.doc.lines) else 0
+        return Span(start.line + 1 + self.offset, start.column + 1, end_line + 1 + self.offset, end_column + 1)
+
+    def walk(self, node: yaml.Node, loc: Loc) -> None:
+        self.doc.value_spans[loc] = self.span(node)
+        if isinstance(node, yaml.MappingNode):
+            seen: set[object] = set()
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else repr(key_node.value)
+                child = (*loc, key)
+                key_span = self.span(key_node)
+                if key in seen:
+                    self.doc.diagnostics.append(
+                        Diagnostic.at(self.doc.path, key_span, "duplicate-key", f'duplicate key "{key}"')
+                    )
+                seen.add(key)
+                self.doc.key_spans[child] = key_span
+                self.walk(value_node, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.walk(item, (*loc, index))

@@ -1,0 +1,106 @@
+"""Tools: what a plugin registers, and the one way every caller runs one.
+
+Agents, workflows, ``parac tools call`` and the MCP face all call :func:`invoke_tool`, so argument checking and
+the governance hooks cannot be skipped by any of them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from .calls import CallHooks, ToolCall
+
+
+class ToolError(Exception):
+    """A tool failed in a way the caller should see (reported as an error result, not a crash)."""
+
+
+@dataclass
+class ToolContext:
+    """What a tool may need to know about the call; tools that take a ``ctx`` parameter receive it."""
+
+    call: ToolCall
+    workspace_root: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class Tool:
+    """A callable with a JSON Schema for its arguments.
+
+    ``fn`` is called with the arguments as keywords, plus ``ctx`` (a :class:`ToolContext`) when it declares that
+    parameter. It may be sync (run in a worker thread, so it cannot block the event loop) or async.
+    """
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    fn: Callable[..., Any]
+    output_schema: dict[str, Any] | None = None
+    needs_approval: bool = False
+    read_only: bool = False
+    source: str | None = None  # "path:line" where the tool is defined, for go-to-definition
+
+    @cached_property
+    def wants_context(self) -> bool:
+        return "ctx" in inspect.signature(self.fn).parameters
+
+    @cached_property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.fn)
+
+    @cached_property
+    def _validator(self) -> Any:
+        import jsonschema  # ~50 ms; only when a tool is first called
+
+        cls = jsonschema.validators.validator_for(self.input_schema)
+        return cls(self.input_schema)
+
+    def check_arguments(self, arguments: dict[str, Any]) -> None:
+        """Raise :class:`ToolError` naming the first argument that fails the schema."""
+        error = next(iter(self._validator.iter_errors(arguments)), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "arguments"
+            raise ToolError(f'invalid arguments for tool "{self.name}" at {where}: {error.message}')
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "input_schema": self.input_schema,
+            "output_schema": self.output_schema,
+            "needs_approval": self.needs_approval,
+        }
+
+
+async def invoke_tool(
+    tool: Tool,
+    call: ToolCall,
+    hooks: CallHooks,
+    *,
+    workspace_root: Path | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Any:
+    """Check the arguments, let the hooks veto, run the tool, let the hooks observe. Raises what went wrong."""
+    tool.check_arguments(call.arguments)
+    hooks.before_tool_call(call)
+    kwargs = dict(call.arguments)
+    if tool.wants_context:
+        kwargs["ctx"] = ToolContext(call, workspace_root, settings or {})
+    try:
+        if tool.is_async:
+            result = await tool.fn(**kwargs)
+        else:
+            result = await anyio.to_thread.run_sync(lambda: tool.fn(**kwargs))
+    except BaseException as exc:
+        hooks.after_tool_call(call, None, exc)
+        raise
+    hooks.after_tool_call(call, result, None)
+    return result

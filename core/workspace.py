@@ -1,0 +1,647 @@
+"""The workspace: a project's ``.parac/`` folder, loaded, indexed and checked.
+
+Every face works through one :class:`Workspace`: the CLI loads it once per command, the MCP server and the language
+server keep it and tell it about changes (:meth:`Workspace.set_overlay`), which re-checks only the files a change can
+affect. Checking is the core's alone; faces only present :class:`~parac.core.diagnostics.Diagnostic` lists.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .catalog import Catalog, Contribution, Skill
+from .diagnostics import Diagnostic, ParacError, Span, suggestion
+from .inheritance import InheritanceError, ResolvedAgent, chain_of, resolve
+from .sources import Loc, SourceDoc, load_source
+from .specs import AgentSpec, PolicySpec, ProjectSettings, SkillSpec, Spec, WorkflowSpec
+
+PARAC_DIR = ".parac"
+SETTINGS_FILE = "parac.yaml"
+ENV_WORKSPACE = "PARAC_WORKSPACE"
+YAML_SUFFIXES = (".yaml", ".yml")
+WORKSPACE_ORIGIN = "workspace"
+# Claude Code subagent files name a model family; map them to litellm ids so they load as they are.
+CLAUDE_MODEL_ALIASES = {
+    "sonnet": "anthropic/claude-sonnet-4-5",
+    "opus": "anthropic/claude-opus-4-1",
+    "haiku": "anthropic/claude-haiku-4-5",
+}
+TEMPLATE_REF = re.compile(r"\b(steps|inputs)\.([A-Za-z0-9_][A-Za-z0-9_-]*)")
+TEMPLATE_BLOCK = re.compile(r"{{(.*?)}}|{%(.*?)%}", re.S)
+
+S = TypeVar("S", bound=Spec)
+
+
+class WorkspaceNotFound(ParacError):
+    pass
+
+
+@dataclass
+class Entry(Generic[S]):
+    """One file of the workspace (or one contribution of a plugin), its spec if it is valid, and its problems."""
+
+    kind: str
+    name: str
+    path: Path | None
+    origin: str = WORKSPACE_ORIGIN
+    doc: SourceDoc | None = None
+    spec: S | None = None
+    problems: list[Diagnostic] = field(default_factory=list)  # from loading alone (syntax, schema)
+
+
+def find_root(start: Path | str | None = None) -> Path:
+    """The project directory holding ``.parac/``: ``start`` itself, ``$PARAC_WORKSPACE``, or found walking up."""
+    if start is not None:
+        path = Path(start).expanduser().resolve()
+        if path.name == PARAC_DIR and path.is_dir():
+            return path.parent
+        if (path / PARAC_DIR).is_dir():
+            return path
+        raise WorkspaceNotFound(f"no {PARAC_DIR}/ folder in {path} (run `parac init {start}` to create one)")
+    if env := os.environ.get(ENV_WORKSPACE):
+        return find_root(env)
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / PARAC_DIR).is_dir():
+            return candidate
+    raise WorkspaceNotFound(
+        f"no {PARAC_DIR}/ folder in {here} or above it (run `parac init` or pass --workspace DIR)"
+    )
+
+
+def kind_of(parac_dir: Path, path: Path) -> str | None:
+    """Which kind of spec a path under ``.parac/`` holds, or None for files parac does not read as specs."""
+    try:
+        parts = path.relative_to(parac_dir).parts
+    except ValueError:
+        return None
+    if parts == (SETTINGS_FILE,):
+        return "project"
+    if len(parts) == 2 and parts[0] == "agents" and path.suffix in (*YAML_SUFFIXES, ".md"):
+        return "agent"
+    if len(parts) == 2 and parts[0] == "workflows" and path.suffix in YAML_SUFFIXES:
+        return "workflow"
+    if len(parts) == 2 and parts[0] == "policies" and path.suffix in YAML_SUFFIXES:
+        return "policy"
+    if len(parts) == 3 and parts[0] == "skills" and parts[2] == "SKILL.md":
+        return "skill"
+    return None
+
+
+MODELS: dict[str, type[Spec]] = {
+    "project": ProjectSettings,
+    "agent": AgentSpec,
+    "workflow": WorkflowSpec,
+    "policy": PolicySpec,
+    "skill": SkillSpec,
+}
+
+
+class Workspace:
+    """A loaded ``.parac/`` folder plus what plugins contributed (the ``catalog``)."""
+
+    def __init__(self, root: Path, catalog: Catalog | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.dir = self.root / PARAC_DIR
+        self.catalog = catalog
+        self.overlays: dict[Path, str] = {}
+        self.files: dict[Path, Entry[Any]] = {}
+        self._resolved: dict[str, ResolvedAgent | InheritanceError] = {}
+        self._checked: dict[Path, list[Diagnostic]] = {}
+        self._load_all()
+
+    @classmethod
+    def open(cls, start: Path | str | None = None, *, catalog: Catalog | None = None) -> Workspace:
+        return cls(find_root(start), catalog)
+
+    # -- loading ---------------------------------------------------------------------------------------------------
+
+    def spec_files(self) -> Iterator[Path]:
+        """Every file under ``.parac/`` that parac reads as a spec, in a stable order."""
+        if (self.dir / SETTINGS_FILE).exists():
+            yield self.dir / SETTINGS_FILE
+        for sub, patterns in (
+            ("agents", ("*.yaml", "*.yml", "*.md")),
+            ("workflows", ("*.yaml", "*.yml")),
+            ("policies", ("*.yaml", "*.yml")),
+            ("skills", ("*/SKILL.md",)),
+        ):
+            folder = self.dir / sub
+            if folder.is_dir():
+                found = {p for pattern in patterns for p in folder.glob(pattern)}
+                yield from sorted(found)
+
+    def _load_all(self) -> None:
+        self.files = {}
+        for path in self.spec_files():
+            self._load(path)
+        for path in self.overlays:
+            if path not in self.files and kind_of(self.dir, path):
+                self._load(path)
+        self._reindex()
+
+    def _load(self, path: Path) -> None:
+        kind = kind_of(self.dir, path)
+        if kind is None:
+            return
+        doc = load_source(path, self.overlays.get(path))
+        self.files[path] = build_entry(kind, path, doc)
+
+    def _reindex(self) -> None:
+        self._resolved.clear()
+        self._checked.clear()
+        by_kind: dict[str, dict[str, list[Entry[Any]]]] = {"agent": {}, "workflow": {}, "skill": {}}
+        self.policies: list[Entry[PolicySpec]] = []
+        self.settings_entry: Entry[ProjectSettings] | None = None
+        for entry in self.files.values():
+            if entry.kind == "project":
+                self.settings_entry = entry
+            elif entry.kind == "policy":
+                self.policies.append(entry)
+            else:
+                by_kind[entry.kind].setdefault(entry.name, []).append(entry)
+        self._duplicates = {
+            kind: {name: entries for name, entries in named.items() if len(entries) > 1}
+            for kind, named in by_kind.items()
+        }
+        self.agents: dict[str, Entry[AgentSpec]] = {n: e[0] for n, e in by_kind["agent"].items()}
+        self.workflows: dict[str, Entry[WorkflowSpec]] = {n: e[0] for n, e in by_kind["workflow"].items()}
+        self.skill_entries: dict[str, Entry[SkillSpec]] = {n: e[0] for n, e in by_kind["skill"].items()}
+        catalog = self.catalog or Catalog()
+        self._agent_specs: dict[str, AgentSpec] = {n: c.value for n, c in catalog.agents.items()}
+        self._agent_specs.update({n: e.spec for n, e in self.agents.items() if e.spec is not None})
+        # Names that exist, valid or not: a child of a broken parent should not also be told the parent is missing.
+        self._agent_names = set(catalog.agents) | set(self.agents)
+
+    def set_overlay(self, path: Path | str, text: str | None) -> set[Path]:
+        """Use ``text`` as the content of ``path`` (an editor's unsaved buffer), or the disk again when None.
+
+        Returns the spec files whose diagnostics may have changed: the file, and those that depend on it.
+        """
+        path = Path(path).resolve()
+        if text is None:
+            self.overlays.pop(path, None)
+        else:
+            self.overlays[path] = text
+        return self.refresh(path)
+
+    def refresh(self, path: Path | str) -> set[Path]:
+        """Re-read ``path`` (from its overlay or the disk, or drop it when it is gone) and re-index."""
+        path = Path(path).resolve()
+        kind = kind_of(self.dir, path)
+        if kind is None:
+            return set()
+        before = self.files.get(path)
+        affected = self.dependents_of(path) if before else set()
+        if path in self.overlays or path.exists():
+            self._load(path)
+        else:
+            self.files.pop(path, None)
+        self._reindex()
+        affected |= self.dependents_of(path) | {path}
+        return {p for p in affected if p in self.files or p == path}
+
+    def reload(self) -> None:
+        self._load_all()
+
+    # -- lookups ---------------------------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> ProjectSettings:
+        entry = self.settings_entry
+        return entry.spec if entry is not None and entry.spec is not None else ProjectSettings()
+
+    @property
+    def skills(self) -> dict[str, Contribution[Skill]]:
+        """Every skill by name: the workspace's own and those plugins registered."""
+        out = dict(self.catalog.skills) if self.catalog else {}
+        for name, entry in self.skill_entries.items():
+            if entry.spec is not None:
+                body = entry.doc.body if entry.doc else ""
+                out[name] = Contribution(Skill(entry.spec, body or "", entry.path), WORKSPACE_ORIGIN, entry.path)
+        return out
+
+    def agent_names(self) -> list[str]:
+        return sorted(self._agent_names)
+
+    def agent_path(self, name: str) -> Path | None:
+        if name in self.agents:
+            return self.agents[name].path
+        contribution = self.catalog.agents.get(name) if self.catalog else None
+        return contribution.path if contribution else None
+
+    def agent_origin(self, name: str) -> str | None:
+        if name in self.agents:
+            return WORKSPACE_ORIGIN
+        contribution = self.catalog.agents.get(name) if self.catalog else None
+        return contribution.origin if contribution else None
+
+    def resolve_agent(self, name: str) -> ResolvedAgent:
+        """The agent with its chain merged; raises :class:`ParacError` (with positioned diagnostics) when it can't be."""
+        result = self._resolve(name)
+        if isinstance(result, InheritanceError):
+            diagnostics = [d for n in result.agents for d in self._inheritance_diagnostics(n, result)]
+            raise ParacError(str(result), diagnostics)
+        if name in self.agents and self.agents[name].spec is None:
+            raise ParacError(f'agent "{name}" has errors; run `parac validate`', self.agents[name].problems)
+        return result
+
+    def _resolve(self, name: str) -> ResolvedAgent | InheritanceError:
+        if name not in self._resolved:
+            if name not in self._agent_specs:
+                self._resolved[name] = InheritanceError("unknown-agent", [name], f'unknown agent "{name}"')
+            else:
+                defaults = {"model": self.settings.default_model}
+                try:
+                    self._resolved[name] = resolve(name, self._agent_specs, defaults)
+                except InheritanceError as exc:
+                    self._resolved[name] = exc
+        return self._resolved[name]
+
+    def dependents_of(self, path: Path) -> set[Path]:
+        """Files whose diagnostics can change when ``path`` changes."""
+        entry = self.files.get(path)
+        if entry is None:
+            return set()
+        if entry.kind == "project":
+            return set(self.files)
+        out: set[Path] = set()
+        if entry.kind == "agent":
+            names = {entry.name}
+            grew = True
+            while grew:  # every descendant, however deep; a cycle ends because the set stops growing
+                children = {n for n, e in self.agents.items() if e.spec is not None and e.spec.parent in names}
+                grew = not children <= names
+                names |= children
+            out |= {self.agents[n].path for n in names if n in self.agents and self.agents[n].path}
+            out |= {e.path for e in self.workflows.values() if e.path and _workflow_agents(e) & names}
+            out |= {e.path for e in self._duplicates["agent"].get(entry.name, []) if e.path}
+        elif entry.kind == "skill":
+            out |= {e.path for e in self.agents.values() if e.path and e.spec and entry.name in e.spec.skills}
+        elif entry.kind == "workflow":
+            out |= {e.path for e in self.workflows.values() if e.path and entry.name in _workflow_subflows(e)}
+        out.discard(path)
+        return out
+
+    # -- checking --------------------------------------------------------------------------------------------------
+
+    def validate(self) -> list[Diagnostic]:
+        """Every problem in every spec file, in file order."""
+        return [d for path in self.files for d in self.diagnostics_for(path)]
+
+    def diagnostics_for(self, path: Path | str) -> list[Diagnostic]:
+        path = Path(path).resolve()
+        if path not in self._checked:
+            entry = self.files.get(path)
+            self._checked[path] = [] if entry is None else self._check(entry)
+        return self._checked[path]
+
+    def _check(self, entry: Entry[Any]) -> list[Diagnostic]:
+        out = list(entry.problems)
+        if entry.spec is None:
+            return out
+        check = getattr(self, f"_check_{entry.kind}", None)
+        if check is not None:
+            out.extend(check(entry))
+        duplicates = self._duplicates.get(entry.kind, {}).get(entry.name, [])
+        if len(duplicates) > 1:
+            others = ", ".join(str(e.path.name) for e in duplicates if e is not entry and e.path)
+            out.append(self._at(entry, ("name",), "duplicate-name", f'{entry.kind} "{entry.name}" is also defined in {others}', key=True))
+        return out
+
+    def _at(self, entry: Entry[Any], loc: Loc, code: str, message: str, *, key: bool = False, **data: Any) -> Diagnostic:
+        span = entry.doc.span(loc, key=key) if entry.doc else None
+        return Diagnostic.at(entry.path, span, code, message, **data)
+
+    def _check_project(self, entry: Entry[ProjectSettings]) -> list[Diagnostic]:
+        model = entry.spec.default_model
+        if model and not self._knows_model(model):
+            return [self._unknown_model(entry, ("default_model",), model)]
+        return []
+
+    def _check_agent(self, entry: Entry[AgentSpec]) -> list[Diagnostic]:
+        spec = entry.spec
+        out: list[Diagnostic] = []
+        if spec.name is not None and spec.name != entry.name:
+            out.append(
+                self._at(entry, ("name",), "name-mismatch", f'name "{spec.name}" does not match the file name "{entry.name}"', replace_with=entry.name)
+            )
+        if self.catalog and entry.name in self.catalog.agents:
+            origin = self.catalog.agents[entry.name].origin
+            out.append(self._at(entry, ("name",), "duplicate-name", f'agent "{entry.name}" is also registered by plugin "{origin}"', key=True))
+        result = self._resolve(entry.name)
+        if isinstance(result, InheritanceError):
+            out.extend(d for d in self._inheritance_diagnostics(entry.name, result) if d.file == str(entry.path))
+        elif spec.parent is not None and spec.parent not in self._agent_specs and spec.parent in self._agent_names:
+            out.append(self._at(entry, ("parent",), "parent-invalid", f'parent "{spec.parent}" has errors'))
+        if self.catalog is not None:
+            tools = self.catalog.tools
+            for field_name in ("tools", "exclude_tools"):
+                for index, tool in enumerate(getattr(spec, field_name)):
+                    if tool not in tools:
+                        out.append(
+                            self._at(entry, (field_name, index), "unknown-tool", f'unknown tool "{tool}"{suggestion(tool, tools)}', candidates=sorted(tools))
+                        )
+            if spec.model and not self._knows_model(spec.model):
+                out.append(self._unknown_model(entry, ("model",), spec.model))
+        skills = self.skills
+        for index, skill in enumerate(spec.skills):
+            if skill not in skills and skill not in self.skill_entries:
+                out.append(
+                    self._at(entry, ("skills", index), "unknown-skill", f'unknown skill "{skill}"{suggestion(skill, skills)}', candidates=sorted(skills))
+                )
+        return out
+
+    def _inheritance_diagnostics(self, name: str, error: InheritanceError) -> list[Diagnostic]:
+        entry = self.agents.get(name)
+        if entry is None:
+            return []
+        if error.kind == "cycle" and name in error.agents:
+            on_cycle = " -> ".join([*error.agents, error.agents[0]])
+            return [self._at(entry, ("parent",), "inheritance-cycle", f"inheritance cycle: {on_cycle}")]
+        if error.kind == "unknown-parent" and error.agents[0] == name:
+            parent = error.agents[1]
+            known = self.agent_names()
+            return [
+                self._at(entry, ("parent",), "unknown-parent", f'unknown parent agent "{parent}"{suggestion(parent, known)}', candidates=known)
+            ]
+        if error.kind in ("cycle", "unknown-parent"):
+            # The problem is further up the chain; say so once here, the culprit's file carries the details.
+            culprit = error.agents[0]
+            return [self._at(entry, ("parent",), "broken-chain", f'cannot resolve the parent chain: {error} (see agent "{culprit}")')]
+        return []
+
+    def _check_skill(self, entry: Entry[SkillSpec]) -> list[Diagnostic]:
+        folder = entry.path.parent.name if entry.path else entry.name
+        if entry.spec.name != folder:
+            return [self._at(entry, ("name",), "name-mismatch", f'name "{entry.spec.name}" does not match the folder "{folder}"', replace_with=folder)]
+        return []
+
+    def _check_policy(self, entry: Entry[PolicySpec]) -> list[Diagnostic]:
+        return []
+
+    def _check_workflow(self, entry: Entry[WorkflowSpec]) -> list[Diagnostic]:
+        spec = entry.spec
+        out: list[Diagnostic] = []
+        if spec.name is not None and spec.name != entry.name:
+            out.append(self._at(entry, ("name",), "name-mismatch", f'name "{spec.name}" does not match the file name "{entry.name}"', replace_with=entry.name))
+        index_of: dict[str, int] = {}
+        for index, step in enumerate(spec.steps):
+            if step.id in index_of:
+                out.append(self._at(entry, ("steps", index, "id"), "duplicate-step", f'duplicate step id "{step.id}"'))
+            else:
+                index_of[step.id] = index
+        step_ids = list(index_of)
+        for index, step in enumerate(spec.steps):
+            for dep_index, dep in enumerate(step.depends_on):
+                if dep not in index_of:
+                    out.append(
+                        self._at(entry, ("steps", index, "depends_on", dep_index), "unknown-step", f'unknown step "{dep}"{suggestion(dep, step_ids)}', candidates=step_ids)
+                    )
+            out.extend(self._check_step_target(entry, index, step))
+        cyclic = _steps_on_cycles(spec)
+        for index, step in enumerate(spec.steps):
+            if step.id in cyclic:
+                out.append(self._at(entry, ("steps", index, "depends_on"), "dependency-cycle", f"dependency cycle: {' -> '.join(cyclic[step.id])}"))
+        out.extend(self._check_templates(entry, index_of))
+        return out
+
+    def _check_step_target(self, entry: Entry[WorkflowSpec], index: int, step: Any) -> list[Diagnostic]:
+        if step.type == "agent":
+            name = step.agent_name
+            if name not in self._agent_names:
+                loc = ("steps", index, "agent") if step.agent else ("steps", index, "id")
+                known = self.agent_names()
+                return [self._at(entry, loc, "unknown-agent", f'unknown agent "{name}"{suggestion(name, known)}', candidates=known)]
+        elif step.type == "tool" and self.catalog is not None and step.tool not in self.catalog.tools:
+            tools = self.catalog.tools
+            return [self._at(entry, ("steps", index, "tool"), "unknown-tool", f'unknown tool "{step.tool}"{suggestion(step.tool, tools)}', candidates=sorted(tools))]
+        elif step.type == "workflow":
+            known = set(self.workflows) | (set(self.catalog.workflows) if self.catalog else set())
+            if step.workflow not in known:
+                return [self._at(entry, ("steps", index, "workflow"), "unknown-workflow", f'unknown workflow "{step.workflow}"{suggestion(step.workflow, known)}', candidates=sorted(known))]
+        if step.model and self.catalog is not None and not self._knows_model(step.model):
+            return [self._unknown_model(entry, ("steps", index, "model"), step.model)]
+        return []
+
+    def _check_templates(self, entry: Entry[WorkflowSpec], index_of: dict[str, int]) -> list[Diagnostic]:
+        """Template references (``steps.X``, ``inputs.Y``) must name a dependency (direct or not) and a declared input."""
+        spec = entry.spec
+        out: list[Diagnostic] = []
+        ancestors = _ancestors(spec)
+        inputs = list(spec.inputs)
+        for loc, text, step_id in _template_strings(spec):
+            for block in TEMPLATE_BLOCK.finditer(text):
+                expression = block.group(1) or block.group(2) or ""
+                for ref in TEMPLATE_REF.finditer(expression):
+                    kind, name = ref.groups()
+                    if kind == "inputs" and name not in spec.inputs:
+                        out.append(self._at(entry, loc, "unknown-input", f'template names unknown input "{name}"{suggestion(name, inputs)}'))
+                    elif kind == "steps" and name not in index_of:
+                        out.append(self._at(entry, loc, "unknown-step", f'template names unknown step "{name}"{suggestion(name, list(index_of))}'))
+                    elif kind == "steps" and step_id is not None and name not in ancestors.get(step_id, set()):
+                        out.append(self._at(entry, loc, "not-a-dependency", f'template uses step "{name}", which "{step_id}" does not depend on (add it to depends_on)'))
+        return out
+
+    def _knows_model(self, model: str) -> bool:
+        if self.catalog is None:
+            return True
+        prefix = model.split("/", 1)[0]
+        if prefix in self.settings.providers:
+            return True
+        return self.catalog.provider_for(model) is not None
+
+    def _unknown_model(self, entry: Entry[Any], loc: Loc, model: str) -> Diagnostic:
+        providers = sorted({*(self.catalog.providers if self.catalog else {}), *self.settings.providers})
+        return self._at(
+            entry, loc, "unknown-provider", f'no provider serves model "{model}" (providers: {", ".join(providers) or "none"})'
+        )
+
+
+# -- building entries from documents ---------------------------------------------------------------------------------
+
+
+def build_entry(kind: str, path: Path, doc: SourceDoc) -> Entry[Any]:
+    name = path.parent.name if kind == "skill" else path.stem
+    entry: Entry[Any] = Entry(kind, name, path, doc=doc, problems=list(doc.diagnostics))
+    if not doc.ok:
+        return entry
+    data = doc.data
+    if kind == "agent" and path.suffix == ".md":
+        data = _agent_from_markdown(doc)
+    if not isinstance(data, dict):
+        got = type(data).__name__ if data is not None else "nothing"
+        entry.problems.append(Diagnostic.at(path, doc.span(()), "type", f"expected a mapping of keys to values, got {_yaml_type(got)}"))
+        return entry
+    model = MODELS[kind]
+    try:
+        entry.spec = model.model_validate(data)
+    except ValidationError as exc:
+        entry.problems.extend(_validation_diagnostics(model, exc, doc))
+    return entry
+
+
+def _agent_from_markdown(doc: SourceDoc) -> Any:
+    data = doc.data
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    if doc.body and doc.body.strip() and "system_prompt" not in data:
+        data["system_prompt"] = doc.body.strip()
+    model = data.get("model")
+    if isinstance(model, str) and model in CLAUDE_MODEL_ALIASES:
+        data["model"] = CLAUDE_MODEL_ALIASES[model]
+    elif model == "inherit":
+        del data["model"]
+    return data
+
+
+def _validation_diagnostics(model: type[BaseModel], exc: ValidationError, doc: SourceDoc) -> list[Diagnostic]:
+    out = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            allowed = _fields_at(model, loc[:-1])
+            match = suggestion(key, allowed)
+            out.append(
+                Diagnostic.at(doc.path, doc.span(loc, key=True), "unknown-key", f'unknown key "{key}"{match}', candidates=allowed)
+            )
+        elif kind == "missing":
+            out.append(Diagnostic.at(doc.path, doc.span(loc[:-1], key=True), "missing-key", f'missing required key "{loc[-1]}"', missing=str(loc[-1])))
+        else:
+            where = ".".join(str(p) for p in loc)
+            prefix = f'"{where}": ' if where else ""
+            out.append(Diagnostic.at(doc.path, doc.span(loc), "type", f"{prefix}{error['msg']}"))
+    return out
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at ``loc`` in ``model``'s data, for "did you mean" and completion."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        sub = model_at(current, part) if isinstance(current, type) and issubclass(current, BaseModel) else None
+        if sub is None:
+            return []
+        current = sub
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [info.alias or name for name, info in current.model_fields.items()]
+    return []
+
+
+def model_at(model: type[BaseModel], key: str) -> type[BaseModel] | None:
+    """The model nested under ``key`` (through lists, dicts and optionals), if any."""
+    info = model.model_fields.get(key)
+    if info is None:
+        info = next((i for i in model.model_fields.values() if i.alias == key), None)
+    if info is None:
+        return None
+    return _find_model(info.annotation)
+
+
+def _find_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _find_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _yaml_type(python_type: str) -> str:
+    return {"list": "a list", "str": "a string", "int": "a number", "float": "a number", "bool": "a boolean"}.get(
+        python_type, python_type
+    )
+
+
+# -- workflow graph helpers ------------------------------------------------------------------------------------------
+
+
+def _workflow_agents(entry: Entry[WorkflowSpec]) -> set[str]:
+    return {s.agent_name for s in entry.spec.steps if s.agent_name} if entry.spec else set()
+
+
+def _workflow_subflows(entry: Entry[WorkflowSpec]) -> set[str]:
+    return {s.workflow for s in entry.spec.steps if s.workflow} if entry.spec else set()
+
+
+def _steps_on_cycles(spec: WorkflowSpec) -> dict[str, list[str]]:
+    """Each step that lies on a ``depends_on`` cycle, with one cycle through it (for the message)."""
+    graph = {s.id: [d for d in s.depends_on] for s in spec.steps}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    found: dict[str, list[str]] = {}
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, ()):
+            if dep not in graph:
+                continue
+            if state.get(dep) == 1:
+                cycle = stack[stack.index(dep) :] + [dep]
+                for member in cycle[:-1]:
+                    found.setdefault(member, cycle)
+            elif dep not in state:
+                visit(dep)
+        stack.pop()
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node)
+    return found
+
+
+def _ancestors(spec: WorkflowSpec) -> dict[str, set[str]]:
+    graph = {s.id: set(s.depends_on) for s in spec.steps}
+    memo: dict[str, set[str]] = {}
+
+    def walk(node: str, seen: frozenset[str]) -> set[str]:
+        if node in memo:
+            return memo[node]
+        out: set[str] = set()
+        for dep in graph.get(node, ()):
+            if dep in seen or dep not in graph:
+                continue
+            out |= {dep} | walk(dep, seen | {dep})
+        memo[node] = out
+        return out
+
+    return {node: walk(node, frozenset({node})) for node in graph}
+
+
+def _template_strings(spec: WorkflowSpec) -> Iterable[tuple[Loc, str, str | None]]:
+    """Every templated string of a workflow: (location, text, the step it belongs to or None for outputs)."""
+    for index, step in enumerate(spec.steps):
+        for key in ("task", "when"):
+            value = getattr(step, key)
+            if isinstance(value, str):
+                yield ("steps", index, key), value, step.id
+        for key in ("arguments", "inputs"):
+            for loc, value in _strings_in(getattr(step, key) or {}, ("steps", index, key)):
+                yield loc, value, step.id
+    for name, template in spec.outputs.items():
+        yield ("outputs", name), template, None
+
+
+def _strings_in(value: Any, loc: Loc) -> Iterable[tuple[Loc, str]]:
+    if isinstance(value, str):
+        yield loc, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings_in(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings_in(item, (*loc, index))

@@ -1,0 +1,1 @@
+"""parac.mcp_tools."""

@@ -1,0 +1,1 @@
+"""parac.prompts."""

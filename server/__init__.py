@@ -1,0 +1,1 @@
+"""parac's server side: the pluggy host, the CLI, and the MCP server assembly."""

@@ -1,0 +1,101 @@
+"""The public plugin API: everything a parac plugin imports, and nothing else.
+
+A plugin is a module (or object) with hook implementations marked by :data:`hookimpl`, exposed through the
+``parac`` entry-point group::
+
+    # pyproject.toml
+    [project.entry-points.parac]
+    hello = "parac_hello"
+
+    # parac_hello.py
+    from parac.server.api import AgentSpec, hookimpl
+
+    @hookimpl
+    def parac_register_tools(register):
+        def shout(text: str) -> str:
+            "Upper-case the text."
+            return text.upper()
+        register(shout)
+
+    @hookimpl
+    def parac_register_agents(register):
+        register(AgentSpec(name="greeter", description="Says hello", model="echo", tools=["shout"]))
+
+The hooks are listed, with what each receives, in :mod:`parac.server.hookspecs`. parac's own built-in plugins
+(``parac.plugins``) use this module and nothing more.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+from parac.core.calls import CallDenied, LLMCall, ToolCall
+from parac.core.catalog import Skill
+from parac.core.providers import Provider
+from parac.core.specs import AgentSpec, SkillSpec, WorkflowSpec
+from parac.core.tools import Tool, ToolContext, ToolError
+
+from .hookspecs import PROJECT
+
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+__all__ = [
+    "AgentSpec",
+    "CallDenied",
+    "LLMCall",
+    "Provider",
+    "Skill",
+    "SkillSpec",
+    "Tool",
+    "ToolCall",
+    "ToolContext",
+    "ToolError",
+    "WorkflowSpec",
+    "hookimpl",
+    "tool_from_function",
+]
+
+
+def tool_from_function(
+    fn: Callable[..., Any],
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    needs_approval: bool = False,
+    read_only: bool = False,
+) -> Tool:
+    """A :class:`Tool` whose argument schema comes from ``fn``'s type hints and description from its docstring.
+
+    A parameter named ``ctx`` is not an argument: it receives the :class:`ToolContext`.
+    """
+    from pydantic import create_model
+
+    signature = inspect.signature(fn)
+    fields: dict[str, Any] = {}
+    for param in signature.parameters.values():
+        if param.name == "ctx":
+            continue
+        annotation = param.annotation if param.annotation is not inspect.Parameter.empty else Any
+        default = param.default if param.default is not inspect.Parameter.empty else ...
+        fields[param.name] = (annotation, default)
+    schema = create_model(f"{fn.__name__}_arguments", **fields).model_json_schema()
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+    try:
+        source = f"{inspect.getsourcefile(fn)}:{inspect.getsourcelines(fn)[1]}"
+    except (OSError, TypeError):
+        source = None
+    return Tool(
+        name=name or fn.__name__,
+        description=description or inspect.cleandoc(fn.__doc__ or "") or fn.__name__,
+        input_schema=schema,
+        fn=fn,
+        needs_approval=needs_approval,
+        read_only=read_only,
+        source=source,
+    )

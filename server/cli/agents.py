@@ -1,0 +1,79 @@
+"""``parac agents``: list, show (resolved, with provenance) and run agents."""
+
+from __future__ import annotations
+
+import click
+
+from parac.core.diagnostics import ParacError
+
+from . import LazyGroup
+from .common import State, console, echo_json, pass_state
+
+
+@click.group(cls=LazyGroup, lazy={"run": ("parac.server.cli.run:run", "Run an agent on a task.")})
+def agents() -> None:
+    """List, show and run agents."""
+
+
+@agents.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def list_agents(state: State, as_json: bool) -> None:
+    """Every agent: the workspace's and those plugins registered."""
+    workspace = state.open_workspace()
+    rows = []
+    for name in workspace.agent_names():
+        try:
+            resolved = workspace.resolve_agent(name)
+        except ParacError as exc:
+            rows.append({"name": name, "origin": workspace.agent_origin(name), "error": str(exc)})
+            continue
+        rows.append(
+            {
+                "name": name,
+                "origin": workspace.agent_origin(name),
+                "parent": resolved.chain[1] if len(resolved.chain) > 1 else None,
+                "model": resolved.fields.get("model"),
+                "description": resolved.fields.get("description"),
+            }
+        )
+    if as_json:
+        echo_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("name", "parent", "model", "origin", "description", box=None)
+    for row in rows:
+        table.add_row(row["name"], row.get("parent") or "", row.get("model") or "", row["origin"] or "", row.get("description") or row.get("error", ""))
+    console().print(table)
+
+
+@agents.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def show_agent(state: State, name: str, as_json: bool) -> None:
+    """NAME resolved through its parents, each field with the agent that gave it."""
+    workspace = state.open_workspace()
+    if name not in workspace.agent_names():
+        from parac.core.diagnostics import suggestion
+
+        raise ParacError(f'unknown agent "{name}"{suggestion(name, workspace.agent_names())}')
+    resolved = workspace.resolve_agent(name)
+    data = resolved.to_json()
+    data["origin"] = workspace.agent_origin(name)
+    path = workspace.agent_path(name)
+    data["path"] = str(path) if path else None
+    if as_json:
+        echo_json(data)
+        return
+    from rich.table import Table
+
+    out = console()
+    out.print(f"[bold]{name}[/bold]  chain: {' <- '.join(resolved.chain)}")
+    table = Table("field", "value", "from", box=None)
+    for key, value in resolved.fields.items():
+        if key == "system_prompt" and isinstance(value, str) and len(value) > 80:
+            value = value[:77].replace("\n", " ") + "..."
+        table.add_row(key, "" if value is None else str(value), resolved.provenance.get(key, ""))
+    out.print(table)

@@ -1,0 +1,40 @@
+"""``parac init``: create a workspace from a template shipped with parac."""
+
+from __future__ import annotations
+
+from importlib.resources import as_file, files
+from pathlib import Path
+
+import click
+
+from parac.core.diagnostics import ParacError
+from parac.core.workspace import PARAC_DIR
+
+TEMPLATES = ("default", "empty")
+
+
+@click.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--template", "-t", type=click.Choice(TEMPLATES), default="default", show_default=True)
+@click.option("--force", is_flag=True, help="Write into an existing .parac/, replacing template files.")
+def init(directory: Path, template: str, force: bool) -> None:
+    """Create DIRECTORY/.parac/ from a template (never asks questions)."""
+    target = directory.resolve() / PARAC_DIR
+    if target.exists() and not force:
+        raise ParacError(f"{target} already exists (use --force to write the template into it)")
+    with as_file(files("parac.core") / "templates" / template) as source:
+        written = _copy_tree(Path(source), target.parent)
+    click.echo(f"Created {target} from the {template} template ({written} files).")
+    click.echo("Next: `parac validate`, `parac agents list`.")
+
+
+def _copy_tree(source: Path, destination: Path) -> int:
+    count = 0
+    for path in sorted(source.rglob("*")):
+        if path.is_dir() or path.name == "__pycache__" or path.suffix == ".pyc":
+            continue
+        out = destination / path.relative_to(source)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(path.read_bytes())
+        count += 1
+    return count

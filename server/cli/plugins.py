@@ -1,0 +1,33 @@
+"""``parac plugins``: what is loaded, from where, and what each plugin registered."""
+
+from __future__ import annotations
+
+import click
+
+from parac.core.workspace import WorkspaceNotFound
+
+from .common import State, console, echo_json, pass_state
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def plugins(state: State, as_json: bool) -> None:
+    """Loaded plugins; inside a workspace, parac.yaml's plugins.disabled applies."""
+    try:
+        host = state.host()
+    except WorkspaceNotFound:
+        state._host = None
+        host = state.host(workspace=False)
+    infos = [info.to_json() for info in sorted(host.infos.values(), key=lambda i: (i.source != "builtin", i.name))]
+    if as_json:
+        echo_json(infos)
+        return
+    from rich.table import Table
+
+    table = Table("plugin", "source", "state", "registered", box=None)
+    for info in infos:
+        registered = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in info["registered"].items())
+        status = "disabled" if not info["enabled"] else ("failed" if info["problems"] else "loaded")
+        table.add_row(info["name"], info["source"], status, registered or "-")
+    console().print(table)

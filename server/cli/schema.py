@@ -1,0 +1,24 @@
+"""``parac schema KIND``: the JSON Schema of a spec, generated from its pydantic model."""
+
+from __future__ import annotations
+
+import click
+
+from parac.core.specs import SPEC_MODELS
+
+from .common import echo_json
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(sorted(SPEC_MODELS)))
+def schema(kind: str) -> None:
+    """Print the JSON Schema of KIND, for editors without parac's language server."""
+    echo_json(json_schema(kind))
+
+
+def json_schema(kind: str) -> dict:
+    model = SPEC_MODELS[kind]
+    out = model.model_json_schema(by_alias=True)
+    out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    out.setdefault("title", model.__name__)
+    return out

@@ -1,0 +1,66 @@
+"""``parac skills``: list and show skills."""
+
+from __future__ import annotations
+
+import click
+
+from parac.core.diagnostics import ParacError, suggestion
+
+from .common import State, console, echo_json, pass_state
+
+
+@click.group()
+def skills() -> None:
+    """List and show skills."""
+
+
+@skills.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def list_skills(state: State, as_json: bool) -> None:
+    """Every skill: the workspace's and those plugins registered."""
+    workspace = state.open_workspace()
+    rows = [
+        {"name": name, "description": c.value.spec.description, "origin": c.origin, "path": str(c.path) if c.path else None}
+        for name, c in sorted(workspace.skills.items())
+    ]
+    if as_json:
+        echo_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("name", "origin", "description", box=None)
+    for row in rows:
+        table.add_row(row["name"], row["origin"], row["description"])
+    console().print(table)
+
+
+@skills.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def show_skill(state: State, name: str, as_json: bool) -> None:
+    """A skill's front matter, instructions and files."""
+    workspace = state.open_workspace()
+    skills = workspace.skills
+    if name not in skills:
+        raise ParacError(f'unknown skill "{name}"{suggestion(name, skills)}')
+    contribution = skills[name]
+    skill = contribution.value
+    folder = skill.folder
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder else []
+    data = {
+        **skill.spec.model_dump(by_alias=True, exclude_none=True),
+        "origin": contribution.origin,
+        "path": str(skill.path) if skill.path else None,
+        "files": files,
+        "instructions": skill.instructions,
+    }
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"{name} ({contribution.origin}): {skill.spec.description}")
+    if files:
+        click.echo("files: " + ", ".join(files))
+    click.echo("")
+    click.echo(skill.instructions.rstrip())

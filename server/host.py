@@ -1,0 +1,258 @@
+"""The plugin host: loads plugins with pluggy, collects what they register, and runs the call hooks.
+
+Loading is forgiving by design: a plugin that fails to import, or raises in a hook, is recorded in
+:attr:`Host.problems` (shown by ``parac plugins`` and on stderr) and the host carries on without it.
+
+Which plugins load:
+- built-ins: every module of :mod:`parac.plugins`, named by its module name;
+- installed packages: the ``parac`` entry-point group, named by entry-point name; ``PARAC_LOAD_PLUGINS`` (a
+  comma-separated allow-list; empty means none) limits them;
+- ``PARAC_DISABLE_PLUGINS`` and ``parac.yaml``'s ``plugins.disabled`` block any of the above by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pkgutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from parac.core.calls import CallDenied, LLMCall, ToolCall
+from parac.core.diagnostics import ParacError
+from parac.core.sources import load_source
+from parac.core.tools import Tool, invoke_tool
+from parac.core.workspace import SETTINGS_FILE, PARAC_DIR, Workspace, find_root
+
+from . import hookspecs
+from .registry import KINDS, Registry
+
+log = logging.getLogger("parac.host")
+ENV_ALLOW = "PARAC_LOAD_PLUGINS"
+ENV_DISABLE = "PARAC_DISABLE_PLUGINS"
+BUILTIN_PACKAGE = "parac.plugins"
+
+
+@dataclass
+class PluginProblem:
+    plugin: str
+    phase: str  # "import" or the hook's name
+    message: str
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    source: str  # "builtin", "entry point <dist> <version>", or "object"
+    module: str | None
+    enabled: bool = True
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "module": self.module,
+            "enabled": self.enabled,
+            "registered": self.registered,
+            "problems": self.problems,
+        }
+
+
+def _names(value: str | None) -> set[str]:
+    return {part.strip() for part in (value or "").split(",") if part.strip()}
+
+
+class Host:
+    """One plugin manager and its registry; optionally bound to a workspace."""
+
+    def __init__(
+        self,
+        *,
+        disabled: Iterable[str] = (),
+        extra_plugins: Iterable[tuple[str, object]] = (),
+        entry_points: bool = True,
+    ) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.registry = Registry()
+        self.problems: list[PluginProblem] = []
+        self.infos: dict[str, PluginInfo] = {}
+        self.workspace: Workspace | None = None
+        self.hooks = PluginHooks(self)
+        self._disabled = set(disabled) | _names(os.environ.get(ENV_DISABLE))
+        self._load_builtins()
+        if entry_points:
+            self._load_entry_points()
+        for name, plugin in extra_plugins:
+            self._add(name, plugin, "object", getattr(plugin, "__name__", None))
+        self._collect()
+
+    @classmethod
+    def for_workspace(cls, start: Path | str | None = None, **options: Any) -> Host:
+        """A host whose plugins follow the workspace's ``parac.yaml``, with that workspace opened."""
+        root = find_root(start)
+        disabled = set(options.pop("disabled", ())) | _disabled_in_settings(root)
+        host = cls(disabled=disabled, **options)
+        host.open_workspace(root)
+        return host
+
+    def open_workspace(self, root: Path) -> Workspace:
+        self.workspace = Workspace(root, self.registry.catalog)
+        self._each_impl("parac_workspace_opened", workspace=self.workspace)
+        return self.workspace
+
+    # -- loading ---------------------------------------------------------------------------------------------------
+
+    def _load_builtins(self) -> None:
+        package = importlib.import_module(BUILTIN_PACKAGE)
+        for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")):
+            self._import(module, f"{BUILTIN_PACKAGE}.{module}", "builtin")
+
+    def _load_entry_points(self) -> None:
+        from importlib.metadata import entry_points
+
+        allow = os.environ.get(ENV_ALLOW)
+        allowed = None if allow is None else _names(allow)
+        for ep in entry_points(group=hookspecs.PROJECT):
+            if allowed is not None and ep.name not in allowed:
+                continue
+            dist = f" {ep.dist.name} {ep.dist.version}" if ep.dist else ""
+            if ep.name in self._disabled:
+                self.infos[ep.name] = PluginInfo(ep.name, f"entry point{dist}", ep.value, enabled=False)
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # a broken plugin must not take the host down
+                self._problem(ep.name, "import", f"{type(exc).__name__}: {exc}")
+                self.infos[ep.name] = PluginInfo(ep.name, f"entry point{dist}", ep.value, problems=[str(exc)])
+                continue
+            self._add(ep.name, plugin, f"entry point{dist}", ep.value)
+
+    def _import(self, name: str, module: str, source: str) -> None:
+        if name in self._disabled:
+            self.infos[name] = PluginInfo(name, source, module, enabled=False)
+            return
+        try:
+            plugin = importlib.import_module(module)
+        except Exception as exc:
+            self._problem(name, "import", f"{type(exc).__name__}: {exc}")
+            self.infos[name] = PluginInfo(name, source, module, problems=[str(exc)])
+            return
+        self._add(name, plugin, source, module)
+
+    def _add(self, name: str, plugin: object, source: str, module: str | None) -> None:
+        if name in self._disabled:
+            self.infos[name] = PluginInfo(name, source, module, enabled=False)
+            return
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as exc:  # e.g. a hookimpl that matches no hookspec's signature
+            self._problem(name, "register", str(exc))
+            self.infos[name] = PluginInfo(name, source, module, problems=[str(exc)])
+            return
+        self.infos[name] = PluginInfo(name, source, module)
+
+    def _collect(self) -> None:
+        for kind in KINDS:
+            hook = f"parac_register_{kind}"
+            for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+                register = self.registry.registrar(kind, impl.plugin_name)
+                try:
+                    impl.function(register=register)
+                except Exception as exc:
+                    self._problem(impl.plugin_name, hook, _describe(exc))
+        for name, kinds in self.registry.names_by_plugin().items():
+            if name in self.infos:
+                self.infos[name].registered = kinds
+        for message in self.registry.conflicts:
+            log.warning(message)
+
+    def _each_impl(self, hook: str, **kwargs: Any) -> None:
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            try:
+                impl.function(**kwargs)
+            except Exception as exc:
+                self._problem(impl.plugin_name, hook, _describe(exc))
+
+    def _problem(self, plugin: str, phase: str, message: str) -> None:
+        self.problems.append(PluginProblem(plugin, phase, message))
+        if plugin in self.infos:
+            self.infos[plugin].problems.append(f"{phase}: {message}")
+        log.warning("plugin %s failed in %s: %s", plugin, phase, message)
+
+    # -- use ---------------------------------------------------------------------------------------------------------
+
+    def tool(self, name: str) -> Tool:
+        contribution = self.registry.catalog.tools.get(name)
+        if contribution is None:
+            from parac.core.diagnostics import suggestion
+
+            raise ParacError(f'unknown tool "{name}"{suggestion(name, self.registry.catalog.tools)}')
+        return contribution.value
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], **context: Any) -> Any:
+        """Run a registered tool through argument checks and the governance hooks."""
+        call = ToolCall(tool=name, arguments=arguments, **context)
+        root = self.workspace.root if self.workspace else None
+        settings = self.workspace.settings.settings if self.workspace else {}
+        return await invoke_tool(self.tool(name), call, self.hooks, workspace_root=root, settings=settings)
+
+
+class PluginHooks:
+    """The core's :class:`~parac.core.calls.CallHooks`, answered by the plugins' hook implementations."""
+
+    def __init__(self, host: Host) -> None:
+        self._hook = host.pm.hook
+
+    def before_tool_call(self, call: ToolCall) -> None:
+        _fail_closed(lambda: self._hook.parac_before_tool_call(call=call), f'tool "{call.tool}"')
+
+    def after_tool_call(self, call: ToolCall, result: Any, error: BaseException | None) -> None:
+        _observe(lambda: self._hook.parac_after_tool_call(call=call, result=result, error=error))
+
+    def before_llm_call(self, call: LLMCall) -> None:
+        _fail_closed(lambda: self._hook.parac_before_llm_call(call=call), f'model "{call.model}"')
+
+    def after_llm_call(self, call: LLMCall, response: Any, error: BaseException | None) -> None:
+        _observe(lambda: self._hook.parac_after_llm_call(call=call, response=response, error=error))
+
+    def event(self, name: str, data: dict[str, Any]) -> None:
+        _observe(lambda: self._hook.parac_event(name=name, data=data))
+
+
+def _fail_closed(run: Any, what: str) -> None:
+    try:
+        run()
+    except CallDenied:
+        raise
+    except Exception as exc:
+        log.error("a governance hook failed for %s: %s", what, _describe(exc))
+        raise CallDenied(f"{what} refused: a governance hook failed ({type(exc).__name__})") from exc
+
+
+def _observe(run: Any) -> None:
+    try:
+        run()
+    except Exception as exc:
+        log.error("an observing hook failed: %s", _describe(exc))
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _disabled_in_settings(root: Path) -> set[str]:
+    """Plugins ``parac.yaml`` disables, read before plugins load (a broken file disables nothing)."""
+    doc = load_source(root / PARAC_DIR / SETTINGS_FILE)
+    if not doc.ok or not isinstance(doc.data, dict):
+        return set()
+    plugins = doc.data.get("plugins")
+    disabled = plugins.get("disabled") if isinstance(plugins, dict) else None
+    return {str(name) for name in disabled} if isinstance(disabled, list) else set()

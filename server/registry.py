@@ -1,0 +1,132 @@
+"""The registry: what each plugin registered, keyed by name, with the plugin it came from.
+
+It holds the core's :class:`~parac.core.catalog.Catalog` (agents, tools, skills, providers, workflows: the things
+workspace files may name) plus the MCP-only contributions (prompts, resources). Each ``register`` callback accepts
+the convenient forms a plugin author would reach for and turns them into the one model of each thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from parac.core.catalog import Catalog, Contribution, Skill
+from parac.core.diagnostics import ParacError
+from parac.core.sources import load_source
+from parac.core.specs import AgentSpec, SkillSpec, WorkflowSpec
+from parac.core.tools import Tool
+from parac.core.workspace import build_entry
+
+KINDS = ("agents", "tools", "skills", "providers", "workflows", "prompts", "resources")
+
+
+@dataclass
+class PromptDef:
+    name: str
+    description: str
+    render: Callable[..., Any]
+    arguments: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ResourceDef:
+    uri: str
+    read: Callable[..., Any]
+    name: str | None = None
+    description: str | None = None
+    mime_type: str = "text/plain"
+
+
+@dataclass
+class Registry:
+    catalog: Catalog = field(default_factory=Catalog)
+    prompts: dict[str, Contribution[PromptDef]] = field(default_factory=dict)
+    resources: dict[str, Contribution[ResourceDef]] = field(default_factory=dict)
+    conflicts: list[str] = field(default_factory=list)
+
+    def table(self, kind: str) -> dict[str, Contribution[Any]]:
+        if kind == "prompts":
+            return self.prompts
+        if kind == "resources":
+            return self.resources
+        return self.catalog.kinds()[kind]
+
+    def registrar(self, kind: str, plugin: str) -> Callable[..., None]:
+        """The ``register`` callback handed to ``plugin``'s implementation of the hook for ``kind``."""
+        convert = getattr(self, f"_as_{kind}")
+
+        def register(*args: Any, **kwargs: Any) -> None:
+            name, value, path = convert(*args, **kwargs)
+            table = self.table(kind)
+            if name in table:
+                self.conflicts.append(
+                    f'{kind[:-1]} "{name}" from plugin "{plugin}" ignored: already registered by "{table[name].origin}"'
+                )
+                return
+            table[name] = Contribution(value, plugin, path)
+
+        return register
+
+    def names_by_plugin(self) -> dict[str, dict[str, list[str]]]:
+        out: dict[str, dict[str, list[str]]] = {}
+        for kind in KINDS:
+            for name, contribution in self.table(kind).items():
+                out.setdefault(contribution.origin, {}).setdefault(kind, []).append(name)
+        return out
+
+    # -- conversions: each returns (name, value, defining file) ----------------------------------------------------
+
+    @staticmethod
+    def _as_agents(agent: AgentSpec | Path | str) -> tuple[str, AgentSpec, Path | None]:
+        if isinstance(agent, AgentSpec):
+            if not agent.name:
+                raise ValueError("a registered AgentSpec needs a name")
+            return agent.name, agent, None
+        path = Path(agent)
+        entry = build_entry("agent", path, load_source(path))
+        if entry.spec is None:
+            raise ParacError(f"agent file {path} has errors", entry.problems)
+        return entry.name, entry.spec, path
+
+    @staticmethod
+    def _as_tools(tool: Tool | Callable[..., Any], **options: Any) -> tuple[str, Tool, Path | None]:
+        if not isinstance(tool, Tool):
+            from .api import tool_from_function
+
+            tool = tool_from_function(tool, **options)
+        path = Path(tool.source.rsplit(":", 1)[0]) if tool.source else None
+        return tool.name, tool, path
+
+    @staticmethod
+    def _as_skills(folder: Path | str) -> tuple[str, Skill, Path | None]:
+        path = Path(folder)
+        skill_md = path if path.name == "SKILL.md" else path / "SKILL.md"
+        doc = load_source(skill_md)
+        if not doc.ok:
+            raise ParacError(f"skill file {skill_md} has errors", doc.diagnostics)
+        spec = SkillSpec.model_validate(doc.data)
+        return spec.name, Skill(spec, doc.body or "", skill_md), skill_md
+
+    @staticmethod
+    def _as_providers(provider: Any) -> tuple[str, Any, Path | None]:
+        if not callable(getattr(provider, "accepts", None)) or not getattr(provider, "name", None):
+            raise TypeError("a provider needs a name and an accepts(model) method")
+        return provider.name, provider, None
+
+    @staticmethod
+    def _as_workflows(path: Path | str) -> tuple[str, WorkflowSpec, Path | None]:
+        path = Path(path)
+        doc = load_source(path)
+        if not doc.ok:
+            raise ParacError(f"workflow file {path} has errors", doc.diagnostics)
+        return path.stem, WorkflowSpec.model_validate(doc.data), path
+
+    @staticmethod
+    def _as_prompts(name: str, description: str, render: Callable[..., Any], arguments: list[dict[str, Any]] | None = None) -> tuple[str, PromptDef, Path | None]:
+        return name, PromptDef(name, description, render, arguments or []), None
+
+    @staticmethod
+    def _as_resources(uri: str, read: Callable[..., Any], **options: Any) -> tuple[str, ResourceDef, Path | None]:
+        return uri, ResourceDef(uri, read, **options), None
