@@ -22,7 +22,9 @@ class Spec(BaseModel):
 
 
 def _comma_list(value: Any) -> Any:
-    """Claude Code writes ``tools: Read, Grep, Glob``; parac writes a YAML list. Accept both."""
+    """Claude Code writes ``tools: Read, Grep, Glob`` (or nothing); parac writes a YAML list. Accept all three."""
+    if value is None:
+        return []
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value

@@ -33,6 +33,18 @@ CLAUDE_MODEL_ALIASES = {
     "opus": "anthropic/claude-opus-4-1",
     "haiku": "anthropic/claude-haiku-4-5",
 }
+# ... and name their tools; map them to parac's built-in tools of the same purpose.
+CLAUDE_TOOL_NAMES = {
+    "Read": "file_read",
+    "Write": "file_write",
+    "Edit": "file_edit",
+    "MultiEdit": "file_edit",
+    "Glob": "file_glob",
+    "Grep": "file_search",
+    "LS": "file_list",
+    "Bash": "shell_run",
+    "WebFetch": "http_request",
+}
 TEMPLATE_REF = re.compile(r"\b(steps|inputs)\.([A-Za-z0-9_][A-Za-z0-9_-]*)")
 TEMPLATE_BLOCK = re.compile(r"{{(.*?)}}|{%(.*?)%}", re.S)
 
@@ -495,6 +507,10 @@ def _agent_from_markdown(doc: SourceDoc) -> Any:
     data = dict(data)
     if doc.body and doc.body.strip() and "system_prompt" not in data:
         data["system_prompt"] = doc.body.strip()
+    tools = data.get("tools")
+    if isinstance(tools, str):
+        names = [CLAUDE_TOOL_NAMES.get(t.strip(), t.strip()) for t in tools.split(",") if t.strip()]
+        data["tools"] = list(dict.fromkeys(names))
     model = data.get("model")
     if isinstance(model, str) and model in CLAUDE_MODEL_ALIASES:
         data["model"] = CLAUDE_MODEL_ALIASES[model]
@@ -576,9 +592,17 @@ def _workflow_subflows(entry: Entry[WorkflowSpec]) -> set[str]:
     return {s.workflow for s in entry.spec.steps if s.workflow} if entry.spec else set()
 
 
+def _graph(spec: WorkflowSpec) -> dict[str, list[str]]:
+    """Step id -> its dependencies; a duplicated id keeps its first definition (the duplicate is reported)."""
+    graph: dict[str, list[str]] = {}
+    for step in spec.steps:
+        graph.setdefault(step.id, list(step.depends_on))
+    return graph
+
+
 def _steps_on_cycles(spec: WorkflowSpec) -> dict[str, list[str]]:
     """Each step that lies on a ``depends_on`` cycle, with one cycle through it (for the message)."""
-    graph = {s.id: [d for d in s.depends_on] for s in spec.steps}
+    graph = _graph(spec)
     state: dict[str, int] = {}
     stack: list[str] = []
     found: dict[str, list[str]] = {}
@@ -605,7 +629,7 @@ def _steps_on_cycles(spec: WorkflowSpec) -> dict[str, list[str]]:
 
 
 def _ancestors(spec: WorkflowSpec) -> dict[str, set[str]]:
-    graph = {s.id: set(s.depends_on) for s in spec.steps}
+    graph = _graph(spec)
     memo: dict[str, set[str]] = {}
 
     def walk(node: str, seen: frozenset[str]) -> set[str]:

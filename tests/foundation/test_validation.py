@@ -1,0 +1,218 @@
+"""Bad input: every problem is a positioned diagnostic, none crashes, none stops other files being checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from parac.core.workspace import Workspace
+from parac.server.host import Host
+
+
+def write(root: Path, relative: str, text: str | bytes) -> Path:
+    path = root / ".parac" / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def ws_root(tmp_path: Path) -> Path:
+    write(tmp_path, "parac.yaml", "default_model: echo\n")
+    write(tmp_path, "agents/base.yaml", "description: base\nsystem_prompt: hi\n")
+    return tmp_path
+
+
+def check(root: Path) -> dict[str, list]:
+    host = Host(entry_points=False)
+    workspace = host.open_workspace(root)
+    out: dict[str, list] = {}
+    for d in workspace.validate():
+        out.setdefault(Path(d.file).name, []).append(d)
+    return out
+
+
+def codes(diagnostics) -> list[str]:
+    return [d.code for d in diagnostics]
+
+
+def test_malformed_yaml_has_position_and_other_files_still_checked(ws_root: Path):
+    write(ws_root, "agents/broken.yaml", "description: x\ntools: [a, b\nmodel: echo\n")
+    write(ws_root, "agents/typo.yaml", "parent: base\ndescriptoin: x\n")
+    found = check(ws_root)
+    (syntax,) = found["broken.yaml"]
+    assert syntax.code == "syntax" and syntax.line == 3
+    (typo,) = found["typo.yaml"]
+    assert typo.code == "unknown-key"
+    assert 'unknown key "descriptoin" (did you mean "description"?)' == typo.message
+    assert (typo.line, typo.column, typo.end_line, typo.end_column) == (2, 1, 2, 12)
+
+
+def test_wrong_types_point_at_the_value(ws_root: Path):
+    write(ws_root, "agents/a.yaml", "parent: base\ntemperature: hot\nmax_iterations: 0\ntools: {x: 1}\n")
+    found = {d.message.split(":")[0]: d for d in check(ws_root)["a.yaml"]}
+    assert found['"temperature"'].line == 2 and found['"temperature"'].column == 14
+    assert found['"max_iterations"'].line == 3
+    assert found['"tools"'].line == 4
+
+
+def test_nested_unknown_key_suggests_from_the_nested_model(ws_root: Path):
+    write(ws_root, "agents/a.yaml", "budget:\n  per_run_ud: 1\n")
+    (d,) = check(ws_root)["a.yaml"]
+    assert d.message == 'unknown key "per_run_ud" (did you mean "per_run_usd"?)'
+    assert (d.line, d.column) == (2, 3)
+
+
+def test_top_level_not_a_mapping(ws_root: Path):
+    write(ws_root, "agents/a.yaml", "- just\n- a list\n")
+    (d,) = check(ws_root)["a.yaml"]
+    assert d.code == "type" and "expected a mapping" in d.message and "a list" in d.message
+
+
+def test_name_must_match_file(ws_root: Path):
+    write(ws_root, "agents/a.yaml", "name: b\n")
+    (d,) = check(ws_root)["a.yaml"]
+    assert d.code == "name-mismatch" and d.line == 1 and d.column == 7
+
+
+def test_unknown_parent_and_descendant(ws_root: Path):
+    write(ws_root, "agents/a.yaml", "parent: ghost\n")
+    write(ws_root, "agents/b.yaml", "parent: a\n")
+    found = check(ws_root)
+    assert codes(found["a.yaml"]) == ["unknown-parent"]
+    assert codes(found["b.yaml"]) == ["broken-chain"]
+    assert "ghost" in found["b.yaml"][0].message
+
+
+def test_cycle_reported_on_every_member(ws_root: Path):
+    write(ws_root, "agents/a.yaml", "parent: b\n")
+    write(ws_root, "agents/b.yaml", "parent: c\n")
+    write(ws_root, "agents/c.yaml", "parent: a\n")
+    write(ws_root, "agents/d.yaml", "parent: a\n")
+    found = check(ws_root)
+    for name in ("a", "b", "c"):
+        (d,) = found[f"{name}.yaml"]
+        assert d.code == "inheritance-cycle"
+        assert all(member in d.message for member in ("a", "b", "c"))
+    assert codes(found["d.yaml"]) == ["broken-chain"]
+
+
+def test_duplicate_agent_from_two_files(ws_root: Path):
+    write(ws_root, "agents/dup.yaml", "description: one\n")
+    write(ws_root, "agents/dup.md", "---\ndescription: two\n---\nbody\n")
+    found = check(ws_root)
+    assert codes(found["dup.yaml"]) == ["duplicate-name"]
+    assert codes(found["dup.md"]) == ["duplicate-name"]
+
+
+def test_unreadable_and_non_utf8_files(ws_root: Path):
+    (ws_root / ".parac" / "agents" / "dir.yaml").mkdir()
+    write(ws_root, "agents/latin.yaml", b"description: caf\xe9\n")
+    found = check(ws_root)
+    assert codes(found["dir.yaml"]) == ["unreadable"]
+    (d,) = found["latin.yaml"]
+    assert d.code == "encoding" and (d.line, d.column) == (1, 17)
+
+
+def test_unknown_tool_skill_and_provider(ws_root: Path):
+    write(ws_root, "agents/a.yaml", "tools: [nope]\nskills: [missing]\nmodel: martian/x-1\n")
+    found = check(ws_root)["a.yaml"]
+    assert set(codes(found)) == {"unknown-tool", "unknown-skill", "unknown-provider"}
+    tool = next(d for d in found if d.code == "unknown-tool")
+    assert tool.line == 1 and tool.column == 9
+
+
+def test_claude_code_subagent_file_loads_as_is(ws_root: Path):
+    write(
+        ws_root,
+        "agents/code-reviewer.md",
+        "---\nname: code-reviewer\ndescription: Expert code reviewer.\ntools: \nmodel: inherit\ncolor: blue\n---\n\nYou are a senior code reviewer.\n",
+    )
+    workspace = Workspace(ws_root)
+    assert workspace.validate() == []
+    resolved = workspace.resolve_agent("code-reviewer")
+    assert resolved.fields["system_prompt"] == "You are a senior code reviewer."
+    assert resolved.fields["model"] == "echo"
+
+
+def test_claude_code_tools_string_maps_to_parac_tools(ws_root: Path):
+    write(ws_root, "agents/r.md", "---\nname: r\ndescription: d\ntools: Read, Grep, Edit, MultiEdit, custom\nmodel: sonnet\n---\nbody\n")
+    spec = Workspace(ws_root).agents["r"].spec
+    assert spec.tools == ["file_read", "file_search", "file_edit", "custom"]
+    assert spec.model == "anthropic/claude-sonnet-4-5"
+
+
+def test_workflow_structure_errors(ws_root: Path):
+    write(
+        ws_root,
+        "workflows/w.yaml",
+        """inputs: {topic: {type: string}}
+steps:
+  - id: a
+    agent: base
+    task: "{{ inputs.topik }} {{ steps.c.output }}"
+    depends_on: [c]
+  - id: b
+    agent: nobody
+    depends_on: [zzz]
+  - id: c
+    agent: base
+    depends_on: [a]
+  - id: a
+    agent: base
+  - id: d
+    agent: base
+    task: "{{ steps.b.output }}"
+""",
+    )
+    found = check(ws_root)["w.yaml"]
+    got = {(d.code, d.line) for d in found}
+    assert ("duplicate-step", 13) in got
+    assert ("unknown-step", 9) in got
+    assert ("unknown-agent", 8) in got
+    assert ("dependency-cycle", 6) in got and ("dependency-cycle", 12) in got
+    assert ("unknown-input", 5) in got
+    assert ("not-a-dependency", 17) in got
+
+
+def test_workflow_of_wrong_shape_and_unknown_step_key(ws_root: Path):
+    write(ws_root, "workflows/w.yaml", "steps:\n  - id: a\n    agnet: base\n")
+    (d,) = check(ws_root)["w.yaml"]
+    assert d.message == 'unknown key "agnet" (did you mean "agent"?)' and d.line == 3
+
+
+def test_skill_name_must_match_folder_and_front_matter_required(ws_root: Path):
+    write(ws_root, "skills/tidy/SKILL.md", "---\nname: tidy-up\ndescription: Tidy.\n---\nDo it.\n")
+    write(ws_root, "skills/bare/SKILL.md", "no front matter\n")
+    found = check(ws_root)
+    assert sorted(codes(found["SKILL.md"])) == ["missing-key", "missing-key", "name-mismatch"]
+
+
+def test_duplicate_yaml_keys_are_reported(ws_root: Path):
+    write(ws_root, "agents/a.yaml", "description: one\ndescription: two\n")
+    (d,) = check(ws_root)["a.yaml"]
+    assert d.code == "duplicate-key" and d.line == 2
+
+
+def test_unclosed_front_matter(ws_root: Path):
+    write(ws_root, "agents/m.md", "---\ndescription: x\n")
+    (d,) = check(ws_root)["m.md"]
+    assert d.code == "syntax" and "not closed" in d.message
+
+
+def test_overlay_revalidates_dependents(ws_root: Path):
+    write(ws_root, "agents/child.yaml", "parent: base\n")
+    write(ws_root, "workflows/w.yaml", "steps:\n  - id: s\n    agent: base\n")
+    workspace = Host(entry_points=False).open_workspace(ws_root)
+    assert workspace.validate() == []
+    base = ws_root / ".parac" / "agents" / "base.yaml"
+    affected = workspace.set_overlay(base, "parent: child\n")
+    names = {p.name for p in affected}
+    assert {"base.yaml", "child.yaml", "w.yaml"} <= names
+    assert codes(workspace.diagnostics_for(ws_root / ".parac" / "agents" / "child.yaml")) == ["inheritance-cycle"]
+    workspace.set_overlay(base, None)
+    assert workspace.validate() == []
