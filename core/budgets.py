@@ -156,14 +156,14 @@ class Accountant:
     workspace_budget: Budget | None = None
     agent_budgets: Mapping[str, Budget | None] = field(default_factory=dict)
     on_event: EventSink | None = None
-    stored: dict[tuple[str, str], float] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         ensure_schema(self.conn)
-        self.stored = stored_limits(self.conn)
-        self._any_limit = bool(self.stored) or _has_limits(self.workspace_budget) or any(
-            _has_limits(b) for b in self.agent_budgets.values()
-        )
+
+    @property
+    def stored(self) -> dict[tuple[str, str], float]:
+        """Limits from ``parac budget set``, read on every use: another process may have just changed them."""
+        return stored_limits(self.conn)
 
     # -- which limits apply ---------------------------------------------------------------------------------
     def limits_for(self, scope: CallScope, ts: float, run_limit_usd: float | None = None) -> list[Limit]:
@@ -178,8 +178,9 @@ class Accountant:
                 if key is not None:
                     found.append(Limit(key, usd, kind, scope_label, source))
 
+        stored = self.stored
         workspace_values = _budget_values(self.workspace_budget)
-        stored_workspace = {k: v for (s, k), v in self.stored.items() if s == "workspace"}
+        stored_workspace = {k: v for (s, k), v in stored.items() if s == "workspace"}
         add(
             {k: v for k, v in workspace_values.items() if k not in stored_workspace},
             agent_level=False,
@@ -189,7 +190,7 @@ class Accountant:
         add(stored_workspace, agent_level=False, scope_label="workspace", source="parac budget set")
         if scope.agent:
             agent_values = _budget_values(self.agent_budgets.get(scope.agent))
-            stored_agent = {k: v for (s, k), v in self.stored.items() if s == f"agent:{scope.agent}"}
+            stored_agent = {k: v for (s, k), v in stored.items() if s == f"agent:{scope.agent}"}
             label = f"agent {scope.agent}"
             add(
                 {k: v for k, v in agent_values.items() if k not in stored_agent},
@@ -240,7 +241,7 @@ class Accountant:
         if reservation.settled:
             return False
         reservation.settled = True
-        if not self._any_limit and not reservation.keys:
+        if not reservation.keys:
             return costs.record(self.conn, row)
         with transaction(self.conn):
             before = costs.spent(self.conn, reservation.keys) if self.on_event and row.cost_usd > 0 else {}
@@ -316,10 +317,6 @@ def _budget_values(budget: Budget | None) -> dict[str, float | None]:
     if budget is None:
         return {}
     return {kind: getattr(budget, f"{kind}_usd") for kind in KINDS}
-
-
-def _has_limits(budget: Budget | None) -> bool:
-    return any(v is not None for v in _budget_values(budget).values())
 
 
 def _first_breach(

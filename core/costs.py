@@ -322,6 +322,8 @@ def price_for(model: str, overrides: Mapping[str, Price] | None = None) -> Model
     candidates = [model]
     if "/" in model:
         candidates.append(model.split("/", 1)[1])
+    if ":" in model:
+        candidates.append(model.split(":", 1)[0])  # fixed:TEXT and scripted:PATH are priced as fixed, scripted
     for candidate in candidates:
         if overrides and candidate in overrides:
             price = overrides[candidate]

@@ -35,7 +35,18 @@ import pluggy
 
 from parac.core.calls import CallDenied, LLMCall, ToolCall
 from parac.core.catalog import Skill
-from parac.core.providers import Provider
+from parac.core.providers import (
+    ClientProvider,
+    Completion,
+    CompletionRequest,
+    Provider,
+    ProviderError,
+    TextSink,
+    ToolCallRequest,
+    Usage,
+    approx_tokens,
+    message_text,
+)
 from parac.core.specs import AgentSpec, SkillSpec, WorkflowSpec
 from parac.core.tools import Tool, ToolContext, ToolError
 
@@ -46,16 +57,25 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 __all__ = [
     "AgentSpec",
     "CallDenied",
+    "ClientProvider",
+    "Completion",
+    "CompletionRequest",
     "LLMCall",
     "Provider",
+    "ProviderError",
     "Skill",
     "SkillSpec",
+    "TextSink",
     "Tool",
     "ToolCall",
+    "ToolCallRequest",
     "ToolContext",
     "ToolError",
+    "Usage",
     "WorkflowSpec",
+    "approx_tokens",
     "hookimpl",
+    "message_text",
     "tool_from_function",
 ]
 

@@ -1,0 +1,397 @@
+"""Running agents: the tool-calling loop, and the one Python API every face uses to run an agent.
+
+    from parac.core.runtime import run_agent
+    from parac.core.workspace import Workspace
+
+    result = await run_agent(Workspace.open("."), "coder", "Add a --verbose flag")
+    print(result.output, result.cost_usd)
+
+The CLI (``parac agents run``), the MCP tool ``run_agent`` and workflow steps all call :meth:`Runtime.run`, so
+they share the loop, the governance hooks, the ledger and the budgets. A :class:`Runtime` holds what outlives one
+run (the database connection, the model client); :func:`run_agent` makes one for a single run.
+
+The loop: system prompt (the agent's, then each skill's instructions) and the task; the agent's tools offered in
+OpenAI's function format; each tool call the model makes runs through :func:`parac.core.tools.invoke_tool` (and
+so through the hooks); a call naming an unknown tool, with arguments that are not JSON or fail the tool's schema,
+or that a policy denies is answered to the model as an error, never raised; the loop ends when the model
+answers without tool calls, or after ``max_iterations`` turns.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .budgets import Accountant
+from .calls import NO_HOOKS, CallDenied, CallHooks, ToolCall
+from .diagnostics import ParacError
+from .llm import CallContext, Estimate, ModelClient
+from .providers import Provider, ProviderError, TextSink, ToolCallRequest, Usage
+from .specs import Budget
+from .store import connect_workspace
+from .tools import Tool, ToolError, invoke_tool
+
+if TYPE_CHECKING:
+    from .inheritance import ResolvedAgent
+    from .workspace import Workspace
+
+DEFAULT_MAX_ITERATIONS = 10
+MAX_TOOL_RESULT_CHARS = 50_000
+"""Longer tool results are cut (and say so): one huge file must not fill the model's context."""
+
+EventSink = Callable[[str, dict[str, Any]], None]
+
+_WIRE_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass
+class AgentResult:
+    """What a run produced. ``status`` is ``completed``, ``max_iterations``, ``denied`` (a hook or a budget
+    refused a model call; ``error`` names the rule) or ``failed`` (every model of the chain failed)."""
+
+    run_id: str
+    agent: str
+    model: str
+    status: str
+    output: str
+    transcript: list[dict[str, Any]]
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    iterations: int = 0
+    tool_calls: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+    def to_json(self, *, transcript: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "run_id": self.run_id,
+            "agent": self.agent,
+            "model": self.model,
+            "status": self.status,
+            "output": self.output,
+            "error": self.error,
+            "iterations": self.iterations,
+            "tool_calls": self.tool_calls,
+            "usage": {"prompt_tokens": self.usage.prompt_tokens, "completion_tokens": self.usage.completion_tokens},
+            "cost_usd": round(self.cost_usd, 8),
+        }
+        if transcript:
+            data["transcript"] = self.transcript
+        return data
+
+
+class Runtime:
+    """Runs agents of one workspace. Reuse it for many runs; :meth:`close` it (or use ``with``) when done.
+
+    ``hooks`` are the host's governance hooks; ``on_event`` receives progress (``agent.turn``, ``tool.call``) and
+    budget events (``budget.threshold``) besides the hooks, for a CLI to print or an MCP server to notify.
+    ``providers`` adds providers the catalog does not hold (tests, embedding applications).
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        hooks: CallHooks = NO_HOOKS,
+        on_event: EventSink | None = None,
+        providers: Sequence[Provider] = (),
+        connection: sqlite3.Connection | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.hooks = hooks
+        self.on_event = on_event
+        self.extra_providers = list(providers)
+        self._conn = connection
+        self._own_conn = connection is None
+        self._agent_budgets: dict[str, Budget | None] = {}
+        self._client: ModelClient | None = None
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = connect_workspace(self.workspace.root)
+        return self._conn
+
+    @property
+    def client(self) -> ModelClient:
+        if self._client is None:
+            accountant = Accountant(
+                self.conn, self.workspace.settings.budgets, self._agent_budgets, on_event=self._emit
+            )
+            self._client = ModelClient(
+                self.provider_for, self.workspace.settings, accountant, self.hooks, self.workspace.root
+            )
+        return self._client
+
+    def provider_for(self, model: str) -> Provider | None:
+        for provider in self.extra_providers:
+            if provider.accepts(model):
+                return provider
+        catalog = self.workspace.catalog
+        return catalog.provider_for(model) if catalog is not None else None
+
+    def close(self) -> None:
+        if self._conn is not None and self._own_conn:
+            self._conn.close()
+        self._conn = None
+        self._client = None
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _emit(self, name: str, data: dict[str, Any]) -> None:
+        self.hooks.event(name, data)
+        if self.on_event is not None:
+            self.on_event(name, data)
+
+    # -- preparing a run ------------------------------------------------------------------------------------
+    def agent(self, name: str) -> ResolvedAgent:
+        resolved = self.workspace.resolve_agent(name)
+        budget = resolved.fields.get("budget")
+        self._agent_budgets[name] = Budget.model_validate(budget) if isinstance(budget, dict) else budget
+        return resolved
+
+    def tools_of(self, resolved: ResolvedAgent) -> dict[str, Tool]:
+        """The agent's tools by the name the model sees (OpenAI names allow only letters, digits, ``_``, ``-``)."""
+        catalog = self.workspace.catalog
+        available = catalog.tools if catalog is not None else {}
+        out: dict[str, Tool] = {}
+        missing = []
+        for name in resolved.fields.get("tools") or []:
+            contribution = available.get(name)
+            if contribution is None:
+                missing.append(name)
+                continue
+            out[_WIRE_NAME.sub("_", name)] = contribution.value
+        if missing:
+            raise ParacError(f'agent "{resolved.name}" names tools that no plugin provides: {", ".join(missing)}')
+        return out
+
+    def system_prompt(self, resolved: ResolvedAgent) -> str:
+        """The agent's system prompt followed by the instructions of each of its skills."""
+        parts = [str(resolved.fields.get("system_prompt") or "").strip()]
+        skills = self.workspace.skills
+        for name in resolved.fields.get("skills") or []:
+            contribution = skills.get(name)
+            if contribution is None:
+                raise ParacError(f'agent "{resolved.name}" names skill "{name}", which does not exist')
+            skill = contribution.value
+            parts.append(f"## Skill: {skill.name}\n{skill.spec.description}\n\n{skill.instructions.strip()}")
+        return "\n\n".join(p for p in parts if p)
+
+    def model_of(self, resolved: ResolvedAgent, override: str | None = None) -> str:
+        model = override or resolved.fields.get("model") or self.workspace.settings.default_model
+        if not model:
+            raise ParacError(
+                f'agent "{resolved.name}" has no model: set model: in its file or default_model: in parac.yaml'
+            )
+        return str(model)
+
+    def messages_for(self, resolved: ResolvedAgent, task: str) -> list[dict[str, Any]]:
+        system = self.system_prompt(resolved)
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        messages.append({"role": "user", "content": task})
+        return messages
+
+    def estimate(self, name: str, task: str, *, model: str | None = None) -> Estimate:
+        """The most the first turn of a run may cost (for plans); later turns depend on what the model does."""
+        resolved = self.agent(name)
+        tools = self.tools_of(resolved)
+        return self.client.estimate(
+            self.model_of(resolved, model),
+            self.messages_for(resolved, task),
+            tools=[_tool_definition(wire, tool) for wire, tool in tools.items()],
+            max_tokens=resolved.fields.get("max_tokens"),
+        )
+
+    # -- the loop -------------------------------------------------------------------------------------------
+    async def run(
+        self,
+        name: str,
+        task: str,
+        *,
+        model: str | None = None,
+        fallbacks: Sequence[str] = (),
+        on_text: TextSink | None = None,
+        run_id: str | None = None,
+        workflow: str | None = None,
+        step: str | None = None,
+        actor: str = "local",
+        max_iterations: int | None = None,
+        run_limit_usd: float | None = None,
+    ) -> AgentResult:
+        """Run agent ``name`` on ``task`` and return its result.
+
+        ``run_id``, ``workflow`` and ``step`` tie the run's model calls to a workflow run in the ledger, the
+        budgets and the audit trail; ``run_limit_usd`` is the workflow's ``budget_usd`` for that run.
+        Raises :class:`ParacError` when the agent cannot run at all (unknown agent, no model, missing tool). A
+        refused model call (hook or budget) ends the run with ``status="denied"``, a model that keeps failing
+        with ``status="failed"``; the transcript and the cost so far are kept either way. Cancellation
+        propagates once the ledger is settled.
+        """
+        resolved = self.agent(name)
+        chosen = self.model_of(resolved, model)
+        tools = self.tools_of(resolved)
+        definitions = [_tool_definition(wire, tool) for wire, tool in tools.items()]
+        messages = self.messages_for(resolved, task)
+        limit = max_iterations or resolved.fields.get("max_iterations") or DEFAULT_MAX_ITERATIONS
+        context = CallContext(agent=name, run_id=run_id or uuid.uuid4().hex, workflow=workflow, step=step, actor=actor)
+        result = AgentResult(context.run_id or "", name, chosen, "running", "", messages)
+        self._emit("agent.run.start", {"run_id": result.run_id, "agent": name, "model": chosen, "workflow": workflow, "step": step})
+        try:
+            await self._loop(result, resolved, tools, definitions, context, limit, fallbacks, on_text, run_limit_usd)
+        except ProviderError as exc:
+            result.status, result.error = "failed", str(exc)
+        except CallDenied as exc:
+            result.status, result.error = "denied", str(exc)
+        except BaseException as exc:
+            result.status = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "failed"
+            result.error = str(exc) or type(exc).__name__
+            self._emit("agent.run.end", _run_event(result))
+            raise
+        self._emit("agent.run.end", _run_event(result))
+        return result
+
+    async def _loop(
+        self,
+        result: AgentResult,
+        resolved: ResolvedAgent,
+        tools: dict[str, Tool],
+        definitions: list[dict[str, Any]],
+        context: CallContext,
+        limit: int,
+        fallbacks: Sequence[str],
+        on_text: TextSink | None,
+        run_limit_usd: float | None,
+    ) -> None:
+        messages = result.transcript
+        for iteration in range(1, limit + 1):
+            answer = await self.client.complete(
+                result.model,
+                messages,
+                tools=definitions,
+                temperature=resolved.fields.get("temperature"),
+                max_tokens=resolved.fields.get("max_tokens"),
+                on_text=on_text,
+                context=context,
+                fallbacks=fallbacks,
+                run_limit_usd=run_limit_usd,
+            )
+            completion = answer.completion
+            result.iterations = iteration
+            result.usage = result.usage + completion.usage
+            result.cost_usd += answer.cost_usd
+            result.model = answer.model
+            messages.append(completion.to_message())
+            self._emit(
+                "agent.turn",
+                {"run_id": result.run_id, "agent": result.agent, "iteration": iteration, "max_iterations": limit,
+                 "tool_calls": [c.name for c in completion.tool_calls], "cost_usd": result.cost_usd},
+            )
+            if not completion.tool_calls:
+                result.status, result.output = "completed", completion.text
+                return
+            for request in completion.tool_calls:
+                result.tool_calls += 1
+                content = await self._run_tool(request, tools, context)
+                messages.append({"role": "tool", "tool_call_id": request.id, "content": content})
+            result.output = completion.text
+        result.status = "max_iterations"
+        result.error = (
+            f'agent "{result.agent}" was still calling tools after max_iterations={limit} turns; '
+            "raise max_iterations or narrow the task"
+        )
+
+    async def _run_tool(self, request: ToolCallRequest, tools: dict[str, Tool], context: CallContext) -> str:
+        """Run one tool call; every failure becomes a message the model can read and act on."""
+        tool = tools.get(request.name)
+        if tool is None:
+            offered = ", ".join(sorted(tools)) or "none"
+            return _tool_error(request, f'unknown tool "{request.name}"; the tools you may call are: {offered}')
+        try:
+            arguments = json.loads(request.arguments or "{}")
+        except ValueError as exc:
+            return _tool_error(request, f"the arguments are not valid JSON ({exc})")
+        if not isinstance(arguments, dict):
+            return _tool_error(request, "the arguments must be a JSON object")
+        call = ToolCall(
+            tool=tool.name,
+            arguments=arguments,
+            actor=context.actor,
+            agent=context.agent,
+            workflow=context.workflow,
+            run_id=context.run_id,
+            step=context.step,
+            idempotency_key=f"{context.run_id}:{request.id}",
+        )
+        self._emit("tool.call", {"run_id": context.run_id, "agent": context.agent, "tool": tool.name})
+        try:
+            value = await invoke_tool(
+                tool, call, self.hooks, workspace_root=self.workspace.root, settings=self.workspace.settings.settings
+            )
+        except (ToolError, CallDenied) as exc:
+            return _tool_error(request, str(exc))
+        except Exception as exc:  # a tool's own bug: the model hears about it, the run goes on
+            return _tool_error(request, f"the tool failed: {type(exc).__name__}: {exc}")
+        return _tool_text(value)
+
+
+async def run_agent(
+    workspace: Workspace,
+    name: str,
+    task: str,
+    *,
+    hooks: CallHooks = NO_HOOKS,
+    on_event: EventSink | None = None,
+    providers: Sequence[Provider] = (),
+    **options: Any,
+) -> AgentResult:
+    """Run one agent once (see :meth:`Runtime.run` for ``options``)."""
+    with Runtime(workspace, hooks=hooks, on_event=on_event, providers=providers) as runtime:
+        return await runtime.run(name, task, **options)
+
+
+def _tool_definition(wire_name: str, tool: Tool) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {"name": wire_name, "description": tool.description, "parameters": tool.input_schema},
+    }
+
+
+def _tool_error(request: ToolCallRequest, message: str) -> str:
+    return json.dumps({"error": message, "tool": request.name})
+
+
+def _tool_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) > MAX_TOOL_RESULT_CHARS:
+        cut = len(text) - MAX_TOOL_RESULT_CHARS
+        text = text[:MAX_TOOL_RESULT_CHARS] + f"\n[... {cut} more characters cut]"
+    return text
+
+
+def _run_event(result: AgentResult) -> dict[str, Any]:
+    return {
+        "run_id": result.run_id,
+        "agent": result.agent,
+        "model": result.model,
+        "status": result.status,
+        "iterations": result.iterations,
+        "tool_calls": result.tool_calls,
+        "cost_usd": round(result.cost_usd, 8),
+        "error": result.error,
+    }
