@@ -24,6 +24,9 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
 
 Loc = tuple[str | int, ...]
 FRONT_MATTER_FENCE = "---"
+# Spec files are small; a huge one is a mistake (a log pasted in, a binary), and parsing it would stall the language
+# server and ``validate`` alike. Larger files are reported, not parsed.
+MAX_SPEC_CHARS = 1_000_000
 
 
 @dataclass
@@ -61,6 +64,8 @@ class SourceDoc:
 def read_text(path: Path) -> tuple[str | None, Diagnostic | None]:
     """The file's text, or a diagnostic saying why it cannot be read (missing, unreadable, not UTF-8)."""
     try:
+        if path.stat().st_size > MAX_SPEC_CHARS * 4:
+            return None, _too_large(path, path.stat().st_size)
         raw = path.read_bytes()
     except OSError as exc:
         return None, Diagnostic.at(path, None, "unreadable", f"cannot read file: {exc.strerror or exc}")
@@ -79,11 +84,19 @@ def load_source(path: Path, text: str | None = None) -> SourceDoc:
         text, problem = read_text(path)
         if problem is not None:
             return SourceDoc(path, "", diagnostics=[problem])
+    if len(text) > MAX_SPEC_CHARS:
+        return SourceDoc(path, "", diagnostics=[_too_large(path, len(text.encode("utf-8", errors="replace")))])
     if path.suffix == ".md":
         return _load_markdown(path, text)
     doc = SourceDoc(path, text)
     _parse_yaml(doc, text, line_offset=0)
     return doc
+
+
+def _too_large(path: Path, size: int) -> Diagnostic:
+    return Diagnostic.at(
+        path, None, "too-large", f"file is too large to check ({size / 1e6:.1f} MB; spec files are read up to {MAX_SPEC_CHARS // 1_000_000} MB)"
+    )
 
 
 def _load_markdown(path: Path, text: str) -> SourceDoc:
