@@ -1,0 +1,104 @@
+"""MCP tools over the plugin registry (what is loaded, and what it registered), and every plugin tool itself.
+
+Plugin tools appear under the name they were registered with and their own JSON Schema; a call goes through
+`Host.call_tool`, so arguments are checked and the governance hooks see it like any other tool call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from typing_extensions import TypedDict
+
+from parac.server.mcp.call import Call
+from parac.server.mcp.faces import Faces, ToolFace
+
+
+class PluginRow(TypedDict):
+    name: str
+    source: str
+    module: str | None
+    enabled: bool
+    registered: dict[str, list[str]]
+    problems: list[str]
+
+
+class PluginList(TypedDict):
+    plugins: list[PluginRow]
+
+
+class ToolRow(TypedDict):
+    name: str
+    description: str
+    origin: str
+    input_schema: dict[str, Any]
+    needs_approval: bool
+
+
+class ToolList(TypedDict):
+    tools: list[ToolRow]
+
+
+class ProviderRow(TypedDict):
+    name: str
+    origin: str
+
+
+class ProviderList(TypedDict):
+    providers: list[ProviderRow]
+
+
+def plugin_tool(name: str, tool: Any, origin: str) -> ToolFace:
+    async def invoke(call: Call, arguments: dict[str, Any]) -> Any:
+        host = await call.host()
+        return await host.call_tool(name, arguments, actor=call.actor)
+
+    description = tool.description or f"Tool {name} (from plugin {origin})."
+    return ToolFace(
+        name=name,
+        description=description,
+        invoke=invoke,
+        role="operator" if not tool.read_only or tool.needs_approval else "viewer",
+        read_only=tool.read_only,
+        output_schema=tool.output_schema if (tool.output_schema or {}).get("type") == "object" else None,
+        schema=tool.input_schema,
+        hooked=False,
+    )
+
+
+def register(faces: Faces) -> None:
+    @faces.tool(output=PluginList, title="List plugins")
+    async def list_plugins(call: Call) -> PluginList:
+        """Loaded plugins: where each came from, what it registered, and any problem it had loading."""
+        host = await call.host()
+        infos = sorted(host.infos.values(), key=lambda i: (i.source != "builtin", i.name))
+        return PluginList(plugins=[PluginRow(**info.to_json()) for info in infos])
+
+    @faces.tool(output=ToolList, title="List plugin tools")
+    async def list_tools(call: Call) -> ToolList:
+        """Tools that plugins registered (agents may use them), with their argument schemas and origin."""
+        host = await call.host()
+        rows = [
+            ToolRow(
+                name=name,
+                description=c.value.description,
+                origin=c.origin,
+                input_schema=c.value.input_schema,
+                needs_approval=c.value.needs_approval,
+            )
+            for name, c in sorted(host.registry.catalog.tools.items())
+        ]
+        return ToolList(tools=rows)
+
+    @faces.tool(output=ProviderList, title="List model providers")
+    async def list_providers(call: Call) -> ProviderList:
+        """Model providers that plugins registered (the offline ones included), by name and origin."""
+        host = await call.host()
+        rows = [ProviderRow(name=name, origin=c.origin) for name, c in sorted(host.registry.catalog.providers.items())]
+        return ProviderList(providers=rows)
+
+    async def plugin_tools(call: Call) -> list[ToolFace]:
+        host = await call.host()
+        return [plugin_tool(name, c.value, c.origin) for name, c in sorted(host.registry.catalog.tools.items())]
+
+    faces.tools_from(plugin_tools)

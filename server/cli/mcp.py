@@ -1,0 +1,137 @@
+"""`parac mcp`: serve parac over MCP, and set MCP clients up to start it.
+
+Imports only click and the standard library at module level: `parac mcp serve` is spawned by editors on every start,
+so the MCP SDK is imported once logging points at stderr, and nothing else (workspace, plugins, litellm) is imported
+before the client's handshake has been answered.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+CLIENT_CHOICES = ("claude-desktop", "cline", "roo", "kilo", "cursor", "cursor-global", "vscode")
+
+
+@click.group(help="Serve parac's agents, tools, skills and workflows over MCP, and configure MCP clients.")
+def mcp() -> None:
+    pass
+
+
+@mcp.command()
+@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (http). Non-loopback needs a token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port to bind (http).")
+@click.option("--path", "http_path", default="/mcp", show_default=True, help="URL path of the MCP endpoint (http).")
+@click.option(
+    "--allow-origin",
+    "allow_origins",
+    multiple=True,
+    help="An Origin allowed to call the HTTP endpoint besides the bound address itself (repeatable).",
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    help="A Host header value allowed besides the bound address, e.g. a proxy's name (repeatable).",
+)
+@click.option(
+    "--max-body",
+    type=click.IntRange(1024),
+    default=None,
+    help="Largest HTTP request body accepted, in bytes (default 4 MiB, or mcp.max_body_bytes in parac.yaml).",
+)
+@click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Project folder holding .parac/ (default: $PARAC_WORKSPACE, or found walking up from here).",
+)
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
+def serve(
+    transport: str,
+    host: str,
+    port: int,
+    http_path: str,
+    allow_origins: tuple[str, ...],
+    allow_hosts: tuple[str, ...],
+    max_body: int | None,
+    workspace: Path | None,
+    log_level: str,
+) -> None:
+    """Serve MCP over stdio (what editors spawn) or Streamable HTTP on 127.0.0.1."""
+    from parac.server.mcp.logs import configure_stderr_logging
+
+    configure_stderr_logging(log_level)
+    from parac.server.mcp.run import HttpOptions, ServeError, run_http, run_stdio
+
+    workspace = _given_workspace(workspace)
+    try:
+        if transport == "stdio":
+            run_stdio(workspace)
+        else:
+            options = HttpOptions(
+                host=host,
+                port=port,
+                path=http_path,
+                allowed_origins=allow_origins,
+                allowed_hosts=allow_hosts,
+                max_body_bytes=max_body,
+            )
+            run_http(workspace, options)
+    except ServeError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _given_workspace(workspace: Path | None) -> Path | None:
+    """This command's --workspace, else the one given to `parac` itself (`parac -w DIR mcp ...`)."""
+    if workspace is not None:
+        return workspace
+    given = getattr(click.get_current_context().find_root().obj, "workspace", None)
+    return Path(given) if given else None
+
+
+def _workspace_root(workspace: Path | None) -> Path:
+    from parac.core.diagnostics import ParacError
+    from parac.core.workspace import find_root
+
+    try:
+        return find_root(_given_workspace(workspace))
+    except ParacError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@mcp.command()
+@click.argument("client", type=click.Choice(CLIENT_CHOICES))
+@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--name", default="parac", show_default=True, help="Name of the server entry in the client's file.")
+def install(client: str, workspace: Path | None, name: str) -> None:
+    """Add parac to CLIENT's MCP configuration, merging with the servers already there (a .bak copy is kept)."""
+    from parac.server.mcp.clients import CLIENTS, ClientConfigError
+    from parac.server.mcp.clients import install as install_entry
+
+    root = _workspace_root(workspace)
+    try:
+        result = install_entry(client, root, name=name)
+    except ClientConfigError as error:
+        raise click.ClickException(str(error)) from None
+    verb = "updated" if result.replaced else "added"
+    click.echo(f"{verb} MCP server {name!r} for {CLIENTS[client].name} in {result.path}")
+    if result.backup is not None:
+        click.echo(f"previous file kept as {result.backup}")
+    click.echo(f"it serves the workspace {root}; restart {CLIENTS[client].name} (or reload its MCP servers) to use it")
+
+
+@mcp.command()
+@click.argument("client", type=click.Choice(CLIENT_CHOICES))
+@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--name", default="parac", show_default=True)
+def config(client: str, workspace: Path | None, name: str) -> None:
+    """Print the configuration snippet for CLIENT instead of writing it (and where it would go)."""
+    from parac.server.mcp.clients import config_path, snippet
+
+    root = _workspace_root(workspace)
+    click.echo(json.dumps(snippet(client, root, name), indent=2))
+    click.echo(f"# goes into {config_path(client, root)}", err=True)

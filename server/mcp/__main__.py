@@ -1,0 +1,8 @@
+"""`python -m parac.server.mcp serve ...`: the command that client configurations spawn.
+
+It names the interpreter by absolute path, so it works under a host's minimal PATH, without the `parac` script.
+"""
+
+from parac.server.cli.mcp import mcp
+
+mcp(prog_name="python -m parac.server.mcp")

@@ -1,0 +1,220 @@
+"""`ParacApp`: the state behind one MCP server: the lazily loaded workspace and plugins, the face modules, who is
+subscribed to what, and the watcher that turns file changes under `.parac/` into MCP notifications.
+
+Nothing here runs before the handshake: the first request that needs the workspace or the faces loads them
+(the workspace and plugins in a worker thread, so pings are still answered meanwhile), once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .faces import Faces
+from .roles import TokenAuthority
+
+if TYPE_CHECKING:
+    from mcp.server.session import ServerSession
+    from mcp.server.subscriptions import SubscriptionBus
+
+    from parac.core.workspace import Workspace
+    from parac.server.host import Host
+
+log = logging.getLogger("parac.mcp")
+
+FACE_PACKAGES = ("parac.mcp_tools", "parac.resources", "parac.prompts")
+"""Every module of these packages that defines `register(faces)` contributes to the server."""
+
+CLIENT_LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+
+@dataclass
+class Loaded:
+    host: Host
+    workspace: Workspace | None
+    workspace_error: str | None = None
+
+
+@dataclass
+class Subscribers:
+    """Legacy-era sessions (2025-11-25 and older) that get list-changed notifications, and their subscriptions."""
+
+    sessions: list[ServerSession] = field(default_factory=list)
+    by_uri: dict[str, list[ServerSession]] = field(default_factory=dict)
+
+
+class ParacApp:
+    def __init__(
+        self,
+        start: Path | None = None,
+        *,
+        tokens: TokenAuthority | None = None,
+        transport: str = "stdio",
+        poll_interval: float = 0.5,
+        face_packages: tuple[str, ...] = FACE_PACKAGES,
+    ) -> None:
+        self.start = start
+        self.tokens = tokens or TokenAuthority()
+        self.transport = transport
+        self.poll_interval = poll_interval
+        self.face_packages = face_packages
+        self.client_log_level = "info"
+        self.subscribers = Subscribers()
+        self.bus: SubscriptionBus | None = None  # set by the server assembly (2026-07-28 listen streams)
+        self._faces: Faces | None = None
+        self._loaded: Loaded | None = None
+        self._load_lock = anyio.Lock()
+
+    # -- lazy parts ------------------------------------------------------------------------------------------------
+
+    @property
+    def faces(self) -> Faces:
+        """The face modules' registrations, imported on first use (after the handshake)."""
+        if self._faces is None:
+            faces = Faces()
+            for package_name in self.face_packages:
+                package = importlib.import_module(package_name)
+                for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+                    if info.name.startswith("_"):
+                        continue
+                    module = importlib.import_module(f"{package_name}.{info.name}")
+                    register = getattr(module, "register", None)
+                    if callable(register):
+                        register(faces)
+            self._faces = faces
+        return self._faces
+
+    async def loaded(self) -> Loaded:
+        """The plugins and the workspace, loaded once in a worker thread."""
+        if self._loaded is None:
+            async with self._load_lock:
+                if self._loaded is None:
+                    self._loaded = await anyio.to_thread.run_sync(self._load)
+        return self._loaded
+
+    def _load(self) -> Loaded:
+        from parac.core.diagnostics import ParacError
+        from parac.server.host import Host
+
+        try:
+            host = Host.for_workspace(self.start)
+        except ParacError as error:
+            log.warning("serving without a workspace: %s", error)
+            return Loaded(Host(), None, str(error))
+        return Loaded(host, host.workspace)  # plugin problems were logged by the host (stderr) and show in list_plugins
+
+    def client_logs(self, level: str) -> bool:
+        """True when a log message at `level` should go to the client (the level set by `logging/setLevel`)."""
+        order = CLIENT_LOG_LEVELS
+        return level in order and order.index(level) >= order.index(self.client_log_level)
+
+    # -- change notifications --------------------------------------------------------------------------------------
+
+    def forget(self, session: ServerSession) -> None:
+        if session in self.subscribers.sessions:
+            self.subscribers.sessions.remove(session)
+        for sessions in self.subscribers.by_uri.values():
+            if session in sessions:
+                sessions.remove(session)
+
+    async def watch(self) -> None:
+        """Poll `.parac/` for changed files; refresh the workspace and notify clients. Runs for the server's life.
+
+        Polling (stat of a few dozen files) needs no extra dependency and behaves the same on every platform.
+        """
+        loaded = await self.loaded()
+        workspace = loaded.workspace
+        if workspace is None:
+            return
+        seen = _snapshot(workspace.dir)
+        while True:
+            await anyio.sleep(self.poll_interval)
+            now = _snapshot(workspace.dir)
+            changed = {path for path in seen.keys() | now.keys() if seen.get(path) != now.get(path)}
+            seen = now
+            if changed:
+                await self.on_change(workspace, changed)
+
+    async def on_change(self, workspace: Workspace, changed: set[Path]) -> None:
+        for path in sorted(changed):
+            workspace.refresh(path)
+        log.info("workspace changed: %s", ", ".join(str(p.relative_to(workspace.dir)) for p in sorted(changed)))
+        uris = {uri for path in changed for uri in uris_for(workspace, path)}
+        await self.publish_changes(uris)
+
+    async def publish_changes(self, uris: set[str]) -> None:
+        """Tell every listening client that resources and prompts changed, and which subscribed URIs were updated."""
+        from mcp.shared.subscriptions import PromptsListChanged, ResourcesListChanged, ResourceUpdated
+
+        for session in list(self.subscribers.sessions):
+            try:
+                await session.send_resource_list_changed()
+                await session.send_prompt_list_changed()
+            except Exception as error:
+                log.debug("dropping a session that cannot be notified: %s", error)
+                self.forget(session)
+        for uri in sorted(uris):
+            for session in list(self.subscribers.by_uri.get(uri, ())):
+                try:
+                    await session.send_resource_updated(uri)
+                except Exception as error:
+                    log.debug("dropping a session that cannot be notified: %s", error)
+                    self.forget(session)
+        if self.bus is not None:
+            await self.bus.publish(ResourcesListChanged())
+            await self.bus.publish(PromptsListChanged())
+            for uri in sorted(uris):
+                await self.bus.publish(ResourceUpdated(uri=uri))
+
+
+def uris_for(workspace: Workspace, path: Path) -> set[str]:
+    """The `parac://` resources whose content a change to `path` may alter."""
+    try:
+        parts = path.relative_to(workspace.dir).parts
+    except ValueError:
+        return set()
+    if not parts:
+        return set()
+    if parts[0] == "agents":
+        # A parent's change alters every resolved descendant: re-announce every agent.
+        names = set(workspace.agent_names()) | {path.stem}
+        return {f"parac://agents/{name}" for name in names} | {f"parac://agents/{path.stem}/source"}
+    if parts[0] == "skills" and len(parts) >= 2:
+        return {f"parac://skills/{parts[1]}", f"parac://skills/{parts[1]}/{'/'.join(parts[2:])}"}
+    if parts[0] == "workflows":
+        return {f"parac://workflows/{path.stem}"}
+    if parts[0] == "policies":
+        return {"parac://policies"}
+    if parts[0] == "memory":
+        return {f"parac://memory/{'/'.join(parts[1:])}"}
+    if parts[:2] == ("roadmap", "decisions.md"):
+        return {"parac://roadmap/decisions"}
+    return set()
+
+
+def _snapshot(root: Path) -> dict[Path, tuple[int, int]]:
+    """(mtime, size) of every file under `root`, skipping `state/` (the database changes on every call)."""
+    out: dict[Path, tuple[int, int]] = {}
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if not (folder == root and entry.name == "state"):
+                    stack.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                stat = entry.stat(follow_symlinks=False)
+                out[Path(entry.path)] = (stat.st_mtime_ns, stat.st_size)
+    return out
+

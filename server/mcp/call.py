@@ -1,0 +1,80 @@
+"""`Call`: what a tool, resource or prompt handler gets first: the loaded workspace and plugins, the caller's role,
+and the request's channel back to the client (progress, log messages, sampling, elicitation).
+
+Cancellation needs nothing from handlers beyond being `async`: when the client cancels (or the connection ends),
+the SDK cancels the handler's task at its next `await`. Blocking work goes through `Call.to_thread`, which gives
+the worker up on cancellation instead of holding the reply.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .faces import FaceError
+from .roles import Role
+
+if TYPE_CHECKING:
+    from mcp.server.context import ServerRequestContext
+    from mcp.server.session import ServerSession
+
+    from parac.core.workspace import Workspace
+    from parac.server.host import Host
+
+    from .app import ParacApp
+
+T = TypeVar("T")
+log = logging.getLogger("parac.mcp")
+
+
+class Call:
+    """One MCP request being served."""
+
+    def __init__(self, app: ParacApp, request: ServerRequestContext[Any, Any] | None, role: Role, transport: str) -> None:
+        self.app = app
+        self.request = request
+        self.role = role
+        self.transport = transport
+
+    @property
+    def actor(self) -> str:
+        """Who is calling, as the audit trail and the governance hooks see it."""
+        return f"mcp:{self.transport}:{self.role}"
+
+    async def host(self) -> Host:
+        """The plugin host (plugins are loaded on first use, after the handshake)."""
+        return (await self.app.loaded()).host
+
+    async def workspace(self) -> Workspace:
+        """The workspace; raises FaceError saying why when the server has none (no .parac/ found, say)."""
+        loaded = await self.app.loaded()
+        if loaded.workspace is None:
+            raise FaceError(loaded.workspace_error or "no workspace")
+        return loaded.workspace
+
+    @property
+    def session(self) -> ServerSession | None:
+        """The SDK session, for server-to-client requests (sampling with `create_message`, elicitation)."""
+        return self.request.session if self.request is not None else None
+
+    async def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        """Report progress; does nothing when the client did not ask for it (no progress token)."""
+        if self.request is not None:
+            await self.request.session.report_progress(done, total, message)
+
+    async def log(self, level: str, message: str) -> None:
+        """Send an MCP log message for this request (where the era and the client's level allow) and log it here."""
+        log.log(logging.getLevelName(level.upper()) if level != "warning" else logging.WARNING, message)
+        if self.request is not None and self.app.client_logs(level):
+            try:
+                await self.request.session.send_log_message(level, message, logger="parac")  # type: ignore[arg-type]
+            except Exception as error:  # a client that went away must not fail the call
+                log.debug("log notification not delivered: %s", error)
+
+    async def to_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking `fn` in a worker thread; on cancellation the reply is not held up by it."""
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), abandon_on_cancel=True)

@@ -1,0 +1,93 @@
+"""Start the MCP server on a transport: stdio (what editors spawn) or Streamable HTTP (uvicorn)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .http import HttpOptions, build_http_app, is_loopback
+from .roles import TokenAuthority
+
+ENV_TOKEN = "PARAC_MCP_TOKEN"
+
+__all__ = ["HttpOptions", "ServeError", "run_http", "run_stdio"]
+
+
+class ServeError(Exception):
+    """The server cannot start as asked (unsafe bind, unreadable token file); the message says what to change."""
+
+
+def run_stdio(workspace: Path | None) -> None:
+    import anyio
+    from mcp.server.stdio import stdio_server
+
+    from .app import ParacApp
+    from .server import build_server
+
+    app = ParacApp(workspace, transport="stdio")
+    server = build_server(app)
+
+    async def serve() -> None:
+        async with stdio_server() as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+
+    anyio.run(serve)
+
+
+def run_http(workspace: Path | None, options: HttpOptions) -> None:
+    import uvicorn
+
+    from .app import ParacApp
+    from .server import build_server
+
+    mcp_settings, parac_dir = _mcp_settings(workspace)
+    tokens = TokenAuthority(_token(mcp_settings, parac_dir))
+    app = ParacApp(workspace, tokens=tokens, transport="http")
+    for lookup, configured in app.faces.token_sources:
+        tokens.add_source(lookup, configured=configured())
+    if not is_loopback(options.host) and not tokens.required:
+        raise ServeError(
+            f"refusing to serve MCP on {options.host} without a token: anyone who can reach it could run tools. "
+            f"Set {ENV_TOKEN} (or settings.mcp.token_file in parac.yaml), or bind 127.0.0.1"
+        )
+    if options.max_body_bytes is None and isinstance(mcp_settings.get("max_body_bytes"), int):
+        options = HttpOptions(**{**options.__dict__, "max_body_bytes": mcp_settings["max_body_bytes"]})
+    asgi = build_http_app(build_server(app), tokens, options)
+    config = uvicorn.Config(asgi, host=options.host, port=options.port, log_level="warning", lifespan="on")
+    uvicorn.Server(config).run()
+
+
+def _mcp_settings(workspace: Path | None) -> tuple[dict[str, Any], Path | None]:
+    """`settings.mcp` of parac.yaml and the `.parac/` folder, read alone (the workspace loads later, on first use)."""
+    from parac.core.diagnostics import ParacError
+    from parac.core.sources import load_source
+    from parac.core.workspace import PARAC_DIR, SETTINGS_FILE, find_root
+
+    try:
+        root = find_root(workspace)
+    except ParacError:
+        return {}, None
+    doc = load_source(root / PARAC_DIR / SETTINGS_FILE)
+    data = doc.data if doc.ok and isinstance(doc.data, dict) else {}
+    settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
+    mcp = settings.get("mcp")
+    return (mcp if isinstance(mcp, dict) else {}), root / PARAC_DIR
+
+
+def _token(mcp_settings: dict[str, Any], parac_dir: Path | None) -> str | None:
+    if token := os.environ.get(ENV_TOKEN, "").strip():
+        return token
+    token_file = mcp_settings.get("token_file")
+    if not token_file:
+        return None
+    path = Path(str(token_file)).expanduser()
+    if not path.is_absolute() and parac_dir is not None:
+        path = parac_dir / path  # relative to .parac/, not to wherever the server was started
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ServeError(f"cannot read the MCP token file {path} (settings.mcp.token_file): {error.strerror}") from None
+    if not token:
+        raise ServeError(f"the MCP token file {path} (settings.mcp.token_file) is empty")
+    return token

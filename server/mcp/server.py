@@ -1,0 +1,395 @@
+"""The MCP server: the SDK's low-level `Server`, answering from the faces that `ParacApp` collects.
+
+The low-level server (not `MCPServer`) because parac's tools come in two shapes, Python functions and plugin tools
+that carry their own JSON Schema, and their list changes with the workspace; and because it adds nothing to each
+call that parac does not use. Both protocol eras are served by the SDK: the initialize handshake (2025-11-25 and
+older) and the stateless 2026-07-28 requests.
+
+Errors: an unknown tool, resource or prompt, or arguments that do not fit, are JSON-RPC errors (-32602) that name
+the problem; a tool that fails returns `isError: true` with its message. Nothing a client sends stops the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
+from mcp.shared.exceptions import MCPError
+
+from .app import CLIENT_LOG_LEVELS, ParacApp
+from .call import Call
+from .faces import FaceError, PromptFace, ResourceFace, TemplateFace, ToolFace, to_json_text
+from .roles import allows
+
+log = logging.getLogger("parac.mcp")
+
+VERSION = "0.1.0"
+INSTRUCTIONS = (
+    "parac serves this project's AI agents, skills and workflows (its .parac/ folder). "
+    "Use list_agents / get_agent to see agents with their inheritance resolved, validate_workspace to check the "
+    "files, and the parac:// resources and prompts for agent, skill and workflow sources."
+)
+MAX_COMPLETIONS = 100
+
+
+class ParacServer(Server[Any]):
+    """Announces list-changed notifications in the handshake era, whatever transport creates the options."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> Any:
+        options = notification_options or NotificationOptions(prompts_changed=True, resources_changed=True)
+        return super().create_initialization_options(options, experimental_capabilities, extensions)
+
+
+def build_server(app: ParacApp) -> ParacServer:
+    """Assemble the server for `app`; registers handlers only (the workspace and the faces load on first use)."""
+    bus = InMemorySubscriptionBus()
+    app.bus = bus
+    handlers = Handlers(app)
+
+    @asynccontextmanager
+    async def lifespan(_: Server[Any]) -> AsyncIterator[dict[str, Any]]:
+        async with anyio.create_task_group() as group:
+            group.start_soon(app.watch)
+            try:
+                yield {}
+            finally:
+                group.cancel_scope.cancel()
+
+    server = ParacServer(
+        "parac",
+        version=VERSION,
+        title="parac",
+        description="Agents, tools, skills and workflows of a parac workspace",
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        on_list_tools=handlers.list_tools,
+        on_call_tool=handlers.call_tool,
+        on_list_resources=handlers.list_resources,
+        on_list_resource_templates=handlers.list_resource_templates,
+        on_read_resource=handlers.read_resource,
+        on_subscribe_resource=handlers.subscribe,
+        on_unsubscribe_resource=handlers.unsubscribe,
+        on_subscriptions_listen=ListenHandler(bus),
+        on_list_prompts=handlers.list_prompts,
+        on_get_prompt=handlers.get_prompt,
+        on_completion=handlers.complete,
+    )
+    # Registered after construction: passing it to the constructor warns that logging is deprecated in the
+    # 2026-07-28 era, which parac knows; handshake-era clients still use it.
+    server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, handlers.set_level)
+    server.add_notification_handler("notifications/initialized", types.NotificationParams, handlers.initialized)
+    return server
+
+
+def _not_found(what: str, name: str, known: Iterable[str]) -> MCPError:
+    from parac.core.diagnostics import suggestion
+
+    return MCPError(code=types.INVALID_PARAMS, message=f'unknown {what} "{name}"{suggestion(name, list(known))}')
+
+
+def _error_result(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+
+
+def _connection_of(session: Any) -> Any:
+    """The connection a per-request session speaks for: one client across its requests (the SDK has no public
+    accessor; sessions are rebuilt for every request)."""
+    return getattr(session, "_connection", session)
+
+
+class Handlers:
+    """The request handlers; each builds a `Call` (the caller's role, the lazily loaded workspace) and asks faces."""
+
+    def __init__(self, app: ParacApp) -> None:
+        self.app = app
+
+    def call(self, ctx: ServerRequestContext[Any, Any]) -> Call:
+        scope = getattr(ctx.request, "scope", None)
+        if isinstance(scope, dict):
+            return Call(self.app, ctx, scope.get("parac.role", self.app.tokens.local_role), "http")
+        return Call(self.app, ctx, self.app.tokens.local_role, self.app.transport)
+
+    # -- tools -----------------------------------------------------------------------------------------------------
+
+    async def tools(self, call: Call) -> dict[str, ToolFace]:
+        faces = self.app.faces
+        out = dict(faces.tools)
+        for provider in faces.tool_providers:
+            for face in await provider(call):
+                if face.name in out:
+                    log.warning('plugin tool "%s" hidden: parac has an MCP tool of that name', face.name)
+                    continue
+                out[face.name] = face
+        return out
+
+    async def list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        call = self.call(ctx)
+        return types.ListToolsResult(
+            tools=[_mcp_tool(face) for face in (await self.tools(call)).values() if allows(call.role, face.role)]
+        )
+
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        call = self.call(ctx)
+        tools = await self.tools(call)
+        face = tools.get(params.name)
+        if face is None:
+            raise _not_found("tool", params.name, tools)
+        if not allows(call.role, face.role):
+            return _error_result(f'tool "{face.name}" needs the {face.role} role; this caller has {call.role}')
+        from parac.core.calls import CallDenied
+        from parac.core.diagnostics import ParacError
+        from parac.core.tools import ToolError
+
+        try:
+            arguments = face.check(params.arguments or {})
+            value = await self._governed(call, face, arguments)
+        except (FaceError, ToolError, CallDenied, ParacError) as error:
+            return _error_result(str(error))
+        except Exception as error:
+            log.exception('MCP tool "%s" failed', face.name)
+            return _error_result(f'tool "{face.name}" failed unexpectedly ({type(error).__name__}); see the server log')
+        return _tool_result(face, value)
+
+    async def _governed(self, call: Call, face: ToolFace, arguments: dict[str, Any]) -> Any:
+        """Run a parac tool between the governance hooks (plugin tools get them from `Host.call_tool` instead)."""
+        if not face.hooked:
+            return await face.invoke(call, arguments)
+        from parac.core.calls import ToolCall
+
+        hooks = (await call.host()).hooks
+        record = ToolCall(tool=face.name, arguments=arguments, actor=call.actor)
+        hooks.before_tool_call(record)
+        try:
+            value = await face.invoke(call, arguments)
+        except BaseException as error:
+            hooks.after_tool_call(record, None, error)
+            raise
+        hooks.after_tool_call(record, value, None)
+        return value
+
+    # -- resources -------------------------------------------------------------------------------------------------
+
+    async def list_resources(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        call = self.call(ctx)
+        faces = self.app.faces
+        found: dict[str, ResourceFace] = dict(faces.resources)
+        for provider in faces.resource_providers:
+            found.update((face.uri, face) for face in await provider(call))
+        return types.ListResourcesResult(
+            resources=[
+                types.Resource(uri=f.uri, name=f.name, description=f.description, mime_type=f.mime_type)
+                for f in found.values()
+                if allows(call.role, f.role)
+            ]
+        )
+
+    async def list_resource_templates(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        call = self.call(ctx)
+        return types.ListResourceTemplatesResult(
+            resource_templates=[
+                types.ResourceTemplate(
+                    uri_template=t.uri_template, name=t.name, description=t.description, mime_type=t.mime_type
+                )
+                for t in self.app.faces.templates
+                if allows(call.role, t.role)
+            ]
+        )
+
+    async def read_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        call = self.call(ctx)
+        uri = params.uri
+        faces = self.app.faces
+        from parac.core.diagnostics import ParacError
+
+        try:
+            fixed = faces.resources.get(uri)
+            template, values = (None, {}) if fixed else _match(faces.templates, uri)
+            if fixed is None and template is None:
+                fixed = await self._listed(call, uri)
+            if fixed is not None:
+                self._require(call, fixed.role, uri)
+                content, mime = await fixed.read(call), fixed.mime_type
+            else:
+                assert template is not None
+                self._require(call, template.role, uri)
+                content, mime = await template.read(call, **values), template.mime_type
+        except MCPError:
+            raise
+        except (FaceError, ParacError) as error:
+            raise MCPError(code=types.INVALID_PARAMS, message=str(error), data={"uri": uri}) from None
+        except Exception as error:
+            log.exception("reading %s failed", uri)
+            raise MCPError(
+                code=types.INTERNAL_ERROR, message=f"reading {uri} failed ({type(error).__name__}); see the server log"
+            ) from None
+        if isinstance(content, bytes):
+            import base64
+
+            blob = types.BlobResourceContents(uri=uri, blob=base64.b64encode(content).decode(), mime_type=mime)
+            return types.ReadResourceResult(contents=[blob])
+        return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, text=content, mime_type=mime)])
+
+    async def _listed(self, call: Call, uri: str) -> ResourceFace:
+        """A resource only a provider knows (a plugin's), or the not-found error."""
+        for provider in self.app.faces.resource_providers:
+            for face in await provider(call):
+                if face.uri == uri:
+                    return face
+        raise MCPError(code=types.INVALID_PARAMS, message=f"unknown resource {uri}", data={"uri": uri})
+
+    @staticmethod
+    def _require(call: Call, role: Any, what: str) -> None:
+        if not allows(call.role, role):
+            raise FaceError(f"{what} needs the {role} role; this caller has {call.role}")
+
+    async def subscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        sessions = self.app.subscribers.by_uri.setdefault(params.uri, [])
+        if not any(_connection_of(s) is _connection_of(ctx.session) for s in sessions):
+            sessions.append(ctx.session)
+        return types.EmptyResult()
+
+    async def unsubscribe(
+        self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        sessions = self.app.subscribers.by_uri.get(params.uri, [])
+        sessions[:] = [s for s in sessions if _connection_of(s) is not _connection_of(ctx.session)]
+        return types.EmptyResult()
+
+    async def initialized(self, ctx: ServerRequestContext[Any, Any], params: types.NotificationParams) -> None:
+        self.app.subscribers.sessions.append(ctx.session)
+
+    async def set_level(self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams) -> types.EmptyResult:
+        self.app.client_log_level = params.level if params.level in CLIENT_LOG_LEVELS else "info"
+        return types.EmptyResult()
+
+    # -- prompts ---------------------------------------------------------------------------------------------------
+
+    async def prompts(self, call: Call) -> dict[str, PromptFace]:
+        faces = self.app.faces
+        out = dict(faces.prompts)
+        for provider in faces.prompt_providers:
+            out.update((face.name, face) for face in await provider(call))
+        return {name: face for name, face in out.items() if allows(call.role, face.role)}
+
+    async def list_prompts(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        prompts = await self.prompts(self.call(ctx))
+        return types.ListPromptsResult(
+            prompts=[
+                types.Prompt(
+                    name=face.name,
+                    description=face.description,
+                    arguments=[
+                        types.PromptArgument(name=a.name, description=a.description, required=a.required)
+                        for a in face.arguments
+                    ],
+                )
+                for face in prompts.values()
+            ]
+        )
+
+    async def get_prompt(
+        self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        call = self.call(ctx)
+        prompts = await self.prompts(call)
+        face = prompts.get(params.name)
+        if face is None:
+            raise _not_found("prompt", params.name, prompts)
+        arguments = dict(params.arguments or {})
+        missing = [a.name for a in face.arguments if a.required and not arguments.get(a.name)]
+        if missing:
+            raise MCPError(code=types.INVALID_PARAMS, message=f'prompt "{face.name}" needs the argument "{missing[0]}"')
+        unknown = sorted(set(arguments) - {a.name for a in face.arguments})
+        if unknown:
+            raise MCPError(code=types.INVALID_PARAMS, message=f'prompt "{face.name}" has no argument "{unknown[0]}"')
+        from parac.core.diagnostics import ParacError
+
+        try:
+            rendered = await face.render(call, arguments)
+        except (FaceError, ParacError) as error:
+            raise MCPError(code=types.INVALID_PARAMS, message=str(error)) from None
+        if isinstance(rendered, str):
+            messages = [types.PromptMessage(role="user", content=types.TextContent(type="text", text=rendered))]
+        else:
+            messages = [types.PromptMessage.model_validate(m) for m in rendered]
+        return types.GetPromptResult(description=face.description, messages=messages)
+
+    # -- completion ------------------------------------------------------------------------------------------------
+
+    async def complete(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        call = self.call(ctx)
+        ref = params.ref
+        completers: dict[str, Any] = {}
+        if isinstance(ref, types.PromptReference):
+            face = (await self.prompts(call)).get(ref.name)
+            completers = face.complete if face else {}
+        else:
+            template = next((t for t in self.app.faces.templates if t.uri_template == ref.uri), None)
+            completers = template.complete if template else {}
+        completer = completers.get(params.argument.name)
+        typed = params.argument.value
+        values = sorted(v for v in await completer(call, typed) if v.startswith(typed)) if completer else []
+        return types.CompleteResult(
+            completion=types.Completion(
+                values=values[:MAX_COMPLETIONS], total=len(values), has_more=len(values) > MAX_COMPLETIONS
+            )
+        )
+
+
+def _match(templates: list[TemplateFace], uri: str) -> tuple[TemplateFace | None, dict[str, str]]:
+    for template in templates:
+        values = template.match(uri)
+        if values is not None:
+            return template, values
+    return None, {}
+
+
+def _mcp_tool(face: ToolFace) -> types.Tool:
+    return types.Tool(
+        name=face.name,
+        title=face.title,
+        description=face.description,
+        input_schema=face.input_schema,
+        output_schema=face.output_schema,
+        annotations=types.ToolAnnotations(read_only_hint=face.read_only),
+        _meta={"parac/role": face.role},
+    )
+
+
+def _tool_result(face: ToolFace, value: Any) -> types.CallToolResult:
+    if isinstance(value, types.CallToolResult):
+        return value
+    if isinstance(value, str):
+        return types.CallToolResult(content=[types.TextContent(type="text", text=value)])
+    structured = value if isinstance(value, dict) and face.output_schema is not None else None
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=to_json_text(value))], structured_content=structured
+    )
