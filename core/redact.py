@@ -1,0 +1,247 @@
+"""Masking secrets and personal data before anything leaves the process's memory.
+
+Everything parac writes (audit entries, logs, error messages) or sends (prompts to a model) passes through a
+`Redactor` first. It masks three things:
+
+- **secret shapes**: API keys of the common providers, bearer tokens, JWTs, private-key blocks, passwords in URLs
+  and ``key=value`` assignments;
+- **environment values**: the value of every environment variable whose *name* looks like it holds a secret
+  (``*_KEY``, ``*TOKEN*``, ``*SECRET*``, ``*PASSWORD*``, ...), so a key that has no recognisable shape is still caught
+  when it leaks verbatim;
+- **configured patterns**: regular expressions from the policies, and the named PII patterns (email, phone, ...)
+  when data-minimisation asks for them.
+
+Masks say what was removed (``[REDACTED:openai-key]``) so that a reader still understands the record, and never keep
+any part of the secret: a prefix or suffix narrows a brute-force search.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+#: Shapes of well-known credentials: kind -> (pattern, triggers). A pattern runs only on text that contains one of
+#: its triggers (compared in lower case): plain substring tests cost nanoseconds where a regex scan of every position
+#: costs microseconds, and almost no text contains a secret. A pattern's group ``s``, when it has one, is what gets
+#: masked; the rest of the match (a header name, a URL's user) is kept for the reader.
+SECRET_SHAPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "private-key": (
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
+        ("private key-----",),
+    ),
+    "anthropic-key": (r"\bsk-ant-[A-Za-z0-9_-]{16,}", ("sk-ant-",)),
+    "openai-key": (r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}", ("sk-",)),
+    "stripe-key": (r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}", ("_live_", "_test_")),
+    "aws-access-key": (
+        r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b",
+        ("akia", "asia", "agpa", "aida", "aroa", "anpa"),
+    ),
+    "github-token": (
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    ),
+    "gitlab-token": (r"\bglpat-[A-Za-z0-9_-]{20,}", ("glpat-",)),
+    "slack-token": (r"\bxox[abposr]-[A-Za-z0-9-]{10,}", ("xox",)),
+    "google-api-key": (r"\bAIza[0-9A-Za-z_-]{35}", ("aiza",)),
+    "huggingface-token": (r"\bhf_[A-Za-z0-9]{30,}", ("hf_",)),
+    "parac-token": (r"\bparac_[A-Za-z0-9_-]{32,}", ("parac_",)),
+    "jwt": (r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", ("eyj",)),
+    "bearer": (r"(?i:\b(?:bearer|token)\s+)(?P<s>[A-Za-z0-9._~+/-]{16,}=*)", ("bearer", "token")),
+    "url-password": (r"(?i:\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)(?P<s>[^\s/@]+)(?=@)", ("://",)),
+    "assignment": (
+        r"(?i:(?:api[_-]?key|secret|token|passwd|password|credential)s?[\"']?\s*[:=]\s*[\"']?)"
+        r"(?P<s>[^\s\"',;&]{8,})",
+        ("key", "secret", "token", "passw", "credential"),
+    ),
+}
+
+_TRIGGERS: dict[str, list[str]] = {}
+for _kind, (_, _triggers) in SECRET_SHAPES.items():
+    for _trigger in _triggers:
+        _TRIGGERS.setdefault(_trigger, []).append(_kind)
+
+#: Personal data, masked only when configured (``redaction.pii`` in a policy, or data-minimisation mode).
+PII_SHAPES: dict[str, str] = {
+    "email": r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
+    "phone": r"(?<![\w+])\+?\d{1,3}[ .-]?\(?\d{2,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}\b",
+    "credit-card": r"\b(?:\d[ -]?){12,18}\d\b",
+    "iban": r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
+    "us-ssn": r"\b\d{3}-\d{2}-\d{4}\b",
+    "ipv4": r"\b(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}\b",
+}
+
+#: Environment variable names whose values are treated as secrets.
+SECRET_ENV_NAME = re.compile(
+    r"(?:^|_)(?:API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIALS?|AUTH|PRIVATE|SESSION|COOKIE|DSN)(?:_|$)"
+    r"|(?:KEY|TOKEN|SECRET|PASSWORD)$",
+    re.IGNORECASE,
+)
+#: Values shorter than this are not masked by their environment name: ``1``, ``true`` or ``dev`` would mask
+#: half of every record while protecting nothing.
+MIN_ENV_SECRET = 8
+
+MASK = "[REDACTED:{}]"
+_CACHED_LENGTH = 64
+_CACHE_SIZE = 4096
+
+
+class Redactor:
+    """Masks secrets and configured patterns in text and in JSON-like values.
+
+    Build one per configuration and reuse it. Text that contains none of the triggers of the secret shapes (and no
+    configured pattern is set) is returned after a few substring tests; otherwise the shapes whose triggers occur are
+    joined into one alternation (compiled once per combination), so masking costs one regex scan.
+    """
+
+    def __init__(
+        self,
+        *,
+        patterns: Iterable[str] = (),
+        pii: Iterable[str] = (),
+        env: Mapping[str, str] | None = None,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        """``patterns`` are extra regular expressions (masked as ``pattern``); ``pii`` names entries of `PII_SHAPES`
+        (``"all"`` for every one); ``env`` is scanned for secret-named variables (default: ``os.environ``);
+        ``secrets`` are literal values to mask wherever they appear."""
+        pii = list(pii)
+        unknown = [name for name in pii if name != "all" and name not in PII_SHAPES]
+        if unknown:
+            raise ValueError(f"unknown PII pattern {unknown[0]!r}; known: {', '.join(sorted(PII_SHAPES))}, all")
+        literals = sorted(set(secret_env_values(os.environ if env is None else env)) | set(secrets), key=len, reverse=True)
+        self._literals = literals
+        #: Shapes that run on every text: configured patterns and PII have no literal trigger.
+        always: dict[str, str] = {}
+        if literals:
+            always["secret-value"] = "|".join(re.escape(value) for value in literals)
+        for index, pattern in enumerate(patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"redaction pattern {pattern!r} is not a valid regular expression: {exc}") from None
+            always[f"pattern-{index}"] = pattern
+        for name in PII_SHAPES if "all" in pii else pii:
+            always[name] = PII_SHAPES[name]
+        self._always = always
+        self._compiled: dict[tuple[str, ...], tuple[re.Pattern[str], list[str]]] = {}
+        #: Short strings (tool names, keys, outcomes) repeat in every record; their masked form is remembered.
+        self._cache: dict[str, str] = {}
+
+    def text(self, value: str) -> str:
+        """``value`` with every match masked."""
+        if len(value) <= _CACHED_LENGTH:
+            cached = self._cache.get(value)
+            if cached is None:
+                if len(self._cache) >= _CACHE_SIZE:
+                    self._cache.clear()
+                cached = self._cache[value] = self._mask_text(value)
+            return cached
+        return self._mask_text(value)
+
+    def _mask_text(self, value: str) -> str:
+        lowered = value.lower()
+        hits = [trigger for trigger in _TRIGGERS if trigger in lowered]
+        kinds = list(dict.fromkeys(kind for trigger in hits for kind in _TRIGGERS[trigger])) if hits else []
+        if self._always:
+            if self._literals and not any(literal in value for literal in self._literals):
+                kinds.extend(kind for kind in self._always if kind != "secret-value")
+            else:
+                kinds.extend(self._always)
+        if not kinds:
+            return value
+        regex, names = self._regex_for(tuple(kinds))
+        return regex.sub(lambda match: _mask(match, names), value)
+
+    def value(self, value: Any) -> Any:
+        """A copy of a JSON-like value (dicts, lists, strings, scalars) with every string masked.
+
+        Mapping keys are masked too: a secret used as a key is still a secret."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {self.text(str(key)): self.value(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.value(item) for item in value]
+        return value
+
+    def _regex_for(self, kinds: tuple[str, ...]) -> tuple[re.Pattern[str], list[str]]:
+        """The alternation of ``kinds``; each alternative is group ``gN`` with its secret, if any, in ``gNs``."""
+        cached = self._compiled.get(kinds)
+        if cached is None:
+            parts = []
+            for index, kind in enumerate(kinds):
+                pattern = SECRET_SHAPES[kind][0] if kind in SECRET_SHAPES else self._always[kind]
+                parts.append(f"(?P<g{index}>{pattern.replace('(?P<s>', f'(?P<g{index}s>')})")
+            names = ["pattern" if kind.startswith("pattern-") else kind for kind in kinds]
+            cached = self._compiled[kinds] = (re.compile("|".join(parts)), names)
+        return cached
+
+
+def _mask(match: re.Match[str], names: list[str]) -> str:
+    """The replacement for one match: the kept prefix and suffix, the secret replaced by its kind's mask."""
+    group = match.lastgroup or "g0"  # the outer group of the alternative that matched closes last
+    mask = MASK.format(names[int(group[1:])])
+    inner = f"{group}s"
+    if inner not in match.re.groupindex or match.group(inner) is None:
+        return mask
+    whole = match.group(group)
+    start = match.start(inner) - match.start(group)
+    return whole[:start] + mask + whole[start + len(match.group(inner)):]
+
+
+def secret_env_values(env: Mapping[str, str]) -> list[str]:
+    """The values of variables in ``env`` whose names say they hold a secret."""
+    return [value for name, value in env.items() if len(value) >= MIN_ENV_SECRET and SECRET_ENV_NAME.search(name)]
+
+
+_default: Redactor | None = None
+
+
+def default_redactor() -> Redactor:
+    """The process-wide redactor: secret shapes and secret-named environment values, no PII.
+
+    Built on first use; `configure` replaces it with one built from the workspace's policies."""
+    global _default
+    if _default is None:
+        _default = Redactor()
+    return _default
+
+
+def configure(redactor: Redactor) -> None:
+    """Make ``redactor`` the process-wide one (the governance plugin does this once the policies are loaded)."""
+    global _default
+    _default = redactor
+
+
+def redact(value: str) -> str:
+    """``value`` masked by the process-wide redactor."""
+    return default_redactor().text(value)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks the formatted message (and the exception text) of every record.
+
+    Attach it to handlers, not loggers: a logger's filters do not see records that propagate from its children."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redactor = default_redactor()
+        message = record.getMessage()
+        masked = redactor.text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None:
+            import traceback
+
+            record.exc_text = redactor.text("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
+            record.exc_info = None
+        return True
+
+
+def install_log_redaction(logger: logging.Logger | None = None) -> None:
+    """Attach a `RedactingFilter` to every handler of ``logger`` (default: the root logger), once."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(existing, RedactingFilter) for existing in handler.filters):
+            handler.addFilter(RedactingFilter())
