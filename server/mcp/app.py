@@ -59,7 +59,9 @@ class ParacApp:
         transport: str = "stdio",
         poll_interval: float = 0.5,
         face_packages: tuple[str, ...] = FACE_PACKAGES,
+        host: Host | None = None,
     ) -> None:
+        """`host`: serve an already loaded plugin host (and its workspace) instead of loading one on first use."""
         self.start = start
         self.tokens = tokens or TokenAuthority()
         self.transport = transport
@@ -69,7 +71,7 @@ class ParacApp:
         self.subscribers = Subscribers()
         self.bus: SubscriptionBus | None = None  # set by the server assembly (2026-07-28 listen streams)
         self._faces: Faces | None = None
-        self._loaded: Loaded | None = None
+        self._loaded: Loaded | None = None if host is None else Loaded(host, host.workspace)
         self._load_lock = anyio.Lock()
 
     # -- lazy parts ------------------------------------------------------------------------------------------------
