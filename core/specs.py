@@ -162,8 +162,20 @@ class StepSpec(Spec):
     """A failure marks the step failed but lets its dependents run."""
     timeout_action: Literal["reject", "approve"] | None = None
     """For approvals with a timeout: what happens when nobody answers."""
+    message: str | None = None
+    """What the approver is asked (type approval), a Jinja2 template."""
 
     _deps_from_string = field_validator("depends_on", mode="before")(_comma_list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_type(cls, data: Any) -> Any:
+        """A step that names a tool or a workflow and no type is of that type: ``type:`` is then redundant."""
+        if isinstance(data, dict) and "type" not in data:
+            for kind in ("tool", "workflow"):
+                if data.get(kind):
+                    return {**data, "type": kind}
+        return data
 
     @model_validator(mode="after")
     def _kind_fields(self) -> StepSpec:

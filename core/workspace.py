@@ -649,7 +649,7 @@ def _ancestors(spec: WorkflowSpec) -> dict[str, set[str]]:
 def _template_strings(spec: WorkflowSpec) -> Iterable[tuple[Loc, str, str | None]]:
     """Every templated string of a workflow: (location, text, the step it belongs to or None for outputs)."""
     for index, step in enumerate(spec.steps):
-        for key in ("task", "when"):
+        for key in ("task", "when", "message"):
             value = getattr(step, key)
             if isinstance(value, str):
                 yield ("steps", index, key), value, step.id

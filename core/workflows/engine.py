@@ -1,0 +1,744 @@
+"""Running a workflow: the scheduler, retries, timeouts, approvals, cancellation and crash-resume.
+
+One :class:`Engine` drives runs over one database connection, on one anyio event loop. A run is a graph of steps;
+every step whose dependencies are done runs at once, up to a concurrency limit. The order of effects for a step is
+always: checkpoint the start (with the idempotency key) → do the work → checkpoint the result → let dependents see
+it. So a crash can only ever lose work in flight, and that work is redone with the same key.
+
+What a step *does* is delegated to :class:`Services` (run an agent, call a tool, look a workflow up, report an
+event), so the engine itself is the same for the CLI, the MCP server, tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import anyio
+
+from ..diagnostics import ParacError
+from ..store import transaction
+from . import checkpoints as cp
+from . import templates
+from .graph import reference_problems
+from .inputs import bind_inputs
+
+#: How often a run's lease is renewed and cancel requests are looked for, in seconds.
+WATCH_INTERVAL_S = 0.2
+LEASE_RENEW_S = 10.0
+DEFAULT_CONCURRENCY = 8
+
+
+@dataclass
+class StepContext:
+    """What a step's work needs to know about where it runs; tools get the idempotency key from here."""
+
+    run_id: str
+    workflow: str
+    step_id: str
+    attempt: int
+    idempotency_key: str
+    model: str | None = None  # the --dry-run model, which replaces every agent's
+    budget_usd: float | None = None  # the workflow's budget_usd: the limit of the whole run
+
+
+@dataclass
+class StepOutcome:
+    output: Any
+    cost: float = 0.0
+
+
+class Services(Protocol):
+    """The outside world, as the engine sees it."""
+
+    async def run_agent(self, ctx: StepContext, step: Any, task: str) -> StepOutcome: ...
+
+    async def call_tool(self, ctx: StepContext, tool: str, args: dict) -> StepOutcome: ...
+
+    def workflow_spec(self, name: str) -> Any: ...
+
+    def parse_definition(self, definition: dict) -> Any: ...
+
+    def event(self, name: str, data: dict) -> None: ...
+
+
+@dataclass
+class Decision:
+    approved: bool
+    actor: str
+    comment: str | None = None
+
+
+#: Asked when a gate starts waiting (e.g. MCP elicitation); None means "no answer here, keep waiting".
+Asker = Callable[[str, str, str], Awaitable[Decision | None]]
+
+
+@dataclass
+class RunOptions:
+    """How a run is executed; stored with the run so that a resume behaves like the start."""
+
+    model: str | None = None  # --dry-run: every agent step uses this (offline) model
+    auto_approve: bool = False  # --yes
+    max_concurrency: int | None = None
+    pause_on_approval: bool = False  # stop (status waiting_approval) instead of waiting in this process
+    approval_poll_s: float = 0.25
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> RunOptions:
+        known = {name for name in cls.__dataclass_fields__}
+        return cls(**{key: value for key, value in (data or {}).items() if key in known})
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    workflow: str
+    status: str
+    steps: list[dict]
+    outputs: Any
+    cost: float
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class StepFailed(Exception):
+    """A step's work failed; ``retryable=False`` when trying again cannot help (a refusal, bad arguments)."""
+
+    def __init__(self, message: str, *, retryable: bool = True, cost: float = 0.0) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.cost = cost
+
+
+class _Paused(Exception):
+    """A gate (or a sub-workflow's gate) is waiting and the run was asked to pause rather than wait."""
+
+
+def backoff_delay(retry: Any, attempt: int) -> float:
+    """Delay before the next attempt: full-jitter exponential backoff (spreads retries of many steps apart)."""
+    base = float(getattr(retry, "initial_delay_s", 1.0) or 0.0)
+    cap = float(getattr(retry, "max_delay_s", 60.0) or 0.0)
+    strategy = getattr(retry, "backoff", "exponential")
+    if strategy == "none" or base <= 0:
+        return 0.0
+    delay = base if strategy == "fixed" else base * (2 ** (attempt - 1))
+    return random.uniform(delay / 2, min(delay, cap) if cap else delay)
+
+
+def approval_event(run_id: str, step_id: str, approval: cp.Approval) -> dict:
+    """The data of a ``workflow.approval.decided`` event, whoever decided (a person, --yes, a timeout policy)."""
+    return {"run_id": run_id, "step": step_id, "status": approval.status, "by": approval.actor,
+            "comment": approval.comment}
+
+
+def step_kind(step: Any) -> str:
+    """agent, tool, approval or workflow: ``type`` when given, else what the step names (a spec or a stored dict)."""
+    get = step.get if isinstance(step, dict) else lambda name: getattr(step, name, None)
+    kind = get("type")
+    if kind:
+        return kind
+    for name in ("tool", "workflow"):
+        if get(name):
+            return name
+    return "agent"
+
+
+def summarize(conn: sqlite3.Connection, run_id: str) -> RunResult:
+    """The run as ``status --json`` shows it: steps in file order, each with status, output, error, cost."""
+    run = cp.get_run(conn, run_id)
+    rows = cp.get_steps(conn, run_id)
+    steps = []
+    for step in run.definition.get("steps", []):
+        row = rows.get(step["id"])
+        entry = row.to_json() if row else {"id": step["id"], "status": "pending", "output": None, "error": None,
+                                           "attempts": 0, "cost": 0.0}
+        if step_kind(step) == "approval":
+            approval = cp.get_approval(conn, run_id, step["id"])
+            if approval is not None:
+                entry["approval"] = {"status": approval.status, "by": approval.actor, "comment": approval.comment}
+        if step_kind(step) == "workflow":
+            entry["child_run"] = f"{run_id}.{step['id']}"
+        steps.append(entry)
+    cost = sum(entry["cost"] for entry in steps)
+    for child in conn.execute("SELECT run_id FROM workflow_runs WHERE parent_run = ?", (run_id,)):
+        cost += summarize(conn, child[0]).cost
+    return RunResult(run.run_id, run.workflow, run.status, steps, run.outputs, round(cost, 10), run.error)
+
+
+def definition_of(spec: Any) -> dict:
+    """The JSON a run stores of its workflow, so a resume runs exactly what was started."""
+    return spec.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+class Engine:
+    """Starts, resumes and drives workflow runs (see the module docstring)."""
+
+    def __init__(self, conn: sqlite3.Connection, services: Services, *, asker: Asker | None = None) -> None:
+        cp.ensure_schema(conn)
+        self.conn = conn
+        self.services = services
+        self.asker = asker
+        self.owner = cp.new_owner()
+
+    # Entry points -----------------------------------------------------------------------------------------
+
+    def prepare(self, name: str, spec: Any, inputs: dict, *, text_inputs: bool = False) -> dict:
+        """Check a run before it starts: inputs against their declarations, templates against the graph."""
+        problems = reference_problems(spec.steps)
+        if problems:
+            raise ParacError(
+                f"workflow {name!r}: " + "; ".join(f"step {sid!r} {fld}: {msg}" for sid, fld, msg in problems)
+            )
+        return bind_inputs(spec.inputs or {}, inputs, workflow=name, text=text_inputs)
+
+    def create(self, name: str, spec: Any, inputs: dict, options: RunOptions, *, run_id: str | None = None) -> str:
+        """Record a new run (taking its lease) and return its id; :meth:`execute` then drives it."""
+        run_id = run_id or cp.new_run_id()
+        cp.create_run(
+            self.conn,
+            run_id=run_id,
+            workflow=name,
+            definition=definition_of(spec),
+            inputs=inputs,
+            options=asdict(options),
+            owner=self.owner,
+        )
+        return run_id
+
+    async def start(
+        self, name: str, spec: Any, inputs: dict, options: RunOptions | None = None, *, text_inputs: bool = False
+    ) -> RunResult:
+        options = options or RunOptions()
+        bound = self.prepare(name, spec, inputs, text_inputs=text_inputs)
+        run_id = self.create(name, spec, bound, options)
+        return await self.execute(run_id)
+
+    async def resume(self, run_id: str, options: RunOptions | None = None) -> RunResult:
+        """Continue a run that stopped (crash, pause for approval): finished steps stay finished."""
+        run = cp.acquire_lease(self.conn, run_id, self.owner)
+        if run.parent_run:
+            raise ParacError(f"run {run_id} is a sub-workflow of run {run.parent_run}; resume that run instead")
+        if options is not None:
+            self.conn.execute(
+                "UPDATE workflow_runs SET options = ? WHERE run_id = ?", (cp._dump(asdict(options)), run_id)
+            )
+        return await self.execute(run_id)
+
+    async def execute(self, run_id: str) -> RunResult:
+        """Drive a run whose lease this engine holds until it completes, fails, pauses or is cancelled."""
+        run = cp.get_run(self.conn, run_id)
+        spec = self.services.parse_definition(run.definition)
+        execution = _Execution(self, run, spec, RunOptions.from_json(run.options))
+        try:
+            await execution.drive()
+        finally:
+            cp.release_lease(self.conn, run_id, self.owner)
+        return summarize(self.conn, run_id)
+
+    def event(self, name: str, data: dict) -> None:
+        self.services.event(name, data)
+
+
+@dataclass
+class _Outcome:
+    status: str
+    output: Any = None
+    error: str | None = None
+    cost: float = 0.0
+
+
+class _Batch:
+    """Checkpoint operations that will be committed together, and the event their writers wait on."""
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.error: BaseException | None = None
+
+
+class _Execution:
+    """One run being driven: the scheduling state that lives only while this process executes it.
+
+    Two things keep the per-step cost low without weakening durability. A step's end and the starts of the steps
+    it releases are one transaction (a chain costs one commit per step). And when several steps end in the same
+    turn of the event loop, their checkpoints share one commit (group commit), so a wide fan-out does not pay a
+    disk write per step. Nothing is acted on before the commit that records it has returned.
+    """
+
+    def __init__(self, engine: Engine, run: cp.RunRow, spec: Any, options: RunOptions) -> None:
+        self.engine = engine
+        self.conn = engine.conn
+        self.run = run
+        self.run_id = run.run_id
+        self.spec = spec
+        self.options = options
+        self.steps = {step.id: step for step in spec.steps}
+        self.dependents: dict[str, list[str]] = {step.id: [] for step in spec.steps}
+        for step in spec.steps:
+            for dep in step.depends_on:
+                self.dependents[dep].append(step.id)
+        self.step_ctx: dict[str, dict] = {}
+        self.context = {
+            "inputs": run.inputs,
+            "steps": self.step_ctx,
+            "run": {"id": run.run_id, "workflow": run.workflow},
+        }
+        self.remaining: dict[str, int] = {}
+        self.blocked_by: dict[str, str] = {}  # step -> the failed step that keeps it from running
+        self.attempts: dict[str, int] = {}
+        self.keys: dict[str, str] = {}
+        self.failed: list[str] = []
+        self.not_run = 0
+        self.paused: list[str] = []
+        self.queue: deque[str] = deque()
+        self.active = 0
+        self.limit = options.max_concurrency or getattr(spec, "concurrency", None) or DEFAULT_CONCURRENCY
+        self.waiting = 0
+        self.stop_reason: str | None = None
+        self.batch: _Batch | None = None
+        self.batch_ops: list[cp.Op] = []
+        self.tg: Any = None
+        self.deadline: float | None = None
+
+    # State ------------------------------------------------------------------------------------------------
+
+    def _remember(self, step_id: str, status: str, output: Any, error: str | None) -> None:
+        if isinstance(output, str) and step_kind(self.steps[step_id]) == "agent":
+            output = templates.JsonText(output)
+        self.step_ctx[step_id] = {
+            "output": output, "status": status, "error": error, "attempts": self.attempts.get(step_id, 0)
+        }
+
+    def _satisfies(self, step_id: str, status: str) -> bool:
+        """Whether a finished step lets its dependents run: done, or failed but allowed to."""
+        if status in cp.STEP_DONE:
+            return True
+        return status == "failed" and bool(getattr(self.steps[step_id], "continue_on_error", False))
+
+    async def drive(self) -> None:
+        rows = cp.get_steps(self.conn, self.run_id)
+        final: dict[str, str] = {}
+        for step_id, row in rows.items():
+            if step_id not in self.steps:
+                continue
+            self.attempts[step_id] = row.attempts
+            if row.idempotency_key:
+                self.keys[step_id] = row.idempotency_key
+            if row.status in cp.STEP_FINAL:
+                final[step_id] = row.status
+                self._remember(step_id, row.status, row.output, row.error)
+                if not self._satisfies(step_id, row.status):
+                    self.failed.append(step_id)
+        ready = []
+        for step_id, step in self.steps.items():
+            if step_id in final:
+                continue
+            self.remaining[step_id] = 0
+            for dep in step.depends_on:
+                if dep not in final:
+                    self.remaining[step_id] += 1
+                elif not self._satisfies(dep, final[dep]):
+                    self.blocked_by.setdefault(step_id, dep)
+            if self.remaining[step_id] == 0:
+                ready.append(step_id)
+        cp.set_run_status(self.conn, self.run_id, "running")
+        self.engine.event(
+            "workflow.run.resume" if rows else "workflow.run.start",
+            {"run_id": self.run_id, "workflow": self.run.workflow, "inputs": self.run.inputs},
+        )
+        timeout = getattr(self.spec, "timeout_s", None)
+        self.deadline = time.monotonic() + timeout if timeout else None
+        try:
+            async with anyio.create_task_group() as watch_group:
+                watch_group.start_soon(self._watch)
+                with anyio.CancelScope() as self.steps_scope:
+                    async with anyio.create_task_group() as self.tg:
+                        ops: list[cp.Op] = []
+                        to_start = self._admit(ready, ops)
+                        await self._commit(ops, starting=len(to_start))
+                        for step_id in to_start:
+                            self.tg.start_soon(self._worker, step_id, name=f"step {step_id}")
+                watch_group.cancel_scope.cancel()
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                self._finish("cancelled", "the run was cancelled")
+            raise
+        self._conclude()
+
+    # Scheduling -------------------------------------------------------------------------------------------
+
+    def _admit(self, ready: list[str], ops: list[cp.Op]) -> list[str]:
+        """Decide what happens to steps whose dependencies are all final; add the checkpoints to ``ops``.
+
+        A step behind a failed one fails without running; a step whose ``when:`` is false is skipped; both
+        release their own dependents at once. The others start while a concurrency slot is free, and queue
+        otherwise. Returns the steps to start once ``ops`` are committed.
+        """
+        to_start = []
+        pending = deque(ready)
+        while pending:
+            step_id = pending.popleft()
+            step = self.steps[step_id]
+            root = self.blocked_by.get(step_id)
+            verdict: _Outcome | None = None
+            if root is not None:
+                verdict = _Outcome("failed", error=f"not run: step {root!r} failed")
+                self.not_run += 1
+            elif getattr(step, "when", None):
+                try:
+                    if not templates.condition(step.when, self.context, where=f"step {step_id!r} when"):
+                        verdict = _Outcome("skipped")
+                except ParacError as exc:
+                    verdict = _Outcome("failed", error=str(exc))
+                    self.failed.append(step_id)
+                    root = step_id
+            if verdict is None:
+                if self.active < self.limit:
+                    self.active += 1
+                    attempt = self.attempts[step_id] = self.attempts.get(step_id, 0) + 1
+                    key = self.keys.setdefault(step_id, f"{self.run_id}:{step_id}")
+                    ops.append(cp.start_op(self.run_id, step_id, attempt, key))
+                    to_start.append(step_id)
+                else:
+                    self.queue.append(step_id)
+                continue
+            ops.append(cp.finish_op(self.run_id, step_id, verdict.status, error=verdict.error))
+            self._remember(step_id, verdict.status, None, verdict.error)
+            self.engine.event(
+                "workflow.step.skip" if verdict.status == "skipped" else "workflow.step.end",
+                {"run_id": self.run_id, "step": step_id, "status": verdict.status, "error": verdict.error},
+            )
+            for child in self.dependents[step_id]:
+                if root is not None:
+                    self.blocked_by.setdefault(child, root)
+                self.remaining[child] -= 1
+                if self.remaining[child] == 0:
+                    pending.append(child)
+        return to_start
+
+    async def _commit(self, ops: list[cp.Op], *, starting: int = 0) -> None:
+        """Make ``ops`` durable; writers that come in the same turn of the event loop share one commit.
+
+        ``starting`` counts the steps these ops start: they are active already but cannot write yet, so when
+        no other step is active nobody could join the commit and it is made at once, without yielding.
+        """
+        if not ops:
+            return
+        if self.active <= starting and self.batch is None:
+            cp.write(self.conn, ops)
+            return
+        self.batch_ops.extend(ops)
+        batch = self.batch
+        if batch is not None:
+            await batch.done.wait()
+            if batch.error is not None:
+                raise batch.error
+            return
+        batch = self.batch = _Batch()
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(0)
+            ops, self.batch_ops, self.batch = self.batch_ops, [], None
+            try:
+                cp.write(self.conn, ops)
+            except BaseException as exc:
+                batch.error = exc
+                raise
+            finally:
+                batch.done.set()
+
+    async def _worker(self, step_id: str | None) -> None:
+        """Run a step, then the first step it released (a chain stays in one task), until none is left."""
+        while step_id is not None:
+            step_id = await self._run_one(step_id)
+
+    async def _run_one(self, step_id: str) -> str | None:
+        step = self.steps[step_id]
+        try:
+            outcome = await self._step(step)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                self.active -= 1
+                reason = self.stop_reason or "cancelled"
+                status = "failed" if reason.startswith("timeout") else "cancelled"
+                cp.finish_step(self.conn, self.run_id, step_id, status, error=reason)
+                self.engine.event(
+                    "workflow.step.end", {"run_id": self.run_id, "step": step_id, "status": status, "error": reason}
+                )
+            raise
+        except _Paused:
+            self.paused.append(step_id)
+            self.active -= 1
+            ops: list[cp.Op] = []
+            queued = list(self.queue)
+            self.queue.clear()
+            to_start = self._admit(queued, ops)
+            await self._commit(ops, starting=len(to_start))
+            for other in to_start:
+                self.tg.start_soon(self._worker, other, name=f"step {other}")
+            return None
+        return await self._complete(step_id, outcome)
+
+    async def _complete(self, step_id: str, outcome: _Outcome) -> str | None:
+        """Checkpoint a step's end together with the starts it allows; return a step for this task to run."""
+        self.active -= 1
+        ops = [cp.finish_op(self.run_id, step_id, outcome.status, output=outcome.output, error=outcome.error,
+                            cost=outcome.cost)]
+        self._remember(step_id, outcome.status, outcome.output, outcome.error)
+        satisfied = self._satisfies(step_id, outcome.status)
+        if not satisfied:
+            self.failed.append(step_id)
+        ready = list(self.queue)
+        self.queue.clear()
+        for child in self.dependents[step_id]:
+            if not satisfied:
+                self.blocked_by.setdefault(child, step_id)
+            self.remaining[child] -= 1
+            if self.remaining[child] == 0:
+                ready.append(child)
+        to_start = self._admit(ready, ops)
+        await self._commit(ops, starting=len(to_start))
+        self.engine.event(
+            "workflow.step.end",
+            {"run_id": self.run_id, "step": step_id, "status": outcome.status, "error": outcome.error,
+             "attempt": self.attempts.get(step_id, 0), "cost": outcome.cost},
+        )
+        if not to_start:
+            return None
+        for other in to_start[1:]:
+            self.tg.start_soon(self._worker, other, name=f"step {other}")
+        return to_start[0]
+
+    def _conclude(self) -> None:
+        if self.stop_reason is not None:
+            status = "failed" if self.stop_reason.startswith("timeout") else "cancelled"
+            self._finish(status, self.stop_reason)
+        elif self.failed:
+            errors = "; ".join(f"step {sid!r}: {self.step_ctx[sid]['error']}" for sid in self.failed)
+            suffix = f" ({self.not_run} dependent steps not run)" if self.not_run else ""
+            self._finish("failed", errors + suffix)
+        elif self.paused:
+            cp.set_run_status(self.conn, self.run_id, "waiting_approval")
+            self.engine.event("workflow.run.paused", {"run_id": self.run_id, "waiting": list(self.paused)})
+        else:
+            self._finish("completed", None, self._outputs())
+
+    def _outputs(self) -> Any:
+        declared = getattr(self.spec, "outputs", None)
+        if declared:
+            return templates.render_value(dict(declared), self.context, where="workflow outputs")
+        sinks = [step_id for step_id, children in self.dependents.items() if not children]
+        return {step_id: _plain(self.step_ctx.get(step_id, {}).get("output")) for step_id in sinks}
+
+    def _finish(self, status: str, error: str | None, outputs: Any = None) -> None:
+        if status == "cancelled":
+            with transaction(self.conn):
+                cp.mark_cancelled(self.conn, self.run_id, error or "cancelled")
+            self.engine.event("workflow.run.cancelled", {"run_id": self.run_id, "reason": error})
+        else:
+            cp.set_run_status(self.conn, self.run_id, status, error=error, outputs=outputs)
+        self.engine.event(
+            "workflow.run.end", {"run_id": self.run_id, "workflow": self.run.workflow, "status": status, "error": error}
+        )
+
+    async def _watch(self) -> None:
+        """Renew the lease, honour `parac workflow cancel` from other processes, and enforce the run's timeout."""
+        last_renew = time.monotonic()
+        while True:
+            await anyio.sleep(WATCH_INTERVAL_S)
+            now = time.monotonic()
+            if self.deadline is not None and now >= self.deadline:
+                self._stop(f"timeout: the run took longer than its timeout_s ({self.spec.timeout_s}s)")
+                return
+            if cp.cancel_requested(self.conn, self.run_id):
+                self._stop("cancelled on request")
+                return
+            if now - last_renew >= LEASE_RENEW_S:
+                last_renew = now
+                if not cp.renew_lease(self.conn, self.run_id, self.engine.owner):
+                    self._stop("cancelled: another process took over the run")
+                    return
+
+    def _stop(self, reason: str) -> None:
+        self.stop_reason = reason
+        self.steps_scope.cancel()
+
+    # Steps ------------------------------------------------------------------------------------------------
+
+    async def _step(self, step: Any) -> _Outcome:
+        """Do a step's work (its start is already committed), retrying as its ``retry`` allows."""
+        kind = step_kind(step)
+        if kind == "approval":
+            return await self._approval(step)
+        try:
+            work = self._prepare_work(step, kind)
+        except ParacError as exc:
+            return _Outcome("failed", error=str(exc))
+        retry = getattr(step, "retry", None)
+        max_attempts = int(getattr(retry, "max_attempts", 1) or 1) if retry is not None else 1
+        timeout = getattr(step, "timeout_s", None)
+        spent = 0.0
+        while True:
+            attempt = self.attempts[step.id]
+            key = self.keys[step.id]
+            ctx = StepContext(self.run_id, self.run.workflow, step.id, attempt, key, self.options.model,
+                              getattr(self.spec, "budget_usd", None))
+            self.engine.event(
+                "workflow.step.start",
+                {"run_id": self.run_id, "step": step.id, "kind": kind, "attempt": attempt, "idempotency_key": key},
+            )
+            try:
+                with anyio.fail_after(timeout) if timeout else contextlib.nullcontext():
+                    outcome = await work(ctx)
+            except _Paused:
+                cp.set_step_status(self.conn, self.run_id, step.id, "waiting_approval")
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure of the work is the step's failure
+                error = _describe(exc, timeout)
+                spent += getattr(exc, "cost", 0.0)
+                if attempt >= max_attempts or isinstance(exc, ParacError) or not getattr(exc, "retryable", True):
+                    return _Outcome("failed", error=error, cost=spent)
+                delay = backoff_delay(retry, attempt)
+                cp.set_step_status(self.conn, self.run_id, step.id, "retrying", error)
+                self.engine.event(
+                    "workflow.step.retry",
+                    {"run_id": self.run_id, "step": step.id, "attempt": attempt, "delay_s": delay, "error": error},
+                )
+                await anyio.sleep(delay)
+                self.attempts[step.id] = attempt + 1
+                await self._commit([cp.start_op(self.run_id, step.id, attempt + 1, key)])
+                continue
+            return _Outcome("completed", outcome.output, cost=spent + outcome.cost)
+
+    def _prepare_work(self, step: Any, kind: str) -> Callable[[StepContext], Awaitable[StepOutcome]]:
+        """Render the step's templates now (a template error is not worth retrying) and bind its work."""
+        services = self.engine.services
+        where = f"step {step.id!r}"
+        if kind == "agent":
+            task = templates.render(step.task or "", self.context, where=f"{where} task")
+            return lambda ctx: services.run_agent(ctx, step, task)
+        if kind == "tool":
+            args = templates.render_value(dict(step.arguments or {}), self.context, where=f"{where} arguments")
+            return lambda ctx: services.call_tool(ctx, step.tool, args)
+        if kind == "workflow":
+            inputs = templates.render_value(dict(step.inputs or {}), self.context, where=f"{where} inputs")
+            return lambda ctx: self._sub_workflow(step, inputs)
+        raise ParacError(f"{where}: unknown step type {kind!r}")
+
+    async def _sub_workflow(self, step: Any, inputs: dict) -> StepOutcome:
+        """Run (or, after a crash, resume) the child run ``RUN.STEP`` in this process, under this lease."""
+        engine = self.engine
+        child_id = f"{self.run_id}.{step.id}"
+        child = cp.find_run(self.conn, child_id)
+        if child is None:
+            spec = engine.services.workflow_spec(step.workflow)
+            bound = engine.prepare(step.workflow, spec, inputs)
+            cp.create_run(
+                self.conn,
+                run_id=child_id,
+                workflow=step.workflow,
+                definition=definition_of(spec),
+                inputs=bound,
+                options=asdict(self.options),
+                owner=engine.owner,
+                parent_run=self.run_id,
+                parent_step=step.id,
+            )
+        elif child.status not in cp.FINISHED:
+            cp.acquire_lease(self.conn, child_id, engine.owner)
+        if child is None or child.status not in cp.FINISHED:
+            child_run = cp.get_run(self.conn, child_id)
+            spec = engine.services.parse_definition(child_run.definition)
+            try:
+                await _Execution(engine, child_run, spec, self.options).drive()
+            finally:
+                cp.release_lease(self.conn, child_id, engine.owner)
+        result = summarize(self.conn, child_id)
+        if result.status == "waiting_approval":
+            raise _Paused(child_id)
+        if result.status != "completed":
+            raise StepFailed(f"sub-workflow {step.workflow!r} (run {child_id}) {result.status}: {result.error}",
+                             retryable=False)
+        return StepOutcome(result.outputs, 0.0)
+
+    async def _approval(self, step: Any) -> _Outcome:
+        where = f"step {step.id!r}"
+        try:
+            message = templates.render(
+                getattr(step, "message", None) or f"Approve step {step.id!r} of workflow {self.run.workflow!r}?",
+                self.context,
+                where=f"{where} message",
+            )
+        except ParacError as exc:
+            return _Outcome("failed", error=str(exc))
+        approval = cp.get_approval(self.conn, self.run_id, step.id)
+        if approval is None or approval.status == "waiting":
+            approval = cp.request_approval(self.conn, self.run_id, step.id, message)
+            self.engine.event(
+                "workflow.approval.requested", {"run_id": self.run_id, "step": step.id, "message": message}
+            )
+            self.waiting += 1
+            try:
+                approval = await self._await_decision(step, message)
+            finally:
+                self.waiting -= 1
+            if self.waiting == 0:
+                self.conn.execute(
+                    "UPDATE workflow_runs SET status = 'running' WHERE run_id = ? AND status = 'waiting_approval'",
+                    (self.run_id,),
+                )
+        output = {"approved": approval.status == "approved", "by": approval.actor, "comment": approval.comment}
+        if approval.status == "approved":
+            return _Outcome("completed", output)
+        error = f"rejected by {approval.actor}" + (f": {approval.comment}" if approval.comment else "")
+        return _Outcome("failed", output, error)
+
+    async def _await_decision(self, step: Any, message: str) -> cp.Approval:
+        if self.options.auto_approve:
+            return self._decide_once(step.id, Decision(True, "auto-approve (--yes)"))
+        if self.engine.asker is not None:
+            decision = await self.engine.asker(self.run_id, step.id, message)
+            if decision is not None:
+                return self._decide_once(step.id, decision)
+        limit = getattr(step, "timeout_s", None)
+        while True:
+            current = cp.get_approval(self.conn, self.run_id, step.id)
+            assert current is not None
+            if current.status != "waiting":
+                return current
+            if limit and time.time() >= current.requested_at + limit:
+                on_timeout = getattr(step, "timeout_action", None) or "reject"
+                comment = f"no answer within {limit}s; {on_timeout}d by policy"
+                return self._decide_once(step.id, Decision(on_timeout == "approve", "timeout policy", comment))
+            if self.options.pause_on_approval:
+                raise _Paused(step.id)
+            await anyio.sleep(self.options.approval_poll_s)
+
+    def _decide_once(self, step_id: str, decision: Decision) -> cp.Approval:
+        """Record a decision unless someone else answered first; either way return what stands."""
+        try:
+            approval = cp.decide(self.conn, self.run_id, step_id, approved=decision.approved, actor=decision.actor,
+                                 comment=decision.comment)
+        except cp.NotWaiting:
+            approval = cp.get_approval(self.conn, self.run_id, step_id)
+            assert approval is not None
+            return approval
+        self.engine.event("workflow.approval.decided", approval_event(self.run_id, step_id, approval))
+        return approval
+
+
+def _describe(exc: BaseException, timeout: float | None) -> str:
+    if isinstance(exc, TimeoutError) and timeout:
+        return f"timed out after {timeout}s"
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, ParacError | StepFailed) else f"{type(exc).__name__}: {text}"
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, templates.JsonText) else value

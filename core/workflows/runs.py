@@ -1,0 +1,142 @@
+"""Workflow runs for the faces: what ``parac workflow …`` and the MCP tools call, and nothing they must repeat.
+
+A :class:`WorkflowRunner` binds the engine to one workspace, its runtime and the host's hooks. Starting a run plans
+it first (the same :func:`~parac.core.workflows.planning.plan_workflow` that ``--plan`` prints) and refuses a run
+that would break a budget; answering a gate, cancelling and resuming check the run's state in one transaction, so a
+wrong request changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..calls import NO_HOOKS, CallHooks
+from ..diagnostics import ParacError
+from . import checkpoints as cp
+from .engine import Asker, Engine, RunOptions, RunResult, approval_event, summarize
+from .planning import Plan, plan_workflow
+from .services import EventSink, WorkspaceServices
+
+if TYPE_CHECKING:
+    from ..providers import Provider
+    from ..workspace import Workspace
+
+
+class BudgetRefused(ParacError):
+    """The plan of a run breaks a budget; nothing was started."""
+
+    def __init__(self, message: str, plan: Plan) -> None:
+        super().__init__(message)
+        self.plan = plan
+
+
+class WorkflowRunner:
+    """Start, plan, resume, answer, cancel and inspect the workflow runs of one workspace."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        hooks: CallHooks = NO_HOOKS,
+        on_event: EventSink | None = None,
+        asker: Asker | None = None,
+        providers: Sequence[Provider] = (),
+        actor: str = "local",
+    ) -> None:
+        self.workspace = workspace
+        self.actor = actor
+        self.services = WorkspaceServices(workspace, hooks=hooks, on_event=on_event, providers=providers, actor=actor)
+        self.engine = Engine(self.services.conn, self.services, asker=asker)
+
+    @property
+    def conn(self):
+        return self.services.conn
+
+    def close(self) -> None:
+        self.services.close()
+
+    def __enter__(self) -> WorkflowRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def names(self) -> list[str]:
+        catalog = self.workspace.catalog
+        return sorted(set(self.workspace.workflows) | (set(catalog.workflows) if catalog else set()))
+
+    def plan(self, name: str, inputs: dict[str, Any], *, model: str | None = None, text_inputs: bool = False) -> Plan:
+        spec = self.services.workflow_spec(name)
+        bound = self.engine.prepare(name, spec, inputs, text_inputs=text_inputs)
+        return plan_workflow(self.services, name, spec, bound, model=model)
+
+    def create(
+        self, name: str, inputs: dict[str, Any], options: RunOptions | None = None, *, text_inputs: bool = False
+    ) -> str:
+        """Check, plan and record a new run; returns its id (then :meth:`execute` it, here or in a task)."""
+        options = options or RunOptions()
+        spec = self.services.workflow_spec(name)
+        bound = self.engine.prepare(name, spec, inputs, text_inputs=text_inputs)
+        run_id = cp.new_run_id()
+        plan = plan_workflow(self.services, name, spec, bound, model=options.model, run_id=run_id)
+        refusal = plan.refusal()
+        if refusal is not None:
+            self.services.event("workflow.run.refused", {"workflow": name, "reason": refusal})
+            raise BudgetRefused(refusal, plan)
+        return self.engine.create(name, spec, bound, options, run_id=run_id)
+
+    async def execute(self, run_id: str) -> RunResult:
+        return await self.engine.execute(run_id)
+
+    async def run(
+        self, name: str, inputs: dict[str, Any], options: RunOptions | None = None, *, text_inputs: bool = False
+    ) -> RunResult:
+        return await self.execute(self.create(name, inputs, options, text_inputs=text_inputs))
+
+    async def resume(self, run_id: str, options: RunOptions | None = None) -> RunResult:
+        return await self.engine.resume(run_id, options)
+
+    def status(self, run_id: str) -> RunResult:
+        return summarize(self.conn, run_id)
+
+    def runs(self, *, limit: int = 50, workflow: str | None = None) -> list[dict[str, Any]]:
+        return [
+            {
+                "run_id": run.run_id,
+                "workflow": run.workflow,
+                "status": run.status,
+                "created_at": run.created_at,
+                "finished_at": run.finished_at,
+                "error": run.error,
+            }
+            for run in cp.list_runs(self.conn, limit=limit, workflow=workflow)
+        ]
+
+    def waiting(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        return cp.waiting_approvals(self.conn, run_id)
+
+    def decide(self, run_id: str, step: str, *, approved: bool, comment: str | None = None) -> dict[str, Any]:
+        """Answer a waiting gate (of the run or of one of its sub-workflow runs)."""
+        target = self._gate_owner(run_id, step)
+        approval = cp.decide(self.conn, target, step, approved=approved, actor=self.actor, comment=comment)
+        data = approval_event(target, step, approval)
+        self.services.event("workflow.approval.decided", data)
+        run = cp.get_run(self.conn, run_id)
+        data["run_status"] = run.status
+        data["resumable"] = not run.lease_alive()
+        return data
+
+    def _gate_owner(self, run_id: str, step: str) -> str:
+        """``approve RUN STEP`` also reaches a gate inside a sub-workflow of RUN, when only one such gate exists."""
+        cp.get_run(self.conn, run_id)
+        if cp.get_approval(self.conn, run_id, step) is not None:
+            return run_id
+        nested = [row["run_id"] for row in cp.waiting_approvals(self.conn, run_id) if row["step_id"] == step]
+        return nested[0] if len(nested) == 1 else run_id
+
+    def cancel(self, run_id: str) -> RunResult:
+        run = cp.request_cancel(self.conn, run_id)
+        self.services.event("workflow.run.cancel_requested", {"run_id": run_id, "by": self.actor,
+                                                               "status": run.status})
+        return summarize(self.conn, run_id)

@@ -1,0 +1,132 @@
+"""The engine's view of a workspace: agents run through the runtime, tools through the governance hooks.
+
+The engine knows steps and checkpoints; this adapter knows where agents, tools and workflows come from. Every
+agent step is an ordinary :meth:`parac.core.runtime.Runtime.run` tied to the workflow run (ledger rows, budgets
+and audit entries carry the run id and the step), and every tool step goes through
+:func:`parac.core.tools.invoke_tool` with the step's idempotency key in the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..calls import NO_HOOKS, CallDenied, CallHooks, ToolCall
+from ..diagnostics import ParacError, suggestion
+from ..specs import WorkflowSpec
+from ..tools import ToolError, invoke_tool
+from .engine import StepContext, StepFailed, StepOutcome
+
+if TYPE_CHECKING:
+    from ..providers import Provider
+    from ..runtime import Runtime
+    from ..workspace import Workspace
+
+EventSink = Callable[[str, dict[str, Any]], None]
+
+#: Agent run statuses that a retry cannot change: a refusal by a policy or budget, a model that never stops.
+_FINAL_AGENT_STATUSES = frozenset({"denied", "max_iterations"})
+
+
+def workflow_spec(workspace: Workspace, name: str) -> WorkflowSpec:
+    """A workflow of the workspace (or of a plugin), refusing one whose file has errors."""
+    entry = workspace.workflows.get(name)
+    if entry is not None:
+        errors = [d for d in workspace.diagnostics_for(entry.path) if d.severity == "error"] if entry.path else []
+        if entry.spec is None or errors:
+            first = errors[0].format() if errors else "it does not load"
+            raise ParacError(
+                f'workflow "{name}" has errors; fix them first ({first})', errors or entry.problems
+            )
+        return entry.spec
+    catalog = workspace.catalog
+    if catalog is not None and name in catalog.workflows:
+        return catalog.workflows[name].value
+    known = sorted(set(workspace.workflows) | (set(catalog.workflows) if catalog else set()))
+    raise ParacError(f'unknown workflow "{name}"{suggestion(name, known)} (workflows: {", ".join(known) or "none"})')
+
+
+class WorkspaceServices:
+    """:class:`~parac.core.workflows.engine.Services` over a workspace, its runtime and the host's hooks."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        hooks: CallHooks = NO_HOOKS,
+        on_event: EventSink | None = None,
+        providers: Sequence[Provider] = (),
+        runtime: Runtime | None = None,
+        actor: str = "local",
+    ) -> None:
+        from ..runtime import Runtime  # the runtime pulls in providers and costs; only runs need it
+
+        self.workspace = workspace
+        self.hooks = hooks
+        self.on_event = on_event
+        self.actor = actor
+        self.runtime = runtime or Runtime(workspace, hooks=hooks, on_event=on_event, providers=providers)
+
+    @property
+    def conn(self):
+        return self.runtime.conn
+
+    def close(self) -> None:
+        self.runtime.close()
+
+    async def run_agent(self, ctx: StepContext, step: Any, task: str) -> StepOutcome:
+        name = step.agent_name
+        result = await self.runtime.run(
+            name,
+            task,
+            model=ctx.model or step.model,
+            run_id=ctx.run_id,
+            workflow=ctx.workflow,
+            step=ctx.step_id,
+            actor=self.actor,
+            run_limit_usd=ctx.budget_usd,
+        )
+        if not result.ok:
+            raise StepFailed(
+                f'agent "{name}" {result.status}: {result.error}',
+                retryable=result.status not in _FINAL_AGENT_STATUSES,
+                cost=result.cost_usd,
+            )
+        return StepOutcome(result.output, result.cost_usd)
+
+    async def call_tool(self, ctx: StepContext, tool: str, args: dict) -> StepOutcome:
+        catalog = self.workspace.catalog
+        tools = catalog.tools if catalog is not None else {}
+        if tool not in tools:
+            raise StepFailed(f'unknown tool "{tool}"{suggestion(tool, tools)}', retryable=False)
+        call = ToolCall(
+            tool=tool,
+            arguments=args,
+            actor=self.actor,
+            workflow=ctx.workflow,
+            run_id=ctx.run_id,
+            step=ctx.step_id,
+            idempotency_key=ctx.idempotency_key,
+        )
+        try:
+            value = await invoke_tool(
+                tools[tool].value,
+                call,
+                self.hooks,
+                workspace_root=self.workspace.root,
+                settings=self.workspace.settings.settings,
+            )
+        except (ToolError, CallDenied) as exc:  # bad arguments or a refusal: the same call would fail again
+            raise StepFailed(str(exc), retryable=False) from exc
+        return StepOutcome(value)
+
+    def workflow_spec(self, name: str) -> WorkflowSpec:
+        return workflow_spec(self.workspace, name)
+
+    def parse_definition(self, definition: dict) -> WorkflowSpec:
+        return WorkflowSpec.model_validate(definition)
+
+    def event(self, name: str, data: dict) -> None:
+        self.hooks.event(name, data)
+        if self.on_event is not None:
+            self.on_event(name, data)
