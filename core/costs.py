@@ -8,21 +8,18 @@ only once a budget has asked for it (:func:`spent` with ``materialize=True`` sum
 the result); from then on every row adds to it in the row's own transaction, with one ``UPDATE``. Keeping
 only the totals someone watches is what lets a row cost two statements, not ten.
 
-Prices: a price set in ``parac.yaml`` (``prices:``) wins; otherwise litellm's bundled price map, read straight
-from its JSON file (never by importing litellm, which takes seconds), so dry runs and plans are priced too.
+Prices: a price set in ``parac.yaml`` (``prices:``) wins; otherwise the provider's own (litellm's bundled price
+map, see :meth:`parac.core.providers.Provider.price`), so dry runs and plans are priced too.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
-import json
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from .specs import Price
@@ -298,41 +295,18 @@ class ModelPrice:
         return asdict(self)
 
 
-def litellm_data_file(name: str) -> Path | None:
-    """A data file shipped inside the litellm package, found without importing litellm."""
-    spec = importlib.util.find_spec("litellm")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / name
-    return path if path.is_file() else None
-
-
-@functools.cache
-def bundled_price_map() -> Mapping[str, Mapping[str, Any]]:
-    """litellm's bundled ``model_prices_and_context_window_backup.json`` (about 4,200 models), parsed once."""
-    path = litellm_data_file("model_prices_and_context_window_backup.json")
-    if path is None:
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {k: v for k, v in data.items() if isinstance(v, dict) and k != "sample_spec"}
-
-
 def price_for(model: str, overrides: Mapping[str, Price] | None = None) -> ModelPrice | None:
-    """The price of ``model``: ``parac.yaml`` first, then litellm's map (as ``provider/model`` or ``model``)."""
+    """The price ``parac.yaml`` sets for ``model`` (also matched as ``model`` without its ``provider/`` prefix,
+    and as ``fixed``/``scripted`` for ``fixed:TEXT``/``scripted:PATH``); None when it sets none."""
+    if not overrides:
+        return None
     candidates = [model]
     if "/" in model:
         candidates.append(model.split("/", 1)[1])
     if ":" in model:
-        candidates.append(model.split(":", 1)[0])  # fixed:TEXT and scripted:PATH are priced as fixed, scripted
+        candidates.append(model.split(":", 1)[0])
     for candidate in candidates:
-        if overrides and candidate in overrides:
-            price = overrides[candidate]
+        price = overrides.get(candidate)
+        if price is not None:
             return ModelPrice(price.input_per_mtok / 1e6, price.output_per_mtok / 1e6, "parac.yaml")
-    prices = bundled_price_map()
-    for candidate in candidates:
-        entry = prices.get(candidate)
-        if entry and "input_cost_per_token" in entry:
-            return ModelPrice(
-                float(entry.get("input_cost_per_token") or 0), float(entry.get("output_cost_per_token") or 0), "litellm"
-            )
     return None

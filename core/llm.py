@@ -31,6 +31,7 @@ from .providers import (
     Route,
     TextSink,
     count_prompt_tokens,
+    provider_price,
     route,
 )
 from .resilience import BREAKERS, Breakers, CircuitOpen, RetryPolicy
@@ -130,6 +131,9 @@ class ModelClient:
             base_dir=self.base_dir,
         )
         price = price_for(model, self.settings.prices) or price_for(routed.model, self.settings.prices)
+        if price is None:
+            per_token = provider_price(provider, routed.model)
+            price = ModelPrice(per_token[0], per_token[1], provider.name) if per_token else None
         prompt_tokens = count_prompt_tokens(provider, request)
         bound = request.max_tokens or DEFAULT_MAX_TOKENS
         usd = price.cost(prompt_tokens, bound) if price else 0.0
@@ -174,7 +178,7 @@ class ModelClient:
             try:
                 routed, provider, request, estimate, price = self._prepare(candidate, messages, tools, max_tokens)
             except ProviderError as exc:
-                failures.append(f"{candidate}: {exc}")
+                failures.append(_failure(candidate, exc))
                 continue
             for extra in routed.settings.fallbacks if routed.settings else []:
                 if extra not in chain:
@@ -184,10 +188,16 @@ class ModelClient:
             try:
                 return await self._call(candidate, routed, provider, request, estimate, price, on_text, context, run_limit_usd)
             except (ProviderError, CircuitOpen) as exc:
-                failures.append(f"{candidate}: {exc}")
+                failures.append(_failure(candidate, exc))
         if len(failures) == 1:
             raise ModelUnavailable(failures[0])
         raise ModelUnavailable("every model failed: " + "; ".join(failures))
+
+
+def _failure(model: str, exc: BaseException) -> str:
+    """``model: why``, without saying the model twice when the error already names it."""
+    message = str(exc) or type(exc).__name__
+    return message if model in message else f"{model}: {message}"
 
     async def _call(
         self,

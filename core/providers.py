@@ -121,6 +121,16 @@ class Provider(Protocol):
         ...
 
 
+def provider_price(provider: Provider, model: str) -> tuple[float, float] | None:
+    """Dollars per prompt token and per completion token, from the provider's optional ``price(model)``.
+
+    Providers that know prices (litellm, from its bundled map) implement ``price``; a provider may also set
+    ``Completion.cost_usd`` from its own accounting. ``parac.yaml``'s ``prices:`` override both.
+    """
+    pricer = getattr(provider, "price", None)
+    return pricer(model) if pricer is not None else None
+
+
 def approx_tokens(text: str) -> int:
     """A tokenizer-free token estimate (about four characters a token), for providers without a tokenizer."""
     return max(1, math.ceil(len(text) / 4)) if text else 0

@@ -31,7 +31,7 @@ import anyio
 
 from .budgets import Accountant
 from .calls import NO_HOOKS, CallDenied, CallHooks, ToolCall
-from .diagnostics import ParacError
+from .diagnostics import ParacError, suggestion
 from .llm import CallContext, Estimate, ModelClient
 from .providers import Provider, ProviderError, TextSink, ToolCallRequest, Usage
 from .specs import Budget
@@ -160,6 +160,9 @@ class Runtime:
 
     # -- preparing a run ------------------------------------------------------------------------------------
     def agent(self, name: str) -> ResolvedAgent:
+        names = self.workspace.agent_names()
+        if name not in names:
+            raise ParacError(f'unknown agent "{name}"{suggestion(name, names)}')
         resolved = self.workspace.resolve_agent(name)
         budget = resolved.fields.get("budget")
         self._agent_budgets[name] = Budget.model_validate(budget) if isinstance(budget, dict) else budget
