@@ -90,11 +90,11 @@ async def invoke_tool(
 ) -> Any:
     """Check the arguments, let the hooks veto, run the tool, let the hooks observe. Raises what went wrong."""
     tool.check_arguments(call.arguments)
-    hooks.before_tool_call(call)
     kwargs = dict(call.arguments)
     if tool.wants_context:
         kwargs["ctx"] = ToolContext(call, workspace_root, settings or {})
     try:
+        hooks.before_tool_call(call)  # a veto is an outcome too: the after hooks see it (audit records denials)
         if tool.is_async:
             result = await tool.fn(**kwargs)
         else:

@@ -162,7 +162,7 @@ class Host:
     def _collect(self) -> None:
         for kind in KINDS:
             hook = f"parac_register_{kind}"
-            for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            for impl in getattr(self.pm.hook, hook).get_hookimpls():  # registration order: first wins
                 register = self.registry.registrar(kind, impl.plugin_name)
                 try:
                     impl.function(register=register)

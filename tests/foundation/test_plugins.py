@@ -1,0 +1,131 @@
+"""Plugins: the example third-party package through its entry point, and plugins that fail."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from conftest import REPO
+from parac.core.calls import CallDenied
+from parac.core.tools import ToolError
+from parac.server.api import hookimpl
+from parac.server.host import Host
+
+EXAMPLE = REPO / "examples" / "parac-hello-plugin"
+
+
+@pytest.fixture(scope="module")
+def hello_installed():
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(EXAMPLE)],
+        check=True,
+    )
+    yield
+    subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", "parac-hello-plugin"], check=True)
+
+
+def test_third_party_plugin_through_entry_point(hello_installed, project: Path, parac):
+    env = {"PARAC_LOAD_PLUGINS": "hello"}
+    plugins = {p["name"]: p for p in parac("plugins", "--json", cwd=project, env=env).json()}
+    hello = plugins["hello"]
+    assert hello["source"] == "entry point parac-hello-plugin 0.1.0"
+    assert hello["registered"] == {"agents": ["greeter"], "tools": ["shout"], "skills": ["greeting"]}
+    agent = parac("agents", "show", "greeter", "--json", cwd=project, env=env).json()
+    assert agent["origin"] == "hello" and agent["tools"] == ["shout"]
+    skills = {s["name"]: s for s in parac("skills", "list", "--json", cwd=project, env=env).json()}
+    assert skills["greeting"]["origin"] == "hello"
+    # A workspace agent may inherit from the plugin's agent.
+    (project / ".parac" / "agents" / "loud.yaml").write_text("parent: greeter\ndescription: louder\n")
+    assert parac("validate", cwd=project, env=env).code == 0
+    loud = parac("agents", "show", "loud", "--json", cwd=project, env=env).json()
+    assert loud["chain"] == ["loud", "greeter"] and loud["provenance"]["tools"] == "greeter"
+    # Not allowed: the plugin does not load and the child's parent is unknown.
+    assert "hello" not in {p["name"] for p in parac("plugins", "--json", cwd=project).json()}
+    assert parac("validate", cwd=project).code == 1
+
+
+def test_plugin_that_fails_to_import_is_reported(tmp_path: Path, project: Path, parac):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "broken_plugin.py").write_text("raise RuntimeError('boom at import')\n")
+    dist = tmp_path / "site" / "broken_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[parac]\nbroken = broken_plugin\n")
+    env = {"PYTHONPATH": str(tmp_path / "site"), "PARAC_LOAD_PLUGINS": "broken"}
+    result = parac("plugins", "--json", cwd=project, env=env)
+    assert result.code == 0
+    broken = {p["name"]: p for p in result.json()}["broken"]
+    assert "boom at import" in broken["problems"][0]
+    assert "plugin broken failed (import)" in result.err
+    assert parac("validate", cwd=project, env=env).code == 0
+
+
+class RaisingPlugin:
+    @hookimpl
+    def parac_register_tools(self, register):
+        raise ValueError("cannot register")
+
+
+class ToolPlugin:
+    @hookimpl
+    def parac_register_tools(self, register):
+        def add(a: int, b: int) -> int:
+            """Add two numbers."""
+            return a + b
+
+        register(add)
+
+
+class Veto:
+    def __init__(self):
+        self.seen = []
+
+    @hookimpl
+    def parac_before_tool_call(self, call):
+        if call.arguments.get("a") == 13:
+            raise CallDenied("13 is unlucky", rule="test")
+
+    @hookimpl
+    def parac_after_tool_call(self, call, result, error):
+        self.seen.append((call.tool, result, type(error).__name__ if error else None))
+
+
+class Crashing:
+    @hookimpl
+    def parac_before_tool_call(self, call):
+        raise KeyError("bug in a governance plugin")
+
+
+def test_hook_failure_is_isolated_and_tools_pass_through_governance_hooks():
+    veto = Veto()
+    host = Host(entry_points=False, extra_plugins=[("raising", RaisingPlugin()), ("tools", ToolPlugin()), ("veto", veto)])
+    mine = [(p.plugin, p.phase) for p in host.problems if p.plugin in ("raising", "tools", "veto")]
+    assert mine == [("raising", "parac_register_tools")]
+    tool = host.registry.catalog.tools["add"]
+    assert tool.value.input_schema["required"] == ["a", "b"] and tool.origin == "tools"
+
+    async def scenario():
+        assert await host.call_tool("add", {"a": 2, "b": 3}) == 5
+        with pytest.raises(CallDenied, match="unlucky"):
+            await host.call_tool("add", {"a": 13, "b": 0})
+        with pytest.raises(ToolError, match="at b"):
+            await host.call_tool("add", {"a": 1, "b": "x"})
+
+    anyio.run(scenario)
+    assert veto.seen == [("add", 5, None), ("add", None, "CallDenied")]
+
+
+def test_crashing_governance_hook_denies_the_call():
+    host = Host(entry_points=False, extra_plugins=[("tools", ToolPlugin()), ("crash", Crashing())])
+    with pytest.raises(CallDenied, match="governance hook failed"):
+        anyio.run(host.call_tool, "add", {"a": 1, "b": 2})
+
+
+def test_duplicate_registration_keeps_the_first():
+    host = Host(entry_points=False, extra_plugins=[("one", ToolPlugin()), ("two", ToolPlugin())])
+    assert host.registry.catalog.tools["add"].origin == "one"
+    assert any('"add" from plugin "two" ignored' in c for c in host.registry.conflicts)
