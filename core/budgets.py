@@ -341,8 +341,7 @@ def status(accountant: Accountant, agents: list[str] | None = None) -> dict[str,
                 continue
             seen.add(limit.key)
             rows.append(_status_row(accountant.conn, limit))
-    caps = [{"kind": k, "limit_usd": u, "source": src} for k, u, src in _open_scoped_limits(accountant)]
-    return {"limits": rows, "per_scope_limits": caps}
+    return {"limits": rows, "per_scope_limits": _open_scoped_limits(accountant)}
 
 
 def _status_row(conn: sqlite3.Connection, limit: Limit) -> dict[str, Any]:
@@ -360,14 +359,17 @@ def _status_row(conn: sqlite3.Connection, limit: Limit) -> dict[str, Any]:
     }
 
 
-def _open_scoped_limits(accountant: Accountant) -> list[tuple[str, float, str]]:
-    """Workspace limits that apply per run or per workflow: shown as caps, since no single total matches them."""
-    values = _budget_values(accountant.workspace_budget)
-    stored = {k: v for (s, k), v in accountant.stored.items() if s == "workspace"}
+def _open_scoped_limits(accountant: Accountant) -> list[dict[str, Any]]:
+    """Limits that apply to each run or each workflow separately: shown as caps, since no single total is theirs."""
     out = []
-    for kind in ("per_run", "per_workflow"):
-        if kind in stored:
-            out.append((kind, stored[kind], "parac budget set"))
-        elif values.get(kind) is not None:
-            out.append((kind, values[kind], "parac.yaml"))
+    stored = accountant.stored
+    scopes: list[tuple[str, Budget | None, str]] = [("workspace", accountant.workspace_budget, "parac.yaml")]
+    scopes += [(f"agent:{name}", budget, f"agent {name}") for name, budget in sorted(accountant.agent_budgets.items())]
+    for scope, budget, source in scopes:
+        values = _budget_values(budget)
+        for kind in ("per_run", "per_workflow"):
+            if (scope, kind) in stored:
+                out.append({"scope": scope, "kind": kind, "limit_usd": stored[(scope, kind)], "source": "parac budget set"})
+            elif values.get(kind) is not None:
+                out.append({"scope": scope, "kind": kind, "limit_usd": values[kind], "source": source})
     return out

@@ -266,10 +266,11 @@ def report(conn: sqlite3.Connection, *, by: str = "model", since: float | None =
         f"FROM llm_calls {where} GROUP BY key ORDER BY cost_usd DESC, key"
     )
     rows = [dict(r) for r in conn.execute(sql, params)]
-    total = {
+    total: dict[str, Any] = {
         name: sum(r[name] or 0 for r in rows)
-        for name in ("calls", "errors", "prompt_tokens", "completion_tokens", "cost_usd", "unpriced_calls")
+        for name in ("calls", "errors", "prompt_tokens", "completion_tokens", "unpriced_calls")
     }
+    total["cost_usd"] = float(sum(r["cost_usd"] or 0.0 for r in rows))
     since_text = datetime.fromtimestamp(since, UTC).isoformat() if since is not None else None
     return {"by": by, "since": since_text, "rows": rows, "total": total}
 

@@ -241,7 +241,7 @@ def _failure(model: str, exc: BaseException) -> str:
         except BaseException as exc:
             row.status = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "error"
             row.error = str(exc)[:500] or type(exc).__name__
-            row.completion_tokens = 0
+            row.prompt_tokens = row.completion_tokens = 0  # unknown: a failed call reports no usage
             if reservation is not None and self.accountant is not None:
                 self.accountant.settle(reservation, row)
             self.hooks.after_llm_call(call, None, exc)

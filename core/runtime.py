@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .budgets import Accountant
+from .budgets import status as budgets_status
 from .calls import NO_HOOKS, CallDenied, CallHooks, ToolCall
+from .costs import ensure_schema, parse_since, report
 from .diagnostics import ParacError, suggestion
 from .llm import CallContext, Estimate, ModelClient
 from .providers import Provider, ProviderError, TextSink, ToolCallRequest, Usage
@@ -164,8 +166,7 @@ class Runtime:
         if name not in names:
             raise ParacError(f'unknown agent "{name}"{suggestion(name, names)}')
         resolved = self.workspace.resolve_agent(name)
-        budget = resolved.fields.get("budget")
-        self._agent_budgets[name] = Budget.model_validate(budget) if isinstance(budget, dict) else budget
+        self._agent_budgets[name] = _as_budget(resolved.fields.get("budget"))
         return resolved
 
     def tools_of(self, resolved: ResolvedAgent) -> dict[str, Tool]:
@@ -398,3 +399,49 @@ def _run_event(result: AgentResult) -> dict[str, Any]:
         "cost_usd": round(result.cost_usd, 8),
         "error": result.error,
     }
+
+
+# -- reports shared by the CLI and MCP ------------------------------------------------------------------------------
+def agent_budgets(workspace: Workspace) -> dict[str, Budget]:
+    """The resolved ``budget:`` of every agent that has one (agents that do not resolve are skipped)."""
+    out: dict[str, Budget] = {}
+    for name in workspace.agent_names():
+        try:
+            budget = workspace.resolve_agent(name).fields.get("budget")
+        except ParacError:
+            continue
+        if budget:
+            out[name] = _as_budget(budget)
+    return out
+
+
+def _as_budget(value: Any) -> Budget | None:
+    """A resolved ``budget:`` is a merged mapping (parents' limits deep-merged with the agent's)."""
+    return Budget.model_validate(value) if isinstance(value, dict) else value
+
+
+def budget_status(workspace: Workspace, conn: sqlite3.Connection | None = None) -> dict[str, Any]:
+    """Every limit that applies now, with spent, reserved and remaining dollars (``parac budget show``)."""
+    own = conn is None
+    conn = conn or connect_workspace(workspace.root)
+    try:
+        budgets = agent_budgets(workspace)
+        accountant = Accountant(conn, workspace.settings.budgets, budgets)
+        return budgets_status(accountant, sorted(budgets))
+    finally:
+        if own:
+            conn.close()
+
+
+def cost_report(
+    workspace: Workspace, *, by: str = "model", since: str | None = None, conn: sqlite3.Connection | None = None
+) -> dict[str, Any]:
+    """The ledger grouped ``by`` agent, model, provider, day, run or workflow, from ``since`` (``7d``, a date)."""
+    start = parse_since(since) if since else None
+    own = conn is None
+    conn = conn or connect_workspace(workspace.root)
+    try:
+        return report(ensure_schema(conn), by=by, since=start)
+    finally:
+        if own:
+            conn.close()

@@ -1,0 +1,57 @@
+"""``parac costs report``: what model calls cost, from the workspace's ledger."""
+
+from __future__ import annotations
+
+import click
+
+from .common import State, console, echo_json, pass_state
+
+GROUPS = ("agent", "model", "provider", "day", "run", "workflow")
+
+
+@click.group()
+def costs() -> None:
+    """Report what model calls cost."""
+
+
+@costs.command("report")
+@click.option("--by", type=click.Choice(GROUPS), default="model", show_default=True, help="Group rows by this.")
+@click.option("--since", help="Only calls from then on: 7d, 12h, 30m, or a date such as 2026-11-01 (UTC).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def report(state: State, by: str, since: str | None, as_json: bool) -> None:
+    """Calls, tokens and dollars, grouped by agent, model, provider, day, run or workflow."""
+    from parac.core.runtime import cost_report
+    from parac.core.workspace import Workspace
+
+    try:
+        data = cost_report(Workspace.open(state.workspace), by=by, since=since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    if as_json:
+        echo_json(data)
+        return
+    from rich.table import Table
+
+    table = Table(by, "calls", "errors", "prompt tokens", "completion tokens", "cost (USD)", box=None)
+    for row in data["rows"]:
+        unpriced = f" ({row['unpriced_calls']} unpriced)" if row["unpriced_calls"] else ""
+        table.add_row(
+            str(row["key"]),
+            str(row["calls"]),
+            str(row["errors"]),
+            str(row["prompt_tokens"]),
+            str(row["completion_tokens"]),
+            f"{row['cost_usd']:.6f}{unpriced}",
+        )
+    total = data["total"]
+    table.add_row(
+        "total",
+        str(total["calls"]),
+        str(total["errors"]),
+        str(total["prompt_tokens"]),
+        str(total["completion_tokens"]),
+        f"{total['cost_usd']:.6f}",
+        style="bold",
+    )
+    console().print(table)
