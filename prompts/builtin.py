@@ -27,8 +27,8 @@ def template(name: str) -> Template:
     return Template(resources.files("parac.prompts").joinpath("templates", f"{name}.md").read_text(encoding="utf-8"))
 
 
-def render(name: str, **values: str) -> str:
-    return template(name).safe_substitute(values)
+def render(template_name: str, /, **values: str) -> str:
+    return template(template_name).safe_substitute(values)
 
 
 def agent_lines(workspace: Workspace) -> str:

@@ -334,6 +334,12 @@ class Handlers:
             rendered = await face.render(call, arguments)
         except (FaceError, ParacError) as error:
             raise MCPError(code=types.INVALID_PARAMS, message=str(error)) from None
+        except Exception as error:
+            log.exception('prompt "%s" failed', face.name)
+            raise MCPError(
+                code=types.INTERNAL_ERROR,
+                message=f'prompt "{face.name}" failed unexpectedly ({type(error).__name__}); see the server log',
+            ) from None
         if isinstance(rendered, str):
             messages = [types.PromptMessage(role="user", content=types.TextContent(type="text", text=rendered))]
         else:
