@@ -194,11 +194,6 @@ class ModelClient:
         raise ModelUnavailable("every model failed: " + "; ".join(failures))
 
 
-def _failure(model: str, exc: BaseException) -> str:
-    """``model: why``, without saying the model twice when the error already names it."""
-    message = str(exc) or type(exc).__name__
-    return message if model in message else f"{model}: {message}"
-
     async def _call(
         self,
         model: str,
@@ -295,3 +290,9 @@ def _cost(completion: Completion, price: ModelPrice | None) -> tuple[float, bool
     if price is not None:
         return price.cost(usage.prompt_tokens, usage.completion_tokens), True
     return 0.0, False
+
+
+def _failure(model: str, exc: BaseException) -> str:
+    """``model: why``, without saying the model twice when the error already names it."""
+    message = str(exc) or type(exc).__name__
+    return message if model in message else f"{model}: {message}"

@@ -1,0 +1,216 @@
+"""MCP tools for running agents and for what they cost: ``run_agent``, ``cost_report``, ``budget_status``.
+
+``run_agent`` goes through :class:`parac.core.runtime.Runtime`, the same path as ``parac agents run`` and workflow
+steps. While it runs, each model turn is a progress notification and each budget threshold a log message; a
+client's cancellation stops the run at its next ``await`` (the ledger is settled first). An agent whose model is
+``client`` is answered by the client's own model through MCP sampling, when the client offers it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from typing_extensions import TypedDict
+
+from parac.core.diagnostics import ParacError
+from parac.core.providers import CLIENT_SAMPLER, Completion, CompletionRequest, Usage, approx_tokens, message_text
+from parac.server.mcp.call import Call
+from parac.server.mcp.faces import FaceError, Faces
+
+if TYPE_CHECKING:
+    from mcp.server.session import ServerSession
+
+
+class RunUsage(TypedDict):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class RunResult(TypedDict):
+    run_id: str
+    agent: str
+    model: str
+    status: str
+    output: str
+    error: str | None
+    iterations: int
+    tool_calls: int
+    usage: RunUsage
+    cost_usd: float
+
+
+class CostRow(TypedDict):
+    key: str
+    calls: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    unpriced_calls: int
+
+
+class CostTotal(TypedDict):
+    calls: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    unpriced_calls: int
+
+
+class CostReport(TypedDict):
+    by: str
+    since: str | None
+    rows: list[CostRow]
+    total: CostTotal
+
+
+class LimitRow(TypedDict):
+    limit: str
+    kind: str
+    scope: str
+    key: str
+    limit_usd: float
+    spent_usd: float
+    reserved_usd: float
+    remaining_usd: float
+    percent: float | None
+
+
+class CapRow(TypedDict):
+    scope: str
+    kind: str
+    limit_usd: float
+    source: str
+
+
+class BudgetStatus(TypedDict):
+    limits: list[LimitRow]
+    per_scope_limits: list[CapRow]
+
+
+def sampler_for(session: ServerSession) -> Any:
+    """A :data:`~parac.core.providers.Sampler` asking the client's model through ``sampling/createMessage``.
+
+    Text only: tool calls are not offered through sampling, so an agent on ``client`` answers in prose. Tool
+    results already in the conversation are passed on as text.
+    """
+    import mcp_types as types
+
+    async def sample(request: CompletionRequest) -> Completion:
+        system = "\n\n".join(message_text(m) for m in request.messages if m.get("role") == "system") or None
+        messages = []
+        for message in request.messages:
+            role = message.get("role")
+            if role == "system":
+                continue
+            text = message_text(message)
+            if role == "tool":
+                text = f"[tool result]\n{text}"
+            messages.append(
+                types.SamplingMessage(
+                    role="assistant" if role == "assistant" else "user", content=types.TextContent(type="text", text=text)
+                )
+            )
+        result = await session.create_message(
+            messages, max_tokens=request.max_tokens or 1024, system_prompt=system, temperature=request.temperature
+        )
+        content = result.content if isinstance(result.content, list) else [result.content]
+        text = "".join(getattr(part, "text", "") for part in content)
+        prompt = "".join(message_text(m) for m in request.messages)
+        return Completion(
+            text=text,
+            usage=Usage(approx_tokens(prompt), approx_tokens(text)),
+            model=f"client:{result.model}",
+            cost_usd=0.0,  # the client's model: its user pays there, not through parac
+        )
+
+    return sample
+
+
+def _can_sample(session: ServerSession | None) -> bool:
+    if session is None:
+        return False
+    import mcp_types as types
+
+    try:
+        return bool(session.check_client_capability(types.ClientCapabilities(sampling=types.SamplingCapability())))
+    except Exception:  # a transport era without the capability check: no sampling
+        return False
+
+
+def register(faces: Faces) -> None:
+    @faces.tool(role="operator", read_only=False, long_running=True, output=RunResult, title="Run an agent")
+    async def run_agent(
+        call: Call, agent: str, task: str, model: str | None = None, max_iterations: int | None = None
+    ) -> RunResult:
+        """Run an agent of the workspace on a task: its tools are called in a loop (under the workspace's
+        policies) until it answers. Returns the answer, usage and cost. Sends progress per model turn."""
+        import anyio
+
+        from parac.core.runtime import Runtime
+
+        workspace = await call.workspace()
+        host = await call.host()
+        send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any]]](100)
+
+        def on_event(name: str, data: dict[str, Any]) -> None:
+            if name in ("agent.turn", "budget.threshold"):
+                try:
+                    send.send_nowait((name, data))
+                except anyio.WouldBlock:  # a client slower than the model: drop progress, never the run
+                    pass
+
+        async def forward() -> None:
+            async with receive:
+                async for name, data in receive:
+                    if name == "agent.turn":
+                        tools = ", ".join(data["tool_calls"]) or "answer"
+                        await call.progress(data["iteration"], data["max_iterations"], f"turn {data['iteration']}: {tools}")
+                    else:
+                        await call.log(
+                            "warning",
+                            f"{data['percent']}% of budget {data['limit']} spent (${data['spent_usd']:.4f})",
+                        )
+
+        token = CLIENT_SAMPLER.set(sampler_for(call.session) if _can_sample(call.session) else None)  # type: ignore[arg-type]
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(forward)
+                try:
+                    with Runtime(workspace, hooks=host.hooks, on_event=on_event) as runtime:
+                        result = await runtime.run(
+                            agent, task, model=model, max_iterations=max_iterations, actor=call.actor
+                        )
+                except ParacError as exc:
+                    raise FaceError(str(exc)) from None
+                finally:
+                    send.close()
+        finally:
+            CLIENT_SAMPLER.reset(token)
+        if not result.ok:
+            raise FaceError(f"agent run {result.run_id} {result.status}: {result.error}")
+        return RunResult(**result.to_json(transcript=False))  # type: ignore[typeddict-item]
+
+    @faces.tool(output=CostReport, title="Cost report")
+    async def cost_report(call: Call, by: str = "model", since: str | None = None) -> CostReport:
+        """What model calls cost, grouped by agent, model, provider, day, run or workflow; since is 7d, 12h,
+        30m or a date (UTC)."""
+        from parac.core.runtime import cost_report as report
+
+        workspace = await call.workspace()
+        try:
+            data = await call.to_thread(report, workspace, by=by, since=since)
+        except ValueError as exc:
+            raise FaceError(str(exc)) from None
+        for row in data["rows"]:
+            row["key"] = str(row["key"])
+        return CostReport(**data)  # type: ignore[typeddict-item]
+
+    @faces.tool(output=BudgetStatus, title="Budget status")
+    async def budget_status(call: Call) -> BudgetStatus:
+        """Every budget in force, with dollars spent, reserved by calls in flight, and remaining."""
+        from parac.core.runtime import budget_status as status
+
+        workspace = await call.workspace()
+        return BudgetStatus(**await call.to_thread(status, workspace))  # type: ignore[typeddict-item]
