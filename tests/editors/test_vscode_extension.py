@@ -115,7 +115,7 @@ const path = require("node:path");
 const [compiled, python, root] = process.argv.slice(1);
 const { runValidate } = require(path.join(compiled, "validateRun.js"));
 const { toRange } = require(path.join(compiled, "validateOutput.js"));
-runValidate({ pythonPath: python, serverCommand: [] }, root, os.homedir()).then(
+runValidate({ pythonPath: python, serverCommand: [] }, { root, folder: root }, os.homedir()).then(
   (problems) => {
     const shown = problems.map((problem) => {
       const lines = fs.readFileSync(problem.file, "utf8").split(/\\r\\n|\\r|\\n/);
@@ -162,7 +162,8 @@ const [compiled, python, root] = process.argv.slice(1);
 const { mcpServerCommand } = require(path.join(compiled, "commandLine.js"));
 const { planMcpServers } = require(path.join(compiled, "mcpApi.js"));
 const settings = { pythonPath: python, serverCommand: [] };
-process.stdout.write(JSON.stringify(planMcpServers([root], (r) => mcpServerCommand(settings, r, os.homedir()))));
+const roots = [{ root, folder: root }];
+process.stdout.write(JSON.stringify(planMcpServers(roots, (target) => mcpServerCommand(settings, target, os.homedir()))));
 """
 
 

@@ -7,6 +7,8 @@
  * installed package and run its code in the editor.
  */
 
+import type { ParacRoot } from "./workspaceRoot";
+
 /** The settings that shape the command lines, as read from the `parac.*` configuration. */
 export interface ParacSettings {
   /** `parac.pythonPath`: the interpreter that has parac installed. */
@@ -75,14 +77,14 @@ export function languageServerCommand(settings: ParacSettings, folder: string | 
   return cliCommand(settings, folder, home, ["lsp"]);
 }
 
-/** `parac validate --json` for the workspace rooted at `root` (the directory that holds `.parac/`). */
-export function validateCommand(settings: ParacSettings, root: string, home: string): CommandLine {
-  return cliCommand(settings, root, home, ["validate", "--json"]);
+/** `parac validate --json` for one parac workspace (run in its root, which finds it). */
+export function validateCommand(settings: ParacSettings, target: ParacRoot, home: string): CommandLine {
+  return cliCommand(settings, target.folder, home, ["validate", "--json"]);
 }
 
 /** `parac mcp serve --workspace ROOT` over stdio, as VS Code's chat starts it. */
-export function mcpServerCommand(settings: ParacSettings, root: string, home: string): CommandLine {
-  return cliCommand(settings, root, home, ["mcp", "serve", "--workspace", root]);
+export function mcpServerCommand(settings: ParacSettings, target: ParacRoot, home: string): CommandLine {
+  return cliCommand(settings, target.folder, home, ["mcp", "serve", "--workspace", target.root]);
 }
 
 /** Reads the settings from a configuration section, tolerating wrong types in a hand-edited settings.json. */

@@ -11,7 +11,7 @@ import { readSettings, type ParacSettings } from "./commandLine";
 import { ParacLanguageClient } from "./languageClient";
 import { registerMcpProvider } from "./mcpProvider";
 import { validateWorkspace } from "./validateCommand";
-import { findParacRoot, isParacFile, paracRoots } from "./workspaceRoot";
+import { findParacRoot, isParacFile, paracRoots, type ParacRoot } from "./workspaceRoot";
 
 let languageClient: ParacLanguageClient | undefined;
 
@@ -30,8 +30,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const roots = workspaceRoots();
     const openFile = vscode.workspace.textDocuments.find((document) => isParacDocument(document));
     if (roots.length > 0 || openFile !== undefined) {
-      const cwd = roots[0] ?? (openFile === undefined ? undefined : findParacRoot(openFile.uri.fsPath));
-      await client.start(settings(), cwd);
+      await client.start(settings(), roots[0] ?? rootOfFile(openFile));
     }
   };
 
@@ -89,11 +88,17 @@ function settings(): ParacSettings {
   return readSettings((key) => section.get(key));
 }
 
-function workspaceRoots(): string[] {
+function workspaceRoots(): ParacRoot[] {
   const folders = (vscode.workspace.workspaceFolders ?? [])
     .filter((folder) => folder.uri.scheme === "file")
     .map((folder) => folder.uri.fsPath);
   return paracRoots(folders);
+}
+
+/** The parac root of a `.parac/` file opened outside every workspace folder. */
+function rootOfFile(document: vscode.TextDocument | undefined): ParacRoot | undefined {
+  const root = document === undefined ? undefined : findParacRoot(document.uri.fsPath);
+  return root === undefined ? undefined : { root, folder: undefined };
 }
 
 function isParacDocument(document: vscode.TextDocument): boolean {

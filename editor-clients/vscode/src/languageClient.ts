@@ -6,6 +6,7 @@ import * as os from "node:os";
 import * as vscode from "vscode";
 import { LanguageClient, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
 import { languageServerCommand, type ParacSettings } from "./commandLine";
+import type { ParacRoot } from "./workspaceRoot";
 
 /** The `.parac/` files the server handles, whatever language VS Code assigned them. */
 const DOCUMENT_SELECTOR = ["yaml", "yml", "md"].map((extension) => ({
@@ -23,14 +24,15 @@ export class ParacLanguageClient implements vscode.Disposable {
   }
 
   /**
-   * Starts the server for the given settings. `cwd` is the first parac root (or workspace folder): the server
-   * takes its workspace from the client's root URI, the working directory only matters to what it spawns.
+   * Starts the server in the first parac root. The server learns the workspace folders from the client; the
+   * working directory only matters to what it spawns.
    */
-  async start(settings: ParacSettings, cwd: string | undefined): Promise<void> {
+  async start(settings: ParacSettings, target: ParacRoot | undefined): Promise<void> {
     if (this.client !== undefined) {
       return;
     }
-    const { command, args } = languageServerCommand(settings, cwd, os.homedir());
+    const cwd = target?.root;
+    const { command, args } = languageServerCommand(settings, target?.folder, os.homedir());
     // No `transport`: setting it makes the client append `--stdio`; stdio is parac lsp's default anyway.
     const serverOptions: ServerOptions = { command, args, options: cwd === undefined ? {} : { cwd } };
     const clientOptions: LanguageClientOptions = {
@@ -68,9 +70,9 @@ export class ParacLanguageClient implements vscode.Disposable {
     }
   }
 
-  async restart(settings: ParacSettings, cwd: string | undefined): Promise<void> {
+  async restart(settings: ParacSettings, target: ParacRoot | undefined): Promise<void> {
     await this.stop();
-    await this.start(settings, cwd);
+    await this.start(settings, target);
   }
 
   dispose(): void {

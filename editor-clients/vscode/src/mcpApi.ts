@@ -8,6 +8,7 @@
 
 import * as path from "node:path";
 import type { CommandLine } from "./commandLine";
+import type { ParacRoot } from "./workspaceRoot";
 
 /** Must match `contributes.mcpServerDefinitionProviders[].id` in package.json (a unit test checks it). */
 export const MCP_PROVIDER_ID = "parac.mcpServers";
@@ -70,12 +71,12 @@ export interface McpServerPlan extends CommandLine {
  * folder so the user can tell them apart in the chat's tool picker.
  */
 export function planMcpServers(
-  roots: readonly string[],
-  command: (root: string) => CommandLine,
+  roots: readonly ParacRoot[],
+  command: (target: ParacRoot) => CommandLine,
 ): McpServerPlan[] {
-  return roots.map((root) => ({
-    label: roots.length === 1 ? "parac" : `parac: ${path.basename(root)}`,
-    root,
-    ...command(root),
+  return roots.map((target) => ({
+    label: roots.length === 1 ? "parac" : `parac: ${path.basename(target.root)}`,
+    root: target.root,
+    ...command(target),
   }));
 }

@@ -7,13 +7,14 @@ import * as os from "node:os";
 import * as vscode from "vscode";
 import { mcpServerCommand, type ParacSettings } from "./commandLine";
 import { findMcpApi, MCP_PROVIDER_ID, planMcpServers, type McpApi } from "./mcpApi";
+import type { ParacRoot } from "./workspaceRoot";
 
 /**
  * Registers the provider when this VS Code has the API (1.101+); returns undefined otherwise.
  * `changed` is fired by the extension when folders or settings change, so VS Code asks again.
  */
 export function registerMcpProvider(
-  state: () => { roots: readonly string[]; settings: ParacSettings; enabled: boolean },
+  state: () => { roots: readonly ParacRoot[]; settings: ParacSettings; enabled: boolean },
   changed: vscode.EventEmitter<void>,
   version: string,
   output: vscode.LogOutputChannel,
@@ -30,7 +31,7 @@ export function registerMcpProvider(
       if (!enabled) {
         return [];
       }
-      return planMcpServers(roots, (root) => mcpServerCommand(settings, root, os.homedir())).map((plan) => {
+      return planMcpServers(roots, (target) => mcpServerCommand(settings, target, os.homedir())).map((plan) => {
         const definition = new api.McpStdioServerDefinition(plan.label, plan.command, plan.args, {}, version);
         definition.cwd = vscode.Uri.file(plan.root);
         return definition;

@@ -11,6 +11,7 @@ import * as vscode from "vscode";
 import type { ParacSettings } from "./commandLine";
 import { formatProblem, groupByFile, summarize, toRange, type Severity, type ValidateProblem } from "./validateOutput";
 import { runValidate } from "./validateRun";
+import type { ParacRoot } from "./workspaceRoot";
 
 const SEVERITY: Record<Severity, vscode.DiagnosticSeverity> = {
   error: vscode.DiagnosticSeverity.Error,
@@ -20,7 +21,7 @@ const SEVERITY: Record<Severity, vscode.DiagnosticSeverity> = {
 };
 
 export async function validateWorkspace(
-  roots: readonly string[],
+  roots: readonly ParacRoot[],
   settings: ParacSettings,
   collection: vscode.DiagnosticCollection,
   output: vscode.LogOutputChannel,
@@ -35,9 +36,10 @@ export async function validateWorkspace(
   await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Window, title: "parac: validating" },
     async () => {
-      for (const root of roots) {
+      for (const target of roots) {
+        const { root } = target;
         try {
-          const found = await runValidate(settings, root, os.homedir());
+          const found = await runValidate(settings, target, os.homedir());
           output.info(`parac validate in ${root}: ${summarize(found)}`);
           for (const problem of found) {
             output.info(formatProblem(problem, root));

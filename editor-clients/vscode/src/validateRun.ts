@@ -8,6 +8,7 @@
 import { type ExecFileException, execFile } from "node:child_process";
 import type { ParacSettings } from "./commandLine";
 import { validateCommand } from "./commandLine";
+import type { ParacRoot } from "./workspaceRoot";
 import { parseValidateOutput, type ValidateProblem, ValidateOutputError } from "./validateOutput";
 
 /** Generous: validating a large workspace from a cold interpreter takes seconds, not minutes. */
@@ -19,9 +20,10 @@ export class ValidateRunError extends Error {
   override name = "ValidateRunError";
 }
 
-/** Validates the workspace rooted at `root`; resolves to its problems, rejects with a {@link ValidateRunError}. */
-export function runValidate(settings: ParacSettings, root: string, home: string): Promise<ValidateProblem[]> {
-  const { command, args } = validateCommand(settings, root, home);
+/** Validates one parac workspace; resolves to its problems, rejects with a {@link ValidateRunError}. */
+export function runValidate(settings: ParacSettings, target: ParacRoot, home: string): Promise<ValidateProblem[]> {
+  const { root } = target;
+  const { command, args } = validateCommand(settings, target, home);
   const shown = [command, ...args].join(" ");
   return new Promise((resolve, reject) => {
     execFile(

@@ -34,13 +34,22 @@ export function findParacRoot(start: string, isDirectory: IsDirectory = isDirect
   }
 }
 
-/** The distinct parac roots of a set of workspace folders, in the folders' order. */
-export function paracRoots(folders: readonly string[], isDirectory: IsDirectory = isDirectoryOnDisk): string[] {
-  const roots: string[] = [];
+/**
+ * A parac workspace as the extension serves it: `root` holds `.parac/`; `folder` is the VS Code workspace folder
+ * it was found from (what `${workspaceFolder}` means in settings), or undefined for a file opened on its own.
+ */
+export interface ParacRoot {
+  root: string;
+  folder: string | undefined;
+}
+
+/** The distinct parac roots of a set of workspace folders, in the folders' order; a root found twice keeps its first folder. */
+export function paracRoots(folders: readonly string[], isDirectory: IsDirectory = isDirectoryOnDisk): ParacRoot[] {
+  const roots: ParacRoot[] = [];
   for (const folder of folders) {
     const root = findParacRoot(folder, isDirectory);
-    if (root !== undefined && !roots.includes(root)) {
-      roots.push(root);
+    if (root !== undefined && !roots.some((known) => known.root === root)) {
+      roots.push({ root, folder });
     }
   }
   return roots;

@@ -46,14 +46,23 @@ describe("languageServerCommand", () => {
 
 describe("validate and MCP command lines", () => {
   it("asks parac validate for JSON", () => {
-    assert.deepEqual(validateCommand(defaults, "/w", HOME).args, ["-P", "-m", "parac.server.cli", "validate", "--json"]);
+    assert.deepEqual(validateCommand(defaults, { root: "/w", folder: "/w" }, HOME).args, [
+      "-P", "-m", "parac.server.cli", "validate", "--json",
+    ]);
   });
 
   it("confines the MCP server to the root it is given", () => {
-    assert.deepEqual(mcpServerCommand(defaults, "/srv/team", HOME), {
+    assert.deepEqual(mcpServerCommand(defaults, { root: "/srv/team", folder: "/srv/team/docs" }, HOME), {
       command: "python3",
       args: ["-P", "-m", "parac.server.cli", "mcp", "serve", "--workspace", "/srv/team"],
     });
+  });
+
+  it("expands ${workspaceFolder} to the VS Code folder, which may lie below the parac root", () => {
+    const settings = { pythonPath: "${workspaceFolder}/.venv/bin/python", serverCommand: [] };
+    const target = { root: "/srv/team", folder: "/srv/team/service" };
+    assert.equal(validateCommand(settings, target, HOME).command, "/srv/team/service/.venv/bin/python");
+    assert.equal(mcpServerCommand(settings, target, HOME).command, "/srv/team/service/.venv/bin/python");
   });
 });
 

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { findMcpApi, MCP_PROVIDER_ID, planMcpServers } from "../src/mcpApi";
+import type { ParacRoot } from "../src/workspaceRoot";
 
 describe("findMcpApi", () => {
   it("finds nothing in a VS Code without the MCP API (1.91 to 1.100)", () => {
@@ -32,17 +33,18 @@ describe("findMcpApi", () => {
 });
 
 describe("planMcpServers", () => {
-  const command = (root: string) => ({ command: "python3", args: ["serve", root] });
+  const command = (target: ParacRoot) => ({ command: "python3", args: ["serve", target.root] });
+  const at = (root: string): ParacRoot => ({ root, folder: root });
 
   it("labels a single server plainly", () => {
-    assert.deepEqual(planMcpServers(["/w/team"], command), [
+    assert.deepEqual(planMcpServers([at("/w/team")], command), [
       { label: "parac", root: "/w/team", command: "python3", args: ["serve", "/w/team"] },
     ]);
   });
 
   it("names each folder when there are several", () => {
     assert.deepEqual(
-      planMcpServers(["/w/a", "/w/b"], command).map((plan) => plan.label),
+      planMcpServers([at("/w/a"), at("/w/b")], command).map((plan) => plan.label),
       ["parac: a", "parac: b"],
     );
     assert.deepEqual(planMcpServers([], command), []);

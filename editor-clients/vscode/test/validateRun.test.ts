@@ -33,7 +33,7 @@ describe("runValidate", () => {
       `printf '[{"file": ".parac/agents/a.yaml", "line": 2, "column": 3, "severity": "error", ` +
         `"code": "unknown-parent", "message": "%s|%s|%s"}]' "$*" "$(pwd)" "$PARAC_WORKSPACE"; exit 1`,
     );
-    const problems = await runValidate({ pythonPath: python, serverCommand: [] }, root, os.homedir());
+    const problems = await runValidate({ pythonPath: python, serverCommand: [] }, { root, folder: root }, os.homedir());
     assert.equal(problems.length, 1);
     assert.equal(problems[0]?.file, path.join(root, ".parac/agents/a.yaml"));
     const [args, cwd, env] = (problems[0]?.message ?? "").split("|");
@@ -44,12 +44,12 @@ describe("runValidate", () => {
 
   it("reads a clean workspace", async () => {
     const python = script("clean", "echo '[]'");
-    assert.deepEqual(await runValidate({ pythonPath: python, serverCommand: [] }, root, os.homedir()), []);
+    assert.deepEqual(await runValidate({ pythonPath: python, serverCommand: [] }, { root, folder: root }, os.homedir()), []);
   });
 
   it("tells the user to set parac.pythonPath when the interpreter does not exist", async () => {
     await assert.rejects(
-      runValidate({ pythonPath: path.join(base, "no-such-python"), serverCommand: [] }, root, os.homedir()),
+      runValidate({ pythonPath: path.join(base, "no-such-python"), serverCommand: [] }, { root, folder: root }, os.homedir()),
       (error: unknown) => error instanceof ValidateRunError && /not found.*parac\.pythonPath/.test(error.message),
     );
   });
@@ -57,7 +57,7 @@ describe("runValidate", () => {
   it("reports stderr when parac is not installed in that interpreter", async () => {
     const python = script("no-parac", "echo \"$0: No module named parac.server\" >&2; exit 1");
     await assert.rejects(
-      runValidate({ pythonPath: python, serverCommand: [] }, root, os.homedir()),
+      runValidate({ pythonPath: python, serverCommand: [] }, { root, folder: root }, os.homedir()),
       (error: unknown) =>
         error instanceof ValidateRunError && /did not print JSON/.test(error.message) && /No module named parac\.server/.test(error.message),
     );
@@ -66,7 +66,7 @@ describe("runValidate", () => {
   it("reports a crash with its exit status", async () => {
     const python = script("crash", "echo 'boom' >&2; exit 3");
     await assert.rejects(
-      runValidate({ pythonPath: python, serverCommand: [] }, root, os.homedir()),
+      runValidate({ pythonPath: python, serverCommand: [] }, { root, folder: root }, os.homedir()),
       /failed \(exit status 3\): boom/,
     );
   });

@@ -27,9 +27,11 @@ describe("findParacRoot on a real directory tree", () => {
     assert.equal(findParacRoot(path.join(base, "other")), undefined);
   });
 
-  it("lists each root once, in folder order", () => {
+  it("lists each root once, with the first folder it was found from", () => {
     const project = path.join(base, "project");
-    assert.deepEqual(paracRoots([path.join(base, "other"), path.join(project, "src"), project]), [project]);
+    assert.deepEqual(paracRoots([path.join(base, "other"), path.join(project, "src"), project]), [
+      { root: project, folder: path.join(project, "src") },
+    ]);
   });
 });
 
