@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio.lowlevel
 
 from .faces import FaceError
 from .roles import Role
@@ -65,13 +68,20 @@ class Call:
             await self.request.session.report_progress(done, total, message)
 
     async def log(self, level: str, message: str) -> None:
-        """Send an MCP log message for this request (where the era and the client's level allow) and log it here."""
-        log.log(logging.getLevelName(level.upper()) if level != "warning" else logging.WARNING, message)
-        if self.request is not None and self.app.client_logs(level):
-            try:
-                await self.request.session.send_log_message(level, message, logger="parac")  # type: ignore[arg-type]
-            except Exception as error:  # a client that went away must not fail the call
-                log.debug("log notification not delivered: %s", error)
+        """Log `message` (stderr), and send it to this call's client as an MCP log message."""
+        logging.getLogger("parac.mcp.tool").log(logging.getLevelName(level.upper()), message)
+        await anyio.lowlevel.checkpoint()  # lets the forwarded notification go out before the call answers
+
+    async def send_log(self, level: str, message: str, logger: str) -> None:
+        """Send one MCP log message, where the era and the level set by the client allow it."""
+        if self.request is None or not self.app.client_logs(level):
+            return
+        try:
+            with warnings.catch_warnings():  # deprecated in the 2026-07-28 era, where the SDK gates it per request
+                warnings.simplefilter("ignore")
+                await self.request.session.send_log_message(level, message, logger=logger)  # type: ignore[arg-type]
+        except Exception as error:  # a client that went away must not fail the call
+            log.debug("log notification not delivered: %s", error)
 
     async def to_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking `fn` in a worker thread; on cancellation the reply is not held up by it."""

@@ -26,6 +26,7 @@ from mcp.shared.exceptions import MCPError
 from .app import CLIENT_LOG_LEVELS, ParacApp
 from .call import Call
 from .faces import FaceError, PromptFace, ResourceFace, TemplateFace, ToolFace, to_json_text
+from .logs import current_request, forward_to_clients
 from .roles import allows
 
 log = logging.getLogger("parac.mcp")
@@ -56,6 +57,7 @@ def build_server(app: ParacApp) -> ParacServer:
     """Assemble the server for `app`; registers handlers only (the workspace and the faces load on first use)."""
     bus = InMemorySubscriptionBus()
     app.bus = bus
+    forward_to_clients()
     handlers = Handlers(app)
 
     @asynccontextmanager
@@ -97,6 +99,13 @@ def _not_found(what: str, name: str, known: Iterable[str]) -> MCPError:
     from parac.core.diagnostics import suggestion
 
     return MCPError(code=types.INVALID_PARAMS, message=f'unknown {what} "{name}"{suggestion(name, list(known))}')
+
+
+def describe(error: Exception) -> str:
+    """The error's message, followed by its diagnostics (file:line:column) when it carries any."""
+    lines = [str(error)]
+    lines += [f"  {d.format()}" for d in getattr(error, "diagnostics", None) or []]
+    return "\n".join(lines)
 
 
 def _error_result(message: str) -> types.CallToolResult:
@@ -156,14 +165,17 @@ class Handlers:
         from parac.core.diagnostics import ParacError
         from parac.core.tools import ToolError
 
+        token = current_request.set(call)
         try:
             arguments = face.check(params.arguments or {})
             value = await self._governed(call, face, arguments)
         except (FaceError, ToolError, CallDenied, ParacError) as error:
-            return _error_result(str(error))
+            return _error_result(describe(error))
         except Exception as error:
             log.exception('MCP tool "%s" failed', face.name)
             return _error_result(f'tool "{face.name}" failed unexpectedly ({type(error).__name__}); see the server log')
+        finally:
+            current_request.reset(token)
         return _tool_result(face, value)
 
     async def _governed(self, call: Call, face: ToolFace, arguments: dict[str, Any]) -> Any:
@@ -238,7 +250,7 @@ class Handlers:
         except MCPError:
             raise
         except (FaceError, ParacError) as error:
-            raise MCPError(code=types.INVALID_PARAMS, message=str(error), data={"uri": uri}) from None
+            raise MCPError(code=types.INVALID_PARAMS, message=describe(error), data={"uri": uri}) from None
         except Exception as error:
             log.exception("reading %s failed", uri)
             raise MCPError(
@@ -333,7 +345,7 @@ class Handlers:
         try:
             rendered = await face.render(call, arguments)
         except (FaceError, ParacError) as error:
-            raise MCPError(code=types.INVALID_PARAMS, message=str(error)) from None
+            raise MCPError(code=types.INVALID_PARAMS, message=describe(error)) from None
         except Exception as error:
             log.exception('prompt "%s" failed', face.name)
             raise MCPError(

@@ -43,6 +43,7 @@ def extra_faces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
                 @faces.tool(long_running=True, output=Counted)
                 async def count(call: Call, steps: int, delay: float = 0.0) -> Counted:
                     """Count to `steps`, reporting progress after each."""
+                    await call.log("info", f"counting to {steps}")
                     try:
                         for done in range(1, steps + 1):
                             await anyio.sleep(delay)
