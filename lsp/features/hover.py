@@ -1,0 +1,109 @@
+"""Hover: a key's documentation (from the spec models), and for agents the resolved value with the agent that gave it.
+
+Resolution is the core's (:meth:`parac.core.workspace.Workspace.resolve_agent`). While the file is broken, the
+resolution of the last version that was valid is shown, marked as such, so hover keeps working as people type.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from parac.core import fields
+from parac.core.diagnostics import ParacError
+from parac.core.workspace import kind_of
+
+from .. import vocabulary
+from ..positions import position
+
+if TYPE_CHECKING:
+    from parac.core.inheritance import ResolvedAgent
+    from parac.core.workspace import Workspace
+
+    from ..documents import Document
+    from ..server import ParacLanguageServer
+
+MAX_VALUE = 400
+
+
+def show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
+
+
+def resolved(ls: ParacLanguageServer, name: str) -> tuple[ResolvedAgent | None, bool]:
+    """The agent resolved now, or as it last resolved (``True`` in the second place) when it can't be now."""
+    core = ls.core
+    assert core is not None
+    try:
+        result = core.resolve_agent(name)
+    except ParacError:
+        return ls.last_resolved.get(name), True
+    ls.last_resolved[name] = result
+    return result, False
+
+
+def key_hover(ls: ParacLanguageServer, doc: Document, kind: str, path: tuple[str | int, ...]) -> str | None:
+    ref = fields.field_at(vocabulary.model_for(kind), path)
+    if ref is None:
+        return None
+    lines = [f"**{ref.key}** ({fields.type_name(ref.annotation)}{', required' if ref.required else ''})", "", ref.doc]
+    if kind == "agent" and len(path) == 1 and doc.path is not None:
+        agent, stale = resolved(ls, doc.path.stem)
+        if agent is not None and ref.key in agent.fields:
+            origin = agent.provenance.get(ref.key, "?")
+            note = " (as last valid; the file has errors)" if stale else ""
+            lines += ["", f"Resolved{note}: `{show(agent.fields[ref.key])}` from **{origin}**"]
+            for item, giver in agent.item_provenance.get(ref.key, {}).items():
+                lines.append(f"- `{item}` from **{giver}**")
+    return "\n".join(lines)
+
+
+def reference_hover(ls: ParacLanguageServer, core: Workspace, ref: vocabulary.Reference) -> str | None:
+    if ref.target == "agent":
+        agent, stale = resolved(ls, ref.name)
+        if agent is None:
+            return f"unknown agent `{ref.name}`"
+        lines = [f"**agent {ref.name}** ({core.agent_origin(ref.name)})", ""]
+        if agent.fields.get("description"):
+            lines += [str(agent.fields["description"]), ""]
+        lines.append("chain: " + " → ".join(agent.chain) + (" (as last valid)" if stale else ""))
+        for key in ("model", "tools", "skills"):
+            lines.append(f"- {key}: `{show(agent.fields.get(key))}` from **{agent.provenance.get(key, '?')}**")
+        return "\n".join(lines)
+    for name in vocabulary.names(core, ref.target):
+        if name.name == ref.name:
+            return f"**{ref.target} {name.name}**: {name.detail}"
+    return None
+
+
+def register(server: ParacLanguageServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    async def hover(ls: ParacLanguageServer, params: types.HoverParams) -> types.Hover | None:
+        core = await ls.workspace_ready()
+        doc = ls.document(params.text_document.uri)
+        path = ls.in_workspace(params.text_document.uri)
+        if core is None or doc is None or path is None or doc.too_large:
+            return None
+        kind = kind_of(core.dir, path)
+        row = params.position.line
+        column = doc.column(params.position, ls.encoding)
+        key = doc.key_at(row, column)
+        text: str | None = None
+        span = None
+        if key is not None and kind is not None:
+            text = key_hover(ls, doc, kind, key.path)
+            span = key.token
+        elif kind is not None and (ref := vocabulary.reference_at(doc, kind, row, column)) is not None:
+            text = reference_hover(ls, core, ref)
+            span = ref.scalar
+        if not text or span is None:
+            return None
+        rng = types.Range(
+            start=position(doc.lines, span.row, span.column, ls.encoding),
+            end=position(doc.lines, span.end_row, span.end_column, ls.encoding),
+        )
+        return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text), range=rng)
+

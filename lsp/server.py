@@ -1,0 +1,161 @@
+"""The language server: one pygls server, one core workspace, and one module per LSP feature.
+
+:func:`build` assembles it; each module of :mod:`parac.lsp.features` registers its handlers through a
+``register(server)`` function (esbonio's layout), so adding a feature never touches another.
+
+Start-up is ordered for editors that spawn the server on every launch: ``initialize`` is answered at once; the
+plugins and the workspace load in a worker thread after ``initialized``; requests that need them wait for
+:attr:`ParacLanguageServer.ready`, and documents opened meanwhile are handed to the workspace when it is there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+
+from .documents import Document, Documents, path_to_uri, uri_to_path
+
+if TYPE_CHECKING:
+    from parac.core.inheritance import ResolvedAgent
+    from parac.core.workspace import Workspace
+
+    from .features.diagnostics import Publisher
+    from parac.server.host import Host
+
+log = logging.getLogger("parac.lsp")
+VERSION = "0.1.0"
+
+
+class ParacProtocol(LanguageServerProtocol):
+    """pygls' protocol with document sync routed to :class:`Documents`, which tolerates disorder."""
+
+    _server: ParacLanguageServer
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Generator[Any, Any, None]:
+        self._server.documents.open(params.text_document)
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Generator[Any, Any, None]:
+        if self._server.documents.change(params, self._server.encoding) is None:
+            return
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Generator[Any, Any, None]:
+        self._server.documents.close(params.text_document.uri)
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+            yield handler, (params,), None
+
+
+class ParacLanguageServer(LanguageServer):
+    def __init__(self, workspace_dir: Path | None = None) -> None:
+        super().__init__("parac", VERSION, protocol_cls=ParacProtocol, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.documents = Documents()
+        self.workspace_dir = workspace_dir
+        self.host: Host | None = None
+        self.core: Workspace | None = None
+        self.load_problem: str | None = None
+        self.publisher: Publisher
+        self.last_resolved: dict[str, ResolvedAgent] = {}
+        self._ready: asyncio.Event | None = None
+
+    # -- state -----------------------------------------------------------------------------------------------------
+
+    @property
+    def encoding(self) -> str:
+        try:
+            return str(self.workspace.position_encoding or types.PositionEncodingKind.Utf16)
+        except RuntimeError:  # before initialize
+            return types.PositionEncodingKind.Utf16
+
+    @property
+    def ready(self) -> asyncio.Event:
+        if self._ready is None:
+            self._ready = asyncio.Event()
+        return self._ready
+
+    async def workspace_ready(self) -> Workspace | None:
+        """The core workspace once loaded; None when there is no ``.parac/`` to serve."""
+        await self.ready.wait()
+        return self.core
+
+    def document(self, uri: str) -> Document | None:
+        return self.documents.get(uri)
+
+    def text_of(self, path: Path) -> Document | None:
+        """The open document for ``path``, or one read from the workspace's copy of it."""
+        doc = self.documents.by_path(path)
+        if doc is not None:
+            return doc
+        entry = self.core.files.get(path) if self.core else None
+        text = entry.doc.text if entry is not None and entry.doc is not None else None
+        if text is None:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                return None
+        return Document(path_to_uri(path), text, None)
+
+    def in_workspace(self, uri: str) -> Path | None:
+        """The path of ``uri`` when it is a spec file of the loaded workspace."""
+        from parac.core.workspace import kind_of
+
+        path = uri_to_path(uri)
+        if self.core is None or path is None or kind_of(self.core.dir, path) is None:
+            return None
+        return path
+
+    # -- loading ---------------------------------------------------------------------------------------------------
+
+    def find_root(self) -> Path | None:
+        from parac.core.workspace import PARAC_DIR, WorkspaceNotFound, find_root
+
+        candidates: list[Path] = []
+        if self.workspace_dir is not None:
+            candidates.append(self.workspace_dir)
+        for folder in self.workspace.folders.values():
+            if (path := uri_to_path(folder.uri)) is not None:
+                candidates.append(path)
+        if self.workspace.root_path:
+            candidates.append(Path(self.workspace.root_path))
+        for doc in self.documents:
+            if doc.path is not None:
+                candidates.append(doc.path.parent)
+        for candidate in candidates:
+            for folder in (candidate, *candidate.parents):
+                if (folder / PARAC_DIR).is_dir():
+                    return folder
+        try:
+            return find_root()
+        except WorkspaceNotFound:
+            return None
+
+    def load(self, root: Path) -> None:
+        """Load plugins and the workspace (runs in a worker thread; touches nothing the event loop uses)."""
+        from parac.server.host import Host
+
+        self.host = Host.for_workspace(root)
+        for problem in self.host.problems:
+            log.warning("plugin %s failed (%s): %s", problem.plugin, problem.phase, problem.message)
+
+
+def build(workspace_dir: Path | None = None) -> ParacLanguageServer:
+    """The server with every feature registered."""
+    from .features import code_actions, completion, diagnostics, hover, lifecycle, navigation, rename, symbols
+
+    server = ParacLanguageServer(workspace_dir)
+    for feature in (lifecycle, diagnostics, completion, hover, navigation, rename, symbols, code_actions):
+        feature.register(server)
+    return server
