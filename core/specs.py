@@ -193,6 +193,7 @@ class ProjectSettings(Spec):
     prices: dict[str, Price] = Field(default_factory=dict, description="Model prices that override litellm's.")
     mcp_servers: dict[Name, dict[str, Any]] = Field(default_factory=dict, description="External MCP servers whose tools join parac's.")
     settings: dict[str, Any] = Field(default_factory=dict, description="Settings for plugins, by plugin name.")
+    data_minimisation: bool = Field(False, description="Mask every kind of personal data (email, phone, card and account numbers, IP addresses) before anything is audited, logged or sent to a model, besides the secrets that are always masked.")
 
 
 class ToolGrant(Spec):
@@ -205,6 +206,53 @@ class ToolGrant(Spec):
     _lists = field_validator("tools", "agents", "workflows", mode="before")(_comma_list)
 
 
+class ShellPolicy(Spec):
+    """What the shell tool may run. Commands run as argument vectors, never through a shell."""
+
+    allow: list[str] = Field(default_factory=list, description="Allowed commands as argument-vector prefixes: ``pytest`` allows any ``pytest …``, ``git status`` only that.")
+    timeout_s: Annotated[float, Field(gt=0)] | None = Field(None, description="The process group is killed after this many seconds (default 60).")
+    max_output_bytes: Annotated[int, Field(gt=0)] | None = Field(None, description="Output kept per stream; the rest is dropped (default 1,000,000).")
+    env: list[str] = Field(default_factory=list, description="Environment variables passed through by name (others, secrets above all, are not inherited).")
+
+    _lists = field_validator("allow", "env", mode="before")(_comma_list)
+
+
+class HttpPolicy(Spec):
+    """Which hosts the HTTP tool may reach, and its limits."""
+
+    allow_hosts: list[str] = Field(default_factory=list, description="Host names (``api.github.com``), subdomain globs (``*.pypi.org``), with an optional ``:port``.")
+    timeout_s: Annotated[float, Field(gt=0)] | None = Field(None, description="Total time for one request, redirects included (default 30).")
+    max_bytes: Annotated[int, Field(gt=0)] | None = Field(None, description="Largest response body read (default 5,000,000).")
+    max_request_bytes: Annotated[int, Field(gt=0)] | None = Field(None, description="Largest request body sent (default 1,000,000).")
+    max_redirects: Annotated[int, Field(ge=0, le=20)] | None = Field(None, description="Redirects followed, to the same host only (default 5).")
+
+    _lists = field_validator("allow_hosts", mode="before")(_comma_list)
+
+
+class FilesPolicy(Spec):
+    """Extra limits for file tools, beyond the workspace root and ``.parac/state``."""
+
+    hidden: list[str] = Field(default_factory=list, description="Workspace-relative folders or files no tool may read or write.")
+    read_only: list[str] = Field(default_factory=list, description="Workspace-relative folders or files tools may read but not change.")
+
+
+class RedactionPolicy(Spec):
+    """What is masked before anything is audited, logged or sent to a model (secrets always are)."""
+
+    patterns: list[str] = Field(default_factory=list, description="Regular expressions whose matches are masked.")
+    pii: list[Literal["email", "phone", "credit-card", "iban", "us-ssn", "ipv4", "all"]] = Field(default_factory=list, description="Kinds of personal data to mask.")
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f'"{pattern}" is not a valid regular expression: {exc}') from None
+        return value
+
+
 class PolicySpec(Spec):
     """A policy file under ``.parac/policies/``: tools are denied unless a policy grants them."""
 
@@ -213,8 +261,12 @@ class PolicySpec(Spec):
     deny: list[str] = Field(default_factory=list, description="Tools (or globs) denied even when granted elsewhere.")
     require_approval: list[str] = Field(default_factory=list, description="Tools (or globs) that need a person's approval for each call.")
     rate_limits: dict[str, str] = Field(default_factory=dict, description="Per tool (or glob): ``CALLS/PERIOD`` with PERIOD one of s, min, h, day, e.g. ``10/min``.")
-    shell: dict[str, Any] = Field(default_factory=dict, description="Shell tool settings: ``allow`` (commands), ``timeout_s``, ``max_output_bytes``.")
-    http: dict[str, Any] = Field(default_factory=dict, description="HTTP tool settings: ``allow_hosts``, ``timeout_s``, ``max_bytes``.")
+    shell: ShellPolicy = Field(default_factory=ShellPolicy, description="Shell tool settings: ``allow`` (commands), ``timeout_s``, ``max_output_bytes``, ``env``.")
+    http: HttpPolicy = Field(default_factory=HttpPolicy, description="HTTP tool settings: ``allow_hosts``, ``timeout_s``, ``max_bytes``, ``max_request_bytes``, ``max_redirects``.")
+    files: FilesPolicy = Field(default_factory=FilesPolicy, description="File tool settings: ``hidden`` and ``read_only`` paths.")
+    redaction: RedactionPolicy = Field(default_factory=RedactionPolicy, description="Extra patterns and personal data to mask.")
+
+    _lists = field_validator("deny", "require_approval", mode="before")(_comma_list)
 
     @field_validator("rate_limits")
     @classmethod
