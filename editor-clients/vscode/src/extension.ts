@@ -24,21 +24,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(output, problems, mcpChanged, client);
 
   const startIfWanted = async (): Promise<void> => {
-    if (client.running) {
-      return;
-    }
-    const roots = workspaceRoots();
-    const openFile = vscode.workspace.textDocuments.find((document) => isParacDocument(document));
-    if (roots.length > 0 || openFile !== undefined) {
-      await client.start(settings(), roots[0] ?? rootOfFile(openFile));
+    const [first] = paracTargets();
+    if (!client.running && first !== undefined) {
+      await client.start(settings(), first);
     }
   };
 
   context.subscriptions.push(
     vscode.commands.registerCommand("parac.validateWorkspace", () =>
-      validateWorkspace(workspaceRoots(), settings(), problems, output),
+      validateWorkspace(paracTargets(), settings(), problems, output),
     ),
-    vscode.commands.registerCommand("parac.restartServer", () => client.restart(settings(), workspaceRoots()[0])),
+    vscode.commands.registerCommand("parac.restartServer", () => client.restart(settings(), paracTargets()[0])),
     vscode.workspace.onDidOpenTextDocument((document) => {
       if (isParacDocument(document)) {
         void startIfWanted();
@@ -56,7 +52,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         client.running &&
         (event.affectsConfiguration("parac.pythonPath") || event.affectsConfiguration("parac.serverCommand"))
       ) {
-        void client.restart(settings(), workspaceRoots()[0]);
+        void client.restart(settings(), paracTargets()[0]);
       }
     }),
   );
@@ -95,10 +91,18 @@ function workspaceRoots(): ParacRoot[] {
   return paracRoots(folders);
 }
 
-/** The parac root of a `.parac/` file opened outside every workspace folder. */
-function rootOfFile(document: vscode.TextDocument | undefined): ParacRoot | undefined {
-  const root = document === undefined ? undefined : findParacRoot(document.uri.fsPath);
-  return root === undefined ? undefined : { root, folder: undefined };
+/**
+ * The parac workspaces to serve: those of the workspace folders or, with none, that of an open `.parac/` file
+ * (a file opened on its own, outside any folder).
+ */
+function paracTargets(): ParacRoot[] {
+  const roots = workspaceRoots();
+  if (roots.length > 0) {
+    return roots;
+  }
+  const open = vscode.workspace.textDocuments.find((document) => isParacDocument(document));
+  const root = open === undefined ? undefined : findParacRoot(open.uri.fsPath);
+  return root === undefined ? [] : [{ root, folder: undefined }];
 }
 
 function isParacDocument(document: vscode.TextDocument): boolean {

@@ -27,7 +27,7 @@ export async function validateWorkspace(
   output: vscode.LogOutputChannel,
 ): Promise<void> {
   if (roots.length === 0) {
-    void vscode.window.showWarningMessage("parac: no folder of this workspace holds a .parac/ directory.");
+    void vscode.window.showWarningMessage("parac: no .parac/ directory in this workspace or above it.");
     return;
   }
   collection.clear();
