@@ -1,0 +1,334 @@
+"""File tools: read, write, edit, list, glob, search, move and delete, inside the workspace root only.
+
+Every path goes through governance's confinement (:class:`parac.core.confine.FileJail`): no ``..``, absolute
+paths or symbolic links out of the root, no access to ``.parac/state``, and no writes to policies, settings or
+``.git/`` (an agent that could rewrite its policy could grant itself anything). Writes are atomic: a crash or a
+full disk never leaves half a file.
+"""
+
+import os
+import re
+import secrets
+import shutil
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Literal
+
+from pydantic import Field
+from typing_extensions import TypedDict
+
+from parac.core.confine import ConfinementError
+from parac.server.api import ToolContext, ToolError, hookimpl
+
+from ._tooling import decode_text, jail, read_text, refusals, resolve_path, typed_tool
+
+MAX_READ_BYTES = 8 * 1024 * 1024
+MAX_WRITE_BYTES = 8 * 1024 * 1024
+MAX_SEARCH_FILE_BYTES = 2 * 1024 * 1024
+MAX_RETURNED_CHARS = 200_000
+
+RelPath = Annotated[str, Field(min_length=1, description="A path relative to the workspace root.")]
+Folder = Annotated[str, Field(description="A folder relative to the workspace root.")]
+
+
+class ReadResult(TypedDict):
+    path: str
+    content: str
+    start_line: int
+    end_line: int
+    total_lines: int
+    truncated: bool
+
+
+class WriteResult(TypedDict):
+    path: str
+    bytes_written: int
+    created: bool
+
+
+class EditResult(TypedDict):
+    path: str
+    replacements: int
+
+
+class Entry(TypedDict):
+    path: str
+    type: Literal["file", "dir", "symlink", "other"]
+    size: int
+
+
+class ListResult(TypedDict):
+    path: str
+    entries: list[Entry]
+    truncated: bool
+
+
+class GlobResult(TypedDict):
+    pattern: str
+    matches: list[str]
+    truncated: bool
+
+
+class Match(TypedDict):
+    path: str
+    line: int
+    text: str
+
+
+class SearchResult(TypedDict):
+    pattern: str
+    matches: list[Match]
+    files_searched: int
+    truncated: bool
+
+
+class MoveResult(TypedDict):
+    source: str
+    destination: str
+
+
+class DeleteResult(TypedDict):
+    path: str
+    type: Literal["file", "dir", "symlink"]
+
+
+def _shown(ctx: ToolContext, path: Path) -> str:
+    return jail(ctx).relative(path)
+
+
+def _lexical(ctx: ToolContext, path: str) -> Path:
+    """The path itself, checked for writing, without following a final symbolic link: moving or deleting a
+    link must act on the link, never on the file it points to."""
+    resolve_path(ctx, path, write=True)  # every rule, applied to where the path leads
+    text = path.rstrip("/")
+    parent, _, name = text.rpartition("/")
+    if name in ("", "."):
+        raise ToolError(f"{path}: the workspace root itself cannot be changed")
+    return resolve_path(ctx, parent or ".", write=bool(parent)) / name
+
+
+def _kind(path: Path) -> Literal["file", "dir", "symlink", "other"]:
+    if path.is_symlink():
+        return "symlink"
+    if path.is_dir():
+        return "dir"
+    return "file" if path.is_file() else "other"
+
+
+def file_read(
+    path: RelPath,
+    ctx: ToolContext,
+    start_line: Annotated[int, Field(ge=1, description="First line to return (1-based).")] = 1,
+    end_line: Annotated[int | None, Field(ge=1, description="Last line to return, inclusive; the end when omitted.")] = None,
+) -> ReadResult:
+    """Read a UTF-8 text file, whole or a range of lines. Binary files and files over 8 MiB are refused."""
+    if end_line is not None and end_line < start_line:
+        raise ToolError(f"end_line ({end_line}) is before start_line ({start_line})")
+    text = read_text(ctx, path, MAX_READ_BYTES)
+    lines = text.splitlines(keepends=True)
+    last = min(end_line or len(lines), len(lines))
+    if start_line > max(len(lines), 1):
+        raise ToolError(f"{path}: start_line {start_line} is past the end of the file ({len(lines)} lines)")
+    content = "".join(lines[start_line - 1 : last])
+    truncated = len(content) > MAX_RETURNED_CHARS
+    if truncated:
+        content = content[:MAX_RETURNED_CHARS]
+        last = start_line + content.count("\n") - 1
+    return ReadResult(
+        path=path, content=content, start_line=start_line, end_line=last, total_lines=len(lines), truncated=truncated
+    )
+
+
+def _atomic_write(ctx: ToolContext, path: str, content: str) -> None:
+    """Write beside the target through the jail, then rename over it: the rename replaces whatever is at the
+    path (even a link swapped in meanwhile) and never writes through it."""
+    target = resolve_path(ctx, path, write=True)
+    parent = path.rstrip("/").rpartition("/")[0]
+    temp = f"{parent}/.{target.name}.{secrets.token_hex(6)}.tmp" if parent else f".{target.name}.{secrets.token_hex(6)}.tmp"
+    with refusals():
+        with jail(ctx).open(temp, "x", encoding="utf-8", newline="") as handle:
+            handle.write(content)
+    written = resolve_path(ctx, temp, write=True)
+    try:
+        if target.exists():
+            shutil.copymode(target, written)
+        os.replace(written, target)
+    except BaseException:
+        written.unlink(missing_ok=True)
+        raise
+
+
+def file_write(
+    path: RelPath,
+    content: Annotated[str, Field(description="The whole new content of the file.")],
+    ctx: ToolContext,
+    overwrite: Annotated[bool, Field(description="Replace the file when it exists.")] = True,
+) -> WriteResult:
+    """Create or replace a text file (parent folders are created). Written atomically."""
+    target = resolve_path(ctx, path, write=True)
+    size = len(content.encode("utf-8"))
+    if size > MAX_WRITE_BYTES:
+        raise ToolError(f"{path}: content is {size} bytes, more than the limit of {MAX_WRITE_BYTES} bytes")
+    if target.is_dir():
+        raise ToolError(f"{path}: is a folder")
+    created = not target.exists()
+    if not created and not overwrite:
+        raise ToolError(f"{path}: already exists (pass overwrite: true to replace it)")
+    _atomic_write(ctx, path, content)
+    return WriteResult(path=path, bytes_written=size, created=created)
+
+
+def file_edit(
+    path: RelPath,
+    old_text: Annotated[str, Field(min_length=1, description="Text to find, exactly as it is in the file.")],
+    new_text: Annotated[str, Field(description="Text to put in its place.")],
+    ctx: ToolContext,
+    replace_all: Annotated[bool, Field(description="Replace every occurrence instead of requiring exactly one.")] = False,
+) -> EditResult:
+    """Replace an exact piece of text in a file. Without replace_all it must occur exactly once, so an edit never
+    lands somewhere the caller did not mean."""
+    resolve_path(ctx, path, write=True)
+    text = read_text(ctx, path, MAX_WRITE_BYTES)
+    count = text.count(old_text)
+    if count == 0:
+        raise ToolError(f"{path}: old_text was not found (it must match exactly, whitespace included)")
+    if count > 1 and not replace_all:
+        raise ToolError(f"{path}: old_text occurs {count} times; add context to make it unique or pass replace_all")
+    _atomic_write(ctx, path, text.replace(old_text, new_text))
+    return EditResult(path=path, replacements=count)
+
+
+def file_list(
+    ctx: ToolContext,
+    path: Folder = ".",
+    recursive: Annotated[bool, Field(description="List every file below the folder instead of its entries.")] = False,
+    max_entries: Annotated[int, Field(ge=1, le=10000)] = 1000,
+) -> ListResult:
+    """List a folder's entries (files, folders, links) with their size; recursive lists every file below it."""
+    folder = resolve_path(ctx, path)
+    if not folder.is_dir():
+        raise ToolError(f"{path}: not a folder" if folder.exists() else f"{path}: no such folder")
+    confined = jail(ctx)
+    if recursive:
+        with refusals():
+            items = [confined.root / relative for relative in confined.walk(path)]
+    else:
+        items = [item for item in sorted(folder.iterdir()) if _visible(ctx, item)]
+    entries = [
+        Entry(path=_shown(ctx, item), type=_kind(item), size=item.lstat().st_size if _kind(item) == "file" else 0)
+        for item in items[:max_entries]
+    ]
+    return ListResult(path=path, entries=entries, truncated=len(items) > max_entries)
+
+
+def _visible(ctx: ToolContext, item: Path) -> bool:
+    """Whether the jail lets a tool see the entry (the workspace's state folder, for one, it does not)."""
+    try:
+        jail(ctx).resolve(_shown(ctx, item))
+    except ConfinementError:
+        return False
+    return True
+
+
+def _check_pattern(pattern: str) -> None:
+    if pattern.startswith(("/", "\\")) or ".." in pattern.split("/"):
+        raise ToolError(f'glob "{pattern}" must be relative and must not contain ".."')
+
+
+def file_glob(
+    pattern: Annotated[str, Field(min_length=1, description="A glob such as `**/*.py` or `src/*.ts`.")],
+    ctx: ToolContext,
+    path: Folder = ".",
+    max_results: Annotated[int, Field(ge=1, le=10000)] = 1000,
+) -> GlobResult:
+    """Find files and folders whose paths match a glob, relative to a folder of the workspace."""
+    _check_pattern(pattern)
+    folder = resolve_path(ctx, path)
+    matches = [_shown(ctx, item) for item in sorted(folder.glob(pattern)) if _visible(ctx, item)]
+    return GlobResult(pattern=pattern, matches=matches[:max_results], truncated=len(matches) > max_results)
+
+
+def file_search(
+    pattern: Annotated[str, Field(min_length=1, description="A Python regular expression, matched per line.")],
+    ctx: ToolContext,
+    path: Folder = ".",
+    glob: Annotated[str | None, Field(description="Only files whose name matches this glob, e.g. `*.py`.")] = None,
+    ignore_case: bool = False,
+    max_results: Annotated[int, Field(ge=1, le=10000)] = 200,
+) -> SearchResult:
+    """Search text files for lines matching a regular expression. Binary files and files over 2 MiB are skipped."""
+    try:
+        regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+    except re.error as exc:
+        raise ToolError(f"invalid regular expression {pattern!r}: {exc}") from None
+    if glob:
+        _check_pattern(glob)
+    confined = jail(ctx)
+    base = resolve_path(ctx, path)
+    with refusals():
+        files = [path] if base.is_file() else list(confined.walk(path))
+    matches: list[Match] = []
+    searched = 0
+    for file in files:
+        if glob and not PurePosixPath(file).match(glob):
+            continue
+        try:
+            text = decode_text(confined.read_bytes(file, MAX_SEARCH_FILE_BYTES), file)
+        except (ToolError, ConfinementError, OSError):
+            continue  # binary, too large or unreadable: nothing a line search should match
+        searched += 1
+        for number, line in enumerate(text.splitlines(), start=1):
+            if regex.search(line):
+                if len(matches) >= max_results:
+                    return SearchResult(pattern=pattern, matches=matches, files_searched=searched, truncated=True)
+                matches.append(Match(path=file, line=number, text=line[:500]))
+    return SearchResult(pattern=pattern, matches=matches, files_searched=searched, truncated=False)
+
+
+def file_move(
+    source: RelPath,
+    destination: RelPath,
+    ctx: ToolContext,
+    overwrite: Annotated[bool, Field(description="Replace the destination file when it exists.")] = False,
+) -> MoveResult:
+    """Move or rename a file, folder or link inside the workspace."""
+    origin = _lexical(ctx, source)
+    target = _lexical(ctx, destination)
+    if not origin.exists() and not origin.is_symlink():
+        raise ToolError(f"{source}: no such file or folder")
+    if target.exists() or target.is_symlink():
+        if target.is_dir():
+            raise ToolError(f"{destination}: a folder already exists there")
+        if not overwrite:
+            raise ToolError(f"{destination}: already exists (pass overwrite: true to replace it)")
+    if origin.is_dir() and not origin.is_symlink() and target.is_relative_to(origin):
+        raise ToolError(f"{destination}: cannot move a folder into itself")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(origin, target)
+    return MoveResult(source=source, destination=destination)
+
+
+def file_delete(
+    path: RelPath,
+    ctx: ToolContext,
+    recursive: Annotated[bool, Field(description="Required to delete a folder that is not empty.")] = False,
+) -> DeleteResult:
+    """Delete a file, a link (not what it points to), or a folder (recursive for a non-empty one)."""
+    target = _lexical(ctx, path)
+    kind = _kind(target)
+    if kind in ("file", "symlink"):
+        target.unlink()
+    elif kind == "dir":
+        if any(target.iterdir()) and not recursive:
+            raise ToolError(f"{path}: folder is not empty (pass recursive: true to delete it and its contents)")
+        shutil.rmtree(target)
+    else:
+        raise ToolError(f"{path}: no such file or folder")
+    return DeleteResult(path=path, type=kind)
+
+
+@hookimpl
+def parac_register_tools(register) -> None:
+    for fn in (file_read, file_list, file_glob, file_search):
+        register(typed_tool(fn, read_only=True))
+    for fn in (file_write, file_edit, file_move, file_delete):
+        register(typed_tool(fn))
