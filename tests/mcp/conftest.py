@@ -12,6 +12,12 @@ from pathlib import Path
 
 import pytest
 
+@pytest.fixture
+def serve_command() -> list[str]:
+    """`parac mcp serve` as installed (the same console script a user runs)."""
+    return [str(Path(sys.executable).with_name("parac")), "mcp", "serve"]
+
+
 @pytest.fixture(params=["legacy", "auto"])
 def era(request: pytest.FixtureRequest) -> str:
     return request.param
