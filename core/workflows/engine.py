@@ -304,6 +304,7 @@ class _Execution:
         self.stop_reason: str | None = None
         self.batch: _Batch | None = None
         self.batch_ops: list[cp.Op] = []
+        self.after_commit: list[tuple[str, dict]] = []
         self.tg: Any = None
         self.deadline: float | None = None
 
@@ -411,9 +412,9 @@ class _Execution:
                 continue
             ops.append(cp.finish_op(self.run_id, step_id, verdict.status, error=verdict.error))
             self._remember(step_id, verdict.status, None, verdict.error)
-            self.engine.event(
-                "workflow.step.skip" if verdict.status == "skipped" else "workflow.step.end",
-                {"run_id": self.run_id, "step": step_id, "status": verdict.status, "error": verdict.error},
+            self.after_commit.append(
+                ("workflow.step.skip" if verdict.status == "skipped" else "workflow.step.end",
+                 {"run_id": self.run_id, "step": step_id, "status": verdict.status, "error": verdict.error})
             )
             for child in self.dependents[step_id]:
                 if root is not None:
@@ -430,9 +431,11 @@ class _Execution:
         no other step is active nobody could join the commit and it is made at once, without yielding.
         """
         if not ops:
+            self._announce()
             return
         if self.active <= starting and self.batch is None:
             cp.write(self.conn, ops)
+            self._announce()
             return
         self.batch_ops.extend(ops)
         batch = self.batch
@@ -452,6 +455,13 @@ class _Execution:
                 raise
             finally:
                 batch.done.set()
+            self._announce()
+
+    def _announce(self) -> None:
+        """Report the step ends that the last commit made durable (events follow the checkpoint, never lead)."""
+        events, self.after_commit = self.after_commit, []
+        for name, data in events:
+            self.engine.event(name, data)
 
     async def _worker(self, step_id: str | None) -> None:
         """Run a step, then the first step it released (a chain stays in one task), until none is left."""
@@ -502,13 +512,13 @@ class _Execution:
             self.remaining[child] -= 1
             if self.remaining[child] == 0:
                 ready.append(child)
+        self.after_commit.append(
+            ("workflow.step.end",
+             {"run_id": self.run_id, "step": step_id, "status": outcome.status, "error": outcome.error,
+              "attempt": self.attempts.get(step_id, 0), "cost": outcome.cost})
+        )
         to_start = self._admit(ready, ops)
         await self._commit(ops, starting=len(to_start))
-        self.engine.event(
-            "workflow.step.end",
-            {"run_id": self.run_id, "step": step_id, "status": outcome.status, "error": outcome.error,
-             "attempt": self.attempts.get(step_id, 0), "cost": outcome.cost},
-        )
         if not to_start:
             return None
         for other in to_start[1:]:

@@ -1,0 +1,436 @@
+"""``parac workflow …``: list, show, plan, run, watch, answer, resume and cancel workflow runs.
+
+Everything goes through :class:`parac.core.workflows.runs.WorkflowRunner`, as the MCP tools do. For people, a run
+shows a live table of its steps (rich, on a terminal) and says how to answer a gate it waits at; for scripts,
+``--json`` prints ``{run_id, workflow, status, steps: [{id, status, output, error, attempts, cost}], outputs, cost}``
+and nothing else on stdout. Exit status: 0 when the run completed (or paused at a gate with ``--no-wait``), 1 when
+it failed, was cancelled or was refused.
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .common import State, console, echo_json, pass_state
+
+if TYPE_CHECKING:
+    from parac.core.workflows.engine import RunResult
+    from parac.core.workflows.planning import Plan
+    from parac.core.workflows.runs import WorkflowRunner
+
+OFFLINE_MODELS = ("echo", "fixed", "random")
+STATUS_STYLE = {
+    "pending": "dim",
+    "running": "cyan",
+    "retrying": "yellow",
+    "waiting_approval": "magenta",
+    "completed": "green",
+    "skipped": "dim",
+    "failed": "red",
+    "cancelled": "red",
+}
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "cli"
+
+
+def _runner(state: State, on_event: Any = None) -> WorkflowRunner:
+    from parac.core.workflows.runs import WorkflowRunner
+
+    host = state.host()
+    return WorkflowRunner(state.open_workspace(), hooks=host.hooks, on_event=on_event, actor=_actor())
+
+
+def _inputs(pairs: tuple[str, ...]) -> dict[str, str]:
+    inputs: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--input")
+        inputs[key.strip()] = value
+    return inputs
+
+
+def _dry_run_model(value: str | None) -> str | None:
+    """``--dry-run echo|fixed|random|scripted:PATH`` → the offline model id (a script path made absolute)."""
+    if value is None:
+        return None
+    if value == "fixed":
+        return "fixed:dry run"
+    if value.startswith("scripted:"):
+        path = Path(value.partition(":")[2]).expanduser()
+        if not path.is_file():
+            raise click.BadParameter(f"no script file {str(path)!r}", param_hint="--dry-run")
+        return f"scripted:{path.resolve()}"
+    if value in OFFLINE_MODELS or value.startswith("fixed:"):
+        return value
+    raise click.BadParameter(
+        f"{value!r} is not an offline provider (echo, fixed, fixed:TEXT, random, scripted:PATH)",
+        param_hint="--dry-run",
+    )
+
+
+@click.group()
+def workflow() -> None:
+    """Run, plan, approve and resume workflows."""
+
+
+@workflow.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def list_workflows(state: State, as_json: bool) -> None:
+    """List the workflows of the workspace and of plugins."""
+    workspace = state.open_workspace()
+    catalog = workspace.catalog
+    rows = []
+    for name, entry in sorted(workspace.workflows.items()):
+        spec = entry.spec
+        rows.append({"name": name, "description": spec.description if spec else None,
+                     "steps": len(spec.steps) if spec else None, "origin": "workspace",
+                     "file": str(entry.path) if entry.path else None, "ok": spec is not None})
+    for name, contribution in sorted((catalog.workflows if catalog else {}).items()):
+        if name not in workspace.workflows:
+            spec = contribution.value
+            rows.append({"name": name, "description": spec.description, "steps": len(spec.steps),
+                         "origin": contribution.origin, "file": None, "ok": True})
+    if as_json:
+        echo_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("workflow", "steps", "from", "description", box=None)
+    for row in rows:
+        table.add_row(row["name"], str(row["steps"] or "?"), row["origin"], row["description"] or "")
+    console().print(table)
+
+
+@workflow.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def show_workflow(state: State, name: str, as_json: bool) -> None:
+    """Show a workflow: inputs, steps with their dependencies, outputs."""
+    from parac.core.workflows.services import workflow_spec
+
+    spec = workflow_spec(state.open_workspace(), name)
+    data = {"name": name, **spec.model_dump(mode="json", exclude_none=True)}
+    if as_json:
+        echo_json(data)
+        return
+    out = console()
+    out.print(f"[bold]{name}[/bold]: {spec.description or ''}")
+    for input_name, declared in spec.inputs.items():
+        required = "required" if declared.required else f"default {declared.default!r}"
+        out.print(f"  input [cyan]{input_name}[/cyan] ({declared.type}, {required})")
+    for step in spec.steps:
+        target = " " + (step.agent_name or step.tool or step.workflow) if step.type != "approval" else ""
+        after = f" after {', '.join(step.depends_on)}" if step.depends_on else ""
+        when = f" when {step.when}" if step.when else ""
+        out.print(f"  step [bold]{step.id}[/bold] ({step.type}{target}){after}{when}", markup=True)
+
+
+def _print_plan(plan: Plan) -> None:
+    from rich.table import Table
+
+    table = Table("step", "type", "agent", "model", "tokens in", "tokens out (max)", "USD", box=None)
+    for step in plan.steps:
+        usd = f"{step.usd:.4f}" if step.priced else "unpriced"
+        table.add_row(
+            step.id + (" (if)" if step.conditional else ""), step.kind, step.agent or "", step.model or "",
+            str(step.prompt_tokens or ""), str(step.max_completion_tokens or ""), usd if step.kind == "agent" else "",
+        )
+    out = console()
+    out.print(table)
+    out.print(f"total (first turn of every agent step): ${plan.total_usd:.4f}")
+    for check in plan.budgets:
+        mark = "[green]ok[/green]" if check.ok else "[red]would break[/red]"
+        out.print(
+            f"  {check.limit}: spent ${check.spent_usd:.4f} + planned ${check.planned_usd:.4f}"
+            f" of ${check.limit_usd:.4f} {mark}"
+        )
+
+
+def _plan(state: State, name: str, pairs: tuple[str, ...], dry_run: str | None, as_json: bool) -> None:
+    with _runner(state) as runner:
+        plan = runner.plan(name, _inputs(pairs), model=_dry_run_model(dry_run), text_inputs=True)
+    if as_json:
+        echo_json(plan.to_json())
+    else:
+        _print_plan(plan)
+    refusal = plan.refusal()
+    if refusal:
+        click.echo(f"error: {refusal}", err=True)
+        raise click.exceptions.Exit(1)
+
+
+_input_option = click.option("--input", "-i", "pairs", multiple=True, metavar="KEY=VALUE",
+                             help="A workflow input (repeatable); converted to the input's declared type.")
+_dry_run_option = click.option("--dry-run", metavar="echo|fixed|random|scripted:PATH",
+                               help="Run every agent step on this offline provider.")
+
+
+@workflow.command("plan")
+@click.argument("name")
+@_input_option
+@_dry_run_option
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def plan_command(state: State, name: str, pairs: tuple[str, ...], dry_run: str | None, as_json: bool) -> None:
+    """Estimate tokens and dollars per step and check every budget, without calling a model."""
+    _plan(state, name, pairs, dry_run, as_json)
+
+
+@workflow.command("run")
+@click.argument("name")
+@_input_option
+@_dry_run_option
+@click.option("--plan", "plan_only", is_flag=True, help="Print the plan and stop (nothing runs).")
+@click.option("--yes", "-y", is_flag=True, help="Approve every gate (for CI).")
+@click.option("--no-wait", is_flag=True, help="Stop at the first gate nobody answered; `resume` continues.")
+@click.option("--concurrency", type=click.IntRange(1, 256), help="Steps that may run at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON when it ends.")
+@pass_state
+def run_command(
+    state: State, name: str, pairs: tuple[str, ...], dry_run: str | None, plan_only: bool, yes: bool,
+    no_wait: bool, concurrency: int | None, as_json: bool,
+) -> None:
+    """Run workflow NAME and wait for it (gates included) to finish."""
+    if plan_only:
+        _plan(state, name, pairs, dry_run, as_json)
+        return
+    from parac.core.workflows import RunOptions
+
+    options = RunOptions(model=_dry_run_model(dry_run), auto_approve=yes, max_concurrency=concurrency,
+                         pause_on_approval=no_wait)
+    progress = _Progress(not as_json)
+    with _runner(state, progress.on_event) as runner:
+        run_id = runner.create(name, _inputs(pairs), options, text_inputs=True)
+        progress.begin(run_id, name)
+        result = progress.drive(lambda: runner.execute(run_id))
+    _report(result, as_json)
+
+
+@workflow.command("resume")
+@click.argument("run_id")
+@click.option("--yes", "-y", is_flag=True, help="Approve every gate still to come.")
+@click.option("--no-wait", is_flag=True, help="Stop again at a gate nobody answered.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def resume_command(state: State, run_id: str, yes: bool, no_wait: bool, as_json: bool) -> None:
+    """Continue a run that was stopped (killed, or paused at a gate); finished steps are not run again."""
+    from parac.core.workflows import RunOptions
+    from parac.core.workflows import checkpoints as cp
+
+    progress = _Progress(not as_json)
+    with _runner(state, progress.on_event) as runner:
+        run = cp.get_run(runner.conn, run_id)
+        options = RunOptions.from_json(run.options)
+        options.auto_approve = options.auto_approve or yes
+        options.pause_on_approval = no_wait
+        progress.begin(run_id, run.workflow)
+        result = progress.drive(lambda: runner.resume(run_id, options))
+    _report(result, as_json)
+
+
+@workflow.command("status")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def status_command(state: State, run_id: str, as_json: bool) -> None:
+    """Show a run: its status, each step's status, output, error, attempts and cost."""
+    with _runner(state) as runner:
+        result = runner.status(run_id)
+        waiting = runner.waiting(run_id)
+    if as_json:
+        echo_json(result.to_json())
+        return
+    _print_result(result)
+    for gate in waiting:
+        click.echo(f"waiting: parac workflow approve {gate['run_id']} {gate['step_id']}  ({gate['message']})")
+
+
+@workflow.command("runs")
+@click.option("--workflow", "-w", "name", help="Only runs of this workflow.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def runs_command(state: State, name: str | None, limit: int, as_json: bool) -> None:
+    """List recent runs, newest first."""
+    with _runner(state) as runner:
+        rows = runner.runs(limit=limit, workflow=name)
+    if as_json:
+        echo_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("run", "workflow", "status", "started", "error", box=None)
+    for row in rows:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["created_at"]))
+        style = STATUS_STYLE.get(row["status"], "")
+        table.add_row(row["run_id"], row["workflow"], f"[{style}]{row['status']}[/]", started, row["error"] or "")
+    console().print(table)
+
+
+def _decide(state: State, run_id: str, step: str, approved: bool, comment: str | None, as_json: bool) -> None:
+    with _runner(state) as runner:
+        data = runner.decide(run_id, step, approved=approved, comment=comment)
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"step {step} of run {run_id} {data['status']} by {data['by']}")
+    if data["resumable"]:
+        click.echo(f"no process is running it now: continue with `parac workflow resume {run_id}`")
+
+
+@workflow.command("approve")
+@click.argument("run_id")
+@click.argument("step")
+@click.option("--comment", "-c", help="Why (kept with the decision and in the audit trail).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def approve_command(state: State, run_id: str, step: str, comment: str | None, as_json: bool) -> None:
+    """Approve a gate a run waits at."""
+    _decide(state, run_id, step, True, comment, as_json)
+
+
+@workflow.command("reject")
+@click.argument("run_id")
+@click.argument("step")
+@click.option("--comment", "-c", help="Why (kept with the decision and in the audit trail).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def reject_command(state: State, run_id: str, step: str, comment: str | None, as_json: bool) -> None:
+    """Reject a gate a run waits at; the gate's step fails, and so do the steps after it."""
+    _decide(state, run_id, step, False, comment, as_json)
+
+
+@workflow.command("cancel")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def cancel_command(state: State, run_id: str, as_json: bool) -> None:
+    """Stop a run: the process running it stops its steps cleanly; a run nobody runs is cancelled at once."""
+    with _runner(state) as runner:
+        result = runner.cancel(run_id)
+    if as_json:
+        echo_json(result.to_json())
+    elif result.status == "cancelled":
+        click.echo(f"run {run_id} cancelled")
+    else:
+        click.echo(f"run {run_id}: cancellation requested; the process running it will stop it")
+
+
+def _report(result: RunResult, as_json: bool) -> None:
+    if as_json:
+        echo_json(result.to_json())
+    else:
+        _print_result(result)
+    if result.status not in ("completed", "waiting_approval"):
+        raise click.exceptions.Exit(1)
+
+
+def _print_result(result: RunResult) -> None:
+    out = console()
+    style = STATUS_STYLE.get(result.status, "")
+    out.print(f"run {result.run_id} ({result.workflow}): [{style}]{result.status}[/] cost ${result.cost:.6f}")
+    for step in result.steps:
+        line = f"  {step['id']}: [{STATUS_STYLE.get(step['status'], '')}]{step['status']}[/]"
+        if step["attempts"] > 1:
+            line += f" after {step['attempts']} attempts"
+        if step["error"]:
+            line += f" ({step['error']})"
+        out.print(line)
+    if result.error:
+        out.print(f"error: {result.error}", markup=False)
+
+
+class _Progress:
+    """Step-by-step progress on stderr: a live table on a terminal, one line per event otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.run_id = ""
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.live: Any = None
+        self.err: Any = None
+
+    def begin(self, run_id: str, name: str) -> None:
+        if not self.enabled:
+            return
+        from rich.console import Console
+
+        self.run_id = run_id
+        self.err = Console(stderr=True, highlight=False)
+        self.err.print(f"run {run_id} of workflow {name}", markup=False)
+
+    def drive(self, run: Any) -> RunResult:
+        import anyio
+
+        if self.enabled and self.err.is_terminal:
+            from rich.live import Live
+
+            with Live(self._table(), console=self.err, refresh_per_second=8, transient=False) as self.live:
+                return anyio.run(run)
+        return anyio.run(run)
+
+    def on_event(self, name: str, data: dict[str, Any]) -> None:
+        if not self.enabled or self.err is None:
+            return
+        if name == "budget.threshold":
+            self.err.print(f"warning: {data.get('percent')}% of budget {data.get('limit')} spent", markup=False)
+        step = data.get("step")
+        if not name.startswith("workflow.") or step is None:
+            return
+        row = self.rows.setdefault(f"{data.get('run_id')}/{step}", {"started": time.monotonic()})
+        row.update(step=step, run=data.get("run_id"))
+        status = {"workflow.step.start": "running", "workflow.step.retry": "retrying",
+                  "workflow.approval.requested": "waiting_approval"}.get(name, data.get("status"))
+        if status:
+            row["status"] = status
+        if name == "workflow.step.start":
+            row["started"] = time.monotonic()
+            row["attempt"] = data.get("attempt", 1)
+        if name in ("workflow.step.end", "workflow.step.skip"):
+            row["seconds"] = time.monotonic() - row["started"]
+        if self.live is not None:
+            self.live.update(self._table())
+        else:
+            self._line(name, data, row)
+        if name == "workflow.approval.requested":
+            self.err.print(
+                f"waiting for approval: {data.get('message')}\n"
+                f"  answer with: parac workflow approve {data.get('run_id')} {step}   (or reject)",
+                markup=False,
+            )
+
+    def _line(self, name: str, data: dict[str, Any], row: dict[str, Any]) -> None:
+        step = row["step"]
+        if name == "workflow.step.start":
+            attempt = f" (attempt {row['attempt']})" if row.get("attempt", 1) > 1 else ""
+            self.err.print(f"  {step}: running{attempt}", markup=False)
+        elif name == "workflow.step.retry":
+            self.err.print(f"  {step}: retrying in {data.get('delay_s', 0):.1f}s: {data.get('error')}", markup=False)
+        elif name in ("workflow.step.end", "workflow.step.skip"):
+            error = f": {data['error']}" if data.get("error") else ""
+            self.err.print(f"  {step}: {row['status']} ({row.get('seconds', 0):.1f}s){error}", markup=False)
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        table = Table("step", "status", "attempt", "time", box=None)
+        for row in self.rows.values():
+            status = row.get("status", "pending")
+            seconds = row.get("seconds", time.monotonic() - row["started"])
+            label = row["step"] if row["run"] == self.run_id else f"{row['run'].rpartition('.')[2]}/{row['step']}"
+            table.add_row(label, f"[{STATUS_STYLE.get(status, '')}]{status}[/]", str(row.get("attempt", "")),
+                          f"{seconds:.1f}s")
+        return table

@@ -1,0 +1,102 @@
+"""Fixtures for workflow tests: a default-template project with the side-effect test plugin and test workflows."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+WFCLI = [sys.executable, str(HERE / "wfcli.py")]
+sys.path.insert(0, str(HERE))
+
+CRASH_WORKFLOW = """\
+description: Steps with side effects, a fan-out, a join and a gate, for crash tests
+inputs:
+  pause: {type: number, default: 0.3}
+concurrency: 4
+steps:
+  - {id: s1, tool: record, arguments: {label: s1, sleep_s: 0.15}}
+  - {id: p1, tool: record, arguments: {label: p1, sleep_s: "{{ inputs.pause }}"}, depends_on: [s1]}
+  - {id: p2, tool: record, arguments: {label: p2, sleep_s: 0.2}, depends_on: [s1]}
+  - {id: p3, tool: record, arguments: {label: p3, sleep_s: 0.1}, depends_on: [s1]}
+  - id: join
+    tool: record
+    arguments: {label: "join after {{ steps.p1.output.label }}", sleep_s: 0.15}
+    depends_on: [p1, p2, p3]
+  - {id: gate, type: approval, depends_on: [join], message: "Ship {{ steps.join.output.label }}?"}
+  - {id: last, tool: record, arguments: {label: last, sleep_s: 0.1}, depends_on: [gate]}
+outputs:
+  joined: "{{ steps.join.output.label }}"
+"""
+
+POLICY = "description: test tools\nallow: [record, flaky, broken]\n"
+
+
+class Project:
+    """A project on disk with helpers to run the CLI (with the test plugin) and read the database."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.log = root / "side-effects.jsonl"
+        self.db = root / ".parac" / "state" / "parac.db"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "WFTEST_LOG": str(self.log)}
+
+    def write_workflow(self, name: str, text: str) -> None:
+        (self.root / ".parac" / "workflows" / f"{name}.yaml").write_text(text)
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*WFCLI, *args], cwd=self.root, env=self.env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([*WFCLI, *args], cwd=self.root, env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+    def log_lines(self) -> list[dict]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+    def query(self, sql: str, *params: object) -> list[sqlite3.Row]:
+        if not self.db.exists():
+            return []
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
+        conn.row_factory = sqlite3.Row
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError:  # the tables do not exist yet
+            return []
+        finally:
+            conn.close()
+
+    def runs(self) -> list[sqlite3.Row]:
+        return self.query("SELECT * FROM workflow_runs ORDER BY created_at")
+
+    def steps(self, run_id: str) -> dict[str, sqlite3.Row]:
+        return {row["step_id"]: row for row in self.query("SELECT * FROM workflow_steps WHERE run_id = ?", run_id)}
+
+    def wait_for(self, predicate, timeout: float = 60, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.005)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def wf_project(project: Path) -> Project:
+    (project / ".parac" / "policies" / "test-tools.yaml").write_text(POLICY)
+    out = Project(project)
+    out.write_workflow("crash", CRASH_WORKFLOW)
+    return out

@@ -1,0 +1,65 @@
+"""A test plugin: tools whose side effects go to a log file, so tests can count what really happened.
+
+``record`` is idempotent the way a careful tool is: it appends ``start`` and then ``applied`` lines tagged with the
+call's idempotency key, and a call whose key was already applied appends ``dedup`` instead of applying again.
+The log path comes from ``WFTEST_LOG``; each line is JSON ``{event, step, key, run_id, pid, label}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from parac.server.api import ToolContext, ToolError, hookimpl
+
+
+def _log(event: str, ctx: ToolContext, label: str) -> None:
+    call = ctx.call
+    line = {"event": event, "step": call.step, "key": call.idempotency_key, "run_id": call.run_id,
+            "pid": os.getpid(), "label": label}
+    with open(os.environ["WFTEST_LOG"], "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _applied_keys() -> set[str]:
+    path = Path(os.environ["WFTEST_LOG"])
+    if not path.exists():
+        return set()
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {line["key"] for line in lines if line["event"] == "applied"}
+
+
+def record(label: str, ctx: ToolContext, sleep_s: float = 0.0) -> dict:
+    """Apply a side effect once per idempotency key (logging it), after sleeping ``sleep_s`` seconds."""
+    if ctx.call.idempotency_key in _applied_keys():
+        _log("dedup", ctx, label)
+        return {"label": label, "dedup": True}
+    _log("start", ctx, label)
+    time.sleep(sleep_s)
+    _log("applied", ctx, label)
+    return {"label": label, "dedup": False}
+
+
+def flaky(label: str, failures: int, ctx: ToolContext) -> dict:
+    """Fail the first ``failures`` attempts of this step (counted in the log), then succeed."""
+    _log("attempt", ctx, label)
+    path = Path(os.environ["WFTEST_LOG"])
+    attempts = sum(1 for line in path.read_text().splitlines() if json.loads(line)["key"] == ctx.call.idempotency_key)
+    if attempts <= failures:
+        raise ToolError(f"transient failure {attempts} of {failures}")
+    return {"label": label, "attempts": attempts}
+
+
+def broken(label: str) -> dict:
+    """Always fails the same way."""
+    raise RuntimeError(f"{label} is broken")
+
+
+@hookimpl
+def parac_register_tools(register) -> None:
+    for fn in (record, flaky, broken):
+        register(fn)

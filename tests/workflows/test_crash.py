@@ -1,0 +1,129 @@
+"""Real crash tests: a `parac workflow run` process is killed with SIGKILL at many points, then resumed.
+
+After each resume, the database and the side-effect log written by the test tool must show that no finished step
+ran again, that the step in flight at the kill ran again with the same idempotency key, and that every side
+effect was applied exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+STEPS = ["s1", "p1", "p2", "p3", "join", "gate", "last"]
+TOOL_STEPS = [s for s in STEPS if s != "gate"]
+
+
+def _logged(project, event: str, step: str) -> bool:
+    return any(line["event"] == event and line["step"] == step for line in project.log_lines())
+
+
+KILL_POINTS = {
+    "run-recorded": lambda p: bool(p.runs()),
+    "s1-started": lambda p: _logged(p, "start", "s1"),
+    "s1-applied": lambda p: _logged(p, "applied", "s1"),
+    "fan-out-in-flight": lambda p: _logged(p, "start", "p1") and _logged(p, "applied", "p3"),
+    "p1-applied": lambda p: _logged(p, "applied", "p1"),
+    "join-started": lambda p: _logged(p, "start", "join"),
+    "join-applied": lambda p: _logged(p, "applied", "join"),
+    "last-started": lambda p: _logged(p, "start", "last"),
+    "last-applied": lambda p: _logged(p, "applied", "last"),
+}
+
+
+def _kill_when(project, predicate, *args: str):
+    proc = project.spawn("workflow", "run", "crash", *args)
+    try:
+        project.wait_for(lambda: predicate(project) or proc.poll() is not None, what="the kill point")
+        assert proc.poll() is None, f"the run ended before the kill point: {proc.communicate()}"
+        proc.kill()
+    finally:
+        proc.wait()
+    runs = project.runs()
+    assert len(runs) == 1
+    run_id = runs[0]["run_id"]
+    return run_id, {sid: dict(row) for sid, row in project.steps(run_id).items()}, proc.pid
+
+
+def _check_after_resume(project, run_id: str, before: dict, killed_pid: int) -> None:
+    steps = project.steps(run_id)
+    assert [sid for sid in STEPS if steps[sid]["status"] != "completed"] == []
+    lines = project.log_lines()
+    for sid in TOOL_STEPS:
+        mine = [line for line in lines if line["step"] == sid]
+        key = steps[sid]["idempotency_key"]
+        assert key == f"{run_id}:{sid}"
+        assert {line["key"] for line in mine} == {key}, sid
+        assert sum(line["event"] == "applied" for line in mine) == 1, (sid, mine)
+        if before.get(sid, {}).get("status") == "completed":
+            # finished before the kill: the resumer never touched it, and its checkpoint is unchanged
+            assert all(line["pid"] == killed_pid for line in mine), (sid, mine)
+            assert steps[sid]["attempts"] == before[sid]["attempts"]
+        elif any(line["pid"] == killed_pid for line in mine):
+            # in flight at the kill: it ran again, with the same key (the tool saw the repeat when it had applied)
+            again = [line for line in mine if line["pid"] != killed_pid]
+            assert again and {line["key"] for line in again} == {key}, (sid, mine)
+            assert steps[sid]["attempts"] == before[sid]["attempts"] + 1
+    result = json.loads(project.cli("workflow", "status", run_id, "--json").stdout)
+    assert result["status"] == "completed"
+    assert result["outputs"] == {"joined": "join after p1"}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_kill_and_resume(wf_project, point):
+    run_id, before, killed_pid = _kill_when(wf_project, KILL_POINTS[point], "--yes")
+    resumed = wf_project.cli("workflow", "resume", run_id, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["status"] == "completed"
+    _check_after_resume(wf_project, run_id, before, killed_pid)
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.35, 0.6, 0.85])
+def test_kill_at_timed_points(wf_project, delay):
+    """Kill points not chosen by the test's own log: whatever moment the clock picks, after the run started."""
+    import time
+
+    start = []
+
+    def armed(project) -> bool:
+        if not project.runs():
+            return False
+        start.append(time.monotonic()) if not start else None
+        return time.monotonic() - start[0] >= delay
+
+    run_id, before, killed_pid = _kill_when(wf_project, armed, "--yes")
+    resumed = wf_project.cli("workflow", "resume", run_id, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    _check_after_resume(wf_project, run_id, before, killed_pid)
+
+
+def test_kill_during_approval_wait_then_approve_from_cli(wf_project):
+    run_id, before, killed_pid = _kill_when(
+        wf_project, lambda p: bool(p.query("SELECT 1 FROM workflow_approvals WHERE status = 'waiting'"))
+    )
+    assert wf_project.runs()[0]["status"] == "waiting_approval"
+    approved = wf_project.cli("workflow", "approve", run_id, "gate", "--comment", "looks good")
+    assert approved.returncode == 0, approved.stderr
+    assert f"parac workflow resume {run_id}" in approved.stdout  # nobody runs it: the user is told how to go on
+    resumed = wf_project.cli("workflow", "resume", run_id, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    _check_after_resume(wf_project, run_id, before, killed_pid)
+    gate = [s for s in json.loads(resumed.stdout)["steps"] if s["id"] == "gate"][0]
+    assert gate["output"]["approved"] is True and gate["output"]["comment"] == "looks good"
+    assert gate["output"]["by"].startswith("cli")
+
+
+def test_two_resumers_one_wins(wf_project):
+    run_id, before, killed_pid = _kill_when(wf_project, KILL_POINTS["s1-applied"], "--yes", "-i", "pause=4")
+    first = wf_project.spawn("workflow", "resume", run_id, "--json")
+    wf_project.wait_for(lambda: _logged(wf_project, "start", "p1") and any(
+        line["pid"] == first.pid for line in wf_project.log_lines()), what="the first resumer to start")
+    second = wf_project.cli("workflow", "resume", run_id)
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert second.returncode == 1
+    assert f"run {run_id} is being executed by process {first.pid}" in second.stderr
+    _check_after_resume(wf_project, run_id, before, killed_pid)
+    again = wf_project.cli("workflow", "resume", run_id)
+    assert again.returncode == 1 and f"run {run_id} is already completed" in again.stderr
