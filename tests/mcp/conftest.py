@@ -6,11 +6,14 @@ use today) and `auto` (which, in-process, speaks 2026-07-28 directly).
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+os.environ.pop("PARAC_MCP_TOKEN", None)  # a developer's token must not change what the HTTP tests see
 
 @pytest.fixture
 def serve_command() -> list[str]:
