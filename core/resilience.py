@@ -93,6 +93,11 @@ class Breakers:
                 breaker = self._breakers[key] = CircuitBreaker(key, self.threshold, self.cooldown_s)
             return breaker
 
+    def reset(self) -> None:
+        """Forget every breaker (all providers closed again)."""
+        with self._lock:
+            self._breakers.clear()
+
     def states(self) -> dict[str, str]:
         with self._lock:
             return {key: breaker.state for key, breaker in self._breakers.items()}

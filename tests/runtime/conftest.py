@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from parac.core.resilience import BREAKERS
 from parac.server.api import ToolError, hookimpl, tool_from_function
 from parac.server.host import Host
 from support.openai_server import OpenAIServer
@@ -35,6 +36,14 @@ class ToolPlugin:
 
         register(tool_from_function(add))
         register(tool_from_function(explode))
+
+
+@pytest.fixture(autouse=True)
+def closed_breakers() -> Iterator[None]:
+    """Circuit breakers live as long as the process; each test starts with every provider healthy."""
+    BREAKERS.reset()
+    yield
+    BREAKERS.reset()
 
 
 @pytest.fixture

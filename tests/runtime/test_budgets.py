@@ -1,0 +1,169 @@
+"""Budgets: refused before the call, never overspent under concurrency, events at 80% and 95%, charged once."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import anyio
+import pytest
+
+from parac.core import budgets, costs
+from parac.core.budgets import Accountant, BudgetExceeded, CallScope
+from parac.core.runtime import Runtime, budget_status, run_agent
+from parac.core.specs import Budget
+from parac.core.store import connect_workspace
+from parac.server.api import Completion, CompletionRequest, Usage, hookimpl
+from parac.server.host import Host
+from support.runtime import set_settings
+
+CALL_USD = 0.01
+
+
+class SlowEcho:
+    """An offline model that takes a moment, so that many calls are in flight at once."""
+
+    name = "slow"
+
+    def accepts(self, model: str) -> bool:
+        return model == "slow"
+
+    def count_tokens(self, request: CompletionRequest) -> int:
+        return 100
+
+    async def complete(self, request: CompletionRequest, on_text=None) -> Completion:
+        await anyio.sleep(0.01)
+        return Completion(text="done", usage=Usage(100, 0))
+
+
+class SlowPlugin:
+    @hookimpl
+    def parac_register_providers(self, register) -> None:
+        register(SlowEcho())
+
+
+def priced_host(root: Path, **budget: float) -> Host:
+    """Each call of model ``slow`` costs exactly CALL_USD: 100 prompt tokens, completions free."""
+    set_settings(
+        root,
+        prices={"slow": {"input_per_mtok": CALL_USD / 100 * 1e6, "output_per_mtok": 0}},
+        budgets=budget,
+    )
+    agent = root / ".parac/agents/spender.yaml"
+    if not agent.exists():
+        agent.write_text("parent: base\ndescription: spends\n")
+    host = Host(entry_points=False, extra_plugins=[("slow", SlowPlugin())])
+    host.open_workspace(root)
+    return host
+
+
+def spent(root: Path) -> tuple[int, float]:
+    conn = costs.ensure_schema(connect_workspace(root))
+    row = conn.execute("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE status = 'ok'").fetchone()
+    return row[0], row[1]
+
+
+async def test_200_concurrent_calls_against_a_budget_for_50(workspace_dir):
+    host = priced_host(workspace_dir, total_usd=50 * CALL_USD)
+    events: list[dict] = []
+    outcomes: list[str] = []
+    with Runtime(host.workspace, hooks=host.hooks, on_event=lambda n, d: events.append(d) if n == "budget.threshold" else None) as runtime:
+
+        async def one(i: int) -> None:
+            result = await runtime.run("spender", f"task {i}", model="slow")
+            outcomes.append(result.status)
+
+        async with anyio.create_task_group() as group:
+            for i in range(200):
+                group.start_soon(one, i)
+    assert outcomes.count("completed") == 50 and outcomes.count("denied") == 150
+    calls, dollars = spent(workspace_dir)
+    assert calls == 50 and dollars == pytest.approx(50 * CALL_USD)
+    assert sorted(e["percent"] for e in events) == [80, 95]  # each threshold once
+    status = budget_status(host.workspace)
+    [total] = [row for row in status["limits"] if row["kind"] == "total"]
+    assert total["reserved_usd"] == 0 and total["remaining_usd"] == pytest.approx(0)
+
+
+def test_threads_with_their_own_connections_never_overspend(workspace_dir):
+    """Eight threads, each its own Runtime and SQLite connection, 25 calls each, budget for 50."""
+    host = priced_host(workspace_dir, daily_usd=50 * CALL_USD)
+    statuses: list[str] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        async def main() -> None:
+            with Runtime(host.workspace, hooks=host.hooks) as runtime:
+                for i in range(25):
+                    result = await runtime.run("spender", f"t{n}-{i}", model="slow")
+                    with lock:
+                        statuses.append(result.status)
+
+        anyio.run(main)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses.count("completed") == 50 and statuses.count("denied") == 150
+    assert spent(workspace_dir)[0] == 50
+
+
+async def test_the_refusal_names_the_limit_and_nothing_is_called(workspace_dir):
+    host = priced_host(workspace_dir, per_run_usd=CALL_USD / 2)
+    result = await run_agent(host.workspace, "spender", "x", model="slow")
+    assert result.status == "denied"
+    assert "per_run_usd (workspace, set in parac.yaml)" in (result.error or "") and "limit $0.0050" in (result.error or "")
+    assert spent(workspace_dir)[0] == 0
+
+
+async def test_agent_budgets_and_stored_limits(workspace_dir):
+    (workspace_dir / ".parac/agents/spender.yaml").write_text("parent: base\ndescription: s\nbudget: {total_usd: 0.025}\n")
+    host = priced_host(workspace_dir)
+    results = [await run_agent(host.workspace, "spender", f"t{i}", model="slow") for i in range(3)]
+    assert [r.status for r in results] == ["completed", "completed", "denied"]
+    assert "total_usd (agent spender, set in agent spender)" in (results[2].error or "")
+    conn = connect_workspace(workspace_dir)
+    budgets.set_limit(conn, "total", 1.0, agent="spender")  # `parac budget set total 1 --agent spender`
+    assert (await run_agent(host.workspace, "spender", "t3", model="slow")).status == "completed"
+    budgets.set_limit(conn, "daily", 0.0)
+    denied = await run_agent(host.workspace, "spender", "t4", model="slow")
+    assert denied.status == "denied" and "set in parac budget set" in (denied.error or "")
+
+
+def test_limits_set_later_see_earlier_spending(tmp_path):
+    conn = costs.ensure_schema(connect_workspace(tmp_path))
+    for i in range(3):
+        costs.record(conn, costs.CostRow(call_id=f"c{i}", provider="p", model="m", cost_usd=0.1, agent="a"))
+    accountant = Accountant(conn, Budget(total_usd=0.35))
+    with pytest.raises(BudgetExceeded, match=r"spent \$0\.3000"):
+        accountant.reserve(CallScope(agent="a"), 0.1)
+    accountant.reserve(CallScope(agent="a"), 0.05)
+
+
+def test_settling_twice_charges_once(tmp_path):
+    conn = connect_workspace(tmp_path)
+    accountant = Accountant(conn, Budget(total_usd=1.0))
+    reservation = accountant.reserve(CallScope(), 0.2)
+    row = costs.CostRow(call_id="only-once", provider="p", model="m", cost_usd=0.2)
+    assert accountant.settle(reservation, row) is True
+    assert accountant.settle(reservation, row) is False
+    again = accountant.reserve(CallScope(), 0.2)
+    assert accountant.settle(again, row) is False  # same call id: the ledger refuses a second row
+    assert costs.spent(conn, ["total"]) == {"total": (pytest.approx(0.2), 0.0)}
+
+
+def test_reservations_of_a_dead_process_are_reclaimed(tmp_path):
+    import subprocess
+    import sys
+
+    conn = connect_workspace(tmp_path)
+    accountant = Accountant(conn, Budget(total_usd=1.0))
+    accountant.reserve(CallScope(), 0.9)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    conn.execute("UPDATE budget_reservations SET pid = ?", (child.pid,))  # as if the child had died mid-call
+    accountant.reserve(CallScope(), 0.5)  # only possible once the dead reservation is given back
+    with pytest.raises(BudgetExceeded, match="reserved by calls in flight"):
+        accountant.reserve(CallScope(), 0.6)
