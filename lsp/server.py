@@ -11,8 +11,9 @@ plugins and the workspace load in a worker thread after ``initialized``; request
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +23,11 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from .documents import Document, Documents, path_to_uri, uri_to_path
+from .features.diagnostics import Publisher
 
 if TYPE_CHECKING:
     from parac.core.inheritance import ResolvedAgent
     from parac.core.workspace import Workspace
-
-    from .features.diagnostics import Publisher
     from parac.server.host import Host
 
 log = logging.getLogger("parac.lsp")
@@ -67,7 +67,7 @@ class ParacLanguageServer(LanguageServer):
         self.host: Host | None = None
         self.core: Workspace | None = None
         self.load_problem: str | None = None
-        self.publisher: Publisher
+        self.publisher = Publisher(self)
         self.last_resolved: dict[str, ResolvedAgent] = {}
         self._ready: asyncio.Event | None = None
 
@@ -151,11 +151,68 @@ class ParacLanguageServer(LanguageServer):
             log.warning("plugin %s failed (%s): %s", problem.plugin, problem.phase, problem.message)
 
 
-def build(workspace_dir: Path | None = None) -> ParacLanguageServer:
-    """The server with every feature registered."""
-    from .features import code_actions, completion, diagnostics, hover, lifecycle, navigation, rename, symbols
+# LSP method -> (feature module, handler, registration options). The modules import the core (pydantic models and
+# all), so they are imported on first use: ``initialize`` is answered before any of that is loaded.
+FILE_OPERATIONS = types.FileOperationRegistrationOptions(
+    filters=[types.FileOperationFilter(pattern=types.FileOperationPattern(glob="**/.parac/**"))]
+)
+HANDLERS: dict[str, tuple[str, str, Any]] = {
+    types.INITIALIZED: ("lifecycle", "initialized", None),
+    types.TEXT_DOCUMENT_DID_OPEN: ("lifecycle", "did_open", None),
+    types.TEXT_DOCUMENT_DID_CHANGE: ("lifecycle", "did_change", None),
+    types.TEXT_DOCUMENT_DID_CLOSE: ("lifecycle", "did_close", None),
+    types.TEXT_DOCUMENT_DID_SAVE: ("lifecycle", "did_save", None),
+    types.WORKSPACE_DID_CHANGE_WATCHED_FILES: ("lifecycle", "watched", None),
+    types.WORKSPACE_DID_CREATE_FILES: ("lifecycle", "created", FILE_OPERATIONS),
+    types.WORKSPACE_DID_DELETE_FILES: ("lifecycle", "deleted", FILE_OPERATIONS),
+    types.WORKSPACE_DID_RENAME_FILES: ("lifecycle", "renamed", FILE_OPERATIONS),
+    types.TEXT_DOCUMENT_DIAGNOSTIC: (
+        "diagnostics",
+        "pull",
+        types.DiagnosticOptions(identifier="parac", inter_file_dependencies=True, workspace_diagnostics=False),
+    ),
+    types.TEXT_DOCUMENT_COMPLETION: (
+        "completion",
+        "completion",
+        types.CompletionOptions(trigger_characters=[":", " ", "-", "[", ","]),
+    ),
+    types.TEXT_DOCUMENT_HOVER: ("hover", "hover", None),
+    types.TEXT_DOCUMENT_DEFINITION: ("navigation", "definition", None),
+    types.TEXT_DOCUMENT_REFERENCES: ("navigation", "references", None),
+    types.TEXT_DOCUMENT_PREPARE_RENAME: ("rename", "prepare", None),
+    types.TEXT_DOCUMENT_RENAME: ("rename", "rename", types.RenameOptions(prepare_provider=True)),
+    types.TEXT_DOCUMENT_DOCUMENT_SYMBOL: ("symbols", "document_symbols", None),
+    types.WORKSPACE_SYMBOL: ("symbols", "workspace_symbols", None),
+    types.TEXT_DOCUMENT_CODE_ACTION: (
+        "code_actions",
+        "code_actions",
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+    ),
+}
+# Notifications must run in arrival order, so their handlers stay synchronous; requests may wait for the workspace.
+ASYNC = {types.INITIALIZED} | {m for m in HANDLERS if "/did" not in m}
 
+
+def _handler(module: str, name: str, is_async: bool) -> Callable[..., Any]:
+    def target() -> Callable[..., Any]:
+        return getattr(importlib.import_module(f"parac.lsp.features.{module}"), name)
+
+    if is_async:
+
+        async def run_async(ls: ParacLanguageServer, params: Any) -> Any:
+            return await target()(ls, params)
+
+        return run_async
+
+    def run(ls: ParacLanguageServer, params: Any) -> Any:
+        return target()(ls, params)
+
+    return run
+
+
+def build(workspace_dir: Path | None = None) -> ParacLanguageServer:
+    """The server with every feature's handler registered (each feature module loads on its first message)."""
     server = ParacLanguageServer(workspace_dir)
-    for feature in (lifecycle, diagnostics, completion, hover, navigation, rename, symbols, code_actions):
-        feature.register(server)
+    for method, (module, name, options) in HANDLERS.items():
+        server.feature(method, options)(_handler(module, name, method in ASYNC))
     return server

@@ -123,15 +123,11 @@ def _text_in(doc: Document, d: Diagnostic) -> str:
     return doc.lines[d.line - 1][d.column - 1 : d.end_column - 1].strip().strip("\"'")
 
 
-def register(server: ParacLanguageServer) -> None:
-    @server.feature(
-        types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix])
-    )
-    async def code_actions(ls: ParacLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
-        core = await ls.workspace_ready()
-        doc = ls.document(params.text_document.uri)
-        path = ls.in_workspace(params.text_document.uri)
-        if core is None or doc is None or path is None or doc.too_large:
-            return None
-        kind = kind_of(core.dir, path)
-        return actions_for(ls, doc, kind, params.range) if kind else None
+async def code_actions(ls: ParacLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+    core = await ls.workspace_ready()
+    doc = ls.document(params.text_document.uri)
+    path = ls.in_workspace(params.text_document.uri)
+    if core is None or doc is None or path is None or doc.too_large:
+        return None
+    kind = kind_of(core.dir, path)
+    return actions_for(ls, doc, kind, params.range) if kind else None

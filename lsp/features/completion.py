@@ -101,23 +101,21 @@ def value_items(
     return items
 
 
-def register(server: ParacLanguageServer) -> None:
-    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[":", " ", "-", "[", ","]))
-    async def completion(ls: ParacLanguageServer, params: types.CompletionParams) -> types.CompletionList | None:
-        core = await ls.workspace_ready()
-        doc = ls.document(params.text_document.uri)
-        path = ls.in_workspace(params.text_document.uri)
-        if core is None or doc is None or path is None or doc.too_large:
-            return None
-        kind = kind_of(core.dir, path)
-        row = params.position.line
-        column = doc.column(params.position, ls.encoding)
-        context = doc.context_at(row, column)
-        if kind is None or context is None:
-            return None
-        replace, colon = word_range(doc, row, column, ls.encoding)
-        if context.kind == "key":
-            items = key_items(doc, kind, context.path, replace, colon)
-        else:
-            items = value_items(ls, doc, kind, context.path, replace)
-        return types.CompletionList(is_incomplete=False, items=items)
+async def completion(ls: ParacLanguageServer, params: types.CompletionParams) -> types.CompletionList | None:
+    core = await ls.workspace_ready()
+    doc = ls.document(params.text_document.uri)
+    path = ls.in_workspace(params.text_document.uri)
+    if core is None or doc is None or path is None or doc.too_large:
+        return None
+    kind = kind_of(core.dir, path)
+    row = params.position.line
+    column = doc.column(params.position, ls.encoding)
+    context = doc.context_at(row, column)
+    if kind is None or context is None:
+        return None
+    replace, colon = word_range(doc, row, column, ls.encoding)
+    if context.kind == "key":
+        items = key_items(doc, kind, context.path, replace, colon)
+    else:
+        items = value_items(ls, doc, kind, context.path, replace)
+    return types.CompletionList(is_incomplete=False, items=items)

@@ -134,18 +134,13 @@ class Publisher:
             self.server.workspace_diagnostic_refresh(None)
 
 
-def register(server: ParacLanguageServer) -> None:
-    server.publisher = Publisher(server)
 
-    @server.feature(
-        types.TEXT_DOCUMENT_DIAGNOSTIC,
-        types.DiagnosticOptions(identifier="parac", inter_file_dependencies=True, workspace_diagnostics=False),
-    )
-    async def pull(ls: ParacLanguageServer, params: types.DocumentDiagnosticParams) -> types.DocumentDiagnosticReport:
-        await ls.workspace_ready()
-        path = ls.in_workspace(params.text_document.uri)
-        items = ls.publisher.diagnostics(path) if path is not None else []
-        result_id = hashlib.sha1(repr([(d.range, d.message, d.code) for d in items]).encode()).hexdigest()[:16]
-        if params.previous_result_id == result_id:
-            return types.UnchangedDocumentDiagnosticReport(result_id=result_id)
-        return types.FullDocumentDiagnosticReport(items=items, result_id=result_id)
+
+async def pull(ls: ParacLanguageServer, params: types.DocumentDiagnosticParams) -> types.DocumentDiagnosticReport:
+    await ls.workspace_ready()
+    path = ls.in_workspace(params.text_document.uri)
+    items = ls.publisher.diagnostics(path) if path is not None else []
+    result_id = hashlib.sha1(repr([(d.range, d.message, d.code) for d in items]).encode()).hexdigest()[:16]
+    if params.previous_result_id == result_id:
+        return types.UnchangedDocumentDiagnosticReport(result_id=result_id)
+    return types.FullDocumentDiagnosticReport(items=items, result_id=result_id)

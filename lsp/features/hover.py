@@ -79,31 +79,28 @@ def reference_hover(ls: ParacLanguageServer, core: Workspace, ref: vocabulary.Re
     return None
 
 
-def register(server: ParacLanguageServer) -> None:
-    @server.feature(types.TEXT_DOCUMENT_HOVER)
-    async def hover(ls: ParacLanguageServer, params: types.HoverParams) -> types.Hover | None:
-        core = await ls.workspace_ready()
-        doc = ls.document(params.text_document.uri)
-        path = ls.in_workspace(params.text_document.uri)
-        if core is None or doc is None or path is None or doc.too_large:
-            return None
-        kind = kind_of(core.dir, path)
-        row = params.position.line
-        column = doc.column(params.position, ls.encoding)
-        key = doc.key_at(row, column)
-        text: str | None = None
-        span = None
-        if key is not None and kind is not None:
-            text = key_hover(ls, doc, kind, key.path)
-            span = key.token
-        elif kind is not None and (ref := vocabulary.reference_at(doc, kind, row, column)) is not None:
-            text = reference_hover(ls, core, ref)
-            span = ref.scalar
-        if not text or span is None:
-            return None
-        rng = types.Range(
-            start=position(doc.lines, span.row, span.column, ls.encoding),
-            end=position(doc.lines, span.end_row, span.end_column, ls.encoding),
-        )
-        return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text), range=rng)
-
+async def hover(ls: ParacLanguageServer, params: types.HoverParams) -> types.Hover | None:
+    core = await ls.workspace_ready()
+    doc = ls.document(params.text_document.uri)
+    path = ls.in_workspace(params.text_document.uri)
+    if core is None or doc is None or path is None or doc.too_large:
+        return None
+    kind = kind_of(core.dir, path)
+    row = params.position.line
+    column = doc.column(params.position, ls.encoding)
+    key = doc.key_at(row, column)
+    text: str | None = None
+    span = None
+    if key is not None and kind is not None:
+        text = key_hover(ls, doc, kind, key.path)
+        span = key.token
+    elif kind is not None and (ref := vocabulary.reference_at(doc, kind, row, column)) is not None:
+        text = reference_hover(ls, core, ref)
+        span = ref.scalar
+    if not text or span is None:
+        return None
+    rng = types.Range(
+        start=position(doc.lines, span.row, span.column, ls.encoding),
+        end=position(doc.lines, span.end_row, span.end_column, ls.encoding),
+    )
+    return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text), range=rng)

@@ -23,9 +23,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("parac.lsp")
 WATCH_GLOB = "**/.parac/**/*.{yaml,yml,md}"
-FILE_OPERATIONS = types.FileOperationRegistrationOptions(
-    filters=[types.FileOperationFilter(pattern=types.FileOperationPattern(glob="**/.parac/**"))]
-)
 
 
 def sync(ls: ParacLanguageServer, path: Path, text: str | None) -> None:
@@ -53,80 +50,78 @@ def disk_changed(ls: ParacLanguageServer, paths: list[Path]) -> None:
     ls.publisher.later(affected)
 
 
-def register(server: ParacLanguageServer) -> None:
-    @server.feature(types.INITIALIZED)
-    async def initialized(ls: ParacLanguageServer, params: types.InitializedParams) -> None:
-        root = ls.find_root()
-        try:
-            if root is not None:
-                await asyncio.to_thread(_load, ls, root)
-        except Exception as exc:  # a broken plugin setup must not take the editor's server down
-            log.exception("loading the workspace failed")
-            ls.load_problem = f"parac could not load the workspace at {root}: {exc}"
-            ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=ls.load_problem))
-        core = ls.host.workspace if ls.host is not None else None
-        if core is not None:
-            for doc in ls.documents:
-                if doc.path is not None:
-                    core.set_overlay(doc.path, doc.text)
-        ls.core = core
-        ls.ready.set()
-        if core is None:
-            return
+async def initialized(ls: ParacLanguageServer, params: types.InitializedParams) -> None:
+    root = ls.find_root()
+    try:
+        if root is not None:
+            await asyncio.to_thread(_load, ls, root)
+    except Exception as exc:  # a broken plugin setup must not take the editor's server down
+        log.exception("loading the workspace failed")
+        ls.load_problem = f"parac could not load the workspace at {root}: {exc}"
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=ls.load_problem))
+    core = ls.host.workspace if ls.host is not None else None
+    if core is not None:
+        for doc in ls.documents:
+            if doc.path is not None:
+                core.set_overlay(doc.path, doc.text)
+    ls.core = core
+    ls.ready.set()
+    if core is None:
+        return
+    if ls.publisher.pull:
+        ls.publisher.later(p for p in core.files if ls.documents.by_path(p) is None)
+    else:
+        ls.publisher.later(core.files)
+    await _watch_files(ls)
+
+
+def did_open(ls: ParacLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+    path = ls.in_workspace(params.text_document.uri)
+    doc = ls.document(params.text_document.uri)
+    if path is not None and doc is not None:
         if ls.publisher.pull:
-            ls.publisher.later(p for p in core.files if ls.documents.by_path(p) is None)
-        else:
-            ls.publisher.later(core.files)
-        await _watch_files(ls)
+            ls.publisher.clear(path)  # the client pulls from now on; drop what was pushed while it was closed
+        sync(ls, path, doc.text)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(ls: ParacLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
-        path = ls.in_workspace(params.text_document.uri)
-        doc = ls.document(params.text_document.uri)
-        if path is not None and doc is not None:
-            if ls.publisher.pull:
-                ls.publisher.clear(path)  # the client pulls from now on; drop what was pushed while it was closed
-            sync(ls, path, doc.text)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(ls: ParacLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-        path = ls.in_workspace(params.text_document.uri)
-        doc = ls.document(params.text_document.uri)
-        if path is not None and doc is not None:
-            sync(ls, path, doc.text)
+def did_change(ls: ParacLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+    path = ls.in_workspace(params.text_document.uri)
+    doc = ls.document(params.text_document.uri)
+    if path is not None and doc is not None:
+        sync(ls, path, doc.text)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(ls: ParacLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-        path = ls.in_workspace(params.text_document.uri)
-        if path is not None:
-            sync(ls, path, None)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
-    def did_save(ls: ParacLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
-        """Nothing to do: the workspace already checks the editor's text."""
+def did_close(ls: ParacLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    path = ls.in_workspace(params.text_document.uri)
+    if path is not None:
+        sync(ls, path, None)
 
-    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
-    def watched(ls: ParacLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
-        disk_changed(ls, [p for c in params.changes if (p := uri_to_path(c.uri)) is not None])
 
-    @server.feature(types.WORKSPACE_DID_CREATE_FILES, FILE_OPERATIONS)
-    def created(ls: ParacLanguageServer, params: types.CreateFilesParams) -> None:
-        disk_changed(ls, [p for f in params.files if (p := uri_to_path(f.uri)) is not None])
+def did_save(ls: ParacLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    """Nothing to do: the workspace already checks the editor's text."""
 
-    @server.feature(types.WORKSPACE_DID_DELETE_FILES, FILE_OPERATIONS)
-    def deleted(ls: ParacLanguageServer, params: types.DeleteFilesParams) -> None:
-        paths = [p for f in params.files if (p := uri_to_path(f.uri)) is not None]
-        disk_changed(ls, paths)
-        for path in paths:
-            ls.publisher.clear(path)
 
-    @server.feature(types.WORKSPACE_DID_RENAME_FILES, FILE_OPERATIONS)
-    def renamed(ls: ParacLanguageServer, params: types.RenameFilesParams) -> None:
-        old = [p for f in params.files if (p := uri_to_path(f.old_uri)) is not None]
-        new = [p for f in params.files if (p := uri_to_path(f.new_uri)) is not None]
-        disk_changed(ls, old + new)
-        for path in old:
-            ls.publisher.clear(path)
+def watched(ls: ParacLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
+    disk_changed(ls, [p for c in params.changes if (p := uri_to_path(c.uri)) is not None])
+
+
+def created(ls: ParacLanguageServer, params: types.CreateFilesParams) -> None:
+    disk_changed(ls, [p for f in params.files if (p := uri_to_path(f.uri)) is not None])
+
+
+def deleted(ls: ParacLanguageServer, params: types.DeleteFilesParams) -> None:
+    paths = [p for f in params.files if (p := uri_to_path(f.uri)) is not None]
+    disk_changed(ls, paths)
+    for path in paths:
+        ls.publisher.clear(path)
+
+
+def renamed(ls: ParacLanguageServer, params: types.RenameFilesParams) -> None:
+    old = [p for f in params.files if (p := uri_to_path(f.old_uri)) is not None]
+    new = [p for f in params.files if (p := uri_to_path(f.new_uri)) is not None]
+    disk_changed(ls, old + new)
+    for path in old:
+        ls.publisher.clear(path)
 
 
 def _load(ls: ParacLanguageServer, root: Path) -> None:

@@ -106,31 +106,29 @@ def agent_under_cursor(ls: ParacLanguageServer, doc: Document, kind: str, row: i
     return None
 
 
-def register(server: ParacLanguageServer) -> None:
-    @server.feature(types.TEXT_DOCUMENT_DEFINITION)
-    async def definition(ls: ParacLanguageServer, params: types.DefinitionParams) -> list[types.Location] | None:
-        core = await ls.workspace_ready()
-        doc = ls.document(params.text_document.uri)
-        path = ls.in_workspace(params.text_document.uri)
-        if core is None or doc is None or path is None or doc.too_large:
-            return None
-        kind = kind_of(core.dir, path)
-        column = doc.column(params.position, ls.encoding)
-        return definition_of(ls, doc, kind, params.position.line, column) if kind else None
+async def definition(ls: ParacLanguageServer, params: types.DefinitionParams) -> list[types.Location] | None:
+    core = await ls.workspace_ready()
+    doc = ls.document(params.text_document.uri)
+    path = ls.in_workspace(params.text_document.uri)
+    if core is None or doc is None or path is None or doc.too_large:
+        return None
+    kind = kind_of(core.dir, path)
+    column = doc.column(params.position, ls.encoding)
+    return definition_of(ls, doc, kind, params.position.line, column) if kind else None
 
-    @server.feature(types.TEXT_DOCUMENT_REFERENCES)
-    async def references(ls: ParacLanguageServer, params: types.ReferenceParams) -> list[types.Location] | None:
-        core = await ls.workspace_ready()
-        doc = ls.document(params.text_document.uri)
-        path = ls.in_workspace(params.text_document.uri)
-        if core is None or doc is None or path is None or doc.too_large:
-            return None
-        kind = kind_of(core.dir, path)
-        column = doc.column(params.position, ls.encoding)
-        name = agent_under_cursor(ls, doc, kind, params.position.line, column) if kind else None
-        if name is None:
-            return None
-        found = [location_of(ls, where, loc) for where, loc in vocabulary.agent_references(core, name)]
-        if params.context.include_declaration and (own := core.agent_path(name)) is not None:
-            found.insert(0, location_of(ls, own))
-        return found
+
+async def references(ls: ParacLanguageServer, params: types.ReferenceParams) -> list[types.Location] | None:
+    core = await ls.workspace_ready()
+    doc = ls.document(params.text_document.uri)
+    path = ls.in_workspace(params.text_document.uri)
+    if core is None or doc is None or path is None or doc.too_large:
+        return None
+    kind = kind_of(core.dir, path)
+    column = doc.column(params.position, ls.encoding)
+    name = agent_under_cursor(ls, doc, kind, params.position.line, column) if kind else None
+    if name is None:
+        return None
+    found = [location_of(ls, where, loc) for where, loc in vocabulary.agent_references(core, name)]
+    if params.context.include_declaration and (own := core.agent_path(name)) is not None:
+        found.insert(0, location_of(ls, own))
+    return found

@@ -97,29 +97,27 @@ def _name_at(ls: ParacLanguageServer, doc: Document, kind: str, row: int, column
     return name, types.Range(start=start, end=end)
 
 
-def register(server: ParacLanguageServer) -> None:
-    @server.feature(types.TEXT_DOCUMENT_PREPARE_RENAME)
-    async def prepare(ls: ParacLanguageServer, params: types.PrepareRenameParams) -> types.PrepareRenamePlaceholder | None:
-        core = await ls.workspace_ready()
-        doc = ls.document(params.text_document.uri)
-        path = ls.in_workspace(params.text_document.uri)
-        if core is None or doc is None or path is None or doc.too_large:
-            return None
-        kind = kind_of(core.dir, path)
-        found = _name_at(ls, doc, kind, params.position.line, doc.column(params.position, ls.encoding)) if kind else None
-        if found is None:
-            return None
-        return types.PrepareRenamePlaceholder(range=found[1], placeholder=found[0])
+async def prepare(ls: ParacLanguageServer, params: types.PrepareRenameParams) -> types.PrepareRenamePlaceholder | None:
+    core = await ls.workspace_ready()
+    doc = ls.document(params.text_document.uri)
+    path = ls.in_workspace(params.text_document.uri)
+    if core is None or doc is None or path is None or doc.too_large:
+        return None
+    kind = kind_of(core.dir, path)
+    found = _name_at(ls, doc, kind, params.position.line, doc.column(params.position, ls.encoding)) if kind else None
+    if found is None:
+        return None
+    return types.PrepareRenamePlaceholder(range=found[1], placeholder=found[0])
 
-    @server.feature(types.TEXT_DOCUMENT_RENAME, types.RenameOptions(prepare_provider=True))
-    async def rename(ls: ParacLanguageServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
-        core = await ls.workspace_ready()
-        doc = ls.document(params.text_document.uri)
-        path = ls.in_workspace(params.text_document.uri)
-        if core is None or doc is None or path is None or doc.too_large:
-            return None
-        kind = kind_of(core.dir, path)
-        found = _name_at(ls, doc, kind, params.position.line, doc.column(params.position, ls.encoding)) if kind else None
-        if found is None:
-            raise JsonRpcInvalidRequest("put the cursor on an agent's name to rename it")
-        return rename_edit(ls, found[0], params.new_name)
+
+async def rename(ls: ParacLanguageServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
+    core = await ls.workspace_ready()
+    doc = ls.document(params.text_document.uri)
+    path = ls.in_workspace(params.text_document.uri)
+    if core is None or doc is None or path is None or doc.too_large:
+        return None
+    kind = kind_of(core.dir, path)
+    found = _name_at(ls, doc, kind, params.position.line, doc.column(params.position, ls.encoding)) if kind else None
+    if found is None:
+        raise JsonRpcInvalidRequest("put the cursor on an agent's name to rename it")
+    return rename_edit(ls, found[0], params.new_name)

@@ -76,37 +76,35 @@ def _extend(symbols: list[types.DocumentSymbol]) -> None:
                 symbol.range = types.Range(start=first, end=symbol.range.end)
 
 
-def register(server: ParacLanguageServer) -> None:
-    @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-    async def document_symbols(ls: ParacLanguageServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol] | None:
-        await ls.workspace_ready()
-        doc = ls.document(params.text_document.uri)
-        if doc is None or doc.too_large:
-            return None
-        return outline(doc, ls.encoding)
+async def document_symbols(ls: ParacLanguageServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol] | None:
+    await ls.workspace_ready()
+    doc = ls.document(params.text_document.uri)
+    if doc is None or doc.too_large:
+        return None
+    return outline(doc, ls.encoding)
 
-    @server.feature(types.WORKSPACE_SYMBOL)
-    async def workspace_symbols(ls: ParacLanguageServer, params: types.WorkspaceSymbolParams) -> list[types.WorkspaceSymbol] | None:
-        core = await ls.workspace_ready()
-        if core is None:
-            return None
-        query = params.query.lower()
-        found: list[types.WorkspaceSymbol] = []
 
-        def add(name: str, kind: types.SymbolKind, location: types.Location, container: str | None = None) -> None:
-            if query in name.lower() and len(found) < MAX_WORKSPACE_SYMBOLS:
-                found.append(types.WorkspaceSymbol(name=name, kind=kind, location=location, container_name=container))
+async def workspace_symbols(ls: ParacLanguageServer, params: types.WorkspaceSymbolParams) -> list[types.WorkspaceSymbol] | None:
+    core = await ls.workspace_ready()
+    if core is None:
+        return None
+    query = params.query.lower()
+    found: list[types.WorkspaceSymbol] = []
 
-        for name, entry in sorted(core.agents.items()):
-            if entry.path is not None:
-                add(name, types.SymbolKind.Class, types.Location(uri=path_to_uri(entry.path), range=START), "agent")
-        for name, entry in sorted(core.skill_entries.items()):
-            if entry.path is not None:
-                add(name, types.SymbolKind.Module, types.Location(uri=path_to_uri(entry.path), range=START), "skill")
-        for name, entry in sorted(core.workflows.items()):
-            if entry.path is None:
-                continue
-            add(name, types.SymbolKind.Module, types.Location(uri=path_to_uri(entry.path), range=START), "workflow")
-            for index, step in enumerate(entry.spec.steps if entry.spec else []):
-                add(step.id, types.SymbolKind.Event, location_of(ls, entry.path, ("steps", index, "id")), name)
-        return found
+    def add(name: str, kind: types.SymbolKind, location: types.Location, container: str | None = None) -> None:
+        if query in name.lower() and len(found) < MAX_WORKSPACE_SYMBOLS:
+            found.append(types.WorkspaceSymbol(name=name, kind=kind, location=location, container_name=container))
+
+    for name, entry in sorted(core.agents.items()):
+        if entry.path is not None:
+            add(name, types.SymbolKind.Class, types.Location(uri=path_to_uri(entry.path), range=START), "agent")
+    for name, entry in sorted(core.skill_entries.items()):
+        if entry.path is not None:
+            add(name, types.SymbolKind.Module, types.Location(uri=path_to_uri(entry.path), range=START), "skill")
+    for name, entry in sorted(core.workflows.items()):
+        if entry.path is None:
+            continue
+        add(name, types.SymbolKind.Module, types.Location(uri=path_to_uri(entry.path), range=START), "workflow")
+        for index, step in enumerate(entry.spec.steps if entry.spec else []):
+            add(step.id, types.SymbolKind.Event, location_of(ls, entry.path, ("steps", index, "id")), name)
+    return found

@@ -85,7 +85,14 @@ def uri(path: Path) -> str:
 
 
 async def start(client: LanguageClient, root: Path, client_name: str) -> types.InitializeResult:
+    """``initialize`` as the named editor would, with the project as its workspace folder."""
     capabilities = client_capabilities(CLIENTS[client_name])
+    client.registrations = []
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register_capability(params: types.RegistrationParams) -> None:
+        client.registrations.extend(params.registrations)
+
     return await client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities,
