@@ -447,6 +447,8 @@ def check_url(url: str, policy: HttpPolicy) -> httpx.URL:
         raise ConfinementError(_without_userinfo(parsed), "URLs with credentials (user:password@) are not allowed")
     host = _canonical_host(parsed.host, str(url))
     port = parsed.port
+    if port is not None and not 0 < port < 65536:
+        raise ConfinementError(str(url), "port out of range")
     for entry in policy.allow_hosts:
         if _host_matches(entry, host, port):
             return parsed
