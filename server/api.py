@@ -106,10 +106,8 @@ def tool_from_function(
     schema.pop("title", None)
     for prop in schema.get("properties", {}).values():
         prop.pop("title", None)
-    try:
-        source = f"{inspect.getsourcefile(fn)}:{inspect.getsourcelines(fn)[1]}"
-    except (OSError, TypeError):
-        source = None
+    code = getattr(fn, "__code__", None)
+    source = f"{code.co_filename}:{code.co_firstlineno}" if code else None
     return Tool(
         name=name or fn.__name__,
         description=description or inspect.cleandoc(fn.__doc__ or "") or fn.__name__,

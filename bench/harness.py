@@ -1,0 +1,69 @@
+"""Shared pieces of the benchmarks: timing commands and generating large workspaces.
+
+Every benchmark prints a ratio against a peer measured in the same run on the same machine, so the figures
+mean something on any machine.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def time_command(argv: list[str], *, runs: int = 9, warmup: int = 2, cwd: Path | None = None, env: dict | None = None) -> float:
+    """Median wall time in seconds of running ``argv`` to completion."""
+    full_env = {**os.environ, **(env or {})}
+    samples = []
+    for index in range(warmup + runs):
+        start = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        if index >= warmup:
+            samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def generate_workspace(root: Path, *, chains: int = 200, depth: int = 5, workflows: int = 0) -> list[Path]:
+    """A workspace of ``chains * depth`` agents in ``depth``-level inheritance chains; returns the agent files."""
+    agents = root / ".parac" / "agents"
+    agents.mkdir(parents=True, exist_ok=True)
+    (root / ".parac" / "parac.yaml").write_text("default_model: echo\n")
+    paths = []
+    for chain in range(chains):
+        for level in range(depth):
+            name = f"c{chain}-l{level}"
+            lines = [f"description: agent {level} of chain {chain}"]
+            if level:
+                lines.append(f"parent: c{chain}-l{level - 1}")
+            lines += [f"temperature: 0.{level}", f"system_prompt: You are agent {name}.", "max_iterations: 5"]
+            if level == 0:
+                lines.append("budget: {per_run_usd: 0.5}")
+            path = agents / f"{name}.yaml"
+            path.write_text("\n".join(lines) + "\n")
+            paths.append(path)
+    flows = root / ".parac" / "workflows"
+    if workflows:
+        flows.mkdir(exist_ok=True)
+    for index in range(workflows):
+        chain = index % chains
+        steps = "\n".join(
+            f"  - id: s{level}\n    agent: c{chain}-l{level}\n    task: step {level}"
+            + (f"\n    depends_on: [s{level - 1}]" if level else "")
+            for level in range(depth)
+        )
+        (flows / f"w{index}.yaml").write_text(f"description: workflow {index}\nsteps:\n{steps}\n")
+    return paths
+
+
+def report(title: str, rows: list[tuple[str, float, str, float, float]]) -> None:
+    """Print rows of (what, ours, peer name, peer, target ratio) with the ratio and whether it meets the target."""
+    print(f"\n{title}")
+    for what, ours, peer_name, peer, target in rows:
+        ratio = ours / peer if peer else float("inf")
+        verdict = "ok" if ratio <= target else "OVER TARGET"
+        print(f"  {what:<34} {ours * 1000:8.1f} ms   {peer_name:<30} {peer * 1000:8.1f} ms   ratio {ratio:5.2f} (target <= {target}) {verdict}")
