@@ -19,7 +19,7 @@ import pkgutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -31,6 +31,9 @@ from parac.core.workspace import SETTINGS_FILE, PARAC_DIR, Workspace, find_root
 
 from . import hookspecs
 from .registry import KINDS, Registry
+
+if TYPE_CHECKING:
+    from .mcp_sources import ToolSources
 
 log = logging.getLogger("parac.host")
 ENV_ALLOW = "PARAC_LOAD_PLUGINS"
@@ -85,6 +88,7 @@ class Host:
         self.problems: list[PluginProblem] = []
         self.infos: dict[str, PluginInfo] = {}
         self.workspace: Workspace | None = None
+        self.tool_sources: ToolSources | None = None
         self.hooks = PluginHooks(self)
         self._disabled = set(disabled) | _names(os.environ.get(ENV_DISABLE))
         self._load_builtins()
@@ -104,9 +108,21 @@ class Host:
         return host
 
     def open_workspace(self, root: Path) -> Workspace:
+        from .mcp_sources import ToolSources, referenced_tools
+
         self.workspace = Workspace(root, self.registry.catalog)
+        if self.tool_sources is not None:  # a workspace opened again: the old servers' tools go with them
+            self.tool_sources.close()
+            for name in self.tool_sources.tools:
+                self.registry.catalog.tools.pop(name, None)
+        # External MCP servers' tools join the registry as SERVER.tool; nothing connects until one is needed.
+        self.tool_sources = ToolSources(self.workspace.settings.mcp_servers, self.workspace.root, self._add_external)
+        self.tool_sources.declare(referenced_tools(self.workspace))
         self._each_impl("parac_workspace_opened", workspace=self.workspace)
         return self.workspace
+
+    def _add_external(self, tool: Tool) -> None:
+        self.registry.registrar("tools", f"mcp:{tool.name.partition('.')[0]}")(tool)
 
     # -- loading ---------------------------------------------------------------------------------------------------
 
@@ -191,6 +207,8 @@ class Host:
 
     def tool(self, name: str) -> Tool:
         contribution = self.registry.catalog.tools.get(name)
+        if contribution is None and self.tool_sources is not None and self.tool_sources.tool(name) is not None:
+            contribution = self.registry.catalog.tools.get(name)
         if contribution is None:
             from parac.core.diagnostics import suggestion
 

@@ -135,3 +135,30 @@ def config(client: str, workspace: Path | None, name: str) -> None:
     root = _workspace_root(workspace)
     click.echo(json.dumps(snippet(client, root, name), indent=2))
     click.echo(f"# goes into {config_path(client, root)}", err=True)
+
+
+@mcp.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: each server's transport, state, error and tools.")
+@click.option("--no-connect", is_flag=True, help="Show what is known without starting any server.")
+@click.pass_obj
+def servers(state: object, as_json: bool, no_connect: bool) -> None:
+    """External MCP servers from parac.yaml's mcp_servers: state and tools (connecting to each to find out)."""
+    from .common import State, echo_json
+
+    assert isinstance(state, State)
+    sources = state.host().tool_sources
+    assert sources is not None
+    try:
+        rows = sources.status() if no_connect else sources.discover_all()
+    finally:
+        sources.close()
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no MCP servers configured (add them under mcp_servers: in .parac/parac.yaml)")
+    for row in rows:
+        line = f"{row['name']} ({row['transport'] or 'invalid'}): {row['state']}"
+        click.echo(line + (f": {row['error']}" if row["error"] else f", {len(row['tools'])} tools"))
+        for tool in row["tools"]:
+            click.echo(f"  {row['name']}.{tool}")
