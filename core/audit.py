@@ -22,12 +22,15 @@ canonical form), not by re-serialising it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import hashlib
 import hmac
 import json
+import logging
 import os
+import queue
 import sqlite3
 import threading
 import time
@@ -222,6 +225,12 @@ class AuditLog:
         self._batch_depth = 0
         self._pending_head: tuple[int, str] | None = None
         self._tail: tuple[int, str] | None = None
+        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._queue_lock = threading.Lock()
+        self._writer: threading.Thread | None = None
+        self._submitted = self._written = 0
+        self._written_changed = threading.Condition()
+        self._failure: Exception | None = None
 
     @classmethod
     def for_workspace(cls, root: str | Path, **kwargs: Any) -> AuditLog:
@@ -231,8 +240,64 @@ class AuditLog:
         return cls(store.db_path(root), **kwargs)
 
     def close(self) -> None:
+        """Commit what `submit` queued, then close the connection."""
+        self.flush()
         with self._lock:
             self._conn.close()
+
+    # --- group commit ----------------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        action: str,
+        *,
+        actor: str,
+        subject: str = "",
+        outcome: str = "ok",
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Queue an entry for the writer thread, which commits whatever has queued up in one durable transaction.
+
+        This is what the hooks around tool and model calls use: the caller pays for redaction and a queue put,
+        not for an fsync, and entries that arrive together share one. An entry is durable once `flush` returns
+        (`close` and interpreter exit flush); until then a crash of the process can lose it, never reorder or
+        corrupt the chain."""
+        with self._queue_lock:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_queued, name="parac-audit", daemon=True)
+                self._writer.start()
+                atexit.register(self.flush)
+            self._submitted += 1
+            self._queue.put((action, actor, subject, outcome, data))
+
+    def flush(self, timeout: float | None = 30.0) -> None:
+        """Wait until every entry submitted so far is committed; raises `AuditError` if the writer failed."""
+        with self._queue_lock:
+            target = self._submitted
+        with self._written_changed:
+            self._written_changed.wait_for(lambda: self._written >= target or self._failure is not None, timeout)
+            if self._failure is not None:
+                failure, self._failure = self._failure, None
+                raise AuditError(f"audit entries could not be written: {failure}")
+
+    def _write_queued(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while len(items) < 1000:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                with self.batch():
+                    for action, actor, subject, outcome, data in items:
+                        self.append(action, actor=actor, subject=subject, outcome=outcome, data=data)
+            except Exception as exc:  # the writer must outlive a locked or full database; flush reports it
+                self._failure = exc
+                logging.getLogger("parac.audit").error("audit batch of %d entries failed: %s", len(items), exc)
+            with self._written_changed:
+                self._written += len(items)
+                self._written_changed.notify_all()
 
     # --- writing -------------------------------------------------------------------------------------------------
 
@@ -369,6 +434,14 @@ class AuditLog:
                 f"SELECT {_COLUMNS} FROM audit ORDER BY seq DESC LIMIT ?", (max(0, count),)
             ).fetchall()
         return [_entry(row) for row in reversed(rows)]
+
+    def last(self, action: str) -> AuditEntry | None:
+        """The latest committed entry of ``action``, or None."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM audit WHERE action = ? ORDER BY seq DESC LIMIT 1", (action,)
+            ).fetchone()
+        return _entry(row) if row else None
 
     def get(self, seq: int) -> AuditEntry | None:
         with self._lock:

@@ -1,0 +1,193 @@
+"""Governance as a built-in plugin: policies decide every tool call, the audit trail records every call and event,
+and redaction masks secrets before they are written or sent to a model.
+
+It works only through the host's hooks, as a third-party plugin would:
+
+- ``parac_workspace_opened``: bind to the workspace (its policies, its audit log), mask secrets in log output, and
+  record a configuration change when ``parac.yaml`` or a policy file differs from what the trail last saw;
+- ``parac_before_tool_call``: a registered tool runs only when a policy grants it to the caller (agent, workflow,
+  or neither for direct calls), within its rate limit, and not when it needs a person's approval; a refusal raises
+  ``CallDenied`` with the rule's reason. parac's own MCP management tools are not registered tools: the MCP
+  server's roles govern them, and they are audited like the rest;
+- ``parac_after_tool_call`` / ``parac_after_llm_call`` / ``parac_event``: one audit entry each (arguments only as a
+  digest of their redacted form; errors redacted);
+- ``parac_before_llm_call``: the messages are redacted in place before they leave for the model.
+
+With no workspace open there is no policy, so every registered tool is refused: deny unless granted.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from parac.core.audit import AuditLog, audit_key, canonical_json
+from parac.core.policy import Policies, policy_paths
+from parac.core.redact import configure, default_redactor, install_log_redaction
+from parac.server.api import CallDenied, LLMCall, ToolCall, hookimpl
+
+log = logging.getLogger("parac.governance")
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Governance:
+    """The plugin's state for the workspace the host opened (one per process, like the host's workspace)."""
+
+    def __init__(self) -> None:
+        self.root: Path | None = None
+        self.catalog: Any = None
+        self.audit: AuditLog | None = None
+        self.started: dict[str, tuple[float, str | None]] = {}
+        self._lock = threading.Lock()
+        self.user = _local_user()
+
+    def open(self, root: Path, catalog: Any) -> None:
+        with self._lock:
+            if self.audit is not None and self.root != root:
+                self.audit.close()
+                self.audit = None
+            self.root, self.catalog = root, catalog
+            if self.audit is None:
+                self.audit = AuditLog.for_workspace(root, key=audit_key())
+        policies = Policies.for_root(root)
+        configure(policies.redactor())
+        install_log_redaction()
+        self._record_configuration(root)
+
+    def policies(self) -> Policies | None:
+        return Policies.for_root(self.root) if self.root is not None else None
+
+    def actor(self, actor: str) -> str:
+        """Who acted, as the trail names them: local calls (the CLI, a stdio MCP session) carry the OS user."""
+        if actor in ("local", "cli", "") or actor.startswith("mcp:stdio"):
+            return f"{actor or 'local'}:{self.user}"
+        return actor
+
+    def record(self, action: str, *, actor: str, subject: str, outcome: str, data: dict[str, Any]) -> None:
+        if self.audit is not None:
+            self.audit.submit(action, actor=self.actor(actor), subject=subject, outcome=outcome, data=data)
+
+    def _record_configuration(self, root: Path) -> None:
+        """A ``config.change`` entry whenever the settings or policies differ from the last ones on the trail."""
+        assert self.audit is not None
+        files = {}
+        for path in [root / ".parac" / "parac.yaml", *policy_paths(root)]:
+            try:
+                files[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except (OSError, ValueError):
+                continue
+        digest = hashlib.sha256(canonical_json(files).encode()).hexdigest()
+        last = self.audit.last("config.change")
+        if last is None or last.data.get("digest") != digest:
+            self.audit.submit("config.change", actor=self.actor("local"), subject="settings and policies",
+                              data={"digest": digest, "files": files})
+
+
+state = Governance()
+
+
+@hookimpl
+def parac_workspace_opened(workspace: Any) -> None:
+    state.open(Path(workspace.root), workspace.catalog)
+
+
+@hookimpl
+def parac_before_tool_call(call: ToolCall) -> None:
+    contribution = state.catalog.tools.get(call.tool) if state.catalog is not None else None
+    if contribution is None and state.root is not None:
+        return  # not a registered tool: one of parac's own MCP tools, which roles govern
+    policies = state.policies()
+    if policies is None:
+        raise CallDenied(f'tool "{call.tool}" refused: no workspace is open, so no policy grants it',
+                         rule="no workspace")
+    decision = policies.admit(call.tool, agent=call.agent, workflow=call.workflow)
+    if not decision.allowed:
+        raise CallDenied(decision.reason, rule=decision.rule)
+    if decision.approval_required or getattr(contribution.value, "needs_approval", False):
+        raise CallDenied(
+            f'tool "{call.tool}" needs a person\'s approval for each call; '
+            f"run it from a workflow step after an approval gate",
+            rule=decision.rule,
+        )
+    state.started[call.call_id] = (time.monotonic(), decision.rule)
+
+
+@hookimpl
+def parac_after_tool_call(call: ToolCall, result: Any, error: BaseException | None) -> None:
+    started, rule = state.started.pop(call.call_id, (None, None))
+    redactor = default_redactor()
+    arguments = redactor.value(call.arguments)
+    data: dict[str, Any] = {
+        "call_id": call.call_id,
+        "arguments_digest": hashlib.sha256(canonical_json(arguments).encode()).hexdigest(),
+        "argument_names": sorted(call.arguments),
+    }
+    for name in ("agent", "workflow", "run_id", "step", "idempotency_key"):
+        value = getattr(call, name)
+        if value is not None:
+            data[name] = value
+    if started is not None:
+        data["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
+    if rule:
+        data["policy"] = rule
+    if isinstance(error, CallDenied):
+        outcome = "denied"
+        data["reason"] = str(error)
+        if error.rule:
+            data["policy"] = error.rule
+    elif error is not None:
+        outcome = "error"
+        data["error"] = f"{type(error).__name__}: {error}"[:2000]
+    else:
+        outcome = "ok"
+    state.record("tool.call", actor=call.actor, subject=call.tool, outcome=outcome, data=data)
+
+
+@hookimpl
+def parac_before_llm_call(call: LLMCall) -> None:
+    redactor = default_redactor()
+    for message in call.messages:
+        if isinstance(message, dict):
+            for key in ("content", "tool_calls"):
+                if message.get(key) is not None:
+                    message[key] = redactor.value(message[key])
+
+
+@hookimpl
+def parac_after_llm_call(call: LLMCall, response: Any, error: BaseException | None) -> None:
+    data: dict[str, Any] = {"call_id": call.call_id, "provider": call.provider, "estimated_usd": call.estimated_usd}
+    for name in ("agent", "workflow", "run_id", "step"):
+        value = getattr(call, name)
+        if value is not None:
+            data[name] = value
+    usage = getattr(response, "usage", None)
+    if usage is not None:
+        data["prompt_tokens"] = getattr(usage, "prompt_tokens", None)
+        data["completion_tokens"] = getattr(usage, "completion_tokens", None)
+    cost = getattr(response, "cost_usd", None)
+    if cost is not None:
+        data["cost_usd"] = cost
+    outcome = "ok"
+    if error is not None:
+        outcome = "denied" if isinstance(error, CallDenied) else "error"
+        data["error"] = f"{type(error).__name__}: {error}"[:2000]
+    state.record("llm.call", actor=call.actor, subject=call.model, outcome=outcome, data=data)
+
+
+@hookimpl
+def parac_event(name: str, data: dict[str, Any]) -> None:
+    actor = str(data.get("actor") or data.get("by") or "local")
+    subject = str(data.get("run_id") or data.get("workflow") or data.get("agent") or data.get("name") or "")
+    outcome = str(data.get("status") or data.get("outcome") or "ok")
+    state.record(name, actor=actor, subject=subject, outcome=outcome, data=dict(data))
