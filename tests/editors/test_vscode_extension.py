@@ -7,6 +7,7 @@ builds really start parac and that parac's output is what that code parses.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -16,8 +17,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from lsprotocol import types
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from pytest_lsp import client_capabilities, make_test_lsp_client
 
 REPO = Path(__file__).resolve().parents[2]
 EXTENSION = REPO / "editor-clients" / "vscode"
@@ -178,3 +181,57 @@ async def test_offered_mcp_server_starts_and_lists_parac_tools(project: Path) ->
             tools = await session.list_tools()
     assert initialized.server_info.name
     assert "validate_workspace" in {tool.name for tool in tools.tools}
+
+
+LSP_COMMAND_SCRIPT = """
+const os = require("node:os");
+const path = require("node:path");
+const [compiled, python, root] = process.argv.slice(1);
+const { languageServerCommand } = require(path.join(compiled, "commandLine.js"));
+process.stdout.write(JSON.stringify(languageServerCommand({ pythonPath: python, serverCommand: [] }, root, os.homedir())));
+"""
+
+
+async def test_language_server_command_serves_a_vscode_client(project: Path) -> None:
+    """The command line the extension starts the server with (no `--stdio`, `-P -m parac.server.cli lsp`) brings
+    up a server that initializes for VS Code's capabilities and reports a misspelt key in an opened agent."""
+    line = node(LSP_COMMAND_SCRIPT, sys.executable, str(project))
+    assert isinstance(line, dict)
+    assert "--stdio" not in line["args"]
+    agent = project / ".parac" / "agents" / "typo.yaml"
+    agent.write_text("description: A typo\ntols: [read_file]\n", encoding="utf-8")
+    uri = agent.resolve().as_uri()
+
+    client = make_test_lsp_client()
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register_capability(params: types.RegistrationParams) -> None:
+        """VS Code accepts dynamic registrations; so does this client."""
+
+    await client.start_io(line["command"], *line["args"], cwd=str(project))
+    try:
+        await client.initialize_session(
+            types.InitializeParams(
+                capabilities=client_capabilities("visual-studio-code"),
+                root_uri=project.resolve().as_uri(),
+                workspace_folders=[types.WorkspaceFolder(uri=project.resolve().as_uri(), name="project")],
+            )
+        )
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=uri, language_id="yaml", version=1, text=agent.read_text(encoding="utf-8")
+                )
+            )
+        )
+
+        async def diagnosed() -> None:
+            while not client.diagnostics.get(uri):
+                await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+
+        await asyncio.wait_for(diagnosed(), timeout=60)
+        [diagnostic] = [d for d in client.diagnostics[uri] if "tols" in d.message]
+        assert diagnostic.range.start == types.Position(line=1, character=0)
+    finally:
+        await client.shutdown_session()
+        await client.stop()
