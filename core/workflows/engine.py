@@ -158,8 +158,11 @@ def summarize(conn: sqlite3.Connection, run_id: str) -> RunResult:
     steps = []
     for step in run.definition.get("steps", []):
         row = rows.get(step["id"])
-        entry = row.to_json() if row else {"id": step["id"], "status": "pending", "output": None, "error": None,
-                                           "attempts": 0, "cost": 0.0}
+        if row is not None:
+            entry = row.to_json()
+        else:  # never reached: still to come, or never to come when the run was cancelled
+            status = "cancelled" if run.status == "cancelled" else "pending"
+            entry = {"id": step["id"], "status": status, "output": None, "error": None, "attempts": 0, "cost": 0.0}
         if step_kind(step) == "approval":
             approval = cp.get_approval(conn, run_id, step["id"])
             if approval is not None:
@@ -724,7 +727,7 @@ class _Execution:
                 return current
             if limit and time.time() >= current.requested_at + limit:
                 on_timeout = getattr(step, "timeout_action", None) or "reject"
-                comment = f"no answer within {limit}s; {on_timeout}d by policy"
+                comment = f"no answer within {limit}s; {'approved' if on_timeout == 'approve' else 'rejected'} by policy"
                 return self._decide_once(step.id, Decision(on_timeout == "approve", "timeout policy", comment))
             if self.options.pause_on_approval:
                 raise _Paused(step.id)

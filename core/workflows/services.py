@@ -108,15 +108,18 @@ class WorkspaceServices:
             step=ctx.step_id,
             idempotency_key=ctx.idempotency_key,
         )
+        target = tools[tool].value
+        try:
+            target.check_arguments(args)
+        except ToolError as exc:  # arguments that fail the schema would fail every attempt
+            raise StepFailed(str(exc), retryable=False) from exc
         try:
             value = await invoke_tool(
-                tools[tool].value,
-                call,
-                self.hooks,
-                workspace_root=self.workspace.root,
-                settings=self.workspace.settings.settings,
+                target, call, self.hooks, workspace_root=self.workspace.root, settings=self.workspace.settings.settings
             )
-        except (ToolError, CallDenied) as exc:  # bad arguments or a refusal: the same call would fail again
+        except ToolError as exc:
+            raise StepFailed(str(exc)) from exc
+        except CallDenied as exc:  # a policy said no: asking again gets the same answer
             raise StepFailed(str(exc), retryable=False) from exc
         return StepOutcome(value)
 

@@ -36,7 +36,7 @@ outputs:
   joined: "{{ steps.join.output.label }}"
 """
 
-POLICY = "description: test tools\nallow: [record, flaky, broken]\n"
+POLICY = "description: test tools\nallow:\n  - tools: [record, flaky, broken, probe]\n"
 
 
 class Project:
@@ -100,3 +100,27 @@ def wf_project(project: Path) -> Project:
     out = Project(project)
     out.write_workflow("crash", CRASH_WORKFLOW)
     return out
+
+
+@pytest.fixture
+def make_runner(wf_project: Project, monkeypatch: pytest.MonkeyPatch):
+    """Build in-process WorkflowRunners over the project, with the test plugin loaded into a real host."""
+    import sidefx_plugin
+
+    from parac.core.workflows.runs import WorkflowRunner
+    from parac.server.host import Host
+
+    monkeypatch.setenv("WFTEST_LOG", str(wf_project.log))
+    sidefx_plugin.EVENTS.clear()
+    sidefx_plugin.CONCURRENCY.update(now=0, peak=0)
+    made = []
+
+    def make(**options) -> WorkflowRunner:
+        host = Host.for_workspace(wf_project.root, extra_plugins=[("wftest", sidefx_plugin)])
+        runner = WorkflowRunner(host.workspace, hooks=host.hooks, **options)
+        made.append(runner)
+        return runner
+
+    yield make
+    for runner in made:
+        runner.close()

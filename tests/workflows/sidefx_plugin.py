@@ -11,8 +11,16 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
+
+import anyio
 
 from parac.server.api import ToolContext, ToolError, hookimpl
+
+#: Events the host passed to plugins (``parac_event``), in order, for tests that run in this process.
+EVENTS: list[tuple[str, dict[str, Any]]] = []
+#: How many ``probe`` calls run at this moment, and the most that ever ran at once.
+CONCURRENCY = {"now": 0, "peak": 0}
 
 
 def _log(event: str, ctx: ToolContext, label: str) -> None:
@@ -59,7 +67,23 @@ def broken(label: str) -> dict:
     raise RuntimeError(f"{label} is broken")
 
 
+async def probe(label: str, sleep_s: float = 0.05) -> dict:
+    """Sleep without blocking the event loop, counting how many probes overlap."""
+    CONCURRENCY["now"] += 1
+    CONCURRENCY["peak"] = max(CONCURRENCY["peak"], CONCURRENCY["now"])
+    try:
+        await anyio.sleep(sleep_s)
+    finally:
+        CONCURRENCY["now"] -= 1
+    return {"label": label}
+
+
 @hookimpl
 def parac_register_tools(register) -> None:
-    for fn in (record, flaky, broken):
+    for fn in (record, flaky, broken, probe):
         register(fn)
+
+
+@hookimpl
+def parac_event(name: str, data: dict[str, Any]) -> None:
+    EVENTS.append((name, dict(data)))
