@@ -176,11 +176,13 @@ export function formatProblem(problem: ValidateProblem, root: string): string {
   return `${shown}:${problem.line}:${problem.column}: ${problem.severity}${code}: ${problem.message}`;
 }
 
+/** How a JSON value reads in an error message: "missing", "a list", "number 0", "string \"fatal\"". */
 function describe(value: unknown): string {
+  if (value === undefined) return "missing";
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
-  if (value === undefined) return "missing";
-  return `${typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`}`;
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${JSON.stringify(value)}`;
 }
 
 function isString(value: unknown): value is string {
