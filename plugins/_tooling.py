@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from parac.core.confine import ConfinementError, FileJail
+from parac.core.policy import Policies
 from parac.server.api import Tool, ToolContext, ToolError, tool_from_function
 
 BINARY_SNIFF_BYTES = 8192
@@ -45,8 +46,14 @@ def workspace_root(ctx: ToolContext) -> Path:
     return Path(ctx.workspace_root).resolve()
 
 
+def policies(ctx: ToolContext) -> Policies:
+    """The workspace's policies (cached by governance's loader, re-read when a policy file changes)."""
+    return Policies.for_root(workspace_root(ctx))
+
+
 def jail(ctx: ToolContext) -> FileJail:
-    return FileJail(workspace_root(ctx))
+    """The workspace root with the built-in limits plus the policies' ``files`` sections."""
+    return policies(ctx).file_jail(workspace_root(ctx))
 
 
 def resolve_path(ctx: ToolContext, path: str, *, write: bool = False) -> Path:

@@ -193,11 +193,16 @@ def _name(node: Any) -> str | None:
     if node.type == "impl_item":
         target = node.child_by_field_name("type")
         trait = node.child_by_field_name("trait")
-        return f"{_text(trait)} for {_text(target)}" if trait is not None and target is not None else (
-            _text(target) if target is not None else None
-        )
+        if target is None:
+            return None
+        return f"{_bare(trait)} for {_bare(target)}" if trait is not None else _bare(target)
     name = node.child_by_field_name("name")
     return _text(name) if name is not None else None
+
+
+def _bare(node: Any) -> str:
+    """A type without its parameters: ``Stack<T>`` -> ``Stack``, ``*Stack[T]`` -> ``Stack``."""
+    return _text(node).lstrip("*&").split("<", 1)[0].split("[", 1)[0].strip()
 
 
 def _receiver(node: Any) -> str | None:
@@ -208,7 +213,7 @@ def _receiver(node: Any) -> str | None:
     for param in receiver.named_children:
         kind = param.child_by_field_name("type")
         if kind is not None:
-            return _text(kind).lstrip("*").split("[", 1)[0].strip()
+            return _bare(kind)
     return None
 
 

@@ -98,12 +98,9 @@ def _shown(ctx: ToolContext, path: Path) -> str:
 def _lexical(ctx: ToolContext, path: str) -> Path:
     """The path itself, checked for writing, without following a final symbolic link: moving or deleting a
     link must act on the link, never on the file it points to."""
-    resolve_path(ctx, path, write=True)  # every rule, applied to where the path leads
-    text = path.rstrip("/")
-    parent, _, name = text.rpartition("/")
-    if name in ("", "."):
-        raise ToolError(f"{path}: the workspace root itself cannot be changed")
-    return resolve_path(ctx, parent or ".", write=bool(parent)) / name
+    resolve_path(ctx, path, write=True)  # every rule, applied to where the path leads (the root is refused)
+    *parents, name = [part for part in path.split("/") if part not in ("", ".")]
+    return resolve_path(ctx, "/".join(parents) or ".") / name
 
 
 def _kind(path: Path) -> Literal["file", "dir", "symlink", "other"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import textwrap
 from pathlib import Path
@@ -26,9 +27,11 @@ http:
 """
 
 
-def write_policy(root: Path, shell: str = "echo, ls, python, git status, false", hosts: str = "") -> None:
+def write_policy(root: Path, shell: tuple[str, ...] = ("echo", "ls", "python", "git status", "false"),
+                 hosts: tuple[str, ...] = ()) -> None:
     (root / ".parac" / "policies").mkdir(exist_ok=True)
-    (root / ".parac" / "policies" / "tools.yaml").write_text(POLICY.format(shell=shell, hosts=hosts))
+    text = POLICY.format(shell=", ".join(map(json.dumps, shell)), hosts=", ".join(map(json.dumps, hosts)))
+    (root / ".parac" / "policies" / "tools.yaml").write_text(text)
 
 
 @pytest.fixture
