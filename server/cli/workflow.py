@@ -354,7 +354,10 @@ def _print_result(result: RunResult) -> None:
 
 
 class _Progress:
-    """Step-by-step progress on stderr: a live table on a terminal, one line per event otherwise."""
+    """Step-by-step progress on stderr: a live table on a terminal, one line per event otherwise.
+
+    With ``--json`` only the approval prompts are printed (still on stderr): a gate must say how to answer it.
+    """
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -364,13 +367,12 @@ class _Progress:
         self.err: Any = None
 
     def begin(self, run_id: str, name: str) -> None:
-        if not self.enabled:
-            return
         from rich.console import Console
 
         self.run_id = run_id
         self.err = Console(stderr=True, highlight=False)
-        self.err.print(f"run {run_id} of workflow {name}", markup=False)
+        if self.enabled:
+            self.err.print(f"run {run_id} of workflow {name}", markup=False)
 
     def drive(self, run: Any) -> RunResult:
         import anyio
@@ -383,7 +385,15 @@ class _Progress:
         return anyio.run(run)
 
     def on_event(self, name: str, data: dict[str, Any]) -> None:
-        if not self.enabled or self.err is None:
+        if self.err is None:
+            return
+        if name == "workflow.approval.requested":  # a person must act: say how, even to scripts (on stderr)
+            self.err.print(
+                f"waiting for approval: {data.get('message')}\n"
+                f"  answer with: parac workflow approve {data.get('run_id')} {data.get('step')}   (or reject)",
+                markup=False,
+            )
+        if not self.enabled:
             return
         if name == "budget.threshold":
             self.err.print(f"warning: {data.get('percent')}% of budget {data.get('limit')} spent", markup=False)
@@ -405,12 +415,6 @@ class _Progress:
             self.live.update(self._table())
         else:
             self._line(name, data, row)
-        if name == "workflow.approval.requested":
-            self.err.print(
-                f"waiting for approval: {data.get('message')}\n"
-                f"  answer with: parac workflow approve {data.get('run_id')} {step}   (or reject)",
-                markup=False,
-            )
 
     def _line(self, name: str, data: dict[str, Any], row: dict[str, Any]) -> None:
         step = row["step"]
