@@ -99,6 +99,8 @@ def register(faces: Faces) -> None:
 
     async def plugin_tools(call: Call) -> list[ToolFace]:
         host = await call.host()
+        if host.tool_sources is not None:  # external MCP servers' tools (SERVER.tool): connect to list them
+            await call.to_thread(host.tool_sources.discover_all, retry_failed=False)
         return [plugin_tool(name, c.value, c.origin) for name, c in sorted(host.registry.catalog.tools.items())]
 
     faces.tools_from(plugin_tools)

@@ -203,14 +203,16 @@ class ToolSources:
     def remote_tool(self, server: str, remote: str) -> Any:
         """The server's definition of ``remote`` (connecting if needed), or None when it is not available."""
         state = self.servers[server]
-        if state.state != "ready":
+        if state.state == "idle":  # a failed server is retried by calls, not by reading a schema
             self._run(self._ensure(state), self._connect_limit(state))
         return state.tools.get(remote) if state.state == "ready" else None
 
-    def discover_all(self) -> list[dict[str, Any]]:
+    def discover_all(self, *, retry_failed: bool = True) -> list[dict[str, Any]]:
         """Connect every server (concurrently, each within its time limit), register all their tools, and
-        return each server's state."""
-        pending = [s for s in self.servers.values() if s.state != "ready" and s.config is not None]
+        return each server's state. ``retry_failed=False`` leaves failed servers to the next call of one of their
+        tools, so that listing tools does not wait on a dead server again and again."""
+        wanted = ("idle", "failed") if retry_failed else ("idle",)
+        pending = [s for s in self.servers.values() if s.state in wanted]
         if pending:
             limit = max(self._connect_limit(s) for s in pending)
             self._run(_gather([self._ensure(s) for s in pending]), limit)

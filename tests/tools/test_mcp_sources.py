@@ -41,8 +41,8 @@ def add_agent(root: Path, tools: list[str], turns: list[dict]) -> None:
 
 def tool_calls(root: Path) -> list[tuple[str, str, str | None]]:
     """The audit trail's tool calls, read from the database once the governance plugin's writer caught up."""
-    governance = sys.modules["parac.plugins.governance"]
-    if governance.state.audit is not None:
+    governance = sys.modules.get("parac.plugins.governance")  # absent when only a subprocess ran parac
+    if governance is not None and governance.state.audit is not None:
         governance.state.audit.flush()
     log = AuditLog.for_workspace(root)
     try:
@@ -205,3 +205,25 @@ def test_cli_lists_servers_and_calls_their_tools(workspace: Path, parac) -> None
     assert called.json() == {"ok": True, "tool": "ext.add", "result": {"result": 11}}
     tools = {t["name"]: t for t in parac("tools", "list", "--json", cwd=workspace).json()}
     assert tools["ext.add"]["origin"] == "mcp:ext" and tools["file_read"]["origin"] == "files"
+
+
+async def test_parac_mcp_server_is_a_gateway_to_external_tools(workspace: Path) -> None:
+    """An MCP client of `parac mcp serve` sees and calls the external server's tools, governed by parac."""
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    add_servers(workspace, {"ext": stdio()})
+    (workspace / ".parac" / "policies" / "tools.yaml").write_text('allow:\n  - tools: ["ext.add"]\n')
+    parac_bin = str(Path(sys.executable).parent / "parac")
+    params = StdioServerParameters(command=parac_bin, args=["mcp", "serve", "--workspace", str(workspace)],
+                                   env={"PARAC_LOAD_PLUGINS": ""})
+    async with stdio_client(params) as (read, write_stream), ClientSession(read, write_stream) as session:
+        await session.initialize()
+        names = {tool.name for tool in (await session.list_tools()).tools}
+        assert {"ext.add", "ext.shout", "file_read"} <= names
+        added = await session.call_tool("ext.add", {"a": 3, "b": 4})
+        assert not added.is_error and added.structured_content == {"result": 7}
+        refused = await session.call_tool("ext.shout", {"text": "x"})
+        assert refused.is_error and "ext.shout" in refused.content[0].text
+    assert ("ext.add", "ok", None) in tool_calls(workspace)
+    assert ("ext.shout", "denied", None) in tool_calls(workspace)
