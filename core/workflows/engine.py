@@ -202,8 +202,11 @@ class Engine:
             )
         return bind_inputs(spec.inputs or {}, inputs, workflow=name, text=text_inputs)
 
-    def create(self, name: str, spec: Any, inputs: dict, options: RunOptions, *, run_id: str | None = None) -> str:
-        """Record a new run (taking its lease) and return its id; :meth:`execute` then drives it."""
+    def create(
+        self, name: str, spec: Any, inputs: dict, options: RunOptions, *, run_id: str | None = None, lease: bool = True
+    ) -> str:
+        """Record a new run and return its id; :meth:`execute` then drives it. ``lease=False`` leaves the run for
+        another engine to :meth:`resume` (a worker that outlives the request that started the run)."""
         run_id = run_id or cp.new_run_id()
         cp.create_run(
             self.conn,
@@ -212,7 +215,7 @@ class Engine:
             definition=definition_of(spec),
             inputs=inputs,
             options=asdict(options),
-            owner=self.owner,
+            owner=self.owner if lease else None,
         )
         return run_id
 

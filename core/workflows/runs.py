@@ -72,9 +72,16 @@ class WorkflowRunner:
         return plan_workflow(self.services, name, spec, bound, model=model)
 
     def create(
-        self, name: str, inputs: dict[str, Any], options: RunOptions | None = None, *, text_inputs: bool = False
+        self,
+        name: str,
+        inputs: dict[str, Any],
+        options: RunOptions | None = None,
+        *,
+        text_inputs: bool = False,
+        lease: bool = True,
     ) -> str:
-        """Check, plan and record a new run; returns its id (then :meth:`execute` it, here or in a task)."""
+        """Check, plan and record a new run; returns its id. Then :meth:`execute` it here, or, created with
+        ``lease=False``, :meth:`resume` it from another runner."""
         options = options or RunOptions()
         spec = self.services.workflow_spec(name)
         bound = self.engine.prepare(name, spec, inputs, text_inputs=text_inputs)
@@ -84,7 +91,7 @@ class WorkflowRunner:
         if refusal is not None:
             self.services.event("workflow.run.refused", {"workflow": name, "reason": refusal})
             raise BudgetRefused(refusal, plan)
-        return self.engine.create(name, spec, bound, options, run_id=run_id)
+        return self.engine.create(name, spec, bound, options, run_id=run_id, lease=lease)
 
     async def execute(self, run_id: str) -> RunResult:
         return await self.engine.execute(run_id)

@@ -1,0 +1,308 @@
+"""MCP tools for workflow runs: ``run_workflow``, ``workflow_status``, ``approve_step``, ``reject_step``,
+``resume_run``, ``cancel_run`` and ``plan_workflow``.
+
+All of them go through :class:`parac.core.workflows.runs.WorkflowRunner`, as ``parac workflow …`` does, so a run
+started here can be watched, answered, resumed or cancelled from the CLI and the other way round: the state is in
+the workspace's database, not in this process.
+
+``run_workflow`` returns the run id at once (the run goes on in a worker thread of the server) or, with
+``wait=true``, runs inside the call: each step's end is a progress notification, cancelling the call cancels the
+run, and a gate is put to the person through MCP elicitation when the client offers it (otherwise it waits for
+``approve_step`` / ``reject_step`` from any client, or the CLI).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from typing_extensions import TypedDict
+
+from parac.server.mcp.call import Call
+from parac.server.mcp.faces import FaceError, Faces
+
+if TYPE_CHECKING:
+    from parac.core.workflows.engine import Decision, RunResult
+    from parac.core.workflows.runs import WorkflowRunner
+
+log = logging.getLogger("parac.mcp.workflows")
+
+OFFLINE_MODELS = ("echo", "random")
+
+
+class StepStatus(TypedDict):
+    id: str
+    status: str
+    output: Any
+    error: str | None
+    attempts: int
+    cost: float
+
+
+class RunStatus(TypedDict):
+    run_id: str
+    workflow: str
+    status: str
+    steps: list[StepStatus]
+    outputs: Any
+    cost: float
+    error: str | None
+
+
+class GateDecision(TypedDict):
+    run_id: str
+    step: str
+    status: str
+    by: str | None
+    comment: str | None
+    run_status: str
+    resumable: bool
+
+
+class StepEstimate(TypedDict):
+    id: str
+    kind: str
+    agent: str | None
+    model: str | None
+    prompt_tokens: int
+    max_completion_tokens: int
+    usd: float
+    priced: bool
+    conditional: bool
+
+
+class BudgetCheck(TypedDict):
+    limit: str
+    limit_usd: float
+    spent_usd: float
+    reserved_usd: float
+    planned_usd: float
+    ok: bool
+
+
+class PlanResult(TypedDict):
+    workflow: str
+    steps: list[StepEstimate]
+    total_usd: float
+    budgets: list[BudgetCheck]
+    ok: bool
+
+
+def _status(result: RunResult) -> RunStatus:
+    data = result.to_json()
+    data["steps"] = [{key: step[key] for key in StepStatus.__annotations__} for step in data["steps"]]
+    return RunStatus(**data)  # type: ignore[typeddict-item]
+
+
+def _dry_run(value: str | None) -> str | None:
+    """Offline models only: a client must not point a dry run at a paid model, nor at a file by path."""
+    if value is None or value in OFFLINE_MODELS or value.startswith("fixed:"):
+        return value
+    if value == "fixed":
+        return "fixed:dry run"
+    raise FaceError(f"dry_run must be echo, random, fixed or fixed:TEXT, not {value!r}")
+
+
+def _can_elicit(call: Call) -> bool:
+    import mcp_types as types
+
+    session = call.session
+    if session is None:
+        return False
+    try:
+        return bool(session.check_client_capability(types.ClientCapabilities(elicitation=types.ElicitationCapability())))
+    except Exception:  # an era or transport without the capability check: no elicitation
+        return False
+
+
+def _asker(call: Call) -> Any:
+    """Ask the person at the client to answer a gate (MCP elicitation); None lets the gate wait for approve_step."""
+    from parac.core.workflows.engine import Decision
+
+    async def ask(run_id: str, step: str, message: str) -> Decision | None:
+        if not _can_elicit(call):
+            return None
+        schema = {
+            "type": "object",
+            "properties": {
+                "approve": {"type": "boolean", "title": "Approve", "description": "Let the workflow go on?"},
+                "comment": {"type": "string", "title": "Comment", "description": "Why (kept with the decision)"},
+            },
+            "required": ["approve"],
+        }
+        try:
+            answer = await call.session.elicit_form(f"{message}\n(workflow run {run_id}, step {step})", schema)
+        except Exception as error:  # the client could not ask: the gate waits for approve_step instead
+            log.info("elicitation for %s/%s failed (%s); waiting for approve_step", run_id, step, error)
+            return None
+        actor = f"{call.actor} (elicitation)"
+        if answer.action == "accept" and answer.content is not None:
+            comment = answer.content.get("comment")
+            return Decision(bool(answer.content.get("approve")), actor, str(comment) if comment else None)
+        if answer.action == "decline":
+            return Decision(False, actor, "declined in the client")
+        return None
+
+    return ask
+
+
+async def _runner(call: Call, **options: Any) -> WorkflowRunner:
+    from parac.core.workflows.runs import WorkflowRunner
+
+    workspace = await call.workspace()
+    host = await call.host()
+    return WorkflowRunner(workspace, hooks=host.hooks, actor=call.actor, **options)
+
+
+def _in_background(make_runner: Any, run: Any, run_id: str) -> None:
+    """Drive a run in a worker thread with its own event loop and database connection: it outlives the call."""
+    import anyio
+
+    def work() -> None:
+        runner = make_runner()
+        try:
+            anyio.run(run, runner)
+        except Exception:
+            log.exception("workflow run %s stopped with an error", run_id)
+        finally:
+            runner.close()
+
+    threading.Thread(target=work, name=f"workflow {run_id}", daemon=True).start()
+
+
+async def _drive_here(call: Call, runner: WorkflowRunner, run: Any) -> RunResult:
+    """Run inside the call, turning step ends into progress notifications."""
+    import anyio
+
+    send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any]]](1000)
+    runner.services.on_event = lambda name, data: _offer(send, name, data)
+
+    async def forward() -> None:
+        done = 0
+        async with receive:
+            async for name, data in receive:
+                if name in ("workflow.step.end", "workflow.step.skip"):
+                    done += 1
+                    await call.progress(done, None, f"{data.get('step')}: {data.get('status')}")
+                elif name == "workflow.approval.requested":
+                    await call.progress(done, None, f"{data.get('step')}: waiting for approval")
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(forward)
+        try:
+            return await run(runner)
+        finally:
+            send.close()
+
+
+def _offer(send: Any, name: str, data: dict[str, Any]) -> None:
+    import anyio
+
+    try:
+        send.send_nowait((name, data))
+    except (anyio.WouldBlock, anyio.ClosedResourceError):  # a slow client loses progress, never the run
+        pass
+
+
+def register(faces: Faces) -> None:
+    @faces.tool(role="operator", read_only=False, long_running=True, output=RunStatus, title="Run a workflow")
+    async def run_workflow(
+        call: Call,
+        name: str,
+        inputs: dict[str, Any] | None = None,
+        wait: bool = False,
+        dry_run: str | None = None,
+        auto_approve: bool = False,
+    ) -> RunStatus:
+        """Start a workflow of the workspace. Returns the run id at once (then use workflow_status), or with
+        wait=true runs it to the end with a progress notification per step, asking for approvals through
+        elicitation when the client supports it. dry_run runs every agent on an offline model (echo, random,
+        fixed:TEXT); auto_approve answers every gate with yes. A run whose plan breaks a budget is refused."""
+        from parac.core.workflows import RunOptions
+
+        options = RunOptions(model=_dry_run(dry_run), auto_approve=auto_approve)
+        runner = await _runner(call, asker=_asker(call) if wait else None)
+        try:
+            run_id = runner.create(name, inputs or {}, options, lease=wait)
+            if wait:
+                return _status(await _drive_here(call, runner, lambda r: r.execute(run_id)))
+            status = _status(runner.status(run_id))
+        finally:
+            runner.close()
+        workspace, host = await call.workspace(), await call.host()
+        from parac.core.workflows.runs import WorkflowRunner
+
+        _in_background(lambda: WorkflowRunner(workspace, hooks=host.hooks, actor=call.actor),
+                       lambda r: r.resume(run_id), run_id)
+        return status
+
+    @faces.tool(output=RunStatus, title="Workflow run status")
+    async def workflow_status(call: Call, run_id: str) -> RunStatus:
+        """A run's status, and each step's status, output, error, attempts and cost."""
+        runner = await _runner(call)
+        try:
+            return _status(runner.status(run_id))
+        finally:
+            runner.close()
+
+    async def decide(call: Call, run_id: str, step: str, approved: bool, comment: str | None) -> GateDecision:
+        runner = await _runner(call)
+        try:
+            return GateDecision(**runner.decide(run_id, step, approved=approved, comment=comment))  # type: ignore[typeddict-item]
+        finally:
+            runner.close()
+
+    @faces.tool(role="operator", read_only=False, output=GateDecision, title="Approve a workflow step")
+    async def approve_step(call: Call, run_id: str, step: str, comment: str | None = None) -> GateDecision:
+        """Approve a gate (an approval step) a run waits at; the run goes on (resume_run it when no process
+        runs it: see resumable)."""
+        return await decide(call, run_id, step, True, comment)
+
+    @faces.tool(role="operator", read_only=False, output=GateDecision, title="Reject a workflow step")
+    async def reject_step(call: Call, run_id: str, step: str, comment: str | None = None) -> GateDecision:
+        """Reject a gate a run waits at: the step fails, and so do the steps that depend on it."""
+        return await decide(call, run_id, step, False, comment)
+
+    @faces.tool(role="operator", read_only=False, long_running=True, output=RunStatus, title="Resume a run")
+    async def resume_run(call: Call, run_id: str, wait: bool = False) -> RunStatus:
+        """Continue a stopped run (its process died, or it paused at a gate); finished steps are not run again.
+        Returns at once unless wait=true."""
+        from parac.core.workflows import checkpoints as cp
+
+        runner = await _runner(call, asker=_asker(call) if wait else None)
+        try:
+            if wait:
+                return _status(await _drive_here(call, runner, lambda r: r.resume(run_id)))
+            run = cp.acquire_lease(runner.conn, run_id, runner.engine.owner)  # refuses a busy or finished run now
+            cp.release_lease(runner.conn, run_id, runner.engine.owner)
+            status = _status(runner.status(run.run_id))
+        finally:
+            runner.close()
+        workspace, host = await call.workspace(), await call.host()
+        from parac.core.workflows.runs import WorkflowRunner
+
+        _in_background(lambda: WorkflowRunner(workspace, hooks=host.hooks, actor=call.actor),
+                       lambda r: r.resume(run_id), run_id)
+        return status
+
+    @faces.tool(role="operator", read_only=False, output=RunStatus, title="Cancel a run")
+    async def cancel_run(call: Call, run_id: str) -> RunStatus:
+        """Stop a run: the process running it stops its steps cleanly; a run nobody runs is cancelled at once."""
+        runner = await _runner(call)
+        try:
+            return _status(runner.cancel(run_id))
+        finally:
+            runner.close()
+
+    @faces.tool(output=PlanResult, title="Plan a workflow run")
+    async def plan_workflow(
+        call: Call, name: str, inputs: dict[str, Any] | None = None, dry_run: str | None = None
+    ) -> PlanResult:
+        """Estimate each step's tokens and dollars and check the total against every budget, calling no model."""
+        runner = await _runner(call)
+        try:
+            plan = runner.plan(name, inputs or {}, model=_dry_run(dry_run))
+        finally:
+            runner.close()
+        return PlanResult(**plan.to_json())  # type: ignore[typeddict-item]

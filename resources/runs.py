@@ -1,0 +1,75 @@
+"""``parac://runs`` (recent workflow runs) and ``parac://runs/{id}`` (one run: steps, outputs, gates), as JSON.
+
+Read straight from the workspace's database, so runs started by the CLI, by another MCP client or by a process
+that has since died all show, with their state as last committed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from parac.core.workspace import Workspace
+from parac.server.mcp.call import Call
+from parac.server.mcp.faces import FaceError, Faces
+
+RECENT = 50
+"""How many runs ``parac://runs`` lists, newest first."""
+
+
+def _read(workspace: Workspace, run_id: str | None) -> str:
+    from parac.core.store import connect_workspace
+    from parac.core.workflows import checkpoints as cp
+    from parac.core.workflows.engine import summarize
+
+    conn = connect_workspace(workspace.root)
+    try:
+        cp.ensure_schema(conn)
+        if run_id is None:
+            data: Any = [
+                {"run_id": run.run_id, "workflow": run.workflow, "status": run.status, "created_at": run.created_at,
+                 "finished_at": run.finished_at, "error": run.error, "uri": f"parac://runs/{run.run_id}"}
+                for run in cp.list_runs(conn, limit=RECENT)
+            ]
+        else:
+            run = cp.find_run(conn, run_id)
+            if run is None:
+                raise FaceError(f'unknown workflow run "{run_id}" (see parac://runs)')
+            data = {**summarize(conn, run_id).to_json(), "inputs": run.inputs, "created_at": run.created_at,
+                    "finished_at": run.finished_at, "waiting": cp.waiting_approvals(conn, run_id)}
+    finally:
+        conn.close()
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+async def run_ids(call: Call, typed: str) -> list[str]:
+    from parac.core.store import connect_workspace
+    from parac.core.workflows import checkpoints as cp
+
+    workspace = await call.workspace()
+    conn = connect_workspace(workspace.root)
+    try:
+        return [run.run_id for run in cp.list_runs(conn, limit=RECENT) if run.run_id.startswith(typed)]
+    finally:
+        conn.close()
+
+
+def register(faces: Faces) -> None:
+    @faces.resource(
+        "parac://runs",
+        name="runs",
+        description="Recent workflow runs, newest first, with their status",
+        mime_type="application/json",
+    )
+    async def runs(call: Call) -> str:
+        return await call.to_thread(_read, await call.workspace(), None)
+
+    @faces.template(
+        "parac://runs/{id}",
+        name="run",
+        description="A workflow run: its status, each step's status, output, error, attempts and cost, waiting gates",
+        mime_type="application/json",
+        complete={"id": run_ids},
+    )
+    async def run(call: Call, id: str) -> str:  # noqa: A002 - the URI template's parameter name
+        return await call.to_thread(_read, await call.workspace(), id)
