@@ -155,14 +155,18 @@ async def _runner(call: Call, **options: Any) -> WorkflowRunner:
     return WorkflowRunner(workspace, hooks=host.hooks, actor=call.actor, **options)
 
 
-def _in_background(make_runner: Any, run: Any, run_id: str) -> None:
+async def _resume_in_background(call: Call, run_id: str) -> None:
     """Drive a run in a worker thread with its own event loop and database connection: it outlives the call."""
     import anyio
 
+    from parac.core.workflows.runs import WorkflowRunner
+
+    workspace, host = await call.workspace(), await call.host()
+
     def work() -> None:
-        runner = make_runner()
+        runner = WorkflowRunner(workspace, hooks=host.hooks, actor=call.actor)
         try:
-            anyio.run(run, runner)
+            anyio.run(runner.resume, run_id)
         except Exception:
             log.exception("workflow run %s stopped with an error", run_id)
         finally:
@@ -230,11 +234,7 @@ def register(faces: Faces) -> None:
             status = _status(runner.status(run_id))
         finally:
             runner.close()
-        workspace, host = await call.workspace(), await call.host()
-        from parac.core.workflows.runs import WorkflowRunner
-
-        _in_background(lambda: WorkflowRunner(workspace, hooks=host.hooks, actor=call.actor),
-                       lambda r: r.resume(run_id), run_id)
+        await _resume_in_background(call, run_id)
         return status
 
     @faces.tool(output=RunStatus, title="Workflow run status")
@@ -279,11 +279,7 @@ def register(faces: Faces) -> None:
             status = _status(runner.status(run.run_id))
         finally:
             runner.close()
-        workspace, host = await call.workspace(), await call.host()
-        from parac.core.workflows.runs import WorkflowRunner
-
-        _in_background(lambda: WorkflowRunner(workspace, hooks=host.hooks, actor=call.actor),
-                       lambda r: r.resume(run_id), run_id)
+        await _resume_in_background(call, run_id)
         return status
 
     @faces.tool(role="operator", read_only=False, output=RunStatus, title="Cancel a run")
