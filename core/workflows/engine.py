@@ -409,7 +409,10 @@ class _Execution:
             if verdict is None:
                 if self.active < self.limit:
                     self.active += 1
-                    attempt = self.attempts[step_id] = self.attempts.get(step_id, 0) + 1
+                    previous = self.attempts.get(step_id, 0)
+                    # a gate picked up again is the same wait, not a new attempt at work
+                    again = previous if previous and step_kind(step) == "approval" else previous + 1
+                    attempt = self.attempts[step_id] = again
                     key = self.keys.setdefault(step_id, f"{self.run_id}:{step_id}")
                     ops.append(cp.start_op(self.run_id, step_id, attempt, key))
                     to_start.append(step_id)
