@@ -357,7 +357,7 @@ class Workspace:
             tools = self.catalog.tools
             for field_name in ("tools", "exclude_tools"):
                 for index, tool in enumerate(getattr(spec, field_name)):
-                    if tool not in tools:
+                    if not self._knows_tool(tool):
                         out.append(
                             self._at(entry, (field_name, index), "unknown-tool", f'unknown tool "{tool}"{suggestion(tool, tools)}', candidates=sorted(tools))
                         )
@@ -432,7 +432,7 @@ class Workspace:
                 loc = ("steps", index, "agent") if step.agent else ("steps", index, "id")
                 known = self.agent_names()
                 return [self._at(entry, loc, "unknown-agent", f'unknown agent "{name}"{suggestion(name, known)}', candidates=known)]
-        elif step.type == "tool" and self.catalog is not None and step.tool not in self.catalog.tools:
+        elif step.type == "tool" and self.catalog is not None and not self._knows_tool(step.tool):
             tools = self.catalog.tools
             return [self._at(entry, ("steps", index, "tool"), "unknown-tool", f'unknown tool "{step.tool}"{suggestion(step.tool, tools)}', candidates=sorted(tools))]
         elif step.type == "workflow":
@@ -461,6 +461,12 @@ class Workspace:
                     elif kind == "steps" and step_id is not None and name not in ancestors.get(step_id, set()):
                         out.append(self._at(entry, loc, "not-a-dependency", f'template uses step "{name}", which "{step_id}" does not depend on (add it to depends_on)'))
         return out
+
+    def _knows_tool(self, name: str) -> bool:
+        """A registered tool, or ``SERVER.tool`` of an external MCP server in ``mcp_servers`` (whose tools are
+        known only once it runs; a name it lacks is reported when the tool is called)."""
+        server, dot, tool = name.partition(".")
+        return name in (self.catalog.tools if self.catalog else {}) or bool(dot and tool and server in self.settings.mcp_servers)
 
     def _knows_model(self, model: str) -> bool:
         if self.catalog is None:

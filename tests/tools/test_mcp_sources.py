@@ -227,3 +227,12 @@ async def test_parac_mcp_server_is_a_gateway_to_external_tools(workspace: Path) 
         assert refused.is_error and "ext.shout" in refused.content[0].text
     assert ("ext.add", "ok", None) in tool_calls(workspace)
     assert ("ext.shout", "denied", None) in tool_calls(workspace)
+
+
+def test_validation_accepts_tools_of_configured_servers_without_connecting(workspace: Path, parac) -> None:
+    add_servers(workspace, {"ext": {"command": "parac-no-such-program"}})
+    write(workspace / ".parac/agents/helper.yaml", "tools: [ext.anything, other.tool]\n")
+    checked = parac("validate", "--json", cwd=workspace)
+    assert checked.code == 1, checked
+    problems = [(d["code"], d["message"]) for d in checked.json()]
+    assert problems == [("unknown-tool", 'unknown tool "other.tool"')]
