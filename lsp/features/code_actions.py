@@ -35,8 +35,8 @@ PLACEHOLDER = {"string": '""', "list": "[]", "mapping": "{}"}
 
 
 def _overlaps(d: Diagnostic, rng: types.Range) -> bool:
-    start, end = (d.line - 1, d.column - 1), (d.end_line - 1, d.end_column - 1)
-    return start <= (rng.end.line, rng.end.character + 1) and (rng.start.line, rng.start.character) <= end
+    """Whether ``d`` is on a line of the range: a cursor anywhere on a line gets the fixes for that line."""
+    return d.line - 1 <= rng.end.line and rng.start.line <= d.end_line - 1
 
 
 def _fix(title: str, uri: str, edit_range: types.Range, text: str, diagnostic: types.Diagnostic, preferred: bool = True) -> types.CodeAction:
@@ -74,7 +74,7 @@ def _create_parent(ls: ParacLanguageServer, parent: str, lsp_d: types.Diagnostic
     core = ls.core
     caps = ls.client_capabilities.workspace
     edit_caps = caps.workspace_edit if caps else None
-    if core is None or not (edit_caps and edit_caps.document_changes and types.ResourceOperationKind.Create in (edit_caps.resource_operations or [])):
+    if core is None or not (edit_caps and types.ResourceOperationKind.Create in (edit_caps.resource_operations or [])):
         return None
     target: Path = core.dir / "agents" / f"{parent}.yaml"
     uri = path_to_uri(target)

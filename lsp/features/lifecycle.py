@@ -31,11 +31,16 @@ def sync(ls: ParacLanguageServer, path: Path, text: str | None) -> None:
     if core is None:
         return
     affected = core.set_overlay(path, text)
-    entry = core.files.get(path)
-    if entry is not None and entry.kind == "agent" and entry.spec is not None:
-        resolved(ls, entry.name)  # remembered, for hover while the file is broken later
+    remember(ls, path)
     ls.publisher.now(path)
     ls.publisher.later(affected - {path})
+
+
+def remember(ls: ParacLanguageServer, path: Path) -> None:
+    """Resolve an agent while its file is valid, so hover can show that resolution once an edit breaks it."""
+    entry = ls.core.files.get(path) if ls.core else None
+    if entry is not None and entry.kind == "agent" and entry.spec is not None:
+        resolved(ls, entry.name)
 
 
 def disk_changed(ls: ParacLanguageServer, paths: list[Path]) -> None:
@@ -68,6 +73,9 @@ async def initialized(ls: ParacLanguageServer, params: types.InitializedParams) 
     ls.ready.set()
     if core is None:
         return
+    for doc in ls.documents:
+        if doc.path is not None:
+            remember(ls, doc.path)
     if ls.publisher.pull:
         ls.publisher.later(p for p in core.files if ls.documents.by_path(p) is None)
     else:

@@ -18,6 +18,7 @@ from parac.core.workspace import kind_of
 from .. import vocabulary
 from ..documents import path_to_uri
 from ..positions import position, span_range
+from .hover import resolved
 
 if TYPE_CHECKING:
     from parac.core.workspace import Workspace
@@ -59,7 +60,7 @@ def definition_of(ls: ParacLanguageServer, doc: Document, kind: str, row: int, c
     key = doc.key_at(row, column)
     if key is not None:
         if kind == "agent" and len(key.path) == 1 and doc.path is not None:
-            agent = ls.last_resolved.get(doc.path.stem)
+            agent, _ = resolved(ls, doc.path.stem)
             giver = agent.provenance.get(key.name) if agent else None
             where = core.agent_path(giver) if giver else None
             return [location_of(ls, where, (key.name,), key=True)] if where else []

@@ -67,7 +67,7 @@ def rename_edit(ls: ParacLanguageServer, name: str, new: str) -> types.Workspace
         raise JsonRpcInvalidRequest(f'agent "{name}" is not defined in this workspace and cannot be renamed here')
     caps = ls.client_capabilities.workspace
     edit_caps = caps.workspace_edit if caps else None
-    if not (edit_caps and edit_caps.document_changes and types.ResourceOperationKind.Rename in (edit_caps.resource_operations or [])):
+    if not (edit_caps and types.ResourceOperationKind.Rename in (edit_caps.resource_operations or [])):
         raise JsonRpcInvalidRequest("renaming an agent renames its file, which this editor does not support")
     changes: list[types.TextDocumentEdit | types.RenameFile] = [
         types.TextDocumentEdit(
