@@ -17,7 +17,7 @@ from typing_extensions import TypedDict
 from parac.core.confine import ConfinementError
 from parac.server.api import ToolContext, ToolError, hookimpl
 
-from ._tooling import decode_text, jail, read_text, refusals, resolve_path, typed_tool
+from ._tooling import TypedTool, decode_text, jail, read_text, refusals, resolve_path
 
 MAX_SOURCE_BYTES = 2_000_000
 MAX_SEARCH_FILES = 5000
@@ -416,4 +416,4 @@ def code_metrics(
 @hookimpl
 def parac_register_tools(register) -> None:
     for fn in (code_outline, code_definition, code_metrics):
-        register(typed_tool(fn, read_only=True))
+        register(TypedTool(fn, read_only=True))

@@ -12,7 +12,7 @@ from typing_extensions import TypedDict
 
 from parac.server.api import AgentSpec, ToolContext, ToolError, WorkflowSpec, hookimpl
 
-from ._tooling import opened_workspace, remember_workspace, typed_tool
+from ._tooling import TypedTool, opened_workspace, remember_workspace
 
 SHAPES = {"agent": ('["', '"]'), "tool": ('[/"', '"/]'), "approval": ('{{"', '"}}'), "workflow": ('[["', '"]]')}
 
@@ -119,4 +119,4 @@ def parac_workspace_opened(workspace) -> None:
 @hookimpl
 def parac_register_tools(register) -> None:
     for fn in (diagram_workflow, diagram_agents):
-        register(typed_tool(fn, read_only=True))
+        register(TypedTool(fn, read_only=True))

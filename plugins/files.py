@@ -19,7 +19,7 @@ from typing_extensions import TypedDict
 from parac.core.confine import ConfinementError
 from parac.server.api import ToolContext, ToolError, hookimpl
 
-from ._tooling import decode_text, jail, read_text, refusals, resolve_path, typed_tool
+from ._tooling import TypedTool, decode_text, jail, read_text, refusals, resolve_path
 
 MAX_READ_BYTES = 8 * 1024 * 1024
 MAX_WRITE_BYTES = 8 * 1024 * 1024
@@ -326,6 +326,6 @@ def file_delete(
 @hookimpl
 def parac_register_tools(register) -> None:
     for fn in (file_read, file_list, file_glob, file_search):
-        register(typed_tool(fn, read_only=True))
+        register(TypedTool(fn, read_only=True))
     for fn in (file_write, file_edit, file_move, file_delete):
-        register(typed_tool(fn))
+        register(TypedTool(fn))

@@ -18,7 +18,7 @@ from typing_extensions import TypedDict
 
 from parac.server.api import ToolContext, ToolError, hookimpl
 
-from ._tooling import resolve_path, typed_tool, workspace_root
+from ._tooling import TypedTool, resolve_path
 
 MAX_OUTPUT_CHARS = 200_000
 NETWORK_TIMEOUT_S = 120
@@ -533,6 +533,6 @@ def git_push(
 @hookimpl
 def parac_register_tools(register) -> None:
     for fn in (git_status, git_diff, git_log, git_show, git_blame, git_branch_list):
-        register(typed_tool(fn, read_only=True))
+        register(TypedTool(fn, read_only=True))
     for fn in (git_branch_create, git_switch, git_add, git_commit, git_tag, git_fetch, git_pull, git_push):
-        register(typed_tool(fn))
+        register(TypedTool(fn))

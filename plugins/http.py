@@ -14,7 +14,7 @@ from typing_extensions import TypedDict
 from parac.core.confine import http_request as confined_request
 from parac.server.api import ToolContext, ToolError, hookimpl
 
-from ._tooling import policies, refusals, typed_tool
+from ._tooling import TypedTool, policies, refusals
 
 # Headers that would change where the request goes or how its body is framed; the URL and the body decide those.
 FORBIDDEN_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
@@ -66,4 +66,4 @@ def http_request(
 
 @hookimpl
 def parac_register_tools(register) -> None:
-    register(typed_tool(http_request))
+    register(TypedTool(http_request))

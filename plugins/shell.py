@@ -14,7 +14,7 @@ from typing_extensions import TypedDict
 from parac.core.confine import run_command
 from parac.server.api import ToolContext, ToolError, hookimpl
 
-from ._tooling import policies, refusals, resolve_path, typed_tool
+from ._tooling import TypedTool, policies, refusals, resolve_path
 
 MAX_STDIN_BYTES = 1_000_000
 
@@ -58,4 +58,4 @@ def shell_run(
 
 @hookimpl
 def parac_register_tools(register) -> None:
-    register(typed_tool(shell_run))
+    register(TypedTool(shell_run))
