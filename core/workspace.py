@@ -191,6 +191,11 @@ class Workspace:
         self._agent_specs.update({n: e.spec for n, e in self.agents.items() if e.spec is not None})
         # Names that exist, valid or not: a child of a broken parent should not also be told the parent is missing.
         self._agent_names = set(catalog.agents) | set(self.agents)
+        # parent -> children, so that finding a change's dependents is linear even for a thousand-agent cycle
+        self._children: dict[str, list[str]] = {}
+        for name, agent in self.agents.items():
+            if agent.spec is not None and agent.spec.parent is not None:
+                self._children.setdefault(agent.spec.parent, []).append(name)
 
     def set_overlay(self, path: Path | str, text: str | None) -> set[Path]:
         """Use ``text`` as the content of ``path`` (an editor's unsaved buffer), or the disk again when None.
@@ -287,11 +292,12 @@ class Workspace:
         out: set[Path] = set()
         if entry.kind == "agent":
             names = {entry.name}
-            grew = True
-            while grew:  # every descendant, however deep; a cycle ends because the set stops growing
-                children = {n for n, e in self.agents.items() if e.spec is not None and e.spec.parent in names}
-                grew = not children <= names
-                names |= children
+            todo = [entry.name]
+            while todo:  # every descendant, however deep; a cycle ends because names are visited once
+                for child in self._children.get(todo.pop(), ()):
+                    if child not in names:
+                        names.add(child)
+                        todo.append(child)
             out |= {self.agents[n].path for n in names if n in self.agents and self.agents[n].path}
             out |= {e.path for e in self.workflows.values() if e.path and _workflow_agents(e) & names}
             out |= {e.path for e in self._duplicates["agent"].get(entry.name, []) if e.path}
