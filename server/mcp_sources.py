@@ -24,6 +24,7 @@ unavailable, each with an error naming the server and the cause.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import threading
@@ -369,12 +370,14 @@ class ToolSources:
                 self._loop = asyncio.new_event_loop()
                 self._thread = threading.Thread(target=self._loop.run_forever, name="parac-mcp-sources", daemon=True)
                 self._thread.start()
+                atexit.register(self.close)  # stdio servers end with parac, even when nobody called close()
             return self._loop
 
     def close(self) -> None:
         """Stop every connection (ending stdio servers) and the background loop."""
         if self._loop is None:
             return
+        atexit.unregister(self.close)
 
         async def stop_all() -> None:
             for state in self.servers.values():

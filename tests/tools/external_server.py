@@ -42,6 +42,13 @@ def refuse(reason: str) -> str:
 
 
 @server.tool()
+def hang() -> str:
+    """Never answers (well, not for an hour)."""
+    time.sleep(3600)
+    return "late"
+
+
+@server.tool()
 def crash() -> str:
     """Ends the server process at once, as a crash would."""
     os._exit(3)

@@ -69,7 +69,7 @@ async def test_stdio_tools_are_called_through_parac(stdio_host: Host, workspace:
         await call(stdio_host, "ext.add", a="two", b=1)
     with pytest.raises(ToolError, match='tool refuse of MCP server "ext" failed: .*no thanks'):
         await call(stdio_host, "ext.refuse", reason="no thanks")
-    with pytest.raises(ToolError, match='has no tool "missing" \\(it has: add, crash, pid, refuse, shout\\)'):
+    with pytest.raises(ToolError, match='has no tool "missing" \\(it has: add, crash, hang, pid, refuse, shout\\)'):
         await call(stdio_host, "ext.missing")
     assert [c[:2] for c in tool_calls(workspace)] == [
         ("ext.add", "ok"), ("ext.shout", "ok"), ("ext.refuse", "error"), ("ext.missing", "error"),
@@ -84,6 +84,18 @@ async def test_a_crashed_server_is_restarted_by_the_next_call(stdio_host: Host) 
     assert second["result"] != first["result"]
     [ext] = [s for s in stdio_host.tool_sources.status() if s["name"] == "ext"]
     assert (ext["state"], ext["restarts"]) == ("ready", 1)
+
+
+async def test_a_call_that_never_answers_times_out(workspace: Path) -> None:
+    add_servers(workspace, {"ext": stdio(call_timeout_s=1)})
+    host = Host.for_workspace(workspace)
+    try:
+        first = await call(host, "ext.pid")
+        with pytest.raises(ToolError, match='MCP server "ext" did not answer in time \\(tool hang\\)'):
+            await call(host, "ext.hang")
+        assert (await call(host, "ext.pid"))["result"] != first["result"]  # the hung server was replaced
+    finally:
+        host.tool_sources.close()
 
 
 async def test_a_server_that_sends_garbage_fails_alone(stdio_host: Host) -> None:
@@ -197,7 +209,7 @@ def test_cli_lists_servers_and_calls_their_tools(workspace: Path, parac) -> None
     listed = parac("mcp", "servers", "--json", cwd=workspace)
     assert listed.code == 0, listed
     servers = {s["name"]: s for s in listed.json()}
-    assert servers["ext"]["state"] == "ready" and servers["ext"]["tools"] == ["add", "crash", "pid", "refuse", "shout"]
+    assert servers["ext"]["state"] == "ready" and servers["ext"]["tools"] == ["add", "crash", "hang", "pid", "refuse", "shout"]
     assert servers["broken"]["state"] == "invalid" and "http://" in servers["broken"]["error"]
 
     called = parac("tools", "call", "ext.add", "--args", '{"a": 5, "b": 6}', "--json", cwd=workspace)
