@@ -149,17 +149,19 @@ class FileJail:
             handle.write(data)
         return self.resolve(path, write=True)
 
-    def walk(self, path: str | os.PathLike[str] = ".") -> Iterator[str]:
+    def walk(self, path: str | os.PathLike[str] = ".", *, skip_dirs: Iterable[str] = ()) -> Iterator[str]:
         """Every regular file under ``path`` as a root-relative ``/`` path, sorted per directory.
 
         Symbolic links are not followed (a link inside the workspace is listed only if it is a file link that
-        stays inside), and hidden areas are skipped, so a listing shows only what `open` would allow."""
+        stays inside), and hidden areas are skipped, so a listing shows only what `open` would allow. Folders
+        named in ``skip_dirs`` (``.git``, ``node_modules``) are not entered at all."""
         start = self.resolve(path)
         if not start.is_dir():
             raise ConfinementError(os.fspath(path), "not a directory")
+        skipped = set(skip_dirs)
         for folder, dirs, files in os.walk(start):
             relative_folder = Path(folder).relative_to(self.root).as_posix()
-            dirs[:] = sorted(d for d in dirs if not self._is_hidden(_join(relative_folder, d)))
+            dirs[:] = sorted(d for d in dirs if d not in skipped and not self._is_hidden(_join(relative_folder, d)))
             for name in sorted(files):
                 relative = _join(relative_folder, name)
                 if self._is_hidden(relative):

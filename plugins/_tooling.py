@@ -15,6 +15,9 @@ from parac.core.policy import Policies
 from parac.server.api import Tool, ToolContext, ToolError, tool_from_function
 
 BINARY_SNIFF_BYTES = 8192
+# Folders a search or a recursive listing never means: version control internals, dependencies, caches.
+NOISE_DIRS = (".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache",
+              ".tox")
 
 _workspaces: dict[Path, Any] = {}
 
@@ -85,6 +88,16 @@ def resolve_path(ctx: ToolContext, path: str, *, write: bool = False) -> Path:
     """``path`` (relative to the workspace root) checked by governance's rules, as a real absolute path."""
     with refusals():
         return jail(ctx).resolve(path, write=write)
+
+
+def walk_files(ctx: ToolContext, path: str) -> list[str]:
+    """The files under a folder that the jail allows, without the :data:`NOISE_DIRS`; a file path stands for
+    itself."""
+    confined = jail(ctx)
+    with refusals():
+        if confined.resolve(path).is_file():
+            return [path]
+        return list(confined.walk(path, skip_dirs=NOISE_DIRS))
 
 
 def decode_text(data: bytes, shown: str) -> str:

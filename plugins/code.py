@@ -17,11 +17,11 @@ from typing_extensions import TypedDict
 from parac.core.confine import ConfinementError
 from parac.server.api import ToolContext, ToolError, hookimpl
 
-from ._tooling import TypedTool, decode_text, jail, read_text, refusals, resolve_path
+from ._tooling import TypedTool, decode_text, jail, read_text, walk_files
 
 MAX_SOURCE_BYTES = 2_000_000
 MAX_SEARCH_FILES = 5000
-SKIPPED_DIRS = {"node_modules", "target", "vendor", "dist", "build", "__pycache__"}
+BUILD_DIRS = {"target", "vendor", "dist", "build"}
 
 
 @dataclass(frozen=True)
@@ -363,9 +363,7 @@ def code_definition(
 ) -> Definitions:
     """Find where a symbol is defined, searching Python, JavaScript, TypeScript, Go and Rust files under a path."""
     confined = jail(ctx)
-    base = resolve_path(ctx, path)
-    with refusals():
-        files = [path] if base.is_file() else [f for f in confined.walk(path) if _searchable(f)]
+    files = [f for f in walk_files(ctx, path) if f == path or _searchable(f)]
     found: list[Definition] = []
     for file in files[:MAX_SEARCH_FILES]:
         language = language_of(Path(file))
@@ -384,9 +382,9 @@ def code_definition(
 
 
 def _searchable(relative: str) -> bool:
-    """Source files outside hidden folders and dependency or build output folders."""
+    """Source files outside hidden folders and build output folders."""
     parts = relative.split("/")
-    hidden = any(part.startswith(".") or part in SKIPPED_DIRS for part in parts[:-1])
+    hidden = any(part.startswith(".") or part in BUILD_DIRS for part in parts[:-1])
     return not hidden and Path(relative).suffix.lower() in EXTENSIONS
 
 

@@ -19,7 +19,7 @@ from typing_extensions import TypedDict
 from parac.core.confine import ConfinementError
 from parac.server.api import ToolContext, ToolError, hookimpl
 
-from ._tooling import TypedTool, decode_text, jail, read_text, refusals, resolve_path
+from ._tooling import TypedTool, decode_text, jail, read_text, refusals, resolve_path, walk_files
 
 MAX_READ_BYTES = 8 * 1024 * 1024
 MAX_WRITE_BYTES = 8 * 1024 * 1024
@@ -197,7 +197,9 @@ def file_edit(
 def file_list(
     ctx: ToolContext,
     path: Folder = ".",
-    recursive: Annotated[bool, Field(description="List every file below the folder instead of its entries.")] = False,
+    recursive: Annotated[
+        bool, Field(description="List every file below the folder (not in .git, node_modules and the like).")
+    ] = False,
     max_entries: Annotated[int, Field(ge=1, le=10000)] = 1000,
 ) -> ListResult:
     """List a folder's entries (files, folders, links) with their size; recursive lists every file below it."""
@@ -206,8 +208,7 @@ def file_list(
         raise ToolError(f"{path}: not a folder" if folder.exists() else f"{path}: no such folder")
     confined = jail(ctx)
     if recursive:
-        with refusals():
-            items = [confined.root / relative for relative in confined.walk(path)]
+        items = [confined.root / relative for relative in walk_files(ctx, path)]
     else:
         items = [item for item in sorted(folder.iterdir()) if _visible(ctx, item)]
     entries = [
@@ -252,7 +253,8 @@ def file_search(
     ignore_case: bool = False,
     max_results: Annotated[int, Field(ge=1, le=10000)] = 200,
 ) -> SearchResult:
-    """Search text files for lines matching a regular expression. Binary files and files over 2 MiB are skipped."""
+    """Search text files for lines matching a regular expression. Binary files, files over 2 MiB, and folders such
+    as .git and node_modules are skipped."""
     try:
         regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
     except re.error as exc:
@@ -260,9 +262,7 @@ def file_search(
     if glob:
         _check_pattern(glob)
     confined = jail(ctx)
-    base = resolve_path(ctx, path)
-    with refusals():
-        files = [path] if base.is_file() else list(confined.walk(path))
+    files = walk_files(ctx, path)
     matches: list[Match] = []
     searched = 0
     for file in files:

@@ -60,6 +60,12 @@ async def test_list_glob_search(host, workspace: Path) -> None:
 
     found = await call(host, "file_search", pattern="needle", ignore_case=True, glob="*.py")
     assert [(m["path"], m["line"]) for m in found["matches"]] == [("src/a.py", 2), ("src/pkg/b.py", 1)]
+    write(workspace / ".git/hooks/needle.py", "needle\n")
+    write(workspace / "web/node_modules/dep/needle.py", "needle\n")
+    again = await call(host, "file_search", pattern="needle", glob="*.py")
+    assert [m["path"] for m in again["matches"]] == ["src/a.py"]
+    listed_again = await call(host, "file_list", recursive=True)
+    assert not [e for e in listed_again["entries"] if "needle" in e["path"]]
     with pytest.raises(ToolError, match="invalid regular expression"):
         await call(host, "file_search", pattern="(")
 
