@@ -168,6 +168,9 @@ class NoopServices:
 
         self.call_tool = through_invoke_tool if body == "invoke_tool" else bare
 
+    def needs_approval(self, tool: str, workflow: str) -> bool:
+        return False
+
     def parse_definition(self, definition: dict) -> Any:
         from parac.core.specs import WorkflowSpec
 

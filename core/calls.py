@@ -28,6 +28,7 @@ class ToolCall:
     run_id: str | None = None
     step: str | None = None
     idempotency_key: str | None = None
+    approved_by: str | None = None  # who approved this very call at a workflow gate (for tools that need approval)
     call_id: str = field(default_factory=new_id)
 
 

@@ -114,7 +114,8 @@ def parac_before_tool_call(call: ToolCall) -> None:
     decision = policies.admit(call.tool, agent=call.agent, workflow=call.workflow)
     if not decision.allowed:
         raise CallDenied(decision.reason, rule=decision.rule)
-    if decision.approval_required or getattr(contribution.value, "needs_approval", False):
+    needs_person = decision.approval_required or getattr(contribution.value, "needs_approval", False)
+    if needs_person and not call.approved_by:  # a workflow gate answered by a person sets approved_by
         raise CallDenied(
             f'tool "{call.tool}" needs a person\'s approval for each call; '
             f"run it from a workflow step after an approval gate",

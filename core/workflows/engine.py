@@ -46,6 +46,7 @@ class StepContext:
     idempotency_key: str
     model: str | None = None  # the --dry-run model, which replaces every agent's
     budget_usd: float | None = None  # the workflow's budget_usd: the limit of the whole run
+    approved_by: str | None = None  # who let a tool that needs approval be called, at this step's gate
 
 
 @dataclass
@@ -60,6 +61,8 @@ class Services(Protocol):
     async def run_agent(self, ctx: StepContext, step: Any, task: str) -> StepOutcome: ...
 
     async def call_tool(self, ctx: StepContext, tool: str, args: dict) -> StepOutcome: ...
+
+    def needs_approval(self, tool: str, workflow: str) -> bool: ...
 
     def workflow_spec(self, name: str) -> Any: ...
 
@@ -599,6 +602,17 @@ class _Execution:
             work = self._prepare_work(step, kind)
         except ParacError as exc:
             return _Outcome("failed", error=str(exc))
+        approved_by = None
+        if kind == "tool" and self.engine.services.needs_approval(step.tool, self.run.workflow):
+            approval = await self._gate(
+                step, getattr(step, "message", None) or f"Allow step {step.id!r} to call tool {step.tool!r}?", None
+            )
+            if isinstance(approval, _Outcome):
+                return approval
+            if approval.status != "approved":
+                return _Outcome("failed", error=f"the call of tool {step.tool!r} was {_rejection(approval)}")
+            cp.set_step_status(self.conn, self.run_id, step.id, "running")
+            approved_by = approval.actor
         retry = getattr(step, "retry", None)
         max_attempts = int(getattr(retry, "max_attempts", 1) or 1) if retry is not None else 1
         timeout = getattr(step, "timeout_s", None)
@@ -607,7 +621,7 @@ class _Execution:
             attempt = self.attempts[step.id]
             key = self.keys[step.id]
             ctx = StepContext(self.run_id, self.run.workflow, step.id, attempt, key, self.options.model,
-                              getattr(self.spec, "budget_usd", None))
+                              getattr(self.spec, "budget_usd", None), approved_by)
             self.engine.event(
                 "workflow.step.start",
                 {"run_id": self.run_id, "step": step.id, "kind": kind, "attempt": attempt, "idempotency_key": key},
@@ -687,13 +701,19 @@ class _Execution:
         return StepOutcome(result.outputs, 0.0)
 
     async def _approval(self, step: Any) -> _Outcome:
-        where = f"step {step.id!r}"
+        default = f"Approve step {step.id!r} of workflow {self.run.workflow!r}?"
+        approval = await self._gate(step, getattr(step, "message", None) or default, getattr(step, "timeout_s", None))
+        if isinstance(approval, _Outcome):
+            return approval
+        output = {"approved": approval.status == "approved", "by": approval.actor, "comment": approval.comment}
+        if approval.status == "approved":
+            return _Outcome("completed", output)
+        return _Outcome("failed", output, _rejection(approval))
+
+    async def _gate(self, step: Any, template: str, limit: float | None) -> cp.Approval | _Outcome:
+        """Wait for a person's decision on the step (persisted; a decision already taken stands)."""
         try:
-            message = templates.render(
-                getattr(step, "message", None) or f"Approve step {step.id!r} of workflow {self.run.workflow!r}?",
-                self.context,
-                where=f"{where} message",
-            )
+            message = templates.render(template, self.context, where=f"step {step.id!r} message")
         except ParacError as exc:
             return _Outcome("failed", error=str(exc))
         approval = cp.get_approval(self.conn, self.run_id, step.id)
@@ -704,7 +724,7 @@ class _Execution:
             )
             self.waiting += 1
             try:
-                approval = await self._await_decision(step, message)
+                approval = await self._await_decision(step, message, limit)
             finally:
                 self.waiting -= 1
             if self.waiting == 0:
@@ -712,20 +732,15 @@ class _Execution:
                     "UPDATE workflow_runs SET status = 'running' WHERE run_id = ? AND status = 'waiting_approval'",
                     (self.run_id,),
                 )
-        output = {"approved": approval.status == "approved", "by": approval.actor, "comment": approval.comment}
-        if approval.status == "approved":
-            return _Outcome("completed", output)
-        error = f"rejected by {approval.actor}" + (f": {approval.comment}" if approval.comment else "")
-        return _Outcome("failed", output, error)
+        return approval
 
-    async def _await_decision(self, step: Any, message: str) -> cp.Approval:
+    async def _await_decision(self, step: Any, message: str, limit: float | None) -> cp.Approval:
         if self.options.auto_approve:
             return self._decide_once(step.id, Decision(True, "auto-approve (--yes)"))
         if self.engine.asker is not None:
             decision = await self.engine.asker(self.run_id, step.id, message)
             if decision is not None:
                 return self._decide_once(step.id, decision)
-        limit = getattr(step, "timeout_s", None)
         while True:
             current = cp.get_approval(self.conn, self.run_id, step.id)
             assert current is not None
@@ -750,6 +765,10 @@ class _Execution:
             return approval
         self.engine.event("workflow.approval.decided", approval_event(self.run_id, step_id, approval))
         return approval
+
+
+def _rejection(approval: cp.Approval) -> str:
+    return f"rejected by {approval.actor}" + (f": {approval.comment}" if approval.comment else "")
 
 
 def _describe(exc: BaseException, timeout: float | None) -> str:

@@ -107,6 +107,7 @@ class WorkspaceServices:
             run_id=ctx.run_id,
             step=ctx.step_id,
             idempotency_key=ctx.idempotency_key,
+            approved_by=ctx.approved_by,
         )
         target = tools[tool].value
         try:
@@ -122,6 +123,16 @@ class WorkspaceServices:
         except CallDenied as exc:  # a policy said no: asking again gets the same answer
             raise StepFailed(str(exc), retryable=False) from exc
         return StepOutcome(value)
+
+    def needs_approval(self, tool: str, workflow: str) -> bool:
+        """Whether each call of the tool needs a person: the tool says so, or a policy's ``require_approval``."""
+        from ..policy import load_policies
+
+        catalog = self.workspace.catalog
+        contribution = catalog.tools.get(tool) if catalog is not None else None
+        if contribution is not None and contribution.value.needs_approval:
+            return True
+        return load_policies(self.workspace.root).decide(tool, workflow=workflow).approval_required
 
     def workflow_spec(self, name: str) -> WorkflowSpec:
         return workflow_spec(self.workspace, name)

@@ -326,3 +326,26 @@ async def test_events_reach_plugins_for_audit(wf_project, make_runner):
     assert ends == {step["id"]: "completed" for step in result.steps}
     assert len(_events("workflow.step.start")) == 6  # every step but the gate does work
     assert _events("workflow.approval.decided")[0]["by"] == "auto-approve (--yes)"
+
+
+async def test_a_tool_that_needs_approval_waits_at_a_gate(wf_project, make_runner):
+    (wf_project.root / ".parac" / "policies" / "gated.yaml").write_text("require_approval: [record]\n")
+    wf_project.write_workflow("guarded", """\
+steps:
+  - {id: write, tool: record, arguments: {label: w}, message: "Let {{ run.workflow }} write?"}
+""")
+    runner = make_runner()
+    paused = await runner.run("guarded", {}, RunOptions(pause_on_approval=True))
+    assert paused.status == "waiting_approval" and _steps(paused)["write"]["status"] == "waiting_approval"
+    assert runner.waiting(paused.run_id)[0]["message"] == "Let guarded write?"
+    assert wf_project.log_lines() == []  # nothing happened before the person answered
+    runner.decide(paused.run_id, "write", approved=True, comment="fine")
+    done = await make_runner().resume(paused.run_id)
+    assert done.status == "completed", done.error
+    assert [line["event"] for line in wf_project.log_lines()] == ["start", "applied"]
+    rejected = await make_runner().run("guarded", {}, RunOptions(pause_on_approval=True))
+    runner.decide(rejected.run_id, "write", approved=False, comment="no")
+    failed = await make_runner().resume(rejected.run_id)
+    assert _steps(failed)["write"]["error"] == "the call of tool 'record' was rejected by local: no"
+    direct = await make_runner().run("guarded", {}, RunOptions(auto_approve=True))
+    assert direct.status == "completed"  # --yes answers the gate; the call then carries who approved it
