@@ -136,11 +136,12 @@ def file_read(
 
 
 def _atomic_write(ctx: ToolContext, path: str, content: str) -> None:
-    """Write beside the target through the jail, then rename over it: the rename replaces whatever is at the
-    path (even a link swapped in meanwhile) and never writes through it."""
+    """Write a new file beside the target through the jail, then rename it over the target: readers see the old
+    content or the new, never half of it, and a link swapped in meanwhile is replaced, not written through."""
     target = resolve_path(ctx, path, write=True)
     parent = path.rstrip("/").rpartition("/")[0]
-    temp = f"{parent}/.{target.name}.{secrets.token_hex(6)}.tmp" if parent else f".{target.name}.{secrets.token_hex(6)}.tmp"
+    name = f".{target.name}.{secrets.token_hex(6)}.tmp"
+    temp = f"{parent}/{name}" if parent else name
     with refusals():
         with jail(ctx).open(temp, "x", encoding="utf-8", newline="") as handle:
             handle.write(content)

@@ -5,6 +5,8 @@ Safety rules, so an agent cannot lose anyone's work: nothing that changes the re
 cherry-pick or revert is half done; ``git_pull`` refuses a dirty tree and only fast-forwards; switching branches
 leaves it to git to refuse when local changes would be overwritten; pushes never force, and go only to remotes
 already configured in the repository. Network commands never prompt (``GIT_TERMINAL_PROMPT=0``) and time out.
+Git hooks never run (``core.hooksPath=/dev/null``): a hooks folder inside the working tree is a file an agent can
+write, and a commit would run it outside the shell tool's allow-list.
 
 gitpython is imported inside the tools: loading the plugin must not cost its import time.
 """
@@ -168,11 +170,13 @@ def _open(ctx: ToolContext, repo: str) -> Any:
     if handle.bare:
         raise ToolError(f"{repo}: a bare repository has no working tree to work on")
     handle.git.update_environment(**QUIET_ENV)
+    handle.git.set_persistent_git_options(c="core.hooksPath=/dev/null")
     return handle
 
 
-def _git(handle: Any, command: str, *args: str, **options: Any) -> str:
-    """Run a git command; its failure becomes a :class:`ToolError` carrying git's own explanation."""
+def _git(handle: Any, command: str, *args: str, **options: Any) -> Any:
+    """Run a git command and return its stdout (``(status, stdout, stderr)`` with ``with_extended_output``); its
+    failure becomes a :class:`ToolError` carrying git's own explanation."""
     import git
 
     try:
@@ -445,7 +449,7 @@ def git_commit(
         _git(handle, "add", "--update")
     if _head(handle) is not None and not handle.index.diff("HEAD"):
         raise ToolError("nothing staged to commit (stage files with git_add first)")
-    _git(handle, "commit", "--no-verify", "-m", message)
+    _git(handle, "commit", "-m", message)
     sha = handle.head.commit.hexsha
     files = _numstat(_git(handle, "show", "--numstat", "--format=", sha))
     return Committed(sha=sha, branch=_current_branch(handle), summary=handle.head.commit.summary, files=files)
@@ -479,9 +483,9 @@ def git_fetch(ctx: ToolContext, repo: Repo = ".", remote: RemoteName = "origin")
     """Fetch branches and tags from a configured remote (nothing local changes but remote-tracking refs)."""
     handle = _open(ctx, repo)
     _remote(handle, remote)
-    output = _git(handle, "fetch", "--prune", "--tags", remote, kill_after_timeout=NETWORK_TIMEOUT_S,
-                  with_extended_output=True)
-    return Remote(remote=remote, output=(output[2] or output[1]).strip())
+    _, out, err = _git(handle, "fetch", "--prune", "--tags", remote, kill_after_timeout=NETWORK_TIMEOUT_S,
+                       with_extended_output=True)
+    return Remote(remote=remote, output=(err or out).strip())
 
 
 def git_pull(

@@ -190,3 +190,14 @@ async def test_not_a_repository_and_bad_paths(host, workspace: Path) -> None:
 def init_repo_user(path: Path) -> None:
     git(path, "config", "user.name", "Someone Else")
     git(path, "config", "user.email", "else@example.com")
+
+
+async def test_hooks_never_run(host, repo: Path) -> None:
+    """A hooks folder in the working tree is writable by the file tools; committing must not execute it."""
+    git(repo, "config", "core.hooksPath", ".githooks")
+    await call(host, "file_write", path=".githooks/pre-commit", content="#!/bin/sh\ntouch hook-ran\n")
+    (repo / ".githooks/pre-commit").chmod(0o755)
+    write(repo / "app.py", "changed\n")
+    await call(host, "git_commit", message="with a hook", all_tracked=True)
+    assert not (repo / "hook-ran").exists()
+    assert git(repo, "log", "-1", "--format=%s") == "with a hook"
