@@ -249,6 +249,16 @@ def list_runs(conn: sqlite3.Connection, *, limit: int = 50, workflow: str | None
     return [RunRow.from_row(row) for row in conn.execute(sql, params)]
 
 
+def interrupted_runs(conn: sqlite3.Connection) -> list[RunRow]:
+    """Top-level runs that are not finished and that no live process executes (killed, or paused at a gate)."""
+    ensure_schema(conn)
+    rows = conn.execute(
+        "SELECT * FROM workflow_runs WHERE parent_run IS NULL AND status NOT IN ('completed', 'failed', 'cancelled')"
+        " ORDER BY created_at"
+    )
+    return [run for run in map(RunRow.from_row, rows) if not run.lease_alive()]
+
+
 def get_steps(conn: sqlite3.Connection, run_id: str) -> dict[str, StepRow]:
     ensure_schema(conn)
     rows = conn.execute(

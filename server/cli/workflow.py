@@ -220,25 +220,42 @@ def run_command(
 
 
 @workflow.command("resume")
-@click.argument("run_id")
+@click.argument("run_id", required=False)
+@click.option("--all", "every", is_flag=True, help="Resume every run that no process is running (e.g. at start-up).")
 @click.option("--yes", "-y", is_flag=True, help="Approve every gate still to come.")
 @click.option("--no-wait", is_flag=True, help="Stop again at a gate nobody answered.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def resume_command(state: State, run_id: str, yes: bool, no_wait: bool, as_json: bool) -> None:
+def resume_command(state: State, run_id: str | None, every: bool, yes: bool, no_wait: bool, as_json: bool) -> None:
     """Continue a run that was stopped (killed, or paused at a gate); finished steps are not run again."""
     from parac.core.workflows import RunOptions
     from parac.core.workflows import checkpoints as cp
 
+    if bool(run_id) == every:
+        raise click.UsageError("give either a RUN_ID or --all")
     progress = _Progress(not as_json)
+    results = []
     with _runner(state, progress.on_event) as runner:
-        run = cp.get_run(runner.conn, run_id)
-        options = RunOptions.from_json(run.options)
-        options.auto_approve = options.auto_approve or yes
-        options.pause_on_approval = no_wait
-        progress.begin(run_id, run.workflow)
-        result = progress.drive(lambda: runner.resume(run_id, options))
-    _report(result, as_json)
+        targets = [run.run_id for run in cp.interrupted_runs(runner.conn)] if every else [run_id]
+        for target in targets:
+            run = cp.get_run(runner.conn, target)
+            options = RunOptions.from_json(run.options)
+            options.auto_approve = options.auto_approve or yes
+            options.pause_on_approval = no_wait or (every and not yes)  # unattended: never block on a gate
+            progress.begin(target, run.workflow)
+            results.append(progress.drive(lambda t=target, o=options: runner.resume(t, o)))
+    if not every:
+        _report(results[0], as_json)
+        return
+    if as_json:
+        echo_json([result.to_json() for result in results])
+    else:
+        for result in results:
+            _print_result(result)
+        if not results:
+            click.echo("no interrupted runs")
+    if any(result.status not in ("completed", "waiting_approval") for result in results):
+        raise click.exceptions.Exit(1)
 
 
 @workflow.command("status")

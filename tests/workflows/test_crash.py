@@ -127,3 +127,15 @@ def test_two_resumers_one_wins(wf_project):
     _check_after_resume(wf_project, run_id, before, killed_pid)
     again = wf_project.cli("workflow", "resume", run_id)
     assert again.returncode == 1 and f"run {run_id} is already completed" in again.stderr
+
+
+def test_resume_all_picks_up_every_interrupted_run(wf_project):
+    run_id, before, killed_pid = _kill_when(wf_project, KILL_POINTS["fan-out-in-flight"], "--yes")
+    usage = wf_project.cli("workflow", "resume")
+    assert usage.returncode == 2 and "give either a RUN_ID or --all" in usage.stderr
+    resumed = wf_project.cli("workflow", "resume", "--all", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [(r["run_id"], r["status"]) for r in json.loads(resumed.stdout)] == [(run_id, "completed")]
+    _check_after_resume(wf_project, run_id, before, killed_pid)
+    nothing = wf_project.cli("workflow", "resume", "--all")
+    assert nothing.returncode == 0 and "no interrupted runs" in nothing.stdout
