@@ -75,6 +75,12 @@ def test_run_dry_run_json_shape(project: Path, parac):
     fixed = parac("workflow", "run", "code-review", "-i", "change=x", "--dry-run", "fixed:LGTM", "--json",
                   cwd=project).json()
     assert fixed["outputs"] == {"summary": "LGTM"}
+    (project / "turns.yaml").write_text('turns:\n  - text: "from the script"\n')
+    scripted = parac("workflow", "run", "code-review", "-i", "change=x", "--dry-run", "scripted:turns.yaml", "--json",
+                     cwd=project).json()
+    assert scripted["outputs"] == {"summary": "from the script"}
+    randomly = parac("workflow", "run", "code-review", "-i", "change=x", "--dry-run", "random", "--json", cwd=project)
+    assert randomly.code == 0 and randomly.json()["status"] == "completed"
 
 
 def test_approve_from_cli_while_the_run_waits(project: Path, parac):
