@@ -177,10 +177,14 @@ class ToolSources:
         return (server, remote) if dot and remote and server in self.servers else None
 
     def tool(self, name: str) -> ExternalTool | None:
-        """The tool ``SERVER.remote`` (registered on first mention; nothing connects yet), or None."""
+        """The tool ``SERVER.remote`` (registered on first mention; nothing connects yet), or None when SERVER is
+        not configured or is running without that tool."""
         parts = self.split(name)
         if parts is None:
             return None
+        server = self.servers[parts[0]]
+        if name not in self.tools and server.state == "ready" and parts[1] not in server.tools:
+            return None  # the running server has no such tool: a typo must not become a registered tool
         if name not in self.tools:
             self.tools[name] = ExternalTool(self, *parts)
             self._register(self.tools[name])

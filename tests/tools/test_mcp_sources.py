@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from parac.core.audit import AuditLog
+from parac.core.diagnostics import ParacError
 from parac.core.runtime import Runtime
 from parac.core.tools import ToolError
 from parac.server.host import Host
@@ -60,6 +61,7 @@ def stdio_host(workspace: Path) -> Iterator[Host]:
 
 
 async def test_stdio_tools_are_called_through_parac(stdio_host: Host, workspace: Path) -> None:
+    stdio_host.tool_sources.declare(["ext.gone"])  # as an agent naming a tool the server does not have
     assert (await call(stdio_host, "ext.add", a=2, b=40)) == {"result": 42}
     assert (await call(stdio_host, "ext.shout", text="hi")) == {"result": "HI"}
     tool = stdio_host.tool("ext.add")
@@ -69,10 +71,13 @@ async def test_stdio_tools_are_called_through_parac(stdio_host: Host, workspace:
         await call(stdio_host, "ext.add", a="two", b=1)
     with pytest.raises(ToolError, match='tool refuse of MCP server "ext" failed: .*no thanks'):
         await call(stdio_host, "ext.refuse", reason="no thanks")
-    with pytest.raises(ToolError, match='has no tool "missing" \\(it has: add, crash, hang, pid, refuse, shout\\)'):
-        await call(stdio_host, "ext.missing")
+    with pytest.raises(ToolError, match='has no tool "gone" \\(it has: add, crash, hang, pid, refuse, shout\\)'):
+        await call(stdio_host, "ext.gone")
+    with pytest.raises(ParacError, match='unknown tool "ext.shoot" \\(did you mean "ext.shout"'):
+        await call(stdio_host, "ext.shoot")
+    assert "ext.shoot" not in stdio_host.registry.catalog.tools
     assert [c[:2] for c in tool_calls(workspace)] == [
-        ("ext.add", "ok"), ("ext.shout", "ok"), ("ext.refuse", "error"), ("ext.missing", "error"),
+        ("ext.add", "ok"), ("ext.shout", "ok"), ("ext.refuse", "error"), ("ext.gone", "error"),
     ]
 
 
