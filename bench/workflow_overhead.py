@@ -229,7 +229,7 @@ def main() -> int:
         add("langgraph (sqlite)", langgraph_times(python, "sqlite"))
 
     columns = list(runs)
-    print("per-step overhead, microseconds (median of %d runs each)" % (ROUNDS * REPEATS))
+    print(f"per-step overhead, microseconds (median of {ROUNDS * REPEATS} runs each)")
     print(f"{'workload':<16}" + "".join(f"{c:>30}" for c in columns) + f"{'parac / LangGraph-memory':>28}")
     ratios = []
     for label, steps in WORKLOADS.items():

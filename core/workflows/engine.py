@@ -17,7 +17,7 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import anyio
@@ -126,14 +126,17 @@ class _Paused(Exception):
 
 
 def backoff_delay(retry: Any, attempt: int) -> float:
-    """Delay before the next attempt: full-jitter exponential backoff (spreads retries of many steps apart)."""
+    """Delay before the next attempt: doubling (or fixed), capped, then jittered to between half and all of it,
+    so that steps failing together (one provider down) do not all retry in the same instant."""
     base = float(getattr(retry, "initial_delay_s", 1.0) or 0.0)
     cap = float(getattr(retry, "max_delay_s", 60.0) or 0.0)
     strategy = getattr(retry, "backoff", "exponential")
     if strategy == "none" or base <= 0:
         return 0.0
     delay = base if strategy == "fixed" else base * (2 ** (attempt - 1))
-    return random.uniform(delay / 2, min(delay, cap) if cap else delay)
+    if cap:
+        delay = min(delay, cap)
+    return random.uniform(delay / 2, delay)
 
 
 def approval_event(run_id: str, step_id: str, approval: cp.Approval) -> dict:

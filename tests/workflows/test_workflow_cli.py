@@ -101,7 +101,8 @@ def test_approve_from_cli_while_the_run_waits(project: Path, parac):
         assert f"step sign-off of run {run_id} approved by cli" in approved.out
         out, err = proc.communicate(timeout=120)
     finally:
-        proc.kill() if proc.poll() is None else None
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 0, err
     assert "waiting for approval" in err and f"parac workflow approve {run_id} sign-off" in err
     data = json.loads(out)

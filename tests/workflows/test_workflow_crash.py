@@ -89,7 +89,8 @@ def test_kill_at_timed_points(wf_project, delay):
     def armed(project) -> bool:
         if not project.runs():
             return False
-        start.append(time.monotonic()) if not start else None
+        if not start:
+            start.append(time.monotonic())
         return time.monotonic() - start[0] >= delay
 
     run_id, before, killed_pid = _kill_when(wf_project, armed, "--yes")
@@ -120,7 +121,7 @@ def test_two_resumers_one_wins(wf_project):
     wf_project.wait_for(lambda: _logged(wf_project, "start", "p1") and any(
         line["pid"] == first.pid for line in wf_project.log_lines()), what="the first resumer to start")
     second = wf_project.cli("workflow", "resume", run_id)
-    out, err = first.communicate(timeout=60)
+    _, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
     assert second.returncode == 1
     assert f"run {run_id} is being executed by process {first.pid}" in second.stderr
