@@ -1,8 +1,10 @@
 """The files the editor has open: text kept in step with the client, and the structure read from it.
 
 pygls' own document store applies every ``didChange`` as it comes and raises on a change to a document it never saw.
-Editors (and networks) are not always that tidy, so :class:`Documents` orders changes by version: a change that
-arrives early waits until the ones before it have come (a bounded number of them), a stale one is dropped, and a
+Editors (and networks) are not always that tidy, so :class:`Documents` orders changes by version. Versions only
+have to grow, not by one (Neovim uses its buffer's ``changedtick``), so a change that skips a version is held until
+the missing one comes, the next request about the document, or :data:`HOLD_SECONDS`, whichever is first; a client
+seen skipping versions is trusted from then on and its changes apply as they come. A stale change is dropped, and a
 full-text change settles everything. Whatever the client sends, the server keeps a text and keeps answering.
 
 A :class:`Document` parses lazily and caches per version: the lines, the tree-sitter tree of its YAML (the front
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("parac.lsp")
 MAX_ANALYSED_CHARS = MAX_SPEC_CHARS
 MAX_PENDING_CHANGES = 64
+HOLD_SECONDS = 0.25
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 FENCE = "---"
 
@@ -171,6 +174,7 @@ class Documents:
     def __init__(self) -> None:
         self._docs: dict[str, Document] = {}
         self._pending: dict[str, _Pending] = {}
+        self.skips_versions = False
 
     def __iter__(self) -> Iterator[Document]:
         return iter(list(self._docs.values()))
@@ -205,7 +209,8 @@ class Documents:
             return None
         full = next((i for i, c in enumerate(params.content_changes) if isinstance(c, types.TextDocumentContentChangeWholeDocument)), None)
         pending = self._pending.setdefault(uri, _Pending())
-        if current is not None and version is not None and version > current + 1 and full is None:
+        gap = current is not None and version is not None and version > current + 1
+        if gap and full is None and not self.skips_versions:
             if len(pending.changes) >= MAX_PENDING_CHANGES:
                 log.warning("too many changes to %s arrived out of order; dropping the oldest", uri)
                 pending.changes.pop(min(pending.changes))
@@ -216,6 +221,21 @@ class Documents:
             doc = self._apply(doc, pending.changes.pop(doc.version + 1), encoding)
         for stale in [v for v in pending.changes if doc.version is not None and v <= doc.version]:
             del pending.changes[stale]
+        return doc
+
+    def holding(self, uri: str) -> bool:
+        pending = self._pending.get(uri)
+        return pending is not None and bool(pending.changes)
+
+    def flush(self, uri: str, encoding: str) -> Document | None:
+        """Apply held changes in version order, gaps or not: the versions they waited for are not coming."""
+        pending = self._pending.get(uri)
+        doc = self._docs.get(uri)
+        if doc is None or pending is None or not pending.changes:
+            return None
+        self.skips_versions = True
+        for version in sorted(pending.changes):
+            doc = self._apply(doc, pending.changes.pop(version), encoding)
         return doc
 
     def _apply(self, doc: Document, params: types.DidChangeTextDocumentParams, encoding: str) -> Document:

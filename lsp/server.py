@@ -22,7 +22,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
-from .documents import Document, Documents, path_to_uri, uri_to_path
+from .documents import HOLD_SECONDS, Document, Documents, path_to_uri, uri_to_path
 from .features.diagnostics import Publisher
 
 if TYPE_CHECKING:
@@ -47,10 +47,19 @@ class ParacProtocol(LanguageServerProtocol):
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Generator[Any, Any, None]:
+        uri = params.text_document.uri
         if self._server.documents.change(params, self._server.encoding) is None:
+            if self._server.documents.holding(uri):
+                asyncio.get_running_loop().call_later(HOLD_SECONDS, self._flush, uri)
             return
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
             yield handler, (params,), None
+
+    def _flush(self, uri: str) -> None:
+        doc = self._server.documents.flush(uri, self._server.encoding)
+        if doc is not None and (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            identifier = types.VersionedTextDocumentIdentifier(uri=uri, version=doc.version or 0)
+            handler(types.DidChangeTextDocumentParams(text_document=identifier, content_changes=[]))
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Generator[Any, Any, None]:
@@ -92,6 +101,12 @@ class ParacLanguageServer(LanguageServer):
         return self.core
 
     def document(self, uri: str) -> Document | None:
+        """The open document, with any changes still held for missing versions applied first."""
+        if self.documents.holding(uri) and (doc := self.documents.flush(uri, self.encoding)) is not None:
+            from .features.lifecycle import sync
+
+            if (path := self.in_workspace(uri)) is not None:
+                sync(self, path, doc.text)
         return self.documents.get(uri)
 
     def text_of(self, path: Path) -> Document | None:
