@@ -142,3 +142,27 @@ async def test_plan_and_bad_input_over_mcp(project: Path, era: str):
         assert nothing.is_error and "no workflow run 'rmissing'" in nothing.content[0].text
         listed = json.loads((await session.read_resource("parac://runs")).contents[0].text)
     assert listed == []  # refused runs left nothing behind
+
+
+async def test_over_stdio_a_background_run_waits_for_approve_step(project: Path, parac):
+    """`parac mcp serve` as an editor spawns it: the run goes on in the server after the call returns, stops at
+    its gate, is answered by approve_step, and the CLI sees the same run in the same database."""
+    import os
+    import sys
+
+    from mcp import StdioServerParameters
+
+    command = str(Path(sys.executable).with_name("parac"))
+    params = StdioServerParameters(command=command, args=["mcp", "serve", "--workspace", str(project)],
+                                   env={**os.environ, "PARAC_LOAD_PLUGINS": ""})
+    async with Client(params, mode="legacy") as session:
+        started = await session.call_tool("run_workflow", {"name": "feature", "inputs": RISKY, "dry_run": "echo"})
+        run_id = started.structured_content["run_id"]
+        await _until(session, run_id, "waiting_approval")
+        from_cli = parac("workflow", "status", run_id, "--json", cwd=project).json()
+        assert from_cli["status"] == "waiting_approval"
+        busy = parac("workflow", "resume", run_id, cwd=project)
+        assert busy.code == 1 and "is being executed by process" in busy.err  # the server's worker holds it
+        await session.call_tool("approve_step", {"run_id": run_id, "step": "sign-off"})
+        done = await _until(session, run_id, "completed", "failed")
+    assert done["status"] == "completed"
