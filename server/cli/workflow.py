@@ -397,7 +397,8 @@ class _Progress:
         if self.enabled and self.err.is_terminal:
             from rich.live import Live
 
-            with Live(self._table(), console=self.err, refresh_per_second=8, transient=False) as self.live:
+            # rebuilt at each refresh, so the time of a running step keeps counting between events
+            with Live(console=self.err, refresh_per_second=4, get_renderable=self._table) as self.live:
                 return anyio.run(run)
         return anyio.run(run)
 
@@ -428,9 +429,7 @@ class _Progress:
             row["attempt"] = data.get("attempt", 1)
         if name in ("workflow.step.end", "workflow.step.skip"):
             row["seconds"] = time.monotonic() - row["started"]
-        if self.live is not None:
-            self.live.update(self._table())
-        else:
+        if self.live is None:
             self._line(name, data, row)
 
     def _line(self, name: str, data: dict[str, Any], row: dict[str, Any]) -> None:
@@ -448,7 +447,7 @@ class _Progress:
         from rich.table import Table
 
         table = Table("step", "status", "attempt", "time", box=None)
-        for row in self.rows.values():
+        for row in list(self.rows.values()):  # the refresh thread reads while events write
             status = row.get("status", "pending")
             seconds = row.get("seconds", time.monotonic() - row["started"])
             label = row["step"] if row["run"] == self.run_id else f"{row['run'].rpartition('.')[2]}/{row['step']}"
