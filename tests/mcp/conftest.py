@@ -7,8 +7,13 @@ use today) and `auto` (which, in-process, speaks 2026-07-28 directly).
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -84,3 +89,41 @@ def extra_faces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     yield "parac_test_faces"
     for name in [m for m in sys.modules if m.startswith("parac_test_faces")]:
         del sys.modules[name]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def http_server(serve_command: list[str]) -> Callable[..., AbstractContextManager[str]]:
+    """Start `parac mcp serve --transport http` on a free port of 127.0.0.1; the context gives the endpoint URL."""
+
+    @contextmanager
+    def start(project: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+        port = free_port()
+        proc = subprocess.Popen(
+            [*serve_command, "--transport", "http", "--port", str(port), "--workspace", str(project), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PARAC_LOAD_PLUGINS": "", **(env or {})},
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "the HTTP server did not start"
+                    time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}/mcp"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+    return start

@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -26,41 +20,9 @@ INITIALIZE = {
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def http_server(command: list[str], project: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [*command, "--transport", "http", "--port", str(port), "--workspace", str(project), *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PARAC_LOAD_PLUGINS": "", **(env or {})},
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the HTTP server did not start"
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
 @pytest.mark.parametrize(("mode", "version"), [("legacy", "2025-11-25"), ("auto", "2026-07-28")])
-async def test_sdk_client_over_streamable_http(project: Path, serve_command: list[str], mode: str, version: str):
-    with http_server(serve_command, project) as url:
+async def test_sdk_client_over_streamable_http(project: Path, http_server, mode: str, version: str):
+    with http_server(project) as url:
         async with Client(url, mode=mode) as session:
             assert session.protocol_version == version
             tools = {t.name for t in (await session.list_tools()).tools}
@@ -73,8 +35,8 @@ async def test_sdk_client_over_streamable_http(project: Path, serve_command: lis
     assert json.loads(resource.contents[0].text)["name"] == "coder"
 
 
-def test_foreign_origin_and_host_are_refused_and_a_proper_request_is_served(project: Path, serve_command: list[str]):
-    with http_server(serve_command, project) as url:
+def test_foreign_origin_and_host_are_refused_and_a_proper_request_is_served(project: Path, http_server):
+    with http_server(project) as url:
         port = url.split(":")[2].split("/")[0]
         foreign_origin = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Origin": "http://evil.example"})
         foreign_host = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Host": f"evil.example:{port}"})
@@ -86,15 +48,15 @@ def test_foreign_origin_and_host_are_refused_and_a_proper_request_is_served(proj
     assert proper.status_code == 200 and "parac" in proper.text
 
 
-def test_extra_origin_can_be_allowed(project: Path, serve_command: list[str]):
-    with http_server(serve_command, project, "--allow-origin", "https://app.example") as url:
+def test_extra_origin_can_be_allowed(project: Path, http_server):
+    with http_server(project, "--allow-origin", "https://app.example") as url:
         allowed = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Origin": "https://app.example"})
         other = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Origin": "https://other.example"})
     assert allowed.status_code == 200 and other.status_code == 403
 
 
-def test_bodies_over_the_cap_get_413(project: Path, serve_command: list[str]):
-    with http_server(serve_command, project, "--max-body", "4096") as url:
+def test_bodies_over_the_cap_get_413(project: Path, http_server):
+    with http_server(project, "--max-body", "4096") as url:
         padded = {**INITIALIZE, "params": {**INITIALIZE["params"], "pad": "x" * 10_000}}
         too_big = httpx.post(url, json=padded, headers=MCP_HEADERS)
         fine = httpx.post(url, json=INITIALIZE, headers=MCP_HEADERS)
@@ -102,8 +64,8 @@ def test_bodies_over_the_cap_get_413(project: Path, serve_command: list[str]):
     assert fine.status_code == 200
 
 
-async def test_token_is_required_when_configured(project: Path, serve_command: list[str]):
-    with http_server(serve_command, project, env={"PARAC_MCP_TOKEN": "s3cret-token"}) as url:
+async def test_token_is_required_when_configured(project: Path, http_server):
+    with http_server(project, env={"PARAC_MCP_TOKEN": "s3cret-token"}) as url:
         missing = httpx.post(url, json=INITIALIZE, headers=MCP_HEADERS)
         wrong = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": "Bearer nope"})
         right = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": "Bearer s3cret-token"})
@@ -117,11 +79,11 @@ async def test_token_is_required_when_configured(project: Path, serve_command: l
     assert not listed.is_error
 
 
-def test_token_file_from_parac_yaml(project: Path, serve_command: list[str]):
+def test_token_file_from_parac_yaml(project: Path, http_server):
     settings = project / ".parac/parac.yaml"
     settings.write_text(settings.read_text() + "settings:\n  mcp:\n    token_file: mcp-token\n")
     (project / ".parac/mcp-token").write_text("from-file\n")
-    with http_server(serve_command, project) as url:
+    with http_server(project) as url:
         missing = httpx.post(url, json=INITIALIZE, headers=MCP_HEADERS)
         right = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": "Bearer from-file"})
     assert missing.status_code == 401 and right.status_code == 200
