@@ -33,7 +33,10 @@ def report(state: State, by: str, since: str | None, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table(by, "calls", "errors", "prompt tokens", "completion tokens", "cost (USD)", box=None)
+    table = Table(box=None)
+    table.add_column(by, overflow="fold")
+    for header in ("calls", "errors", "tokens in", "tokens out", "USD"):
+        table.add_column(header, justify="right")
     for row in data["rows"]:
         unpriced = f" ({row['unpriced_calls']} unpriced)" if row["unpriced_calls"] else ""
         table.add_row(
