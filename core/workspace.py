@@ -205,8 +205,11 @@ class Workspace:
         path = Path(path).resolve()
         if text is None:
             self.overlays.pop(path, None)
-        else:
-            self.overlays[path] = text
+            return self.refresh(path)
+        self.overlays[path] = text
+        entry = self.files.get(path)
+        if entry is not None and entry.doc is not None and entry.doc.text == text and entry.doc.text:
+            return {path}  # an editor opening a file as it is on disk: nothing to re-read or re-check
         return self.refresh(path)
 
     def refresh(self, path: Path | str) -> set[Path]:
@@ -354,11 +357,11 @@ class Workspace:
         if self.catalog and entry.name in self.catalog.agents:
             origin = self.catalog.agents[entry.name].origin
             out.append(self._at(entry, ("name",), "duplicate-name", f'agent "{entry.name}" is also registered by plugin "{origin}"', key=True))
-        result = self._resolve(entry.name)
-        if isinstance(result, InheritanceError):
-            out.extend(d for d in self._inheritance_diagnostics(entry.name, result) if d.file == str(entry.path))
-        elif spec.parent is not None and spec.parent not in self._agent_specs and spec.parent in self._agent_names:
+        if spec.parent is not None and spec.parent not in self._agent_specs and spec.parent in self._agent_names:
+            # checked first: resolving would call an existing but broken parent "unknown"
             out.append(self._at(entry, ("parent",), "parent-invalid", f'parent "{spec.parent}" has errors'))
+        elif isinstance(result := self._resolve(entry.name), InheritanceError):
+            out.extend(d for d in self._inheritance_diagnostics(entry.name, result) if d.file == str(entry.path))
         if self.catalog is not None:
             tools = self.catalog.tools
             for field_name in ("tools", "exclude_tools"):

@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +41,9 @@ LINE_BREAK = re.compile(r"\r\n|\r|\n")
 FENCE = "---"
 
 
+@lru_cache(maxsize=4096)
 def uri_to_path(uri: str) -> Path | None:
+    """The resolved path of a ``file:`` URI (cached: every message names one, and resolving touches the disk)."""
     from pygls.uris import to_fs_path
 
     path = to_fs_path(uri)
@@ -173,6 +175,7 @@ class Documents:
 
     def __init__(self) -> None:
         self._docs: dict[str, Document] = {}
+        self._by_path: dict[Path, str] = {}
         self._pending: dict[str, _Pending] = {}
         self.skips_versions = False
 
@@ -183,17 +186,23 @@ class Documents:
         return self._docs.get(uri)
 
     def by_path(self, path: Path) -> Document | None:
-        return next((d for d in self._docs.values() if d.path == path), None)
+        uri = self._by_path.get(path)
+        return self._docs.get(uri) if uri is not None else None
 
     def open(self, item: types.TextDocumentItem) -> Document:
         doc = Document(item.uri, item.text, item.version, item.language_id)
         self._docs[item.uri] = doc
+        if doc.path is not None:
+            self._by_path[doc.path] = item.uri
         self._pending.pop(item.uri, None)
         return doc
 
     def close(self, uri: str) -> Document | None:
         self._pending.pop(uri, None)
-        return self._docs.pop(uri, None)
+        doc = self._docs.pop(uri, None)
+        if doc is not None and doc.path is not None:
+            self._by_path.pop(doc.path, None)
+        return doc
 
     def change(self, params: types.DidChangeTextDocumentParams, encoding: str) -> Document | None:
         """Apply a change in version order; returns the document when its text moved on, else None."""

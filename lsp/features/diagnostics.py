@@ -2,8 +2,8 @@
 
 The file being typed is answered in the same turn of the event loop as its change. Files that depend on it (an
 agent's descendants, the workflows that use it; the whole workspace for ``parac.yaml``) are re-checked by a
-background task in small batches, so a change to a root agent of a thousand descendants never holds up the next
-keystroke or request. A batch that is still queued when the next change arrives is simply merged with it.
+background task in slices of a few milliseconds, so a change to a root agent of a thousand descendants never holds
+up the next keystroke or request. A file still queued when the next change arrives is simply checked once.
 
 Clients that pull diagnostics (LSP 3.17 ``textDocument/diagnostic``) get them for open files by pull, and a
 ``workspace/diagnostic/refresh`` when another file's change affects them; files that are not open are pushed to
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("parac.lsp")
 MAX_PER_FILE = 500
 MAX_MESSAGE = 1000
-BATCH = 50
+SLICE_SECONDS = 0.004
 SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
     "warning": types.DiagnosticSeverity.Warning,
@@ -114,9 +115,11 @@ class Publisher:
         self.server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=path_to_uri(path), diagnostics=[]))
 
     async def _drain(self) -> None:
+        """Work through the queue in slices of a few milliseconds, letting incoming messages in between."""
         while self.queue:
-            batch = list(self.queue)[:BATCH]
-            for path in batch:
+            deadline = time.perf_counter() + SLICE_SECONDS
+            while self.queue and time.perf_counter() < deadline:
+                path = next(iter(self.queue))
                 self.queue.pop(path, None)
                 try:
                     self._send(path)

@@ -1,0 +1,316 @@
+"""`parac lsp` beside yaml-language-server (given parac's JSON Schemas), on the same generated workspace, in one run.
+
+The workspace: 1,000 agents in 5-level chains and 50 workflows, with errors of every kind injected into known files
+(syntax, types, unknown keys, names that don't match their file, unknown parents, inheritance cycles, unknown
+tools, skills and providers, workflow steps naming unknown agents or steps, ``depends_on`` cycles, templates naming
+unknown inputs). Both servers are driven by the same client, through the same steps:
+
+1. start, then open every agent and workflow file: time from start until each file has been diagnosed after its
+   ``didOpen``;
+2. recall: the share of injected errors each server reports (parac: the right code; yaml-language-server: any
+   problem on the right line, the most generous reading);
+3. open -> diagnostics: 100 files closed and reopened one at a time (p50, p95);
+4. change -> diagnostics: 100 edits, each waited for (p50, p95);
+5. resident memory of the server process at the end (and its peak).
+
+Targets (issue 4): change -> diagnostics p95 <= 20 ms; all files diagnosed sooner than yaml-language-server; RSS no
+higher; 100% recall on every kind. yaml-language-server needs the npm packages of ``tests/npm`` (``npm ci`` there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from harness import BIN, generate_workspace
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+REPO = Path(__file__).resolve().parent.parent
+YAML_LS = REPO / "tests" / "npm" / "node_modules" / "yaml-language-server" / "bin" / "yaml-language-server"
+SAMPLES = 100
+PER_KIND = 10
+QUIET_SECONDS = 1.0
+
+# kind -> (file content for sample i, 0-based line of the error). Agents replace chain leaves, workflows replace w{i}.
+AGENT_ERRORS = {
+    "syntax": ("description: [unclosed\nparent: c{i}-l3\n", 1),
+    "type": ("parent: c{i}-l3\ntemperature: hot\n", 1),
+    "unknown-key": ("parent: c{i}-l3\ndescrption: typo\n", 1),
+    "name-mismatch": ("name: wrong-{i}\nparent: c{i}-l3\n", 0),
+    "unknown-parent": ("description: orphan\nparent: nobody-{i}\n", 1),
+    "unknown-tool": ("parent: c{i}-l3\ntools: [no_such_tool_{i}]\n", 1),
+    "unknown-skill": ("parent: c{i}-l3\nskills: [no-such-skill-{i}]\n", 1),
+    "unknown-provider": ("parent: c{i}-l3\nmodel: nowhere-{i}\n", 1),
+}
+WORKFLOW_ERRORS = {
+    "unknown-agent": ("steps:\n  - id: a\n    agent: ghost-{i}\n", 2),
+    "unknown-step": ("steps:\n  - id: a\n    agent: c{i}-l0\n    depends_on: [zzz]\n", 3),
+    "dependency-cycle": ("steps:\n  - id: a\n    agent: c{i}-l0\n    depends_on: [b]\n  - id: b\n    agent: c{i}-l1\n    depends_on: [a]\n", 3),
+    "unknown-input": ('steps:\n  - id: a\n    agent: c{i}-l0\n    task: "{{{{ inputs.nope }}}}"\n', 3),
+}
+
+
+def build_workspace(root: Path) -> tuple[list[Path], dict[Path, tuple[str, int]]]:
+    """The workspace, its agent and workflow files, and the injected errors: path -> (kind, line)."""
+    agents = generate_workspace(root, workflows=50)
+    workflows = sorted((root / ".parac" / "workflows").glob("*.yaml"))
+    injected: dict[Path, tuple[str, int]] = {}
+    chain = 0
+    for kind, (template, line) in AGENT_ERRORS.items():
+        for _ in range(PER_KIND):
+            path = root / ".parac" / "agents" / f"c{chain}-l4.yaml"
+            path.write_text(template.format(i=chain))
+            injected[path] = (kind, line)
+            chain += 1
+    for _ in range(PER_KIND // 2):  # inheritance cycles: two leaves naming each other; both must be told
+        first, second = chain, chain + 1
+        for me, other in ((first, second), (second, first)):
+            path = root / ".parac" / "agents" / f"c{me}-l4.yaml"
+            path.write_text(f"description: loop\nparent: c{other}-l4\n")
+            injected[path] = ("inheritance-cycle", 1)
+        chain += 2
+    flows = iter(workflows)
+    for kind, (template, line) in WORKFLOW_ERRORS.items():
+        for i in range(PER_KIND):
+            path = next(flows)
+            path.write_text(template.format(i=i))
+            injected[path] = (kind, line)
+    return agents + workflows, injected
+
+
+class Session:
+    """One server under the benchmark's client: every diagnostics notification, stamped on arrival."""
+
+    def __init__(self, name: str, command: list[str], settings: dict | None = None) -> None:
+        self.name = name
+        self.command = command
+        self.settings = settings or {}
+        self.client = LanguageClient("lsp-bench", "1")
+        self.arrivals: dict[str, list[tuple[float, list[types.Diagnostic]]]] = defaultdict(list)
+        self.changed = asyncio.Event()
+        self.last_arrival = 0.0
+
+        @self.client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        def diagnostics(params: types.PublishDiagnosticsParams) -> None:
+            now = time.perf_counter()
+            self.arrivals[params.uri].append((now, list(params.diagnostics)))
+            self.last_arrival = now
+            self.changed.set()
+
+        @self.client.feature(types.WORKSPACE_CONFIGURATION)
+        def configuration(params: types.ConfigurationParams) -> list:
+            return [self.settings.get(item.section or "", None) for item in params.items]
+
+        @self.client.feature(types.CLIENT_REGISTER_CAPABILITY)
+        def register(params: types.RegistrationParams) -> None:
+            return None
+
+        @self.client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
+        def progress(params: types.WorkDoneProgressCreateParams) -> None:
+            return None
+
+    async def start(self, root: Path) -> None:
+        self.started = time.perf_counter()
+        await self.client.start_io(*self.command, cwd=str(root))
+        capabilities = types.ClientCapabilities(
+            workspace=types.WorkspaceClientCapabilities(configuration=True),
+            text_document=types.TextDocumentClientCapabilities(
+                publish_diagnostics=types.PublishDiagnosticsClientCapabilities(),
+                synchronization=types.TextDocumentSyncClientCapabilities(did_save=True),
+            ),
+        )
+        await self.client.initialize_async(
+            types.InitializeParams(
+                capabilities=capabilities,
+                root_uri=root.as_uri(),
+                workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="bench")],
+            )
+        )
+        self.client.initialized(types.InitializedParams())
+        if self.settings:
+            self.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=self.settings))
+
+    def after(self, uri: str, since: float) -> tuple[float, list[types.Diagnostic]] | None:
+        for arrival in self.arrivals.get(uri, ()):
+            if arrival[0] >= since:
+                return arrival
+        return None
+
+    async def wait(self, uri: str, since: float, timeout: float = 60.0) -> float:
+        """Seconds from ``since`` to the first diagnostics for ``uri`` after it."""
+        deadline = time.perf_counter() + timeout
+        while (found := self.after(uri, since)) is None:
+            self.changed.clear()
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{self.name}: no diagnostics for {uri}")
+            try:
+                await asyncio.wait_for(self.changed.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+        return found[0] - since
+
+    async def quiet(self) -> None:
+        """Until no diagnostics have arrived for a while: background re-checks and debounces are over."""
+        while time.perf_counter() - self.last_arrival < QUIET_SECONDS:
+            await asyncio.sleep(0.1)
+
+    def latest(self, uri: str) -> list[types.Diagnostic]:
+        found = self.arrivals.get(uri)
+        return found[-1][1] if found else []
+
+    def open(self, path: Path, version: int = 1) -> float:
+        sent = time.perf_counter()
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(uri=path.as_uri(), language_id="yaml", version=version, text=path.read_text())
+            )
+        )
+        return sent
+
+    def close(self, path: Path) -> None:
+        self.client.text_document_did_close(
+            types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=path.as_uri()))
+        )
+
+    def change(self, path: Path, text: str, version: int) -> float:
+        sent = time.perf_counter()
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=path.as_uri(), version=version),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+            )
+        )
+        return sent
+
+    def memory(self) -> tuple[int, int]:
+        """(resident, peak resident) of the server process in MB."""
+        pid = self.client._server.pid  # the subprocess pygls started
+        status = Path(f"/proc/{pid}/status").read_text()
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        return int(fields["VmRSS"].split()[0]) // 1024, int(fields["VmHWM"].split()[0]) // 1024
+
+    async def stop(self) -> None:
+        await self.client.shutdown_async(None)
+        self.client.exit(None)
+        await self.client.stop()
+
+
+def detected(session: Session, path: Path, kind: str, line: int, exact_codes: bool) -> bool:
+    found = session.latest(path.as_uri())
+    if exact_codes:
+        return any(d.code == kind for d in found)
+    return any(d.range.start.line == line or kind == "syntax" for d in found)
+
+
+async def measure(session: Session, root: Path, files: list[Path], injected: dict[Path, tuple[str, int]]) -> dict:
+    rng = random.Random(7)
+    await session.start(root)
+    opened = {path: session.open(path) for path in files}
+    waits = await asyncio.gather(*(session.wait(p.as_uri(), sent, timeout=300) for p, sent in opened.items()))
+    all_done = max(sent + wait for (_, sent), wait in zip(opened.items(), waits, strict=True)) - session.started
+    await session.quiet()
+    exact = session.name == "parac lsp"
+    by_kind: dict[str, list[bool]] = defaultdict(list)
+    for path, (kind, line) in injected.items():
+        by_kind[kind].append(detected(session, path, kind, line, exact))
+    recall = {kind: sum(hits) / len(hits) for kind, hits in by_kind.items()}
+
+    clean = [p for p in files if p not in injected]
+    sample = rng.sample(clean, SAMPLES)
+    for path in sample:
+        session.close(path)
+    await session.quiet()
+    open_latency = []
+    for path in sample:
+        sent = session.open(path, version=2)
+        open_latency.append(await session.wait(path.as_uri(), sent))
+    change_latency = []
+    for version, path in enumerate(sample, start=3):
+        text = path.read_text()
+        broken = text + "descrption: typo\n"
+        sent = session.change(path, broken, version)
+        change_latency.append(await session.wait(path.as_uri(), sent))
+    await session.quiet()
+    rss, peak = session.memory()
+    await session.stop()
+    return {
+        "all files diagnosed (s, from start)": all_done,
+        "open->diagnostics p50 (ms)": statistics.median(open_latency) * 1000,
+        "open->diagnostics p95 (ms)": statistics.quantiles(open_latency, n=20)[-1] * 1000,
+        "change->diagnostics p50 (ms)": statistics.median(change_latency) * 1000,
+        "change->diagnostics p95 (ms)": statistics.quantiles(change_latency, n=20)[-1] * 1000,
+        "RSS at end (MB)": rss,
+        "peak RSS (MB)": peak,
+        "recall": recall,
+    }
+
+
+def yaml_ls_settings(root: Path) -> dict:
+    schemas = {}
+    for kind, pattern in (("agent", "**/.parac/agents/*.yaml"), ("workflow", "**/.parac/workflows/*.yaml")):
+        schema = root / f"{kind}.schema.json"
+        out = subprocess.run([str(BIN / "parac"), "schema", kind], capture_output=True, text=True, check=True)
+        schema.write_text(out.stdout)
+        schemas[schema.as_uri()] = [pattern]
+    yaml = {"validate": True, "hover": True, "completion": True, "schemas": schemas, "schemaStore": {"enable": False}}
+    return {"yaml": yaml, "[yaml]": {}, "editor": {}, "files": {}, "http": {}}
+
+
+def node() -> str:
+    bundled = REPO / "tests" / "npm" / "node_modules" / ".bin" / "node"
+    return str(bundled) if bundled.exists() else (shutil.which("node") or "node")
+
+
+def print_table(results: dict[str, dict]) -> None:
+    ours, peer = results["parac lsp"], results["yaml-language-server"]
+    print("\nLanguage server latency, memory and recall (1,000 agents in 5-level chains + 50 workflows)")
+    print(f"  {'':<38}{'parac lsp':>14}{'yaml-language-server':>24}{'ratio':>9}")
+    for key in ours:
+        if key == "recall":
+            continue
+        ratio = ours[key] / peer[key] if peer[key] else float("inf")
+        print(f"  {key:<38}{ours[key]:>14.1f}{peer[key]:>24.1f}{ratio:>9.2f}")
+    print("  recall by injected error kind:")
+    for kind in ours["recall"]:
+        print(f"    {kind:<36}{ours['recall'][kind]:>13.0%}{peer['recall'][kind]:>24.0%}")
+    checks = [
+        ("change->diagnostics p95 <= 20 ms", ours["change->diagnostics p95 (ms)"] <= 20),
+        ("all files diagnosed sooner", ours["all files diagnosed (s, from start)"] < peer["all files diagnosed (s, from start)"]),
+        ("RSS no higher", ours["RSS at end (MB)"] <= peer["RSS at end (MB)"]),
+        ("100% recall on every kind", all(v == 1.0 for v in ours["recall"].values())),
+    ]
+    for what, ok in checks:
+        print(f"  target: {what:<40} {'ok' if ok else 'MISSED'}")
+
+
+async def main() -> None:
+    if not YAML_LS.exists():
+        sys.exit(f"yaml-language-server is not installed: run `npm ci` in {YAML_LS.parents[3]}")
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp).resolve()
+        files, injected = build_workspace(root)
+        env_note = {"PARAC_LOAD_PLUGINS": os.environ.get("PARAC_LOAD_PLUGINS", "")}
+        os.environ.update(env_note)
+        results["parac lsp"] = await measure(Session("parac lsp", [str(BIN / "parac"), "lsp"]), root, files, injected)
+        settings = yaml_ls_settings(root)
+        peer = Session("yaml-language-server", [node(), str(YAML_LS), "--stdio"], settings)
+        results["yaml-language-server"] = await measure(peer, root, files, injected)
+    print_table(results)
+    if "--json" in sys.argv:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
