@@ -173,6 +173,8 @@ def register(faces: Faces) -> None:
                             f"{data['percent']}% of budget {data['limit']} spent (${data['spent_usd']:.4f})",
                         )
 
+        result = None
+        problem: ParacError | None = None
         token = CLIENT_SAMPLER.set(sampler_for(call.session) if _can_sample(call.session) else None)  # type: ignore[arg-type]
         try:
             async with anyio.create_task_group() as group:
@@ -182,12 +184,14 @@ def register(faces: Faces) -> None:
                         result = await runtime.run(
                             agent, task, model=model, max_iterations=max_iterations, actor=call.actor
                         )
-                except ParacError as exc:
-                    raise FaceError(str(exc)) from None
+                except ParacError as exc:  # raised after the group, so the client sees it, not an ExceptionGroup
+                    problem = exc
                 finally:
                     send.close()
         finally:
             CLIENT_SAMPLER.reset(token)
+        if problem is not None or result is None:
+            raise FaceError(str(problem))
         if not result.ok:
             raise FaceError(f"agent run {result.run_id} {result.status}: {result.error}")
         return RunResult(**result.to_json(transcript=False))  # type: ignore[typeddict-item]

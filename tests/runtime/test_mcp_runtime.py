@@ -1,0 +1,90 @@
+"""MCP face of the runtime, through the official SDK client in-process (both protocol eras): run_agent with
+progress, cost_report, budget_status, parac://costs, and the ``client`` model answered by MCP sampling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mcp_types as types
+import pytest
+from mcp import Client
+
+from parac.server.mcp.app import ParacApp
+from parac.server.mcp.server import build_server
+from support.runtime import set_settings, write_script
+
+
+@pytest.fixture(params=["legacy", "auto"])
+def era(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def client(project: Path, era: str, **options: Any) -> Client:
+    return Client(build_server(ParacApp(project)), mode=era, **options)
+
+
+async def test_run_agent_reports_progress_and_lands_in_the_ledger(project: Path, era: str, tmp_path: Path):
+    model = write_script(
+        tmp_path / "s.yaml",
+        [{"tool_calls": [{"name": "missing_tool", "arguments": {}}]}, {"text": "all done"}],
+    )
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total, message))
+
+    async with client(project, era) as session:
+        tools = {tool.name for tool in (await session.list_tools()).tools}
+        assert {"run_agent", "cost_report", "budget_status"} <= tools
+        result = await session.call_tool(
+            "run_agent", {"agent": "coder", "task": "do it", "model": model}, progress_callback=on_progress
+        )
+        assert not result.is_error, result
+        data = result.structured_content
+        assert data["status"] == "completed" and data["output"] == "all done" and data["iterations"] == 2
+        report = await session.call_tool("cost_report", {"by": "agent"})
+        costs = json.loads((await session.read_resource("parac://costs")).contents[0].text)
+    assert [(row["key"], row["calls"]) for row in report.structured_content["rows"]] == [("coder", 2)]
+    assert costs["by_model"]["total"]["calls"] == 2 and len(costs["recent"]) == 2
+    assert [p[0] for p in progress] == [1, 2] and progress[0][1] == 20
+    assert "missing_tool" in (progress[0][2] or "")
+
+
+async def test_run_agent_errors_are_tool_errors(project: Path, era: str):
+    set_settings(project, prices={"echo": {"input_per_mtok": 1, "output_per_mtok": 1}}, budgets={"daily_usd": 0.0})
+    async with client(project, era) as session:
+        unknown = await session.call_tool("run_agent", {"agent": "nobody", "task": "x"})
+        denied = await session.call_tool("run_agent", {"agent": "coder", "task": "x"})
+        bad_since = await session.call_tool("cost_report", {"since": "whenever"})
+        status = await session.call_tool("budget_status", {})
+    assert unknown.is_error and 'unknown agent "nobody"' in unknown.content[0].text
+    assert denied.is_error and "daily_usd (workspace, set in parac.yaml) would be exceeded" in denied.content[0].text
+    assert bad_since.is_error and "expected a duration" in bad_since.content[0].text
+    [daily] = [row for row in status.structured_content["limits"] if row["kind"] == "daily"]
+    assert daily["limit_usd"] == 0.0
+
+
+async def test_the_client_model_is_answered_by_mcp_sampling(project: Path):
+    asked: list[types.CreateMessageRequestParams] = []
+
+    async def sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        asked.append(params)
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="the client's model says hi"), model="host-model"
+        )
+
+    async with client(project, "legacy", sampling_callback=sample) as session:
+        result = await session.call_tool("run_agent", {"agent": "coder", "task": "greet", "model": "client"})
+    assert not result.is_error, result
+    assert result.structured_content["output"] == "the client's model says hi"
+    assert result.structured_content["model"] == "client" and result.structured_content["cost_usd"] == 0
+    [params] = asked
+    assert params.messages[-1].content.text == "greet" and "team's developer" in (params.system_prompt or "")
+
+
+async def test_the_client_model_without_sampling_says_why(project: Path):
+    async with client(project, "legacy") as session:
+        result = await session.call_tool("run_agent", {"agent": "coder", "task": "greet", "model": "client"})
+    assert result.is_error and "client that supports sampling" in result.content[0].text
