@@ -245,3 +245,29 @@ def install_log_redaction(logger: logging.Logger | None = None) -> None:
     for handler in (logger or logging.getLogger()).handlers:
         if not any(isinstance(existing, RedactingFilter) for existing in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+class RedactingStream:
+    """A text stream that masks what is written to it, delegating everything else to the stream it wraps.
+
+    Installed over ``sys.stderr`` by `redact_stderr`, it covers what logging filters cannot: error messages printed
+    by commands, warnings and tracebacks. Masking works per ``write`` call, and every writer here (click, logging,
+    the traceback printer) writes a message in one call."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        self._inner.write(default_redactor().text(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def redact_stderr() -> None:
+    """Wrap ``sys.stderr`` in a `RedactingStream` (once)."""
+    import sys
+
+    if not isinstance(sys.stderr, RedactingStream) and sys.stderr is not None:
+        sys.stderr = RedactingStream(sys.stderr)  # type: ignore[assignment]

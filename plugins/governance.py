@@ -28,7 +28,7 @@ from typing import Any
 
 from parac.core.audit import AuditLog, audit_key, canonical_json
 from parac.core.policy import Policies, policy_paths
-from parac.core.redact import configure, default_redactor, install_log_redaction
+from parac.core.redact import configure, default_redactor, install_log_redaction, redact_stderr
 from parac.server.api import CallDenied, LLMCall, ToolCall, hookimpl
 
 log = logging.getLogger("parac.governance")
@@ -63,6 +63,7 @@ class Governance:
         policies = Policies.for_root(root)
         configure(policies.redactor())
         install_log_redaction()
+        redact_stderr()
         self._record_configuration(root)
 
     def policies(self) -> Policies | None:

@@ -1,0 +1,120 @@
+"""MCP faces of governance: verify the audit trail, explain a policy decision, read recent audit entries, and the
+workspace's token store as a source of bearer tokens for the HTTP transport."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from typing_extensions import TypedDict
+
+from parac.server.mcp.call import Call
+from parac.server.mcp.faces import Faces
+
+RECENT = 50
+
+
+class ProblemRow(TypedDict):
+    kind: str
+    seq: int | None
+    message: str
+
+
+class VerifyResult(TypedDict):
+    ok: bool
+    entries: int
+    last_seq: int
+    last_hash: str
+    keyed: bool
+    problems: list[ProblemRow]
+    warnings: list[str]
+
+
+class PolicyDecision(TypedDict):
+    tool: str
+    agent: str | None
+    workflow: str | None
+    allowed: bool
+    reason: str
+    rule: str | None
+    approval_required: bool
+    rate_limit: str | None
+    trace: list[str]
+
+
+def register(faces: Faces) -> None:
+    @faces.tool(output=VerifyResult)
+    async def audit_verify(call: Call, anchor: dict[str, Any] | None = None) -> VerifyResult:
+        """Verify the workspace's audit trail: the hash chain, the signed head record and, when given, an anchor
+        (as printed by `parac audit anchor`). Names the first bad entry and what is wrong with it."""
+        root = (await call.workspace()).root
+        report = await call.to_thread(_verify, root, anchor)
+        return VerifyResult(**report)  # type: ignore[typeddict-item]
+
+    @faces.tool(output=PolicyDecision)
+    async def policy_check(call: Call, tool: str, agent: str | None = None, workflow: str | None = None) -> PolicyDecision:
+        """Explain whether the policies let `agent` (none: a direct call) use `tool` inside `workflow`, with every
+        rule that was looked at."""
+        from parac.core.policy import Policies
+
+        root = (await call.workspace()).root
+        decision = Policies.for_root(root).decide(tool, agent=agent, workflow=workflow)
+        return PolicyDecision(**decision.to_dict())  # type: ignore[typeddict-item]
+
+    @faces.resource("parac://audit/recent", name="audit-recent", mime_type="application/json",
+                    description=f"The latest {RECENT} audit entries, newest last")
+    async def recent(call: Call) -> str:
+        root = (await call.workspace()).root
+        entries = await call.to_thread(_recent, root)
+        return json.dumps(entries, ensure_ascii=False, indent=2)
+
+    store = _LazyTokenStore()
+    faces.token_source(store.role_for, store.configured)
+
+
+def _verify(root: Path, anchor: dict[str, Any] | None) -> dict[str, Any]:
+    from parac.core.audit import AuditLog
+
+    log = AuditLog.for_workspace(root)
+    try:
+        return log.verify(anchor=anchor).to_dict()
+    finally:
+        log.close()
+
+
+def _recent(root: Path) -> list[dict[str, Any]]:
+    from parac.core.audit import AuditLog
+
+    log = AuditLog.for_workspace(root)
+    try:
+        return [entry.to_dict() for entry in log.tail(RECENT)]
+    finally:
+        log.close()
+
+
+class _LazyTokenStore:
+    """The token store of the workspace the server runs in (found as `parac` finds it), opened on first use."""
+
+    def __init__(self) -> None:
+        self._store: Any = None
+
+    def _get(self) -> Any:
+        if self._store is None:
+            from parac.core.diagnostics import ParacError
+            from parac.core.tokens import TokenStore
+            from parac.core.workspace import find_root
+
+            try:
+                self._store = TokenStore(find_root(None))
+            except ParacError:
+                return None
+        return self._store
+
+    def role_for(self, presented: str) -> Any:
+        store = self._get()
+        return store.role_for(presented) if store is not None else None
+
+    def configured(self) -> bool:
+        store = self._get()
+        return store is not None and store.configured()
