@@ -140,3 +140,39 @@ def test_resume_all_picks_up_every_interrupted_run(wf_project):
     _check_after_resume(wf_project, run_id, before, killed_pid)
     nothing = wf_project.cli("workflow", "resume", "--all")
     assert nothing.returncode == 0 and "no interrupted runs" in nothing.stdout
+
+
+def test_kill_inside_a_sub_workflow_then_resume(wf_project):
+    wf_project.write_workflow("inner", """\
+steps:
+  - {id: i1, tool: record, arguments: {label: i1, sleep_s: 0.1}}
+  - {id: i2, tool: record, arguments: {label: i2, sleep_s: 0.3}, depends_on: [i1]}
+outputs: {last: "{{ steps.i2.output.label }}"}
+""")
+    wf_project.write_workflow("outer", """\
+steps:
+  - {id: before, tool: record, arguments: {label: before}}
+  - {id: sub, workflow: inner, depends_on: [before]}
+  - {id: after, tool: record, arguments: {label: "after {{ steps.sub.output.last }}"}, depends_on: [sub]}
+""")
+    proc = wf_project.spawn("workflow", "run", "outer")
+    try:
+        wf_project.wait_for(lambda: _logged(wf_project, "start", "i2") or proc.poll() is not None, what="i2")
+        proc.kill()
+    finally:
+        proc.wait()
+    outer = [run for run in wf_project.runs() if run["parent_run"] is None][0]["run_id"]
+    child = wf_project.steps(f"{outer}.sub")
+    assert child["i1"]["status"] == "completed" and child["i2"]["status"] == "running"
+    resumed = wf_project.cli("workflow", "resume", outer, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    data = json.loads(resumed.stdout)
+    assert data["status"] == "completed"
+    assert [s["output"] for s in data["steps"]][-1] == {"label": "after i2", "dedup": False}
+    lines = wf_project.log_lines()
+    for step in ("before", "i1", "i2", "after"):
+        assert sum(line["event"] == "applied" and line["step"] == step for line in lines) == 1, step
+    assert {line["key"] for line in lines if line["step"] == "i2"} == {f"{outer}.sub:i2"}
+    assert [line["pid"] for line in lines if line["step"] == "i1"] == [proc.pid, proc.pid]  # not run again
+    sub_runs = wf_project.cli("workflow", "status", f"{outer}.sub", "--json")
+    assert json.loads(sub_runs.stdout)["status"] == "completed"
