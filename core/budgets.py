@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS budget_limits (
 KINDS = ("per_run", "per_workflow", "per_agent", "daily", "monthly", "total")
 """Names of the limits, as ``parac budget set KIND`` takes them (``Budget`` fields without ``_usd``)."""
 
+STORED_LIMITS_TTL_S = 1.0
+"""How stale a long-running process's view of ``parac budget set`` limits may be."""
+
 THRESHOLDS = (0.8, 0.95)
 """Fractions of a limit at which an event is emitted."""
 
@@ -157,13 +160,19 @@ class Accountant:
     agent_budgets: Mapping[str, Budget | None] = field(default_factory=dict)
     on_event: EventSink | None = None
 
+    _stored: tuple[float, dict[tuple[str, str], float]] | None = field(default=None, init=False, repr=False)
+
     def __post_init__(self) -> None:
         ensure_schema(self.conn)
 
     @property
     def stored(self) -> dict[tuple[str, str], float]:
-        """Limits from ``parac budget set``, read on every use: another process may have just changed them."""
-        return stored_limits(self.conn)
+        """Limits from ``parac budget set``, re-read at most every :data:`STORED_LIMITS_TTL_S`: another process
+        may change them while this one serves calls, and a query per call would cost more than the check."""
+        now = time.monotonic()
+        if self._stored is None or now - self._stored[0] > STORED_LIMITS_TTL_S:
+            self._stored = (now, stored_limits(self.conn))
+        return self._stored[1]
 
     # -- which limits apply ---------------------------------------------------------------------------------
     def limits_for(self, scope: CallScope, ts: float, run_limit_usd: float | None = None) -> list[Limit]:
