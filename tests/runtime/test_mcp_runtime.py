@@ -88,3 +88,32 @@ async def test_the_client_model_without_sampling_says_why(project: Path):
     async with client(project, "legacy") as session:
         result = await session.call_tool("run_agent", {"agent": "coder", "task": "greet", "model": "client"})
     assert result.is_error and "client that supports sampling" in result.content[0].text
+
+
+async def test_cancelling_run_agent_stops_the_model_call_and_records_it(project: Path):
+    import anyio
+
+    from parac.core.costs import ensure_schema
+    from parac.core.store import connect_workspace
+    from support.openai_server import OpenAIServer, Reply
+
+    with OpenAIServer() as server:
+        set_settings(project, providers={"local": {"api_base": server.base_url, "timeout_s": 60, "max_retries": 0}})
+        server.script("slow", Reply.hang(60))
+        async with client(project, "legacy") as session:
+            with anyio.move_on_after(60):
+                async with anyio.create_task_group() as group:
+
+                    async def call() -> None:
+                        await session.call_tool("run_agent", {"agent": "coder", "task": "x", "model": "local/slow"})
+
+                    group.start_soon(call)
+                    while not server.requests_for("slow"):
+                        await anyio.sleep(0.05)
+                    group.cancel_scope.cancel()
+            for _ in range(100):  # the server finishes cancelling on its side
+                rows = ensure_schema(connect_workspace(project)).execute("SELECT status FROM llm_calls").fetchall()
+                if rows:
+                    break
+                await anyio.sleep(0.05)
+    assert [r["status"] for r in rows] == ["cancelled"]
