@@ -46,6 +46,7 @@ class StepContext:
     idempotency_key: str
     model: str | None = None  # the --dry-run model, which replaces every agent's
     budget_usd: float | None = None  # the workflow's budget_usd: the limit of the whole run
+    budget_run_id: str | None = None  # the run charged: a sub-workflow's spending counts against its top run
     approved_by: str | None = None  # who let a tool that needs approval be called, at this step's gate
 
 
@@ -284,8 +285,13 @@ class _Execution:
     disk write per step. Nothing is acted on before the commit that records it has returned.
     """
 
-    def __init__(self, engine: Engine, run: cp.RunRow, spec: Any, options: RunOptions) -> None:
+    def __init__(
+        self, engine: Engine, run: cp.RunRow, spec: Any, options: RunOptions, budget: tuple[str, Any] | None = None
+    ) -> None:
         self.engine = engine
+        # (run charged, limit): a sub-workflow spends from its top run's budget_usd, or its own when that has none
+        own = getattr(spec, "budget_usd", None)
+        self.budget = (run.run_id, own) if budget is None else (budget[0], own if budget[1] is None else budget[1])
         self.conn = engine.conn
         self.run = run
         self.run_id = run.run_id
@@ -624,7 +630,7 @@ class _Execution:
             attempt = self.attempts[step.id]
             key = self.keys[step.id]
             ctx = StepContext(self.run_id, self.run.workflow, step.id, attempt, key, self.options.model,
-                              getattr(self.spec, "budget_usd", None), approved_by)
+                              self.budget[1], self.budget[0], approved_by)
             self.engine.event(
                 "workflow.step.start",
                 {"run_id": self.run_id, "step": step.id, "kind": kind, "attempt": attempt, "idempotency_key": key},
@@ -692,7 +698,7 @@ class _Execution:
             child_run = cp.get_run(self.conn, child_id)
             spec = engine.services.parse_definition(child_run.definition)
             try:
-                await _Execution(engine, child_run, spec, self.options).drive()
+                await _Execution(engine, child_run, spec, self.options, self.budget).drive()
             finally:
                 cp.release_lease(self.conn, child_id, engine.owner)
         result = summarize(self.conn, child_id)

@@ -80,7 +80,7 @@ class WorkspaceServices:
             name,
             task,
             model=ctx.model or step.model,
-            run_id=ctx.run_id,
+            run_id=ctx.budget_run_id or ctx.run_id,
             workflow=ctx.workflow,
             step=ctx.step_id,
             actor=self.actor,

@@ -168,7 +168,11 @@ def test_default_workflows_against_a_local_openai_compatible_server(project: Pat
         assert feature.code == 0, feature
         review = parac("workflow", "run", "code-review", "-i", "change=fix the bug", "--json", cwd=project)
         assert review.code == 0, review
-        assert len(server.requests_for("gpt-4o-mini")) == 4 + 3
+        (project / ".parac" / "workflows" / "wrap.yaml").write_text(
+            "budget_usd: 1.0\nsteps:\n  - {id: inner, workflow: code-review, inputs: {change: wrapped}}\n")
+        wrapped = parac("workflow", "run", "wrap", "--json", cwd=project)
+        assert wrapped.code == 0, wrapped
+        assert len(server.requests_for("gpt-4o-mini")) == 4 + 3 + 3
     data = feature.json()
     outputs = {s["id"]: s["output"] for s in data["steps"]}
     assert outputs["design"] == "a design" and outputs["implement"] == "the code, risk: high"
@@ -176,5 +180,9 @@ def test_default_workflows_against_a_local_openai_compatible_server(project: Pat
     assert outputs["sign-off"]["approved"] is True  # the high-risk gate ran, and --yes answered it
     summary = review.json()["outputs"]["summary"]
     assert "Review: Review this change: fix the bug" in summary
-    by_run = parac("costs", "report", "--by", "run", "--json", cwd=project).json()
-    assert data["run_id"] in {row["key"] for row in by_run["rows"]}
+    by_run = {row["key"]: row for row in parac("costs", "report", "--by", "run", "--json", cwd=project).json()["rows"]}
+    assert data["run_id"] in by_run
+    outer = wrapped.json()
+    assert outer["cost"] > 0 and outer["steps"][0]["child_run"] == f"{outer['run_id']}.inner"
+    # the sub-workflow's model calls are charged to the run that started it, so its budget_usd covers them
+    assert by_run[outer["run_id"]]["calls"] == 3 and f"{outer['run_id']}.inner" not in by_run
