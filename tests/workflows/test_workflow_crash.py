@@ -79,7 +79,7 @@ def test_kill_and_resume(wf_project, point):
     _check_after_resume(wf_project, run_id, before, killed_pid)
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.35, 0.6, 0.85])
+@pytest.mark.parametrize("delay", [0.05, 0.2, 0.35, 0.5])
 def test_kill_at_timed_points(wf_project, delay):
     """Kill points not chosen by the test's own log: whatever moment the clock picks, after the run started."""
     import time
