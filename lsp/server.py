@@ -14,6 +14,7 @@ import asyncio
 import importlib
 import logging
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,18 @@ class ParacProtocol(LanguageServerProtocol):
         self._server.documents.close(params.text_document.uri)
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
             yield handler, (params,), None
+
+
+@dataclass(frozen=True)
+class Spot:
+    """What a request is about: a spec file of the loaded workspace, open in the editor, and a cursor in it."""
+
+    core: Workspace
+    doc: Document
+    path: Path
+    kind: str
+    row: int
+    column: int  # code points
 
 
 class ParacLanguageServer(LanguageServer):
@@ -122,6 +135,22 @@ class ParacLanguageServer(LanguageServer):
             except (OSError, UnicodeDecodeError):
                 return None
         return Document(path_to_uri(path), text, None)
+
+    async def spot(self, uri: str, position: types.Position | None = None) -> Spot | None:
+        """The request's file and cursor, once the workspace is loaded; None for anything not to analyse."""
+        from parac.core.workspace import kind_of
+
+        core = await self.workspace_ready()
+        doc = self.document(uri)
+        path = self.in_workspace(uri)
+        if core is None or doc is None or path is None or doc.too_large:
+            return None
+        kind = kind_of(core.dir, path)
+        if kind is None:
+            return None
+        row = position.line if position is not None else 0
+        column = doc.column(position, self.encoding) if position is not None else 0
+        return Spot(core, doc, path, kind, row, column)
 
     def in_workspace(self, uri: str) -> Path | None:
         """The path of ``uri`` when it is a spec file of the loaded workspace."""

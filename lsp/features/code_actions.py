@@ -15,7 +15,6 @@ from lsprotocol import types
 
 from parac.core import fields
 from parac.core.diagnostics import did_you_mean
-from parac.core.workspace import kind_of
 
 from .. import vocabulary
 from ..documents import path_to_uri
@@ -124,10 +123,5 @@ def _text_in(doc: Document, d: Diagnostic) -> str:
 
 
 async def code_actions(ls: ParacLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
-    core = await ls.workspace_ready()
-    doc = ls.document(params.text_document.uri)
-    path = ls.in_workspace(params.text_document.uri)
-    if core is None or doc is None or path is None or doc.too_large:
-        return None
-    kind = kind_of(core.dir, path)
-    return actions_for(ls, doc, kind, params.range) if kind else None
+    spot = await ls.spot(params.text_document.uri)
+    return actions_for(ls, spot.doc, spot.kind, params.range) if spot else None

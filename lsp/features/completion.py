@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from parac.core import fields
-from parac.core.workspace import kind_of
 
 from .. import vocabulary
 from ..positions import line_at, position
@@ -102,20 +101,13 @@ def value_items(
 
 
 async def completion(ls: ParacLanguageServer, params: types.CompletionParams) -> types.CompletionList | None:
-    core = await ls.workspace_ready()
-    doc = ls.document(params.text_document.uri)
-    path = ls.in_workspace(params.text_document.uri)
-    if core is None or doc is None or path is None or doc.too_large:
+    spot = await ls.spot(params.text_document.uri, params.position)
+    context = spot.doc.context_at(spot.row, spot.column) if spot else None
+    if spot is None or context is None:
         return None
-    kind = kind_of(core.dir, path)
-    row = params.position.line
-    column = doc.column(params.position, ls.encoding)
-    context = doc.context_at(row, column)
-    if kind is None or context is None:
-        return None
-    replace, colon = word_range(doc, row, column, ls.encoding)
+    replace, colon = word_range(spot.doc, spot.row, spot.column, ls.encoding)
     if context.kind == "key":
-        items = key_items(doc, kind, context.path, replace, colon)
+        items = key_items(spot.doc, spot.kind, context.path, replace, colon)
     else:
-        items = value_items(ls, doc, kind, context.path, replace)
+        items = value_items(ls, spot.doc, spot.kind, context.path, replace)
     return types.CompletionList(is_incomplete=False, items=items)

@@ -13,7 +13,6 @@ from lsprotocol import types
 
 from parac.core import fields
 from parac.core.diagnostics import ParacError
-from parac.core.workspace import kind_of
 
 from .. import vocabulary
 from ..positions import position
@@ -80,22 +79,18 @@ def reference_hover(ls: ParacLanguageServer, core: Workspace, ref: vocabulary.Re
 
 
 async def hover(ls: ParacLanguageServer, params: types.HoverParams) -> types.Hover | None:
-    core = await ls.workspace_ready()
-    doc = ls.document(params.text_document.uri)
-    path = ls.in_workspace(params.text_document.uri)
-    if core is None or doc is None or path is None or doc.too_large:
+    spot = await ls.spot(params.text_document.uri, params.position)
+    if spot is None:
         return None
-    kind = kind_of(core.dir, path)
-    row = params.position.line
-    column = doc.column(params.position, ls.encoding)
-    key = doc.key_at(row, column)
+    doc = spot.doc
+    key = doc.key_at(spot.row, spot.column)
     text: str | None = None
     span = None
-    if key is not None and kind is not None:
-        text = key_hover(ls, doc, kind, key.path)
+    if key is not None:
+        text = key_hover(ls, doc, spot.kind, key.path)
         span = key.token
-    elif kind is not None and (ref := vocabulary.reference_at(doc, kind, row, column)) is not None:
-        text = reference_hover(ls, core, ref)
+    elif (ref := vocabulary.reference_at(doc, spot.kind, spot.row, spot.column)) is not None:
+        text = reference_hover(ls, spot.core, ref)
         span = ref.scalar
     if not text or span is None:
         return None

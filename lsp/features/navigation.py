@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from parac.core.workspace import kind_of
-
 from .. import vocabulary
 from ..documents import path_to_uri
 from ..positions import position, span_range
@@ -108,28 +106,16 @@ def agent_under_cursor(ls: ParacLanguageServer, doc: Document, kind: str, row: i
 
 
 async def definition(ls: ParacLanguageServer, params: types.DefinitionParams) -> list[types.Location] | None:
-    core = await ls.workspace_ready()
-    doc = ls.document(params.text_document.uri)
-    path = ls.in_workspace(params.text_document.uri)
-    if core is None or doc is None or path is None or doc.too_large:
-        return None
-    kind = kind_of(core.dir, path)
-    column = doc.column(params.position, ls.encoding)
-    return definition_of(ls, doc, kind, params.position.line, column) if kind else None
+    spot = await ls.spot(params.text_document.uri, params.position)
+    return definition_of(ls, spot.doc, spot.kind, spot.row, spot.column) if spot else None
 
 
 async def references(ls: ParacLanguageServer, params: types.ReferenceParams) -> list[types.Location] | None:
-    core = await ls.workspace_ready()
-    doc = ls.document(params.text_document.uri)
-    path = ls.in_workspace(params.text_document.uri)
-    if core is None or doc is None or path is None or doc.too_large:
+    spot = await ls.spot(params.text_document.uri, params.position)
+    name = agent_under_cursor(ls, spot.doc, spot.kind, spot.row, spot.column) if spot else None
+    if spot is None or name is None:
         return None
-    kind = kind_of(core.dir, path)
-    column = doc.column(params.position, ls.encoding)
-    name = agent_under_cursor(ls, doc, kind, params.position.line, column) if kind else None
-    if name is None:
-        return None
-    found = [location_of(ls, where, loc) for where, loc in vocabulary.agent_references(core, name)]
-    if params.context.include_declaration and (own := core.agent_path(name)) is not None:
+    found = [location_of(ls, where, loc) for where, loc in vocabulary.agent_references(spot.core, name)]
+    if params.context.include_declaration and (own := spot.core.agent_path(name)) is not None:
         found.insert(0, location_of(ls, own))
     return found

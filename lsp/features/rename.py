@@ -15,7 +15,6 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidRequest
 
 from parac.core.specs import NAME_PATTERN
-from parac.core.workspace import kind_of
 
 from .. import vocabulary
 from ..documents import path_to_uri
@@ -23,8 +22,7 @@ from ..positions import position
 from .navigation import location_of
 
 if TYPE_CHECKING:
-    from ..documents import Document
-    from ..server import ParacLanguageServer
+    from ..server import ParacLanguageServer, Spot
 
 
 def _edits_for(ls: ParacLanguageServer, name: str, new: str) -> dict[Path, list[types.TextEdit]]:
@@ -81,8 +79,9 @@ def rename_edit(ls: ParacLanguageServer, name: str, new: str) -> types.Workspace
     return types.WorkspaceEdit(document_changes=changes)
 
 
-def _name_at(ls: ParacLanguageServer, doc: Document, kind: str, row: int, column: int) -> tuple[str, types.Range] | None:
+def _name_at(ls: ParacLanguageServer, spot: Spot) -> tuple[str, types.Range] | None:
     """The agent name under the cursor and its range: a value naming an agent, or an agent file's ``name:``."""
+    doc, kind, row, column = spot.doc, spot.kind, spot.row, spot.column
     ref = vocabulary.reference_at(doc, kind, row, column)
     if ref is not None and ref.target == "agent":
         name, scalar = ref.name, ref.scalar
@@ -98,26 +97,16 @@ def _name_at(ls: ParacLanguageServer, doc: Document, kind: str, row: int, column
 
 
 async def prepare(ls: ParacLanguageServer, params: types.PrepareRenameParams) -> types.PrepareRenamePlaceholder | None:
-    core = await ls.workspace_ready()
-    doc = ls.document(params.text_document.uri)
-    path = ls.in_workspace(params.text_document.uri)
-    if core is None or doc is None or path is None or doc.too_large:
-        return None
-    kind = kind_of(core.dir, path)
-    found = _name_at(ls, doc, kind, params.position.line, doc.column(params.position, ls.encoding)) if kind else None
+    spot = await ls.spot(params.text_document.uri, params.position)
+    found = _name_at(ls, spot) if spot else None
     if found is None:
         return None
     return types.PrepareRenamePlaceholder(range=found[1], placeholder=found[0])
 
 
 async def rename(ls: ParacLanguageServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
-    core = await ls.workspace_ready()
-    doc = ls.document(params.text_document.uri)
-    path = ls.in_workspace(params.text_document.uri)
-    if core is None or doc is None or path is None or doc.too_large:
-        return None
-    kind = kind_of(core.dir, path)
-    found = _name_at(ls, doc, kind, params.position.line, doc.column(params.position, ls.encoding)) if kind else None
+    spot = await ls.spot(params.text_document.uri, params.position)
+    found = _name_at(ls, spot) if spot else None
     if found is None:
         raise JsonRpcInvalidRequest("put the cursor on an agent's name to rename it")
     return rename_edit(ls, found[0], params.new_name)
