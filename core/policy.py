@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ from parac.core.specs import PolicySpec, ProjectSettings
 from parac.core.sources import SourceDoc, load_source
 
 PERIODS = {"s": 1.0, "min": 60.0, "h": 3600.0, "day": 86400.0}
+#: How long a loaded set of policies is trusted before its files are looked at again.
+RECHECK_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -79,17 +81,26 @@ class Policies:
         self._valid = [f for f in self.files if f.spec is not None]
         self._broken = [f for f in self.files if f.spec is None or f.problems]
         self._windows: dict[tuple[str, str], deque[float]] = {}
+        self._decisions: dict[tuple[str, str | None, str | None], Decision] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def for_root(cls, root: str | Path) -> Policies:
         """The policies of the workspace rooted at ``root``, reloaded when any of their files changes on disk."""
-        return _cache.get(Path(root))
+        return _cache.get(root if isinstance(root, Path) else Path(root))
 
     # --- decisions --------------------------------------------------------------------------------------------
 
     def decide(self, tool: str, *, agent: str | None = None, workflow: str | None = None) -> Decision:
-        """The decision for ``tool`` called by ``agent`` in ``workflow``; changes nothing."""
+        """The decision for ``tool`` called by ``agent`` in ``workflow``; changes nothing.
+
+        Decisions depend only on the files, so each is worked out once and copied after."""
+        known = self._decisions.get((tool, agent, workflow))
+        if known is None:
+            known = self._decisions[(tool, agent, workflow)] = self._decide(tool, agent, workflow)
+        return replace(known, trace=list(known.trace))
+
+    def _decide(self, tool: str, agent: str | None, workflow: str | None) -> Decision:
         decision = Decision(tool, agent, workflow, allowed=False, reason="")
         trace = decision.trace
         who = _caller(agent, workflow)
@@ -275,16 +286,23 @@ def _load_file(root: Path, path: Path) -> PolicyFile:
 class _Cache:
     """Policies per workspace root, rebuilt when ``parac.yaml``, the policies folder or a policy file changes.
 
-    Checking costs a few ``stat`` calls per decision, which keeps a long-running server in step with edits."""
+    The files are checked (a few ``stat`` calls) at most every `RECHECK_S` seconds, so a long-running server
+    follows edits within that time without paying for the checks on every call."""
 
     def __init__(self) -> None:
         self._entries: dict[Path, tuple[list[Path], tuple[Any, ...], Policies]] = {}
+        self._checked: dict[Path, float] = {}
         self._lock = threading.Lock()
 
     def get(self, root: Path) -> Policies:
         cached = self._entries.get(root)
-        if cached is not None and _stats(cached[0]) == cached[1]:
-            return cached[2]
+        if cached is not None:
+            now = time.monotonic()
+            if now - self._checked.get(root, 0.0) < RECHECK_S:
+                return cached[2]
+            if _stats(cached[0]) == cached[1]:
+                self._checked[root] = now
+                return cached[2]
         watched = [root / ".parac" / "parac.yaml", root / ".parac" / "policies", *policy_paths(root)]
         key = _stats(watched)
         policies = load_policies(root)
@@ -292,6 +310,7 @@ class _Cache:
             if cached is not None:
                 policies._windows = cached[2]._windows  # rate limits survive an edit of the policies
             self._entries[root] = (watched, key, policies)
+            self._checked[root] = time.monotonic()
         return policies
 
 

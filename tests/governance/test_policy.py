@@ -112,7 +112,8 @@ def test_union_of_files_and_strictest_limits(tmp_path):
     assert http.allow_hosts == ("api.github.com", "pypi.org") and http.max_bytes == 1000
 
 
-def test_cache_follows_edits(tmp_path):
+def test_cache_follows_edits(tmp_path, monkeypatch):
+    monkeypatch.setattr("parac.core.policy.RECHECK_S", 0.0)
     root = workspace(tmp_path, "allow: [{tools: [a]}]\n")
     assert Policies.for_root(root).decide("a").allowed
     assert Policies.for_root(root) is Policies.for_root(root)
