@@ -7,6 +7,7 @@ Plugin tools appear under the name they were registered with and their own JSON 
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from typing_extensions import TypedDict
 
@@ -99,8 +100,9 @@ def register(faces: Faces) -> None:
 
     async def plugin_tools(call: Call) -> list[ToolFace]:
         host = await call.host()
-        if host.tool_sources is not None:  # external MCP servers' tools (SERVER.tool): connect to list them
-            await call.to_thread(host.tool_sources.discover_all, retry_failed=False)
+        sources = host.tool_sources  # external MCP servers' tools (SERVER.tool): connect to list them
+        if sources is not None and sources.needs_discovery(retry_failed=False):
+            await call.to_thread(sources.discover_all, retry_failed=False)
         return [plugin_tool(name, c.value, c.origin) for name, c in sorted(host.registry.catalog.tools.items())]
 
     faces.tools_from(plugin_tools)

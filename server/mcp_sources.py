@@ -212,12 +212,19 @@ class ToolSources:
             self._run(self._ensure(state), self._connect_limit(state))
         return state.tools.get(remote) if state.state == "ready" else None
 
+    def _pending(self, retry_failed: bool) -> list[Server]:
+        wanted = ("idle", "failed") if retry_failed else ("idle",)
+        return [s for s in self.servers.values() if s.state in wanted]
+
+    def needs_discovery(self, *, retry_failed: bool = True) -> bool:
+        """Whether :meth:`discover_all` has anything to connect (an async caller can skip the thread hop)."""
+        return bool(self._pending(retry_failed))
+
     def discover_all(self, *, retry_failed: bool = True) -> list[dict[str, Any]]:
         """Connect every server (concurrently, each within its time limit), register all their tools, and
         return each server's state. ``retry_failed=False`` leaves failed servers to the next call of one of their
         tools, so that listing tools does not wait on a dead server again and again."""
-        wanted = ("idle", "failed") if retry_failed else ("idle",)
-        pending = [s for s in self.servers.values() if s.state in wanted]
+        pending = self._pending(retry_failed)
         if pending:
             limit = max(self._connect_limit(s) for s in pending)
             self._run(_gather([self._ensure(s) for s in pending]), limit)
