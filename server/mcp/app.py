@@ -73,6 +73,7 @@ class ParacApp:
         self._faces: Faces | None = None
         self._loaded: Loaded | None = None if host is None else Loaded(host, host.workspace)
         self._load_lock = anyio.Lock()
+        self._wanted = anyio.Event()  # set by the first loaded(): the watcher must not load anything by itself
 
     # -- lazy parts ------------------------------------------------------------------------------------------------
 
@@ -95,6 +96,7 @@ class ParacApp:
 
     async def loaded(self) -> Loaded:
         """The plugins and the workspace, loaded once in a worker thread."""
+        self._wanted.set()
         if self._loaded is None:
             async with self._load_lock:
                 if self._loaded is None:
@@ -130,7 +132,9 @@ class ParacApp:
         """Poll `.parac/` for changed files; refresh the workspace and notify clients. Runs for the server's life.
 
         Polling (stat of a few dozen files) needs no extra dependency and behaves the same on every platform.
+        It starts once something has asked for the workspace, so an idle or short-lived server never loads it.
         """
+        await self._wanted.wait()
         loaded = await self.loaded()
         workspace = loaded.workspace
         if workspace is None:

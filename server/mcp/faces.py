@@ -287,5 +287,6 @@ def output_schema(output: Any) -> dict[str, Any] | None:
 
 
 def to_json_text(value: Any) -> str:
-    """Structured results are also sent as text, for clients that ignore `structuredContent`."""
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    """Structured results are also sent as text, for clients that ignore `structuredContent` (compact: it is
+    serialised on every call, and models read it as well either way)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

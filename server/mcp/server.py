@@ -155,10 +155,12 @@ class Handlers:
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         call = self.call(ctx)
-        tools = await self.tools(call)
-        face = tools.get(params.name)
+        face = self.app.faces.tools.get(params.name)  # parac's own tools without asking the providers
         if face is None:
-            raise _not_found("tool", params.name, tools)
+            tools = await self.tools(call)
+            face = tools.get(params.name)
+            if face is None:
+                raise _not_found("tool", params.name, tools)
         if not allows(call.role, face.role):
             return _error_result(f'tool "{face.name}" needs the {face.role} role; this caller has {call.role}')
         from parac.core.calls import CallDenied

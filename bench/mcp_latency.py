@@ -1,0 +1,185 @@
+"""MCP latency: `parac mcp serve` beside the SDK's floor (a bare MCPServer with one echo tool) and the physical
+floor (a stdlib-only JSON-RPC loop), all measured in this run on this machine.
+
+- cold start: spawn to the initialize answer (median of 7, after 2 warm-up spawns)
+- shutdown: stdin EOF to process exit (median of 7)
+- call round trip: median and p95 of 500 sequential calls (parac: list_agents on the default workspace, with its
+  governance hooks; floors: echo)
+- throughput: calls per second with 8 requests in flight
+
+The client is a raw JSON-RPC driver on pipes (stdlib), so only the servers are measured. Figures and ratios are
+printed and written to bench/.results/mcp_latency.json. Targets (issue 3): cold start <= 1.1x the bare SDK server,
+call p50 <= 1.2x its echo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+PARAC = str(Path(sys.executable).with_name("parac"))
+SPAWNS, WARMUPS, CALLS, IN_FLIGHT, BURST = 7, 2, 500, 8, 800
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}},
+}
+
+
+class Server:
+    """One spawned server on pipes, spoken to line by line."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.started = time.perf_counter()
+        # Buffered pipes: an unbuffered readline reads a byte per system call and would time the driver.
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.out = self.proc.stdout
+        self.next_id = 1
+
+    def send(self, message: dict) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def receive(self) -> dict:
+        assert self.out is not None
+        while True:
+            message = json.loads(self.out.readline())
+            if "id" in message:
+                return message
+
+    def initialize(self) -> float:
+        self.send(INITIALIZE)
+        self.receive()
+        elapsed = time.perf_counter() - self.started
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return elapsed
+
+    def call(self, tool: str, arguments: dict) -> None:
+        self.send(self.request(tool, arguments))
+
+    def request(self, tool: str, arguments: dict) -> dict:
+        self.next_id += 1
+        return {"jsonrpc": "2.0", "id": self.next_id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+
+    def shutdown(self) -> float:
+        assert self.proc.stdin is not None
+        start = time.perf_counter()
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        return time.perf_counter() - start
+
+
+def throughput(server: Server, tool: str, arguments: dict, count: int) -> float:
+    """Calls per second keeping IN_FLIGHT requests outstanding."""
+    begin = time.perf_counter()
+    sent = done = in_flight = 0
+    while done < count:
+        while sent < count and in_flight < IN_FLIGHT:
+            server.call(tool, arguments)
+            sent += 1
+            in_flight += 1
+        server.receive()
+        in_flight -= 1
+        done += 1
+    return count / (time.perf_counter() - begin)
+
+
+def measure(servers: list[tuple[str, list[str], str, dict]]) -> list[dict]:
+    """Every figure is taken in interleaved rounds (one sample of each server in turn), so that load from
+    elsewhere on the machine falls on all of them alike."""
+    starts: dict[str, list[float]] = {name: [] for name, *_ in servers}
+    stops: dict[str, list[float]] = {name: [] for name, *_ in servers}
+    for index in range(WARMUPS + SPAWNS):
+        for name, command, tool, arguments in servers:
+            server = Server(command)
+            started = server.initialize()
+            server.call(tool, arguments)  # the first call loads what loads lazily; shutdown is measured after it
+            server.receive()
+            stopped = server.shutdown()
+            if index >= WARMUPS:
+                starts[name].append(started)
+                stops[name].append(stopped)
+
+    running = {name: Server(command) for name, command, _, _ in servers}
+    trips: dict[str, list[float]] = {name: [] for name in running}
+    rates: dict[str, list[float]] = {name: [] for name in running}
+    for name, _, tool, arguments in servers:
+        running[name].initialize()
+        for _ in range(20):  # warm the call path
+            running[name].call(tool, arguments)
+            running[name].receive()
+    for _ in range(5):
+        for name, _, tool, arguments in servers:
+            server = running[name]
+            for _ in range(CALLS // 5):
+                begin = time.perf_counter()
+                server.call(tool, arguments)
+                reply = server.receive()
+                trips[name].append(time.perf_counter() - begin)
+                assert "result" in reply and not reply["result"].get("isError"), reply
+            rates[name].append(throughput(server, tool, arguments, BURST // 5))
+    rows = []
+    for name, server in running.items():
+        server.shutdown()
+        ordered = sorted(trips[name])
+        rows.append(
+            {
+                "server": name,
+                "cold_start_ms": statistics.median(starts[name]) * 1000,
+                "shutdown_ms": statistics.median(stops[name]) * 1000,
+                "call_p50_ms": ordered[len(ordered) // 2] * 1000,
+                "call_p95_ms": ordered[int(len(ordered) * 0.95)] * 1000,
+                "calls_per_s_8_in_flight": statistics.median(rates[name]),
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        workspace = Path(tmp) / "project"
+        subprocess.run([PARAC, "init", str(workspace)], check=True, capture_output=True)
+        os.environ["PARAC_LOAD_PLUGINS"] = ""  # built-in plugins only (governance included), as on a fresh install
+        rows = measure(
+            [
+                ("stdlib JSON-RPC loop", [PYTHON, str(HERE / "floors/stdlib_server.py")], "echo", {"text": "hi"}),
+                ("bare SDK MCPServer", [PYTHON, str(HERE / "floors/bare_sdk_server.py")], "echo", {"text": "hi"}),
+                ("parac mcp serve", [PARAC, "mcp", "serve", "--workspace", str(workspace)], "list_agents", {}),
+                (
+                    "python -m parac.server.mcp",
+                    [PYTHON, "-m", "parac.server.mcp", "serve", "--workspace", str(workspace)],
+                    "list_agents",
+                    {},
+                ),
+            ]
+        )
+    stdlib, sdk = rows[0], rows[1]
+    columns = ("cold_start_ms", "shutdown_ms", "call_p50_ms", "call_p95_ms", "calls_per_s_8_in_flight")
+    print(f"{'server':30} {'cold start':>11} {'shutdown':>9} {'call p50':>9} {'call p95':>9} {'calls/s x8':>11}")
+    for row in rows:
+        print(f"{row['server']:30} " + " ".join(f"{row[c]:>{w}.1f}" for c, w in zip(columns, (11, 9, 9, 9, 11))))
+    print()
+    for row in rows[2:]:
+        print(
+            f"{row['server']}: cold start {row['cold_start_ms'] / sdk['cold_start_ms']:.2f}x the SDK floor "
+            f"({row['cold_start_ms'] / stdlib['cold_start_ms']:.1f}x stdlib; target <= 1.10x SDK), "
+            f"call p50 {row['call_p50_ms'] / sdk['call_p50_ms']:.2f}x the SDK echo (target <= 1.20x), "
+            f"calls/s {row['calls_per_s_8_in_flight'] / sdk['calls_per_s_8_in_flight']:.2f}x the SDK's"
+        )
+    results = HERE / ".results"
+    results.mkdir(exist_ok=True)
+    (results / "mcp_latency.json").write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
