@@ -93,24 +93,27 @@ class Document:
         return from_client(line_at(self.lines, position.line), position.character, encoding)
 
     @cached_property
-    def yaml_region(self) -> tuple[int, str] | None:
-        """(first row, text) of the YAML this file holds: all of it, or a Markdown file's front matter."""
+    def yaml_region(self) -> tuple[int, int, str] | None:
+        """(first row, row after the last, text) of the YAML this file holds: all of it, or a Markdown front matter."""
         if self.path is None or self.path.suffix != ".md":
-            return 0, self.text
+            return 0, len(self.lines), self.text
         if not self.lines or self.lines[0].rstrip() != FENCE:
             return None
         end = next((i for i in range(1, len(self.lines)) if self.lines[i].rstrip() == FENCE), len(self.lines))
-        return 1, "\n".join(self.lines[1:end])
+        return 1, end, "\n".join(self.lines[1:end])
 
     @cached_property
     def tree(self) -> Tree | None:
         if self.too_large or self.yaml_region is None:
             return None
-        return yamltree.parse(self.yaml_region[1])
+        return yamltree.parse(self.yaml_region[2])
 
     @property
     def row_offset(self) -> int:
         return self.yaml_region[0] if self.yaml_region else 0
+
+    def in_yaml(self, row: int) -> bool:
+        return self.yaml_region is not None and self.yaml_region[0] <= row < max(self.yaml_region[1], self.yaml_region[0] + 1)
 
     @cached_property
     def tokens(self) -> list[yamltree.Token]:
@@ -122,12 +125,12 @@ class Document:
 
     def context_at(self, row: int, column: int) -> yamltree.Context | None:
         """Key or value at the cursor; None outside the YAML, or inside a comment or a block of text."""
-        if self.tree is None or row < self.row_offset or self._in_text(row, column):
+        if self.tree is None or not self.in_yaml(row) or self._in_text(row, column):
             return None
         return yamltree.context_at(self.tokens, self.lines, row, column)
 
     def scalar_at(self, row: int, column: int) -> yamltree.Scalar | None:
-        if self.tree is None:
+        if self.tree is None or not self.in_yaml(row):
             return None
         return yamltree.scalar_at(self.tree, self.lines, row, column, self.row_offset)
 

@@ -105,8 +105,8 @@ async def test_every_kind_of_error_is_reported_where_it_is(broken_workspace: Pat
 
 
 async def test_pull_diagnostics_in_utf8(workspace: Path):
-    """Neovim 0.11 pulls diagnostics and counts columns in UTF-8 bytes."""
-    config = ClientServerConfig(server_command=[PARAC, "lsp"], server_env=SERVER_ENV)
+    """Neovim 0.11 pulls diagnostics and counts columns in UTF-8 bytes (and the server ignores a ``--stdio``)."""
+    config = ClientServerConfig(server_command=[PARAC, "lsp", "--stdio"], server_env=SERVER_ENV)
     client = await config.start()
     try:
         result = await start(client, workspace, "neovim-pull")

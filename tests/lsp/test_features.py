@@ -34,6 +34,15 @@ async def test_completion_of_keys_at_every_level(client: LanguageClient, workspa
     assert {"daily_usd", "monthly_usd"} <= set(nested) and "per_run_usd" not in nested and "parent" not in nested
 
 
+async def test_completion_in_markdown_front_matter(client: LanguageClient, workspace: Path):
+    reviewer = workspace / ".parac/agents/reviewer.md"
+    open_file(client, reviewer, "---\nparent: \n\n---\nYou review code.\n")
+    assert "coder" in await labels(client, reviewer, 1, 8)
+    keys = await labels(client, reviewer, 2, 0)
+    assert "model" in keys and "parent" not in keys
+    assert await labels(client, reviewer, 4, 3) == []  # the body is prose
+
+
 async def test_completion_of_names_and_values(client: LanguageClient, workspace: Path):
     agent = workspace / ".parac/agents/new.yaml"
     open_file(client, agent, "parent: \ntools: [lsp_probe, ]\nskills:\n  - \nmodel: \n")

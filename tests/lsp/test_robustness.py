@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,24 @@ async def test_a_thousand_agent_cycle(cyclic_workspace: Path):
     finally:
         await client.shutdown_session()
         await client.stop()
+
+
+async def test_a_folder_without_a_workspace(tmp_path: Path):
+    config = ClientServerConfig(server_command=[PARAC, "lsp"], server_env=SERVER_ENV)
+    client = await config.start()
+    try:
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        await start(client, empty, "vscode")
+        loose = empty / "notes.yaml"
+        open_file(client, loose, "parent: x\n")
+        await ask_everything(client, loose, 0, 9)
+        assert await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="")) is None
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
+def test_tcp_address_is_checked():
+    result = subprocess.run([PARAC, "lsp", "--tcp", "nowhere"], capture_output=True, text=True, timeout=60, env=SERVER_ENV)
+    assert result.returncode != 0 and "expected HOST:PORT" in result.stderr
