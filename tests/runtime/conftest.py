@@ -59,6 +59,8 @@ def workspace_dir(tmp_path: Path) -> Path:
     (parac / "agents").mkdir(parents=True)
     (parac / "skills" / "arith").mkdir(parents=True)
     (parac / "parac.yaml").write_text("name: runtime-tests\ndefault_model: echo\n")
+    (parac / "policies").mkdir()
+    (parac / "policies" / "tests.yaml").write_text("allow:\n  - tools: ['*']\n")  # tools are denied unless granted
     (parac / "agents" / "base.yaml").write_text("description: base\nsystem_prompt: You are careful.\nmax_iterations: 4\n")
     (parac / "agents" / "calc.yaml").write_text(
         "parent: base\ndescription: calculator\ntools: [add, explode]\nskills: [arith]\n"

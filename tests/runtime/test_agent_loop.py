@@ -168,3 +168,15 @@ async def test_cancellation_stops_the_run_and_settles_the_ledger(workspace_dir, 
     rows = runtime.conn.execute("SELECT status FROM llm_calls").fetchall()
     runtime.close()
     assert [r["status"] for r in rows] == ["ok"]
+
+
+async def test_a_tool_the_policy_denies_is_fed_back_and_never_runs(workspace_dir, host_for, tools, tmp_path):
+    (workspace_dir / ".parac/policies/tests.yaml").write_text("allow:\n  - tools: [add]\n")
+    model = write_script(
+        tmp_path / "s.yaml", [{"tool_calls": [{"name": "explode", "arguments": {"reason": "x"}}]}, {"text": "ok"}]
+    )
+    host = host_for(workspace_dir)
+    result = await run_agent(host.workspace, "calc", "go", model=model, hooks=host.hooks)
+    assert result.status == "completed" and tools.calls == []
+    [fed_back] = tool_messages(result)
+    assert "not granted" in json.loads(fed_back["content"])["error"]
