@@ -32,6 +32,7 @@ steps:
     depends_on: [p1, p2, p3]
   - {id: gate, type: approval, depends_on: [join], message: "Ship {{ steps.join.output.label }}?"}
   - {id: last, tool: record, arguments: {label: last, sleep_s: 0.1}, depends_on: [gate]}
+  - {id: tail, tool: record, arguments: {label: tail, sleep_s: 0.3}, depends_on: [last]}
 outputs:
   joined: "{{ steps.join.output.label }}"
 """

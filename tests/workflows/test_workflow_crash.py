@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-STEPS = ["s1", "p1", "p2", "p3", "join", "gate", "last"]
+STEPS = ["s1", "p1", "p2", "p3", "join", "gate", "last", "tail"]
 TOOL_STEPS = [s for s in STEPS if s != "gate"]
 
 

@@ -286,6 +286,7 @@ def test_builder_matches_yaml_and_checks_like_a_file(wf_project):
               depends_on=["p1", "p2", "p3"])
         .approval("gate", depends_on=["join"], message="Ship {{ steps.join.output.label }}?")
         .tool("last", tool="record", arguments={"label": "last", "sleep_s": 0.1}, depends_on=["gate"])
+        .tool("tail", tool="record", arguments={"label": "tail", "sleep_s": 0.3}, depends_on=["last"])
         .output("joined", "{{ steps.join.output.label }}")
     )
     from_file = WorkflowSpec.model_validate(yaml.safe_load((wf_project.root / ".parac/workflows/crash.yaml").read_text()))
@@ -324,7 +325,7 @@ async def test_events_reach_plugins_for_audit(wf_project, make_runner):
     assert names[0] == "workflow.run.start" and names[-1] == "workflow.run.end"
     ends = {data["step"]: data["status"] for data in _events("workflow.step.end")}
     assert ends == {step["id"]: "completed" for step in result.steps}
-    assert len(_events("workflow.step.start")) == 6  # every step but the gate does work
+    assert len(_events("workflow.step.start")) == 7  # every step but the gate does work
     assert _events("workflow.approval.decided")[0]["by"] == "auto-approve (--yes)"
 
 
