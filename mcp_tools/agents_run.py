@@ -39,16 +39,6 @@ class RunResult(TypedDict):
     cost_usd: float
 
 
-class CostRow(TypedDict):
-    key: str
-    calls: int
-    errors: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    unpriced_calls: int
-
-
 class CostTotal(TypedDict):
     calls: int
     errors: int
@@ -56,6 +46,10 @@ class CostTotal(TypedDict):
     completion_tokens: int
     cost_usd: float
     unpriced_calls: int
+
+
+class CostRow(CostTotal):
+    key: str
 
 
 class CostReport(TypedDict):
