@@ -24,8 +24,7 @@ from typing import Any
 from ..diagnostics import ParacError
 from ..store import process_alive, transaction
 
-#: Run statuses shown to users (``status --json``), in the order a run moves through them.
-RUN_STATUSES = ("pending", "running", "waiting_approval", "completed", "failed", "cancelled")
+#: Run statuses: pending, running, waiting_approval, then one of these.
 FINISHED = frozenset({"completed", "failed", "cancelled"})
 #: Step statuses; ``skipped`` is a step whose ``when:`` was false (it counts as done for its dependents).
 STEP_DONE = frozenset({"completed", "skipped"})

@@ -1,4 +1,4 @@
-"""The step graph of a workflow: order, ancestors, and which steps a step's templates may read.
+"""The step graph of a workflow: its order, and which steps a step's templates may read.
 
 The workspace's validation already refuses duplicate ids, unknown dependencies and cycles with file positions; this
 module answers the questions the engine and the planner ask of a graph that is known to be sound, and adds the one
@@ -37,19 +37,6 @@ def topological_order(steps: Sequence[StepLike]) -> list[str]:
         stuck = sorted(step_id for step_id, count in remaining.items() if count > 0)
         raise ValueError(f"the steps {', '.join(stuck)} depend on each other in a cycle")
     return order
-
-
-def ancestors(steps: Sequence[StepLike]) -> dict[str, set[str]]:
-    """Every step's transitive dependencies."""
-    by_id = {step.id: step for step in steps}
-    found: dict[str, set[str]] = {}
-    for step_id in topological_order(steps):
-        seen: set[str] = set()
-        for dep in by_id[step_id].depends_on:
-            seen.add(dep)
-            seen |= found[dep]
-        found[step_id] = seen
-    return found
 
 
 def template_fields(step: Any) -> Iterable[tuple[str, str]]:
