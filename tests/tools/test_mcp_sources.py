@@ -92,7 +92,7 @@ async def test_a_crashed_server_is_restarted_by_the_next_call(stdio_host: Host) 
 
 
 async def test_a_call_that_never_answers_times_out(workspace: Path) -> None:
-    add_servers(workspace, {"ext": stdio(call_timeout_s=1)})
+    add_servers(workspace, {"ext": stdio(call_timeout_s=3)})
     host = Host.for_workspace(workspace)
     try:
         first = await call(host, "ext.pid")
