@@ -110,6 +110,13 @@ def test_approve_from_cli_while_the_run_waits(project: Path, parac):
     assert data["status"] == "completed" and gate["output"]["comment"] == "ship it"
     again = parac("workflow", "approve", run_id, "sign-off", cwd=project)
     assert again.code == 1 and "is not waiting for approval (it is approved)" in again.err
+    trail = [json.loads(line) for line in parac("audit", "tail", "-n", "1000", "--json", cwd=project).out.splitlines()]
+    mine = [entry for entry in trail if entry["subject"] == run_id]
+    actions = [entry["action"] for entry in mine]
+    assert actions.count("workflow.step.start") == 4 and actions.count("workflow.step.end") == 5
+    decided = [entry for entry in mine if entry["action"] == "workflow.approval.decided"]
+    assert [entry["actor"].split(":")[0] for entry in decided] == ["cli"]  # who approved is on the audit trail
+    assert parac("audit", "verify", cwd=project).code == 0
 
 
 def test_reject_with_no_wait_then_resume(project: Path, parac):
