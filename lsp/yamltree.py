@@ -12,7 +12,7 @@ Columns here are 0-based code points; tree-sitter's byte columns are converted o
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Literal
@@ -205,8 +205,8 @@ class Structure:
             return self.path()
         return None
 
-    def _pop(self, drop: object) -> None:
-        while self.frames and drop(self.frames[-1]):  # type: ignore[operator]
+    def _pop(self, drop: Callable[[_Frame], bool]) -> None:
+        while self.frames and drop(self.frames[-1]):
             self.frames.pop()
 
     def path(self) -> Loc:
@@ -216,7 +216,7 @@ class Structure:
         """A cursor at ``column`` on a line with no tokens before it closes every block deeper than that."""
         if self.frames and self.frames[-1].kind.startswith("flow"):
             return
-        self._pop(lambda f: f.indent >= column and not (f.kind == "item" and f.indent < column))
+        self._pop(lambda f: f.indent >= column)
 
 
 def keys(toks: Sequence[Token]) -> list[Key]:
@@ -248,9 +248,7 @@ def context_at(toks: Sequence[Token], lines: Sequence[str], row: int, column: in
         if top.kind == "flow-map" and (last is None or last.kind != "key"):
             return Context("key", tuple(f.segment for f in structure.frames[:-1] if f.segment is not None))
         return Context("value", structure.path())
-    if last is not None and last.row == row and last.kind == "key":
-        return Context("value", structure.path())
-    if last is not None and last.row == row and last.kind == "dash":
+    if last is not None and last.row == row and last.kind in ("key", "dash"):
         return Context("value", structure.path())
     structure.dedent_to(min(indent, column))
     return Context("key", structure.path())
