@@ -84,9 +84,11 @@ def uri(path: Path) -> str:
     return path.resolve().as_uri()
 
 
-async def start(client: LanguageClient, root: Path, client_name: str) -> types.InitializeResult:
-    """``initialize`` as the named editor would, with the project as its workspace folder."""
-    capabilities = client_capabilities(CLIENTS[client_name])
+async def start(
+    client: LanguageClient, root: Path, client_name: str, capabilities: types.ClientCapabilities | None = None
+) -> types.InitializeResult:
+    """``initialize`` as the named editor would (or with ``capabilities``), the project as its workspace folder."""
+    capabilities = capabilities or client_capabilities(CLIENTS[client_name])
     client.registrations = []
 
     @client.feature(types.CLIENT_REGISTER_CAPABILITY)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from lsp_support import (
+    CLIENTS,
     PARAC,
     SERVER_ENV,
     open_file,
@@ -15,7 +16,7 @@ from lsp_support import (
     wait_for,
 )
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 
 def codes(client: LanguageClient, path: Path) -> list[str]:
@@ -128,6 +129,31 @@ async def test_pull_diagnostics_in_utf8(workspace: Path):
         )
         assert again.kind == "unchanged"
         assert uri(coder) not in client.diagnostics or client.diagnostics[uri(coder)] == []  # pulled, not pushed
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
+async def test_pull_client_is_asked_to_refresh_when_another_file_changes(workspace: Path):
+    capabilities = client_capabilities(CLIENTS["neovim-pull"])
+    capabilities.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
+    config = ClientServerConfig(server_command=[PARAC, "lsp"], server_env=SERVER_ENV)
+    client = await config.start()
+    try:
+        await start(client, workspace, "neovim-pull", capabilities)
+        base = workspace / ".parac/agents/base.yaml"
+        coder = workspace / ".parac/agents/coder.yaml"
+        open_file(client, coder)
+        open_file(client, base)
+        await client.text_document_diagnostic_async(
+            types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=uri(coder)))
+        )
+        replace_all(client, base, "parent: coder\n", 2)
+        await wait_for(lambda: client.diagnostic_refresh_count > 0, what="workspace/diagnostic/refresh")
+        report = await client.text_document_diagnostic_async(
+            types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=uri(coder)))
+        )
+        assert [d.code for d in report.items] == ["inheritance-cycle"]
     finally:
         await client.shutdown_session()
         await client.stop()
