@@ -25,6 +25,8 @@ from parac.server.mcp.faces import FaceError, Faces
 if TYPE_CHECKING:
     from parac.core.workflows.engine import Decision, RunResult
     from parac.core.workflows.runs import WorkflowRunner
+    from parac.core.workspace import Workspace
+    from parac.server.host import Host
 
 log = logging.getLogger("parac.mcp.workflows")
 
@@ -156,15 +158,17 @@ async def _runner(call: Call, **options: Any) -> WorkflowRunner:
 
 
 async def _resume_in_background(call: Call, run_id: str) -> None:
+    resume_in_background((await call.workspace()), (await call.host()), run_id, call.actor)
+
+
+def resume_in_background(workspace: Workspace, host: Host, run_id: str, actor: str) -> None:
     """Drive a run in a worker thread with its own event loop and database connection: it outlives the call."""
     import anyio
 
     from parac.core.workflows.runs import WorkflowRunner
 
-    workspace, host = await call.workspace(), await call.host()
-
     def work() -> None:
-        runner = WorkflowRunner(workspace, hooks=host.hooks, actor=call.actor)
+        runner = WorkflowRunner(workspace, hooks=host.hooks, actor=actor)
         try:
             anyio.run(runner.resume, run_id)
         except Exception:
@@ -173,6 +177,21 @@ async def _resume_in_background(call: Call, run_id: str) -> None:
             runner.close()
 
     threading.Thread(target=work, name=f"workflow {run_id}", daemon=True).start()
+
+
+def resume_interrupted(workspace: Workspace, host: Host, actor: str = "mcp:start") -> list[str]:
+    """Resume, in the background, every run that no live process executes; for a server's start (opt-in)."""
+    from parac.core.store import connect_workspace
+    from parac.core.workflows import checkpoints as cp
+
+    conn = connect_workspace(workspace.root)
+    try:
+        run_ids = [run.run_id for run in cp.interrupted_runs(conn)]
+    finally:
+        conn.close()
+    for run_id in run_ids:
+        resume_in_background(workspace, host, run_id, actor)
+    return run_ids
 
 
 async def _drive_here(call: Call, runner: WorkflowRunner, run: Any) -> RunResult:

@@ -166,3 +166,26 @@ async def test_over_stdio_a_background_run_waits_for_approve_step(project: Path,
         await session.call_tool("approve_step", {"run_id": run_id, "step": "sign-off"})
         done = await _until(session, run_id, "completed", "failed")
     assert done["status"] == "completed"
+
+
+async def test_resume_interrupted_runs_at_server_start(project: Path, parac):
+    """What a server does at start when asked to: every run no process executes goes on in the background."""
+    from parac.core.store import connect_workspace
+    from parac.mcp_tools.workflows_run import resume_interrupted
+    from parac.server.host import Host
+
+    paused = parac("workflow", "run", "feature", "-i", "feature=payments (risk: high)", "--no-wait", "--json",
+                   cwd=project).json()
+    assert paused["status"] == "waiting_approval"
+    assert parac("workflow", "approve", paused["run_id"], "sign-off", cwd=project).code == 0
+    host = Host.for_workspace(project)
+    assert resume_interrupted(host.workspace, host) == [paused["run_id"]]
+    conn = connect_workspace(project)
+    try:
+        with anyio.fail_after(60):
+            while conn.execute("SELECT status FROM workflow_runs WHERE run_id = ?",
+                               (paused["run_id"],)).fetchone()[0] != "completed":
+                await anyio.sleep(0.05)
+    finally:
+        conn.close()
+    assert resume_interrupted(host.workspace, host) == []
