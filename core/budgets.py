@@ -253,12 +253,16 @@ class Accountant:
         if not reservation.keys:
             return costs.record(self.conn, row)
         with transaction(self.conn):
-            before = costs.spent(self.conn, reservation.keys) if self.on_event and row.cost_usd > 0 else {}
-            self._release(reservation)
-            written = costs.insert(self.conn, row)
-        if written and row.cost_usd > 0:
-            self._emit_thresholds(reservation.limits, before, row.cost_usd)
-        return written
+            held = self.conn.execute("DELETE FROM budget_reservations WHERE id = ?", (reservation.id,)).rowcount
+            after = costs.insert(
+                self.conn, row, release_keys=reservation.keys if held else (), release_usd=reservation.usd
+            )
+            if after is None and held:  # already recorded: only give the reservation back
+                _add_reserved(self.conn, reservation.keys, -reservation.usd)
+        if after and row.cost_usd > 0:
+            charged = set(row.keys())  # a call settled after midnight charges the new day, not the reserved one
+            self._emit_thresholds(reservation.limits, {k: v for k, v in after.items() if k in charged}, row.cost_usd)
+        return after is not None
 
     def release(self, reservation: Reservation) -> None:
         """Give a reservation back without recording a call (the call was never made)."""
@@ -291,14 +295,14 @@ class Accountant:
             _add_reserved(self.conn, json.loads(keys), -usd)
         return bool(stale)
 
-    def _emit_thresholds(self, limits: list[Limit], before: Mapping[str, tuple[float, float]], cost: float) -> None:
+    def _emit_thresholds(self, limits: list[Limit], after: Mapping[str, float], cost: float) -> None:
         if self.on_event is None:
             return
         for limit in limits:
-            if limit.usd <= 0:
+            if limit.usd <= 0 or limit.key not in after:
                 continue
-            old = before.get(limit.key, (0.0, 0.0))[0]
-            new = old + cost
+            new = after[limit.key]
+            old = new - cost
             crossed = [t for t in THRESHOLDS if old < t * limit.usd <= new]
             if crossed:
                 self.on_event(

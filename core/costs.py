@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -139,10 +139,14 @@ _INSERT = (
 )
 
 
-def insert(conn: sqlite3.Connection, row: CostRow) -> bool:
+def insert(
+    conn: sqlite3.Connection, row: CostRow, *, release_keys: Sequence[str] = (), release_usd: float = 0.0
+) -> dict[str, float] | None:
     """Write ``row`` and add its cost to the running totals that exist, inside the caller's transaction.
 
-    Returns False (and changes nothing) when a row with the same ``call_id`` is already there.
+    ``release_keys``/``release_usd`` give back a budget reservation in the same statement (budgets settle a call
+    this way: one ``UPDATE`` for both). Returns the new ``spent_usd`` of every total touched, or None (and
+    changes nothing) when a row with the same ``call_id`` is already there.
     """
     cursor = conn.execute(
         _INSERT,
@@ -165,20 +169,25 @@ def insert(conn: sqlite3.Connection, row: CostRow) -> bool:
         ),
     )
     if cursor.rowcount == 0:
-        return False
-    if row.cost_usd:
-        keys = row.keys()
-        conn.execute(
-            f"UPDATE spend_totals SET spent_usd = spent_usd + ? WHERE key IN ({','.join('?' * len(keys))})",
-            [row.cost_usd, *keys],
-        )
-    return True
+        return None
+    charged = row.keys() if row.cost_usd else []
+    touched = list(dict.fromkeys([*charged, *release_keys]))
+    if not touched:
+        return {}
+    charged_marks, release_marks = ",".join("?" * len(charged)), ",".join("?" * len(release_keys))
+    rows = conn.execute(
+        f"UPDATE spend_totals SET spent_usd = spent_usd + CASE WHEN key IN ({charged_marks}) THEN ? ELSE 0 END, "
+        f"reserved_usd = MAX(0, reserved_usd - CASE WHEN key IN ({release_marks}) THEN ? ELSE 0 END) "
+        f"WHERE key IN ({','.join('?' * len(touched))}) RETURNING key, spent_usd",
+        [*charged, row.cost_usd, *release_keys, release_usd, *touched],
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
 
 
 def record(conn: sqlite3.Connection, row: CostRow) -> bool:
-    """Write one row in its own transaction (see :func:`insert`)."""
+    """Write one row in its own transaction (see :func:`insert`); False when it was already recorded."""
     with transaction(conn):
-        return insert(conn, row)
+        return insert(conn, row) is not None
 
 
 _DIMENSIONS = {"day": "day = ?", "month": "substr(day, 1, 7) = ?", "run": "run_id = ?", "workflow": "workflow = ?"}
