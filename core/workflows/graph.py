@@ -57,7 +57,7 @@ def reference_problems(steps: Sequence[Any]) -> list[tuple[str, str, str]]:
     for step in steps:
         for field, text in template_fields(step):
             try:
-                names = templates.referenced_steps(text)
+                names = templates.referenced_steps(text, expression=field == "when")
             except ParacError as exc:
                 problems.append((step.id, field, str(exc)))
                 continue

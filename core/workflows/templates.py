@@ -129,8 +129,13 @@ def condition(source: str, context: Mapping[str, Any], *, where: str) -> bool:
     return bool(value)
 
 
-def referenced_steps(source: str) -> set[str]:
-    """The step ids a template reads (``steps.x`` or ``steps['x']``); raises ParacError on a syntax error."""
+def referenced_steps(source: str, *, expression: bool = False) -> set[str]:
+    """The step ids a template reads (``steps.x`` or ``steps['x']``); raises ParacError on a syntax error.
+
+    ``expression=True`` for a ``when:``, which may also be a bare expression; other text without ``{{`` is plain.
+    """
+    if not is_template(source) and not expression:
+        return set()
     text = source if is_template(source) else "{{ " + source + " }}"
     try:
         tree = _ENV.parse(text)

@@ -350,3 +350,24 @@ steps:
     assert _steps(failed)["write"]["error"] == "the call of tool 'record' was rejected by local: no"
     direct = await make_runner().run("guarded", {}, RunOptions(auto_approve=True))
     assert direct.status == "completed"  # --yes answers the gate; the call then carries who approved it
+
+
+async def test_a_gate_inside_a_sub_workflow_is_answered_through_the_parent_run(wf_project, make_runner):
+    wf_project.write_workflow("inner-gate", "steps:\n  - {id: check, type: approval, message: Inner?}\n")
+    wf_project.write_workflow("outer-gate", """\
+steps:
+  - {id: sub, workflow: inner-gate}
+  - {id: after, tool: probe, arguments: {label: after}, depends_on: [sub]}
+""")
+    runner = make_runner()
+    paused = await runner.run("outer-gate", {}, RunOptions(pause_on_approval=True))
+    assert paused.status == "waiting_approval", paused
+    assert _steps(paused)["sub"]["status"] == "waiting_approval"
+    assert runner.waiting(paused.run_id) == [
+        {"run_id": f"{paused.run_id}.sub", "step_id": "check", "message": "Inner?",
+         "requested_at": runner.waiting(paused.run_id)[0]["requested_at"]}]
+    decided = runner.decide(paused.run_id, "check", approved=True)
+    assert decided["run_id"] == f"{paused.run_id}.sub" and decided["status"] == "approved"
+    done = await make_runner().resume(paused.run_id)
+    assert done.status == "completed" and _steps(done)["after"]["output"] == {"label": "after"}
+    assert runner.status(f"{paused.run_id}.sub").status == "completed"
