@@ -42,9 +42,6 @@ class FieldRef:
         """The values a scalar field allows (Literal members, booleans), in declaration order."""
         return choices(self.annotation)
 
-    def is_list(self) -> bool:
-        return _container(self.annotation) is list
-
 
 def keys(model: type[BaseModel]) -> dict[str, FieldRef]:
     """The keys a mapping of ``model`` may hold, as written in files."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -151,9 +150,6 @@ class Document:
         scalar = self.scalar_at(token.row, len(line) - len(rest) + 1)
         return scalar if scalar is not None and not scalar.is_key else None
 
-    def key_for(self, path: tuple[str | int, ...]) -> yamltree.Key | None:
-        return next((k for k in self.keys if k.path == path), None)
-
     def _in_text(self, row: int, column: int) -> bool:
         assert self.tree is not None
         local = row - self.row_offset
@@ -166,20 +162,13 @@ class Document:
         return False
 
 
-@dataclass
-class _Pending:
-    """Changes that arrived ahead of their turn, by the version they produce."""
-
-    changes: dict[int, types.DidChangeTextDocumentParams] = field(default_factory=dict)
-
-
 class Documents:
     """The open documents, by URI."""
 
     def __init__(self) -> None:
         self._docs: dict[str, Document] = {}
         self._by_path: dict[Path, str] = {}
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[str, dict[int, types.DidChangeTextDocumentParams]] = {}  # held changes, by version
         self.skips_versions = False
 
     def __iter__(self) -> Iterator[Document]:
@@ -219,35 +208,34 @@ class Documents:
         if current is not None and version is not None and version <= current:
             log.warning("stale change to %s (version %s, have %s): ignored", uri, version, current)
             return None
-        full = next((i for i, c in enumerate(params.content_changes) if isinstance(c, types.TextDocumentContentChangeWholeDocument)), None)
-        pending = self._pending.setdefault(uri, _Pending())
+        full = any(isinstance(c, types.TextDocumentContentChangeWholeDocument) for c in params.content_changes)
+        pending = self._pending.setdefault(uri, {})
         gap = current is not None and version is not None and version > current + 1
-        if gap and full is None and not self.skips_versions:
-            if len(pending.changes) >= MAX_PENDING_CHANGES:
+        if gap and not full and not self.skips_versions:
+            if len(pending) >= MAX_PENDING_CHANGES:
                 log.warning("too many changes to %s arrived out of order; dropping the oldest", uri)
-                pending.changes.pop(min(pending.changes))
-            pending.changes[version] = params
+                pending.pop(min(pending))
+            pending[version] = params
             return None
         doc = self._apply(doc, params, encoding)
-        while doc.version is not None and doc.version + 1 in pending.changes:
-            doc = self._apply(doc, pending.changes.pop(doc.version + 1), encoding)
-        for stale in [v for v in pending.changes if doc.version is not None and v <= doc.version]:
-            del pending.changes[stale]
+        while doc.version is not None and doc.version + 1 in pending:
+            doc = self._apply(doc, pending.pop(doc.version + 1), encoding)
+        for stale in [v for v in pending if doc.version is not None and v <= doc.version]:
+            del pending[stale]
         return doc
 
     def holding(self, uri: str) -> bool:
-        pending = self._pending.get(uri)
-        return pending is not None and bool(pending.changes)
+        return bool(self._pending.get(uri))
 
     def flush(self, uri: str, encoding: str) -> Document | None:
         """Apply held changes in version order, gaps or not: the versions they waited for are not coming."""
         pending = self._pending.get(uri)
         doc = self._docs.get(uri)
-        if doc is None or pending is None or not pending.changes:
+        if doc is None or not pending:
             return None
         self.skips_versions = True
-        for version in sorted(pending.changes):
-            doc = self._apply(doc, pending.changes.pop(version), encoding)
+        for version in sorted(pending):
+            doc = self._apply(doc, pending.pop(version), encoding)
         return doc
 
     def _apply(self, doc: Document, params: types.DidChangeTextDocumentParams, encoding: str) -> Document:

@@ -54,12 +54,6 @@ def byte_to_char(line: str, byte_column: int) -> int:
     return len(line.encode("utf-8")[:byte_column].decode("utf-8", errors="ignore"))
 
 
-def char_to_byte(line: str, column: int) -> int:
-    if line.isascii():
-        return column
-    return len(line[:column].encode("utf-8"))
-
-
 def position(lines: Sequence[str], row: int, column: int, encoding: str) -> types.Position:
     """An LSP position from a 0-based row and code-point column."""
     return types.Position(line=max(row, 0), character=to_client(line_at(lines, row), max(column, 0), encoding))

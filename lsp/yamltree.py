@@ -294,7 +294,3 @@ def scalar_at(tree: Tree, lines: Sequence[str], row: int, column: int, row_offse
             _is_key(holder),
         )
     return None
-
-
-def has_errors(tree: Tree) -> bool:
-    return tree.root_node.has_error
