@@ -61,6 +61,7 @@ class RawServer:
         )
         self.lines: queue.Queue[bytes] = queue.Queue()
         self.raw_stdout: list[bytes] = []
+        self.replies: dict[Any, dict[str, Any]] = {}
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -78,10 +79,12 @@ class RawServer:
         self.send(json.dumps(message).encode())
 
     def reply_to(self, request_id: Any, timeout: float = 60) -> dict[str, Any]:
-        while True:
+        """The reply to `request_id`; replies may come in any order (requests are served concurrently)."""
+        while request_id not in self.replies:
             message = json.loads(self.lines.get(timeout=timeout))
-            if message.get("id") == request_id:
-                return message
+            if "id" in message:
+                self.replies[message["id"]] = message
+        return self.replies.pop(request_id)
 
     def close(self) -> int:
         assert self.proc.stdin is not None
