@@ -38,7 +38,8 @@ def ledger_rows_per_second(db: Path) -> float:
     conn = costs.ensure_schema(connect(db))
     start = time.perf_counter()
     for i in range(ROWS):
-        costs.record(conn, costs.CostRow(call_id=f"row-{i}", provider="echo", model="echo", cost_usd=1e-6, agent="a", run_id="r"))
+        row = costs.CostRow(call_id=f"row-{i}", provider="echo", model="echo", cost_usd=1e-6, agent="a", run_id="r")
+        costs.record(conn, row)
     elapsed = time.perf_counter() - start
     conn.close()
     return ROWS / elapsed

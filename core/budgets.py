@@ -382,7 +382,10 @@ def _open_scoped_limits(accountant: Accountant) -> list[dict[str, Any]]:
         values = _budget_values(budget)
         for kind in ("per_run", "per_workflow"):
             if (scope, kind) in stored:
-                out.append({"scope": scope, "kind": kind, "limit_usd": stored[(scope, kind)], "source": "parac budget set"})
+                usd, where = stored[(scope, kind)], "parac budget set"
             elif values.get(kind) is not None:
-                out.append({"scope": scope, "kind": kind, "limit_usd": values[kind], "source": source})
+                usd, where = values[kind], source
+            else:
+                continue
+            out.append({"scope": scope, "kind": kind, "limit_usd": usd, "source": where})
     return out

@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 
 from .budgets import Accountant, CallScope
-from .calls import NO_HOOKS, CallHooks, LLMCall
+from .calls import NO_HOOKS, CallDenied, CallHooks, LLMCall
 from .costs import CostRow, ModelPrice, price_for
 from .providers import (
     Completion,
@@ -186,13 +186,14 @@ class ModelClient:
             request.temperature = temperature
             request.stream = on_text is not None
             try:
-                return await self._call(candidate, routed, provider, request, estimate, price, on_text, context, run_limit_usd)
+                return await self._call(
+                    candidate, routed, provider, request, estimate, price, on_text, context, run_limit_usd
+                )
             except (ProviderError, CircuitOpen) as exc:
                 failures.append(_failure(candidate, exc))
         if len(failures) == 1:
             raise ModelUnavailable(failures[0])
         raise ModelUnavailable("every model failed: " + "; ".join(failures))
-
 
     async def _call(
         self,
@@ -218,8 +219,16 @@ class ModelClient:
             max_tokens=request.max_tokens,
             estimated_usd=estimate.usd,
         )
-        self.hooks.before_llm_call(call)
-        reservation = self.accountant.reserve(context.scope, estimate.usd, run_limit_usd=run_limit_usd) if self.accountant else None
+        try:
+            self.hooks.before_llm_call(call)
+            reservation = (
+                self.accountant.reserve(context.scope, estimate.usd, run_limit_usd=run_limit_usd)
+                if self.accountant is not None
+                else None
+            )
+        except CallDenied as exc:  # the audit trail sees refusals too
+            self.hooks.after_llm_call(call, None, exc)
+            raise
         row = CostRow(
             call_id=call.call_id,
             provider=routed.breaker_key,
@@ -228,15 +237,12 @@ class ModelClient:
             workflow=context.workflow,
             step=context.step,
             agent=context.agent,
-            prompt_tokens=estimate.prompt_tokens,
         )
-        attempts = 0
         try:
             completion, attempts = await self._attempts(provider, request, routed, on_text)
         except BaseException as exc:
             row.status = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "error"
             row.error = str(exc)[:500] or type(exc).__name__
-            row.prompt_tokens = row.completion_tokens = 0  # unknown: a failed call reports no usage
             if reservation is not None and self.accountant is not None:
                 self.accountant.settle(reservation, row)
             self.hooks.after_llm_call(call, None, exc)
@@ -275,7 +281,8 @@ class ModelClient:
                 breaker.failure()
             if not error.retryable or attempt > policy.max_retries:
                 if attempt > 1:
-                    raise ProviderError(f"{error} (after {attempt} attempts)", retryable=error.retryable, status=error.status)
+                    message = f"{error} (after {attempt} attempts)"
+                    raise ProviderError(message, retryable=error.retryable, status=error.status)
                 raise error
             await anyio.sleep(policy.delay(attempt - 1))
 

@@ -255,7 +255,10 @@ class Runtime:
         limit = max_iterations or resolved.fields.get("max_iterations") or DEFAULT_MAX_ITERATIONS
         context = CallContext(agent=name, run_id=run_id or uuid.uuid4().hex, workflow=workflow, step=step, actor=actor)
         result = AgentResult(context.run_id or "", name, chosen, "running", "", messages)
-        self._emit("agent.run.start", {"run_id": result.run_id, "agent": name, "model": chosen, "workflow": workflow, "step": step})
+        self._emit(
+            "agent.run.start",
+            {"run_id": result.run_id, "agent": name, "model": chosen, "workflow": workflow, "step": step},
+        )
         try:
             await self._loop(result, resolved, tools, definitions, context, limit, fallbacks, on_text, run_limit_usd)
         except ProviderError as exc:

@@ -101,11 +101,8 @@ def sampler_for(session: ServerSession) -> Any:
             text = message_text(message)
             if role == "tool":
                 text = f"[tool result]\n{text}"
-            messages.append(
-                types.SamplingMessage(
-                    role="assistant" if role == "assistant" else "user", content=types.TextContent(type="text", text=text)
-                )
-            )
+            content = types.TextContent(type="text", text=text)
+            messages.append(types.SamplingMessage(role="assistant" if role == "assistant" else "user", content=content))
         result = await session.create_message(
             messages, max_tokens=request.max_tokens or 1024, system_prompt=system, temperature=request.temperature
         )
@@ -122,9 +119,7 @@ def sampler_for(session: ServerSession) -> Any:
     return sample
 
 
-def _can_sample(session: ServerSession | None) -> bool:
-    if session is None:
-        return False
+def _can_sample(session: ServerSession) -> bool:
     import mcp_types as types
 
     try:
@@ -160,7 +155,8 @@ def register(faces: Faces) -> None:
                 async for name, data in receive:
                     if name == "agent.turn":
                         tools = ", ".join(data["tool_calls"]) or "answer"
-                        await call.progress(data["iteration"], data["max_iterations"], f"turn {data['iteration']}: {tools}")
+                        message = f"turn {data['iteration']}: {tools}"
+                        await call.progress(data["iteration"], data["max_iterations"], message)
                     else:
                         await call.log(
                             "warning",
@@ -169,7 +165,9 @@ def register(faces: Faces) -> None:
 
         result = None
         problem: ParacError | None = None
-        token = CLIENT_SAMPLER.set(sampler_for(call.session) if _can_sample(call.session) else None)  # type: ignore[arg-type]
+        session = call.session
+        sampler = sampler_for(session) if session is not None and _can_sample(session) else None
+        token = CLIENT_SAMPLER.set(sampler)
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(forward)

@@ -62,7 +62,8 @@ def _provider_names() -> frozenset[str]:
     if path is not None:
         providers = json.loads(path.read_text(encoding="utf-8")).get("providers", {})
         names |= {name for name, info in providers.items() if info.get("endpoints", {}).get("chat_completions")}
-    names |= {str(v["litellm_provider"]) for v in _price_map().values() if v.get("mode") == "chat" and "litellm_provider" in v}
+    chat = (entry for entry in _price_map().values() if entry.get("mode") == "chat" and entry.get("litellm_provider"))
+    names |= {str(entry["litellm_provider"]) for entry in chat}
     return frozenset(names)
 
 

@@ -48,7 +48,8 @@ def show(state: State, as_json: bool) -> None:
         )
     for cap in data["per_scope_limits"]:
         each = "each run" if cap["kind"] == "per_run" else "each workflow"
-        table.add_row(f"{cap['kind']}_usd ({cap['scope']}, {each}, set in {cap['source']})", "", "", "", f"${cap['limit_usd']:.4f}", "")
+        label = f"{cap['kind']}_usd ({cap['scope']}, {each}, set in {cap['source']})"
+        table.add_row(label, "", "", "", f"${cap['limit_usd']:.4f}", "")
     out.print(table)
 
 
