@@ -167,3 +167,21 @@ def test_reservations_of_a_dead_process_are_reclaimed(tmp_path):
     accountant.reserve(CallScope(), 0.5)  # only possible once the dead reservation is given back
     with pytest.raises(BudgetExceeded, match="reserved by calls in flight"):
         accountant.reserve(CallScope(), 0.6)
+
+
+async def test_hooks_see_every_model_call_including_refusals(workspace_dir):
+    seen: list[tuple[str, str | None]] = []
+
+    class Observer:
+        @hookimpl
+        def parac_after_llm_call(self, call, response, error) -> None:
+            seen.append((call.model, type(error).__name__ if error else None))
+
+    set_settings(workspace_dir, prices={"slow": {"input_per_mtok": CALL_USD / 100 * 1e6, "output_per_mtok": 0}})
+    (workspace_dir / ".parac/agents/spender.yaml").write_text("parent: base\ndescription: s\nbudget: {total_usd: 0.015}\n")
+    host = Host(entry_points=False, extra_plugins=[("slow", SlowPlugin()), ("observer", Observer())])
+    host.open_workspace(workspace_dir)
+    first = await run_agent(host.workspace, "spender", "a", model="slow", hooks=host.hooks)
+    second = await run_agent(host.workspace, "spender", "b", model="slow", hooks=host.hooks)
+    assert (first.status, second.status) == ("completed", "denied")
+    assert seen == [("slow", None), ("slow", "BudgetExceeded")]
