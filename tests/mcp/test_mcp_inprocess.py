@@ -275,3 +275,51 @@ async def test_cancellation_stops_a_long_call(project: Path, era: str, extra_fac
                 await anyio.sleep(0.05)
         assert (await session.call_tool("list_agents", {})).is_error is False
     assert state == {"finished": 0, "cancelled": 1}
+
+
+class ToolPlugin:
+    """A third-party-style plugin registering one tool with its own JSON Schema."""
+
+    SCHEMA = {
+        "type": "object",
+        "properties": {"word": {"type": "string", "minLength": 1}, "times": {"type": "integer", "minimum": 1}},
+        "required": ["word"],
+        "additionalProperties": False,
+    }
+
+    @hookimpl
+    def parac_register_tools(self, register) -> None:
+        from parac.server.api import Tool
+
+        def repeat(word: str, times: int = 2) -> str:
+            return " ".join([word] * times)
+
+        register(Tool(name="repeat", description="Repeat a word.", input_schema=self.SCHEMA, fn=repeat, read_only=True))
+
+
+async def test_plugin_tools_are_served_with_their_schema_subject_to_policy(project: Path, era: str):
+    def host_with_words() -> tuple[Host, Recorder]:
+        recorder = Recorder()
+        host = Host(extra_plugins=[("words", ToolPlugin()), ("recorder", recorder)], entry_points=False)
+        host.open_workspace(project)
+        return host, recorder
+
+    host, _ = host_with_words()
+    async with client(ParacApp(project, host=host), era) as session:
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        denied = await session.call_tool("repeat", {"word": "hi"})
+    assert tools["repeat"].input_schema == ToolPlugin.SCHEMA
+    assert tools["repeat"].description == "Repeat a word."
+    assert denied.is_error and 'tool "repeat" is not granted' in denied.content[0].text
+
+    (project / ".parac/policies/words.yaml").write_text("allow:\n  - tools: [repeat]\n")
+    host, recorder = host_with_words()
+    async with client(ParacApp(project, host=host), era) as session:
+        ok = await session.call_tool("repeat", {"word": "hi", "times": 3})
+        bad = await session.call_tool("repeat", {"word": "hi", "times": 0})
+        missing = await session.call_tool("repeat", {})
+    assert ok.content[0].text == "hi hi hi" and not ok.is_error
+    assert bad.is_error and 'invalid arguments for tool "repeat" at times' in bad.content[0].text
+    assert missing.is_error and "'word' is a required property" in missing.content[0].text
+    assert [c.tool for c in recorder.before] == ["repeat"]  # refused arguments never reach the hooks
+    assert recorder.before[0].actor == "mcp:stdio:admin"
