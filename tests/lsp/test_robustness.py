@@ -103,13 +103,13 @@ async def test_changes_out_of_order(vscode: LanguageClient, workspace: Path):
     change(vscode, agent, 3, 0, 0, "tools: [nope]\n")  # arrives before version 2
     change(vscode, agent, 2, 0, 0, "parent: base\n")
     change(vscode, agent, 2, 0, 0, "parent: base\n")  # a stale repeat
-    change(vscode, agent, 9, 40, 40, "later: 1\n")  # a gap that never fills: held briefly, then applied (at the end)
+    change(vscode, agent, 9, 40, 40, "description: later\n")  # a gap that never fills: held briefly, then applied
     found = await wait_for(lambda: [d for d in vscode.diagnostics.get(uri(agent), []) if d.code == "unknown-tool"], what="diagnostics")
     assert found[0].range.start.line == 0  # "tools: [nope]" went on top of "parent: base", as version 3 said
     symbols = await vscode.text_document_document_symbol_async(
         types.DocumentSymbolParams(text_document=types.TextDocumentIdentifier(uri=uri(agent)))
     )
-    assert [s.name for s in symbols] == ["tools", "parent", "model", "later"]
+    assert [s.name for s in symbols] == ["tools", "parent", "model", "description"]
 
 
 async def test_requests_about_unknown_documents(vscode: LanguageClient, workspace: Path):
