@@ -7,7 +7,8 @@ Measured in one run, each beside its peer:
 - per-call overhead of the ledger and of ledger + budget (reserve before, settle after) against the same loop of
   ``echo`` calls through :class:`parac.core.llm.ModelClient` without them; printed per call and as a share of an
   ``echo`` agent run (``Runtime.run``, in-process) and of a cold ``parac agents run`` with ``echo``. Target <= 5%.
-- ``parac agents run NAME --task ...`` (echo) cold wall time beside ``parac --help``. Target <= 2x.
+- ``parac agents run NAME --task ...`` (echo) cold wall time beside ``parac --help``. Target <= 2x. ``parac agents
+  show`` (the same host and workspace loading, no runtime) is printed too, to tell the runtime's share apart.
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def main() -> None:
         env = {"PARAC_LOAD_PLUGINS": ""}
         help_time = time_command([parac, "--help"], env=env, runs=7)
         run_time = time_command([parac, "agents", "run", "bench", "--task", "hello"], cwd=root, env=env, runs=7)
+        # the same plugin host and workspace loading without the runtime: what `agents run` adds on its own
+        show_time = time_command([parac, "agents", "show", "bench"], cwd=root, env=env, runs=7)
 
     print("\nLedger throughput")
     print(f"  costs.record, one WAL commit per row: {rows_per_s:,.0f} rows/s (target >= 10,000; paracle 1.0.2 ~100/s)")
@@ -126,6 +129,7 @@ def main() -> None:
         "parac agents run (echo) cold start (median wall time)",
         [("parac agents run bench --task hello", run_time, "parac --help", help_time, 2.0)],
     )
+    print(f"  for reference: parac agents show bench (host + workspace, no runtime) {show_time * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
