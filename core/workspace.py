@@ -137,30 +137,35 @@ class Workspace:
 
     def spec_files(self) -> Iterator[Path]:
         """Every file under ``.parac/`` that parac reads as a spec, in a stable order."""
+        for path, _kind in self._spec_files():
+            yield path
+
+    def _spec_files(self) -> Iterator[tuple[Path, str]]:
         if (self.dir / SETTINGS_FILE).exists():
-            yield self.dir / SETTINGS_FILE
-        for sub, patterns in (
-            ("agents", ("*.yaml", "*.yml", "*.md")),
-            ("workflows", ("*.yaml", "*.yml")),
-            ("policies", ("*.yaml", "*.yml")),
-            ("skills", ("*/SKILL.md",)),
+            yield self.dir / SETTINGS_FILE, "project"
+        for sub, kind, patterns in (
+            ("agents", "agent", ("*.yaml", "*.yml", "*.md")),
+            ("workflows", "workflow", ("*.yaml", "*.yml")),
+            ("policies", "policy", ("*.yaml", "*.yml")),
+            ("skills", "skill", ("*/SKILL.md",)),
         ):
             folder = self.dir / sub
             if folder.is_dir():
                 found = {p for pattern in patterns for p in folder.glob(pattern)}
-                yield from sorted(found)
+                for path in sorted(found):
+                    yield path, kind
 
     def _load_all(self) -> None:
         self.files = {}
-        for path in self.spec_files():
-            self._load(path)
+        for path, kind in self._spec_files():  # the folder tells the kind: no per-file kind_of()
+            self._load(path, kind)
         for path in self.overlays:
             if path not in self.files and kind_of(self.dir, path):
                 self._load(path)
         self._reindex()
 
-    def _load(self, path: Path) -> None:
-        kind = kind_of(self.dir, path)
+    def _load(self, path: Path, kind: str | None = None) -> None:
+        kind = kind or kind_of(self.dir, path)
         if kind is None:
             return
         doc = load_source(path, self.overlays.get(path))
@@ -318,7 +323,8 @@ class Workspace:
         return [d for path in self.files for d in self.diagnostics_for(path)]
 
     def diagnostics_for(self, path: Path | str) -> list[Diagnostic]:
-        path = Path(path).resolve()
+        if path not in self.files:  # keys are resolved paths; resolve() only for paths from outside
+            path = Path(path).resolve()
         if path not in self._checked:
             entry = self.files.get(path)
             self._checked[path] = [] if entry is None else self._check(entry)
