@@ -95,9 +95,19 @@ def build_server(app: ParacApp) -> ParacServer:
     return server
 
 
+MAX_ECHOED_NAME = 200
+
+
+def shown(text: str) -> str:
+    return text if len(text) <= MAX_ECHOED_NAME else f"{text[:MAX_ECHOED_NAME]}... ({len(text)} characters)"
+
+
 def _not_found(what: str, name: str, known: Iterable[str]) -> MCPError:
+    """-32602 naming the unknown thing (cut short: a client may send megabytes) and the closest known name."""
     from parac.core.diagnostics import suggestion
 
+    if len(name) > MAX_ECHOED_NAME:
+        return MCPError(code=types.INVALID_PARAMS, message=f'unknown {what} "{shown(name)}"')
     return MCPError(code=types.INVALID_PARAMS, message=f'unknown {what} "{name}"{suggestion(name, list(known))}')
 
 
@@ -271,7 +281,7 @@ class Handlers:
             for face in await provider(call):
                 if face.uri == uri:
                     return face
-        raise MCPError(code=types.INVALID_PARAMS, message=f"unknown resource {uri}", data={"uri": uri})
+        raise MCPError(code=types.INVALID_PARAMS, message=f"unknown resource {shown(uri)}", data={"uri": shown(uri)})
 
     @staticmethod
     def _require(call: Call, role: Any, what: str) -> None:

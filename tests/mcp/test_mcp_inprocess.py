@@ -323,3 +323,10 @@ async def test_plugin_tools_are_served_with_their_schema_subject_to_policy(proje
     assert missing.is_error and "'word' is a required property" in missing.content[0].text
     assert [c.tool for c in recorder.before] == ["repeat"]  # refused arguments never reach the hooks
     assert recorder.before[0].actor == "mcp:stdio:admin"
+
+
+async def test_a_huge_unknown_name_is_not_echoed_whole(project: Path, era: str):
+    async with client(ParacApp(project), era) as session:
+        with pytest.raises(MCPError) as caught:
+            await session.call_tool("x" * 1_000_000, {})
+    assert caught.value.error.message == f'unknown tool "{"x" * 200}... (1000000 characters)"'
