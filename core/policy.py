@@ -85,9 +85,10 @@ class Policies:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_root(cls, root: str | Path) -> Policies:
-        """The policies of the workspace rooted at ``root``, reloaded when any of their files changes on disk."""
-        return _cache.get(root if isinstance(root, Path) else Path(root))
+    def for_root(cls, root: str | Path, *, refresh: bool = False) -> Policies:
+        """The policies of the workspace rooted at ``root``, reloaded when any of their files changes on disk
+        (looked at every `RECHECK_S` seconds, or now with ``refresh``)."""
+        return _cache.get(root if isinstance(root, Path) else Path(root), refresh=refresh)
 
     # --- decisions --------------------------------------------------------------------------------------------
 
@@ -294,11 +295,11 @@ class _Cache:
         self._checked: dict[Path, float] = {}
         self._lock = threading.Lock()
 
-    def get(self, root: Path) -> Policies:
+    def get(self, root: Path, *, refresh: bool = False) -> Policies:
         cached = self._entries.get(root)
         if cached is not None:
             now = time.monotonic()
-            if now - self._checked.get(root, 0.0) < RECHECK_S:
+            if not refresh and now - self._checked.get(root, 0.0) < RECHECK_S:
                 return cached[2]
             if _stats(cached[0]) == cached[1]:
                 self._checked[root] = now

@@ -60,7 +60,7 @@ class Governance:
             self.root, self.catalog = root, catalog
             if self.audit is None:
                 self.audit = AuditLog.for_workspace(root, key=audit_key())
-        policies = Policies.for_root(root)
+        policies = Policies.for_root(root, refresh=True)
         configure(policies.redactor())
         install_log_redaction()
         redact_stderr()
