@@ -102,7 +102,8 @@ class Crashing:
 
 def test_hook_failure_is_isolated_and_tools_pass_through_governance_hooks():
     veto = Veto()
-    host = Host(entry_points=False, extra_plugins=[("raising", RaisingPlugin()), ("tools", ToolPlugin()), ("veto", veto)])
+    # The built-in governance plugin denies every tool outside a workspace; these tests are about the hook mechanics.
+    host = Host(entry_points=False, disabled=["governance"], extra_plugins=[("raising", RaisingPlugin()), ("tools", ToolPlugin()), ("veto", veto)])
     mine = [(p.plugin, p.phase) for p in host.problems if p.plugin in ("raising", "tools", "veto")]
     assert mine == [("raising", "parac_register_tools")]
     tool = host.registry.catalog.tools["add"]
@@ -120,8 +121,14 @@ def test_hook_failure_is_isolated_and_tools_pass_through_governance_hooks():
 
 
 def test_crashing_governance_hook_denies_the_call():
-    host = Host(entry_points=False, extra_plugins=[("tools", ToolPlugin()), ("crash", Crashing())])
+    host = Host(entry_points=False, disabled=["governance"], extra_plugins=[("tools", ToolPlugin()), ("crash", Crashing())])
     with pytest.raises(CallDenied, match="governance hook failed"):
+        anyio.run(host.call_tool, "add", {"a": 1, "b": 2})
+
+
+def test_builtin_governance_denies_tools_outside_a_workspace():
+    host = Host(entry_points=False, extra_plugins=[("tools", ToolPlugin())])
+    with pytest.raises(CallDenied, match="no policy grants it"):
         anyio.run(host.call_tool, "add", {"a": 1, "b": 2})
 
 
