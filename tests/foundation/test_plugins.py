@@ -19,17 +19,18 @@ EXAMPLE = REPO / "examples" / "parac-hello-plugin"
 
 
 @pytest.fixture(scope="module")
-def hello_installed():
+def hello_site(tmp_path_factory) -> Path:
+    """The example package pip-installed into its own folder (put on PYTHONPATH), so the test venv is untouched."""
+    site = tmp_path_factory.mktemp("hello-site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(EXAMPLE)],
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(site), str(EXAMPLE)],
         check=True,
     )
-    yield
-    subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", "parac-hello-plugin"], check=True)
+    return site
 
 
-def test_third_party_plugin_through_entry_point(hello_installed, project: Path, parac):
-    env = {"PARAC_LOAD_PLUGINS": "hello"}
+def test_third_party_plugin_through_entry_point(hello_site: Path, project: Path, parac):
+    env = {"PARAC_LOAD_PLUGINS": "hello", "PYTHONPATH": str(hello_site)}
     plugins = {p["name"]: p for p in parac("plugins", "--json", cwd=project, env=env).json()}
     hello = plugins["hello"]
     assert hello["source"] == "entry point parac-hello-plugin 0.1.0"
@@ -44,8 +45,9 @@ def test_third_party_plugin_through_entry_point(hello_installed, project: Path, 
     loud = parac("agents", "show", "loud", "--json", cwd=project, env=env).json()
     assert loud["chain"] == ["loud", "greeter"] and loud["provenance"]["tools"] == "greeter"
     # Not allowed: the plugin does not load and the child's parent is unknown.
-    assert "hello" not in {p["name"] for p in parac("plugins", "--json", cwd=project).json()}
-    assert parac("validate", cwd=project).code == 1
+    not_allowed = {"PYTHONPATH": str(hello_site)}
+    assert "hello" not in {p["name"] for p in parac("plugins", "--json", cwd=project, env=not_allowed).json()}
+    assert parac("validate", cwd=project, env=not_allowed).code == 1
 
 
 def test_plugin_that_fails_to_import_is_reported(tmp_path: Path, project: Path, parac):
