@@ -89,7 +89,11 @@ async def invoke_tool(
     settings: dict[str, Any] | None = None,
 ) -> Any:
     """Check the arguments, let the hooks veto, run the tool, let the hooks observe. Raises what went wrong."""
-    tool.check_arguments(call.arguments)
+    try:
+        tool.check_arguments(call.arguments)
+    except ToolError as exc:  # bad input is an outcome the audit records, though no policy was asked
+        hooks.after_tool_call(call, None, exc)
+        raise
     kwargs = dict(call.arguments)
     if tool.wants_context:
         kwargs["ctx"] = ToolContext(call, workspace_root, settings or {})

@@ -119,7 +119,7 @@ def test_hook_failure_is_isolated_and_tools_pass_through_governance_hooks():
             await host.call_tool("add", {"a": 1, "b": "x"})
 
     anyio.run(scenario)
-    assert veto.seen == [("add", 5, None), ("add", None, "CallDenied")]
+    assert veto.seen == [("add", 5, None), ("add", None, "CallDenied"), ("add", None, "ToolError")]
 
 
 def test_crashing_governance_hook_denies_the_call():
