@@ -50,6 +50,7 @@ def mcp() -> None:
     help="Project folder holding .parac/ (default: $PARAC_WORKSPACE, or found walking up from here).",
 )
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
+@click.option("--resume-runs", is_flag=True, help="Resume workflow runs that a crash interrupted, at start.")
 def serve(
     transport: str,
     host: str,
@@ -60,6 +61,7 @@ def serve(
     max_body: int | None,
     workspace: Path | None,
     log_level: str,
+    resume_runs: bool,
 ) -> None:
     """Serve MCP over stdio (what editors spawn) or Streamable HTTP on 127.0.0.1."""
     from parac.server.mcp.logs import configure_stderr_logging
@@ -70,7 +72,7 @@ def serve(
     workspace = _given_workspace(workspace)
     try:
         if transport == "stdio":
-            run_stdio(workspace)
+            run_stdio(workspace, resume_runs=resume_runs)
         else:
             options = HttpOptions(
                 host=host,
@@ -80,7 +82,7 @@ def serve(
                 allowed_hosts=allow_hosts,
                 max_body_bytes=max_body,
             )
-            run_http(workspace, options)
+            run_http(workspace, options, resume_runs=resume_runs)
     except ServeError as error:
         raise click.ClickException(str(error)) from None
 

@@ -60,9 +60,13 @@ class ParacApp:
         poll_interval: float = 0.5,
         face_packages: tuple[str, ...] = FACE_PACKAGES,
         host: Host | None = None,
+        resume_runs: bool = False,
     ) -> None:
-        """`host`: serve an already loaded plugin host (and its workspace) instead of loading one on first use."""
+        """`host`: serve an already loaded plugin host (and its workspace) instead of loading one on first use.
+        `resume_runs`: load at start and resume workflow runs that were interrupted (opt-in: a server an editor
+        spawns should not start spending on its own)."""
         self.start = start
+        self.resume_runs = resume_runs
         self.tokens = tokens or TokenAuthority()
         self.transport = transport
         self.poll_interval = poll_interval
@@ -74,6 +78,8 @@ class ParacApp:
         self._loaded: Loaded | None = None if host is None else Loaded(host, host.workspace)
         self._load_lock = anyio.Lock()
         self._wanted = anyio.Event()  # set by the first loaded(): the watcher must not load anything by itself
+        if resume_runs:
+            self._wanted.set()
 
     # -- lazy parts ------------------------------------------------------------------------------------------------
 
@@ -139,6 +145,11 @@ class ParacApp:
         workspace = loaded.workspace
         if workspace is None:
             return
+        if self.resume_runs:
+            from parac.mcp_tools.workflows_run import resume_interrupted
+
+            resumed = await anyio.to_thread.run_sync(resume_interrupted, workspace, loaded.host)
+            log.info("resumed %d interrupted workflow runs: %s", len(resumed), ", ".join(resumed) or "none")
         seen = _snapshot(workspace.dir)
         while True:
             await anyio.sleep(self.poll_interval)

@@ -18,14 +18,14 @@ class ServeError(Exception):
     """The server cannot start as asked (unsafe bind, unreadable token file); the message says what to change."""
 
 
-def run_stdio(workspace: Path | None) -> None:
+def run_stdio(workspace: Path | None, *, resume_runs: bool = False) -> None:
     import anyio
     from mcp.server.stdio import stdio_server
 
     from .app import ParacApp
     from .server import build_server
 
-    app = ParacApp(workspace, transport="stdio")
+    app = ParacApp(workspace, transport="stdio", resume_runs=resume_runs)
     server = build_server(app)
 
     async def serve() -> None:
@@ -35,7 +35,7 @@ def run_stdio(workspace: Path | None) -> None:
     anyio.run(serve)
 
 
-def run_http(workspace: Path | None, options: HttpOptions) -> None:
+def run_http(workspace: Path | None, options: HttpOptions, *, resume_runs: bool = False) -> None:
     import uvicorn
 
     from .app import ParacApp
@@ -43,7 +43,7 @@ def run_http(workspace: Path | None, options: HttpOptions) -> None:
 
     mcp_settings, parac_dir = _mcp_settings(workspace)
     tokens = TokenAuthority(_token(mcp_settings, parac_dir))
-    app = ParacApp(workspace, tokens=tokens, transport="http")
+    app = ParacApp(workspace, tokens=tokens, transport="http", resume_runs=resume_runs)
     for lookup, configured in app.faces.token_sources:
         tokens.add_source(lookup, configured=configured())
     if not is_loopback(options.host) and not tokens.required:
