@@ -77,8 +77,8 @@ async def test_stdio_tools_are_called_through_parac(stdio_host: Host, workspace:
         await call(stdio_host, "ext.shoot")
     assert "ext.shoot" not in stdio_host.registry.catalog.tools
     assert [c[:2] for c in tool_calls(workspace)] == [
-        ("ext.add", "ok"), ("ext.shout", "ok"), ("ext.refuse", "error"), ("ext.gone", "error"),
-    ]
+        ("ext.add", "ok"), ("ext.shout", "ok"), ("ext.add", "error"), ("ext.refuse", "error"), ("ext.gone", "error"),
+    ]  # the call whose arguments failed the schema is audited too
 
 
 async def test_a_crashed_server_is_restarted_by_the_next_call(stdio_host: Host) -> None:
