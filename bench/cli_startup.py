@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import BIN, generate_workspace, report, time_command
+from harness import BIN, generate_workspace, report, time_commands
 
 LOAD_ONLY = """
 import sys, yaml
@@ -24,13 +24,13 @@ for path in sorted(Path(sys.argv[1]).glob('.parac/agents/*.yaml')):
 def main() -> None:
     parac = str(BIN / "parac")
     env = {"PARAC_LOAD_PLUGINS": ""}
-    help_time = time_command([parac, "--help"], env=env)
-    click_floor = time_command([sys.executable, "-c", "import click"])
+    help_time, click_floor = time_commands([([parac, "--help"], None, env), ([sys.executable, "-c", "import click"], None, None)])
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         generate_workspace(root)
-        validate_time = time_command([parac, "validate"], cwd=root, env=env, runs=7)
-        load_floor = time_command([sys.executable, "-c", LOAD_ONLY, str(root)], runs=7)
+        validate_time, load_floor = time_commands(
+            [([parac, "validate"], root, env), ([sys.executable, "-c", LOAD_ONLY, str(root)], None, None)], runs=11
+        )
     report(
         "CLI start-up (median wall time)",
         [

@@ -18,14 +18,30 @@ BIN = Path(sys.executable).parent
 
 def time_command(argv: list[str], *, runs: int = 9, warmup: int = 2, cwd: Path | None = None, env: dict | None = None) -> float:
     """Median wall time in seconds of running ``argv`` to completion."""
-    full_env = {**os.environ, **(env or {})}
-    samples = []
+    return time_commands([(argv, cwd, env)], runs=runs, warmup=warmup)[0]
+
+
+Command = tuple[list[str], "Path | None", "dict | None"]  # argv, working directory, extra environment
+
+
+def time_commands(commands: list[Command], *, runs: int = 9, warmup: int = 2) -> list[float]:
+    """Median wall time in seconds of each command, the commands taking turns run by run.
+
+    Taking turns matters on shared machines, whose speed drifts over seconds: a command and its peer then see the
+    same drift, so their ratio holds even when the absolute times do not.
+    """
+    samples: list[list[float]] = [[] for _ in commands]
+    # Measured as installed software runs: with its bytecode cached (the warm-up runs write it), even when the
+    # caller's environment says not to write bytecode.
+    base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for index in range(warmup + runs):
-        start = time.perf_counter()
-        subprocess.run(argv, cwd=cwd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-        if index >= warmup:
-            samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        for (argv, cwd, env), own in zip(commands, samples):
+            full_env = {**base_env, **(env or {})}
+            start = time.perf_counter()
+            subprocess.run(argv, cwd=cwd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            if index >= warmup:
+                own.append(time.perf_counter() - start)
+    return [statistics.median(own) for own in samples]
 
 
 def generate_workspace(root: Path, *, chains: int = 200, depth: int = 5, workflows: int = 0) -> list[Path]:
