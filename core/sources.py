@@ -4,10 +4,14 @@ Specs are YAML files or Markdown files with YAML front matter. They are parsed w
 tree, which keeps source marks, and then constructed into plain Python data; a walk over the same nodes records
 the span of every key and value by its path (``("budget", "per_run_usd")``, ``("steps", 2, "agent")``), so any
 error found later, by pydantic or by cross-file checks, can point at the exact place.
+
+The walk costs as much as a third of the parse, and most files never need a position (they have no error), so it
+runs when a span is first asked for, or at once when the constructor saw a repeated key (which only the walk reports).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,9 +22,21 @@ import yaml
 from .diagnostics import Diagnostic, Span
 
 try:  # the C loader is ~10x faster; PyYAML wheels ship it, but a source build may not.
-    _Loader: type = yaml.CSafeLoader
+    _BaseLoader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on how PyYAML was built
-    _Loader = yaml.SafeLoader
+    _BaseLoader = yaml.SafeLoader
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """The safe loader, noting whether any mapping repeated a key (YAML loaders silently keep the last one)."""
+
+    repeated_key = False
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        mapping = super().construct_mapping(node, deep)
+        if len(mapping) < len(node.value):
+            self.repeated_key = True
+        return mapping
 
 Loc = tuple[str | int, ...]
 FRONT_MATTER_FENCE = "---"
@@ -37,9 +53,27 @@ class SourceDoc:
     text: str
     data: Any = None
     body: str | None = None  # Markdown body after the front matter
-    value_spans: dict[Loc, Span] = field(default_factory=dict)
-    key_spans: dict[Loc, Span] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    _root: yaml.Node | None = field(default=None, repr=False, compare=False)
+    _line_offset: int = field(default=0, repr=False, compare=False)
+    _walker: _Walker | None = field(default=None, repr=False, compare=False)
+
+    def _walked(self) -> _Walker:
+        if self._walker is None:
+            self._walker = _Walker(self, self._line_offset)
+            if self._root is not None:
+                self._walker.walk(self._root, ())
+        return self._walker
+
+    @property
+    def value_spans(self) -> dict[Loc, Span]:
+        """Where each value stands, by its path."""
+        return self._walked().value_spans
+
+    @property
+    def key_spans(self) -> dict[Loc, Span]:
+        """Where each mapping key stands, by the path of its value."""
+        return self._walked().key_spans
 
     @property
     def ok(self) -> bool:
@@ -64,9 +98,11 @@ class SourceDoc:
 def read_text(path: Path) -> tuple[str | None, Diagnostic | None]:
     """The file's text, or a diagnostic saying why it cannot be read (missing, unreadable, not UTF-8)."""
     try:
-        if path.stat().st_size > MAX_SPEC_CHARS * 4:
-            return None, _too_large(path, path.stat().st_size)
-        raw = path.read_bytes()
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size  # read(limit) would allocate the whole limit for every file
+            if size > MAX_SPEC_CHARS * 4:
+                return None, _too_large(path, size)
+            raw = file.read()
     except OSError as exc:
         return None, Diagnostic.at(path, None, "unreadable", f"cannot read file: {exc.strerror or exc}")
     try:
@@ -138,8 +174,9 @@ def _parse_yaml(doc: SourceDoc, text: str, line_offset: int) -> None:
     finally:
         loader.dispose()
     doc.data = {} if data is None else data
-    if node is not None:
-        _Walker(doc, line_offset).walk(node, ())
+    doc._root, doc._line_offset = node, line_offset
+    if loader.repeated_key:
+        doc._walked()  # the walk reports each repeated key
 
 
 class _Walker:
@@ -148,6 +185,8 @@ class _Walker:
     def __init__(self, doc: SourceDoc, line_offset: int) -> None:
         self.doc = doc
         self.offset = line_offset
+        self.value_spans: dict[Loc, Span] = {}
+        self.key_spans: dict[Loc, Span] = {}
 
     def span(self, node: yaml.Node) -> Span:
         start, end = node.start_mark, node.end_mark
@@ -158,7 +197,7 @@ class _Walker:
         return Span(start.line + 1 + self.offset, start.column + 1, end_line + 1 + self.offset, end_column + 1)
 
     def walk(self, node: yaml.Node, loc: Loc) -> None:
-        self.doc.value_spans[loc] = self.span(node)
+        self.value_spans[loc] = self.span(node)
         if isinstance(node, yaml.MappingNode):
             seen: set[object] = set()
             for key_node, value_node in node.value:
@@ -170,7 +209,7 @@ class _Walker:
                         Diagnostic.at(self.doc.path, key_span, "duplicate-key", f'duplicate key "{key}"')
                     )
                 seen.add(key)
-                self.doc.key_spans[child] = key_span
+                self.key_spans[child] = key_span
                 self.walk(value_node, child)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
