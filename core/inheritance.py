@@ -115,7 +115,7 @@ def resolve(name: str, agents: Mapping[str, AgentSpec], defaults: Mapping[str, A
             fields[key] = defaults[key]
             provenance[key] = "parac.yaml"
         else:
-            fields[key] = info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
+            fields[key] = info.get_default(call_default_factory=True)  # a copy: defaults are shared
             provenance[key] = DEFAULT
     order = [key for key in AgentSpec.model_fields if key in fields]
     return ResolvedAgent(
