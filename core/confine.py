@@ -19,15 +19,9 @@ says what was refused and why, in one sentence fit for a model or a person:
 from __future__ import annotations
 
 import fnmatch
-import ipaddress
 import os
 import re
-import selectors
-import shutil
-import signal
-import socket
 import stat
-import subprocess
 import time
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -38,7 +32,12 @@ from typing import IO, TYPE_CHECKING, Any
 from parac.core.redact import SECRET_ENV_NAME
 
 if TYPE_CHECKING:
+    import subprocess
+
     import httpx
+
+# The process and network modules are imported where commands run and hosts are checked: every parac command loads
+# this module (through the tool plugins), most never run a command.
 
 
 class ConfinementError(PermissionError):
@@ -314,6 +313,8 @@ def check_command(argv: Sequence[str], policy: CommandPolicy) -> list[str]:
     if not any(args[:len(prefix)] == prefix for prefix in policy.allowed_prefixes()):
         allowed = ", ".join(policy.allow) or "nothing"
         raise ConfinementError(" ".join(args[:3]), f"command is not allowed (allowed: {allowed})")
+    import shutil
+
     found = shutil.which(program, path=policy.path if policy.path is not None else os.environ.get("PATH", ""))
     if found is None:
         raise ConfinementError(program, "program is allowed but not installed on the search path")
@@ -342,6 +343,8 @@ def run_command(
 
     Output past ``max_output_bytes`` (per stream) is read and dropped, so a chatty command still finishes; at the
     time limit the whole process group is killed, children included."""
+    import subprocess
+
     resolved = check_command(argv, policy)
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -364,6 +367,9 @@ def run_command(
 
 
 def _collect(proc: subprocess.Popen[bytes], timeout_s: float, cap: int, started: float) -> tuple[bytes, bytes, bool, bool]:
+    import selectors
+    import subprocess
+
     buffers = {proc.stdout: bytearray(), proc.stderr: bytearray()}
     truncated = timed_out = False
     with selectors.DefaultSelector() as selector:
@@ -398,6 +404,8 @@ def _collect(proc: subprocess.Popen[bytes], timeout_s: float, cap: int, started:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    import signal
+
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -543,6 +551,9 @@ def _canonical_host(host: str, shown: str) -> str:
     """The host in the form allow-list entries are compared in: lower case, no trailing dot, IP addresses in
     standard notation. IPv4 addresses written any other way (``2130706433``, ``0x7f.1``, ``0177.0.0.1``,
     ``127.1``) are refused: resolvers accept them, and they exist mostly to slip past filters."""
+    import ipaddress
+    import socket
+
     name = host.lower().rstrip(".")
     if not name:
         raise ConfinementError(shown, "URL has no host")
@@ -560,6 +571,8 @@ def _canonical_host(host: str, shown: str) -> str:
 
 
 def _host_matches(entry: str, host: str, port: int | None) -> bool:
+    import ipaddress
+
     entry = entry.strip().lower()
     want_port: int | None = None
     match = re.fullmatch(r"(\[[^\]]+\]|[^:]+)(?::(\d+|\*))?", entry)

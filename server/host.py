@@ -108,16 +108,18 @@ class Host:
         return host
 
     def open_workspace(self, root: Path) -> Workspace:
-        from .mcp_sources import ToolSources, referenced_tools
-
         self.workspace = Workspace(root, self.registry.catalog)
         if self.tool_sources is not None:  # a workspace opened again: the old servers' tools go with them
             self.tool_sources.close()
             for name in self.tool_sources.tools:
                 self.registry.catalog.tools.pop(name, None)
-        # External MCP servers' tools join the registry as SERVER.tool; nothing connects until one is needed.
-        self.tool_sources = ToolSources(self.workspace.settings.mcp_servers, self.workspace.root, self._add_external)
-        self.tool_sources.declare(referenced_tools(self.workspace))
+            self.tool_sources = None
+        if self.workspace.settings.mcp_servers:  # the client machinery (asyncio, the SDK) loads only when used
+            from .mcp_sources import ToolSources, referenced_tools
+
+            # External MCP servers' tools join the registry as SERVER.tool; nothing connects until one is needed.
+            self.tool_sources = ToolSources(self.workspace.settings.mcp_servers, self.workspace.root, self._add_external)
+            self.tool_sources.declare(referenced_tools(self.workspace))
         self._each_impl("parac_workspace_opened", workspace=self.workspace)
         return self.workspace
 
@@ -132,10 +134,11 @@ class Host:
             self._import(module, f"{BUILTIN_PACKAGE}.{module}", "builtin")
 
     def _load_entry_points(self) -> None:
-        from importlib.metadata import entry_points
-
         allow = os.environ.get(ENV_ALLOW)
         allowed = None if allow is None else _names(allow)
+        if allowed == set():
+            return  # an empty allow-list: no need to read every installed package's metadata
+        from importlib.metadata import entry_points
         for ep in entry_points(group=hookspecs.PROJECT):
             if allowed is not None and ep.name not in allowed:
                 continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -149,11 +150,12 @@ def servers(state: object, as_json: bool, no_connect: bool) -> None:
 
     assert isinstance(state, State)
     sources = state.host().tool_sources
-    assert sources is not None
-    try:
-        rows = sources.status() if no_connect else sources.discover_all()
-    finally:
-        sources.close()
+    rows: list[dict[str, Any]] = []
+    if sources is not None:
+        try:
+            rows = sources.status() if no_connect else sources.discover_all()
+        finally:
+            sources.close()
     if as_json:
         echo_json(rows)
         return
