@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -75,4 +76,8 @@ def run_cli(group: click.Group) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    finally:
+        # The process ends next. Its last garbage collection would walk every object the command loaded (for a
+        # thousand-agent workspace, a fifth of the run) to find cycles that exiting frees anyway: skip it.
+        gc.freeze()
     return result if isinstance(result, int) else 0
