@@ -287,3 +287,12 @@ SPEC_MODELS: dict[str, type[Spec]] = {
     "project": ProjectSettings,
     "policy": PolicySpec,
 }
+
+
+def json_schema(kind: str) -> dict[str, Any]:
+    """The JSON Schema (2020-12) of one kind of spec file, for ``parac schema``, MCP resources and editors."""
+    model = SPEC_MODELS[kind]
+    out = model.model_json_schema(by_alias=True)
+    out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    out.setdefault("title", model.__name__)
+    return out

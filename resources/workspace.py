@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from parac.core.diagnostics import suggestion
-from parac.core.specs import SPEC_MODELS
+from parac.core.specs import SPEC_MODELS, json_schema
 from parac.core.workspace import Workspace
 from parac.server.mcp.call import Call
 from parac.server.mcp.faces import FaceError, Faces, ResourceFace
@@ -156,8 +156,6 @@ def register(faces: Faces) -> None:
         complete={"kind": schema_kinds},
     )
     async def schema(call: Call, kind: str) -> str:
-        from parac.server.cli.schema import json_schema
-
         known("schema kind", kind, sorted(SPEC_MODELS))
         return as_json(json_schema(kind))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from parac.core.specs import SPEC_MODELS
+from parac.core.specs import SPEC_MODELS, json_schema
 
 from .common import echo_json
 
@@ -15,10 +15,3 @@ def schema(kind: str) -> None:
     """Print the JSON Schema of KIND, for editors without parac's language server."""
     echo_json(json_schema(kind))
 
-
-def json_schema(kind: str) -> dict:
-    model = SPEC_MODELS[kind]
-    out = model.model_json_schema(by_alias=True)
-    out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    out.setdefault("title", model.__name__)
-    return out
