@@ -5,7 +5,8 @@
 - verify speed: `AuditLog.verify` over 200,000 entries (unkeyed and HMAC), beside a bare loop that only reads
   the rows and hashes them;
 - hook overhead: a registered async tool called through `Host.call_tool` with the governance plugin (policy
-  decision, redaction, audit submit) and without it, in the same run.
+  decision, redaction, audit submit) and, in the same run, with a plugin that allows every call instead (the host
+  refuses registered tools when no plugin decides them).
 
 Targets (issue 7): ≥ 20,000 durable appends/s, ≥ 200,000 verified entries/s.
 Run: ``.venv/bin/python bench/audit.py``.
@@ -103,9 +104,14 @@ def hook_overhead(folder: Path, calls: int = 3000) -> tuple[float, float]:
         def parac_register_tools(self, register):  # type: ignore[no-untyped-def]
             register(tool_from_function(noop, name="noop"))
 
+    class AllowAll:
+        @hookimpl
+        def parac_before_tool_call(self, call):  # type: ignore[no-untyped-def]
+            return None
+
     governed = Host(entry_points=False, extra_plugins=[("bench", Tools())])
     governed.open_workspace(root)
-    bare = Host(entry_points=False, extra_plugins=[("bench", Tools())], disabled=["governance"])
+    bare = Host(entry_points=False, extra_plugins=[("bench", Tools()), ("allow", AllowAll())], disabled=["governance"])
     bare.open_workspace(root)
 
     async def chunk(host: Host) -> float:

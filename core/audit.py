@@ -71,11 +71,14 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 _COLUMNS = "seq, ts, actor, action, subject, outcome, data, prev_hash, hash"
-#: Each entry's number, links and the text its hash covers, built by SQLite (see `AuditLog._walk`).
+#: Each entry's number, links and the bytes its hash covers, built by SQLite (see `AuditLog._walk`). ``prev_hash``
+#: goes in unquoted: the walk compares it with the previous entry's verified hash (``sha256:`` + hex) before it
+#: hashes anything, so it never holds a character JSON would escape. The text comes back as bytes (no decoding
+#: into a Python string and encoding back for the hash).
 _MESSAGE_SQL = (
-    """SELECT seq, prev_hash, hash, '{"action":' || json_quote(action) || ',"actor":' || json_quote(actor)"""
-    """ || ',"data":' || data || ',"outcome":' || json_quote(outcome) || ',"prev_hash":' || json_quote(prev_hash)"""
-    """ || ',"seq":' || seq || ',"subject":' || json_quote(subject) || ',"ts":' || json_quote(ts) || '}'"""
+    """SELECT seq, prev_hash, hash, CAST('{"action":' || json_quote(action) || ',"actor":' || json_quote(actor)"""
+    """ || ',"data":' || data || ',"outcome":' || json_quote(outcome) || ',"prev_hash":"' || prev_hash"""
+    """ || '","seq":' || seq || ',"subject":' || json_quote(subject) || ',"ts":' || json_quote(ts) || '}' AS BLOB)"""
     """ FROM audit ORDER BY seq"""
 )
 
@@ -249,15 +252,8 @@ class AuditLog:
 
     # --- group commit ----------------------------------------------------------------------------------------
 
-    def submit(
-        self,
-        action: str,
-        *,
-        actor: str,
-        subject: str = "",
-        outcome: str = "ok",
-        data: Mapping[str, Any] | None = None,
-    ) -> None:
+    def submit(self, action: str, *, actor: str, subject: str = "", outcome: str = "ok",
+               data: Mapping[str, Any] | None = None) -> None:
         """Queue an entry for the writer thread, which commits whatever has queued up in one durable transaction.
 
         This is what the hooks around tool and model calls use: the caller pays for redaction and a queue put,
@@ -304,15 +300,8 @@ class AuditLog:
 
     # --- writing -------------------------------------------------------------------------------------------------
 
-    def append(
-        self,
-        action: str,
-        *,
-        actor: str,
-        subject: str = "",
-        outcome: str = "ok",
-        data: Mapping[str, Any] | None = None,
-    ) -> AuditEntry:
+    def append(self, action: str, *, actor: str, subject: str = "", outcome: str = "ok",
+               data: Mapping[str, Any] | None = None) -> AuditEntry:
         """Append one entry and return it. Outside `batch` the entry is committed durably before this returns.
 
         Strings in ``subject`` and ``data`` are redacted first; ``data`` values JSON cannot hold are stored as
@@ -519,11 +508,11 @@ class AuditLog:
                             return
                         if keyed_from is None or seq < keyed_from:
                             keyed_from = seq
-                        good = digest == HMAC + hmac_digest(key, message.encode("utf-8"), "sha256").hex()
+                        good = digest == HMAC + hmac_digest(key, message, "sha256").hex()
                     else:
                         good = (keyed_from is None or seq < keyed_from) and (
-                            digest == SHA + sha256(message.encode("utf-8")).hexdigest())
-                except (UnicodeEncodeError, AttributeError, TypeError):  # undecodable bytes, NULLs, other types
+                            digest == SHA + sha256(message).hexdigest())
+                except (TypeError, AttributeError):  # a NULL or a number where text belongs
                     good = False
                 if not good:
                     raw = self._conn.execute(f"SELECT {_COLUMNS} FROM audit WHERE seq = ?", (seq,)).fetchone()

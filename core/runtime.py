@@ -95,7 +95,7 @@ class AgentResult:
 class Runtime:
     """Runs agents of one workspace. Reuse it for many runs; :meth:`close` it (or use ``with``) when done.
 
-    ``hooks`` are the host's governance hooks; ``on_event`` receives progress (``agent.turn``, ``tool.call``) and
+    ``hooks`` are the host's governance hooks; ``on_event`` receives progress (``agent.turn``, ``agent.tool``) and
     budget events (``budget.threshold``) besides the hooks, for a CLI to print or an MCP server to notify.
     ``providers`` adds providers the catalog does not hold (tests, embedding applications).
     """
@@ -257,7 +257,8 @@ class Runtime:
         result = AgentResult(context.run_id or "", name, chosen, "running", "", messages)
         self._emit(
             "agent.run.start",
-            {"run_id": result.run_id, "agent": name, "model": chosen, "workflow": workflow, "step": step},
+            {"run_id": result.run_id, "agent": name, "model": chosen, "workflow": workflow, "step": step,
+             "actor": actor},
         )
         try:
             await self._loop(result, resolved, tools, definitions, context, limit, fallbacks, on_text, run_limit_usd)
@@ -268,9 +269,9 @@ class Runtime:
         except BaseException as exc:
             result.status = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "failed"
             result.error = str(exc) or type(exc).__name__
-            self._emit("agent.run.end", _run_event(result))
+            self._emit("agent.run.end", _run_event(result, actor))
             raise
-        self._emit("agent.run.end", _run_event(result))
+        self._emit("agent.run.end", _run_event(result, actor))
         return result
 
     async def _loop(
@@ -307,7 +308,8 @@ class Runtime:
             self._emit(
                 "agent.turn",
                 {"run_id": result.run_id, "agent": result.agent, "iteration": iteration, "max_iterations": limit,
-                 "tool_calls": [c.name for c in completion.tool_calls], "cost_usd": result.cost_usd},
+                 "tool_calls": [c.name for c in completion.tool_calls], "cost_usd": result.cost_usd,
+                 "actor": context.actor},
             )
             if not completion.tool_calls:
                 result.status, result.output = "completed", completion.text
@@ -345,7 +347,9 @@ class Runtime:
             step=context.step,
             idempotency_key=f"{context.run_id}:{request.id}",
         )
-        self._emit("tool.call", {"run_id": context.run_id, "agent": context.agent, "tool": tool.name})
+        # Progress, not the call itself: governance's after-call hook records that as a ``tool.call`` entry.
+        self._emit("agent.tool", {"run_id": context.run_id, "agent": context.agent, "tool": tool.name,
+                                  "actor": context.actor})
         try:
             value = await invoke_tool(
                 tool, call, self.hooks, workspace_root=self.workspace.root, settings=self.workspace.settings.settings
@@ -391,8 +395,9 @@ def _tool_text(value: Any) -> str:
     return text
 
 
-def _run_event(result: AgentResult) -> dict[str, Any]:
+def _run_event(result: AgentResult, actor: str) -> dict[str, Any]:
     return {
+        "actor": actor,
         "run_id": result.run_id,
         "agent": result.agent,
         "model": result.model,

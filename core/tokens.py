@@ -74,10 +74,6 @@ class TokenStore:
                 found = record
         return found
 
-    def role_for(self, presented: str) -> str | None:
-        record = self.identify(presented)
-        return record.role if record else None
-
     def create(self, name: str, role: str) -> tuple[TokenRecord, str]:
         """A new token (returned once, in clear) and its record, saved hashed."""
         if role not in ROLES:

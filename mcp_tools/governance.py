@@ -11,6 +11,7 @@ from typing_extensions import TypedDict
 
 from parac.server.mcp.call import Call
 from parac.server.mcp.faces import Faces
+from parac.server.mcp.roles import Caller
 
 RECENT = 50
 
@@ -69,8 +70,8 @@ def register(faces: Faces) -> None:
         entries = await call.to_thread(_recent, root)
         return json.dumps(entries, ensure_ascii=False, indent=2)
 
-    store = _LazyTokenStore()
-    faces.token_source(store.role_for, store.configured)
+    store = _LazyTokenStore(faces.start)
+    faces.token_source(store.identify, store.configured)
 
 
 def _verify(root: Path, anchor: dict[str, Any] | None) -> dict[str, Any]:
@@ -94,9 +95,11 @@ def _recent(root: Path) -> list[dict[str, Any]]:
 
 
 class _LazyTokenStore:
-    """The token store of the workspace the server runs in (found as `parac` finds it), opened on first use."""
+    """The token store of the workspace the server serves (``--workspace``, else found as `parac` finds it), opened
+    on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: Path | None) -> None:
+        self._start = start
         self._store: Any = None
 
     def _get(self) -> Any:
@@ -106,14 +109,16 @@ class _LazyTokenStore:
             from parac.core.workspace import find_root
 
             try:
-                self._store = TokenStore(find_root(None))
+                self._store = TokenStore(find_root(self._start))
             except ParacError:
                 return None
         return self._store
 
-    def role_for(self, presented: str) -> Any:
+    def identify(self, presented: str) -> Caller | None:
+        """The role and name of a token from the store (the name becomes the caller's audit actor)."""
         store = self._get()
-        return store.role_for(presented) if store is not None else None
+        record = store.identify(presented) if store is not None else None
+        return Caller(record.role, record.name) if record is not None else None
 
     def configured(self) -> bool:
         store = self._get()

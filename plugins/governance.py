@@ -3,17 +3,22 @@ and redaction masks secrets before they are written or sent to a model.
 
 It works only through the host's hooks, as a third-party plugin would:
 
-- ``parac_workspace_opened``: bind to the workspace (its policies, its audit log), mask secrets in log output, and
-  record a configuration change when ``parac.yaml`` or a policy file differs from what the trail last saw;
+- ``parac_workspace_opened``: bind to the workspace (its policies) and mask secrets in log output. The audit log
+  opens only when the process writes its first entry, so read-only commands (``parac validate``) never create or
+  touch the database; at that moment, before that entry, a ``config.change`` entry is written when ``parac.yaml``
+  or a policy file differs from what the trail last saw, and a ``plugin.load`` entry when the plugins the host
+  loaded differ from the trail's last ``plugin.load``;
 - ``parac_before_tool_call``: a registered tool runs only when a policy grants it to the caller (agent, workflow,
   or neither for direct calls), within its rate limit, and not when it needs a person's approval; a refusal raises
   ``CallDenied`` with the rule's reason. parac's own MCP management tools are not registered tools: the MCP
   server's roles govern them, and they are audited like the rest;
 - ``parac_after_tool_call`` / ``parac_after_llm_call`` / ``parac_event``: one audit entry each (arguments only as a
-  digest of their redacted form; errors redacted);
+  digest of their redacted form; errors redacted). The host's ``plugin.load`` event (the plugins it loaded) is kept
+  until the trail is written, as above;
 - ``parac_before_llm_call``: the messages are redacted in place before they leave for the model.
 
-With no workspace open there is no policy, so every registered tool is refused: deny unless granted.
+With no workspace open there is no policy, so every registered tool is refused: deny unless granted. Without this
+plugin (disabled, failed to import or to open the workspace) the host refuses registered tools itself.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import logging
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -48,6 +54,7 @@ class Governance:
         self.root: Path | None = None
         self.catalog: Any = None
         self.audit: AuditLog | None = None
+        self.plugins: list[dict[str, Any]] | None = None  # what the host loaded, until the trail has it
         self.started: dict[str, tuple[float, str | None]] = {}
         self._lock = threading.Lock()
         self.user = _local_user()
@@ -58,13 +65,10 @@ class Governance:
                 self.audit.close()
                 self.audit = None
             self.root, self.catalog = root, catalog
-            if self.audit is None:
-                self.audit = AuditLog.for_workspace(root, key=audit_key())
         policies = Policies.for_root(root, refresh=True)
         configure(policies.redactor())
         install_log_redaction()
         redact_stderr()
-        self._record_configuration(root)
 
     def policies(self) -> Policies | None:
         return Policies.for_root(self.root) if self.root is not None else None
@@ -76,23 +80,50 @@ class Governance:
         return actor
 
     def record(self, action: str, *, actor: str, subject: str, outcome: str, data: dict[str, Any]) -> None:
-        if self.audit is not None:
-            self.audit.submit(action, actor=self.actor(actor), subject=subject, outcome=outcome, data=data)
+        audit = self.audit or self.open_audit()
+        if audit is not None:
+            audit.submit(action, actor=self.actor(actor), subject=subject, outcome=outcome, data=data)
 
-    def _record_configuration(self, root: Path) -> None:
+    def loaded(self, plugins: list[dict[str, Any]]) -> None:
+        """The host loaded ``plugins``: recorded now if the trail is open, else before the process's first entry."""
+        with self._lock:
+            self.plugins = sorted(plugins, key=lambda plugin: str(plugin.get("name")))
+            if self.audit is not None:
+                self._record_plugins(self.audit)
+
+    def open_audit(self) -> AuditLog | None:
+        """The audit log, opened by the first entry this process writes, after the configuration and plugin
+        entries that the trail has not seen yet."""
+        with self._lock:
+            if self.audit is None and self.root is not None:
+                audit = AuditLog.for_workspace(self.root, key=audit_key())
+                self._record_configuration(audit, self.root)
+                self._record_plugins(audit)
+                self.audit = audit
+            return self.audit
+
+    def _record_configuration(self, audit: AuditLog, root: Path) -> None:
         """A ``config.change`` entry whenever the settings or policies differ from the last ones on the trail."""
-        assert self.audit is not None
         files = {}
         for path in [root / ".parac" / "parac.yaml", *policy_paths(root)]:
             try:
                 files[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
             except (OSError, ValueError):
                 continue
-        digest = hashlib.sha256(canonical_json(files).encode()).hexdigest()
-        last = self.audit.last("config.change")
+        self._record_if_new(audit, "config.change", "settings and policies", {"files": files})
+
+    def _record_plugins(self, audit: AuditLog) -> None:
+        """A ``plugin.load`` entry whenever the loaded plugins differ from the last set on the trail."""
+        if self.plugins is not None:
+            plugins, self.plugins = self.plugins, None
+            self._record_if_new(audit, "plugin.load", f"{len(plugins)} plugins", {"plugins": plugins})
+
+    def _record_if_new(self, audit: AuditLog, action: str, subject: str, data: dict[str, Any]) -> None:
+        digest = hashlib.sha256(canonical_json(data).encode()).hexdigest()
+        audit.flush()  # the last entry of this kind may still be queued by this process
+        last = audit.last(action)
         if last is None or last.data.get("digest") != digest:
-            self.audit.submit("config.change", actor=self.actor("local"), subject="settings and policies",
-                              data={"digest": digest, "files": files})
+            audit.submit(action, actor=self.actor("local"), subject=subject, data={"digest": digest, **data})
 
 
 state = Governance()
@@ -112,6 +143,11 @@ def parac_before_tool_call(call: ToolCall) -> None:
     if policies is None:
         raise CallDenied(f'tool "{call.tool}" refused: no workspace is open, so no policy grants it',
                          rule="no workspace")
+    try:  # a tool runs only if its call can be recorded
+        state.audit or state.open_audit()
+    except (OSError, sqlite3.Error) as exc:
+        raise CallDenied(f'tool "{call.tool}" refused: the audit trail cannot be written ({exc})',
+                         rule="audit") from exc
     decision = policies.admit(call.tool, agent=call.agent, workflow=call.workflow)
     if not decision.allowed:
         raise CallDenied(decision.reason, rule=decision.rule)
@@ -189,6 +225,9 @@ def parac_after_llm_call(call: LLMCall, response: Any, error: BaseException | No
 
 @hookimpl
 def parac_event(name: str, data: dict[str, Any]) -> None:
+    if name == "plugin.load":
+        state.loaded(list(data.get("plugins") or []))
+        return
     actor = str(data.get("actor") or data.get("by") or "local")
     subject = str(data.get("run_id") or data.get("workflow") or data.get("agent") or data.get("name") or "")
     outcome = str(data.get("status") or data.get("outcome") or "ok")

@@ -58,14 +58,12 @@ class PluginInfo:
     problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "source": self.source,
-            "module": self.module,
-            "enabled": self.enabled,
-            "registered": self.registered,
-            "problems": self.problems,
-        }
+        return {**self.loaded(), "registered": self.registered}
+
+    def loaded(self) -> dict[str, Any]:
+        """What the ``plugin.load`` event says of it (the source names an entry point's distribution and version)."""
+        return {"name": self.name, "source": self.source, "module": self.module, "enabled": self.enabled,
+                "problems": list(self.problems)}
 
 
 def _names(value: str | None) -> set[str]:
@@ -97,6 +95,8 @@ class Host:
         for name, plugin in extra_plugins:
             self._add(name, plugin, "object", getattr(plugin, "__name__", None))
         self._collect()
+        # What was loaded is itself an audited fact; governance writes it with the process's first audit entry.
+        self.hooks.event("plugin.load", {"plugins": [info.loaded() for info in self.infos.values()]})
 
     @classmethod
     def for_workspace(cls, start: Path | str | None = None, **options: Any) -> Host:
@@ -200,6 +200,14 @@ class Host:
             except Exception as exc:
                 self._problem(impl.plugin_name, hook, _describe(exc))
 
+    def enforcing(self) -> bool:
+        """Whether a plugin decides tool calls: one implementing ``parac_before_tool_call`` that loaded, and opened
+        the workspace, without a problem. Without one, registered tools are refused (deny unless granted)."""
+        return any(
+            not (info := self.infos.get(impl.plugin_name)) or not info.problems
+            for impl in self.pm.hook.parac_before_tool_call.get_hookimpls()
+        )
+
     def _problem(self, plugin: str, phase: str, message: str) -> None:
         self.problems.append(PluginProblem(plugin, phase, message))
         if plugin in self.infos:
@@ -230,9 +238,16 @@ class PluginHooks:
     """The core's :class:`~parac.core.calls.CallHooks`, answered by the plugins' hook implementations."""
 
     def __init__(self, host: Host) -> None:
+        self._host = host
         self._hook = host.pm.hook
 
     def before_tool_call(self, call: ToolCall) -> None:
+        if call.tool in self._host.registry.catalog.tools and not self._host.enforcing():
+            raise CallDenied(
+                f'tool "{call.tool}" refused: no policy plugin is active (governance is disabled or failed to '
+                f"load), so nothing can grant it",
+                rule="no policy plugin",
+            )
         _fail_closed(lambda: self._hook.parac_before_tool_call(call=call), f'tool "{call.tool}"')
 
     def after_tool_call(self, call: ToolCall, result: Any, error: BaseException | None) -> None:

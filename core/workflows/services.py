@@ -141,6 +141,8 @@ class WorkspaceServices:
         return WorkflowSpec.model_validate(definition)
 
     def event(self, name: str, data: dict) -> None:
+        if "actor" not in data and "by" not in data:  # the trail names who started the run, not the process owner
+            data = {**data, "actor": self.actor}
         self.hooks.event(name, data)
         if self.on_event is not None:
             self.on_event(name, data)

@@ -87,7 +87,7 @@ class ParacApp:
     def faces(self) -> Faces:
         """The face modules' registrations, imported on first use (after the handshake)."""
         if self._faces is None:
-            faces = Faces()
+            faces = Faces(self.start)
             for package_name in self.face_packages:
                 package = importlib.import_module(package_name)
                 for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):

@@ -35,15 +35,28 @@ log = logging.getLogger("parac.mcp")
 class Call:
     """One MCP request being served."""
 
-    def __init__(self, app: ParacApp, request: ServerRequestContext[Any, Any] | None, role: Role, transport: str) -> None:
+    def __init__(
+        self,
+        app: ParacApp,
+        request: ServerRequestContext[Any, Any] | None,
+        role: Role,
+        transport: str,
+        *,
+        token_name: str | None = None,
+    ) -> None:
+        """`token_name`: the name of the bearer token the HTTP caller presented, when its store names it."""
         self.app = app
         self.request = request
         self.role = role
         self.transport = transport
+        self.token_name = token_name
 
     @property
     def actor(self) -> str:
-        """Who is calling, as the audit trail and the governance hooks see it."""
+        """Who is calling, as the audit trail and the governance hooks see it: a named token's callers by its name
+        (``token:<name>``), others by transport and role (a stdio caller is the local user)."""
+        if self.token_name:
+            return f"token:{self.token_name}"
         return f"mcp:{self.transport}:{self.role}"
 
     async def host(self) -> Host:

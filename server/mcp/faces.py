@@ -17,9 +17,10 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
-from .roles import Role
+from .roles import Role, TokenLookup
 
 if TYPE_CHECKING:
     from .call import Call
@@ -143,7 +144,9 @@ PromptsProvider = Callable[["Call"], Awaitable[Iterable[PromptFace]]]
 class Faces:
     """Everything registered by the face modules; the server reads it on every list and call."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: Path | None = None) -> None:
+        """`start`: the workspace the server was started for (``--workspace``); None: found as `parac` finds it."""
+        self.start = start
         self.tools: dict[str, ToolFace] = {}
         self.resources: dict[str, ResourceFace] = {}
         self.templates: list[TemplateFace] = []
@@ -151,7 +154,7 @@ class Faces:
         self.tool_providers: list[ToolsProvider] = []
         self.resource_providers: list[ResourcesProvider] = []
         self.prompt_providers: list[PromptsProvider] = []
-        self.token_sources: list[tuple[Callable[[str], Role | None], Callable[[], bool]]] = []
+        self.token_sources: list[tuple[TokenLookup, Callable[[], bool]]] = []
 
     # -- tools -------------------------------------------------------------------------------------------------------
 
@@ -261,7 +264,7 @@ class Faces:
 
     # -- HTTP callers ------------------------------------------------------------------------------------------------
 
-    def token_source(self, lookup: Callable[[str], Role | None], configured: Callable[[], bool]) -> None:
+    def token_source(self, lookup: TokenLookup, configured: Callable[[], bool]) -> None:
         """Let HTTP callers authenticate with tokens `lookup` knows (see `parac.server.mcp.roles`)."""
         self.token_sources.append((lookup, configured))
 

@@ -57,9 +57,10 @@ def _bracketed(host: str) -> str:
 
 
 class BearerAuth:
-    """ASGI middleware: requires `Authorization: Bearer <token>` when tokens are configured; records the role.
+    """ASGI middleware: requires `Authorization: Bearer <token>` when tokens are configured; records the caller.
 
-    The role lands in the ASGI scope (`parac.role`), where the MCP handlers read it through the SDK's request.
+    The role and the token's name land in the ASGI scope (`parac.role`, `parac.token_name`), where the MCP handlers
+    read them through the SDK's request.
     """
 
     def __init__(self, app: Any, tokens: TokenAuthority) -> None:
@@ -75,11 +76,12 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         presented = _bearer(scope["headers"])
-        role = self.tokens.role_for(presented) if presented else None
-        if role is None:
+        caller = self.tokens.identify(presented) if presented else None
+        if caller is None:
             await _unauthorized(send)
             return
-        scope["parac.role"] = role
+        scope["parac.role"] = caller.role
+        scope["parac.token_name"] = caller.name
         await self.app(scope, receive, send)
 
 

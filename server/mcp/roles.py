@@ -6,18 +6,31 @@ workflows, `admin` changes policy and approves). A stdio caller is the local use
 configured tokens, HTTP is loopback-only and callers get the local role too.
 
 The governance area adds token sources from a face module: `faces.token_source(lookup, configured)` in its
-`register(faces)`, where `lookup` maps a presented token to a role (None when it does not know it) and `configured()`
-says whether any tokens exist. The HTTP transport adds them to its `TokenAuthority` when it starts.
+`register(faces)`, where `lookup` maps a presented token to a `Caller` (its role and the token's name) or just a
+role (None when it does not know it) and `configured()` says whether any tokens exist. The HTTP transport adds them
+to its `TokenAuthority` when it starts. A named token's callers are `token:<name>` in the audit trail.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 Role = Literal["viewer", "operator", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who presented a token: the role it grants and, for tokens from a store, the token's name (never the token)."""
+
+    role: Role
+    name: str | None = None
+
+
+TokenLookup = Callable[[str], "Caller | Role | None"]
 
 
 def allows(have: Role, need: Role) -> bool:
@@ -30,7 +43,7 @@ class TokenAuthority:
 
     def __init__(self, token: str | None = None, *, local_role: Role = "admin") -> None:
         self._token = token or None
-        self._sources: list[Callable[[str], Role | None]] = []
+        self._sources: list[TokenLookup] = []
         self._configured = self._token is not None
         self.local_role: Role = local_role
 
@@ -39,16 +52,17 @@ class TokenAuthority:
         """True when HTTP callers must present a token (one was configured, or a source holds some)."""
         return self._configured
 
-    def add_source(self, source: Callable[[str], Role | None], *, configured: bool = True) -> None:
+    def add_source(self, source: TokenLookup, *, configured: bool = True) -> None:
         """Consult `source` for tokens; `configured` says whether it holds any (then every HTTP caller needs one)."""
         self._sources.append(source)
         self._configured = self._configured or configured
 
-    def role_for(self, presented: str) -> Role | None:
+    def identify(self, presented: str) -> Caller | None:
+        """The caller a presented token stands for, or None. The configured single token is an unnamed admin."""
         if self._token is not None and hmac.compare_digest(presented.encode(), self._token.encode()):
-            return "admin"
+            return Caller("admin")
         for source in self._sources:
-            role = source(presented)
-            if role is not None:
-                return role
+            found = source(presented)
+            if found is not None:
+                return found if isinstance(found, Caller) else Caller(found)
         return None

@@ -137,7 +137,8 @@ class Handlers:
     def call(self, ctx: ServerRequestContext[Any, Any]) -> Call:
         scope = getattr(ctx.request, "scope", None)
         if isinstance(scope, dict):
-            return Call(self.app, ctx, scope.get("parac.role", self.app.tokens.local_role), "http")
+            role = scope.get("parac.role", self.app.tokens.local_role)
+            return Call(self.app, ctx, role, "http", token_name=scope.get("parac.token_name"))
         return Call(self.app, ctx, self.app.tokens.local_role, self.app.transport)
 
     # -- tools -----------------------------------------------------------------------------------------------------

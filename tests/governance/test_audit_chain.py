@@ -308,10 +308,10 @@ text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 @settings(max_examples=60, deadline=None)
 @given(actor=text, subject=text, data=st.dictionaries(text, st.one_of(text, st.integers(), st.floats(allow_nan=False))))
 def test_sqlite_built_message_equals_python_canonical_json(tmp_path_factory, actor, subject, data):
-    """The fast path lets SQLite build the text that is hashed; it must be the canonical JSON of the entry."""
+    """The fast path lets SQLite build the bytes that are hashed; they must be the canonical JSON of the entry."""
     log = AuditLog(tmp_path_factory.mktemp("h") / "parac.db", key=None)
     entry = log.append("tool.call", actor=actor, subject=subject, data=data)
     expected = canonical_json({name: value for name, value in entry.to_dict().items() if name != "hash"})
     built = log._conn.execute(_MESSAGE_SQL).fetchone()[3]
-    assert built == expected
+    assert built == expected.encode("utf-8")
     assert log.verify().ok

@@ -109,7 +109,7 @@ def test_anchor_round_trip(project, tmp_path, run, entries):
 
 def test_show_tail_and_unknown_entry(project, run, entries):
     run(project, "tools", "call", "file_list", "--args", "{}")
-    assert '"action": "tool.call"' in run(project, "audit", "show", "2", "--json").out
+    assert '"action": "tool.call"' in run(project, "audit", "show", "3", "--json").out  # after config.change, plugin.load
     assert "tool.call file_list ok" in run(project, "audit", "tail").out
     missing = run(project, "audit", "show", "999")
     assert missing.code == 1 and "no audit entry 999" in missing.err

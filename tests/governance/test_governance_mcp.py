@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from mcp import Client, StdioServerParameters
+from support.serving import free_port, wait_until_listening
 
 PARAC = str(Path(sys.executable).with_name("parac"))
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -43,9 +42,7 @@ async def test_audit_tools_and_resource_over_stdio(project: Path):
 def test_http_bearer_tokens_with_roles(project: Path, parac):
     viewer = parac("--workspace", str(project), "token", "create", "--role", "viewer", "--name", "reader",
                    "--json").json()["token"]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [PARAC, "mcp", "serve", "--transport", "http", "--port", str(port), "--workspace", str(project)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -53,15 +50,7 @@ def test_http_bearer_tokens_with_roles(project: Path, parac):
     )
     url = f"http://127.0.0.1:{port}/mcp"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        wait_until_listening(proc, port)
         missing = httpx.post(url, json=INITIALIZE, headers=HEADERS)
         wrong = httpx.post(url, json=INITIALIZE, headers={**HEADERS, "Authorization": "Bearer parac_wrong"})
         right = httpx.post(url, json=INITIALIZE, headers={**HEADERS, "Authorization": f"Bearer {viewer}"})

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from support.serving import free_port, wait_until_listening
 
 PARAC = str(Path(sys.executable).with_name("parac"))
 BATCHES = 520
@@ -184,12 +184,6 @@ def test_mcp_stdio_fuzz_volume_and_huge_lines(stdio_mcp: StdioMcp) -> None:
 # --- MCP over Streamable HTTP ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
@@ -201,15 +195,7 @@ def http_mcp(fuzz_project: Path) -> Iterator[tuple[str, subprocess.Popen[bytes],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "PARAC_LOAD_PLUGINS": ""},
     )
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, "the HTTP server exited"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the HTTP server did not start"
-            time.sleep(0.05)
+    wait_until_listening(proc, port)
     client = httpx.Client(timeout=ANSWER_TIMEOUT)
     try:
         yield f"http://127.0.0.1:{port}/mcp", proc, client

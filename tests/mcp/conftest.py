@@ -7,16 +7,15 @@ use today) and `auto` (which, in-process, speaks 2026-07-28 directly).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+from support.serving import free_port, wait_until_listening
 
 os.environ.pop("PARAC_MCP_TOKEN", None)  # a developer's token must not change what the HTTP tests see
 
@@ -91,12 +90,6 @@ def extra_faces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         del sys.modules[name]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def http_server(serve_command: list[str]) -> Callable[..., AbstractContextManager[str]]:
     """Start `parac mcp serve --transport http` on a free port of 127.0.0.1; the context gives the endpoint URL."""
@@ -112,15 +105,7 @@ def http_server(serve_command: list[str]) -> Callable[..., AbstractContextManage
             env={**os.environ, "PARAC_LOAD_PLUGINS": "", **(env or {})},
         )
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, "the HTTP server did not start"
-                    time.sleep(0.05)
+            wait_until_listening(proc, port, why=lambda: proc.stderr.read().decode() if proc.stderr else "")
             yield f"http://127.0.0.1:{port}/mcp"
         finally:
             proc.terminate()

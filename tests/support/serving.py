@@ -1,0 +1,29 @@
+"""Helpers for tests that start a server process on a loopback port (`parac mcp serve --transport http`)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_listening(proc: subprocess.Popen, port: int, *, why: Callable[[], str] = lambda: "",
+                         timeout: float = 60) -> None:
+    """Return once ``proc`` accepts connections on 127.0.0.1:``port``; fail (with ``why()``) if it exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, f"the server exited: {why()}"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "the server did not start listening"
+            time.sleep(0.05)
