@@ -26,7 +26,6 @@ import atexit
 import contextlib
 import fcntl
 import hashlib
-import hmac
 import json
 import logging
 import os
@@ -71,6 +70,7 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 _COLUMNS = "seq, ts, actor, action, subject, outcome, data, prev_hash, hash"
+_INSERT = f"INSERT INTO audit ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #: Each entry's number, links and the bytes its hash covers, built by SQLite (see `AuditLog._walk`). ``prev_hash``
 #: goes in unquoted: the walk compares it with the previous entry's verified hash (``sha256:`` + hex) before it
 #: hashes anything, so it never holds a character JSON would escape. The text comes back as bytes (no decoding
@@ -220,6 +220,7 @@ class AuditLog:
         written (default: the process-wide one)."""
         self.db_path = Path(db_path)
         self.key = key
+        self._hmac = _KeyedHash(key) if key is not None else None
         self.head_path = Path(head_path) if head_path else self.db_path.with_name(HEAD_FILE)
         self._redactor = redactor
         self._lock = threading.RLock()
@@ -310,21 +311,18 @@ class AuditLog:
         subject = redactor.text(subject)
         clean = redactor.value(data) if data else {}
         data_text = canonical_json(clean)
-        try:
-            (actor + action + subject + outcome + data_text).encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates (from undecodable file names) cannot be stored as UTF-8
-            actor, action, subject, outcome, data_text = (
-                _valid_utf8(text) for text in (actor, action, subject, outcome, data_text))
         with self._lock, (contextlib.nullcontext() if self._batch_depth else self.batch()):
             seq, prev = self._tail or self._read_tail()
             seq += 1
             ts = now()
-            message = entry_message(seq, ts, actor, action, subject, outcome, data_text, prev)
+            try:
+                message = entry_message(seq, ts, actor, action, subject, outcome, data_text, prev)
+            except UnicodeEncodeError:  # lone surrogates (from undecodable file names) cannot be stored as UTF-8
+                actor, action, subject, outcome, data_text = (
+                    _valid_utf8(text) for text in (actor, action, subject, outcome, data_text))
+                message = entry_message(seq, ts, actor, action, subject, outcome, data_text, prev)
             digest = self._digest(message)
-            self._conn.execute(
-                f"INSERT INTO audit ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, ts, actor, action, subject, outcome, data_text, prev, digest),
-            )
+            self._conn.execute(_INSERT, (seq, ts, actor, action, subject, outcome, data_text, prev, digest))
             self._tail = self._pending_head = (seq, digest)
         return AuditEntry(seq, ts, actor, action, subject, outcome, clean, prev, digest)
 
@@ -363,8 +361,8 @@ class AuditLog:
         return (row[0], row[1]) if row else (0, "")
 
     def _digest(self, message: bytes) -> str:
-        if self.key is not None:
-            return HMAC + hmac.digest(self.key, message, "sha256").hex()
+        if self._hmac is not None:
+            return HMAC + self._hmac.hexdigest(message)
         return SHA + hashlib.sha256(message).hexdigest()
 
     # --- the head record and anchors --------------------------------------------------------------------------
@@ -493,8 +491,8 @@ class AuditLog:
         SQLite builds each entry's canonical JSON (`_MESSAGE_SQL`); its ``json_quote`` escapes exactly as
         Python's ``encode_basestring`` does, and any entry whose SQLite-built text does not match is checked again
         from its raw columns in Python before it is called bad, so the shortcut can cost speed, never verdicts."""
-        key = self.key
-        sha256, hmac_digest = hashlib.sha256, hmac.digest
+        keyed = self._hmac.hexdigest if self._hmac is not None else None
+        sha256 = hashlib.sha256
         expected, prev, keyed_from = walk.expected, walk.prev, walk.keyed_from
         try:
             for seq, prev_hash, digest, message in rows:
@@ -502,13 +500,13 @@ class AuditLog:
                     break
                 try:
                     if digest[:12] == HMAC:
-                        if key is None:
+                        if keyed is None:
                             walk.problem = Problem("unverifiable", seq,
                                                    f"entry {seq} is signed with a key; set {KEY_ENV} to verify the log")
                             return
                         if keyed_from is None or seq < keyed_from:
                             keyed_from = seq
-                        good = digest == HMAC + hmac_digest(key, message, "sha256").hex()
+                        good = digest == HMAC + keyed(message)
                     else:
                         good = (keyed_from is None or seq < keyed_from) and (
                             digest == SHA + sha256(message).hexdigest())
@@ -537,7 +535,7 @@ class AuditLog:
         except UnicodeEncodeError:
             return False
         if digest.startswith(HMAC):
-            return self.key is not None and digest == HMAC + hmac.digest(self.key, message, "sha256").hex()
+            return self._hmac is not None and digest == HMAC + self._hmac.hexdigest(message)
         if keyed_from is not None and number >= keyed_from:
             return False
         return digest == SHA + hashlib.sha256(message).hexdigest()
@@ -647,6 +645,32 @@ class AuditLog:
             if stored is None or stored.hash != digest:
                 report.problems.append(Problem(
                     "changed", seq, f"entry {seq} differs from {what}: the chain up to it was rewritten"))
+
+
+class _KeyedHash:
+    """HMAC-SHA256 (RFC 2104) with the key's inner and outer hash states computed once.
+
+    `hmac.digest` sets the key up again for every message, which makes it cost about 2.5 times a verified entry's
+    plain SHA-256; continuing from copies of the two keyed states costs about 1.5 times. The result is the same."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._outer = hashlib.sha256(key.translate(_OPAD))
+
+    def hexdigest(self, message: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
+_BLOCK = 64  # SHA-256's block size
+_IPAD = bytes(byte ^ 0x36 for byte in range(256))
+_OPAD = bytes(byte ^ 0x5C for byte in range(256))
 
 
 @dataclass

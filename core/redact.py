@@ -85,6 +85,7 @@ MIN_ENV_SECRET = 8
 
 MASK = "[REDACTED:{}]"
 _CACHED_LENGTH = 64
+_PLAIN = (int, float, bool, type(None))
 _CACHE_SIZE = 4096
 
 
@@ -158,13 +159,20 @@ class Redactor:
     def value(self, value: Any) -> Any:
         """A copy of a JSON-like value (dicts, lists, strings, scalars) with every string masked.
 
-        Mapping keys are masked too: a secret used as a key is still a secret."""
+        Mapping keys are masked too: a secret used as a key is still a secret. Every tool call's arguments pass
+        through here before they are audited, so plain strings and numbers inside a mapping or list are handled
+        in place rather than by a call each."""
         if isinstance(value, str):
             return self.text(value)
+        text, nested = self.text, self.value
         if isinstance(value, Mapping):
-            return {self.text(str(key)): self.value(item) for key, item in value.items()}
+            return {
+                text(key if type(key) is str else str(key)):
+                    text(item) if type(item) is str else item if type(item) in _PLAIN else nested(item)
+                for key, item in value.items()
+            }
         if isinstance(value, (list, tuple)):
-            return [self.value(item) for item in value]
+            return [text(item) if type(item) is str else item if type(item) in _PLAIN else nested(item) for item in value]
         return value
 
     def _regex_for(self, kinds: tuple[str, ...]) -> tuple[re.Pattern[str], list[str]]:

@@ -7,6 +7,7 @@ first, as anyone with the file can) but not to ``PARAC_AUDIT_KEY``.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import sqlite3
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parac.core.audit import _MESSAGE_SQL, SHA, AuditLog, canonical_json, entry_message
+from parac.core.audit import _MESSAGE_SQL, SHA, AuditLog, _KeyedHash, canonical_json, entry_message
 
 KEY = b"test-audit-key"
 COUNT = 20
@@ -315,3 +316,11 @@ def test_sqlite_built_message_equals_python_canonical_json(tmp_path_factory, act
     built = log._conn.execute(_MESSAGE_SQL).fetchone()[3]
     assert built == expected.encode("utf-8")
     assert log.verify().ok
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.binary(min_size=1, max_size=200), message=st.binary(max_size=500))
+def test_keyed_hash_is_hmac_sha256(key, message):
+    """The log's HMAC with precomputed key states equals the standard library's, for keys shorter and longer than
+    a block."""
+    assert _KeyedHash(key).hexdigest(message) == hmac.digest(key, message, "sha256").hex()
