@@ -7,7 +7,8 @@ It works only through the host's hooks, as a third-party plugin would:
   opens only when the process writes its first entry, so read-only commands (``parac validate``) never create or
   touch the database; at that moment, before that entry, a ``config.change`` entry is written when ``parac.yaml``
   or a policy file differs from what the trail last saw, and a ``plugin.load`` entry when the plugins the host
-  loaded differ from the trail's last ``plugin.load``;
+  loaded differ from the trail's last ``plugin.load``. Later reloads of the policies (a file edited while a server
+  runs) and later hosts are checked the same way before the next entry;
 - ``parac_before_tool_call``: a registered tool runs only when a policy grants it to the caller (agent, workflow,
   or neither for direct calls), within its rate limit, and not when it needs a person's approval; a refusal raises
   ``CallDenied`` with the rule's reason. parac's own MCP management tools are not registered tools: the MCP
@@ -55,6 +56,8 @@ class Governance:
         self.catalog: Any = None
         self.audit: AuditLog | None = None
         self.plugins: list[dict[str, Any]] | None = None  # what the host loaded, until the trail has it
+        self.config_pending = False  # the settings or policies were (re)loaded since the trail last looked
+        self._policies: Policies | None = None
         self.started: dict[str, tuple[float, str | None]] = {}
         self._lock = threading.Lock()
         self.user = _local_user()
@@ -65,13 +68,21 @@ class Governance:
                 self.audit.close()
                 self.audit = None
             self.root, self.catalog = root, catalog
-        policies = Policies.for_root(root, refresh=True)
+            self._policies = policies = Policies.for_root(root, refresh=True)
+            self.config_pending = True
         configure(policies.redactor())
         install_log_redaction()
         redact_stderr()
 
     def policies(self) -> Policies | None:
-        return Policies.for_root(self.root) if self.root is not None else None
+        """The workspace's policies; when they were reloaded (a file changed), the next entry checks the
+        configuration first, so a long-running server records edits too."""
+        if self.root is None:
+            return None
+        policies = Policies.for_root(self.root)
+        if policies is not self._policies:
+            self._policies, self.config_pending = policies, True
+        return policies
 
     def actor(self, actor: str) -> str:
         """Who acted, as the trail names them: local calls (the CLI, a stdio MCP session) carry the OS user."""
@@ -81,15 +92,16 @@ class Governance:
 
     def record(self, action: str, *, actor: str, subject: str, outcome: str, data: dict[str, Any]) -> None:
         audit = self.audit or self.open_audit()
-        if audit is not None:
-            audit.submit(action, actor=self.actor(actor), subject=subject, outcome=outcome, data=data)
+        if audit is None:
+            return
+        if self.config_pending or self.plugins is not None:
+            with self._lock:
+                self._catch_up(audit)
+        audit.submit(action, actor=self.actor(actor), subject=subject, outcome=outcome, data=data)
 
     def loaded(self, plugins: list[dict[str, Any]]) -> None:
-        """The host loaded ``plugins``: recorded now if the trail is open, else before the process's first entry."""
-        with self._lock:
-            self.plugins = sorted(plugins, key=lambda plugin: str(plugin.get("name")))
-            if self.audit is not None:
-                self._record_plugins(self.audit)
+        """The host loaded ``plugins``: recorded before the next entry, on the trail of the workspace open then."""
+        self.plugins = sorted(plugins, key=lambda plugin: str(plugin.get("name")))
 
     def open_audit(self) -> AuditLog | None:
         """The audit log, opened by the first entry this process writes, after the configuration and plugin
@@ -97,10 +109,18 @@ class Governance:
         with self._lock:
             if self.audit is None and self.root is not None:
                 audit = AuditLog.for_workspace(self.root, key=audit_key())
-                self._record_configuration(audit, self.root)
-                self._record_plugins(audit)
+                self.config_pending = True
+                self._catch_up(audit)
                 self.audit = audit
             return self.audit
+
+    def _catch_up(self, audit: AuditLog) -> None:
+        """What the trail has not seen yet, written before the next entry: the configuration when it was (re)loaded,
+        the plugin set when a host announced one."""
+        if self.config_pending and self.root is not None:
+            self.config_pending = False
+            self._record_configuration(audit, self.root)
+        self._record_plugins(audit)
 
     def _record_configuration(self, audit: AuditLog, root: Path) -> None:
         """A ``config.change`` entry whenever the settings or policies differ from the last ones on the trail."""

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import anyio
 import httpx2
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from support.serving import free_port, wait_until_listening
 
@@ -129,6 +130,23 @@ def test_plugin_loads_and_configuration_are_recorded_when_they_change(project: P
     assert parac("--workspace", str(project), *call).code == 0
     assert actions(trail(parac, project))[6:] == ["plugin.load", "tool.call", "config.change", "tool.call"]
     assert parac("--workspace", str(project), "audit", "verify").code == 0
+
+
+async def test_a_long_running_server_records_policy_edits(project: Path, parac):
+    """The server reads policies again when they change (checked at most every 0.5 s); the next entry after a
+    reload is preceded by a configuration entry."""
+    params = StdioServerParameters(command=PARAC, args=["mcp", "serve", "--workspace", str(project)],
+                                   env={**os.environ, "PARAC_LOAD_PLUGINS": ""})
+    async with Client(params, mode="legacy") as session:
+        assert not (await session.call_tool("file_list", {})).is_error
+        (project / ".parac" / "policies" / "default.yaml").write_text(GRANTS + "deny: [file_write]\n")
+        await anyio.sleep(0.6)  # past the policies' recheck interval
+        assert (await session.call_tool("file_write", {"path": "a.txt", "content": "x"})).is_error
+    entries = trail(parac, project)
+    assert actions(entries) == ["config.change", "plugin.load", "tool.call", "config.change", "tool.call"]
+    assert entries[0]["data"]["files"] != entries[3]["data"]["files"]
+    calls = [(e["subject"], e["outcome"]) for e in entries if e["action"] == "tool.call"]
+    assert calls == [("file_list", "ok"), ("file_write", "denied")]
 
 
 BROKEN_IMPORT = """\
