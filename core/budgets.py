@@ -1,41 +1,35 @@
-"""Budgets: spending limits checked before every LLM call, held when many calls run at once.
+"""Budgets: spending limits checked before every LLM call, held when many calls run at once, in one process or many.
 
-The protocol is *reserve, then settle*. Before a call, :meth:`Accountant.reserve` adds the call's worst-case
-cost (prompt tokens counted, completion bounded by ``max_tokens``) to the ``reserved`` column of every running
-total the call touches, in one ``BEGIN IMMEDIATE`` transaction, after checking that spent + reserved + this
-estimate stays within every limit. After the call, :meth:`Accountant.settle` removes the reservation and writes
-the ledger row with the real cost in one transaction. Because reservations count against the limit while calls
-are in flight, 200 concurrent calls against a budget for 50 cannot overspend, in one process or several.
+The protocol is *reserve, then settle*. Before a call, :meth:`Accountant.reserve` sets the call's worst-case cost
+(prompt tokens counted, completion bounded by ``max_tokens``) aside on every limited total the call touches, or
+refuses it with :class:`BudgetExceeded` naming the limit. After the call, :meth:`Accountant.settle` turns the
+reservation into the real cost and queues the ledger row. Both are in-memory steps against headroom this
+process has claimed in the database; the database is asked only when that headroom runs short, in one
+``BEGIN IMMEDIATE`` transaction that checks every process's claims (see :mod:`parac.core.ledger`). Because
+reservations count against the limit while calls are in flight, 200 concurrent calls against a budget for 50
+cannot overspend, in one process or several.
 
 Limits come from ``parac.yaml`` (``budgets:``), from the agent's ``budget:``, from a workflow's ``budget_usd``
 (passed by the caller as ``run_limit_usd``) and from ``parac budget set`` (stored in the database, winning over
 the files so a person can tighten a limit without editing YAML). Crossing 80% and 95% of a limit emits a
-``budget.threshold`` event exactly once, from the settle that crossed it.
+``budget.threshold`` event once per process, from the settle that crossed it in the process's view of the total
+(its own spending, and others' as of its last claim).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import costs
+from . import costs, ledger
 from .calls import CallDenied
 from .specs import Budget
-from .store import process_alive, transaction
+from .store import transaction
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS budget_reservations (
-    id INTEGER PRIMARY KEY,
-    keys TEXT NOT NULL,
-    usd REAL NOT NULL,
-    created REAL NOT NULL,
-    pid INTEGER NOT NULL
-);
 CREATE TABLE IF NOT EXISTS budget_limits (
     scope TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -85,14 +79,25 @@ class CallScope:
     step: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Reservation:
-    id: int | None  # the row in budget_reservations; None when no limit applied
+    """Dollars set aside for one call on the limited totals ``keys`` (none when no limit applies)."""
+
     usd: float
-    keys: list[str]
-    limits: list[Limit]
+    keys: tuple[str, ...]
+    limits: tuple[Limit, ...]
     scope: CallScope
+    day: int
     settled: bool = False
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The limits of one kind of call on one day, worked out once: what :meth:`Accountant.reserve` checks."""
+
+    limits: tuple[Limit, ...]
+    keys: tuple[str, ...]
+    needs: tuple[ledger.Need, ...]  # each limited total with its tightest limit
 
 
 def ensure_schema(conn: sqlite3.Connection) -> sqlite3.Connection:
@@ -161,18 +166,51 @@ class Accountant:
     on_event: EventSink | None = None
 
     _stored: tuple[float, dict[tuple[str, str], float]] | None = field(default=None, init=False, repr=False)
+    _plans: dict[tuple[Any, ...], _Plan] = field(default_factory=dict, init=False, repr=False)
+    _ledger: ledger.Ledger | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         ensure_schema(self.conn)
 
     @property
     def stored(self) -> dict[tuple[str, str], float]:
-        """Limits from ``parac budget set``, re-read at most every :data:`STORED_LIMITS_TTL_S`: another process
-        may change them while this one serves calls, and a query per call would cost more than the check."""
+        """Limits from ``parac budget set`` (see :meth:`refresh_stored`)."""
+        return self.refresh_stored()
+
+    def refresh_stored(self) -> dict[tuple[str, str], float]:
+        """Re-read the limits from ``parac budget set`` when the last read is older than
+        :data:`STORED_LIMITS_TTL_S`: another process may change them while this one serves calls, and a query
+        per call would cost more than the check. A change drops the plans worked out under the old limits."""
         now = time.monotonic()
         if self._stored is None or now - self._stored[0] > STORED_LIMITS_TTL_S:
-            self._stored = (now, stored_limits(self.conn))
+            fresh = stored_limits(self.conn)
+            if self._stored is not None and fresh != self._stored[1]:
+                self._plans.clear()
+            self._stored = (now, fresh)
         return self._stored[1]
+
+    @property
+    def ledger(self) -> ledger.Ledger:
+        """This process's ledger for the database (started on first use: ``budget show`` never needs it)."""
+        if self._ledger is None:
+            self._ledger = ledger.acquire(self.conn)
+        return self._ledger
+
+    def flush(self) -> None:
+        """Wait until every row settled so far is on disk (acknowledged; see :mod:`parac.core.ledger`)."""
+        if self._ledger is not None:
+            self._ledger.flush()
+
+    async def flushed(self) -> None:
+        """:meth:`flush` without blocking the event loop."""
+        if self._ledger is not None:
+            await self._ledger.flushed()
+
+    def close(self) -> None:
+        """Flush; when this was the process's last user of the database, give its budget headroom back."""
+        if self._ledger is not None:
+            held, self._ledger = self._ledger, None
+            ledger.release_user(held)
 
     # -- which limits apply ---------------------------------------------------------------------------------
     def limits_for(self, scope: CallScope, ts: float, run_limit_usd: float | None = None) -> list[Limit]:
@@ -212,134 +250,95 @@ class Accountant:
             found.append(Limit(f"run:{scope.run_id}", run_limit_usd, "per_run", "run", "workflow budget_usd"))
         return found
 
+    def _plan(self, scope: CallScope, ts: float, day: int, run_limit_usd: float | None) -> _Plan:
+        stored = self._stored
+        if stored is None or time.monotonic() - stored[0] > STORED_LIMITS_TTL_S:
+            self.refresh_stored()
+        plan = self._plans.get((scope, run_limit_usd, day))
+        if plan is None:
+            if len(self._plans) > 1024:
+                self._plans.clear()
+            limits = tuple(self.limits_for(scope, ts, run_limit_usd))
+            tightest: dict[str, float] = {}
+            for limit in limits:
+                tightest[limit.key] = min(limit.usd, tightest.get(limit.key, limit.usd))
+            plan = self._plans[(scope, run_limit_usd, day)] = _Plan(limits, tuple(tightest), tuple(tightest.items()))
+        return plan
+
     # -- reserve / settle -----------------------------------------------------------------------------------
     def reserve(self, scope: CallScope, estimate_usd: float, *, run_limit_usd: float | None = None) -> Reservation:
         """Hold ``estimate_usd`` against every limit of the call, or raise :class:`BudgetExceeded` naming one."""
         ts = time.time()
-        limits = self.limits_for(scope, ts, run_limit_usd)
-        reservation = Reservation(None, max(0.0, estimate_usd), [], limits, scope)
-        if not limits:
-            return reservation  # nothing to enforce: settling only writes the ledger
-        reservation.keys = sorted({limit.key for limit in limits})
-        with transaction(self.conn):
-            totals = costs.spent(self.conn, reservation.keys, materialize=True)
-            breach = _first_breach(limits, totals, reservation.usd)
-            if breach is not None and self._reclaim_stale():
-                totals = costs.spent(self.conn, reservation.keys, materialize=True)
-                breach = _first_breach(limits, totals, reservation.usd)
-            if breach is not None:
-                limit, spent_usd, reserved_usd = breach
-                raise BudgetExceeded(
-                    f"budget {limit.label} would be exceeded: spent ${spent_usd:.4f}"
-                    + (f" + ${reserved_usd:.4f} reserved by calls in flight" if reserved_usd > 1e-12 else "")
-                    + f" + up to ${reservation.usd:.4f} for this call > limit ${limit.usd:.4f}",
-                    rule=f"budget:{limit.kind}",
-                )
-            _add_reserved(self.conn, reservation.keys, reservation.usd)
-            reservation.id = self.conn.execute(
-                "INSERT INTO budget_reservations (keys, usd, created, pid) VALUES (?, ?, ?, ?)",
-                (json.dumps(reservation.keys), reservation.usd, ts, os.getpid()),
-            ).lastrowid
+        day = int(ts // 86400)
+        plan = self._plan(scope, ts, day, run_limit_usd)
+        reservation = Reservation(max(0.0, estimate_usd), plan.keys, plan.limits, scope, day)
+        if not plan.needs or self.ledger.take(plan.needs, reservation.usd):
+            return reservation
+        breach = self.ledger.claim(self.conn, plan.needs, reservation.usd)
+        if breach is not None:
+            key, spent_usd, reserved_usd = breach
+            limit = min((limit for limit in plan.limits if limit.key == key), key=lambda limit: limit.usd)
+            raise BudgetExceeded(
+                f"budget {limit.label} would be exceeded: spent ${spent_usd:.4f}"
+                + (f" + ${reserved_usd:.4f} reserved by calls in flight" if reserved_usd > 1e-12 else "")
+                + f" + up to ${reservation.usd:.4f} for this call > limit ${limit.usd:.4f}",
+                rule=f"budget:{limit.kind}",
+            )
         return reservation
 
     def settle(self, reservation: Reservation, row: costs.CostRow) -> bool:
-        """Release the reservation and write the ledger row (real cost, or a failure at $0), atomically.
+        """Turn the reservation into the call's real cost (or a failure at $0) and queue its ledger row.
 
-        Returns False when the row was already recorded (same ``call_id``): nothing is charged twice.
+        Returns False when the reservation was settled before or this process settled the call id already:
+        nothing is charged twice (the ledger's unique ``call_id`` refuses a row another process wrote). The row
+        is durable once :meth:`flush` returns.
         """
         if reservation.settled:
             return False
         reservation.settled = True
-        if not reservation.keys:
-            return costs.record(self.conn, row)
-        with transaction(self.conn):
-            held = self.conn.execute("DELETE FROM budget_reservations WHERE id = ?", (reservation.id,)).rowcount
-            after = costs.insert(
-                self.conn, row, release_keys=reservation.keys if held else (), release_usd=reservation.usd
-            )
-            if after is None and held:  # already recorded: only give the reservation back
-                _add_reserved(self.conn, reservation.keys, -reservation.usd)
-        if after and row.cost_usd > 0:
-            charged = set(row.keys())  # a call settled after midnight charges the new day, not the reserved one
-            self._emit_thresholds(reservation.limits, {k: v for k, v in after.items() if k in charged}, row.cost_usd)
-        return after is not None
+        keys = reservation.keys
+        charged = keys if int(row.ts // 86400) == reservation.day else tuple(set(keys) & set(row.keys()))
+        after = self.ledger.settle(row, keys, reservation.usd, charged)
+        if after is None:
+            return False
+        if after and self.on_event is not None:
+            _emit_thresholds(self.on_event, reservation.limits, after, row.cost_usd)
+        return True
 
     def release(self, reservation: Reservation) -> None:
         """Give a reservation back without recording a call (the call was never made)."""
-        if reservation.settled or reservation.id is None:
-            reservation.settled = True
+        if reservation.settled:
             return
         reservation.settled = True
-        with transaction(self.conn):
-            self._release(reservation)
-
-    def _release(self, reservation: Reservation) -> None:
-        if reservation.id is None:
-            return
-        cursor = self.conn.execute("DELETE FROM budget_reservations WHERE id = ?", (reservation.id,))
-        if cursor.rowcount:
-            _add_reserved(self.conn, reservation.keys, -reservation.usd)
-
-    def _reclaim_stale(self) -> bool:
-        """Drop reservations of processes that died mid-call on this machine; True when any were dropped.
-
-        Only run when a limit is about to refuse a call, so the common path never pays for it.
-        """
-        stale = [
-            (r[0], r[1], r[2])
-            for r in self.conn.execute("SELECT id, keys, usd, pid FROM budget_reservations")
-            if not process_alive(r[3])
-        ]
-        for rid, keys, usd in stale:
-            self.conn.execute("DELETE FROM budget_reservations WHERE id = ?", (rid,))
-            _add_reserved(self.conn, json.loads(keys), -usd)
-        return bool(stale)
-
-    def _emit_thresholds(self, limits: list[Limit], after: Mapping[str, float], cost: float) -> None:
-        if self.on_event is None:
-            return
-        for limit in limits:
-            if limit.usd <= 0 or limit.key not in after:
-                continue
-            new = after[limit.key]
-            old = new - cost
-            crossed = [t for t in THRESHOLDS if old < t * limit.usd <= new]
-            if crossed:
-                self.on_event(
-                    "budget.threshold",
-                    {
-                        "limit": limit.label,
-                        "kind": limit.kind,
-                        "scope": limit.scope,
-                        "percent": int(max(crossed) * 100),
-                        "spent_usd": round(new, 6),
-                        "limit_usd": limit.usd,
-                    },
-                )
+        if reservation.keys:
+            self.ledger.release(reservation.keys, reservation.usd)
 
 
-def _add_reserved(conn: sqlite3.Connection, keys: list[str], usd: float) -> None:
-    """Add ``usd`` (negative to release) to the reserved column of totals that :func:`costs.spent` created."""
-    conn.execute(
-        f"UPDATE spend_totals SET reserved_usd = MAX(0, reserved_usd + ?) WHERE key IN ({','.join('?' * len(keys))})",
-        [usd, *keys],
-    )
+def _emit_thresholds(on_event: EventSink, limits: tuple[Limit, ...], after: Mapping[str, float], cost: float) -> None:
+    for limit in limits:
+        if limit.usd <= 0 or limit.key not in after:
+            continue
+        new = after[limit.key]
+        old = new - cost
+        crossed = [t for t in THRESHOLDS if old < t * limit.usd <= new]
+        if crossed:
+            on_event(
+                "budget.threshold",
+                {
+                    "limit": limit.label,
+                    "kind": limit.kind,
+                    "scope": limit.scope,
+                    "percent": int(max(crossed) * 100),
+                    "spent_usd": round(new, 6),
+                    "limit_usd": limit.usd,
+                },
+            )
 
 
 def _budget_values(budget: Budget | None) -> dict[str, float | None]:
     if budget is None:
         return {}
     return {kind: getattr(budget, f"{kind}_usd") for kind in KINDS}
-
-
-def _first_breach(
-    limits: list[Limit], totals: Mapping[str, tuple[float, float]], estimate: float
-) -> tuple[Limit, float, float] | None:
-    for limit in limits:
-        spent_usd, reserved_usd = totals.get(limit.key, (0.0, 0.0))
-        if spent_usd + reserved_usd + estimate > limit.usd + 1e-12:
-            return limit, spent_usd, reserved_usd
-    return None
 
 
 def status(accountant: Accountant, agents: list[str] | None = None) -> dict[str, Any]:

@@ -7,13 +7,16 @@ implements :class:`CallHooks` with pluggy; code that runs the core without a hos
 
 from __future__ import annotations
 
-import uuid
+import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """32 hex digits: the time in microseconds, then 72 random bits. Ids that grow with time keep the ledger's
+    unique index on ``call_id`` appending (a random id costs SQLite a B-tree page search and split per row)."""
+    return f"{time.time_ns() // 1000:014x}{os.urandom(9).hex()}"
 
 
 @dataclass

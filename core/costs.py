@@ -1,12 +1,20 @@
 """The cost ledger: one row per LLM call in the workspace database, and what it cost.
 
 Every call is a row (time, run, workflow, step, agent, provider, model, tokens, dollars, outcome), written once:
-the row's ``call_id`` is unique, so a retried write never charges twice. Beside the rows the ledger keeps
-running totals per *scope key* (``total``, ``day:2026-11-23``, ``agent:coder`` …) that budgets read instead of
-summing the ledger, so checking a limit costs the same on the millionth call as on the first. A total exists
-only once a budget has asked for it (:func:`spent` with ``materialize=True`` sums the ledger once and stores
-the result); from then on every row adds to it in the row's own transaction, with one ``UPDATE``. Keeping
-only the totals someone watches is what lets a row cost two statements, not ten.
+the row's ``call_id`` is unique, so a retried write never charges twice. Error text is redacted before it is
+stored (a provider's error may quote a key). Beside the rows the ledger keeps running totals per *scope key*
+(``total``, ``day:2026-11-23``, ``agent:coder`` …) that budgets read instead of summing the ledger, so checking a
+limit costs the same on the millionth call as on the first. A total exists only once a budget has asked for it
+(:func:`spent` with ``materialize=True`` sums the ledger once and stores the result); from then on every batch of
+rows adds to it in the batch's own transaction.
+
+``spend_claims`` holds, per total and per process, the dollars that process has set aside against that total
+(its calls in flight and the headroom it may spend without asking the database again; see
+:mod:`parac.core.ledger`). What the database says is left under a limit is the limit minus spent minus every
+process's claim.
+
+Rows are written in batches by :func:`write_rows` (the ledger's writer thread groups the rows of many calls into
+one transaction); :func:`record` writes one row in its own transaction.
 
 Prices: a price set in ``parac.yaml`` (``prices:``) wins; otherwise the provider's own (litellm's bundled price
 map, see :meth:`parac.core.providers.Provider.price`), so dry runs and plans are priced too.
@@ -15,6 +23,9 @@ map, see :meth:`parac.core.providers.Provider.price`), so dry runs and plans are
 from __future__ import annotations
 
 import functools
+import itertools
+import json
+import operator
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .redact import default_redactor
 from .specs import Price
 from .store import transaction
 
@@ -46,8 +58,13 @@ CREATE TABLE IF NOT EXISTS llm_calls (
 );
 CREATE TABLE IF NOT EXISTS spend_totals (
     key TEXT PRIMARY KEY,
-    spent_usd REAL NOT NULL DEFAULT 0,
-    reserved_usd REAL NOT NULL DEFAULT 0
+    spent_usd REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS spend_claims (
+    key TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    usd REAL NOT NULL,
+    PRIMARY KEY (key, pid)
 );
 """
 
@@ -128,66 +145,91 @@ class CostRow:
     agent: str | None = None
     ts: float = field(default_factory=time.time)
 
+    @property
+    def day(self) -> str:
+        """The UTC calendar day of the call, as the ledger stores it."""
+        return day_of(self.ts)
+
     def keys(self) -> list[str]:
         return scope_keys(self.ts, run_id=self.run_id, workflow=self.workflow, agent=self.agent)
 
 
-_INSERT = (
-    "INSERT OR IGNORE INTO llm_calls (call_id, ts, day, run_id, workflow, step, agent, provider, model, "
-    "prompt_tokens, completion_tokens, cost_usd, priced, status, error) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_FIELDS = operator.attrgetter(
+    "call_id", "ts", "day", "run_id", "workflow", "step", "agent", "provider", "model", "prompt_tokens",
+    "completion_tokens", "cost_usd", "priced", "status", "error",
 )
+_ERROR = operator.attrgetter("error")
+_CHUNKS = (256, 64, 16, 4, 1)
+"""Rows per ``INSERT`` statement: a few fixed sizes, so SQLite's statement cache keeps each prepared (256 rows
+insert fastest here; much longer statements cost more to prepare than they save)."""
+_INSERTS = {
+    count: "INSERT OR IGNORE INTO llm_calls (call_id, ts, day, run_id, workflow, step, agent, provider, model, "
+    "prompt_tokens, completion_tokens, cost_usd, priced, status, error) VALUES "
+    + ", ".join(["(" + ", ".join("?" * 15) + ")"] * count)
+    for count in _CHUNKS
+}
 
 
-def insert(
-    conn: sqlite3.Connection, row: CostRow, *, release_keys: Sequence[str] = (), release_usd: float = 0.0
-) -> dict[str, float] | None:
-    """Write ``row`` and add its cost to the running totals that exist, inside the caller's transaction.
+def _insert(conn: sqlite3.Connection, rows: Sequence[CostRow]) -> None:
+    """Insert rows many to a statement. SQLite runs a statement in one step, and a writer thread gives up the
+    GIL once per step: one step per row (``executemany``) would hand the GIL back and forth with the calling
+    thread, and each hand-over costs that thread more than the row's insert."""
+    values = list(map(_FIELDS, rows))
+    if any(map(_ERROR, rows)):  # provider errors may quote a key: none reaches the database
+        redact = default_redactor().text
+        values = [(*v[:14], redact(v[14])) if v[14] else v for v in values]
+    start = 0
+    for count in _CHUNKS:
+        while len(values) - start >= count:
+            conn.execute(_INSERTS[count], list(itertools.chain.from_iterable(values[start : start + count])))
+            start += count
 
-    ``release_keys``/``release_usd`` give back a budget reservation in the same statement (budgets settle a call
-    this way: one ``UPDATE`` for both). Returns the new ``spent_usd`` of every total touched, or None (and
-    changes nothing) when a row with the same ``call_id`` is already there.
+
+def write_rows(
+    conn: sqlite3.Connection, rows: Sequence[CostRow], *, claims_used: Mapping[str, float] | None = None, pid: int = 0
+) -> int:
+    """Write a batch of rows inside the caller's transaction; returns how many were new (a row whose
+    ``call_id`` is already there is not written or charged again). Error text is redacted.
+
+    The running totals grow by what was inserted, summed by SQLite per day, run, workflow and agent, so the
+    Python work per row is one ``attrgetter``. ``claims_used`` are the dollars of these rows that process
+    ``pid`` had claimed per total (see :mod:`parac.core.ledger`): the claims shrink as the costs move into
+    ``spent_usd`` in the same transaction, so spent plus claimed stays what the budgets saw.
     """
-    cursor = conn.execute(
-        _INSERT,
-        (
-            row.call_id,
-            row.ts,
-            day_of(row.ts),
-            row.run_id,
-            row.workflow,
-            row.step,
-            row.agent,
-            row.provider,
-            row.model,
-            row.prompt_tokens,
-            row.completion_tokens,
-            row.cost_usd,
-            int(row.priced),
-            row.status,
-            row.error,
-        ),
+    if not rows:
+        return 0
+    last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM llm_calls").fetchone()[0]
+    before = conn.total_changes
+    _insert(conn, rows)
+    inserted = conn.total_changes - before
+    charged: dict[str, float] = {}
+    groups = conn.execute(
+        "SELECT MIN(ts), run_id, workflow, agent, SUM(cost_usd) FROM llm_calls WHERE seq > ? AND cost_usd != 0 "
+        "GROUP BY day, run_id, workflow, agent",
+        (last,),
     )
-    if cursor.rowcount == 0:
-        return None
-    charged = row.keys() if row.cost_usd else []
-    touched = list(dict.fromkeys([*charged, *release_keys]))
-    if not touched:
-        return {}
-    charged_marks, release_marks = ",".join("?" * len(charged)), ",".join("?" * len(release_keys))
-    rows = conn.execute(
-        f"UPDATE spend_totals SET spent_usd = spent_usd + CASE WHEN key IN ({charged_marks}) THEN ? ELSE 0 END, "
-        f"reserved_usd = MAX(0, reserved_usd - CASE WHEN key IN ({release_marks}) THEN ? ELSE 0 END) "
-        f"WHERE key IN ({','.join('?' * len(touched))}) RETURNING key, spent_usd",
-        [*charged, row.cost_usd, *release_keys, release_usd, *touched],
-    ).fetchall()
-    return {r[0]: r[1] for r in rows}
+    for ts, run_id, workflow, agent, cost in groups.fetchall():
+        for key in scope_keys(ts, run_id=run_id, workflow=workflow, agent=agent):
+            charged[key] = charged.get(key, 0.0) + cost
+    if charged:
+        conn.execute(
+            "UPDATE spend_totals SET spent_usd = spent_usd + j.value FROM json_each(?) AS j "
+            "WHERE spend_totals.key = j.key",
+            (json.dumps(charged),),
+        )
+    if claims_used:
+        conn.execute(
+            "UPDATE spend_claims SET usd = usd - j.value FROM json_each(?) AS j "
+            "WHERE spend_claims.key = j.key AND spend_claims.pid = ?",
+            (json.dumps(claims_used), pid),
+        )
+    return inserted
 
 
 def record(conn: sqlite3.Connection, row: CostRow) -> bool:
-    """Write one row in its own transaction (see :func:`insert`); False when it was already recorded."""
+    """Write one row in its own transaction (see :func:`write_rows`); False when it was already recorded."""
     with transaction(conn):
-        return insert(conn, row) is not None
+        return write_rows(conn, [row]) == 1
 
 
 _DIMENSIONS = {"day": "day = ?", "month": "substr(day, 1, 7) = ?", "run": "run_id = ?", "workflow": "workflow = ?"}
@@ -215,7 +257,8 @@ def _predicate(key: str) -> tuple[str, list[str]]:
 def spent(
     conn: sqlite3.Connection, keys: Iterable[str], *, materialize: bool = False
 ) -> dict[str, tuple[float, float]]:
-    """``{key: (spent_usd, reserved_usd)}`` for every key.
+    """``{key: (spent_usd, claimed_usd)}`` for every key: dollars recorded, and dollars live processes hold
+    against the total (calls in flight and headroom; see :mod:`parac.core.ledger`).
 
     A key without a stored total is summed from the ledger; with ``materialize=True`` (inside a write
     transaction) that sum is stored so later rows keep it current.
@@ -224,16 +267,20 @@ def spent(
     if not keys:
         return {}
     marks = ",".join("?" * len(keys))
-    rows = conn.execute(f"SELECT key, spent_usd, reserved_usd FROM spend_totals WHERE key IN ({marks})", keys)
-    found = {r[0]: (r[1], r[2]) for r in rows}
+    rows = conn.execute(f"SELECT key, spent_usd FROM spend_totals WHERE key IN ({marks})", keys)
+    totals = {r[0]: r[1] for r in rows}
+    claims = dict(
+        conn.execute(f"SELECT key, SUM(usd) FROM spend_claims WHERE key IN ({marks}) GROUP BY key", keys).fetchall()
+    )
+    found: dict[str, tuple[float, float]] = {}
     for key in keys:
-        if key in found:
-            continue
-        where, params = _predicate(key)
-        total = conn.execute(f"SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE {where}", params).fetchone()[0]
-        found[key] = (total, 0.0)
-        if materialize:
-            conn.execute("INSERT INTO spend_totals (key, spent_usd) VALUES (?, ?)", (key, total))
+        if key not in totals:
+            where, params = _predicate(key)
+            total = conn.execute(f"SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE {where}", params)
+            totals[key] = total.fetchone()[0]
+            if materialize:
+                conn.execute("INSERT INTO spend_totals (key, spent_usd) VALUES (?, ?)", (key, totals[key]))
+        found[key] = (totals[key], max(0.0, claims.get(key) or 0.0))
     return found
 
 

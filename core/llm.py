@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,8 +58,9 @@ class CallContext:
     step: str | None = None
     actor: str = "local"
 
-    @property
+    @functools.cached_property
     def scope(self) -> CallScope:
+        """Made once per context: a run's calls all share it (and budgets key their cached limits by it)."""
         return CallScope(agent=self.agent, run_id=self.run_id, workflow=self.workflow, step=self.step)
 
 

@@ -136,6 +136,12 @@ class Runtime:
             )
         return self._client
 
+    @property
+    def _accountant(self) -> Accountant:
+        accountant = self.client.accountant
+        assert accountant is not None  # the runtime always gives its client one
+        return accountant
+
     def provider_for(self, model: str) -> Provider | None:
         for provider in self.extra_providers:
             if provider.accepts(model):
@@ -144,6 +150,9 @@ class Runtime:
         return catalog.provider_for(model) if catalog is not None else None
 
     def close(self) -> None:
+        """Write every ledger row (see :mod:`parac.core.ledger`), then close the connection if it is ours."""
+        if self._client is not None and self._client.accountant is not None:
+            self._client.accountant.close()
         if self._conn is not None and self._own_conn:
             self._conn.close()
         self._conn = None
@@ -270,7 +279,9 @@ class Runtime:
             result.status = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "failed"
             result.error = str(exc) or type(exc).__name__
             self._emit("agent.run.end", _run_event(result, actor))
+            self._accountant.flush()  # cancelled: no await is possible; wait for the rows in this thread
             raise
+        await self._accountant.flushed()  # the run's costs are on disk before anyone is told about them
         self._emit("agent.run.end", _run_event(result, actor))
         return result
 

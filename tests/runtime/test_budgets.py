@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -13,27 +18,14 @@ from parac.core.budgets import Accountant, BudgetExceeded, CallScope
 from parac.core.runtime import Runtime, budget_status, run_agent
 from parac.core.specs import Budget
 from parac.core.store import connect_workspace
-from parac.server.api import Completion, CompletionRequest, Usage, hookimpl
+from parac.server.api import hookimpl
 from parac.server.host import Host
-from support.runtime import set_settings
+from support.runtime import set_settings, write_script
+from support.spender import SlowEcho
+
+SPENDER = Path(__file__).parent.parent / "support" / "spender.py"
 
 CALL_USD = 0.01
-
-
-class SlowEcho:
-    """An offline model that takes a moment, so that many calls are in flight at once."""
-
-    name = "slow"
-
-    def accepts(self, model: str) -> bool:
-        return model == "slow"
-
-    def count_tokens(self, request: CompletionRequest) -> int:
-        return 100
-
-    async def complete(self, request: CompletionRequest, on_text=None) -> Completion:
-        await anyio.sleep(0.01)
-        return Completion(text="done", usage=Usage(100, 0))
 
 
 class SlowPlugin:
@@ -150,23 +142,88 @@ def test_settling_twice_charges_once(tmp_path):
     assert accountant.settle(reservation, row) is True
     assert accountant.settle(reservation, row) is False
     again = accountant.reserve(CallScope(), 0.2)
-    assert accountant.settle(again, row) is False  # same call id: the ledger refuses a second row
+    assert accountant.settle(again, row) is False  # same call id: not charged again
+    accountant.close()  # rows written, headroom given back
     assert costs.spent(conn, ["total"]) == {"total": (pytest.approx(0.2), 0.0)}
+    assert conn.execute("SELECT COUNT(*) FROM llm_calls").fetchone()[0] == 1
+
+
+def run_spender(root: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(SPENDER), str(root), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_reservations_of_a_dead_process_are_reclaimed(tmp_path):
-    import subprocess
-    import sys
-
     conn = connect_workspace(tmp_path)
-    accountant = Accountant(conn, Budget(total_usd=1.0))
-    accountant.reserve(CallScope(), 0.9)
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    conn.execute("UPDATE budget_reservations SET pid = ?", (child.pid,))  # as if the child had died mid-call
+    set_limits = Accountant(conn)
+    budgets.set_limit(set_limits.conn, "total", 1.0)
+    child = run_spender(tmp_path, "hold", "0.9")
+    out, err = child.communicate(timeout=60)
+    assert out.strip() == "held" and child.returncode == -signal.SIGKILL, err
+    assert costs.spent(conn, ["total"])["total"][1] >= 0.9  # the dead child's claim is still in the database
+    accountant = Accountant(conn)
     accountant.reserve(CallScope(), 0.5)  # only possible once the dead reservation is given back
     with pytest.raises(BudgetExceeded, match="reserved by calls in flight"):
         accountant.reserve(CallScope(), 0.6)
+
+
+def test_two_processes_share_one_budget(workspace_dir):
+    """Two processes, 100 concurrent calls each, started together against a budget for 50 calls."""
+    priced_host(workspace_dir, total_usd=50 * CALL_USD)
+    go = workspace_dir / "go"
+    children = [run_spender(workspace_dir, "calls", "100", "--go", str(go)) for _ in range(2)]
+    deadline = time.monotonic() + 60
+    while len(list(workspace_dir.glob("ready-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    counts = []
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        counts.append(json.loads(out))
+    completed = sum(c["completed"] for c in counts)
+    calls, dollars = spent(workspace_dir)
+    assert 45 <= completed <= 50 and calls == completed  # never more; held headroom may strand a call or two
+    assert dollars <= 50 * CALL_USD + 1e-9
+    assert all(c["completed"] + c["denied"] == 100 and c["denied"] >= 50 for c in counts)
+    conn = connect_workspace(workspace_dir)
+    assert conn.execute("SELECT COUNT(*) FROM spend_claims").fetchone()[0] == 0  # both gave their headroom back
+
+
+def test_acknowledged_rows_survive_a_killed_process(workspace_dir):
+    """A run's rows are on disk when the run returns: the process is killed right after, before exit handlers."""
+    priced_host(workspace_dir)
+    child = run_spender(workspace_dir, "acked", "20")
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == -signal.SIGKILL, err
+    acked = out.split()
+    assert len(acked) == 20
+    conn = connect_workspace(workspace_dir)
+    recorded = {r[0] for r in conn.execute("SELECT run_id FROM llm_calls")}
+    assert set(acked) <= recorded
+
+
+async def test_a_lowered_limit_stops_headroom_claimed_under_the_old_one(workspace_dir):
+    """A long-lived runtime holds headroom claimed under total $1; `parac budget set total` to what is spent must
+    refuse its next call (after the stored limits are re-read), not let it spend the headroom."""
+    host = priced_host(workspace_dir, total_usd=1.0)
+    with Runtime(host.workspace, hooks=host.hooks) as runtime:
+        assert (await runtime.run("spender", "a", model="slow")).status == "completed"
+        budgets.set_limit(connect_workspace(workspace_dir), "total", CALL_USD)
+        await anyio.sleep(budgets.STORED_LIMITS_TTL_S + 0.1)
+        denied = await runtime.run("spender", "b", model="slow")
+    assert denied.status == "denied" and "set in parac budget set" in (denied.error or "")
+
+
+async def test_provider_errors_are_redacted_in_the_ledger(workspace_dir, tmp_path):
+    secret = "sk-proj-" + "A1b2C3d4E5f6G7h8J9k0" * 2
+    model = write_script(tmp_path / "leak.yaml", [{"error": f"401: invalid key {secret} for this project"}])
+    host = priced_host(workspace_dir)
+    result = await run_agent(host.workspace, "spender", "x", model=model)
+    assert result.status == "failed"
+    [error] = [r[0] for r in connect_workspace(workspace_dir).execute("SELECT error FROM llm_calls")]
+    assert secret not in error and "[REDACTED:openai-key]" in error and "invalid key" in error
 
 
 async def test_hooks_see_every_model_call_including_refusals(workspace_dir):

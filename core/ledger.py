@@ -1,0 +1,379 @@
+"""One process's share of a workspace's ledger: rows written by a group-committing thread, budgets checked in memory.
+
+Recording a call and checking a budget used to cost two durable SQLite transactions per call (reserve, then
+settle). Here both are in-memory steps and the database sees far fewer, larger writes:
+
+- **Rows.** :meth:`Ledger.settle` queues the row; a writer thread commits whatever has queued up every
+  :data:`GROUP_COMMIT_S` in one transaction on its own connection with ``synchronous=FULL`` (the commit reaches the
+  disk). A row is *acknowledged* when :meth:`Ledger.flush` (or :meth:`Ledger.flushed`) returns after it was
+  queued: from then on it survives a crash of the process and a power loss. :meth:`parac.core.runtime.Runtime.run`
+  flushes before it returns, so every face that reports a run (CLI, MCP, workflow step checkpoints) reports only
+  recorded costs. A crash before that point may lose the rows of calls settled within the last
+  :data:`GROUP_COMMIT_S`, which no caller was told about; never an acknowledged row, never half a batch.
+- **Budgets.** A process *claims* headroom against a limited total in the database (``spend_claims``: key, pid,
+  dollars) in one ``BEGIN IMMEDIATE`` transaction that checks ``spent + every process's claims + this claim <=
+  limit``. Calls then reserve from that headroom in memory (:meth:`Ledger.take`) until it runs short, and the
+  writer moves each settled cost from the claim to ``spent`` in the same transaction as the row. Every process's
+  in-flight and settled-but-unwritten dollars are always inside its claim, so limits hold across processes (the
+  MCP server and a CLI command at once) exactly as within one. A claim takes what the call needs plus
+  :data:`CLAIM_SHARE` of what is left, so far from a limit a process asks the database about once per many calls
+  and close to it about once per call; headroom is given back when the process has been idle for
+  :data:`IDLE_RELEASE_S`, when its last user closes, and by other processes once it has died.
+
+One :class:`Ledger` exists per database file per process (:func:`acquire`), shared by every
+:class:`parac.core.budgets.Accountant` and thread, so two runtimes in one process never hold separate headroom.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+
+import anyio
+
+from . import costs, store
+
+GROUP_COMMIT_S = 0.05
+"""How long the writer lets rows gather before a commit: calls close together share one transaction and fsync."""
+
+IDLE_RELEASE_S = 0.5
+"""Headroom a process holds but has not used for this long goes back to the database, for other processes."""
+
+CLAIM_SHARE = 0.25
+"""Beyond what the call needs, a claim takes this share of what is left under the limit."""
+
+SYNCHRONOUS = "FULL"
+"""The writer's commits reach the disk: an acknowledged row survives a power loss, not only a killed process."""
+
+SEEN_CALLS = 100_000
+"""How many recent call ids a process remembers to refuse settling one twice (the database refuses the rest)."""
+
+Need = tuple[str, float]
+"""A limited total and the tightest limit on it, in dollars."""
+
+
+class LedgerError(Exception):
+    """Rows could not be written (a locked or full disk); the rows stay queued and are retried."""
+
+
+class Ledger:
+    """The ledger rows and the budget headroom of this process for one database file; thread-safe."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self._queue: collections.deque[costs.CostRow] = collections.deque()
+        self._claims_used: dict[str, float] = {}  # queued rows' costs per claimed total, for the writer
+        self._wake = threading.Event()
+        self._hurry = threading.Event()
+        self._done = threading.Condition()
+        self._submitted = 0
+        self._written = 0
+        self._failure: Exception | None = None
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._users = 0
+        self._seen: dict[str, None] = {}
+        self._open = 0  # reservations taken and not yet settled or released
+        self._holding = False  # whether unused headroom may be held (the writer gives it back when idle)
+        self.free: dict[str, float] = {}  # headroom claimed in the database, not reserved by a call
+        self.cap: dict[str, float] = {}  # the limit each key's headroom was claimed under
+        self.view: dict[str, float] = {}  # spent on each limited total as this process knows it
+
+    # -- budgets ----------------------------------------------------------------------------------------------
+    def take(self, needs: Sequence[Need], usd: float) -> bool:
+        """Reserve ``usd`` on every total from headroom already claimed; False when one falls short (or its
+        limit was lowered since the claim) and the database must be asked (:meth:`claim`)."""
+        with self.lock:
+            free, cap = self.free, self.cap
+            for key, limit in needs:
+                if free.get(key, -1.0) < usd or limit < cap[key]:
+                    return False
+            for key, _ in needs:
+                free[key] -= usd
+            self._open += 1
+        return True
+
+    def claim(self, conn: sqlite3.Connection, needs: Sequence[Need], usd: float) -> tuple[str, float, float] | None:
+        """Reserve ``usd`` on every total by claiming headroom in the database; on refusal return the first
+        total that cannot take it as ``(key, spent, claimed by calls in flight and other processes)``.
+
+        This process's own unused headroom on these totals is given back first, so the check is made against
+        the limits of now, and reservations of processes that died are reclaimed before a refusal.
+        """
+        keys = [key for key, _ in needs]
+        with self.lock:  # held until memory matches the commit: no call may spend headroom given back here
+            with store.transaction(conn):
+                returned = {key: self.free.get(key, 0.0) for key in keys}
+                conn.executemany(
+                    "UPDATE spend_claims SET usd = usd - ? WHERE key = ? AND pid = ?",
+                    [(f, key, self.pid) for key, f in returned.items() if f],
+                )
+                totals = costs.spent(conn, keys, materialize=True)
+                breach = _shortfall(needs, totals, usd)
+                if breach is not None and reclaim_dead(conn):
+                    totals = costs.spent(conn, keys, materialize=True)
+                    breach = _shortfall(needs, totals, usd)
+                claims: dict[str, float] = {}
+                if breach is None:
+                    for key, limit in needs:
+                        spent, claimed = totals[key]
+                        claims[key] = usd + max(0.0, limit - spent - claimed - usd) * CLAIM_SHARE
+                    conn.executemany(
+                        "INSERT INTO spend_claims (key, pid, usd) VALUES (?, ?, ?) "
+                        "ON CONFLICT (key, pid) DO UPDATE SET usd = usd + excluded.usd",
+                        [(key, self.pid, amount) for key, amount in claims.items()],
+                    )
+            for key, limit in needs:
+                self.free[key] = self.free.get(key, 0.0) - returned[key] + claims.get(key, usd) - usd
+                self.cap[key] = limit
+                self.view[key] = max(self.view.get(key, 0.0), totals[key][0])
+            if breach is None:
+                self._open += 1
+                self._holding = True
+        return breach
+
+    def settle(
+        self, row: costs.CostRow, keys: Sequence[str], usd: float, charged: Sequence[str]
+    ) -> dict[str, float] | None:
+        """Queue ``row`` for writing and turn the call's reservation of ``usd`` on ``keys`` into its real cost.
+
+        ``charged`` are the limited totals the row adds to (``keys`` unless the day turned during the call).
+        Returns the new spent of each of them, or None (charging nothing) when this call id was settled before.
+        """
+        with self.lock:
+            seen = self._seen
+            again = row.call_id in seen
+            cost = 0.0 if again else row.cost_usd
+            if keys:
+                self._open -= 1
+                free, used = self.free, self._claims_used
+                for key in keys:
+                    free[key] += usd - cost
+                    if cost:
+                        used[key] = used.get(key, 0.0) + cost
+            if again:
+                return None
+            seen[row.call_id] = None
+            if len(seen) > SEEN_CALLS:
+                del seen[next(iter(seen))]
+            after: dict[str, float] = {}
+            if cost:
+                view = self.view
+                for key in charged:
+                    if key in view:
+                        after[key] = view[key] = view[key] + cost
+            self._queue.append(row)
+            self._submitted += 1
+        if not self._wake.is_set():
+            self._wake.set()
+        return after
+
+    def release(self, keys: Sequence[str], usd: float) -> None:
+        """Give back a reservation whose call was never made."""
+        with self.lock:
+            self._open -= 1
+            for key in keys:
+                self.free[key] += usd
+
+    def _give_back(self, conn: sqlite3.Connection, *, everything: bool) -> None:
+        """Return unused headroom to the database; ``everything`` also drops the claims themselves (no call of
+        this process is in flight and every row is written)."""
+        with self.lock:
+            if everything and self._open == 0:
+                returned, drop = dict(self.free), True
+            else:
+                returned, drop = {k: f for k, f in self.free.items() if f > 0}, False
+            self._holding = False
+            if not returned:
+                return
+            for key in returned:
+                self.free[key] -= returned[key]
+        try:
+            with store.transaction(conn):
+                if drop:
+                    conn.execute("DELETE FROM spend_claims WHERE pid = ?", (self.pid,))
+                else:
+                    conn.executemany(
+                        "UPDATE spend_claims SET usd = usd - ? WHERE key = ? AND pid = ?",
+                        [(f, key, self.pid) for key, f in returned.items()],
+                    )
+        except sqlite3.Error:  # keep the headroom; the next idle turn or close tries again
+            with self.lock:
+                for key, f in returned.items():
+                    self.free[key] += f
+                self._holding = True
+            raise
+
+    # -- writing ----------------------------------------------------------------------------------------------
+    def flush(self, timeout: float | None = 30.0) -> None:
+        """Wait until every row settled so far is committed to disk (acknowledged); raises :class:`LedgerError`
+        when the writer cannot write."""
+        with self.lock:
+            target = self._submitted
+        self._wait(target, timeout)
+
+    async def flushed(self) -> None:
+        """:meth:`flush` for async code: returns at once when the rows are written, else waits in a thread."""
+        with self.lock:
+            target = self._submitted
+        if self._written >= target:
+            return
+        await anyio.to_thread.run_sync(self._wait, target, 30.0)
+
+    def _wait(self, target: int, timeout: float | None) -> None:
+        self._hurry.set()
+        self._wake.set()
+        with self._done:
+            self._done.wait_for(lambda: self._written >= target or self._failure is not None, timeout)
+            if self._written < target:
+                failure = self._failure
+                raise LedgerError(
+                    f"ledger rows could not be written to {self.path}: {failure or 'timed out waiting for the writer'}"
+                )
+
+    def _start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stopping = False
+            self._thread = threading.Thread(target=self._run, name="parac-ledger", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        conn = store.connect(self.path)
+        conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+        costs.ensure_schema(conn)
+        try:
+            while True:
+                if not self._wake.wait(IDLE_RELEASE_S if self._holding else None):
+                    self._idle(conn)
+                    continue
+                if not self._hurry.is_set():
+                    self._hurry.wait(GROUP_COMMIT_S)
+                self._hurry.clear()
+                self._wake.clear()
+                self._write(conn)
+                if self._stopping:
+                    return
+        finally:
+            conn.close()
+
+    def _write(self, conn: sqlite3.Connection) -> None:
+        """Write what queued up to now in one transaction. Rows that arrive meanwhile wait for the next turn (a
+        writer that drained until empty would write a busy caller's rows a few at a time)."""
+        with self.lock:  # the rows and the claims they used, taken together
+            count, used = len(self._queue), self._claims_used
+            self._claims_used = {}
+        if not count:
+            return
+        queue = self._queue
+        batch = [queue.popleft() for _ in range(count)]
+        try:
+            with store.transaction(conn):
+                costs.write_rows(conn, batch, claims_used=used, pid=self.pid)
+        except Exception as exc:  # the writer must outlive a locked or full disk: keep the rows, report, retry
+            with self.lock:
+                queue.extendleft(reversed(batch))
+                for key, usd in used.items():
+                    self._claims_used[key] = self._claims_used.get(key, 0.0) + usd
+            with self._done:
+                self._failure = exc
+                self._done.notify_all()
+            logging.getLogger("parac.ledger").error("ledger batch of %d rows failed: %s", len(batch), exc)
+            time.sleep(IDLE_RELEASE_S)
+            return
+        with self._done:
+            self._failure = None
+            self._written += count
+            self._done.notify_all()
+
+    def _idle(self, conn: sqlite3.Connection) -> None:
+        try:
+            self._give_back(conn, everything=False)
+        except sqlite3.Error as exc:
+            logging.getLogger("parac.ledger").warning("could not give back budget headroom: %s", exc)
+
+    def _stop(self) -> None:
+        """Write what is queued, give every claim back and end the writer (the last user closed)."""
+        thread = self._thread
+        if thread is None:
+            return
+        self.flush()
+        self._stopping = True
+        self._wake.set()
+        thread.join()
+        self._thread = None
+        conn = store.connect(self.path)
+        try:
+            self._give_back(conn, everything=True)
+        finally:
+            conn.close()
+
+
+def reclaim_dead(conn: sqlite3.Connection) -> bool:
+    """Drop the claims of processes on this machine that died; True when any were dropped. Their settled but
+    unwritten rows died with them (never acknowledged), and so does the money those claims set aside."""
+    pids = [r[0] for r in conn.execute("SELECT DISTINCT pid FROM spend_claims")]
+    dead = [pid for pid in pids if not store.process_alive(pid)]
+    conn.executemany("DELETE FROM spend_claims WHERE pid = ?", [(pid,) for pid in dead])
+    return bool(dead)
+
+
+def _shortfall(
+    needs: Sequence[Need], totals: dict[str, tuple[float, float]], usd: float
+) -> tuple[str, float, float] | None:
+    for key, limit in needs:
+        spent, claimed = totals[key]
+        if spent + claimed + usd > limit + 1e-12:
+            return key, spent, claimed
+    return None
+
+
+_ledgers: dict[str, Ledger] = {}
+_registry_lock = threading.Lock()
+
+
+def database_file(conn: sqlite3.Connection) -> str:
+    """The file behind ``conn``'s main database (the ledger's writer opens its own connection to it)."""
+    path = conn.execute("PRAGMA database_list").fetchall()[0][2]  # fetchall: no statement left holding a read
+    if not path:
+        raise ValueError("the ledger needs a database file, not an in-memory database")
+    return os.path.realpath(path)
+
+
+def acquire(conn: sqlite3.Connection) -> Ledger:
+    """This process's ledger for ``conn``'s database, its writer started; pair with :func:`release_user`."""
+    path = database_file(conn)
+    with _registry_lock:
+        ledger = _ledgers.get(path)
+        if ledger is None:
+            ledger = _ledgers[path] = Ledger(path)
+            atexit.register(_flush_quietly, ledger)
+        ledger._users += 1
+        ledger._start()
+    return ledger
+
+
+def release_user(ledger: Ledger) -> None:
+    """One user is done; the last one writes every row, gives the claims back and stops the writer."""
+    with _registry_lock:  # held while stopping: a new ledger for the file must not start before claims are gone
+        ledger._users -= 1
+        if ledger._users > 0:
+            return
+        _ledgers.pop(ledger.path, None)
+        ledger._stop()
+
+
+def _flush_quietly(ledger: Ledger) -> None:
+    """At interpreter exit: write what is queued (a process that exits normally loses no row)."""
+    if ledger._thread is not None and ledger._thread.is_alive():
+        try:
+            ledger.flush(timeout=10.0)
+        except LedgerError as exc:
+            logging.getLogger("parac.ledger").error("%s", exc)
