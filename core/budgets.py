@@ -88,6 +88,7 @@ class Reservation:
     limits: tuple[Limit, ...]
     scope: CallScope
     day: int
+    ledger: ledger.Ledger | None = None  # whose headroom holds it
     settled: bool = False
 
 
@@ -272,9 +273,12 @@ class Accountant:
         day = int(ts // 86400)
         plan = self._plan(scope, ts, day, run_limit_usd)
         reservation = Reservation(max(0.0, estimate_usd), plan.keys, plan.limits, scope, day)
-        if not plan.needs or self.ledger.take(plan.needs, reservation.usd):
+        if not plan.needs:
             return reservation
-        breach = self.ledger.claim(self.conn, plan.needs, reservation.usd)
+        reservation.ledger = self.ledger
+        if reservation.ledger.take(plan.needs, reservation.usd):
+            return reservation
+        breach = reservation.ledger.claim(self.conn, plan.needs, reservation.usd)
         if breach is not None:
             key, spent_usd, reserved_usd = breach
             limit = min((limit for limit in plan.limits if limit.key == key), key=lambda limit: limit.usd)
@@ -296,7 +300,8 @@ class Accountant:
         if reservation.settled:
             return False
         reservation.settled = True
-        keys = reservation.keys
+        # a reservation outliving its ledger (closed meanwhile) was given back with the ledger's claims
+        keys = reservation.keys if reservation.ledger is self._ledger else ()
         charged = keys if int(row.ts // 86400) == reservation.day else tuple(set(keys) & set(row.keys()))
         after = self.ledger.settle(row, keys, reservation.usd, charged)
         if after is None:
@@ -310,15 +315,16 @@ class Accountant:
         if reservation.settled:
             return
         reservation.settled = True
-        if reservation.keys:
-            self.ledger.release(reservation.keys, reservation.usd)
+        if reservation.ledger is not None and reservation.ledger is self._ledger:
+            reservation.ledger.release(reservation.keys, reservation.usd)
 
 
 def _emit_thresholds(on_event: EventSink, limits: tuple[Limit, ...], after: Mapping[str, float], cost: float) -> None:
+    low, high = THRESHOLDS[0], THRESHOLDS[-1]
     for limit in limits:
-        if limit.usd <= 0 or limit.key not in after:
-            continue
-        new = after[limit.key]
+        new = after.get(limit.key)
+        if new is None or limit.usd <= 0 or new < low * limit.usd or new - cost >= high * limit.usd:
+            continue  # below every threshold, or past them all before this call: the common case, decided quickly
         old = new - cost
         crossed = [t for t in THRESHOLDS if old < t * limit.usd <= new]
         if crossed:

@@ -187,12 +187,10 @@ class Ledger:
         """Return unused headroom to the database; ``everything`` also drops the claims themselves (no call of
         this process is in flight and every row is written)."""
         with self.lock:
-            if everything and self._open == 0:
-                returned, drop = dict(self.free), True
-            else:
-                returned, drop = {k: f for k, f in self.free.items() if f > 0}, False
+            drop = everything and self._open == 0
+            returned = {key: f for key, f in self.free.items() if drop or f > 0}
             self._holding = False
-            if not returned:
+            if not returned and not drop:
                 return
             for key in returned:
                 self.free[key] -= returned[key]

@@ -148,6 +148,19 @@ def test_settling_twice_charges_once(tmp_path):
     assert conn.execute("SELECT COUNT(*) FROM llm_calls").fetchone()[0] == 1
 
 
+def test_a_reservation_settled_after_its_accountant_closed_is_recorded(tmp_path):
+    """Closing gives the process's headroom back; a call still in flight then settles into a new ledger: its row
+    is written and charged, and no headroom is left behind in the database."""
+    conn = connect_workspace(tmp_path)
+    accountant = Accountant(conn, Budget(total_usd=1.0))
+    reservation = accountant.reserve(CallScope(), 0.3)
+    accountant.close()
+    assert costs.spent(conn, ["total"])["total"][1] == pytest.approx(0.3)  # the call in flight stays reserved
+    assert accountant.settle(reservation, costs.CostRow(call_id="late", provider="p", model="m", cost_usd=0.25))
+    accountant.close()
+    assert costs.spent(conn, ["total"]) == {"total": (pytest.approx(0.25), 0.0)}
+
+
 def run_spender(root: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(SPENDER), str(root), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
