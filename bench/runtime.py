@@ -4,14 +4,15 @@ Measured in one run, each beside its peer:
 
 - ledger rows/s, durable: rows settled through :class:`parac.core.budgets.Accountant` (queued, group-committed by
   the ledger's writer with ``synchronous=FULL``) until :meth:`~parac.core.budgets.Accountant.flush` returns, on a
-  database on disk. Target >= 10,000/s (paracle 1.0.2 records about 100/s here). ``costs.record`` (one durable
-  transaction per row, what the writer replaced) is printed beside it.
-- per-call overhead of the ledger, and of ledger + budgets (reserve before, settle after, far from the limits),
-  against the same loop of ``echo`` calls through :class:`parac.core.llm.ModelClient` without them; the loops
-  take turns in batches so drift hits each alike, and the writer thread runs (and takes its share of the GIL)
-  while they do. Printed per call and as a share of the bare ``echo`` call. Target <= 5%. Also printed: the
-  same near a limit (``CLAIM_SHARE = 0``: every call claims in the database, the slow path), and an ``echo``
-  agent run in-process, which waits for its rows to be on disk before it returns (the acknowledgement).
+  database on disk. Target >= 10,000/s (paracle 1.0.2 records about 100/s here). ``costs.record`` (one
+  transaction per row, ``synchronous=NORMAL``: the old per-call path's write) is printed beside it.
+- per-call overhead of the ledger, and of ledger + budgets (5 limits, far from them), against the same loop of
+  ``echo`` calls through :class:`parac.core.llm.ModelClient` without them. The loops take turns in batches so
+  drift hits each alike; a batch ends with a durable flush, so it pays for writing its own rows. Printed as wall
+  and as process CPU time (the writer thread's included), per call and as a share of the bare ``echo`` call;
+  beside it the calling thread's own CPU for reserve + settle. Target <= 5%. Also printed: the same near a limit
+  (``CLAIM_SHARE = 0``: every call claims in the database, the slow path), and an ``echo`` agent run in-process,
+  which waits for its row to be on disk before it returns (the acknowledgement: one fsync per run).
 - ``parac agents run NAME --task ...`` (echo) cold wall time beside ``parac --help``. Target <= 2x. ``parac agents
   show`` (the same host and workspace loading, no runtime) is printed too, to tell the runtime's share apart.
 """
@@ -107,12 +108,13 @@ def per_call_seconds(
 
 
 def accounting_seconds(accountant: Accountant, context: CallContext) -> float:
-    """The calling thread's own share: reserve + settle alone, per call (the writer's share is in the loops)."""
+    """The calling thread's own share: reserve + settle alone, in that thread's CPU time per call (the writer
+    thread's share is in the loops)."""
     rows = [costs.CostRow(call_id=f"direct-{i}", provider="echo", model="echo", cost_usd=1e-6) for i in range(ROWS)]
-    start = time.perf_counter()
+    start = time.thread_time()
     for row in rows:
         accountant.settle(accountant.reserve(context.scope, 1e-6), row)
-    elapsed = (time.perf_counter() - start) / ROWS
+    elapsed = (time.thread_time() - start) / ROWS
     accountant.flush()
     return elapsed
 
@@ -185,7 +187,7 @@ def main() -> None:
             f"cpu +{t['cpu+'] * 1e6:4.1f} us = {t['cpu+'] / bare['cpu']:5.1%} of an echo call"
         )
         print(
-            f"  {'':<39} reserve + settle alone, calling thread: {direct[name] * 1e6:.1f} us = "
+            f"  {'':<39} reserve + settle alone, calling thread's CPU: {direct[name] * 1e6:.1f} us = "
             f"{direct[name] / bare['wall']:.1%}"
         )
     near = near_times["near"]
