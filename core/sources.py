@@ -54,15 +54,25 @@ class SourceDoc:
     data: Any = None
     body: str | None = None  # Markdown body after the front matter
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    _root: yaml.Node | None = field(default=None, repr=False, compare=False)
+    _yaml: str | None = field(default=None, repr=False, compare=False)  # the YAML part, when it parsed
     _line_offset: int = field(default=0, repr=False, compare=False)
     _walker: _Walker | None = field(default=None, repr=False, compare=False)
 
-    def _walked(self) -> _Walker:
+    def _walked(self, root: yaml.Node | None = None) -> _Walker:
+        """The spans, from ``root`` or by parsing the YAML again: keeping every file's node tree until someone asks
+        costs more (memory and time) than parsing the few files that need positions a second time."""
         if self._walker is None:
             self._walker = _Walker(self, self._line_offset)
-            if self._root is not None:
-                self._walker.walk(self._root, ())
+            if root is None and self._yaml is not None:
+                loader = _Loader(self._yaml)
+                try:
+                    root = loader.get_single_node()
+                    if root is not None:
+                        loader.construct_document(root)  # merge keys are flattened as in the first parse
+                finally:
+                    loader.dispose()
+            if root is not None:
+                self._walker.walk(root, ())
         return self._walker
 
     @property
@@ -174,9 +184,9 @@ def _parse_yaml(doc: SourceDoc, text: str, line_offset: int) -> None:
     finally:
         loader.dispose()
     doc.data = {} if data is None else data
-    doc._root, doc._line_offset = node, line_offset
+    doc._yaml, doc._line_offset = text, line_offset
     if loader.repeated_key:
-        doc._walked()  # the walk reports each repeated key
+        doc._walked(node)  # the walk reports each repeated key
 
 
 class _Walker:
