@@ -157,8 +157,10 @@ class Accountant:
     """Reserves and settles LLM spending against the limits of one workspace.
 
     ``workspace_budget`` is ``parac.yaml``'s ``budgets:``; ``agent_budgets`` maps agent names to their resolved
-    ``budget:``; ``run_limits`` maps run ids to a workflow's ``budget_usd``. ``on_event`` receives threshold
-    events (name, data): the CLI prints them, the MCP server logs them, the host passes them to plugins.
+    ``budget:``; a workflow's ``budget_usd`` comes with each call as ``run_limit_usd``. ``on_event`` receives
+    threshold events (name, data): the CLI prints them, the MCP server logs them, the host passes them to plugins.
+    Every accountant of a process shares that process's :class:`parac.core.ledger.Ledger` for the database;
+    :meth:`close` when done (the runtime does), so the last one gives the process's headroom back.
     """
 
     conn: sqlite3.Connection
@@ -211,6 +213,7 @@ class Accountant:
         """Flush; when this was the process's last user of the database, give its budget headroom back."""
         if self._ledger is not None:
             held, self._ledger = self._ledger, None
+            held.flush()
             ledger.release_user(held)
 
     # -- which limits apply ---------------------------------------------------------------------------------
