@@ -6,9 +6,9 @@ resources all read them from here.
 
 Import time matters (every command and both servers pay it), hence these choices: no ``from __future__ import
 annotations`` (string annotations make pydantic compile each one), descriptions in ``Field(description=...)``
-rather than attribute docstrings (which pydantic finds by parsing this file's source), and empty defaults written as
-``[]``/``{}`` (pydantic copies them per instance) rather than ``default_factory=list``, whose signature pydantic
-would inspect by parsing its text form.
+rather than attribute docstrings (which pydantic finds by parsing this file's source), and empty defaults made by
+small Python functions: pydantic inspects a factory's signature, and ``list``'s it can only get by parsing its text
+form (25 ms on the first model), while a ``[]`` default it deep-copies for every instance.
 Unknown keys are errors (``extra="forbid"``) so that a misspelt key is caught, not silently ignored.
 """
 
@@ -20,6 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
 Usd = Annotated[float, Field(ge=0)]
+
+
+def _empty_list() -> list[Any]:
+    return []
+
+
+def _empty_dict() -> dict[str, Any]:
+    return {}
 
 
 class Spec(BaseModel):
@@ -57,9 +65,9 @@ class AgentSpec(Spec):
     temperature: Annotated[float, Field(ge=0, le=2)] | None = Field(None, description="Sampling temperature, 0 to 2.")
     max_tokens: Annotated[int, Field(ge=1)] | None = Field(None, description="Upper bound on the tokens of each completion; bounds cost estimates too.")
     system_prompt: str | None = Field(None, description="The system prompt; for Markdown agents the body of the file.")
-    tools: list[Name] = Field([], description="Tools the agent may call; added to the parent's.")
-    exclude_tools: list[Name] = Field([], description="Inherited tools to take away.")
-    skills: list[Name] = Field([], description="Skills whose instructions join the system prompt; added to the parent's.")
+    tools: list[Name] = Field(default_factory=_empty_list, description="Tools the agent may call; added to the parent's.")
+    exclude_tools: list[Name] = Field(default_factory=_empty_list, description="Inherited tools to take away.")
+    skills: list[Name] = Field(default_factory=_empty_list, description="Skills whose instructions join the system prompt; added to the parent's.")
     max_iterations: Annotated[int, Field(ge=1, le=1000)] | None = Field(None, description="How many model turns the tool-calling loop may take.")
     budget: Budget | None = Field(None, description="Spending limits for this agent.")
     metadata: dict[str, Any] | None = Field(None, description="Free-form data for plugins and people; merged deeply with the parent's.")
@@ -112,7 +120,7 @@ class StepSpec(Spec):
     workflow: Name | None = Field(None, description="The sub-workflow to run (type workflow).")
     inputs: dict[str, Any] | None = Field(None, description="Inputs for the sub-workflow; string values are templates.")
     model: str | None = Field(None, description="Overrides the agent's model for this step.")
-    depends_on: list[Name] = Field([], description="Steps that must finish before this one starts.")
+    depends_on: list[Name] = Field(default_factory=_empty_list, description="Steps that must finish before this one starts.")
     when: str | None = Field(None, description="A Jinja2 condition; the step is skipped when it is false.")
     retry: RetrySpec | None = Field(None, description="Retries on failure.")
     timeout_s: Annotated[float, Field(gt=0)] | None = Field(None, description="The step fails when it runs longer than this.")
@@ -150,8 +158,8 @@ class WorkflowSpec(Spec):
 
     name: Name | None = Field(None, description="The workflow's name; must match the file's stem when given.")
     description: str | None = Field(None, description="What the workflow does.")
-    inputs: dict[Name, InputSpec] = Field({}, description="Named inputs a run provides.")
-    outputs: dict[Name, str] = Field({}, description="Named outputs: templates over ``steps``.")
+    inputs: dict[Name, InputSpec] = Field(default_factory=_empty_dict, description="Named inputs a run provides.")
+    outputs: dict[Name, str] = Field(default_factory=_empty_dict, description="Named outputs: templates over ``steps``.")
     budget_usd: Usd | None = Field(None, description="Spending limit for one run.")
     concurrency: Annotated[int, Field(ge=1, le=256)] = Field(8, description="How many steps may run at once.")
     timeout_s: Annotated[float, Field(gt=0)] | None = Field(None, description="The run fails when it takes longer than this.")
@@ -167,14 +175,14 @@ class ProviderSettings(Spec):
     model_prefix: str | None = Field(None, description="litellm prefix for models of this provider, e.g. ``openai``.")
     timeout_s: Annotated[float, Field(gt=0)] | None = Field(None, description="Per-request timeout.")
     max_retries: Annotated[int, Field(ge=0, le=20)] | None = Field(None, description="Retries on 429, 5xx and timeouts.")
-    fallbacks: list[str] = Field([], description="Models to try, in order, when this provider fails.")
+    fallbacks: list[str] = Field(default_factory=_empty_list, description="Models to try, in order, when this provider fails.")
     headers: dict[str, str] | None = Field(None, description="Extra HTTP headers.")
 
 
 class PluginSettings(Spec):
     """Which plugins load."""
 
-    disabled: list[str] = Field([], description="Plugins not to load, by name.")
+    disabled: list[str] = Field(default_factory=_empty_list, description="Plugins not to load, by name.")
 
 
 class Price(Spec):
@@ -191,11 +199,11 @@ class ProjectSettings(Spec):
     default_model: str | None = Field(None, description="The model of agents that name none.")
     plugins: PluginSettings = Field(default_factory=PluginSettings, description="Plugin settings.")
     budgets: Budget | None = Field(None, description="Workspace-wide spending limits.")
-    policies: list[str] = Field([], description="Extra policy files, relative to ``.parac/``, besides ``policies/*.yaml``.")
-    providers: dict[Name, ProviderSettings] = Field({}, description="Named model providers.")
-    prices: dict[str, Price] = Field({}, description="Model prices that override litellm's.")
-    mcp_servers: dict[Name, dict[str, Any]] = Field({}, description="External MCP servers whose tools join parac's.")
-    settings: dict[str, Any] = Field({}, description="Settings for plugins, by plugin name.")
+    policies: list[str] = Field(default_factory=_empty_list, description="Extra policy files, relative to ``.parac/``, besides ``policies/*.yaml``.")
+    providers: dict[Name, ProviderSettings] = Field(default_factory=_empty_dict, description="Named model providers.")
+    prices: dict[str, Price] = Field(default_factory=_empty_dict, description="Model prices that override litellm's.")
+    mcp_servers: dict[Name, dict[str, Any]] = Field(default_factory=_empty_dict, description="External MCP servers whose tools join parac's.")
+    settings: dict[str, Any] = Field(default_factory=_empty_dict, description="Settings for plugins, by plugin name.")
     data_minimisation: bool = Field(False, description="Mask every kind of personal data (email, phone, card and account numbers, IP addresses) before anything is audited, logged or sent to a model, besides the secrets that are always masked.")
 
 
@@ -212,10 +220,10 @@ class ToolGrant(Spec):
 class ShellPolicy(Spec):
     """What the shell tool may run. Commands run as argument vectors, never through a shell."""
 
-    allow: list[str] = Field([], description="Allowed commands as argument-vector prefixes: ``pytest`` allows any ``pytest …``, ``git status`` only that.")
+    allow: list[str] = Field(default_factory=_empty_list, description="Allowed commands as argument-vector prefixes: ``pytest`` allows any ``pytest …``, ``git status`` only that.")
     timeout_s: Annotated[float, Field(gt=0)] | None = Field(None, description="The process group is killed after this many seconds (default 60).")
     max_output_bytes: Annotated[int, Field(gt=0)] | None = Field(None, description="Output kept per stream; the rest is dropped (default 1,000,000).")
-    env: list[str] = Field([], description="Environment variables passed through by name (others, secrets above all, are not inherited).")
+    env: list[str] = Field(default_factory=_empty_list, description="Environment variables passed through by name (others, secrets above all, are not inherited).")
 
     _lists = field_validator("allow", "env", mode="before")(_comma_list)
 
@@ -223,7 +231,7 @@ class ShellPolicy(Spec):
 class HttpPolicy(Spec):
     """Which hosts the HTTP tool may reach, and its limits."""
 
-    allow_hosts: list[str] = Field([], description="Host names (``api.github.com``), subdomain globs (``*.pypi.org``), with an optional ``:port``.")
+    allow_hosts: list[str] = Field(default_factory=_empty_list, description="Host names (``api.github.com``), subdomain globs (``*.pypi.org``), with an optional ``:port``.")
     timeout_s: Annotated[float, Field(gt=0)] | None = Field(None, description="Total time for one request, redirects included (default 30).")
     max_bytes: Annotated[int, Field(gt=0)] | None = Field(None, description="Largest response body read (default 5,000,000).")
     max_request_bytes: Annotated[int, Field(gt=0)] | None = Field(None, description="Largest request body sent (default 1,000,000).")
@@ -235,15 +243,15 @@ class HttpPolicy(Spec):
 class FilesPolicy(Spec):
     """Extra limits for file tools, beyond the workspace root and ``.parac/state``."""
 
-    hidden: list[str] = Field([], description="Workspace-relative folders or files no tool may read or write.")
-    read_only: list[str] = Field([], description="Workspace-relative folders or files tools may read but not change.")
+    hidden: list[str] = Field(default_factory=_empty_list, description="Workspace-relative folders or files no tool may read or write.")
+    read_only: list[str] = Field(default_factory=_empty_list, description="Workspace-relative folders or files tools may read but not change.")
 
 
 class RedactionPolicy(Spec):
     """What is masked before anything is audited, logged or sent to a model (secrets always are)."""
 
-    patterns: list[str] = Field([], description="Regular expressions whose matches are masked.")
-    pii: list[Literal["email", "phone", "credit-card", "iban", "us-ssn", "ipv4", "all"]] = Field([], description="Kinds of personal data to mask.")
+    patterns: list[str] = Field(default_factory=_empty_list, description="Regular expressions whose matches are masked.")
+    pii: list[Literal["email", "phone", "credit-card", "iban", "us-ssn", "ipv4", "all"]] = Field(default_factory=_empty_list, description="Kinds of personal data to mask.")
 
     @field_validator("patterns")
     @classmethod
@@ -260,10 +268,10 @@ class PolicySpec(Spec):
     """A policy file under ``.parac/policies/``: tools are denied unless a policy grants them."""
 
     description: str | None = Field(None, description="What the policy is for.")
-    allow: list[ToolGrant] = Field([], description="Grants.")
-    deny: list[str] = Field([], description="Tools (or globs) denied even when granted elsewhere.")
-    require_approval: list[str] = Field([], description="Tools (or globs) that need a person's approval for each call.")
-    rate_limits: dict[str, str] = Field({}, description="Per tool (or glob): ``CALLS/PERIOD`` with PERIOD one of s, min, h, day, e.g. ``10/min``.")
+    allow: list[ToolGrant] = Field(default_factory=_empty_list, description="Grants.")
+    deny: list[str] = Field(default_factory=_empty_list, description="Tools (or globs) denied even when granted elsewhere.")
+    require_approval: list[str] = Field(default_factory=_empty_list, description="Tools (or globs) that need a person's approval for each call.")
+    rate_limits: dict[str, str] = Field(default_factory=_empty_dict, description="Per tool (or glob): ``CALLS/PERIOD`` with PERIOD one of s, min, h, day, e.g. ``10/min``.")
     shell: ShellPolicy = Field(default_factory=ShellPolicy, description="Shell tool settings: ``allow`` (commands), ``timeout_s``, ``max_output_bytes``, ``env``.")
     http: HttpPolicy = Field(default_factory=HttpPolicy, description="HTTP tool settings: ``allow_hosts``, ``timeout_s``, ``max_bytes``, ``max_request_bytes``, ``max_redirects``.")
     files: FilesPolicy = Field(default_factory=FilesPolicy, description="File tool settings: ``hidden`` and ``read_only`` paths.")
