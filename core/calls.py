@@ -33,6 +33,9 @@ class ToolCall:
     idempotency_key: str | None = None
     approved_by: str | None = None  # who approved this very call at a workflow gate (for tools that need approval)
     call_id: str = field(default_factory=new_id)
+    # A tool from the registry (policies decide), or one of a face's own tools such as parac's MCP management tools
+    # (the face's roles decide); the host sets it from its registry before the hooks see the call.
+    registered: bool = True
 
 
 @dataclass

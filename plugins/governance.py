@@ -100,8 +100,17 @@ class Governance:
         audit.submit(action, actor=self.actor(actor), subject=subject, outcome=outcome, data=data)
 
     def loaded(self, plugins: list[dict[str, Any]]) -> None:
-        """The host loaded ``plugins``: recorded before the next entry, on the trail of the workspace open then."""
-        self.plugins = sorted(plugins, key=lambda plugin: str(plugin.get("name")))
+        """A host loaded ``plugins``: recorded before the next entry, on the trail of the workspace open then.
+
+        Governance follows the newest host, which has no workspace until it opens one: its tools must not be judged
+        by an earlier host's workspace (whose catalog would not know them, and so would take them for parac's own
+        MCP tools)."""
+        with self._lock:
+            self.plugins = sorted(plugins, key=lambda plugin: str(plugin.get("name")))
+            self.root = self.catalog = self._policies = None
+            if self.audit is not None:
+                self.audit.close()
+                self.audit = None
 
     def open_audit(self) -> AuditLog | None:
         """The audit log, opened by the first entry this process writes, after the configuration and plugin
@@ -156,9 +165,9 @@ def parac_workspace_opened(workspace: Any) -> None:
 
 @hookimpl
 def parac_before_tool_call(call: ToolCall) -> None:
+    if not call.registered:
+        return  # one of parac's own MCP tools, which roles govern
     contribution = state.catalog.tools.get(call.tool) if state.catalog is not None else None
-    if contribution is None and state.root is not None:
-        return  # not a registered tool: one of parac's own MCP tools, which roles govern
     policies = state.policies()
     if policies is None:
         raise CallDenied(f'tool "{call.tool}" refused: no workspace is open, so no policy grants it',
@@ -171,7 +180,8 @@ def parac_before_tool_call(call: ToolCall) -> None:
     decision = policies.admit(call.tool, agent=call.agent, workflow=call.workflow)
     if not decision.allowed:
         raise CallDenied(decision.reason, rule=decision.rule)
-    needs_person = decision.approval_required or getattr(contribution.value, "needs_approval", False)
+    tool = contribution.value if contribution is not None else None
+    needs_person = decision.approval_required or getattr(tool, "needs_approval", False)
     if needs_person and not call.approved_by:  # a workflow gate answered by a person sets approved_by
         raise CallDenied(
             f'tool "{call.tool}" needs a person\'s approval for each call; '

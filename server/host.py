@@ -242,7 +242,8 @@ class PluginHooks:
         self._hook = host.pm.hook
 
     def before_tool_call(self, call: ToolCall) -> None:
-        if call.tool in self._host.registry.catalog.tools and not self._host.enforcing():
+        call.registered = call.tool in self._host.registry.catalog.tools
+        if call.registered and not self._host.enforcing():
             raise CallDenied(
                 f'tool "{call.tool}" refused: no policy plugin is active (governance is disabled or failed to '
                 f"load), so nothing can grant it",
