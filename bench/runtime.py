@@ -13,8 +13,12 @@ Measured in one run, each beside its peer:
   beside it the calling thread's own CPU for reserve + settle. Target <= 5%. Also printed: the same near a limit
   (``CLAIM_SHARE = 0``: every call claims in the database, the slow path), and an ``echo`` agent run in-process,
   which waits for its row to be on disk before it returns (the acknowledgement: one fsync per run).
-- ``parac agents run NAME --task ...`` (echo) cold wall time beside ``parac --help``. Target <= 2x. ``parac agents
-  show`` (the same host and workspace loading, no runtime) is printed too, to tell the runtime's share apart.
+  Beside them, the floor under any ledger: one row of the same 15 columns inserted by a bare ``executemany``
+  into the same table, in transactions of one batch each with ``synchronous=FULL`` (process CPU per row).
+- ``parac agents run NAME --task ...`` (echo) cold wall time beside ``parac --help``. Target <= 2x. Taking turns
+  with them: ``parac agents show`` (the same host and workspace loading, no runtime), to tell the runtime's share
+  apart, and ``floors/agent_run_deps.py``, the least the fixed dependencies cost (click, a spec read with PyYAML
+  and validated by a pydantic model, SQLite, an anyio event loop), to tell parac's share from theirs.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import anyio
-from harness import BIN, report, time_command
+from harness import BIN, report, time_commands
 
-from parac.core import costs, ledger
+from parac.core import costs, ledger, store
 from parac.core.budgets import Accountant, CallScope
 from parac.core.llm import CallContext, ModelClient
 from parac.core.runtime import Runtime
@@ -68,6 +72,29 @@ def ledger_rows_per_second(db: Path) -> tuple[float, float]:
     single = rows_per_second(lambda row: costs.record(conn, row) and None, lambda: None)
     conn.close()
     return grouped, single
+
+
+def sqlite_row_seconds(db: Path) -> float:
+    """Process CPU per row of the bare insert under the ledger: ``executemany`` of the ledger's columns into its
+    table, one transaction per :data:`BATCH` rows, ``synchronous=FULL``; no Python around it."""
+    conn = costs.ensure_schema(connect(db))
+    conn.execute("PRAGMA synchronous = FULL")
+    insert = (
+        "INSERT INTO llm_calls (call_id, ts, day, run_id, workflow, step, agent, provider, model, prompt_tokens, "
+        "completion_tokens, cost_usd, priced, status, error) VALUES (" + ", ".join("?" * 15) + ")"
+    )
+    now = time.time()
+    rows = [
+        (f"{i:032x}", now, "2026-11-23", "r", None, None, "a", "echo", "echo", 9, 4, 1e-6, 1, "ok", None)
+        for i in range(ROWS)
+    ]
+    start = time.process_time()
+    for first in range(0, ROWS, BATCH):
+        with store.transaction(conn):
+            conn.executemany(insert, rows[first : first + BATCH])
+    elapsed = (time.process_time() - start) / ROWS
+    conn.close()
+    return elapsed
 
 
 def per_call_seconds(
@@ -144,6 +171,7 @@ def main() -> None:
         (parac_dir / "bench.yaml").write_text("description: bench\n")
 
         grouped_rows, single_rows = ledger_rows_per_second(root / "ledger.db")
+        row_floor = sqlite_row_seconds(root / "floor.db")
 
         echo = OfflineProvider("echo")
         settings = ProjectSettings(prices={"echo": {"input_per_mtok": 0.01, "output_per_mtok": 0.01}})
@@ -168,10 +196,17 @@ def main() -> None:
 
         parac = str(BIN / "parac")
         env = {"PARAC_LOAD_PLUGINS": ""}
-        help_time = time_command([parac, "--help"], env=env, runs=7)
-        run_time = time_command([parac, "agents", "run", "bench", "--task", "hello"], cwd=root, env=env, runs=7)
-        # the same plugin host and workspace loading without the runtime: what `agents run` adds on its own
-        show_time = time_command([parac, "agents", "show", "bench"], cwd=root, env=env, runs=7)
+        floor = [str(BIN / "python"), str(Path(__file__).with_name("floors") / "agent_run_deps.py"), "bench.yaml"]
+        help_time, run_time, show_time, floor_time = time_commands(
+            [
+                ([parac, "--help"], None, env),
+                ([parac, "agents", "run", "bench", "--task", "hello"], root, env),
+                # the same plugin host and workspace loading without the runtime: what `agents run` adds on its own
+                ([parac, "agents", "show", "bench"], root, env),
+                (floor, parac_dir, None),
+            ],
+            runs=11,
+        )
 
     bare = times["bare"]
     print("\nLedger throughput (durable: synchronous=FULL, on disk)")
@@ -197,11 +232,19 @@ def main() -> None:
     )
     print(f"  echo agent run in-process (Runtime.run, waits for its row on disk) {t_run * 1e6:8.1f} us")
     print("  target: ledger + budgets <= 5% of an echo call")
+    print(
+        f"  floor: a bare executemany of the same row, durable, {row_floor * 1e6:.1f} us CPU per row = "
+        f"{row_floor / bare['cpu']:.1%} of an echo call (no ledger that writes a row per call costs less)"
+    )
     report(
-        "parac agents run (echo) cold start (median wall time)",
+        "parac agents run (echo) cold start (median wall time, the commands taking turns)",
         [("parac agents run bench --task hello", run_time, "parac --help", help_time, 2.0)],
     )
     print(f"  for reference: parac agents show bench (host + workspace, no runtime) {show_time * 1000:.1f} ms")
+    print(
+        f"  floor: the fixed dependencies alone (floors/agent_run_deps.py) {floor_time * 1000:.1f} ms = "
+        f"{floor_time / help_time:.2f}x parac --help; parac agents run is {run_time / floor_time:.2f}x that floor"
+    )
 
 
 if __name__ == "__main__":
