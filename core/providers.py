@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from .specs import ProviderSettings
+from .secrets import SecretFileError, read_secret_file
+from .specs import PARAC_DIR, ProviderSettings
 
 TextSink = Callable[[str], Any]
 """Receives streamed text as it arrives (a chunk at a time)."""
@@ -198,16 +199,11 @@ def _api_key(name: str, settings: ProviderSettings, base_dir: Path | None) -> st
             )
         return value
     if settings.api_key_file:
-        path = Path(settings.api_key_file).expanduser()
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
         try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise MissingKey(f'provider "{name}": cannot read its API key file {path} ({exc.strerror})') from None
-        if not value:
-            raise MissingKey(f'provider "{name}": its API key file {path} is empty')
-        return value
+            folder = base_dir / PARAC_DIR if base_dir is not None else None
+            return read_secret_file(settings.api_key_file, folder, setting=f"providers.{name}.api_key_file")
+        except SecretFileError as exc:
+            raise MissingKey(f'provider "{name}" has no API key: {exc}') from None
     return None
 
 

@@ -17,6 +17,9 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+PARAC_DIR = ".parac"
+"""The folder of a workspace that holds its specs and ``parac.yaml``."""
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
 Usd = Annotated[float, Field(ge=0)]
@@ -171,7 +174,9 @@ class ProviderSettings(Spec):
 
     api_base: str | None = Field(None, description="Base URL of the endpoint.")
     api_key_env: str | None = Field(None, description="Environment variable that holds the API key (keys are never written in files).")
-    api_key_file: str | None = Field(None, description="File that holds the API key.")
+    api_key_file: str | None = Field(
+        None, description="File that holds the API key; a relative path starts in .parac/, beside parac.yaml."
+    )
     model_prefix: str | None = Field(None, description="litellm prefix for models of this provider, e.g. ``openai``.")
     timeout_s: Annotated[float, Field(gt=0)] | None = Field(None, description="Per-request timeout.")
     max_retries: Annotated[int, Field(ge=0, le=20)] | None = Field(None, description="Retries on 429, 5xx and timeouts.")

@@ -21,9 +21,8 @@ from .catalog import Catalog, Contribution, Skill
 from .diagnostics import Diagnostic, ParacError, Span, suggestion
 from .inheritance import InheritanceError, ResolvedAgent, chain_of, resolve
 from .sources import Loc, SourceDoc, load_source
-from .specs import AgentSpec, PolicySpec, ProjectSettings, SkillSpec, Spec, WorkflowSpec
+from .specs import PARAC_DIR, AgentSpec, PolicySpec, ProjectSettings, SkillSpec, Spec, WorkflowSpec
 
-PARAC_DIR = ".parac"
 SETTINGS_FILE = "parac.yaml"
 ENV_WORKSPACE = "PARAC_WORKSPACE"
 YAML_SUFFIXES = (".yaml", ".yml")

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from parac.core.secrets import SecretFileError, read_secret_file
+
 from .http import HttpOptions, build_http_app, is_loopback
 from .roles import TokenAuthority
 
@@ -81,13 +83,7 @@ def _token(mcp_settings: dict[str, Any], parac_dir: Path | None) -> str | None:
     token_file = mcp_settings.get("token_file")
     if not token_file:
         return None
-    path = Path(str(token_file)).expanduser()
-    if not path.is_absolute() and parac_dir is not None:
-        path = parac_dir / path  # relative to .parac/, not to wherever the server was started
     try:
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError as error:
-        raise ServeError(f"cannot read the MCP token file {path} (settings.mcp.token_file): {error.strerror}") from None
-    if not token:
-        raise ServeError(f"the MCP token file {path} (settings.mcp.token_file) is empty")
-    return token
+        return read_secret_file(str(token_file), parac_dir, setting="settings.mcp.token_file")
+    except SecretFileError as error:
+        raise ServeError(f"no MCP token: {error}") from None

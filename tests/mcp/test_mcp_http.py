@@ -93,3 +93,15 @@ def test_non_loopback_without_token_is_refused(parac, project: Path):
     result = parac("mcp", "serve", "--transport", "http", "--host", "0.0.0.0", "--port", "0", "--workspace", str(project))
     assert result.code == 1
     assert "refusing to serve MCP on 0.0.0.0 without a token" in result.err
+
+
+def test_an_unreadable_token_file_is_named_and_nothing_serves(parac, project: Path):
+    settings = project / ".parac/parac.yaml"
+    settings.write_text(settings.read_text() + "settings:\n  mcp:\n    token_file: mcp-token\n")
+    (project / ".parac/mcp-token").write_text("\n")
+    empty = parac("mcp", "serve", "--transport", "http", "--port", "0", "--workspace", str(project))
+    (project / ".parac/mcp-token").unlink()
+    missing = parac("mcp", "serve", "--transport", "http", "--port", "0", "--workspace", str(project))
+    assert empty.code == missing.code == 1
+    assert "mcp-token (settings.mcp.token_file) is empty" in empty.err
+    assert "cannot read" in missing.err and "mcp-token (settings.mcp.token_file)" in missing.err

@@ -137,6 +137,26 @@ async def test_the_key_comes_from_the_environment_and_never_appears_in_errors(wo
     assert all(secret not in (row["error"] or "") for row in ledger(workspace_dir))
 
 
+async def test_the_key_comes_from_a_file_beside_parac_yaml(workspace_dir, host_for, llm_server, monkeypatch, tmp_path):
+    secret = "sk-file-83b1c0d9e4"
+    (workspace_dir / ".parac/local.key").write_text(secret + "\n")
+    use_server(workspace_dir, llm_server, api_key_file="local.key", max_retries=0)
+    llm_server.script(MODEL, Reply.message("ok"))
+    monkeypatch.chdir(tmp_path)  # relative to .parac/, not to where the process runs
+    ok = await run_agent(host_for(workspace_dir).workspace, "calc", "x", model=f"local/{MODEL}")
+    assert ok.output == "ok", ok.error
+    assert llm_server.requests[0].headers["authorization"] == f"Bearer {secret}"
+
+    (workspace_dir / ".parac/local.key").write_text("  \n")
+    empty = await run_agent(host_for(workspace_dir).workspace, "calc", "x", model=f"local/{MODEL}")
+    assert empty.status == "failed" and "providers.local.api_key_file" in (empty.error or "")
+    assert "local.key" in (empty.error or "") and "is empty" in (empty.error or "")
+    (workspace_dir / ".parac/local.key").unlink()
+    missing = await run_agent(host_for(workspace_dir).workspace, "calc", "x", model=f"local/{MODEL}")
+    assert missing.status == "failed" and "cannot read" in (missing.error or "") and "local.key" in (missing.error or "")
+    assert len(llm_server.requests) == 1  # no request went out without its key
+
+
 def test_accepts_reads_litellm_data_without_importing_it():
     import subprocess
     import sys
