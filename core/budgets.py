@@ -293,10 +293,11 @@ class Accountant:
             )
         return reservation
 
-    def settle(self, reservation: Reservation, row: costs.CostRow) -> bool:
+    def settle(self, reservation: Reservation, row: costs.CostRow, *, actor: str = "local") -> bool:
         """Turn the reservation into the call's real cost (or a failure at $0) and queue its ledger row.
 
-        Returns False when the reservation was settled before or this process settled the call id already:
+        ``actor`` is who made the call (``local``, an MCP client, ``token:NAME``): a threshold event this call
+        crosses names them, so the audit trail says whose spending reached the limit. Returns False when the reservation was settled before or this process settled the call id already:
         nothing is charged twice (the ledger's unique ``call_id`` refuses a row another process wrote). The row
         is durable once :meth:`flush` returns.
         """
@@ -310,7 +311,7 @@ class Accountant:
         if after is None:
             return False
         if after and self.on_event is not None:
-            _emit_thresholds(self.on_event, reservation.limits, after, row.cost_usd)
+            _emit_thresholds(self.on_event, reservation.limits, after, row, actor)
         return True
 
     def release(self, reservation: Reservation) -> None:
@@ -322,8 +323,10 @@ class Accountant:
             reservation.ledger.release(reservation.keys, reservation.usd)
 
 
-def _emit_thresholds(on_event: EventSink, limits: tuple[Limit, ...], after: Mapping[str, float], cost: float) -> None:
-    low, high = THRESHOLDS[0], THRESHOLDS[-1]
+def _emit_thresholds(
+    on_event: EventSink, limits: tuple[Limit, ...], after: Mapping[str, float], row: costs.CostRow, actor: str
+) -> None:
+    low, high, cost = THRESHOLDS[0], THRESHOLDS[-1], row.cost_usd
     for limit in limits:
         new = after.get(limit.key)
         if new is None or limit.usd <= 0 or new < low * limit.usd or new - cost >= high * limit.usd:
@@ -340,6 +343,9 @@ def _emit_thresholds(on_event: EventSink, limits: tuple[Limit, ...], after: Mapp
                     "percent": int(max(crossed) * 100),
                     "spent_usd": round(new, 6),
                     "limit_usd": limit.usd,
+                    "actor": actor,
+                    "agent": row.agent,
+                    "run_id": row.run_id,
                 },
             )
 

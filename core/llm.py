@@ -246,7 +246,7 @@ class ModelClient:
             row.status = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "error"
             row.error = str(exc)[:500] or type(exc).__name__
             if reservation is not None and self.accountant is not None:
-                self.accountant.settle(reservation, row)
+                self.accountant.settle(reservation, row, actor=context.actor)
             self.hooks.after_llm_call(call, None, exc)
             raise
         cost, priced = _cost(completion, price)
@@ -255,7 +255,7 @@ class ModelClient:
         row.cost_usd = cost
         row.priced = priced
         if reservation is not None and self.accountant is not None:
-            self.accountant.settle(reservation, row)
+            self.accountant.settle(reservation, row, actor=context.actor)
         self.hooks.after_llm_call(call, completion, None)
         return CallResult(completion, model, routed.breaker_key, cost, priced, attempts)
 

@@ -62,7 +62,7 @@ async def test_200_concurrent_calls_against_a_budget_for_50(workspace_dir):
     with Runtime(host.workspace, hooks=host.hooks, on_event=lambda n, d: events.append(d) if n == "budget.threshold" else None) as runtime:
 
         async def one(i: int) -> None:
-            result = await runtime.run("spender", f"task {i}", model="slow")
+            result = await runtime.run("spender", f"task {i}", model="slow", actor=f"token:caller{i % 2}")
             outcomes.append(result.status)
 
         async with anyio.create_task_group() as group:
@@ -72,6 +72,7 @@ async def test_200_concurrent_calls_against_a_budget_for_50(workspace_dir):
     calls, dollars = spent(workspace_dir)
     assert calls == 50 and dollars == pytest.approx(50 * CALL_USD)
     assert sorted(e["percent"] for e in events) == [80, 95]  # each threshold once
+    assert all(e["actor"] in ("token:caller0", "token:caller1") and e["agent"] == "spender" for e in events)
     status = budget_status(host.workspace)
     [total] = [row for row in status["limits"] if row["kind"] == "total"]
     assert total["reserved_usd"] == 0 and total["remaining_usd"] == pytest.approx(0)
