@@ -12,7 +12,7 @@ cannot overspend, in one process or several.
 Limits come from ``parac.yaml`` (``budgets:``), from the agent's ``budget:``, from a workflow's ``budget_usd``
 (passed by the caller as ``run_limit_usd``) and from ``parac budget set`` (stored in the database, winning over
 the files so a person can tighten a limit without editing YAML). Crossing 80% and 95% of a limit emits a
-``budget.threshold`` event once per process, from the settle that crossed it in the process's view of the total
+``budget.threshold`` event (its ``message`` is what every face shows) once per process, from the settle that crossed it in the process's view of the total
 (its own spending, and others' as of its last claim).
 """
 
@@ -334,13 +334,15 @@ def _emit_thresholds(
         old = new - cost
         crossed = [t for t in THRESHOLDS if old < t * limit.usd <= new]
         if crossed:
+            percent = int(max(crossed) * 100)
             on_event(
                 "budget.threshold",
                 {
+                    "message": f"{percent}% of budget {limit.label} spent (${new:.4f} of ${limit.usd:.4f})",
                     "limit": limit.label,
                     "kind": limit.kind,
                     "scope": limit.scope,
-                    "percent": int(max(crossed) * 100),
+                    "percent": percent,
                     "spent_usd": round(new, 6),
                     "limit_usd": limit.usd,
                     "actor": actor,

@@ -158,10 +158,7 @@ def register(faces: Faces) -> None:
                         message = f"turn {data['iteration']}: {tools}"
                         await call.progress(data["iteration"], data["max_iterations"], message)
                     else:
-                        await call.log(
-                            "warning",
-                            f"{data['percent']}% of budget {data['limit']} spent (${data['spent_usd']:.4f})",
-                        )
+                        await call.log("warning", data["message"])
 
         result = None
         problem: ParacError | None = None

@@ -48,11 +48,7 @@ def run(
 
     def on_event(event: str, data: dict[str, Any]) -> None:
         if event == "budget.threshold":
-            click.echo(
-                f"warning: {data['percent']}% of budget {data['limit']} spent (${data['spent_usd']:.4f} of "
-                f"${data['limit_usd']:.4f})",
-                err=True,
-            )
+            click.echo(f"warning: {data['message']}", err=True)
 
     def on_text(text: str) -> None:
         click.echo(text, nl=False)

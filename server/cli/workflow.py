@@ -414,7 +414,7 @@ class _Progress:
         if not self.enabled:
             return
         if name == "budget.threshold":
-            self.err.print(f"warning: {data.get('percent')}% of budget {data.get('limit')} spent", markup=False)
+            self.err.print(f"warning: {data['message']}", markup=False)
         step = data.get("step")
         if not name.startswith("workflow.") or step is None:
             return

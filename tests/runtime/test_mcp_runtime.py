@@ -117,3 +117,27 @@ async def test_cancelling_run_agent_stops_the_model_call_and_records_it(project:
                     break
                 await anyio.sleep(0.05)
     assert [r["status"] for r in rows] == ["cancelled"]
+
+
+async def test_a_budget_threshold_is_a_warning_logged_to_the_client(project: Path):
+    """Legacy era: in the 2026-07-28 era the client asks for log messages per request."""
+    logs: list[types.LoggingMessageNotificationParams] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logs.append(params)
+
+    async with client(project, "legacy") as session:
+        first = await session.call_tool("run_agent", {"agent": "coder", "task": "x"})
+    tokens = first.structured_content["usage"]["prompt_tokens"]
+    # one call's prompt costs 85% of the total budget (and stays under the agents' per_run_usd of 0.5)
+    set_settings(project, prices={"echo": {"input_per_mtok": 0.425 / tokens * 1e6, "output_per_mtok": 0}},
+                 budgets={"total_usd": 0.5})
+    async with client(project, "legacy", logging_callback=on_log) as session:
+        crossing = await session.call_tool("run_agent", {"agent": "coder", "task": "x"})
+        refused = await session.call_tool("run_agent", {"agent": "coder", "task": "x"})
+    assert not crossing.is_error and crossing.structured_content["status"] == "completed"
+    assert sorted((m.level, m.data) for m in logs) == [  # the agent's own per_run_usd is 0.5 too
+        ("warning", "80% of budget per_run_usd (agent coder, set in agent coder) spent ($0.4250 of $0.5000)"),
+        ("warning", "80% of budget total_usd (workspace, set in parac.yaml) spent ($0.4250 of $0.5000)"),
+    ]
+    assert refused.is_error or refused.structured_content["status"] == "denied"
