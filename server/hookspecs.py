@@ -66,7 +66,12 @@ def parac_workspace_opened(workspace: Workspace) -> None:
 
 @hookspec
 def parac_before_tool_call(call: ToolCall) -> None:
-    """Before a tool runs. Raise ``CallDenied`` to refuse it."""
+    """Before a tool runs. Raise ``CallDenied`` to refuse it.
+
+    A plugin implementing this hook is a policy enforcer: registered tools are refused only while no enforcer is
+    loaded (deny unless granted), so with governance disabled an implementation that never raises lets every tool
+    run. Observe calls with :func:`parac_after_tool_call` instead.
+    """
 
 
 @hookspec
