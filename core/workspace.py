@@ -492,6 +492,10 @@ class Workspace:
         ancestors = _ancestors(spec)
         inputs = list(spec.inputs)
         for loc, text, step_id in _template_strings(spec):
+            problem = _template_syntax_error(text, expression=len(loc) == 3 and loc[2] == "when")
+            if problem is not None:
+                out.append(self._at(entry, loc, "template-syntax", problem))
+                continue
             for block in TEMPLATE_BLOCK.finditer(text):
                 expression = block.group(1) or block.group(2) or ""
                 for ref in TEMPLATE_REF.finditer(expression):
@@ -706,6 +710,23 @@ def _template_strings(spec: WorkflowSpec) -> Iterable[tuple[Loc, str, str | None
                 yield loc, value, step.id
     for name, template in spec.outputs.items():
         yield ("outputs", name), template, None
+
+
+def _template_syntax_error(text: str, *, expression: bool) -> str | None:
+    """Jinja2's complaint about a template that does not parse (a run refuses it), or None.
+
+    ``expression`` is for a ``when:``, which may be a bare expression. Jinja2 is imported only for text that holds a
+    template, so checking a workspace without templates does not pay for loading it.
+    """
+    if not expression and "{{" not in text and "{%" not in text:
+        return None
+    from .workflows.templates import referenced_steps
+
+    try:
+        referenced_steps(text, expression=expression)
+    except ParacError as exc:
+        return str(exc)
+    return None
 
 
 def _strings_in(value: Any, loc: Loc) -> Iterable[tuple[Loc, str]]:

@@ -140,7 +140,8 @@ def referenced_steps(source: str, *, expression: bool = False) -> set[str]:
     try:
         tree = _ENV.parse(text)
     except TemplateSyntaxError as exc:
-        raise ParacError(f"template syntax error at line {exc.lineno}: {exc.message}") from exc
+        where = f" at line {exc.lineno}" if "\n" in text.strip() else ""  # the line of a multi-line template
+        raise ParacError(f"template syntax error{where}: {exc.message}") from exc
     found: set[str] = set()
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         target = node.node
