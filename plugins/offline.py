@@ -34,6 +34,7 @@ from parac.server.api import (
 )
 
 OFFLINE = ("echo", "fixed", "random", "scripted")
+_TURN_KEYS = frozenset({"text", "tool_calls", "error", "retryable", "usage"})
 
 _WORDS = (
     "agent plan review test build ship design code module change branch commit merge refactor document "
@@ -94,6 +95,14 @@ def _scripted(path_text: str, request: CompletionRequest) -> Completion:
     turn = turns[index]
     if not isinstance(turn, dict):
         raise ProviderError(f"script {path_text}: turn {index + 1} must be a mapping, not {type(turn).__name__}")
+    unknown = sorted(str(key) for key in turn if key not in _TURN_KEYS)
+    if unknown or not turn.keys() & {"text", "tool_calls", "error"}:
+        # a misspelt key would otherwise replay as an empty answer and the run would "complete"
+        found = f"unknown key {', '.join(unknown)}" if unknown else "none of them"
+        raise ProviderError(
+            f"script {path_text}: turn {index + 1}: expected text, tool_calls or error"
+            f" (with retryable, usage), found {found}"
+        )
     if "error" in turn:
         raise ProviderError(str(turn["error"]), retryable=bool(turn.get("retryable")))
     calls = []
@@ -128,12 +137,21 @@ def _load_script(path_text: str, base_dir: Path | None) -> list[Any]:
 
             data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except Exception as exc:  # json.JSONDecodeError or yaml.YAMLError: the file is the problem, say where
-        kind = "JSON" if path.suffix == ".json" else "YAML"
-        raise ProviderError(f"script {path} is not valid {kind}: {exc}") from None
+        raise ProviderError(_syntax_error(path, exc)) from None
     turns = data.get("turns") if isinstance(data, dict) else data
     if not isinstance(turns, list):
         raise ProviderError(f"script {path} must hold a list of turns (or a mapping with turns:)")
     return turns
+
+
+def _syntax_error(path: Path, exc: Exception) -> str:
+    """``PATH:LINE:COL: not valid YAML|JSON: what was expected``, on one line like ``parac validate``'s."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+    return f"{where}: not valid YAML: {problem}"
 
 
 @hookimpl
