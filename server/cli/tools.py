@@ -42,8 +42,13 @@ def list_tools(state: State, as_json: bool, no_connect: bool) -> None:
 
     table = Table("tool", "origin", "description", box=None)
     for row in rows:
-        table.add_row(row["name"], row["origin"], (row["description"] or "").split("\n", 1)[0])
+        table.add_row(row["name"], row["origin"], _summary(row["description"]))
     console().print(table)
+
+
+def _summary(description: str | None) -> str:
+    """A description's first paragraph on one line: docstrings wrap mid-sentence, the table wraps by itself."""
+    return " ".join((description or "").strip().split("\n\n", 1)[0].split())
 
 
 def _row(name: str, contribution: Any) -> dict[str, Any]:
