@@ -10,6 +10,7 @@ it failed, was cancelled or was refused.
 from __future__ import annotations
 
 import getpass
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -356,6 +357,9 @@ def _report(result: RunResult, as_json: bool) -> None:
 
 
 def _print_result(result: RunResult) -> None:
+    """The run, each step with the start of its output, then the workflow's outputs in full: what a person ran it for."""
+    from rich.markup import escape
+
     out = console()
     style = STATUS_STYLE.get(result.status, "")
     out.print(f"run {result.run_id} ({result.workflow}): [{style}]{result.status}[/] cost ${result.cost:.6f}")
@@ -363,11 +367,26 @@ def _print_result(result: RunResult) -> None:
         line = f"  {step['id']}: [{STATUS_STYLE.get(step['status'], '')}]{step['status']}[/]"
         if step["attempts"] > 1:
             line += f" after {step['attempts']} attempts"
+        if step["cost"]:
+            line += f" ${step['cost']:.6f}"
         if step["error"]:
-            line += f" ({step['error']})"
+            line += f" ({escape(step['error'])})"
+        elif step["output"] is not None:
+            line += f"  {escape(_first_line(step['output']))}"
         out.print(line)
+    if isinstance(result.outputs, dict) and result.outputs:
+        out.print("outputs:")
+        for name, value in result.outputs.items():
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+            out.print(f"  {name}: " + text.rstrip().replace("\n", "\n    "), markup=False)
     if result.error:
         out.print(f"error: {result.error}", markup=False)
+
+
+def _first_line(value: Any, width: int = 80) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    line = text.strip().split("\n", 1)[0]
+    return line if len(line) <= width and line == text.strip() else line[: width - 1].rstrip() + "…"
 
 
 class _Progress:
