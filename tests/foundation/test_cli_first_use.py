@@ -1,0 +1,71 @@
+"""What a new user following the README meets: mistakes reported where they are, results shown where they ran.
+
+Each test is a problem found by walking through the README with a fresh workspace, run as that user would run it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BROKEN_WORKFLOW = """description: templates that do not parse
+steps:
+  - id: a
+    agent: coder
+    task: "{{ inputs.nope }"
+  - id: b
+    agent: coder
+    depends_on: [a]
+    task: check
+    when: "steps.a.output ==="
+"""
+
+
+def test_validate_reports_template_syntax_that_a_run_refuses(project: Path, parac):
+    (project / ".parac" / "workflows" / "broken.yaml").write_text(BROKEN_WORKFLOW)
+    result = parac("validate", cwd=project)
+    assert result.code == 1, result
+    lines = result.out.splitlines()
+    assert ".parac/workflows/broken.yaml:5:11: error template-syntax: template syntax error: unexpected '}'" in lines
+    assert any(line.startswith(".parac/workflows/broken.yaml:10:11: error template-syntax: ") for line in lines)
+    plan = parac("workflow", "plan", "broken", cwd=project)
+    assert plan.code == 1 and "template syntax error" in plan.err, plan
+
+
+def test_default_workflows_templates_still_validate(project: Path, parac):
+    result = parac("validate", "--json", cwd=project)
+    assert result.code == 0 and result.json() == [], result
+
+
+def test_scripted_model_errors_name_the_file_position_or_the_turn(project: Path, parac, tmp_path: Path):
+    cases = {
+        "bad.yaml": ("- text: [unclosed\n", "bad.yaml:2:1: not valid YAML: did not find expected ',' or ']'"),
+        "bad.json": ('[{"text": "a",}]', "bad.json:1:15: not valid JSON: Expecting property name"),
+        "typo.yaml": ("- txt: hello\n", "turn 1: expected text, tool_calls or error (with retryable, usage), found unknown key txt"),
+    }
+    for name, (text, expected) in cases.items():
+        script = tmp_path / name
+        script.write_text(text)
+        result = parac("agents", "run", "coder", "--task", "x", "--model", f"scripted:{script}", cwd=project)
+        assert result.code == 1, result
+        assert expected in result.err, result
+        assert "Traceback" not in result.err and "<unicode string>" not in result.err
+
+
+def test_workflow_run_and_status_show_step_outputs_and_the_workflow_outputs(project: Path, parac):
+    result = parac("workflow", "run", "code-review", "-i", "change=[b]rename[/b] x", "--dry-run", "echo", cwd=project)
+    assert result.code == 0, result
+    lines = result.out.splitlines()
+    assert "  review: completed  Review this change: [b]rename[/b] x" in lines
+    assert "outputs:" in lines
+    summary = lines.index("  summary: Summarise for the author in a short list:")
+    assert lines[summary + 1] == "    Review: Review this change: [b]rename[/b] x"
+    run_id = lines[0].split()[1]
+    status = parac("workflow", "status", run_id, cwd=project)
+    assert status.out.splitlines()[1:] == lines[1:], status
+
+
+def test_tools_list_shows_whole_sentences(project: Path, parac):
+    result = parac("tools", "list", cwd=project, env={"COLUMNS": "400"})
+    assert result.code == 0, result
+    (line,) = [line for line in result.out.splitlines() if line.lstrip().startswith("file_edit ")]
+    assert line.rstrip().endswith("so an edit never lands somewhere the caller did not mean.")
