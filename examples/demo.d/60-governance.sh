@@ -8,5 +8,5 @@ step "parac audit verify (every entry's hash, the chain and the signed head reco
 parac audit verify
 
 step "parac policy check coder shell_run (deny unless a policy grants it)"
-parac policy check coder shell_run '{"argv": ["pytest", "-q"]}'
-parac policy check coder shell_run '{"argv": ["rm", "-rf", "/"]}' || echo "(refused, as it should be)"
+parac policy check coder shell_run '{"command": ["pytest", "-q"]}'
+parac policy check coder shell_run '{"command": ["rm", "-rf", "/"]}' || echo "(refused, as it should be)"
