@@ -50,6 +50,8 @@ def check(ctx: click.Context, state: State, agent: str, tool: str, args: str | N
     decision = policies.decide(tool, agent=caller, workflow=workflow)
     notes = _known(state, tool, caller)
     checks = _argument_checks(policies, root, arguments) if decision.allowed else []
+    if decision.allowed and args:
+        checks += _schema_check(state, tool, arguments)
     allowed = decision.allowed and not decision.approval_required and all(c["allowed"] for c in checks)
     if as_json:
         echo_json({**decision.to_dict(), "arguments": checks, "notes": notes, "would_run": allowed})
@@ -58,7 +60,7 @@ def check(ctx: click.Context, state: State, agent: str, tool: str, args: str | N
         if allowed:
             click.echo(f"ALLOWED: {decision.reason}")
         elif refused:
-            click.echo(f"DENIED: argument {refused[0]['argument']}: {refused[0]['reason']}")
+            click.echo(f"DENIED: {_what(refused[0])}{refused[0]['reason']}")
         elif decision.allowed:
             click.echo(f"NEEDS APPROVAL: {decision.reason}")
         else:
@@ -71,7 +73,7 @@ def check(ctx: click.Context, state: State, agent: str, tool: str, args: str | N
             click.echo(f"  - rate limit: {decision.rate_limit}")
         for item in checks:
             mark = "ok" if item["allowed"] else "refused"
-            click.echo(f"  - argument {item['argument']}: {mark}: {item['reason']}")
+            click.echo(f"  - {_what(item)}{mark}: {item['reason']}")
         for note in notes:
             click.echo(f"  note: {note}")
     ctx.exit(0 if allowed else 1)
@@ -91,6 +93,28 @@ def _known(state: State, tool: str, agent: str | None) -> list[str]:
             agent not in host.registry.catalog.agents:
         notes.append(f'no agent is named "{agent}"')
     return notes
+
+
+def _what(check: dict[str, Any]) -> str:
+    return f"argument {check['argument']}: " if check["argument"] else "arguments: "
+
+
+def _schema_check(state: State, tool: str, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tool's own JSON Schema: arguments that fail it are refused before any policy gate, so no call would run."""
+    from parac.core.tools import ToolError
+
+    try:
+        contribution = state.host().registry.catalog.tools.get(tool)
+    except Exception:  # reported by _known already
+        return []
+    check_arguments = getattr(getattr(contribution, "value", None), "check_arguments", None)
+    if check_arguments is None:
+        return []
+    try:
+        check_arguments(arguments)
+    except ToolError as exc:
+        return [{"argument": None, "allowed": False, "reason": str(exc)}]
+    return []
 
 
 def _argument_checks(policies: Any, root: Any, arguments: dict[str, Any]) -> list[dict[str, Any]]:

@@ -69,3 +69,15 @@ def test_tools_list_shows_whole_sentences(project: Path, parac):
     assert result.code == 0, result
     (line,) = [line for line in result.out.splitlines() if line.lstrip().startswith("file_edit ")]
     assert line.rstrip().endswith("so an edit never lands somewhere the caller did not mean.")
+
+
+def test_policy_check_refuses_arguments_the_tool_itself_would_refuse(project: Path, parac):
+    wrong = parac("policy", "check", "coder", "shell_run", '{"argv": ["pytest"]}', "--json", cwd=project)
+    assert wrong.code == 1, wrong
+    data = wrong.json()
+    assert data["allowed"] is True and data["would_run"] is False
+    assert "'command' is a required property" in data["arguments"][-1]["reason"]
+    right = parac("policy", "check", "coder", "shell_run", '{"command": ["pytest"]}', cwd=project)
+    assert right.code == 0 and right.out.startswith("ALLOWED"), right
+    without_arguments = parac("policy", "check", "coder", "shell_run", cwd=project)
+    assert without_arguments.code == 0, without_arguments
