@@ -212,7 +212,7 @@ def run_command(
 
     options = RunOptions(model=_dry_run_model(dry_run), auto_approve=yes, max_concurrency=concurrency,
                          pause_on_approval=no_wait)
-    progress = _Progress(not as_json)
+    progress = _Progress(not as_json, auto_approve=yes)
     with _runner(state, progress.on_event) as runner:
         run_id = runner.create(name, _inputs(pairs), options, text_inputs=True)
         progress.begin(run_id, name)
@@ -395,8 +395,9 @@ class _Progress:
     With ``--json`` only the approval prompts are printed (still on stderr): a gate must say how to answer it.
     """
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, *, auto_approve: bool = False) -> None:
         self.enabled = enabled
+        self.auto_approve = auto_approve  # --yes answers every gate: nobody needs telling how
         self.run_id = ""
         self.rows: dict[str, dict[str, Any]] = {}
         self.live: Any = None
@@ -424,7 +425,10 @@ class _Progress:
     def on_event(self, name: str, data: dict[str, Any]) -> None:
         if self.err is None:
             return
-        if name == "workflow.approval.requested":  # a person must act: say how, even to scripts (on stderr)
+        if name == "workflow.approval.requested" and self.auto_approve:
+            if self.enabled:
+                self.err.print(f"  {data.get('step')}: approved with --yes ({data.get('message')})", markup=False)
+        elif name == "workflow.approval.requested":  # a person must act: say how, even to scripts (on stderr)
             self.err.print(
                 f"waiting for approval: {data.get('message')}\n"
                 f"  answer with: parac workflow approve {data.get('run_id')} {data.get('step')}   (or reject)",

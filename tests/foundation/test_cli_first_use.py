@@ -81,3 +81,13 @@ def test_policy_check_refuses_arguments_the_tool_itself_would_refuse(project: Pa
     assert right.code == 0 and right.out.startswith("ALLOWED"), right
     without_arguments = parac("policy", "check", "coder", "shell_run", cwd=project)
     assert without_arguments.code == 0, without_arguments
+
+
+def test_workflow_run_yes_does_not_ask_anyone_to_answer_the_gate(project: Path, parac):
+    args = ("workflow", "run", "feature", "-i", "feature=login", "--dry-run", "fixed:risk: high")
+    approved = parac(*args, "--yes", cwd=project)
+    assert approved.code == 0, approved
+    assert "  sign-off: approved with --yes (Approve step 'sign-off' of workflow 'feature'?)" in approved.err.splitlines()
+    assert "answer with" not in approved.err
+    waiting = parac(*args, "--no-wait", cwd=project)
+    assert "answer with: parac workflow approve" in waiting.err, waiting
