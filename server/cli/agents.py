@@ -68,9 +68,10 @@ def show_agent(state: State, name: str, as_json: bool) -> None:
         echo_json(data)
         return
     from rich.table import Table
+    from rich.text import Text
 
     out = console()
-    out.print(f"[bold]{name}[/bold]  chain: {' <- '.join(resolved.chain)}")
+    out.print(Text.assemble((name, "bold"), f"  chain: {' <- '.join(resolved.chain)}"))
     table = Table("field", "value", "from", box=None)
     for key, value in resolved.fields.items():
         if key == "system_prompt" and isinstance(value, str) and len(value) > 80:

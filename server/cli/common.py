@@ -48,9 +48,11 @@ def echo_json(data: Any) -> None:
 
 
 def console() -> Any:
+    """A rich console that prints text as it is: names, descriptions and errors come from files and runs, and as
+    markup "[config]" vanished and "[/x]" crashed the command. Styles are given as ``rich.text.Text`` instead."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, markup=False)
 
 
 def run_cli(group: click.Group) -> int:

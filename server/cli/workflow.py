@@ -127,20 +127,23 @@ def show_workflow(state: State, name: str, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
+    from rich.text import Text
+
     out = console()
-    out.print(f"[bold]{name}[/bold]: {spec.description or ''}")
+    out.print(Text.assemble((name, "bold"), f": {spec.description or ''}"))
     for input_name, declared in spec.inputs.items():
         required = "required" if declared.required else f"default {declared.default!r}"
-        out.print(f"  input [cyan]{input_name}[/cyan] ({declared.type}, {required})")
+        out.print(Text.assemble("  input ", (input_name, "cyan"), f" ({declared.type}, {required})"))
     for step in spec.steps:
         target = " " + (step.agent_name or step.tool or step.workflow) if step.type != "approval" else ""
         after = f" after {', '.join(step.depends_on)}" if step.depends_on else ""
         when = f" when {step.when}" if step.when else ""
-        out.print(f"  step [bold]{step.id}[/bold] ({step.type}{target}){after}{when}", markup=True)
+        out.print(Text.assemble("  step ", (step.id, "bold"), f" ({step.type}{target}){after}{when}"))
 
 
 def _print_plan(plan: Plan) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table("step", "type", "agent", "model", "tokens in", "tokens out (max)", "USD", box=None)
     for step in plan.steps:
@@ -153,11 +156,11 @@ def _print_plan(plan: Plan) -> None:
     out.print(table)
     out.print(f"total (first turn of every agent step): ${plan.total_usd:.4f}")
     for check in plan.budgets:
-        mark = "[green]ok[/green]" if check.ok else "[red]would break[/red]"
-        out.print(
+        mark = ("ok", "green") if check.ok else ("would break", "red")
+        out.print(Text.assemble(
             f"  {check.limit}: spent ${check.spent_usd:.4f} + planned ${check.planned_usd:.4f}"
-            f" of ${check.limit_usd:.4f} {mark}"
-        )
+            f" of ${check.limit_usd:.4f} ", mark
+        ))
 
 
 def _plan(state: State, name: str, pairs: tuple[str, ...], dry_run: str | None, as_json: bool) -> None:
@@ -288,13 +291,14 @@ def runs_command(state: State, name: str | None, limit: int, as_json: bool) -> N
     if as_json:
         echo_json(rows)
         return
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("run", "workflow", "status", "started", "error", box=None)
+    # the error takes the width that is left: a run's status and start time are never cut or wrapped
+    fixed = [Column(header, no_wrap=True) for header in ("run", "workflow", "status", "started")]
+    table = Table(*fixed, "error", box=None)
     for row in rows:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["created_at"]))
-        style = STATUS_STYLE.get(row["status"], "")
-        table.add_row(row["run_id"], row["workflow"], f"[{style}]{row['status']}[/]", started, row["error"] or "")
+        table.add_row(row["run_id"], row["workflow"], _status(row["status"]), started, row["error"] or "")
     console().print(table)
 
 
@@ -358,29 +362,35 @@ def _report(result: RunResult, as_json: bool) -> None:
 
 def _print_result(result: RunResult) -> None:
     """The run, each step with the start of its output, then the workflow's outputs in full: what a person ran it for."""
-    from rich.markup import escape
+    from rich.text import Text
 
     out = console()
-    style = STATUS_STYLE.get(result.status, "")
-    out.print(f"run {result.run_id} ({result.workflow}): [{style}]{result.status}[/] cost ${result.cost:.6f}")
+    out.print(Text.assemble(f"run {result.run_id} ({result.workflow}): ", _status(result.status),
+                            f" cost ${result.cost:.6f}"))
     for step in result.steps:
-        line = f"  {step['id']}: [{STATUS_STYLE.get(step['status'], '')}]{step['status']}[/]"
+        line = Text.assemble(f"  {step['id']}: ", _status(step["status"]))
         if step["attempts"] > 1:
-            line += f" after {step['attempts']} attempts"
+            line.append(f" after {step['attempts']} attempts")
         if step["cost"]:
-            line += f" ${step['cost']:.6f}"
+            line.append(f" ${step['cost']:.6f}")
         if step["error"]:
-            line += f" ({escape(step['error'])})"
+            line.append(f" ({step['error']})")
         elif step["output"] is not None:
-            line += f"  {escape(_first_line(step['output']))}"
+            line.append(f"  {_first_line(step['output'])}")
         out.print(line)
     if isinstance(result.outputs, dict) and result.outputs:
         out.print("outputs:")
         for name, value in result.outputs.items():
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-            out.print(f"  {name}: " + text.rstrip().replace("\n", "\n    "), markup=False)
+            out.print(f"  {name}: " + text.rstrip().replace("\n", "\n    "))
     if result.error:
-        out.print(f"error: {result.error}", markup=False)
+        out.print(f"error: {result.error}")
+
+
+def _status(status: str) -> Any:
+    from rich.text import Text
+
+    return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
 def _first_line(value: Any, width: int = 80) -> str:
@@ -474,6 +484,6 @@ class _Progress:
             status = row.get("status", "pending")
             seconds = row.get("seconds", time.monotonic() - row["started"])
             label = row["step"] if row["run"] == self.run_id else f"{row['run'].rpartition('.')[2]}/{row['step']}"
-            table.add_row(label, f"[{STATUS_STYLE.get(status, '')}]{status}[/]", str(row.get("attempt", "")),
+            table.add_row(label, _status(status), str(row.get("attempt", "")),
                           f"{seconds:.1f}s")
         return table

@@ -91,3 +91,12 @@ def test_workflow_run_yes_does_not_ask_anyone_to_answer_the_gate(project: Path, 
     assert "answer with" not in approved.err
     waiting = parac(*args, "--no-wait", cwd=project)
     assert "answer with: parac workflow approve" in waiting.err, waiting
+
+
+def test_text_from_files_is_printed_as_written_not_as_console_markup(project: Path, parac):
+    description = "Checks the [config] file and [/x] too"
+    (project / ".parac" / "agents" / "brackets.yaml").write_text(f'parent: base\ndescription: "{description}"\n')
+    for args in (("agents", "list"), ("agents", "show", "brackets")):
+        result = parac(*args, cwd=project, env={"COLUMNS": "400"})
+        assert result.code == 0, result
+        assert description in result.out and "Traceback" not in result.err
