@@ -29,7 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import queue
 import sqlite3
 import threading
 import time
@@ -50,6 +49,8 @@ HMAC = "hmac-sha256:"
 RENUMBER_WINDOW = 64
 #: How long the writer thread lets entries gather before a commit: calls that come close together share one fsync.
 GROUP_COMMIT_S = 0.005
+#: The most entries one transaction holds (a burst is committed in several, each holding the write lock briefly).
+MAX_BATCH = 1000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -231,12 +232,16 @@ class AuditLog:
         self._batch_depth = 0
         self._pending_head: tuple[int, str] | None = None
         self._tail: tuple[int, str] | None = None
-        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._pending: list[tuple[Any, ...]] = []
         self._queue_lock = threading.Lock()
+        self._arrived = threading.Event()  # the writer has entries to commit
+        self._hurry = threading.Event()  # a flush waits: commit without waiting out the group-commit window
         self._writer: threading.Thread | None = None
         self._submitted = self._written = 0
         self._written_changed = threading.Condition()
         self._failure: Exception | None = None
+        self._head_lock_fd: int | None = None
+        self._head_lock_pid = 0
 
     @classmethod
     def for_workspace(cls, root: str | Path, **kwargs: Any) -> AuditLog:
@@ -250,6 +255,9 @@ class AuditLog:
         self.flush()
         with self._lock:
             self._conn.close()
+            if self._head_lock_fd is not None and self._head_lock_pid == os.getpid():
+                os.close(self._head_lock_fd)
+            self._head_lock_fd = None
 
     # --- group commit ----------------------------------------------------------------------------------------
 
@@ -257,7 +265,7 @@ class AuditLog:
                data: Mapping[str, Any] | None = None) -> None:
         """Queue an entry for the writer thread, which commits whatever has queued up in one durable transaction.
 
-        This is what the hooks around tool and model calls use: the caller pays for redaction and a queue put,
+        This is what the hooks around tool and model calls use: the caller pays for a list append (the writer redacts),
         not for an fsync, and entries that arrive together share one. An entry is durable once `flush` returns
         (`close` and interpreter exit flush); until then a crash of the process can lose it, never reorder or
         corrupt the chain."""
@@ -267,12 +275,15 @@ class AuditLog:
                 self._writer.start()
                 atexit.register(self.flush)
             self._submitted += 1
-            self._queue.put((action, actor, subject, outcome, data))
+            self._pending.append((action, actor, subject, outcome, data))
+            if len(self._pending) == 1:
+                self._arrived.set()
 
     def flush(self, timeout: float | None = 30.0) -> None:
         """Wait until every entry submitted so far is committed; raises `AuditError` if the writer failed."""
         with self._queue_lock:
             target = self._submitted
+        self._hurry.set()
         with self._written_changed:
             self._written_changed.wait_for(lambda: self._written >= target or self._failure is not None, timeout)
             if self._failure is not None:
@@ -280,24 +291,30 @@ class AuditLog:
                 raise AuditError(f"audit entries could not be written: {failure}")
 
     def _write_queued(self) -> None:
+        """Commit what was submitted, a group at a time: the first entry wakes the writer, which then waits out
+        the window (or less, when a flush is waiting); entries submitted meanwhile only join the list, so the
+        calling threads wake no thread per entry."""
         while True:
-            items = [self._queue.get()]
-            deadline = time.monotonic() + GROUP_COMMIT_S
-            while len(items) < 1000:
-                try:
-                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
-            try:
-                with self.batch():
-                    for action, actor, subject, outcome, data in items:
-                        self.append(action, actor=actor, subject=subject, outcome=outcome, data=data)
-            except Exception as exc:  # the writer must outlive a locked or full database; flush reports it
-                self._failure = exc
-                logging.getLogger("parac.audit").error("audit batch of %d entries failed: %s", len(items), exc)
-            with self._written_changed:
-                self._written += len(items)
-                self._written_changed.notify_all()
+            self._arrived.wait()
+            self._hurry.wait(GROUP_COMMIT_S)
+            with self._queue_lock:
+                items, self._pending = self._pending, []
+                self._arrived.clear()
+                self._hurry.clear()
+            for start in range(0, len(items), MAX_BATCH):
+                self._write_batch(items[start:start + MAX_BATCH])
+
+    def _write_batch(self, items: list[tuple[Any, ...]]) -> None:
+        try:
+            with self.batch():
+                for action, actor, subject, outcome, data in items:
+                    self.append(action, actor=actor, subject=subject, outcome=outcome, data=data)
+        except Exception as exc:  # the writer must outlive a locked or full database; flush reports it
+            self._failure = exc
+            logging.getLogger("parac.audit").error("audit batch of %d entries failed: %s", len(items), exc)
+        with self._written_changed:
+            self._written += len(items)
+            self._written_changed.notify_all()
 
     # --- writing -------------------------------------------------------------------------------------------------
 
@@ -372,11 +389,14 @@ class AuditLog:
         return self._digest(body)
 
     def _write_head(self, seq: int, digest: str) -> None:
-        """Replace the head record, never moving it backwards (another process may have written a later one)."""
-        self.head_path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.head_path.with_name(self.head_path.name + ".lock")
-        with open(lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        """Replace the head record, never moving it backwards (another process may have written a later one).
+
+        The record goes to a new file, synced, then renamed over the old one: a reader or a crash sees the old
+        record or the new one, never half of one. This runs after every group commit, so it costs only what that
+        needs (the lock file stays open for the log's life; the file is written without Python's text layers)."""
+        lock = self._head_lock()
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
             current = self.read_head()
             if current and isinstance(current.get("seq"), int) and current["seq"] >= seq:
                 return
@@ -385,12 +405,27 @@ class AuditLog:
                 keyed_from = self._first_keyed_seq()
             record: dict[str, Any] = {"seq": seq, "hash": digest, "keyed_from": keyed_from, "ts": now()}
             record["sig"] = self._sign(record)
-            tmp = self.head_path.with_name(self.head_path.name + ".tmp")
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(canonical_json(record))
-                handle.flush()
-                os.fsync(handle.fileno())
+            body = canonical_json(record).encode("utf-8")
+            tmp = f"{self.head_path}.tmp"
+            handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+            try:
+                if os.write(handle, body) != len(body):
+                    raise OSError(f"short write to {tmp}")
+                os.fsync(handle)
+            finally:
+                os.close(handle)
             os.replace(tmp, self.head_path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _head_lock(self) -> int:
+        """The open lock file that orders head writers across processes (opened again in a forked child, which
+        must not share the parent's lock)."""
+        if self._head_lock_fd is None or self._head_lock_pid != os.getpid():
+            self.head_path.parent.mkdir(parents=True, exist_ok=True)
+            self._head_lock_fd = os.open(f"{self.head_path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            self._head_lock_pid = os.getpid()
+        return self._head_lock_fd
 
     def _first_keyed_seq(self) -> int | None:
         row = self._conn.execute(
