@@ -76,5 +76,7 @@ def show_agent(state: State, name: str, as_json: bool) -> None:
     for key, value in resolved.fields.items():
         if key == "system_prompt" and isinstance(value, str) and len(value) > 80:
             value = value[:77].replace("\n", " ") + "..."
-        table.add_row(key, "" if value is None else str(value), resolved.provenance.get(key, ""))
+        items = resolved.item_provenance.get(key)  # a union (tools, skills): every agent that added to it
+        source = ", ".join(dict.fromkeys(items.values())) if items else resolved.provenance.get(key, "")
+        table.add_row(key, "" if value is None else str(value), source)
     out.print(table)

@@ -100,3 +100,10 @@ def test_text_from_files_is_printed_as_written_not_as_console_markup(project: Pa
         result = parac(*args, cwd=project, env={"COLUMNS": "400"})
         assert result.code == 0, result
         assert description in result.out and "Traceback" not in result.err
+
+
+def test_agents_show_names_every_agent_that_added_to_a_union(project: Path, parac):
+    result = parac("agents", "show", "coder", cwd=project, env={"COLUMNS": "400"})
+    assert result.code == 0, result
+    (tools,) = [line for line in result.out.splitlines() if line.lstrip().startswith("tools ")]
+    assert tools.rstrip().endswith("base, coder")
