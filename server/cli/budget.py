@@ -53,7 +53,7 @@ def show(state: State, as_json: bool) -> None:
     out.print(table)
 
 
-@budget.command("set")
+@budget.command("set", context_settings={"ignore_unknown_options": True})  # "-1" is a (refused) amount, not an option
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("usd", type=click.FloatRange(min=0))
 @click.option("--agent", help="Set the limit for this agent only.")

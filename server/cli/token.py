@@ -81,6 +81,8 @@ def list_tokens(state: State, as_json: bool) -> None:
     if as_json:
         echo_json(rows)
         return
+    if not rows:
+        click.echo("no tokens (parac token create --role viewer|operator|admin --name NAME)", err=True)
     for row in rows:
         click.echo(f"{row['name']}\t{row['role']}\t{row['created']}")
 

@@ -107,3 +107,13 @@ def test_agents_show_names_every_agent_that_added_to_a_union(project: Path, para
     assert result.code == 0, result
     (tools,) = [line for line in result.out.splitlines() if line.lstrip().startswith("tools ")]
     assert tools.rstrip().endswith("base, coder")
+
+
+def test_a_negative_budget_is_refused_as_an_amount(project: Path, parac):
+    result = parac("budget", "set", "daily", "-1", cwd=project)
+    assert result.code == 2 and "-1.0 is not in the range x>=0" in result.err, result
+
+
+def test_token_list_says_when_there_are_none(project: Path, parac):
+    result = parac("token", "list", cwd=project)
+    assert result.code == 0 and result.out == "" and result.err.startswith("no tokens"), result
