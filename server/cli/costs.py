@@ -35,26 +35,18 @@ def report(state: State, by: str, since: str | None, as_json: bool) -> None:
 
     table = Table(box=None)
     table.add_column(by, overflow="fold")
-    for header in ("calls", "errors", "tokens in", "tokens out", "USD"):
-        table.add_column(header, justify="right")
-    for row in data["rows"]:
-        unpriced = f" ({row['unpriced_calls']} unpriced)" if row["unpriced_calls"] else ""
+    for header in ("calls", "errors", "tokens in", "tokens out", "unpriced", "USD"):  # numbers are never wrapped
+        table.add_column(header, justify="right", no_wrap=True)
+    total = {**data["total"], "key": "total"}
+    for row in [*data["rows"], total]:
         table.add_row(
             str(row["key"]),
             str(row["calls"]),
             str(row["errors"]),
             str(row["prompt_tokens"]),
             str(row["completion_tokens"]),
-            f"{row['cost_usd']:.6f}{unpriced}",
+            str(row["unpriced_calls"] or ""),
+            f"{row['cost_usd']:.6f}",
+            style="bold" if row is total else None,
         )
-    total = data["total"]
-    table.add_row(
-        "total",
-        str(total["calls"]),
-        str(total["errors"]),
-        str(total["prompt_tokens"]),
-        str(total["completion_tokens"]),
-        f"{total['cost_usd']:.6f}",
-        style="bold",
-    )
     console().print(table)

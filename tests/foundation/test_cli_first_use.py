@@ -117,3 +117,13 @@ def test_a_negative_budget_is_refused_as_an_amount(project: Path, parac):
 def test_token_list_says_when_there_are_none(project: Path, parac):
     result = parac("token", "list", cwd=project)
     assert result.code == 0 and result.out == "" and result.err.startswith("no tokens"), result
+
+
+def test_costs_report_keeps_each_row_on_one_line(project: Path, parac):
+    assert parac("agents", "run", "coder", "--task", "x", cwd=project).code == 0
+    result = parac("costs", "report", "--by", "agent", cwd=project, env={"COLUMNS": "80"})
+    assert result.code == 0, result
+    header, coder, total = result.out.splitlines()
+    assert header.split() == ["agent", "calls", "errors", "tokens", "in", "tokens", "out", "unpriced", "USD"]
+    assert coder.split()[0:3] == ["coder", "1", "0"] and coder.split()[-2:] == ["1", "0.000000"]
+    assert total.split()[0] == "total"
