@@ -29,9 +29,7 @@ class State:
         if self._host is None:
             from parac.server.host import Host
 
-            self._host = Host.for_workspace(self.workspace) if workspace else Host()
-            for problem in self._host.problems:
-                click.echo(f"warning: plugin {problem.plugin} failed ({problem.phase}): {problem.message}", err=True)
+            self._host = Host.for_workspace(self.workspace) if workspace else Host()  # it logs each plugin's problem
         return self._host
 
     def open_workspace(self) -> Workspace:
@@ -55,9 +53,18 @@ def console() -> Any:
     return Console(highlight=False, soft_wrap=True, markup=False)
 
 
+class _PlainFormatter(logging.Formatter):
+    """``warning: MESSAGE``, like the CLI's own ``error: ...`` lines: a logger's name means nothing to a user."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {super().format(record)}"
+
+
 def run_cli(group: click.Group) -> int:
     """Run the command; a :class:`ParacError` becomes one clear message (and its diagnostics) with exit code 1."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PlainFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     debug = "--debug" in sys.argv[1:]
     try:
         result = group.main(standalone_mode=False)
