@@ -36,7 +36,7 @@ from .costs import ensure_schema, parse_since, report
 from .diagnostics import ParacError, suggestion
 from .llm import CallContext, Estimate, ModelClient
 from .providers import Provider, ProviderError, TextSink, ToolCallRequest, Usage
-from .specs import Budget
+from .specs import Budget, ProjectSettings
 from .store import connect_workspace
 from .tools import Tool, ToolError, invoke_tool
 
@@ -128,12 +128,9 @@ class Runtime:
     @property
     def client(self) -> ModelClient:
         if self._client is None:
-            accountant = Accountant(
-                self.conn, self.workspace.settings.budgets, self._agent_budgets, on_event=self._emit
-            )
-            self._client = ModelClient(
-                self.provider_for, self.workspace.settings, accountant, self.hooks, self.workspace.root
-            )
+            settings = spending_settings(self.workspace)
+            accountant = Accountant(self.conn, settings.budgets, self._agent_budgets, on_event=self._emit)
+            self._client = ModelClient(self.provider_for, settings, accountant, self.hooks, self.workspace.root)
         return self._client
 
     @property
@@ -207,7 +204,7 @@ class Runtime:
         return "\n\n".join(p for p in parts if p)
 
     def model_of(self, resolved: ResolvedAgent, override: str | None = None) -> str:
-        model = override or resolved.fields.get("model") or self.workspace.settings.default_model
+        model = override or resolved.fields.get("model") or spending_settings(self.workspace).default_model
         if not model:
             raise ParacError(
                 f'agent "{resolved.name}" has no model: set model: in its file or default_model: in parac.yaml'
@@ -439,13 +436,25 @@ def _as_budget(value: Any) -> Budget | None:
     return Budget.model_validate(value) if isinstance(value, dict) else value
 
 
+def spending_settings(workspace: Workspace) -> ProjectSettings:
+    """``parac.yaml``'s settings, for whatever spends or reports budgets: a ``parac.yaml`` that does not load is an
+    error here, not empty settings, or its budgets would silently stop applying (and a run would blame the agent for
+    having no model)."""
+    entry = workspace.settings_entry
+    if entry is None or entry.spec is not None:
+        return workspace.settings
+    first, *rest = entry.problems or [None]
+    where = first.format() if first is not None else str(entry.path)
+    raise ParacError(f"parac.yaml does not load, so its budgets would not apply: {where}", rest)
+
+
 def budget_status(workspace: Workspace, conn: sqlite3.Connection | None = None) -> dict[str, Any]:
     """Every limit that applies now, with spent, reserved and remaining dollars (``parac budget show``)."""
     own = conn is None
     conn = conn or connect_workspace(workspace.root)
     try:
         budgets = agent_budgets(workspace)
-        accountant = Accountant(conn, workspace.settings.budgets, budgets)
+        accountant = Accountant(conn, spending_settings(workspace).budgets, budgets)
         return budgets_status(accountant, sorted(budgets))
     finally:
         if own:

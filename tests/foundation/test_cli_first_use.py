@@ -127,3 +127,14 @@ def test_costs_report_keeps_each_row_on_one_line(project: Path, parac):
     assert header.split() == ["agent", "calls", "errors", "tokens", "in", "tokens", "out", "unpriced", "USD"]
     assert coder.split()[0:3] == ["coder", "1", "0"] and coder.split()[-2:] == ["1", "0.000000"]
     assert total.split()[0] == "total"
+
+
+def test_a_parac_yaml_that_does_not_load_stops_spending_instead_of_dropping_its_budgets(project: Path, parac):
+    (project / ".parac" / "parac.yaml").write_text("default_model: echo\nbudgets: {daily_usd: lots}\n")
+    expected = "error: parac.yaml does not load, so its budgets would not apply: "
+    position = ".parac/parac.yaml:2:22: error type: \"budgets.daily_usd\""
+    for args in (("agents", "run", "coder", "--task", "x"), ("budget", "show"), ("workflow", "plan", "feature", "-i", "feature=x")):
+        result = parac(*args, cwd=project)
+        assert result.code == 1, result
+        assert result.err.startswith(expected) and position in result.err, result
+        assert "has no model" not in result.err
