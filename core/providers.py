@@ -182,8 +182,9 @@ def route(model: str, providers: Mapping[str, ProviderSettings], base_dir: Path 
     """
     name, sep, rest = model.partition("/")
     settings = providers.get(name) if sep else None
-    if settings is None:
-        return Route(model, None, model.split("/", 1)[0] if "/" in model else model.split(":", 1)[0])
+    if settings is None:  # the provider is what comes before the first "/" or ":" (scripted:/path, ollama/x:8b)
+        cut = min((i for i in (model.find("/"), model.find(":")) if i >= 0), default=len(model))
+        return Route(model, None, model[:cut])
     prefix = (settings.model_prefix or "openai").rstrip("/")
     endpoint = Endpoint(name, settings.api_base, _api_key(name, settings, base_dir), dict(settings.headers or {}))
     return Route(f"{prefix}/{rest}", endpoint, name, settings)

@@ -138,3 +138,11 @@ def test_a_parac_yaml_that_does_not_load_stops_spending_instead_of_dropping_its_
         assert result.code == 1, result
         assert result.err.startswith(expected) and position in result.err, result
         assert "has no model" not in result.err
+
+
+def test_costs_by_provider_name_a_scripted_model_by_its_provider(project: Path, parac, tmp_path: Path):
+    script = tmp_path / "turns.yaml"
+    script.write_text("- text: done\n")
+    assert parac("agents", "run", "coder", "--task", "x", "--model", f"scripted:{script}", cwd=project).code == 0
+    report = parac("costs", "report", "--by", "provider", "--json", cwd=project).json()
+    assert [row["key"] for row in report["rows"]] == ["scripted"]
