@@ -197,6 +197,9 @@ class Runtime:
         skills = self.workspace.skills
         for name in resolved.fields.get("skills") or []:
             contribution = skills.get(name)
+            if contribution is None and name in self.workspace.skill_entries:  # there, but does not load
+                problems = self.workspace.skill_entries[name].problems
+                raise ParacError(f'agent "{resolved.name}" names skill "{name}", which has errors', problems)
             if contribution is None:
                 raise ParacError(f'agent "{resolved.name}" names skill "{name}", which does not exist')
             skill = contribution.value

@@ -289,12 +289,19 @@ class Workspace:
 
     def resolve_agent(self, name: str) -> ResolvedAgent:
         """The agent with its chain merged; raises :class:`ParacError` (with positioned diagnostics) when it can't be."""
+        if name in self.agents and self.agents[name].spec is None:  # before resolving, which knows only valid specs
+            raise ParacError(f'agent "{name}" has errors; run `parac validate`', self.agents[name].problems)
         result = self._resolve(name)
+        if isinstance(result, InheritanceError) and result.kind == "unknown-parent":
+            parent = self.agents.get(result.agents[-1])
+            if parent is not None and parent.spec is None:  # it exists: its file has errors
+                raise ParacError(
+                    f'agent "{result.agents[0]}" inherits from "{parent.name}", which has errors; run `parac validate`',
+                    parent.problems,
+                )
         if isinstance(result, InheritanceError):
             diagnostics = [d for n in result.agents for d in self._inheritance_diagnostics(n, result)]
             raise ParacError(str(result), diagnostics)
-        if name in self.agents and self.agents[name].spec is None:
-            raise ParacError(f'agent "{name}" has errors; run `parac validate`', self.agents[name].problems)
         return result
 
     def _resolve(self, name: str) -> ResolvedAgent | InheritanceError:

@@ -43,6 +43,8 @@ def show_skill(state: State, name: str, as_json: bool) -> None:
     """A skill's front matter, instructions and files."""
     workspace = state.open_workspace()
     skills = workspace.skills
+    if name in workspace.skill_entries and name not in skills:  # its SKILL.md is there but does not load
+        raise ParacError(f'skill "{name}" has errors; run `parac validate`', workspace.skill_entries[name].problems)
     if name not in skills:
         raise ParacError(f'unknown skill "{name}"{suggestion(name, skills)}')
     contribution = skills[name]

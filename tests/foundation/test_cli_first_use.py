@@ -146,3 +146,23 @@ def test_costs_by_provider_name_a_scripted_model_by_its_provider(project: Path, 
     assert parac("agents", "run", "coder", "--task", "x", "--model", f"scripted:{script}", cwd=project).code == 0
     report = parac("costs", "report", "--by", "provider", "--json", cwd=project).json()
     assert [row["key"] for row in report["rows"]] == ["scripted"]
+
+
+def test_an_agent_or_skill_whose_file_has_errors_is_not_called_unknown(project: Path, parac):
+    parac_dir = project / ".parac"
+    (parac_dir / "agents" / "hot.yaml").write_text("parent: base\ntemperature: hot\n")
+    (parac_dir / "agents" / "warm.yaml").write_text("parent: hot\n")
+    (parac_dir / "skills" / "testing" / "SKILL.md").write_text("---\nname: testing\n---\nno description\n")
+    position = ".parac/agents/hot.yaml:2:14: error type: \"temperature\""
+    cases = [
+        (("agents", "show", "hot"), 'error: agent "hot" has errors; run `parac validate`', position),
+        (("agents", "run", "warm", "--task", "x"), 'error: agent "warm" inherits from "hot", which has errors', position),
+        (("skills", "show", "testing"), 'error: skill "testing" has errors', "SKILL.md:2:1: error missing-key"),
+        (("agents", "run", "coder", "--task", "x"), 'error: agent "coder" names skill "testing", which has errors',
+         "SKILL.md:2:1: error missing-key"),
+    ]
+    for args, message, where in cases:
+        result = parac(*args, cwd=project)
+        assert result.code == 1, result
+        assert result.err.startswith(message) and where in result.err, result
+        assert "unknown" not in result.err, result
