@@ -34,10 +34,10 @@ def workflow_spec(workspace: Workspace, name: str) -> WorkflowSpec:
     if entry is not None:
         errors = [d for d in workspace.diagnostics_for(entry.path) if d.severity == "error"] if entry.path else []
         if entry.spec is None or errors:
-            first = errors[0].format() if errors else "it does not load"
-            raise ParacError(
-                f'workflow "{name}" has errors; fix them first ({first})', errors or entry.problems
-            )
+            problems = errors or entry.problems
+            first = problems[0].format() if problems else "it does not load"
+            # the first problem is in the message (all an MCP client sees); the CLI prints the others below it
+            raise ParacError(f'workflow "{name}" has errors; fix them first ({first})', problems[1:])
         return entry.spec
     catalog = workspace.catalog
     if catalog is not None and name in catalog.workflows:

@@ -166,3 +166,12 @@ def test_an_agent_or_skill_whose_file_has_errors_is_not_called_unknown(project: 
         assert result.code == 1, result
         assert result.err.startswith(message) and where in result.err, result
         assert "unknown" not in result.err, result
+
+
+def test_a_broken_workflow_names_each_problem_once(project: Path, parac):
+    (project / ".parac" / "workflows" / "two.yaml").write_text(
+        "description: x\nsteps: [ {id: a, agent: nosuch}, {id: b, agent: nobody} ]\n"
+    )
+    result = parac("workflow", "run", "two", "--dry-run", "echo", cwd=project)
+    assert result.code == 1, result
+    assert result.err.count('unknown agent "nosuch"') == 1 and result.err.count('unknown agent "nobody"') == 1, result
