@@ -180,16 +180,29 @@ def _completion(litellm: Any, response: Any, model: str) -> Completion:
 
 def _provider_error(litellm: Any, exc: Exception, model: str, secret: str | None) -> ProviderError:
     """One clear sentence per failure, retryable when another try may help, with the key masked."""
-    status = getattr(exc, "status_code", None)
+    never_sent = _never_sent(exc)  # litellm calls it HTTP 500, but no server answered: a missing key, a bad setting
+    status = None if never_sent else getattr(exc, "status_code", None)
     transient = isinstance(exc, (litellm.Timeout, litellm.APIConnectionError))
     retryable = transient or (isinstance(status, int) and (status >= 500 or status in RETRYABLE_STATUS))
     detail = str(exc).split(" - ", 1)[-1].strip() or type(exc).__name__
-    kind = "timed out" if isinstance(exc, litellm.Timeout) else type(exc).__name__
+    kind = "timed out" if isinstance(exc, litellm.Timeout) else "not sent" if never_sent else type(exc).__name__
     message = f"{model}: {kind}" + (f" (HTTP {status})" if isinstance(status, int) and not transient else "")
-    message += f": {detail[:300]}"
+    message += f": {detail if len(detail) <= 300 else detail[:299] + '…'}"
     if secret:
         message = message.replace(secret, "***")
     return ProviderError(message, retryable=retryable, status=status if isinstance(status, int) else None)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """Whether the failure began as the OpenAI SDK's own ``OpenAIError`` (not one of its HTTP errors, which are
+    subclasses): the SDK raises it before sending, e.g. for missing credentials, which another try cannot fix."""
+    seen = 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 10:
+        if type(cause).__name__ == "OpenAIError" and type(cause).__module__.split(".")[0] == "openai":
+            return True
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return False
 
 
 @hookimpl

@@ -175,3 +175,11 @@ def test_a_broken_workflow_names_each_problem_once(project: Path, parac):
     result = parac("workflow", "run", "two", "--dry-run", "echo", cwd=project)
     assert result.code == 1, result
     assert result.err.count('unknown agent "nosuch"') == 1 and result.err.count('unknown agent "nobody"') == 1, result
+
+
+def test_a_missing_api_key_fails_at_once_and_says_so(project: Path, parac, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = parac("agents", "run", "coder", "--task", "x", "--model", "openai/gpt-4o", cwd=project)
+    assert result.code == 1, result
+    assert "error: openai/gpt-4o: not sent: Missing credentials" in result.err, result
+    assert "attempts" not in result.err and "HTTP 500" not in result.err
