@@ -23,7 +23,10 @@ def init(directory: Path, template: str, force: bool) -> None:
     if target.exists() and not force:
         raise ParacError(f"{target} already exists (use --force to write the template into it)")
     with as_file(files("parac.core") / "templates" / template) as source:
-        written = _copy_tree(Path(source), target.parent)
+        try:
+            written = _copy_tree(Path(source), target.parent)
+        except OSError as exc:  # a folder that cannot be made or written: say which, not a traceback
+            raise ParacError(f"cannot create {target}: {exc.strerror or exc} ({exc.filename or target})") from None
     click.echo(f"Created {target} from the {template} template ({written} files).")
     click.echo("Next: `parac validate`, `parac agents list`.")
 

@@ -183,3 +183,11 @@ def test_a_missing_api_key_fails_at_once_and_says_so(project: Path, parac, monke
     assert result.code == 1, result
     assert "error: openai/gpt-4o: not sent: Missing credentials" in result.err, result
     assert "attempts" not in result.err and "HTTP 500" not in result.err
+
+
+def test_init_where_no_folder_can_be_made_is_an_error_not_a_traceback(parac, tmp_path: Path):
+    (tmp_path / "a-file").write_text("x")
+    result = parac("init", str(tmp_path / "a-file" / "project"))
+    assert result.code == 1, result
+    assert result.err.startswith(f"error: cannot create {tmp_path / 'a-file' / 'project' / '.parac'}: Not a directory")
+    assert "Traceback" not in result.err
