@@ -40,6 +40,13 @@ class ParacProtocol(LanguageServerProtocol):
 
     _server: ParacLanguageServer
 
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """JSON-RPC lets a message leave ``params`` out; pygls' type for methods it does not know requires it, so such
+        a request got no reply at all (an internal error on stderr) instead of "method not found"."""
+        if "method" in data and "params" not in data and self.get_message_type(data["method"]) is None:
+            data = {**data, "params": None}
+        return super().structure_message(data)
+
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Generator[Any, Any, None]:
         self._server.documents.open(params.text_document)

@@ -5,7 +5,12 @@ Each test is a problem found by walking through the README with a fresh workspac
 
 from __future__ import annotations
 
+import io
+import json
+import subprocess
 from pathlib import Path
+
+from conftest import PARAC
 
 BROKEN_WORKFLOW = """description: templates that do not parse
 steps:
@@ -191,3 +196,34 @@ def test_init_where_no_folder_can_be_made_is_an_error_not_a_traceback(parac, tmp
     assert result.code == 1, result
     assert result.err.startswith(f"error: cannot create {tmp_path / 'a-file' / 'project' / '.parac'}: Not a directory")
     assert "Traceback" not in result.err
+
+
+def _lsp_message(stream, want_id: int) -> dict:
+    """Read LSP frames until the reply to request ``want_id`` (notifications such as diagnostics are skipped)."""
+    while True:
+        length = 0
+        while (line := stream.readline().strip()) != b"":
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        message = json.loads(stream.read(length))
+        if message.get("id") == want_id:
+            return message
+
+
+def test_lsp_answers_a_request_without_params_for_a_method_it_does_not_know(project: Path):
+    frames = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": None, "capabilities": {}}},
+        {"jsonrpc": "2.0", "method": "initialized", "params": {}},
+        {"jsonrpc": "2.0", "method": "$/unknownNotification"},
+        {"jsonrpc": "2.0", "id": 2, "method": "parac/noSuchMethod"},
+        {"jsonrpc": "2.0", "id": 3, "method": "shutdown"},
+        {"jsonrpc": "2.0", "method": "exit"},
+    ]
+    stdin = b"".join(b"Content-Length: %d\r\n\r\n%s" % (len(body), body) for body in (json.dumps(f).encode() for f in frames))
+    proc = subprocess.run([PARAC, "lsp"], cwd=project, input=stdin, capture_output=True, timeout=120)
+    out = io.BytesIO(proc.stdout)
+    assert "result" in _lsp_message(out, 1)
+    assert _lsp_message(out, 2)["error"]["code"] == -32601  # method not found, not silence
+    assert _lsp_message(out, 3)["result"] is None
+    assert b"Traceback" not in proc.stderr and b"Internal Error" not in proc.stderr
