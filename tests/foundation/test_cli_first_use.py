@@ -8,9 +8,8 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import sys
 from pathlib import Path
-
-from conftest import PARAC
 
 BROKEN_WORKFLOW = """description: templates that do not parse
 steps:
@@ -221,7 +220,7 @@ def test_lsp_answers_a_request_without_params_for_a_method_it_does_not_know(proj
         {"jsonrpc": "2.0", "method": "exit"},
     ]
     stdin = b"".join(b"Content-Length: %d\r\n\r\n%s" % (len(body), body) for body in (json.dumps(f).encode() for f in frames))
-    proc = subprocess.run([PARAC, "lsp"], cwd=project, input=stdin, capture_output=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "parac.server.cli", "lsp"], cwd=project, input=stdin, capture_output=True, timeout=120)
     out = io.BytesIO(proc.stdout)
     assert "result" in _lsp_message(out, 1)
     assert _lsp_message(out, 2)["error"]["code"] == -32601  # method not found, not silence
