@@ -22,16 +22,16 @@ class ServeError(Exception):
 
 def run_stdio(workspace: Path | None, *, resume_runs: bool = False) -> None:
     import anyio
-    from mcp.server.stdio import stdio_server
 
     from .app import ParacApp
     from .server import build_server
+    from .stdio import answering_stdio_server
 
     app = ParacApp(workspace, transport="stdio", resume_runs=resume_runs)
     server = build_server(app)
 
     async def serve() -> None:
-        async with stdio_server() as (read_stream, write_stream):
+        async with answering_stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
 
     anyio.run(serve)

@@ -133,6 +133,41 @@ def test_garbage_on_stdin_never_kills_the_server(project: Path, serve_command: l
         assert json.loads(line)["jsonrpc"] == "2.0"
 
 
+def test_lines_that_are_not_messages_are_answered_as_json_rpc_says(project: Path, serve_command: list[str]):
+    server = RawServer(serve_command, project)
+    try:
+        server.send(b"not json, and a secret sk-live-51ab3c")
+        parse_error = server.reply_to(None)
+        server.send(b"")  # a blank line is no message: nothing to answer
+        server.send(b'{"jsonrpc": "1.0", "id": 7, "method": "ping"}')
+        wrong_version = server.reply_to(7)
+        server.send(b"[1, 2, 3]")
+        not_an_object = server.reply_to(None)
+        server.request({"jsonrpc": "2.0", "id": "after", "method": "ping"})
+        after = server.reply_to("after")
+    finally:
+        assert server.close() == 0
+    assert parse_error["error"]["code"] == -32700 and "Invalid JSON" in parse_error["error"]["message"]
+    assert "sk-live" not in parse_error["error"]["message"]
+    assert wrong_version["error"]["code"] == -32600 and '"jsonrpc": "2.0"' in wrong_version["error"]["message"]
+    assert not_an_object["error"]["code"] == -32600
+    assert after == {"jsonrpc": "2.0", "id": "after", "result": {}}
+    assert len(server.raw_stdout) == 4  # one answer per line, none for the blank one
+
+
+def test_requests_piped_before_stdin_ends_are_all_answered(project: Path, serve_command: list[str]):
+    """A script writes its requests and closes stdin at once; the server answers them all, then exits."""
+    server = RawServer(serve_command, project)
+    server.request(INITIALIZE)
+    server.request({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    for index in range(20):
+        server.request(
+            {"jsonrpc": "2.0", "id": index, "method": "tools/call", "params": {"name": "list_agents", "arguments": {}}}
+        )
+    assert server.close() == 0
+    assert [server.reply_to(key, timeout=5)["id"] for key in ("init", *range(20))] == ["init", *range(20)]
+
+
 def test_stdin_eof_ends_the_server_cleanly(project: Path, serve_command: list[str]):
     server = RawServer(serve_command, project)
     server.request(INITIALIZE)
