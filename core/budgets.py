@@ -226,8 +226,11 @@ class Accountant:
                 if usd is None:
                     continue
                 key = _limit_key(kind, scope, ts, agent_level=agent_level)
-                if key is not None:
-                    found.append(Limit(key, usd, kind, scope_label, source))
+                if key is None:
+                    continue
+                # a workspace's per_agent limit is one total per agent: the label says whose
+                label = f"{scope_label}, agent {scope.agent}" if kind == "per_agent" and not agent_level else scope_label
+                found.append(Limit(key, usd, kind, label, source))
 
         stored = self.stored
         workspace_values = _budget_values(self.workspace_budget)
@@ -359,16 +362,18 @@ def _budget_values(budget: Budget | None) -> dict[str, float | None]:
 
 
 def status(accountant: Accountant, agents: list[str] | None = None) -> dict[str, Any]:
-    """Every configured limit with what has been spent and reserved against it now (for ``budget show``)."""
+    """Every configured limit with what has been spent and reserved against it now (for ``budget show``). Two
+    limits may watch one total (the workspace's ``per_agent`` and an agent's own): both are shown, and the
+    tighter one is what calls are held to."""
     now = time.time()
     rows: list[dict[str, Any]] = []
     scopes = [CallScope()] + [CallScope(agent=a) for a in agents or []]
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for scope in scopes:
         for limit in accountant.limits_for(scope, now):
-            if limit.key in seen:
+            if (limit.key, limit.label) in seen:  # the workspace's limits come again with every agent
                 continue
-            seen.add(limit.key)
+            seen.add((limit.key, limit.label))
             rows.append(_status_row(accountant.conn, limit))
     return {"limits": rows, "per_scope_limits": _open_scoped_limits(accountant)}
 

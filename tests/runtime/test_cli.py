@@ -81,6 +81,22 @@ def test_budget_set_show_and_the_refusal(project: Path, parac):
     assert parac("budget", "set", "weekly", "5", cwd=project).code == 2
 
 
+def test_budget_show_names_every_limit_on_an_agent_and_the_tighter_one_holds(project: Path, parac):
+    tokens = parac("agents", "run", "coder", "--task", "x", "--json", cwd=project).json()["usage"]["prompt_tokens"]
+    # a call's prompt costs $0.30: over coder's own $0.10, under every other limit
+    set_settings(project, prices={"echo": {"input_per_mtok": 0.3 / tokens * 1e6, "output_per_mtok": 0}})
+    assert parac("budget", "set", "per_agent", "1000", cwd=project).code == 0
+    assert parac("budget", "set", "per_agent", "0.1", "--agent", "coder", cwd=project).code == 0
+    shown = parac("budget", "show", "--json", cwd=project).json()
+    on_coder = sorted((row["limit"], row["limit_usd"]) for row in shown["limits"] if row["key"] == "agent:coder")
+    assert on_coder == [
+        ("per_agent_usd (agent coder, set in parac budget set)", 0.1),
+        ("per_agent_usd (workspace, agent coder, set in parac budget set)", 1000.0),
+    ]
+    refused = parac("agents", "run", "coder", "--task", "x", cwd=project)
+    assert refused.code == 1 and "budget per_agent_usd (agent coder, set in parac budget set)" in refused.err
+
+
 def test_threshold_warnings_reach_stderr(project: Path, parac):
     tokens = parac("agents", "run", "coder", "--task", "x", "--json", cwd=project).json()["usage"]["prompt_tokens"]
     # one call's prompt costs 85% of the total budget (and stays under the agents' per_run_usd of 0.5)
