@@ -174,6 +174,10 @@ def _parse_yaml(doc: SourceDoc, text: str, line_offset: int) -> None:
         column = (mark.column if mark else 0) + 1
         problem = exc.problem or exc.context or "invalid YAML"
         context = f" {exc.context}" if exc.context and exc.problem else ""
+        start = exc.context_mark
+        if context and start is not None and mark is not None and start.line != mark.line:
+            # e.g. a quote never closed: the error is found at the end, the cause is where the scalar began
+            context += f" that begins at line {start.line + 1 + line_offset}, column {start.column + 1}"
         doc.diagnostics.append(
             Diagnostic.at(doc.path, Span(line, column, line, column + 1), "syntax", f"{problem}{context}")
         )

@@ -27,7 +27,12 @@ def validate(state: State, as_json: bool) -> None:
             click.echo(f"{shown}:{diagnostic.line}:{diagnostic.column}: {diagnostic.severity} {diagnostic.code}: {diagnostic.message}")
         errors = sum(d.severity == "error" for d in diagnostics)
         files = len(workspace.files)
-        summary = f"{files} files checked: {errors} errors, {len(diagnostics) - errors} warnings"
-        click.echo(summary if diagnostics else f"{files} files checked: no problems", err=bool(diagnostics))
+        checked = f"{_count(files, 'file')} checked"
+        summary = f"{checked}: {_count(errors, 'error')}, {_count(len(diagnostics) - errors, 'warning')}"
+        click.echo(summary if diagnostics else f"{checked}: no problems", err=bool(diagnostics))
     if any(d.severity == "error" for d in diagnostics):
         raise click.exceptions.Exit(1)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

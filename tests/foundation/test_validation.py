@@ -40,12 +40,22 @@ def codes(diagnostics) -> list[str]:
     return [d.code for d in diagnostics]
 
 
+def test_an_unclosed_quote_is_found_at_the_end_and_named_where_it_opened(ws_root: Path):
+    write(ws_root, "agents/quote.yaml", 'model: echo\ndescription: "never closed\n')
+    (syntax,) = check(ws_root)["quote.yaml"]
+    assert (syntax.code, syntax.line, syntax.column) == ("syntax", 3, 1)
+    assert syntax.message == (
+        "found unexpected end of stream while scanning a quoted scalar that begins at line 2, column 14"
+    )
+
+
 def test_malformed_yaml_has_position_and_other_files_still_checked(ws_root: Path):
     write(ws_root, "agents/broken.yaml", "description: x\ntools: [a, b\nmodel: echo\n")
     write(ws_root, "agents/typo.yaml", "parent: base\ndescriptoin: x\n")
     found = check(ws_root)
     (syntax,) = found["broken.yaml"]
     assert syntax.code == "syntax" and syntax.line == 3
+    assert "that begins at line 2, column 8" in syntax.message  # where the unclosed flow sequence opened
     (typo,) = found["typo.yaml"]
     assert typo.code == "unknown-key"
     assert 'unknown key "descriptoin" (did you mean "description"?)' == typo.message
