@@ -60,7 +60,8 @@ async def answering_stdio_server() -> AsyncIterator[tuple[Any, Any]]:
                         if isinstance(message, types.JSONRPCRequest):
                             running.add(message.id)
                         elif isinstance(message, types.JSONRPCNotification) and message.method == CANCELLED:
-                            running.discard((message.params or {}).get("requestId"))  # cancelled: no answer comes
+                            # a cancelled request gets no answer (the id is the client's word: it may be anything)
+                            running.discard(_usable_id((message.params or {}).get("requestId")))
                         await to_session.send(item)
                     with anyio.move_on_after(DRAIN_S):
                         while running:
@@ -68,14 +69,15 @@ async def answering_stdio_server() -> AsyncIterator[tuple[Any, Any]]:
 
         async def write() -> None:  # ends when the session closes its side, after its last message
             nonlocal answered
-            async with client:
-                async for item in from_session:
-                    await client.send(item)
-                    if isinstance(item.message, types.JSONRPCResponse | types.JSONRPCError):
-                        running.discard(item.message.id)
-                        if not running:
-                            answered.set()
-                            answered = anyio.Event()
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):  # stdout went away
+                async with client, from_session:  # closing from_session tells the session nobody is listening
+                    async for item in from_session:
+                        await client.send(item)
+                        if isinstance(item.message, types.JSONRPCResponse | types.JSONRPCError):
+                            running.discard(item.message.id)
+                            if not running:
+                                answered.set()
+                                answered = anyio.Event()
 
         async with anyio.create_task_group() as group:
             group.start_soon(read)
@@ -101,10 +103,15 @@ def answer_for(error: Exception) -> types.JSONRPCError | None:
 def _request_id(problems: list[Any]) -> str | int | None:
     for problem in problems:
         value = problem.get("input")
-        if isinstance(value, dict):
-            found = value.get("id")
-            if isinstance(found, str) or (isinstance(found, int) and not isinstance(found, bool)):
-                return found
+        if isinstance(value, dict) and (found := _usable_id(value.get("id"))) is not None:
+            return found
+    return None
+
+
+def _usable_id(value: Any) -> str | int | None:
+    """``value`` if it can be a JSON-RPC request id (a string or an integer), else None."""
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
     return None
 
 
