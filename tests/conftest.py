@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from support.paths import PARAC
 
 os.environ["PARAC_LOAD_PLUGINS"] = ""
 os.environ.pop("PARAC_WORKSPACE", None)
 os.environ.pop("PARAC_DISABLE_PLUGINS", None)
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-PARAC = str(BIN / "parac") if (BIN / "parac").exists() else shutil.which("parac")
 
 
 class Result:

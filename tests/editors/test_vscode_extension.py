@@ -21,8 +21,8 @@ from lsprotocol import types
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from pytest_lsp import client_capabilities, make_test_lsp_client
+from support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 EXTENSION = REPO / "editor-clients" / "vscode"
 VSIX = EXTENSION / "parac.vsix"
 BUNDLE = EXTENSION / "dist" / "extension.js"

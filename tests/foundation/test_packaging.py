@@ -8,7 +8,7 @@ import venv
 import zipfile
 from pathlib import Path
 
-from conftest import REPO
+from support.paths import REPO
 
 
 def test_wheel_installs_and_every_module_imports(tmp_path: Path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import REPO
+from support.paths import REPO
 from parac.core.calls import CallDenied
 from parac.core.tools import ToolError
 from parac.server.api import hookimpl

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,9 +18,9 @@ import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from support.paths import PARAC
 from support.serving import free_port, wait_until_listening
 
-PARAC = str(Path(sys.executable).with_name("parac"))
 GRANTS = "allow:\n  - tools: [file_list, file_write]\n"
 
 

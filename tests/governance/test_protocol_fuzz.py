@@ -12,7 +12,6 @@ import json
 import os
 import queue
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from support.serving import free_port, wait_until_listening
+from support.paths import PARAC
 
-PARAC = str(Path(sys.executable).with_name("parac"))
 BATCHES = 520
 PER_BATCH = 20  # 520 x 20 = 10,400 messages per server; small examples keep hypothesis fast
 ANSWER_TIMEOUT = float(os.environ.get("PARAC_FUZZ_TIMEOUT", "60"))

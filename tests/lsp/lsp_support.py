@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import textwrap
 from pathlib import Path
 
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
+from support.paths import PARAC
 
-PARAC = str(Path(sys.executable).parent / "parac")
 
 # An installed distribution in all but name: a module and a dist-info folder with a ``parac`` entry point, put on
 # the server's PYTHONPATH, so the server loads it the way it loads any third-party plugin.

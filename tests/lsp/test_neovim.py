@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 from lsp_support import PARAC, SERVER_ENV
+from support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "editor-clients" / "neovim" / "parac.lua"
 SESSION = Path(__file__).parent / "nvim_session.lua"
 NVIM = shutil.which("nvim") or "nvim"  # installed by .ci/run (apt-get install neovim)

@@ -6,7 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import PARAC
+from support.paths import PARAC
 from parac.core.store import connect_workspace
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
 from support.openai_server import OpenAIServer, Reply
 from support.runtime import set_settings
+from support.paths import PARAC
 
-PARAC = str(Path(sys.executable).parent / "parac")
 RISKY = "feature=payments (risk: high)"
 
 
