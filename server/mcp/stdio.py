@@ -15,7 +15,6 @@ Every message passes through unchanged.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,7 +30,6 @@ INVALID_REQUEST = (
     '(a request also has an "id"), or a response with an "id" and a "result" or an "error"'
 )
 
-
 CANCELLED = "notifications/cancelled"
 
 DRAIN_S = 30.0
@@ -39,53 +37,98 @@ DRAIN_S = 30.0
 
 
 @asynccontextmanager
-async def answering_stdio_server() -> AsyncIterator[tuple[Any, Any]]:
-    """:func:`mcp.server.stdio.stdio_server`'s streams, answering malformed lines and draining requests at EOF."""
+async def answering_stdio_server() -> AsyncIterator[tuple[Incoming, Outgoing]]:
+    """:func:`mcp.server.stdio.stdio_server`'s streams, answering malformed lines and draining requests at EOF.
+
+    The streams are thin wrappers over the SDK's, called in the session's own tasks: no message takes an extra hop.
+    """
     async with stdio_server() as (lines, client):
-        to_session, read_stream = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-        write_stream, from_session = anyio.create_memory_object_stream[SessionMessage](0)
-        running: set[types.RequestId] = set()  # requests received and not yet answered
-        answered = anyio.Event()  # set when the last of them is answered
-        reading = anyio.CancelScope()  # ended when the session ends first (stdin may stay open)
+        outgoing = Outgoing(client)
+        yield Incoming(lines, outgoing), outgoing
 
-        async def read() -> None:
-            with reading, contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                async with to_session:
-                    async for item in lines:
-                        if isinstance(item, Exception):
-                            if (answer := answer_for(item)) is not None:
-                                await client.send(SessionMessage(answer))
-                            continue
-                        message = item.message
-                        if isinstance(message, types.JSONRPCRequest):
-                            running.add(message.id)
-                        elif isinstance(message, types.JSONRPCNotification) and message.method == CANCELLED:
-                            # a cancelled request gets no answer (the id is the client's word: it may be anything)
-                            running.discard(_usable_id((message.params or {}).get("requestId")))
-                        await to_session.send(item)
-                    with anyio.move_on_after(DRAIN_S):
-                        while running:
-                            await answered.wait()
 
-        async def write() -> None:  # ends when the session closes its side, after its last message
-            nonlocal answered
-            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):  # stdout went away
-                async with client, from_session:  # closing from_session tells the session nobody is listening
-                    async for item in from_session:
-                        await client.send(item)
-                        if isinstance(item.message, types.JSONRPCResponse | types.JSONRPCError):
-                            running.discard(item.message.id)
-                            if not running:
-                                answered.set()
-                                answered = anyio.Event()
+class Outgoing:
+    """The session's write stream: what it sends goes to stdout; answers are checked off the requests running."""
 
-        async with anyio.create_task_group() as group:
-            group.start_soon(read)
-            group.start_soon(write)
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.running: set[types.RequestId] = set()  # requests received and not yet answered
+        self._answered = anyio.Event()  # set each time the last of them is answered
+
+    async def send(self, item: SessionMessage) -> None:
+        await self._client.send(item)
+        message = item.message
+        if isinstance(message, types.JSONRPCResponse | types.JSONRPCError) and message.id in self.running:
+            self.finished(message.id)
+
+    def finished(self, request_id: types.RequestId | None) -> None:
+        self.running.discard(request_id)
+        if not self.running:
+            self._answered.set()
+            self._answered = anyio.Event()
+
+    async def drain(self, timeout: float) -> None:
+        """Wait until every request running is answered, for ``timeout`` seconds at most."""
+        with anyio.move_on_after(timeout):
+            while self.running:
+                await self._answered.wait()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Outgoing:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class Incoming:
+    """The session's read stream: messages from stdin. A malformed line is answered here and never reaches the
+    session; at the end of stdin, the requests running are answered before the session sees the end."""
+
+    def __init__(self, lines: Any, outgoing: Outgoing) -> None:
+        self._lines = lines
+        self._outgoing = outgoing
+        self.last_context: Any = None  # the sender's context, which the SDK's dispatcher runs handlers in
+
+    async def receive(self) -> SessionMessage:
+        while True:
             try:
-                yield read_stream, write_stream
-            finally:
-                reading.cancel()
+                item = await self._lines.receive()
+            except anyio.EndOfStream:
+                await self._outgoing.drain(DRAIN_S)
+                raise
+            self.last_context = getattr(self._lines, "last_context", None)
+            if isinstance(item, Exception):
+                if (answer := answer_for(item)) is not None:
+                    await self._outgoing.send(SessionMessage(answer))
+                continue
+            message = item.message
+            if isinstance(message, types.JSONRPCRequest):
+                self._outgoing.running.add(message.id)
+            elif isinstance(message, types.JSONRPCNotification) and message.method == CANCELLED:
+                # a cancelled request gets no answer (the id is the client's word: it may be anything)
+                self._outgoing.finished(_usable_id((message.params or {}).get("requestId")))
+            return item
+
+    def __aiter__(self) -> Incoming:
+        return self
+
+    async def __anext__(self) -> SessionMessage:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        await self._lines.aclose()
+
+    async def __aenter__(self) -> Incoming:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 def answer_for(error: Exception) -> types.JSONRPCError | None:
