@@ -47,16 +47,32 @@ async def answering_stdio_server() -> AsyncIterator[tuple[Incoming, Outgoing]]:
         yield Incoming(lines, outgoing), outgoing
 
 
-class Outgoing:
+class _Wrapper:
+    """A stream around one of the SDK's: closing it closes that one (the session closes both when it ends)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class Outgoing(_Wrapper):
     """The session's write stream: what it sends goes to stdout; answers are checked off the requests running."""
 
     def __init__(self, client: Any) -> None:
-        self._client = client
+        super().__init__(client)
         self.running: set[types.RequestId] = set()  # requests received and not yet answered
         self._answered = anyio.Event()  # set each time the last of them is answered
 
     async def send(self, item: SessionMessage) -> None:
-        await self._client.send(item)
+        await self._inner.send(item)
         message = item.message
         if isinstance(message, types.JSONRPCResponse | types.JSONRPCError) and message.id in self.running:
             self.finished(message.id)
@@ -73,33 +89,24 @@ class Outgoing:
             while self.running:
                 await self._answered.wait()
 
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
-    async def __aenter__(self) -> Outgoing:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-
-class Incoming:
+class Incoming(_Wrapper):
     """The session's read stream: messages from stdin. A malformed line is answered here and never reaches the
     session; at the end of stdin, the requests running are answered before the session sees the end."""
 
     def __init__(self, lines: Any, outgoing: Outgoing) -> None:
-        self._lines = lines
+        super().__init__(lines)
         self._outgoing = outgoing
         self.last_context: Any = None  # the sender's context, which the SDK's dispatcher runs handlers in
 
     async def receive(self) -> SessionMessage:
         while True:
             try:
-                item = await self._lines.receive()
+                item = await self._inner.receive()
             except anyio.EndOfStream:
                 await self._outgoing.drain(DRAIN_S)
                 raise
-            self.last_context = getattr(self._lines, "last_context", None)
+            self.last_context = getattr(self._inner, "last_context", None)
             if isinstance(item, Exception):
                 if (answer := answer_for(item)) is not None:
                     await self._outgoing.send(SessionMessage(answer))
@@ -120,15 +127,6 @@ class Incoming:
             return await self.receive()
         except anyio.EndOfStream:
             raise StopAsyncIteration from None
-
-    async def aclose(self) -> None:
-        await self._lines.aclose()
-
-    async def __aenter__(self) -> Incoming:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
 
 def answer_for(error: Exception) -> types.JSONRPCError | None:
