@@ -33,7 +33,7 @@ from . import hookspecs
 from .registry import KINDS, Registry
 
 if TYPE_CHECKING:
-    from .mcp_sources import ToolSources
+    from .gateway import ToolSources
 
 log = logging.getLogger("parac.host")
 ENV_ALLOW = "PARAC_LOAD_PLUGINS"
@@ -115,7 +115,7 @@ class Host:
                 self.registry.catalog.tools.pop(name, None)
             self.tool_sources = None
         if self.workspace.settings.mcp_servers:  # the client machinery (asyncio, the SDK) loads only when used
-            from .mcp_sources import ToolSources, referenced_tools
+            from .gateway import ToolSources, referenced_tools
 
             # External MCP servers' tools join the registry as SERVER.tool; nothing connects until one is needed.
             self.tool_sources = ToolSources(self.workspace.settings.mcp_servers, self.workspace.root, self._add_external)

@@ -11,7 +11,7 @@ from pathlib import Path
 from parac.core.audit import AuditLog
 
 from .conftest import git, init_repo, write
-from .test_mcp_sources import add_servers, stdio
+from .test_gateway import add_servers, stdio
 
 
 def test_the_default_coder_changes_tests_and_commits_code(tmp_path: Path, parac) -> None:
