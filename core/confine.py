@@ -4,10 +4,12 @@ Three gates, each usable by any tool (built-in or a plugin's), each failing with
 says what was refused and why, in one sentence fit for a model or a person:
 
 - `FileJail`: paths are relative to the workspace root and stay under it. No ``..``, no absolute paths, no
-  backslashes, percent-encoded or look-alike Unicode separators, no symbolic links that lead out (resolved, then
-  checked, then opened without following links), no hard links (a second name for a file elsewhere), no devices,
-  FIFOs or sockets, and never the workspace's state (``.parac/state``: the audit trail and the database), compared
-  without regard to case so that a case-insensitive file system cannot be used to slip past.
+  backslashes, percent-encoded or look-alike Unicode separators; every path is resolved beneath a descriptor of
+  the root and every operation acts on descriptors (:mod:`parac.core.beneath`), so a link leading out, or one
+  swapped in by a racing process, is never followed. No hard links (a second name for a file elsewhere), no
+  devices, FIFOs or sockets, never the workspace's state (``.parac/state``), no writes to policies, settings or
+  ``.git/``, and ``.parac/``, its entries and ``.git/`` are protected as wholes; names are compared as a
+  case-insensitive file system would see them, so that one cannot be used to slip past.
 - `run_command`: an allow-listed program, given as an argument vector (never a shell string, so ``;``, ``|`` or
   ``$(…)`` are plain characters), found on a fixed search path, run with a scrubbed environment (no secrets are
   inherited), a time limit (the whole process group is killed) and an output cap.
@@ -18,17 +20,24 @@ says what was refused and why, in one sentence fit for a model or a person:
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fnmatch
 import os
 import re
+import secrets
+import shutil
 import stat
+import threading
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from parac.core import beneath
 from parac.core.redact import SECRET_ENV_NAME
 
 if TYPE_CHECKING:
@@ -51,83 +60,107 @@ class ConfinementError(PermissionError):
 
 # --- files -------------------------------------------------------------------------------------------------------
 
-#: Paths no tool may read or write: the database and the audit trail's head record live there.
+#: Governance and version-control internals. Wherever they are in the tree (a nested workspace or repository is as
+#: much a target as the root's), each is protected as a whole: not deleted, moved, renamed over or replaced by a
+#: link, and no folder holding one is deleted or moved.
+PROTECTED = (".parac", ".git")
+#: The entries of ``.parac/`` the README lists, protected as wholes too; what agents, skills, workflows, memory and
+#: the roadmap hold is the team's content, which tools may edit.
+PARAC_ENTRIES = ("parac.yaml", "agents", "skills", "workflows", "policies", "memory", "roadmap", "state")
+#: Paths no tool may read or write, at any depth: the database and the audit trail's head record live there.
 HIDDEN = (".parac/state",)
-#: Paths tools may read but not change: a tool that could edit the policies could grant itself anything.
+#: Paths tools may read but not change, at any depth: a tool that could edit the policies could grant itself
+#: anything, and one that could write ``.git/hooks`` or ``.git/config`` could make git run its code.
 READ_ONLY = (".parac/policies", ".parac/parac.yaml", ".parac/tokens.json", ".git")
 MAX_PATH_BYTES = 4096
 MAX_NAME_BYTES = 255
 _PERCENT = re.compile(r"%(?:2e|2f|5c|00|25)", re.IGNORECASE)
+_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC  # O_NONBLOCK: a FIFO is refused after its open, not waited on
+_Parts = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A folder entry as the file tools show it. ``leads_to`` is what a link leads to (``file``, ``dir``)."""
+
+    path: str
+    kind: str  # file, dir, symlink
+    size: int
+    leads_to: str = ""
 
 
 class FileJail:
     """The workspace root as the only place file tools may go.
 
-    ``resolve`` checks a path and returns its real absolute location; ``open`` and the helpers re-check at open
-    time (the final component is opened without following links and the opened file is checked again), so that a
-    symbolic link swapped in between check and use cannot lead out.
-    """
+    The root is opened once; every path is resolved beneath that descriptor (:mod:`parac.core.beneath`) and every
+    operation acts on the descriptor of the folder it resolved to and a bare name, never following a link at the
+    last step, so that nothing swapped in between a check and a use can redirect it. The rules (hidden and
+    read-only areas, protected wholes) are judged on the path as given and again on the real components it led
+    to. ``hidden`` and ``read_only`` add root-relative areas (the policies' ``files`` sections) to the built-in
+    ones."""
 
-    def __init__(self, root: str | Path, *, hidden: Iterable[str] = HIDDEN, read_only: Iterable[str] = READ_ONLY) -> None:
+    def __init__(self, root: str | Path, *, hidden: Iterable[str] = (), read_only: Iterable[str] = ()) -> None:
         self.root = Path(os.path.realpath(root))
-        self.hidden = tuple(_fold(item) for item in hidden)
-        self.read_only = tuple(_fold(item) for item in read_only)
+        self.hidden = tuple(dict.fromkeys(_fold_parts(item) for item in hidden if _fold_parts(item)))
+        self.read_only = tuple(dict.fromkeys(_fold_parts(item) for item in read_only if _fold_parts(item)))
+        self._fd = -1
+        self._lock = threading.Lock()
+
+    # --- the root descriptor ------------------------------------------------------------------------------------
+
+    @property
+    def root_fd(self) -> int:
+        """A descriptor of the root (``O_PATH``), opened on first use and closed with the jail."""
+        if self._fd < 0:
+            with self._lock:
+                if self._fd < 0:
+                    fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                    weakref.finalize(self, os.close, fd)
+                    self._fd = fd
+        return self._fd
+
+    # --- what a path string may name ----------------------------------------------------------------------------
 
     def resolve(self, path: str | os.PathLike[str], *, write: bool = False) -> Path:
         """The real absolute path of ``path`` (relative to the root) after every check; the file need not exist.
 
-        ``write=True`` also refuses read-only areas and requires the parent, if it exists, to be a directory."""
-        text = _check_syntax(os.fspath(path))
-        relative = "/".join(part for part in text.split("/") if part not in ("", "."))
-        self._check_area(relative, text, write)
-        target = Path(os.path.realpath(self.root / relative)) if relative else self.root
-        if not _inside(target, self.root):
-            raise ConfinementError(text, "path leads outside the workspace through a symbolic link")
-        real_relative = target.relative_to(self.root).as_posix() if target != self.root else ""
-        self._check_area(real_relative, text, write)
+        For callers that must hand a path string to another program (a working folder for git or a command); file
+        operations use the jail's own methods, which act on descriptors. ``write=True`` also refuses read-only
+        areas."""
+        shown, parts = self._parts(path, write=write)
         try:
-            info = os.lstat(target)
+            with self._place(parts, shown, write=write) as where:
+                info = where.lstat()
+                real = where.parts
         except FileNotFoundError:
-            return target
-        except OSError as exc:
-            raise ConfinementError(text, f"path cannot be examined ({exc.strerror})") from None
-        _check_kind(info, text)
-        return target
+            return self.root.joinpath(*parts)  # a folder on the way is missing: nothing there to lead elsewhere
+        if info is not None:
+            _check_kind(info, shown)
+        return self.root.joinpath(*real)
 
     def relative(self, path: Path) -> str:
         """``path`` (as returned by `resolve`) relative to the root, with ``/`` separators, for messages."""
         return path.relative_to(self.root).as_posix() if path != self.root else "."
 
+    # --- reading ------------------------------------------------------------------------------------------------
+
     def open(self, path: str | os.PathLike[str], mode: str = "r", **kwargs: Any) -> IO[Any]:
         """Open a confined file like the built-in `open` (text or binary; ``r``, ``w``, ``a``, ``x``, ``+``).
 
-        Parent directories are created (inside the root) for writing modes."""
+        Parent directories are created (inside the root) for writing modes. A write goes to the file in place;
+        `write_bytes` replaces it atomically."""
         write = any(flag in mode for flag in "wax+")
-        target = self.resolve(path, write=write)
-        if write:
-            self._make_parents(target, os.fspath(path))
-        flags = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        if "+" in mode:
-            flags |= os.O_RDWR
-        elif write:
-            flags |= os.O_WRONLY
+        if not write:
+            fd, _ = self._open(path, _READ)
         else:
-            flags |= os.O_RDONLY
-        if "w" in mode:
-            flags |= os.O_CREAT | os.O_TRUNC
-        elif "a" in mode:
-            flags |= os.O_CREAT | os.O_APPEND
-        elif "x" in mode:
-            flags |= os.O_CREAT | os.O_EXCL
+            flags = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_RDWR if "+" in mode else os.O_WRONLY)
+            flags |= {"w": os.O_CREAT | os.O_TRUNC, "a": os.O_CREAT | os.O_APPEND, "x": os.O_CREAT | os.O_EXCL}.get(
+                next((flag for flag in mode if flag in "wax"), ""), 0)
+            shown, parts = self._parts(path, write=True)
+            with self._place(parts, shown, write=True, make_parents=True, whole=True) as where, _refusing(shown):
+                fd = os.open(where.name, flags, 0o666, dir_fd=where.dir_fd)
         try:
-            fd = os.open(target, flags, 0o666)
-        except OSError as exc:
-            if exc.errno == 40:  # ELOOP: the final component became a symbolic link after the check
-                raise ConfinementError(os.fspath(path), "path is a symbolic link") from None
-            raise
-        try:
-            _check_kind(os.fstat(fd), os.fspath(path), opened=True)
-            self._check_opened(fd, os.fspath(path))
+            _check_kind(os.fstat(fd), os.fspath(path))
             os.set_blocking(fd, True)
             return os.fdopen(fd, mode, **kwargs)
         except BaseException:
@@ -136,68 +169,247 @@ class FileJail:
 
     def read_bytes(self, path: str | os.PathLike[str], max_bytes: int | None = None) -> bytes:
         """The file's bytes; refuses a file larger than ``max_bytes`` rather than reading part of it."""
-        with self.open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if max_bytes is not None and size > max_bytes:
-                raise ConfinementError(os.fspath(path), f"file is {size} bytes, more than the limit of {max_bytes}")
+        fd, _ = self._open(path, _READ)
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(fd)
+            _check_kind(info, os.fspath(path))
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "is a folder", os.fspath(path))
+            if max_bytes is not None and info.st_size > max_bytes:
+                raise ConfinementError(os.fspath(path), f"file is {info.st_size} bytes, more than the limit of "
+                                                        f"{max_bytes}")
+            os.set_blocking(fd, True)
             return handle.read()
 
-    def write_bytes(self, path: str | os.PathLike[str], data: bytes) -> Path:
-        """Write ``data`` to a confined file (created with its parents), returning its real path."""
-        with self.open(path, "wb") as handle:
-            handle.write(data)
-        return self.resolve(path, write=True)
+    def entries(self, path: str | os.PathLike[str] = ".", *, recursive: bool = False,
+                descend: Callable[[str], bool] | None = None) -> Iterator[Entry]:
+        """The entries of a folder (with ``recursive``, of every folder below it), sorted per folder, as
+        root-relative ``/`` paths. Links are not followed (one is shown only if it stays inside and leads to
+        something a tool could open), hidden areas and devices are left out, and a folder is entered only if
+        ``descend(its path)`` says so. Raises `NotADirectoryError` for a file."""
+        fd, real = self._open(path, _READ | os.O_DIRECTORY)
+        try:
+            if not recursive:
+                with os.scandir(fd) as listing:
+                    names = sorted(entry.name for entry in listing)
+                yield from filter(None, (self._entry(real, name, fd) for name in names))
+                return
+            for folder, dirs, files, folder_fd in os.fwalk(".", dir_fd=fd, follow_symlinks=False):
+                base = (*real, *(part for part in folder.split("/") if part != "."))
+                entered = []
+                for name in sorted((*dirs, *files)):
+                    entry = self._entry(base, name, folder_fd)
+                    if entry is None:
+                        continue
+                    if entry.kind == "dir" and (descend is None or descend(entry.path)):
+                        entered.append(name)
+                    yield entry
+                dirs[:] = [name for name in dirs if name in entered]
+        finally:
+            os.close(fd)
 
     def walk(self, path: str | os.PathLike[str] = ".", *, skip_dirs: Iterable[str] = ()) -> Iterator[str]:
-        """Every regular file under ``path`` as a root-relative ``/`` path, sorted per directory.
-
-        Symbolic links are not followed (a link inside the workspace is listed only if it is a file link that
-        stays inside), and hidden areas are skipped, so a listing shows only what `open` would allow. Folders
-        named in ``skip_dirs`` (``.git``, ``node_modules``) are not entered at all."""
-        start = self.resolve(path)
-        if not start.is_dir():
-            raise ConfinementError(os.fspath(path), "not a directory")
+        """Every file under ``path`` (regular files, and links that stay inside and lead to one) as a root-relative
+        ``/`` path, sorted per folder. Folders named in ``skip_dirs`` (``.git``, ``node_modules``) are not
+        entered."""
         skipped = set(skip_dirs)
-        for folder, dirs, files in os.walk(start):
-            relative_folder = Path(folder).relative_to(self.root).as_posix()
-            dirs[:] = sorted(d for d in dirs if d not in skipped and not self._is_hidden(_join(relative_folder, d)))
-            for name in sorted(files):
-                relative = _join(relative_folder, name)
-                if self._is_hidden(relative):
-                    continue
-                try:
-                    self.resolve(relative)
-                except ConfinementError:
-                    continue
-                yield relative
+        for entry in self.entries(path, recursive=True, descend=lambda folder: folder.rpartition("/")[2] not in skipped):
+            if entry.kind == "file" or entry.leads_to == "file":
+                yield entry.path
 
-    def _is_hidden(self, relative: str) -> bool:
-        folded = _fold(relative)
-        return any(folded == area or folded.startswith(area + "/") for area in self.hidden)
+    # --- changing -----------------------------------------------------------------------------------------------
 
-    def _check_area(self, relative: str, shown: str, write: bool) -> None:
-        if self._is_hidden(relative):
+    def write_bytes(self, path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> bool:
+        """Replace the file's content atomically (a new file beside it, renamed over it relative to the folder's
+        descriptor): readers see the old content or the new, never half, and a link swapped in meanwhile is
+        replaced, not written through. Parent folders are created. Returns whether the file is new; raises
+        `FileExistsError` (without ``overwrite``) and `IsADirectoryError`."""
+        shown, parts = self._parts(path, write=True)
+        with self._place(parts, shown, write=True, make_parents=True, whole=True) as where, _refusing(shown):
+            info = where.lstat()
+            if info is not None:
+                if stat.S_ISDIR(info.st_mode):
+                    raise IsADirectoryError(errno.EISDIR, "is a folder", shown)
+                _check_kind(info, shown)
+                if not overwrite:
+                    raise FileExistsError(errno.EEXIST, "already exists", shown)
+            temp = f".{where.name[:200]}.{secrets.token_hex(6)}.tmp"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666,
+                         dir_fd=where.dir_fd)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    if info is not None:
+                        os.fchmod(fd, stat.S_IMODE(info.st_mode))
+                beneath.rename(beneath.Place(where.dir_fd, temp, ()), where, replace=overwrite)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp, dir_fd=where.dir_fd)
+                raise
+            return info is None
+
+    def delete(self, path: str | os.PathLike[str], *, recursive: bool = False) -> str:
+        """Delete a file, a link (never what it points to) or a folder (``recursive`` for one with contents,
+        removed relative to descriptors without following links); returns which it was. Raises
+        `FileNotFoundError`, and `OSError` (``ENOTEMPTY``) for a folder with contents without ``recursive``."""
+        shown, parts = self._parts(path, write=True)
+        with self._place(parts, shown, write=True, follow_final=False, whole=True) as where, _refusing(shown):
+            info = where.lstat()
+            if info is None:
+                raise FileNotFoundError(errno.ENOENT, "no such file or folder", shown)
+            if stat.S_ISLNK(info.st_mode):
+                os.unlink(where.name, dir_fd=where.dir_fd)
+                return "symlink"
+            if not stat.S_ISDIR(info.st_mode):
+                _check_kind(info, shown)
+                os.unlink(where.name, dir_fd=where.dir_fd)
+                return "file"
+            self._check_holds_no_protected(where, shown)
+            if recursive:
+                shutil.rmtree(where.name, dir_fd=where.dir_fd)  # descriptor-relative, links never followed
+            else:
+                os.rmdir(where.name, dir_fd=where.dir_fd)
+            return "dir"
+
+    def move(self, source: str | os.PathLike[str], destination: str | os.PathLike[str], *,
+             overwrite: bool = False) -> None:
+        """Rename a file, folder or link (never what it points to) within the root, creating the destination's
+        folders. Raises `FileNotFoundError` (no source), `FileExistsError` (a destination without ``overwrite``,
+        refused by the kernel itself), `IsADirectoryError` (a folder at the destination)."""
+        from_shown, from_parts = self._parts(source, write=True)
+        to_shown, to_parts = self._parts(destination, write=True)
+        with self._place(from_parts, from_shown, write=True, follow_final=False, whole=True) as origin, \
+                _refusing(from_shown):
+            info = origin.lstat()
+            if info is None:
+                raise FileNotFoundError(errno.ENOENT, "no such file or folder", from_shown)
+            if stat.S_ISDIR(info.st_mode):
+                self._check_holds_no_protected(origin, from_shown)
+                if _fold_all(to_parts)[:len(origin.parts)] == _fold_all(origin.parts):
+                    raise ConfinementError(to_shown, "a folder cannot be moved into itself")
+            elif not stat.S_ISLNK(info.st_mode):
+                _check_kind(info, from_shown)
+            with self._place(to_parts, to_shown, write=True, follow_final=False, make_parents=True,
+                             whole=True) as target, _refusing(to_shown):
+                if stat.S_ISDIR(info.st_mode) and _fold_all(target.parts)[:len(origin.parts)] == _fold_all(origin.parts):
+                    raise ConfinementError(to_shown, "a folder cannot be moved into itself")
+                existing = target.lstat()
+                if existing is not None and stat.S_ISDIR(existing.st_mode):
+                    raise IsADirectoryError(errno.EISDIR, "a folder already exists there", to_shown)
+                beneath.rename(origin, target, replace=overwrite)
+
+    # --- rules --------------------------------------------------------------------------------------------------
+
+    def _parts(self, path: str | os.PathLike[str], *, write: bool) -> tuple[str, list[str]]:
+        """The path as shown in messages and its components, after the checks that need no file system."""
+        text = _check_syntax(os.fspath(path))
+        parts = [part for part in text.split("/") if part not in ("", ".")]
+        self._check_area(parts, text, write)
+        return text, parts
+
+    def _open(self, path: str | os.PathLike[str], flags: int) -> tuple[int, _Parts]:
+        shown, parts = self._parts(path, write=False)
+        with _refusing(shown):
+            fd, real = beneath.open_beneath(self.root_fd, parts, flags)
+        try:
+            self._check_area(real, shown, write=False)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, real
+
+    @contextlib.contextmanager
+    def _place(self, parts: list[str], shown: str, *, write: bool, follow_final: bool = True,
+               make_parents: bool = False, whole: bool = False) -> Iterator[beneath.Place]:
+        """Resolve beneath the root and check where the path really leads; ``whole`` also refuses protected
+        wholes (for operations that replace, delete or move the entry itself)."""
+        if whole:
+            self._check_whole(parts, shown)
+
+        def may_make(real: _Parts) -> None:
+            self._check_area(real, shown, write=True)
+
+        with _refusing(shown):
+            where = beneath.place(self.root_fd, parts, follow_final=follow_final,
+                                  make_parents=may_make if make_parents else None)
+        with where:
+            self._check_area(where.parts, shown, write)
+            if whole:
+                self._check_whole(where.parts, shown)
+            yield where
+
+    def _check_area(self, parts: Sequence[str], shown: str, write: bool) -> None:
+        folded = _fold_all(parts)
+        if _within(folded, self.hidden, _BUILT_IN_HIDDEN):
             raise ConfinementError(shown, "path is in the workspace's private state, which tools may not touch")
-        if write:
-            folded = _fold(relative)
-            if not relative or any(folded == area or folded.startswith(area + "/") for area in self.read_only):
-                raise ConfinementError(shown, "path is read-only for tools (policies, settings and git internals)")
+        if write and (not folded or _within(folded, self.read_only, _BUILT_IN_READ_ONLY)):
+            raise ConfinementError(shown, "path is read-only for tools (policies, settings and git internals)")
 
-    def _make_parents(self, target: Path, shown: str) -> None:
-        parent = target.parent
-        if not parent.exists():
-            parent.mkdir(parents=True, exist_ok=True)
-            if not _inside(Path(os.path.realpath(parent)), self.root):
-                raise ConfinementError(shown, "path leads outside the workspace through a symbolic link")
-        elif not parent.is_dir():
-            raise ConfinementError(shown, "a parent of the path is not a directory")
+    def _check_whole(self, parts: Sequence[str], shown: str) -> None:
+        folded = _fold_all(parts)
+        if folded and (folded[-1] in PROTECTED or (len(folded) > 1 and folded[-2] == ".parac"
+                                                   and folded[-1] in PARAC_ENTRIES)):
+            raise ConfinementError(shown, "path is a protected area (.parac/ and its entries, .git/), which tools may "
+                                          "not delete, move, replace or rename over")
+        if any(area[:len(folded)] == folded for area in (*self.hidden, *self.read_only)):
+            raise ConfinementError(shown, "path holds an area the policies protect, so it may not be deleted, moved "
+                                          "or replaced")
 
-    def _check_opened(self, fd: int, shown: str) -> None:
-        """On Linux, ask the kernel where the open file really is: this catches a directory on the way that was
-        swapped for a link between `resolve` and the open."""
-        link = f"/proc/self/fd/{fd}"
-        if os.path.exists(link) and not _inside(Path(os.readlink(link)), self.root):
-            raise ConfinementError(shown, "path leads outside the workspace through a symbolic link")
+    def _check_holds_no_protected(self, where: beneath.Place, shown: str) -> None:
+        """Refuse to delete or move a folder that holds a protected area at any depth (a nested repository's
+        ``.git``, another workspace's ``.parac``)."""
+        fd = os.open(where.name, _READ | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=where.dir_fd)
+        try:
+            for _, dirs, files, _ in os.fwalk(".", dir_fd=fd, follow_symlinks=False):
+                if any(_fold(name) in PROTECTED for name in (*dirs, *files)):
+                    raise ConfinementError(shown, "folder holds a protected area (.parac/ or .git/), which tools may "
+                                                  "not delete or move")
+        finally:
+            os.close(fd)
+
+    def _entry(self, folder: _Parts, name: str, dir_fd: int) -> Entry | None:
+        """The entry ``name`` of an open folder, or None when a tool may not see it."""
+        parts = (*folder, name)
+        relative = "/".join(parts)
+        if _within(_fold_all(parts), self.hidden, _BUILT_IN_HIDDEN):
+            return None
+        try:
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            return None  # gone meanwhile
+        if stat.S_ISDIR(info.st_mode):
+            return Entry(relative, "dir", 0)
+        if stat.S_ISLNK(info.st_mode):
+            try:
+                fd, _ = self._open(relative, os.O_PATH | os.O_CLOEXEC)
+            except (ConfinementError, OSError):
+                return None  # leads out, into a hidden area, or nowhere
+            try:
+                target = os.fstat(fd)
+                _check_kind(target, relative)
+            except ConfinementError:
+                return None
+            finally:
+                os.close(fd)
+            return Entry(relative, "symlink", 0, "dir" if stat.S_ISDIR(target.st_mode) else "file")
+        try:
+            _check_kind(info, relative)
+        except ConfinementError:
+            return None
+        return Entry(relative, "file", info.st_size)
+
+
+@contextlib.contextmanager
+def _refusing(shown: str) -> Iterator[None]:
+    """Name the rule when the kernel refuses a path: a link leading out, or one swapped in at the last step."""
+    try:
+        yield
+    except beneath.Escape:
+        raise ConfinementError(shown, "path leads outside the workspace through a symbolic link") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ConfinementError(shown, "path is a symbolic link (or a chain of too many)") from None
+        raise
 
 
 def _check_syntax(text: str) -> str:
@@ -226,26 +438,40 @@ def _check_syntax(text: str) -> str:
     return text
 
 
-def _check_kind(info: os.stat_result, shown: str, *, opened: bool = False) -> None:
+def _check_kind(info: os.stat_result, shown: str) -> None:
     mode = info.st_mode
     if stat.S_ISLNK(mode):
-        return  # resolve() has followed it and checked where it leads; open() refuses to follow one
+        return  # the resolvers have followed it beneath the root; operations never follow one at the last step
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise ConfinementError(shown, "path is a device, pipe or socket, not a regular file")
     if stat.S_ISREG(mode) and info.st_nlink > 1:
         raise ConfinementError(shown, "file has other hard links, so it may be a file outside the workspace")
 
 
-def _inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+def _fold(name: str) -> str:
+    """A name as a case-insensitive, normalising file system (APFS, HFS+, NTFS) may see it: NFKC, case-folded,
+    without invisible format characters (HFS+ ignores some) and trailing dots and spaces (Windows drops them)."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return "".join(char for char in folded if unicodedata.category(char) != "Cf").rstrip(" .") or folded
 
 
-def _fold(relative: str) -> str:
-    return unicodedata.normalize("NFKC", relative).casefold().strip("/")
+def _fold_all(parts: Sequence[str]) -> _Parts:
+    return tuple(_fold(part) for part in parts)
 
 
-def _join(folder: str, name: str) -> str:
-    return name if folder in ("", ".") else f"{folder}/{name}"
+def _fold_parts(relative: str) -> _Parts:
+    return _fold_all([part for part in relative.split("/") if part not in ("", ".")])
+
+
+_BUILT_IN_HIDDEN = tuple(_fold_parts(area) for area in HIDDEN)
+_BUILT_IN_READ_ONLY = tuple(_fold_parts(area) for area in READ_ONLY)
+
+
+def _within(folded: _Parts, rooted: tuple[_Parts, ...], anywhere: tuple[_Parts, ...]) -> bool:
+    """Whether the path is at or under an area: ``rooted`` ones from the root, ``anywhere`` ones at any depth."""
+    if any(folded[:len(area)] == area for area in rooted):
+        return True
+    return any(folded[i:i + len(area)] == area for area in anywhere for i in range(len(folded) - len(area) + 1))
 
 
 # --- commands ----------------------------------------------------------------------------------------------------

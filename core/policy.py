@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from parac.core.confine import HIDDEN, READ_ONLY, CommandPolicy, FileJail, HttpPolicy
+from parac.core.confine import CommandPolicy, FileJail, HttpPolicy
 from parac.core.diagnostics import Diagnostic
 from parac.core.redact import Redactor
 from parac.core.specs import PolicySpec, ProjectSettings
@@ -82,6 +82,7 @@ class Policies:
         self._broken = [f for f in self.files if f.spec is None or f.problems]
         self._windows: dict[tuple[str, str], deque[float]] = {}
         self._decisions: dict[tuple[str, str | None, str | None], Decision] = {}
+        self._jails: dict[Path, FileJail] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -218,13 +219,18 @@ class Policies:
         )
 
     def file_jail(self, root: str | Path) -> FileJail:
-        """A `FileJail` for ``root`` with the built-in limits plus every file's ``files`` section."""
-        specs = [f.spec.files for f in self._valid if f.spec is not None]
-        return FileJail(
-            root,
-            hidden=(*HIDDEN, *(path for spec in specs for path in spec.hidden)),
-            read_only=(*READ_ONLY, *(path for spec in specs for path in spec.read_only)),
-        )
+        """A `FileJail` for ``root`` with the built-in limits plus every file's ``files`` section; one per root for
+        as long as these policies hold, so that its descriptor of the root is opened once."""
+        key = Path(root)
+        jail = self._jails.get(key)
+        if jail is None:
+            specs = [f.spec.files for f in self._valid if f.spec is not None]
+            jail = self._jails.setdefault(key, FileJail(
+                root,
+                hidden=[path for spec in specs for path in spec.hidden],
+                read_only=[path for spec in specs for path in spec.read_only],
+            ))
+        return jail
 
     def redactor(self) -> Redactor:
         """A `Redactor` with every file's patterns and PII kinds (all kinds in data-minimisation mode)."""

@@ -85,7 +85,9 @@ def jail(ctx: ToolContext) -> FileJail:
 
 
 def resolve_path(ctx: ToolContext, path: str, *, write: bool = False) -> Path:
-    """``path`` (relative to the workspace root) checked by governance's rules, as a real absolute path."""
+    """``path`` (relative to the workspace root) checked by governance's rules, as a real absolute path: for a
+    path another program is given (git's, a command's working folder). Files are read and changed through
+    `jail`'s methods, which act on descriptors."""
     with refusals():
         return jail(ctx).resolve(path, write=write)
 
@@ -93,11 +95,13 @@ def resolve_path(ctx: ToolContext, path: str, *, write: bool = False) -> Path:
 def walk_files(ctx: ToolContext, path: str) -> list[str]:
     """The files under a folder that the jail allows, without the :data:`NOISE_DIRS`; a file path stands for
     itself."""
-    confined = jail(ctx)
     with refusals():
-        if confined.resolve(path).is_file():
+        try:
+            return list(jail(ctx).walk(path, skip_dirs=NOISE_DIRS))
+        except NotADirectoryError:
             return [path]
-        return list(confined.walk(path, skip_dirs=NOISE_DIRS))
+        except FileNotFoundError:
+            raise ToolError(f"{path}: no such file or folder") from None
 
 
 def decode_text(data: bytes, shown: str) -> str:
@@ -113,11 +117,13 @@ def decode_text(data: bytes, shown: str) -> str:
 def read_text(ctx: ToolContext, path: str, max_bytes: int) -> str:
     """A confined file's text. The size is checked on the open file before reading, so a 1 GB file costs an
     ``fstat``, not a gigabyte of memory."""
-    target = resolve_path(ctx, path)
-    if not target.is_file():
-        raise ToolError(f"{path}: not a file" if target.exists() else f"{path}: no such file")
     with refusals():
-        data = jail(ctx).read_bytes(path, max_bytes)
+        try:
+            data = jail(ctx).read_bytes(path, max_bytes)
+        except FileNotFoundError:
+            raise ToolError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise ToolError(f"{path}: not a file") from None
     return decode_text(data, path)
 
 

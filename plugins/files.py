@@ -6,11 +6,12 @@ paths or symbolic links out of the root, no access to ``.parac/state``, and no w
 full disk never leaves half a file.
 """
 
-import os
+import errno
+import fnmatch
 import re
-import secrets
-import shutil
-from pathlib import Path, PurePosixPath
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -19,7 +20,7 @@ from typing_extensions import TypedDict
 from parac.core.confine import ConfinementError
 from parac.server.api import ToolContext, ToolError, hookimpl
 
-from ._tooling import TypedTool, decode_text, jail, read_text, refusals, resolve_path, walk_files
+from ._tooling import NOISE_DIRS, TypedTool, decode_text, jail, read_text, refusals, resolve_path, walk_files
 
 MAX_READ_BYTES = 8 * 1024 * 1024
 MAX_WRITE_BYTES = 8 * 1024 * 1024
@@ -91,24 +92,24 @@ class DeleteResult(TypedDict):
     type: Literal["file", "dir", "symlink"]
 
 
-def _shown(ctx: ToolContext, path: Path) -> str:
-    return jail(ctx).relative(path)
-
-
-def _lexical(ctx: ToolContext, path: str) -> Path:
-    """The path itself, checked for writing, without following a final symbolic link: moving or deleting a
-    link must act on the link, never on the file it points to."""
-    resolve_path(ctx, path, write=True)  # every rule, applied to where the path leads (the root is refused)
-    *parents, name = [part for part in path.split("/") if part not in ("", ".")]
-    return resolve_path(ctx, "/".join(parents) or ".") / name
-
-
-def _kind(path: Path) -> Literal["file", "dir", "symlink", "other"]:
-    if path.is_symlink():
-        return "symlink"
-    if path.is_dir():
-        return "dir"
-    return "file" if path.is_file() else "other"
+@contextmanager
+def _answers(path: str) -> Iterator[None]:
+    """The tool's error for what the file system answered (a refusal by the jail already names its rule)."""
+    try:
+        with refusals():
+            yield
+    except FileNotFoundError:
+        raise ToolError(f"{path}: no such file or folder") from None
+    except FileExistsError:
+        raise ToolError(f"{path}: already exists (pass overwrite: true to replace it)") from None
+    except IsADirectoryError:
+        raise ToolError(f"{path}: a folder already exists there") from None
+    except NotADirectoryError:
+        raise ToolError(f"{path}: not a folder") from None
+    except OSError as exc:
+        if exc.errno == errno.ENOTEMPTY:
+            raise ToolError(f"{path}: folder is not empty (pass recursive: true to delete it and its contents)") from None
+        raise ToolError(f"{path}: {exc.strerror or exc}") from None
 
 
 def file_read(
@@ -135,26 +136,6 @@ def file_read(
     )
 
 
-def _atomic_write(ctx: ToolContext, path: str, content: str) -> None:
-    """Write a new file beside the target through the jail, then rename it over the target: readers see the old
-    content or the new, never half of it, and a link swapped in meanwhile is replaced, not written through."""
-    target = resolve_path(ctx, path, write=True)
-    parent = path.rstrip("/").rpartition("/")[0]
-    name = f".{target.name}.{secrets.token_hex(6)}.tmp"
-    temp = f"{parent}/{name}" if parent else name
-    with refusals():
-        with jail(ctx).open(temp, "x", encoding="utf-8", newline="") as handle:
-            handle.write(content)
-    written = resolve_path(ctx, temp, write=True)
-    try:
-        if target.exists():
-            shutil.copymode(target, written)
-        os.replace(written, target)
-    except BaseException:
-        written.unlink(missing_ok=True)
-        raise
-
-
 def file_write(
     path: RelPath,
     content: Annotated[str, Field(description="The whole new content of the file.")],
@@ -162,17 +143,12 @@ def file_write(
     overwrite: Annotated[bool, Field(description="Replace the file when it exists.")] = True,
 ) -> WriteResult:
     """Create or replace a text file (parent folders are created). Written atomically."""
-    target = resolve_path(ctx, path, write=True)
-    size = len(content.encode("utf-8"))
-    if size > MAX_WRITE_BYTES:
-        raise ToolError(f"{path}: content is {size} bytes, more than the limit of {MAX_WRITE_BYTES} bytes")
-    if target.is_dir():
-        raise ToolError(f"{path}: is a folder")
-    created = not target.exists()
-    if not created and not overwrite:
-        raise ToolError(f"{path}: already exists (pass overwrite: true to replace it)")
-    _atomic_write(ctx, path, content)
-    return WriteResult(path=path, bytes_written=size, created=created)
+    data = content.encode("utf-8")
+    if len(data) > MAX_WRITE_BYTES:
+        raise ToolError(f"{path}: content is {len(data)} bytes, more than the limit of {MAX_WRITE_BYTES} bytes")
+    with _answers(path):
+        created = jail(ctx).write_bytes(path, data, overwrite=overwrite)
+    return WriteResult(path=path, bytes_written=len(data), created=created)
 
 
 def file_edit(
@@ -184,14 +160,15 @@ def file_edit(
 ) -> EditResult:
     """Replace an exact piece of text in a file. Without replace_all it must occur exactly once, so an edit never
     lands somewhere the caller did not mean."""
-    resolve_path(ctx, path, write=True)
+    resolve_path(ctx, path, write=True)  # a read-only file is refused as such, not after reading it
     text = read_text(ctx, path, MAX_WRITE_BYTES)
     count = text.count(old_text)
     if count == 0:
         raise ToolError(f"{path}: old_text was not found (it must match exactly, whitespace included)")
     if count > 1 and not replace_all:
         raise ToolError(f"{path}: old_text occurs {count} times; add context to make it unique or pass replace_all")
-    _atomic_write(ctx, path, text.replace(old_text, new_text))
+    with _answers(path):
+        jail(ctx).write_bytes(path, text.replace(old_text, new_text).encode("utf-8"))
     return EditResult(path=path, replacements=count)
 
 
@@ -204,28 +181,15 @@ def file_list(
     max_entries: Annotated[int, Field(ge=1, le=10000)] = 1000,
 ) -> ListResult:
     """List a folder's entries (files, folders, links) with their size; recursive lists every file below it."""
-    folder = resolve_path(ctx, path)
-    if not folder.is_dir():
-        raise ToolError(f"{path}: not a folder" if folder.exists() else f"{path}: no such folder")
-    confined = jail(ctx)
-    if recursive:
-        items = [confined.root / relative for relative in walk_files(ctx, path)]
-    else:
-        items = [item for item in sorted(folder.iterdir()) if _visible(ctx, item)]
-    entries = [
-        Entry(path=_shown(ctx, item), type=_kind(item), size=item.lstat().st_size if _kind(item) == "file" else 0)
-        for item in items[:max_entries]
-    ]
+    with _answers(path):
+        found = jail(ctx).entries(path, recursive=recursive, descend=_not_noise)
+        items = [item for item in found if not recursive or item.kind == "file" or item.leads_to == "file"]
+    entries = [Entry(path=item.path, type=item.kind, size=item.size) for item in items[:max_entries]]  # type: ignore[typeddict-item]
     return ListResult(path=path, entries=entries, truncated=len(items) > max_entries)
 
 
-def _visible(ctx: ToolContext, item: Path) -> bool:
-    """Whether the jail lets a tool see the entry (the workspace's state folder, for one, it does not)."""
-    try:
-        jail(ctx).resolve(_shown(ctx, item))
-    except ConfinementError:
-        return False
-    return True
+def _not_noise(folder: str) -> bool:
+    return folder.rpartition("/")[2] not in NOISE_DIRS
 
 
 def _check_pattern(pattern: str) -> None:
@@ -241,9 +205,40 @@ def file_glob(
 ) -> GlobResult:
     """Find files and folders whose paths match a glob, relative to a folder of the workspace."""
     _check_pattern(pattern)
-    folder = resolve_path(ctx, path)
-    matches = [_shown(ctx, item) for item in sorted(folder.glob(pattern)) if _visible(ctx, item)]
+    wanted = [part for part in pattern.split("/") if part not in ("", ".")]
+    with _answers(path):
+        confined = jail(ctx)
+        base = confined.resolve(path)
+        prefix = "" if base == confined.root else confined.relative(base) + "/"
+
+        def inside(item: str) -> list[str]:
+            return item[len(prefix):].split("/")
+
+        found = confined.entries(path, recursive=True, descend=lambda folder: _may_hold(wanted, inside(folder)))
+        matches = sorted(item.path for item in found if _glob_match(wanted, inside(item.path)))
     return GlobResult(pattern=pattern, matches=matches[:max_results], truncated=len(matches) > max_results)
+
+
+def _glob_match(pattern: list[str], parts: list[str]) -> bool:
+    """Whether path components match glob components: ``**`` stands for any number of folders, other components
+    match one name each (``*``, ``?``, ``[...]``), as ``pathlib`` globs."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_glob_match(pattern[1:], parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _glob_match(pattern[1:], parts[1:])
+
+
+def _may_hold(pattern: list[str], parts: list[str]) -> bool:
+    """Whether a folder at ``parts`` may hold a match, so that a glob enters only the folders it can match in."""
+    for index, name in enumerate(parts):
+        if index >= len(pattern):
+            return False
+        if pattern[index] == "**":
+            return True
+        if not fnmatch.fnmatchcase(name, pattern[index]):
+            return False
+    return True
 
 
 def file_search(
@@ -289,19 +284,8 @@ def file_move(
     overwrite: Annotated[bool, Field(description="Replace the destination file when it exists.")] = False,
 ) -> MoveResult:
     """Move or rename a file, folder or link inside the workspace."""
-    origin = _lexical(ctx, source)
-    target = _lexical(ctx, destination)
-    if not origin.exists() and not origin.is_symlink():
-        raise ToolError(f"{source}: no such file or folder")
-    if target.exists() or target.is_symlink():
-        if target.is_dir():
-            raise ToolError(f"{destination}: a folder already exists there")
-        if not overwrite:
-            raise ToolError(f"{destination}: already exists (pass overwrite: true to replace it)")
-    if origin.is_dir() and not origin.is_symlink() and target.is_relative_to(origin):
-        raise ToolError(f"{destination}: cannot move a folder into itself")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(origin, target)
+    with _answers(destination):
+        jail(ctx).move(source, destination, overwrite=overwrite)
     return MoveResult(source=source, destination=destination)
 
 
@@ -311,17 +295,9 @@ def file_delete(
     recursive: Annotated[bool, Field(description="Required to delete a folder that is not empty.")] = False,
 ) -> DeleteResult:
     """Delete a file, a link (not what it points to), or a folder (recursive for a non-empty one)."""
-    target = _lexical(ctx, path)
-    kind = _kind(target)
-    if kind in ("file", "symlink"):
-        target.unlink()
-    elif kind == "dir":
-        if any(target.iterdir()) and not recursive:
-            raise ToolError(f"{path}: folder is not empty (pass recursive: true to delete it and its contents)")
-        shutil.rmtree(target)
-    else:
-        raise ToolError(f"{path}: no such file or folder")
-    return DeleteResult(path=path, type=kind)
+    with _answers(path):
+        kind = jail(ctx).delete(path, recursive=recursive)
+    return DeleteResult(path=path, type=kind)  # type: ignore[typeddict-item]
 
 
 @hookimpl
