@@ -175,6 +175,10 @@ def _walk(root_fd: int, parts: list[str], *, follow_final: bool,
                 if target is None:
                     if last:
                         return at(name)  # a file, or nothing yet
+                    if isinstance(exc, NotADirectoryError) and _is_dir_or_link(name, here()) and links < MAX_LINKS:
+                        links += 1  # a link when opened, not when read: swapped meanwhile, so look again
+                        pending.append(name)
+                        continue
                     if isinstance(exc, FileNotFoundError) and make_parents is not None:
                         make_parents((*(n for _, n in entered), name))
                         try:
@@ -203,6 +207,14 @@ def _walk(root_fd: int, parts: list[str], *, follow_final: bool,
     finally:
         for fd, _ in entered:
             os.close(fd)
+
+
+def _is_dir_or_link(name: str, dir_fd: int) -> bool:
+    try:
+        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+        return stat.S_ISDIR(mode) or stat.S_ISLNK(mode)
+    except OSError:
+        return False
 
 
 def _link_target(name: str, dir_fd: int) -> str | None:

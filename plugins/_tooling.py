@@ -102,6 +102,8 @@ def walk_files(ctx: ToolContext, path: str) -> list[str]:
             return [path]
         except FileNotFoundError:
             raise ToolError(f"{path}: no such file or folder") from None
+        except OSError as exc:
+            raise ToolError(f"{path}: {exc.strerror or exc}") from None
 
 
 def decode_text(data: bytes, shown: str) -> str:
@@ -124,6 +126,8 @@ def read_text(ctx: ToolContext, path: str, max_bytes: int) -> str:
             raise ToolError(f"{path}: no such file") from None
         except IsADirectoryError:
             raise ToolError(f"{path}: not a file") from None
+        except OSError as exc:
+            raise ToolError(f"{path}: {exc.strerror or exc}") from None
     return decode_text(data, path)
 
 
