@@ -49,13 +49,15 @@ class _OpenHow(ctypes.Structure):
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_HOW_SIZE = ctypes.sizeof(_OpenHow)
 _openat2_works: bool | None = None  # a property of the kernel (and its seccomp filter), learnt on first use
 
 
 def openat2(dir_fd: int, path: str, flags: int, mode: int = 0, *, resolve: int) -> int:
     """``openat2(2)``: raises `OSError` as ``os.open`` does (``ENOSYS`` where the kernel lacks it)."""
     how = _OpenHow(flags | os.O_CLOEXEC, mode if flags & os.O_CREAT else 0, resolve)
-    fd = _libc.syscall(_SYS_OPENAT2, dir_fd, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how))
+    fd = _syscall(_SYS_OPENAT2, dir_fd, os.fsencode(path), ctypes.byref(how), _HOW_SIZE)
     if fd < 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), path)

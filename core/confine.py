@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fnmatch
+import functools
 import os
 import re
 import secrets
@@ -75,6 +76,7 @@ READ_ONLY = (".parac/policies", ".parac/parac.yaml", ".parac/tokens.json", ".git
 MAX_PATH_BYTES = 4096
 MAX_NAME_BYTES = 255
 _PERCENT = re.compile(r"%(?:2e|2f|5c|00|25)", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _READ = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC  # O_NONBLOCK: a FIFO is refused after its open, not waited on
 _Parts = tuple[str, ...]
 
@@ -170,7 +172,7 @@ class FileJail:
     def read_bytes(self, path: str | os.PathLike[str], max_bytes: int | None = None) -> bytes:
         """The file's bytes; refuses a file larger than ``max_bytes`` rather than reading part of it."""
         fd, _ = self._open(path, _READ)
-        with os.fdopen(fd, "rb") as handle:
+        try:
             info = os.fstat(fd)
             _check_kind(info, os.fspath(path))
             if stat.S_ISDIR(info.st_mode):
@@ -178,8 +180,15 @@ class FileJail:
             if max_bytes is not None and info.st_size > max_bytes:
                 raise ConfinementError(os.fspath(path), f"file is {info.st_size} bytes, more than the limit of "
                                                         f"{max_bytes}")
-            os.set_blocking(fd, True)
-            return handle.read()
+            chunks = [os.read(fd, info.st_size + 1)]  # a regular file: O_NONBLOCK does not apply
+            while chunks[-1] and (max_bytes is None or sum(map(len, chunks)) <= max_bytes):
+                chunks.append(os.read(fd, 1 << 20))  # it grew since the fstat
+            data = b"".join(chunks)
+            if max_bytes is not None and len(data) > max_bytes:
+                raise ConfinementError(os.fspath(path), f"file is more than the limit of {max_bytes} bytes")
+            return data
+        finally:
+            os.close(fd)
 
     def entries(self, path: str | os.PathLike[str] = ".", *, recursive: bool = False,
                 descend: Callable[[str], bool] | None = None) -> Iterator[Entry]:
@@ -309,8 +318,12 @@ class FileJail:
 
     def _open(self, path: str | os.PathLike[str], flags: int) -> tuple[int, _Parts]:
         shown, parts = self._parts(path, write=False)
-        with _refusing(shown):
+        try:
             fd, real = beneath.open_beneath(self.root_fd, parts, flags)
+        except OSError as exc:
+            raise _refusal(exc, shown) from None
+        if len(real) == len(parts) and list(real) == parts:
+            return fd, real  # no link on the way: the path given is where it is, and has been checked
         try:
             self._check_area(real, shown, write=False)
         except BaseException:
@@ -401,22 +414,26 @@ class FileJail:
 
 @contextlib.contextmanager
 def _refusing(shown: str) -> Iterator[None]:
-    """Name the rule when the kernel refuses a path: a link leading out, or one swapped in at the last step."""
     try:
         yield
-    except beneath.Escape:
-        raise ConfinementError(shown, "path leads outside the workspace through a symbolic link") from None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise ConfinementError(shown, "path is a symbolic link (or a chain of too many)") from None
-        raise
+        raise _refusal(exc, shown) from None
+
+
+def _refusal(exc: OSError, shown: str) -> OSError:
+    """Name the rule when the kernel refuses a path: a link leading out, or one swapped in at the last step."""
+    if isinstance(exc, beneath.Escape):
+        return ConfinementError(shown, "path leads outside the workspace through a symbolic link")
+    if exc.errno == errno.ELOOP:
+        return ConfinementError(shown, "path is a symbolic link (or a chain of too many)")
+    return exc
 
 
 def _check_syntax(text: str) -> str:
     """Refuse paths that are not plain relative paths, before anything touches the file system."""
     if not text:
         raise ConfinementError(text, "empty path")
-    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+    if _CONTROL.search(text):
         raise ConfinementError(text, "path contains control characters")
     if len(text.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
         raise ConfinementError(text[:80] + "…", f"path is longer than {MAX_PATH_BYTES} bytes")
@@ -426,7 +443,7 @@ def _check_syntax(text: str) -> str:
         raise ConfinementError(text, "path contains percent-encoded characters; give the plain path")
     if text.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", text):
         raise ConfinementError(text, "absolute paths are not allowed; give a path relative to the workspace root")
-    normal = unicodedata.normalize("NFKC", text)
+    normal = text if text.isascii() else unicodedata.normalize("NFKC", text)
     if normal != text and (".." in normal.split("/") or normal.startswith("/") or "\\" in normal):
         raise ConfinementError(text, "path uses look-alike Unicode characters for '.' or '/'")
     parts = text.split("/")
@@ -448,9 +465,12 @@ def _check_kind(info: os.stat_result, shown: str) -> None:
         raise ConfinementError(shown, "file has other hard links, so it may be a file outside the workspace")
 
 
+@functools.lru_cache(maxsize=4096)
 def _fold(name: str) -> str:
     """A name as a case-insensitive, normalising file system (APFS, HFS+, NTFS) may see it: NFKC, case-folded,
     without invisible format characters (HFS+ ignores some) and trailing dots and spaces (Windows drops them)."""
+    if name.isascii():
+        return name.lower().rstrip(" .") or name.lower()
     folded = unicodedata.normalize("NFKC", name).casefold()
     return "".join(char for char in folded if unicodedata.category(char) != "Cf").rstrip(" .") or folded
 
@@ -468,9 +488,12 @@ _BUILT_IN_READ_ONLY = tuple(_fold_parts(area) for area in READ_ONLY)
 
 
 def _within(folded: _Parts, rooted: tuple[_Parts, ...], anywhere: tuple[_Parts, ...]) -> bool:
-    """Whether the path is at or under an area: ``rooted`` ones from the root, ``anywhere`` ones at any depth."""
+    """Whether the path is at or under an area: ``rooted`` ones from the root, ``anywhere`` ones at any depth
+    (all of which begin with a protected name, so a path without one is done with at once)."""
     if any(folded[:len(area)] == area for area in rooted):
         return True
+    if not any(part in PROTECTED for part in folded):
+        return False
     return any(folded[i:i + len(area)] == area for area in anywhere for i in range(len(folded) - len(area) + 1))
 
 

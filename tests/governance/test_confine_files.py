@@ -7,9 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from parac.core import beneath
 from parac.core.confine import ConfinementError, FileJail
 
 SECRET = "outside-secret-content"
+
+
+@pytest.fixture(autouse=True, params=["openat2", "walk"])
+def resolver(request, monkeypatch):
+    """Every test with both resolvers: the kernel's openat2, and the walk used where it is missing (or refused by a
+    seccomp filter) and for paths with links."""
+    if request.param == "walk":
+        monkeypatch.setattr(beneath, "_openat2_works", False)
+    else:
+        assert beneath.has_openat2(os.open("/", os.O_PATH))  # this kernel (≥ 5.6) has it: the fast path is tested
+    return request.param
 
 
 @pytest.fixture
@@ -175,3 +187,61 @@ def test_case_insensitive_file_system_trick(world):
     (root / ".PARAC" / "STATE" / "x").write_text("y")
     with pytest.raises(ConfinementError, match="private state"):
         jail.open(".PARAC/STATE/x")
+
+
+def test_links_that_stay_inside_are_followed_for_every_operation(world):
+    jail, root = world
+    os.symlink("ok.txt", root / "src" / "alias.txt")
+    assert jail.read_bytes("src/alias.txt") == b"inside"
+    assert jail.write_bytes("inner/alias.txt", b"changed") is False  # through two inside links, onto the file
+    assert (root / "src" / "ok.txt").read_bytes() == b"changed" and (root / "src" / "alias.txt").is_symlink()
+    # Listed through the inside link, at their real place; the links that lead out are left out.
+    assert [entry.path for entry in jail.entries("inner")] == ["src/alias.txt", "src/deep", "src/ok.txt"]
+    jail.move("inner/alias.txt", "moved-alias.txt")  # the link itself moves, not its file
+    assert (root / "moved-alias.txt").is_symlink() and (root / "src" / "ok.txt").exists()
+    assert jail.delete("moved-alias.txt") == "symlink" and (root / "src" / "ok.txt").exists()
+
+
+def test_protected_areas_are_wholes_at_any_depth_and_spelling(world, tmp_path):
+    jail, root = world
+    (root / "vendor" / "lib" / ".git" / "hooks").mkdir(parents=True)
+    (root / "bait.txt").write_text("bait")
+    for path in [".parac", ".PARAC", ".parac/agents", ".Parac/Memory", ".git", "vendor/lib/.GIT",
+                 "vendor/lib/.git/hooks", ".git.", ".par\u200bac"]:
+        with pytest.raises(ConfinementError):
+            jail.delete(path, recursive=True)
+        with pytest.raises(ConfinementError):
+            jail.move("bait.txt", path, overwrite=True)
+    for holder in ["vendor", "vendor/lib"]:  # folders holding a nested repository
+        with pytest.raises(ConfinementError, match="holds a protected area"):
+            jail.delete(holder, recursive=True)
+        with pytest.raises(ConfinementError, match="holds a protected area"):
+            jail.move(holder, "elsewhere")
+    assert (root / "vendor" / "lib" / ".git" / "hooks").is_dir() and (root / ".parac" / "policies").is_dir()
+    (root / ".parac" / "memory").mkdir()
+    jail.write_bytes(".parac/memory/notes.md", b"the team's content")  # inside an entry: content tools may edit
+    assert jail.delete(".parac/memory/notes.md") == "file"
+
+
+def test_policy_areas_cannot_go_with_a_parent(tmp_path):
+    root = tmp_path / "ws"
+    (root / "lib" / "vendor").mkdir(parents=True)
+    (root / "lib" / "vendor" / "x.txt").write_text("x")
+    jail = FileJail(root, read_only=["lib/vendor"])
+    for attempt in (lambda: jail.delete("lib", recursive=True), lambda: jail.move("lib", "lib2"),
+                    lambda: jail.delete("LIB/Vendor/x.txt")):
+        with pytest.raises(ConfinementError):
+            attempt()
+    assert (root / "lib" / "vendor" / "x.txt").read_text() == "x"
+
+
+def test_writes_are_atomic_and_keep_the_mode(world):
+    jail, root = world
+    target = root / "src" / "ok.txt"
+    target.chmod(0o640)
+    before = target.stat().st_ino
+    assert jail.write_bytes("src/ok.txt", b"new") is False
+    assert target.read_bytes() == b"new" and target.stat().st_ino != before and target.stat().st_mode & 0o777 == 0o640
+    with pytest.raises(FileExistsError):
+        jail.write_bytes("src/ok.txt", b"again", overwrite=False)
+    assert not [p for p in (root / "src").iterdir() if p.name.endswith(".tmp")]
