@@ -77,6 +77,9 @@ MAX_PATH_BYTES = 4096
 MAX_NAME_BYTES = 255
 _PERCENT = re.compile(r"%(?:2e|2f|5c|00|25)", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: What any refusal of `_check_syntax` needs to see in an ASCII path: an empty path, a control character, a
+#: backslash, a percent sign, a leading ``/`` or ``~`` or drive letter, a ``..`` component.
+_SUSPECT = re.compile(r"\A\Z|[\x00-\x1f\x7f\\%]|\A[/~]|\A[A-Za-z]:|(?:\A|/)\.\.(?:/|\Z)")
 _READ = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC  # O_NONBLOCK: a FIFO is refused after its open, not waited on
 _Parts = tuple[str, ...]
 
@@ -431,6 +434,8 @@ def _refusal(exc: OSError, shown: str) -> OSError:
 
 def _check_syntax(text: str) -> str:
     """Refuse paths that are not plain relative paths, before anything touches the file system."""
+    if text.isascii() and len(text) <= MAX_NAME_BYTES and not _SUSPECT.search(text):
+        return text  # the common case, in one pass; anything that may be refused is examined below
     if not text:
         raise ConfinementError(text, "empty path")
     if _CONTROL.search(text):
@@ -476,7 +481,7 @@ def _fold(name: str) -> str:
 
 
 def _fold_all(parts: Sequence[str]) -> _Parts:
-    return tuple(_fold(part) for part in parts)
+    return tuple(map(_fold, parts))
 
 
 def _fold_parts(relative: str) -> _Parts:
