@@ -297,13 +297,11 @@ class FileJail:
                 raise FileNotFoundError(errno.ENOENT, "no such file or folder", from_shown)
             if stat.S_ISDIR(info.st_mode):
                 self._check_holds_no_protected(origin, from_shown)
-                if _fold_all(to_parts)[:len(origin.parts)] == _fold_all(origin.parts):
-                    raise ConfinementError(to_shown, "a folder cannot be moved into itself")
             elif not stat.S_ISLNK(info.st_mode):
                 _check_kind(info, from_shown)
             with self._place(to_parts, to_shown, write=True, follow_final=False, make_parents=True,
                              whole=True) as target, _refusing(to_shown):
-                if stat.S_ISDIR(info.st_mode) and _fold_all(target.parts)[:len(origin.parts)] == _fold_all(origin.parts):
+                if stat.S_ISDIR(info.st_mode) and target.parts[:len(origin.parts)] == origin.parts:
                     raise ConfinementError(to_shown, "a folder cannot be moved into itself")
                 existing = target.lstat()
                 if existing is not None and stat.S_ISDIR(existing.st_mode):
