@@ -133,7 +133,10 @@ class Workspace:
         self.catalog = catalog
         self.overlays: dict[Path, str] = {}
         self.files: dict[Path, Entry[Any]] = {}
-        self._resolved: dict[str, ResolvedAgent | InheritanceError] = {}
+        self._resolved: dict[str, ResolvedAgent | InheritanceError] = {}  # by name, until its lineage changes
+        self._summaries: dict[str, dict[str, Any]] = {}  # listing rows, dropped with the resolution
+        self.version = 0
+        """Moves on every re-index (a file read again): caches of what the workspace shows compare it."""
         self._checked: dict[Path, list[Diagnostic]] = {}
         self._load_all()
 
@@ -190,8 +193,21 @@ class Workspace:
         doc = load_source(path, self.overlays.get(path))
         self.files[path] = build_entry(kind, path, doc)
 
-    def _reindex(self) -> None:
-        self._resolved.clear()
+    def _stale_agents(self, kind: str, path: Path) -> set[str] | None:
+        """The agents whose resolution a change to ``path`` may alter; None for all (the settings' default model)."""
+        if kind == "project":
+            return None
+        return self.lineage(path.stem) if kind == "agent" else set()
+
+    def _reindex(self, stale_agents: set[str] | None = None) -> None:
+        """Index the loaded files again. Resolved agents stay cached except ``stale_agents`` (None: all of them),
+        so that a file's change costs resolving its own lineage again, not a thousand agents."""
+        self.version += 1
+        if stale_agents is None:
+            self._resolved.clear()
+            self._summaries.clear()
+        else:
+            self._forget(stale_agents)
         self._checked.clear()
         by_kind: dict[str, dict[str, list[Entry[Any]]]] = {"agent": {}, "workflow": {}, "skill": {}}
         self.policies: list[Entry[PolicySpec]] = []
@@ -244,13 +260,20 @@ class Workspace:
             return set()
         before = self.files.get(path)
         affected = self.dependents_of(path) if before else set()
+        stale = self._stale_agents(kind, path)
         if path in self.overlays or path.exists():
             self._load(path)
         else:
             self.files.pop(path, None)
-        self._reindex()
+        self._reindex(stale)
+        self._forget(self._stale_agents(kind, path) or ())  # the lineage as the file links it now
         affected |= self.dependents_of(path) | {path}
         return {p for p in affected if p in self.files or p == path}
+
+    def _forget(self, names: Iterable[str]) -> None:
+        for name in names:
+            self._resolved.pop(name, None)
+            self._summaries.pop(name, None)
 
     def reload(self) -> None:
         self._load_all()
@@ -304,6 +327,23 @@ class Workspace:
             raise ParacError(str(result), diagnostics)
         return result
 
+    def agent_summary(self, name: str) -> dict[str, Any]:
+        """What a listing shows of an agent: name, origin, parent, model, description, and the error that keeps
+        it from resolving (None when it resolves). Cached with the resolution (shared: do not modify it)."""
+        summary = self._summaries.get(name)
+        if summary is None:
+            summary = {"name": name, "origin": self.agent_origin(name), "parent": None, "model": None, "description": None, "error": None}
+            try:
+                resolved = self.resolve_agent(name)
+            except ParacError as error:
+                summary["error"] = str(error)
+            else:
+                summary["parent"] = resolved.chain[1] if len(resolved.chain) > 1 else None
+                summary["model"] = resolved.fields.get("model")
+                summary["description"] = resolved.fields.get("description")
+            self._summaries[name] = summary
+        return summary
+
     def _resolve(self, name: str) -> ResolvedAgent | InheritanceError:
         if name not in self._resolved:
             if name not in self._agent_specs:
@@ -324,6 +364,17 @@ class Workspace:
             return exc
         return None
 
+    def lineage(self, name: str) -> set[str]:
+        """``name`` and every agent that inherits from it, however deep: those whose resolution its file alters."""
+        names = {name}
+        todo = [name]
+        while todo:  # a cycle ends because names are visited once
+            for child in self._children.get(todo.pop(), ()):
+                if child not in names:
+                    names.add(child)
+                    todo.append(child)
+        return names
+
     def dependents_of(self, path: Path) -> set[Path]:
         """Files whose diagnostics can change when ``path`` changes."""
         entry = self.files.get(path)
@@ -333,13 +384,7 @@ class Workspace:
             return set(self.files)
         out: set[Path] = set()
         if entry.kind == "agent":
-            names = {entry.name}
-            todo = [entry.name]
-            while todo:  # every descendant, however deep; a cycle ends because names are visited once
-                for child in self._children.get(todo.pop(), ()):
-                    if child not in names:
-                        names.add(child)
-                        todo.append(child)
+            names = self.lineage(entry.name)
             out |= {self.agents[n].path for n in names if n in self.agents and self.agents[n].path}
             out |= {e.path for e in self.workflows.values() if e.path and _workflow_agents(e) & names}
             out |= {e.path for e in self._duplicates["agent"].get(entry.name, []) if e.path}

@@ -13,6 +13,7 @@ from typing_extensions import TypedDict
 
 from parac.server.mcp.call import Call
 from parac.server.mcp.faces import Faces, ToolFace
+from parac.server.mcp.listings import Cursor, Limit
 
 
 class PluginRow(TypedDict):
@@ -26,6 +27,7 @@ class PluginRow(TypedDict):
 
 class PluginList(TypedDict):
     plugins: list[PluginRow]
+    next_cursor: str | None
 
 
 class ToolRow(TypedDict):
@@ -38,6 +40,7 @@ class ToolRow(TypedDict):
 
 class ToolList(TypedDict):
     tools: list[ToolRow]
+    next_cursor: str | None
 
 
 class ProviderRow(TypedDict):
@@ -47,6 +50,7 @@ class ProviderRow(TypedDict):
 
 class ProviderList(TypedDict):
     providers: list[ProviderRow]
+    next_cursor: str | None
 
 
 def plugin_tool(name: str, tool: Any, origin: str) -> ToolFace:
@@ -69,16 +73,21 @@ def plugin_tool(name: str, tool: Any, origin: str) -> ToolFace:
 
 def register(faces: Faces) -> None:
     @faces.tool(output=PluginList, title="List plugins")
-    async def list_plugins(call: Call) -> PluginList:
-        """Loaded plugins: where each came from, what it registered, and any problem it had loading."""
+    async def list_plugins(call: Call, limit: Limit = None, cursor: Cursor = None) -> PluginList:
+        """Loaded plugins (built-in ones first): where each came from, what it registered, and any problem it had
+        loading; a page at a time."""
         host = await call.host()
-        infos = sorted(host.infos.values(), key=lambda i: (i.source != "builtin", i.name))
-        return PluginList(plugins=[PluginRow(**info.to_json()) for info in infos])
+        by_key = sorted((f"{i.source != 'builtin':d}:{i.name}", i) for i in host.infos.values())  # built-ins first
+        span = call.page([key for key, _ in by_key], listing="list_plugins", cursor=cursor, limit=limit)
+        rows = [PluginRow(**info.to_json()) for _, info in by_key[span.start : span.stop]]
+        return PluginList(plugins=rows, next_cursor=span.next_cursor)
 
     @faces.tool(output=ToolList, title="List plugin tools")
-    async def list_tools(call: Call) -> ToolList:
-        """Tools that plugins registered (agents may use them), with their argument schemas and origin."""
-        host = await call.host()
+    async def list_tools(call: Call, limit: Limit = None, cursor: Cursor = None) -> ToolList:
+        """Tools that plugins registered (agents may use them), with their argument schemas and origin; a page at
+        a time."""
+        tools = sorted((await call.host()).registry.catalog.tools.items())
+        span = call.page([name for name, _ in tools], listing="list_tools", cursor=cursor, limit=limit)
         rows = [
             ToolRow(
                 name=name,
@@ -87,16 +96,18 @@ def register(faces: Faces) -> None:
                 input_schema=c.value.input_schema,
                 needs_approval=c.value.needs_approval,
             )
-            for name, c in sorted(host.registry.catalog.tools.items())
+            for name, c in tools[span.start : span.stop]
         ]
-        return ToolList(tools=rows)
+        return ToolList(tools=rows, next_cursor=span.next_cursor)
 
     @faces.tool(output=ProviderList, title="List model providers")
-    async def list_providers(call: Call) -> ProviderList:
-        """Model providers that plugins registered (the offline ones included), by name and origin."""
-        host = await call.host()
-        rows = [ProviderRow(name=name, origin=c.origin) for name, c in sorted(host.registry.catalog.providers.items())]
-        return ProviderList(providers=rows)
+    async def list_providers(call: Call, limit: Limit = None, cursor: Cursor = None) -> ProviderList:
+        """Model providers that plugins registered (the offline ones included), by name and origin; a page at a
+        time."""
+        providers = sorted((await call.host()).registry.catalog.providers.items())
+        span = call.page([name for name, _ in providers], listing="list_providers", cursor=cursor, limit=limit)
+        rows = [ProviderRow(name=name, origin=c.origin) for name, c in providers[span.start : span.stop]]
+        return ProviderList(providers=rows, next_cursor=span.next_cursor)
 
     async def plugin_tools(call: Call) -> list[ToolFace]:
         host = await call.host()

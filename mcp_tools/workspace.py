@@ -13,6 +13,7 @@ from parac.core.diagnostics import ParacError, suggestion
 from parac.core.workspace import Workspace
 from parac.server.mcp.call import Call
 from parac.server.mcp.faces import FaceError, Faces
+from parac.server.mcp.listings import Cursor, Limit
 
 
 class AgentRow(TypedDict):
@@ -26,6 +27,7 @@ class AgentRow(TypedDict):
 
 class AgentList(TypedDict):
     agents: list[AgentRow]
+    next_cursor: str | None
 
 
 class AgentDetail(TypedDict):
@@ -66,10 +68,12 @@ class NamedRow(TypedDict):
 
 class WorkflowList(TypedDict):
     workflows: list[NamedRow]
+    next_cursor: str | None
 
 
 class SkillList(TypedDict):
     skills: list[NamedRow]
+    next_cursor: str | None
 
 
 class WorkflowDetail(TypedDict):
@@ -89,22 +93,6 @@ class SkillDetail(TypedDict):
     files: list[str]
 
 
-def agent_row(workspace: Workspace, name: str) -> AgentRow:
-    try:
-        resolved = workspace.resolve_agent(name)
-    except ParacError as error:
-        return AgentRow(name=name, origin=workspace.agent_origin(name), parent=None, model=None, description=None, error=str(error))
-    fields = resolved.fields
-    return AgentRow(
-        name=name,
-        origin=workspace.agent_origin(name),
-        parent=resolved.chain[1] if len(resolved.chain) > 1 else None,
-        model=fields.get("model"),
-        description=fields.get("description"),
-        error=None,
-    )
-
-
 def require(kind: str, name: str, known: Any) -> None:
     if name not in known:
         raise FaceError(f'unknown {kind} "{name}"{suggestion(name, list(known))}')
@@ -121,10 +109,14 @@ def workflow_entries(workspace: Workspace) -> dict[str, tuple[str, Any, Any]]:
 
 def register(faces: Faces) -> None:
     @faces.tool(output=AgentList, title="List agents")
-    async def list_agents(call: Call) -> AgentList:
-        """Every agent of the workspace and of the plugins: name, parent, model, origin and description."""
+    async def list_agents(call: Call, limit: Limit = None, cursor: Cursor = None) -> AgentList:
+        """Every agent of the workspace and of the plugins: name, parent, model, origin and description; a page at
+        a time (pass the answer's next_cursor for the next page)."""
         workspace = await call.workspace()
-        return AgentList(agents=[agent_row(workspace, name) for name in workspace.agent_names()])
+        names = workspace.agent_names()
+        span = call.page(names, listing="list_agents", cursor=cursor, limit=limit)
+        rows = [AgentRow(**workspace.agent_summary(name)) for name in names[span.start : span.stop]]
+        return AgentList(agents=rows, next_cursor=span.next_cursor)
 
     @faces.tool(output=AgentDetail, title="Show an agent, resolved")
     async def get_agent(call: Call, name: str) -> AgentDetail:
@@ -158,14 +150,15 @@ def register(faces: Faces) -> None:
         )
 
     @faces.tool(output=WorkflowList, title="List workflows")
-    async def list_workflows(call: Call) -> WorkflowList:
-        """Every workflow with its description and origin."""
-        workspace = await call.workspace()
+    async def list_workflows(call: Call, limit: Limit = None, cursor: Cursor = None) -> WorkflowList:
+        """Every workflow with its description and origin, a page at a time."""
+        entries = sorted(workflow_entries(await call.workspace()).items())
+        span = call.page([name for name, _ in entries], listing="list_workflows", cursor=cursor, limit=limit)
         rows = [
             NamedRow(name=name, description=spec.description if spec else None, origin=origin, path=str(path) if path else None)
-            for name, (origin, path, spec) in sorted(workflow_entries(workspace).items())
+            for name, (origin, path, spec) in entries[span.start : span.stop]
         ]
-        return WorkflowList(workflows=rows)
+        return WorkflowList(workflows=rows, next_cursor=span.next_cursor)
 
     @faces.tool(output=WorkflowDetail, title="Show a workflow")
     async def get_workflow(call: Call, name: str) -> WorkflowDetail:
@@ -184,14 +177,15 @@ def register(faces: Faces) -> None:
         )
 
     @faces.tool(output=SkillList, title="List skills")
-    async def list_skills(call: Call) -> SkillList:
-        """Every skill (Agent Skills format) with its description and origin."""
-        workspace = await call.workspace()
+    async def list_skills(call: Call, limit: Limit = None, cursor: Cursor = None) -> SkillList:
+        """Every skill (Agent Skills format) with its description and origin, a page at a time."""
+        skills = sorted((await call.workspace()).skills.items())
+        span = call.page([name for name, _ in skills], listing="list_skills", cursor=cursor, limit=limit)
         rows = [
             NamedRow(name=name, description=c.value.spec.description, origin=c.origin, path=str(c.path) if c.path else None)
-            for name, c in sorted(workspace.skills.items())
+            for name, c in skills[span.start : span.stop]
         ]
-        return SkillList(skills=rows)
+        return SkillList(skills=rows, next_cursor=span.next_cursor)
 
     @faces.tool(output=SkillDetail, title="Show a skill")
     async def get_skill(call: Call, name: str) -> SkillDetail:

@@ -113,6 +113,7 @@ class Host:
             self.tool_sources.close()
             for name in self.tool_sources.tools:
                 self.registry.catalog.tools.pop(name, None)
+            self.registry.version += 1
             self.tool_sources = None
         if self.workspace.settings.mcp_servers:  # the client machinery (asyncio, the SDK) loads only when used
             from .gateway import ToolSources, referenced_tools

@@ -45,6 +45,8 @@ class Registry:
     prompts: dict[str, Contribution[PromptDef]] = field(default_factory=dict)
     resources: dict[str, Contribution[ResourceDef]] = field(default_factory=dict)
     conflicts: list[str] = field(default_factory=list)
+    version: int = 0
+    """Counts changes (a registration, tools withdrawn): what caches derived from the registry compare."""
 
     def table(self, kind: str) -> dict[str, Contribution[Any]]:
         if kind == "prompts":
@@ -66,6 +68,7 @@ class Registry:
                 )
                 return
             table[name] = Contribution(value, plugin, path)
+            self.version += 1
 
         return register
 

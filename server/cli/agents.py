@@ -21,22 +21,7 @@ def agents() -> None:
 def list_agents(state: State, as_json: bool) -> None:
     """Every agent: the workspace's and those plugins registered."""
     workspace = state.open_workspace()
-    rows = []
-    for name in workspace.agent_names():
-        try:
-            resolved = workspace.resolve_agent(name)
-        except ParacError as exc:
-            rows.append({"name": name, "origin": workspace.agent_origin(name), "error": str(exc)})
-            continue
-        rows.append(
-            {
-                "name": name,
-                "origin": workspace.agent_origin(name),
-                "parent": resolved.chain[1] if len(resolved.chain) > 1 else None,
-                "model": resolved.fields.get("model"),
-                "description": resolved.fields.get("description"),
-            }
-        )
+    rows = [workspace.agent_summary(name) for name in workspace.agent_names()]
     if as_json:
         echo_json(rows)
         return
@@ -44,7 +29,7 @@ def list_agents(state: State, as_json: bool) -> None:
 
     table = Table("name", "parent", "model", "origin", "description", box=None)
     for row in rows:
-        table.add_row(row["name"], row.get("parent") or "", row.get("model") or "", row["origin"] or "", row.get("description") or row.get("error", ""))
+        table.add_row(row["name"], row["parent"] or "", row["model"] or "", row["origin"] or "", row["description"] or row["error"] or "")
     console().print(table)
 
 

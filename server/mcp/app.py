@@ -72,6 +72,9 @@ class ParacApp:
         self.poll_interval = poll_interval
         self.face_packages = face_packages
         self.client_log_level = "info"
+        self.cursor_secret = os.urandom(16)
+        """Signs the cursors of every listing this server answers: fresh per process, so that a cursor from an
+        earlier server (or one a client made up) is refused rather than trusted (see `parac.core.pages`)."""
         self.subscribers = Subscribers()
         self.bus: SubscriptionBus | None = None  # set by the server assembly (2026-07-28 listen streams)
         self._faces: Faces | None = None
@@ -119,6 +122,15 @@ class ParacApp:
             log.warning("serving without a workspace: %s", error)
             return Loaded(Host(), None, str(error))
         return Loaded(host, host.workspace)  # plugin problems were logged by the host (stderr) and show in list_plugins
+
+    def stamp(self) -> tuple[int, ...]:
+        """Moves whenever what the lists show may have changed: a plugin registered something, or the workspace
+        re-read a file (the watcher's refresh: agents, policies, settings). The MCP lists are cached against it."""
+        loaded = self._loaded
+        if loaded is None:
+            return ()
+        workspace = loaded.workspace
+        return (loaded.host.registry.version, id(workspace), workspace.version if workspace is not None else 0)
 
     def client_logs(self, level: str) -> bool:
         """True when a log message at `level` should go to the client (the level set by `logging/setLevel`)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.lowlevel
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mcp.server.context import ServerRequestContext
     from mcp.server.session import ServerSession
 
+    from parac.core.pages import Span
     from parac.core.workspace import Workspace
     from parac.server.host import Host
 
@@ -95,6 +96,13 @@ class Call:
                 await self.request.session.send_log_message(level, message, logger=logger)  # type: ignore[arg-type]
         except Exception as error:  # a client that went away must not fail the call
             log.debug("log notification not delivered: %s", error)
+
+    def page(self, keys: Sequence[str], *, listing: str, cursor: str | None, limit: int | None) -> Span:
+        """The page of a listing tool's sorted `keys` that `cursor` points at (see `parac.core.pages`); a cursor
+        this server did not issue for `listing` fails the call (`CursorError`) with a message saying so."""
+        from parac.core.pages import page
+
+        return page(keys, listing=listing, cursor=cursor, limit=limit, secret=self.app.cursor_secret)
 
     async def to_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking `fn` in a worker thread; on cancellation the reply is not held up by it."""

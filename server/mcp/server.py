@@ -12,9 +12,10 @@ the problem; a tool that fails returns `isError: true` with its message. Nothing
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Hashable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
@@ -28,6 +29,9 @@ from .call import Call
 from .faces import FaceError, PromptFace, ResourceFace, TemplateFace, ToolFace, to_json_text
 from .logs import current_request, forward_to_clients
 from .roles import allows
+
+if TYPE_CHECKING:
+    from .listings import Listings
 
 log = logging.getLogger("parac.mcp")
 
@@ -133,6 +137,13 @@ class Handlers:
 
     def __init__(self, app: ParacApp) -> None:
         self.app = app
+        self._tools: tuple[Hashable, dict[str, ToolFace]] | None = None
+
+    @cached_property
+    def listings(self) -> Listings:
+        from .listings import Listings  # on the first list, after the handshake
+
+        return Listings(self.app.stamp, self.app.cursor_secret)
 
     def call(self, ctx: ServerRequestContext[Any, Any]) -> Call:
         scope = getattr(ctx.request, "scope", None)
@@ -144,23 +155,31 @@ class Handlers:
     # -- tools -----------------------------------------------------------------------------------------------------
 
     async def tools(self, call: Call) -> dict[str, ToolFace]:
-        faces = self.app.faces
-        out = dict(faces.tools)
-        for provider in faces.tool_providers:
-            for face in await provider(call):
-                if face.name in out:
-                    log.warning('plugin tool "%s" hidden: parac has an MCP tool of that name', face.name)
-                    continue
-                out[face.name] = face
-        return out
+        """Every tool by name, parac's own and the providers' (built again only when the registry or the
+        workspace changed: the providers ask the plugins)."""
+        stamp = self.app.stamp()
+        if self._tools is None or self._tools[0] != stamp:
+            faces = self.app.faces
+            out = dict(faces.tools)
+            for provider in faces.tool_providers:
+                for face in await provider(call):
+                    if face.name in out:
+                        log.warning('plugin tool "%s" hidden: parac has an MCP tool of that name', face.name)
+                        continue
+                    out[face.name] = face
+            self._tools = (self.app.stamp(), out)
+        return self._tools[1]
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListToolsResult:
+    ) -> dict[str, Any]:
         call = self.call(ctx)
-        return types.ListToolsResult(
-            tools=[_mcp_tool(face) for face in (await self.tools(call)).values() if allows(call.role, face.role)]
-        )
+
+        async def build() -> list[tuple[str, Any]]:
+            tools = await self.tools(call)
+            return [(face.name, _mcp_tool(face)) for face in tools.values() if allows(call.role, face.role)]
+
+        return await self.listings.answer("tools/list", types.ListToolsResult, "tools", call.role, _cursor(params), build)
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
@@ -212,32 +231,39 @@ class Handlers:
 
     async def list_resources(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListResourcesResult:
+    ) -> dict[str, Any]:
         call = self.call(ctx)
-        faces = self.app.faces
-        found: dict[str, ResourceFace] = dict(faces.resources)
-        for provider in faces.resource_providers:
-            found.update((face.uri, face) for face in await provider(call))
-        return types.ListResourcesResult(
-            resources=[
-                types.Resource(uri=f.uri, name=f.name, description=f.description, mime_type=f.mime_type)
+
+        async def build() -> list[tuple[str, Any]]:
+            faces = self.app.faces
+            found: dict[str, ResourceFace] = dict(faces.resources)
+            for provider in faces.resource_providers:
+                found.update((face.uri, face) for face in await provider(call))
+            return [
+                (f.uri, types.Resource(uri=f.uri, name=f.name, description=f.description, mime_type=f.mime_type))
                 for f in found.values()
                 if allows(call.role, f.role)
             ]
-        )
+
+        return await self.listings.answer("resources/list", types.ListResourcesResult, "resources", call.role, _cursor(params), build)
 
     async def list_resource_templates(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListResourceTemplatesResult:
+    ) -> dict[str, Any]:
         call = self.call(ctx)
-        return types.ListResourceTemplatesResult(
-            resource_templates=[
-                types.ResourceTemplate(
-                    uri_template=t.uri_template, name=t.name, description=t.description, mime_type=t.mime_type
+
+        async def build() -> list[tuple[str, Any]]:
+            return [
+                (
+                    t.uri_template,
+                    types.ResourceTemplate(uri_template=t.uri_template, name=t.name, description=t.description, mime_type=t.mime_type),
                 )
                 for t in self.app.faces.templates
                 if allows(call.role, t.role)
             ]
+
+        return await self.listings.answer(
+            "resources/templates/list", types.ListResourceTemplatesResult, "resourceTemplates", call.role, _cursor(params), build
         )
 
     async def read_resource(
@@ -322,21 +348,13 @@ class Handlers:
 
     async def list_prompts(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListPromptsResult:
-        prompts = await self.prompts(self.call(ctx))
-        return types.ListPromptsResult(
-            prompts=[
-                types.Prompt(
-                    name=face.name,
-                    description=face.description,
-                    arguments=[
-                        types.PromptArgument(name=a.name, description=a.description, required=a.required)
-                        for a in face.arguments
-                    ],
-                )
-                for face in prompts.values()
-            ]
-        )
+    ) -> dict[str, Any]:
+        call = self.call(ctx)
+
+        async def build() -> list[tuple[str, Any]]:
+            return [(face.name, _mcp_prompt(face)) for face in (await self.prompts(call)).values()]
+
+        return await self.listings.answer("prompts/list", types.ListPromptsResult, "prompts", call.role, _cursor(params), build)
 
     async def get_prompt(
         self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
@@ -401,6 +419,18 @@ def _match(templates: list[TemplateFace], uri: str) -> tuple[TemplateFace | None
         if values is not None:
             return template, values
     return None, {}
+
+
+def _cursor(params: types.PaginatedRequestParams | None) -> str | None:
+    return params.cursor if params is not None else None
+
+
+def _mcp_prompt(face: PromptFace) -> types.Prompt:
+    return types.Prompt(
+        name=face.name,
+        description=face.description,
+        arguments=[types.PromptArgument(name=a.name, description=a.description, required=a.required) for a in face.arguments],
+    )
 
 
 def _mcp_tool(face: ToolFace) -> types.Tool:

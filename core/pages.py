@@ -1,0 +1,88 @@
+"""Pages of a listing, and the opaque cursors that say where the next page starts.
+
+Every listing (MCP `tools/list` and its siblings, the listing tools, the CLI's ``--json`` listings) is sorted by a
+unique key, and a cursor names the last key a page held. The next page starts after that key, wherever it now
+sits, so a walk visits every item that exists throughout it exactly once even when items come and go meanwhile
+(an offset would skip or repeat items then).
+
+A cursor is ``base64url(json [listing, last key]) "." mac``: the listing it belongs to, so a cursor of one list is
+refused by another, and a MAC under a key its issuer holds, so a cursor that was altered, made up, or issued by
+another server process (a stale one, after a restart) is refused with :class:`CursorError` rather than silently
+starting somewhere. A cursor carries only a position: nothing in it is secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .diagnostics import ParacError
+
+DEFAULT_LIMIT = 100
+"""Items per page when the caller does not ask: all of a usual workspace's tools (51 today) fit in one."""
+MAX_LIMIT = 1000
+"""The most a caller may ask for in one page."""
+MAX_CURSOR = 1024
+"""Longer than any cursor this module writes (keys are names and URIs): a longer one is refused unread."""
+MAC_BYTES = 12
+
+
+class CursorError(ParacError):
+    """A cursor that this listing did not issue (made up, altered, from another list or another server)."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where a page sits in the listing's sorted keys: ``keys[start:stop]``, and the cursor of the page after it."""
+
+    start: int
+    stop: int
+    next_cursor: str | None
+
+
+def page(keys: Sequence[str], *, listing: str, cursor: str | None, limit: int | None, secret: bytes) -> Span:
+    """The page of sorted, unique ``keys`` that ``cursor`` (None: the first page) points at, at most ``limit`` long.
+
+    Raises :class:`CursorError` for a cursor ``secret`` did not sign for ``listing``, and ``ValueError`` for a
+    limit outside 1..MAX_LIMIT.
+    """
+    size = DEFAULT_LIMIT if limit is None else limit
+    if not 1 <= size <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {size}")
+    start = 0 if cursor is None else bisect.bisect_right(keys, read_cursor(cursor, listing=listing, secret=secret))
+    stop = min(start + size, len(keys))
+    next_cursor = make_cursor(keys[stop - 1], listing=listing, secret=secret) if stop < len(keys) else None
+    return Span(start, stop, next_cursor)
+
+
+def make_cursor(after: str, *, listing: str, secret: bytes) -> str:
+    payload = base64.urlsafe_b64encode(json.dumps([listing, after], separators=(",", ":")).encode()).rstrip(b"=")
+    return f"{payload.decode()}.{_mac(secret, payload)}"
+
+
+def read_cursor(cursor: str, *, listing: str, secret: bytes) -> str:
+    """The last key of the page ``cursor`` follows; CursorError unless ``secret`` signed it for ``listing``."""
+    refused = CursorError(f"invalid cursor for {listing}: not one this server issued for it; list again from the start")
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR or not cursor.isascii():
+        raise refused
+    payload, dot, mac = cursor.partition(".")
+    if not dot or not hmac.compare_digest(mac, _mac(secret, payload.encode())):
+        raise refused
+    try:
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, binascii.Error):
+        raise refused from None
+    if not (isinstance(data, list) and len(data) == 2 and data[0] == listing and isinstance(data[1], str)):
+        raise refused
+    return data[1]
+
+
+def _mac(secret: bytes, payload: bytes) -> str:
+    digest = hmac.new(secret, payload, hashlib.sha256).digest()[:MAC_BYTES]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
