@@ -68,7 +68,10 @@ def make_cursor(after: str, *, listing: str, secret: bytes) -> str:
 
 def read_cursor(cursor: str, *, listing: str, secret: bytes) -> str:
     """The last key of the page ``cursor`` follows; CursorError unless ``secret`` signed it for ``listing``."""
-    refused = CursorError(f"invalid cursor for {listing}: not one this server issued for it; list again from the start")
+    refused = CursorError(
+        f"invalid cursor for {listing}: not one that listing gave out (made up, altered, from another listing or an"
+        " earlier server); list again from the start"
+    )
     if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR or not cursor.isascii():
         raise refused
     payload, dot, mac = cursor.partition(".")

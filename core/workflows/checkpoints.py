@@ -235,15 +235,21 @@ def find_run(conn: sqlite3.Connection, run_id: str) -> RunRow | None:
     return None if row is None else RunRow.from_row(row)
 
 
-def list_runs(conn: sqlite3.Connection, *, limit: int = 50, workflow: str | None = None) -> list[RunRow]:
-    """The newest top-level runs first (sub-workflow runs are shown inside their parent)."""
+def list_runs(
+    conn: sqlite3.Connection, *, limit: int = 50, workflow: str | None = None, before: tuple[float, str] | None = None
+) -> list[RunRow]:
+    """The newest top-level runs first (sub-workflow runs are shown inside their parent); ``before``: only those
+    after the run of that (created_at, run_id) in this order, for the next page of a listing."""
     ensure_schema(conn)
     sql = "SELECT * FROM workflow_runs WHERE parent_run IS NULL"
     params: list[Any] = []
     if workflow:
         sql += " AND workflow = ?"
         params.append(workflow)
-    sql += " ORDER BY created_at DESC LIMIT ?"
+    if before is not None:
+        sql += " AND (created_at < ? OR (created_at = ? AND run_id < ?))"
+        params += [before[0], before[0], before[1]]
+    sql += " ORDER BY created_at DESC, run_id DESC LIMIT ?"
     params.append(limit)
     return [RunRow.from_row(row) for row in conn.execute(sql, params)]
 

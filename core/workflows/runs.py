@@ -107,7 +107,9 @@ class WorkflowRunner:
     def status(self, run_id: str) -> RunResult:
         return summarize(self.conn, run_id)
 
-    def runs(self, *, limit: int = 50, workflow: str | None = None) -> list[dict[str, Any]]:
+    def runs(
+        self, *, limit: int = 50, workflow: str | None = None, before: tuple[float, str] | None = None
+    ) -> list[dict[str, Any]]:
         return [
             {
                 "run_id": run.run_id,
@@ -117,7 +119,7 @@ class WorkflowRunner:
                 "finished_at": run.finished_at,
                 "error": run.error,
             }
-            for run in cp.list_runs(self.conn, limit=limit, workflow=workflow)
+            for run in cp.list_runs(self.conn, limit=limit, workflow=workflow, before=before)
         ]
 
     def waiting(self, run_id: str | None = None) -> list[dict[str, Any]]:

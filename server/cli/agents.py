@@ -7,7 +7,7 @@ import click
 from parac.core.diagnostics import ParacError
 
 from . import LazyGroup
-from .common import State, console, echo_json, pass_state
+from .common import Paging, State, console, echo_json, paged, pass_state
 
 
 @click.group(cls=LazyGroup, lazy={"run": ("parac.server.cli.run:run", "Run an agent on a task.")})
@@ -18,12 +18,15 @@ def agents() -> None:
 @agents.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def list_agents(state: State, as_json: bool) -> None:
+@paged
+def list_agents(state: State, as_json: bool, paging: Paging) -> None:
     """Every agent: the workspace's and those plugins registered."""
     workspace = state.open_workspace()
-    rows = [workspace.agent_summary(name) for name in workspace.agent_names()]
+    names = workspace.agent_names()
+    span = paging.span(names, "agents list")
+    rows = [workspace.agent_summary(name) for name in names[span.start : span.stop]]
     if as_json:
-        echo_json(rows)
+        paging.echo("agents", rows, span)
         return
     from rich.table import Table
 

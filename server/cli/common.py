@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import logging
 import sys
 from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -14,6 +16,7 @@ import click
 from parac.core.diagnostics import ParacError
 
 if TYPE_CHECKING:
+    from parac.core.pages import Span
     from parac.core.workspace import Workspace
     from parac.server.host import Host
 
@@ -39,6 +42,50 @@ class State:
 
 
 pass_state = click.make_pass_decorator(State)
+
+CURSOR_KEY = b"parac cli listings"
+"""Signs the CLI's cursors. Unlike a server's, they must outlive the process that printed them, so the key is fixed:
+a cursor is checked for its integrity and its listing (a typo, a cut paste, another listing's cursor are refused),
+not for who made it; it holds nothing but a position (see `parac.core.pages`)."""
+
+
+@dataclass(frozen=True)
+class Paging:
+    """``--limit`` / ``--cursor`` of a listing. Asked for, the JSON is ``{FIELD: [...], "next_cursor": ...}``;
+    otherwise the listing is whole and its JSON the plain list it always was."""
+
+    limit: int | None
+    cursor: str | None
+
+    @property
+    def asked(self) -> bool:
+        return self.limit is not None or self.cursor is not None
+
+    def span(self, keys: Sequence[str], listing: str) -> Span:
+        """The page of the listing's sorted, unique ``keys`` to show (all of them when no page was asked for)."""
+        from parac.core.pages import Span, page
+
+        if not self.asked:
+            return Span(0, len(keys), None)
+        return page(keys, listing=listing, cursor=self.cursor, limit=self.limit, secret=CURSOR_KEY)
+
+    def echo(self, field: str, rows: list[Any], span: Span) -> None:
+        echo_json({field: rows, "next_cursor": span.next_cursor} if self.asked else rows)
+
+
+def paged(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a listing command ``--limit`` and ``--cursor``; it receives them as ``paging: Paging``."""
+    from parac.core.pages import MAX_LIMIT
+
+    @click.option("--limit", type=click.IntRange(1, MAX_LIMIT), help="Print a page of at most this many (with --json).")
+    @click.option("--cursor", help="Print the page after the one whose next_cursor this is (with --json).")
+    @functools.wraps(fn)
+    def command(*args: Any, limit: int | None, cursor: str | None, **kwargs: Any) -> Any:
+        if (limit is not None or cursor is not None) and not kwargs.get("as_json"):
+            raise click.UsageError("--limit and --cursor page the --json output; add --json")
+        return fn(*args, paging=Paging(limit, cursor), **kwargs)
+
+    return command
 
 
 def echo_json(data: Any) -> None:

@@ -6,22 +6,25 @@ import click
 
 from parac.core.workspace import WorkspaceNotFound
 
-from .common import State, console, echo_json, pass_state
+from .common import Paging, State, console, paged, pass_state
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def plugins(state: State, as_json: bool) -> None:
+@paged
+def plugins(state: State, as_json: bool, paging: Paging) -> None:
     """Loaded plugins; inside a workspace, parac.yaml's plugins.disabled applies."""
     try:
         host = state.host()
     except WorkspaceNotFound:
         state._host = None
         host = state.host(workspace=False)
-    infos = [info.to_json() for info in sorted(host.infos.values(), key=lambda i: (i.source != "builtin", i.name))]
+    by_key = sorted((f"{i.source != 'builtin':d}:{i.name}", i) for i in host.infos.values())  # built-ins first
+    span = paging.span([key for key, _ in by_key], "plugins")
+    infos = [info.to_json() for _, info in by_key[span.start : span.stop]]
     if as_json:
-        echo_json(infos)
+        paging.echo("plugins", infos, span)
         return
     from rich.table import Table
 

@@ -6,7 +6,7 @@ import click
 
 from parac.core.diagnostics import ParacError, suggestion
 
-from .common import State, console, echo_json, pass_state
+from .common import Paging, State, console, echo_json, paged, pass_state
 
 
 @click.group()
@@ -17,15 +17,17 @@ def skills() -> None:
 @skills.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def list_skills(state: State, as_json: bool) -> None:
+@paged
+def list_skills(state: State, as_json: bool, paging: Paging) -> None:
     """Every skill: the workspace's and those plugins registered."""
-    workspace = state.open_workspace()
+    skills = sorted(state.open_workspace().skills.items())
+    span = paging.span([name for name, _ in skills], "skills list")
     rows = [
         {"name": name, "description": c.value.spec.description, "origin": c.origin, "path": str(c.path) if c.path else None}
-        for name, c in sorted(workspace.skills.items())
+        for name, c in skills[span.start : span.stop]
     ]
     if as_json:
-        echo_json(rows)
+        paging.echo("skills", rows, span)
         return
     from rich.table import Table
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .common import State, echo_json, pass_state
+from .common import Paging, State, echo_json, paged, pass_state
 
 
 @click.group()
@@ -23,18 +23,21 @@ def tools() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: name, origin, description, schemas.")
 @click.option("--no-connect", is_flag=True, help="Do not start external MCP servers to list their tools.")
 @pass_state
-def list_tools(state: State, as_json: bool, no_connect: bool) -> None:
+@paged
+def list_tools(state: State, as_json: bool, no_connect: bool, paging: Paging) -> None:
     """Every registered tool with where it came from."""
     host = state.host()
     try:
         if host.tool_sources is not None and not no_connect:
             host.tool_sources.discover_all()
-        rows = [_row(name, contribution) for name, contribution in sorted(host.registry.catalog.tools.items())]
+        tools = sorted(host.registry.catalog.tools.items())
     finally:
         if host.tool_sources is not None:
             host.tool_sources.close()
+    span = paging.span([name for name, _ in tools], "tools list")
+    rows = [_row(name, contribution) for name, contribution in tools[span.start : span.stop]]
     if as_json:
-        echo_json(rows)
+        paging.echo("tools", rows, span)
         return
     from rich.table import Table
 

@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import State, console, echo_json, pass_state
+from .common import Paging, State, console, echo_json, paged, pass_state
 
 if TYPE_CHECKING:
     from parac.core.workflows.engine import RunResult
     from parac.core.workflows.planning import Plan
     from parac.core.workflows.runs import WorkflowRunner
 
+RECENT_RUNS = 20
+"""How many runs `parac workflow runs` lists unless asked."""
 OFFLINE_MODELS = ("echo", "fixed", "random")
 STATUS_STYLE = {
     "pending": "dim",
@@ -88,7 +90,8 @@ def workflow() -> None:
 @workflow.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def list_workflows(state: State, as_json: bool) -> None:
+@paged
+def list_workflows(state: State, as_json: bool, paging: Paging) -> None:
     """List the workflows of the workspace and of plugins."""
     workspace = state.open_workspace()
     catalog = workspace.catalog
@@ -103,8 +106,10 @@ def list_workflows(state: State, as_json: bool) -> None:
             spec = contribution.value
             rows.append({"name": name, "description": spec.description, "steps": len(spec.steps),
                          "origin": contribution.origin, "file": None, "ok": True})
+    span = paging.span([f"{row['origin'] != 'workspace':d}:{row['name']}" for row in rows], "workflow list")  # in order
+    rows = rows[span.start : span.stop]
     if as_json:
-        echo_json(rows)
+        paging.echo("workflows", rows, span)
         return
     from rich.table import Table
 
@@ -281,13 +286,32 @@ def status_command(state: State, run_id: str, as_json: bool) -> None:
 
 @workflow.command("runs")
 @click.option("--workflow", "-w", "name", help="Only runs of this workflow.")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), help=f"At most this many runs (default {RECENT_RUNS}).")
+@click.option("--cursor", help="The runs after the page whose next_cursor this is (with --json).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def runs_command(state: State, name: str | None, limit: int, as_json: bool) -> None:
-    """List recent runs, newest first."""
+def runs_command(state: State, name: str | None, limit: int | None, cursor: str | None, as_json: bool) -> None:
+    """List recent runs, newest first. With --json and --limit or --cursor, a page: {runs, next_cursor}."""
+    from parac.core.pages import CursorError, make_cursor, read_cursor
+
+    from .common import CURSOR_KEY
+
+    before = None
+    if cursor is not None:
+        created, _, run_id = read_cursor(cursor, listing="workflow runs", secret=CURSOR_KEY).partition(" ")
+        try:
+            before = (float(created), run_id)
+        except ValueError:
+            raise CursorError("invalid cursor for workflow runs") from None
+    size = limit or RECENT_RUNS
     with _runner(state) as runner:
-        rows = runner.runs(limit=limit, workflow=name)
+        rows = runner.runs(limit=size + 1, workflow=name, before=before)
+    rows, more = rows[:size], len(rows) > size
+    if as_json and (limit is not None or cursor is not None):
+        last = f"{rows[-1]['created_at']!r} {rows[-1]['run_id']}" if more else None
+        next_cursor = make_cursor(last, listing="workflow runs", secret=CURSOR_KEY) if last else None
+        echo_json({"runs": rows, "next_cursor": next_cursor})
+        return
     if as_json:
         echo_json(rows)
         return
