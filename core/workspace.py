@@ -332,7 +332,8 @@ class Workspace:
         it from resolving (None when it resolves). Cached with the resolution (shared: do not modify it)."""
         summary = self._summaries.get(name)
         if summary is None:
-            summary = {"name": name, "origin": self.agent_origin(name), "parent": None, "model": None, "description": None, "error": None}
+            origin = self.agent_origin(name)
+            summary = {"name": name, "origin": origin, "parent": None, "model": None, "description": None, "error": None}
             try:
                 resolved = self.resolve_agent(name)
             except ParacError as error:

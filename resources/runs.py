@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from parac.core.pages import MAX_LIMIT
 from parac.core.workspace import Workspace
 from parac.server.mcp.call import Call
 from parac.server.mcp.faces import FaceError, Faces
@@ -17,7 +18,9 @@ RECENT = 50
 """How many runs ``parac://runs`` lists, newest first."""
 
 
-def _read(workspace: Workspace, run_id: str | None) -> str:
+def _read(workspace: Workspace, run_id: str | None, page: tuple[int, str | None, bytes] | None = None) -> str:
+    """One run, or the recent runs: the newest RECENT as a list, or with `page` (limit, cursor, secret) a page of
+    them, ``{"runs": [...], "next_cursor": ...}``."""
     from parac.core.store import connect_workspace
     from parac.core.workflows import checkpoints as cp
     from parac.core.workflows.engine import summarize
@@ -26,11 +29,14 @@ def _read(workspace: Workspace, run_id: str | None) -> str:
     try:
         cp.ensure_schema(conn)
         if run_id is None:
-            data: Any = [
+            limit, cursor, secret = page or (RECENT, None, b"")
+            runs, next_cursor = cp.runs_page(conn, limit=limit, cursor=cursor, secret=secret)
+            rows = [
                 {"run_id": run.run_id, "workflow": run.workflow, "status": run.status, "created_at": run.created_at,
                  "finished_at": run.finished_at, "error": run.error, "uri": f"parac://runs/{run.run_id}"}
-                for run in cp.list_runs(conn, limit=RECENT)
+                for run in runs
             ]
+            data: Any = rows if page is None else {"runs": rows, "next_cursor": next_cursor}
         else:
             run = cp.find_run(conn, run_id)
             if run is None:
@@ -73,3 +79,19 @@ def register(faces: Faces) -> None:
     )
     async def run(call: Call, id: str) -> str:  # noqa: A002 - the URI template's parameter name
         return await call.to_thread(_read, await call.workspace(), id)
+
+    @faces.template(
+        "parac://runs{?limit,cursor}",
+        name="runs-page",
+        description=(
+            f"Workflow runs a page at a time, newest first: {{runs, next_cursor}} (limit: default {RECENT}, at most"
+            f" {MAX_LIMIT}; cursor: the next_cursor of the page before)"
+        ),
+        mime_type="application/json",
+    )
+    async def runs_page(call: Call, limit: str | None = None, cursor: str | None = None) -> str:
+        size = int(limit) if limit and limit.isdigit() else None
+        if limit is not None and (size is None or not 1 <= size <= MAX_LIMIT):
+            raise FaceError(f"limit must be a number from 1 to {MAX_LIMIT}, got {limit!r}")
+        page = (size or RECENT, cursor, call.app.cursor_secret)
+        return await call.to_thread(_read, await call.workspace(), None, page)

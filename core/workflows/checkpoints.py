@@ -254,6 +254,30 @@ def list_runs(
     return [RunRow.from_row(row) for row in conn.execute(sql, params)]
 
 
+def runs_page(
+    conn: sqlite3.Connection, *, limit: int, cursor: str | None, secret: bytes, workflow: str | None = None
+) -> tuple[list[RunRow], str | None]:
+    """A page of :func:`list_runs`, newest first, and the cursor of the next (None after the oldest run).
+
+    The cursor names the page's last run by (created_at, run_id): the next page starts after it even when runs
+    were added meanwhile (see :mod:`parac.core.pages`; ``CursorError`` for one ``secret`` did not sign).
+    """
+    from ..pages import CursorError, make_cursor, read_cursor
+
+    before = None
+    if cursor is not None:
+        created, _, run_id = read_cursor(cursor, listing="workflow runs", secret=secret).partition(" ")
+        try:
+            before = (float(created), run_id)
+        except ValueError:
+            raise CursorError("invalid cursor for workflow runs") from None
+    runs = list_runs(conn, limit=limit + 1, workflow=workflow, before=before)
+    if len(runs) <= limit:
+        return runs, None
+    last = runs[limit - 1]
+    return runs[:limit], make_cursor(f"{last.created_at!r} {last.run_id}", listing="workflow runs", secret=secret)
+
+
 def interrupted_runs(conn: sqlite3.Connection) -> list[RunRow]:
     """Top-level runs that are not finished and that no live process executes (killed, or paused at a gate)."""
     ensure_schema(conn)

@@ -292,24 +292,11 @@ def status_command(state: State, run_id: str, as_json: bool) -> None:
 @pass_state
 def runs_command(state: State, name: str | None, limit: int | None, cursor: str | None, as_json: bool) -> None:
     """List recent runs, newest first. With --json and --limit or --cursor, a page: {runs, next_cursor}."""
-    from parac.core.pages import CursorError, make_cursor, read_cursor
-
     from .common import CURSOR_KEY
 
-    before = None
-    if cursor is not None:
-        created, _, run_id = read_cursor(cursor, listing="workflow runs", secret=CURSOR_KEY).partition(" ")
-        try:
-            before = (float(created), run_id)
-        except ValueError:
-            raise CursorError("invalid cursor for workflow runs") from None
-    size = limit or RECENT_RUNS
     with _runner(state) as runner:
-        rows = runner.runs(limit=size + 1, workflow=name, before=before)
-    rows, more = rows[:size], len(rows) > size
+        rows, next_cursor = runner.runs_page(limit=limit or RECENT_RUNS, workflow=name, cursor=cursor, secret=CURSOR_KEY)
     if as_json and (limit is not None or cursor is not None):
-        last = f"{rows[-1]['created_at']!r} {rows[-1]['run_id']}" if more else None
-        next_cursor = make_cursor(last, listing="workflow runs", secret=CURSOR_KEY) if last else None
         echo_json({"runs": rows, "next_cursor": next_cursor})
         return
     if as_json:

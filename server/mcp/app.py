@@ -72,6 +72,7 @@ class ParacApp:
         self.poll_interval = poll_interval
         self.face_packages = face_packages
         self.client_log_level = "info"
+        self.file_changes = 0  # the watcher's count: memory notes and other files no spec index covers
         self.cursor_secret = os.urandom(16)
         """Signs the cursors of every listing this server answers: fresh per process, so that a cursor from an
         earlier server (or one a client made up) is refused rather than trusted (see `parac.core.pages`)."""
@@ -124,13 +125,15 @@ class ParacApp:
         return Loaded(host, host.workspace)  # plugin problems were logged by the host (stderr) and show in list_plugins
 
     def stamp(self) -> tuple[int, ...]:
-        """Moves whenever what the lists show may have changed: a plugin registered something, or the workspace
-        re-read a file (the watcher's refresh: agents, policies, settings). The MCP lists are cached against it."""
+        """Moves whenever what the lists show may have changed: a plugin registered something, the workspace
+        re-read a file, or the watcher saw any file under `.parac/` change (agents, policies, settings, memory
+        notes). The MCP lists are cached against it."""
         loaded = self._loaded
         if loaded is None:
             return ()
         workspace = loaded.workspace
-        return (loaded.host.registry.version, id(workspace), workspace.version if workspace is not None else 0)
+        version = workspace.version if workspace is not None else 0
+        return (loaded.host.registry.version, id(workspace), version, self.file_changes)
 
     def client_logs(self, level: str) -> bool:
         """True when a log message at `level` should go to the client (the level set by `logging/setLevel`)."""
@@ -174,6 +177,7 @@ class ParacApp:
     async def on_change(self, workspace: Workspace, changed: set[Path]) -> None:
         for path in sorted(changed):
             workspace.refresh(path)
+        self.file_changes += 1
         log.info("workspace changed: %s", ", ".join(str(p.relative_to(workspace.dir)) for p in sorted(changed)))
         uris = {uri for path in changed for uri in uris_for(workspace, path)}
         await self.publish_changes(uris)

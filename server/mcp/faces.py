@@ -4,7 +4,8 @@ A module of `parac.mcp_tools`, `parac.resources` or `parac.prompts` contributes 
 `register(faces: Faces) -> None` and calling the decorators below; the server imports every such module after the
 client's handshake has been answered (never before: cold start), so a new area is one new file and nothing else.
 Things that exist only once the workspace and plugins are loaded (plugin tools, one prompt per skill, a resource
-per agent) come from providers (`tools_from`, `prompts_from`, `resources_from`), asked on every list.
+per agent) come from providers (`tools_from`, `prompts_from`, `resources_from`), asked again whenever the registry
+or a file under `.parac/` changed (`ParacApp.stamp`): what a provider lists must follow from those alone.
 
 Handlers receive a `Call` (see `parac.server.mcp.call`) first; a tool's other parameters, with their type hints and
 defaults, become its input schema, and its arguments are checked against that schema before it runs.
@@ -235,7 +236,8 @@ class Faces:
         return decorator
 
     def resources_from(self, provider: ResourcesProvider) -> None:
-        """Concrete resources to list (each also readable through a template); asked on every resources/list."""
+        """Concrete resources to list (each also readable through a template); asked again when the registry or the
+        files change."""
         self.resource_providers.append(provider)
 
     # -- prompts -----------------------------------------------------------------------------------------------------

@@ -179,7 +179,9 @@ class Handlers:
             tools = await self.tools(call)
             return [(face.name, _mcp_tool(face)) for face in tools.values() if allows(call.role, face.role)]
 
-        return await self.listings.answer("tools/list", types.ListToolsResult, "tools", call.role, _cursor(params), build)
+        return await self.listings.answer(
+            "tools/list", types.ListToolsResult, "tools", call.role, _cursor(params), build
+        )
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
@@ -245,7 +247,9 @@ class Handlers:
                 if allows(call.role, f.role)
             ]
 
-        return await self.listings.answer("resources/list", types.ListResourcesResult, "resources", call.role, _cursor(params), build)
+        return await self.listings.answer(
+            "resources/list", types.ListResourcesResult, "resources", call.role, _cursor(params), build
+        )
 
     async def list_resource_templates(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -256,15 +260,16 @@ class Handlers:
             return [
                 (
                     t.uri_template,
-                    types.ResourceTemplate(uri_template=t.uri_template, name=t.name, description=t.description, mime_type=t.mime_type),
+                    types.ResourceTemplate(
+                        uri_template=t.uri_template, name=t.name, description=t.description, mime_type=t.mime_type
+                    ),
                 )
                 for t in self.app.faces.templates
                 if allows(call.role, t.role)
             ]
 
-        return await self.listings.answer(
-            "resources/templates/list", types.ListResourceTemplatesResult, "resourceTemplates", call.role, _cursor(params), build
-        )
+        method, result = "resources/templates/list", types.ListResourceTemplatesResult
+        return await self.listings.answer(method, result, "resourceTemplates", call.role, _cursor(params), build)
 
     async def read_resource(
         self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
@@ -354,7 +359,9 @@ class Handlers:
         async def build() -> list[tuple[str, Any]]:
             return [(face.name, _mcp_prompt(face)) for face in (await self.prompts(call)).values()]
 
-        return await self.listings.answer("prompts/list", types.ListPromptsResult, "prompts", call.role, _cursor(params), build)
+        return await self.listings.answer(
+            "prompts/list", types.ListPromptsResult, "prompts", call.role, _cursor(params), build
+        )
 
     async def get_prompt(
         self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
@@ -429,7 +436,9 @@ def _mcp_prompt(face: PromptFace) -> types.Prompt:
     return types.Prompt(
         name=face.name,
         description=face.description,
-        arguments=[types.PromptArgument(name=a.name, description=a.description, required=a.required) for a in face.arguments],
+        arguments=[
+            types.PromptArgument(name=a.name, description=a.description, required=a.required) for a in face.arguments
+        ],
     )
 
 

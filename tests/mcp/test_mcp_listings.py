@@ -3,6 +3,7 @@ cursor the server did not issue is refused; what is listed follows the files and
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,10 @@ async def test_listings_follow_the_files(project: Path):
         newbie = next(
             row for row in (await session.call_tool("list_agents", {})).structured_content["agents"] if row["name"] == "newbie"
         )
+        (project / ".parac/memory/fresh-note.md").write_text("# Noted\n")  # a file no spec index covers
+        with anyio.fail_after(15):
+            while "parac://memory/fresh-note.md" not in {r.uri for r in (await session.list_resources()).resources}:
+                await anyio.sleep(0.05)
     assert "agent_newbie" in prompts
     assert agents["newbie"]["parent"] == "coder" and agents["newbie"]["description"] == "New"
     assert after_tools == before_tools
@@ -205,3 +210,28 @@ def test_a_registration_rebuilds_the_tool_list(project: Path):
         assert after - before == {"late"}
 
     anyio.run(scenario)
+
+
+async def test_runs_resource_pages_newest_first(project: Path, parac):
+    for _ in range(3):
+        assert parac("workflow", "run", "code-review", "--dry-run", "echo", "-y", "-i", "change=x", cwd=project).code == 0
+    async with Client(build_server(ParacApp(project)), mode="legacy") as session:
+
+        async def read(uri: str) -> Any:
+            return json.loads((await session.read_resource(uri)).contents[0].text)
+
+        newest = [row["run_id"] for row in await read("parac://runs")]
+        walked: list[str] = []
+        page = await read("parac://runs?limit=2")
+        while True:
+            walked += [row["run_id"] for row in page["runs"]]
+            if page["next_cursor"] is None:
+                break
+            page = await read(f"parac://runs?limit=2&cursor={page['next_cursor']}")
+        refused = []
+        for uri in ("parac://runs?cursor=bogus", "parac://runs?limit=0", "parac://runs?limit=many"):
+            with pytest.raises(MCPError) as error:
+                await read(uri)
+            refused.append(error.value.error.code)
+    assert walked == newest and len(walked) == 3
+    assert refused == [-32602, -32602, -32602]
