@@ -10,7 +10,7 @@
   floor is printed beside it: one answer plus, for every further page, the cost of a call that returns one row
   (what a tools/call costs through the SDK and the governance hooks, whatever it answers).
 
-Samples are taken in interleaved rounds (one batch of each in turn) over raw JSON-RPC on pipes (the driver of
+Samples are taken call by call in turns (one request to each server, again and again) over raw JSON-RPC on pipes (the driver of
 bench/mcp_latency.py), so the servers, not a client library, are measured. Prints the load average and every miss;
 writes bench/.results/mcp_listing.json.
 """
@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from harness import generate_workspace
@@ -57,11 +58,14 @@ def walk(server: Server) -> int:
             return seen
 
 
-def timed(fn, samples: list[float], count: int) -> None:
+def alternate(pairs: list[tuple[Callable[[], object], list[float]]], count: int) -> None:
+    """Time each function `count` times, taking turns call by call: drift in the machine's speed (it is shared)
+    then falls on every figure alike."""
     for _ in range(count):
-        begin = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - begin)
+        for fn, samples in pairs:
+            begin = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - begin)
 
 
 def p50(samples: list[float]) -> float:
@@ -99,13 +103,20 @@ def main() -> None:
         for _ in range(2):  # warm every path once before measuring
             ask(parac, "tools/list", {}), ask(sdk, "tools/list", {}), agents(ten), agents(thousand), walk(thousand)
         for _ in range(ROUNDS):
-            timed(lambda: ask(parac, "tools/list", {}), samples["parac tools/list"], PER_ROUND)
-            timed(lambda: ask(sdk, "tools/list", {}), samples["sdk tools/list"], PER_ROUND)
-            timed(lambda: agents(ten), samples["list_agents 10"], PER_ROUND)
-            timed(lambda: agents(thousand), samples["list_agents 1000"], PER_ROUND)
-            timed(lambda: walk(thousand), samples["walk"], WALKS_PER_ROUND)
-            timed(lambda: agents(thousand, limit=1000), samples["one"], WALKS_PER_ROUND)
-            timed(lambda: agents(thousand, limit=1), samples["call"], PER_ROUND)
+            alternate(
+                [
+                    (lambda: ask(parac, "tools/list", {}), samples["parac tools/list"]),
+                    (lambda: ask(sdk, "tools/list", {}), samples["sdk tools/list"]),
+                    (lambda: agents(ten), samples["list_agents 10"]),
+                    (lambda: agents(thousand), samples["list_agents 1000"]),
+                    (lambda: agents(thousand, limit=1), samples["call"]),
+                ],
+                PER_ROUND,
+            )
+            alternate(
+                [(lambda: walk(thousand), samples["walk"]), (lambda: agents(thousand, limit=1000), samples["one"])],
+                WALKS_PER_ROUND,
+            )
         for server in (parac, sdk, ten, thousand):
             server.shutdown()
 
