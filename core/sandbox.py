@@ -112,6 +112,13 @@ class Bubblewrap(Sandbox):
 
     @contextmanager
     def confine(self, argv: Sequence[str], *, root: Path, cwd: Path, environ: dict[str, str]) -> Iterator[Confined]:
+        command = self.command(argv, root=root, cwd=cwd, environ=environ)
+        with _pids_cgroup(self.policy.limits.processes) as join:
+            command.preexec = join
+            yield command
+
+    def command(self, argv: Sequence[str], *, root: Path, cwd: Path, environ: dict[str, str]) -> Confined:
+        """The sandboxed command line alone, for a process parac does not start itself (an MCP server)."""
         home = environ.get("HOME", "")
         if not os.path.isabs(home) or any(_under(system, home) for system in (*SYSTEM_DIRS, "/proc", "/dev", "/tmp")):
             home = "/home/sandbox"  # an empty file system over "/" or "/usr" would hide what commands need
@@ -125,8 +132,7 @@ class Bubblewrap(Sandbox):
         limits = self.policy.limits
         args += ["--", self.prlimit, f"--cpu={limits.cpu_s}", f"--as={limits.memory_mb * 2**20}",
                  f"--nproc={limits.processes}", f"--fsize={limits.file_size_mb * 2**20}", "--core=0", "--", *argv]
-        with _pids_cgroup(limits.processes) as join:
-            yield Confined(args, join, {"HOME": home, "TMPDIR": "/tmp"})
+        return Confined(args, None, {"HOME": home, "TMPDIR": "/tmp"})
 
     def _system(self) -> list[str]:
         args = ["--proc", "/proc", "--dev", "/dev"]
@@ -295,6 +301,16 @@ def sandbox_for(policy: SandboxPolicy) -> Sandbox:
     if isinstance(found, str):
         raise SandboxUnavailable("", f"commands must run in a sandbox and none can start here ({found}); {FIX}")
     return Bubblewrap(*found, policy)
+
+
+def sandboxed_command(argv: Sequence[str], *, root: Path, cwd: Path, environ: dict[str, str],
+                      policy: SandboxPolicy) -> Confined:
+    """``argv`` as a command line that runs it in bubblewrap (whatever ``policy.kind`` says: the caller asked for a
+    sandbox), or `SandboxUnavailable`. For long-running processes started elsewhere, such as stdio MCP servers."""
+    found = bubblewrap_status()
+    if isinstance(found, str):
+        raise SandboxUnavailable("", f"no sandbox can start here ({found}); {FIX}")
+    return Bubblewrap(*found, policy).command(argv, root=root, cwd=cwd, environ=environ)
 
 
 def bubblewrap_status() -> tuple[str, str] | str:
