@@ -123,7 +123,8 @@ class Bubblewrap(Sandbox):
         if not os.path.isabs(home) or any(_under(system, home) for system in (*SYSTEM_DIRS, "/proc", "/dev", "/tmp")):
             home = "/home/sandbox"  # an empty file system over "/" or "/usr" would hide what commands need
         args = [self.bwrap, *self._system(), "--tmpfs", "/tmp", "--tmpfs", home, "--dir", "/var/tmp"]
-        args += [arg for folder in program_dirs(environ.get("PATH", ""), root) for arg in ("--ro-bind", folder, folder)]
+        search = os.pathsep.join([os.path.dirname(argv[0]), environ.get("PATH", "")])
+        args += [arg for folder in program_dirs(search, root) for arg in ("--ro-bind", folder, folder)]
         args += self._workspace(root)
         args += ["--chdir", str(cwd), "--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--die-with-parent",
                  "--new-session", "--hostname", "sandbox"]

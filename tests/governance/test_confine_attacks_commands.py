@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import socket
+import sys
 import subprocess
 import textwrap
 import threading
@@ -438,6 +439,7 @@ def _listener() -> tuple[socket.socket, list[bytes]]:
 
 NET_TEST = """\
 import socket
+import sys
 def test_connect():
     try:
         socket.create_connection(("127.0.0.1", {port}), timeout=3).sendall(b"reached")
@@ -518,3 +520,47 @@ def test_policy_shell_section_errors_are_positioned(tmp_path: Path) -> None:
     bad, worse = problems[".parac/policies/bad.yaml"], problems[".parac/policies/worse.yaml"]
     assert (bad.line, bad.column) == (3, 12) and "shell.sandbox" in bad.message
     assert (worse.line, worse.column) == (2, 23) and "shell.limits.processes" in worse.message
+
+
+BOX_SERVER = """\
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("box")
+
+
+@server.tool()
+def read(path: str) -> str:
+    return open(path).read()
+
+
+@server.tool()
+def write(path: str) -> str:
+    open(path, "w").write("x")
+    return "written"
+
+
+server.run("stdio")
+"""
+
+
+@pytest.mark.parametrize("sandbox", [True, False])
+async def test_a_stdio_mcp_server_may_run_in_the_sandbox(world, sandbox: bool) -> None:
+    """``sandbox: true`` under ``mcp_servers.NAME``: the server's own tools cannot reach outside the workspace.
+    Without it they can (the second case shows the attacks would succeed unconfined)."""
+    base, ws = world
+    (ws / "box_server.py").write_text(BOX_SERVER)
+    settings = ws / ".parac" / "parac.yaml"
+    server = {"command": sys.executable, "args": ["box_server.py"], "sandbox": sandbox, "connect_timeout_s": 60}
+    settings.write_text(settings.read_text() + "\nmcp_servers: " + json.dumps({"box": server}) + "\n")
+    (ws / ".parac" / "policies" / "box.yaml").write_text("allow: [{tools: ['box.*']}]\n")
+    judge = Judge(base, ws)
+    async with serve(ws) as session:
+        attacks = [("box.read", {"path": str(base / "canary" / "secret.txt")}),
+                   ("box.write", {"path": str(base / "pwned")}),
+                   ("box.write", {"path": str(ws / ".parac" / "policies" / "box.yaml")}),
+                   ("box.write", {"path": str(base / "canary" / "secret.txt")})]
+        for tool, arguments in attacks:
+            judge.check(f"{tool} {arguments}", await session.call_tool(tool, arguments))
+        inside = await session.call_tool("box.write", {"path": str(ws / "inside.txt")})
+    assert not inside.is_error and (ws / "inside.txt").read_text() == "x"
+    assert len(judge.escapes) == (0 if sandbox else len(attacks))
