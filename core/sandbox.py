@@ -16,8 +16,8 @@ options harmless: outside the workspace there is nothing to read or write.
   capabilities, a new session (no terminal to inject input into), and death with its parent;
 - limits on CPU seconds, address space, processes and file size, set by ``prlimit`` *inside* the user namespace,
   where the kernel counts processes for the sandbox alone (a limit set before would count every process of the
-  user); where a ``pids`` cgroup can be made the process limit is also set there, since the kernel exempts root
-  from ``RLIMIT_NPROC``.
+  user). The kernel does not hold root to ``RLIMIT_NPROC``: run as root, parac puts the sandbox in a ``pids``
+  cgroup of its own where it can make one (moving a process into a cgroup costs some milliseconds, so only then).
 
 `NoSandbox` runs the command as it is; it is used only when a policy says ``shell: {sandbox: none}``. When the
 policy asks for a sandbox and none can start, `sandbox_for` raises `SandboxUnavailable` naming the fix: parac fails
@@ -113,7 +113,10 @@ class Bubblewrap(Sandbox):
     @contextmanager
     def confine(self, argv: Sequence[str], *, root: Path, cwd: Path, environ: dict[str, str]) -> Iterator[Confined]:
         command = self.command(argv, root=root, cwd=cwd, environ=environ)
-        with _pids_cgroup(self.policy.limits.processes) as join:
+        if os.geteuid() != 0:
+            yield command  # RLIMIT_NPROC, set inside the user namespace, counts the sandbox's processes
+            return
+        with _pids_cgroup(self.policy.limits.processes) as join:  # the kernel does not hold root to RLIMIT_NPROC
             command.preexec = join
             yield command
 
@@ -220,7 +223,7 @@ _cgroup_count = 0
 @contextmanager
 def _pids_cgroup(processes: int) -> Iterator[Callable[[], None] | None]:
     """A fresh ``pids`` cgroup capped at ``processes``, and the function the child runs before ``exec`` to join it;
-    ``None`` where no cgroup can be made (then ``RLIMIT_NPROC`` alone holds, which the kernel skips for root)."""
+    ``None`` where no cgroup can be made."""
     global _cgroup_count
     parent = _pids_parent()
     folder = None
@@ -252,7 +255,7 @@ def _pids_cgroup(processes: int) -> Iterator[Callable[[], None] | None]:
 
 
 def _remove_cgroup(folder: Path) -> None:
-    for _ in range(50):  # the last processes of the sandbox may still be exiting
+    for _ in range(500):  # the last processes of the sandbox may still be exiting
         try:
             folder.rmdir()
             return
@@ -261,7 +264,7 @@ def _remove_cgroup(folder: Path) -> None:
         except OSError:
             import time
 
-            time.sleep(0.01)
+            time.sleep(0.001)
 
 
 @cache
@@ -354,4 +357,4 @@ def describe(policy: SandboxPolicy) -> str:
     limits = policy.limits
     return (f"bubblewrap ({found[0]}; network {'on' if policy.network else 'off'}; limits: {limits.cpu_s} CPU s, "
             f"{limits.memory_mb} MB memory, {limits.processes} processes, {limits.file_size_mb} MB per file"
-            f"{'' if _pids_parent() else '; processes by RLIMIT_NPROC only, which does not bind root'})")
+            f"{'; the process limit does not hold: parac runs as root and cannot make a pids cgroup' if os.geteuid() == 0 and not _pids_parent() else ''})")

@@ -564,3 +564,16 @@ async def test_a_stdio_mcp_server_may_run_in_the_sandbox(world, sandbox: bool) -
         inside = await session.call_tool("box.write", {"path": str(ws / "inside.txt")})
     assert not inside.is_error and (ws / "inside.txt").read_text() == "x"
     assert len(judge.escapes) == (0 if sandbox else len(attacks))
+
+
+def test_the_cli_shows_which_sandbox_is_active(world, parac) -> None:
+    base, ws = world
+    missing = {"PARAC_BWRAP": str(base / "missing" / "bwrap")}
+    assert "shell commands run in: bubblewrap (" in parac("plugins", cwd=ws).out
+    assert "shell commands run in: unavailable: bubblewrap is not installed" in parac("plugins", cwd=ws, env=missing).out
+    check = parac("policy", "check", "-", "shell_run", '{"command": ["ls"]}', "--json", cwd=ws)
+    assert check.code == 0 and check.json()["sandbox"].startswith("bubblewrap (")
+    refused = parac("policy", "check", "-", "shell_run", '{"command": ["ls"]}', "--json", cwd=ws, env=missing)
+    assert refused.code == 1 and refused.json()["sandbox"].startswith("unavailable")
+    (ws / ".parac" / "policies" / "unconfined.yaml").write_text("shell: {sandbox: none}\n")
+    assert "shell commands run in: none (" in parac("plugins", cwd=ws, env=missing).out
