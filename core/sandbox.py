@@ -199,6 +199,8 @@ def program_dirs(search_path: str, root: Path) -> list[str]:
             if home:
                 candidates.append(os.path.dirname(os.path.realpath(home)))
         for candidate in candidates:
+            if _under(str(root), candidate):
+                continue  # it would show what is beside the workspace
             if not any(_under(candidate, system) for system in (*SYSTEM_DIRS, *SYSTEM_LINKS, str(root))):
                 found[candidate] = None
     return sorted(found, key=len)
