@@ -36,6 +36,8 @@ class ToolCall:
     # A tool from the registry (policies decide), or one of a face's own tools such as parac's MCP management tools
     # (the face's roles decide); the host sets it from its registry before the hooks see the call.
     registered: bool = True
+    # Facts the tool reports about how it ran (``sandbox: none``), recorded with the call by whoever audits it.
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -12,7 +12,8 @@ says what was refused and why, in one sentence fit for a model or a person:
   case-insensitive file system would see them, so that one cannot be used to slip past.
 - `run_command`: an allow-listed program, given as an argument vector (never a shell string, so ``;``, ``|`` or
   ``$(…)`` are plain characters), found on a fixed search path, run with a scrubbed environment (no secrets are
-  inherited), a time limit (the whole process group is killed) and an output cap.
+  inherited), a time limit (the whole process group is killed) and an output cap, inside the sandbox the policy
+  asks for (:mod:`parac.core.sandbox`: what the program's own options reach, the allow-list cannot see).
 - `http_request`: only allow-listed hosts, named exactly as allowed (an IP address never stands in for a name, and IP
   addresses in other than their standard form are refused), no credentials in URLs, no redirects to another host,
   a body size cap and a total time limit (a server that trickles bytes does not keep the call alive).
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     import subprocess
 
     import httpx
+
+    from parac.core.sandbox import SandboxPolicy
 
 # The process and network modules are imported where commands run and hosts are checked: every parac command loads
 # this module (through the tool plugins), most never run a command.
@@ -521,9 +524,17 @@ class CommandPolicy:
     """Extra environment variables passed through by name."""
     path: str | None = None
     """Search path for programs (default: this process's ``PATH`` when the policy is made)."""
+    sandbox: SandboxPolicy = field(default_factory=lambda: _sandbox_policy())
+    """The sandbox commands run in (bubblewrap, no network, default limits unless the policies say otherwise)."""
 
     def allowed_prefixes(self) -> list[list[str]]:
         return [entry.split() for entry in self.allow if entry.split()]
+
+
+def _sandbox_policy() -> SandboxPolicy:
+    from parac.core.sandbox import SandboxPolicy  # the sandbox module builds on this one
+
+    return SandboxPolicy()
 
 
 @dataclass(frozen=True)
@@ -535,11 +546,13 @@ class CommandResult:
     timed_out: bool = False
     truncated: bool = False
     duration_s: float = 0.0
+    sandbox: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "argv": self.argv, "exit_code": self.exit_code, "stdout": self.stdout, "stderr": self.stderr,
             "timed_out": self.timed_out, "truncated": self.truncated, "duration_s": round(self.duration_s, 3),
+            "sandbox": self.sandbox,
         }
 
 
@@ -588,33 +601,43 @@ def run_command(
     policy: CommandPolicy,
     *,
     cwd: str | Path,
+    root: str | Path | None = None,
     stdin: bytes | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> CommandResult:
-    """Run an allowed command as an argument vector in ``cwd``; never raises for the command's own failure.
+    """Run an allowed command as an argument vector in ``cwd``, in the sandbox the policy asks for, with ``root``
+    (default: ``cwd``) as the workspace it may write; never raises for the command's own failure.
 
-    Output past ``max_output_bytes`` (per stream) is read and dropped, so a chatty command still finishes; at the
-    time limit the whole process group is killed, children included."""
+    Raises `parac.core.sandbox.SandboxUnavailable` when the policy wants a sandbox that cannot start here. Output
+    past ``max_output_bytes`` (per stream) is read and dropped, so a chatty command still finishes; at the time
+    limit the whole process group is killed, and with it the sandbox and everything in it."""
     import subprocess
 
+    from parac.core.sandbox import sandbox_for
+
     resolved = check_command(argv, policy)
+    sandbox = sandbox_for(policy.sandbox)
+    workspace = Path(os.path.realpath(root if root is not None else cwd))
+    env = command_env(policy, environ)
     started = time.monotonic()
-    proc = subprocess.Popen(
-        resolved, cwd=cwd, env=command_env(policy, environ), stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
-    )
-    if stdin:
-        try:
-            assert proc.stdin is not None
-            proc.stdin.write(stdin)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-    out, err, truncated, timed_out = _collect(proc, policy.timeout_s, policy.max_output_bytes, started)
+    with sandbox.confine(resolved, root=workspace, cwd=Path(os.path.realpath(cwd)), environ=env) as confined:
+        proc = subprocess.Popen(
+            confined.argv, cwd=cwd, env={**env, **confined.env}, preexec_fn=confined.preexec,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True, close_fds=True,
+        )
+        if stdin:
+            try:
+                assert proc.stdin is not None
+                proc.stdin.write(stdin)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        out, err, truncated, timed_out = _collect(proc, policy.timeout_s, policy.max_output_bytes, started)
     return CommandResult(
         argv=list(argv), exit_code=proc.returncode, stdout=out.decode("utf-8", "replace"),
         stderr=err.decode("utf-8", "replace"), timed_out=timed_out, truncated=truncated,
-        duration_s=time.monotonic() - started,
+        duration_s=time.monotonic() - started, sandbox=sandbox.name,
     )
 
 

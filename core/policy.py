@@ -198,13 +198,33 @@ class Policies:
     # --- confinement settings ---------------------------------------------------------------------------------
 
     def command_policy(self) -> CommandPolicy:
-        """The shell settings of every file together: commands and variables are unions, limits the strictest."""
+        """The shell settings of every file together: commands and variables are unions, limits the strictest.
+
+        The sandbox is bubblewrap unless a file says ``sandbox: none`` and none says ``bubblewrap``; the network
+        is reachable only when a file says ``network: true`` and none says ``false``."""
+        from parac.core.sandbox import Limits, SandboxPolicy
+
         specs = [f.spec.shell for f in self._valid if f.spec is not None]
+        files = [f.spec.files for f in self._valid if f.spec is not None]
+        kinds = {spec.sandbox for spec in specs}
+        networks = {spec.network for spec in specs}
+        defaults = Limits()
+        limits = Limits(**{
+            name: int(_strictest((getattr(spec.limits, name) for spec in specs), getattr(defaults, name)))
+            for name in ("cpu_s", "memory_mb", "processes", "file_size_mb")
+        })
         return CommandPolicy(
             allow=tuple(dict.fromkeys(entry for spec in specs for entry in spec.allow)),
             timeout_s=_strictest((spec.timeout_s for spec in specs), 60.0),
             max_output_bytes=int(_strictest((spec.max_output_bytes for spec in specs), 1_000_000)),
             env=tuple(dict.fromkeys(name for spec in specs for name in spec.env)),
+            sandbox=SandboxPolicy(
+                kind="none" if "none" in kinds and "bubblewrap" not in kinds else "bubblewrap",
+                network=True in networks and False not in networks,
+                limits=limits,
+                read_only=tuple(path for spec in files for path in spec.read_only),
+                hidden=tuple(path for spec in files for path in spec.hidden),
+            ),
         )
 
     def http_policy(self) -> HttpPolicy:

@@ -222,13 +222,25 @@ class ToolGrant(Spec):
     _lists = field_validator("tools", "agents", "workflows", mode="before")(_comma_list)
 
 
+class ShellLimits(Spec):
+    """Per-command resource limits inside the sandbox; several policies together keep the strictest."""
+
+    cpu_s: Annotated[int, Field(gt=0)] | None = Field(None, description="CPU seconds per process (default 600).")
+    memory_mb: Annotated[int, Field(gt=0)] | None = Field(None, description="Address space per process, in MB (default 4096).")
+    processes: Annotated[int, Field(gt=0)] | None = Field(None, description="Processes and threads in the sandbox (default 256).")
+    file_size_mb: Annotated[int, Field(gt=0)] | None = Field(None, description="Largest file a command may write, in MB (default 1024).")
+
+
 class ShellPolicy(Spec):
-    """What the shell tool may run. Commands run as argument vectors, never through a shell."""
+    """What the shell tool may run. Commands run as argument vectors, never through a shell, inside a sandbox."""
 
     allow: list[str] = Field(default_factory=_empty_list, description="Allowed commands as argument-vector prefixes: ``pytest`` allows any ``pytest …``, ``git status`` only that.")
     timeout_s: Annotated[float, Field(gt=0)] | None = Field(None, description="The process group is killed after this many seconds (default 60).")
     max_output_bytes: Annotated[int, Field(gt=0)] | None = Field(None, description="Output kept per stream; the rest is dropped (default 1,000,000).")
     env: list[str] = Field(default_factory=_empty_list, description="Environment variables passed through by name (others, secrets above all, are not inherited).")
+    sandbox: Literal["bubblewrap", "none"] | None = Field(None, description="``bubblewrap`` (the default): commands see only the workspace and the system, read-only where protected. ``none`` runs them unconfined (every such call's audit entry says so); without it, where no sandbox can start, commands are refused.")
+    network: bool | None = Field(None, description="Let commands reach the network (default: no network in the sandbox).")
+    limits: ShellLimits = Field(default_factory=ShellLimits, description="``cpu_s``, ``memory_mb``, ``processes``, ``file_size_mb``.")
 
     _lists = field_validator("allow", "env", mode="before")(_comma_list)
 
@@ -277,7 +289,7 @@ class PolicySpec(Spec):
     deny: list[str] = Field(default_factory=_empty_list, description="Tools (or globs) denied even when granted elsewhere.")
     require_approval: list[str] = Field(default_factory=_empty_list, description="Tools (or globs) that need a person's approval for each call.")
     rate_limits: dict[str, str] = Field(default_factory=_empty_dict, description="Per tool (or glob): ``CALLS/PERIOD`` with PERIOD one of s, min, h, day, e.g. ``10/min``.")
-    shell: ShellPolicy = Field(default_factory=ShellPolicy, description="Shell tool settings: ``allow`` (commands), ``timeout_s``, ``max_output_bytes``, ``env``.")
+    shell: ShellPolicy = Field(default_factory=ShellPolicy, description="Shell tool settings: ``allow`` (commands), ``timeout_s``, ``max_output_bytes``, ``env``, ``sandbox``, ``network``, ``limits``.")
     http: HttpPolicy = Field(default_factory=HttpPolicy, description="HTTP tool settings: ``allow_hosts``, ``timeout_s``, ``max_bytes``, ``max_request_bytes``, ``max_redirects``.")
     files: FilesPolicy = Field(default_factory=FilesPolicy, description="File tool settings: ``hidden`` and ``read_only`` paths.")
     redaction: RedactionPolicy = Field(default_factory=RedactionPolicy, description="Extra patterns and personal data to mask.")

@@ -30,6 +30,10 @@ class ToolContext:
     workspace_root: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
 
+    def note(self, name: str, value: Any) -> None:
+        """Report a fact about how the call ran (how it was confined, say); the audit entry of the call keeps it."""
+        self.call.notes[name] = value
+
 
 @dataclass(eq=False)
 class Tool:

@@ -8,9 +8,19 @@ already configured in the repository. Network commands never prompt (``GIT_TERMI
 Git hooks never run (``core.hooksPath=/dev/null``): a hooks folder inside the working tree is a file an agent can
 write, and a commit would run it outside the shell tool's allow-list.
 
+No argument reaches one of git's options: the tools build each command line themselves, commits, branches, tags and
+remotes cannot start with ``-`` (and ``--end-of-options`` comes before revisions where git accepts it), paths are
+confined to the workspace and given after ``--`` as literal paths (``GIT_LITERAL_PATHSPECS``: no ``:(top)`` magic).
+A repository is used only when its working tree is inside the workspace and its ``.git`` is read-only to tools (the
+workspace's own, or one a policy lists under ``files.read_only``): git runs programs its configuration names
+(``core.fsmonitor``, filters, ``diff.external``), so a repository whose configuration a tool or a sandboxed command
+could have written would run them outside every sandbox. For the same reason a ``.git`` folder with a ``commondir``
+file (which sends git to another folder's configuration) is refused.
+
 gitpython is imported inside the tools: loading the plugin must not cost its import time.
 """
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,7 +30,7 @@ from typing_extensions import TypedDict
 
 from parac.server.api import ToolContext, ToolError, hookimpl
 
-from ._tooling import TypedTool, resolve_path
+from ._tooling import TypedTool, resolve_path, workspace_root
 
 MAX_OUTPUT_CHARS = 200_000
 NETWORK_TIMEOUT_S = 120
@@ -32,13 +42,16 @@ IN_PROGRESS = {
     "REVERT_HEAD": "a revert",
     "BISECT_LOG": "a bisect",
 }
-QUIET_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
+QUIET_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
+             "GIT_LITERAL_PATHSPECS": "1"}
 BRANCH_NAME = r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$"  # git check-ref-format has the last word
 
 Repo = Annotated[str, Field(description="The repository's folder, relative to the workspace root.")]
 RevName = Annotated[str, Field(min_length=1, pattern=r"^[^-\s][^\s]*$", description="A commit, branch or tag.")]
 BranchName = Annotated[str, Field(min_length=1, max_length=200, pattern=BRANCH_NAME, description="A branch name.")]
-RemoteName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$", description="A configured remote.")]
+RemoteName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]*$", description="A configured remote.")]
+#: Ends git's options: what follows is a revision even if it looked like an option (RevName already refuses those).
+END = "--end-of-options"
 
 
 class FileChange(TypedDict):
@@ -169,9 +182,31 @@ def _open(ctx: ToolContext, repo: str) -> Any:
         raise ToolError(f"{repo}: not a git repository (run git init, or point repo at one)") from None
     if handle.bare:
         raise ToolError(f"{repo}: a bare repository has no working tree to work on")
+    _check_trusted(ctx, repo, Path(handle.working_tree_dir))
     handle.git.update_environment(**QUIET_ENV)
     handle.git.set_persistent_git_options(c="core.hooksPath=/dev/null")
     return handle
+
+
+def _check_trusted(ctx: ToolContext, repo: str, tree: Path) -> None:
+    """Refuse a repository whose configuration a tool or a sandboxed command could have written (see above)."""
+    root = workspace_root(ctx)
+    tree = tree.resolve()
+    if not tree.is_relative_to(root):
+        raise ToolError(f"{repo}: the repository around it is outside the workspace")
+    entry = (tree / ".git").relative_to(root).as_posix()
+    resolve_path(ctx, entry)  # a .git that is a link out of the workspace is refused here
+    try:
+        resolve_path(ctx, entry, write=True)
+    except ToolError:
+        pass  # read-only to tools: nobody but the person could have written it
+    else:
+        raise ToolError(f"{repo}: its {entry} can be written by tools, so its configuration could make git run "
+                        f"programs; git tools work only on repositories whose .git is read-only to tools (list it "
+                        f"under files.read_only in a policy)")
+    if (tree / ".git").is_dir() and os.path.lexists(tree / ".git" / "commondir"):
+        raise ToolError(f"{repo}: {entry}/commondir sends git to another folder's configuration; git tools refuse "
+                        f"it (remove the file if you did not put it there)")
 
 
 def _git(handle: Any, command: str, *args: str, **options: Any) -> Any:
@@ -306,7 +341,7 @@ def git_diff(
     args = [f"-U{context_lines}"]
     if staged:
         args.append("--cached")
-    args += [rev for rev in (base, target) if rev]
+    args += [END, *(rev for rev in (base, target) if rev)]
     args += ["--", *_repo_paths(ctx, handle, paths)]
     diff, truncated = _cap(_git(handle, "diff", *args))
     return Diff(diff=diff, files=_numstat(_git(handle, "diff", "--numstat", *args[1:])), truncated=truncated)
@@ -336,7 +371,7 @@ def git_log(
     handle = _open(ctx, repo)
     if _head(handle) is None:
         return Log(commits=[])
-    args = [f"--max-count={max_count}", f"--format={_LOG_FORMAT}", ref, "--"]
+    args = [f"--max-count={max_count}", f"--format={_LOG_FORMAT}", END, ref, "--"]
     if path:
         args += _repo_paths(ctx, handle, [path])
     return Log(commits=_commits(_git(handle, "log", *args)))
@@ -345,9 +380,9 @@ def git_log(
 def git_show(ctx: ToolContext, rev: RevName = "HEAD", repo: Repo = ".") -> Shown:
     """One commit: author, date, full message and its diff."""
     handle = _open(ctx, repo)
-    meta = _git(handle, "show", "--no-patch", "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%B", rev, "--")
+    meta = _git(handle, "show", "--no-patch", "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%B", END, rev, "--")
     sha, author, email, date, message = meta.split("\x1f", 4)
-    diff, truncated = _cap(_git(handle, "show", "--format=", "--patch", rev, "--"))
+    diff, truncated = _cap(_git(handle, "show", "--format=", "--patch", END, rev, "--"))
     return Shown(sha=sha, author=author, email=email, date=date, message=message.strip(), diff=diff.lstrip("\n"),
                  truncated=truncated)
 
@@ -408,9 +443,9 @@ def git_branch_create(
         raise ToolError(f'branch "{name}" already exists')
     _git(handle, "check-ref-format", "--branch", name)
     if switch:
-        _git(handle, "switch", "-c", name, start_point)
+        _git(handle, "switch", "-c", name, END, start_point)
     else:
-        _git(handle, "branch", name, start_point)
+        _git(handle, "branch", END, name, start_point)
     return Ref(name=name, sha=handle.commit(name).hexsha)
 
 
@@ -420,7 +455,7 @@ def git_switch(branch: BranchName, ctx: ToolContext, repo: Repo = ".") -> Ref:
     _refuse_in_progress(handle)
     if branch not in [b.name for b in handle.branches]:
         raise ToolError(f'no branch "{branch}" (create it with git_branch_create)')
-    _git(handle, "switch", branch)
+    _git(handle, "switch", END, branch)
     return Ref(name=branch, sha=handle.head.commit.hexsha)
 
 
@@ -467,7 +502,7 @@ def git_tag(
     _refuse_in_progress(handle)
     if name in [t.name for t in handle.tags]:
         raise ToolError(f'tag "{name}" already exists')
-    args = ["-a", name, "-m", message, rev] if message else [name, rev]
+    args = ["-a", "-m", message, END, name, rev] if message else [END, name, rev]
     _git(handle, "tag", *args)
     return Ref(name=name, sha=handle.commit(name).hexsha)
 
@@ -483,7 +518,7 @@ def git_fetch(ctx: ToolContext, repo: Repo = ".", remote: RemoteName = "origin")
     """Fetch branches and tags from a configured remote (nothing local changes but remote-tracking refs)."""
     handle = _open(ctx, repo)
     _remote(handle, remote)
-    _, out, err = _git(handle, "fetch", "--prune", "--tags", remote, kill_after_timeout=NETWORK_TIMEOUT_S,
+    _, out, err = _git(handle, "fetch", "--prune", "--tags", END, remote, kill_after_timeout=NETWORK_TIMEOUT_S,
                        with_extended_output=True)
     return Remote(remote=remote, output=(err or out).strip())
 
@@ -505,7 +540,7 @@ def git_pull(
     if _dirty(handle):
         raise ToolError("the working tree has uncommitted changes; commit them first so pulling cannot lose them")
     before = _head(handle) or ""
-    _git(handle, "pull", "--ff-only", "--no-rebase", remote, branch or current, kill_after_timeout=NETWORK_TIMEOUT_S)
+    _git(handle, "pull", "--ff-only", "--no-rebase", END, remote, branch or current, kill_after_timeout=NETWORK_TIMEOUT_S)
     after = _head(handle) or ""
     return Pulled(remote=remote, branch=branch or current, before=before, after=after, updated=before != after)
 
@@ -527,7 +562,7 @@ def git_push(
         raise ToolError("HEAD is detached; name the branch to push")
     if name not in [b.name for b in handle.branches]:
         raise ToolError(f'no local branch "{name}"')
-    args = [*(["--set-upstream"] if set_upstream else []), *(["--follow-tags"] if tags else []), remote,
+    args = [*(["--set-upstream"] if set_upstream else []), *(["--follow-tags"] if tags else []), END, remote,
             f"refs/heads/{name}:refs/heads/{name}"]
     _, out, err = _git(handle, "push", "--porcelain", *args, kill_after_timeout=NETWORK_TIMEOUT_S,
                        with_extended_output=True)

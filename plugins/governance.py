@@ -14,7 +14,8 @@ It works only through the host's hooks, as a third-party plugin would:
   ``CallDenied`` with the rule's reason. parac's own MCP management tools are not registered tools: the MCP
   server's roles govern them, and they are audited like the rest;
 - ``parac_after_tool_call`` / ``parac_after_llm_call`` / ``parac_event``: one audit entry each (arguments only as a
-  digest of their redacted form; errors redacted). The host's ``plugin.load`` event (the plugins it loaded) is kept
+  digest of their redacted form; errors redacted; with what the tool noted about the call, such as the sandbox
+  it ran in). The host's ``plugin.load`` event (the plugins it loaded) is kept
   until the trail is written, as above;
 - ``parac_before_llm_call``: the messages are redacted in place before they leave for the model.
 
@@ -209,6 +210,8 @@ def parac_after_tool_call(call: ToolCall, result: Any, error: BaseException | No
         data["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
     if rule:
         data["policy"] = rule
+    for name, value in call.notes.items():  # what the tool reported (ToolContext.note), never over ours
+        data.setdefault(name, value)
     if isinstance(error, CallDenied):
         outcome = "denied"
         data["reason"] = str(error)

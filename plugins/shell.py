@@ -1,8 +1,10 @@
-"""``shell_run``: run an allow-listed command as an argument vector, with a time limit and an output cap.
+"""``shell_run``: run an allow-listed command as an argument vector, in a sandbox, with a time limit and an output cap.
 
 The work is governance's :func:`parac.core.confine.run_command`: never a shell (``;``, ``|`` and ``$(...)`` are plain
-characters), only programs the policies' ``shell.allow`` lists, a scrubbed environment, the whole process group
-killed at the time limit. The tool adds the working folder (confined to the workspace) and the typed result.
+characters), only programs the policies' ``shell.allow`` lists, a scrubbed environment, the sandbox of
+:mod:`parac.core.sandbox` (refused where the policy wants one and none can start), the whole process group killed
+at the time limit. The tool adds the working folder (confined to the workspace), the typed result, and the sandbox
+it ran in as a note on the call, which the audit trail keeps.
 """
 
 import dataclasses
@@ -14,7 +16,7 @@ from typing_extensions import TypedDict
 from parac.core.confine import run_command
 from parac.server.api import ToolContext, ToolError, hookimpl
 
-from ._tooling import TypedTool, policies, refusals, resolve_path
+from ._tooling import TypedTool, policies, refusals, resolve_path, workspace_root
 
 MAX_STDIN_BYTES = 1_000_000
 
@@ -27,6 +29,7 @@ class ShellResult(TypedDict):
     timed_out: bool
     truncated: bool
     duration_s: float
+    sandbox: str
 
 
 def shell_run(
@@ -52,7 +55,8 @@ def shell_run(
     if data is not None and len(data) > MAX_STDIN_BYTES:
         raise ToolError(f"stdin is {len(data)} bytes, more than the limit of {MAX_STDIN_BYTES}")
     with refusals():
-        result = run_command(command, policy, cwd=folder, stdin=data)
+        result = run_command(command, policy, cwd=folder, root=workspace_root(ctx), stdin=data)
+    ctx.note("sandbox", result.sandbox)
     return ShellResult(**result.to_dict())
 
 

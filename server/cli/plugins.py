@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from parac.core.workspace import WorkspaceNotFound
 
 from .common import Paging, State, console, paged, pass_state
+
+if TYPE_CHECKING:
+    from parac.server.host import Host
 
 
 @click.command()
@@ -34,3 +39,14 @@ def plugins(state: State, as_json: bool, paging: Paging) -> None:
         status = "disabled" if not info["enabled"] else ("failed" if info["problems"] else "loaded")
         table.add_row(info["name"], info["source"], status, registered or "-")
     console().print(table)
+    click.echo(f"shell commands run in: {_sandbox(host)}")
+
+
+def _sandbox(host: Host) -> str:
+    """The sandbox the workspace's policies ask for (the default one outside a workspace), and whether it starts."""
+    from parac.core.policy import Policies
+    from parac.core.sandbox import SandboxPolicy, describe
+
+    if host.workspace is None:
+        return describe(SandboxPolicy())
+    return describe(Policies.for_root(host.workspace.root).command_policy().sandbox)

@@ -53,8 +53,12 @@ def check(ctx: click.Context, state: State, agent: str, tool: str, args: str | N
     if decision.allowed and args:
         checks += _schema_check(state, tool, arguments)
     allowed = decision.allowed and not decision.approval_required and all(c["allowed"] for c in checks)
+    from parac.core.sandbox import describe
+
+    sandbox = describe(policies.command_policy().sandbox)
     if as_json:
-        echo_json({**decision.to_dict(), "arguments": checks, "notes": notes, "would_run": allowed})
+        echo_json({**decision.to_dict(), "arguments": checks, "notes": notes, "sandbox": sandbox,
+                   "would_run": allowed})
     else:
         refused = [c for c in checks if not c["allowed"]]
         if allowed:
@@ -76,6 +80,7 @@ def check(ctx: click.Context, state: State, agent: str, tool: str, args: str | N
             click.echo(f"  - {_what(item)}{mark}: {item['reason']}")
         for note in notes:
             click.echo(f"  note: {note}")
+        click.echo(f"  shell commands run in: {sandbox}")
     ctx.exit(0 if allowed else 1)
 
 
@@ -120,6 +125,7 @@ def _schema_check(state: State, tool: str, arguments: dict[str, Any]) -> list[di
 def _argument_checks(policies: Any, root: Any, arguments: dict[str, Any]) -> list[dict[str, Any]]:
     """Run the confinement gates over the arguments that name a path, a URL or a command."""
     from parac.core.confine import ConfinementError, check_command, check_url
+    from parac.core.sandbox import sandbox_for
 
     jail = policies.file_jail(root)
     results = []
@@ -131,7 +137,9 @@ def _argument_checks(policies: Any, root: Any, arguments: dict[str, Any]) -> lis
                 reason = f"host {check_url(value, policies.http_policy()).host} is allowed"
             elif name in COMMAND_ARGUMENTS:
                 argv = value.split() if isinstance(value, str) else value
-                reason = f"{check_command(argv, policies.command_policy())[0]} is allowed"
+                command_policy = policies.command_policy()
+                reason = f"{check_command(argv, command_policy)[0]} is allowed"
+                reason += f", in sandbox {sandbox_for(command_policy.sandbox).name}"
             else:
                 continue
         except ConfinementError as exc:

@@ -20,6 +20,8 @@ class ServerConfig(BaseModel):
     )
     connect_timeout_s: float = Field(30.0, gt=0, description="Time allowed to start and complete the handshake.")
     call_timeout_s: float = Field(120.0, gt=0, description="Time allowed for one tool call.")
+    sandbox: bool = Field(False, description="Run the stdio server in the sandbox shell commands run in (bubblewrap; "
+                                             "the policies' shell network and limits apply).")
 
     @model_validator(mode="after")
     def _one_transport(self) -> ServerConfig:

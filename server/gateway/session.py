@@ -167,7 +167,10 @@ class Server:
             from mcp.client.stdio import StdioServerParameters, stdio_client
 
             cwd = (self.root / config.cwd).resolve() if config.cwd else self.root
-            params = StdioServerParameters(command=config.command, args=config.args, env=config.env or None, cwd=cwd)
+            command, args, env = config.command, config.args, config.env or None
+            if config.sandbox:
+                command, args, env = _sandboxed(self.root, cwd, config)
+            params = StdioServerParameters(command=command, args=args, env=env, cwd=cwd)
             return _with_log(self.root / LOG_DIR / f"mcp-{self.name}.log", lambda log: stdio_client(params, errlog=log))
         from mcp.client.streamable_http import streamable_http_client
         from mcp.shared._httpx_utils import create_mcp_http_client
@@ -195,6 +198,20 @@ class Server:
         """After the loop stopped: the server starts again from ``idle`` on the next need."""
         if self.state != "invalid":
             self.state, self.session, self.stop, self.lock = "idle", None, None, None
+
+
+def _sandboxed(root: Path, cwd: Path, config: ServerConfig) -> tuple[str, list[str], dict[str, str]]:
+    """The server's command line wrapped in the workspace's sandbox, with the variables the sandbox sets."""
+    import shutil
+
+    from parac.core.policy import Policies
+    from parac.core.sandbox import sandboxed_command
+
+    environ = {**os.environ, **config.env}
+    program = shutil.which(config.command or "", path=environ.get("PATH")) or config.command or ""
+    confined = sandboxed_command([program, *config.args], root=root.resolve(), cwd=cwd, environ=environ,
+                                 policy=Policies.for_root(root).command_policy().sandbox)
+    return confined.argv[0], confined.argv[1:], {**config.env, **confined.env}
 
 
 @asynccontextmanager
