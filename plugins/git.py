@@ -30,7 +30,7 @@ from typing_extensions import TypedDict
 
 from parac.server.api import ToolContext, ToolError, hookimpl
 
-from ._tooling import TypedTool, resolve_path, workspace_root
+from ._tooling import TypedTool, policies, resolve_path, workspace_root
 
 MAX_OUTPUT_CHARS = 200_000
 NETWORK_TIMEOUT_S = 120
@@ -196,14 +196,14 @@ def _check_trusted(ctx: ToolContext, repo: str, tree: Path) -> None:
         raise ToolError(f"{repo}: the repository around it is outside the workspace")
     entry = (tree / ".git").relative_to(root).as_posix()
     resolve_path(ctx, entry)  # a .git that is a link out of the workspace is refused here
-    try:
-        resolve_path(ctx, entry, write=True)
-    except ToolError:
-        pass  # read-only to tools: nobody but the person could have written it
-    else:
-        raise ToolError(f"{repo}: its {entry} can be written by tools, so its configuration could make git run "
-                        f"programs; git tools work only on repositories whose .git is read-only to tools (list it "
-                        f"under files.read_only in a policy)")
+    # Read-only to tools is not enough: a sandboxed command writes whatever the sandbox does not bind read-only,
+    # which is the workspace's own .git configuration and the policies' files.read_only, exactly as spelt.
+    sandboxed = policies(ctx).command_policy().sandbox.read_only
+    if entry != ".git" and not any(entry == area.strip("/") or entry.startswith(area.strip("/") + "/")
+                                   for area in sandboxed):
+        raise ToolError(f"{repo}: its {entry} can be written by sandboxed commands, so its configuration could make "
+                        f"git run programs; git tools work only on the workspace's own repository and on those a "
+                        f"policy lists under files.read_only")
     if (tree / ".git").is_dir() and os.path.lexists(tree / ".git" / "commondir"):
         raise ToolError(f"{repo}: {entry}/commondir sends git to another folder's configuration; git tools refuse "
                         f"it (remove the file if you did not put it there)")
