@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parac.core.audit import _MESSAGE_SQL, SHA, AuditLog, _KeyedHash, canonical_json, entry_message
+from parac.core.audit import SHA, AuditLog, Hasher, canonical_json, entry_message
+from parac.core.audit.schema import MESSAGE_SQL
 
 KEY = b"test-audit-key"
 COUNT = 20
@@ -313,14 +314,16 @@ def test_sqlite_built_message_equals_python_canonical_json(tmp_path_factory, act
     log = AuditLog(tmp_path_factory.mktemp("h") / "parac.db", key=None)
     entry = log.append("tool.call", actor=actor, subject=subject, data=data)
     expected = canonical_json({name: value for name, value in entry.to_dict().items() if name != "hash"})
-    built = log._conn.execute(_MESSAGE_SQL).fetchone()[3]
+    built = log._conn.execute(MESSAGE_SQL).fetchone()[3]
     assert built == expected.encode("utf-8")
     assert log.verify().ok
 
 
 @settings(max_examples=200, deadline=None)
-@given(key=st.binary(min_size=1, max_size=200), message=st.binary(max_size=500))
-def test_keyed_hash_is_hmac_sha256(key, message):
-    """The log's HMAC with precomputed key states equals the standard library's, for keys shorter and longer than
-    a block."""
-    assert _KeyedHash(key).hexdigest(message) == hmac.digest(key, message, "sha256").hex()
+@given(key=st.binary(min_size=1, max_size=200), messages=st.lists(st.binary(max_size=500), min_size=1, max_size=3))
+def test_keyed_hash_is_hmac_sha256(key, messages):
+    """The log's HMAC, continued from one keyed object for message after message, equals the standard library's
+    one-shot HMAC of each, for keys shorter and longer than a block."""
+    hasher = Hasher(key)
+    for message in messages:
+        assert hasher.digest(message) == "hmac-sha256:" + hmac.digest(key, message, "sha256").hex()

@@ -1,0 +1,364 @@
+"""`AuditLog`: appending to the trail (one entry, a batch, or queued for a writer thread that commits groups),
+the signed head record and anchors, and reading entries back.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from parac.core import store
+from parac.core.redact import Redactor, default_redactor
+
+from .schema import COLUMNS, INSERT, KEY_ENV, SCHEMA, AuditEntry, Hasher, canonical_json, entry_from_row, entry_message
+from .verify import Verifier, VerifyReport
+
+HEAD_FILE = "audit.head"
+#: How long the writer thread lets entries gather before a commit: calls that come close together share one fsync.
+#: The ledger's window too. 5 ms meant a commit (two fsyncs) every few tool calls under load, which cost a serving
+#: MCP server about a fifth of its throughput on two cores; a process that ends, or a `flush()`, cuts it short.
+GROUP_COMMIT_S = 0.05
+#: The most entries one transaction holds (a burst is committed in several, each holding the write lock briefly).
+MAX_BATCH = 1000
+
+
+class AuditError(Exception):
+    """The audit log cannot be written or read (not a verification failure: see `VerifyReport`)."""
+
+
+
+def audit_key(env: Mapping[str, str] | None = None) -> bytes | None:
+    """The HMAC key from ``PARAC_AUDIT_KEY``, or None when it is not set."""
+    value = (os.environ if env is None else env).get(KEY_ENV)
+    return value.encode("utf-8") if value else None
+
+
+def now() -> str:
+    """Server time in UTC, ISO 8601 with microseconds (``2026-01-31T12:00:00.000000Z``)."""
+    stamp = time.time()
+    second = int(stamp)
+    if second != _clock[0]:
+        _clock[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    return f"{_clock[1]}.{int((stamp - second) * 1_000_000):06d}Z"
+
+
+#: The last whole second formatted by `now`: formatting the date costs more than the rest of an append.
+_clock: list[Any] = [None, ""]
+
+
+_WRITING: weakref.WeakSet[AuditLog] = weakref.WeakSet()
+"""This process's logs with a writer thread: a reader of the same database commits what they queued first."""
+
+
+class AuditLog:
+    """The audit log of one workspace database.
+
+    Owns its own connection (opened with `parac.core.store.connect`, then switched to ``synchronous=FULL``: an
+    acknowledged audit entry survives a power loss, not only a killed process). Safe to share between threads.
+    """
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        *,
+        key: bytes | None = None,
+        head_path: str | Path | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
+        """``db_path``: the SQLite file. ``key``: the HMAC key (see `audit_key`). ``head_path``: where the head
+        record lives (default: ``audit.head`` beside the database). ``redactor``: masks strings before they are
+        written (default: the process-wide one)."""
+        self.db_path = Path(db_path)
+        self.key = key
+        self._hash = Hasher(key)
+        self.head_path = Path(head_path) if head_path else self.db_path.with_name(HEAD_FILE)
+        self._redactor = redactor
+        self._lock = threading.RLock()
+        self._conn = store.connect(self.db_path)
+        self._conn.row_factory = None
+        self._conn.execute("PRAGMA synchronous = FULL")
+        self._conn.executescript(SCHEMA)
+        self._batch_depth = 0
+        self._pending_head: tuple[int, str] | None = None
+        self._tail: tuple[int, str] | None = None
+        self._pending: list[tuple[Any, ...]] = []
+        self._queue_lock = threading.Lock()
+        self._arrived = threading.Event()  # the writer has entries to commit
+        self._hurry = threading.Event()  # a flush waits: commit without waiting out the group-commit window
+        self._writer: threading.Thread | None = None
+        self._submitted = self._written = 0
+        self._written_changed = threading.Condition()
+        self._failure: Exception | None = None
+        self._head_lock_fd: int | None = None
+        self._head_lock_pid = 0
+
+    @classmethod
+    def for_workspace(cls, root: str | Path, **kwargs: Any) -> AuditLog:
+        """The log of the workspace whose root (the directory holding ``.parac/``) is ``root``, keyed from the
+        environment unless ``key`` is given."""
+        kwargs.setdefault("key", audit_key())
+        return cls(store.db_path(root), **kwargs)
+
+    def close(self) -> None:
+        """Commit what `submit` queued, then close the connection."""
+        self.flush()
+        with self._lock:
+            self._conn.close()
+            if self._head_lock_fd is not None and self._head_lock_pid == os.getpid():
+                os.close(self._head_lock_fd)
+            self._head_lock_fd = None
+
+    # --- group commit ----------------------------------------------------------------------------------------
+
+    def submit(self, action: str, *, actor: str, subject: str = "", outcome: str = "ok",
+               data: Mapping[str, Any] | None = None) -> None:
+        """Queue an entry for the writer thread, which commits whatever has queued up in one durable transaction.
+
+        This is what the hooks around tool and model calls use: the caller pays for a list append (the writer redacts),
+        not for an fsync, and entries that arrive together share one. An entry is durable once `flush` returns
+        (`close` and interpreter exit flush); until then a crash of the process can lose it, never reorder or
+        corrupt the chain."""
+        with self._queue_lock:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_queued, name="parac-audit", daemon=True)
+                self._writer.start()
+                atexit.register(self.flush)
+                _WRITING.add(self)
+            self._submitted += 1
+            self._pending.append((action, actor, subject, outcome, data))
+            if len(self._pending) == 1:
+                self._arrived.set()
+
+    def flush(self, timeout: float | None = 30.0) -> None:
+        """Wait until every entry submitted so far is committed; raises `AuditError` if the writer failed."""
+        with self._queue_lock:
+            target = self._submitted
+        self._hurry.set()
+        with self._written_changed:
+            self._written_changed.wait_for(lambda: self._written >= target or self._failure is not None, timeout)
+            if self._failure is not None:
+                failure, self._failure = self._failure, None
+                raise AuditError(f"audit entries could not be written: {failure}")
+
+    def _write_queued(self) -> None:
+        """Commit what was submitted, a group at a time: the first entry wakes the writer, which then waits out
+        the window (or less, when a flush is waiting); entries submitted meanwhile only join the list, so the
+        calling threads wake no thread per entry."""
+        while True:
+            self._arrived.wait()
+            self._hurry.wait(GROUP_COMMIT_S)
+            with self._queue_lock:
+                items, self._pending = self._pending, []
+                self._arrived.clear()
+                self._hurry.clear()
+            for start in range(0, len(items), MAX_BATCH):
+                self._write_batch(items[start:start + MAX_BATCH])
+
+    def _write_batch(self, items: list[tuple[Any, ...]]) -> None:
+        try:
+            with self.batch():
+                for action, actor, subject, outcome, data in items:
+                    self.append(action, actor=actor, subject=subject, outcome=outcome, data=data)
+        except Exception as exc:  # the writer must outlive a locked or full database; flush reports it
+            self._failure = exc
+            logging.getLogger("parac.audit").error("audit batch of %d entries failed: %s", len(items), exc)
+        with self._written_changed:
+            self._written += len(items)
+            self._written_changed.notify_all()
+
+    # --- writing -------------------------------------------------------------------------------------------------
+
+    def append(self, action: str, *, actor: str, subject: str = "", outcome: str = "ok",
+               data: Mapping[str, Any] | None = None) -> AuditEntry:
+        """Append one entry and return it. Outside `batch` the entry is committed durably before this returns.
+
+        Strings in ``subject`` and ``data`` are redacted first; ``data`` values JSON cannot hold are stored as
+        their ``str()``."""
+        redactor = self._redactor or default_redactor()
+        subject = redactor.text(subject)
+        clean = redactor.value(data) if data else {}
+        data_text = canonical_json(clean)
+        with self._lock, (contextlib.nullcontext() if self._batch_depth else self.batch()):
+            seq, prev = self._tail or self._read_tail()
+            seq += 1
+            ts = now()
+            try:
+                message = entry_message(seq, ts, actor, action, subject, outcome, data_text, prev)
+            except UnicodeEncodeError:  # lone surrogates (from undecodable file names) cannot be stored as UTF-8
+                actor, action, subject, outcome, data_text = (
+                    _valid_utf8(text) for text in (actor, action, subject, outcome, data_text))
+                message = entry_message(seq, ts, actor, action, subject, outcome, data_text, prev)
+            digest = self._hash.digest(message)
+            self._conn.execute(INSERT, (seq, ts, actor, action, subject, outcome, data_text, prev, digest))
+            self._tail = self._pending_head = (seq, digest)
+        return AuditEntry(seq, ts, actor, action, subject, outcome, clean, prev, digest)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[AuditLog]:
+        """Group appends into one transaction and one durable commit (nesting joins the outer batch).
+
+        The write lock is held from the first statement to the commit, so entries from other processes cannot
+        interleave with the batch's and the chain's tail read at the start stays the tail."""
+        with self._lock:
+            if self._batch_depth:
+                self._batch_depth += 1
+                try:
+                    yield self
+                finally:
+                    self._batch_depth -= 1
+                return
+            self._batch_depth = 1
+            self._tail = None
+            try:
+                with store.transaction(self._conn):
+                    yield self
+            except BaseException:
+                self._pending_head = None
+                raise
+            finally:
+                self._batch_depth = 0
+                self._tail = None
+            if self._pending_head:
+                seq, digest = self._pending_head
+                self._pending_head = None
+                self._write_head(seq, digest)
+
+    def _read_tail(self) -> tuple[int, str]:
+        row = self._conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else (0, "")
+
+    # --- the head record and anchors --------------------------------------------------------------------------
+
+    def _write_head(self, seq: int, digest: str) -> None:
+        """Replace the head record, never moving it backwards (another process may have written a later one).
+
+        The record goes to a new file, synced, then renamed over the old one: a reader or a crash sees the old
+        record or the new one, never half of one. This runs after every group commit, so it costs only what that
+        needs (the lock file stays open for the log's life; the file is written without Python's text layers)."""
+        lock = self._head_lock()
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            current = self.read_head()
+            if current and isinstance(current.get("seq"), int) and current["seq"] >= seq:
+                return
+            keyed_from = current.get("keyed_from") if current else None
+            if keyed_from is None and self.key is not None:
+                keyed_from = self._first_keyed_seq()
+            record: dict[str, Any] = {"seq": seq, "hash": digest, "keyed_from": keyed_from, "ts": now()}
+            record["sig"] = self._hash.sign(record)
+            body = canonical_json(record).encode("utf-8")
+            tmp = f"{self.head_path}.tmp"
+            handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+            try:
+                if os.write(handle, body) != len(body):
+                    raise OSError(f"short write to {tmp}")
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+            os.replace(tmp, self.head_path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _head_lock(self) -> int:
+        """The open lock file that orders head writers across processes (opened again in a forked child, which
+        must not share the parent's lock)."""
+        if self._head_lock_fd is None or self._head_lock_pid != os.getpid():
+            self.head_path.parent.mkdir(parents=True, exist_ok=True)
+            self._head_lock_fd = os.open(f"{self.head_path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            self._head_lock_pid = os.getpid()
+        return self._head_lock_fd
+
+    def _first_keyed_seq(self) -> int | None:
+        row = self._conn.execute(
+            "SELECT MIN(seq) FROM audit WHERE hash LIKE 'hmac-sha256:%'"
+        ).fetchone()
+        return row[0] if row else None
+
+    def read_head(self) -> dict[str, Any] | None:
+        """The head record as stored, or None when there is none (or it is not a JSON object)."""
+        try:
+            value = json.loads(self.head_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    def anchor(self) -> dict[str, Any]:
+        """An anchor for the current tail: store it somewhere else; ``verify(anchor=...)`` checks the log against
+        it later, which catches a rewrite or truncation that also replaced the head record."""
+        with self._lock:
+            seq, digest = self._read_tail()
+        record: dict[str, Any] = {"parac_audit_anchor": 1, "seq": seq, "hash": digest, "ts": now()}
+        record["sig"] = self._hash.sign(record)
+        return record
+
+    # --- reading ---------------------------------------------------------------------------------------------
+
+    def _commit_own_process(self) -> None:
+        """Commit the entries this process has queued for this database (by any log, such as the governance
+        plugin's), so that a reader here sees every call it was answered for. Other processes' queues are theirs:
+        they commit within :data:`GROUP_COMMIT_S`."""
+        for log in list(_WRITING):
+            if log.db_path == self.db_path:
+                log.flush()
+
+    def tail(self, count: int = 20) -> list[AuditEntry]:
+        """The last ``count`` entries, oldest first."""
+        self._commit_own_process()
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {COLUMNS} FROM audit ORDER BY seq DESC LIMIT ?", (max(0, count),)
+            ).fetchall()
+        return [entry_from_row(row) for row in reversed(rows)]
+
+    def last(self, action: str) -> AuditEntry | None:
+        """The latest committed entry of ``action``, or None."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {COLUMNS} FROM audit WHERE action = ? ORDER BY seq DESC LIMIT 1", (action,)
+            ).fetchone()
+        return entry_from_row(row) if row else None
+
+    def get(self, seq: int) -> AuditEntry | None:
+        with self._lock:
+            row = self._conn.execute(f"SELECT {COLUMNS} FROM audit WHERE seq = ?", (seq,)).fetchone()
+        return entry_from_row(row) if row else None
+
+    def entries(self, since: int = 1, action: str | None = None) -> Iterator[AuditEntry]:
+        """Entries from ``seq`` ``since`` on, oldest first, optionally of one action; read in pages, so an export
+        of a large log does not hold it all in memory or hold the lock for long."""
+        self._commit_own_process()
+        after = since - 1
+        while True:
+            query = f"SELECT {COLUMNS} FROM audit WHERE seq > ?" + (" AND action = ?" if action else "")
+            params: tuple[Any, ...] = (after, action) if action else (after,)
+            with self._lock:
+                rows = self._conn.execute(query + " ORDER BY seq LIMIT 1000", params).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield entry_from_row(row)
+            after = rows[-1][0]
+
+    # --- verification ----------------------------------------------------------------------------------------
+
+    # --- verification ----------------------------------------------------------------------------------------
+
+    def verify(self, anchor: Mapping[str, Any] | None = None) -> VerifyReport:
+        """Check the whole chain, the head record and, when given, an anchor (see `parac.core.audit.verify`)."""
+        self._commit_own_process()
+        return Verifier(self._conn, self._lock, self._hash, self.head_path.name).run(self.read_head(), anchor)
+
+
+def _valid_utf8(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8")
+
