@@ -14,7 +14,6 @@ import asyncio
 import importlib
 import logging
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +22,11 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
+from parac.core.diagnostics import ParacError
+
+from .context import Spot
 from .documents import HOLD_SECONDS, Document, Documents, path_to_uri, uri_to_path
-from .features.diagnostics import Publisher
+from .publisher import Publisher
 
 if TYPE_CHECKING:
     from parac.core.inheritance import ResolvedAgent
@@ -76,19 +78,9 @@ class ParacProtocol(LanguageServerProtocol):
             yield handler, (params,), None
 
 
-@dataclass(frozen=True)
-class Spot:
-    """What a request is about: a spec file of the loaded workspace, open in the editor, and a cursor in it."""
-
-    core: Workspace
-    doc: Document
-    path: Path
-    kind: str
-    row: int
-    column: int  # code points
-
-
 class ParacLanguageServer(LanguageServer):
+    """The pygls server plus what its features share (see :class:`parac.lsp.context.FeatureServer`)."""
+
     def __init__(self, workspace_dir: Path | None = None) -> None:
         super().__init__("parac", VERSION, protocol_cls=ParacProtocol, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.documents = Documents()
@@ -128,6 +120,18 @@ class ParacLanguageServer(LanguageServer):
             if (path := self.in_workspace(uri)) is not None:
                 sync(self, path, doc.text)
         return self.documents.get(uri)
+
+    def resolved(self, name: str) -> tuple[ResolvedAgent | None, bool]:
+        """The agent resolved now, or as it last resolved (``True`` in the second place) when it can't be now: while
+        a file is broken, hover and navigation keep showing its last valid resolution."""
+        core = self.core
+        assert core is not None
+        try:
+            result = core.resolve_agent(name)
+        except ParacError:
+            return self.last_resolved.get(name), True
+        self.last_resolved[name] = result
+        return result, False
 
     def text_of(self, path: Path) -> Document | None:
         """The open document for ``path``, or one read from the workspace's copy of it."""

@@ -19,15 +19,15 @@ from parac.core.diagnostics import did_you_mean
 from .. import vocabulary
 from ..documents import path_to_uri
 from ..positions import position, span_range
-from .diagnostics import MAX_PER_FILE
+from ..publisher import MAX_PER_FILE
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from parac.core.diagnostics import Diagnostic
 
+    from ..context import FeatureServer
     from ..documents import Document
-    from ..server import ParacLanguageServer
 
 MISSPELT = {"unknown-key", "unknown-parent", "unknown-tool", "unknown-skill", "unknown-agent", "unknown-step", "unknown-workflow"}
 PLACEHOLDER = {"string": '""', "list": "[]", "mapping": "{}"}
@@ -48,7 +48,7 @@ def _fix(title: str, uri: str, edit_range: types.Range, text: str, diagnostic: t
     )
 
 
-def _missing_key(ls: ParacLanguageServer, doc: Document, kind: str, d: Diagnostic, lsp_d: types.Diagnostic) -> types.CodeAction | None:
+def _missing_key(ls: FeatureServer, doc: Document, kind: str, d: Diagnostic, lsp_d: types.Diagnostic) -> types.CodeAction | None:
     """Insert the missing key just before the first key of its mapping, with that key's indentation."""
     key = d.data.get("missing")
     if not key:
@@ -69,7 +69,7 @@ def _missing_key(ls: ParacLanguageServer, doc: Document, kind: str, d: Diagnosti
     return _fix(f'Add the missing key "{key}"', doc.uri, types.Range(start=point, end=point), text, lsp_d)
 
 
-def _create_parent(ls: ParacLanguageServer, parent: str, lsp_d: types.Diagnostic) -> types.CodeAction | None:
+def _create_parent(ls: FeatureServer, parent: str, lsp_d: types.Diagnostic) -> types.CodeAction | None:
     core = ls.core
     caps = ls.client_capabilities.workspace
     edit_caps = caps.workspace_edit if caps else None
@@ -95,7 +95,7 @@ def _create_parent(ls: ParacLanguageServer, parent: str, lsp_d: types.Diagnostic
     )
 
 
-def actions_for(ls: ParacLanguageServer, doc: Document, kind: str, rng: types.Range) -> list[types.CodeAction]:
+def actions_for(ls: FeatureServer, doc: Document, kind: str, rng: types.Range) -> list[types.CodeAction]:
     core = ls.core
     assert core is not None and doc.path is not None
     out: list[types.CodeAction] = []
@@ -122,6 +122,6 @@ def _text_in(doc: Document, d: Diagnostic) -> str:
     return doc.lines[d.line - 1][d.column - 1 : d.end_column - 1].strip().strip("\"'")
 
 
-async def code_actions(ls: ParacLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+async def code_actions(ls: FeatureServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
     spot = await ls.spot(params.text_document.uri)
     return actions_for(ls, spot.doc, spot.kind, params.range) if spot else None

@@ -18,8 +18,8 @@ from .. import vocabulary
 from ..positions import line_at, position
 
 if TYPE_CHECKING:
+    from ..context import FeatureServer
     from ..documents import Document
-    from ..server import ParacLanguageServer
 
 WORD_BEFORE = re.compile(r"[A-Za-z0-9_.:/@-]*$")
 WORD_AFTER = re.compile(r"^[A-Za-z0-9_./@-]*")
@@ -69,7 +69,7 @@ def key_items(
 
 
 def value_items(
-    ls: ParacLanguageServer, doc: Document, kind: str, path: tuple[str | int, ...], replace: types.Range
+    ls: FeatureServer, doc: Document, kind: str, path: tuple[str | int, ...], replace: types.Range
 ) -> list[types.CompletionItem]:
     core = ls.core
     assert core is not None
@@ -100,7 +100,7 @@ def value_items(
     return items
 
 
-async def completion(ls: ParacLanguageServer, params: types.CompletionParams) -> types.CompletionList | None:
+async def completion(ls: FeatureServer, params: types.CompletionParams) -> types.CompletionList | None:
     spot = await ls.spot(params.text_document.uri, params.position)
     context = spot.doc.context_at(spot.row, spot.column) if spot else None
     if spot is None or context is None:

@@ -12,17 +12,15 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from parac.core import fields
-from parac.core.diagnostics import ParacError
 
 from .. import vocabulary
 from ..positions import position
 
 if TYPE_CHECKING:
-    from parac.core.inheritance import ResolvedAgent
     from parac.core.workspace import Workspace
 
+    from ..context import FeatureServer
     from ..documents import Document
-    from ..server import ParacLanguageServer
 
 MAX_VALUE = 400
 
@@ -32,25 +30,13 @@ def show(value: Any) -> str:
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
 
 
-def resolved(ls: ParacLanguageServer, name: str) -> tuple[ResolvedAgent | None, bool]:
-    """The agent resolved now, or as it last resolved (``True`` in the second place) when it can't be now."""
-    core = ls.core
-    assert core is not None
-    try:
-        result = core.resolve_agent(name)
-    except ParacError:
-        return ls.last_resolved.get(name), True
-    ls.last_resolved[name] = result
-    return result, False
-
-
-def key_hover(ls: ParacLanguageServer, doc: Document, kind: str, path: tuple[str | int, ...]) -> str | None:
+def key_hover(ls: FeatureServer, doc: Document, kind: str, path: tuple[str | int, ...]) -> str | None:
     ref = fields.field_at(vocabulary.model_for(kind), path)
     if ref is None:
         return None
     lines = [f"**{ref.key}** ({fields.type_name(ref.annotation)}{', required' if ref.required else ''})", "", ref.doc]
     if kind == "agent" and len(path) == 1 and doc.path is not None:
-        agent, stale = resolved(ls, doc.path.stem)
+        agent, stale = ls.resolved(doc.path.stem)
         if agent is not None and ref.key in agent.fields:
             origin = agent.provenance.get(ref.key, "?")
             note = " (as last valid; the file has errors)" if stale else ""
@@ -60,9 +46,9 @@ def key_hover(ls: ParacLanguageServer, doc: Document, kind: str, path: tuple[str
     return "\n".join(lines)
 
 
-def reference_hover(ls: ParacLanguageServer, core: Workspace, ref: vocabulary.Reference) -> str | None:
+def reference_hover(ls: FeatureServer, core: Workspace, ref: vocabulary.Reference) -> str | None:
     if ref.target == "agent":
-        agent, stale = resolved(ls, ref.name)
+        agent, stale = ls.resolved(ref.name)
         if agent is None:
             return f"unknown agent `{ref.name}`"
         lines = [f"**agent {ref.name}** ({core.agent_origin(ref.name)})", ""]
@@ -78,7 +64,7 @@ def reference_hover(ls: ParacLanguageServer, core: Workspace, ref: vocabulary.Re
     return None
 
 
-async def hover(ls: ParacLanguageServer, params: types.HoverParams) -> types.Hover | None:
+async def hover(ls: FeatureServer, params: types.HoverParams) -> types.Hover | None:
     spot = await ls.spot(params.text_document.uri, params.position)
     if spot is None:
         return None

@@ -16,16 +16,15 @@ from lsprotocol import types
 
 from .. import yamltree
 from ..documents import uri_to_path
-from .hover import resolved
 
 if TYPE_CHECKING:
-    from ..server import ParacLanguageServer
+    from ..context import FeatureServer
 
 log = logging.getLogger("parac.lsp")
 WATCH_GLOB = "**/.parac/**/*.{yaml,yml,md}"
 
 
-def sync(ls: ParacLanguageServer, path: Path, text: str | None) -> None:
+def sync(ls: FeatureServer, path: Path, text: str | None) -> None:
     """Give the workspace the editor's text for ``path`` (None: the disk's) and re-publish what that affects."""
     core = ls.core
     if core is None:
@@ -36,14 +35,14 @@ def sync(ls: ParacLanguageServer, path: Path, text: str | None) -> None:
     ls.publisher.later(affected - {path})
 
 
-def remember(ls: ParacLanguageServer, path: Path) -> None:
+def remember(ls: FeatureServer, path: Path) -> None:
     """Resolve an agent while its file is valid, so hover can show that resolution once an edit breaks it."""
     entry = ls.core.files.get(path) if ls.core else None
     if entry is not None and entry.kind == "agent" and entry.spec is not None:
-        resolved(ls, entry.name)
+        ls.resolved(entry.name)
 
 
-def disk_changed(ls: ParacLanguageServer, paths: list[Path]) -> None:
+def disk_changed(ls: FeatureServer, paths: list[Path]) -> None:
     """Files changed outside the editor; open ones keep the editor's text."""
     core = ls.core
     if core is None:
@@ -55,7 +54,7 @@ def disk_changed(ls: ParacLanguageServer, paths: list[Path]) -> None:
     ls.publisher.later(affected)
 
 
-async def initialized(ls: ParacLanguageServer, params: types.InitializedParams) -> None:
+async def initialized(ls: FeatureServer, params: types.InitializedParams) -> None:
     root = ls.find_root()
     try:
         if root is not None:
@@ -83,7 +82,7 @@ async def initialized(ls: ParacLanguageServer, params: types.InitializedParams) 
     await _watch_files(ls)
 
 
-def did_open(ls: ParacLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+def did_open(ls: FeatureServer, params: types.DidOpenTextDocumentParams) -> None:
     path = ls.in_workspace(params.text_document.uri)
     doc = ls.document(params.text_document.uri)
     if path is not None and doc is not None:
@@ -92,39 +91,39 @@ def did_open(ls: ParacLanguageServer, params: types.DidOpenTextDocumentParams) -
         sync(ls, path, doc.text)
 
 
-def did_change(ls: ParacLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+def did_change(ls: FeatureServer, params: types.DidChangeTextDocumentParams) -> None:
     path = ls.in_workspace(params.text_document.uri)
     doc = ls.document(params.text_document.uri)
     if path is not None and doc is not None:
         sync(ls, path, doc.text)
 
 
-def did_close(ls: ParacLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+def did_close(ls: FeatureServer, params: types.DidCloseTextDocumentParams) -> None:
     path = ls.in_workspace(params.text_document.uri)
     if path is not None:
         sync(ls, path, None)
 
 
-def did_save(ls: ParacLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+def did_save(ls: FeatureServer, params: types.DidSaveTextDocumentParams) -> None:
     """Nothing to do: the workspace already checks the editor's text."""
 
 
-def watched(ls: ParacLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
+def watched(ls: FeatureServer, params: types.DidChangeWatchedFilesParams) -> None:
     disk_changed(ls, [p for c in params.changes if (p := uri_to_path(c.uri)) is not None])
 
 
-def created(ls: ParacLanguageServer, params: types.CreateFilesParams) -> None:
+def created(ls: FeatureServer, params: types.CreateFilesParams) -> None:
     disk_changed(ls, [p for f in params.files if (p := uri_to_path(f.uri)) is not None])
 
 
-def deleted(ls: ParacLanguageServer, params: types.DeleteFilesParams) -> None:
+def deleted(ls: FeatureServer, params: types.DeleteFilesParams) -> None:
     paths = [p for f in params.files if (p := uri_to_path(f.uri)) is not None]
     disk_changed(ls, paths)
     for path in paths:
         ls.publisher.clear(path)
 
 
-def renamed(ls: ParacLanguageServer, params: types.RenameFilesParams) -> None:
+def renamed(ls: FeatureServer, params: types.RenameFilesParams) -> None:
     old = [p for f in params.files if (p := uri_to_path(f.old_uri)) is not None]
     new = [p for f in params.files if (p := uri_to_path(f.new_uri)) is not None]
     disk_changed(ls, old + new)
@@ -132,12 +131,12 @@ def renamed(ls: ParacLanguageServer, params: types.RenameFilesParams) -> None:
         ls.publisher.clear(path)
 
 
-def _load(ls: ParacLanguageServer, root: Path) -> None:
+def _load(ls: FeatureServer, root: Path) -> None:
     yamltree.parser()
     ls.load(root)
 
 
-async def _watch_files(ls: ParacLanguageServer) -> None:
+async def _watch_files(ls: FeatureServer) -> None:
     """Ask the client to report changes to spec files made outside the editor, when it can."""
     caps = ls.client_capabilities.workspace
     if not (caps and caps.did_change_watched_files and caps.did_change_watched_files.dynamic_registration):

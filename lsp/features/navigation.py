@@ -16,18 +16,17 @@ from lsprotocol import types
 from .. import vocabulary
 from ..documents import path_to_uri
 from ..positions import position, span_range
-from .hover import resolved
 
 if TYPE_CHECKING:
     from parac.core.workspace import Workspace
 
+    from ..context import FeatureServer
     from ..documents import Document
-    from ..server import ParacLanguageServer
 
 START = types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0))
 
 
-def location_of(ls: ParacLanguageServer, path: Path, loc: tuple[str | int, ...] | None = None, *, key: bool = False) -> types.Location:
+def location_of(ls: FeatureServer, path: Path, loc: tuple[str | int, ...] | None = None, *, key: bool = False) -> types.Location:
     """Where ``loc`` stands in the workspace file ``path`` (its start when ``loc`` is None or unknown)."""
     core = ls.core
     entry = core.files.get(path) if core else None
@@ -52,13 +51,13 @@ def _tool_location(core: Workspace, name: str) -> types.Location | None:
     return types.Location(uri=path_to_uri(Path(file)), range=types.Range(start=point, end=point))
 
 
-def definition_of(ls: ParacLanguageServer, doc: Document, kind: str, row: int, column: int) -> list[types.Location]:
+def definition_of(ls: FeatureServer, doc: Document, kind: str, row: int, column: int) -> list[types.Location]:
     core = ls.core
     assert core is not None
     key = doc.key_at(row, column)
     if key is not None:
         if kind == "agent" and len(key.path) == 1 and doc.path is not None:
-            agent, _ = resolved(ls, doc.path.stem)
+            agent, _ = ls.resolved(doc.path.stem)
             giver = agent.provenance.get(key.name) if agent else None
             where = core.agent_path(giver) if giver else None
             return [location_of(ls, where, (key.name,), key=True)] if where else []
@@ -95,7 +94,7 @@ def definition_of(ls: ParacLanguageServer, doc: Document, kind: str, row: int, c
     return [location_of(ls, where)] if where else []
 
 
-def agent_under_cursor(ls: ParacLanguageServer, doc: Document, kind: str, row: int, column: int) -> str | None:
+def agent_under_cursor(ls: FeatureServer, doc: Document, kind: str, row: int, column: int) -> str | None:
     """The agent a request is about: the one named under the cursor, else the agent file's own."""
     ref = vocabulary.reference_at(doc, kind, row, column)
     if ref is not None and ref.target == "agent":
@@ -105,12 +104,12 @@ def agent_under_cursor(ls: ParacLanguageServer, doc: Document, kind: str, row: i
     return None
 
 
-async def definition(ls: ParacLanguageServer, params: types.DefinitionParams) -> list[types.Location] | None:
+async def definition(ls: FeatureServer, params: types.DefinitionParams) -> list[types.Location] | None:
     spot = await ls.spot(params.text_document.uri, params.position)
     return definition_of(ls, spot.doc, spot.kind, spot.row, spot.column) if spot else None
 
 
-async def references(ls: ParacLanguageServer, params: types.ReferenceParams) -> list[types.Location] | None:
+async def references(ls: FeatureServer, params: types.ReferenceParams) -> list[types.Location] | None:
     spot = await ls.spot(params.text_document.uri, params.position)
     name = agent_under_cursor(ls, spot.doc, spot.kind, spot.row, spot.column) if spot else None
     if spot is None or name is None:

@@ -22,10 +22,10 @@ from ..positions import position
 from .navigation import location_of
 
 if TYPE_CHECKING:
-    from ..server import ParacLanguageServer, Spot
+    from ..context import FeatureServer, Spot
 
 
-def _edits_for(ls: ParacLanguageServer, name: str, new: str) -> dict[Path, list[types.TextEdit]]:
+def _edits_for(ls: FeatureServer, name: str, new: str) -> dict[Path, list[types.TextEdit]]:
     core = ls.core
     assert core is not None
     edits: dict[Path, list[types.TextEdit]] = {}
@@ -48,12 +48,12 @@ def _edits_for(ls: ParacLanguageServer, name: str, new: str) -> dict[Path, list[
     return edits
 
 
-def _version(ls: ParacLanguageServer, path: Path) -> int | None:
+def _version(ls: FeatureServer, path: Path) -> int | None:
     doc = ls.documents.by_path(path)
     return doc.version if doc is not None else None
 
 
-def rename_edit(ls: ParacLanguageServer, name: str, new: str) -> types.WorkspaceEdit:
+def rename_edit(ls: FeatureServer, name: str, new: str) -> types.WorkspaceEdit:
     core = ls.core
     assert core is not None
     if not re.match(NAME_PATTERN, new) or len(new) > 64:
@@ -79,7 +79,7 @@ def rename_edit(ls: ParacLanguageServer, name: str, new: str) -> types.Workspace
     return types.WorkspaceEdit(document_changes=changes)
 
 
-def _name_at(ls: ParacLanguageServer, spot: Spot) -> tuple[str, types.Range] | None:
+def _name_at(ls: FeatureServer, spot: Spot) -> tuple[str, types.Range] | None:
     """The agent name under the cursor and its range: a value naming an agent, or an agent file's ``name:``."""
     doc, kind, row, column = spot.doc, spot.kind, spot.row, spot.column
     ref = vocabulary.reference_at(doc, kind, row, column)
@@ -96,7 +96,7 @@ def _name_at(ls: ParacLanguageServer, spot: Spot) -> tuple[str, types.Range] | N
     return name, types.Range(start=start, end=end)
 
 
-async def prepare(ls: ParacLanguageServer, params: types.PrepareRenameParams) -> types.PrepareRenamePlaceholder | None:
+async def prepare(ls: FeatureServer, params: types.PrepareRenameParams) -> types.PrepareRenamePlaceholder | None:
     spot = await ls.spot(params.text_document.uri, params.position)
     found = _name_at(ls, spot) if spot else None
     if found is None:
@@ -104,7 +104,7 @@ async def prepare(ls: ParacLanguageServer, params: types.PrepareRenameParams) ->
     return types.PrepareRenamePlaceholder(range=found[1], placeholder=found[0])
 
 
-async def rename(ls: ParacLanguageServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
+async def rename(ls: FeatureServer, params: types.RenameParams) -> types.WorkspaceEdit | None:
     spot = await ls.spot(params.text_document.uri, params.position)
     found = _name_at(ls, spot) if spot else None
     if found is None:

@@ -12,8 +12,8 @@ from ..positions import line_at, position
 from .navigation import START, location_of
 
 if TYPE_CHECKING:
+    from ..context import FeatureServer
     from ..documents import Document
-    from ..server import ParacLanguageServer
 
 MAX_WORKSPACE_SYMBOLS = 500
 
@@ -76,7 +76,7 @@ def _extend(symbols: list[types.DocumentSymbol]) -> None:
                 symbol.range = types.Range(start=first, end=symbol.range.end)
 
 
-async def document_symbols(ls: ParacLanguageServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol] | None:
+async def document_symbols(ls: FeatureServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol] | None:
     await ls.workspace_ready()
     doc = ls.document(params.text_document.uri)
     if doc is None or doc.too_large:
@@ -84,7 +84,7 @@ async def document_symbols(ls: ParacLanguageServer, params: types.DocumentSymbol
     return outline(doc, ls.encoding)
 
 
-async def workspace_symbols(ls: ParacLanguageServer, params: types.WorkspaceSymbolParams) -> list[types.WorkspaceSymbol] | None:
+async def workspace_symbols(ls: FeatureServer, params: types.WorkspaceSymbolParams) -> list[types.WorkspaceSymbol] | None:
     core = await ls.workspace_ready()
     if core is None:
         return None
