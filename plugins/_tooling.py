@@ -10,9 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from parac.core.confine import ConfinementError, FileJail
-from parac.core.policy import Policies
-from parac.server.api import Tool, ToolContext, ToolError, tool_from_function
+from parac.server.api import ConfinementError, FileJail, Policies, Tool, ToolContext, ToolError, tool_from_function
 
 BINARY_SNIFF_BYTES = 8192
 # Folders a search or a recursive listing never means: version control internals, dependencies, caches.

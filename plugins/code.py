@@ -14,8 +14,7 @@ from typing import Annotated, Any
 from pydantic import Field
 from typing_extensions import TypedDict
 
-from parac.core.confine import ConfinementError
-from parac.server.api import ToolContext, ToolError, hookimpl
+from parac.server.api import ConfinementError, ToolContext, ToolError, hookimpl
 
 from ._tooling import TypedTool, decode_text, jail, read_text, walk_files
 

@@ -17,8 +17,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 from typing_extensions import TypedDict
 
-from parac.core.confine import ConfinementError
-from parac.server.api import ToolContext, ToolError, hookimpl
+from parac.server.api import ConfinementError, ToolContext, ToolError, hookimpl
 
 from ._tooling import NOISE_DIRS, TypedTool, decode_text, jail, read_text, refusals, resolve_path, walk_files
 

@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 from typing_extensions import TypedDict
 
-from parac.core.confine import http_request as confined_request
 from parac.server.api import ToolContext, ToolError, hookimpl
+from parac.server.api import http_request as confined_request
 
 from ._tooling import TypedTool, policies, refusals
 

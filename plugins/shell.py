@@ -13,8 +13,7 @@ from typing import Annotated
 from pydantic import Field
 from typing_extensions import TypedDict
 
-from parac.core.confine import run_command
-from parac.server.api import ToolContext, ToolError, hookimpl
+from parac.server.api import ToolContext, ToolError, hookimpl, run_command
 
 from ._tooling import TypedTool, policies, refusals, resolve_path, workspace_root
 

@@ -21,8 +21,11 @@ A plugin is a module (or object) with hook implementations marked by :data:`hook
     def parac_register_agents(register):
         register(AgentSpec(name="greeter", description="Says hello", model="echo", tools=["shout"]))
 
-The hooks are listed, with what each receives, in :mod:`parac.server.hookspecs`. parac's own built-in plugins
-(``parac.plugins``) use this module and nothing more.
+The hooks are listed, with what each receives, in :mod:`parac.server.hookspecs`. A tool that touches files, runs
+commands or makes HTTP requests does it through the workspace's confinement, offered here too: ``Policies.for_root``
+gives the workspace's ``file_jail``, ``command_policy`` and ``http_policy``; ``run_command`` and ``http_request``
+act under them; every refusal is a ``ConfinementError``. parac's own built-in plugins (``parac.plugins``) use this
+module and nothing more (the governance plugin, which is that enforcement, excepted).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ import pluggy
 
 from parac.core.calls import CallDenied, LLMCall, ToolCall
 from parac.core.catalog import Skill
+from parac.core.confine import ConfinementError, FileJail, http_request, run_command
+from parac.core.policy import Policies
 from parac.core.providers import (
     ClientProvider,
     Completion,
@@ -60,7 +65,10 @@ __all__ = [
     "ClientProvider",
     "Completion",
     "CompletionRequest",
+    "ConfinementError",
+    "FileJail",
     "LLMCall",
+    "Policies",
     "Provider",
     "ProviderError",
     "Skill",
@@ -75,7 +83,9 @@ __all__ = [
     "WorkflowSpec",
     "approx_tokens",
     "hookimpl",
+    "http_request",
     "message_text",
+    "run_command",
     "tool_from_function",
 ]
 
