@@ -85,7 +85,8 @@ CREATE TABLE IF NOT EXISTS workflow_approvals (
 """
 
 class RunNotFound(ParacError):
-    pass
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no workflow run {run_id!r} in this workspace (see `parac workflow runs`)")
 
 
 class RunBusy(ParacError):
@@ -231,8 +232,16 @@ def get_run(conn: sqlite3.Connection, run_id: str) -> RunRow:
     ensure_schema(conn)
     row = conn.execute("SELECT * FROM workflow_runs WHERE run_id = ?", (run_id,)).fetchone()
     if row is None:
-        raise RunNotFound(f"no workflow run {run_id!r} in this workspace (see `parac workflow runs`)")
+        raise RunNotFound(run_id)
     return RunRow.from_row(row)
+
+
+def run_outcome(conn: sqlite3.Connection, run_id: str) -> tuple[str, Any, str | None]:
+    """A run's status, outputs and error: what changes while it runs, without the rest of :func:`get_run`."""
+    row = conn.execute("SELECT status, outputs, error FROM workflow_runs WHERE run_id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise RunNotFound(run_id)
+    return row[0], _load(row[1]), row[2]
 
 
 def find_run(conn: sqlite3.Connection, run_id: str) -> RunRow | None:

@@ -147,9 +147,17 @@ def approval_event(run_id: str, step_id: str, approval: cp.Approval) -> dict:
             "comment": approval.comment}
 
 
-def summarize(conn: sqlite3.Connection, run_id: str) -> RunResult:
-    """The run as ``status --json`` shows it: steps in file order, each with status, output, error, cost."""
-    run = cp.get_run(conn, run_id)
+def summarize(conn: sqlite3.Connection, run_id: str, run: cp.RunRow | None = None) -> RunResult:
+    """The run as ``status --json`` shows it: steps in file order, each with status, output, error, cost.
+
+    ``run`` is the run's row as the caller read or created it: its definition never changes, so only what does is
+    read again.
+    """
+    if run is None:
+        run = cp.get_run(conn, run_id)
+        status, outputs, error = run.status, run.outputs, run.error
+    else:
+        status, outputs, error = cp.run_outcome(conn, run_id)
     rows = cp.get_steps(conn, run_id)
     steps = []
     has_children = False
@@ -159,8 +167,7 @@ def summarize(conn: sqlite3.Connection, run_id: str) -> RunResult:
         if row is not None:
             entry = row.to_json()
         else:  # never reached: still to come, or never to come when the run was cancelled
-            status = "cancelled" if run.status == "cancelled" else "pending"
-            entry = {"id": step["id"], "status": status, "output": None, "error": None, "attempts": 0, "cost": 0.0}
+            entry = {"id": step["id"], "status": "cancelled" if status == "cancelled" else "pending", "output": None, "error": None, "attempts": 0, "cost": 0.0}
         if kind == "approval":
             approval = cp.get_approval(conn, run_id, step["id"])
             if approval is not None:
@@ -173,7 +180,7 @@ def summarize(conn: sqlite3.Connection, run_id: str) -> RunResult:
     if has_children:
         for child in conn.execute("SELECT run_id FROM workflow_runs WHERE parent_run = ?", (run_id,)):
             cost += summarize(conn, child[0]).cost
-    return RunResult(run.run_id, run.workflow, run.status, steps, run.outputs, round(cost, 10), run.error)
+    return RunResult(run.run_id, run.workflow, status, steps, outputs, round(cost, 10), error)
 
 
 def definition_of(spec: Any) -> dict:
@@ -222,7 +229,7 @@ class Engine:
         bound = self.prepare(name, spec, inputs, text_inputs=text_inputs)
         run, insert = cp.new_run(**self._new_run(name, spec, bound, options, None, True))
         await _Execution(self, run, spec, options, held=[insert]).run_to_end()
-        return summarize(self.conn, run.run_id)
+        return summarize(self.conn, run.run_id, run)
 
     async def resume(self, run_id: str, options: RunOptions | None = None) -> RunResult:
         """Continue a run that stopped (crash, pause for approval): finished steps stay finished."""
@@ -240,7 +247,7 @@ class Engine:
         run = cp.get_run(self.conn, run_id)
         spec = self.services.parse_definition(run.definition)
         await _Execution(self, run, spec, RunOptions.from_json(run.options)).run_to_end()
-        return summarize(self.conn, run_id)
+        return summarize(self.conn, run_id, run)
 
     def event(self, name: str, data: dict) -> None:
         self.services.event(name, data)
