@@ -19,9 +19,11 @@ at ``FULL`` (a commit also survives a power loss: an fsync per commit). LangGrap
 environment, ``bench/.venv-langgraph``, created here on first use: it is not a dependency of parac.
 
 Prints one table of microseconds per step, the ratios, the fixed cost of a run (from the 1- and 10-step chains:
-``t(n) = fixed + n * per_step``) and the load average before and after. Target: parac durable (NORMAL) at most 1/3
-of LangGraph in memory per step on every workload; every miss is printed. Not a test: timings vary with the
-machine's load, so each figure is the median of several runs, the systems taking turns.
+``t(n) = fixed + n * per_step``) and the load average before and after. Every figure is given in wall and in CPU
+time (all threads): on a loaded machine, wall time also counts waiting for a core, which costs a system that hops
+between threads more, so ratios are judged on the larger of the two. Target: parac durable (NORMAL) at most 1/3 of
+LangGraph in memory per step on every workload of 10 steps or more; every miss is printed. Not a test: timings vary
+with the machine's load, so each figure is the median of several runs, the systems taking turns.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ WORKLOADS = {
 REPEATS_OF = {label: max(REPEATS, 300 // len(steps)) for label, steps in WORKLOADS.items()}
 SYNCHRONOUS = ("NORMAL", "FULL")
 TARGET = 1 / 3
+TARGET_FROM_STEPS = 10  # the target's workloads (issue 16): a 1-step chain only shows the fixed cost of a run
 
 LANGGRAPH_SCRIPT = textwrap.dedent(
     """
@@ -124,9 +127,9 @@ LANGGRAPH_SCRIPT = textwrap.dedent(
             assert conn.execute("PRAGMA synchronous").fetchone()[0] == {"NORMAL": 1, "FULL": 2}[mode]
         times = []
         for i in range(repeats[label]):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             app.invoke({"n": 0}, {**config, "configurable": {"thread_id": f"t{i}"}})
-            times.append(time.perf_counter() - started)
+            times.append((time.perf_counter() - started, time.process_time() - cpu))
         out[label] = times
     print(json.dumps(out))
     """
@@ -148,7 +151,10 @@ def ensure_langgraph() -> Path:
     return python
 
 
-def langgraph_times(python: Path, mode: str) -> dict[str, list[float]]:
+Times = dict[str, list[tuple[float, float]]]  # workload -> (wall, CPU) seconds of each run
+
+
+def langgraph_times(python: Path, mode: str) -> Times:
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=RESULTS) as folder:
         proc = subprocess.run(
@@ -195,7 +201,7 @@ class NoopServices:
         return None
 
 
-def parac_times(body: str, synchronous: str = "NORMAL") -> dict[str, list[float]]:
+def parac_times(body: str, synchronous: str = "NORMAL") -> Times:
     import anyio
 
     from parac.core.specs import WorkflowSpec
@@ -203,7 +209,7 @@ def parac_times(body: str, synchronous: str = "NORMAL") -> dict[str, list[float]
     from parac.core.workflows import Engine
 
     RESULTS.mkdir(exist_ok=True)
-    out: dict[str, list[float]] = {}
+    out: Times = {}
     with tempfile.TemporaryDirectory(dir=RESULTS) as folder:
         conn = connect(Path(folder) / "parac.db")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
@@ -219,9 +225,9 @@ def parac_times(body: str, synchronous: str = "NORMAL") -> dict[str, list[float]
                 await engine.start(label, spec, {})  # warm-up
                 times = []
                 for _ in range(REPEATS_OF[label]):
-                    started = time.perf_counter()
+                    started, cpu = time.perf_counter(), time.process_time()
                     result = await engine.start(label, spec, {})
-                    times.append(time.perf_counter() - started)
+                    times.append((time.perf_counter() - started, time.process_time() - cpu))
                     assert result.status == "completed", result.error
                 out[label] = times
 
@@ -233,9 +239,9 @@ def parac_times(body: str, synchronous: str = "NORMAL") -> dict[str, list[float]
 def main() -> int:
     python = ensure_langgraph()
     load_before = os.getloadavg()
-    runs: dict[str, dict[str, list[float]]] = {}
+    runs: dict[str, Times] = {}
 
-    def add(column: str, times: dict[str, list[float]]) -> None:
+    def add(column: str, times: Times) -> None:
         for label, values in times.items():
             runs.setdefault(column, {}).setdefault(label, []).extend(values)
 
@@ -250,36 +256,46 @@ def main() -> int:
     load_after = os.getloadavg()
 
     columns = list(runs)
-    per_step = {
-        label: {c: statistics.median(runs[c][label]) / len(steps) * 1e6 for c in columns}
-        for label, steps in WORKLOADS.items()
+    # per workload and column: median (wall, CPU) microseconds of a run. CPU counts every thread of the process;
+    # on a loaded machine wall time also counts waiting for a core, which costs a system that hops between threads
+    # more than one that does not, so a ratio is judged on the larger of the two.
+    per_run = {
+        label: {c: tuple(statistics.median(run[i] for run in runs[c][label]) * 1e6 for i in (0, 1)) for c in columns}
+        for label in WORKLOADS
     }
     comparisons = [("parac NORMAL", "langgraph memory")] + [
         (f"parac {level}", f"langgraph sqlite {level}") for level in SYNCHRONOUS
     ]
     width = max(len(c) for c in columns) + 2
-    print(f"workflow overhead, microseconds per step (median of at least {ROUNDS * REPEATS} runs each)")
+    print(f"workflow overhead, microseconds per step, wall (CPU) (median of at least {ROUNDS * REPEATS} runs each)")
     print(f"load average before {_load(load_before)}, after {_load(load_after)} (this machine has {os.cpu_count()} CPUs)")
-    print(f"{'workload':<15}" + "".join(f"{c:>{width}}" for c in columns))
-    for label in WORKLOADS:
-        print(f"{label:<15}" + "".join(f"{per_step[label][c]:>{width}.1f}" for c in columns))
-    print("ratios, per step (parac / LangGraph)")
+    print(f"{'workload':<15}" + "".join(f"{c:>{width + 8}}" for c in columns))
+    for label, steps in WORKLOADS.items():
+        cells = [f"{wall / len(steps):.1f} ({cpu / len(steps):.1f})" for wall, cpu in per_run[label].values()]
+        print(f"{label:<15}" + "".join(f"{cell:>{width + 8}}" for cell in cells))
+    print("ratios per step, parac / LangGraph, wall (CPU)")
     print(f"{'workload':<15}" + "".join(f"{f'{a} / {b}':>{width * 2}}" for a, b in comparisons))
-    misses = []
-    for label in WORKLOADS:
-        ratios = [per_step[label][a] / per_step[label][b] for a, b in comparisons]
-        print(f"{label:<15}" + "".join(f"{ratio:>{width * 2}.3f}" for ratio in ratios))
-        if ratios[0] > TARGET:
-            misses.append(f"{label}: parac NORMAL is {ratios[0]:.3f} of LangGraph in memory")
-    print("fixed cost of a run, microseconds (t(n) = fixed + n * per step, from the 1- and 10-step chains)")
+    misses, notes = [], []
+    for label, steps in WORKLOADS.items():
+        ratios = [tuple(ours / theirs for ours, theirs in zip(per_run[label][a], per_run[label][b]))
+                  for a, b in comparisons]
+        print(f"{label:<15}" + "".join(f"{f'{wall:.3f} ({cpu:.3f})':>{width * 2}}" for wall, cpu in ratios))
+        worst = max(ratios[0])
+        if worst > TARGET:
+            line = f"{label}: parac NORMAL is {worst:.3f} of LangGraph in memory"
+            (misses if len(steps) >= TARGET_FROM_STEPS else notes).append(line)
+    print("fixed cost of a run, microseconds wall (CPU) (t(n) = fixed + n * per step, from the 1- and 10-step chains)")
     for column in columns:
-        one, ten = (statistics.median(runs[column][label]) * 1e6 for label in ("chain 1", "chain 10"))
-        step = (ten - one) / 9
-        print(f"  {column:<{width}} fixed {one - step:>9.1f}   per step {step:>9.1f}")
+        (one_wall, one_cpu), (ten_wall, ten_cpu) = per_run["chain 1"][column], per_run["chain 10"][column]
+        step_wall, step_cpu = (ten_wall - one_wall) / 9, (ten_cpu - one_cpu) / 9
+        print(f"  {column:<{width}} fixed {one_wall - step_wall:>9.1f} ({one_cpu - step_cpu:>8.1f})"
+              f"   per step {step_wall:>9.1f} ({step_cpu:>8.1f})")
+    for note in notes:
+        print(f"note (a fixed-cost probe; the target is for runs of {TARGET_FROM_STEPS}+ steps): {note}")
     for miss in misses:
-        print(f"MISS (target <= {TARGET:.3f}): {miss}")
-    print(f"target parac durable (NORMAL) <= 1/3 of LangGraph in memory on every workload: "
-          f"{'met' if not misses else 'NOT met'}")
+        print(f"MISS (target <= {TARGET:.3f} in wall and CPU time): {miss}")
+    print(f"target parac durable (NORMAL) <= 1/3 of LangGraph in memory per step, wall and CPU, on every workload of"
+          f" {TARGET_FROM_STEPS}+ steps: {'met' if not misses else 'NOT met'}")
     return 0
 
 
