@@ -33,6 +33,9 @@ STEP_FINAL = frozenset({"completed", "skipped", "failed", "cancelled"})
 LEASE_TTL_S = 30.0
 HOST = socket.gethostname()
 
+#: One statement of a checkpoint: SQL and its parameters. :func:`write` commits a list of them as one transaction.
+Op = tuple[str, tuple]
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS workflow_runs (
     run_id TEXT PRIMARY KEY,
@@ -82,7 +85,8 @@ CREATE TABLE IF NOT EXISTS workflow_approvals (
 """
 
 class RunNotFound(ParacError):
-    pass
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no workflow run {run_id!r} in this workspace (see `parac workflow runs`)")
 
 
 class RunBusy(ParacError):
@@ -183,8 +187,7 @@ class RunRow:
         return True
 
 
-def create_run(
-    conn: sqlite3.Connection,
+def new_run(
     *,
     run_id: str,
     workflow: str,
@@ -194,39 +197,51 @@ def create_run(
     owner: str | None,
     parent_run: str | None = None,
     parent_step: str | None = None,
-) -> None:
-    """Record a new run (and take its lease when ``owner`` is given) in one transaction."""
-    ensure_schema(conn)
+) -> tuple[RunRow, Op]:
+    """A new run (holding its lease when ``owner`` is given) and the operation that records it.
+
+    The engine commits that operation together with the run's first step starts, so starting a run costs one
+    commit; :func:`create_run` commits it alone.
+    """
     now = time.time()
-    with transaction(conn):
-        conn.execute(
-            "INSERT INTO workflow_runs (run_id, workflow, definition, inputs, options, status, parent_run,"
-            " parent_step, lease_owner, lease_pid, lease_host, lease_expires, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                run_id,
-                workflow,
-                _dump(definition),
-                _dump(inputs),
-                _dump(options),
-                parent_run,
-                parent_step,
-                owner,
-                os.getpid() if owner else None,
-                HOST if owner else None,
-                now + LEASE_TTL_S if owner else None,
-                now,
-                now,
-            ),
-        )
+    run = RunRow(
+        run_id=run_id, workflow=workflow, definition=definition, inputs=inputs, options=options, status="pending",
+        outputs=None, error=None, parent_run=parent_run, parent_step=parent_step, cancel_requested=False,
+        lease_owner=owner, lease_pid=os.getpid() if owner else None, lease_host=HOST if owner else None,
+        lease_expires=now + LEASE_TTL_S if owner else None, created_at=now, updated_at=now, finished_at=None,
+    )
+    insert = (
+        "INSERT INTO workflow_runs (run_id, workflow, definition, inputs, options, status, parent_run,"
+        " parent_step, lease_owner, lease_pid, lease_host, lease_expires, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
+        (run_id, workflow, _dump(definition), _dump(inputs), _dump(options), parent_run, parent_step,
+         run.lease_owner, run.lease_pid, run.lease_host, run.lease_expires, now, now),
+    )
+    return run, insert
+
+
+def create_run(conn: sqlite3.Connection, **fields: Any) -> RunRow:
+    """Record a new run (see :func:`new_run` for the fields) in a transaction of its own."""
+    ensure_schema(conn)
+    run, insert = new_run(**fields)
+    write(conn, [insert])
+    return run
 
 
 def get_run(conn: sqlite3.Connection, run_id: str) -> RunRow:
     ensure_schema(conn)
     row = conn.execute("SELECT * FROM workflow_runs WHERE run_id = ?", (run_id,)).fetchone()
     if row is None:
-        raise RunNotFound(f"no workflow run {run_id!r} in this workspace (see `parac workflow runs`)")
+        raise RunNotFound(run_id)
     return RunRow.from_row(row)
+
+
+def run_outcome(conn: sqlite3.Connection, run_id: str) -> tuple[str, Any, str | None]:
+    """A run's status, outputs and error: what changes while it runs, without the rest of :func:`get_run`."""
+    row = conn.execute("SELECT status, outputs, error FROM workflow_runs WHERE run_id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise RunNotFound(run_id)
+    return row[0], _load(row[1]), row[2]
 
 
 def find_run(conn: sqlite3.Connection, run_id: str) -> RunRow | None:
@@ -333,7 +348,12 @@ def renew_lease(conn: sqlite3.Connection, run_id: str, owner: str) -> bool:
 
 
 def release_lease(conn: sqlite3.Connection, run_id: str, owner: str) -> None:
-    conn.execute(
+    conn.execute(*release_op(run_id, owner))
+
+
+def release_op(run_id: str, owner: str) -> Op:
+    """Give the run up (a no-op when ``owner`` no longer holds it)."""
+    return (
         "UPDATE workflow_runs SET lease_owner = NULL, lease_pid = NULL, lease_host = NULL, lease_expires = NULL"
         " WHERE run_id = ? AND lease_owner = ?",
         (run_id, owner),
@@ -346,29 +366,19 @@ def cancel_requested(conn: sqlite3.Connection, run_id: str) -> bool:
 
 
 def set_run_status(
-    conn: sqlite3.Connection,
-    run_id: str,
-    status: str,
-    *,
-    error: str | None = None,
-    outputs: Any = None,
+    conn: sqlite3.Connection, run_id: str, status: str, *, error: str | None = None, outputs: Any = None
 ) -> None:
+    conn.execute(*run_status_op(run_id, status, error=error, outputs=outputs))
+
+
+def run_status_op(run_id: str, status: str, *, error: str | None = None, outputs: Any = None) -> Op:
     now = time.time()
-    conn.execute(
+    return (
         "UPDATE workflow_runs SET status = ?, error = ?, outputs = COALESCE(?, outputs), updated_at = ?,"
         " finished_at = ? WHERE run_id = ?",
-        (
-            status,
-            error,
-            None if outputs is None else _dump(outputs),
-            now,
-            now if status in FINISHED else None,
-            run_id,
-        ),
+        (status, error, None if outputs is None else _dump(outputs), now, now if status in FINISHED else None, run_id),
     )
 
-
-Op = tuple[str, tuple]
 
 
 def start_op(run_id: str, step_id: str, attempt: int, key: str) -> Op:

@@ -1,9 +1,10 @@
-"""Running a workflow: the scheduler, retries, timeouts, approvals, cancellation and crash-resume.
+"""Running a workflow: the run's lifecycle, retries, timeouts, approvals, sub-workflows, cancellation and resume.
 
-One :class:`Engine` drives runs over one database connection, on one anyio event loop. A run is a graph of steps;
-every step whose dependencies are done runs at once, up to a concurrency limit. The order of effects for a step is
-always: checkpoint the start (with the idempotency key) → do the work → checkpoint the result → let dependents see
-it. So a crash can only ever lose work in flight, and that work is redone with the same key.
+One :class:`Engine` drives runs over one database connection, on one anyio event loop. Which steps run next is the
+business of the workflow kind's :mod:`.scheduler`; this module runs what it decides and commits every decision
+through :mod:`.checkpoints` before acting on it. The order of effects for a step is always: checkpoint the start
+(with the idempotency key) → do the work → checkpoint the result → let dependents see it. So a crash can only ever
+lose work in flight, and that work is redone with the same key.
 
 What a step *does* is delegated to :class:`Services` (run an agent, call a tool, look a workflow up, report an
 event), so the engine itself is the same for the CLI, the MCP server, tests and benchmarks.
@@ -15,7 +16,6 @@ import contextlib
 import random
 import sqlite3
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -26,8 +26,9 @@ from ..diagnostics import ParacError
 from ..store import transaction
 from . import checkpoints as cp
 from . import templates
-from .graph import reference_problems
+from .graph import reference_problems, step_kind
 from .inputs import bind_inputs
+from .scheduler import DagScheduler, Move, Scheduler, Start
 
 #: How often a run's lease is renewed and cancel requests are looked for, in seconds.
 WATCH_INTERVAL_S = 0.2
@@ -146,41 +147,40 @@ def approval_event(run_id: str, step_id: str, approval: cp.Approval) -> dict:
             "comment": approval.comment}
 
 
-def step_kind(step: Any) -> str:
-    """agent, tool, approval or workflow: ``type`` when given, else what the step names (a spec or a stored dict)."""
-    get = step.get if isinstance(step, dict) else lambda name: getattr(step, name, None)
-    kind = get("type")
-    if kind:
-        return kind
-    for name in ("tool", "workflow"):
-        if get(name):
-            return name
-    return "agent"
+def summarize(conn: sqlite3.Connection, run_id: str, run: cp.RunRow | None = None) -> RunResult:
+    """The run as ``status --json`` shows it: steps in file order, each with status, output, error, cost.
 
-
-def summarize(conn: sqlite3.Connection, run_id: str) -> RunResult:
-    """The run as ``status --json`` shows it: steps in file order, each with status, output, error, cost."""
-    run = cp.get_run(conn, run_id)
+    ``run`` is the run's row as the caller read or created it: its definition never changes, so only what does is
+    read again.
+    """
+    if run is None:
+        run = cp.get_run(conn, run_id)
+        status, outputs, error = run.status, run.outputs, run.error
+    else:
+        status, outputs, error = cp.run_outcome(conn, run_id)
     rows = cp.get_steps(conn, run_id)
     steps = []
+    has_children = False
     for step in run.definition.get("steps", []):
+        kind = step_kind(step)
         row = rows.get(step["id"])
         if row is not None:
             entry = row.to_json()
         else:  # never reached: still to come, or never to come when the run was cancelled
-            status = "cancelled" if run.status == "cancelled" else "pending"
-            entry = {"id": step["id"], "status": status, "output": None, "error": None, "attempts": 0, "cost": 0.0}
-        if step_kind(step) == "approval":
+            entry = {"id": step["id"], "status": "cancelled" if status == "cancelled" else "pending", "output": None, "error": None, "attempts": 0, "cost": 0.0}
+        if kind == "approval":
             approval = cp.get_approval(conn, run_id, step["id"])
             if approval is not None:
                 entry["approval"] = {"status": approval.status, "by": approval.actor, "comment": approval.comment}
-        if step_kind(step) == "workflow":
+        elif kind == "workflow":
             entry["child_run"] = f"{run_id}.{step['id']}"
+            has_children = True
         steps.append(entry)
     cost = sum(entry["cost"] for entry in steps)
-    for child in conn.execute("SELECT run_id FROM workflow_runs WHERE parent_run = ?", (run_id,)):
-        cost += summarize(conn, child[0]).cost
-    return RunResult(run.run_id, run.workflow, run.status, steps, run.outputs, round(cost, 10), run.error)
+    if has_children:
+        for child in conn.execute("SELECT run_id FROM workflow_runs WHERE parent_run = ?", (run_id,)):
+            cost += summarize(conn, child[0]).cost
+    return RunResult(run.run_id, run.workflow, status, steps, outputs, round(cost, 10), error)
 
 
 def definition_of(spec: Any) -> dict:
@@ -214,25 +214,22 @@ class Engine:
     ) -> str:
         """Record a new run and return its id; :meth:`execute` then drives it. ``lease=False`` leaves the run for
         another engine to :meth:`resume` (a worker that outlives the request that started the run)."""
-        run_id = run_id or cp.new_run_id()
-        cp.create_run(
-            self.conn,
-            run_id=run_id,
-            workflow=name,
-            definition=definition_of(spec),
-            inputs=inputs,
-            options=asdict(options),
-            owner=self.owner if lease else None,
-        )
-        return run_id
+        run = cp.create_run(self.conn, **self._new_run(name, spec, inputs, options, run_id, lease))
+        return run.run_id
+
+    def _new_run(self, name: str, spec: Any, inputs: dict, options: RunOptions, run_id: str | None, lease: bool) -> dict:
+        return {"run_id": run_id or cp.new_run_id(), "workflow": name, "definition": definition_of(spec),
+                "inputs": inputs, "options": vars(options).copy(), "owner": self.owner if lease else None}
 
     async def start(
         self, name: str, spec: Any, inputs: dict, options: RunOptions | None = None, *, text_inputs: bool = False
     ) -> RunResult:
+        """Check, record and drive a new run. Its record is committed with its first step starts (one commit)."""
         options = options or RunOptions()
         bound = self.prepare(name, spec, inputs, text_inputs=text_inputs)
-        run_id = self.create(name, spec, bound, options)
-        return await self.execute(run_id)
+        run, insert = cp.new_run(**self._new_run(name, spec, bound, options, None, True))
+        await _Execution(self, run, spec, options, held=[insert]).run_to_end()
+        return summarize(self.conn, run.run_id, run)
 
     async def resume(self, run_id: str, options: RunOptions | None = None) -> RunResult:
         """Continue a run that stopped (crash, pause for approval): finished steps stay finished."""
@@ -249,12 +246,8 @@ class Engine:
         """Drive a run whose lease this engine holds until it completes, fails, pauses or is cancelled."""
         run = cp.get_run(self.conn, run_id)
         spec = self.services.parse_definition(run.definition)
-        execution = _Execution(self, run, spec, RunOptions.from_json(run.options))
-        try:
-            await execution.drive()
-        finally:
-            cp.release_lease(self.conn, run_id, self.owner)
-        return summarize(self.conn, run_id)
+        await _Execution(self, run, spec, RunOptions.from_json(run.options)).run_to_end()
+        return summarize(self.conn, run_id, run)
 
     def event(self, name: str, data: dict) -> None:
         self.services.event(name, data)
@@ -277,18 +270,31 @@ class _Batch:
 
 
 class _Execution:
-    """One run being driven: the scheduling state that lives only while this process executes it.
+    """One run being driven by this process: its scheduler, its running steps and its commits.
 
-    Two things keep the per-step cost low without weakening durability. A step's end and the starts of the steps
-    it releases are one transaction (a chain costs one commit per step). And when several steps end in the same
-    turn of the event loop, their checkpoints share one commit (group commit), so a wide fan-out does not pay a
-    disk write per step. Nothing is acted on before the commit that records it has returned.
+    Three things keep the cost low without weakening durability. A step's end and the starts of the steps it
+    releases are one transaction (a chain costs one commit per step). When several steps end in the same turn of
+    the event loop, their checkpoints share one commit (group commit), so a wide fan-out does not pay a disk write
+    per step. And the run's own records ride with its steps': a new run is recorded in the commit that starts its
+    first steps, and the last step's end is committed with the run's end and the lease's release (``held``: ops
+    that wait for the next commit, which nothing acts on before). A run of N steps in a chain costs N + 1 commits.
+    Nothing is acted on before the commit that records it has returned.
     """
 
     def __init__(
-        self, engine: Engine, run: cp.RunRow, spec: Any, options: RunOptions, budget: tuple[str, Any] | None = None
+        self,
+        engine: Engine,
+        run: cp.RunRow,
+        spec: Any,
+        options: RunOptions,
+        budget: tuple[str, Any] | None = None,
+        *,
+        held: list[cp.Op] | None = None,
     ) -> None:
         self.engine = engine
+        self.held = held or []
+        self.new = bool(held)  # recorded by the first commit: no checkpoints to read back
+        self.released = False
         # (run charged, limit): a sub-workflow spends from its top run's budget_usd, or its own when that has none
         own = getattr(spec, "budget_usd", None)
         self.budget = (run.run_id, own) if budget is None else (budget[0], own if budget[1] is None else budget[1])
@@ -298,26 +304,10 @@ class _Execution:
         self.spec = spec
         self.options = options
         self.steps = {step.id: step for step in spec.steps}
-        self.dependents: dict[str, list[str]] = {step.id: [] for step in spec.steps}
-        for step in spec.steps:
-            for dep in step.depends_on:
-                self.dependents[dep].append(step.id)
-        self.step_ctx: dict[str, dict] = {}
-        self.context = {
-            "inputs": run.inputs,
-            "steps": self.step_ctx,
-            "run": {"id": run.run_id, "workflow": run.workflow},
-        }
-        self.remaining: dict[str, int] = {}
-        self.blocked_by: dict[str, str] = {}  # step -> the failed step that keeps it from running
-        self.attempts: dict[str, int] = {}
-        self.keys: dict[str, str] = {}
-        self.failed: list[str] = []
-        self.not_run = 0
-        self.paused: list[str] = []
-        self.queue: deque[str] = deque()
-        self.active = 0
-        self.limit = options.max_concurrency or getattr(spec, "concurrency", None) or DEFAULT_CONCURRENCY
+        self.kinds = {step.id: step_kind(step) for step in spec.steps}
+        self.context = {"inputs": run.inputs, "steps": {}, "run": {"id": run.run_id, "workflow": run.workflow}}
+        limit = options.max_concurrency or getattr(spec, "concurrency", None) or DEFAULT_CONCURRENCY
+        self.scheduler: Scheduler = DagScheduler(run.run_id, spec, self.kinds, self.context, limit)
         self.waiting = 0
         self.stop_reason: str | None = None
         self.batch: _Batch | None = None
@@ -326,52 +316,24 @@ class _Execution:
         self.tg: Any = None
         self.deadline: float | None = None
 
-    # State ------------------------------------------------------------------------------------------------
-
-    def _remember(self, step_id: str, status: str, output: Any, error: str | None) -> None:
-        if isinstance(output, str) and step_kind(self.steps[step_id]) == "agent":
-            output = templates.JsonText(output)
-        self.step_ctx[step_id] = {
-            "output": output, "status": status, "error": error, "attempts": self.attempts.get(step_id, 0)
-        }
-
-    def _satisfies(self, step_id: str, status: str) -> bool:
-        """Whether a finished step lets its dependents run: done, or failed but allowed to."""
-        if status in cp.STEP_DONE:
-            return True
-        return status == "failed" and bool(getattr(self.steps[step_id], "continue_on_error", False))
+    async def run_to_end(self) -> None:
+        """Drive the run; whatever happens, its held checkpoints are written and its lease is given up."""
+        try:
+            await self.drive()
+        finally:
+            if not self.released:
+                cp.write(self.conn, [*self.held, cp.release_op(self.run_id, self.engine.owner)])
 
     async def drive(self) -> None:
-        rows = cp.get_steps(self.conn, self.run_id)
-        final: dict[str, str] = {}
-        for step_id, row in rows.items():
-            if step_id not in self.steps:
-                continue
-            self.attempts[step_id] = row.attempts
-            if row.idempotency_key:
-                self.keys[step_id] = row.idempotency_key
-            if row.status in cp.STEP_FINAL:
-                final[step_id] = row.status
-                self._remember(step_id, row.status, row.output, row.error)
-                if not self._satisfies(step_id, row.status):
-                    self.failed.append(step_id)
-        ready = []
-        for step_id, step in self.steps.items():
-            if step_id in final:
-                continue
-            self.remaining[step_id] = 0
-            for dep in step.depends_on:
-                if dep not in final:
-                    self.remaining[step_id] += 1
-                elif not self._satisfies(dep, final[dep]):
-                    self.blocked_by.setdefault(step_id, dep)
-            if self.remaining[step_id] == 0:
-                ready.append(step_id)
-        cp.set_run_status(self.conn, self.run_id, "running")
+        rows = {} if self.new else cp.get_steps(self.conn, self.run_id)
+        ops, self.held = [*self.held, cp.run_status_op(self.run_id, "running")], []
+        to_start = self._decided(self.scheduler.restore(rows), ops)
+        cp.write(self.conn, ops)
         self.engine.event(
             "workflow.run.resume" if rows else "workflow.run.start",
             {"run_id": self.run_id, "workflow": self.run.workflow, "inputs": self.run.inputs},
         )
+        self._announce()
         timeout = getattr(self.spec, "timeout_s", None)
         self.deadline = time.monotonic() + timeout if timeout else None
         try:
@@ -379,11 +341,10 @@ class _Execution:
                 watch_group.start_soon(self._watch)
                 with anyio.CancelScope() as self.steps_scope:
                     async with anyio.create_task_group() as self.tg:
-                        ops: list[cp.Op] = []
-                        to_start = self._admit(ready, ops)
-                        await self._commit(ops, starting=len(to_start))
-                        for step_id in to_start:
+                        for step_id in to_start[1:]:
                             self.tg.start_soon(self._worker, step_id, name=f"step {step_id}")
+                        if to_start:  # the first runs in this task: a chain never spawns one
+                            await self._worker(to_start[0])
                 watch_group.cancel_scope.cancel()
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
@@ -393,56 +354,20 @@ class _Execution:
 
     # Scheduling -------------------------------------------------------------------------------------------
 
-    def _admit(self, ready: list[str], ops: list[cp.Op]) -> list[str]:
-        """Decide what happens to steps whose dependencies are all final; add the checkpoints to ``ops``.
-
-        A step behind a failed one fails without running; a step whose ``when:`` is false is skipped; both
-        release their own dependents at once. The others start while a concurrency slot is free, and queue
-        otherwise. Returns the steps to start once ``ops`` are committed.
-        """
+    def _decided(self, moves: list[Move], ops: list[cp.Op]) -> list[str]:
+        """Add the checkpoints of the scheduler's moves to ``ops`` (their events wait for the commit); return the
+        steps to start once ``ops`` are committed."""
         to_start = []
-        pending = deque(ready)
-        while pending:
-            step_id = pending.popleft()
-            step = self.steps[step_id]
-            root = self.blocked_by.get(step_id)
-            verdict: _Outcome | None = None
-            if root is not None:
-                verdict = _Outcome("failed", error=f"not run: step {root!r} failed")
-                self.not_run += 1
-            elif getattr(step, "when", None):
-                try:
-                    if not templates.condition(step.when, self.context, where=f"step {step_id!r} when"):
-                        verdict = _Outcome("skipped")
-                except ParacError as exc:
-                    verdict = _Outcome("failed", error=str(exc))
-                    self.failed.append(step_id)
-                    root = step_id
-            if verdict is None:
-                if self.active < self.limit:
-                    self.active += 1
-                    previous = self.attempts.get(step_id, 0)
-                    # a gate picked up again is the same wait, not a new attempt at work
-                    again = previous if previous and step_kind(step) == "approval" else previous + 1
-                    attempt = self.attempts[step_id] = again
-                    key = self.keys.setdefault(step_id, f"{self.run_id}:{step_id}")
-                    ops.append(cp.start_op(self.run_id, step_id, attempt, key))
-                    to_start.append(step_id)
-                else:
-                    self.queue.append(step_id)
+        for move in moves:
+            if isinstance(move, Start):
+                ops.append(cp.start_op(self.run_id, move.step_id, move.attempt, move.key))
+                to_start.append(move.step_id)
                 continue
-            ops.append(cp.finish_op(self.run_id, step_id, verdict.status, error=verdict.error))
-            self._remember(step_id, verdict.status, None, verdict.error)
+            ops.append(cp.finish_op(self.run_id, move.step_id, move.status, error=move.error))
             self.after_commit.append(
-                ("workflow.step.skip" if verdict.status == "skipped" else "workflow.step.end",
-                 {"run_id": self.run_id, "step": step_id, "status": verdict.status, "error": verdict.error})
+                ("workflow.step.skip" if move.status == "skipped" else "workflow.step.end",
+                 {"run_id": self.run_id, "step": move.step_id, "status": move.status, "error": move.error})
             )
-            for child in self.dependents[step_id]:
-                if root is not None:
-                    self.blocked_by.setdefault(child, root)
-                self.remaining[child] -= 1
-                if self.remaining[child] == 0:
-                    pending.append(child)
         return to_start
 
     async def _commit(self, ops: list[cp.Op], *, starting: int = 0) -> None:
@@ -454,7 +379,7 @@ class _Execution:
         if not ops:
             self._announce()
             return
-        if self.active <= starting and self.batch is None:
+        if self.scheduler.active <= starting and self.batch is None:
             cp.write(self.conn, ops)
             self._announce()
             return
@@ -495,7 +420,7 @@ class _Execution:
             outcome = await self._step(step)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
-                self.active -= 1
+                self.scheduler.cancelled(step_id)
                 reason = self.stop_reason or "cancelled"
                 status = "failed" if reason.startswith("timeout") else "cancelled"
                 cp.finish_step(self.conn, self.run_id, step_id, status, error=reason)
@@ -504,12 +429,8 @@ class _Execution:
                 )
             raise
         except _Paused:
-            self.paused.append(step_id)
-            self.active -= 1
             ops: list[cp.Op] = []
-            queued = list(self.queue)
-            self.queue.clear()
-            to_start = self._admit(queued, ops)
+            to_start = self._decided(self.scheduler.pause(step_id), ops)
             await self._commit(ops, starting=len(to_start))
             for other in to_start:
                 self.tg.start_soon(self._worker, other, name=f"step {other}")
@@ -518,27 +439,18 @@ class _Execution:
 
     async def _complete(self, step_id: str, outcome: _Outcome) -> str | None:
         """Checkpoint a step's end together with the starts it allows; return a step for this task to run."""
-        self.active -= 1
         ops = [cp.finish_op(self.run_id, step_id, outcome.status, output=outcome.output, error=outcome.error,
                             cost=outcome.cost)]
-        self._remember(step_id, outcome.status, outcome.output, outcome.error)
-        satisfied = self._satisfies(step_id, outcome.status)
-        if not satisfied:
-            self.failed.append(step_id)
-        ready = list(self.queue)
-        self.queue.clear()
-        for child in self.dependents[step_id]:
-            if not satisfied:
-                self.blocked_by.setdefault(child, step_id)
-            self.remaining[child] -= 1
-            if self.remaining[child] == 0:
-                ready.append(child)
         self.after_commit.append(
             ("workflow.step.end",
              {"run_id": self.run_id, "step": step_id, "status": outcome.status, "error": outcome.error,
-              "attempt": self.attempts.get(step_id, 0), "cost": outcome.cost})
+              "attempt": self.scheduler.attempts.get(step_id, 0), "cost": outcome.cost})
         )
-        to_start = self._admit(ready, ops)
+        moves = self.scheduler.finish(step_id, outcome.status, outcome.output, outcome.error)
+        to_start = self._decided(moves, ops)
+        if not to_start and self.scheduler.active == 0 and self.batch is None:
+            self.held += ops  # the run ends here: this checkpoint is committed with the run's end
+            return None
         await self._commit(ops, starting=len(to_start))
         if not to_start:
             return None
@@ -547,16 +459,17 @@ class _Execution:
         return to_start[0]
 
     def _conclude(self) -> None:
+        scheduler = self.scheduler
         if self.stop_reason is not None:
             status = "failed" if self.stop_reason.startswith("timeout") else "cancelled"
             self._finish(status, self.stop_reason)
-        elif self.failed:
-            errors = "; ".join(f"step {sid!r}: {self.step_ctx[sid]['error']}" for sid in self.failed)
-            suffix = f" ({self.not_run} dependent steps not run)" if self.not_run else ""
+        elif scheduler.failed:
+            errors = "; ".join(f"step {sid!r}: {scheduler.steps_seen[sid]['error']}" for sid in scheduler.failed)
+            suffix = f" ({scheduler.not_run} dependent steps not run)" if scheduler.not_run else ""
             self._finish("failed", errors + suffix)
-        elif self.paused:
-            cp.set_run_status(self.conn, self.run_id, "waiting_approval")
-            self.engine.event("workflow.run.paused", {"run_id": self.run_id, "waiting": list(self.paused)})
+        elif scheduler.paused:
+            self._end("waiting_approval", None)
+            self.engine.event("workflow.run.paused", {"run_id": self.run_id, "waiting": list(scheduler.paused)})
         else:
             self._finish("completed", None, self._outputs())
 
@@ -564,16 +477,26 @@ class _Execution:
         declared = getattr(self.spec, "outputs", None)
         if declared:
             return templates.render_value(dict(declared), self.context, where="workflow outputs")
-        sinks = [step_id for step_id, children in self.dependents.items() if not children]
-        return {step_id: _plain(self.step_ctx.get(step_id, {}).get("output")) for step_id in sinks}
+        seen = self.scheduler.steps_seen
+        return {step_id: _plain(seen.get(step_id, {}).get("output")) for step_id in self.scheduler.sinks()}
+
+    def _end(self, status: str, error: str | None, outputs: Any = None) -> None:
+        """Commit the held checkpoints, the run's new status and the lease's release as one transaction."""
+        with transaction(self.conn):
+            for sql, params in self.held:
+                self.conn.execute(sql, params)
+            if status == "cancelled":
+                cp.mark_cancelled(self.conn, self.run_id, error or "cancelled")
+            else:
+                self.conn.execute(*cp.run_status_op(self.run_id, status, error=error, outputs=outputs))
+            self.conn.execute(*cp.release_op(self.run_id, self.engine.owner))
+        self.held, self.released = [], True
+        self._announce()
 
     def _finish(self, status: str, error: str | None, outputs: Any = None) -> None:
+        self._end(status, error, outputs)
         if status == "cancelled":
-            with transaction(self.conn):
-                cp.mark_cancelled(self.conn, self.run_id, error or "cancelled")
             self.engine.event("workflow.run.cancelled", {"run_id": self.run_id, "reason": error})
-        else:
-            cp.set_run_status(self.conn, self.run_id, status, error=error, outputs=outputs)
         self.engine.event(
             "workflow.run.end", {"run_id": self.run_id, "workflow": self.run.workflow, "status": status, "error": error}
         )
@@ -604,7 +527,7 @@ class _Execution:
 
     async def _step(self, step: Any) -> _Outcome:
         """Do a step's work (its start is already committed), retrying as its ``retry`` allows."""
-        kind = step_kind(step)
+        kind = self.kinds[step.id]
         if kind == "approval":
             return await self._approval(step)
         try:
@@ -627,8 +550,8 @@ class _Execution:
         timeout = getattr(step, "timeout_s", None)
         spent = 0.0
         while True:
-            attempt = self.attempts[step.id]
-            key = self.keys[step.id]
+            attempt = self.scheduler.attempts[step.id]
+            key = self.scheduler.keys[step.id]
             ctx = StepContext(self.run_id, self.run.workflow, step.id, attempt, key, self.options.model,
                               self.budget[1], self.budget[0], approved_by)
             self.engine.event(
@@ -653,8 +576,8 @@ class _Execution:
                     {"run_id": self.run_id, "step": step.id, "attempt": attempt, "delay_s": delay, "error": error},
                 )
                 await anyio.sleep(delay)
-                self.attempts[step.id] = attempt + 1
-                await self._commit([cp.start_op(self.run_id, step.id, attempt + 1, key)])
+                again = self.scheduler.retry(step.id)
+                await self._commit([cp.start_op(self.run_id, step.id, again.attempt, again.key)])
                 continue
             return _Outcome("completed", outcome.output, cost=spent + outcome.cost)
 
@@ -681,26 +604,21 @@ class _Execution:
         if child is None:
             spec = engine.services.workflow_spec(step.workflow)
             bound = engine.prepare(step.workflow, spec, inputs)
-            cp.create_run(
-                self.conn,
+            child, insert = cp.new_run(
                 run_id=child_id,
                 workflow=step.workflow,
                 definition=definition_of(spec),
                 inputs=bound,
-                options=asdict(self.options),
+                options=vars(self.options).copy(),
                 owner=engine.owner,
                 parent_run=self.run_id,
                 parent_step=step.id,
             )
+            await _Execution(engine, child, spec, self.options, self.budget, held=[insert]).run_to_end()
         elif child.status not in cp.FINISHED:
-            cp.acquire_lease(self.conn, child_id, engine.owner)
-        if child is None or child.status not in cp.FINISHED:
-            child_run = cp.get_run(self.conn, child_id)
-            spec = engine.services.parse_definition(child_run.definition)
-            try:
-                await _Execution(engine, child_run, spec, self.options, self.budget).drive()
-            finally:
-                cp.release_lease(self.conn, child_id, engine.owner)
+            child = cp.acquire_lease(self.conn, child_id, engine.owner)
+            spec = engine.services.parse_definition(child.definition)
+            await _Execution(engine, child, spec, self.options, self.budget).run_to_end()
         result = summarize(self.conn, child_id)
         if result.status == "waiting_approval":
             raise _Paused(child_id)

@@ -46,8 +46,10 @@ def template_fields(step: Any) -> Iterable[tuple[str, str]]:
         if isinstance(value, str):
             yield field, value
     for field in ("arguments", "inputs"):
-        for text in templates.strings_in(getattr(step, field, None) or {}):
-            yield field, text
+        value = getattr(step, field, None)
+        if value:
+            for text in templates.strings_in(value):
+                yield field, text
 
 
 def reference_problems(steps: Sequence[Any]) -> list[tuple[str, str, str]]:
@@ -88,3 +90,15 @@ def _depends_on(by_id: dict[str, Any], start: str, target: str) -> bool:
             seen.add(current)
             stack.extend(by_id[current].depends_on)
     return False
+
+
+def step_kind(step: Any) -> str:
+    """agent, tool, approval or workflow: ``type`` when given, else what the step names (a spec or a stored dict)."""
+    get = step.get if isinstance(step, dict) else lambda name: getattr(step, name, None)
+    kind = get("type")
+    if kind:
+        return kind
+    for name in ("tool", "workflow"):
+        if get(name):
+            return name
+    return "agent"

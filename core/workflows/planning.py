@@ -20,8 +20,7 @@ from ..budgets import CallScope
 from ..costs import spent
 from ..diagnostics import ParacError
 from . import templates
-from .engine import step_kind
-from .graph import topological_order
+from .graph import step_kind, topological_order
 from .services import WorkspaceServices
 
 
