@@ -172,6 +172,7 @@ class Accountant:
 
     _stored: tuple[float, dict[tuple[str, str], float]] | None = field(default=None, init=False, repr=False)
     _plans: dict[tuple[Any, ...], _Plan] = field(default_factory=dict, init=False, repr=False)
+    _last_plan: tuple[CallScope, float | None, int, _Plan] | None = field(default=None, init=False, repr=False)
     _ledger: ledger.Ledger | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -191,6 +192,7 @@ class Accountant:
             fresh = stored_limits(self.conn)
             if self._stored is not None and fresh != self._stored[1]:
                 self._plans.clear()
+                self._last_plan = None
             self._stored = (now, fresh)
         return self._stored[1]
 
@@ -263,6 +265,9 @@ class Accountant:
         stored = self._stored
         if stored is None or time.monotonic() - stored[0] > STORED_LIMITS_TTL_S:
             self.refresh_stored()
+        last = self._last_plan  # a run's calls come with one scope object: no hashing of it per call
+        if last is not None and last[0] is scope and last[1] == run_limit_usd and last[2] == day:
+            return last[3]
         plan = self._plans.get((scope, run_limit_usd, day))
         if plan is None:
             if len(self._plans) > 1024:
@@ -272,6 +277,7 @@ class Accountant:
             for limit in limits:
                 tightest[limit.key] = min(limit.usd, tightest.get(limit.key, limit.usd))
             plan = self._plans[(scope, run_limit_usd, day)] = _Plan(limits, tuple(tightest), tuple(tightest.items()))
+        self._last_plan = (scope, run_limit_usd, day, plan)
         return plan
 
     # -- reserve / settle -----------------------------------------------------------------------------------
@@ -307,7 +313,7 @@ class Accountant:
         reservation = Reservation(max(0.0, estimate_usd), plan.keys, plan.limits, scope, day)
         if not plan.needs:
             return reservation
-        reservation.ledger = self.ledger
+        reservation.ledger = self._ledger or self.ledger
         if reservation.ledger.take(plan.needs, reservation.usd):
             return reservation
         last_try = asked is not None and time.monotonic() - asked > ledger.NEED_WAIT_S
