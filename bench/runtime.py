@@ -14,7 +14,9 @@ Measured in one run, each beside its peer:
   (``CLAIM_SHARE = 0``: every call claims in the database, the slow path), and an ``echo`` agent run in-process,
   which waits for its row to be on disk before it returns (the acknowledgement: one fsync per run).
   Beside them, the floor under any ledger: one row of the same 15 columns inserted by a bare ``executemany``
-  into the same table, in transactions of one batch each with ``synchronous=FULL`` (process CPU per row).
+  into the same table, in transactions of one batch each with ``synchronous=FULL`` (process CPU per row),
+  a batch in every round, taking turns with the loops; the ledger's CPU per call (``cpu+``, its writer thread
+  included) over that floor is printed as a ratio. Target <= 3x, the miss printed; the load average beside it.
 - ``parac agents run NAME --task ...`` (echo) cold wall time beside ``parac --help``. Target <= 2x. Taking turns
   with them: ``parac agents show`` (the same host and workspace loading, no runtime), to tell the runtime's share
   apart, and ``floors/agent_run_deps.py``, the least the fixed dependencies cost (click, a spec read with PyYAML
@@ -23,6 +25,7 @@ Measured in one run, each beside its peer:
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -44,6 +47,8 @@ from parac.server.host import Host
 BATCH = 250
 ROUNDS = 41
 ROWS = 20000
+ROW_FLOOR_TARGET = 3.0
+"""Ledger CPU per model call, budgets included, at most this many times the bare row's (issue 16)."""
 MESSAGES = [{"role": "system", "content": "You are careful."}, {"role": "user", "content": "say something short"}]
 
 
@@ -74,37 +79,46 @@ def ledger_rows_per_second(db: Path) -> tuple[float, float]:
     return grouped, single
 
 
-def sqlite_row_seconds(db: Path) -> float:
-    """Process CPU per row of the bare insert under the ledger: ``executemany`` of the ledger's columns into its
-    table, one transaction per :data:`BATCH` rows, ``synchronous=FULL``; no Python around it."""
-    conn = costs.ensure_schema(connect(db))
-    conn.execute("PRAGMA synchronous = FULL")
-    insert = (
+class RowFloor:
+    """The bare insert under the ledger, one batch at a time: ``executemany`` of the ledger's 15 columns into its
+    table, one transaction per batch, ``synchronous=FULL``; no Python around it. Measured in turns with the
+    per-call loops (:func:`per_call_seconds`), so the ratio of the two sees the same machine."""
+
+    INSERT = (
         "INSERT INTO llm_calls (call_id, ts, day, run_id, workflow, step, agent, provider, model, prompt_tokens, "
         "completion_tokens, cost_usd, priced, status, error) VALUES (" + ", ".join("?" * 15) + ")"
     )
-    now = time.time()
-    rows = [
-        (f"{i:032x}", now, "2026-11-23", "r", None, None, "a", "echo", "echo", 9, 4, 1e-6, 1, "ok", None)
-        for i in range(ROWS)
-    ]
-    start = time.process_time()
-    for first in range(0, ROWS, BATCH):
-        with store.transaction(conn):
-            conn.executemany(insert, rows[first : first + BATCH])
-    elapsed = (time.process_time() - start) / ROWS
-    conn.close()
-    return elapsed
+
+    def __init__(self, db: Path) -> None:
+        self.conn = costs.ensure_schema(connect(db))
+        self.conn.execute("PRAGMA synchronous = FULL")
+        self.count = 0
+
+    def batch(self, rows: int) -> float:
+        """Process CPU per row of one durable batch of ``rows`` rows."""
+        now = time.time()
+        values = [
+            (f"{int(now * 1e6):014x}{self.count + i:018x}", now, "2026-11-23", "r", None, None, "a", "echo", "echo", 9, 4,
+             1e-6, 1, "ok", None)
+            for i in range(rows)
+        ]
+        self.count += rows
+        start = time.process_time()
+        with store.transaction(self.conn):
+            self.conn.executemany(self.INSERT, values)
+        return (time.process_time() - start) / rows
 
 
 def per_call_seconds(
-    clients: dict[str, ModelClient], context: CallContext
+    clients: dict[str, ModelClient], context: CallContext, floor: RowFloor
 ) -> dict[str, dict[str, float]]:
     """Per client and clock (``wall``; ``cpu``: the process's CPU time, the writer thread's included): the median
     over rounds of the mean time per call, and (``wall+``, ``cpu+``) the median of its difference from the first
-    client's batch of the same round. The clients take turns batch by batch, so drift hits each alike; CPU time
-    is what a loaded shared machine disturbs least. A batch ends when its rows are on disk (one durable flush
-    per batch), so each loop pays for its own writing."""
+    client's batch of the same round; ``floor`` holds ``cpu`` (the bare row's CPU, a batch per round) and, per
+    client, ``ratio:NAME``: the median over rounds of that client's ``cpu+`` over the floor of the same round.
+    The clients and the floor take turns batch by batch, so drift hits each alike; CPU time is what a loaded
+    shared machine disturbs least. A batch ends when its rows are on disk (one durable flush per batch), so each
+    loop pays for its own writing."""
 
     async def batch(client: ModelClient, calls: int) -> tuple[float, float]:
         wall, cpu = time.perf_counter(), time.process_time()
@@ -114,23 +128,30 @@ def per_call_seconds(
             client.accountant.flush()
         return (time.perf_counter() - wall) / calls, (time.process_time() - cpu) / calls
 
+    floors: list[float] = []
+
     async def main() -> dict[str, list[tuple[float, float]]]:
         for client in clients.values():
             await batch(client, 200)  # warm-up
+        floor.batch(BATCH)
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
         for _ in range(ROUNDS):
             for name, client in clients.items():
                 times[name].append(await batch(client, BATCH))
+            floors.append(floor.batch(BATCH))
         return times
 
     times = anyio.run(main)
     base = times[next(iter(clients))]
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, float]] = {"floor": {"cpu": statistics.median(floors)}}
     for name, values in times.items():
         out[name] = {}
         for index, clock in enumerate(("wall", "cpu")):
             out[name][clock] = statistics.median(v[index] for v in values)
             out[name][clock + "+"] = statistics.median(v[index] - b[index] for v, b in zip(values, base, strict=True))
+        out["floor"]["ratio:" + name] = statistics.median(
+            (v[1] - b[1]) / f for v, b, f in zip(values, base, floors, strict=True)
+        )
     return out
 
 
@@ -171,7 +192,7 @@ def main() -> None:
         (parac_dir / "bench.yaml").write_text("description: bench\n")
 
         grouped_rows, single_rows = ledger_rows_per_second(root / "ledger.db")
-        row_floor = sqlite_row_seconds(root / "floor.db")
+        floor = RowFloor(root / "floor.db")
 
         echo = OfflineProvider("echo")
         settings = ProjectSettings(prices={"echo": {"input_per_mtok": 0.01, "output_per_mtok": 0.01}})
@@ -183,12 +204,12 @@ def main() -> None:
         }
         clients = {"bare": ModelClient(lambda model: echo, settings)}
         clients |= {name: ModelClient(lambda model: echo, settings, a) for name, a in accountants.items()}
-        times = per_call_seconds(clients, context)
+        times = per_call_seconds(clients, context, floor)
         direct = {name: accounting_seconds(a, context) for name, a in accountants.items()}
         ledger.CLAIM_SHARE = 0.0  # every call claims its reservation in the database: the path near a limit
         near = Accountant(connect(root / "c.db"), far)
         near_times = per_call_seconds(
-            {"bare": clients["bare"], "near": ModelClient(lambda model: echo, settings, near)}, context
+            {"bare": clients["bare"], "near": ModelClient(lambda model: echo, settings, near)}, context, floor
         )
         for accountant in [*accountants.values(), near]:
             accountant.close()
@@ -208,7 +229,9 @@ def main() -> None:
             runs=11,
         )
 
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     bare = times["bare"]
+    print(f"\nLoad average (1/5/15 min) when done: {load} on {os.cpu_count()} CPUs")
     print("\nLedger throughput (durable: synchronous=FULL, on disk)")
     print(f"  settled through the accountant, group commit, until flush: {grouped_rows:,.0f} rows/s (target >= 10,000)")
     print(f"  costs.record, one transaction per row (synchronous=NORMAL): {single_rows:,.0f} rows/s")
@@ -232,10 +255,19 @@ def main() -> None:
     )
     print(f"  echo agent run in-process (Runtime.run, waits for its row on disk) {t_run * 1e6:8.1f} us")
     print("  target: ledger + budgets <= 5% of an echo call")
+    row_floor = times["floor"]["cpu"]
     print(
         f"  floor: a bare executemany of the same row, durable, {row_floor * 1e6:.1f} us CPU per row = "
         f"{row_floor / bare['cpu']:.1%} of an echo call (no ledger that writes a row per call costs less)"
     )
+    print(f"\nLedger CPU per model call against the bare-row floor (in turns, median of per-round ratios; load {load})")
+    for name, label in (("ledger", "ledger row"), ("budgets", "ledger row + budgets (5 limits)")):
+        ratio = times["floor"]["ratio:" + name]
+        verdict = "ok" if ratio <= ROW_FLOOR_TARGET else f"MISS (over by {ratio / ROW_FLOOR_TARGET - 1:.0%})"
+        print(
+            f"  {label:<33} cpu +{times[name]['cpu+'] * 1e6:5.1f} us = {ratio:4.1f}x the floor "
+            f"(target <= {ROW_FLOOR_TARGET:g}x) {verdict}"
+        )
     report(
         "parac agents run (echo) cold start (median wall time, the commands taking turns)",
         [("parac agents run bench --task hello", run_time, "parac --help", help_time, 2.0)],

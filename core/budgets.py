@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from . import costs, ledger
 from .calls import CallDenied
 from .specs import Budget
@@ -170,6 +172,7 @@ class Accountant:
 
     _stored: tuple[float, dict[tuple[str, str], float]] | None = field(default=None, init=False, repr=False)
     _plans: dict[tuple[Any, ...], _Plan] = field(default_factory=dict, init=False, repr=False)
+    _last_plan: tuple[CallScope, float | None, int, _Plan] | None = field(default=None, init=False, repr=False)
     _ledger: ledger.Ledger | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -189,6 +192,7 @@ class Accountant:
             fresh = stored_limits(self.conn)
             if self._stored is not None and fresh != self._stored[1]:
                 self._plans.clear()
+                self._last_plan = None
             self._stored = (now, fresh)
         return self._stored[1]
 
@@ -261,6 +265,9 @@ class Accountant:
         stored = self._stored
         if stored is None or time.monotonic() - stored[0] > STORED_LIMITS_TTL_S:
             self.refresh_stored()
+        last = self._last_plan  # a run's calls come with one scope object: no hashing of it per call
+        if last is not None and last[0] is scope and last[1] == run_limit_usd and last[2] == day:
+            return last[3]
         plan = self._plans.get((scope, run_limit_usd, day))
         if plan is None:
             if len(self._plans) > 1024:
@@ -270,31 +277,61 @@ class Accountant:
             for limit in limits:
                 tightest[limit.key] = min(limit.usd, tightest.get(limit.key, limit.usd))
             plan = self._plans[(scope, run_limit_usd, day)] = _Plan(limits, tuple(tightest), tuple(tightest.items()))
+        self._last_plan = (scope, run_limit_usd, day, plan)
         return plan
 
     # -- reserve / settle -----------------------------------------------------------------------------------
     def reserve(self, scope: CallScope, estimate_usd: float, *, run_limit_usd: float | None = None) -> Reservation:
-        """Hold ``estimate_usd`` against every limit of the call, or raise :class:`BudgetExceeded` naming one."""
+        """Hold ``estimate_usd`` against every limit of the call, or raise :class:`BudgetExceeded` naming one.
+
+        Blocks while other processes are asked for unused headroom (see :mod:`parac.core.ledger`); async code
+        uses :meth:`reserve_async`."""
+        asked = None
+        while (reservation := self.try_reserve(scope, estimate_usd, run_limit_usd=run_limit_usd, asked=asked)) is None:
+            asked = asked or time.monotonic()
+            time.sleep(ledger.NEED_POLL_S)
+        return reservation
+
+    async def reserve_async(
+        self, scope: CallScope, estimate_usd: float, *, run_limit_usd: float | None = None
+    ) -> Reservation:
+        """:meth:`reserve` without blocking the event loop while other processes are asked for headroom."""
+        asked = None
+        while (reservation := self.try_reserve(scope, estimate_usd, run_limit_usd=run_limit_usd, asked=asked)) is None:
+            asked = asked or time.monotonic()
+            await anyio.sleep(ledger.NEED_POLL_S)
+        return reservation
+
+    def try_reserve(
+        self, scope: CallScope, estimate_usd: float, *, run_limit_usd: float | None = None, asked: float | None = None
+    ) -> Reservation | None:
+        """One attempt of :meth:`reserve`: the reservation, or None while other processes are being asked for
+        headroom (since the monotonic time ``asked``). The common case, without a coroutine to make."""
         ts = time.time()
         day = int(ts // 86400)
         plan = self._plan(scope, ts, day, run_limit_usd)
         reservation = Reservation(max(0.0, estimate_usd), plan.keys, plan.limits, scope, day)
         if not plan.needs:
             return reservation
-        reservation.ledger = self.ledger
+        reservation.ledger = self._ledger or self.ledger
         if reservation.ledger.take(plan.needs, reservation.usd):
             return reservation
-        breach = reservation.ledger.claim(self.conn, plan.needs, reservation.usd)
-        if breach is not None:
-            key, spent_usd, reserved_usd = breach
-            limit = min((limit for limit in plan.limits if limit.key == key), key=lambda limit: limit.usd)
-            raise BudgetExceeded(
-                f"budget {limit.label} would be exceeded: spent ${spent_usd:.4f}"
-                + (f" + ${reserved_usd:.4f} reserved by calls in flight" if reserved_usd > 1e-12 else "")
-                + f" + up to ${reservation.usd:.4f} for this call > limit ${limit.usd:.4f}",
-                rule=f"budget:{limit.kind}",
-            )
-        return reservation
+        last_try = asked is not None and time.monotonic() - asked > ledger.NEED_WAIT_S
+        outcome = reservation.ledger.claim(self.conn, plan.needs, reservation.usd, last_try=last_try)
+        if outcome is None:
+            return reservation
+        if outcome == ledger.ASKED:
+            return None
+        key, spent_usd, _ = outcome
+        limit = min((limit for limit in plan.limits if limit.key == key), key=lambda limit: limit.usd)
+        in_flight, unsettled = costs.held(self.conn, key)
+        raise BudgetExceeded(
+            f"budget {limit.label} would be exceeded: spent ${spent_usd:.4f}"
+            + (f" + ${in_flight:.4f} reserved by calls in flight" if in_flight > 1e-12 else "")
+            + (f" + ${unsettled:.4f} unsettled after a crash" if unsettled > 1e-12 else "")
+            + f" + up to ${reservation.usd:.4f} for this call > limit ${limit.usd:.4f}",
+            rule=f"budget:{limit.kind}",
+        )
 
     def settle(self, reservation: Reservation, row: costs.CostRow, *, actor: str = "local") -> bool:
         """Turn the reservation into the call's real cost (or a failure at $0) and queue its ledger row.
@@ -310,7 +347,7 @@ class Accountant:
         # a reservation outliving its ledger (closed meanwhile) was given back with the ledger's claims
         keys = reservation.keys if reservation.ledger is self._ledger else ()
         charged = keys if int(row.ts // 86400) == reservation.day else tuple(set(keys) & set(row.keys()))
-        after = self.ledger.settle(row, keys, reservation.usd, charged)
+        after = (self._ledger or self.ledger).settle(row, keys, reservation.usd, charged)
         if after is None:
             return False
         if after and self.on_event is not None:
@@ -364,7 +401,8 @@ def _budget_values(budget: Budget | None) -> dict[str, float | None]:
 def status(accountant: Accountant, agents: list[str] | None = None) -> dict[str, Any]:
     """Every configured limit with what has been spent and reserved against it now (for ``budget show``). Two
     limits may watch one total (the workspace's ``per_agent`` and an agent's own): both are shown, and the
-    tighter one is what calls are held to."""
+    tighter one is what calls are held to. Each limit's dollars are settled, in flight, or unsettled after a
+    crash (see :func:`_status_row`)."""
     now = time.time()
     rows: list[dict[str, Any]] = []
     scopes = [CallScope()] + [CallScope(agent=a) for a in agents or []]
@@ -379,7 +417,12 @@ def status(accountant: Accountant, agents: list[str] | None = None) -> dict[str,
 
 
 def _status_row(conn: sqlite3.Connection, limit: Limit) -> dict[str, Any]:
-    spent_usd, reserved_usd = costs.spent(conn, [limit.key]).get(limit.key, (0.0, 0.0))
+    """``spent_usd`` is settled (ledger rows); ``in_flight_usd`` what live processes hold (calls at a provider
+    and their unused headroom); ``unsettled_usd`` what processes that died may have spent (a call of theirs
+    may have reached its provider): it counts as spent. ``reserved_usd`` is the two together."""
+    spent_usd = costs.spent(conn, [limit.key])[limit.key][0]
+    in_flight, unsettled = costs.held(conn, limit.key)
+    reserved_usd = in_flight + unsettled
     return {
         "limit": limit.label,
         "kind": limit.kind,
@@ -387,6 +430,8 @@ def _status_row(conn: sqlite3.Connection, limit: Limit) -> dict[str, Any]:
         "key": limit.key,
         "limit_usd": limit.usd,
         "spent_usd": round(spent_usd, 6),
+        "in_flight_usd": round(in_flight, 6),
+        "unsettled_usd": round(unsettled, 6),
         "reserved_usd": round(reserved_usd, 6),
         "remaining_usd": round(max(0.0, limit.usd - spent_usd - reserved_usd), 6),
         "percent": round(100 * spent_usd / limit.usd, 1) if limit.usd else None,

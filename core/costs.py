@@ -9,9 +9,10 @@ limit costs the same on the millionth call as on the first. A total exists only 
 rows adds to it in the batch's own transaction.
 
 ``spend_claims`` holds, per total and per process, the dollars that process has set aside against that total
-(its calls in flight and the headroom it may spend without asking the database again; see
-:mod:`parac.core.ledger`). What the database says is left under a limit is the limit minus spent minus every
-process's claim.
+(its calls in flight and the headroom it may spend without asking the database again); ``spend_unsettled`` the
+claims of processes that died, which count as spent for good (see :mod:`parac.core.ledger`, also for
+``spend_needs`` and ``spend_answers``). What the database says is left under a limit is the limit minus spent
+minus every claim and every unsettled dollar.
 
 Rows are written in batches by :func:`write_rows` (the ledger's writer thread groups the rows of many calls into
 one transaction); :func:`record` writes one row in its own transaction.
@@ -35,7 +36,7 @@ from typing import Any
 
 from .redact import default_redactor
 from .specs import Price
-from .store import transaction
+from .store import process_alive, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS llm_calls (
@@ -65,6 +66,21 @@ CREATE TABLE IF NOT EXISTS spend_claims (
     pid INTEGER NOT NULL,
     usd REAL NOT NULL,
     PRIMARY KEY (key, pid)
+);
+CREATE TABLE IF NOT EXISTS spend_unsettled (
+    key TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    usd REAL NOT NULL,
+    since REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS spend_needs (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    pid INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS spend_answers (
+    pid INTEGER PRIMARY KEY,
+    need INTEGER NOT NULL
 );
 """
 
@@ -257,8 +273,8 @@ def _predicate(key: str) -> tuple[str, list[str]]:
 def spent(
     conn: sqlite3.Connection, keys: Iterable[str], *, materialize: bool = False
 ) -> dict[str, tuple[float, float]]:
-    """``{key: (spent_usd, claimed_usd)}`` for every key: dollars recorded, and dollars live processes hold
-    against the total (calls in flight and headroom; see :mod:`parac.core.ledger`).
+    """``{key: (spent_usd, claimed_usd)}`` for every key: dollars recorded, and dollars held against the total
+    (live processes' calls in flight and headroom, and what crashed processes left unsettled; see :func:`held`).
 
     A key without a stored total is summed from the ledger; with ``materialize=True`` (inside a write
     transaction) that sum is stored so later rows keep it current.
@@ -270,7 +286,11 @@ def spent(
     rows = conn.execute(f"SELECT key, spent_usd FROM spend_totals WHERE key IN ({marks})", keys)
     totals = {r[0]: r[1] for r in rows}
     claims = dict(
-        conn.execute(f"SELECT key, SUM(usd) FROM spend_claims WHERE key IN ({marks}) GROUP BY key", keys).fetchall()
+        conn.execute(
+            f"SELECT key, SUM(usd) FROM (SELECT key, usd FROM spend_claims WHERE key IN ({marks}) UNION ALL "
+            f"SELECT key, usd FROM spend_unsettled WHERE key IN ({marks})) GROUP BY key",
+            keys + keys,
+        ).fetchall()
     )
     found: dict[str, tuple[float, float]] = {}
     for key in keys:
@@ -282,6 +302,20 @@ def spent(
                 conn.execute("INSERT INTO spend_totals (key, spent_usd) VALUES (?, ?)", (key, totals[key]))
         found[key] = (totals[key], max(0.0, claims.get(key) or 0.0))
     return found
+
+
+def held(conn: sqlite3.Connection, key: str) -> tuple[float, float]:
+    """``(in_flight_usd, unsettled_usd)`` held against ``key``: claims of live processes (their calls in flight and
+    unused headroom), and what processes that died may have spent (their claims, moved or not yet moved to
+    ``spend_unsettled``): for ``budget show``, which reads without writing."""
+    in_flight = unsettled = 0.0
+    for pid, usd in conn.execute("SELECT pid, SUM(usd) FROM spend_claims WHERE key = ? GROUP BY pid", (key,)):
+        if process_alive(pid):
+            in_flight += max(0.0, usd)
+        else:
+            unsettled += max(0.0, usd)
+    unsettled += conn.execute("SELECT COALESCE(SUM(usd), 0) FROM spend_unsettled WHERE key = ?", (key,)).fetchone()[0]
+    return in_flight, unsettled
 
 
 # -- reports --------------------------------------------------------------------------------------------------

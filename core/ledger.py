@@ -10,15 +10,35 @@ settle). Here both are in-memory steps and the database sees far fewer, larger w
   flushes before it returns, so every face that reports a run (CLI, MCP, workflow step checkpoints) reports only
   recorded costs. A crash before that point may lose the rows of calls settled within the last
   :data:`GROUP_COMMIT_S`, which no caller was told about; never an acknowledged row, never half a batch.
-- **Budgets.** A process *claims* headroom against a limited total in the database (``spend_claims``: key, pid,
-  dollars) in one ``BEGIN IMMEDIATE`` transaction that checks ``spent + every process's claims + this claim <=
-  limit``. Calls then reserve from that headroom in memory (:meth:`Ledger.take`) until it runs short, and the
-  writer moves each settled cost from the claim to ``spent`` in the same transaction as the row. Every process's
-  in-flight and settled-but-unwritten dollars are always inside its claim, so limits hold across processes (the
-  MCP server and a CLI command at once) exactly as within one. A claim takes what the call needs plus
-  :data:`CLAIM_SHARE` of what is left, so far from a limit a process asks the database about once per many calls
-  and close to it about once per call; headroom is given back when the process has been idle for
-  :data:`IDLE_RELEASE_S`, when its last user closes, and by other processes once it has died.
+- **Budgets.** A process *claims* dollars against a limited total in the database (``spend_claims``: key, pid,
+  dollars) in one ``BEGIN IMMEDIATE`` transaction that checks ``spent + every claim + this claim <= limit``.
+  Calls then reserve from that claim in memory (:meth:`Ledger.take`) until it runs short, and the writer moves
+  each settled cost from the claim to ``spent`` in the same transaction as the row. Every process's in-flight
+  and settled-but-unwritten dollars are always inside its claim, so limits hold across processes (the MCP
+  server and a CLI command at once) exactly as within one.
+
+  A claim is the call's bound, and only for a *busy* process (one that claimed less than :data:`IDLE_RELEASE_S`
+  ago, nobody waiting) also :data:`CLAIM_SHARE` of what is left: far from a limit a busy process asks the
+  database once per many calls; a process making one call at a time (``parac agents run``) holds exactly
+  what its call may cost. Unused headroom goes back when the process has been idle for :data:`IDLE_RELEASE_S`
+  and when its last user closes.
+
+  **Exact refusals (needs and answers).** A call is refused only when spent + what calls in flight may still
+  cost + its bound passes the limit. When a claim falls short while another live process holds a claim on the
+  total, that headroom may be unused, so the process first records a *need* (``spend_needs``) and asks again
+  every :data:`NEED_POLL_S`. Every process holding a claim looks for needs as often (``PRAGMA data_version``
+  first, so a quiet database costs nothing), gives back all its unused headroom and records its *answer*
+  (``spend_answers``: the last need it answered); while a need stands it claims bounds only. The call is
+  refused when every live holder has answered the need and the room is still short (then what they hold is
+  in flight or settled and unwritten), or after :data:`NEED_WAIT_S` if one never answers. This is simpler
+  than claims of exactly what is in flight (a durable transaction per call, 3x the CPU of the row itself) and
+  than borrowing between processes (a claim would have to move between two processes' memories atomically).
+- **Crashes.** A dead process's claim is never reclaimed as unspent: a call of it may have reached its
+  provider, and only a ledger row could tell. :func:`settle_dead` moves it to ``spend_unsettled``, which
+  counts as spent (``budget show``: "unsettled after a crash"). For a process that made one call at a time
+  that is the call's bound; for a busy one its unused headroom too (at most :data:`CLAIM_SHARE` of what was left
+  when it last claimed, within the last :data:`IDLE_RELEASE_S`): telling the two apart would need a durable
+  write before every call.
 
 One :class:`Ledger` exists per database file per process (:func:`acquire`), shared by every
 :class:`parac.core.budgets.Accountant` and thread, so two runtimes in one process never hold separate headroom.
@@ -46,7 +66,17 @@ IDLE_RELEASE_S = 0.5
 """Headroom a process holds but has not used for this long goes back to the database, for other processes."""
 
 CLAIM_SHARE = 0.25
-"""Beyond what the call needs, a claim takes this share of what is left under the limit."""
+"""Beyond what the call needs, a busy process's claim takes this share of what is left under the limit."""
+
+NEED_POLL_S = 0.02
+"""How often a process short of room asks again, and how often a process holding a claim looks for needs."""
+
+NEED_WAIT_S = 10.0
+"""How long a process short of room waits for holders that do not answer (stopped, or their writer starved)."""
+
+ASKED = "asked"
+"""What :meth:`Ledger.claim` returns while a need it recorded is not yet answered: ask again after
+:data:`NEED_POLL_S`."""
 
 SYNCHRONOUS = "FULL"
 """The writer's commits reach the disk: an acknowledged row survives a power loss, not only a killed process."""
@@ -80,9 +110,16 @@ class Ledger:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._users = 0
-        self._seen: dict[str, None] = {}
+        self._seen: set[str] = set()  # recent call ids, oldest first in _seen_order (a dict's oldest key costs a
+        self._seen_order: collections.deque[str] = collections.deque()  # scan over every slot deleted before it)
         self._open = 0  # reservations taken and not yet settled or released
-        self._holding = False  # whether unused headroom may be held (the writer gives it back when idle)
+        self._claimed = False  # whether this process may hold claims in the database (the writer then tends them)
+        self._claimed_at = -IDLE_RELEASE_S  # monotonic time of the last claim: a recent one makes the process busy
+        self._active_at = 0.0  # monotonic time of the last claim or written batch: headroom goes back when idle
+        self._lean = False  # another process needs room: claim bounds only, hold no headroom
+        self._answered = 0  # the last need this process answered
+        self._data_version = -1  # the writer connection's PRAGMA data_version when it last looked for needs
+        self._tended_at = 0.0  # monotonic time the writer last looked for needs
         self.free: dict[str, float] = {}  # headroom claimed in the database, not reserved by a call
         self.cap: dict[str, float] = {}  # the limit each key's headroom was claimed under
         self.view: dict[str, float] = {}  # spent on each limited total as this process knows it
@@ -101,12 +138,16 @@ class Ledger:
             self._open += 1
         return True
 
-    def claim(self, conn: sqlite3.Connection, needs: Sequence[Need], usd: float) -> tuple[str, float, float] | None:
-        """Reserve ``usd`` on every total by claiming headroom in the database; on refusal return the first
-        total that cannot take it as ``(key, spent, claimed by calls in flight and other processes)``.
+    def claim(
+        self, conn: sqlite3.Connection, needs: Sequence[Need], usd: float, *, last_try: bool = False
+    ) -> tuple[str, float, float] | str | None:
+        """Reserve ``usd`` on every total by claiming it in the database. Returns None when reserved;
+        :data:`ASKED` when the room is short but another live process holds a claim that may be unused headroom
+        (a need is recorded: ask again after :data:`NEED_POLL_S`); otherwise the refusal, as the first total
+        that cannot take it: ``(key, spent, held by calls in flight and unsettled after crashes)``.
 
-        This process's own unused headroom on these totals is given back first, so the check is made against
-        the limits of now, and reservations of processes that died are reclaimed before a refusal.
+        ``last_try`` refuses rather than wait any longer for holders that have not answered. This process's own
+        unused headroom on these totals is given back first, so the check is made against the limits of now.
         """
         keys = [key for key, _ in needs]
         with self.lock:  # held until memory matches the commit: no call may spend headroom given back here
@@ -117,27 +158,59 @@ class Ledger:
                     [(f, key, self.pid) for key, f in returned.items() if f],
                 )
                 totals = costs.spent(conn, keys, materialize=True)
-                breach = _shortfall(needs, totals, usd)
-                if breach is not None and reclaim_dead(conn):
-                    totals = costs.spent(conn, keys, materialize=True)
-                    breach = _shortfall(needs, totals, usd)
+                outcome: tuple[str, float, float] | str | None = _shortfall(needs, totals, usd)
                 claims: dict[str, float] = {}
-                if breach is None:
+                now = time.monotonic()
+                if outcome is None:
+                    busy = not self._lean and now - self._claimed_at < IDLE_RELEASE_S
                     for key, limit in needs:
                         spent, claimed = totals[key]
-                        claims[key] = usd + max(0.0, limit - spent - claimed - usd) * CLAIM_SHARE
+                        claims[key] = usd + (max(0.0, limit - spent - claimed - usd) * CLAIM_SHARE if busy else 0.0)
                     conn.executemany(
                         "INSERT INTO spend_claims (key, pid, usd) VALUES (?, ?, ?) "
                         "ON CONFLICT (key, pid) DO UPDATE SET usd = usd + excluded.usd",
                         [(key, self.pid, amount) for key, amount in claims.items()],
                     )
+                    conn.execute("DELETE FROM spend_needs WHERE pid = ?", (self.pid,))
+                else:
+                    outcome = self._ask(conn, outcome, last_try)
             for key, limit in needs:
                 self.free[key] = self.free.get(key, 0.0) - returned[key] + claims.get(key, usd) - usd
                 self.cap[key] = limit
                 self.view[key] = max(self.view.get(key, 0.0), totals[key][0])
-            if breach is None:
+            if outcome is None:
                 self._open += 1
-                self._holding = True
+                self._claimed_at = self._active_at = now
+                if not self._claimed:  # the writer sleeps until woken while nothing is claimed: it must tend this
+                    self._claimed = True
+                    self._wake.set()
+        return outcome
+
+    def _ask(
+        self, conn: sqlite3.Connection, breach: tuple[str, float, float], last_try: bool
+    ) -> tuple[str, float, float] | str:
+        """Inside :meth:`claim`'s transaction, the room being short on ``breach``'s total: record a need, or
+        keep waiting for its answers, or refuse (every live holder answered, or ``last_try``)."""
+        settle_dead(conn)
+        key = breach[0]
+        holders = [
+            pid
+            for (pid,) in conn.execute(
+                "SELECT pid FROM spend_claims WHERE key = ? AND pid != ? AND usd > 1e-12", (key, self.pid)
+            )
+        ]
+        need = conn.execute("SELECT MAX(id) FROM spend_needs WHERE pid = ?", (self.pid,)).fetchone()[0]
+        if holders and not last_try:
+            if need is None:
+                conn.execute("INSERT INTO spend_needs (key, pid) VALUES (?, ?)", (key, self.pid))
+                return ASKED
+            marks = ",".join("?" * len(holders))
+            answered = conn.execute(
+                f"SELECT COUNT(*) FROM spend_answers WHERE need >= ? AND pid IN ({marks})", (need, *holders)
+            ).fetchone()[0]
+            if answered < len(holders):
+                return ASKED
+        conn.execute("DELETE FROM spend_needs WHERE pid = ?", (self.pid,))
         return breach
 
     def settle(
@@ -152,24 +225,28 @@ class Ledger:
             seen = self._seen
             again = row.call_id in seen
             cost = 0.0 if again else row.cost_usd
+            after: dict[str, float] = {}
             if keys:
                 self._open -= 1
-                free, used = self.free, self._claims_used
-                for key in keys:
-                    free[key] += usd - cost
+                free, used, view = self.free, self._claims_used, self.view
+                spare, same = usd - cost, charged is keys
+                for key in keys:  # one pass: this runs on every call's thread
+                    free[key] += spare
                     if cost:
                         used[key] = used.get(key, 0.0) + cost
+                        if same:
+                            after[key] = view[key] = view[key] + cost
+                if cost and not same:  # the day turned during the call: the row adds to the new day's totals
+                    for key in charged:
+                        if key in view:
+                            after[key] = view[key] = view[key] + cost
             if again:
                 return None
-            seen[row.call_id] = None
-            if len(seen) > SEEN_CALLS:
-                del seen[next(iter(seen))]
-            after: dict[str, float] = {}
-            if cost:
-                view = self.view
-                for key in charged:
-                    if key in view:
-                        after[key] = view[key] = view[key] + cost
+            seen.add(row.call_id)
+            order = self._seen_order
+            order.append(row.call_id)
+            if len(order) > SEEN_CALLS:
+                seen.discard(order.popleft())
             self._queue.append(row)
             self._submitted += 1
         if not self._wake.is_set():
@@ -183,32 +260,37 @@ class Ledger:
             for key in keys:
                 self.free[key] += usd
 
-    def _give_back(self, conn: sqlite3.Connection, *, everything: bool) -> None:
-        """Return unused headroom to the database; ``everything`` also drops the claims themselves (no call of
-        this process is in flight and every row is written)."""
+    def _give_back(self, conn: sqlite3.Connection, *, everything: bool, answer: int = 0) -> None:
+        """Return unused headroom to the database; ``everything`` also drops the claims themselves when no call of
+        this process is in flight and every row is written; ``answer`` records that the need of that id (and
+        every earlier one) has had this process's headroom. Done under the lock (as :meth:`claim`): a claim
+        committed between the two would otherwise be dropped with the rest."""
         with self.lock:
-            drop = everything and self._open == 0
+            drop = everything and self._open == 0 and not self._queue and not self._claims_used
             returned = {key: f for key, f in self.free.items() if drop or f > 0}
-            self._holding = False
-            if not returned and not drop:
+            if not returned and not drop and not answer:
                 return
-            for key in returned:
-                self.free[key] -= returned[key]
-        try:
             with store.transaction(conn):
                 if drop:
                     conn.execute("DELETE FROM spend_claims WHERE pid = ?", (self.pid,))
+                    conn.execute("DELETE FROM spend_answers WHERE pid = ?", (self.pid,))
                 else:
                     conn.executemany(
                         "UPDATE spend_claims SET usd = usd - ? WHERE key = ? AND pid = ?",
                         [(f, key, self.pid) for key, f in returned.items()],
                     )
-        except sqlite3.Error:  # keep the headroom; the next idle turn or close tries again
-            with self.lock:
-                for key, f in returned.items():
-                    self.free[key] += f
-                self._holding = True
-            raise
+                    if answer:
+                        conn.execute(
+                            "INSERT INTO spend_answers (pid, need) VALUES (?, ?) "
+                            "ON CONFLICT (pid) DO UPDATE SET need = excluded.need",
+                            (self.pid, answer),
+                        )
+            for key, f in returned.items():
+                self.free[key] -= f
+            if drop:
+                self._claimed = False
+            if answer:
+                self._answered = answer
 
     # -- writing ----------------------------------------------------------------------------------------------
     def flush(self, timeout: float | None = 30.0) -> None:
@@ -249,16 +331,18 @@ class Ledger:
         costs.ensure_schema(conn)
         try:
             while True:
-                if not self._wake.wait(IDLE_RELEASE_S if self._holding else None):
-                    self._idle(conn)
-                    continue
-                if not self._hurry.is_set():
-                    self._hurry.wait(GROUP_COMMIT_S)
-                self._hurry.clear()
-                self._wake.clear()
-                self._write(conn)
-                if self._stopping:
-                    return
+                due = self._tended_at + NEED_POLL_S - time.monotonic() if self._claimed else None
+                if self._wake.wait(max(0.0, due) if due is not None else None):
+                    if not self._hurry.is_set():
+                        self._hurry.wait(GROUP_COMMIT_S)
+                    self._hurry.clear()
+                    self._wake.clear()
+                    self._write(conn)
+                    if self._stopping:
+                        return
+                if self._claimed and time.monotonic() - self._tended_at >= NEED_POLL_S:
+                    self._tended_at = time.monotonic()  # at most once per NEED_POLL_S: a look costs ~50 us
+                    self._tend(conn)
         finally:
             conn.close()
 
@@ -270,6 +354,7 @@ class Ledger:
             self._claims_used = {}
         if not count:
             return
+        self._active_at = time.monotonic()
         queue = self._queue
         batch = [queue.popleft() for _ in range(count)]
         try:
@@ -291,9 +376,23 @@ class Ledger:
             self._written += count
             self._done.notify_all()
 
-    def _idle(self, conn: sqlite3.Connection) -> None:
+    def _tend(self, conn: sqlite3.Connection) -> None:
+        """Between batches, while this process holds claims: answer other processes' needs (give back every
+        unused dollar, then claim bounds only while a need stands), and give headroom back when idle."""
         try:
-            self._give_back(conn, everything=False)
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:  # another connection committed: a need may have come or gone
+                self._data_version = version
+                needs = conn.execute("SELECT pid, MAX(id) FROM spend_needs WHERE pid != ? GROUP BY pid", (self.pid,))
+                live = [need for pid, need in needs.fetchall() if store.process_alive(pid)]
+                self._lean = bool(live)
+                if live and max(live) > self._answered:
+                    self._give_back(conn, everything=False, answer=max(live))
+                    return
+            if time.monotonic() - self._active_at >= IDLE_RELEASE_S:
+                self._give_back(conn, everything=True)  # idle: nothing held at all once no call is in flight
+            elif self._lean:
+                self._give_back(conn, everything=False)
         except sqlite3.Error as exc:
             logging.getLogger("parac.ledger").warning("could not give back budget headroom: %s", exc)
 
@@ -314,13 +413,22 @@ class Ledger:
             conn.close()
 
 
-def reclaim_dead(conn: sqlite3.Connection) -> bool:
-    """Drop the claims of processes on this machine that died; True when any were dropped. Their settled but
-    unwritten rows died with them (never acknowledged), and so does the money those claims set aside."""
-    pids = [r[0] for r in conn.execute("SELECT DISTINCT pid FROM spend_claims")]
-    dead = [pid for pid in pids if not store.process_alive(pid)]
-    conn.executemany("DELETE FROM spend_claims WHERE pid = ?", [(pid,) for pid in dead])
-    return bool(dead)
+def settle_dead(conn: sqlite3.Connection) -> bool:
+    """Move the claims of processes on this machine that died to ``spend_unsettled``, where they count as spent
+    for good (a call of theirs may have reached its provider; no row will ever say what it cost), and drop their
+    needs and answers. True when any process was found dead."""
+    pids = {r[0] for r in conn.execute("SELECT pid FROM spend_claims UNION SELECT pid FROM spend_needs")}
+    dead = [(pid,) for pid in pids if not store.process_alive(pid)]
+    if not dead:
+        return False
+    conn.executemany(
+        "INSERT INTO spend_unsettled (key, pid, usd, since) SELECT key, pid, usd, ? "
+        "FROM spend_claims WHERE pid = ? AND usd > 1e-12",
+        [(time.time(), pid) for (pid,) in dead],
+    )
+    for table in ("spend_claims", "spend_needs", "spend_answers"):
+        conn.executemany(f"DELETE FROM {table} WHERE pid = ?", dead)
+    return True
 
 
 def _shortfall(

@@ -223,11 +223,12 @@ class ModelClient:
         )
         try:
             self.hooks.before_llm_call(call)
-            reservation = (
-                self.accountant.reserve(context.scope, estimate.usd, run_limit_usd=run_limit_usd)
-                if self.accountant is not None
-                else None
-            )
+            accountant, reservation = self.accountant, None
+            if accountant is not None:
+                scope = context.scope
+                reservation = accountant.try_reserve(
+                    scope, estimate.usd, run_limit_usd=run_limit_usd
+                ) or await accountant.reserve_async(scope, estimate.usd, run_limit_usd=run_limit_usd)
         except CallDenied as exc:  # the audit trail sees refusals too
             self.hooks.after_llm_call(call, None, exc)
             raise

@@ -66,6 +66,8 @@ class LimitRow(TypedDict):
     key: str
     limit_usd: float
     spent_usd: float
+    in_flight_usd: float
+    unsettled_usd: float
     reserved_usd: float
     remaining_usd: float
     percent: float | None
@@ -202,7 +204,7 @@ def register(faces: Faces) -> None:
 
     @faces.tool(output=BudgetStatus, title="Budget status")
     async def budget_status(call: Call) -> BudgetStatus:
-        """Every budget in force, with dollars spent, reserved by calls in flight, and remaining."""
+        """Every budget in force, with dollars settled, in flight, unsettled after a crash, and remaining."""
         from parac.core.runtime import budget_status as status
 
         workspace = await call.workspace()

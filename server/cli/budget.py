@@ -22,7 +22,10 @@ def budget() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def show(state: State, as_json: bool) -> None:
-    """Every limit in force, with dollars spent, reserved by calls in flight, and remaining."""
+    """Every limit in force, with dollars settled, in flight, unsettled after a crash, and remaining.
+
+    In flight: held by running processes for calls at a provider (and their unused headroom). Unsettled: held by
+    processes that died while a call may have been at a provider; it counts as spent."""
     from parac.core.runtime import budget_status
     from parac.core.workspace import Workspace
 
@@ -36,12 +39,13 @@ def show(state: State, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table("limit", "spent", "reserved", "remaining", "of", "used", box=None)
+    table = Table("limit", "settled", "in flight", "unsettled (crash)", "remaining", "of", "used", box=None)
     for row in data["limits"]:
         table.add_row(
             row["limit"],
             f"${row['spent_usd']:.4f}",
-            f"${row['reserved_usd']:.4f}",
+            f"${row['in_flight_usd']:.4f}",
+            f"${row['unsettled_usd']:.4f}",
             f"${row['remaining_usd']:.4f}",
             f"${row['limit_usd']:.4f}",
             f"{row['percent']}%" if row["percent"] is not None else "-",
@@ -49,7 +53,7 @@ def show(state: State, as_json: bool) -> None:
     for cap in data["per_scope_limits"]:
         each = "each run" if cap["kind"] == "per_run" else "each workflow"
         label = f"{cap['kind']}_usd ({cap['scope']}, {each}, set in {cap['source']})"
-        table.add_row(label, "", "", "", f"${cap['limit_usd']:.4f}", "")
+        table.add_row(label, "", "", "", "", f"${cap['limit_usd']:.4f}", "")
     out.print(table)
 
 

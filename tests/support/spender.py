@@ -1,6 +1,7 @@
 """A separate process that spends against a workspace's budgets, for the ledger's cross-process and crash tests.
 
-    python spender.py ROOT calls N [--go FILE]   N concurrent runs of agent ``spender`` with model ``slow``;
+    python spender.py ROOT calls N [--go FILE] [--model M]
+                                                 N concurrent runs of agent ``spender`` with model ``slow`` (or M);
                                                  prints {"completed": .., "denied": ..}
     python spender.py ROOT acked N               N runs one after the other, printing each run id as its run
                                                  returns, then kills itself (SIGKILL: no exit handlers run)
@@ -52,7 +53,7 @@ def main() -> None:
     host = Host(entry_points=False)
     host.open_workspace(root)
 
-    async def calls(n: int, go: Path | None) -> dict[str, int]:
+    async def calls(n: int, go: Path | None, model: str) -> dict[str, int]:
         statuses: list[str] = []
         with Runtime(host.workspace, hooks=host.hooks, providers=[SlowEcho()]) as runtime:
             if go is not None:
@@ -61,7 +62,10 @@ def main() -> None:
                     await anyio.sleep(0.01)
 
             async def one(i: int) -> None:
-                statuses.append((await runtime.run("spender", f"task {i}", model="slow")).status)
+                result = await runtime.run("spender", f"task {i}", model=model)
+                statuses.append(result.status)
+                if result.status != "completed":
+                    print(result.status, result.error, file=sys.stderr)
 
             async with anyio.create_task_group() as group:
                 for i in range(n):
@@ -76,8 +80,9 @@ def main() -> None:
         die()
 
     if mode == "calls":
-        go = Path(sys.argv[5]) if len(sys.argv) > 5 and sys.argv[4] == "--go" else None
-        print(json.dumps(anyio.run(calls, int(amount), go)))
+        options = dict(zip(sys.argv[4::2], sys.argv[5::2], strict=True))
+        go = Path(options["--go"]) if "--go" in options else None
+        print(json.dumps(anyio.run(calls, int(amount), go, options.get("--model", "slow"))))
     elif mode == "acked":
         anyio.run(acked, int(amount))
     elif mode == "hold":
