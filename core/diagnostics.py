@@ -8,7 +8,6 @@ position encoding its client negotiated.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -82,6 +81,8 @@ class ParacError(Exception):
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to a misspelt word, or None when nothing is close enough."""
+    import difflib  # only a misspelling pays for it: every command imports this module
+
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return matches[0] if matches else None
 
