@@ -12,10 +12,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from ..diagnostics import ParacError, Problem, suggestion
+from ..sources import Loc
 from ..specs import WorkflowSpec
 from . import templates
-
-Loc = tuple[str | int, ...]
 
 
 class StepLike(Protocol):
