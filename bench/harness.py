@@ -76,9 +76,15 @@ def generate_workspace(root: Path, *, chains: int = 200, depth: int = 5, workflo
     return paths
 
 
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages, printed beside figures so a reader can judge them."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
 def report(title: str, rows: list[tuple[str, float, str, float, float]]) -> None:
     """Print rows of (what, ours, peer name, peer, target ratio) with the ratio and whether it meets the target."""
-    print(f"\n{title}")
+    print(f"\n{title} ({load_average()})")
     for what, ours, peer_name, peer, target in rows:
         ratio = ours / peer if peer else float("inf")
         verdict = "ok" if ratio <= target else "OVER TARGET"

@@ -5,13 +5,19 @@ The workspace: 1,000 agents in 5-level chains and 50 workflows, with errors of e
 tools, skills and providers, workflow steps naming unknown agents or steps, ``depends_on`` cycles, templates naming
 unknown inputs). Both servers are driven by the same client, through the same steps:
 
-1. start (and how soon ``initialize`` is answered), then open every agent and workflow file: time from start until each file has been diagnosed after its
-   ``didOpen``;
+1. start (and how soon ``initialize`` is answered), then open every agent and workflow file: time from start until each
+   file has been diagnosed after its ``didOpen`` (one server at a time: each loads the whole workspace, and run
+   together they would compete for the CPUs);
 2. recall: the share of injected errors each server reports (parac: the right code; yaml-language-server: any
    problem on the right line, the most generous reading);
 3. open -> diagnostics: 100 files closed and reopened one at a time (p50, p95);
 4. change -> diagnostics: 100 edits, each waited for (p50, p95);
 5. resident memory of the server process at the end (and its peak).
+
+In steps 3 and 4 the two servers take turns file by file, so drift in the machine's speed falls on both alike.
+yaml-language-server waits a fixed ``validationDelayMs`` (200 ms, read from its installed source) before it validates
+a document it was sent; that is a debounce, not work, so its figures are printed both as measured and without that
+delay, and the target against it is judged against the figures without it.
 
 Targets (issue 4): change -> diagnostics p95 <= 20 ms; all files diagnosed sooner than yaml-language-server; RSS no
 higher; 100% recall on every kind. yaml-language-server needs the npm packages of ``tests/npm`` (``npm ci`` there).
@@ -23,6 +29,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -32,12 +39,13 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from harness import BIN, generate_workspace
+from harness import BIN, generate_workspace, load_average
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
 REPO = Path(__file__).resolve().parent.parent
 YAML_LS = REPO / "tests" / "npm" / "node_modules" / "yaml-language-server" / "bin" / "yaml-language-server"
+YAML_LS_SETTINGS = YAML_LS.parents[1] / "out" / "src" / "yamlSettings.js"
 SAMPLES = 100
 PER_KIND = 10
 QUIET_SECONDS = 1.0
@@ -218,8 +226,8 @@ def detected(session: Session, path: Path, kind: str, line: int, exact_codes: bo
     return any(d.range.start.line == line or kind == "syntax" for d in found)
 
 
-async def measure(session: Session, root: Path, files: list[Path], injected: dict[Path, tuple[str, int]]) -> dict:
-    rng = random.Random(7)
+async def start_up(session: Session, root: Path, files: list[Path], injected: dict[Path, tuple[str, int]]) -> dict:
+    """Start the server, open every file and wait until each is diagnosed; then how many injected errors it found."""
     await session.start(root)
     opened = {path: session.open(path) for path in files}
     waits = await asyncio.gather(*(session.wait(p.as_uri(), sent, timeout=300) for p, sent in opened.items()))
@@ -229,35 +237,68 @@ async def measure(session: Session, root: Path, files: list[Path], injected: dic
     by_kind: dict[str, list[bool]] = defaultdict(list)
     for path, (kind, line) in injected.items():
         by_kind[kind].append(detected(session, path, kind, line, exact))
-    recall = {kind: sum(hits) / len(hits) for kind, hits in by_kind.items()}
-
-    clean = [p for p in files if p not in injected]
-    sample = rng.sample(clean, SAMPLES)
-    for path in sample:
-        session.close(path)
-    await session.quiet()
-    open_latency = []
-    for path in sample:
-        sent = session.open(path, version=2)
-        open_latency.append(await session.wait(path.as_uri(), sent))
-    change_latency = []
-    for path in sample:
-        sent = session.change(path, path.read_text() + "descrption: typo\n", 3)  # reopened as version 2
-        change_latency.append(await session.wait(path.as_uri(), sent))
-    await session.quiet()
-    rss, peak = session.memory()
-    await session.stop()
     return {
         "initialize answered (ms, from start)": session.initialize_answered * 1000,
         "all files diagnosed (s, from start)": all_done,
-        "open->diagnostics p50 (ms)": statistics.median(open_latency) * 1000,
-        "open->diagnostics p95 (ms)": statistics.quantiles(open_latency, n=20)[-1] * 1000,
-        "change->diagnostics p50 (ms)": statistics.median(change_latency) * 1000,
-        "change->diagnostics p95 (ms)": statistics.quantiles(change_latency, n=20)[-1] * 1000,
-        "RSS at end (MB)": rss,
-        "peak RSS (MB)": peak,
-        "recall": recall,
+        "recall": {kind: sum(hits) / len(hits) for kind, hits in by_kind.items()},
     }
+
+
+async def measure(sessions: list[Session], root: Path, files: list[Path], injected: dict[Path, tuple[str, int]]) -> dict:
+    """Every figure of every session; start-up one server after the other, edits taking turns file by file."""
+    results = {session.name: await start_up(session, root, files, injected) for session in sessions}
+    clean = [p for p in files if p not in injected]
+    sample = random.Random(7).sample(clean, SAMPLES)
+    for session in sessions:
+        for path in sample:
+            session.close(path)
+    for session in sessions:
+        await session.quiet()
+    opens: dict[str, list[float]] = {session.name: [] for session in sessions}
+    changes: dict[str, list[float]] = {session.name: [] for session in sessions}
+    for path in sample:
+        for session in sessions:
+            sent = session.open(path, version=2)
+            opens[session.name].append(await session.wait(path.as_uri(), sent))
+    for path in sample:
+        for session in sessions:
+            sent = session.change(path, path.read_text() + "descrption: typo\n", 3)  # reopened as version 2
+            changes[session.name].append(await session.wait(path.as_uri(), sent))
+    for session in sessions:
+        await session.quiet()
+        rss, peak = session.memory()
+        await session.stop()
+        open_latency, change_latency = opens[session.name], changes[session.name]
+        recall = results[session.name].pop("recall")
+        results[session.name] |= {
+            "open->diagnostics p50 (ms)": statistics.median(open_latency) * 1000,
+            "open->diagnostics p95 (ms)": statistics.quantiles(open_latency, n=20)[-1] * 1000,
+            "change->diagnostics p50 (ms)": statistics.median(change_latency) * 1000,
+            "change->diagnostics p95 (ms)": statistics.quantiles(change_latency, n=20)[-1] * 1000,
+            "RSS at end (MB)": rss,
+            "peak RSS (MB)": peak,
+            "recall": recall,
+        }
+    return results
+
+
+def validation_delay_ms() -> float:
+    """yaml-language-server's fixed wait before validating a document (``validationDelayMs``), from its source."""
+    found = re.search(r"validationDelayMs\s*=\s*(\d+)", YAML_LS_SETTINGS.read_text())
+    if found is None:
+        sys.exit(f"cannot find validationDelayMs in {YAML_LS_SETTINGS}: the bench must learn the new version")
+    return float(found.group(1))
+
+
+def without_delay(figures: dict, delay_ms: float) -> dict:
+    """The figures with the fixed delay taken out of each wait for diagnostics (once for the opening of all files,
+    whose delays run at the same time)."""
+    out = dict(figures)
+    for key in out:
+        if "->diagnostics" in key:
+            out[key] = max(0.0, out[key] - delay_ms)
+    out["all files diagnosed (s, from start)"] = max(0.0, out["all files diagnosed (s, from start)"] - delay_ms / 1000)
+    return out
 
 
 def yaml_ls_settings(root: Path) -> dict:
@@ -276,42 +317,51 @@ def node() -> str:
     return str(bundled) if bundled.exists() else (shutil.which("node") or "node")
 
 
-def print_table(results: dict[str, dict]) -> None:
-    ours, peer = results["parac lsp"], results["yaml-language-server"]
-    print("\nLanguage server latency, memory and recall (1,000 agents in 5-level chains + 50 workflows)")
-    print(f"  {'':<38}{'parac lsp':>14}{'yaml-language-server':>24}{'ratio':>9}")
+def print_table(results: dict[str, dict], delay_ms: float) -> None:
+    ours, measured = results["parac lsp"], results["yaml-language-server"]
+    peer = without_delay(measured, delay_ms)
+    print(
+        "\nLanguage server latency, memory and recall (1,000 agents in 5-level chains + 50 workflows; "
+        f"{load_average()})"
+    )
+    print(f"  yaml-language-server: as measured, and without its fixed {delay_ms:.0f} ms validation delay")
+    print(f"  {'':<38}{'parac lsp':>12}{'yaml-ls':>10}{'ratio':>8}{'yaml-ls - delay':>17}{'ratio':>8}")
     for key in ours:
         if key == "recall":
             continue
-        ratio = ours[key] / peer[key] if peer[key] else float("inf")
-        print(f"  {key:<38}{ours[key]:>14.1f}{peer[key]:>24.1f}{ratio:>9.2f}")
+        row = f"  {key:<38}{ours[key]:>12.1f}{measured[key]:>10.1f}{_ratio(ours[key], measured[key]):>8.2f}"
+        if peer[key] != measured[key]:
+            row += f"{peer[key]:>17.1f}{_ratio(ours[key], peer[key]):>8.2f}"
+        print(row)
     print("  recall by injected error kind:")
     for kind in ours["recall"]:
-        print(f"    {kind:<36}{ours['recall'][kind]:>13.0%}{peer['recall'][kind]:>24.0%}")
+        print(f"    {kind:<36}{ours['recall'][kind]:>11.0%}{measured['recall'][kind]:>10.0%}")
     checks = [
         ("change->diagnostics p95 <= 20 ms", ours["change->diagnostics p95 (ms)"] <= 20),
-        ("all files diagnosed sooner", ours["all files diagnosed (s, from start)"] < peer["all files diagnosed (s, from start)"]),
-        ("RSS no higher", ours["RSS at end (MB)"] <= peer["RSS at end (MB)"]),
+        ("all files diagnosed sooner (yaml-ls without its delay)", ours["all files diagnosed (s, from start)"] < peer["all files diagnosed (s, from start)"]),
+        ("RSS no higher", ours["RSS at end (MB)"] <= measured["RSS at end (MB)"]),
         ("100% recall on every kind", all(v == 1.0 for v in ours["recall"].values())),
     ]
     for what, ok in checks:
-        print(f"  target: {what:<40} {'ok' if ok else 'MISSED'}")
+        print(f"  target: {what:<58} {'ok' if ok else 'MISSED'}")
+
+
+def _ratio(ours: float, peer: float) -> float:
+    return ours / peer if peer else float("inf")
 
 
 async def main() -> None:
     if not YAML_LS.exists():
         sys.exit(f"yaml-language-server is not installed: run `npm ci` in {YAML_LS.parents[3]}")
-    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp).resolve()
         files, injected = build_workspace(root)
         env_note = {"PARAC_LOAD_PLUGINS": os.environ.get("PARAC_LOAD_PLUGINS", "")}
         os.environ.update(env_note)
-        results["parac lsp"] = await measure(Session("parac lsp", [str(BIN / "parac"), "lsp"]), root, files, injected)
-        settings = yaml_ls_settings(root)
-        peer = Session("yaml-language-server", [node(), str(YAML_LS), "--stdio"], settings)
-        results["yaml-language-server"] = await measure(peer, root, files, injected)
-    print_table(results)
+        ours = Session("parac lsp", [str(BIN / "parac"), "lsp"])
+        peer = Session("yaml-language-server", [node(), str(YAML_LS), "--stdio"], yaml_ls_settings(root))
+        results = await measure([ours, peer], root, files, injected)
+    print_table(results, validation_delay_ms())
     if "--json" in sys.argv:
         print(json.dumps(results, indent=2))
 

@@ -8,11 +8,10 @@ position encoding its client negotiated.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 Severity = Literal["error", "warning", "information", "hint"]
 
@@ -82,6 +81,8 @@ class ParacError(Exception):
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to a misspelt word, or None when nothing is close enough."""
+    import difflib  # only a misspelling pays for it: every command imports this module
+
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return matches[0] if matches else None
 
@@ -90,3 +91,16 @@ def suggestion(word: str, candidates: Iterable[str]) -> str:
     """A ' (did you mean "x"?)' suffix for messages, empty when there is no good guess."""
     match = did_you_mean(word, candidates)
     return f' (did you mean "{match}"?)' if match else ""
+
+
+class Problem(NamedTuple):
+    """A problem found in a spec's data, placed by key path (``("steps", 2, "agent")``) rather than in a file.
+
+    Checks that read only the data (a workflow's graph, its templates) report these; the workspace, which has the
+    source document, turns them into :class:`Diagnostic` s at the right line and column.
+    """
+
+    loc: tuple[str | int, ...]
+    code: str
+    message: str
+    data: dict[str, Any] = {}  # hints for code actions, as in Diagnostic.data; never mutated

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import gc
 import os
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from .catalog import Catalog, Contribution, Skill
-from .diagnostics import Diagnostic, ParacError, Span, suggestion
+from .diagnostics import Diagnostic, ParacError, Problem, suggestion
 from .inheritance import InheritanceError, ResolvedAgent, chain_of, resolve
 from .sources import Loc, SourceDoc, load_source
 from .specs import PARAC_DIR, AgentSpec, PolicySpec, ProjectSettings, SkillSpec, Spec, WorkflowSpec
+from .validation import not_a_mapping, schema_diagnostics
 
 SETTINGS_FILE = "parac.yaml"
 ENV_WORKSPACE = "PARAC_WORKSPACE"
@@ -45,8 +45,6 @@ CLAUDE_TOOL_NAMES = {
     "Bash": "shell_run",
     "WebFetch": "http_request",
 }
-TEMPLATE_REF = re.compile(r"\b(steps|inputs)\.([A-Za-z0-9_][A-Za-z0-9_-]*)")
-TEMPLATE_BLOCK = re.compile(r"{{(.*?)}}|{%(.*?)%}", re.S)
 
 S = TypeVar("S", bound=Spec)
 
@@ -495,30 +493,20 @@ class Workspace:
         return []
 
     def _check_workflow(self, entry: Entry[WorkflowSpec]) -> list[Diagnostic]:
+        from .workflows import graph  # here: a workspace without workflows starts without the graph and its templates
+
         spec = entry.spec
         out: list[Diagnostic] = []
         if spec.name is not None and spec.name != entry.name:
             out.append(self._at(entry, ("name",), "name-mismatch", f'name "{spec.name}" does not match the file name "{entry.name}"', replace_with=entry.name))
-        index_of: dict[str, int] = {}
+        out.extend(self._place(entry, graph.structure_problems(spec)))
         for index, step in enumerate(spec.steps):
-            if step.id in index_of:
-                out.append(self._at(entry, ("steps", index, "id"), "duplicate-step", f'duplicate step id "{step.id}"'))
-            else:
-                index_of[step.id] = index
-        step_ids = list(index_of)
-        for index, step in enumerate(spec.steps):
-            for dep_index, dep in enumerate(step.depends_on):
-                if dep not in index_of:
-                    out.append(
-                        self._at(entry, ("steps", index, "depends_on", dep_index), "unknown-step", f'unknown step "{dep}"{suggestion(dep, step_ids)}', candidates=step_ids)
-                    )
             out.extend(self._check_step_target(entry, index, step))
-        cyclic = _steps_on_cycles(spec)
-        for index, step in enumerate(spec.steps):
-            if step.id in cyclic:
-                out.append(self._at(entry, ("steps", index, "depends_on"), "dependency-cycle", f"dependency cycle: {' -> '.join(cyclic[step.id])}"))
-        out.extend(self._check_templates(entry, index_of))
+        out.extend(self._place(entry, graph.template_problems(spec)))
         return out
+
+    def _place(self, entry: Entry[Any], problems: list[Problem]) -> list[Diagnostic]:
+        return [self._at(entry, p.loc, p.code, p.message, **p.data) for p in problems]
 
     def _check_step_target(self, entry: Entry[WorkflowSpec], index: int, step: Any) -> list[Diagnostic]:
         if step.type == "agent":
@@ -537,29 +525,6 @@ class Workspace:
         if step.model and self.catalog is not None and not self._knows_model(step.model):
             return [self._unknown_model(entry, ("steps", index, "model"), step.model)]
         return []
-
-    def _check_templates(self, entry: Entry[WorkflowSpec], index_of: dict[str, int]) -> list[Diagnostic]:
-        """Template references (``steps.X``, ``inputs.Y``) must name a dependency (direct or not) and a declared input."""
-        spec = entry.spec
-        out: list[Diagnostic] = []
-        ancestors = _ancestors(spec)
-        inputs = list(spec.inputs)
-        for loc, text, step_id in _template_strings(spec):
-            problem = _template_syntax_error(text, expression=len(loc) == 3 and loc[2] == "when")
-            if problem is not None:
-                out.append(self._at(entry, loc, "template-syntax", problem))
-                continue
-            for block in TEMPLATE_BLOCK.finditer(text):
-                expression = block.group(1) or block.group(2) or ""
-                for ref in TEMPLATE_REF.finditer(expression):
-                    kind, name = ref.groups()
-                    if kind == "inputs" and name not in spec.inputs:
-                        out.append(self._at(entry, loc, "unknown-input", f'template names unknown input "{name}"{suggestion(name, inputs)}'))
-                    elif kind == "steps" and name not in index_of:
-                        out.append(self._at(entry, loc, "unknown-step", f'template names unknown step "{name}"{suggestion(name, list(index_of))}'))
-                    elif kind == "steps" and step_id is not None and name not in ancestors.get(step_id, set()):
-                        out.append(self._at(entry, loc, "not-a-dependency", f'template uses step "{name}", which "{step_id}" does not depend on (add it to depends_on)'))
-        return out
 
     def _knows_tool(self, name: str) -> bool:
         """A registered tool, or ``SERVER.tool`` of an external MCP server in ``mcp_servers`` (whose tools are
@@ -594,14 +559,13 @@ def build_entry(kind: str, path: Path, doc: SourceDoc) -> Entry[Any]:
     if kind == "agent" and path.suffix == ".md":
         data = _agent_from_markdown(doc)
     if not isinstance(data, dict):
-        got = type(data).__name__ if data is not None else "nothing"
-        entry.problems.append(Diagnostic.at(path, doc.span(()), "type", f"expected a mapping of keys to values, got {_yaml_type(got)}"))
+        entry.problems.append(not_a_mapping(doc, data))
         return entry
     model = MODELS[kind]
     try:
         entry.spec = model.model_validate(data)
     except ValidationError as exc:
-        entry.problems.extend(_validation_diagnostics(model, exc, doc))
+        entry.problems.extend(schema_diagnostics(model, exc, doc))
     return entry
 
 
@@ -624,69 +588,7 @@ def _agent_from_markdown(doc: SourceDoc) -> Any:
     return data
 
 
-def _validation_diagnostics(model: type[BaseModel], exc: ValidationError, doc: SourceDoc) -> list[Diagnostic]:
-    out = []
-    for error in exc.errors(include_url=False):
-        loc = tuple(error["loc"])
-        kind = error["type"]
-        if kind == "extra_forbidden":
-            key = str(loc[-1])
-            allowed = _fields_at(model, loc[:-1])
-            match = suggestion(key, allowed)
-            out.append(
-                Diagnostic.at(doc.path, doc.span(loc, key=True), "unknown-key", f'unknown key "{key}"{match}', candidates=allowed)
-            )
-        elif kind == "missing":
-            out.append(Diagnostic.at(doc.path, doc.span(loc[:-1], key=True), "missing-key", f'missing required key "{loc[-1]}"', missing=str(loc[-1])))
-        else:
-            where = ".".join(str(p) for p in loc)
-            prefix = f'"{where}": ' if where else ""
-            out.append(Diagnostic.at(doc.path, doc.span(loc), "type", f"{prefix}{error['msg']}"))
-    return out
-
-
-def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The keys allowed at ``loc`` in ``model``'s data, for "did you mean" and completion."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        sub = model_at(current, part) if isinstance(current, type) and issubclass(current, BaseModel) else None
-        if sub is None:
-            return []
-        current = sub
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [info.alias or name for name, info in current.model_fields.items()]
-    return []
-
-
-def model_at(model: type[BaseModel], key: str) -> type[BaseModel] | None:
-    """The model nested under ``key`` (through lists, dicts and optionals), if any."""
-    info = model.model_fields.get(key)
-    if info is None:
-        info = next((i for i in model.model_fields.values() if i.alias == key), None)
-    if info is None:
-        return None
-    return _find_model(info.annotation)
-
-
-def _find_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _find_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _yaml_type(python_type: str) -> str:
-    return {"list": "a list", "str": "a string", "int": "a number", "float": "a number", "bool": "a boolean"}.get(
-        python_type, python_type
-    )
-
-
-# -- workflow graph helpers ------------------------------------------------------------------------------------------
+# -- what a workflow names (for dependents_of) ------------------------------------------------------------------------
 
 
 def _workflow_agents(entry: Entry[WorkflowSpec]) -> set[str]:
@@ -695,99 +597,3 @@ def _workflow_agents(entry: Entry[WorkflowSpec]) -> set[str]:
 
 def _workflow_subflows(entry: Entry[WorkflowSpec]) -> set[str]:
     return {s.workflow for s in entry.spec.steps if s.workflow} if entry.spec else set()
-
-
-def _graph(spec: WorkflowSpec) -> dict[str, list[str]]:
-    """Step id -> its dependencies; a duplicated id keeps its first definition (the duplicate is reported)."""
-    graph: dict[str, list[str]] = {}
-    for step in spec.steps:
-        graph.setdefault(step.id, list(step.depends_on))
-    return graph
-
-
-def _steps_on_cycles(spec: WorkflowSpec) -> dict[str, list[str]]:
-    """Each step that lies on a ``depends_on`` cycle, with one cycle through it (for the message)."""
-    graph = _graph(spec)
-    state: dict[str, int] = {}
-    stack: list[str] = []
-    found: dict[str, list[str]] = {}
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        stack.append(node)
-        for dep in graph.get(node, ()):
-            if dep not in graph:
-                continue
-            if state.get(dep) == 1:
-                cycle = stack[stack.index(dep) :] + [dep]
-                for member in cycle[:-1]:
-                    found.setdefault(member, cycle)
-            elif dep not in state:
-                visit(dep)
-        stack.pop()
-        state[node] = 2
-
-    for node in graph:
-        if node not in state:
-            visit(node)
-    return found
-
-
-def _ancestors(spec: WorkflowSpec) -> dict[str, set[str]]:
-    graph = _graph(spec)
-    memo: dict[str, set[str]] = {}
-
-    def walk(node: str, seen: frozenset[str]) -> set[str]:
-        if node in memo:
-            return memo[node]
-        out: set[str] = set()
-        for dep in graph.get(node, ()):
-            if dep in seen or dep not in graph:
-                continue
-            out |= {dep} | walk(dep, seen | {dep})
-        memo[node] = out
-        return out
-
-    return {node: walk(node, frozenset({node})) for node in graph}
-
-
-def _template_strings(spec: WorkflowSpec) -> Iterable[tuple[Loc, str, str | None]]:
-    """Every templated string of a workflow: (location, text, the step it belongs to or None for outputs)."""
-    for index, step in enumerate(spec.steps):
-        for key in ("task", "when", "message"):
-            value = getattr(step, key)
-            if isinstance(value, str):
-                yield ("steps", index, key), value, step.id
-        for key in ("arguments", "inputs"):
-            for loc, value in _strings_in(getattr(step, key) or {}, ("steps", index, key)):
-                yield loc, value, step.id
-    for name, template in spec.outputs.items():
-        yield ("outputs", name), template, None
-
-
-def _template_syntax_error(text: str, *, expression: bool) -> str | None:
-    """Jinja2's complaint about a template that does not parse (a run refuses it), or None.
-
-    ``expression`` is for a ``when:``, which may be a bare expression. Jinja2 is imported only for text that holds a
-    template, so checking a workspace without templates does not pay for loading it.
-    """
-    if not expression and "{{" not in text and "{%" not in text:
-        return None
-    from .workflows.templates import referenced_steps
-
-    try:
-        referenced_steps(text, expression=expression)
-    except ParacError as exc:
-        return str(exc)
-    return None
-
-
-def _strings_in(value: Any, loc: Loc) -> Iterable[tuple[Loc, str]]:
-    if isinstance(value, str):
-        yield loc, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings_in(item, (*loc, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings_in(item, (*loc, index))

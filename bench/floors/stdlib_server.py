@@ -1,4 +1,5 @@
-"""The physical floor: a stdlib-only JSON-RPC loop on stdio that answers initialize and echoes tool calls."""
+"""The physical floor: a stdlib-only JSON-RPC loop on stdio that answers initialize and tools/list and echoes tool
+calls."""
 
 import json
 import sys
@@ -16,6 +17,9 @@ def main() -> None:
                 "capabilities": {"tools": {}},
                 "serverInfo": {"name": "stdlib", "version": "0"},
             }
+        elif message["method"] == "tools/list":
+            schema = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+            result = {"tools": [{"name": "echo", "description": "Return the text.", "inputSchema": schema}]}
         else:
             text = json.dumps(message["params"].get("arguments", {}))
             result = {"content": [{"type": "text", "text": text}]}

@@ -1,9 +1,9 @@
-"""The step graph of a workflow: its order, and which steps a step's templates may read.
+"""The step graph of a workflow: its order, its soundness, and which steps a step's templates may read.
 
-The workspace's validation already refuses duplicate ids, unknown dependencies and cycles with file positions; this
-module answers the questions the engine and the planner ask of a graph that is known to be sound, and adds the one
-check that needs the templates: a step may only read the output of a step it (transitively) depends on, because
-any other step may not have run yet.
+The workspace reports what :func:`structure_problems` and :func:`template_problems` find, placed in the file; the
+engine and the planner then ask their questions of a graph known to be sound. The template checks live here because
+they are graph checks: a step may only read the output of a step it (transitively) depends on, since any other step
+may not have run yet.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from ..diagnostics import ParacError
+from ..diagnostics import ParacError, Problem, suggestion
+from ..sources import Loc
+from ..specs import WorkflowSpec
 from . import templates
 
 
@@ -39,17 +41,23 @@ def topological_order(steps: Sequence[StepLike]) -> list[str]:
     return order
 
 
-def template_fields(step: Any) -> Iterable[tuple[str, str]]:
-    """(field name, template text) for every templated field of a step."""
+def step_templates(step: Any) -> Iterable[tuple[Loc, str]]:
+    """(key path within the step, text) for every templated string of a step; the path starts with its field."""
     for field in ("task", "when", "message"):
         value = getattr(step, field, None)
         if isinstance(value, str):
-            yield field, value
+            yield (field,), value
     for field in ("arguments", "inputs"):
-        value = getattr(step, field, None)
-        if value:
-            for text in templates.strings_in(value):
-                yield field, text
+        yield from templates.strings_in(getattr(step, field, None) or {}, (field,))
+
+
+def workflow_templates(spec: WorkflowSpec) -> Iterable[tuple[Loc, str, str | None]]:
+    """Every templated string of a workflow: (key path, text, the step it belongs to or None for outputs)."""
+    for index, step in enumerate(spec.steps):
+        for loc, text in step_templates(step):
+            yield ("steps", index, *loc), text, step.id
+    for name, template in spec.outputs.items():
+        yield ("outputs", name), template, None
 
 
 def reference_problems(steps: Sequence[Any]) -> list[tuple[str, str, str]]:
@@ -57,7 +65,7 @@ def reference_problems(steps: Sequence[Any]) -> list[tuple[str, str, str]]:
     by_id = {step.id: step for step in steps}
     problems = []
     for step in steps:
-        for field, text in template_fields(step):
+        for (field, *_), text in step_templates(step):
             try:
                 names = templates.referenced_steps(text, expression=field == "when")
             except ParacError as exc:
@@ -102,3 +110,106 @@ def step_kind(step: Any) -> str:
         if get(name):
             return name
     return "agent"
+
+
+# -- the checks the workspace reports --------------------------------------------------------------------------------
+
+
+def structure_problems(spec: WorkflowSpec) -> list[Problem]:
+    """Duplicate step ids, dependencies on steps that do not exist, and dependency cycles."""
+    out: list[Problem] = []
+    index_of: dict[str, int] = {}
+    for index, step in enumerate(spec.steps):
+        if step.id in index_of:
+            out.append(Problem(("steps", index, "id"), "duplicate-step", f'duplicate step id "{step.id}"'))
+        else:
+            index_of[step.id] = index
+    step_ids = list(index_of)
+    for index, step in enumerate(spec.steps):
+        for dep_index, dep in enumerate(step.depends_on):
+            if dep not in index_of:
+                out.append(
+                    Problem(("steps", index, "depends_on", dep_index), "unknown-step", f'unknown step "{dep}"{suggestion(dep, step_ids)}', {"candidates": step_ids})
+                )
+    cyclic = _steps_on_cycles(spec.steps)
+    for index, step in enumerate(spec.steps):
+        if step.id in cyclic:
+            out.append(Problem(("steps", index, "depends_on"), "dependency-cycle", f"dependency cycle: {' -> '.join(cyclic[step.id])}"))
+    return out
+
+
+def template_problems(spec: WorkflowSpec) -> list[Problem]:
+    """Templates that do not parse, and references (``steps.X``, ``inputs.Y``) that must name a declared input and
+    a step the template's own step depends on (directly or not)."""
+    out: list[Problem] = []
+    ancestors = _ancestors(spec.steps)
+    step_ids = list(ancestors)  # each id once, in file order
+    inputs = list(spec.inputs)
+    for loc, text, step_id in workflow_templates(spec):
+        problem = templates.syntax_error(text, expression=len(loc) == 3 and loc[2] == "when")
+        if problem is not None:
+            out.append(Problem(loc, "template-syntax", problem))
+            continue
+        for kind, name in templates.names_read(text):
+            if kind == "inputs" and name not in spec.inputs:
+                out.append(Problem(loc, "unknown-input", f'template names unknown input "{name}"{suggestion(name, inputs)}'))
+            elif kind == "steps" and name not in ancestors:  # not a step at all
+                out.append(Problem(loc, "unknown-step", f'template names unknown step "{name}"{suggestion(name, step_ids)}'))
+            elif kind == "steps" and step_id is not None and name not in ancestors.get(step_id, set()):
+                out.append(Problem(loc, "not-a-dependency", f'template uses step "{name}", which "{step_id}" does not depend on (add it to depends_on)'))
+    return out
+
+
+def _graph(steps: Sequence[StepLike]) -> dict[str, list[str]]:
+    """Step id -> its dependencies; a duplicated id keeps its first definition (the duplicate is reported)."""
+    graph: dict[str, list[str]] = {}
+    for step in steps:
+        graph.setdefault(step.id, list(step.depends_on))
+    return graph
+
+
+def _steps_on_cycles(steps: Sequence[StepLike]) -> dict[str, list[str]]:
+    """Each step that lies on a ``depends_on`` cycle, with one cycle through it (for the message)."""
+    graph = _graph(steps)
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    found: dict[str, list[str]] = {}
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, ()):
+            if dep not in graph:
+                continue
+            if state.get(dep) == 1:
+                cycle = stack[stack.index(dep) :] + [dep]
+                for member in cycle[:-1]:
+                    found.setdefault(member, cycle)
+            elif dep not in state:
+                visit(dep)
+        stack.pop()
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node)
+    return found
+
+
+def _ancestors(steps: Sequence[StepLike]) -> dict[str, set[str]]:
+    """Step id -> every step it depends on, directly or not (cycles and unknown steps left out)."""
+    graph = _graph(steps)
+    memo: dict[str, set[str]] = {}
+
+    def walk(node: str, seen: frozenset[str]) -> set[str]:
+        if node in memo:
+            return memo[node]
+        out: set[str] = set()
+        for dep in graph.get(node, ()):
+            if dep in seen or dep not in graph:
+                continue
+            out |= {dep} | walk(dep, seen | {dep})
+        memo[node] = out
+        return out
+
+    return {node: walk(node, frozenset({node})) for node in graph}

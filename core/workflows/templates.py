@@ -7,21 +7,24 @@ The names a template sees are ``inputs``, ``steps`` (each with ``output``, ``sta
 
 An agent answers in text; when that text is JSON, a condition such as ``steps.test.output.risk == 'high'`` should
 still work, so agent outputs are wrapped in :class:`JsonText`, which renders as the text and looks keys up in the JSON.
+
+Jinja2 is imported on the first template that needs it, not with this module: checking a workspace whose workflows
+hold no template, or that has no workflow, does not pay for loading it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
-from typing import Any
-
-from jinja2 import TemplateSyntaxError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from ..diagnostics import ParacError
 
-_ENV = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+if TYPE_CHECKING:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
 _FALSE_WORDS = frozenset({"", "false", "no", "off", "0", "none", "null", "undefined"})
 
 
@@ -60,18 +63,29 @@ def _parse_json(text: str) -> Any:
         return None
 
 
+_BLOCK = re.compile(r"{{(.*?)}}|{%(.*?)%}", re.S)
+_NAME_READ = re.compile(r"\b(steps|inputs)\.([A-Za-z0-9_][A-Za-z0-9_-]*)")
+
+
 def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text
 
 
+@cache
+def _env() -> ImmutableSandboxedEnvironment:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+
+
 @lru_cache(maxsize=1024)
 def _compile_template(source: str):
-    return _ENV.from_string(source)
+    return _env().from_string(source)
 
 
 @lru_cache(maxsize=1024)
 def _compile_expression(source: str):
-    return _ENV.compile_expression(source, undefined_to_none=True)
+    return _env().compile_expression(source, undefined_to_none=True)
 
 
 def _single_expression(source: str) -> str | None:
@@ -136,9 +150,11 @@ def referenced_steps(source: str, *, expression: bool = False) -> set[str]:
     """
     if not is_template(source) and not expression:
         return set()
+    from jinja2 import TemplateSyntaxError, nodes
+
     text = source if is_template(source) else "{{ " + source + " }}"
     try:
-        tree = _ENV.parse(text)
+        tree = _env().parse(text)
     except TemplateSyntaxError as exc:
         where = f" at line {exc.lineno}" if "\n" in text.strip() else ""  # the line of a multi-line template
         raise ParacError(f"template syntax error{where}: {exc.message}") from exc
@@ -153,13 +169,36 @@ def referenced_steps(source: str, *, expression: bool = False) -> set[str]:
     return found
 
 
-def strings_in(value: Any) -> Iterable[str]:
-    """Every string inside a JSON-like value (for static checks of templated arguments)."""
+def syntax_error(text: str, *, expression: bool) -> str | None:
+    """Jinja2's complaint about a template that does not parse (a run refuses it), or None.
+
+    ``expression`` is for a ``when:``, which may be a bare expression. Only text that holds a template (or an
+    expression) loads Jinja2.
+    """
+    if not expression and not is_template(text):
+        return None
+    try:
+        referenced_steps(text, expression=expression)
+    except ParacError as exc:
+        return str(exc)
+    return None
+
+
+def names_read(text: str) -> Iterable[tuple[str, str]]:
+    """("steps" or "inputs", name) for each ``steps.X`` / ``inputs.Y`` inside the template's ``{{ }}`` and ``{% %}``."""
+    for block in _BLOCK.finditer(text):
+        for ref in _NAME_READ.finditer(block.group(1) or block.group(2) or ""):
+            kind, name = ref.groups()
+            yield kind, name
+
+
+def strings_in(value: Any, loc: tuple[str | int, ...] = ()) -> Iterable[tuple[tuple[str | int, ...], str]]:
+    """(key path under ``loc``, text) for every string inside a JSON-like value (templated arguments, inputs)."""
     if isinstance(value, str):
-        yield value
+        yield loc, value
     elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from strings_in(item)
+        for key, item in value.items():
+            yield from strings_in(item, (*loc, key))
     elif isinstance(value, list):
-        for item in value:
-            yield from strings_in(item)
+        for index, item in enumerate(value):
+            yield from strings_in(item, (*loc, index))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from parac.core.diagnostics import ParacError
+from parac.server.startup import loading
 
 if TYPE_CHECKING:
     from parac.core.pages import Span
@@ -30,9 +31,10 @@ class State:
     def host(self, *, workspace: bool = True) -> Host:
         """The plugin host, with the workspace opened unless ``workspace=False``."""
         if self._host is None:
-            from parac.server.host import Host
+            with loading():
+                from parac.server.host import Host
 
-            self._host = Host.for_workspace(self.workspace) if workspace else Host()  # it logs each plugin's problem
+                self._host = Host.for_workspace(self.workspace) if workspace else Host()  # it logs each plugin's problem
         return self._host
 
     def open_workspace(self) -> Workspace:

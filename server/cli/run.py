@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from parac.server.startup import loading
+
 from .common import State, echo_json, pass_state
 
 
@@ -35,9 +37,10 @@ def run(
     as_json: bool,
 ) -> None:
     """Run agent NAME on a task; exit 1 unless it completes."""
-    import anyio
+    with loading():
+        import anyio
 
-    from parac.core.runtime import Runtime
+        from parac.core.runtime import Runtime
 
     if task == "-":
         task = sys.stdin.read()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from parac.server.startup import loading
 from .faces import Faces
 from .roles import TokenAuthority
 
@@ -92,15 +93,16 @@ class ParacApp:
         """The face modules' registrations, imported on first use (after the handshake)."""
         if self._faces is None:
             faces = Faces(self.start)
-            for package_name in self.face_packages:
-                package = importlib.import_module(package_name)
-                for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-                    if info.name.startswith("_"):
-                        continue
-                    module = importlib.import_module(f"{package_name}.{info.name}")
-                    register = getattr(module, "register", None)
-                    if callable(register):
-                        register(faces)
+            with loading():
+                for package_name in self.face_packages:
+                    package = importlib.import_module(package_name)
+                    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+                        if info.name.startswith("_"):
+                            continue
+                        module = importlib.import_module(f"{package_name}.{info.name}")
+                        register = getattr(module, "register", None)
+                        if callable(register):
+                            register(faces)
             self._faces = faces
         return self._faces
 
@@ -118,7 +120,8 @@ class ParacApp:
         from parac.server.host import Host
 
         try:
-            host = Host.for_workspace(self.start)
+            with loading():
+                host = Host.for_workspace(self.start)
         except ParacError as error:
             log.warning("serving without a workspace: %s", error)
             return Loaded(Host(), None, str(error))

@@ -21,11 +21,14 @@ class ServeError(Exception):
 
 
 def run_stdio(workspace: Path | None, *, resume_runs: bool = False) -> None:
-    import anyio
+    from parac.server.startup import loading
 
-    from .app import ParacApp
-    from .server import build_server
-    from .stdio import answering_stdio_server
+    with loading():
+        import anyio
+
+        from .app import ParacApp
+        from .server import build_server
+        from .stdio import answering_stdio_server
 
     app = ParacApp(workspace, transport="stdio", resume_runs=resume_runs)
     server = build_server(app)
