@@ -344,7 +344,8 @@ def report(conn: sqlite3.Connection, *, by: str = "model", since: float | None =
     """Spending grouped by ``by`` (one of :data:`REPORT_GROUPS`), optionally from ``since`` on.
 
     Returns ``{by, since, rows: [{key, calls, errors, prompt_tokens, completion_tokens, cost_usd,
-    unpriced_calls}], total: {...}}``, rows by descending cost.
+    unpriced_calls}], total: {...}, unpriced_models: [...]}``, rows by descending cost; ``unpriced_models`` are
+    those whose calls cost nothing for want of a price (``prices:`` in ``parac.yaml`` can set one).
     """
     if by not in REPORT_GROUPS:
         raise ValueError(f'cannot group costs by "{by}": expected one of {", ".join(REPORT_GROUPS)}')
@@ -362,7 +363,12 @@ def report(conn: sqlite3.Connection, *, by: str = "model", since: float | None =
     }
     total["cost_usd"] = float(sum(r["cost_usd"] or 0.0 for r in rows))
     since_text = datetime.fromtimestamp(since, UTC).isoformat() if since is not None else None
-    return {"by": by, "since": since_text, "rows": rows, "total": total}
+    unpriced = conn.execute(
+        f"SELECT DISTINCT model FROM llm_calls {where} {'AND' if where else 'WHERE'} priced = 0 AND status = 'ok' "
+        "ORDER BY model",
+        params,
+    )
+    return {"by": by, "since": since_text, "rows": rows, "total": total, "unpriced_models": [r[0] for r in unpriced]}
 
 
 def recent(conn: sqlite3.Connection, limit: int = 50) -> list[dict[str, Any]]:

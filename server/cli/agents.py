@@ -10,9 +10,15 @@ from . import LazyGroup
 from .common import Paging, State, console, echo_json, paged, pass_state
 
 
-@click.group(cls=LazyGroup, lazy={"run": ("parac.server.cli.run:run", "Run an agent on a task.")})
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "run": ("parac.server.cli.run:run", "Run an agent on a task."),
+        "new": ("parac.server.cli.scaffold:new_agent", "Create an agent file that validates."),
+    },
+)
 def agents() -> None:
-    """List, show and run agents."""
+    """List, show, create and run agents."""
 
 
 @agents.command("list")

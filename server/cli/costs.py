@@ -50,3 +50,12 @@ def report(state: State, by: str, since: str | None, as_json: bool) -> None:
             style="bold" if row is total else None,
         )
     console().print(table)
+    if data["unpriced_models"]:
+        models = data["unpriced_models"]
+        click.echo(
+            f"\nunpriced: {data['total']['unpriced_calls']} call(s) cost $0 because no price is known for "
+            f"{', '.join(models)} (offline models such as echo have none; litellm's price map lacks the others)."
+            "\nPrice any model in .parac/parac.yaml, in dollars per million tokens:\n  prices:"
+        )
+        for model in models:
+            click.echo(f"    {model}: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}")

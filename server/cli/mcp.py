@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-CLIENT_CHOICES = ("claude-desktop", "cline", "roo", "kilo", "cursor", "cursor-global", "vscode")
+CLIENT_CHOICES = ("claude-desktop", "claude-code", "claude-code-user", "cline", "roo", "kilo", "cursor", "cursor-global", "vscode")
 
 
 @click.group(help="Serve parac's agents, tools, skills and workflows over MCP, and configure MCP clients.")
@@ -125,6 +125,28 @@ def install(client: str, workspace: Path | None, name: str) -> None:
     if result.backup is not None:
         click.echo(f"previous file kept as {result.backup}")
     click.echo(f"it serves the workspace {root}; restart {CLIENTS[client].name} (or reload its MCP servers) to use it")
+
+
+@mcp.command()
+@click.argument("client", type=click.Choice(CLIENT_CHOICES))
+@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--name", default="parac", show_default=True, help="Name of the server entry to remove.")
+def uninstall(client: str, workspace: Path | None, name: str) -> None:
+    """Remove parac's entry from CLIENT's MCP configuration; other servers stay (a .bak copy is kept)."""
+    from parac.server.mcp.clients import CLIENTS, ClientConfigError, config_path
+    from parac.server.mcp.clients import uninstall as remove_entry
+
+    root = _workspace_root(workspace)
+    try:
+        result = remove_entry(client, root, name=name)
+    except ClientConfigError as error:
+        raise click.ClickException(str(error)) from None
+    if result is None:
+        click.echo(f"no MCP server {name!r} in {config_path(client, root)}: nothing to remove")
+        return
+    click.echo(f"removed MCP server {name!r} for {CLIENTS[client].name} from {result.path}")
+    if result.backup is not None:
+        click.echo(f"previous file kept as {result.backup}")
 
 
 @mcp.command()

@@ -6,12 +6,13 @@ import click
 
 from parac.core.diagnostics import ParacError, suggestion
 
+from . import LazyGroup
 from .common import Paging, State, console, echo_json, paged, pass_state
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy={"new": ("parac.server.cli.scaffold:new_skill", "Create a skill that validates.")})
 def skills() -> None:
-    """List and show skills."""
+    """List, show and create skills."""
 
 
 @skills.command("list")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from . import LazyGroup
 from .common import Paging, State, console, echo_json, paged, pass_state
 
 if TYPE_CHECKING:
@@ -82,9 +83,9 @@ def _dry_run_model(value: str | None) -> str | None:
     )
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy={"new": ("parac.server.cli.scaffold:new_workflow", "Create a workflow from a template.")})
 def workflow() -> None:
-    """Run, plan, approve and resume workflows."""
+    """Create, run, plan, approve and resume workflows."""
 
 
 @workflow.command("list")

@@ -1,10 +1,12 @@
-"""Write parac's entry into the configuration file of an MCP client (Claude Desktop, Cline, Roo, Kilo, Cursor, VS Code).
+"""Write parac's entry into the configuration file of an MCP client (Claude Desktop, Claude Code, Cline, Roo, Kilo,
+Cursor, VS Code), or take it out again.
 
 Every client keeps its servers in a JSON file of its own shape and place. Hosts spawn servers with a minimal PATH
 and an unknown working directory, so the entry names the interpreter and the workspace by absolute path. Writing
 merges: other servers and unrelated keys stay as they are, a user's own approvals on parac's entry survive a
-re-install, and the previous file is kept beside it as a backup. This module knows nothing about click or MCP:
-`parac mcp install|config` (server/cli/mcp.py) prints what it returns.
+re-install, and the previous file is kept beside it as a backup. Uninstalling removes parac's entry alone, with the
+same backup. This module knows nothing about click or MCP: `parac mcp install|uninstall|config` (server/cli/mcp.py)
+prints what it returns.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ def _stdio_entry(command: str, args: list[str]) -> dict[str, Any]:
 
 def _typed_entry(command: str, args: list[str]) -> dict[str, Any]:
     return {"type": "stdio", "command": command, "args": args}
+
+
+def _claude_code_entry(command: str, args: list[str]) -> dict[str, Any]:
+    """What `claude mcp add NAME -- COMMAND ARGS...` writes."""
+    return {"type": "stdio", "command": command, "args": args, "env": {}}
 
 
 def _cline_entry(command: str, args: list[str]) -> dict[str, Any]:
@@ -99,6 +106,10 @@ def _in_home(*parts: str) -> Callable[[Path, Mapping[str, str], str, Path], Path
 
 CLIENTS: dict[str, ClientFormat] = {
     "claude-desktop": ClientFormat("Claude Desktop", "mcpServers", _stdio_entry, claude_desktop_path),
+    "claude-code": ClientFormat("Claude Code", "mcpServers", _claude_code_entry, _in_project(".mcp.json"), ("env",)),
+    "claude-code-user": ClientFormat(
+        "Claude Code (all projects)", "mcpServers", _claude_code_entry, _in_home(".claude.json"), ("env",)
+    ),
     "cline": ClientFormat(
         "Cline",
         "mcpServers",
@@ -153,7 +164,7 @@ class InstallResult:
     path: Path
     backup: Path | None
     replaced: bool
-    """True when an entry of that name was already there (and was updated)."""
+    """True when an entry of that name was already there (and was updated, or removed)."""
 
 
 def install(
@@ -179,6 +190,32 @@ def install(
     if isinstance(previous, dict):
         entry.update({key: previous[key] for key in fmt.kept_keys if key in previous})
     servers[name] = entry
+    return InstallResult(path=path, backup=_save(path, document), replaced=previous is not None)
+
+
+def uninstall(
+    client: str,
+    workspace: Path,
+    *,
+    name: str = "parac",
+    project: Path | None = None,
+    home: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    platform: str = "",
+) -> InstallResult | None:
+    """Remove the entry ``name`` from `client`'s file, keeping a backup; None (and nothing written) when it has none."""
+    fmt = _client(client)
+    path = config_path(client, project or workspace, home=home, env=env, platform=platform)
+    document = _read_document(path)
+    servers = document.get(fmt.servers_key)
+    if not isinstance(servers, dict) or name not in servers:
+        return None
+    del servers[name]
+    return InstallResult(path=path, backup=_save(path, document), replaced=True)
+
+
+def _save(path: Path, document: dict[str, Any]) -> Path | None:
+    """Write ``document`` to ``path`` atomically; the file it replaces is kept as ``.bak`` (returned)."""
     backup = None
     if path.exists():
         backup = path.with_name(path.name + ".bak")
@@ -187,7 +224,7 @@ def install(
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     os.replace(temporary, path)
-    return InstallResult(path=path, backup=backup, replaced=previous is not None)
+    return backup
 
 
 def _client(client: str) -> ClientFormat:
