@@ -19,6 +19,7 @@ VERSION = "0.1.0"
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("parac.server.cli.init:init", "Create a .parac/ workspace from a template."),
     "validate": ("parac.server.cli.validate:validate", "Check every file of the workspace."),
+    "doctor": ("parac.server.cli.doctor:doctor", "Check this set-up and say how to fix what is broken."),
     "agents": ("parac.server.cli.agents:agents", "List, show, create and run agents."),
     "skills": ("parac.server.cli.skills:skills", "List, show and create skills."),
     "plugins": ("parac.server.cli.plugins:plugins", "Show loaded plugins and what each registered."),
