@@ -99,7 +99,7 @@ def new_agent(
     lines = []
     if parent:
         lines.append(f"parent: {_q(parent)}")
-    lines.append(f"description: {_q(description or f'What {name} is for, in one line')}")
+    lines.append(f"description: {_q(f'What {name} is for, in one line' if description is None else description)}")
     if model:
         lines.append(f"model: {_q(model)}")
     if not parent:
@@ -114,7 +114,7 @@ def new_agent(
 def new_skill(workspace: Workspace, name: str, *, description: str | None = None, force: bool = False) -> Created:
     """Write ``.parac/skills/NAME/SKILL.md`` (Agent Skills format: front matter, then the instructions)."""
     check_name("skill", name, SKILL_NAME)
-    description = description or f"What {name} does and when to use it."
+    description = f"What {name} does and when to use it." if description is None else description
     text = f"---\nname: {name}\ndescription: {_q(description)}\n---\n# {name}\n\nThe steps to follow, one per line.\n"
     return _write(workspace, "skill", name, workspace.dir / "skills" / name / "SKILL.md", text, force)
 
@@ -139,7 +139,7 @@ def new_workflow(
         agent = "coder" if "coder" in agents else agents[0]
     elif agent not in agents:
         raise ParacError(f'--agent: unknown agent "{agent}"{suggestion(agent, agents)}')
-    text = WORKFLOW_TEMPLATES[kind](name, description or f"What {name} does", agent)
+    text = WORKFLOW_TEMPLATES[kind](name, f"What {name} does" if description is None else description, agent)
     return _write(workspace, "workflow", name, workspace.dir / "workflows" / f"{name}.yaml", text, force)
 
 

@@ -6,7 +6,7 @@ import click
 
 from parac.core.diagnostics import ParacError
 
-from . import LazyGroup
+from . import LazyGroup, names
 from .common import Paging, State, console, echo_json, paged, pass_state
 
 
@@ -43,7 +43,7 @@ def list_agents(state: State, as_json: bool, paging: Paging) -> None:
 
 
 @agents.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=names.agents)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def show_agent(state: State, name: str, as_json: bool) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from . import names
 from .common import State, echo_json, pass_state
 
 #: Argument names whose values the confinement gates can judge before a call is made.
@@ -21,8 +22,8 @@ def policy() -> None:
 
 
 @policy.command()
-@click.argument("agent")
-@click.argument("tool")
+@click.argument("agent", shell_complete=names.agents)
+@click.argument("tool", shell_complete=names.tools)
 @click.argument("args", required=False)
 @click.option("--workflow", help="Decide for a call made inside this workflow.")
 @click.option("--json", "as_json", is_flag=True)

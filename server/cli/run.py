@@ -14,11 +14,12 @@ import click
 
 from parac.server.startup import loading
 
+from . import names
 from .common import State, echo_json, pass_state
 
 
 @click.command("run")
-@click.argument("name")
+@click.argument("name", shell_complete=names.agents)
 @click.option("--task", "-t", required=True, help="What the agent should do; '-' reads it from stdin.")
 @click.option("--model", "-m", help="Use this model instead of the agent's.")
 @click.option("--fallback", "fallbacks", multiple=True, help="A model to try when the model fails (repeatable).")

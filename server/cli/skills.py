@@ -6,7 +6,7 @@ import click
 
 from parac.core.diagnostics import ParacError, suggestion
 
-from . import LazyGroup
+from . import LazyGroup, names
 from .common import Paging, State, console, echo_json, paged, pass_state
 
 
@@ -39,7 +39,7 @@ def list_skills(state: State, as_json: bool, paging: Paging) -> None:
 
 
 @skills.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=names.skills)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def show_skill(state: State, name: str, as_json: bool) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from . import names
 from .common import Paging, State, echo_json, paged, pass_state
 
 
@@ -68,7 +69,7 @@ def _row(name: str, contribution: Any) -> dict[str, Any]:
 
 
 @tools.command("call")
-@click.argument("name")
+@click.argument("name", shell_complete=names.tools)
 @click.option("--args", "arguments", default="{}", show_default=True, help="The arguments as a JSON object.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (errors too, on stdout).")
 @pass_state

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import LazyGroup
+from . import LazyGroup, names
 from .common import Paging, State, console, echo_json, paged, pass_state
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def list_workflows(state: State, as_json: bool, paging: Paging) -> None:
 
 
 @workflow.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=names.workflows)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def show_workflow(state: State, name: str, as_json: bool) -> None:
@@ -189,7 +189,7 @@ _dry_run_option = click.option("--dry-run", metavar="echo|fixed|random|scripted:
 
 
 @workflow.command("plan")
-@click.argument("name")
+@click.argument("name", shell_complete=names.workflows)
 @_input_option
 @_dry_run_option
 @click.option("--json", "as_json", is_flag=True)
@@ -200,7 +200,7 @@ def plan_command(state: State, name: str, pairs: tuple[str, ...], dry_run: str |
 
 
 @workflow.command("run")
-@click.argument("name")
+@click.argument("name", shell_complete=names.workflows)
 @_input_option
 @_dry_run_option
 @click.option("--plan", "plan_only", is_flag=True, help="Print the plan and stop (nothing runs).")
@@ -230,7 +230,7 @@ def run_command(
 
 
 @workflow.command("resume")
-@click.argument("run_id", required=False)
+@click.argument("run_id", required=False, shell_complete=names.runs)
 @click.option("--all", "every", is_flag=True, help="Resume every run that no process is running (e.g. at start-up).")
 @click.option("--yes", "-y", is_flag=True, help="Approve every gate still to come.")
 @click.option("--no-wait", is_flag=True, help="Stop again at a gate nobody answered.")
@@ -269,7 +269,7 @@ def resume_command(state: State, run_id: str | None, every: bool, yes: bool, no_
 
 
 @workflow.command("status")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=names.runs)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def status_command(state: State, run_id: str, as_json: bool) -> None:
@@ -326,7 +326,7 @@ def _decide(state: State, run_id: str, step: str, approved: bool, comment: str |
 
 
 @workflow.command("approve")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=names.runs)
 @click.argument("step")
 @click.option("--comment", "-c", help="Why (kept with the decision and in the audit trail).")
 @click.option("--json", "as_json", is_flag=True)
@@ -337,7 +337,7 @@ def approve_command(state: State, run_id: str, step: str, comment: str | None, a
 
 
 @workflow.command("reject")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=names.runs)
 @click.argument("step")
 @click.option("--comment", "-c", help="Why (kept with the decision and in the audit trail).")
 @click.option("--json", "as_json", is_flag=True)
@@ -348,7 +348,7 @@ def reject_command(state: State, run_id: str, step: str, comment: str | None, as
 
 
 @workflow.command("cancel")
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=names.runs)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def cancel_command(state: State, run_id: str, as_json: bool) -> None:
