@@ -132,6 +132,13 @@ def provider_price(provider: Provider, model: str) -> tuple[float, float] | None
     return pricer(model) if pricer is not None else None
 
 
+def provider_missing_keys(provider: Provider, model: str) -> list[str]:
+    """Environment variables ``model`` needs that are not set, from the provider's optional ``missing_keys(model)``
+    (`parac doctor` asks; a provider that cannot tell says nothing)."""
+    checker = getattr(provider, "missing_keys", None)
+    return list(checker(model)) if checker is not None else []
+
+
 def approx_tokens(text: str) -> int:
     """A tokenizer-free token estimate (about four characters a token), for providers without a tokenizer."""
     return max(1, math.ceil(len(text) / 4)) if text else 0

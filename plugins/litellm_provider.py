@@ -95,6 +95,10 @@ class LiteLLMProvider:
             return None
         return float(entry["input_cost_per_token"] or 0), float(entry.get("output_cost_per_token") or 0)
 
+    def missing_keys(self, model: str) -> list[str]:
+        """The variables litellm reads for ``model``'s credentials (``OPENAI_API_KEY``…) that are not set."""
+        return list(_litellm().validate_environment(model).get("missing_keys") or [])
+
     def count_tokens(self, request: CompletionRequest) -> int:
         litellm = _litellm()
         try:

@@ -51,7 +51,7 @@ def run_checks(workspace: str | None) -> list[Finding]:
     from parac.server.host import Host
 
     host = Host.for_workspace(root)
-    findings += [*_workspace(host), *_plugins(host), *_providers(host), _sandbox(host), *_clients(root)]
+    findings += [*_workspace(host), *_plugins(host), *_providers(host), *_models(host), _sandbox(host), *_clients(root)]
     return findings
 
 
@@ -94,6 +94,29 @@ def _providers(host: Host) -> Iterator[Finding]:
         yield from _key(name, provider, host.workspace.dir)
         if provider.api_base:
             yield _reach(name, provider.api_base)
+
+
+def _models(host: Host) -> Iterator[Finding]:
+    """Models the workspace's agents, workflow steps and default use, served by a provider that needs credentials
+    from the environment (a named provider's key is checked with the provider)."""
+    from parac.core.providers import provider_missing_keys
+
+    workspace = host.workspace
+    assert workspace is not None
+    used = {workspace.settings.default_model} | {workspace.agent_summary(name)["model"] for name in workspace.agents}
+    used |= {step.model for entry in workspace.workflows.values() if entry.spec for step in entry.spec.steps}
+    catalog = host.registry.catalog
+    models = sorted(m for m in used if m and m.split("/", 1)[0] not in workspace.settings.providers)
+    broken = False
+    for model in models:
+        provider = catalog.provider_for(model)
+        missing = provider_missing_keys(provider, model) if provider is not None else []
+        if missing:
+            broken = True
+            yield Finding(f"model {model}", "broken", f"{provider.name} needs {', '.join(missing)}, which is not set",
+                          f"export {missing[0]}=...  (or name a provider for it in .parac/parac.yaml)")
+    if not broken:
+        yield Finding("models", "ok", f"{', '.join(models) or 'none'}: nothing missing")
 
 
 def _key(name: str, provider: ProviderSettings, parac_dir: Path) -> Iterator[Finding]:

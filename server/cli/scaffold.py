@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from . import names
 from .common import State, echo_json, pass_state
 
 if TYPE_CHECKING:
@@ -29,11 +30,11 @@ def _done(created: Created, as_json: bool, hint: str) -> None:
 
 @click.command("new")
 @click.argument("name")
-@click.option("--parent", help="The agent it inherits from.")
+@click.option("--parent", shell_complete=names.agents, help="The agent it inherits from.")
 @click.option("--model", help="Its model (a litellm id, or echo, fixed:TEXT, random, scripted:PATH).")
 @click.option("--description", help="One line saying what it is for.")
-@click.option("--tool", "tools", multiple=True, help="A tool it may call (repeatable).")
-@click.option("--skill", "skills", multiple=True, help="A skill it uses (repeatable).")
+@click.option("--tool", "tools", multiple=True, shell_complete=names.tools, help="A tool it may call (repeatable).")
+@click.option("--skill", "skills", multiple=True, shell_complete=names.skills, help="A skill it uses (repeatable).")
 @FORCE
 @JSON
 @pass_state
@@ -64,7 +65,7 @@ def new_skill(state: State, name: str, description: str | None, force: bool, as_
 @click.command("new")
 @click.argument("name")
 @click.option("--kind", default="dag", show_default=True, help="The template's workflow kind (dag).")
-@click.option("--agent", help="The agent that runs its steps (default: coder, else the first agent).")
+@click.option("--agent", shell_complete=names.agents, help="The agent that runs its steps (default: coder, else the first agent).")
 @click.option("--description", help="What the workflow does.")
 @FORCE
 @JSON

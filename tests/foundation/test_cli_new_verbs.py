@@ -129,13 +129,16 @@ def test_doctor_reports_each_check_and_changes_nothing(project: Path, parac, tmp
     assert result.code == 0, result
     lines = result.out.splitlines()
     assert "✓ validation: every file validates" in lines
+    assert "✓ models: echo: nothing missing" in lines
     assert "✓ providers.local key: $PARAC_TEST_KEY is set" in lines
     assert f"✓ providers.local reachable: http://127.0.0.1:{server.server_port}/v1 answered HTTP 401" in lines
     assert any(line.startswith("✓ client claude-code: Claude Code starts parac (") for line in lines), result
     assert lines[-1] == "no problems found"
 
 
-def test_doctor_names_what_is_broken_with_its_fix_and_exits_1(project: Path, parac, tmp_path: Path):
+def test_doctor_names_what_is_broken_with_its_fix_and_exits_1(project: Path, parac, tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    (project / ".parac/agents/hosted.yaml").write_text("parent: coder\nmodel: openai/gpt-4o-mini\n")
     settings = project / ".parac" / "parac.yaml"
     settings.write_text(settings.read_text() + (
         "providers:\n  gone: {api_base: 'http://127.0.0.1:9/v1', api_key_env: PARAC_UNSET_KEY, api_key_file: nokey}\n"
@@ -156,10 +159,11 @@ def test_doctor_names_what_is_broken_with_its_fix_and_exits_1(project: Path, par
     keys = [f for f in report["findings"] if f["check"] == "providers.gone key"]
     assert [f["fix"].split()[0] for f in keys] == ["export", "put"]
     assert found["editor clients"]["fix"].startswith("parac mcp install claude-code")
+    assert found["model openai/gpt-4o-mini"]["detail"] == "litellm needs OPENAI_API_KEY, which is not set"
     text = parac("doctor", cwd=project, env=env)
     assert text.code == 1 and "✗ providers.gone key: $PARAC_UNSET_KEY is not set" in text.out
     assert "    fix: export PARAC_UNSET_KEY=..." in text.out
-    assert text.out.splitlines()[-1] == "4 problem(s) found"
+    assert text.out.splitlines()[-1] == "5 problem(s) found"
 
 
 def test_doctor_outside_a_workspace_says_how_to_make_one(parac, tmp_path: Path):
@@ -214,6 +218,8 @@ def test_bash_completion_completes_commands_options_and_the_workspace_names(proj
     assert "file_read" in complete_in_bash(bash, ["parac", "tools", "call", "file_"], project)
     assert complete_in_bash(bash, ["parac", "policy", "check", "coder", "shell_r"], project) == ["shell_run"]
     assert complete_in_bash(bash, ["parac", "agents", "new", "x", "--par"], project) == ["--parent"]
+    assert complete_in_bash(bash, ["parac", "agents", "new", "x", "--parent", "ar"], project) == ["architect"]
+    assert complete_in_bash(bash, ["parac", "agents", "new", "x", "--skill", "t"], project) == ["testing", "triage"]
     assert complete_in_bash(bash, ["parac", "-w", str(project), "agents", "show", "pm"], project.parent) == ["pm"]
 
 
