@@ -8,6 +8,7 @@ from typing import Any
 
 from mcp import Client
 
+from parac.core.audit import AuditLog
 from parac.server.api import ToolCall, hookimpl
 from parac.server.host import Host
 from parac.server.mcp.app import ParacApp
@@ -39,6 +40,13 @@ async def test_create_tools_write_files_that_validate_and_are_governed(project: 
     assert check.structured_content["ok"] is True
     assert shown.structured_content["chain"] == ["helper", "coder", "base"]
     assert [tool for tool, _, _ in seen.calls[:3]] == ["create_agent", "create_skill", "create_workflow"]
+    log = AuditLog.for_workspace(project)
+    try:
+        audited = [e.to_dict() for e in log.tail(50)]
+    finally:
+        log.close()
+    calls = [(e["subject"], e["outcome"]) for e in audited if e["action"] == "tool.call"]
+    assert calls[:3] == [("create_agent", "ok"), ("create_skill", "ok"), ("create_workflow", "ok")]
 
 
 async def test_create_tools_refuse_bad_input_and_write_nothing(project: Path):
