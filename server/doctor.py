@@ -51,7 +51,7 @@ def run_checks(workspace: str | None) -> list[Finding]:
     from parac.server.host import Host
 
     host = Host.for_workspace(root)
-    findings += [*_workspace(host), *_plugins(host), *_providers(host), *_models(host), _sandbox(host), *_clients(root)]
+    findings += [*_workspace(host), *_plugins(host), *_providers(host), *_models(host), _sandbox(root), *_clients(root)]
     return findings
 
 
@@ -153,11 +153,16 @@ def _reach(name: str, api_base: str) -> Finding:
     return Finding(f"providers.{name} reachable", "ok", f"{api_base} answered HTTP {response.status_code}")
 
 
-def _sandbox(host: Host | None) -> Finding:
-    try:
-        from parac.core import sandbox
-    except ImportError:
-        return Finding("sandbox", "note", "this build of parac has no shell sandbox module (parac.core.sandbox)")
+def _sandbox(root: Path | None) -> Finding:
+    """Whether the commands tools run can be confined as the policies ask (outside a workspace: bubblewrap)."""
+    from parac.core import sandbox
+
+    if root is not None:
+        from parac.core.policy import Policies
+
+        if Policies.for_root(root).command_policy().sandbox.kind == "none":
+            return Finding("sandbox", "note", "a policy says shell: {sandbox: none}: commands run unconfined but for the allow-list",
+                           "remove sandbox: none from .parac/policies/ once bubblewrap works here")
     found = sandbox.bubblewrap_status()
     if not isinstance(found, str):
         return Finding("sandbox", "ok", f"bubblewrap starts ({found[0]})")

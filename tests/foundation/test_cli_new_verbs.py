@@ -130,6 +130,7 @@ def test_doctor_reports_each_check_and_changes_nothing(project: Path, parac, tmp
     lines = result.out.splitlines()
     assert "✓ validation: every file validates" in lines
     assert "✓ models: echo: nothing missing" in lines
+    assert f"✓ sandbox: bubblewrap starts ({shutil.which('bwrap')})" in lines
     assert "✓ providers.local key: $PARAC_TEST_KEY is set" in lines
     assert f"✓ providers.local reachable: http://127.0.0.1:{server.server_port}/v1 answered HTTP 401" in lines
     assert any(line.startswith("✓ client claude-code: Claude Code starts parac (") for line in lines), result
@@ -144,7 +145,7 @@ def test_doctor_names_what_is_broken_with_its_fix_and_exits_1(project: Path, par
         "providers:\n  gone: {api_base: 'http://127.0.0.1:9/v1', api_key_env: PARAC_UNSET_KEY, api_key_file: nokey}\n"
     ))
     (project / ".parac/agents/broken.yaml").write_text("parent: nobody\n")
-    env = {**home_env(tmp_path / "home"), "PARAC_UNSET_KEY": ""}
+    env = {**home_env(tmp_path / "home"), "PARAC_UNSET_KEY": "", "PARAC_BWRAP": str(tmp_path / "no-bwrap")}
     before = tree_hash(project)
     result = parac("doctor", "--json", cwd=project, env=env)
     assert tree_hash(project) == before
@@ -160,10 +161,20 @@ def test_doctor_names_what_is_broken_with_its_fix_and_exits_1(project: Path, par
     assert [f["fix"].split()[0] for f in keys] == ["export", "put"]
     assert found["editor clients"]["fix"].startswith("parac mcp install claude-code")
     assert found["model openai/gpt-4o-mini"]["detail"] == "litellm needs OPENAI_API_KEY, which is not set"
+    assert found["sandbox"]["status"] == "broken" and "no-bwrap not found" in found["sandbox"]["detail"]
+    assert found["sandbox"]["fix"].startswith("install bubblewrap")
     text = parac("doctor", cwd=project, env=env)
     assert text.code == 1 and "✗ providers.gone key: $PARAC_UNSET_KEY is not set" in text.out
     assert "    fix: export PARAC_UNSET_KEY=..." in text.out
-    assert text.out.splitlines()[-1] == "5 problem(s) found"
+    assert text.out.splitlines()[-1] == "6 problem(s) found"
+
+
+def test_doctor_says_when_a_policy_runs_commands_unconfined(project: Path, parac, tmp_path: Path):
+    (project / ".parac/policies/loose.yaml").write_text("shell: {sandbox: none}\n")
+    result = parac("doctor", "--json", cwd=project, env={**home_env(tmp_path / "home"), "PARAC_BWRAP": "/no/bwrap"})
+    assert result.code == 0, result
+    (sandbox,) = [f for f in result.json()["findings"] if f["check"] == "sandbox"]
+    assert sandbox["status"] == "note" and "sandbox: none" in sandbox["detail"]
 
 
 def test_doctor_outside_a_workspace_says_how_to_make_one(parac, tmp_path: Path):
