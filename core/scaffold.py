@@ -158,6 +158,14 @@ def _write(workspace: Workspace, kind: str, name: str, path: Path, text: str, fo
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.new")
     temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        if force:
+            os.replace(temporary, path)
+        else:  # a link fails if the file appeared since it was checked: never overwrite what --force did not allow
+            os.link(temporary, path)
+    except FileExistsError:
+        raise ParacError(f"{path} already exists (--force replaces it)") from None
+    finally:
+        temporary.unlink(missing_ok=True)
     workspace.refresh(path)
     return Created(kind, name, path, replaced)
