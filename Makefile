@@ -20,8 +20,8 @@ NEWEST := $(VENV)-litellm-newest
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(LOCK) pip
-	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --quiet --disable-pip-version-check -c $(LOCK) pip
+	$(BIN)/python -m pip install --quiet --quiet -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 	@echo "parac is installed: $(CURDIR)/$(BIN)/parac (or activate: . $(BIN)/activate)"
 
@@ -48,9 +48,9 @@ test: test-setup
 test-litellm-newest: $(STAMP)
 	rm -rf $(NEWEST)
 	$(PYTHON) -m venv $(NEWEST)
-	$(NEWEST)/bin/python -m pip install --quiet --disable-pip-version-check -c $(LOCK) pip
-	$(NEWEST)/bin/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
-	$(NEWEST)/bin/python -m pip install --quiet --upgrade litellm
+	$(NEWEST)/bin/python -m pip install --quiet --quiet --disable-pip-version-check -c $(LOCK) pip
+	$(NEWEST)/bin/python -m pip install --quiet --quiet -c $(LOCK) -e '.[dev]'
+	$(NEWEST)/bin/python -m pip install --quiet --quiet --upgrade litellm
 	$(NEWEST)/bin/python -c 'import importlib.metadata as m; print("newest litellm:", m.version("litellm"))'
 	$(NEWEST)/bin/python -m pytest -q tests/runtime/test_litellm.py
 	rm -rf $(NEWEST)
@@ -59,8 +59,8 @@ test-litellm-newest: $(STAMP)
 upgrade:
 	rm -rf $(VENV)-lock
 	$(PYTHON) -m venv $(VENV)-lock
-	$(VENV)-lock/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(VENV)-lock/bin/python -m pip install --quiet -e '.[dev]'
+	$(VENV)-lock/bin/python -m pip install --quiet --quiet --disable-pip-version-check --upgrade pip
+	$(VENV)-lock/bin/python -m pip install --quiet --quiet -e '.[dev]'
 	{ echo "# Exact versions make installs (pip install -c $(LOCK) -e '.[dev]'); refresh with make upgrade."; \
 	  $(VENV)-lock/bin/python -m pip freeze --all --exclude-editable; } > $(LOCK)
 	rm -rf $(VENV)-lock
