@@ -16,14 +16,14 @@ VSIX_SOURCES := $(shell find editor-clients/vscode -path '*/node_modules' -prune
 	-o -name build.sh -o -name README.md -o -name LICENSE \) -print)
 NEWEST := $(VENV)-litellm-newest
 
-.PHONY: demo test test-setup test-litellm-newest system upgrade bench clean
+.PHONY: install demo test test-setup test-litellm-newest system upgrade bench clean
+.DEFAULT_GOAL := install
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --quiet --disable-pip-version-check -c $(LOCK) pip
 	$(BIN)/python -m pip install --quiet --quiet -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
-	@echo "parac is installed: $(CURDIR)/$(BIN)/parac (or activate: . $(BIN)/activate)"
 
 $(NPM_STAMP): tests/npm/package.json tests/npm/package-lock.json
 	cd tests/npm && npm ci --no-audit --no-fund --loglevel=error
@@ -32,12 +32,15 @@ $(NPM_STAMP): tests/npm/package.json tests/npm/package-lock.json
 $(VSIX): $(VSIX_SOURCES)
 	bash editor-clients/vscode/build.sh
 
+install: $(STAMP)
+	@echo "parac is $(CURDIR)/$(BIN)/parac (\`. $(BIN)/activate\` puts it on PATH)"
+
 system:
 	bash .ci/bootstrap
 
-test-setup: system $(STAMP) $(NPM_STAMP) $(VSIX)
+test-setup: system install $(NPM_STAMP) $(VSIX)
 
-demo: $(STAMP)
+demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
 test: test-setup
