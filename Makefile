@@ -65,7 +65,8 @@ upgrade:
 	$(VENV)-lock/bin/python -m pip install --quiet --quiet --disable-pip-version-check --upgrade pip
 	$(VENV)-lock/bin/python -m pip install --quiet --quiet -e '.[dev]'
 	{ echo "# Exact versions make installs (pip install -c $(LOCK) -e '.[dev]'); refresh with make upgrade."; \
-	  $(VENV)-lock/bin/python -m pip freeze --all --exclude-editable; } > $(LOCK)
+	  $(VENV)-lock/bin/python -m pip freeze --all --exclude-editable; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
 	rm -rf $(VENV)-lock
 	$(MAKE) $(STAMP)
 
