@@ -46,7 +46,7 @@ CHAT_PROVIDERS = frozenset(
         "together_ai", "vertex_ai", "volcengine", "watsonx", "xai",
     }
 )
-"""The prefixes parac routes to litellm (``hosted_vllm/llama3``): chat providers litellm has long had.
+"""The prefixes parac routes to litellm (``hosted_vllm/llama3``): its chat providers; another is one name here.
 
 parac's own table, not litellm's data files: which providers those files list, and with which endpoints, changes
 between releases (1.110 marked ``hosted_vllm`` as offering no chat completions), and litellm's public
