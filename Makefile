@@ -46,13 +46,14 @@ demo: install
 test: test-setup
 	$(BIN)/python -m pytest -q
 
-# The provider tests once more against the newest litellm the registry serves, in a throwaway venv: the locked
-# set first, then `pip install -U litellm` over it.
+# The provider tests once more against the newest litellm the registry serves, in a throwaway venv layered over
+# .venv (its site-packages, .pth files included, come after the venv's own): only litellm and what it needs newer
+# are installed there; pip leaves .venv's copies alone, as they lie outside that environment.
 test-litellm-newest: $(STAMP)
 	rm -rf $(NEWEST)
-	$(PYTHON) -m venv $(NEWEST)
-	$(NEWEST)/bin/python -m pip install --quiet --quiet --disable-pip-version-check -c $(LOCK) pip
-	$(NEWEST)/bin/python -m pip install --quiet --quiet -c $(LOCK) -e '.[dev]'
+	$(PYTHON) -m venv --without-pip $(NEWEST)
+	$(BIN)/python -c 'import sysconfig; print("import site; site.addsitedir(%r)" % sysconfig.get_path("purelib"))' \
+	  > "$$($(NEWEST)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/parac-layer.pth"
 	$(NEWEST)/bin/python -m pip install --quiet --quiet --upgrade litellm
 	$(NEWEST)/bin/python -c 'import importlib.metadata as m; print("newest litellm:", m.version("litellm"))'
 	$(NEWEST)/bin/python -m pytest -q tests/runtime/test_litellm.py
