@@ -6,8 +6,9 @@ Model ids are litellm's (``openai/gpt-4o``, ``anthropic/claude-sonnet-4-5``, ``o
 
 Importing litellm takes seconds and, unless told otherwise, downloads a price map. So:
 
-- :meth:`LiteLLMProvider.accepts` and :meth:`LiteLLMProvider.price` never import it: they read the JSON files
-  litellm ships (its provider list and its bundled price map), located with ``importlib.util.find_spec``;
+- :meth:`LiteLLMProvider.accepts` and :meth:`LiteLLMProvider.price` never import it: a prefixed id is checked
+  against :data:`CHAT_PROVIDERS`, parac's own table, and a bare one against the price map litellm ships (a JSON
+  file located with ``importlib.util.find_spec``);
 - the import happens on the first real call, with ``LITELLM_LOCAL_MODEL_COST_MAP=True`` set first;
 - litellm's retries and the OpenAI SDK's are both off (``num_retries=0``, ``max_retries=0``): the core owns
   retries, backoff and the circuit breaker, and its own retries would otherwise multiply with theirs.
@@ -35,36 +36,35 @@ from parac.server.api import (
 RETRYABLE_STATUS = {408, 409, 425, 429}
 """Besides every 5xx: timeouts, conflicts, too early, rate limits are worth another try."""
 
+CHAT_PROVIDERS = frozenset(
+    {
+        "anthropic", "azure", "azure_ai", "bedrock", "cerebras", "codestral", "cohere", "cohere_chat", "dashscope",
+        "databricks", "deepinfra", "deepseek", "featherless_ai", "fireworks_ai", "friendliai", "gemini", "github",
+        "groq", "hosted_vllm", "huggingface", "hyperbolic", "lambda_ai", "litellm_proxy", "llamafile", "lm_studio",
+        "meta_llama", "mistral", "moonshot", "nebius", "novita", "nscale", "nvidia_nim", "oci", "ollama",
+        "ollama_chat", "openai", "openrouter", "perplexity", "replicate", "sagemaker", "sambanova", "snowflake",
+        "together_ai", "vertex_ai", "volcengine", "watsonx", "xai",
+    }
+)
+"""The prefixes parac routes to litellm (``hosted_vllm/llama3``): its chat providers; another is one name here.
 
-def _litellm_file(name: str) -> Path | None:
-    spec = importlib.util.find_spec("litellm")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / name
-    return path if path.is_file() else None
+parac's own table, not litellm's data files: which providers those files list, and with which endpoints, changes
+between releases (1.110 marked ``hosted_vllm`` as offering no chat completions), and litellm's public
+``provider_list`` costs an import of seconds. tests/runtime/test_litellm.py checks every name against that public
+list, on the locked release and on the newest one (``make test-litellm-newest``)."""
 
 
 @functools.cache
 def _price_map() -> dict[str, dict[str, Any]]:
     """litellm's bundled price map (about 4,200 models), parsed once, without importing litellm."""
-    path = _litellm_file("model_prices_and_context_window_backup.json")
-    if path is None:
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = Path(next(iter(spec.submodule_search_locations))) / "model_prices_and_context_window_backup.json"
+    if not path.is_file():
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
     return {k: v for k, v in data.items() if isinstance(v, dict) and k != "sample_spec"}
-
-
-@functools.cache
-def _provider_names() -> frozenset[str]:
-    """The provider prefixes litellm routes (``openai``, ``ollama``, ``hosted_vllm``, ...), without importing it."""
-    names: set[str] = set()
-    path = _litellm_file("provider_endpoints_support_backup.json")
-    if path is not None:
-        providers = json.loads(path.read_text(encoding="utf-8")).get("providers", {})
-        names |= {name for name, info in providers.items() if info.get("endpoints", {}).get("chat_completions")}
-    chat = (entry for entry in _price_map().values() if entry.get("mode") == "chat" and entry.get("litellm_provider"))
-    names |= {str(entry["litellm_provider"]) for entry in chat}
-    return frozenset(names)
 
 
 @functools.cache
@@ -85,7 +85,7 @@ class LiteLLMProvider:
     def accepts(self, model: str) -> bool:
         prefix, sep, rest = model.partition("/")
         if sep:
-            return bool(rest) and prefix in _provider_names()
+            return bool(rest) and prefix in CHAT_PROVIDERS
         return _price_map().get(model, {}).get("mode") == "chat"
 
     def price(self, model: str) -> tuple[float, float] | None:

@@ -1,4 +1,4 @@
-"""The VS Code extension as built by `editor-clients/vscode/build.sh` (which `.ci/run` runs before the tests).
+"""The VS Code extension as built by `editor-clients/vscode/build.sh` (which `make test` runs when its sources changed).
 
 Its TypeScript unit tests run under Node in build.sh; these check what only the built artefacts and a real parac can
 show: the packaged manifest VS Code reads, the bundle, and that the command lines the extension's compiled code
@@ -31,7 +31,7 @@ COMPILED = EXTENSION / "out" / "src"
 
 def built(path: Path) -> Path:
     if not path.exists():
-        pytest.fail(f"{path.relative_to(REPO)} is missing: run `bash editor-clients/vscode/build.sh` first (.ci/run does)")
+        pytest.fail(f"{path.relative_to(REPO)} is missing: run `bash editor-clients/vscode/build.sh` first (make test does)")
     return path
 
 

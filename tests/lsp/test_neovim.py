@@ -13,7 +13,7 @@ from support.paths import REPO
 
 CONFIG = REPO / "editor-clients" / "neovim" / "parac.lua"
 SESSION = Path(__file__).parent / "nvim_session.lua"
-NVIM = shutil.which("nvim") or "nvim"  # installed by .ci/run (apt-get install neovim)
+NVIM = shutil.which("nvim") or "nvim"  # installed by .ci/bootstrap, which make test runs
 
 
 def test_neovim_shows_parac_diagnostics(workspace: Path, tmp_path: Path):

@@ -1,4 +1,4 @@
-"""Clients nobody on this team wrote, from npm (`tests/npm`, installed by `.ci/run` with `npm ci`): the MCP
+"""Clients nobody on this team wrote, from npm (`tests/npm`, installed by `make test` with `npm ci`): the MCP
 Inspector's CLI over stdio, and the official conformance suite against the Streamable HTTP transport."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 from parac.core.costs import ensure_schema
 from parac.core.runtime import run_agent
 from parac.core.store import connect_workspace
-from parac.plugins.litellm_provider import LiteLLMProvider
+from parac.plugins.litellm_provider import CHAT_PROVIDERS, LiteLLMProvider
 from support.openai_server import OpenAIServer, Reply
 from support.runtime import set_settings
 
@@ -168,6 +168,18 @@ def test_accepts_reads_litellm_data_without_importing_it():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "True", "True", "True", "False", "False", "False"]
+
+
+def test_every_prefix_parac_routes_is_one_litellm_routes(monkeypatch):
+    """parac's table against litellm's public provider list, on whichever litellm is installed: the locked release
+    in `make test`, the newest one in `make test-litellm-newest`."""
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    public = {getattr(p, "value", p) for p in litellm.provider_list}
+    assert CHAT_PROVIDERS - public == set(), f"litellm {litellm.version} no longer routes these"
+    routed = {prefix: litellm.get_llm_provider(f"{prefix}/some-model")[1] for prefix in sorted(CHAT_PROVIDERS)}
+    assert {p: r for p, r in routed.items() if p != r} == {}
 
 
 async def test_the_circuit_breaker_opens_and_later_calls_skip_the_dead_provider(workspace_dir, host_for, llm_server):
