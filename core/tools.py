@@ -51,6 +51,17 @@ class Tool:
     needs_approval: bool = False
     read_only: bool = False
     source: str | None = None  # "path:line" where the tool is defined, for go-to-definition
+    title: str | None = None
+    """A short human-readable name for menus and approval prompts (MCP ``title``)."""
+    destructive: bool | None = None
+    """May it delete or overwrite what was there (not only add)? None: not said (clients then assume yes)."""
+    idempotent: bool | None = None
+    """Does calling it again with the same arguments change nothing more? None: not said (assumed no)."""
+    open_world: bool | None = None
+    """Does it reach beyond the workspace (the network, a remote)? None: not said (assumed yes)."""
+    links: Callable[[Any], list[str]] | None = None
+    """The resources a result names (a written file as a workspace-relative path, or a URI): MCP answers carry
+    them as resource links, so a client can open what the call made."""
 
     @cached_property
     def wants_context(self) -> bool:

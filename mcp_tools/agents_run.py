@@ -131,7 +131,16 @@ def _can_sample(session: ServerSession) -> bool:
 
 
 def register(faces: Faces) -> None:
-    @faces.tool(role="operator", read_only=False, long_running=True, output=RunResult, title="Run an agent")
+    @faces.tool(
+        role="operator",
+        read_only=False,
+        destructive=True,  # the agent may use any tool it lists
+        idempotent=False,
+        open_world=True,  # it calls a model provider
+        long_running=True,
+        output=RunResult,
+        title="Run an agent",
+    )
     async def run_agent(
         call: Call, agent: str, task: str, model: str | None = None, max_iterations: int | None = None
     ) -> RunResult:

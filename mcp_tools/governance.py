@@ -45,7 +45,7 @@ class PolicyDecision(TypedDict):
 
 
 def register(faces: Faces) -> None:
-    @faces.tool(output=VerifyResult)
+    @faces.tool(output=VerifyResult, title="Verify the audit trail")
     async def audit_verify(call: Call, anchor: dict[str, Any] | None = None) -> VerifyResult:
         """Verify the workspace's audit trail: the hash chain, the signed head record and, when given, an anchor
         (as printed by `parac audit anchor`). Names the first bad entry and what is wrong with it."""
@@ -53,7 +53,7 @@ def register(faces: Faces) -> None:
         report = await call.to_thread(_verify, root, anchor)
         return VerifyResult(**report)  # type: ignore[typeddict-item]
 
-    @faces.tool(output=PolicyDecision)
+    @faces.tool(output=PolicyDecision, title="Check a tool against the policies")
     async def policy_check(call: Call, tool: str, agent: str | None = None, workflow: str | None = None) -> PolicyDecision:
         """Explain whether the policies let `agent` (none: a direct call) use `tool` inside `workflow`, with every
         rule that was looked at."""
@@ -63,7 +63,7 @@ def register(faces: Faces) -> None:
         decision = Policies.for_root(root).decide(tool, agent=agent, workflow=workflow)
         return PolicyDecision(**decision.to_dict())  # type: ignore[typeddict-item]
 
-    @faces.resource("parac://audit/recent", name="audit-recent", mime_type="application/json",
+    @faces.resource("parac://audit/recent", name="audit-recent", title="Recent audit entries", mime_type="application/json",
                     description=f"The latest {RECENT} audit entries, newest last")
     async def recent(call: Call) -> str:
         root = (await call.workspace()).root

@@ -65,6 +65,12 @@ def plugin_tool(name: str, tool: Any, origin: str) -> ToolFace:
         invoke=invoke,
         role="operator" if not tool.read_only or tool.needs_approval else "viewer",
         read_only=tool.read_only,
+        title=tool.title,
+        destructive=tool.destructive,
+        idempotent=tool.idempotent,
+        open_world=tool.open_world,
+        family="external" if origin.startswith("mcp:") else origin,  # mcp:SERVER: another MCP server's tools
+        links=tool.links,
         output_schema=tool.output_schema if (tool.output_schema or {}).get("type") == "object" else None,
         schema=tool.input_schema,
         hooked=False,

@@ -219,6 +219,7 @@ async def _drive_here(call: Call, runner: WorkflowRunner, run: Any) -> RunResult
             send.close()
 
 
+
 def _offer(send: Any, name: str, data: dict[str, Any]) -> None:
     import anyio
 
@@ -228,8 +229,23 @@ def _offer(send: Any, name: str, data: dict[str, Any]) -> None:
         pass
 
 
+def run_link(result: RunStatus | GateDecision) -> list[str]:
+    """The run a result is about, as the resource a client can read and subscribe to."""
+    return [f"parac://runs/{result['run_id']}"]
+
+
 def register(faces: Faces) -> None:
-    @faces.tool(role="operator", read_only=False, long_running=True, output=RunStatus, title="Run a workflow")
+    @faces.tool(
+        role="operator",
+        read_only=False,
+        destructive=True,  # its steps may use any tool
+        idempotent=False,
+        open_world=True,  # its agents call model providers
+        long_running=True,
+        output=RunStatus,
+        title="Run a workflow",
+        links=run_link,
+    )
     async def run_workflow(
         call: Call,
         name: str,
@@ -256,7 +272,7 @@ def register(faces: Faces) -> None:
         await _resume_in_background(call, run_id)
         return status
 
-    @faces.tool(output=RunStatus, title="Workflow run status")
+    @faces.tool(output=RunStatus, title="Workflow run status", links=run_link)
     async def workflow_status(call: Call, run_id: str) -> RunStatus:
         """A run's status, and each step's status, output, error, attempts and cost."""
         runner = await _runner(call)
@@ -272,18 +288,44 @@ def register(faces: Faces) -> None:
         finally:
             runner.close()
 
-    @faces.tool(role="operator", read_only=False, output=GateDecision, title="Approve a workflow step")
+    @faces.tool(
+        role="operator",
+        read_only=False,
+        destructive=False,
+        idempotent=True,  # a gate is decided once; asking again changes nothing
+        output=GateDecision,
+        title="Approve a workflow step",
+        links=run_link,
+    )
     async def approve_step(call: Call, run_id: str, step: str, comment: str | None = None) -> GateDecision:
         """Approve a gate (an approval step) a run waits at; the run goes on (resume_run it when no process
         runs it: see resumable)."""
         return await decide(call, run_id, step, True, comment)
 
-    @faces.tool(role="operator", read_only=False, output=GateDecision, title="Reject a workflow step")
+    @faces.tool(
+        role="operator",
+        read_only=False,
+        destructive=False,
+        idempotent=True,
+        output=GateDecision,
+        title="Reject a workflow step",
+        links=run_link,
+    )
     async def reject_step(call: Call, run_id: str, step: str, comment: str | None = None) -> GateDecision:
         """Reject a gate a run waits at: the step fails, and so do the steps that depend on it."""
         return await decide(call, run_id, step, False, comment)
 
-    @faces.tool(role="operator", read_only=False, long_running=True, output=RunStatus, title="Resume a run")
+    @faces.tool(
+        role="operator",
+        read_only=False,
+        destructive=True,
+        idempotent=False,
+        open_world=True,
+        long_running=True,
+        output=RunStatus,
+        title="Resume a run",
+        links=run_link,
+    )
     async def resume_run(call: Call, run_id: str, wait: bool = False) -> RunStatus:
         """Continue a stopped run (its process died, or it paused at a gate); finished steps are not run again.
         Returns at once unless wait=true."""
@@ -301,7 +343,15 @@ def register(faces: Faces) -> None:
         await _resume_in_background(call, run_id)
         return status
 
-    @faces.tool(role="operator", read_only=False, output=RunStatus, title="Cancel a run")
+    @faces.tool(
+        role="operator",
+        read_only=False,
+        destructive=True,  # the steps it stops are not run again
+        idempotent=True,
+        output=RunStatus,
+        title="Cancel a run",
+        links=run_link,
+    )
     async def cancel_run(call: Call, run_id: str) -> RunStatus:
         """Stop a run: the process running it stops its steps cleanly; a run nobody runs is cancelled at once."""
         runner = await _runner(call)

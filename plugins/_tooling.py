@@ -26,10 +26,29 @@ class TypedTool(Tool):
     ``structuredContent`` they can check. Built eagerly, the ~35 built-in tools' schemas would cost every start of
     ``parac lsp`` or ``parac mcp serve`` about 100 ms of pydantic work before its first answer."""
 
-    def __init__(self, fn: Callable[..., Any], *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        title: str,
+        *,
+        read_only: bool = False,
+        destructive: bool | None = None,
+        idempotent: bool | None = None,
+        open_world: bool = False,
+        links: Callable[[Any], list[str]] | None = None,
+    ) -> None:
+        """Every built-in tool says what it does to the world (the MCP hints). A tool that only reads changes
+        nothing, so it is neither destructive nor anything but idempotent; one that writes must say both."""
+        if not read_only and (destructive is None or idempotent is None):
+            raise ValueError(f"tool {fn.__name__}: a tool that writes must say whether it is destructive and idempotent")
         self.fn = fn
         self.name = fn.__name__
+        self.title = title
         self.read_only = read_only
+        self.destructive = bool(destructive) and not read_only
+        self.idempotent = read_only or bool(idempotent)
+        self.open_world = open_world
+        self.links = links
         self.needs_approval = False
         self.source = f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
 

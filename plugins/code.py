@@ -412,5 +412,6 @@ def code_metrics(
 
 @hookimpl
 def parac_register_tools(register) -> None:
-    for fn in (code_outline, code_definition, code_metrics):
-        register(TypedTool(fn, read_only=True))
+    for fn, title in ((code_outline, "Code outline"), (code_definition, "Find a definition"),
+                      (code_metrics, "Code metrics")):
+        register(TypedTool(fn, title, read_only=True))

@@ -118,5 +118,5 @@ def parac_workspace_opened(workspace) -> None:
 
 @hookimpl
 def parac_register_tools(register) -> None:
-    for fn in (diagram_workflow, diagram_agents):
-        register(TypedTool(fn, read_only=True))
+    register(TypedTool(diagram_workflow, "Diagram a workflow", read_only=True))
+    register(TypedTool(diagram_agents, "Diagram agents", read_only=True))

@@ -301,7 +301,16 @@ def file_delete(
 
 @hookimpl
 def parac_register_tools(register) -> None:
-    for fn in (file_read, file_list, file_glob, file_search):
-        register(TypedTool(fn, read_only=True))
-    for fn in (file_write, file_edit, file_move, file_delete):
-        register(TypedTool(fn))
+    for fn, title in ((file_read, "Read a file"), (file_list, "List files"), (file_glob, "Find files by pattern"),
+                      (file_search, "Search file contents")):
+        register(TypedTool(fn, title, read_only=True))
+    register(TypedTool(file_write, "Write a file", destructive=True, idempotent=True, links=_written))
+    register(TypedTool(file_edit, "Edit a file", destructive=True, idempotent=False, links=_written))
+    register(TypedTool(file_move, "Move a file", destructive=True, idempotent=False,
+                       links=lambda result: [result["destination"]]))
+    register(TypedTool(file_delete, "Delete a file or folder", destructive=True, idempotent=True))
+
+
+def _written(result: dict) -> list[str]:
+    """The file a write or edit made: clients get a link to open it."""
+    return [result["path"]]

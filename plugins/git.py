@@ -571,7 +571,17 @@ def git_push(
 
 @hookimpl
 def parac_register_tools(register) -> None:
-    for fn in (git_status, git_diff, git_log, git_show, git_blame, git_branch_list):
-        register(TypedTool(fn, read_only=True))
-    for fn in (git_branch_create, git_switch, git_add, git_commit, git_tag, git_fetch, git_pull, git_push):
-        register(TypedTool(fn))
+    for fn, title in ((git_status, "Git status"), (git_diff, "Git diff"), (git_log, "Git log"),
+                      (git_show, "Show a git commit"), (git_blame, "Git blame"), (git_branch_list, "List git branches")):
+        register(TypedTool(fn, title, read_only=True))
+    # Only what git itself may lose counts as destructive: switching and pulling rewrite the working tree
+    # (git refuses when local changes would be lost, but pulled files replace what was there).
+    register(TypedTool(git_branch_create, "Create a git branch", destructive=False, idempotent=False))
+    register(TypedTool(git_switch, "Switch git branch", destructive=True, idempotent=True))
+    register(TypedTool(git_add, "Stage files (git add)", destructive=False, idempotent=True))
+    register(TypedTool(git_commit, "Git commit", destructive=False, idempotent=False))
+    register(TypedTool(git_tag, "Create a git tag", destructive=False, idempotent=False))
+    # The remotes are the open world; a push never forces, so it only adds to the remote.
+    register(TypedTool(git_fetch, "Git fetch", destructive=False, idempotent=True, open_world=True))
+    register(TypedTool(git_pull, "Git pull", destructive=True, idempotent=False, open_world=True))
+    register(TypedTool(git_push, "Git push", destructive=False, idempotent=True, open_world=True))

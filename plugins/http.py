@@ -66,4 +66,5 @@ def http_request(
 
 @hookimpl
 def parac_register_tools(register) -> None:
-    register(TypedTool(http_request))
+    # Any method, so it may change or delete what a server holds, and repeating a POST is not harmless.
+    register(TypedTool(http_request, "HTTP request", destructive=True, idempotent=False, open_world=True))

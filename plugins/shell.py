@@ -61,4 +61,5 @@ def shell_run(
 
 @hookimpl
 def parac_register_tools(register) -> None:
-    register(TypedTool(shell_run))
+    # A command may do anything the sandbox lets it; a policy may give the sandbox the network.
+    register(TypedTool(shell_run, "Run a command", destructive=True, idempotent=False, open_world=True))

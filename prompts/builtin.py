@@ -62,6 +62,7 @@ async def agent_names(call: Call, typed: str) -> list[str]:
 
 def register(faces: Faces) -> None:
     @faces.prompt(
+        title="Create an agent",
         arguments=[PromptArgument("name", "The new agent's name", True), PromptArgument("purpose", "What it is for", True)],
     )
     async def create_agent(call: Call, arguments: dict[str, str]) -> str:
@@ -69,18 +70,21 @@ def register(faces: Faces) -> None:
         workspace = await call.workspace()
         return render("create_agent", name=arguments["name"], purpose=arguments["purpose"], agents=agent_lines(workspace), skills=skill_lines(workspace))
 
-    @faces.prompt(arguments=[PromptArgument("goal", "What the workflow achieves", True)])
+    @faces.prompt(title="Create a workflow", arguments=[PromptArgument("goal", "What the workflow achieves", True)])
     async def create_workflow(call: Call, arguments: dict[str, str]) -> str:
         """Design a workflow (steps, dependencies, gates) from this workspace's agents."""
         return render("create_workflow", goal=arguments["goal"], agents=agent_lines(await call.workspace()))
 
-    @faces.prompt(arguments=[PromptArgument("code", "The code to review", True), PromptArgument("focus", "What to look at most")])
+    @faces.prompt(
+        title="Review code",
+        arguments=[PromptArgument("code", "The code to review", True), PromptArgument("focus", "What to look at most")],
+    )
     async def review_code(call: Call, arguments: dict[str, str]) -> str:
         """Review code for bugs, security problems and maintainability."""
         focus = arguments.get("focus")
         return render("review_code", code=arguments["code"], focus_line=f", paying most attention to {focus}" if focus else "")
 
-    @faces.prompt(arguments=[PromptArgument("name", "The agent", True)], complete={"name": agent_names})
+    @faces.prompt(title="Explain an agent", arguments=[PromptArgument("name", "The agent", True)], complete={"name": agent_names})
     async def explain_agent(call: Call, arguments: dict[str, str]) -> str:
         """Explain an agent: what it is for, what it inherits, and where each setting comes from."""
         workspace = await call.workspace()
@@ -105,7 +109,8 @@ def register(faces: Faces) -> None:
             async def skill_prompt(call: Call, arguments: dict[str, str], spec: Any = spec, text: str = instructions) -> str:
                 return render("skill", name=spec.name, description=spec.description, instructions=text.strip(), task=arguments["task"])
 
-            out.append(PromptFace(f"skill_{skill_name}", f"Use the skill {skill_name}: {spec.description}", skill_prompt, [TASK]))
+            description = f"Use the skill {skill_name}: {spec.description}"
+            out.append(PromptFace(f"skill_{skill_name}", description, skill_prompt, [TASK], title=f"Skill: {skill_name}"))
         for agent_name in workspace.agent_names():
 
             async def run_as(call: Call, arguments: dict[str, str], agent_name: str = agent_name) -> str:
@@ -115,7 +120,15 @@ def register(faces: Faces) -> None:
                 description = workspace.resolve_agent(agent_name).fields.get("description") or ""
             except ParacError:
                 continue  # a broken agent has no prompt to give; validate_workspace says why
-            out.append(PromptFace(f"agent_{agent_name}", f"Work as the agent {agent_name}: {description}", run_as, [TASK]))
+            out.append(
+                PromptFace(
+                    f"agent_{agent_name}",
+                    f"Work as the agent {agent_name}: {description}",
+                    run_as,
+                    [TASK],
+                    title=f"Work as {agent_name}",
+                )
+            )
         return out
 
     async def from_plugins(call: Call) -> list[PromptFace]:
@@ -134,4 +147,4 @@ def plugin_prompt(definition: Any) -> PromptFace:
     arguments = [
         PromptArgument(a["name"], a.get("description", ""), bool(a.get("required", False))) for a in definition.arguments
     ]
-    return PromptFace(definition.name, definition.description, render_plugin, arguments)
+    return PromptFace(definition.name, definition.description, render_plugin, arguments, title=definition.title)

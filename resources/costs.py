@@ -32,7 +32,7 @@ def summary(workspace: Workspace) -> str:
 def register(faces: Faces) -> None:
     @faces.resource(
         "parac://costs",
-        name="costs",
+        name="costs", title="Costs",
         description="Model-call costs: totals by model and by agent, and the latest calls.",
         mime_type="application/json",
     )

@@ -19,6 +19,7 @@ def plugin_resource(uri: str, definition: Any) -> ResourceFace:
     return ResourceFace(
         uri=uri,
         name=definition.name or uri,
+        title=definition.title,
         read=read,
         description=definition.description,
         mime_type=definition.mime_type,

@@ -63,7 +63,7 @@ async def run_ids(call: Call, typed: str) -> list[str]:
 def register(faces: Faces) -> None:
     @faces.resource(
         "parac://runs",
-        name="runs",
+        name="runs", title="Workflow runs",
         description="Recent workflow runs, newest first, with their status",
         mime_type="application/json",
     )
@@ -72,7 +72,7 @@ def register(faces: Faces) -> None:
 
     @faces.template(
         "parac://runs/{id}",
-        name="run",
+        name="run", title="A workflow run",
         description="A workflow run: its status, each step's status, output, error, attempts and cost, waiting gates",
         mime_type="application/json",
         complete={"id": run_ids},
@@ -82,7 +82,7 @@ def register(faces: Faces) -> None:
 
     @faces.template(
         "parac://runs{?limit,cursor}",
-        name="runs-page",
+        name="runs-page", title="Workflow runs, by page",
         description=(
             f"Workflow runs a page at a time, newest first: {{runs, next_cursor}} (limit: default {RECENT}, at most"
             f" {MAX_LIMIT}; cursor: the next_cursor of the page before)"

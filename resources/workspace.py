@@ -81,7 +81,7 @@ async def memory_paths(call: Call, typed: str) -> list[str]:
 def register(faces: Faces) -> None:
     @faces.template(
         "parac://agents/{name}/source",
-        name="agent-source",
+        name="agent-source", title="Agent source",
         description="An agent's file as written (YAML or Markdown with front matter)",
         complete={"name": agent_names},
     )
@@ -95,7 +95,7 @@ def register(faces: Faces) -> None:
 
     @faces.template(
         "parac://agents/{name}",
-        name="agent",
+        name="agent", title="Agent (resolved)",
         description="An agent resolved through its parents, with the chain and each field's provenance",
         mime_type="application/json",
         complete={"name": agent_names},
@@ -107,7 +107,7 @@ def register(faces: Faces) -> None:
 
     @faces.template(
         "parac://skills/{name}/{+file}",
-        name="skill-file",
+        name="skill-file", title="Skill file",
         description="A file beside a skill's SKILL.md (scripts, references, templates)",
         complete={"name": skill_names},
     )
@@ -121,7 +121,7 @@ def register(faces: Faces) -> None:
 
     @faces.template(
         "parac://skills/{name}",
-        name="skill",
+        name="skill", title="Skill",
         description="A skill's SKILL.md: front matter and instructions",
         mime_type="text/markdown",
         complete={"name": skill_names},
@@ -134,7 +134,7 @@ def register(faces: Faces) -> None:
 
     @faces.template(
         "parac://workflows/{name}",
-        name="workflow",
+        name="workflow", title="Workflow",
         description="A workflow's file as written",
         mime_type="application/yaml",
         complete={"name": workflow_names},
@@ -150,7 +150,7 @@ def register(faces: Faces) -> None:
 
     @faces.template(
         "parac://schemas/{kind}",
-        name="schema",
+        name="schema", title="JSON Schema",
         description="The JSON Schema of a spec kind (agent, skill, workflow, policy, project)",
         mime_type="application/schema+json",
         complete={"kind": schema_kinds},
@@ -161,7 +161,7 @@ def register(faces: Faces) -> None:
 
     @faces.template(
         "parac://memory/{+path}",
-        name="memory",
+        name="memory", title="Agent memory",
         description="The team's Markdown notes under .parac/memory/ (context, logs, knowledge)",
         mime_type="text/markdown",
         complete={"path": memory_paths},
@@ -169,7 +169,7 @@ def register(faces: Faces) -> None:
     async def memory(call: Call, path: str) -> str | bytes:
         return read_file(confined((await call.workspace()).dir / "memory", path))
 
-    @faces.resource("parac://policies", name="policies", description="Every policy file, parsed", mime_type="application/json")
+    @faces.resource("parac://policies", name="policies", title="Policies", description="Every policy file, parsed", mime_type="application/json")
     async def policies(call: Call) -> str:
         workspace = await call.workspace()
         return as_json(
@@ -184,7 +184,7 @@ def register(faces: Faces) -> None:
         )
 
     @faces.resource(
-        "parac://plugins", name="plugins", description="Loaded plugins and what each registered", mime_type="application/json"
+        "parac://plugins", name="plugins", title="Plugins", description="Loaded plugins and what each registered", mime_type="application/json"
     )
     async def plugins(call: Call) -> str:
         host = await call.host()
@@ -192,7 +192,7 @@ def register(faces: Faces) -> None:
 
     @faces.resource(
         "parac://roadmap/decisions",
-        name="decisions",
+        name="decisions", title="Decision log",
         description="Architecture decision records (.parac/roadmap/decisions.md)",
         mime_type="text/markdown",
     )
@@ -208,7 +208,8 @@ def register(faces: Faces) -> None:
         out: list[ResourceFace] = []
 
         def add(uri: str, name: str, description: str | None, mime: str, read: object) -> None:
-            out.append(ResourceFace(uri=uri, name=name, read=read, description=description, mime_type=mime))  # type: ignore[arg-type]
+            title = name[0].upper() + name[1:]
+            out.append(ResourceFace(uri=uri, name=name, read=read, description=description, mime_type=mime, title=title))  # type: ignore[arg-type]
 
         for name in workspace.agent_names():
             add(f"parac://agents/{name}", f"agent {name}", "resolved", "application/json", lambda c, n=name: agent(c, n))

@@ -97,10 +97,17 @@ def tool_from_function(
     description: str | None = None,
     needs_approval: bool = False,
     read_only: bool = False,
+    title: str | None = None,
+    destructive: bool | None = None,
+    idempotent: bool | None = None,
+    open_world: bool | None = None,
+    links: Callable[[Any], list[str]] | None = None,
 ) -> Tool:
     """A :class:`Tool` whose argument schema comes from ``fn``'s type hints and description from its docstring.
 
-    A parameter named ``ctx`` is not an argument: it receives the :class:`ToolContext`.
+    A parameter named ``ctx`` is not an argument: it receives the :class:`ToolContext`. ``title`` and the hints
+    (``destructive``, ``idempotent``, ``open_world``; None = not said) are what MCP clients show and decide
+    confirmations by; ``links`` names the resources a result points at (see :class:`Tool`).
     """
     from pydantic import create_model
 
@@ -126,4 +133,9 @@ def tool_from_function(
         needs_approval=needs_approval,
         read_only=read_only,
         source=source,
+        title=title,
+        destructive=destructive,
+        idempotent=idempotent,
+        open_world=open_world,
+        links=links,
     )

@@ -51,12 +51,12 @@ def parac_register_workflows(register: Callable[..., None]) -> None:
 
 @hookspec
 def parac_register_prompts(register: Callable[..., None]) -> None:
-    """Register MCP prompts: ``register(name, description, render, arguments=[...])``."""
+    """Register MCP prompts: ``register(name, description, render, arguments=[...], title=...)``."""
 
 
 @hookspec
 def parac_register_resources(register: Callable[..., None]) -> None:
-    """Register MCP resources: ``register(uri, read, name=..., description=..., mime_type=...)``."""
+    """Register MCP resources: ``register(uri, read, name=..., title=..., description=..., mime_type=...)``."""
 
 
 @hookspec

@@ -28,6 +28,7 @@ class PromptDef:
     description: str
     render: Callable[..., Any]
     arguments: list[dict[str, Any]] = field(default_factory=list)
+    title: str | None = None
 
 
 @dataclass
@@ -37,6 +38,7 @@ class ResourceDef:
     name: str | None = None
     description: str | None = None
     mime_type: str = "text/plain"
+    title: str | None = None
 
 
 @dataclass
@@ -127,8 +129,14 @@ class Registry:
         return path.stem, WorkflowSpec.model_validate(doc.data), path
 
     @staticmethod
-    def _as_prompts(name: str, description: str, render: Callable[..., Any], arguments: list[dict[str, Any]] | None = None) -> tuple[str, PromptDef, Path | None]:
-        return name, PromptDef(name, description, render, arguments or []), None
+    def _as_prompts(
+        name: str,
+        description: str,
+        render: Callable[..., Any],
+        arguments: list[dict[str, Any]] | None = None,
+        title: str | None = None,
+    ) -> tuple[str, PromptDef, Path | None]:
+        return name, PromptDef(name, description, render, arguments or [], title), None
 
     @staticmethod
     def _as_resources(uri: str, read: Callable[..., Any], **options: Any) -> tuple[str, ResourceDef, Path | None]:

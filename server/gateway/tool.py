@@ -46,11 +46,37 @@ class ExternalTool(Tool):
         spec = self._spec()
         return spec.output_schema if spec is not None else None
 
+    def _hints(self) -> Any:
+        spec = self._spec()
+        return spec.annotations if spec is not None else None
+
     @property  # type: ignore[override]
     def read_only(self) -> bool:
-        spec = self._spec()
-        hints = spec.annotations if spec is not None else None
+        hints = self._hints()
         return bool(hints is not None and hints.read_only_hint)
+
+    # The server's own word, passed on as it said it (None: it said nothing; clients assume the worst).
+    @property  # type: ignore[override]
+    def title(self) -> str | None:
+        spec = self._spec()
+        if spec is None:
+            return None
+        return spec.title or (spec.annotations.title if spec.annotations is not None else None)
+
+    @property  # type: ignore[override]
+    def destructive(self) -> bool | None:
+        hints = self._hints()
+        return hints.destructive_hint if hints is not None else None
+
+    @property  # type: ignore[override]
+    def idempotent(self) -> bool | None:
+        hints = self._hints()
+        return hints.idempotent_hint if hints is not None else None
+
+    @property  # type: ignore[override]
+    def open_world(self) -> bool | None:
+        hints = self._hints()
+        return hints.open_world_hint if hints is not None else None
 
     def _call(self, **arguments: Any) -> Any:
         return self._sources.call(self.server, self.remote, arguments)

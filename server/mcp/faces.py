@@ -45,6 +45,14 @@ class ToolFace:
     role: Role = "viewer"
     read_only: bool = True
     title: str | None = None
+    destructive: bool | None = None
+    idempotent: bool | None = None
+    open_world: bool | None = None
+    """The MCP hints beside `read_only` (None: not said; a client then assumes destructive, open-world)."""
+    family: str | None = None
+    """Which icon the tool shows (`parac.server.mcp.icons`): its area or plugin."""
+    links: Callable[[Any], list[str]] | None = None
+    """The resources a result names (URIs, or paths relative to the workspace): sent as resource links."""
     output_schema: dict[str, Any] | None = None
     schema: dict[str, Any] | None = None
     """The input JSON Schema when it is given as data (plugin tools); derived from `signature_of` otherwise."""
@@ -90,6 +98,7 @@ class ResourceFace:
     description: str | None = None
     mime_type: str = "text/plain"
     role: Role = "viewer"
+    title: str | None = None
 
 
 @dataclass(eq=False)
@@ -104,6 +113,7 @@ class TemplateFace:
     mime_type: str = "text/plain"
     role: Role = "viewer"
     complete: dict[str, Completer] = field(default_factory=dict)
+    title: str | None = None
 
     @cached_property
     def parsed(self) -> Any:
@@ -135,6 +145,7 @@ class PromptFace:
     arguments: list[PromptArgument] = field(default_factory=list)
     role: Role = "viewer"
     complete: dict[str, Completer] = field(default_factory=dict)
+    title: str | None = None
 
 
 ToolsProvider = Callable[["Call"], Awaitable[Iterable[ToolFace]]]
@@ -165,20 +176,29 @@ class Faces:
         *,
         role: Role = "viewer",
         read_only: bool = True,
+        destructive: bool | None = None,
+        idempotent: bool | None = None,
+        open_world: bool = False,
         title: str | None = None,
         output: Any = None,
         long_running: bool = False,
+        links: Callable[[Any], list[str]] | None = None,
     ) -> Callable[[F], F]:
         """Register `async def fn(call: Call, ...)` as a tool; its docstring is the description.
 
         `output` is the type of the structured result (a TypedDict or pydantic model, or a JSON Schema dict);
-        with it, the result goes to the client as `structuredContent` with an `outputSchema`.
+        with it, the result goes to the client as `structuredContent` with an `outputSchema`. A tool that is not
+        `read_only` says whether it is `destructive` and `idempotent` (clients ask for confirmation by them);
+        `open_world`: it reaches past the workspace (a model provider, the network). `links(result)` names the
+        resources a result points at (a run's `parac://runs/{id}`). The icon is the registering module's area.
         """
 
         def decorator(fn: F) -> F:
             tool_name = name or fn.__name__
             if tool_name in self.tools:
                 raise ValueError(f"MCP tool {tool_name!r} is registered twice")
+            if not read_only and (destructive is None or idempotent is None):
+                raise ValueError(f"MCP tool {tool_name!r} writes: say whether it is destructive and idempotent")
 
             async def invoke(call: Call, arguments: dict[str, Any]) -> Any:
                 return await fn(call, **arguments)
@@ -190,6 +210,11 @@ class Faces:
                 role=role,
                 read_only=read_only,
                 title=title,
+                destructive=bool(destructive) and not read_only,
+                idempotent=read_only or bool(idempotent),
+                open_world=open_world,
+                family=fn.__module__.rpartition(".")[2],
+                links=links,
                 output_schema=output_schema(output),
                 signature_of=fn,
                 long_running=long_running,
@@ -204,12 +229,19 @@ class Faces:
     # -- resources ---------------------------------------------------------------------------------------------------
 
     def resource(
-        self, uri: str, *, name: str, description: str | None = None, mime_type: str = "text/plain", role: Role = "viewer"
+        self,
+        uri: str,
+        *,
+        name: str,
+        title: str | None = None,
+        description: str | None = None,
+        mime_type: str = "text/plain",
+        role: Role = "viewer",
     ) -> Callable[[F], F]:
-        """Register `async def read(call) -> str | bytes` as the resource at `uri`."""
+        """Register `async def read(call) -> str | bytes` as the resource at `uri`; `title` is what a client shows."""
 
         def decorator(fn: F) -> F:
-            self.resources[uri] = ResourceFace(uri, name, fn, description, mime_type, role)
+            self.resources[uri] = ResourceFace(uri, name, fn, description, mime_type, role, title)
             return fn
 
         return decorator
@@ -219,6 +251,7 @@ class Faces:
         uri_template: str,
         *,
         name: str,
+        title: str | None = None,
         description: str | None = None,
         mime_type: str = "text/plain",
         role: Role = "viewer",
@@ -230,7 +263,9 @@ class Faces:
         """
 
         def decorator(fn: F) -> F:
-            self.templates.append(TemplateFace(uri_template, name, fn, description, mime_type, role, complete or {}))
+            self.templates.append(
+                TemplateFace(uri_template, name, fn, description, mime_type, role, complete or {}, title)
+            )
             return fn
 
         return decorator
@@ -246,6 +281,7 @@ class Faces:
         self,
         name: str | None = None,
         *,
+        title: str | None = None,
         arguments: Iterable[PromptArgument] = (),
         role: Role = "viewer",
         complete: dict[str, Completer] | None = None,
@@ -255,7 +291,7 @@ class Faces:
         def decorator(fn: F) -> F:
             prompt_name = name or fn.__name__
             self.prompts[prompt_name] = PromptFace(
-                prompt_name, inspect.cleandoc(fn.__doc__ or ""), fn, list(arguments), role, complete or {}
+                prompt_name, inspect.cleandoc(fn.__doc__ or ""), fn, list(arguments), role, complete or {}, title
             )
             return fn
 

@@ -27,6 +27,7 @@ from mcp.shared.exceptions import MCPError
 from .app import CLIENT_LOG_LEVELS, ParacApp
 from .call import Call
 from .faces import FaceError, PromptFace, ResourceFace, TemplateFace, ToolFace, to_json_text
+from .icons import SERVER, icons
 from .logs import current_request, forward_to_clients
 from .roles import allows
 
@@ -79,6 +80,7 @@ def build_server(app: ParacApp) -> ParacServer:
         title="parac",
         description="Agents, tools, skills and workflows of a parac workspace",
         instructions=INSTRUCTIONS,
+        icons=list(icons(SERVER)),
         lifespan=lifespan,
         on_list_tools=handlers.list_tools,
         on_call_tool=handlers.call_tool,
@@ -210,7 +212,19 @@ class Handlers:
             return _error_result(f'tool "{face.name}" failed unexpectedly ({type(error).__name__}); see the server log')
         finally:
             current_request.reset(token)
-        return _tool_result(face, value)
+        return _tool_result(face, value, await self._links(call, face, value))
+
+    @staticmethod
+    async def _links(call: Call, face: ToolFace, value: Any) -> list[types.ResourceLink]:
+        """What the result names, as resource links: a URI as it is, a path as the `file://` URI of that file in
+        the workspace."""
+        if face.links is None or isinstance(value, types.CallToolResult):
+            return []
+        out = []
+        for target in face.links(value):
+            uri = target if "://" in target else ((await call.workspace()).root / target).absolute().as_uri()
+            out.append(types.ResourceLink(uri=uri, name=target.rpartition("/")[2] or target))
+        return out
 
     async def _governed(self, call: Call, face: ToolFace, arguments: dict[str, Any]) -> Any:
         """Run a parac tool between the governance hooks (plugin tools get them from `Host.call_tool` instead)."""
@@ -242,7 +256,12 @@ class Handlers:
             for provider in faces.resource_providers:
                 found.update((face.uri, face) for face in await provider(call))
             return [
-                (f.uri, types.Resource(uri=f.uri, name=f.name, description=f.description, mime_type=f.mime_type))
+                (
+                    f.uri,
+                    types.Resource(
+                        uri=f.uri, name=f.name, title=f.title, description=f.description, mime_type=f.mime_type
+                    ),
+                )
                 for f in found.values()
                 if allows(call.role, f.role)
             ]
@@ -261,7 +280,11 @@ class Handlers:
                 (
                     t.uri_template,
                     types.ResourceTemplate(
-                        uri_template=t.uri_template, name=t.name, description=t.description, mime_type=t.mime_type
+                        uri_template=t.uri_template,
+                        name=t.name,
+                        title=t.title,
+                        description=t.description,
+                        mime_type=t.mime_type,
                     ),
                 )
                 for t in self.app.faces.templates
@@ -435,6 +458,7 @@ def _cursor(params: types.PaginatedRequestParams | None) -> str | None:
 def _mcp_prompt(face: PromptFace) -> types.Prompt:
     return types.Prompt(
         name=face.name,
+        title=face.title,
         description=face.description,
         arguments=[
             types.PromptArgument(name=a.name, description=a.description, required=a.required) for a in face.arguments
@@ -449,17 +473,24 @@ def _mcp_tool(face: ToolFace) -> types.Tool:
         description=face.description,
         input_schema=face.input_schema,
         output_schema=face.output_schema,
-        annotations=types.ToolAnnotations(read_only_hint=face.read_only),
+        icons=list(icons(face.family)),
+        annotations=types.ToolAnnotations(
+            title=face.title,
+            read_only_hint=face.read_only,
+            destructive_hint=face.destructive,
+            idempotent_hint=face.idempotent,
+            open_world_hint=face.open_world,
+        ),
         _meta={"parac/role": face.role},
     )
 
 
-def _tool_result(face: ToolFace, value: Any) -> types.CallToolResult:
+def _tool_result(face: ToolFace, value: Any, links: list[types.ResourceLink]) -> types.CallToolResult:
     if isinstance(value, types.CallToolResult):
         return value
     if isinstance(value, str):
-        return types.CallToolResult(content=[types.TextContent(type="text", text=value)])
+        return types.CallToolResult(content=[types.TextContent(type="text", text=value), *links])
     structured = value if isinstance(value, dict) and face.output_schema is not None else None
     return types.CallToolResult(
-        content=[types.TextContent(type="text", text=to_json_text(value))], structured_content=structured
+        content=[types.TextContent(type="text", text=to_json_text(value)), *links], structured_content=structured
     )

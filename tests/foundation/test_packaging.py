@@ -34,6 +34,8 @@ def test_wheel_installs_and_every_module_imports(tmp_path: Path):
             assert f"parac/{folder}/{source.relative_to(REPO / folder).as_posix()}" in names, source
     assert "parac/core/templates/default/.parac/agents/coder.yaml" in names
     assert "parac/core/templates/default/.parac/.gitignore" in names
+    icons = {f"parac/server/mcp/icons/{svg.name}" for svg in (REPO / "server/mcp/icons").glob("*.svg")}
+    assert icons and icons <= set(names)  # the MCP icons are package data, served from the installed package
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)

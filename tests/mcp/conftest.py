@@ -67,7 +67,7 @@ def extra_faces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
                     STATE["finished"] += 1
                     return Counted(steps=steps)
 
-                @faces.tool(role="admin", read_only=False)
+                @faces.tool(role="admin", read_only=False, destructive=True, idempotent=True)
                 async def wipe(call: Call) -> str:
                     """An admin-only tool."""
                     return "wiped"

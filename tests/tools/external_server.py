@@ -13,11 +13,15 @@ import time
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
 
 server = MCPServer("test-external")
 
 
-@server.tool()
+@server.tool(
+    title="Add numbers",
+    annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
+)
 def add(a: int, b: int) -> int:
     """Add two integers."""
     return a + b
