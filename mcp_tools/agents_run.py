@@ -14,7 +14,7 @@ from typing_extensions import TypedDict
 
 from parac.core.diagnostics import ParacError
 from parac.core.providers import CLIENT_SAMPLER, Completion, CompletionRequest, Usage, approx_tokens, message_text
-from parac.server.mcp.call import Call
+from parac.server.mcp.call import Call, offer
 from parac.server.mcp.faces import FaceError, Faces
 
 if TYPE_CHECKING:
@@ -156,10 +156,7 @@ def register(faces: Faces) -> None:
 
         def on_event(name: str, data: dict[str, Any]) -> None:
             if name in ("agent.turn", "budget.threshold"):
-                try:
-                    send.send_nowait((name, data))
-                except anyio.WouldBlock:  # a client slower than the model: drop progress, never the run
-                    pass
+                offer(send, (name, data))
 
         async def forward() -> None:
             async with receive:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import TypedDict
 
-from parac.server.mcp.call import Call
+from parac.server.mcp.call import Call, offer
 from parac.server.mcp.faces import FaceError, Faces
 
 if TYPE_CHECKING:
@@ -199,7 +199,7 @@ async def _drive_here(call: Call, runner: WorkflowRunner, run: Any) -> RunResult
     import anyio
 
     send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any]]](1000)
-    runner.services.on_event = lambda name, data: _offer(send, name, data)
+    runner.services.on_event = lambda name, data: offer(send, (name, data))
 
     async def forward() -> None:
         done = 0
@@ -218,15 +218,6 @@ async def _drive_here(call: Call, runner: WorkflowRunner, run: Any) -> RunResult
         finally:
             send.close()
 
-
-
-def _offer(send: Any, name: str, data: dict[str, Any]) -> None:
-    import anyio
-
-    try:
-        send.send_nowait((name, data))
-    except (anyio.WouldBlock, anyio.ClosedResourceError):  # a slow client loses progress, never the run
-        pass
 
 
 def run_link(result: RunStatus | GateDecision) -> list[str]:
@@ -288,29 +279,16 @@ def register(faces: Faces) -> None:
         finally:
             runner.close()
 
-    @faces.tool(
-        role="operator",
-        read_only=False,
-        destructive=False,
-        idempotent=True,  # a gate is decided once; asking again changes nothing
-        output=GateDecision,
-        title="Approve a workflow step",
-        links=run_link,
-    )
+    # A gate is decided once: asking again changes nothing.
+    gate = dict(role="operator", read_only=False, destructive=False, idempotent=True, output=GateDecision, links=run_link)
+
+    @faces.tool(**gate, title="Approve a workflow step")
     async def approve_step(call: Call, run_id: str, step: str, comment: str | None = None) -> GateDecision:
         """Approve a gate (an approval step) a run waits at; the run goes on (resume_run it when no process
         runs it: see resumable)."""
         return await decide(call, run_id, step, True, comment)
 
-    @faces.tool(
-        role="operator",
-        read_only=False,
-        destructive=False,
-        idempotent=True,
-        output=GateDecision,
-        title="Reject a workflow step",
-        links=run_link,
-    )
+    @faces.tool(**gate, title="Reject a workflow step")
     async def reject_step(call: Call, run_id: str, step: str, comment: str | None = None) -> GateDecision:
         """Reject a gate a run waits at: the step fails, and so do the steps that depend on it."""
         return await decide(call, run_id, step, False, comment)

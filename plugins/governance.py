@@ -25,6 +25,7 @@ plugin (disabled, failed to import or to open the workspace) the host refuses re
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import hashlib
 import logging
@@ -217,6 +218,8 @@ def parac_after_tool_call(call: ToolCall, result: Any, error: BaseException | No
         data["reason"] = str(error)
         if error.rule:
             data["policy"] = error.rule
+    elif isinstance(error, asyncio.CancelledError):  # the caller stopped it (an MCP cancel): not a failure
+        outcome = "cancelled"
     elif error is not None:
         outcome = "error"
         data["error"] = f"{type(error).__name__}: {error}"[:2000]

@@ -109,3 +109,15 @@ class Call:
         import anyio.to_thread
 
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), abandon_on_cancel=True)
+
+
+def offer(send: Any, item: Any) -> None:
+    """Hand a progress event from running work (an engine's or a runtime's callback) to the task forwarding it.
+
+    Progress is dropped, never waited for: a client slower than the work loses some, and once the call is over
+    (cancelled: the forwarder is gone) the work's last events, sent while it winds down, must not fail it.
+    """
+    try:
+        send.send_nowait(item)
+    except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+        pass
