@@ -16,8 +16,16 @@ class CreatedFile(TypedDict):
     replaced: bool
 
 
+def written(created: CreatedFile) -> list[str]:
+    """The file a create tool wrote: clients get a link to open it."""
+    return [created["path"]]
+
+
 def register(faces: Faces) -> None:
-    @faces.tool(role="operator", read_only=False, output=CreatedFile, title="Create an agent")
+    # `force` replaces an existing file; the same call again writes the same file (or is refused without force).
+    creates = dict(role="operator", read_only=False, destructive=True, idempotent=True, output=CreatedFile, links=written)
+
+    @faces.tool(**creates, title="Create an agent")
     async def create_agent(
         call: Call,
         name: str,
@@ -36,7 +44,7 @@ def register(faces: Faces) -> None:
                             tools=tools or (), skills=skills or (), force=force)
         return CreatedFile(**created.to_json())  # type: ignore[typeddict-item]
 
-    @faces.tool(role="operator", read_only=False, output=CreatedFile, title="Create a skill")
+    @faces.tool(**creates, title="Create a skill")
     async def create_skill(call: Call, name: str, description: str | None = None, force: bool = False) -> CreatedFile:
         """Write .parac/skills/NAME/SKILL.md (Agent Skills format); nothing is written when it would not validate."""
         from parac.core.scaffold import new_skill
@@ -44,7 +52,7 @@ def register(faces: Faces) -> None:
         created = new_skill(await call.workspace(), name, description=description, force=force)
         return CreatedFile(**created.to_json())  # type: ignore[typeddict-item]
 
-    @faces.tool(role="operator", read_only=False, output=CreatedFile, title="Create a workflow")
+    @faces.tool(**creates, title="Create a workflow")
     async def create_workflow(
         call: Call,
         name: str,
