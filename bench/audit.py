@@ -128,10 +128,9 @@ def hook_overhead(folder: Path, calls: int = 3000) -> tuple[float, float]:
         return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
     with_governance, without = anyio.run(interleaved)
-    from parac.plugins.governance import state
-
-    assert state.audit is not None
-    state.audit.flush()
+    governance = governed.pm.get_plugin("governance")  # the governed host's own instance
+    assert governance.audit is not None
+    governance.audit.flush()
     return with_governance, without
 
 

@@ -11,7 +11,7 @@ The policy of a workspace is the union of its policy files (``.parac/policies/*.
 4. nothing granted it: denied.
 
 A granted tool may also need a person's approval (``require_approval``) and may be rate limited (``rate_limits``,
-counted per tool in this process). `Policies.decide` answers without side effects, with a trace of every rule it
+counted per tool by each workspace's `PolicyCache`). `Policies.decide` answers without side effects, with a trace of every rule it
 looked at, which is what ``parac policy check`` prints; `Policies.admit` also counts the call against rate limits.
 """
 
@@ -86,10 +86,10 @@ class Policies:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_root(cls, root: str | Path, *, refresh: bool = False) -> Policies:
-        """The policies of the workspace rooted at ``root``, reloaded when any of their files changes on disk
-        (looked at every `RECHECK_S` seconds, or now with ``refresh``)."""
-        return _cache.get(root if isinstance(root, Path) else Path(root), refresh=refresh)
+    def for_root(cls, root: str | Path) -> Policies:
+        """The policies of the workspace rooted at ``root``, read now. What serves calls keeps them instead: a
+        workspace's `PolicyCache` (``Workspace.current_policies()``), which a tool finds in ``ctx.policies``."""
+        return load_policies(root)
 
     # --- decisions --------------------------------------------------------------------------------------------
 
@@ -260,7 +260,7 @@ class Policies:
 
 
 def load_policies(root: str | Path) -> Policies:
-    """Read the policy files of the workspace rooted at ``root`` (no caching; see `Policies.for_root`)."""
+    """Read the policy files of the workspace rooted at ``root`` (no caching; see `PolicyCache`)."""
     root = Path(root)
     files = [_load_file(root, path) for path in policy_paths(root)]
     settings = _settings(root)
@@ -310,34 +310,38 @@ def _load_file(root: Path, path: Path) -> PolicyFile:
         return PolicyFile(label, None, doc, (Diagnostic.at(path, span, "policy", message),))
 
 
-class _Cache:
-    """Policies per workspace root, rebuilt when ``parac.yaml``, the policies folder or a policy file changes.
+class PolicyCache:
+    """One workspace's policies, rebuilt when ``parac.yaml``, the policies folder or a policy file changes.
 
-    The files are checked (a few ``stat`` calls) at most every `RECHECK_S` seconds, so a long-running server
-    follows edits within that time without paying for the checks on every call."""
+    Each workspace holds its own (``Workspace.current_policies()``), so two hosts in one process never share
+    decisions, rate-limit counts or file jails. The files are checked (a few ``stat`` calls) at most every `RECHECK_S`
+    seconds, so a long-running server follows edits within that time without paying for the checks on every call."""
 
-    def __init__(self) -> None:
-        self._entries: dict[Path, tuple[list[Path], tuple[Any, ...], Policies]] = {}
-        self._checked: dict[Path, float] = {}
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self._entry: tuple[list[Path], tuple[Any, ...], Policies] | None = None
+        self._checked = 0.0
         self._lock = threading.Lock()
 
-    def get(self, root: Path, *, refresh: bool = False) -> Policies:
-        cached = self._entries.get(root)
+    def get(self, *, refresh: bool = False) -> Policies:
+        """The current policies; ``refresh`` looks at the files now rather than within `RECHECK_S`."""
+        cached = self._entry
         if cached is not None:
             now = time.monotonic()
-            if not refresh and now - self._checked.get(root, 0.0) < RECHECK_S:
+            if not refresh and now - self._checked < RECHECK_S:
                 return cached[2]
             if _stats(cached[0]) == cached[1]:
-                self._checked[root] = now
+                self._checked = now
                 return cached[2]
+        root = self.root
         watched = [root / ".parac" / "parac.yaml", root / ".parac" / "policies", *policy_paths(root)]
         key = _stats(watched)
         policies = load_policies(root)
         with self._lock:
-            if cached is not None:
-                policies._windows = cached[2]._windows  # rate limits survive an edit of the policies
-            self._entries[root] = (watched, key, policies)
-            self._checked[root] = time.monotonic()
+            if self._entry is not None:
+                policies._windows = self._entry[2]._windows  # rate limits survive an edit of the policies
+            self._entry = (watched, key, policies)
+            self._checked = time.monotonic()
         return policies
 
 
@@ -351,9 +355,6 @@ def _stats(paths: list[Path]) -> tuple[Any, ...]:
             continue
         parts.append((info.st_mtime_ns, info.st_size, info.st_ino))
     return tuple(parts)
-
-
-_cache = _Cache()
 
 
 def _scope_matches(patterns: list[str] | None, value: str | None) -> bool:

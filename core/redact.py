@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -58,6 +60,7 @@ SECRET_SHAPES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 
+#: Trigger -> the secret shapes it wakes, derived once from `SECRET_SHAPES`: a constant, like the table it indexes.
 _TRIGGERS: dict[str, list[str]] = {}
 for _kind, (_, _triggers) in SECRET_SHAPES.items():
     for _trigger in _triggers:
@@ -108,7 +111,9 @@ class Redactor:
         """``patterns`` are extra regular expressions (masked as ``pattern``); ``pii`` names entries of `PII_SHAPES`
         (``"all"`` for every one); ``env`` is scanned for secret-named variables (default: ``os.environ``);
         ``secrets`` are literal values to mask wherever they appear."""
-        pii = list(pii)
+        patterns, pii, secrets = tuple(patterns), tuple(pii), tuple(secrets)
+        #: The configuration, kept so that output can be masked with that of every open workspace.
+        self.patterns, self.pii, self.secrets = patterns, pii, secrets
         unknown = [name for name in pii if name != "all" and name not in PII_SHAPES]
         if unknown:
             raise ValueError(f"unknown PII pattern {unknown[0]!r}; known: {', '.join(sorted(PII_SHAPES))}, all")
@@ -205,27 +210,63 @@ def secret_env_values(env: Mapping[str, str]) -> list[str]:
     return [value for name, value in env.items() if len(value) >= MIN_ENV_SECRET and SECRET_ENV_NAME.search(name)]
 
 
-_default: Redactor | None = None
+class OutputRedaction:
+    """What masks the process's own output (log records, ``sys.stderr``): the secret shapes and secret-named
+    environment values, plus the patterns and PII kinds of every workspace a host has open.
+
+    A process has one stderr and one root logger however many workspaces it serves, and a log line does not
+    reliably say which workspace it belongs to (a library's logger, a worker thread), so output is masked with the
+    union of every open workspace's configuration: masking too much is safe, masking too little leaks. Data that
+    belongs to one workspace (its audit trail, the prompts its calls send) is masked by that workspace's own
+    `Redactor` alone. This is why this one object is per process, not per workspace."""
+
+    def __init__(self) -> None:
+        self._sources: dict[int, Redactor] = {}
+        self._merged: Redactor | None = None
+        self._lock = threading.Lock()
+
+    def redactor(self) -> Redactor:
+        """The redactor for output, rebuilt after a workspace's configuration joined or left."""
+        merged = self._merged
+        if merged is None:
+            with self._lock:
+                sources = list(self._sources.values())
+                merged = self._merged = Redactor(
+                    patterns=dict.fromkeys(p for r in sources for p in r.patterns),
+                    pii=dict.fromkeys(k for r in sources for k in r.pii),
+                    secrets={s for r in sources for s in r.secrets},
+                )
+        return merged
+
+    def add(self, owner: object, redactor: Redactor) -> None:
+        """Mask output with ``redactor``'s configuration too, until ``owner`` (a host's governance) is gone or
+        `remove` is called; adding again for the same owner replaces its configuration."""
+        with self._lock:
+            if id(owner) not in self._sources:
+                weakref.finalize(owner, self._forget, id(owner))
+            self._sources[id(owner)], self._merged = redactor, None
+
+    def remove(self, owner: object) -> None:
+        self._forget(id(owner))
+
+    def _forget(self, key: int) -> None:
+        with self._lock:
+            if self._sources.pop(key, None) is not None:
+                self._merged = None
+
+
+#: The process's output masking (see `OutputRedaction` for why it is per process).
+OUTPUT = OutputRedaction()
 
 
 def default_redactor() -> Redactor:
-    """The process-wide redactor: secret shapes and secret-named environment values, no PII.
-
-    Built on first use; `configure` replaces it with one built from the workspace's policies."""
-    global _default
-    if _default is None:
-        _default = Redactor()
-    return _default
-
-
-def configure(redactor: Redactor) -> None:
-    """Make ``redactor`` the process-wide one (the governance plugin does this once the policies are loaded)."""
-    global _default
-    _default = redactor
+    """The redactor for the process's output: secret shapes and secret-named environment values, plus the
+    configured patterns of every open workspace (`OUTPUT`)."""
+    return OUTPUT.redactor()
 
 
 def redact(value: str) -> str:
-    """``value`` masked by the process-wide redactor."""
+    """``value`` masked as the process's output is (`default_redactor`)."""
     return default_redactor().text(value)
 
 

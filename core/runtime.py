@@ -362,9 +362,7 @@ class Runtime:
         self._emit("agent.tool", {"run_id": context.run_id, "agent": context.agent, "tool": tool.name,
                                   "actor": context.actor})
         try:
-            value = await invoke_tool(
-                tool, call, self.hooks, workspace_root=self.workspace.root, settings=self.workspace.settings.settings
-            )
+            value = await invoke_tool(tool, call, self.hooks, workspace=self.workspace)
         except (ToolError, CallDenied) as exc:
             return _tool_error(request, str(exc))
         except Exception as exc:  # a tool's own bug: the model hears about it, the run goes on

@@ -11,11 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from .calls import CallHooks, ToolCall
+
+if TYPE_CHECKING:
+    from .policy import Policies
+    from .workspace import Workspace
 
 
 class ToolError(Exception):
@@ -29,6 +33,8 @@ class ToolContext:
     call: ToolCall
     workspace_root: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    #: The workspace's policies as of this call (None outside a workspace): the confinement a tool acts under.
+    policies: Policies | None = None
 
     def note(self, name: str, value: Any) -> None:
         """Report a fact about how the call ran (how it was confined, say); the audit entry of the call keeps it."""
@@ -100,10 +106,11 @@ async def invoke_tool(
     call: ToolCall,
     hooks: CallHooks,
     *,
-    workspace_root: Path | None = None,
-    settings: dict[str, Any] | None = None,
+    workspace: Workspace | None = None,
 ) -> Any:
-    """Check the arguments, let the hooks veto, run the tool, let the hooks observe. Raises what went wrong."""
+    """Check the arguments, let the hooks veto, run the tool, let the hooks observe. Raises what went wrong.
+
+    A tool that takes ``ctx`` is told the ``workspace``'s root, settings and policies."""
     try:
         tool.check_arguments(call.arguments)
     except ToolError as exc:  # bad input is an outcome the audit records, though no policy was asked
@@ -111,7 +118,8 @@ async def invoke_tool(
         raise
     kwargs = dict(call.arguments)
     if tool.wants_context:
-        kwargs["ctx"] = ToolContext(call, workspace_root, settings or {})
+        kwargs["ctx"] = (ToolContext(call) if workspace is None else
+                         ToolContext(call, workspace.root, workspace.settings.settings, workspace.current_policies()))
     try:
         hooks.before_tool_call(call)  # a veto is an outcome too: the after hooks see it (audit records denials)
         if tool.is_async:

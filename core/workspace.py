@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
@@ -22,6 +22,9 @@ from .inheritance import InheritanceError, ResolvedAgent, chain_of, resolve
 from .sources import Loc, SourceDoc, load_source
 from .specs import PARAC_DIR, AgentSpec, PolicySpec, ProjectSettings, SkillSpec, Spec, WorkflowSpec
 from .validation import not_a_mapping, schema_diagnostics
+
+if TYPE_CHECKING:
+    from .policy import Policies, PolicyCache
 
 SETTINGS_FILE = "parac.yaml"
 ENV_WORKSPACE = "PARAC_WORKSPACE"
@@ -136,11 +139,21 @@ class Workspace:
         self.version = 0
         """Moves on every re-index (a file read again): caches of what the workspace shows compare it."""
         self._checked: dict[Path, list[Diagnostic]] = {}
+        self._policies: PolicyCache | None = None
         self._load_all()
 
     @classmethod
     def open(cls, start: Path | str | None = None, *, catalog: Catalog | None = None) -> Workspace:
         return cls(find_root(start), catalog)
+
+    def current_policies(self, *, refresh: bool = False) -> Policies:
+        """This workspace's policies, kept here (not per process) and re-read when a policy file changes; the
+        cache is made on first use, so loading a workspace for validation never reads them."""
+        if self._policies is None:
+            from .policy import PolicyCache
+
+            self._policies = PolicyCache(self.root)
+        return self._policies.get(refresh=refresh)
 
     # -- loading ---------------------------------------------------------------------------------------------------
 

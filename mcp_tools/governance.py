@@ -57,10 +57,8 @@ def register(faces: Faces) -> None:
     async def policy_check(call: Call, tool: str, agent: str | None = None, workflow: str | None = None) -> PolicyDecision:
         """Explain whether the policies let `agent` (none: a direct call) use `tool` inside `workflow`, with every
         rule that was looked at."""
-        from parac.core.policy import Policies
-
-        root = (await call.workspace()).root
-        decision = Policies.for_root(root).decide(tool, agent=agent, workflow=workflow)
+        workspace = await call.workspace()
+        decision = workspace.current_policies().decide(tool, agent=agent, workflow=workflow)
         return PolicyDecision(**decision.to_dict())  # type: ignore[typeddict-item]
 
     @faces.resource("parac://audit/recent", name="audit-recent", title="Recent audit entries", mime_type="application/json",

@@ -92,8 +92,8 @@ def workspace_root(ctx: ToolContext) -> Path:
 
 
 def policies(ctx: ToolContext) -> Policies:
-    """The workspace's policies (cached by governance's loader, re-read when a policy file changes)."""
-    return Policies.for_root(workspace_root(ctx))
+    """The workspace's policies, as the call was given them (read now for a context built without them)."""
+    return ctx.policies if ctx.policies is not None else Policies.for_root(workspace_root(ctx))
 
 
 def jail(ctx: ToolContext) -> FileJail:

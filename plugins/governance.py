@@ -1,14 +1,17 @@
 """Governance as a built-in plugin: policies decide every tool call, the audit trail records every call and event,
 and redaction masks secrets before they are written or sent to a model.
 
-It works only through the host's hooks, as a third-party plugin would:
+It works only through the host's hooks, as a third-party plugin would. Each host gets its own `Governance` (the
+module's `parac_plugin` makes one per host), so two workspaces served by one process keep their own policies,
+audit trail and redaction:
 
-- ``parac_workspace_opened``: bind to the workspace (its policies) and mask secrets in log output. The audit log
+- ``parac_workspace_opened``: bind to the workspace (its policies) and mask its secrets in the process's log
+  output (which is masked with the configuration of every open workspace: see `parac.core.redact.OUTPUT`). The audit log
   opens only when the process writes its first entry, so read-only commands (``parac validate``) never create or
   touch the database; at that moment, before that entry, a ``config.change`` entry is written when ``parac.yaml``
   or a policy file differs from what the trail last saw, and a ``plugin.load`` entry when the plugins the host
   loaded differ from the trail's last ``plugin.load``. Later reloads of the policies (a file edited while a server
-  runs) and later hosts are checked the same way before the next entry;
+  runs) are checked the same way before the next entry;
 - ``parac_before_tool_call``: a registered tool runs only when a policy grants it to the caller (agent, workflow,
   or neither for direct calls), within its rate limit, and not when it needs a person's approval; a refusal raises
   ``CallDenied`` with the rule's reason. parac's own MCP management tools are not registered tools: the MCP
@@ -37,7 +40,7 @@ from typing import Any
 
 from parac.core.audit import AuditLog, audit_key, canonical_json
 from parac.core.policy import Policies, policy_paths
-from parac.core.redact import configure, default_redactor, install_log_redaction, redact_stderr
+from parac.core.redact import OUTPUT, Redactor, install_log_redaction, redact_stderr
 from parac.server.api import CallDenied, LLMCall, ToolCall, hookimpl
 
 log = logging.getLogger("parac.governance")
@@ -51,12 +54,12 @@ def _local_user() -> str:
 
 
 class Governance:
-    """The plugin's state for the workspace the host opened (one per process, like the host's workspace)."""
+    """Governance for one host: the workspace it opened, that workspace's policies, redactor and audit log."""
 
     def __init__(self) -> None:
-        self.root: Path | None = None
-        self.catalog: Any = None
+        self.workspace: Any = None
         self.audit: AuditLog | None = None
+        self.redactor = Redactor()  # secret shapes and secret-named environment values until a workspace opens
         self.plugins: list[dict[str, Any]] | None = None  # what the host loaded, until the trail has it
         self.config_pending = False  # the settings or policies were (re)loaded since the trail last looked
         self._policies: Policies | None = None
@@ -64,27 +67,143 @@ class Governance:
         self._lock = threading.Lock()
         self.user = _local_user()
 
-    def open(self, root: Path, catalog: Any) -> None:
+    # -- the hooks -------------------------------------------------------------------------------------------------
+
+    @hookimpl
+    def parac_workspace_opened(self, workspace: Any) -> None:
         with self._lock:
-            if self.audit is not None and self.root != root:
+            if self.audit is not None and self.workspace is not None and self.workspace.root != workspace.root:
                 self.audit.close()
                 self.audit = None
-            self.root, self.catalog = root, catalog
-            self._policies = policies = Policies.for_root(root, refresh=True)
+            self.workspace = workspace
+            self._policies = None
             self.config_pending = True
-        configure(policies.redactor())
+        self._follow(workspace.current_policies(refresh=True))
         install_log_redaction()
         redact_stderr()
+
+    @hookimpl
+    def parac_before_tool_call(self, call: ToolCall) -> None:
+        if not call.registered:
+            return  # one of parac's own MCP tools, which roles govern
+        policies = self.policies()
+        if policies is None:
+            raise CallDenied(f'tool "{call.tool}" refused: no workspace is open, so no policy grants it',
+                             rule="no workspace")
+        try:  # a tool runs only if its call can be recorded
+            self.audit or self.open_audit()
+        except (OSError, sqlite3.Error) as exc:
+            raise CallDenied(f'tool "{call.tool}" refused: the audit trail cannot be written ({exc})',
+                             rule="audit") from exc
+        decision = policies.admit(call.tool, agent=call.agent, workflow=call.workflow)
+        if not decision.allowed:
+            raise CallDenied(decision.reason, rule=decision.rule)
+        contribution = self.workspace.catalog.tools.get(call.tool) if self.workspace.catalog is not None else None
+        tool = contribution.value if contribution is not None else None
+        needs_person = decision.approval_required or getattr(tool, "needs_approval", False)
+        if needs_person and not call.approved_by:  # a workflow gate answered by a person sets approved_by
+            raise CallDenied(
+                f'tool "{call.tool}" needs a person\'s approval for each call; '
+                f"run it from a workflow step after an approval gate",
+                rule=decision.rule,
+            )
+        self.started[call.call_id] = (time.monotonic(), decision.rule)
+
+    @hookimpl
+    def parac_after_tool_call(self, call: ToolCall, result: Any, error: BaseException | None) -> None:
+        started, rule = self.started.pop(call.call_id, (None, None))
+        arguments = self.redactor.value(call.arguments)
+        data: dict[str, Any] = {
+            "call_id": call.call_id,
+            "arguments_digest": hashlib.sha256(canonical_json(arguments).encode()).hexdigest(),
+            "argument_names": sorted(call.arguments),
+        }
+        for name in ("agent", "workflow", "run_id", "step", "idempotency_key"):
+            value = getattr(call, name)
+            if value is not None:
+                data[name] = value
+        if started is not None:
+            data["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
+        if rule:
+            data["policy"] = rule
+        for name, value in call.notes.items():  # what the tool reported (ToolContext.note), never over ours
+            data.setdefault(name, value)
+        if isinstance(error, CallDenied):
+            outcome = "denied"
+            data["reason"] = str(error)
+            if error.rule:
+                data["policy"] = error.rule
+        elif isinstance(error, asyncio.CancelledError):  # the caller stopped it (an MCP cancel): not a failure
+            outcome = "cancelled"
+        elif error is not None:
+            outcome = "error"
+            data["error"] = f"{type(error).__name__}: {error}"[:2000]
+        else:
+            outcome = "ok"
+        self.record("tool.call", actor=call.actor, subject=call.tool, outcome=outcome, data=data)
+
+    @hookimpl
+    def parac_before_llm_call(self, call: LLMCall) -> None:
+        redactor = self.redactor
+        for message in call.messages:
+            if isinstance(message, dict):
+                for key in ("content", "tool_calls"):
+                    if message.get(key) is not None:
+                        message[key] = redactor.value(message[key])
+
+    @hookimpl
+    def parac_after_llm_call(self, call: LLMCall, response: Any, error: BaseException | None) -> None:
+        data: dict[str, Any] = {"call_id": call.call_id, "provider": call.provider,
+                                "estimated_usd": call.estimated_usd}
+        for name in ("agent", "workflow", "run_id", "step"):
+            value = getattr(call, name)
+            if value is not None:
+                data[name] = value
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            data["prompt_tokens"] = getattr(usage, "prompt_tokens", None)
+            data["completion_tokens"] = getattr(usage, "completion_tokens", None)
+        cost = getattr(response, "cost_usd", None)
+        if cost is not None:
+            data["cost_usd"] = cost
+        outcome = "ok"
+        if error is not None:
+            outcome = "denied" if isinstance(error, CallDenied) else "error"
+            data["error"] = f"{type(error).__name__}: {error}"[:2000]
+        self.record("llm.call", actor=call.actor, subject=call.model, outcome=outcome, data=data)
+
+    @hookimpl
+    def parac_event(self, name: str, data: dict[str, Any]) -> None:
+        if name == "plugin.load":  # the host's plugin set: kept until the trail is next written
+            with self._lock:
+                self.plugins = sorted(data.get("plugins") or [], key=lambda plugin: str(plugin.get("name")))
+            return
+        actor = str(data.get("actor") or data.get("by") or "local")
+        subject = str(data.get("run_id") or data.get("workflow") or data.get("agent") or data.get("name") or "")
+        outcome = str(data.get("status") or data.get("outcome") or "ok")
+        self.record(name, actor=actor, subject=subject, outcome=outcome, data=dict(data))
+
+    # -- state -------------------------------------------------------------------------------------------------------
 
     def policies(self) -> Policies | None:
         """The workspace's policies; when they were reloaded (a file changed), the next entry checks the
         configuration first, so a long-running server records edits too."""
-        if self.root is None:
+        if self.workspace is None:
             return None
-        policies = Policies.for_root(self.root)
+        policies = self.workspace.current_policies()
         if policies is not self._policies:
-            self._policies, self.config_pending = policies, True
+            self._follow(policies)
         return policies
+
+    def _follow(self, policies: Policies) -> None:
+        """Take up (re)loaded policies: their redactor masks this workspace's trail and prompts, and joins the
+        process's output masking; the trail checks the configuration before its next entry."""
+        with self._lock:
+            self._policies, self.config_pending = policies, True
+            self.redactor = policies.redactor()
+            if self.audit is not None:
+                self.audit.redactor = self.redactor
+        OUTPUT.add(self, self.redactor)
 
     def actor(self, actor: str) -> str:
         """Who acted, as the trail names them: local calls (the CLI, a stdio MCP session) carry the OS user."""
@@ -101,25 +220,12 @@ class Governance:
                 self._catch_up(audit)
         audit.submit(action, actor=self.actor(actor), subject=subject, outcome=outcome, data=data)
 
-    def loaded(self, plugins: list[dict[str, Any]]) -> None:
-        """A host loaded ``plugins``: recorded before the next entry, on the trail of the workspace open then.
-
-        Governance follows the newest host, which has no workspace until it opens one: its tools must not be judged
-        by an earlier host's workspace (whose catalog would not know them, and so would take them for parac's own
-        MCP tools)."""
-        with self._lock:
-            self.plugins = sorted(plugins, key=lambda plugin: str(plugin.get("name")))
-            self.root = self.catalog = self._policies = None
-            if self.audit is not None:
-                self.audit.close()
-                self.audit = None
-
     def open_audit(self) -> AuditLog | None:
-        """The audit log, opened by the first entry this process writes, after the configuration and plugin
+        """The audit log, opened by the first entry this host writes, after the configuration and plugin
         entries that the trail has not seen yet."""
         with self._lock:
-            if self.audit is None and self.root is not None:
-                audit = AuditLog.for_workspace(self.root, key=audit_key())
+            if self.audit is None and self.workspace is not None:
+                audit = AuditLog.for_workspace(self.workspace.root, key=audit_key(), redactor=self.redactor)
                 self.config_pending = True
                 self._catch_up(audit)
                 self.audit = audit
@@ -127,10 +233,10 @@ class Governance:
 
     def _catch_up(self, audit: AuditLog) -> None:
         """What the trail has not seen yet, written before the next entry: the configuration when it was (re)loaded,
-        the plugin set when a host announced one."""
-        if self.config_pending and self.root is not None:
+        the plugin set when the host announced one."""
+        if self.config_pending and self.workspace is not None:
             self.config_pending = False
-            self._record_configuration(audit, self.root)
+            self._record_configuration(audit, Path(self.workspace.root))
         self._record_plugins(audit)
 
     def _record_configuration(self, audit: AuditLog, root: Path) -> None:
@@ -157,114 +263,7 @@ class Governance:
             audit.submit(action, actor=self.actor("local"), subject=subject, data={"digest": digest, **data})
 
 
-state = Governance()
-
-
-@hookimpl
-def parac_workspace_opened(workspace: Any) -> None:
-    state.open(Path(workspace.root), workspace.catalog)
-
-
-@hookimpl
-def parac_before_tool_call(call: ToolCall) -> None:
-    if not call.registered:
-        return  # one of parac's own MCP tools, which roles govern
-    contribution = state.catalog.tools.get(call.tool) if state.catalog is not None else None
-    policies = state.policies()
-    if policies is None:
-        raise CallDenied(f'tool "{call.tool}" refused: no workspace is open, so no policy grants it',
-                         rule="no workspace")
-    try:  # a tool runs only if its call can be recorded
-        state.audit or state.open_audit()
-    except (OSError, sqlite3.Error) as exc:
-        raise CallDenied(f'tool "{call.tool}" refused: the audit trail cannot be written ({exc})',
-                         rule="audit") from exc
-    decision = policies.admit(call.tool, agent=call.agent, workflow=call.workflow)
-    if not decision.allowed:
-        raise CallDenied(decision.reason, rule=decision.rule)
-    tool = contribution.value if contribution is not None else None
-    needs_person = decision.approval_required or getattr(tool, "needs_approval", False)
-    if needs_person and not call.approved_by:  # a workflow gate answered by a person sets approved_by
-        raise CallDenied(
-            f'tool "{call.tool}" needs a person\'s approval for each call; '
-            f"run it from a workflow step after an approval gate",
-            rule=decision.rule,
-        )
-    state.started[call.call_id] = (time.monotonic(), decision.rule)
-
-
-@hookimpl
-def parac_after_tool_call(call: ToolCall, result: Any, error: BaseException | None) -> None:
-    started, rule = state.started.pop(call.call_id, (None, None))
-    redactor = default_redactor()
-    arguments = redactor.value(call.arguments)
-    data: dict[str, Any] = {
-        "call_id": call.call_id,
-        "arguments_digest": hashlib.sha256(canonical_json(arguments).encode()).hexdigest(),
-        "argument_names": sorted(call.arguments),
-    }
-    for name in ("agent", "workflow", "run_id", "step", "idempotency_key"):
-        value = getattr(call, name)
-        if value is not None:
-            data[name] = value
-    if started is not None:
-        data["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
-    if rule:
-        data["policy"] = rule
-    for name, value in call.notes.items():  # what the tool reported (ToolContext.note), never over ours
-        data.setdefault(name, value)
-    if isinstance(error, CallDenied):
-        outcome = "denied"
-        data["reason"] = str(error)
-        if error.rule:
-            data["policy"] = error.rule
-    elif isinstance(error, asyncio.CancelledError):  # the caller stopped it (an MCP cancel): not a failure
-        outcome = "cancelled"
-    elif error is not None:
-        outcome = "error"
-        data["error"] = f"{type(error).__name__}: {error}"[:2000]
-    else:
-        outcome = "ok"
-    state.record("tool.call", actor=call.actor, subject=call.tool, outcome=outcome, data=data)
-
-
-@hookimpl
-def parac_before_llm_call(call: LLMCall) -> None:
-    redactor = default_redactor()
-    for message in call.messages:
-        if isinstance(message, dict):
-            for key in ("content", "tool_calls"):
-                if message.get(key) is not None:
-                    message[key] = redactor.value(message[key])
-
-
-@hookimpl
-def parac_after_llm_call(call: LLMCall, response: Any, error: BaseException | None) -> None:
-    data: dict[str, Any] = {"call_id": call.call_id, "provider": call.provider, "estimated_usd": call.estimated_usd}
-    for name in ("agent", "workflow", "run_id", "step"):
-        value = getattr(call, name)
-        if value is not None:
-            data[name] = value
-    usage = getattr(response, "usage", None)
-    if usage is not None:
-        data["prompt_tokens"] = getattr(usage, "prompt_tokens", None)
-        data["completion_tokens"] = getattr(usage, "completion_tokens", None)
-    cost = getattr(response, "cost_usd", None)
-    if cost is not None:
-        data["cost_usd"] = cost
-    outcome = "ok"
-    if error is not None:
-        outcome = "denied" if isinstance(error, CallDenied) else "error"
-        data["error"] = f"{type(error).__name__}: {error}"[:2000]
-    state.record("llm.call", actor=call.actor, subject=call.model, outcome=outcome, data=data)
-
-
-@hookimpl
-def parac_event(name: str, data: dict[str, Any]) -> None:
-    if name == "plugin.load":
-        state.loaded(list(data.get("plugins") or []))
-        return
-    actor = str(data.get("actor") or data.get("by") or "local")
-    subject = str(data.get("run_id") or data.get("workflow") or data.get("agent") or data.get("name") or "")
-    outcome = str(data.get("status") or data.get("outcome") or "ok")
-    state.record(name, actor=actor, subject=subject, outcome=outcome, data=dict(data))
+def parac_plugin() -> Governance:
+    """One `Governance` per host: the host calls this instead of registering the module (see
+    :mod:`parac.server.api`), so each workspace's policies, trail and redactor stay with its host."""
+    return Governance()

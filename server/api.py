@@ -22,10 +22,27 @@ A plugin is a module (or object) with hook implementations marked by :data:`hook
         register(AgentSpec(name="greeter", description="Says hello", model="echo", tools=["shout"]))
 
 The hooks are listed, with what each receives, in :mod:`parac.server.hookspecs`. A tool that touches files, runs
-commands or makes HTTP requests does it through the workspace's confinement, offered here too: ``Policies.for_root``
-gives the workspace's ``file_jail``, ``command_policy`` and ``http_policy``; ``run_command`` and ``http_request``
-act under them; every refusal is a ``ConfinementError``. parac's own built-in plugins (``parac.plugins``) use this
-module and nothing more (the governance plugin, which is that enforcement, excepted).
+commands or makes HTTP requests does it through the workspace's confinement, offered here too: the call's
+``ctx.policies`` (a :class:`ToolContext` field; ``Policies.for_root`` reads them outside a call) gives the
+workspace's ``file_jail``, ``command_policy`` and ``http_policy``; ``run_command`` and ``http_request`` act under
+them; every refusal is a ``ConfinementError``. parac's own built-in plugins (``parac.plugins``) use this module and
+nothing more (the governance plugin, which is that enforcement, excepted).
+
+A plugin that keeps state about the workspace it serves (what it opened, counters, a connection) defines
+``parac_plugin()``: each host then registers the object that call returns, with ``@hookimpl`` methods, instead of
+the module. One process may serve several workspaces, each through its own host; module-level state would be
+shared by all of them::
+
+    class Counter:
+        def __init__(self):
+            self.calls = 0
+
+        @hookimpl
+        def parac_after_tool_call(self, call, result, error):
+            self.calls += 1
+
+    def parac_plugin():
+        return Counter()
 """
 
 from __future__ import annotations

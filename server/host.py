@@ -8,6 +8,10 @@ Which plugins load:
 - installed packages: the ``parac`` entry-point group, named by entry-point name; ``PARAC_LOAD_PLUGINS`` (a
   comma-separated allow-list; empty means none) limits them;
 - ``PARAC_DISABLE_PLUGINS`` and ``parac.yaml``'s ``plugins.disabled`` block any of the above by name.
+
+A plugin is registered as it is (a module, an object), unless it defines ``parac_plugin()``: then each host
+registers the object that call returns, so a plugin that keeps state (governance: a workspace's policies, trail and
+redactor) keeps it per host, and one process can serve several workspaces.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ log = logging.getLogger("parac.host")
 ENV_ALLOW = "PARAC_LOAD_PLUGINS"
 ENV_DISABLE = "PARAC_DISABLE_PLUGINS"
 BUILTIN_PACKAGE = "parac.plugins"
+#: A plugin that defines this callable is registered as what it returns, called once per host (see parac.server.api).
+PLUGIN_FACTORY = "parac_plugin"
 
 
 @dataclass
@@ -172,6 +178,9 @@ class Host:
             self.infos[name] = PluginInfo(name, source, module, enabled=False)
             return
         try:
+            factory = getattr(plugin, PLUGIN_FACTORY, None)
+            if callable(factory):  # a plugin with state per host: this host gets its own instance
+                plugin = factory()
             self.pm.register(plugin, name=name)
         except Exception as exc:  # e.g. a hookimpl that matches no hookspec's signature
             self._problem(name, "register", str(exc))
@@ -230,9 +239,7 @@ class Host:
     async def call_tool(self, name: str, arguments: dict[str, Any], **context: Any) -> Any:
         """Run a registered tool through argument checks and the governance hooks."""
         call = ToolCall(tool=name, arguments=arguments, **context)
-        root = self.workspace.root if self.workspace else None
-        settings = self.workspace.settings.settings if self.workspace else {}
-        return await invoke_tool(self.tool(name), call, self.hooks, workspace_root=root, settings=settings)
+        return await invoke_tool(self.tool(name), call, self.hooks, workspace=self.workspace)
 
 
 class PluginHooks:

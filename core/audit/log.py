@@ -45,19 +45,24 @@ def audit_key(env: Mapping[str, str] | None = None) -> bytes | None:
 
 def now() -> str:
     """Server time in UTC, ISO 8601 with microseconds (``2026-01-31T12:00:00.000000Z``)."""
+    global _clock
     stamp = time.time()
     second = int(stamp)
-    if second != _clock[0]:
-        _clock[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
-    return f"{_clock[1]}.{int((stamp - second) * 1_000_000):06d}Z"
+    clock = _clock  # one read: another thread may replace it meanwhile (several hosts' writers run at once)
+    if second != clock[0]:
+        clock = _clock = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{clock[1]}.{int((stamp - second) * 1_000_000):06d}Z"
 
 
-#: The last whole second formatted by `now`: formatting the date costs more than the rest of an append.
-_clock: list[Any] = [None, ""]
+#: The last whole second formatted by `now` (formatting the date costs more than the rest of an append). A cache of
+#: the clock, which every workspace shares, so it is per process.
+_clock: tuple[int, str] = (-1, "")
 
 
 _WRITING: weakref.WeakSet[AuditLog] = weakref.WeakSet()
-"""This process's logs with a writer thread: a reader of the same database commits what they queued first."""
+"""This process's logs with a writer thread: a reader of the same database commits what they queued first. Per
+process, not per host, on purpose: it is found by database file, and any host (or a CLI command) reading a trail
+must see what every writer of this process queued for that file."""
 
 
 class AuditLog:
@@ -77,12 +82,13 @@ class AuditLog:
     ) -> None:
         """``db_path``: the SQLite file. ``key``: the HMAC key (see `audit_key`). ``head_path``: where the head
         record lives (default: ``audit.head`` beside the database). ``redactor``: masks strings before they are
-        written (default: the process-wide one)."""
+        written (default: the process's output redactor); the workspace's governance sets `redactor` to its
+        own, and replaces it when the policies are reloaded."""
         self.db_path = Path(db_path)
         self.key = key
         self._hash = Hasher(key)
         self.head_path = Path(head_path) if head_path else self.db_path.with_name(HEAD_FILE)
-        self._redactor = redactor
+        self.redactor = redactor
         self._lock = threading.RLock()
         self._conn = store.connect(self.db_path)
         self._conn.row_factory = None
@@ -184,7 +190,7 @@ class AuditLog:
 
         Strings in ``subject`` and ``data`` are redacted first; ``data`` values JSON cannot hold are stored as
         their ``str()``."""
-        redactor = self._redactor or default_redactor()
+        redactor = self.redactor or default_redactor()
         subject = redactor.text(subject)
         clean = redactor.value(data) if data else {}
         data_text = canonical_json(clean)

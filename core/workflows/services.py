@@ -115,9 +115,7 @@ class WorkspaceServices:
         except ToolError as exc:  # arguments that fail the schema would fail every attempt
             raise StepFailed(str(exc), retryable=False) from exc
         try:
-            value = await invoke_tool(
-                target, call, self.hooks, workspace_root=self.workspace.root, settings=self.workspace.settings.settings
-            )
+            value = await invoke_tool(target, call, self.hooks, workspace=self.workspace)
         except ToolError as exc:
             raise StepFailed(str(exc)) from exc
         except CallDenied as exc:  # a policy said no: asking again gets the same answer

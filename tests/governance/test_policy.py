@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from parac.core.policy import Policies, load_policies
+from parac.core.policy import Policies, PolicyCache, load_policies
 
 POLICY = """\
 description: test policy
@@ -114,13 +114,13 @@ def test_union_of_files_and_strictest_limits(tmp_path):
 
 def test_cache_follows_edits(tmp_path, monkeypatch):
     monkeypatch.setattr("parac.core.policy.RECHECK_S", 0.0)
-    root = workspace(tmp_path, "allow: [{tools: [a]}]\n")
-    assert Policies.for_root(root).decide("a").allowed
-    assert Policies.for_root(root) is Policies.for_root(root)
-    (root / ".parac" / "policies" / "p0.yaml").write_text("allow: [{tools: [b]}]\n# edited\n")
-    assert not Policies.for_root(root).decide("a").allowed
-    (root / ".parac" / "policies" / "p9.yaml").write_text("allow: [{tools: [a]}]\n")
-    assert Policies.for_root(root).decide("a").allowed
+    cache = PolicyCache(workspace(tmp_path, "allow: [{tools: [a]}]\n"))
+    assert cache.get().decide("a").allowed
+    assert cache.get() is cache.get()
+    (cache.root / ".parac" / "policies" / "p0.yaml").write_text("allow: [{tools: [b]}]\n# edited\n")
+    assert not cache.get().decide("a").allowed
+    (cache.root / ".parac" / "policies" / "p9.yaml").write_text("allow: [{tools: [a]}]\n")
+    assert cache.get().decide("a").allowed
 
 
 def test_extra_policy_files_from_settings(tmp_path):

@@ -41,10 +41,7 @@ def add_agent(root: Path, tools: list[str], turns: list[dict]) -> None:
 
 
 def tool_calls(root: Path) -> list[tuple[str, str, str | None]]:
-    """The audit trail's tool calls, read from the database once the governance plugin's writer caught up."""
-    governance = sys.modules.get("parac.plugins.governance")  # absent when only a subprocess ran parac
-    if governance is not None and governance.state.audit is not None:
-        governance.state.audit.flush()
+    """The audit trail's tool calls; a reader first commits what this process's writers queued for it."""
     log = AuditLog.for_workspace(root)
     try:
         return [(e.subject, e.outcome, e.data.get("agent")) for e in log.entries(action="tool.call")]
