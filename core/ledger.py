@@ -441,6 +441,10 @@ def _shortfall(
     return None
 
 
+#: This process's ledgers, by database file. Per process, not per host, on purpose: the database knows a process's
+#: headroom by its pid (``spend_claims``), so two `Ledger` objects of one process on one file would give back and
+#: drop each other's claims. Workspaces never share one (each has its own database file), and two hosts of one
+#: workspace share it as two processes could not.
 _ledgers: dict[str, Ledger] = {}
 _registry_lock = threading.Lock()
 
