@@ -152,10 +152,10 @@ def main() -> int:
         file_part = (tool["file_read tool"] - tool["no-op tool"]) / read["plain open"]
         if file_part > 1.3:
             misses.append(f"file_read's own part (tool minus a no-op tool) is {file_part:.1f}x a plain open > 1.3x")
-        from parac.plugins.governance import state
-
-        if state.audit is not None:
-            state.audit.close()  # its entries are written before the workspace goes
+        for host in (boxed, unboxed):  # each host's governance: its entries are written before the workspace goes
+            governance = host.pm.get_plugin("governance")
+            if governance.audit is not None:
+                governance.audit.close()
     for miss in misses:
         print(f"MISS: {miss}")
     if not misses:

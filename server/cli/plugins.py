@@ -44,9 +44,8 @@ def plugins(state: State, as_json: bool, paging: Paging) -> None:
 
 def _sandbox(host: Host) -> str:
     """The sandbox the workspace's policies ask for (the default one outside a workspace), and whether it starts."""
-    from parac.core.policy import Policies
     from parac.core.sandbox import SandboxPolicy, describe
 
     if host.workspace is None:
         return describe(SandboxPolicy())
-    return describe(Policies.for_root(host.workspace.root).command_policy().sandbox)
+    return describe(host.workspace.current_policies().command_policy().sandbox)
