@@ -555,13 +555,14 @@ async def test_a_stdio_mcp_server_may_run_in_the_sandbox(world, sandbox: bool) -
     (ws / ".parac" / "policies" / "box.yaml").write_text("allow: [{tools: ['box.*']}]\n")
     judge = Judge(base, ws)
     async with serve(ws) as session:
+        # The lawful call first: unconfined, the attacks below break the policy file, and then every call is denied.
+        inside = await session.call_tool("box.write", {"path": str(ws / "inside.txt")})
         attacks = [("box.read", {"path": str(base / "canary" / "secret.txt")}),
                    ("box.write", {"path": str(base / "pwned")}),
                    ("box.write", {"path": str(ws / ".parac" / "policies" / "box.yaml")}),
                    ("box.write", {"path": str(base / "canary" / "secret.txt")})]
         for tool, arguments in attacks:
             judge.check(f"{tool} {arguments}", await session.call_tool(tool, arguments))
-        inside = await session.call_tool("box.write", {"path": str(ws / "inside.txt")})
     assert not inside.is_error and (ws / "inside.txt").read_text() == "x"
     assert len(judge.escapes) == (0 if sandbox else len(attacks))
 
