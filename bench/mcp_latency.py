@@ -9,6 +9,10 @@ floor (a stdlib-only JSON-RPC loop), all measured in this run on this machine.
   governance hooks; floors: echo)
 - throughput: calls per second with 8 requests in flight
 
+parac is measured twice: with its JSON Schema cache (the user's cache folder) filled by the warm-up spawns, as every
+start after the first of an installed version finds it, and with an empty one at every spawn, as the first start
+after installing or changing parac finds it. parac's modules are byte-compiled first, as installing does.
+
 The client is a raw JSON-RPC driver on pipes (stdlib), so only the servers are measured. Figures and ratios are
 printed, with the load average, and written to bench/.results/mcp_latency.json. Targets: cold start to initialize
 <= 1.1x the bare SDK server (issue 3), to the first tools/list <= 1.0x (issue 16), call p50 <= 1.2x its echo; a missed
@@ -24,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import load_average
@@ -43,10 +49,12 @@ INITIALIZE = {
 class Server:
     """One spawned server on pipes, spoken to line by line."""
 
-    def __init__(self, command: list[str]) -> None:
+    def __init__(self, command: list[str], env: dict[str, str] | None = None) -> None:
         self.started = time.perf_counter()
         # Buffered pipes: an unbuffered readline reads a byte per system call and would time the driver.
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+        )
         self.out = self.proc.stdout
         self.next_id = 1
 
@@ -107,15 +115,31 @@ def throughput(server: Server, tool: str, arguments: dict, count: int) -> float:
     return count / (time.perf_counter() - begin)
 
 
-def measure(servers: list[tuple[str, list[str], str, dict]]) -> list[dict]:
+@dataclass
+class Spec:
+    """A server to measure; `env` gives the environment of each spawn (None: this process's)."""
+
+    name: str
+    command: list[str]
+    tool: str
+    arguments: dict
+    env: Callable[[], dict[str, str]] | None = None
+
+    def environment(self) -> dict[str, str] | None:
+        return self.env() if self.env is not None else None
+
+
+def measure(specs: list[Spec]) -> list[dict]:
     """Every figure is taken in interleaved rounds (one sample of each server in turn), so that load from
     elsewhere on the machine falls on all of them alike."""
-    starts: dict[str, list[float]] = {name: [] for name, *_ in servers}
-    listed: dict[str, list[float]] = {name: [] for name, *_ in servers}
-    stops: dict[str, list[float]] = {name: [] for name, *_ in servers}
+    servers = [(spec.name, spec.command, spec.tool, spec.arguments) for spec in specs]
+    starts: dict[str, list[float]] = {spec.name: [] for spec in specs}
+    listed: dict[str, list[float]] = {spec.name: [] for spec in specs}
+    stops: dict[str, list[float]] = {spec.name: [] for spec in specs}
     for index in range(WARMUPS + SPAWNS):
-        for name, command, tool, arguments in servers:
-            server = Server(command)
+        for spec in specs:
+            name, tool, arguments = spec.name, spec.tool, spec.arguments
+            server = Server(spec.command, spec.environment())
             started = server.initialize()
             first_list = server.list_tools()
             server.call(tool, arguments)  # the first call loads what loads lazily; shutdown is measured after it
@@ -126,7 +150,7 @@ def measure(servers: list[tuple[str, list[str], str, dict]]) -> list[dict]:
                 listed[name].append(first_list)
                 stops[name].append(stopped)
 
-    running = {name: Server(command) for name, command, _, _ in servers}
+    running = {spec.name: Server(spec.command, spec.environment()) for spec in specs}
     trips: dict[str, list[float]] = {name: [] for name in running}
     rates: dict[str, list[float]] = {name: [] for name in running}
     for name, _, tool, arguments in servers:
@@ -168,22 +192,42 @@ def _against(row: dict, sdk: dict, column: str, target: float) -> str:
     return f"{ratio:.2f}x the SDK (target <= {target:.2f}x{'' if ratio <= target else ', MISSED'})"
 
 
+def byte_compile_parac() -> None:
+    """Write parac's ``.pyc`` files, as installing a wheel does (the SDK's were written when it was installed):
+    with ``PYTHONDONTWRITEBYTECODE`` set, an editable checkout would otherwise compile every module on every
+    spawn, and the bench would time the compiler."""
+    import compileall
+
+    import parac.server
+
+    top = Path(parac.server.__file__).resolve().parent.parent
+    for package in sorted(path for path in top.iterdir() if (path / "__init__.py").is_file()):
+        compileall.compile_dir(package, quiet=1)
+
+
 def main() -> None:
+    byte_compile_parac()
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Path(tmp) / "project"
         subprocess.run([PARAC, "init", str(workspace)], check=True, capture_output=True)
         os.environ["PARAC_LOAD_PLUGINS"] = ""  # built-in plugins only (governance included), as on a fresh install
+        # parac keeps its tools' JSON Schemas in the user's cache folder: measured with one the warm-up spawns
+        # filled (every start after the first of an installed version), and with an empty one at every spawn
+        # (the first start after installing or changing parac).
+        warm = {**os.environ, "XDG_CACHE_HOME": str(Path(tmp) / "cache")}
+
+        def cold() -> dict[str, str]:
+            return {**os.environ, "XDG_CACHE_HOME": tempfile.mkdtemp(dir=tmp)}
+
+        serve = ["serve", "--workspace", str(workspace)]
         rows = measure(
             [
-                ("stdlib JSON-RPC loop", [PYTHON, str(HERE / "floors/stdlib_server.py")], "echo", {"text": "hi"}),
-                ("bare SDK MCPServer", [PYTHON, str(HERE / "floors/bare_sdk_server.py")], "echo", {"text": "hi"}),
-                ("parac mcp serve", [PARAC, "mcp", "serve", "--workspace", str(workspace)], "list_agents", {}),
-                (
-                    "python -m parac.server.mcp",
-                    [PYTHON, "-m", "parac.server.mcp", "serve", "--workspace", str(workspace)],
-                    "list_agents",
-                    {},
-                ),
+                Spec("stdlib JSON-RPC loop", [PYTHON, str(HERE / "floors/stdlib_server.py")], "echo", {"text": "hi"}),
+                Spec("bare SDK MCPServer", [PYTHON, str(HERE / "floors/bare_sdk_server.py")], "echo", {"text": "hi"}),
+                Spec("parac mcp serve", [PARAC, "mcp", *serve], "list_agents", {}, lambda: warm),
+                Spec("parac mcp serve, cold cache", [PARAC, "mcp", *serve], "list_agents", {}, cold),
+                Spec("python -m parac.server.mcp", [PYTHON, "-m", "parac.server.mcp", *serve], "list_agents", {},
+                     lambda: warm),
             ]
         )
     stdlib, sdk = rows[0], rows[1]

@@ -10,7 +10,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from parac.server.api import ConfinementError, FileJail, Policies, Tool, ToolContext, ToolError, tool_from_function
+from parac.server.api import (
+    ConfinementError,
+    FileJail,
+    Policies,
+    Tool,
+    ToolContext,
+    ToolError,
+    cached_schema,
+    tool_from_function,
+)
 
 BINARY_SNIFF_BYTES = 8192
 # Folders a search or a recursive listing never means: version control internals, dependencies, caches.
@@ -24,7 +33,9 @@ class TypedTool(Tool):
     """A tool made from a function whose schemas are built on first use: the argument schema from its signature
     (as :func:`tool_from_function` builds it), the output schema from its returned ``TypedDict``, so MCP clients get
     ``structuredContent`` they can check. Built eagerly, the ~35 built-in tools' schemas would cost every start of
-    ``parac lsp`` or ``parac mcp serve`` about 100 ms of pydantic work before its first answer."""
+    ``parac lsp`` or ``parac mcp serve`` about 100 ms of pydantic work before its first answer; built lazily, they
+    still cost the first listing that much, so both come from :func:`cached_schema` (built once per change of
+    parac's code)."""
 
     def __init__(
         self,
@@ -69,6 +80,9 @@ class TypedTool(Tool):
 
     @cached_property  # type: ignore[override]
     def output_schema(self) -> dict[str, Any] | None:
+        return cached_schema(self.fn, "output", self._returned_schema)
+
+    def _returned_schema(self) -> dict[str, Any] | None:
         from pydantic import TypeAdapter
 
         returns = get_type_hints(self.fn, include_extras=True).get("return")

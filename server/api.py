@@ -25,8 +25,9 @@ The hooks are listed, with what each receives, in :mod:`parac.server.hookspecs`.
 commands or makes HTTP requests does it through the workspace's confinement, offered here too: the call's
 ``ctx.policies`` (a :class:`ToolContext` field; ``Policies.for_root`` reads them outside a call) gives the
 workspace's ``file_jail``, ``command_policy`` and ``http_policy``; ``run_command`` and ``http_request`` act under
-them; every refusal is a ``ConfinementError``. parac's own built-in plugins (``parac.plugins``) use this module and
-nothing more (the governance plugin, which is that enforcement, excepted).
+them; every refusal is a ``ConfinementError``. ``cached_schema`` keeps the JSON Schemas parac's own tools derive
+from their types between runs; for any other code it simply builds them. parac's own built-in plugins
+(``parac.plugins``) use this module and nothing more (the governance plugin, which is that enforcement, excepted).
 
 A plugin that keeps state about the workspace it serves (what it opened, counters, a connection) defines
 ``parac_plugin()``: each host then registers the object that call returns, with ``@hookimpl`` methods, instead of
@@ -73,6 +74,7 @@ from parac.core.specs import AgentSpec, SkillSpec, WorkflowSpec
 from parac.core.tools import Tool, ToolContext, ToolError
 
 from .hookspecs import PROJECT
+from .schema_cache import cached_schema
 
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
@@ -99,6 +101,7 @@ __all__ = [
     "Usage",
     "WorkflowSpec",
     "approx_tokens",
+    "cached_schema",
     "hookimpl",
     "http_request",
     "message_text",
@@ -126,20 +129,7 @@ def tool_from_function(
     (``destructive``, ``idempotent``, ``open_world``; None = not said) are what MCP clients show and decide
     confirmations by; ``links`` names the resources a result points at (see :class:`Tool`).
     """
-    from pydantic import create_model
-
-    signature = inspect.signature(fn)
-    fields: dict[str, Any] = {}
-    for param in signature.parameters.values():
-        if param.name == "ctx":
-            continue
-        annotation = param.annotation if param.annotation is not inspect.Parameter.empty else Any
-        default = param.default if param.default is not inspect.Parameter.empty else ...
-        fields[param.name] = (annotation, default)
-    schema = create_model(f"{fn.__name__}_arguments", **fields).model_json_schema()
-    schema.pop("title", None)
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
+    schema = cached_schema(fn, "input", lambda: _arguments_schema(fn))
     code = getattr(fn, "__code__", None)
     source = f"{code.co_filename}:{code.co_firstlineno}" if code else None
     return Tool(
@@ -156,3 +146,21 @@ def tool_from_function(
         open_world=open_world,
         links=links,
     )
+
+
+def _arguments_schema(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The JSON Schema of ``fn``'s arguments (``ctx`` left out), without pydantic's generated titles."""
+    from pydantic import create_model
+
+    fields: dict[str, Any] = {}
+    for param in inspect.signature(fn).parameters.values():
+        if param.name == "ctx":
+            continue
+        annotation = param.annotation if param.annotation is not inspect.Parameter.empty else Any
+        default = param.default if param.default is not inspect.Parameter.empty else ...
+        fields[param.name] = (annotation, default)
+    schema = create_model(f"{fn.__name__}_arguments", **fields).model_json_schema()
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+    return schema

@@ -21,6 +21,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
+from parac.server.schema_cache import cached_schema
+
 from .roles import Role, TokenLookup
 
 if TYPE_CHECKING:
@@ -71,7 +73,12 @@ class ToolFace:
     def input_schema(self) -> dict[str, Any]:
         if self.schema is not None:
             return self.schema
-        return self._arguments_model.model_json_schema()
+        assert self.signature_of is not None
+        schema = cached_schema(
+            self.signature_of, f"mcp-input:{self.name}", lambda: self._arguments_model.model_json_schema()
+        )
+        assert schema is not None
+        return schema
 
     def check(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """The arguments converted to the handler's types; raises FaceError naming the first bad argument."""
@@ -215,7 +222,7 @@ class Faces:
                 open_world=open_world,
                 family=fn.__module__.rpartition(".")[2],
                 links=links,
-                output_schema=output_schema(output),
+                output_schema=cached_schema(fn, f"mcp-output:{tool_name}", lambda: output_schema(output)),
                 signature_of=fn,
                 long_running=long_running,
             )

@@ -24,6 +24,8 @@ from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
 
+from parac.server.schema_cache import parac_schemas
+
 from .app import CLIENT_LOG_LEVELS, ParacApp
 from .call import Call
 from .faces import FaceError, PromptFace, ResourceFace, TemplateFace, ToolFace, to_json_text
@@ -179,7 +181,9 @@ class Handlers:
 
         async def build() -> list[tuple[str, Any]]:
             tools = await self.tools(call)
-            return [(face.name, _mcp_tool(face)) for face in tools.values() if allows(call.role, face.role)]
+            listed = [(face.name, _mcp_tool(face)) for face in tools.values() if allows(call.role, face.role)]
+            parac_schemas().save()  # now, not at exit: editors often end their servers with a signal
+            return listed
 
         return await self.listings.answer(
             "tools/list", types.ListToolsResult, "tools", call.role, _cursor(params), build
