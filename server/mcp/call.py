@@ -43,21 +43,22 @@ class Call:
         role: Role,
         transport: str,
         *,
-        token_name: str | None = None,
+        actor: str | None = None,
     ) -> None:
-        """`token_name`: the name of the bearer token the HTTP caller presented, when its store names it."""
+        """`actor`: who the HTTP caller's bearer token names (`token:<name>`, `jwt:<sub>`), when it names someone."""
         self.app = app
         self.request = request
         self.role = role
         self.transport = transport
-        self.token_name = token_name
+        self.named = actor
 
     @property
     def actor(self) -> str:
         """Who is calling, as the audit trail and the governance hooks see it: a named token's callers by its name
-        (``token:<name>``), others by transport and role (a stdio caller is the local user)."""
-        if self.token_name:
-            return f"token:{self.token_name}"
+        (``token:<name>``), a JWT's by its subject (``jwt:<sub>``), others by transport and role (a stdio caller
+        is the local user)."""
+        if self.named:
+            return self.named
         return f"mcp:{self.transport}:{self.role}"
 
     async def host(self) -> Host:

@@ -8,7 +8,8 @@ configured tokens, HTTP is loopback-only and callers get the local role too.
 The governance area adds token sources from a face module: `faces.token_source(lookup, configured)` in its
 `register(faces)`, where `lookup` maps a presented token to a `Caller` (its role and the token's name) or just a
 role (None when it does not know it) and `configured()` says whether any tokens exist. The HTTP transport adds them
-to its `TokenAuthority` when it starts. A named token's callers are `token:<name>` in the audit trail.
+to its `TokenAuthority` when it starts. A named token's callers are `token:<name>` in the audit trail; callers
+with a JWT access token from the configured OAuth issuer (`oauth.py`) are `jwt:<sub>`.
 """
 
 from __future__ import annotations
@@ -24,10 +25,17 @@ ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")
 
 @dataclass(frozen=True)
 class Caller:
-    """Who presented a token: the role it grants and, for tokens from a store, the token's name (never the token)."""
+    """Who presented a token: the role it grants and, for tokens from a store, the token's name (never the token),
+    or for a JWT its subject (`kind` "jwt")."""
 
     role: Role
     name: str | None = None
+    kind: Literal["token", "jwt"] = "token"
+
+    @property
+    def actor(self) -> str | None:
+        """How the audit trail names this caller (`token:<name>`, `jwt:<sub>`); None for the unnamed token."""
+        return f"{self.kind}:{self.name}" if self.name else None
 
 
 TokenLookup = Callable[[str], "Caller | Role | None"]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parac.core.secrets import SecretFileError, read_secret_file
 
-from .http import HttpOptions, build_http_app, is_loopback
+from .http import HttpOptions, build_http_app, is_loopback, resource_url
 from .roles import TokenAuthority
+
+if TYPE_CHECKING:
+    from .oauth import JwtVerifier
 
 ENV_TOKEN = "PARAC_MCP_TOKEN"
 
@@ -48,17 +51,18 @@ def run_http(workspace: Path | None, options: HttpOptions, *, resume_runs: bool 
 
     mcp_settings, parac_dir = _mcp_settings(workspace)
     tokens = TokenAuthority(_token(mcp_settings, parac_dir))
+    oauth = _oauth(mcp_settings, parac_dir, options)
     app = ParacApp(workspace, tokens=tokens, transport="http", resume_runs=resume_runs)
     for lookup, configured in app.faces.token_sources:
         tokens.add_source(lookup, configured=configured())
-    if not is_loopback(options.host) and not tokens.required:
+    if not is_loopback(options.host) and not tokens.required and oauth is None:
         raise ServeError(
             f"refusing to serve MCP on {options.host} without a token: anyone who can reach it could run tools. "
-            f"Set {ENV_TOKEN} (or settings.mcp.token_file in parac.yaml), or bind 127.0.0.1"
+            f"Set {ENV_TOKEN} (or settings.mcp.token_file or settings.mcp.oauth in parac.yaml), or bind 127.0.0.1"
         )
     if options.max_body_bytes is None and isinstance(mcp_settings.get("max_body_bytes"), int):
         options = HttpOptions(**{**options.__dict__, "max_body_bytes": mcp_settings["max_body_bytes"]})
-    asgi = build_http_app(build_server(app), tokens, options)
+    asgi = build_http_app(build_server(app), tokens, options, oauth)
     config = uvicorn.Config(asgi, host=options.host, port=options.port, log_level="warning", lifespan="on")
     uvicorn.Server(config).run()
 
@@ -90,3 +94,16 @@ def _token(mcp_settings: dict[str, Any], parac_dir: Path | None) -> str | None:
         return read_secret_file(str(token_file), parac_dir, setting="settings.mcp.token_file")
     except SecretFileError as error:
         raise ServeError(f"no MCP token: {error}") from None
+
+
+def _oauth(mcp_settings: dict[str, Any], parac_dir: Path | None, options: HttpOptions) -> JwtVerifier | None:
+    """The JWT verifier `settings.mcp.oauth` asks for (its key file read now, so a bad one stops the start)."""
+    if mcp_settings.get("oauth") is None:
+        return None
+    from .oauth import JwtVerifier, OAuthError, parse_settings
+
+    try:
+        settings = parse_settings(mcp_settings["oauth"])
+        return JwtVerifier(settings, settings.resource or resource_url(options), parac_dir)
+    except OAuthError as error:
+        raise ServeError(f"cannot serve OAuth: {error}") from None

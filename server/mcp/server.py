@@ -153,7 +153,7 @@ class Handlers:
         scope = getattr(ctx.request, "scope", None)
         if isinstance(scope, dict):
             role = scope.get("parac.role", self.app.tokens.local_role)
-            return Call(self.app, ctx, role, "http", token_name=scope.get("parac.token_name"))
+            return Call(self.app, ctx, role, "http", actor=scope.get("parac.actor"))
         return Call(self.app, ctx, self.app.tokens.local_role, self.app.transport)
 
     # -- tools -----------------------------------------------------------------------------------------------------

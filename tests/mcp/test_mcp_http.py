@@ -105,3 +105,80 @@ def test_an_unreadable_token_file_is_named_and_nothing_serves(parac, project: Pa
     assert empty.code == missing.code == 1
     assert "mcp-token (settings.mcp.token_file) is empty" in empty.err
     assert "cannot read" in missing.err and "mcp-token (settings.mcp.token_file)" in missing.err
+
+
+def open_session(url: str, version: str) -> dict[str, str]:
+    """Initialize a session over plain HTTP at `version`; the headers later requests of it carry."""
+    hello = {**INITIALIZE, "params": {**INITIALIZE["params"], "protocolVersion": version}}
+    answer = httpx.post(url, json=hello, headers=MCP_HEADERS)
+    assert answer.status_code == 200, answer.text
+    headers = {**MCP_HEADERS, "Mcp-Session-Id": answer.headers["mcp-session-id"]}
+    if version != "2025-03-26":  # the header came with 2025-06-18
+        headers["Mcp-Protocol-Version"] = version
+    initialized = httpx.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+    assert initialized.status_code == 202
+    return headers
+
+
+def read_until_response(stream: httpx.Response, request_id: int) -> list[dict]:
+    """The JSON-RPC messages of an SSE stream, up to the response to `request_id`."""
+    messages = []
+    for line in stream.iter_lines():
+        if line.startswith("data:") and line[5:].strip():
+            messages.append(json.loads(line[5:]))
+            if messages[-1].get("id") == request_id and "result" in messages[-1]:
+                break
+    return messages
+
+
+def test_a_stream_cut_after_its_first_event_is_resumed_with_last_event_id(project: Path, http_server):
+    with http_server(project) as url:
+        headers = open_session(url, "2025-11-25")
+        request = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "list_agents", "arguments": {}}}
+        with httpx.stream("POST", url, json=request, headers=headers) as stream:
+            first = next(stream.iter_lines())  # the priming event's id line; the connection drops right after
+        assert first.startswith("id:")
+        primed = first.split(":", 1)[1].strip()
+        with httpx.stream("GET", url, headers={**headers, "Last-Event-ID": primed}, timeout=30) as resumed:
+            replayed = read_until_response(resumed, 7)  # a resumed stream stays open for more, like the SDK's client
+        unknown = httpx.get(url, headers={**headers, "Last-Event-ID": "no-such/42"})
+        evicted_shape = httpx.get(url, headers={**headers, "Last-Event-ID": primed.rsplit("/", 1)[0] + "/0"})
+        still_serving = httpx.post(url, json={**request, "id": 8}, headers=headers)
+    assert resumed.status_code == 200
+    assert [m["id"] for m in replayed if "result" in m] == [7]
+    assert "coder" in json.dumps(replayed[-1]["result"])
+    for refused in (unknown, evicted_shape):
+        assert refused.status_code == 400
+        assert "unknown or no longer held" in refused.json()["error"]["message"]
+    assert still_serving.status_code == 200 and '"id":8' in still_serving.text.replace(" ", "")
+
+
+def test_batches_are_answered_on_2025_03_26_and_refused_later(project: Path, http_server):
+    batch = [
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "get_agent", "arguments": {"name": "coder"}}},
+        {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": "t", "progress": 1}},
+        {"jsonrpc": "2.0", "id": 3, "method": "prompts/list"},
+        {"jsonrpc": "2.0", "id": 4, "method": "no/such/method"},
+    ]
+    with http_server(project) as url:
+        old = open_session(url, "2025-03-26")
+        new = open_session(url, "2025-11-25")
+        answered = httpx.post(url, json=batch, headers=old, timeout=60)
+        refused = httpx.post(url, json=batch, headers=new)
+        sessionless = httpx.post(url, json=batch, headers=MCP_HEADERS)
+        only_notifications = httpx.post(url, json=[batch[1]], headers=old)
+        empty = httpx.post(url, json=[], headers=old)
+        single_after = httpx.post(url, json=batch[2], headers=new)
+    assert answered.status_code == 200, answered.text
+    responses = {m["id"]: m for m in answered.json()}
+    assert set(responses) == {2, 3, 4}
+    assert responses[2]["result"]["structuredContent"]["chain"] == ["coder", "base"]
+    assert any(p["name"] == "explain_agent" for p in responses[3]["result"]["prompts"])
+    assert responses[4]["error"]["code"] == -32601
+    assert refused.status_code == sessionless.status_code == 400
+    refusal = refused.json()["error"]["message"]
+    assert "batches are refused on protocol version 2025-11-25: only 2025-03-26 allows them" in refusal
+    assert "without a session" in sessionless.json()["error"]["message"]
+    assert only_notifications.status_code == 202
+    assert empty.status_code == 400 and "empty JSON-RPC batch" in empty.json()["error"]["message"]
+    assert single_after.status_code == 200 and "explain_agent" in single_after.text
