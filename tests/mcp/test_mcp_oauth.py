@@ -57,6 +57,10 @@ def token_for(url: str, key, **overrides) -> str:
     return jwt.encode(claims, key, algorithm=algorithm, headers={"kid": KID})
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+
+
 def trail(parac, root: Path) -> list[dict]:
     result = parac("--workspace", str(root), "audit", "export", "--format", "jsonl")
     assert result.code == 0, result
@@ -150,3 +154,26 @@ def test_a_broken_oauth_setting_stops_the_start_and_names_the_setting(project: P
     assert neither.code == missing.code == 1
     assert "settings.mcp.oauth" in neither.err and "exactly one of jwks_file and jwks_url" in neither.err
     assert "settings.mcp.oauth.jwks_file: cannot read" in missing.err and "nope.json" in missing.err
+
+
+async def test_keys_fetched_from_a_jwks_url(oauth_project: Path, http_server, signing_key):
+    """The key set served over HTTP by a real server the test starts (the issuer's `jwks_uri`)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(oauth_project / ".parac"))
+    keys = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=keys.serve_forever, daemon=True).start()
+    settings = oauth_project / ".parac/parac.yaml"
+    settings.write_text(settings.read_text().replace(
+        "jwks_file: jwks.json", f"jwks_url: http://127.0.0.1:{keys.server_port}/jwks.json"))
+    try:
+        with http_server(oauth_project) as url:
+            good = httpx.post(url, json=INITIALIZE, headers=bearer(token_for(url, signing_key)))
+            forged_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            forged = httpx.post(url, json=INITIALIZE, headers=bearer(token_for(url, forged_key)))
+    finally:
+        keys.shutdown()
+    assert good.status_code == 200
+    assert forged.status_code == 401 and "signature does not verify" in forged.json()["message"]
