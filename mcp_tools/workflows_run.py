@@ -60,6 +60,7 @@ class GateDecision(TypedDict):
     comment: str | None
     run_status: str
     resumable: bool
+    resumed: bool
 
 
 class StepEstimate(TypedDict):
@@ -95,6 +96,13 @@ def _status(result: RunResult) -> RunStatus:
     data = result.to_json()
     data["steps"] = [{key: step[key] for key in StepStatus.__annotations__} for step in data["steps"]]
     return RunStatus(**data)  # type: ignore[typeddict-item]
+
+
+def _run_model(model: str | None, dry_run: str | None) -> str | None:
+    """The model every agent step runs on: ``model`` as ``run_agent`` takes it, or ``dry_run``'s offline one."""
+    if model is not None and dry_run is not None:
+        raise FaceError("give model or dry_run, not both: each sets the model of every agent step")
+    return model if model is not None else _dry_run(dry_run)
 
 
 def _dry_run(value: str | None) -> str | None:
@@ -242,16 +250,18 @@ def register(faces: Faces) -> None:
         name: str,
         inputs: dict[str, Any] | None = None,
         wait: bool = False,
+        model: str | None = None,
         dry_run: str | None = None,
         auto_approve: bool = False,
     ) -> RunStatus:
         """Start a workflow of the workspace. Returns the run id at once (then use workflow_status), or with
         wait=true runs it to the end with a progress notification per step, asking for approvals through
-        elicitation when the client supports it. dry_run runs every agent on an offline model (echo, random,
-        fixed:TEXT); auto_approve answers every gate with yes. A run whose plan breaks a budget is refused."""
+        elicitation when the client supports it. model runs every agent step on that model (as run_agent's
+        model does); dry_run on an offline one (echo, random, fixed:TEXT), like the CLI's --dry-run; auto_approve
+        answers every gate with yes. A run whose plan breaks a budget is refused."""
         from parac.core.workflows import RunOptions
 
-        options = RunOptions(model=_dry_run(dry_run), auto_approve=auto_approve)
+        options = RunOptions(model=_run_model(model, dry_run), auto_approve=auto_approve)
         runner = await _runner(call, asker=_asker(call) if wait else None)
         try:
             run_id = runner.create(name, inputs or {}, options, lease=wait)
@@ -272,21 +282,29 @@ def register(faces: Faces) -> None:
         finally:
             runner.close()
 
-    async def decide(call: Call, run_id: str, step: str, approved: bool, comment: str | None) -> GateDecision:
+    async def decide(
+        call: Call, run_id: str, step: str, approved: bool, comment: str | None, resume: bool = False
+    ) -> GateDecision:
         runner = await _runner(call)
         try:
-            return GateDecision(**runner.decide(run_id, step, approved=approved, comment=comment))  # type: ignore[typeddict-item]
+            data = runner.decide(run_id, step, approved=approved, comment=comment)
         finally:
             runner.close()
+        resumed = resume and data["resumable"]  # a process running the run goes on by itself
+        if resumed:
+            await _resume_in_background(call, run_id)
+        return GateDecision(**data, resumed=resumed)  # type: ignore[typeddict-item]
 
     # A gate is decided once: asking again changes nothing.
     gate = dict(role="operator", read_only=False, destructive=False, idempotent=True, output=GateDecision, links=run_link)
 
     @faces.tool(**gate, title="Approve a workflow step")
-    async def approve_step(call: Call, run_id: str, step: str, comment: str | None = None) -> GateDecision:
-        """Approve a gate (an approval step) a run waits at; the run goes on (resume_run it when no process
-        runs it: see resumable)."""
-        return await decide(call, run_id, step, True, comment)
+    async def approve_step(
+        call: Call, run_id: str, step: str, comment: str | None = None, resume: bool = True
+    ) -> GateDecision:
+        """Approve a gate (an approval step) a run waits at; the run goes on, in the background when no process
+        runs it (resumed). resume=false only records the decision (then resume_run continues)."""
+        return await decide(call, run_id, step, True, comment, resume)
 
     @faces.tool(**gate, title="Reject a workflow step")
     async def reject_step(call: Call, run_id: str, step: str, comment: str | None = None) -> GateDecision:
@@ -340,12 +358,13 @@ def register(faces: Faces) -> None:
 
     @faces.tool(output=PlanResult, title="Plan a workflow run")
     async def plan_workflow(
-        call: Call, name: str, inputs: dict[str, Any] | None = None, dry_run: str | None = None
+        call: Call, name: str, inputs: dict[str, Any] | None = None, model: str | None = None,
+        dry_run: str | None = None,
     ) -> PlanResult:
         """Estimate each step's tokens and dollars and check the total against every budget, calling no model."""
         runner = await _runner(call)
         try:
-            plan = runner.plan(name, inputs or {}, model=_dry_run(dry_run))
+            plan = runner.plan(name, inputs or {}, model=_run_model(model, dry_run))
         finally:
             runner.close()
         return PlanResult(**plan.to_json())  # type: ignore[typeddict-item]

@@ -65,6 +65,21 @@ class LazyGroup(click.Group):
         self.add_command(command, name)
         return command
 
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        from .common import accept_workspace
+
+        accept_workspace(cmd)
+        super().add_command(cmd, name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        """Click's, with "did you mean" when the command is unknown (``parac agent list`` → ``agents``)."""
+        name = click.utils.make_str(args[0]) if args else ""
+        if args and not name.startswith("-") and self.get_command(ctx, name) is None:
+            from parac.core.diagnostics import suggestion
+
+            ctx.fail(f"No such command {name!r}{suggestion(name, self.list_commands(ctx))}.")
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
         for name in self.list_commands(ctx):

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .common import State, echo_json, pass_state
+from .common import ExitCode, State, echo_json, pass_state
 
 
 def _log(state: State) -> Any:
@@ -57,7 +57,7 @@ def verify(ctx: click.Context, state: State, anchor_file: Path | None, as_json: 
         click.echo(f"audit trail NOT intact at {where} ({problem.kind}): {problem.message}", err=True)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
-    ctx.exit(0 if report.ok else 1)
+    ctx.exit(ExitCode.OK if report.ok else ExitCode.PROBLEMS)
 
 
 @audit.command()
@@ -85,7 +85,7 @@ def show(ctx: click.Context, state: State, seq: int, as_json: bool) -> None:
     entry = _log(state).get(seq)
     if entry is None:
         click.echo(f"error: no audit entry {seq}", err=True)
-        ctx.exit(1)
+        ctx.exit(ExitCode.PROBLEMS)
     if as_json:
         echo_json(entry.to_dict())
         return

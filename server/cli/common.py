@@ -7,6 +7,7 @@ import gc
 import json
 import logging
 import sys
+from enum import IntEnum
 from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,42 @@ if TYPE_CHECKING:
     from parac.core.pages import Span
     from parac.core.workspace import Workspace
     from parac.server.host import Host
+
+
+class ExitCode(IntEnum):
+    """What ``parac`` exits with, the same for every command (the README's table is this one)."""
+
+    OK = 0
+    PROBLEMS = 1
+    """Problems found (validation, doctor, audit), a run that failed, a call refused by a policy or a budget."""
+    USAGE = 2
+    """The command line itself is wrong: an unknown command or option, a bad value."""
+    WAITING = 3
+    """A workflow run stopped at a gate: a person must approve or reject it (the command to do it is printed)."""
+    INTERRUPTED = 130
+    """Ctrl-C."""
+
+
+def accept_workspace(command: click.Command) -> None:
+    """Let ``-w/--workspace`` also follow the command (``parac validate -w DIR``), as it may precede it: one rule
+    for every command, given here once rather than by each. The value lands in :class:`State`, as ``parac -w``'s."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_workspace(sub)
+        return
+    if any(param.name == "workspace" for param in command.params):
+        return
+    command.params.append(click.Option(
+        ["--workspace", "-w"], type=click.Path(file_okay=False, path_type=str), expose_value=False,
+        is_eager=True, callback=_set_workspace,
+        help="The project holding .parac/ (also accepted before the command).",
+    ))
+
+
+def _set_workspace(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    state = ctx.find_object(State)
+    if value is not None and state is not None:
+        state.workspace = value
 
 
 @dataclass
@@ -110,7 +147,8 @@ class _PlainFormatter(logging.Formatter):
 
 
 def run_cli(group: click.Group) -> int:
-    """Run the command; a :class:`ParacError` becomes one clear message (and its diagnostics) with exit code 1."""
+    """Run the command; a :class:`ParacError` becomes one clear message (and its diagnostics); exit codes are
+    :class:`ExitCode`'s."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_PlainFormatter())
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
@@ -123,19 +161,19 @@ def run_cli(group: click.Group) -> int:
         click.echo(f"error: {exc}", err=True)
         for diagnostic in exc.diagnostics:
             click.echo(f"  {diagnostic.format()}", err=True)
-        return 1
+        return ExitCode.PROBLEMS
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        return 1
+        return ExitCode.PROBLEMS
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     finally:
         # The process ends next. Its last garbage collection would walk every object the command loaded (for a
         # thousand-agent workspace, a fifth of the run) to find cycles that exiting frees anyway: skip it.
         gc.freeze()
-    return result if isinstance(result, int) else 0
+    return result if isinstance(result, int) else ExitCode.OK

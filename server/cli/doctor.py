@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import State, echo_json, pass_state
+from .common import ExitCode, State, echo_json, pass_state
 
 MARKS = {"ok": "✓", "broken": "✗", "note": "!"}
 
@@ -29,4 +29,4 @@ def doctor(state: State, as_json: bool) -> None:
                 click.echo(f"    fix: {finding.fix}")
         click.echo(f"{broken} problem(s) found" if broken else "no problems found")
     if broken:
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(ExitCode.PROBLEMS)

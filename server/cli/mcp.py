@@ -44,12 +44,6 @@ def mcp() -> None:
     default=None,
     help="Largest HTTP request body accepted, in bytes (default 4 MiB, or mcp.max_body_bytes in parac.yaml).",
 )
-@click.option(
-    "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Project folder holding .parac/ (default: $PARAC_WORKSPACE, or found walking up from here).",
-)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
 @click.option("--resume-runs", is_flag=True, help="Resume workflow runs that a crash interrupted, at start.")
 def serve(
@@ -60,7 +54,6 @@ def serve(
     allow_origins: tuple[str, ...],
     allow_hosts: tuple[str, ...],
     max_body: int | None,
-    workspace: Path | None,
     log_level: str,
     resume_runs: bool,
 ) -> None:
@@ -70,7 +63,7 @@ def serve(
     configure_stderr_logging(log_level)
     from parac.server.mcp.run import HttpOptions, ServeError, run_http, run_stdio
 
-    workspace = _given_workspace(workspace)
+    workspace = _given_workspace()
     try:
         if transport == "stdio":
             run_stdio(workspace, resume_runs=resume_runs)
@@ -88,34 +81,31 @@ def serve(
         raise click.ClickException(str(error)) from None
 
 
-def _given_workspace(workspace: Path | None) -> Path | None:
-    """This command's --workspace, else the one given to `parac` itself (`parac -w DIR mcp ...`)."""
-    if workspace is not None:
-        return workspace
+def _given_workspace() -> Path | None:
+    """The -w/--workspace given before or after the command (`parac -w DIR mcp ...`, `parac mcp serve -w DIR`)."""
     given = getattr(click.get_current_context().find_root().obj, "workspace", None)
     return Path(given) if given else None
 
 
-def _workspace_root(workspace: Path | None) -> Path:
+def _workspace_root() -> Path:
     from parac.core.diagnostics import ParacError
     from parac.core.workspace import find_root
 
     try:
-        return find_root(_given_workspace(workspace))
+        return find_root(_given_workspace())
     except ParacError as error:
         raise click.ClickException(str(error)) from None
 
 
 @mcp.command()
 @click.argument("client", type=click.Choice(CLIENT_CHOICES))
-@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--name", default="parac", show_default=True, help="Name of the server entry in the client's file.")
-def install(client: str, workspace: Path | None, name: str) -> None:
+def install(client: str, name: str) -> None:
     """Add parac to CLIENT's MCP configuration, merging with the servers already there (a .bak copy is kept)."""
     from parac.server.mcp.clients import CLIENTS, ClientConfigError
     from parac.server.mcp.clients import install as install_entry
 
-    root = _workspace_root(workspace)
+    root = _workspace_root()
     try:
         result = install_entry(client, root, name=name)
     except ClientConfigError as error:
@@ -129,14 +119,13 @@ def install(client: str, workspace: Path | None, name: str) -> None:
 
 @mcp.command()
 @click.argument("client", type=click.Choice(CLIENT_CHOICES))
-@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--name", default="parac", show_default=True, help="Name of the server entry to remove.")
-def uninstall(client: str, workspace: Path | None, name: str) -> None:
+def uninstall(client: str, name: str) -> None:
     """Remove parac's entry from CLIENT's MCP configuration; other servers stay (a .bak copy is kept)."""
     from parac.server.mcp.clients import CLIENTS, ClientConfigError, config_path
     from parac.server.mcp.clients import uninstall as remove_entry
 
-    root = _workspace_root(workspace)
+    root = _workspace_root()
     try:
         result = remove_entry(client, root, name=name)
     except ClientConfigError as error:
@@ -151,13 +140,12 @@ def uninstall(client: str, workspace: Path | None, name: str) -> None:
 
 @mcp.command()
 @click.argument("client", type=click.Choice(CLIENT_CHOICES))
-@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--name", default="parac", show_default=True)
-def config(client: str, workspace: Path | None, name: str) -> None:
+def config(client: str, name: str) -> None:
     """Print the configuration snippet for CLIENT instead of writing it (and where it would go)."""
     from parac.server.mcp.clients import config_path, snippet
 
-    root = _workspace_root(workspace)
+    root = _workspace_root()
     click.echo(json.dumps(snippet(client, root, name), indent=2))
     click.echo(f"# goes into {config_path(client, root)}", err=True)
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from . import names
-from .common import State, echo_json, pass_state
+from .common import ExitCode, State, echo_json, pass_state
 
 #: Argument names whose values the confinement gates can judge before a call is made.
 PATH_ARGUMENTS = ("path", "src", "dst", "source", "destination", "cwd")
@@ -82,7 +82,7 @@ def check(ctx: click.Context, state: State, agent: str, tool: str, args: str | N
         for note in notes:
             click.echo(f"  note: {note}")
         click.echo(f"  shell commands run in: {sandbox}")
-    ctx.exit(0 if allowed else 1)
+    ctx.exit(ExitCode.OK if allowed else ExitCode.PROBLEMS)
 
 
 def _known(state: State, tool: str, agent: str | None) -> list[str]:

@@ -15,7 +15,7 @@ import click
 from parac.server.startup import loading
 
 from . import names
-from .common import State, echo_json, pass_state
+from .common import ExitCode, State, echo_json, pass_state
 
 
 @click.command("run")
@@ -85,4 +85,4 @@ def run(
         if result.error:
             click.echo(f"error: {result.error}", err=True)
     if not result.ok:
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(ExitCode.PROBLEMS)

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from . import names
-from .common import Paging, State, echo_json, paged, pass_state
+from .common import ExitCode, Paging, State, echo_json, paged, pass_state
 
 
 @click.group()
@@ -95,7 +95,7 @@ def call_tool(state: State, name: str, arguments: str, as_json: bool) -> None:
             echo_json({"ok": False, "tool": name, kind: str(exc)})
         else:
             click.echo(f"{kind}: {exc}", err=True)
-        raise click.exceptions.Exit(2 if kind == "denied" else 1) from None
+        raise click.exceptions.Exit(ExitCode.PROBLEMS) from None  # refused or failed: not a usage error
     finally:
         if host.tool_sources is not None:
             host.tool_sources.close()

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from .common import State, echo_json, pass_state
+from .common import ExitCode, State, echo_json, pass_state
 
 
 @click.command()
@@ -31,7 +31,7 @@ def validate(state: State, as_json: bool) -> None:
         summary = f"{checked}: {_count(errors, 'error')}, {_count(len(diagnostics) - errors, 'warning')}"
         click.echo(summary if diagnostics else f"{checked}: no problems", err=bool(diagnostics))
     if any(d.severity == "error" for d in diagnostics):
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(ExitCode.PROBLEMS)
 
 
 def _count(number: int, noun: str) -> str:

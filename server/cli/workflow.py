@@ -3,14 +3,15 @@
 Everything goes through :class:`parac.core.workflows.runs.WorkflowRunner`, as the MCP tools do. For people, a run
 shows a live table of its steps (rich, on a terminal) and says how to answer a gate it waits at; for scripts,
 ``--json`` prints ``{run_id, workflow, status, steps: [{id, status, output, error, attempts, cost}], outputs, cost}``
-and nothing else on stdout. Exit status: 0 when the run completed (or paused at a gate with ``--no-wait``), 1 when
-it failed, was cancelled or was refused.
+and nothing else on stdout. Exit status (:class:`~.common.ExitCode`): 0 when the run completed, 1 when it failed,
+was cancelled or was refused, 3 when it stopped at a gate (``--no-wait``) and printed the command that answers it.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import LazyGroup, names
-from .common import Paging, State, console, echo_json, paged, pass_state
+from .common import ExitCode, Paging, State, console, echo_json, paged, pass_state
 
 if TYPE_CHECKING:
     from parac.core.workflows.engine import RunResult
@@ -179,7 +180,7 @@ def _plan(state: State, name: str, pairs: tuple[str, ...], dry_run: str | None, 
     refusal = plan.refusal()
     if refusal:
         click.echo(f"error: {refusal}", err=True)
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(ExitCode.PROBLEMS)
 
 
 _input_option = click.option("--input", "-i", "pairs", multiple=True, metavar="KEY=VALUE",
@@ -205,7 +206,7 @@ def plan_command(state: State, name: str, pairs: tuple[str, ...], dry_run: str |
 @_dry_run_option
 @click.option("--plan", "plan_only", is_flag=True, help="Print the plan and stop (nothing runs).")
 @click.option("--yes", "-y", is_flag=True, help="Approve every gate (for CI).")
-@click.option("--no-wait", is_flag=True, help="Stop at the first gate nobody answered; `resume` continues.")
+@click.option("--no-wait", is_flag=True, help="Stop at the first gate nobody answered (exit 3); `approve` continues.")
 @click.option("--concurrency", type=click.IntRange(1, 256), help="Steps that may run at once.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON when it ends.")
 @pass_state
@@ -226,7 +227,7 @@ def run_command(
         run_id = runner.create(name, _inputs(pairs), options, text_inputs=True)
         progress.begin(run_id, name)
         result = progress.drive(lambda: runner.execute(run_id))
-    _report(result, as_json)
+    _report(state, result, as_json)
 
 
 @workflow.command("resume")
@@ -238,7 +239,6 @@ def run_command(
 @pass_state
 def resume_command(state: State, run_id: str | None, every: bool, yes: bool, no_wait: bool, as_json: bool) -> None:
     """Continue a run that was stopped (killed, or paused at a gate); finished steps are not run again."""
-    from parac.core.workflows import RunOptions
     from parac.core.workflows import checkpoints as cp
 
     if bool(run_id) == every:
@@ -248,14 +248,10 @@ def resume_command(state: State, run_id: str | None, every: bool, yes: bool, no_
     with _runner(state, progress.on_event) as runner:
         targets = [run.run_id for run in cp.interrupted_runs(runner.conn)] if every else [run_id]
         for target in targets:
-            run = cp.get_run(runner.conn, target)
-            options = RunOptions.from_json(run.options)
-            options.auto_approve = options.auto_approve or yes
-            options.pause_on_approval = no_wait or (every and not yes)  # unattended: never block on a gate
-            progress.begin(target, run.workflow)
-            results.append(progress.drive(lambda t=target, o=options: runner.resume(t, o)))
+            pause = no_wait or (every and not yes)  # unattended: never block on a gate
+            results.append(_resume(runner, progress, target, yes=yes, pause=pause))
     if not every:
-        _report(results[0], as_json)
+        _report(state, results[0], as_json)
         return
     if as_json:
         echo_json([result.to_json() for result in results])
@@ -265,7 +261,21 @@ def resume_command(state: State, run_id: str | None, every: bool, yes: bool, no_
         if not results:
             click.echo("no interrupted runs")
     if any(result.status not in ("completed", "waiting_approval") for result in results):
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(ExitCode.PROBLEMS)
+
+
+def _resume(runner: WorkflowRunner, progress: _Progress, run_id: str, *, yes: bool, pause: bool | None) -> RunResult:
+    """Drive a stopped run on with the options it was started with (``pause=None`` keeps its own gate rule)."""
+    from parac.core.workflows import RunOptions
+    from parac.core.workflows import checkpoints as cp
+
+    run = cp.get_run(runner.conn, run_id)
+    options = RunOptions.from_json(run.options)
+    options.auto_approve = options.auto_approve or yes
+    if pause is not None:
+        options.pause_on_approval = pause
+    progress.begin(run_id, run.workflow)
+    return progress.drive(lambda: runner.resume(run_id, options))
 
 
 @workflow.command("status")
@@ -286,7 +296,7 @@ def status_command(state: State, run_id: str, as_json: bool) -> None:
 
 
 @workflow.command("runs")
-@click.option("--workflow", "-w", "name", help="Only runs of this workflow.")
+@click.option("--workflow", "name", help="Only runs of this workflow.")
 @click.option("--limit", type=click.IntRange(1, 10_000), help=f"At most this many runs (default {RECENT_RUNS}).")
 @click.option("--cursor", help="The runs after the page whose next_cursor this is (with --json).")
 @click.option("--json", "as_json", is_flag=True)
@@ -314,26 +324,37 @@ def runs_command(state: State, name: str | None, limit: int | None, cursor: str 
     console().print(table)
 
 
-def _decide(state: State, run_id: str, step: str, approved: bool, comment: str | None, as_json: bool) -> None:
-    with _runner(state) as runner:
+def _decide(
+    state: State, run_id: str, step: str, approved: bool, comment: str | None, as_json: bool, resume: bool = False
+) -> None:
+    """Record the decision; with ``resume``, also drive the run on when no process is running it (one command for
+    a gate a ``run --no-wait`` stopped at). A process that is running it goes on by itself."""
+    progress = _Progress(not as_json)
+    with _runner(state, progress.on_event) as runner:
         data = runner.decide(run_id, step, approved=approved, comment=comment)
+        if not as_json:
+            click.echo(f"step {step} of run {run_id} {data['status']} by {data['by']}")
+        if resume and data["resumable"]:
+            result = _resume(runner, progress, run_id, yes=False, pause=None)
+            _report(state, result, as_json)
+            return
     if as_json:
         echo_json(data)
-        return
-    click.echo(f"step {step} of run {run_id} {data['status']} by {data['by']}")
-    if data["resumable"]:
-        click.echo(f"no process is running it now: continue with `parac workflow resume {run_id}`")
+    elif data["resumable"]:
+        click.echo(f"no process is running it now: continue with `{_command(state, 'resume', run_id)}`")
 
 
 @workflow.command("approve")
 @click.argument("run_id", shell_complete=names.runs)
 @click.argument("step")
 @click.option("--comment", "-c", help="Why (kept with the decision and in the audit trail).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Continue the run here when no process is running it (--no-resume only records the decision).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON when it ends (the decision with --no-resume).")
 @pass_state
-def approve_command(state: State, run_id: str, step: str, comment: str | None, as_json: bool) -> None:
-    """Approve a gate a run waits at."""
-    _decide(state, run_id, step, True, comment, as_json)
+def approve_command(state: State, run_id: str, step: str, comment: str | None, resume: bool, as_json: bool) -> None:
+    """Approve a gate a run waits at, and continue the run."""
+    _decide(state, run_id, step, True, comment, as_json, resume)
 
 
 @workflow.command("reject")
@@ -363,13 +384,25 @@ def cancel_command(state: State, run_id: str, as_json: bool) -> None:
         click.echo(f"run {run_id}: cancellation requested; the process running it will stop it")
 
 
-def _report(result: RunResult, as_json: bool) -> None:
+def _command(state: State, *words: str) -> str:
+    """A ``parac workflow …`` command line to paste, naming the workspace when one was given."""
+    workspace = ("-w", state.workspace) if state.workspace else ()
+    return shlex.join(["parac", *workspace, "workflow", *words])
+
+
+def _report(state: State, result: RunResult, as_json: bool) -> None:
     if as_json:
         echo_json(result.to_json())
     else:
         _print_result(result)
-    if result.status not in ("completed", "waiting_approval"):
-        raise click.exceptions.Exit(1)
+    if result.status == "waiting_approval":
+        for step in result.steps:
+            if step["status"] == "waiting_approval":  # on stderr: a script reading --json must still be told
+                click.echo(f"waiting for a person; approve with: {_command(state, 'approve', result.run_id, step['id'])}"
+                           f"  (or reject)", err=True)
+        raise click.exceptions.Exit(ExitCode.WAITING)
+    if result.status != "completed":
+        raise click.exceptions.Exit(ExitCode.PROBLEMS)
 
 
 def _print_result(result: RunResult) -> None:

@@ -133,8 +133,7 @@ def test_sigterm_mid_run_leaves_it_resumable(project: Path, serve_command: list[
     err = server.proc.stderr.read().decode()
     assert "Traceback" not in err, err
     assert run_status(project) == (run_id, "waiting_approval")
-    assert parac("workflow", "approve", run_id, "sign-off", cwd=project).code == 0
-    resumed = parac("workflow", "resume", run_id, "--json", cwd=project, timeout=120)
+    resumed = parac("workflow", "approve", run_id, "sign-off", "--json", cwd=project, timeout=120)  # it goes on
     assert resumed.code == 0 and resumed.json()["status"] == "completed", resumed
 
 

@@ -40,6 +40,6 @@ def test_resume_runs_only_when_asked(project: Path, parac):
     paused = parac("workflow", "run", "feature", "-i", "feature=payments (risk: high)", "--no-wait", "--json", cwd=project).json()
     assert paused["status"] == "waiting_approval"
     run_id = paused["run_id"]
-    assert parac("workflow", "approve", run_id, "sign-off", cwd=project).code == 0
+    assert parac("workflow", "approve", run_id, "sign-off", "--no-resume", cwd=project).code == 0
     assert serve_until(project, run_id, wait_s=3) == "waiting_approval"  # not asked: the run stays where it was
     assert serve_until(project, run_id, "--resume-runs", wait_s=60) == "completed"

@@ -120,7 +120,7 @@ def test_approve_from_cli_while_the_run_waits(project: Path, parac):
 
 def test_reject_with_no_wait_then_resume(project: Path, parac):
     paused = parac("workflow", "run", "feature", "-i", RISKY, "--no-wait", "--json", cwd=project)
-    assert paused.code == 0, paused
+    assert paused.code == 3, paused
     run_id = paused.json()["run_id"]
     assert paused.json()["status"] == "waiting_approval"
     rejected = parac("workflow", "reject", run_id, "sign-off", "--comment", "too risky", cwd=project)
@@ -131,6 +131,30 @@ def test_reject_with_no_wait_then_resume(project: Path, parac):
     assert data["status"] == "failed" and "rejected by cli" in data["error"] and "too risky" in data["error"]
     finished = parac("workflow", "resume", run_id, cwd=project)
     assert finished.code == 1 and f"run {run_id} is already failed; there is nothing to resume" in finished.err
+
+
+def test_no_wait_stops_at_the_gate_with_exit_3_and_approve_finishes_the_run(project: Path, tmp_path: Path, parac):
+    paused = parac("-w", str(project), "workflow", "run", "feature", "-i", RISKY, "--no-wait", cwd=tmp_path)
+    assert paused.code == 3, paused
+    run_id = paused.err.split("run ", 1)[1].split()[0]
+    command = f"parac -w {project} workflow approve {run_id} sign-off"
+    assert f"waiting for a person; approve with: {command}" in paused.err, paused
+    approved = parac(*command.split()[1:], "--json", cwd=tmp_path)  # the printed command, pasted elsewhere
+    assert approved.code == 0, approved
+    data = approved.json()
+    assert data["run_id"] == run_id and data["status"] == "completed", data
+    assert {s["id"]: s["status"] for s in data["steps"]}["sign-off"] == "completed"
+    assert parac("workflow", "status", run_id, "--json", cwd=project).json()["status"] == "completed"
+
+
+def test_approve_no_resume_only_records(project: Path, parac):
+    run_id = parac("workflow", "run", "feature", "-i", RISKY, "--no-wait", "--json", cwd=project).json()["run_id"]
+    recorded = parac("workflow", "approve", run_id, "sign-off", "--no-resume", cwd=project)
+    assert recorded.code == 0, recorded
+    assert f"continue with `parac workflow resume {run_id}`" in recorded.out
+    assert parac("workflow", "status", run_id, "--json", cwd=project).json()["status"] == "waiting_approval"
+    resumed = parac("workflow", "resume", run_id, "--json", cwd=project)
+    assert resumed.code == 0 and resumed.json()["status"] == "completed", resumed
 
 
 def test_cancel_a_paused_run(project: Path, parac):

@@ -104,7 +104,7 @@ def test_kill_during_approval_wait_then_approve_from_cli(wf_project):
         wf_project, lambda p: bool(p.query("SELECT 1 FROM workflow_approvals WHERE status = 'waiting'"))
     )
     assert wf_project.runs()[0]["status"] == "waiting_approval"
-    approved = wf_project.cli("workflow", "approve", run_id, "gate", "--comment", "looks good")
+    approved = wf_project.cli("workflow", "approve", run_id, "gate", "--comment", "looks good", "--no-resume")
     assert approved.returncode == 0, approved.stderr
     assert f"parac workflow resume {run_id}" in approved.stdout  # nobody runs it: the user is told how to go on
     resumed = wf_project.cli("workflow", "resume", run_id, "--json")

@@ -177,7 +177,7 @@ async def test_resume_interrupted_runs_at_server_start(project: Path, parac):
     paused = parac("workflow", "run", "feature", "-i", "feature=payments (risk: high)", "--no-wait", "--json",
                    cwd=project).json()
     assert paused["status"] == "waiting_approval"
-    assert parac("workflow", "approve", paused["run_id"], "sign-off", cwd=project).code == 0
+    assert parac("workflow", "approve", paused["run_id"], "sign-off", "--no-resume", cwd=project).code == 0
     host = Host.for_workspace(project)
     assert resume_interrupted(host.workspace, host) == [paused["run_id"]]
     conn = connect_workspace(project)
@@ -189,3 +189,31 @@ async def test_resume_interrupted_runs_at_server_start(project: Path, parac):
     finally:
         conn.close()
     assert resume_interrupted(host.workspace, host) == []
+
+
+async def test_approve_step_resumes_a_paused_run_unless_told_not_to(project: Path, era: str, parac):
+    """A run `--no-wait` left at its gate, with no process running it: approve_step alone finishes it."""
+    paused = [parac("workflow", "run", "feature", "-i", "feature=payments (risk: high)", "--no-wait", "--json",
+                    cwd=project).json()["run_id"] for _ in range(2)]
+    async with client(project, era) as session:
+        recorded = await session.call_tool("approve_step", {"run_id": paused[0], "step": "sign-off", "resume": False})
+        assert recorded.structured_content["resumed"] is False and recorded.structured_content["resumable"] is True
+        resumed = await session.call_tool("approve_step", {"run_id": paused[1], "step": "sign-off"})
+        assert resumed.structured_content["resumed"] is True, resumed.content
+        done = await _until(session, paused[1], "completed", "failed")
+        assert done["status"] == "completed"
+        still = await session.call_tool("workflow_status", {"run_id": paused[0]})
+        assert still.structured_content["status"] == "waiting_approval"
+
+
+async def test_run_workflow_takes_model_like_run_agent(project: Path, era: str):
+    async with client(project, era) as session:
+        tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+        assert {"model", "dry_run", "wait"} <= set(tools["run_workflow"].input_schema["properties"])
+        ran = await session.call_tool("run_workflow", {"name": "feature", "inputs": {"feature": "login"},
+                                                       "wait": True, "model": "fixed:from the model option"})
+        assert not ran.is_error, ran.content
+        assert ran.structured_content["outputs"]["design"] == "from the model option"
+        both = await session.call_tool("run_workflow", {"name": "feature", "inputs": {"feature": "login"},
+                                                        "model": "echo", "dry_run": "echo"})
+        assert both.is_error and "give model or dry_run, not both" in both.content[0].text
