@@ -53,9 +53,16 @@ def accept_workspace(command: click.Command) -> None:
     ))
 
 
+WORKSPACE_META = "parac.workspace"
+"""Where a ``-w`` given after the command is also kept: shell completion parses without making a :class:`State`."""
+
+
 def _set_workspace(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is None:
+        return
+    ctx.meta[WORKSPACE_META] = value
     state = ctx.find_object(State)
-    if value is not None and state is not None:
+    if state is not None:
         state.workspace = value
 
 

@@ -83,7 +83,10 @@ def serve(
 
 def _given_workspace() -> Path | None:
     """The -w/--workspace given before or after the command (`parac -w DIR mcp ...`, `parac mcp serve -w DIR`)."""
-    given = getattr(click.get_current_context().find_root().obj, "workspace", None)
+    from .common import WORKSPACE_META
+
+    ctx = click.get_current_context()  # `python -m parac.server.mcp` runs this group alone: no State, only the meta
+    given = ctx.meta.get(WORKSPACE_META) or getattr(ctx.find_root().obj, "workspace", None)
     return Path(given) if given else None
 
 

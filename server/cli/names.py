@@ -28,7 +28,8 @@ TOOLS_TIMEOUT_S = 20
 
 def _root(ctx: click.Context) -> Path | None:
     """The workspace as `parac` would find it (``-w``, ``$PARAC_WORKSPACE``, or walking up), or None."""
-    given = ctx.find_root().params.get("workspace") or os.environ.get("PARAC_WORKSPACE")
+    given = (ctx.meta.get("parac.workspace")  # -w after the command (common.WORKSPACE_META; common is not imported)
+             or ctx.find_root().params.get("workspace") or os.environ.get("PARAC_WORKSPACE"))
     here = Path(given).expanduser().resolve() if given else Path.cwd().resolve()
     for candidate in (here,) if given else (here, *here.parents):
         if (candidate / PARAC_DIR).is_dir():

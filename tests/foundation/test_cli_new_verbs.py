@@ -232,6 +232,7 @@ def test_bash_completion_completes_commands_options_and_the_workspace_names(proj
     assert complete_in_bash(bash, ["parac", "agents", "new", "x", "--parent", "ar"], project) == ["architect"]
     assert complete_in_bash(bash, ["parac", "agents", "new", "x", "--skill", "t"], project) == ["testing", "triage"]
     assert complete_in_bash(bash, ["parac", "-w", str(project), "agents", "show", "pm"], project.parent) == ["pm"]
+    assert complete_in_bash(bash, ["parac", "agents", "show", "-w", str(project), "pm"], project.parent) == ["pm"]
 
 
 def test_the_completion_path_imports_no_heavy_module(project: Path):
