@@ -28,6 +28,8 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from parac.core.errors import ParacBaseError
+
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
@@ -37,7 +39,7 @@ MAX_LINKS = 40  # as the kernel's MAXSYMLINKS
 _DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 
 
-class Escape(OSError):
+class Escape(ParacBaseError, OSError):
     """The path leads outside the root (through a link, or a ``..`` in one)."""
 
     def __init__(self) -> None:

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .errors import ParacBaseError
+
 
 def new_id() -> str:
     """32 hex digits: the time in microseconds, then 72 random bits. Ids that grow with time keep the ledger's
@@ -57,8 +59,10 @@ class LLMCall:
     call_id: str = field(default_factory=new_id)
 
 
-class CallDenied(Exception):
+class CallDenied(ParacBaseError):
     """A hook refused a call. The message is for the caller, so it names the rule, never a secret."""
+
+    public = True
 
     def __init__(self, message: str, *, rule: str | None = None) -> None:
         super().__init__(message)

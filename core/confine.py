@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from parac.core import beneath
+from parac.core.errors import ParacBaseError
 from parac.core.redact import SECRET_ENV_NAME
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 # this module (through the tool plugins), most never run a command.
 
 
-class ConfinementError(PermissionError):
+class ConfinementError(ParacBaseError, PermissionError):
     """A path, command or URL that a tool may not use. ``what`` is the refused value, ``reason`` the sentence."""
 
     def __init__(self, what: str, reason: str) -> None:

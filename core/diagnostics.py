@@ -13,6 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from .errors import ParacError
+
+__all__ = ["Diagnostic", "ParacError", "Problem", "Severity", "Span", "did_you_mean", "suggestion"]
+
 Severity = Literal["error", "warning", "information", "hint"]
 
 
@@ -69,14 +73,6 @@ class Diagnostic:
 
     def format(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.severity} {self.code}: {self.message}"
-
-
-class ParacError(Exception):
-    """An error a user can act on; it carries the diagnostics that explain it."""
-
-    def __init__(self, message: str, diagnostics: Iterable[Diagnostic] = ()) -> None:
-        super().__init__(message)
-        self.diagnostics = list(diagnostics)
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ParacBaseError
 from .specs import AgentSpec
 
 LIST_FIELDS = ("tools", "skills")
@@ -23,7 +24,7 @@ NOT_INHERITED = ("name", "parent", "exclude_tools")
 DEFAULT = "(default)"
 
 
-class InheritanceError(Exception):
+class InheritanceError(ParacBaseError):
     """An agent cannot be resolved: ``kind`` is ``unknown-parent`` or ``cycle``; ``agents`` names everyone involved."""
 
     def __init__(self, kind: str, agents: list[str], message: str) -> None:

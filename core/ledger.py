@@ -58,6 +58,7 @@ from collections.abc import Sequence
 import anyio
 
 from . import costs, store
+from .errors import ParacBaseError
 
 GROUP_COMMIT_S = 0.05
 """How long the writer lets rows gather before a commit: calls close together share one transaction and fsync."""
@@ -88,7 +89,7 @@ Need = tuple[str, float]
 """A limited total and the tightest limit on it, in dollars."""
 
 
-class LedgerError(Exception):
+class LedgerError(ParacBaseError):
     """Rows could not be written (a locked or full disk); the rows stay queued and are retried."""
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from .errors import ParacBaseError
 from .secrets import SecretFileError, read_secret_file
 from .specs import PARAC_DIR, ProviderSettings
 
@@ -96,7 +97,7 @@ class Completion:
         return message
 
 
-class ProviderError(Exception):
+class ProviderError(ParacBaseError):
     """A model call failed. ``retryable`` says whether trying again may help (429, 5xx, timeouts, dropped
     connections); the message is for people and never contains a key."""
 

@@ -13,6 +13,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .errors import ParacBaseError
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -31,7 +33,7 @@ class RetryPolicy:
         return ceiling * (0.5 + 0.5 * (rng or random).random())
 
 
-class CircuitOpen(Exception):
+class CircuitOpen(ParacBaseError):
     """The provider failed too often just now; calls are refused until it has had time to recover."""
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .errors import ParacBaseError
 
-class SecretFileError(Exception):
+
+class SecretFileError(ParacBaseError):
     """The file named for a secret cannot be read or holds nothing."""
 
 

@@ -19,13 +19,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import ParacBaseError
+
 ROLES = ("viewer", "operator", "admin")
 TOKEN_FILE = Path(".parac") / "state" / "tokens.json"
 PREFIX = "parac_"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 
 
-class TokenError(ValueError):
+class TokenError(ParacBaseError, ValueError):
     """A token request that cannot be honoured (bad name or role, duplicate name, unknown token)."""
 
 

@@ -16,14 +16,17 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .calls import CallHooks, ToolCall
+from .errors import ParacBaseError
 
 if TYPE_CHECKING:
     from .policy import Policies
     from .workspace import Workspace
 
 
-class ToolError(Exception):
+class ToolError(ParacBaseError):
     """A tool failed in a way the caller should see (reported as an error result, not a crash)."""
+
+    public = True
 
 
 @dataclass

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from parac.core import store
+from parac.core.errors import ParacBaseError
 from parac.core.redact import Redactor, default_redactor
 
 from .schema import COLUMNS, INSERT, KEY_ENV, SCHEMA, AuditEntry, Hasher, canonical_json, entry_from_row, entry_message
@@ -32,7 +33,7 @@ GROUP_COMMIT_S = 0.05
 MAX_BATCH = 1000
 
 
-class AuditError(Exception):
+class AuditError(ParacBaseError):
     """The audit log cannot be written or read (not a verification failure: see `VerifyReport`)."""
 
 

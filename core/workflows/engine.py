@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import anyio
 
 from ..diagnostics import ParacError
+from ..errors import ParacBaseError
 from ..store import transaction
 from . import checkpoints as cp
 from . import templates
@@ -114,7 +115,7 @@ class RunResult:
         return asdict(self)
 
 
-class StepFailed(Exception):
+class StepFailed(ParacBaseError):
     """A step's work failed; ``retryable=False`` when trying again cannot help (a refusal, bad arguments)."""
 
     def __init__(self, message: str, *, retryable: bool = True, cost: float = 0.0) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from parac.core.diagnostics import ParacError
+from parac.core.errors import ParacBaseError
 from parac.server.startup import loading
 
 if TYPE_CHECKING:
@@ -154,15 +154,16 @@ class _PlainFormatter(logging.Formatter):
 
 
 def run_cli(group: click.Group) -> int:
-    """Run the command; a :class:`ParacError` becomes one clear message (and its diagnostics); exit codes are
-    :class:`ExitCode`'s."""
+    """Run the command; any parac error becomes one clear message (and its diagnostics); exit codes are
+    :class:`ExitCode`'s. The CLI shows every parac error's message, public or not: the person at the terminal owns
+    the process and its log."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_PlainFormatter())
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     debug = "--debug" in sys.argv[1:]
     try:
         result = group.main(standalone_mode=False)
-    except ParacError as exc:
+    except ParacBaseError as exc:
         if debug:
             raise
         click.echo(f"error: {exc}", err=True)

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from parac.core.errors import ParacBaseError
 
-class ClientConfigError(Exception):
+
+class ClientConfigError(ParacBaseError):
     """The client's existing file cannot be merged into (it is not JSON, or not the expected shape)."""
 
 

@@ -21,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
+from parac.core.errors import ParacBaseError
 from parac.server.schema_cache import cached_schema
 
 from .roles import Role, TokenLookup
@@ -33,8 +34,10 @@ Completer = Callable[["Call", str], Awaitable[Iterable[str]]]
 """Offers values for one parameter: gets the call and what the user typed so far, returns candidates."""
 
 
-class FaceError(Exception):
+class FaceError(ParacBaseError):
     """A failure the MCP client should read: a tool answers it as an `isError` result, a read as a JSON-RPC error."""
+
+    public = True
 
 
 @dataclass(eq=False)

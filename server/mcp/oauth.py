@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from parac.core.errors import ParacBaseError
+
 from .roles import ROLES, Caller, Role
 
 ALGORITHMS = ("RS256", "ES256")
@@ -27,7 +29,7 @@ JWKS_REFETCH_S = 30.0  # an unknown key id makes a fresh fetch at most this ofte
 CLOCK_LEEWAY_S = 30
 
 
-class OAuthError(Exception):
+class OAuthError(ParacBaseError):
     """The OAuth settings or the key set cannot be used; the message names the setting."""
 
 
@@ -60,8 +62,10 @@ def parse_settings(raw: Any) -> OAuthSettings:
         raise OAuthError(f"{where}: {first['msg']}") from None
 
 
-class InvalidToken(Exception):
+class InvalidToken(ParacBaseError):
     """A JWT was refused; the message is safe to show (it never contains the token)."""
+
+    public = True
 
 
 class JwtVerifier:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from parac.core.errors import ParacBaseError
 from parac.core.secrets import SecretFileError, read_secret_file
 
 from .http import HttpOptions, build_http_app, is_loopback, resource_url
@@ -19,7 +20,7 @@ ENV_TOKEN = "PARAC_MCP_TOKEN"
 __all__ = ["HttpOptions", "ServeError", "run_http", "run_stdio"]
 
 
-class ServeError(Exception):
+class ServeError(ParacBaseError):
     """The server cannot start as asked (unsafe bind, unreadable token file); the message says what to change."""
 
 

@@ -6,7 +6,9 @@ call that parac does not use. Both protocol eras are served by the SDK: the init
 older) and the stateless 2026-07-28 requests.
 
 Errors: an unknown tool, resource or prompt, or arguments that do not fit, are JSON-RPC errors (-32602) that name
-the problem; a tool that fails returns `isError: true` with its message. Nothing a client sends stops the server.
+the problem. Every other failure is mapped in one place per request kind: a public parac error (`core/errors.py`)
+is shown with its message and diagnostics (a tool's as an `isError: true` result), anything else is logged and the
+client told only that it failed and where to look. Nothing a client sends stops the server.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
 
+from parac.core.errors import public_message
 from parac.server.schema_cache import parac_schemas
 
 from .app import CLIENT_LOG_LEVELS, ParacApp
@@ -119,13 +122,6 @@ def _not_found(what: str, name: str, known: Iterable[str]) -> MCPError:
     return MCPError(code=types.INVALID_PARAMS, message=f'unknown {what} "{name}"{suggestion(name, list(known))}')
 
 
-def describe(error: Exception) -> str:
-    """The error's message, followed by its diagnostics (file:line:column) when it carries any."""
-    lines = [str(error)]
-    lines += [f"  {d.format()}" for d in getattr(error, "diagnostics", None) or []]
-    return "\n".join(lines)
-
-
 def _error_result(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
 
@@ -201,17 +197,13 @@ class Handlers:
                 raise _not_found("tool", params.name, tools)
         if not allows(call.role, face.role):
             return _error_result(f'tool "{face.name}" needs the {face.role} role; this caller has {call.role}')
-        from parac.core.calls import CallDenied
-        from parac.core.diagnostics import ParacError
-        from parac.core.tools import ToolError
-
         token = current_request.set(call)
         try:
             arguments = face.check(params.arguments or {})
             value = await self._governed(call, face, arguments)
-        except (FaceError, ToolError, CallDenied, ParacError) as error:
-            return _error_result(describe(error))
         except Exception as error:
+            if (message := public_message(error)) is not None:
+                return _error_result(message)
             log.exception('MCP tool "%s" failed', face.name)
             return _error_result(f'tool "{face.name}" failed unexpectedly ({type(error).__name__}); see the server log')
         finally:
@@ -304,8 +296,6 @@ class Handlers:
         call = self.call(ctx)
         uri = params.uri
         faces = self.app.faces
-        from parac.core.diagnostics import ParacError
-
         try:
             fixed = faces.resources.get(uri)
             template, values = (None, {}) if fixed else _match(faces.templates, uri)
@@ -320,9 +310,9 @@ class Handlers:
                 content, mime = await template.read(call, **values), template.mime_type
         except MCPError:
             raise
-        except (FaceError, ParacError) as error:
-            raise MCPError(code=types.INVALID_PARAMS, message=describe(error), data={"uri": uri}) from None
         except Exception as error:
+            if (message := public_message(error)) is not None:
+                raise MCPError(code=types.INVALID_PARAMS, message=message, data={"uri": uri}) from None
             log.exception("reading %s failed", uri)
             raise MCPError(
                 code=types.INTERNAL_ERROR, message=f"reading {uri} failed ({type(error).__name__}); see the server log"
@@ -405,13 +395,11 @@ class Handlers:
         unknown = sorted(set(arguments) - {a.name for a in face.arguments})
         if unknown:
             raise MCPError(code=types.INVALID_PARAMS, message=f'prompt "{face.name}" has no argument "{unknown[0]}"')
-        from parac.core.diagnostics import ParacError
-
         try:
             rendered = await face.render(call, arguments)
-        except (FaceError, ParacError) as error:
-            raise MCPError(code=types.INVALID_PARAMS, message=describe(error)) from None
         except Exception as error:
+            if (message := public_message(error)) is not None:
+                raise MCPError(code=types.INVALID_PARAMS, message=message) from None
             log.exception('prompt "%s" failed', face.name)
             raise MCPError(
                 code=types.INTERNAL_ERROR,

@@ -43,6 +43,7 @@ def extra_faces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
             from typing_extensions import TypedDict
 
             from parac.server.mcp.call import Call
+            from parac.core.ledger import LedgerError
             from parac.server.mcp.faces import FaceError, Faces
 
             STATE = {"finished": 0, "cancelled": 0}
@@ -81,6 +82,11 @@ def extra_faces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
                 async def refuses(call: Call) -> str:
                     """Fails like a tool that explains itself."""
                     raise FaceError("the widget is not plugged in")
+
+                @faces.tool()
+                async def ledger_down(call: Call) -> str:
+                    """Fails with a parac error meant for the server's log, not the caller."""
+                    raise LedgerError("disk full under /srv/private/ledger.db")
             '''
         )
     )

@@ -241,9 +241,13 @@ async def test_tool_failures_are_results_not_crashes(project: Path, era: str, ex
     async with client(app, era) as session:
         broken = await session.call_tool("broken", {})
         refuses = await session.call_tool("refuses", {})
+        private = await session.call_tool("ledger_down", {})
         fine = await session.call_tool("wipe", {})
     assert broken.is_error and broken.content[0].text == 'tool "broken" failed unexpectedly (KeyError); see the server log'
     assert "internal detail" not in broken.content[0].text
+    # a parac error that is not public is logged, and the caller only learns that the tool failed
+    assert private.is_error
+    assert private.content[0].text == 'tool "ledger_down" failed unexpectedly (LedgerError); see the server log'
     assert refuses.is_error and refuses.content[0].text == "the widget is not plugged in"
     assert fine.content[0].text == "wiped"
 
