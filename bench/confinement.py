@@ -28,6 +28,7 @@ import anyio
 
 os.environ["PARAC_LOAD_PLUGINS"] = ""
 
+from parac.core.calls import CallContext  # noqa: E402
 from parac.core.policy import Policies  # noqa: E402
 from parac.core.sandbox import sandbox_for  # noqa: E402
 from parac.server.api import hookimpl, tool_from_function  # noqa: E402
@@ -96,7 +97,7 @@ def main() -> int:
                 subprocess.run(confined.argv, env=env, preexec_fn=confined.preexec)
 
         def call(host: Host, tool: str, arguments: dict) -> object:
-            return anyio.run(lambda: host.call_tool(tool, arguments, actor="bench"))
+            return anyio.run(lambda: host.call_tool(tool, arguments, CallContext(actor="bench")))
 
         result = call(boxed, "shell_run", {"command": ["true"]})
         assert result["sandbox"] == "bubblewrap" and result["exit_code"] == 0, result  # type: ignore[index]

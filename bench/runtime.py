@@ -37,7 +37,8 @@ from harness import BIN, report, time_commands
 
 from parac.core import costs, ledger, store
 from parac.core.budgets import Accountant, CallScope
-from parac.core.llm import CallContext, ModelClient
+from parac.core.calls import CallContext
+from parac.core.llm import ModelClient
 from parac.core.runtime import Runtime
 from parac.core.specs import Budget, ProjectSettings
 from parac.core.store import connect

@@ -1,4 +1,4 @@
-"""Tool calls and LLM calls as values, and the hooks that see every one of them.
+"""Tool calls and LLM calls as values, the context they are made in, and the hooks that see every one of them.
 
 Governance (policies, budgets, audit, redaction) lives in plugins; the core only promises to show them every call
 before it is made (a hook may veto it by raising :class:`CallDenied`) and after (to observe the outcome). The server
@@ -7,12 +7,16 @@ implements :class:`CallHooks` with pluggy; code that runs the core without a hos
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ParacBaseError
+
+if TYPE_CHECKING:
+    from .budgets import CallScope
 
 
 def new_id() -> str:
@@ -57,6 +61,44 @@ class LLMCall:
     max_tokens: int | None = None
     estimated_usd: float = 0.0
     call_id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """On whose behalf calls are made, built once where a request enters (the CLI, an MCP request, a workflow run)
+    and passed down, so that every :class:`ToolCall` and :class:`LLMCall` of the request names the same actor,
+    agent, workflow, run and step: the keys of the ledger, the budgets and the audit trail.
+
+    ``role`` and ``tenant`` say what the face granted the caller; the call records do not carry them."""
+
+    actor: str = "local"
+    role: str | None = None
+    tenant: str | None = None
+    agent: str | None = None
+    workflow: str | None = None
+    run_id: str | None = None
+    step: str | None = None
+
+    def tool_call(self, tool: str, arguments: dict[str, Any], **extra: Any) -> ToolCall:
+        """The record of one tool call in this context; ``extra`` sets the call's own fields (``idempotency_key``,
+        ``approved_by``)."""
+        return ToolCall(tool=tool, arguments=arguments, **self._on_behalf(), **extra)
+
+    def llm_call(self, model: str, provider: str, messages: list[dict[str, Any]], **extra: Any) -> LLMCall:
+        """The record of one model call in this context; ``extra`` sets ``max_tokens`` and ``estimated_usd``."""
+        return LLMCall(model=model, provider=provider, messages=messages, **self._on_behalf(), **extra)
+
+    def _on_behalf(self) -> dict[str, str | None]:
+        """The fields both call records share, named as the records (and the plugins reading them) name them."""
+        return {"actor": self.actor, "agent": self.agent, "workflow": self.workflow, "run_id": self.run_id,
+                "step": self.step}
+
+    @functools.cached_property
+    def scope(self) -> CallScope:
+        """Made once per context: a run's calls all share it (and budgets key their cached limits by it)."""
+        from .budgets import CallScope  # budgets import this module (CallDenied)
+
+        return CallScope(agent=self.agent, run_id=self.run_id, workflow=self.workflow, step=self.step)
 
 
 class CallDenied(ParacBaseError):

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +20,8 @@ from typing import Any
 
 import anyio
 
-from .budgets import Accountant, CallScope
-from .calls import NO_HOOKS, CallDenied, CallHooks, LLMCall
+from .budgets import Accountant
+from .calls import NO_HOOKS, CallContext, CallDenied, CallHooks
 from .costs import CostRow, ModelPrice, price_for
 from .providers import (
     Completion,
@@ -46,22 +45,6 @@ DEFAULT_TIMEOUT_S = 120.0
 
 TIMEOUT_GRACE_S = 5.0
 """A provider gets this long past its own timeout before parac cancels the call itself."""
-
-
-@dataclass(frozen=True)
-class CallContext:
-    """On whose behalf a model call is made: keys for the ledger, the budgets and the audit trail."""
-
-    agent: str | None = None
-    run_id: str | None = None
-    workflow: str | None = None
-    step: str | None = None
-    actor: str = "local"
-
-    @functools.cached_property
-    def scope(self) -> CallScope:
-        """Made once per context: a run's calls all share it (and budgets key their cached limits by it)."""
-        return CallScope(agent=self.agent, run_id=self.run_id, workflow=self.workflow, step=self.step)
 
 
 @dataclass(frozen=True)
@@ -209,17 +192,8 @@ class ModelClient:
         context: CallContext,
         run_limit_usd: float | None,
     ) -> CallResult:
-        call = LLMCall(
-            model=model,
-            provider=routed.breaker_key,
-            messages=request.messages,
-            actor=context.actor,
-            agent=context.agent,
-            workflow=context.workflow,
-            run_id=context.run_id,
-            step=context.step,
-            max_tokens=request.max_tokens,
-            estimated_usd=estimate.usd,
+        call = context.llm_call(
+            model, routed.breaker_key, request.messages, max_tokens=request.max_tokens, estimated_usd=estimate.usd
         )
         try:
             self.hooks.before_llm_call(call)

@@ -24,17 +24,17 @@ import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from .budgets import Accountant
 from .budgets import status as budgets_status
-from .calls import NO_HOOKS, CallDenied, CallHooks, ToolCall
+from .calls import NO_HOOKS, CallContext, CallDenied, CallHooks
 from .costs import ensure_schema, parse_since, report
 from .diagnostics import ParacError, suggestion
-from .llm import CallContext, Estimate, ModelClient
+from .llm import Estimate, ModelClient
 from .providers import Provider, ProviderError, TextSink, ToolCallRequest, Usage
 from .specs import Budget, ProjectSettings
 from .store import connect_workspace
@@ -240,17 +240,16 @@ class Runtime:
         model: str | None = None,
         fallbacks: Sequence[str] = (),
         on_text: TextSink | None = None,
-        run_id: str | None = None,
-        workflow: str | None = None,
-        step: str | None = None,
-        actor: str = "local",
+        context: CallContext | None = None,
         max_iterations: int | None = None,
         run_limit_usd: float | None = None,
     ) -> AgentResult:
         """Run agent ``name`` on ``task`` and return its result.
 
-        ``run_id``, ``workflow`` and ``step`` tie the run's model calls to a workflow run in the ledger, the
-        budgets and the audit trail; ``run_limit_usd`` is the workflow's ``budget_usd`` for that run.
+        ``context`` is the caller's, built where the request came in: its actor, and for a workflow step its
+        ``run_id``, ``workflow`` and ``step``, tie the run's calls to the caller and the workflow run in the ledger,
+        the budgets and the audit trail (a run of its own gets a fresh ``run_id``); ``run_limit_usd`` is the
+        workflow's ``budget_usd`` for that run.
         Raises :class:`ParacError` when the agent cannot run at all (unknown agent, no model, missing tool). A
         refused model call (hook or budget) ends the run with ``status="denied"``, a model that keeps failing
         with ``status="failed"``; the transcript and the cost so far are kept either way. Cancellation
@@ -262,12 +261,14 @@ class Runtime:
         definitions = [_tool_definition(wire, tool) for wire, tool in tools.items()]
         messages = self.messages_for(resolved, task)
         limit = max_iterations or resolved.fields.get("max_iterations") or DEFAULT_MAX_ITERATIONS
-        context = CallContext(agent=name, run_id=run_id or uuid.uuid4().hex, workflow=workflow, step=step, actor=actor)
+        context = context or CallContext()
+        context = replace(context, agent=name, run_id=context.run_id or uuid.uuid4().hex)
+        actor = context.actor
         result = AgentResult(context.run_id or "", name, chosen, "running", "", messages)
         self._emit(
             "agent.run.start",
-            {"run_id": result.run_id, "agent": name, "model": chosen, "workflow": workflow, "step": step,
-             "actor": actor},
+            {"run_id": result.run_id, "agent": name, "model": chosen, "workflow": context.workflow,
+             "step": context.step, "actor": actor},
         )
         try:
             await self._loop(result, resolved, tools, definitions, context, limit, fallbacks, on_text, run_limit_usd)
@@ -348,16 +349,7 @@ class Runtime:
             return _tool_error(request, f"the arguments are not valid JSON ({exc})")
         if not isinstance(arguments, dict):
             return _tool_error(request, "the arguments must be a JSON object")
-        call = ToolCall(
-            tool=tool.name,
-            arguments=arguments,
-            actor=context.actor,
-            agent=context.agent,
-            workflow=context.workflow,
-            run_id=context.run_id,
-            step=context.step,
-            idempotency_key=f"{context.run_id}:{request.id}",
-        )
+        call = context.tool_call(tool.name, arguments, idempotency_key=f"{context.run_id}:{request.id}")
         # Progress, not the call itself: governance's after-call hook records that as a ``tool.call`` entry.
         self._emit("agent.tool", {"run_id": context.run_id, "agent": context.agent, "tool": tool.name,
                                   "actor": context.actor})

@@ -179,7 +179,7 @@ def register(faces: Faces) -> None:
                 try:
                     with Runtime(workspace, hooks=host.hooks, on_event=on_event) as runtime:
                         result = await runtime.run(
-                            agent, task, model=model, max_iterations=max_iterations, actor=call.actor
+                            agent, task, model=model, max_iterations=max_iterations, context=call.context
                         )
                 except ParacError as exc:  # raised after the group, so the client sees it, not an ExceptionGroup
                     problem = exc

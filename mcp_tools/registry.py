@@ -56,7 +56,7 @@ class ProviderList(TypedDict):
 def plugin_tool(name: str, tool: Any, origin: str) -> ToolFace:
     async def invoke(call: Call, arguments: dict[str, Any]) -> Any:
         host = await call.host()
-        return await host.call_tool(name, arguments, actor=call.actor)
+        return await host.call_tool(name, arguments, call.context)
 
     description = tool.description or f"Tool {name} (from plugin {origin})."
     return ToolFace(

@@ -23,6 +23,7 @@ from parac.server.mcp.call import Call, offer
 from parac.server.mcp.faces import FaceError, Faces
 
 if TYPE_CHECKING:
+    from parac.core.calls import CallContext
     from parac.core.workflows.engine import Decision, RunResult
     from parac.core.workflows.runs import WorkflowRunner
     from parac.core.workspace import Workspace
@@ -162,21 +163,21 @@ async def _runner(call: Call, **options: Any) -> WorkflowRunner:
 
     workspace = await call.workspace()
     host = await call.host()
-    return WorkflowRunner(workspace, hooks=host.hooks, actor=call.actor, **options)
+    return WorkflowRunner(workspace, hooks=host.hooks, context=call.context, **options)
 
 
 async def _resume_in_background(call: Call, run_id: str) -> None:
-    resume_in_background((await call.workspace()), (await call.host()), run_id, call.actor)
+    resume_in_background((await call.workspace()), (await call.host()), run_id, call.context)
 
 
-def resume_in_background(workspace: Workspace, host: Host, run_id: str, actor: str) -> None:
+def resume_in_background(workspace: Workspace, host: Host, run_id: str, context: CallContext) -> None:
     """Drive a run in a worker thread with its own event loop and database connection: it outlives the call."""
     import anyio
 
     from parac.core.workflows.runs import WorkflowRunner
 
     def work() -> None:
-        runner = WorkflowRunner(workspace, hooks=host.hooks, actor=actor)
+        runner = WorkflowRunner(workspace, hooks=host.hooks, context=context)
         try:
             anyio.run(runner.resume, run_id)
         except Exception:
@@ -189,6 +190,7 @@ def resume_in_background(workspace: Workspace, host: Host, run_id: str, actor: s
 
 def resume_interrupted(workspace: Workspace, host: Host, actor: str = "mcp:start") -> list[str]:
     """Resume, in the background, every run that no live process executes; for a server's start (opt-in)."""
+    from parac.core.calls import CallContext
     from parac.core.store import connect_workspace
     from parac.core.workflows import checkpoints as cp
 
@@ -198,7 +200,7 @@ def resume_interrupted(workspace: Workspace, host: Host, actor: str = "mcp:start
     finally:
         conn.close()
     for run_id in run_ids:
-        resume_in_background(workspace, host, run_id, actor)
+        resume_in_background(workspace, host, run_id, CallContext(actor=actor))
     return run_ids
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from parac.core.calls import CallDenied, LLMCall, ToolCall
+from parac.core.calls import CallContext, CallDenied, LLMCall, ToolCall
 from parac.core.diagnostics import ParacError
 from parac.core.sources import load_source
 from parac.core.tools import Tool, invoke_tool
@@ -236,9 +236,10 @@ class Host:
             raise ParacError(f'unknown tool "{name}"{suggestion(name, self.registry.catalog.tools)}')
         return contribution.value
 
-    async def call_tool(self, name: str, arguments: dict[str, Any], **context: Any) -> Any:
-        """Run a registered tool through argument checks and the governance hooks."""
-        call = ToolCall(tool=name, arguments=arguments, **context)
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: CallContext | None = None) -> Any:
+        """Run a registered tool through argument checks and the governance hooks, on behalf of ``context`` (the
+        caller's, built by the face; a local caller's when there is none)."""
+        call = (context or CallContext()).tool_call(name, arguments)
         return await invoke_tool(self.tool(name), call, self.hooks, workspace=self.workspace)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..calls import NO_HOOKS, CallHooks
+from ..calls import NO_HOOKS, CallContext, CallHooks
 from ..diagnostics import ParacError
 from . import checkpoints as cp
 from .engine import Asker, Engine, RunOptions, RunResult, approval_event, summarize
@@ -42,11 +42,14 @@ class WorkflowRunner:
         on_event: EventSink | None = None,
         asker: Asker | None = None,
         providers: Sequence[Provider] = (),
-        actor: str = "local",
+        context: CallContext | None = None,
     ) -> None:
+        """``context``: the caller's (its actor starts, answers and cancels runs, and makes their calls)."""
         self.workspace = workspace
-        self.actor = actor
-        self.services = WorkspaceServices(workspace, hooks=hooks, on_event=on_event, providers=providers, actor=actor)
+        self.context = context or CallContext()
+        self.services = WorkspaceServices(
+            workspace, hooks=hooks, on_event=on_event, providers=providers, context=self.context
+        )
         self.engine = Engine(self.services.conn, self.services, asker=asker)
 
     @property
@@ -134,7 +137,7 @@ class WorkflowRunner:
     def decide(self, run_id: str, step: str, *, approved: bool, comment: str | None = None) -> dict[str, Any]:
         """Answer a waiting gate (of the run or of one of its sub-workflow runs)."""
         target = self._gate_owner(run_id, step)
-        approval = cp.decide(self.conn, target, step, approved=approved, actor=self.actor, comment=comment)
+        approval = cp.decide(self.conn, target, step, approved=approved, actor=self.context.actor, comment=comment)
         data = approval_event(target, step, approval)
         self.services.event("workflow.approval.decided", data)
         run = cp.get_run(self.conn, run_id)
@@ -152,6 +155,7 @@ class WorkflowRunner:
 
     def cancel(self, run_id: str) -> RunResult:
         run = cp.request_cancel(self.conn, run_id)
-        self.services.event("workflow.run.cancel_requested", {"run_id": run_id, "by": self.actor,
-                                                               "status": run.status})
+        self.services.event(
+            "workflow.run.cancel_requested", {"run_id": run_id, "by": self.context.actor, "status": run.status}
+        )
         return summarize(self.conn, run_id)

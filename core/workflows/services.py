@@ -9,9 +9,10 @@ and audit entries carry the run id and the step), and every tool step goes throu
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..calls import NO_HOOKS, CallDenied, CallHooks, ToolCall
+from ..calls import NO_HOOKS, CallContext, CallDenied, CallHooks
 from ..diagnostics import ParacError, suggestion
 from ..specs import WorkflowSpec
 from ..tools import ToolError, invoke_tool
@@ -57,14 +58,14 @@ class WorkspaceServices:
         on_event: EventSink | None = None,
         providers: Sequence[Provider] = (),
         runtime: Runtime | None = None,
-        actor: str = "local",
+        context: CallContext | None = None,
     ) -> None:
         from ..runtime import Runtime  # the runtime pulls in providers and costs; only runs need it
 
         self.workspace = workspace
         self.hooks = hooks
         self.on_event = on_event
-        self.actor = actor
+        self.context = context or CallContext()  # the caller's, from the face that started or resumed the run
         self.runtime = runtime or Runtime(workspace, hooks=hooks, on_event=on_event, providers=providers)
 
     @property
@@ -74,16 +75,18 @@ class WorkspaceServices:
     def close(self) -> None:
         self.runtime.close()
 
+    def _at(self, ctx: StepContext, run_id: str) -> CallContext:
+        """The caller's context at one step of a run (an agent step's model calls count against ``run_id``'s
+        budget: the parent run's, for a sub-workflow)."""
+        return replace(self.context, workflow=ctx.workflow, run_id=run_id, step=ctx.step_id)
+
     async def run_agent(self, ctx: StepContext, step: Any, task: str) -> StepOutcome:
         name = step.agent_name
         result = await self.runtime.run(
             name,
             task,
             model=ctx.model or step.model,
-            run_id=ctx.budget_run_id or ctx.run_id,
-            workflow=ctx.workflow,
-            step=ctx.step_id,
-            actor=self.actor,
+            context=self._at(ctx, ctx.budget_run_id or ctx.run_id),
             run_limit_usd=ctx.budget_usd,
         )
         if not result.ok:
@@ -99,15 +102,8 @@ class WorkspaceServices:
         tools = catalog.tools if catalog is not None else {}
         if tool not in tools:
             raise StepFailed(f'unknown tool "{tool}"{suggestion(tool, tools)}', retryable=False)
-        call = ToolCall(
-            tool=tool,
-            arguments=args,
-            actor=self.actor,
-            workflow=ctx.workflow,
-            run_id=ctx.run_id,
-            step=ctx.step_id,
-            idempotency_key=ctx.idempotency_key,
-            approved_by=ctx.approved_by,
+        call = self._at(ctx, ctx.run_id).tool_call(
+            tool, args, idempotency_key=ctx.idempotency_key, approved_by=ctx.approved_by
         )
         target = tools[tool].value
         try:
@@ -140,7 +136,7 @@ class WorkspaceServices:
 
     def event(self, name: str, data: dict) -> None:
         if "actor" not in data and "by" not in data:  # the trail names who started the run, not the process owner
-            data = {**data, "actor": self.actor}
+            data = {**data, "actor": self.context.actor}
         self.hooks.event(name, data)
         if self.on_event is not None:
             self.on_event(name, data)

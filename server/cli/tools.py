@@ -77,7 +77,7 @@ def call_tool(state: State, name: str, arguments: str, as_json: bool) -> None:
     """Call tool NAME with --args, through the policies and the audit trail."""
     import anyio
 
-    from parac.core.calls import CallDenied
+    from parac.core.calls import CallContext, CallDenied
     from parac.core.tools import ToolError
 
     try:
@@ -88,7 +88,7 @@ def call_tool(state: State, name: str, arguments: str, as_json: bool) -> None:
         raise click.BadParameter("must be a JSON object", param_hint="--args")
     host = state.host()
     try:
-        result = anyio.run(lambda: host.call_tool(name, parsed, actor="cli"))
+        result = anyio.run(lambda: host.call_tool(name, parsed, CallContext(actor="cli")))
     except (ToolError, CallDenied) as exc:
         kind = "denied" if isinstance(exc, CallDenied) else "error"
         if as_json:

@@ -49,10 +49,12 @@ def _actor() -> str:
 
 
 def _runner(state: State, on_event: Any = None) -> WorkflowRunner:
+    from parac.core.calls import CallContext
     from parac.core.workflows.runs import WorkflowRunner
 
     host = state.host()
-    return WorkflowRunner(state.open_workspace(), hooks=host.hooks, on_event=on_event, actor=_actor())
+    context = CallContext(actor=_actor())
+    return WorkflowRunner(state.open_workspace(), hooks=host.hooks, on_event=on_event, context=context)
 
 
 def _inputs(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mcp.server.context import ServerRequestContext
     from mcp.server.session import ServerSession
 
+    from parac.core.calls import CallContext
     from parac.core.pages import Span
     from parac.core.workspace import Workspace
     from parac.server.host import Host
@@ -60,6 +61,13 @@ class Call:
         if self.named:
             return self.named
         return f"mcp:{self.transport}:{self.role}"
+
+    @functools.cached_property
+    def context(self) -> CallContext:
+        """The request's call context, made once: every tool, model and workflow call it leads to carries it."""
+        from parac.core.calls import CallContext  # not before the handshake: most requests make no call
+
+        return CallContext(actor=self.actor, role=self.role)
 
     async def host(self) -> Host:
         """The plugin host (plugins are loaded on first use, after the handshake)."""

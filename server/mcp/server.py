@@ -226,10 +226,8 @@ class Handlers:
         """Run a parac tool between the governance hooks (plugin tools get them from `Host.call_tool` instead)."""
         if not face.hooked:
             return await face.invoke(call, arguments)
-        from parac.core.calls import ToolCall
-
         hooks = (await call.host()).hooks
-        record = ToolCall(tool=face.name, arguments=arguments, actor=call.actor)
+        record = call.context.tool_call(face.name, arguments)
         hooks.before_tool_call(record)
         try:
             value = await face.invoke(call, arguments)

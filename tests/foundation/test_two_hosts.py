@@ -17,7 +17,7 @@ import pytest
 
 from parac.core import costs
 from parac.core.audit import AuditLog
-from parac.core.calls import LLMCall
+from parac.core.calls import CallContext, LLMCall
 from parac.core.redact import default_redactor
 from parac.core.runtime import Runtime
 from parac.core.store import connect_workspace
@@ -131,7 +131,7 @@ def test_interleaved_calls_on_two_threads_stay_in_their_own_workspace(hosts):
 
     async def tools(host: Host, tool: str, text: str) -> None:
         try:
-            await host.call_tool(tool, {"text": text}, actor=f"token:{tool}")
+            await host.call_tool(tool, {"text": text}, CallContext(actor=f"token:{tool}"))
         except (CallDenied, ToolError):
             pass
 
@@ -139,7 +139,7 @@ def test_interleaved_calls_on_two_threads_stay_in_their_own_workspace(hosts):
         with (Runtime(a.workspace, hooks=a.hooks) as run_a, Runtime(b.workspace, hooks=b.hooks) as run_b):
 
             async def run(runtime: Runtime, agent: str, i: int) -> None:
-                result = await runtime.run(agent, f"task {thread}.{i}", actor=f"token:{agent}")
+                result = await runtime.run(agent, f"task {thread}.{i}", context=CallContext(actor=f"token:{agent}"))
                 statuses[agent].append(result.status)
 
             async with anyio.create_task_group() as group:

@@ -29,6 +29,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from support.paths import PARAC, REPO
 
+from parac.core.calls import CallContext
 from parac.core.confine import PROTECTED
 from parac.core.tools import ToolError
 from parac.server.host import Host
@@ -393,7 +394,7 @@ async def test_a_link_swapped_in_by_a_racing_process_leads_nowhere(world: World)
 
     async def invoke(tool: str, arguments: dict[str, Any]) -> bool:
         try:
-            answer = await host.call_tool(tool, arguments, actor="attacker")
+            answer = await host.call_tool(tool, arguments, CallContext(actor="attacker"))
         except ToolError as exc:
             world.answers.append(str(exc))
             return False

@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from parac.core.calls import CallContext
 from parac.core.costs import ensure_schema, report
 from parac.core.diagnostics import ParacError
 from parac.core.runtime import Runtime, run_agent
@@ -53,6 +54,47 @@ async def test_scripted_tool_calls_run_through_the_tools_and_feed_results_back(w
     assert tools.calls == [("add", {"a": 2, "b": 3})]
     assert [m["content"] for m in tool_messages(result)] == ["5"]
     assert result.iterations == 2 and result.tool_calls == 1
+
+
+class Seeing:
+    """The host's hooks, keeping every call record they are shown."""
+
+    def __init__(self, hooks) -> None:
+        self.hooks, self.calls = hooks, []
+
+    def before_tool_call(self, call) -> None:
+        self.calls.append(call)
+        self.hooks.before_tool_call(call)
+
+    def before_llm_call(self, call) -> None:
+        self.calls.append(call)
+        self.hooks.before_llm_call(call)
+
+    def __getattr__(self, name: str):
+        return getattr(self.hooks, name)
+
+
+async def test_every_call_of_a_run_carries_the_callers_context(workspace_dir: Path, host_for, tmp_path):
+    model = write_script(
+        tmp_path / "script.yaml",
+        [{"tool_calls": [{"name": "add", "arguments": {"a": 2, "b": 3}}]}, {"text": "the sum is 5"}],
+    )
+    host = host_for(workspace_dir)
+    seeing = Seeing(host.hooks)
+    caller = CallContext(actor="token:ci", role="operator", workflow="release", run_id="run-7", step="build")
+    with Runtime(host.workspace, hooks=seeing) as runtime:
+        result = await runtime.run("calc", "add 2 and 3", model=model, context=caller)
+    assert result.status == "completed" and result.run_id == "run-7"
+    assert [type(call).__name__ for call in seeing.calls] == ["LLMCall", "ToolCall", "LLMCall"]
+    assert {(c.actor, c.agent, c.workflow, c.run_id, c.step) for c in seeing.calls} == {
+        ("token:ci", "calc", "release", "run-7", "build")
+    }
+    assert seeing.calls[1].idempotency_key.startswith("run-7:")
+    # a run of its own gets a fresh run id, and the caller's context is left as it was
+    with Runtime(host.workspace, hooks=seeing) as runtime:
+        alone = await runtime.run("calc", "x", model="echo", context=CallContext(actor="token:ci"))
+    assert alone.run_id and alone.run_id != "run-7" and seeing.calls[-1].run_id == alone.run_id
+    assert caller.agent is None
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import pytest
 
 from parac.core import budgets, costs
 from parac.core.budgets import Accountant, BudgetExceeded, CallScope
+from parac.core.calls import CallContext
 from parac.core.runtime import Runtime, budget_status, run_agent
 from parac.core.specs import Budget
 from parac.core.store import connect_workspace
@@ -65,7 +66,8 @@ async def test_200_concurrent_calls_against_a_budget_for_50(workspace_dir):
     with Runtime(host.workspace, hooks=host.hooks, on_event=lambda n, d: events.append(d) if n == "budget.threshold" else None) as runtime:
 
         async def one(i: int) -> None:
-            result = await runtime.run("spender", f"task {i}", model="slow", actor=f"token:caller{i % 2}")
+            caller = CallContext(actor=f"token:caller{i % 2}")
+            result = await runtime.run("spender", f"task {i}", model="slow", context=caller)
             outcomes.append(result.status)
 
         async with anyio.create_task_group() as group:

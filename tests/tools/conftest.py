@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from parac.core.calls import CallContext
 from parac.server.host import Host
 
 POLICY = """\
@@ -66,4 +67,4 @@ def write(path: Path, text: str) -> Path:
 
 
 async def call(host: Host, tool: str, /, **arguments: Any) -> Any:
-    return await host.call_tool(tool, arguments, actor="test")
+    return await host.call_tool(tool, arguments, CallContext(actor="test"))
