@@ -1,6 +1,6 @@
 """Running a workflow: the run's lifecycle, retries, timeouts, approvals, sub-workflows, cancellation and resume.
 
-One :class:`Engine` drives runs over one database connection, on one anyio event loop. Which steps run next is the
+One :class:`Engine` drives runs over one database connection, on one asyncio event loop (through anyio). Which steps run next is the
 business of the workflow kind's :mod:`.scheduler`; this module runs what it decides and commits every decision
 through :mod:`.checkpoints` before acting on it. The order of effects for a step is always: checkpoint the start
 (with the idempotency key) → do the work → checkpoint the result → let dependents see it. So a crash can only ever
@@ -12,6 +12,7 @@ event), so the engine itself is the same for the CLI, the MCP server, tests and 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import sqlite3
@@ -316,6 +317,8 @@ class _Execution:
         self.after_commit: list[tuple[str, dict]] = []
         self.tg: Any = None
         self.deadline: float | None = None
+        self.watch: asyncio.TimerHandle  # armed by drive()
+        self.watch_error: Exception | None = None
 
     async def run_to_end(self) -> None:
         """Drive the run; whatever happens, its held checkpoints are written and its lease is given up."""
@@ -338,15 +341,18 @@ class _Execution:
         timeout = getattr(self.spec, "timeout_s", None)
         self.deadline = time.monotonic() + timeout if timeout else None
         try:
-            async with anyio.create_task_group() as watch_group:
-                watch_group.start_soon(self._watch)
-                with anyio.CancelScope() as self.steps_scope:
+            with anyio.CancelScope() as self.steps_scope:
+                self._arm_watch(time.monotonic())
+                try:
                     async with anyio.create_task_group() as self.tg:
                         for step_id in to_start[1:]:
                             self.tg.start_soon(self._worker, step_id, name=f"step {step_id}")
                         if to_start:  # the first runs in this task: a chain never spawns one
                             await self._worker(to_start[0])
-                watch_group.cancel_scope.cancel()
+                finally:
+                    self.watch.cancel()
+            if self.watch_error is not None:
+                raise self.watch_error
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 self._finish("cancelled", "the run was cancelled")
@@ -502,11 +508,17 @@ class _Execution:
             "workflow.run.end", {"run_id": self.run_id, "workflow": self.run.workflow, "status": status, "error": error}
         )
 
-    async def _watch(self) -> None:
+    def _arm_watch(self, last_renew: float) -> None:
+        """Schedule the next look at the lease, cancel requests and the timeout, :data:`WATCH_INTERVAL_S` from now.
+
+        A timer, not a task: most runs end before it is first due, and a timer costs a fraction of a task and its
+        task group. It fires between steps of the loop like a task would, so it sees the same database state.
+        """
+        self.watch = asyncio.get_running_loop().call_later(WATCH_INTERVAL_S, self._watch, last_renew)
+
+    def _watch(self, last_renew: float) -> None:
         """Renew the lease, honour `parac workflow cancel` from other processes, and enforce the run's timeout."""
-        last_renew = time.monotonic()
-        while True:
-            await anyio.sleep(WATCH_INTERVAL_S)
+        try:
             now = time.monotonic()
             if self.deadline is not None and now >= self.deadline:
                 self._stop(f"timeout: the run took longer than its timeout_s ({self.spec.timeout_s}s)")
@@ -519,6 +531,11 @@ class _Execution:
                 if not cp.renew_lease(self.conn, self.run_id, self.engine.owner):
                     self._stop("cancelled: another process took over the run")
                     return
+        except Exception as exc:  # a timer's error would go to the loop's log: stop the run and raise it there
+            self.watch_error = exc
+            self.steps_scope.cancel()
+            return
+        self._arm_watch(last_renew)
 
     def _stop(self, reason: str) -> None:
         self.stop_reason = reason
