@@ -53,7 +53,7 @@ def workspace(folder: Path, extra: str = "") -> Path:
 class NoOp:
     @hookimpl
     def parac_register_tools(self, register):  # type: ignore[no-untyped-def]
-        async def noop(path: str = "") -> str:
+        def noop(path: str = "") -> str:  # blocking, as file_read is: both pay the hop to a worker thread
             return path
 
         register(tool_from_function(noop, name="noop"))
