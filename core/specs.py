@@ -197,6 +197,23 @@ class Price(Spec):
     output_per_mtok: Usd = Field(description="Dollars per million completion tokens.")
 
 
+class ToolProfile(Spec):
+    """A named set of MCP tools: a tool is in it when any of the three lists takes it."""
+
+    tools: list[str] = Field(default_factory=_empty_list, description="Tool names or globs (``git_*``).")
+    plugins: list[str] = Field(default_factory=_empty_list, description="Plugins whose every tool is in the profile.")
+    servers: list[str] = Field(default_factory=_empty_list, description="External MCP servers (``mcp_servers``) whose every tool is in the profile.")
+
+    _lists = field_validator("tools", "plugins", "servers", mode="before")(_comma_list)
+
+
+class McpSettings(Spec):
+    """What parac's MCP server offers: the tool profile it serves, and profiles of the project's own."""
+
+    profile: str = Field("all", description="The profile served: ``all`` (the default), ``minimal``, ``authoring``, ``operations``, or one of ``profiles``; ``parac mcp serve --profile`` overrides it.")
+    profiles: dict[Name, ToolProfile] = Field(default_factory=_empty_dict, description="The project's own profiles, by name (a name of a built-in one replaces it).")
+
+
 class ProjectSettings(Spec):
     """``.parac/parac.yaml``: project-wide settings."""
 
@@ -208,6 +225,7 @@ class ProjectSettings(Spec):
     providers: dict[Name, ProviderSettings] = Field(default_factory=_empty_dict, description="Named model providers.")
     prices: dict[str, Price] = Field(default_factory=_empty_dict, description="Model prices that override litellm's.")
     mcp_servers: dict[Name, dict[str, Any]] = Field(default_factory=_empty_dict, description="External MCP servers whose tools join parac's.")
+    mcp: McpSettings = Field(default_factory=McpSettings, description="The MCP server's tool profile (``profile``) and the project's own profiles (``profiles``).")
     settings: dict[str, Any] = Field(default_factory=_empty_dict, description="Settings for plugins, by plugin name.")
     data_minimisation: bool = Field(False, description="Mask every kind of personal data (email, phone, card and account numbers, IP addresses) before anything is audited, logged or sent to a model, besides the secrets that are always masked.")
 

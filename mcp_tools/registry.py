@@ -69,6 +69,7 @@ def plugin_tool(name: str, tool: Any, origin: str) -> ToolFace:
         destructive=tool.destructive,
         idempotent=tool.idempotent,
         open_world=tool.open_world,
+        origin=origin,
         family="external" if origin.startswith("mcp:") else origin,  # mcp:SERVER: another MCP server's tools
         links=tool.links,
         output_schema=tool.output_schema if (tool.output_schema or {}).get("type") == "object" else None,

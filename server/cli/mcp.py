@@ -46,6 +46,12 @@ def mcp() -> None:
 )
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
 @click.option("--resume-runs", is_flag=True, help="Resume workflow runs that a crash interrupted, at start.")
+@click.option(
+    "--profile",
+    default=None,
+    help="The tool profile to serve (all, minimal, authoring, operations, or one of mcp.profiles in parac.yaml); "
+    "overrides mcp.profile.",
+)
 def serve(
     transport: str,
     host: str,
@@ -56,6 +62,7 @@ def serve(
     max_body: int | None,
     log_level: str,
     resume_runs: bool,
+    profile: str | None,
 ) -> None:
     """Serve MCP over stdio (what editors spawn) or Streamable HTTP on 127.0.0.1."""
     from parac.server.mcp.logs import configure_stderr_logging
@@ -66,7 +73,7 @@ def serve(
     workspace = _given_workspace()
     try:
         if transport == "stdio":
-            run_stdio(workspace, resume_runs=resume_runs)
+            run_stdio(workspace, resume_runs=resume_runs, profile=profile)
         else:
             options = HttpOptions(
                 host=host,
@@ -76,7 +83,7 @@ def serve(
                 allowed_hosts=allow_hosts,
                 max_body_bytes=max_body,
             )
-            run_http(workspace, options, resume_runs=resume_runs)
+            run_http(workspace, options, resume_runs=resume_runs, profile=profile)
     except ServeError as error:
         raise click.ClickException(str(error)) from None
 
@@ -103,14 +110,20 @@ def _workspace_root() -> Path:
 @mcp.command()
 @click.argument("client", type=click.Choice(CLIENT_CHOICES))
 @click.option("--name", default="parac", show_default=True, help="Name of the server entry in the client's file.")
-def install(client: str, name: str) -> None:
+@click.option("--profile", default=None, help="Serve this tool profile to the client (adds --profile to its command).")
+def install(client: str, name: str, profile: str | None) -> None:
     """Add parac to CLIENT's MCP configuration, merging with the servers already there (a .bak copy is kept)."""
     from parac.server.mcp.clients import CLIENTS, ClientConfigError
     from parac.server.mcp.clients import install as install_entry
+    from parac.server.mcp.run import ServeError, check_profile
 
     root = _workspace_root()
     try:
-        result = install_entry(client, root, name=name)
+        if profile is not None:
+            check_profile(root, profile)
+        result = install_entry(client, root, name=name, profile=profile)
+    except ServeError as error:
+        raise click.ClickException(str(error)) from None
     except ClientConfigError as error:
         raise click.ClickException(str(error)) from None
     verb = "updated" if result.replaced else "added"

@@ -19,6 +19,7 @@ import anyio
 
 from parac.server.startup import loading
 from .faces import Faces
+from .profiles import BUILT_IN, DEFAULT, Profile
 from .roles import TokenAuthority
 
 if TYPE_CHECKING:
@@ -62,11 +63,16 @@ class ParacApp:
         face_packages: tuple[str, ...] = FACE_PACKAGES,
         host: Host | None = None,
         resume_runs: bool = False,
+        profile: str | None = None,
     ) -> None:
         """`host`: serve an already loaded plugin host (and its workspace) instead of loading one on first use.
         `resume_runs`: load at start and resume workflow runs that were interrupted (opt-in: a server an editor
-        spawns should not start spending on its own)."""
+        spawns should not start spending on its own). `profile`: the tool profile to serve whatever `parac.yaml`
+        says (`--profile`; checked at start by `parac.server.mcp.run`)."""
         self.start = start
+        self.profile_override = profile
+        self.profile: Profile = BUILT_IN.get(profile or DEFAULT, BUILT_IN[DEFAULT])
+        """The tool profile served (`parac.server.mcp.profiles`): re-read with `parac.yaml`, the last good one kept."""
         self.resume_runs = resume_runs
         self.tokens = tokens or TokenAuthority()
         self.transport = transport
@@ -113,6 +119,7 @@ class ParacApp:
             async with self._load_lock:
                 if self._loaded is None:
                     self._loaded = await anyio.to_thread.run_sync(self._load)
+                    self.update_profile()
         return self._loaded
 
     def _load(self) -> Loaded:
@@ -136,7 +143,25 @@ class ParacApp:
             return ()
         workspace = loaded.workspace
         version = workspace.version if workspace is not None else 0
-        return (loaded.host.registry.version, id(workspace), version, self.file_changes)
+        return (loaded.host.registry.version, id(workspace), version, self.file_changes, self.profile)
+
+    def update_profile(self) -> bool:
+        """Read the profile again from the workspace's settings; True when it changed. One that cannot be served
+        is logged and the last good one stays: a typo in `parac.yaml` must not take a client's tools away."""
+        from .profiles import ProfileError, resolve
+
+        loaded = self._loaded
+        if loaded is None or loaded.workspace is None:
+            return False
+        try:
+            profile = resolve(loaded.workspace.settings.mcp, self.profile_override)
+        except ProfileError as error:
+            log.error("keeping the MCP tool profile %s: %s", self.profile.name, error)
+            return False
+        changed, self.profile = profile != self.profile, profile
+        if changed:
+            log.info("MCP tool profile: %s", profile.name)
+        return changed
 
     def client_logs(self, level: str) -> bool:
         """True when a log message at `level` should go to the client (the level set by `logging/setLevel`)."""
@@ -183,7 +208,22 @@ class ParacApp:
         self.file_changes += 1
         log.info("workspace changed: %s", ", ".join(str(p.relative_to(workspace.dir)) for p in sorted(changed)))
         uris = {uri for path in changed for uri in uris_for(workspace, path)}
+        if self.update_profile():
+            await self.publish_tools_changed()
         await self.publish_changes(uris)
+
+    async def publish_tools_changed(self) -> None:
+        """Tell every listening client that the tools changed (the profile did)."""
+        from mcp.shared.subscriptions import ToolsListChanged
+
+        for session in list(self.subscribers.sessions):
+            try:
+                await session.send_tool_list_changed()
+            except Exception as error:
+                log.debug("dropping a session that cannot be notified: %s", error)
+                self.forget(session)
+        if self.bus is not None:
+            await self.bus.publish(ToolsListChanged())
 
     async def publish_changes(self, uris: set[str]) -> None:
         """Tell every listening client that resources and prompts changed, and which subscribed URIs were updated."""

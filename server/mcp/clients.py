@@ -135,10 +135,14 @@ CLIENTS: dict[str, ClientFormat] = {
 }
 
 
-def server_command(workspace: Path, python: str | None = None) -> tuple[str, list[str]]:
-    """The absolute interpreter and the arguments that start `parac mcp serve` on `workspace` over stdio."""
+def server_command(
+    workspace: Path, python: str | None = None, profile: str | None = None
+) -> tuple[str, list[str]]:
+    """The absolute interpreter and the arguments that start `parac mcp serve` on `workspace` over stdio (with
+    `--profile` when a tool profile is asked for)."""
     interpreter = str(Path(python or sys.executable).absolute())
-    return interpreter, ["-m", "parac.server.mcp", "serve", "--workspace", str(workspace.resolve())]
+    args = ["-m", "parac.server.mcp", "serve", "--workspace", str(workspace.resolve())]
+    return interpreter, [*args, "--profile", profile] if profile else args
 
 
 def server_entry(client: str, workspace: Path, python: str | None = None) -> dict[str, Any]:
@@ -179,6 +183,7 @@ def install(
     env: Mapping[str, str] | None = None,
     platform: str = "",
     python: str | None = None,
+    profile: str | None = None,
 ) -> InstallResult:
     """Merge parac's entry into `client`'s file, keeping a backup of the previous file; nothing changes on error."""
     fmt = _client(client)
@@ -187,7 +192,7 @@ def install(
     servers = document.setdefault(fmt.servers_key, {})
     if not isinstance(servers, dict):
         raise ClientConfigError(f"{path}: {fmt.servers_key!r} is {type(servers).__name__}, expected an object")
-    entry = fmt.entry(*server_command(workspace, python))
+    entry = fmt.entry(*server_command(workspace, python, profile))
     previous = servers.get(name)
     if isinstance(previous, dict):
         entry.update({key: previous[key] for key in fmt.kept_keys if key in previous})

@@ -54,6 +54,9 @@ class ToolFace:
     idempotent: bool | None = None
     open_world: bool | None = None
     """The MCP hints beside `read_only` (None: not said; a client then assumes destructive, open-world)."""
+    origin: str | None = None
+    """Where a tool comes from when parac does not define it: a plugin's name, or `mcp:SERVER` for an external
+    server's tools (what tool profiles select by)."""
     family: str | None = None
     """Which icon the tool shows (`parac.server.mcp.icons`): its area or plugin."""
     links: Callable[[Any], list[str]] | None = None

@@ -24,9 +24,10 @@ class ServeError(ParacBaseError):
     """The server cannot start as asked (unsafe bind, unreadable token file); the message says what to change."""
 
 
-def run_stdio(workspace: Path | None, *, resume_runs: bool = False) -> None:
+def run_stdio(workspace: Path | None, *, resume_runs: bool = False, profile: str | None = None) -> None:
     from parac.server.startup import loading
 
+    check_profile(workspace, profile)
     with loading():
         import anyio
 
@@ -34,7 +35,7 @@ def run_stdio(workspace: Path | None, *, resume_runs: bool = False) -> None:
         from .server import build_server
         from .stdio import answering_stdio_server
 
-    app = ParacApp(workspace, transport="stdio", resume_runs=resume_runs)
+    app = ParacApp(workspace, transport="stdio", resume_runs=resume_runs, profile=profile)
     server = build_server(app)
 
     async def serve() -> None:
@@ -44,16 +45,19 @@ def run_stdio(workspace: Path | None, *, resume_runs: bool = False) -> None:
     anyio.run(serve)
 
 
-def run_http(workspace: Path | None, options: HttpOptions, *, resume_runs: bool = False) -> None:
+def run_http(
+    workspace: Path | None, options: HttpOptions, *, resume_runs: bool = False, profile: str | None = None
+) -> None:
     import uvicorn
 
     from .app import ParacApp
     from .server import build_server
 
+    check_profile(workspace, profile)
     mcp_settings, parac_dir = _mcp_settings(workspace)
     tokens = TokenAuthority(_token(mcp_settings, parac_dir))
     oauth = _oauth(mcp_settings, parac_dir, options)
-    app = ParacApp(workspace, tokens=tokens, transport="http", resume_runs=resume_runs)
+    app = ParacApp(workspace, tokens=tokens, transport="http", resume_runs=resume_runs, profile=profile)
     for lookup, configured in app.faces.token_sources:
         tokens.add_source(lookup, configured=configured())
     if not is_loopback(options.host) and not tokens.required and oauth is None:
@@ -66,6 +70,60 @@ def run_http(workspace: Path | None, options: HttpOptions, *, resume_runs: bool 
     asgi = build_http_app(build_server(app), tokens, options, oauth)
     config = uvicorn.Config(asgi, host=options.host, port=options.port, log_level="warning", lifespan="on")
     uvicorn.Server(config).run()
+
+
+def check_profile(workspace: Path | None, override: str | None) -> None:
+    """Refuse to start with a tool profile that cannot be served, naming its place in `parac.yaml` (or the flag).
+    Only a project's own profile loads the plugins here (to check the names it gives): the default start stays
+    lean, reading `parac.yaml` alone and only when it has an `mcp` section."""
+    from parac.core.diagnostics import ParacError
+    from parac.core.sources import load_source
+    from parac.core.workspace import PARAC_DIR, SETTINGS_FILE, find_root
+
+    try:
+        root: Path | None = find_root(workspace)
+    except ParacError:
+        root = None
+    settings_file = root / PARAC_DIR / SETTINGS_FILE if root is not None else None
+    data = load_source(settings_file).data if settings_file is not None and settings_file.is_file() else None
+    section = data.get("mcp") if isinstance(data, dict) else None
+    if override is None and section is None:
+        return
+    from pydantic import ValidationError
+
+    from parac.core.specs import McpSettings
+
+    from .profiles import ProfileError, positioned, resolve
+
+    try:
+        try:
+            settings = McpSettings.model_validate(section or {})
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise ProfileError(first["msg"], ("mcp", *first["loc"])) from None
+        profile = resolve(settings, override)
+        if root is not None and profile.name in settings.profiles:
+            _check_names(root, profile)
+    except ProfileError as error:
+        if settings_file is None or (override is not None and error.loc == ("mcp", "profile")):
+            raise ServeError(str(error)) from None
+        raise ServeError(positioned(error, settings_file)) from None
+
+
+def _check_names(root: Path, profile: Any) -> None:
+    """The tools, plugins and servers a project's profile names exist (loads the plugins; parac's own tools)."""
+    from parac.server.host import Host
+
+    from parac.mcp_tools.registry import plugin_tool
+
+    from .app import ParacApp
+    from .profiles import check
+
+    host = Host.for_workspace(root)
+    tools = [*ParacApp(root).faces.tools.values()]
+    tools += [plugin_tool(name, c.value, c.origin) for name, c in host.registry.catalog.tools.items()]
+    servers = host.workspace.settings.mcp_servers if host.workspace is not None else {}
+    check(profile, tools, host.infos, servers)
 
 
 def _mcp_settings(workspace: Path | None) -> tuple[dict[str, Any], Path | None]:

@@ -59,7 +59,9 @@ class ParacServer(Server[Any]):
         experimental_capabilities: dict[str, dict[str, Any]] | None = None,
         extensions: dict[str, dict[str, Any]] | None = None,
     ) -> Any:
-        options = notification_options or NotificationOptions(prompts_changed=True, resources_changed=True)
+        options = notification_options or NotificationOptions(
+            prompts_changed=True, resources_changed=True, tools_changed=True
+        )
         return super().create_initialization_options(options, experimental_capabilities, extensions)
 
 
@@ -177,7 +179,12 @@ class Handlers:
 
         async def build() -> list[tuple[str, Any]]:
             tools = await self.tools(call)
-            listed = [(face.name, _mcp_tool(face)) for face in tools.values() if allows(call.role, face.role)]
+            profile = self.app.profile
+            listed = [
+                (face.name, _mcp_tool(face))
+                for face in tools.values()
+                if allows(call.role, face.role) and profile.admits(face)
+            ]
             parac_schemas().save()  # now, not at exit: editors often end their servers with a signal
             return listed
 
@@ -197,6 +204,12 @@ class Handlers:
                 raise _not_found("tool", params.name, tools)
         if not allows(call.role, face.role):
             return _error_result(f'tool "{face.name}" needs the {face.role} role; this caller has {call.role}')
+        await self.app.loaded()  # the profile is read with the workspace's settings
+        if not self.app.profile.admits(face):
+            return _error_result(
+                f'tool "{face.name}" is not in the MCP tool profile "{self.app.profile.name}" this server offers '
+                "(mcp.profile in parac.yaml, or parac mcp serve --profile)"
+            )
         token = current_request.set(call)
         try:
             arguments = face.check(params.arguments or {})
