@@ -2,7 +2,8 @@
 
 - tools/list p50: `parac mcp serve` (a fresh workspace, built-in plugins) against a low-level SDK server offering
   the same tools, taken from parac's own answer, their models built once at start (bench/floors/sdk_tools_server.py).
-  Target (issue 16): <= 1.0x.
+  Target (issue 16): <= 1.0x. Beside it, the size of the tools/list answer per tool profile (issue 18; no target:
+  the figure a client's tool cap and model context pay).
 - list_agents p50 at 1,000 agents against 10 agents (same shape: 5-level inheritance chains), default page size.
   Target: <= 2x.
 - walking all 1,000 agents by cursor (default page size) against one unpaginated answer (limit=1000) from the same
@@ -96,6 +97,12 @@ def main() -> None:
         thousand = started([PARAC, "mcp", "serve", "--workspace", str(large)])
         assert walk(thousand) == 1000 and len(agents(thousand, limit=1000)["agents"]) == 1000
         assert len(agents(ten)["agents"]) == 10
+        sizes = {}
+        for profile in ("all", "minimal", "authoring", "operations"):
+            server = started([PARAC, "mcp", "serve", "--workspace", str(fresh), "--profile", profile])
+            answer = ask(server, "tools/list", {})
+            sizes[profile] = (len(answer["tools"]), len(json.dumps(answer, separators=(",", ":")).encode()))
+            server.shutdown()
 
         samples: dict[str, list[float]] = {
             k: [] for k in ("parac tools/list", "sdk tools/list", "list_agents 10", "list_agents 1000", "walk", "one", "call")
@@ -125,6 +132,7 @@ def main() -> None:
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs); p50 in ms")
     print(f"  tools/list ({len(tools['tools'])} tools): parac {figures['parac tools/list']:.3f}, "
           f"SDK server with the same tools {figures['sdk tools/list']:.3f}")
+    print("  tools/list bytes per profile: " + ", ".join(f"{p} {n} tools {b:,} B" for p, (n, b) in sizes.items()))
     print(f"  list_agents (default page): 10 agents {figures['list_agents 10']:.3f}, "
           f"1,000 agents {figures['list_agents 1000']:.3f}")
     print(f"  1,000 agents: walk by cursor {figures['walk']:.3f}, one unpaginated answer {figures['one']:.3f}")
@@ -143,7 +151,9 @@ def main() -> None:
     results = HERE / ".results"
     results.mkdir(exist_ok=True)
     (results / "mcp_listing.json").write_text(
-        json.dumps({"load": load, "p50_ms": figures, "ratios": {w: r for w, r, _ in checks}}, indent=2) + "\n"
+        json.dumps(
+            {"load": load, "p50_ms": figures, "ratios": {w: r for w, r, _ in checks}, "profiles": sizes}, indent=2
+        ) + "\n"
     )
 
 
