@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import ParacBaseError
+from .roots import PARAC_DIR
 from .secrets import SecretFileError, read_secret_file
-from .specs import PARAC_DIR, ProviderSettings
+from .specs import ProviderSettings
 
 TextSink = Callable[[str], Any]
 """Receives streamed text as it arrives (a chunk at a time)."""

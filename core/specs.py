@@ -17,9 +17,6 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-PARAC_DIR = ".parac"
-"""The folder of a workspace that holds its specs and ``parac.yaml``."""
-
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
 Usd = Annotated[float, Field(ge=0)]

@@ -19,15 +19,14 @@ from pydantic import ValidationError
 from .catalog import Catalog, Contribution, Skill
 from .diagnostics import Diagnostic, ParacError, Problem, suggestion
 from .inheritance import InheritanceError, ResolvedAgent, chain_of, resolve
+from .roots import ENV_WORKSPACE, PARAC_DIR, SETTINGS_FILE, WorkspaceNotFound, find_root  # re-exported
 from .sources import Loc, SourceDoc, load_source
-from .specs import PARAC_DIR, AgentSpec, PolicySpec, ProjectSettings, SkillSpec, Spec, WorkflowSpec
+from .specs import AgentSpec, PolicySpec, ProjectSettings, SkillSpec, Spec, WorkflowSpec
 from .validation import not_a_mapping, schema_diagnostics
 
 if TYPE_CHECKING:
     from .policy import Policies, PolicyCache
 
-SETTINGS_FILE = "parac.yaml"
-ENV_WORKSPACE = "PARAC_WORKSPACE"
 YAML_SUFFIXES = (".yaml", ".yml")
 WORKSPACE_ORIGIN = "workspace"
 # Claude Code subagent files name a model family; map them to litellm ids so they load as they are.
@@ -52,10 +51,6 @@ CLAUDE_TOOL_NAMES = {
 S = TypeVar("S", bound=Spec)
 
 
-class WorkspaceNotFound(ParacError):
-    pass
-
-
 @dataclass
 class Entry(Generic[S]):
     """One file of the workspace (or one contribution of a plugin), its spec if it is valid, and its problems."""
@@ -67,26 +62,6 @@ class Entry(Generic[S]):
     doc: SourceDoc | None = None
     spec: S | None = None
     problems: list[Diagnostic] = field(default_factory=list)  # from loading alone (syntax, schema)
-
-
-def find_root(start: Path | str | None = None) -> Path:
-    """The project directory holding ``.parac/``: ``start`` itself, ``$PARAC_WORKSPACE``, or found walking up."""
-    if start is not None:
-        path = Path(start).expanduser().resolve()
-        if path.name == PARAC_DIR and path.is_dir():
-            return path.parent
-        if (path / PARAC_DIR).is_dir():
-            return path
-        raise WorkspaceNotFound(f"no {PARAC_DIR}/ folder in {path} (run `parac init {start}` to create one)")
-    if env := os.environ.get(ENV_WORKSPACE):
-        return find_root(env)
-    here = Path.cwd().resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / PARAC_DIR).is_dir():
-            return candidate
-    raise WorkspaceNotFound(
-        f"no {PARAC_DIR}/ folder in {here} or above it (run `parac init` or pass --workspace DIR)"
-    )
 
 
 def kind_of(parac_dir: Path, path: Path) -> str | None:

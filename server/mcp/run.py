@@ -74,27 +74,36 @@ def run_http(
 
 def check_profile(workspace: Path | None, override: str | None) -> None:
     """Refuse to start with a tool profile that cannot be served, naming its place in `parac.yaml` (or the flag).
-    Only a project's own profile loads the plugins here (to check the names it gives): the default start stays
-    lean, reading `parac.yaml` alone and only when it has an `mcp` section."""
+    Only a project's own profile loads the plugins here (to check the names it gives), and `parac.yaml` is parsed
+    only when it has a top-level `mcp:` key: the default start (benchmarked) imports neither YAML nor pydantic."""
+    import re
+
     from parac.core.diagnostics import ParacError
-    from parac.core.sources import load_source
-    from parac.core.workspace import PARAC_DIR, SETTINGS_FILE, find_root
+    from parac.core.roots import PARAC_DIR, SETTINGS_FILE, find_root
+
+    from .profiles import BUILT_IN
 
     try:
         root: Path | None = find_root(workspace)
     except ParacError:
         root = None
     settings_file = root / PARAC_DIR / SETTINGS_FILE if root is not None else None
-    data = load_source(settings_file).data if settings_file is not None and settings_file.is_file() else None
-    section = data.get("mcp") if isinstance(data, dict) else None
-    if override is None and section is None:
+    try:
+        text = settings_file.read_text(encoding="utf-8") if settings_file is not None else ""
+    except (OSError, UnicodeDecodeError):
+        text = ""  # the workspace reports an unreadable parac.yaml when it loads
+    if not re.search(r"^mcp\s*:", text, re.MULTILINE) and (override is None or override in BUILT_IN):
         return
     from pydantic import ValidationError
+
+    from parac.core.sources import load_source
 
     from parac.core.specs import McpSettings
 
     from .profiles import ProfileError, positioned, resolve
 
+    data = load_source(settings_file, text).data if settings_file is not None and text else None
+    section = data.get("mcp") if isinstance(data, dict) else None
     try:
         try:
             settings = McpSettings.model_validate(section or {})
