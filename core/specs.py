@@ -18,8 +18,10 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+SKILL_NAME_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
 Usd = Annotated[float, Field(ge=0)]
+ModelId = Annotated[str, Field(min_length=1)]  # "" is no model: refused rather than read as "none given"
 
 
 def _empty_list() -> list[Any]:
@@ -61,7 +63,7 @@ class AgentSpec(Spec):
     name: Name | None = Field(None, description="The agent's name; must match the file's stem when given.")
     parent: Name | None = Field(None, description="Another agent (from this workspace or a plugin) whose fields this one inherits.")
     description: str | None = Field(None, description="One line saying what the agent is for.")
-    model: str | None = Field(None, description="A litellm model id (``openai/gpt-4o``) or an offline one: ``echo``, ``fixed:TEXT``, ``random``, ``scripted:PATH``.")
+    model: ModelId | None = Field(None, description="A litellm model id (``openai/gpt-4o``) or an offline one: ``echo``, ``fixed:TEXT``, ``random``, ``scripted:PATH``.")
     temperature: Annotated[float, Field(ge=0, le=2)] | None = Field(None, description="Sampling temperature, 0 to 2.")
     max_tokens: Annotated[int, Field(ge=1)] | None = Field(None, description="Upper bound on the tokens of each completion; bounds cost estimates too.")
     system_prompt: str | None = Field(None, description="The system prompt; for Markdown agents the body of the file.")
@@ -79,7 +81,7 @@ class AgentSpec(Spec):
 class SkillSpec(Spec):
     """The front matter of an Agent Skills ``SKILL.md``."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)] = Field(description="Lowercase letters, digits and hyphens; must match the skill's folder.")
+    name: Annotated[str, Field(pattern=SKILL_NAME_PATTERN, max_length=64)] = Field(description="Lowercase letters, digits and hyphens; must match the skill's folder.")
     description: Annotated[str, Field(min_length=1, max_length=1024)] = Field(description="What the skill does and when to use it.")
     license: str | None = Field(None, description="The skill's licence.")
     compatibility: str | None = Field(None, description="Environment requirements, if any.")
@@ -119,7 +121,7 @@ class StepSpec(Spec):
     arguments: dict[str, Any] | None = Field(None, description="The tool's arguments; string values are templates.")
     workflow: Name | None = Field(None, description="The sub-workflow to run (type workflow).")
     inputs: dict[str, Any] | None = Field(None, description="Inputs for the sub-workflow; string values are templates.")
-    model: str | None = Field(None, description="Overrides the agent's model for this step.")
+    model: ModelId | None = Field(None, description="Overrides the agent's model for this step.")
     depends_on: list[Name] = Field(default_factory=_empty_list, description="Steps that must finish before this one starts.")
     when: str | None = Field(None, description="A Jinja2 condition; the step is skipped when it is false.")
     retry: RetrySpec | None = Field(None, description="Retries on failure.")
@@ -215,7 +217,7 @@ class ProjectSettings(Spec):
     """``.parac/parac.yaml``: project-wide settings."""
 
     name: str | None = Field(None, description="The project's name.")
-    default_model: str | None = Field(None, description="The model of agents that name none.")
+    default_model: ModelId | None = Field(None, description="The model of agents that name none.")
     plugins: PluginSettings = Field(default_factory=PluginSettings, description="Plugin settings.")
     budgets: Budget | None = Field(None, description="Workspace-wide spending limits.")
     policies: list[str] = Field(default_factory=_empty_list, description="Extra policy files, relative to ``.parac/``, besides ``policies/*.yaml``.")

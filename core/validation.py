@@ -8,12 +8,14 @@ to the workspace.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from .diagnostics import Diagnostic, suggestion
-from .sources import SourceDoc
+from .sources import Loc, SourceDoc
+from .specs import NAME_PATTERN, SKILL_NAME_PATTERN
 
 
 def schema_diagnostics(model: type[BaseModel], exc: ValidationError, doc: SourceDoc) -> list[Diagnostic]:
@@ -34,8 +36,70 @@ def schema_diagnostics(model: type[BaseModel], exc: ValidationError, doc: Source
         else:
             where = ".".join(str(p) for p in loc)
             prefix = f'"{where}": ' if where else ""
-            out.append(Diagnostic.at(doc.path, doc.span(loc), "type", f"{prefix}{error['msg']}"))
+            out.append(Diagnostic.at(doc.path, doc.span(loc), "type", f"{prefix}{_type_message(error)}"))
     return out
+
+
+def _type_message(error: Any) -> str:
+    """pydantic's message, with the value shown and a hint where the value alone does not make the mistake plain."""
+    kind, value = error["type"], error.get("input")
+    if kind == "string_pattern_mismatch":
+        rule = _PATTERN_HINTS.get(error.get("ctx", {}).get("pattern", ""), f"it must match {error.get('ctx', {}).get('pattern')}")
+        message = f"{value!r} is not allowed here: {rule}"
+        if isinstance(value, str) and ": " in value:
+            message += "; it reads like a mapping, so a line is probably mis-indented"
+        return message
+    if kind == "string_type" and isinstance(value, dict) and isinstance(error["loc"][-1], int):
+        return (
+            f"expected a string, got a mapping ({', '.join(map(str, value))}): a line under this list item is"
+            " probably mis-indented, or the item needs quotes"
+        )
+    if kind == "string_too_short" and value == "":
+        return "an empty string is not a value here: give one or remove the key"
+    return error["msg"]
+
+
+_PATTERN_HINTS = {
+    NAME_PATTERN: "a name starts with a letter or digit and holds only letters, digits, '_', '.' and '-'",
+    SKILL_NAME_PATTERN: "a skill name holds lowercase letters, digits and single hyphens",
+}
+
+
+def salvage(model: type[BaseModel], data: dict[str, Any], exc: ValidationError) -> tuple[BaseModel | None, set[Loc]]:
+    """``data`` as ``model`` with the keys pydantic refused taken out (None when what remains is still refused),
+    and the key paths taken out.
+
+    A spec with a type error is not loaded, but the rest of it can still be checked (its tools, skills, steps and
+    templates), so that one pass reports every problem instead of one wave at a time. What was taken out is
+    returned so that checks skip the parts it changed (a step without its mistyped ``agnet:`` would read as naming
+    the agent of its id).
+    """
+    data = copy.deepcopy(data)
+    removed: set[Loc] = set()
+    for _ in range(3):  # taking a key out can make its holder miss a required key: drop that holder next round
+        for error in exc.errors(include_url=False):
+            loc = tuple(error["loc"])
+            removed.add(_remove(data, loc[:-1] if error["type"] == "missing" else loc))
+        try:
+            return model.model_validate(data), removed
+        except ValidationError as again:
+            exc = again
+    return None, removed
+
+
+def _remove(data: Any, loc: Loc) -> Loc:
+    """Delete the deepest mapping key on ``loc`` (list items keep their place so positions stay true); its path."""
+    while loc and not isinstance(loc[-1], str):
+        loc = loc[:-1]
+    holder = data
+    for part in loc[:-1]:
+        try:
+            holder = holder[part]
+        except (KeyError, IndexError, TypeError):
+            return loc
+    if loc and isinstance(holder, dict):
+        holder.pop(loc[-1], None)
+    return loc
 
 
 def not_a_mapping(doc: SourceDoc, data: Any) -> Diagnostic:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -22,7 +22,7 @@ from .inheritance import InheritanceError, ResolvedAgent, chain_of, resolve
 from .roots import ENV_WORKSPACE, PARAC_DIR, SETTINGS_FILE, WorkspaceNotFound, find_root  # re-exported
 from .sources import Loc, SourceDoc, load_source
 from .specs import AgentSpec, PolicySpec, ProjectSettings, SkillSpec, Spec, WorkflowSpec
-from .validation import not_a_mapping, schema_diagnostics
+from .validation import not_a_mapping, salvage, schema_diagnostics
 
 if TYPE_CHECKING:
     from .policy import Policies, PolicyCache
@@ -62,6 +62,8 @@ class Entry(Generic[S]):
     doc: SourceDoc | None = None
     spec: S | None = None
     problems: list[Diagnostic] = field(default_factory=list)  # from loading alone (syntax, schema)
+    salvaged: S | None = None  # an invalid spec minus its refused keys: its references are still checked
+    refused: set[Loc] = field(default_factory=set)  # the key paths taken out to salvage it
 
 
 def kind_of(parac_dir: Path, path: Path) -> str | None:
@@ -399,6 +401,8 @@ class Workspace:
     def _check(self, entry: Entry[Any]) -> list[Diagnostic]:
         out = list(entry.problems)
         if entry.spec is None:
+            if entry.salvaged is not None:  # a type error must not hide the references beside it
+                out.extend(self._check_references(entry, entry.salvaged))
             return out
         check = getattr(self, f"_check_{entry.kind}", None)
         if check is not None:
@@ -412,6 +416,15 @@ class Workspace:
     def _at(self, entry: Entry[Any], loc: Loc, code: str, message: str, *, key: bool = False, **data: Any) -> Diagnostic:
         span = entry.doc.span(loc, key=key) if entry.doc else None
         return Diagnostic.at(entry.path, span, code, message, **data)
+
+    def _check_references(self, entry: Entry[Any], spec: Any) -> list[Diagnostic]:
+        """What an invalid file's salvaged spec names that does not exist (its inheritance is left to a valid file)."""
+        if entry.kind == "agent":
+            return self._agent_references(entry, spec)
+        if entry.kind == "workflow":
+            changed = {loc[1] for loc in entry.refused if len(loc) > 2 and loc[0] == "steps"}
+            return self._workflow_problems(entry, spec, skip_steps=changed)
+        return []
 
     def _check_project(self, entry: Entry[ProjectSettings]) -> list[Diagnostic]:
         model = entry.spec.default_model
@@ -434,6 +447,12 @@ class Workspace:
             out.append(self._at(entry, ("parent",), "parent-invalid", f'parent "{spec.parent}" has errors'))
         elif (problem := self._chain_error(entry.name)) is not None:
             out.extend(d for d in self._inheritance_diagnostics(entry.name, problem) if d.file == str(entry.path))
+        out.extend(self._agent_references(entry, spec))
+        return out
+
+    def _agent_references(self, entry: Entry[AgentSpec], spec: AgentSpec) -> list[Diagnostic]:
+        """Tools, model and skills the agent names that nothing provides."""
+        out: list[Diagnostic] = []
         if self.catalog is not None:
             tools = self.catalog.tools
             for field_name in ("tools", "exclude_tools"):
@@ -481,20 +500,33 @@ class Workspace:
         return []
 
     def _check_workflow(self, entry: Entry[WorkflowSpec]) -> list[Diagnostic]:
-        from .workflows import graph  # here: a workspace without workflows starts without the graph and its templates
-
         spec = entry.spec
         out: list[Diagnostic] = []
         if spec.name is not None and spec.name != entry.name:
             out.append(self._at(entry, ("name",), "name-mismatch", f'name "{spec.name}" does not match the file name "{entry.name}"', replace_with=entry.name))
-        out.extend(self._place(entry, graph.structure_problems(spec)))
+        out.extend(self._workflow_problems(entry, spec))
+        return out
+
+    def _workflow_problems(self, entry: Entry[WorkflowSpec], spec: WorkflowSpec, skip_steps: Collection[int] = ()) -> list[Diagnostic]:
+        """The step graph, what each step runs, and what its templates read (but for ``skip_steps``, salvaged)."""
+        from .workflows import graph  # here: a workspace without workflows starts without the graph and its templates
+
+        out = self._place(entry, graph.structure_problems(spec))
         for index, step in enumerate(spec.steps):
-            out.extend(self._check_step_target(entry, index, step))
-        out.extend(self._place(entry, graph.template_problems(spec)))
+            if index not in skip_steps:
+                out.extend(self._check_step_target(entry, index, step))
+        templates = [p for p in graph.template_problems(spec) if not (p.loc[0] == "steps" and p.loc[1] in skip_steps)]
+        out.extend(self._place(entry, templates))
         return out
 
     def _place(self, entry: Entry[Any], problems: list[Problem]) -> list[Diagnostic]:
-        return [self._at(entry, p.loc, p.code, p.message, **p.data) for p in problems]
+        out = []
+        for p in problems:
+            found = self._at(entry, p.loc, p.code, p.message, **p.data)
+            if "reference" in p.data and entry.doc is not None:
+                found = _narrowed(found, entry.doc, p.data["reference"], p.data["within"])
+            out.append(found)
+        return out
 
     def _check_step_target(self, entry: Entry[WorkflowSpec], index: int, step: Any) -> list[Diagnostic]:
         if step.type == "agent":
@@ -535,6 +567,17 @@ class Workspace:
         )
 
 
+def _narrowed(found: Diagnostic, doc: SourceDoc, reference: str, within: tuple[int, int]) -> Diagnostic:
+    """``found`` placed on the ``within`` part of ``reference`` inside its template, when the value holds it on its
+    first line as written."""
+    if not 0 < found.line <= len(doc.lines):
+        return found
+    column = doc.lines[found.line - 1].find(reference, found.column - 1)
+    if column < 0:
+        return found  # a folded or escaped scalar: the whole value stays marked
+    return replace(found, column=column + 1 + within[0], end_line=found.line, end_column=column + 1 + within[1])
+
+
 # -- building entries from documents ---------------------------------------------------------------------------------
 
 
@@ -554,6 +597,7 @@ def build_entry(kind: str, path: Path, doc: SourceDoc) -> Entry[Any]:
         entry.spec = model.model_validate(data)
     except ValidationError as exc:
         entry.problems.extend(schema_diagnostics(model, exc, doc))
+        entry.salvaged, entry.refused = salvage(model, data, exc)
     return entry
 
 

@@ -139,24 +139,51 @@ def structure_problems(spec: WorkflowSpec) -> list[Problem]:
 
 
 def template_problems(spec: WorkflowSpec) -> list[Problem]:
-    """Templates that do not parse, and references (``steps.X``, ``inputs.Y``) that must name a declared input and
-    a step the template's own step depends on (directly or not)."""
+    """Templates that do not parse, and references (``steps.X.attr``, ``inputs.Y``) that must name a declared input,
+    a step the template's own step depends on (directly or not), and one of the fields a step's result holds."""
     out: list[Problem] = []
     ancestors = _ancestors(spec.steps)
     step_ids = list(ancestors)  # each id once, in file order
     inputs = list(spec.inputs)
     for loc, text, step_id in workflow_templates(spec):
-        problem = templates.syntax_error(text, expression=len(loc) == 3 and loc[2] == "when")
+        expression = len(loc) == 3 and loc[2] == "when"
+        problem = templates.syntax_error(text, expression=expression)
         if problem is not None:
             out.append(Problem(loc, "template-syntax", problem))
             continue
-        for kind, name in templates.names_read(text):
+        if expression and not templates.is_template(text):
+            text = "{{ " + text + " }}"  # a bare `when:` reads names as a template's block does
+        # a duplicated id's own depends_on, not the first definition's (the duplicate is reported once, elsewhere)
+        reachable = _reachable(spec.steps[loc[1]], ancestors) if step_id is not None else set(step_ids)
+        for kind, name, attribute, written in templates.names_read(text):
+            # placed on the word to change (a code action replaces just that), within the reference as written
+            start = len(kind) + 1
+            at = {"reference": written, "within": (start, start + len(name))}
             if kind == "inputs" and name not in spec.inputs:
-                out.append(Problem(loc, "unknown-input", f'template names unknown input "{name}"{suggestion(name, inputs)}'))
+                out.append(Problem(loc, "unknown-input", f'template names unknown input "{name}"{suggestion(name, inputs)}', {"candidates": inputs, **at}))
             elif kind == "steps" and name not in ancestors:  # not a step at all
-                out.append(Problem(loc, "unknown-step", f'template names unknown step "{name}"{suggestion(name, step_ids)}'))
-            elif kind == "steps" and step_id is not None and name not in ancestors.get(step_id, set()):
-                out.append(Problem(loc, "not-a-dependency", f'template uses step "{name}", which "{step_id}" does not depend on (add it to depends_on)'))
+                out.append(Problem(loc, "unknown-step", f'template names unknown step "{name}"{suggestion(name, step_ids)}', {"candidates": step_ids, **at}))
+            elif kind == "steps" and name not in reachable:
+                out.append(Problem(loc, "not-a-dependency", f'template uses step "{name}", which "{step_id}" does not depend on (add it to depends_on)', at))
+            elif kind == "steps" and attribute is not None and attribute not in templates.STEP_FIELDS:
+                fields = list(templates.STEP_FIELDS)
+                out.append(
+                    Problem(
+                        loc,
+                        "unknown-attribute",
+                        f'template reads "steps.{name}.{attribute}"; a step has {", ".join(fields)}{suggestion(attribute, fields)}',
+                        {"candidates": fields, "reference": written, "within": (start + len(name) + 1, len(written))},
+                    )
+                )
+    return out
+
+
+def _reachable(step: StepLike, ancestors: dict[str, set[str]]) -> set[str]:
+    """The steps ``step`` depends on, directly or not, read from its own ``depends_on``."""
+    out: set[str] = set()
+    for dep in step.depends_on:
+        if dep in ancestors and dep != step.id:
+            out |= {dep} | ancestors[dep]
     return out
 
 

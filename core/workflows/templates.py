@@ -64,7 +64,8 @@ def _parse_json(text: str) -> Any:
 
 
 _BLOCK = re.compile(r"{{(.*?)}}|{%(.*?)%}", re.S)
-_NAME_READ = re.compile(r"\b(steps|inputs)\.([A-Za-z0-9_][A-Za-z0-9_-]*)")
+_NAME_READ = re.compile(r"\b(steps|inputs)\.([A-Za-z0-9_][A-Za-z0-9_-]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?")
+STEP_FIELDS = ("output", "status", "error", "attempts")  # what ``steps.X`` holds (the scheduler's template context)
 
 
 def is_template(text: str) -> bool:
@@ -184,12 +185,13 @@ def syntax_error(text: str, *, expression: bool) -> str | None:
     return None
 
 
-def names_read(text: str) -> Iterable[tuple[str, str]]:
-    """("steps" or "inputs", name) for each ``steps.X`` / ``inputs.Y`` inside the template's ``{{ }}`` and ``{% %}``."""
+def names_read(text: str) -> Iterable[tuple[str, str, str | None, str]]:
+    """("steps" or "inputs", name, the attribute read after it or None, the reference as written) for each
+    ``steps.X.attr`` / ``inputs.Y`` inside the template's ``{{ }}`` and ``{% %}``."""
     for block in _BLOCK.finditer(text):
         for ref in _NAME_READ.finditer(block.group(1) or block.group(2) or ""):
-            kind, name = ref.groups()
-            yield kind, name
+            kind, name, attribute = ref.groups()
+            yield kind, name, attribute, ref.group(0)
 
 
 def strings_in(value: Any, loc: tuple[str | int, ...] = ()) -> Iterable[tuple[tuple[str | int, ...], str]]:

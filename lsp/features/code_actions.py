@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..context import FeatureServer
     from ..documents import Document
 
-MISSPELT = {"unknown-key", "unknown-parent", "unknown-tool", "unknown-skill", "unknown-agent", "unknown-step", "unknown-workflow"}
+MISSPELT = {"unknown-key", "unknown-parent", "unknown-tool", "unknown-skill", "unknown-agent", "unknown-step", "unknown-workflow", "unknown-input", "unknown-attribute"}
 PLACEHOLDER = {"string": '""', "list": "[]", "mapping": "{}"}
 
 

@@ -226,3 +226,96 @@ def test_overlay_revalidates_dependents(ws_root: Path):
     assert codes(workspace.diagnostics_for(ws_root / ".parac" / "agents" / "child.yaml")) == ["inheritance-cycle"]
     workspace.set_overlay(base, None)
     assert workspace.validate() == []
+
+
+# -- one pass: `parac validate` run as a user would, every problem of a file at once ----------------------------------
+
+
+def validate_json(parac, root: Path) -> dict[str, set[tuple]]:
+    """`parac validate --json` in ``root``: file name -> {(code, line, column)}."""
+    result = parac("validate", "--json", cwd=root)
+    assert result.code == 1, result
+    out: dict[str, set[tuple]] = {}
+    for d in result.json():
+        out.setdefault(Path(d["file"]).name, set()).add((d["code"], d["line"], d["column"]))
+    return out, {Path(d["file"]).name + ":" + d["code"]: d["message"] for d in result.json()}
+
+
+def test_a_type_error_does_not_hide_unknown_tools_and_skills(ws_root: Path, parac):
+    write(ws_root, "agents/hot.yaml", "temperature: hot\ntools: [file_reed]\nskills: [revew]\nmodel: ''\n")
+    found, messages = validate_json(parac, ws_root)
+    assert found["hot.yaml"] == {("type", 1, 14), ("unknown-tool", 2, 9), ("unknown-skill", 3, 10), ("type", 4, 8)}
+    assert 'did you mean "file_read"' in messages["hot.yaml:unknown-tool"]
+
+
+def test_empty_model_is_refused_where_a_model_is_required(ws_root: Path, parac):
+    write(ws_root, "agents/blank.yaml", 'model: ""\n')
+    write(ws_root, "workflows/w.yaml", "steps:\n  - id: a\n    agent: base\n    model: ''\n")
+    (ws_root / ".parac/parac.yaml").write_text("default_model: ''\n")
+    found, messages = validate_json(parac, ws_root)
+    assert found["blank.yaml"] == {("type", 1, 8)}
+    assert found["w.yaml"] == {("type", 4, 12)}
+    assert found["parac.yaml"] == {("type", 1, 16)}
+    assert "empty string" in messages["blank.yaml:type"]
+
+
+def test_pattern_errors_show_the_value_and_name_an_indentation_mistake(ws_root: Path, parac):
+    write(ws_root, "agents/quoted.yaml", 'tools: [file_read, "file_write: x"]\n')
+    write(ws_root, "agents/indent.yaml", "tools:\n  - file_read\n  - name: x\n    description: y\n")
+    found, messages = validate_json(parac, ws_root)
+    assert found["quoted.yaml"] == {("type", 1, 20)}
+    assert "'file_write: x'" in messages["quoted.yaml:type"] and "mis-indented" in messages["quoted.yaml:type"]
+    assert "letters, digits" in messages["quoted.yaml:type"]  # the rule, in words rather than a regex
+    assert found["indent.yaml"] == {("type", 3, 5)}
+    assert "mis-indented" in messages["indent.yaml:type"]
+
+
+def test_template_references_are_checked_at_their_column(ws_root: Path, parac):
+    write(
+        ws_root,
+        "workflows/w.yaml",
+        """inputs: {topic: {type: string}}
+steps:
+  - id: a
+    agent: base
+    task: "About {{ inputs.topik }}"
+  - id: b
+    agent: base
+    depends_on: [a]
+    task: "Use {{ steps.a.outptu }} and {{ steps.a.status }}"
+  - id: c
+    agent: base
+    when: "steps.b.eror"
+    depends_on: [b]
+outputs:
+  result: "{{ steps.b.output }} {{ steps.zz.output }}"
+""",
+    )
+    found, messages = validate_json(parac, ws_root)
+    assert found["w.yaml"] == {
+        ("unknown-input", 5, 28),  # on the word to change: "topik", "outptu", "eror", "zz"
+        ("unknown-attribute", 9, 27),
+        ("unknown-attribute", 12, 20),
+        ("unknown-step", 15, 42),
+    }
+    assert 'did you mean "error"' in messages["w.yaml:unknown-attribute"]  # the last one, in `when:`
+    assert 'did you mean "topic"' in messages["w.yaml:unknown-input"]
+
+
+def test_a_duplicate_step_id_is_reported_once_without_a_spurious_dependency_error(ws_root: Path, parac):
+    write(
+        ws_root,
+        "workflows/w.yaml",
+        """steps:
+  - id: a
+    agent: base
+  - id: b
+    agent: base
+  - id: b
+    agent: base
+    depends_on: [a]
+    task: "{{ steps.a.output }}"
+""",
+    )
+    found, _ = validate_json(parac, ws_root)
+    assert found["w.yaml"] == {("duplicate-step", 6, 9)}

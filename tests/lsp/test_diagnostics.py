@@ -176,3 +176,27 @@ async def test_utf16_columns_for_vscode(workspace: Path):
         await client.shutdown_session()
         await client.stop()
 
+
+
+async def test_one_pass_diagnostics_match_validate(client: LanguageClient, workspace: Path):
+    """The editor sees what `parac validate` sees: a type error beside the references it no longer hides, and a
+    template typo placed on the reference itself."""
+    coder = workspace / ".parac/agents/coder.yaml"
+    open_file(client, coder)
+    replace_all(client, coder, "parent: base\ntemperature: hot\ntools: [file_reed]\n", 2)
+    await wait_for(lambda: sorted(codes(client, coder)) == ["type", "unknown-tool"], what="both problems at once")
+    (tool,) = [d for d in client.diagnostics[uri(coder)] if d.code == "unknown-tool"]
+    assert tool.range.start == types.Position(line=2, character=8)
+    flow = workspace / ".parac/workflows/one-pass.yaml"
+    flow.write_text("steps:\n  - id: a\n    agent: base\n  - id: b\n    agent: base\n    depends_on: [a]\n    task: \"{{ steps.a.outptu }}\"\n")
+    open_file(client, flow)
+    found = await wait_for(lambda: [d for d in client.diagnostics.get(uri(flow), []) if d.code == "unknown-attribute"], what="template typo")
+    assert found[0].range == types.Range(start=types.Position(line=6, character=22), end=types.Position(line=6, character=28))
+    assert 'did you mean "output"' in found[0].message
+    fixes = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri(flow)), range=found[0].range, context=types.CodeActionContext(diagnostics=[])
+        )
+    )
+    assert [f.title for f in fixes] == ['Change "outptu" to "output"']  # the edit replaces the word, not the template
+    assert fixes[0].edit.changes[uri(flow)][0].range == found[0].range
