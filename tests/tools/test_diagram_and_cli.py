@@ -74,7 +74,7 @@ def test_cli_lists_and_calls_tools(project: Path, parac) -> None:
     assert read.json()["result"]["content"] == "two\n"
     # the default policy grants writing to the coder agent only, not to a person at the CLI
     denied = parac("tools", "call", "file_write", "--args", '{"path": "x.txt", "content": "x"}', cwd=project)
-    assert denied.code == 2 and "denied:" in denied.err and "file_write" in denied.err
+    assert denied.code == 1 and "denied:" in denied.err and "file_write" in denied.err
     assert not (project / "x.txt").exists()
     bad = parac("tools", "call", "file_read", "--args", '{"path": "../etc"}', "--json", cwd=project)
     assert bad.code == 1 and "'..'" in bad.json()["error"]
