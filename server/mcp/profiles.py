@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from parac.core.diagnostics import suggestion
+from parac.core.errors import ParacBaseError
 
 if TYPE_CHECKING:
     from parac.core.specs import McpSettings
@@ -52,8 +53,11 @@ OPERATIONS = (
 )  # fmt: skip
 
 
-class ProfileError(ValueError):
-    """A profile that cannot be served; `loc` is where in `parac.yaml` the mistake stands."""
+class ProfileError(ParacBaseError, ValueError):
+    """A profile that cannot be served; `loc` is where in `parac.yaml` the mistake stands. Public: it names tools
+    and profiles, never a secret."""
+
+    public = True
 
     def __init__(self, message: str, loc: tuple[str | int, ...]) -> None:
         super().__init__(message)

@@ -44,10 +44,14 @@ allow:
 # --- the world -------------------------------------------------------------------------------------------------------
 
 
-def _tree_digest(folder: Path) -> dict[str, str]:
-    """Every entry under ``folder`` (not following links) with its kind, mode and content digest."""
+def _tree_digest(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """Every entry under ``folder`` (not following links) with its kind, mode and content digest; the top-level
+    entries named in ``skip`` are not entered (the audit writer renames files in ``.parac/state`` meanwhile)."""
     out: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(folder):
+        if Path(dirpath) == folder:
+            dirnames[:] = [name for name in dirnames if name not in skip]
+            filenames = [name for name in filenames if name not in skip]
         for name in sorted(dirnames + filenames):
             path = Path(dirpath) / name
             info = os.lstat(path)
@@ -97,7 +101,7 @@ def make_world(base: Path, policy_extra: str = "") -> Path:
 
 
 def protected_digest(ws: Path) -> dict[str, str]:
-    digest = {f".parac/{k}": v for k, v in _tree_digest(ws / ".parac").items() if not k.startswith("state")}
+    digest = {f".parac/{k}": v for k, v in _tree_digest(ws / ".parac", skip=("state",)).items()}
     digest.update({f".git/hooks/{k}": v for k, v in _tree_digest(ws / ".git" / "hooks").items()})
     digest[".git/config"] = hashlib.sha256((ws / ".git" / "config").read_bytes()).hexdigest()
     digest[".parac"] = oct(os.lstat(ws / ".parac").st_mode)
