@@ -383,9 +383,10 @@ async def run_races(world: World, invoke: Invoke, n: int) -> None:
     assert not [answer for answer in world.answers if MARK in answer]
     assert protected_state(ws) == guarded
     # Both sides of the race were taken: through the folder (or file) inside, calls succeeded; through the link,
-    # they were refused (a glob does not enter a link, so it finds nothing there rather than failing).
-    assert all(ok > 0 for ok, _ in counts.values()), json.dumps(counts)
-    assert all(refused > 0 for label, (_, refused) in counts.items() if label != "file_glob"), json.dumps(counts)
+    # they were refused. Judged over all tools: which side one tool's calls meet is chance (a glob does not enter a
+    # link and a write replaces a link rather than following it, so neither need ever be refused).
+    assert sum(ok for ok, _ in counts.values()) > 0, json.dumps(counts)
+    assert sum(refused for _, refused in counts.values()) > 0, json.dumps(counts)
 
 
 async def test_a_link_swapped_in_by_a_racing_process_leads_nowhere(world: World) -> None:
