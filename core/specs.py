@@ -213,6 +213,55 @@ class McpSettings(Spec):
     profiles: dict[Name, ToolProfile] = Field(default_factory=_empty_dict, description="The project's own profiles, by name (a name of a built-in one replaces it).")
 
 
+Role = Literal["viewer", "operator", "admin"]
+
+
+class JwtSettings(Spec):
+    """JWT bearer tokens from one issuer: which key signs them, whom they are for, where the role is."""
+
+    issuer: str = Field(description="The issuer; tokens must carry it as ``iss``.")
+    audience: str | None = Field(None, description="The ``aud`` tokens must name (default: the server's own URL).")
+    key_file: str | None = Field(None, description="A shared HS256 secret, in a file (relative paths start in .parac/).")
+    public_key_file: str | None = Field(None, description="The issuer's RS256 or ES256 public key, PEM, in a file.")
+    jwks_file: str | None = Field(None, description="The issuer's JSON Web Key Set (RS256/ES256), in a file.")
+    jwks_url: str | None = Field(None, description="Where to fetch the issuer's key set (https, cached).")
+    role_claim: str | None = Field(None, description="The claim that carries the caller's role (default: viewer).")
+    roles: dict[str, Role] = Field(default_factory=_empty_dict, description="Claim values to parac roles.")
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Self:
+        given = [self.key_file, self.public_key_file, self.jwks_file, self.jwks_url]
+        if sum(value is not None for value in given) != 1:
+            raise ValueError("give exactly one of jwks_file and jwks_url (or public_key_file, or key_file for HS256)")
+        return self
+
+
+class HmacKey(Spec):
+    """A key that signs requests (``X-Parac-Key``, ``X-Parac-Timestamp``, ``X-Parac-Signature``)."""
+
+    secret_file: str = Field(description="The shared secret, in a file (relative paths start in .parac/).")
+    role: Role = Field(description="The role requests signed with this key get.")
+
+
+class RateLimit(Spec):
+    """A token bucket per credential: ``burst`` requests at once, refilled at ``per_second``."""
+
+    per_second: Annotated[float, Field(gt=0)] = Field(description="Requests per second, sustained.")
+    burst: Annotated[int, Field(ge=1)] = Field(description="Requests allowed at once after a quiet spell.")
+
+
+class ServeSettings(Spec):
+    """How ``parac serve`` authenticates and guards its HTTP requests (bearer tokens come from ``parac token``)."""
+
+    jwt: JwtSettings | None = Field(None, description="Accept JWT bearer tokens from this issuer.")
+    hmac_keys: dict[Name, HmacKey] = Field(default_factory=_empty_dict, description="Keys that sign requests, by key id.")
+    allowed_origins: list[str] = Field(default_factory=_empty_list, description="Browser Origins allowed besides the bound address.")
+    allowed_hosts: list[str] = Field(default_factory=_empty_list, description="Host header values allowed besides the bound address (a proxy's name).")
+    cors_origins: list[str] = Field(default_factory=_empty_list, description="Origins whose pages may read the API's answers (CORS).")
+    max_body_bytes: Annotated[int, Field(ge=1024)] | None = Field(None, description="Largest request body accepted (default 4 MiB).")
+    rate_limit: RateLimit | None = Field(None, description="Per-credential rate limit (default 20/s, burst 40).")
+
+
 class ProjectSettings(Spec):
     """``.parac/parac.yaml``: project-wide settings."""
 
@@ -225,6 +274,7 @@ class ProjectSettings(Spec):
     prices: dict[str, Price] = Field(default_factory=_empty_dict, description="Model prices that override litellm's.")
     mcp_servers: dict[Name, dict[str, Any]] = Field(default_factory=_empty_dict, description="External MCP servers whose tools join parac's.")
     mcp: McpSettings = Field(default_factory=McpSettings, description="The MCP server's tool profile (``profile``) and the project's own profiles (``profiles``).")
+    serve: ServeSettings = Field(default_factory=ServeSettings, description="``parac serve``: JWT and HMAC credentials, allow-lists, CORS, body cap, rate limit.")
     settings: dict[str, Any] = Field(default_factory=_empty_dict, description="Settings for plugins, by plugin name.")
     data_minimisation: bool = Field(False, description="Mask every kind of personal data (email, phone, card and account numbers, IP addresses) before anything is audited, logged or sent to a model, besides the secrets that are always masked.")
 

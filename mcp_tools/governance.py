@@ -11,7 +11,7 @@ from typing_extensions import TypedDict
 
 from parac.server.mcp.call import Call
 from parac.server.mcp.faces import Faces
-from parac.server.mcp.roles import Caller
+from parac.server.auth.roles import Caller
 
 RECENT = 50
 

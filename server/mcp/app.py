@@ -20,7 +20,7 @@ import anyio
 from parac.server.startup import loading
 from .faces import Faces
 from .profiles import BUILT_IN, DEFAULT, Profile
-from .roles import TokenAuthority
+from parac.server.auth.roles import TokenAuthority
 
 if TYPE_CHECKING:
     from mcp.server.session import ServerSession

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio.lowlevel
 
 from .faces import FaceError
-from .roles import Role
+from parac.server.auth.roles import Role
 
 if TYPE_CHECKING:
     from mcp.server.context import ServerRequestContext

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 from parac.core.errors import ParacBaseError
 from parac.server.schema_cache import cached_schema
 
-from .roles import Role, TokenLookup
+from parac.server.auth.roles import Role, TokenLookup
 
 if TYPE_CHECKING:
     from .call import Call

@@ -10,10 +10,10 @@ from parac.core.errors import ParacBaseError
 from parac.core.secrets import SecretFileError, read_secret_file
 
 from .http import HttpOptions, build_http_app, is_loopback, resource_url
-from .roles import TokenAuthority
+from parac.server.auth.roles import TokenAuthority
 
 if TYPE_CHECKING:
-    from .oauth import JwtVerifier
+    from .oauth import OAuth
 
 ENV_TOKEN = "PARAC_MCP_TOKEN"
 
@@ -67,7 +67,8 @@ def run_http(
         )
     if options.max_body_bytes is None and isinstance(mcp_settings.get("max_body_bytes"), int):
         options = HttpOptions(**{**options.__dict__, "max_body_bytes": mcp_settings["max_body_bytes"]})
-    asgi = build_http_app(build_server(app), tokens, options, oauth)
+    home = parac_dir.parent if parac_dir is not None else None
+    asgi = build_http_app(build_server(app), tokens, options, oauth, home)
     config = uvicorn.Config(asgi, host=options.host, port=options.port, log_level="warning", lifespan="on")
     uvicorn.Server(config).run()
 
@@ -164,14 +165,13 @@ def _token(mcp_settings: dict[str, Any], parac_dir: Path | None) -> str | None:
         raise ServeError(f"no MCP token: {error}") from None
 
 
-def _oauth(mcp_settings: dict[str, Any], parac_dir: Path | None, options: HttpOptions) -> JwtVerifier | None:
-    """The JWT verifier `settings.mcp.oauth` asks for (its key file read now, so a bad one stops the start)."""
+def _oauth(mcp_settings: dict[str, Any], parac_dir: Path | None, options: HttpOptions) -> OAuth | None:
+    """The OAuth setup `settings.mcp.oauth` asks for (its key file read now, so a bad one stops the start)."""
     if mcp_settings.get("oauth") is None:
         return None
-    from .oauth import JwtVerifier, OAuthError, parse_settings
+    from .oauth import OAuthError, load_oauth
 
     try:
-        settings = parse_settings(mcp_settings["oauth"])
-        return JwtVerifier(settings, settings.resource or resource_url(options), parac_dir)
+        return load_oauth(mcp_settings["oauth"], parac_dir, resource_url(options))
     except OAuthError as error:
         raise ServeError(f"cannot serve OAuth: {error}") from None

@@ -34,7 +34,7 @@ from .call import Call
 from .faces import FaceError, PromptFace, ResourceFace, TemplateFace, ToolFace, to_json_text
 from .icons import SERVER, icons
 from .logs import current_request, forward_to_clients
-from .roles import allows
+from parac.server.auth.roles import allows
 
 if TYPE_CHECKING:
     from .listings import Listings
@@ -149,9 +149,11 @@ class Handlers:
 
     def call(self, ctx: ServerRequestContext[Any, Any]) -> Call:
         scope = getattr(ctx.request, "scope", None)
-        if isinstance(scope, dict):
-            role = scope.get("parac.role", self.app.tokens.local_role)
-            return Call(self.app, ctx, role, "http", actor=scope.get("parac.actor"))
+        if isinstance(scope, dict):  # over HTTP: the caller `parac.server.auth.Authenticate` established
+            caller = scope.get("state", {}).get("caller")
+            if caller is None:
+                return Call(self.app, ctx, self.app.tokens.local_role, "http")
+            return Call(self.app, ctx, caller.role, "http", actor=caller.actor)
         return Call(self.app, ctx, self.app.tokens.local_role, self.app.transport)
 
     # -- tools -----------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from parac.core.workspace import Workspace
 from parac.server.api import CallDenied, ToolCall, hookimpl
 from parac.server.host import Host
 from parac.server.mcp.app import FACE_PACKAGES, ParacApp
-from parac.server.mcp.roles import TokenAuthority
+from parac.server.auth.roles import TokenAuthority
 from parac.server.mcp.server import build_server
 
 ERAS = {"legacy": "2025-11-25", "auto": "2026-07-28"}

@@ -137,7 +137,7 @@ def test_bad_tokens_get_a_specific_401_change_nothing_and_the_server_keeps_servi
     for case, (_, reason) in BAD_TOKENS.items():
         initialize, call = refused[case]
         assert initialize.status_code == call.status_code == 401, case
-        assert initialize.json()["error"] == "invalid_token" and reason in initialize.json()["message"], case
+        assert initialize.json()["error"] == "invalid_token" and reason in initialize.json()["detail"], case
         assert 'error="invalid_token"' in initialize.headers["www-authenticate"], case
         assert "resource_metadata=" in initialize.headers["www-authenticate"], case
     assert not (oauth_project / "forged.txt").exists()
@@ -176,4 +176,4 @@ async def test_keys_fetched_from_a_jwks_url(oauth_project: Path, http_server, si
     finally:
         keys.shutdown()
     assert good.status_code == 200
-    assert forged.status_code == 401 and "signature does not verify" in forged.json()["message"]
+    assert forged.status_code == 401 and "signature does not verify" in forged.json()["detail"]

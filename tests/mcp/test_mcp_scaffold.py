@@ -12,7 +12,7 @@ from parac.core.audit import AuditLog
 from parac.server.api import ToolCall, hookimpl
 from parac.server.host import Host
 from parac.server.mcp.app import ParacApp
-from parac.server.mcp.roles import TokenAuthority
+from parac.server.auth.roles import TokenAuthority
 from parac.server.mcp.server import build_server
 
 

@@ -1,15 +1,16 @@
-"""Who may call what: the three roles of an MCP caller, and the bearer tokens that grant them.
+"""Who may call what: the three roles, the caller a request stands for, and the bearer tokens that grant roles.
 
-Every MCP tool, resource and prompt declares the role it needs (`viewer` reads, `operator` runs agents and
-workflows, `admin` changes policy and approves). A stdio caller is the local user who spawned the server and gets
-`TokenAuthority.local_role` (admin unless changed). An HTTP caller gets the role its bearer token maps to; without
-configured tokens, HTTP is loopback-only and callers get the local role too.
+One role table for every face: each MCP tool, resource and prompt and each REST route of `parac serve` declares the
+role it needs (`viewer` reads, `operator` runs agents and workflows, `admin` changes policy and approves). A stdio
+caller is the local user who spawned the server and gets `TokenAuthority.local_role` (admin unless changed). An HTTP
+caller gets the role its credential maps to (a bearer token, a JWT, an HMAC key: `parac.server.auth.middleware`);
+without configured credentials, HTTP is loopback-only and callers get the local role too.
 
 The governance area adds token sources from a face module: `faces.token_source(lookup, configured)` in its
 `register(faces)`, where `lookup` maps a presented token to a `Caller` (its role and the token's name) or just a
 role (None when it does not know it) and `configured()` says whether any tokens exist. The HTTP transport adds them
 to its `TokenAuthority` when it starts. A named token's callers are `token:<name>` in the audit trail; callers
-with a JWT access token from the configured OAuth issuer (`oauth.py`) are `jwt:<sub>`.
+with a JWT from the configured issuer (`jwts.py`) are `jwt:<sub>`, callers signing with an HMAC key `hmac:<key id>`.
 """
 
 from __future__ import annotations
@@ -23,18 +24,23 @@ Role = Literal["viewer", "operator", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")
 
 
+CallerKind = Literal["token", "jwt", "hmac", "local"]
+
+
 @dataclass(frozen=True)
 class Caller:
-    """Who presented a token: the role it grants and, for tokens from a store, the token's name (never the token),
-    or for a JWT its subject (`kind` "jwt")."""
+    """Who a request stands for: the role granted and what granted it, never the secret itself. `name` is the
+    token's name, the JWT's subject or the HMAC key's id; `kind` "local" is the unauthenticated loopback caller.
+    `tenant` is set when a tenants file maps the credential to one (`tenants.py`): that tenant's workspace serves it."""
 
     role: Role
     name: str | None = None
-    kind: Literal["token", "jwt"] = "token"
+    kind: CallerKind = "token"
+    tenant: str | None = None
 
     @property
     def actor(self) -> str | None:
-        """How the audit trail names this caller (`token:<name>`, `jwt:<sub>`); None for the unnamed token."""
+        """How the audit trail names this caller (`token:<name>`, `jwt:<sub>`, `hmac:<key>`); None when unnamed."""
         return f"{self.kind}:{self.name}" if self.name else None
 
 
