@@ -26,12 +26,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from parac.core.diagnostics import Diagnostic, ParacError
+from parac.core.diagnostics import Diagnostic
 
+from .gate import AuthConfigError
 from .roles import Caller
 
 
-class TenantsError(ParacError):
+class TenantsError(AuthConfigError):
     """The tenants file cannot be used; its diagnostics say where."""
 
 

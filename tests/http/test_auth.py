@@ -9,26 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.auth_server import auth_server
-
-
-def trail(parac, root: Path) -> list[dict]:
-    result = parac("--workspace", str(root), "audit", "export", "--format", "jsonl")
-    assert result.code == 0, result
-    return [json.loads(line) for line in result.out.splitlines()]
-
-
-def denials(parac, root: Path) -> list[dict]:
-    return [entry for entry in trail(parac, root) if entry["action"] == "http.denied"]
-
-
-def add_serve_settings(project: Path, text: str) -> None:
-    settings = project / ".parac/parac.yaml"
-    settings.write_text(settings.read_text() + "serve:\n" + text)
-
-
-def token(parac, project: Path, name: str, role: str = "operator") -> str:
-    return parac("--workspace", str(project), "token", "create", "--role", role, "--name", name, "--json").json()["token"]
+from support.auth_server import add_serve_settings, auth_server, denials, token, trail
 
 
 def test_on_loopback_without_credentials_requests_are_the_local_caller(project: Path, tmp_path: Path):

@@ -16,6 +16,7 @@ Tests start it with `auth_server(...)`, which also captures its log (to grep for
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -96,6 +97,25 @@ def main() -> None:
         Route("/runs/{run_id}", run),
     ])
     uvicorn.run(Authenticate(app, gate), host=args.host, port=args.port, log_level="info", access_log=True)
+
+
+def trail(parac, root: Path) -> list[dict]:
+    result = parac("--workspace", str(root), "audit", "export", "--format", "jsonl")
+    assert result.code == 0, result
+    return [json.loads(line) for line in result.out.splitlines()]
+
+
+def denials(parac, root: Path) -> list[dict]:
+    return [entry for entry in trail(parac, root) if entry["action"] == "http.denied"]
+
+
+def add_serve_settings(project: Path, text: str) -> None:
+    settings = project / ".parac/parac.yaml"
+    settings.write_text(settings.read_text() + "serve:\n" + text)
+
+
+def token(parac, project: Path, name: str, role: str = "operator") -> str:
+    return parac("--workspace", str(project), "token", "create", "--role", role, "--name", name, "--json").json()["token"]
 
 
 @contextmanager
