@@ -26,6 +26,8 @@ from typing import Any
 
 import anyio.to_thread
 
+from parac.core.errors import ParacBaseError
+
 from .gate import Gate
 from .limits import retry_after
 from .roles import Caller
@@ -40,8 +42,10 @@ CORS_HEADERS = ("authorization, content-type, last-event-id, mcp-session-id, mcp
 CORS_MAX_AGE = "600"
 
 
-class Refused(Exception):
-    """A request the middleware answers itself."""
+class Refused(ParacBaseError):
+    """A request the middleware answers itself; the detail is written for the client (it never holds a secret)."""
+
+    public = True
 
     def __init__(self, status: int, detail: str, *, caller: Caller | None = None, error: str | None = None,
                  headers: list[tuple[bytes, bytes]] | None = None, audit: bool = True) -> None:
@@ -65,6 +69,7 @@ class Authenticate:
     def __init__(self, app: Any, gate: Gate) -> None:
         self.app = app
         self.gate = gate
+        self._local = Caller(gate.tokens.local_role, kind="local")
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -74,16 +79,18 @@ class Authenticate:
         if state.get("caller") is not None:
             await self.app(scope, receive, send)
             return
-        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
-        origin = headers.get("origin")
+        headers = _Headers(scope["headers"])
+        origin = headers.get(b"origin")
         cors = origin if origin is not None and origin in self.gate.cors_origins else None
         try:
             self._check_place(headers, origin)
-            if scope["method"] == "OPTIONS" and origin is not None and "access-control-request-method" in headers:
+            if scope["method"] == "OPTIONS" and origin is not None and b"access-control-request-method" in headers:
                 await self._preflight(send, origin)
                 return
             caller, body = None, None
-            if scope["path"] not in self.gate.public_paths:
+            if not self.gate.required:
+                caller = self._local
+            elif scope["path"] not in self.gate.public_paths:
                 caller, body, claims = await self._authenticate(scope, headers, receive)
                 caller = self._tenant(caller, claims)
                 self._limit(caller)
@@ -92,18 +99,21 @@ class Authenticate:
             return
         if caller is not None:
             state["caller"] = caller
+        if body is None and cors is None and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body beyond its checked length (the server holds it to that)
+            return
         exchange = _Exchange(receive, send, self.gate.max_body, body, cors)
         await self.app(scope, exchange.receive, exchange.send)
 
     # -- the checks ------------------------------------------------------------------------------------------------
 
-    def _check_place(self, headers: dict[str, str], origin: str | None) -> None:
-        host = headers.get("host", "")
+    def _check_place(self, headers: _Headers, origin: str | None) -> None:
+        host = headers.get(b"host", "")
         if not self.gate.host_allowed(host):
             raise Refused(421, f"Host {host or '(none)'} is not one this server answers to (see --allow-host)")
         if origin is not None and not self.gate.origin_allowed(origin):
             raise Refused(403, f"Origin {origin} is not allowed (see --allow-origin, --cors-origin)")
-        length = headers.get("content-length", "")
+        length = headers.get(b"content-length", "")
         if length.isdigit() and int(length) > self.gate.max_body:
             raise Refused(413, f"the body is {int(length)} bytes; this server takes at most {self.gate.max_body}")
 
@@ -119,12 +129,10 @@ class Authenticate:
         await send({"type": "http.response.body", "body": b""})
 
     async def _authenticate(
-        self, scope: dict[str, Any], headers: dict[str, str], receive: Any
+        self, scope: dict[str, Any], headers: _Headers, receive: Any
     ) -> tuple[Caller, bytes | None, dict[str, Any] | None]:
         """The caller, the body when it was read to check a signature, and a JWT's claims (tenants may map them)."""
         gate = self.gate
-        if not gate.required:
-            return Caller(gate.tokens.local_role, kind="local"), None, None
         signature = headers.get(SIGNATURE_HEADER)
         if signature is not None and gate.hmac is not None:
             body = await _read_body(receive, gate.max_body)
@@ -137,7 +145,7 @@ class Authenticate:
             except SignatureRefused as refusal:
                 raise Refused(401, f"signed request refused: {refusal}", error="invalid_token") from None
             return Caller(key.role, key.key_id, kind="hmac"), body, None  # type: ignore[arg-type]
-        scheme, _, presented = headers.get("authorization", "").partition(" ")
+        scheme, _, presented = headers.get(b"authorization", "").partition(" ")
         presented = presented.strip()
         if not scheme:
             raise Refused(401, "this server needs a credential: 'Authorization: Bearer <token>' or a signed request "
@@ -159,7 +167,7 @@ class Authenticate:
 
     def _tenant(self, caller: Caller, claims: dict[str, Any] | None) -> Caller:
         tenants = self.gate.tenants
-        if tenants is None or caller.kind == "local":
+        if tenants is None:
             return caller
         tenant = tenants.tenant_of(caller, claims)
         if tenant is None:
@@ -167,8 +175,6 @@ class Authenticate:
         return replace(caller, tenant=tenant)
 
     def _limit(self, caller: Caller) -> None:
-        if caller.kind == "local":
-            return
         wait, first = self.gate.limiter.take(("credential", caller.kind, caller.name))
         if wait:
             raise Refused(429, f"too many requests for this credential; retry in {retry_after(wait)} s",
@@ -218,6 +224,22 @@ class Authenticate:
             )
         except Exception as error:  # a trail that cannot be written must not turn a refusal into a crash
             log.error("could not audit a refused request (%s %s): %s", subject, refusal.status, error)
+
+
+class _Headers:
+    """A request's headers by name, decoded only when asked for (ASGI servers give names in lower case)."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = dict(raw)
+
+    def get(self, name: bytes, default: str | None = None) -> str | None:
+        value = self._raw.get(name)
+        return default if value is None else value.decode("latin-1")
+
+    def __contains__(self, name: bytes) -> bool:
+        return name in self._raw
 
 
 class _Exchange:

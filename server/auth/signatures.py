@@ -17,11 +17,13 @@ import threading
 import time
 from dataclasses import dataclass
 
+from parac.core.errors import ParacBaseError
+
 WINDOW_S = 300.0
 NONCE_CAPACITY = 100_000
-KEY_HEADER = "x-parac-key"
-TIMESTAMP_HEADER = "x-parac-timestamp"
-SIGNATURE_HEADER = "x-parac-signature"
+KEY_HEADER = b"x-parac-key"  # as ASGI names them
+TIMESTAMP_HEADER = b"x-parac-timestamp"
+SIGNATURE_HEADER = b"x-parac-signature"
 
 
 def signed_message(method: str, target: str, timestamp: str, body: bytes) -> bytes:
@@ -32,14 +34,16 @@ def signed_message(method: str, target: str, timestamp: str, body: bytes) -> byt
 def sign(key_id: str, secret: str | bytes, method: str, target: str, body: bytes = b"",
          timestamp: float | None = None) -> dict[str, str]:
     """The headers that sign one request (for clients: `parac.client`, scripts, tests)."""
-    stamp = f"{time.time() if timestamp is None else timestamp:.3f}"
+    stamp = f"{time.time() if timestamp is None else timestamp:.6f}"
     key = secret.encode() if isinstance(secret, str) else secret
     digest = hmac.new(key, signed_message(method, target, stamp, body), hashlib.sha256).hexdigest()
     return {"X-Parac-Key": key_id, "X-Parac-Timestamp": stamp, "X-Parac-Signature": digest}
 
 
-class SignatureRefused(Exception):
+class SignatureRefused(ParacBaseError):
     """Why a signed request was refused; the message never holds the key or the signature."""
+
+    public = True
 
 
 @dataclass(frozen=True)
