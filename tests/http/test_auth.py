@@ -123,7 +123,7 @@ def test_a_non_loopback_bind_without_credentials_is_refused_at_start(project: Pa
     assert "refusing to serve parac serve on 0.0.0.0 without a token" in log.read_text()
 
 
-def test_a_bad_serve_section_is_refused_at_its_place_in_parac_yaml(project: Path, tmp_path: Path):
+def test_a_bad_serve_section_is_refused_at_its_place_in_parac_yaml(project: Path, tmp_path: Path, parac):
     settings = project / ".parac/parac.yaml"
     lines = settings.read_text().count("\n")
     add_serve_settings(project, "  rate_limit: {per_second: 2, brust: 3}\n")
@@ -133,3 +133,6 @@ def test_a_bad_serve_section_is_refused_at_its_place_in_parac_yaml(project: Path
             pass
     text = log.read_text()
     assert f"{settings}:{lines + 2}:" in text and 'unknown key "brust"' in text and "did you mean" in text
+    validated = parac("--workspace", str(project), "validate")
+    assert validated.code == 1 and f"parac.yaml:{lines + 2}:" in validated.out + validated.err
+    assert 'unknown key "brust"' in validated.out + validated.err
