@@ -316,7 +316,7 @@ class Faces:
     # -- HTTP callers ------------------------------------------------------------------------------------------------
 
     def token_source(self, lookup: TokenLookup, configured: Callable[[], bool]) -> None:
-        """Let HTTP callers authenticate with tokens `lookup` knows (see `parac.server.mcp.roles`)."""
+        """Let HTTP callers authenticate with tokens `lookup` knows (see `parac.server.auth.roles`)."""
         self.token_sources.append((lookup, configured))
 
 
