@@ -93,9 +93,11 @@ def load_gate(
     *,
     tenants_file: Path | None = None,
     cors_origins: tuple[str, ...] = (),
+    public_paths: tuple[str, ...] = (),
     service: str = "parac serve",
 ) -> Gate:
-    """The gate for a server bound as `options` says, serving `home` (the default workspace's root)."""
+    """The gate for a server bound as `options` says, serving `home` (the default workspace's root). `public_paths`
+    are served without a credential (health probes, which orchestrators call bare); Host and Origin still apply."""
     from parac.server.mcp.http import allowed_hosts, allowed_origins
 
     settings, parac_dir = serve_settings(home)
@@ -108,6 +110,7 @@ def load_gate(
         frozenset([*settings.cors_origins, *cors_origins]),
         options.max_body_bytes or settings.max_body_bytes or DEFAULT_MAX_BODY,
         home=home,
+        public_paths=public_paths,
     )
     if settings.rate_limit is not None:
         gate.limiter = RateLimiter(settings.rate_limit.per_second, settings.rate_limit.burst)

@@ -11,7 +11,7 @@ import jwt
 import pytest
 
 from parac.server.auth.signatures import sign
-from support.auth_server import add_serve_settings, auth_server, denials, token
+from support.auth_server import add_serve_settings, auth_server, denials, run_in, token
 
 TENANTS = """\
 tenants:
@@ -34,13 +34,6 @@ def teams(tmp_path: Path, parac) -> tuple[Path, Path, Path]:
         assert parac("init", str(tmp_path / name)).code == 0
         roots.append(tmp_path / name)
     return roots[0], roots[1], roots[2]
-
-
-def run_in(parac, root: Path) -> str:
-    result = parac("--workspace", str(root), "workflow", "run", "code-review", "-i", "change=x", "--dry-run", "echo",
-                   "--yes", "--json")
-    assert result.code == 0, result
-    return result.json()["run_id"]
 
 
 def test_tenants_are_kept_apart(teams, tmp_path: Path, parac):

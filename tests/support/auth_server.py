@@ -118,6 +118,13 @@ def token(parac, project: Path, name: str, role: str = "operator") -> str:
     return parac("--workspace", str(project), "token", "create", "--role", role, "--name", name, "--json").json()["token"]
 
 
+def run_in(parac, root: Path) -> str:
+    result = parac("--workspace", str(root), "workflow", "run", "code-review", "-i", "change=x", "--dry-run", "echo",
+                   "--yes", "--json")
+    assert result.code == 0, result
+    return result.json()["run_id"]
+
+
 @contextmanager
 def auth_server(home: Path, log: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """The app above serving `home` on a free loopback port; yields its base URL. Its stderr goes to `log`."""
