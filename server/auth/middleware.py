@@ -73,6 +73,9 @@ class Authenticate:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket" and self.gate.required:  # no face speaks WebSocket: none gets in unchecked
+                await send({"type": "websocket.close", "code": 1008})
+                return
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})

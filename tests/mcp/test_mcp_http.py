@@ -182,3 +182,16 @@ def test_batches_are_answered_on_2025_03_26_and_refused_later(project: Path, htt
     assert only_notifications.status_code == 202
     assert empty.status_code == 400 and "empty JSON-RPC batch" in empty.json()["error"]["message"]
     assert single_after.status_code == 200 and "explain_agent" in single_after.text
+
+
+def test_refusals_are_problems_and_audited_in_the_served_workspace(project: Path, http_server, parac):
+    """The MCP endpoint is behind the same authentication layer as `parac serve` (`parac.server.auth`)."""
+    with http_server(project, env={"PARAC_MCP_TOKEN": "s3cret-token"}) as url:
+        wrong = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": "Bearer s3cret-guess"})
+        foreign = httpx.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "Origin": "http://evil.example"})
+    assert wrong.status_code == 401 and wrong.headers["content-type"] == "application/problem+json"
+    assert wrong.json()["detail"] == "unknown token" and foreign.status_code == 403
+    exported = parac("--workspace", str(project), "audit", "export", "--format", "jsonl")
+    denied = [json.loads(line) for line in exported.out.splitlines() if '"http.denied"' in line]
+    assert [(e["subject"], e["data"]["status"]) for e in denied] == [("POST /mcp", 401), ("POST /mcp", 403)]
+    assert "s3cret" not in exported.out
