@@ -259,7 +259,7 @@ class ServeSettings(Spec):
     allowed_hosts: list[str] = Field(default_factory=_empty_list, description="Host header values allowed besides the bound address (a proxy's name).")
     cors_origins: list[str] = Field(default_factory=_empty_list, description="Origins whose pages may read the API's answers (CORS).")
     max_body_bytes: Annotated[int, Field(ge=1024)] | None = Field(None, description="Largest request body accepted (default 4 MiB).")
-    rate_limit: RateLimit | None = Field(None, description="Per-credential rate limit (default 20/s, burst 40).")
+    rate_limit: RateLimit | None = Field(None, description="Per-credential rate limit (default 50/s, burst 100).")
 
 
 class ProjectSettings(Spec):

@@ -14,8 +14,8 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-DEFAULT_PER_SECOND = 20.0
-DEFAULT_BURST = 40
+DEFAULT_PER_SECOND = 50.0
+DEFAULT_BURST = 100
 PRUNE_EVERY = 1024  # takes between sweeps of idle buckets
 
 
