@@ -6,7 +6,8 @@ In order: the Host must be one the server answers to (else 421: DNS rebinding), 
 also for bodies without a length, counted as they arrive), the request must carry a credential once any is
 configured (a bearer token of `parac token`, a JWT, an HMAC signature; else 401 with `WWW-Authenticate`), a tenant
 must claim that credential when a tenants file is in use (403), and the credential must be within its rate limit
-(429 with `Retry-After`). Failed attempts count against the client address's own bucket, so guessing is slowed too.
+(429 with `Retry-After`). Refusals of requests without a caller count against the client address's own bucket, so
+guessing credentials is slowed too, and a flood of refused requests cannot flood the audit trail.
 
 The caller lands at `scope["state"]["caller"]` (Starlette's `request.state.caller`): routes and MCP handlers read
 it; a request that already has one (an outer `Authenticate`, as when `parac serve` mounts the MCP app) passes
@@ -187,7 +188,7 @@ class Authenticate:
 
     async def _deny(self, scope: dict[str, Any], send: Any, refusal: Refused, cors: str | None) -> None:
         client = (scope.get("client") or ("?", 0))[0]
-        if refusal.status == 401:  # guessing credentials is rate-limited per client address
+        if refusal.caller is None and refusal.status != 429:  # guessing, or a flood of refusals: per client address
             wait, first = self.gate.limiter.take(("client", client))
             if wait:
                 refusal = Refused(429, f"too many refused requests from this address; retry in {retry_after(wait)} s",
