@@ -195,5 +195,7 @@ def _hmac(settings: ServeSettings, parac_dir: Path | None) -> HmacVerifier:
 
 def _listed(value: str, allowed: frozenset[str]) -> bool:
     """`value` is in `allowed`, where `name:*` stands for the name on any port (a server bound to port 0)."""
+    if value in allowed:
+        return True
     base, _, port = value.rpartition(":")
-    return value in allowed or (port.isdigit() and f"{base}:*" in allowed)
+    return port.isdigit() and f"{base}:*" in allowed

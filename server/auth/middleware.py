@@ -68,13 +68,15 @@ class Authenticate:
     """Pure ASGI (no task per request, no buffering but of a signed request's body), so SSE streams pass as they are."""
 
     def __init__(self, app: Any, gate: Gate) -> None:
+        """`gate` is read as it is now: whether credentials are required is settled when the server starts."""
         self.app = app
         self.gate = gate
         self._local = Caller(gate.tokens.local_role, kind="local")
+        self._required = gate.required
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
-            if scope["type"] == "websocket" and self.gate.required:  # no face speaks WebSocket: none gets in unchecked
+            if scope["type"] == "websocket" and self._required:  # no face speaks WebSocket: none gets in unchecked
                 await send({"type": "websocket.close", "code": 1008})
                 return
             await self.app(scope, receive, send)
@@ -83,8 +85,8 @@ class Authenticate:
         if state.get("caller") is not None:
             await self.app(scope, receive, send)
             return
-        headers = _Headers(scope["headers"])
-        origin = headers.get(b"origin")
+        headers: dict[bytes, bytes] = dict(scope["headers"])  # ASGI servers give the names in lower case
+        origin = _text(headers, b"origin")
         cors = origin if origin is not None and origin in self.gate.cors_origins else None
         try:
             self._check_place(headers, origin)
@@ -92,7 +94,7 @@ class Authenticate:
                 await self._preflight(send, origin)
                 return
             caller, body = None, None
-            if not self.gate.required:
+            if not self._required:
                 caller = self._local
             elif scope["path"] not in self.gate.public_paths:
                 caller, body, claims = await self._authenticate(scope, headers, receive)
@@ -111,13 +113,13 @@ class Authenticate:
 
     # -- the checks ------------------------------------------------------------------------------------------------
 
-    def _check_place(self, headers: _Headers, origin: str | None) -> None:
-        host = headers.get(b"host", "")
+    def _check_place(self, headers: dict[bytes, bytes], origin: str | None) -> None:
+        host = _text(headers, b"host") or ""
         if not self.gate.host_allowed(host):
             raise Refused(421, f"Host {host or '(none)'} is not one this server answers to (see --allow-host)")
         if origin is not None and not self.gate.origin_allowed(origin):
             raise Refused(403, f"Origin {origin} is not allowed (see --allow-origin, --cors-origin)")
-        length = headers.get(b"content-length", "")
+        length = _text(headers, b"content-length") or ""
         if length.isdigit() and int(length) > self.gate.max_body:
             raise Refused(413, f"the body is {int(length)} bytes; this server takes at most {self.gate.max_body}")
 
@@ -133,23 +135,23 @@ class Authenticate:
         await send({"type": "http.response.body", "body": b""})
 
     async def _authenticate(
-        self, scope: dict[str, Any], headers: _Headers, receive: Any
+        self, scope: dict[str, Any], headers: dict[bytes, bytes], receive: Any
     ) -> tuple[Caller, bytes | None, dict[str, Any] | None]:
         """The caller, the body when it was read to check a signature, and a JWT's claims (tenants may map them)."""
         gate = self.gate
-        signature = headers.get(SIGNATURE_HEADER)
+        signature = _text(headers, SIGNATURE_HEADER)
         if signature is not None and gate.hmac is not None:
             body = await _read_body(receive, gate.max_body)
             target = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
             if scope.get("query_string"):
                 target += "?" + scope["query_string"].decode("latin-1")
             try:
-                key = gate.hmac.verify(headers.get(KEY_HEADER, ""), headers.get(TIMESTAMP_HEADER, ""), signature,
-                                       scope["method"], target, body)
+                key_id, stamp = _text(headers, KEY_HEADER) or "", _text(headers, TIMESTAMP_HEADER) or ""
+                key = gate.hmac.verify(key_id, stamp, signature, scope["method"], target, body)
             except SignatureRefused as refusal:
                 raise Refused(401, f"signed request refused: {refusal}", error="invalid_token") from None
             return Caller(key.role, key.key_id, kind="hmac"), body, None  # type: ignore[arg-type]
-        scheme, _, presented = headers.get(b"authorization", "").partition(" ")
+        scheme, _, presented = (_text(headers, b"authorization") or "").partition(" ")
         presented = presented.strip()
         if not scheme:
             raise Refused(401, "this server needs a credential: 'Authorization: Bearer <token>' or a signed request "
@@ -230,22 +232,6 @@ class Authenticate:
             log.error("could not audit a refused request (%s %s): %s", subject, refusal.status, error)
 
 
-class _Headers:
-    """A request's headers by name, decoded only when asked for (ASGI servers give names in lower case)."""
-
-    __slots__ = ("_raw",)
-
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
-        self._raw = dict(raw)
-
-    def get(self, name: bytes, default: str | None = None) -> str | None:
-        value = self._raw.get(name)
-        return default if value is None else value.decode("latin-1")
-
-    def __contains__(self, name: bytes) -> bool:
-        return name in self._raw
-
-
 class _Exchange:
     """The request's body and response as the app sees them: a signed request's body replayed, other bodies
     counted against the cap (413 once they pass it, and a disconnect for the app), CORS headers on the answer."""
@@ -303,6 +289,12 @@ async def _read_body(receive: Any, cap: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _text(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    """A header's value as text, decoded only when it is asked for."""
+    value = headers.get(name)
+    return None if value is None else value.decode("latin-1")
 
 
 def _cors_headers(origin: str | None) -> list[tuple[bytes, bytes]]:

@@ -115,7 +115,8 @@ def add_serve_settings(project: Path, text: str) -> None:
 
 
 def token(parac, project: Path, name: str, role: str = "operator") -> str:
-    return parac("--workspace", str(project), "token", "create", "--role", role, "--name", name, "--json").json()["token"]
+    created = parac("--workspace", str(project), "token", "create", "--role", role, "--name", name, "--json")
+    return created.json()["token"]
 
 
 def run_in(parac, root: Path) -> str:
