@@ -34,7 +34,8 @@ from .calls import NO_HOOKS, CallContext, CallDenied, CallHooks
 from .costs import ensure_schema, parse_since, report
 from .diagnostics import ParacError, suggestion
 from .llm import Estimate, ModelClient
-from .patterns.compaction import EXPAND_DEFINITION, EXPAND_TOOL
+from .patterns import section
+from .patterns.compaction import EXPAND_DEFINITION, EXPAND_TOOL, compact, expand
 from .patterns.delegation import Routes, wire_name
 from .providers import Completion, Provider, ProviderError, TextSink, ToolCallRequest, Usage
 from .specs import Budget, ProjectSettings
@@ -286,15 +287,14 @@ class Runtime:
         tools = self.tools_of(resolved)
         routes = delegation.routes(resolved.fields, depth, self._description)
         definitions = [_tool_definition(wire, tool) for wire, tool in tools.items()] + routes.definitions
-        memory = resolved.fields.get("memory") or {}
-        if memory.get("context_tokens"):
+        if section(resolved.fields, "memory").get("context_tokens"):
             definitions.append(EXPAND_DEFINITION)
         messages = self.messages_for(resolved, task, history)
         limit = max_iterations or resolved.fields.get("max_iterations") or DEFAULT_MAX_ITERATIONS
         context = context or CallContext()
         if context.run_id is None and run_limit_usd is None and _nests(resolved.fields):
             # a run of its own that runs other agents: its per_run_usd bounds them too (they share the run id)
-            run_limit_usd = (resolved.fields.get("budget") or {}).get("per_run_usd")
+            run_limit_usd = section(resolved.fields, "budget").get("per_run_usd")
         context = replace(context, agent=name, run_id=context.run_id or uuid.uuid4().hex)
         actor = context.actor
         result = AgentResult(context.run_id or "", name, chosen, "running", "", messages)
@@ -343,11 +343,9 @@ class Runtime:
         result = turns.result
         fields = turns.resolved.fields
         messages = result.transcript
-        budget = (fields.get("memory") or {}).get("context_tokens")
+        budget = section(fields, "memory").get("context_tokens")
         if budget:
-            from .patterns import compaction
-
-            compacted = compaction.compact(messages, budget)
+            compacted = compact(messages, budget)
             if compacted.saved:
                 self.phase(turns, "compact", tokens_before=compacted.tokens_before, tokens_after=compacted.tokens_after)
             messages = compacted.messages
@@ -362,7 +360,7 @@ class Runtime:
             context=turns.context,
             fallbacks=turns.fallbacks,
             run_limit_usd=turns.run_limit_usd,
-            cache_ttl_s=(fields.get("cache") or {}).get("ttl_s"),
+            cache_ttl_s=section(fields, "cache").get("ttl_s"),
         )
         result.iterations += 1
         result.usage = result.usage + answer.completion.usage
@@ -468,8 +466,6 @@ class Runtime:
                 return _tool_error(request, 'give the agent a "task" (a non-empty string)')
             return await self.delegate(turns, routes.delegates[request.name], task)
         if tool is None:  # expand_output: the full text of an output compaction cut
-            from .patterns.compaction import expand
-
             return expand(turns.result.transcript, arguments.get("ref"))
         call = context.tool_call(tool.name, arguments, idempotency_key=f"{context.run_id}:{request.id}")
         # Progress, not the call itself: governance's after-call hook records that as a ``tool.call`` entry.

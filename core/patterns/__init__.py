@@ -14,7 +14,17 @@ every phase is an event through the runtime's event sink (``agent.phase``, ``age
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+
+def section(fields: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """A resolved agent's mapping field (``reflect``, ``memory``, ...) as a dict: a field set in one file is its
+    model, one merged over a parent chain a dict; unset is ``{}``."""
+    value = fields.get(key)
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else value.model_dump()
 
 
 def phase_line(data: dict[str, Any]) -> str:

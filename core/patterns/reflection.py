@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import section
+
 if TYPE_CHECKING:
     from ..runtime import Runtime, Turns
 
@@ -36,7 +38,7 @@ def accepted(until: str | None, critique: str, answer: str, round_: int) -> bool
 
 async def run(runtime: Runtime, turns: Turns) -> None:
     """Critique the answer the agent gave and let it revise, as ``reflect:`` says."""
-    settings: dict[str, Any] = turns.resolved.fields["reflect"]
+    settings = section(turns.resolved.fields, "reflect")
     critic, until = settings["critic"], settings.get("until")
     rounds = int(settings.get("max_rounds") or DEFAULT_ROUNDS)
     result = turns.result

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from . import section
 
 if TYPE_CHECKING:
     from ..runtime import Runtime, Turns
@@ -56,7 +58,7 @@ def parse_score(text: str) -> tuple[float | None, str]:
 
 
 async def run(runtime: Runtime, turns: Turns) -> None:
-    settings: dict[str, Any] = turns.resolved.fields.get("upee") or {}
+    settings = section(turns.resolved.fields, "upee")
     min_score = float(settings.get("min_score", DEFAULT_MIN_SCORE))
     max_refines = int(settings.get("max_refines", DEFAULT_MAX_REFINES))
     result = turns.result
