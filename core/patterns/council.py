@@ -125,7 +125,7 @@ async def _round(
     denied = [f"{name}: {r.error}" for name, r in results.items() if r.status == "denied"]
     if denied:
         raise CouncilFailed("a council member was refused: " + "; ".join(denied), retryable=False, cost=tally.cost)
-    return results
+    return {name: results[name] for name in council.agents}  # in the order the members are named
 
 
 def _debate_task(name: str, last: dict[str, AgentResult], round_: int) -> str:
