@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import TypedDict
 
+from parac.core.patterns import phase_line
 from parac.server.mcp.call import Call, offer
 from parac.server.mcp.faces import FaceError, Faces
 
@@ -205,11 +206,11 @@ def resume_interrupted(workspace: Workspace, host: Host, actor: str = "mcp:start
 
 
 async def _drive_here(call: Call, runner: WorkflowRunner, run: Any) -> RunResult:
-    """Run inside the call, turning step ends into progress notifications."""
+    """Run inside the call, turning step ends, council answers and agents' phases into progress notifications."""
     import anyio
 
     send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any]]](1000)
-    runner.services.on_event = lambda name, data: offer(send, (name, data))
+    runner.services.on_event = runner.services.runtime.on_event = lambda name, data: offer(send, (name, data))
 
     async def forward() -> None:
         done = 0
@@ -220,6 +221,12 @@ async def _drive_here(call: Call, runner: WorkflowRunner, run: Any) -> RunResult
                     await call.progress(done, None, f"{data.get('step')}: {data.get('status')}")
                 elif name == "workflow.approval.requested":
                     await call.progress(done, None, f"{data.get('step')}: waiting for approval")
+                elif name == "workflow.council.answer":
+                    await call.progress(done, None, f"{data.get('step')}: {data.get('agent')} answered")
+                elif name == "workflow.council.decision":
+                    await call.progress(done, None, f"{data.get('step')}: the council decided ({data.get('strategy')})")
+                elif name == "agent.phase":
+                    await call.progress(done, None, phase_line(data))
 
     async with anyio.create_task_group() as group:
         group.start_soon(forward)
