@@ -84,11 +84,12 @@ def compact(messages: Sequence[dict[str, Any]], budget: int) -> Compacted:
     start, recent = _protected(out)
     _deduplicate(out, start)
     if count_tokens(out) > budget:
+        later = _later_words(messages)
         for index in range(start, recent):
             if out[index].get("role") == "tool" and len(message_text(out[index])) > LONG_CHARS:
-                out[index]["content"] = _truncate(messages, index)
-    if count_tokens(out) > budget and recent - start > 1:
-        out[start:recent] = [{"role": "user", "content": _summary(messages, out, start, recent)}]
+                out[index]["content"] = _truncate(messages, later, index)
+        if count_tokens(out) > budget and recent - start > 1:
+            out[start:recent] = [{"role": "user", "content": _summary(messages, later, out, start, recent)}]
     return Compacted(out, before, count_tokens(out))
 
 
@@ -129,10 +130,12 @@ def _deduplicate(messages: list[dict[str, Any]], start: int) -> None:
             latest[text] = str(message.get("tool_call_id"))
 
 
-def _truncate(messages: Sequence[dict[str, Any]], index: int, *, head: int = HEAD_LINES) -> str:
+def _truncate(
+    messages: Sequence[dict[str, Any]], later: list[set[str]], index: int, *, head: int = HEAD_LINES
+) -> str:
     """The lines of output ``index`` of the uncompacted ``messages`` worth sending, and a pointer to the rest."""
     lines = message_text(messages[index]).splitlines()
-    keep = _used_lines(lines, _later_words(messages, index))
+    keep = _used_lines(lines, later[index])
     keep.update(range(min(head, len(lines))))
     kept = [lines[i] for i in sorted(keep)]
     cut = len(lines) - len(kept)
@@ -149,18 +152,24 @@ def _used_lines(lines: list[str], later: set[str]) -> set[int]:
     return {i for i, words in enumerate(words_of) if any(spread[w] <= 2 and w in later for w in words)}
 
 
-def _later_words(messages: Sequence[dict[str, Any]], index: int) -> set[str]:
-    """The words of what the assistant and the user wrote after ``index``: what later turns use."""
+def _later_words(messages: Sequence[dict[str, Any]]) -> list[set[str]]:
+    """For each message, the words of what the assistant and the user wrote after it: what later turns use."""
+    out: list[set[str]] = [set() for _ in messages]
     words: set[str] = set()
-    for message in messages[index + 1 :]:
+    for index in range(len(messages) - 1, -1, -1):
+        out[index] = words
+        message = messages[index]
         if message.get("role") in ("assistant", "user"):
-            words.update(w.lower() for w in _WORD.findall(message_text(message)))
+            words = words | {w.lower() for w in _WORD.findall(message_text(message))}
             for call in message.get("tool_calls") or []:
-                words.update(w.lower() for w in _WORD.findall(str((call.get("function") or {}).get("arguments"))))
-    return words
+                arguments = str((call.get("function") or {}).get("arguments"))
+                words = words | {w.lower() for w in _WORD.findall(arguments)}
+    return out
 
 
-def _summary(original: Sequence[dict[str, Any]], messages: list[dict[str, Any]], start: int, end: int) -> str:
+def _summary(
+    original: Sequence[dict[str, Any]], later: list[set[str]], messages: list[dict[str, Any]], start: int, end: int
+) -> str:
     """One message standing for turns ``start`` to ``end``: what was said and called, and of each output the lines
     later turns use (read from the ``original`` messages) or its deduplication pointer."""
     parts = ["[Summary of earlier turns, shortened to save context]"]
@@ -176,7 +185,7 @@ def _summary(original: Sequence[dict[str, Any]], messages: list[dict[str, Any]],
                 parts.append(f"called {function.get('name')}({function.get('arguments')}) [ref {call.get('id')}]")
         elif role == "tool":
             pointer = text.startswith(_SAME_OUTPUT)
-            content = text if pointer or len(text) < 200 else _truncate(original, index, head=0)
+            content = text if pointer or len(text) < 200 else _truncate(original, later, index, head=0)
             parts.append(f"output of {message.get('tool_call_id')}:\n{content}")
         elif text:
             parts.append(f"{role}: {text}")
