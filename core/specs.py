@@ -57,6 +57,12 @@ class Budget(Spec):
     total_usd: Usd | None = Field(None, description="Limit over the life of the workspace.")
 
 
+class AgentMemory(Spec):
+    """What an agent keeps of its conversation (the ``memory`` branch adds recall and episodes here)."""
+
+    context_tokens: Annotated[int, Field(ge=256)] | None = Field(None, description="When the conversation passes this many tokens it is compacted: repeated tool outputs deduplicated, long ones cut with a pointer the model can expand (tool ``expand_output``), older turns summarised.")
+
+
 class ReflectSpec(Spec):
     """An evaluator loop (Reflexion): the agent answers, a critic agent critiques, the agent revises."""
 
@@ -70,12 +76,6 @@ class UpeeSpec(Spec):
 
     min_score: Annotated[float, Field(ge=0, le=1)] = Field(0.7, description="The evaluation's score (0 to 1) below which the execution is refined.")
     max_refines: Annotated[int, Field(ge=0, le=10)] = Field(1, description="How many times a low-scored execution is refined before its result stands.")
-
-
-class MemorySettings(Spec):
-    """How much of a run's conversation the model is sent."""
-
-    context_tokens: Annotated[int, Field(ge=256)] | None = Field(None, description="When the conversation passes this many tokens it is compacted: repeated tool outputs deduplicated, long ones cut with a pointer the model can expand (tool ``expand_output``), older turns summarised.")
 
 
 class CacheSettings(Spec):
@@ -106,7 +106,7 @@ class AgentSpec(Spec):
     reflect: ReflectSpec | None = Field(None, description="Evaluator loop: ``critic`` (an agent), ``max_rounds``, ``until`` (a condition over ``critique``).")
     loop: Literal["tools", "upee"] = Field("tools", description="``tools``: the plain tool-calling loop. ``upee``: understand, plan, execute, then evaluate with a score and refine while it is below ``upee.min_score``.")
     upee: UpeeSpec | None = Field(None, description="Settings of ``loop: upee``: ``min_score``, ``max_refines``.")
-    memory: MemorySettings | None = Field(None, description="Context settings: ``context_tokens``, past which the conversation is compacted.")
+    memory: AgentMemory | None = Field(None, description="Context settings: ``context_tokens``, past which the conversation is compacted.")
     cache: CacheSettings | None = Field(None, description="Response cache (off by default; only for temperature 0): ``ttl_s``.")
 
     _tools_from_string = field_validator("tools", "exclude_tools", "skills", "delegates", "handoffs", mode="before")(_comma_list)
