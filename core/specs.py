@@ -58,7 +58,7 @@ class Budget(Spec):
 
 
 class AgentMemory(Spec):
-    """What an agent keeps of its conversation (the ``memory`` branch adds recall and episodes here)."""
+    """What an agent keeps of its conversation."""
 
     context_tokens: Annotated[int, Field(ge=256)] | None = Field(None, description="When the conversation passes this many tokens it is compacted: repeated tool outputs deduplicated, long ones cut with a pointer the model can expand (tool ``expand_output``), older turns summarised.")
 

@@ -3,10 +3,12 @@ are the step's checkpointed output, and a workflow budget holds across the membe
 
 from __future__ import annotations
 
+import pytest
+
 from parac.core.costs import ensure_schema
 from parac.core.store import connect_workspace
 from parac.core.workflows import RunOptions
-from parac.core.workflows.runs import WorkflowRunner
+from parac.core.workflows.runs import BudgetRefused, WorkflowRunner
 from support.runtime import set_settings
 
 
@@ -98,3 +100,19 @@ async def test_a_workflow_budget_holds_across_the_members(space):
     assert sum(r["cost_usd"] for r in rows) <= 0.3 + 1e-9
     assert result.status == "failed" and "refused" in result.steps[0]["error"]
     assert len([r for r in rows if r["status"] == "ok"]) == 2
+
+
+async def test_the_plan_counts_every_member_and_refuses_a_council_over_budget(space):
+    set_settings(space.root, prices={"fixed": {"input_per_mtok": 0, "output_per_mtok": 1e6 * 0.01}})
+    for name in ("a", "b", "judge"):
+        space.agent(name, model="fixed:y", max_tokens=10)  # each first turn bounded at $0.10
+    space.workflow("spend", budget_usd=0.25, steps=[
+        {"id": "all", "type": "council", "agents": ["a", "b"], "strategy": "judge", "judge": "judge", "task": "go"}])
+    host = space.host()
+    with WorkflowRunner(host.workspace, hooks=host.hooks) as runner:
+        plan = runner.plan("spend", {})
+        [step] = plan.steps
+        assert step.kind == "council" and step.usd == pytest.approx(0.30)
+        with pytest.raises(BudgetRefused):
+            runner.create("spend", {}, RunOptions())
+    assert ledger(space.root) == []
