@@ -15,6 +15,10 @@ OpenAI's function format; each tool call the model makes runs through :func:`par
 so through the hooks); a call naming an unknown tool, with arguments that are not JSON or fail the tool's schema,
 or that a policy denies is answered to the model as an error, never raised; the loop ends when the model
 answers without tool calls, or after ``max_iterations`` turns.
+
+The patterns of :mod:`parac.core.patterns` build on that loop: delegates and handoffs are tools it offers, UPEE and
+the evaluator loop are turns around it, compaction and the response cache act on each model call
+(:meth:`Runtime.complete`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from .calls import NO_HOOKS, CallContext, CallDenied, CallHooks
 from .costs import ensure_schema, parse_since, report
 from .diagnostics import ParacError, suggestion
 from .llm import Estimate, ModelClient
-from .patterns import section
+from .patterns import delegation, section
+from .patterns.cache import ResponseCache
 from .patterns.compaction import EXPAND_DEFINITION, EXPAND_TOOL, compact, expand
 from .patterns.delegation import Routes, wire_name
 from .providers import Completion, Provider, ProviderError, TextSink, ToolCallRequest, Usage
@@ -51,7 +56,6 @@ MAX_TOOL_RESULT_CHARS = 50_000
 """Longer tool results are cut (and say so): one huge file must not fill the model's context."""
 
 EventSink = Callable[[str, dict[str, Any]], None]
-
 
 
 @dataclass
@@ -142,8 +146,6 @@ class Runtime:
     def client(self) -> ModelClient:
         if self._client is None:
             settings = spending_settings(self.workspace)
-            from .patterns.cache import ResponseCache
-
             accountant = Accountant(self.conn, settings.budgets, self._agent_budgets, on_event=self._emit)
             self._client = ModelClient(self.provider_for, settings, accountant, self.hooks, self.workspace.root,
                                        cache=ResponseCache(self.conn))
@@ -280,8 +282,6 @@ class Runtime:
         with ``status="failed"``; the transcript and the cost so far are kept either way. Cancellation
         propagates once the ledger is settled.
         """
-        from .patterns import delegation
-
         resolved = self.agent(name)
         chosen = self.model_of(resolved, model)
         tools = self.tools_of(resolved)

@@ -162,16 +162,18 @@ def register(faces: Faces) -> None:
                 offer(send, (name, data))
 
         async def forward() -> None:
-            turns = 0
+            sent = 0  # MCP progress must grow with every notification (nested runs count their own turns)
             async with receive:
                 async for name, data in receive:
                     if name == "agent.turn":
                         tools = ", ".join(data["tool_calls"]) or "answer"
-                        message = f"turn {data['iteration']}: {tools}"
-                        turns = data["iteration"]
-                        await call.progress(turns, data["max_iterations"], message)
-                    elif name == "agent.phase":  # a pattern's phase: progress without moving the count
-                        await call.progress(turns, None, phase_line(data))
+                        sent += 1
+                        # a plain loop's turns count to max_iterations; with phases or nested runs, no total holds
+                        total = data["max_iterations"] if sent == data["iteration"] else None
+                        await call.progress(sent, total, f"turn {data['iteration']}: {tools} ({data['agent']})")
+                    elif name == "agent.phase":
+                        sent += 1
+                        await call.progress(sent, None, phase_line(data))
                     else:
                         await call.log("warning", data["message"])
 
