@@ -99,3 +99,14 @@ async def test_upee_refines_at_most_max_refines_times(space):
     assert result.ok and result.output == "second"
     assert [p["phase"] for p in result.phases].count("evaluate") == 2
     assert result.phases[-1]["passed"] is False
+
+
+async def test_a_budget_holds_inside_the_upee_loop(space):
+    set_settings(space.root, prices={"scripted": {"input_per_mtok": 0, "output_per_mtok": 1e6 * 0.01}})
+    space.agent("solver", loop="upee", max_tokens=60, budget={"per_run_usd": 1.2},
+                model=space.script("solver", *[{"text": "y" * 200}] * 8))  # $0.50 a turn, $0.60 reserved
+    host = space.host()
+    result = await run_agent(host.workspace, "solver", "task", hooks=host.hooks)
+    rows = ledger(space.root)
+    assert result.status == "denied" and len(rows) == 2 and sum(r["cost_usd"] for r in rows) <= 1.2
+    assert [p["phase"] for p in result.phases] == ["understand", "plan"]  # the execution's call was refused
