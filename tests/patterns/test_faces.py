@@ -74,3 +74,15 @@ async def test_mcp_run_workflow_runs_a_council(space):
     assert step["status"] == "completed" and step["output"]["decision"] == "blue"
     assert sum("answered" in (m or "") for m in messages) == 3
     assert any("the council decided (vote)" in (m or "") for m in messages)
+
+
+def test_cli_workflow_run_shows_the_council_thinking(space, parac):
+    space.agent("a", model="fixed:tabs")
+    space.agent("b", model="fixed:spaces")
+    space.agent("c", model="fixed:tabs")
+    space.workflow("style", steps=[{"id": "indent", "type": "council", "agents": ["a", "b", "c"], "task": "?"}])
+    shown = parac("workflow", "run", "style", "--show-thinking", cwd=space.root)
+    assert shown.code == 0, shown
+    assert "indent: b (round 1): spaces" in shown.err and "indent: decided (vote): tabs" in shown.err
+    quiet = parac("workflow", "run", "style", cwd=space.root)
+    assert quiet.code == 0 and "decided" not in quiet.err
