@@ -3,6 +3,8 @@ from the workspace database (the server sees it once), costs $0 and says so in t
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from parac.core.costs import ensure_schema, report
@@ -25,7 +27,7 @@ def served(space, llm_server):
     return space
 
 
-async def test_an_identical_request_is_answered_from_the_cache_at_no_cost(served, llm_server):
+async def test_an_identical_request_is_answered_from_the_cache_at_no_cost(served, llm_server, parac):
     served.agent("det", model=f"local/{MODEL}", temperature=0, cache={"ttl_s": 3600})
     llm_server.script(MODEL, Reply.message("cached answer", prompt_tokens=100, completion_tokens=10))
     host = served.host()
@@ -40,6 +42,9 @@ async def test_an_identical_request_is_answered_from_the_cache_at_no_cost(served
     assert total["errors"] == 0 and total["calls"] == 2
     different = await run_agent(host.workspace, "det", "another question", hooks=host.hooks)
     assert different.cached_calls == 0 and len(llm_server.requests) == 2
+    exported = parac("audit", "export", "--action", "llm.call", cwd=served.root)
+    audited = [json.loads(line)["data"] for line in exported.out.splitlines()]
+    assert [entry.get("cached", False) for entry in audited] == [False, True, False]
 
 
 async def test_tool_calls_are_replayed_and_the_loop_still_runs_the_tools(served, llm_server):
