@@ -351,7 +351,7 @@ def report(conn: sqlite3.Connection, *, by: str = "model", since: float | None =
         raise ValueError(f'cannot group costs by "{by}": expected one of {", ".join(REPORT_GROUPS)}')
     where, params = ("WHERE ts >= ?", [since]) if since is not None else ("", [])
     sql = (
-        f"SELECT {REPORT_GROUPS[by]} AS key, COUNT(*) AS calls, SUM(status != 'ok') AS errors, "
+        f"SELECT {REPORT_GROUPS[by]} AS key, COUNT(*) AS calls, SUM(status NOT IN ('ok', 'cached')) AS errors, "
         "SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens, "
         "SUM(cost_usd) AS cost_usd, SUM(priced = 0 AND status = 'ok') AS unpriced_calls "
         f"FROM llm_calls {where} GROUP BY key ORDER BY cost_usd DESC, key"

@@ -9,6 +9,9 @@
 4. transient failures (429, 5xx, timeouts) are retried with jittered backoff behind a circuit breaker per
    provider; when a model keeps failing the next model of the fallback chain is tried;
 5. the outcome is settled once: a ledger row with the real cost, or a failure row at $0.
+
+A request at temperature 0 may be answered from the response cache (:mod:`parac.core.patterns.cache`) when the
+caller asks for it (``cache_ttl_s``): the hooks still see the call, and its ledger row says ``cached`` at $0.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -36,6 +39,9 @@ from .providers import (
 )
 from .resilience import BREAKERS, Breakers, CircuitOpen, RetryPolicy
 from .specs import ProjectSettings
+
+if TYPE_CHECKING:
+    from .patterns.cache import ResponseCache
 
 DEFAULT_MAX_TOKENS = 4096
 """Completion bound used when neither the agent nor the caller sets ``max_tokens``: estimates need a bound."""
@@ -79,6 +85,7 @@ class CallResult:
     cost_usd: float
     priced: bool
     attempts: int
+    cached: bool = False
 
 
 class ModelUnavailable(ProviderError):
@@ -95,6 +102,7 @@ class ModelClient:
     hooks: CallHooks = NO_HOOKS
     base_dir: Path | None = None
     breakers: Breakers = BREAKERS
+    cache: ResponseCache | None = None
 
     def _prepare(
         self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, max_tokens: int | None
@@ -148,12 +156,61 @@ class ModelClient:
         context: CallContext = CallContext(),
         fallbacks: Sequence[str] = (),
         run_limit_usd: float | None = None,
+        cache_ttl_s: float | None = None,
     ) -> CallResult:
         """Call ``model`` (then each fallback) until one answers; raise what stopped it.
 
         :class:`~parac.core.calls.CallDenied` (a hook or a budget refused) is raised at once: a refusal is not a
-        failure to route around. :class:`ModelUnavailable` is raised when every model failed.
+        failure to route around. :class:`ModelUnavailable` is raised when every model failed. With
+        ``cache_ttl_s`` and ``temperature=0`` an identical request answered within the TTL is answered again.
         """
+        key = None
+        if cache_ttl_s and temperature == 0 and self.cache is not None:
+            from .patterns.cache import request_key
+
+            key = request_key(model, messages, tools, temperature, max_tokens)
+            hit = self.cache.get(key, cache_ttl_s)
+            if hit is not None:
+                return await self._cached(model, messages, tools, max_tokens, hit, on_text, context, run_limit_usd)
+        answer = await self._chain(
+            model, messages, tools, temperature, max_tokens, on_text, context, fallbacks, run_limit_usd
+        )
+        if key is not None and self.cache is not None:
+            self.cache.put(key, model, answer.completion)
+        return answer
+
+    async def _cached(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        max_tokens: int | None,
+        hit: Completion,
+        on_text: TextSink | None,
+        context: CallContext,
+        run_limit_usd: float | None,
+    ) -> CallResult:
+        """A cache hit as a call: seen by the hooks, settled at $0 with status ``cached``."""
+        routed, provider, request, _, _ = self._prepare(model, messages, tools, max_tokens)
+        free = Estimate(model, routed.breaker_key, 0, 0, 0.0, True)
+        answer = await self._call(model, routed, provider, request, free, None, None, context, run_limit_usd, hit)
+        if on_text is not None and hit.text:
+            on_text(hit.text)
+        return answer
+
+    async def _chain(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        on_text: TextSink | None,
+        context: CallContext,
+        fallbacks: Sequence[str],
+        run_limit_usd: float | None,
+    ) -> CallResult:
+        """Try ``model``, then each fallback (and the fallbacks their named providers add)."""
         chain = list(dict.fromkeys([model, *fallbacks]))
         failures: list[str] = []
         index = 0
@@ -191,6 +248,7 @@ class ModelClient:
         on_text: TextSink | None,
         context: CallContext,
         run_limit_usd: float | None,
+        cached: Completion | None = None,
     ) -> CallResult:
         call = context.llm_call(
             model, routed.breaker_key, request.messages, max_tokens=request.max_tokens, estimated_usd=estimate.usd
@@ -216,7 +274,11 @@ class ModelClient:
             agent=context.agent,
         )
         try:
-            completion, attempts = await self._attempts(provider, request, routed, on_text)
+            if cached is None:
+                completion, attempts = await self._attempts(provider, request, routed, on_text)
+            else:
+                completion, attempts = cached, 0
+                row.status = "cached"
         except BaseException as exc:
             row.status = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "error"
             row.error = str(exc)[:500] or type(exc).__name__
@@ -224,7 +286,7 @@ class ModelClient:
                 self.accountant.settle(reservation, row, actor=context.actor)
             self.hooks.after_llm_call(call, None, exc)
             raise
-        cost, priced = _cost(completion, price)
+        cost, priced = _cost(completion, price) if cached is None else (0.0, True)
         row.prompt_tokens = completion.usage.prompt_tokens
         row.completion_tokens = completion.usage.completion_tokens
         row.cost_usd = cost
@@ -232,7 +294,7 @@ class ModelClient:
         if reservation is not None and self.accountant is not None:
             self.accountant.settle(reservation, row, actor=context.actor)
         self.hooks.after_llm_call(call, completion, None)
-        return CallResult(completion, model, routed.breaker_key, cost, priced, attempts)
+        return CallResult(completion, model, routed.breaker_key, cost, priced, attempts, cached is not None)
 
     async def _attempts(
         self, provider: Provider, request: CompletionRequest, routed: Route, on_text: TextSink | None

@@ -89,6 +89,7 @@ class Completion:
     model: str = ""
     finish_reason: str = "stop"
     cost_usd: float | None = None
+    cached: bool = False  # answered from the response cache, not by the provider
 
     def to_message(self) -> dict[str, Any]:
         """The assistant message to append to the conversation."""

@@ -15,12 +15,15 @@ OpenAI's function format; each tool call the model makes runs through :func:`par
 so through the hooks); a call naming an unknown tool, with arguments that are not JSON or fail the tool's schema,
 or that a policy denies is answered to the model as an error, never raised; the loop ends when the model
 answers without tool calls, or after ``max_iterations`` turns.
+
+The patterns of :mod:`parac.core.patterns` build on that loop: delegates and handoffs are tools it offers, UPEE and
+the evaluator loop are turns around it, compaction and the response cache act on each model call
+(:meth:`Runtime.complete`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
@@ -35,7 +38,11 @@ from .calls import NO_HOOKS, CallContext, CallDenied, CallHooks
 from .costs import ensure_schema, parse_since, report
 from .diagnostics import ParacError, suggestion
 from .llm import Estimate, ModelClient
-from .providers import Provider, ProviderError, TextSink, ToolCallRequest, Usage
+from .patterns import delegation, section
+from .patterns.cache import ResponseCache
+from .patterns.compaction import EXPAND_DEFINITION, EXPAND_TOOL, compact, expand
+from .patterns.delegation import Routes, wire_name
+from .providers import Completion, Provider, ProviderError, TextSink, ToolCallRequest, Usage
 from .specs import Budget, ProjectSettings
 from .store import connect_workspace
 from .tools import Tool, ToolError, invoke_tool
@@ -49,8 +56,6 @@ MAX_TOOL_RESULT_CHARS = 50_000
 """Longer tool results are cut (and say so): one huge file must not fill the model's context."""
 
 EventSink = Callable[[str, dict[str, Any]], None]
-
-_WIRE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
 @dataclass
@@ -69,10 +74,20 @@ class AgentResult:
     iterations: int = 0
     tool_calls: int = 0
     error: str | None = None
+    cached_calls: int = 0  # model calls answered from the response cache
+    phases: list[dict[str, Any]] = field(default_factory=list)  # the patterns' steps: critiques, plans, scores
 
     @property
     def ok(self) -> bool:
         return self.status == "completed"
+
+    def absorb(self, other: AgentResult) -> None:
+        """Add a nested run's (a delegate's, a critic's, a handoff's) usage and cost to this one's."""
+        self.usage = self.usage + other.usage
+        self.cost_usd += other.cost_usd
+        self.iterations += other.iterations
+        self.tool_calls += other.tool_calls
+        self.cached_calls += other.cached_calls
 
     def to_json(self, *, transcript: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -86,6 +101,8 @@ class AgentResult:
             "tool_calls": self.tool_calls,
             "usage": {"prompt_tokens": self.usage.prompt_tokens, "completion_tokens": self.usage.completion_tokens},
             "cost_usd": round(self.cost_usd, 8),
+            "cached_calls": self.cached_calls,
+            "phases": self.phases,
         }
         if transcript:
             data["transcript"] = self.transcript
@@ -130,7 +147,8 @@ class Runtime:
         if self._client is None:
             settings = spending_settings(self.workspace)
             accountant = Accountant(self.conn, settings.budgets, self._agent_budgets, on_event=self._emit)
-            self._client = ModelClient(self.provider_for, settings, accountant, self.hooks, self.workspace.root)
+            self._client = ModelClient(self.provider_for, settings, accountant, self.hooks, self.workspace.root,
+                                       cache=ResponseCache(self.conn))
         return self._client
 
     @property
@@ -186,7 +204,7 @@ class Runtime:
             if contribution is None:
                 missing.append(name)
                 continue
-            out[_WIRE_NAME.sub("_", name)] = contribution.value
+            out[wire_name(name)] = contribution.value
         if missing:
             raise ParacError(f'agent "{resolved.name}" names tools that no plugin provides: {", ".join(missing)}')
         return out
@@ -214,10 +232,15 @@ class Runtime:
             )
         return str(model)
 
-    def messages_for(self, resolved: ResolvedAgent, task: str) -> list[dict[str, Any]]:
+    def messages_for(
+        self, resolved: ResolvedAgent, task: str, history: Sequence[dict[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
+        """The agent's system prompt, the conversation it continues (without its system prompt), then the task."""
         system = self.system_prompt(resolved)
         messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
-        messages.append({"role": "user", "content": task})
+        messages.extend(dict(m) for m in history if m.get("role") != "system")
+        if task or not history:
+            messages.append({"role": "user", "content": task})
         return messages
 
     def estimate(self, name: str, task: str, *, model: str | None = None) -> Estimate:
@@ -243,13 +266,17 @@ class Runtime:
         context: CallContext | None = None,
         max_iterations: int | None = None,
         run_limit_usd: float | None = None,
+        history: Sequence[dict[str, Any]] = (),
+        depth: int = 0,
     ) -> AgentResult:
         """Run agent ``name`` on ``task`` and return its result.
 
         ``context`` is the caller's, built where the request came in: its actor, and for a workflow step its
         ``run_id``, ``workflow`` and ``step``, tie the run's calls to the caller and the workflow run in the ledger,
         the budgets and the audit trail (a run of its own gets a fresh ``run_id``); ``run_limit_usd`` is the
-        workflow's ``budget_usd`` for that run.
+        workflow's ``budget_usd`` for that run. ``history`` continues an earlier conversation (its system prompt is
+        replaced by this agent's; an empty ``task`` adds no message), ``depth`` is how deeply this run is nested in
+        delegations and handoffs (see :mod:`parac.core.patterns.delegation`).
         Raises :class:`ParacError` when the agent cannot run at all (unknown agent, no model, missing tool). A
         refused model call (hook or budget) ends the run with ``status="denied"``, a model that keeps failing
         with ``status="failed"``; the transcript and the cost so far are kept either way. Cancellation
@@ -258,20 +285,28 @@ class Runtime:
         resolved = self.agent(name)
         chosen = self.model_of(resolved, model)
         tools = self.tools_of(resolved)
-        definitions = [_tool_definition(wire, tool) for wire, tool in tools.items()]
-        messages = self.messages_for(resolved, task)
+        routes = delegation.routes(resolved.fields, depth, self._description)
+        definitions = [_tool_definition(wire, tool) for wire, tool in tools.items()] + routes.definitions
+        if section(resolved.fields, "memory").get("context_tokens"):
+            definitions.append(EXPAND_DEFINITION)
+        messages = self.messages_for(resolved, task, history)
         limit = max_iterations or resolved.fields.get("max_iterations") or DEFAULT_MAX_ITERATIONS
         context = context or CallContext()
+        if context.run_id is None and run_limit_usd is None and _nests(resolved.fields):
+            # a run of its own that runs other agents: its per_run_usd bounds them too (they share the run id)
+            run_limit_usd = section(resolved.fields, "budget").get("per_run_usd")
         context = replace(context, agent=name, run_id=context.run_id or uuid.uuid4().hex)
         actor = context.actor
         result = AgentResult(context.run_id or "", name, chosen, "running", "", messages)
+        turns = Turns(resolved, tools, definitions, routes, context, limit, fallbacks, on_text, run_limit_usd, depth,
+                      result, task, model)
         self._emit(
             "agent.run.start",
             {"run_id": result.run_id, "agent": name, "model": chosen, "workflow": context.workflow,
-             "step": context.step, "actor": actor},
+             "step": context.step, "actor": actor, "depth": depth},
         )
         try:
-            await self._loop(result, resolved, tools, definitions, context, limit, fallbacks, on_text, run_limit_usd)
+            await self._drive(turns)
         except ProviderError as exc:
             result.status, result.error = "failed", str(exc)
         except CallDenied as exc:
@@ -286,62 +321,138 @@ class Runtime:
         self._emit("agent.run.end", _run_event(result, actor))
         return result
 
-    async def _loop(
-        self,
-        result: AgentResult,
-        resolved: ResolvedAgent,
-        tools: dict[str, Tool],
-        definitions: list[dict[str, Any]],
-        context: CallContext,
-        limit: int,
-        fallbacks: Sequence[str],
-        on_text: TextSink | None,
-        run_limit_usd: float | None,
-    ) -> None:
+    async def _drive(self, turns: Turns) -> None:
+        """The agent's loop (plain or UPEE), then a handoff it asked for, then its evaluator loop."""
+        fields = turns.resolved.fields
+        if fields.get("loop") == "upee":
+            from .patterns import upee
+
+            await upee.run(self, turns)
+        else:
+            await self.loop(turns)
+        if turns.handoff is not None:
+            await self._hand_off(turns)
+        elif fields.get("reflect") and turns.result.status == "completed":
+            from .patterns import reflection
+
+            await reflection.run(self, turns)
+
+    async def complete(self, turns: Turns, *, tools: bool = True) -> Completion:
+        """One model call of the run on its conversation so far (compacted past ``memory.context_tokens``), its
+        usage and cost added to the result; the answer is appended to the transcript by the caller."""
+        result = turns.result
+        fields = turns.resolved.fields
         messages = result.transcript
-        for iteration in range(1, limit + 1):
-            answer = await self.client.complete(
-                result.model,
-                messages,
-                tools=definitions,
-                temperature=resolved.fields.get("temperature"),
-                max_tokens=resolved.fields.get("max_tokens"),
-                on_text=on_text,
-                context=context,
-                fallbacks=fallbacks,
-                run_limit_usd=run_limit_usd,
-            )
-            completion = answer.completion
-            result.iterations = iteration
-            result.usage = result.usage + completion.usage
-            result.cost_usd += answer.cost_usd
-            result.model = answer.model
+        budget = section(fields, "memory").get("context_tokens")
+        if budget:
+            compacted = compact(messages, budget)
+            if compacted.saved:
+                self.phase(turns, "compact", tokens_before=compacted.tokens_before, tokens_after=compacted.tokens_after)
+            messages = compacted.messages
+        offered = turns.definitions if tools or any(m.get("role") == "tool" for m in messages) else []
+        answer = await self.client.complete(
+            result.model,
+            messages,
+            tools=offered,
+            temperature=fields.get("temperature"),
+            max_tokens=fields.get("max_tokens"),
+            on_text=turns.on_text,
+            context=turns.context,
+            fallbacks=turns.fallbacks,
+            run_limit_usd=turns.run_limit_usd,
+            cache_ttl_s=section(fields, "cache").get("ttl_s"),
+        )
+        result.iterations += 1
+        result.usage = result.usage + answer.completion.usage
+        result.cost_usd += answer.cost_usd
+        result.model = answer.model
+        if answer.cached:
+            result.cached_calls += 1
+        return answer.completion
+
+    async def loop(self, turns: Turns) -> None:
+        """The tool-calling loop: model turns until one answers without tool calls, a handoff, or ``limit``."""
+        result = turns.result
+        messages = result.transcript
+        for iteration in range(1, turns.limit + 1):
+            completion = await self.complete(turns)
             messages.append(completion.to_message())
             self._emit(
                 "agent.turn",
-                {"run_id": result.run_id, "agent": result.agent, "iteration": iteration, "max_iterations": limit,
-                 "tool_calls": [c.name for c in completion.tool_calls], "cost_usd": result.cost_usd,
-                 "actor": context.actor},
+                {"run_id": result.run_id, "agent": result.agent, "iteration": iteration,
+                 "max_iterations": turns.limit, "tool_calls": [c.name for c in completion.tool_calls],
+                 "cost_usd": result.cost_usd, "actor": turns.context.actor},
             )
             if not completion.tool_calls:
                 result.status, result.output = "completed", completion.text
                 return
             for request in completion.tool_calls:
                 result.tool_calls += 1
-                content = await self._run_tool(request, tools, context)
+                content = await self._run_tool(request, turns)
                 messages.append({"role": "tool", "tool_call_id": request.id, "content": content})
             result.output = completion.text
+            if turns.handoff is not None:
+                return
         result.status = "max_iterations"
         result.error = (
-            f'agent "{result.agent}" was still calling tools after max_iterations={limit} turns; '
+            f'agent "{result.agent}" was still calling tools after max_iterations={turns.limit} turns; '
             "raise max_iterations or narrow the task"
         )
 
-    async def _run_tool(self, request: ToolCallRequest, tools: dict[str, Tool], context: CallContext) -> str:
+    def phase(self, turns: Turns, phase: str, **data: Any) -> None:
+        """Record one step of a pattern in the result and announce it (``agent.phase``): the CLI's
+        ``--show-thinking``, MCP progress and the audit trail all read the event."""
+        entry = {"phase": phase, **data}
+        turns.result.phases.append(entry)
+        text = data.get("text")
+        event = {**entry, "text": _excerpt(text)} if isinstance(text, str) else entry
+        self._emit("agent.phase", {"run_id": turns.result.run_id, "agent": turns.result.agent,
+                                   "actor": turns.context.actor, **event})
+
+    def phase_start(self, turns: Turns, phase: str) -> None:
+        """Announce that a phase begins (``agent.phase.start``); :meth:`phase` announces its end."""
+        self._emit("agent.phase.start", {"run_id": turns.result.run_id, "agent": turns.result.agent,
+                                         "actor": turns.context.actor, "phase": phase})
+
+    async def _hand_off(self, turns: Turns) -> None:
+        """Let the agent the model handed off to carry on with the conversation; its answer is the run's."""
+        result, target = turns.result, turns.handoff
+        assert target is not None
+        self.phase(turns, "handoff", to=target)
+        other = await self.run(
+            target, "", model=turns.model_override, fallbacks=turns.fallbacks, on_text=turns.on_text,
+            context=turns.context, run_limit_usd=turns.run_limit_usd, history=result.transcript,
+            depth=turns.depth + 1,
+        )
+        result.absorb(other)
+        result.status, result.output, result.error = other.status, other.output, other.error
+        result.transcript[:] = other.transcript
+        result.phases.extend(other.phases)
+
+    async def delegate(self, turns: Turns, name: str, task: str) -> str:
+        """Run delegate ``name`` on ``task`` inside this run (same run id and budget); its answer as tool text."""
+        self.phase(turns, "delegate", to=name, task=task)
+        other = await self.run(
+            name, task, model=turns.model_override, fallbacks=turns.fallbacks, context=turns.context,
+            run_limit_usd=turns.run_limit_usd, depth=turns.depth + 1,
+        )
+        turns.result.absorb(other)
+        self.phase(turns, "delegated", to=name, status=other.status, cost_usd=round(other.cost_usd, 8))
+        if not other.ok:
+            return json.dumps({"error": f'agent "{name}" {other.status}: {other.error}', "agent": name})
+        return other.output
+
+    async def _run_tool(self, request: ToolCallRequest, turns: Turns) -> str:
         """Run one tool call; every failure becomes a message the model can read and act on."""
+        tools, context = turns.tools, turns.context
+        routes = turns.routes
+        if request.name in routes.handoffs and turns.handoff is None:
+            turns.handoff = routes.handoffs[request.name]
+            return json.dumps({"handoff": turns.handoff})
         tool = tools.get(request.name)
-        if tool is None:
-            offered = ", ".join(sorted(tools)) or "none"
+        special = request.name in routes.delegates or request.name == EXPAND_TOOL
+        if tool is None and not special:
+            offered = ", ".join(sorted(d["function"]["name"] for d in turns.definitions)) or "none"
             return _tool_error(request, f'unknown tool "{request.name}"; the tools you may call are: {offered}')
         try:
             arguments = json.loads(request.arguments or "{}")
@@ -349,6 +460,13 @@ class Runtime:
             return _tool_error(request, f"the arguments are not valid JSON ({exc})")
         if not isinstance(arguments, dict):
             return _tool_error(request, "the arguments must be a JSON object")
+        if request.name in routes.delegates:
+            task = arguments.get("task")
+            if not isinstance(task, str) or not task.strip():
+                return _tool_error(request, 'give the agent a "task" (a non-empty string)')
+            return await self.delegate(turns, routes.delegates[request.name], task)
+        if tool is None:  # expand_output: the full text of an output compaction cut
+            return expand(turns.result.transcript, arguments.get("ref"))
         call = context.tool_call(tool.name, arguments, idempotency_key=f"{context.run_id}:{request.id}")
         # Progress, not the call itself: governance's after-call hook records that as a ``tool.call`` entry.
         self._emit("agent.tool", {"run_id": context.run_id, "agent": context.agent, "tool": tool.name,
@@ -360,6 +478,34 @@ class Runtime:
         except Exception as exc:  # a tool's own bug: the model hears about it, the run goes on
             return _tool_error(request, f"the tool failed: {type(exc).__name__}: {exc}")
         return _tool_text(value)
+
+    def _description(self, name: str) -> str:
+        """An agent's one-line description, for the tool that offers it (empty when it has none or is unknown)."""
+        try:
+            return str(self.workspace.resolve_agent(name).fields.get("description") or "")
+        except ParacError:
+            return ""
+
+
+@dataclass
+class Turns:
+    """One run in progress: what the agent was given and what it has done so far (``result``), which the loop and
+    the patterns (:mod:`parac.core.patterns`) share."""
+
+    resolved: ResolvedAgent
+    tools: dict[str, Tool]
+    definitions: list[dict[str, Any]]
+    routes: Routes
+    context: CallContext
+    limit: int
+    fallbacks: Sequence[str]
+    on_text: TextSink | None
+    run_limit_usd: float | None
+    depth: int
+    result: AgentResult
+    task: str
+    model_override: str | None = None
+    handoff: str | None = None  # the agent the model handed the conversation to
 
 
 async def run_agent(
@@ -394,6 +540,16 @@ def _tool_text(value: Any) -> str:
         cut = len(text) - MAX_TOOL_RESULT_CHARS
         text = text[:MAX_TOOL_RESULT_CHARS] + f"\n[... {cut} more characters cut]"
     return text
+
+
+def _nests(fields: dict[str, Any]) -> bool:
+    """Whether an agent runs other agents inside its run (delegates, handoffs, a critic)."""
+    return bool(fields.get("delegates") or fields.get("handoffs") or fields.get("reflect"))
+
+
+def _excerpt(text: str, limit: int = 500) -> str:
+    """Phase texts in events are excerpts: the transcript holds them whole."""
+    return text if len(text) <= limit else text[:limit] + f" [... {len(text) - limit} more characters]"
 
 
 def _run_event(result: AgentResult, actor: str) -> dict[str, Any]:

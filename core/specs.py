@@ -57,6 +57,33 @@ class Budget(Spec):
     total_usd: Usd | None = Field(None, description="Limit over the life of the workspace.")
 
 
+class AgentMemory(Spec):
+    """What an agent keeps of its conversation."""
+
+    context_tokens: Annotated[int, Field(ge=256)] | None = Field(None, description="When the conversation passes this many tokens it is compacted: repeated tool outputs deduplicated, long ones cut with a pointer the model can expand (tool ``expand_output``), older turns summarised.")
+
+
+class ReflectSpec(Spec):
+    """An evaluator loop (Reflexion): the agent answers, a critic agent critiques, the agent revises."""
+
+    critic: Name = Field(description="The agent that critiques each answer; its critique is kept in the transcript and given back for the revision.")
+    max_rounds: Annotated[int, Field(ge=1, le=20)] = Field(3, description="Answers in all, the first included: after this many the last answer stands, accepted or not.")
+    until: str | None = Field(None, description="When the critic accepts: a Jinja2 condition over ``critique``, ``answer`` and ``round`` (default: the critique starts with ACCEPT).")
+
+
+class UpeeSpec(Spec):
+    """Settings of the understand → plan → execute → evaluate loop (``loop: upee``)."""
+
+    min_score: Annotated[float, Field(ge=0, le=1)] = Field(0.7, description="The evaluation's score (0 to 1) below which the execution is refined.")
+    max_refines: Annotated[int, Field(ge=0, le=10)] = Field(1, description="How many times a low-scored execution is refined before its result stands.")
+
+
+class CacheSettings(Spec):
+    """The response cache: identical requests answered from the workspace database."""
+
+    ttl_s: Annotated[int, Field(ge=1)] = Field(description="How long a cached answer is served, in seconds. Only calls at temperature 0 are cached; a hit costs $0 and its ledger row has status ``cached``.")
+
+
 class AgentSpec(Spec):
     """An agent: a model, a system prompt, tools and skills. Inherits from ``parent``."""
 
@@ -74,8 +101,15 @@ class AgentSpec(Spec):
     budget: Budget | None = Field(None, description="Spending limits for this agent.")
     metadata: dict[str, Any] | None = Field(None, description="Free-form data for plugins and people; merged deeply with the parent's.")
     color: str | None = Field(None, description="Display colour (accepted for Claude Code subagent files).")
+    delegates: list[Name] = Field(default_factory=_empty_list, description="Agents offered to this one as tools (``ask_NAME``): it gives one a task and reads its answer. Their spending counts against this run; delegation is bounded in depth.")
+    handoffs: list[Name] = Field(default_factory=_empty_list, description="Agents this one may hand the conversation to (tool ``handoff_to_NAME``): that agent carries on with the whole conversation and gives the answer.")
+    reflect: ReflectSpec | None = Field(None, description="Evaluator loop: ``critic`` (an agent), ``max_rounds``, ``until`` (a condition over ``critique``).")
+    loop: Literal["tools", "upee"] = Field("tools", description="``tools``: the plain tool-calling loop. ``upee``: understand, plan, execute, then evaluate with a score and refine while it is below ``upee.min_score``.")
+    upee: UpeeSpec | None = Field(None, description="Settings of ``loop: upee``: ``min_score``, ``max_refines``.")
+    memory: AgentMemory | None = Field(None, description="Context settings: ``context_tokens``, past which the conversation is compacted.")
+    cache: CacheSettings | None = Field(None, description="Response cache (off by default; only for temperature 0): ``ttl_s``.")
 
-    _tools_from_string = field_validator("tools", "exclude_tools", "skills", mode="before")(_comma_list)
+    _tools_from_string = field_validator("tools", "exclude_tools", "skills", "delegates", "handoffs", mode="before")(_comma_list)
 
 
 class SkillSpec(Spec):
@@ -113,7 +147,7 @@ class StepSpec(Spec):
     """One step of a workflow."""
 
     id: Name = Field(description="Unique within the workflow; other steps name it in ``depends_on`` and templates.")
-    type: Literal["agent", "tool", "approval", "workflow"] = Field("agent", description="What the step does: run an agent, call a tool, wait for a person, or run another workflow.")
+    type: Literal["agent", "tool", "approval", "workflow", "council"] = Field("agent", description="What the step does: run an agent, call a tool, wait for a person, run another workflow, or ask a council of agents.")
     description: str | None = Field(None, description="What the step is for.")
     agent: Name | None = Field(None, description="The agent that runs the step (type agent); defaults to the step id.")
     task: str | None = Field(None, description="The agent's task, a Jinja2 template over ``inputs`` and ``steps``.")
@@ -129,8 +163,12 @@ class StepSpec(Spec):
     continue_on_error: bool = Field(False, description="A failure marks the step failed but lets its dependents run.")
     timeout_action: Literal["reject", "approve"] | None = Field(None, description="For approvals with a timeout: what happens when nobody answers.")
     message: str | None = Field(None, description="What the approver is asked (type approval), a Jinja2 template.")
+    agents: list[Name] = Field(default_factory=_empty_list, description="The council's members (type council): they answer the task in parallel.")
+    strategy: Literal["vote", "judge", "debate"] = Field("vote", description="How the council decides (type council): ``vote`` (the most frequent answer), ``judge`` (the ``judge`` agent picks), ``debate`` (``rounds`` of answers that read each other's, then a vote, or the judge when one is named).")
+    rounds: Annotated[int, Field(ge=1, le=10)] = Field(2, description="Rounds of a debate (type council), the first answers included.")
+    judge: Name | None = Field(None, description="The agent that decides (type council, strategy judge; optional for debate).")
 
-    _deps_from_string = field_validator("depends_on", mode="before")(_comma_list)
+    _deps_from_string = field_validator("depends_on", "agents", mode="before")(_comma_list)
 
     @model_validator(mode="before")
     @classmethod
@@ -148,6 +186,10 @@ class StepSpec(Spec):
             raise ValueError('a step of type "tool" needs "tool"')
         if self.type == "workflow" and not self.workflow:
             raise ValueError('a step of type "workflow" needs "workflow"')
+        if self.type == "council" and not self.agents:
+            raise ValueError('a step of type "council" needs "agents"')
+        if self.type == "council" and self.strategy == "judge" and not self.judge:
+            raise ValueError('a council with strategy "judge" needs "judge"')
         return self
 
     @property

@@ -463,6 +463,17 @@ class Workspace:
                         )
             if spec.model and not self._knows_model(spec.model):
                 out.append(self._unknown_model(entry, ("model",), spec.model))
+        known = self.agent_names()
+        named = [((key, index), agent) for key in ("delegates", "handoffs") for index, agent in enumerate(getattr(spec, key))]
+        if spec.reflect is not None:
+            named.append((("reflect", "critic"), spec.reflect.critic))
+            if spec.reflect.until:
+                from .workflows.templates import syntax_error
+
+                problem = syntax_error(spec.reflect.until, expression=True)
+                if problem is not None:
+                    out.append(self._at(entry, ("reflect", "until"), "template-syntax", problem))
+        out.extend(self._unknown_agents(entry, named, known))
         skills = self.skills
         for index, skill in enumerate(spec.skills):
             if skill not in skills and skill not in self.skill_entries:
@@ -470,6 +481,14 @@ class Workspace:
                     self._at(entry, ("skills", index), "unknown-skill", f'unknown skill "{skill}"{suggestion(skill, skills)}', candidates=sorted(skills))
                 )
         return out
+
+    def _unknown_agents(self, entry: Entry[Any], named: list[tuple[Loc, str]], known: list[str]) -> list[Diagnostic]:
+        """A diagnostic at each place that names an agent the workspace does not have."""
+        return [
+            self._at(entry, loc, "unknown-agent", f'unknown agent "{name}"{suggestion(name, known)}', candidates=known)
+            for loc, name in named
+            if name not in self._agent_names
+        ]
 
     def _inheritance_diagnostics(self, name: str, error: InheritanceError) -> list[Diagnostic]:
         entry = self.agents.get(name)
@@ -531,13 +550,20 @@ class Workspace:
     def _check_step_target(self, entry: Entry[WorkflowSpec], index: int, step: Any) -> list[Diagnostic]:
         if step.type == "agent":
             name = step.agent_name
-            if name not in self._agent_names:
-                loc = ("steps", index, "agent") if step.agent else ("steps", index, "id")
-                known = self.agent_names()
-                return [self._at(entry, loc, "unknown-agent", f'unknown agent "{name}"{suggestion(name, known)}', candidates=known)]
+            loc = ("steps", index, "agent") if step.agent else ("steps", index, "id")
+            problems = self._unknown_agents(entry, [(loc, name)], self.agent_names())
+            if problems:
+                return problems
         elif step.type == "tool" and self.catalog is not None and not self._knows_tool(step.tool):
             tools = self.catalog.tools
             return [self._at(entry, ("steps", index, "tool"), "unknown-tool", f'unknown tool "{step.tool}"{suggestion(step.tool, tools)}', candidates=sorted(tools))]
+        elif step.type == "council":
+            named = [(("steps", index, "agents", position), agent) for position, agent in enumerate(step.agents)]
+            if step.judge:
+                named.append((("steps", index, "judge"), step.judge))
+            problems = self._unknown_agents(entry, named, self.agent_names())
+            if problems:
+                return problems
         elif step.type == "workflow":
             known = set(self.workflows) | (set(self.catalog.workflows) if self.catalog else set())
             if step.workflow not in known:

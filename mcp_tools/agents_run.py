@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import TypedDict
 
 from parac.core.diagnostics import ParacError
+from parac.core.patterns import phase_line
 from parac.core.providers import CLIENT_SAMPLER, Completion, CompletionRequest, Usage, approx_tokens, message_text
 from parac.server.mcp.call import Call, offer
 from parac.server.mcp.faces import FaceError, Faces
@@ -37,6 +38,8 @@ class RunResult(TypedDict):
     tool_calls: int
     usage: RunUsage
     cost_usd: float
+    cached_calls: int
+    phases: list[dict[str, Any]]
 
 
 class CostTotal(TypedDict):
@@ -155,16 +158,22 @@ def register(faces: Faces) -> None:
         send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any]]](100)
 
         def on_event(name: str, data: dict[str, Any]) -> None:
-            if name in ("agent.turn", "budget.threshold"):
+            if name in ("agent.turn", "agent.phase", "budget.threshold"):
                 offer(send, (name, data))
 
         async def forward() -> None:
+            sent = 0  # MCP progress must grow with every notification (nested runs count their own turns)
             async with receive:
                 async for name, data in receive:
                     if name == "agent.turn":
                         tools = ", ".join(data["tool_calls"]) or "answer"
-                        message = f"turn {data['iteration']}: {tools}"
-                        await call.progress(data["iteration"], data["max_iterations"], message)
+                        sent += 1
+                        # a plain loop's turns count to max_iterations; with phases or nested runs, no total holds
+                        total = data["max_iterations"] if sent == data["iteration"] else None
+                        await call.progress(sent, total, f"turn {data['iteration']}: {tools} ({data['agent']})")
+                    elif name == "agent.phase":
+                        sent += 1
+                        await call.progress(sent, None, phase_line(data))
                     else:
                         await call.log("warning", data["message"])
 

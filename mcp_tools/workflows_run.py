@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import TypedDict
 
+from parac.core.patterns import phase_line
 from parac.server.mcp.call import Call, offer
 from parac.server.mcp.faces import FaceError, Faces
 
@@ -205,21 +206,35 @@ def resume_interrupted(workspace: Workspace, host: Host, actor: str = "mcp:start
 
 
 async def _drive_here(call: Call, runner: WorkflowRunner, run: Any) -> RunResult:
-    """Run inside the call, turning step ends into progress notifications."""
+    """Run inside the call, turning step ends, gates, council answers and agents' phases into progress
+    notifications."""
     import anyio
 
     send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any]]](1000)
-    runner.services.on_event = lambda name, data: offer(send, (name, data))
+    runner.services.on_event = runner.services.runtime.on_event = lambda name, data: offer(send, (name, data))
+
+    def describe(name: str, data: dict[str, Any]) -> str | None:
+        step = data.get("step")
+        if name in ("workflow.step.end", "workflow.step.skip"):
+            return f"{step}: {data.get('status')}"
+        if name == "workflow.approval.requested":
+            return f"{step}: waiting for approval"
+        if name == "workflow.council.answer":
+            return f"{step}: {data.get('agent')} answered"
+        if name == "workflow.council.decision":
+            return f"{step}: the council decided ({data.get('strategy')})"
+        if name == "agent.phase":
+            return phase_line(data)
+        return None
 
     async def forward() -> None:
-        done = 0
+        sent = 0  # MCP progress must grow with every notification: one count per message
         async with receive:
             async for name, data in receive:
-                if name in ("workflow.step.end", "workflow.step.skip"):
-                    done += 1
-                    await call.progress(done, None, f"{data.get('step')}: {data.get('status')}")
-                elif name == "workflow.approval.requested":
-                    await call.progress(done, None, f"{data.get('step')}: waiting for approval")
+                message = describe(name, data)
+                if message is not None:
+                    sent += 1
+                    await call.progress(sent, None, message)
 
     async with anyio.create_task_group() as group:
         group.start_soon(forward)

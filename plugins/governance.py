@@ -166,6 +166,8 @@ class Governance:
         cost = getattr(response, "cost_usd", None)
         if cost is not None:
             data["cost_usd"] = cost
+        if getattr(response, "cached", False):
+            data["cached"] = True
         outcome = "ok"
         if error is not None:
             outcome = "denied" if isinstance(error, CallDenied) else "error"

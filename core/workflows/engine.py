@@ -1,4 +1,5 @@
-"""Running a workflow: the run's lifecycle, retries, timeouts, approvals, sub-workflows, cancellation and resume.
+"""Running a workflow: the run's lifecycle, retries, timeouts, approvals, sub-workflows, councils, cancellation
+and resume.
 
 One :class:`Engine` drives runs over one database connection, on one asyncio event loop (through anyio). Which steps run next is the
 business of the workflow kind's :mod:`.scheduler`; this module runs what it decides and commits every decision
@@ -6,8 +7,8 @@ through :mod:`.checkpoints` before acting on it. The order of effects for a step
 (with the idempotency key) → do the work → checkpoint the result → let dependents see it. So a crash can only ever
 lose work in flight, and that work is redone with the same key.
 
-What a step *does* is delegated to :class:`Services` (run an agent, call a tool, look a workflow up, report an
-event), so the engine itself is the same for the CLI, the MCP server, tests and benchmarks.
+What a step *does* is delegated to :class:`Services` (run an agent or a council, call a tool, look a workflow up,
+report an event), so the engine itself is the same for the CLI, the MCP server, tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class Services(Protocol):
     async def run_agent(self, ctx: StepContext, step: Any, task: str) -> StepOutcome: ...
 
     async def call_tool(self, ctx: StepContext, tool: str, args: dict) -> StepOutcome: ...
+
+    async def run_council(self, ctx: StepContext, step: Any, task: str) -> StepOutcome: ...
 
     def needs_approval(self, tool: str, workflow: str) -> bool: ...
 
@@ -606,6 +609,9 @@ class _Execution:
         if kind == "agent":
             task = templates.render(step.task or "", self.context, where=f"{where} task")
             return lambda ctx: services.run_agent(ctx, step, task)
+        if kind == "council":
+            task = templates.render(step.task or "", self.context, where=f"{where} task")
+            return lambda ctx: services.run_council(ctx, step, task)
         if kind == "tool":
             args = templates.render_value(dict(step.arguments or {}), self.context, where=f"{where} arguments")
             return lambda ctx: services.call_tool(ctx, step.tool, args)

@@ -128,6 +128,14 @@ def _plan_steps(
             entry.max_completion_tokens = estimate.max_completion_tokens
             entry.usd = estimate.usd
             entry.priced = estimate.priced
+        elif kind == "council":  # every member's first turn, and the judge's
+            task = templates.render(step.task or "", context, where=f"step {step_id!r} task")
+            for member in [*step.agents, *([step.judge] if step.judge else [])]:
+                estimate = services.runtime.estimate(member, task, model=model or step.model)
+                entry.prompt_tokens += estimate.prompt_tokens
+                entry.max_completion_tokens += estimate.max_completion_tokens
+                entry.usd += estimate.usd
+                entry.priced = entry.priced and estimate.priced
         plan.steps.append(entry)
         if kind == "workflow":
             if step.workflow in seen:

@@ -97,6 +97,23 @@ class WorkspaceServices:
             )
         return StepOutcome(result.output, result.cost_usd)
 
+    async def run_council(self, ctx: StepContext, step: Any, task: str) -> StepOutcome:
+        """A council step (:mod:`parac.core.patterns.council`): its outcome, every answer and the decision, is the
+        step's output, checkpointed like any other."""
+        from ..patterns.council import Council, CouncilFailed, decide
+
+        council = Council(step.agents, step.strategy, task, step.rounds, step.judge, ctx.model or step.model,
+                          ctx.budget_usd)
+
+        def event(name: str, data: dict[str, Any]) -> None:
+            self.event(f"workflow.{name}", {"run_id": ctx.run_id, "step": ctx.step_id, **data})
+
+        try:
+            outcome, cost = await decide(self.runtime, council, self._at(ctx, ctx.budget_run_id or ctx.run_id), event)
+        except CouncilFailed as exc:
+            raise StepFailed(str(exc), retryable=exc.retryable, cost=exc.cost) from exc
+        return StepOutcome(outcome, cost)
+
     async def call_tool(self, ctx: StepContext, tool: str, args: dict) -> StepOutcome:
         catalog = self.workspace.catalog
         tools = catalog.tools if catalog is not None else {}

@@ -25,6 +25,7 @@ from .common import ExitCode, State, echo_json, pass_state
 @click.option("--fallback", "fallbacks", multiple=True, help="A model to try when the model fails (repeatable).")
 @click.option("--max-iterations", type=click.IntRange(1, 1000), help="Override the agent's max_iterations.")
 @click.option("--stream", is_flag=True, help="Print the answer as it arrives.")
+@click.option("--show-thinking", is_flag=True, help="Print each phase of the agent's patterns (plans, critiques, scores, delegations) on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result (output, usage, cost, transcript) as JSON.")
 @pass_state
 def run(
@@ -35,12 +36,14 @@ def run(
     fallbacks: tuple[str, ...],
     max_iterations: int | None,
     stream: bool,
+    show_thinking: bool,
     as_json: bool,
 ) -> None:
     """Run agent NAME on a task; exit 1 unless it completes."""
     with loading():
         import anyio
 
+        from parac.core.patterns import phase_line
         from parac.core.runtime import Runtime
 
     if task == "-":
@@ -53,6 +56,8 @@ def run(
     def on_event(event: str, data: dict[str, Any]) -> None:
         if event == "budget.threshold":
             click.echo(f"warning: {data['message']}", err=True)
+        elif event == "agent.phase" and show_thinking:
+            click.echo(phase_line(data), err=True)
 
     def on_text(text: str) -> None:
         click.echo(text, nl=False)
@@ -86,3 +91,4 @@ def run(
             click.echo(f"error: {result.error}", err=True)
     if not result.ok:
         raise click.exceptions.Exit(ExitCode.PROBLEMS)
+

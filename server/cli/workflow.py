@@ -210,11 +210,12 @@ def plan_command(state: State, name: str, pairs: tuple[str, ...], dry_run: str |
 @click.option("--yes", "-y", is_flag=True, help="Approve every gate (for CI).")
 @click.option("--no-wait", is_flag=True, help="Stop at the first gate nobody answered (exit 3); `approve` continues.")
 @click.option("--concurrency", type=click.IntRange(1, 256), help="Steps that may run at once.")
+@click.option("--show-thinking", is_flag=True, help="Print agents' phases (plans, critiques, scores) and council answers on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON when it ends.")
 @pass_state
 def run_command(
     state: State, name: str, pairs: tuple[str, ...], dry_run: str | None, plan_only: bool, yes: bool,
-    no_wait: bool, concurrency: int | None, as_json: bool,
+    no_wait: bool, concurrency: int | None, show_thinking: bool, as_json: bool,
 ) -> None:
     """Run workflow NAME and wait for it (gates included) to finish."""
     if plan_only:
@@ -224,7 +225,7 @@ def run_command(
 
     options = RunOptions(model=_dry_run_model(dry_run), auto_approve=yes, max_concurrency=concurrency,
                          pause_on_approval=no_wait)
-    progress = _Progress(not as_json, auto_approve=yes)
+    progress = _Progress(not as_json, auto_approve=yes, show_thinking=show_thinking)
     with _runner(state, progress.on_event) as runner:
         run_id = runner.create(name, _inputs(pairs), options, text_inputs=True)
         progress.begin(run_id, name)
@@ -452,9 +453,10 @@ class _Progress:
     With ``--json`` only the approval prompts are printed (still on stderr): a gate must say how to answer it.
     """
 
-    def __init__(self, enabled: bool, *, auto_approve: bool = False) -> None:
+    def __init__(self, enabled: bool, *, auto_approve: bool = False, show_thinking: bool = False) -> None:
         self.enabled = enabled
         self.auto_approve = auto_approve  # --yes answers every gate: nobody needs telling how
+        self.show_thinking = show_thinking  # --show-thinking: agents' phases and council answers, on stderr
         self.run_id = ""
         self.rows: dict[str, dict[str, Any]] = {}
         self.live: Any = None
@@ -482,6 +484,8 @@ class _Progress:
     def on_event(self, name: str, data: dict[str, Any]) -> None:
         if self.err is None:
             return
+        if self.show_thinking:
+            self._thinking(name, data)
         if name == "workflow.approval.requested" and self.auto_approve:
             if self.enabled:
                 self.err.print(f"  {data.get('step')}: approved with --yes ({data.get('message')})", markup=False)
@@ -511,6 +515,19 @@ class _Progress:
             row["seconds"] = time.monotonic() - row["started"]
         if self.live is None:
             self._line(name, data, row)
+
+    def _thinking(self, name: str, data: dict[str, Any]) -> None:
+        from parac.core.patterns import phase_line
+
+        if name == "agent.phase":
+            self.err.print(f"  {phase_line(data)}", markup=False)
+        elif name == "workflow.council.answer":
+            answer = _first_line(data.get("answer") or data.get("error") or "")
+            self.err.print(f"  {data.get('step')}: {data.get('agent')} (round {data.get('round')}): {answer}",
+                           markup=False)
+        elif name == "workflow.council.decision":
+            self.err.print(f"  {data.get('step')}: decided ({data.get('strategy')}): {_first_line(data.get('decision'))}",
+                           markup=False)
 
     def _line(self, name: str, data: dict[str, Any], row: dict[str, Any]) -> None:
         step = row["step"]
