@@ -36,6 +36,8 @@ from .costs import ensure_schema, parse_since, report
 from .diagnostics import ParacError, suggestion
 from .llm import Estimate, ModelClient
 from .providers import Provider, ProviderError, TextSink, ToolCallRequest, Usage
+from .recording import Recording, completion_json
+from .recording import start as recording_start
 from .specs import Budget, ProjectSettings
 from .store import connect_workspace
 from .tools import Tool, ToolError, invoke_tool
@@ -215,10 +217,33 @@ class Runtime:
         return str(model)
 
     def messages_for(self, resolved: ResolvedAgent, task: str) -> list[dict[str, Any]]:
-        system = self.system_prompt(resolved)
+        system = "\n\n".join(p for p in (self.system_prompt(resolved), self.recalled(resolved, task)) if p)
         messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
         messages.append({"role": "user", "content": task})
         return messages
+
+    def recalled(self, resolved: ResolvedAgent, task: str) -> str:
+        """The memory entries the agent's ``memory:`` spec recalls for ``task``, as a system prompt section."""
+        spec = resolved.fields.get("memory") or {}
+        if not spec or not spec.get("recall", 5):
+            return ""
+        from .memory import open_memory
+        from .memory.episodes import context_section, recall
+
+        return context_section(recall(open_memory(self.workspace, self.conn), resolved.name, spec, task))
+
+    def _remember(self, resolved: ResolvedAgent, task: str, result: AgentResult) -> None:
+        """Leave the run's episode in memory when the agent's spec asks for episodes."""
+        spec = resolved.fields.get("memory") or {}
+        if not spec.get("episodic"):
+            return
+        from .memory import open_memory
+        from .memory.episodes import agent_episode
+
+        tools = [call["function"]["name"] for message in result.transcript for call in message.get("tool_calls") or []]
+        agent_episode(open_memory(self.workspace, self.conn, sync=False), agent=result.agent, run_id=result.run_id,
+                      task=task, status=result.status, output=result.output, cost_usd=result.cost_usd, tools=tools,
+                      error=result.error, ttl_days=spec.get("ttl_days"))
 
     def estimate(self, name: str, task: str, *, model: str | None = None) -> Estimate:
         """The most the first turn of a run may cost (for plans); later turns depend on what the model does."""
@@ -265,13 +290,19 @@ class Runtime:
         context = replace(context, agent=name, run_id=context.run_id or uuid.uuid4().hex)
         actor = context.actor
         result = AgentResult(context.run_id or "", name, chosen, "running", "", messages)
+        recording = recording_start(
+            self.conn, self.workspace.current_policies().redactor().value, agent=name, task=task, model=chosen,
+            run_id=context.run_id, workflow=context.workflow, step=context.step,
+        )
         self._emit(
             "agent.run.start",
             {"run_id": result.run_id, "agent": name, "model": chosen, "workflow": context.workflow,
              "step": context.step, "actor": actor},
         )
         try:
-            await self._loop(result, resolved, tools, definitions, context, limit, fallbacks, on_text, run_limit_usd)
+            await self._loop(
+                result, resolved, tools, definitions, context, limit, fallbacks, on_text, run_limit_usd, recording
+            )
         except ProviderError as exc:
             result.status, result.error = "failed", str(exc)
         except CallDenied as exc:
@@ -279,9 +310,12 @@ class Runtime:
         except BaseException as exc:
             result.status = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "failed"
             result.error = str(exc) or type(exc).__name__
+            recording.end(result.status, result.output, result.error, result.cost_usd)
             self._emit("agent.run.end", _run_event(result, actor))
             self._accountant.flush()  # cancelled: no await is possible; wait for the rows in this thread
             raise
+        recording.end(result.status, result.output, result.error, result.cost_usd)
+        self._remember(resolved, task, result)
         await self._accountant.flushed()  # the run's costs are on disk before anyone is told about them
         self._emit("agent.run.end", _run_event(result, actor))
         return result
@@ -297,9 +331,13 @@ class Runtime:
         fallbacks: Sequence[str],
         on_text: TextSink | None,
         run_limit_usd: float | None,
+        recording: Recording,
     ) -> None:
         messages = result.transcript
+        params = {"tools": [d["function"]["name"] for d in definitions],
+                  "temperature": resolved.fields.get("temperature"), "max_tokens": resolved.fields.get("max_tokens")}
         for iteration in range(1, limit + 1):
+            asked = len(messages)
             answer = await self.client.complete(
                 result.model,
                 messages,
@@ -323,13 +361,15 @@ class Runtime:
                  "tool_calls": [c.name for c in completion.tool_calls], "cost_usd": result.cost_usd,
                  "actor": context.actor},
             )
+            results: dict[str, str] = {}
+            for request in completion.tool_calls:
+                result.tool_calls += 1
+                results[request.id] = await self._run_tool(request, tools, context)
+                messages.append({"role": "tool", "tool_call_id": request.id, "content": results[request.id]})
+            recording.turn(answer.model, messages, asked, params, completion_json(completion), answer.cost_usd, results)
             if not completion.tool_calls:
                 result.status, result.output = "completed", completion.text
                 return
-            for request in completion.tool_calls:
-                result.tool_calls += 1
-                content = await self._run_tool(request, tools, context)
-                messages.append({"role": "tool", "tool_call_id": request.id, "content": content})
             result.output = completion.text
         result.status = "max_iterations"
         result.error = (

@@ -57,6 +57,18 @@ class Budget(Spec):
     total_usd: Usd | None = Field(None, description="Limit over the life of the workspace.")
 
 
+class AgentMemory(Spec):
+    """What an agent remembers: entries recalled into its context before it starts, and its own episodes."""
+
+    recall: Annotated[int, Field(ge=0, le=50)] = Field(5, description="How many of the most relevant memory entries are added to the agent's context before it starts (0: none).")
+    namespaces: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(None, description="Namespaces recalled from (``workspace``, ``agent:NAME``, ``run:ID`` or your own); default ``workspace`` and ``agent:NAME``.")
+    episodic: bool = Field(False, description="Keep a summary of each finished run (task, outcome, cost, what it produced) in ``agent:NAME``, recalled by later runs.")
+    ttl_days: Annotated[float, Field(gt=0)] | None = Field(None, description="Entries this agent stores (episodes included) expire after this many days.")
+    context_tokens: Annotated[int, Field(ge=256)] | None = Field(None, description="The conversation window of a run, in tokens; older turns are summarised rather than dropped.")
+
+    _namespaces_from_string = field_validator("namespaces", mode="before")(lambda v: _comma_list(v) if v else v)
+
+
 class AgentSpec(Spec):
     """An agent: a model, a system prompt, tools and skills. Inherits from ``parent``."""
 
@@ -74,6 +86,7 @@ class AgentSpec(Spec):
     budget: Budget | None = Field(None, description="Spending limits for this agent.")
     metadata: dict[str, Any] | None = Field(None, description="Free-form data for plugins and people; merged deeply with the parent's.")
     color: str | None = Field(None, description="Display colour (accepted for Claude Code subagent files).")
+    memory: AgentMemory | None = Field(None, description="What the agent recalls before it starts and whether it keeps episodes of its runs.")
 
     _tools_from_string = field_validator("tools", "exclude_tools", "skills", mode="before")(_comma_list)
 
@@ -213,6 +226,15 @@ class McpSettings(Spec):
     profiles: dict[Name, ToolProfile] = Field(default_factory=_empty_dict, description="The project's own profiles, by name (a name of a built-in one replaces it).")
 
 
+class MemorySettings(Spec):
+    """The workspace's memory (``parac memory``, the ``memory_*`` tools, agents' recall)."""
+
+    max_entry_chars: Annotated[int, Field(ge=100, le=1_000_000)] = Field(20_000, description="The largest entry accepted, in characters; a larger one is refused (ingested files are cut into sections below it).")
+    ttl_days: Annotated[float, Field(gt=0)] | None = Field(None, description="Entries expire after this many days unless they say otherwise.")
+    embedding_model: ModelId | None = Field(None, description="A litellm embedding model (``openai/text-embedding-3-small``) or one a plugin's provider serves: searches then also rank by vector similarity (needs the ``vector`` extra). Never downloaded: the model must be reachable as configured.")
+    episodes: bool = Field(True, description="Keep a summary of every finished workflow run in ``workflow:NAME``.")
+
+
 class ProjectSettings(Spec):
     """``.parac/parac.yaml``: project-wide settings."""
 
@@ -226,6 +248,7 @@ class ProjectSettings(Spec):
     mcp_servers: dict[Name, dict[str, Any]] = Field(default_factory=_empty_dict, description="External MCP servers whose tools join parac's.")
     mcp: McpSettings = Field(default_factory=McpSettings, description="The MCP server's tool profile (``profile``) and the project's own profiles (``profiles``).")
     settings: dict[str, Any] = Field(default_factory=_empty_dict, description="Settings for plugins, by plugin name.")
+    memory: MemorySettings = Field(default_factory=MemorySettings, description="The workspace's memory: entry size limit, retention, optional embedding model.")
     data_minimisation: bool = Field(False, description="Mask every kind of personal data (email, phone, card and account numbers, IP addresses) before anything is audited, logged or sent to a model, besides the secrets that are always masked.")
 
 

@@ -86,7 +86,12 @@ def _dry_run_model(value: str | None) -> str | None:
     )
 
 
-@click.group(cls=LazyGroup, lazy={"new": ("parac.server.cli.scaffold:new_workflow", "Create a workflow from a template.")})
+@click.group(cls=LazyGroup, lazy={
+    "new": ("parac.server.cli.scaffold:new_workflow", "Create a workflow from a template."),
+    "replay": ("parac.server.cli.replay:replay_workflow", "Re-execute a finished run from its record ($0)."),
+    "fork": ("parac.server.cli.replay:fork_workflow", "Start a new run from a step of a finished run."),
+    "diff": ("parac.server.cli.replay:diff_workflow", "Compare two runs step by step."),
+})
 def workflow() -> None:
     """Create, run, plan, approve and resume workflows."""
 
@@ -414,6 +419,8 @@ def _print_result(result: RunResult) -> None:
     out = console()
     out.print(Text.assemble(f"run {result.run_id} ({result.workflow}): ", _status(result.status),
                             f" cost ${result.cost:.6f}"))
+    if result.forked_from:
+        out.print(f"  forked from run {result.forked_from['run_id']} at step {result.forked_from['step']}")
     for step in result.steps:
         line = Text.assemble(f"  {step['id']}: ", _status(step["status"]))
         if step["attempts"] > 1:
