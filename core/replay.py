@@ -125,14 +125,8 @@ class _ReplayRuntime(Runtime):
         self.provider = provider
         self.memory_conn = memory_conn
 
-    def recalled(self, resolved: Any, task: str) -> str:
-        spec = resolved.fields.get("memory") or {}
-        if not spec or not spec.get("recall", 5):
-            return ""
-        from .memory import open_memory
-        from .memory.episodes import context_section, recall
-
-        return context_section(recall(open_memory(self.workspace, self.memory_conn), resolved.name, spec, task))
+    def recalled(self, resolved: Any, task: str, conn: Any = None) -> str:
+        return super().recalled(resolved, task, conn or self.memory_conn)
 
     def _remember(self, resolved: Any, task: str, result: Any) -> None:
         return None  # a replay leaves no episode
@@ -280,15 +274,24 @@ def _finished_run(conn: Any, run_id: str, doing: str) -> Any:
     return run
 
 
+def _reused(run: Any) -> set[str]:
+    """The steps a forked run took over from its parent rather than ran (none for a run that is not a fork)."""
+    step = run.options.get("fork_step")
+    if not run.options.get("forked_from") or not step:
+        return set()
+    return {s["id"] for s in run.definition.get("steps", [])} - downstream(run.definition, step)
+
+
 def _check_recorded(conn: Any, run: Any) -> None:
     """Refuse a run whose agent steps finished before model calls were recorded: it cannot be re-executed."""
     from .workflows import checkpoints as cp
     from .workflows.graph import step_kind
 
     rows = cp.get_steps(conn, run.run_id)
+    reused = _reused(run)
     for step in run.definition.get("steps", []):
         row = rows.get(step["id"])
-        if step_kind(step) != "agent" or row is None or row.status != "completed":
+        if step_kind(step) != "agent" or row is None or row.status != "completed" or step["id"] in reused:
             continue
         if recording.step_agent_run(conn, run.run_id, run.workflow, step["id"]) is None:
             raise ReplayError(
@@ -308,7 +311,7 @@ async def replay_workflow(workspace: Workspace, run_id: str) -> ReplayReport:
     """Re-execute a finished workflow run from its record and report every step whose result differs."""
     from .store import connect_workspace
     from .workflows import checkpoints as cp
-    from .workflows.engine import Engine, RunOptions, summarize
+    from .workflows.engine import Engine, summarize
     from .workflows.graph import step_kind
 
     conn = connect_workspace(workspace.root)
@@ -323,8 +326,13 @@ async def replay_workflow(workspace: Workspace, run_id: str) -> ReplayReport:
         with _Scratch() as scratch:
             services = _ReplayServices(workspace, conn, scratch, run_id)
             engine = Engine(scratch, services)
-            spec = services.parse_definition(run.definition)
-            engine.create(run.workflow, spec, run.inputs, RunOptions(auto_approve=True), run_id=run_id)
+            rows = cp.get_steps(conn, run_id)
+            taken = [cp.finish_op(run_id, sid, rows[sid].status, output=rows[sid].output) for sid in _reused(run)
+                     if sid in rows]  # a fork's replay takes over what the fork took over
+            options = {**run.options, "auto_approve": True, "model": None, "pause_on_approval": False}
+            _, insert = cp.new_run(run_id=run_id, workflow=run.workflow, definition=run.definition,
+                                   inputs=run.inputs, options=options, owner=engine.owner)
+            cp.write(scratch, [insert, *taken])
             replayed = await engine.execute(run_id)
     finally:
         conn.close()

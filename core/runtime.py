@@ -222,19 +222,25 @@ class Runtime:
         messages.append({"role": "user", "content": task})
         return messages
 
-    def recalled(self, resolved: ResolvedAgent, task: str) -> str:
-        """The memory entries the agent's ``memory:`` spec recalls for ``task``, as a system prompt section."""
-        spec = resolved.fields.get("memory") or {}
-        if not spec or not spec.get("recall", 5):
+    def recalled(self, resolved: ResolvedAgent, task: str, conn: sqlite3.Connection | None = None) -> str:
+        """The memory entries the agent's ``memory:`` spec recalls for ``task``, as a system prompt section
+        (searched in ``conn``'s database, this runtime's by default)."""
+        if not resolved.fields.get("memory"):
             return ""
         from .memory import open_memory
-        from .memory.episodes import context_section, recall
+        from .memory.episodes import context_section, memory_spec, recall
 
-        return context_section(recall(open_memory(self.workspace, self.conn), resolved.name, spec, task))
+        spec = memory_spec(resolved.fields["memory"])
+        if not spec.get("recall", 5):
+            return ""
+        memory = open_memory(self.workspace, conn or self.conn)
+        return context_section(recall(memory, resolved.name, spec, task))
 
     def _remember(self, resolved: ResolvedAgent, task: str, result: AgentResult) -> None:
         """Leave the run's episode in memory when the agent's spec asks for episodes."""
-        spec = resolved.fields.get("memory") or {}
+        from .memory.episodes import memory_spec
+
+        spec = memory_spec(resolved.fields.get("memory"))
         if not spec.get("episodic"):
             return
         from .memory import open_memory

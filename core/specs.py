@@ -63,7 +63,7 @@ class AgentMemory(Spec):
     recall: Annotated[int, Field(ge=0, le=50)] = Field(5, description="How many of the most relevant memory entries are added to the agent's context before it starts (0: none).")
     namespaces: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(None, description="Namespaces recalled from (``workspace``, ``agent:NAME``, ``run:ID`` or your own); default ``workspace`` and ``agent:NAME``.")
     episodic: bool = Field(False, description="Keep a summary of each finished run (task, outcome, cost, what it produced) in ``agent:NAME``, recalled by later runs.")
-    ttl_days: Annotated[float, Field(gt=0)] | None = Field(None, description="Entries this agent stores (episodes included) expire after this many days.")
+    ttl_days: Annotated[float, Field(gt=0)] | None = Field(None, description="The agent's episodes expire after this many days.")
     context_tokens: Annotated[int, Field(ge=256)] | None = Field(None, description="The conversation window of a run, in tokens; older turns are summarised rather than dropped.")
 
     _namespaces_from_string = field_validator("namespaces", mode="before")(lambda v: _comma_list(v) if v else v)

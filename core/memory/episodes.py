@@ -21,6 +21,13 @@ EPISODE_OUTPUT_CHARS = 1_500
 RECALLED_ENTRY_CHARS = 1_000
 
 
+def memory_spec(value: Any) -> dict[str, Any]:
+    """An agent's resolved ``memory:`` as a mapping: the spec model itself, or (inherited) a deep-merged mapping."""
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else value.model_dump(exclude_none=True)
+
+
 def agent_namespaces(agent: str, spec: dict[str, Any]) -> list[str]:
     return list(spec.get("namespaces") or ["workspace", f"agent:{agent}"])
 

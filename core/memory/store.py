@@ -98,7 +98,7 @@ class Entry:
     def to_json(self) -> dict[str, Any]:
         data = {"id": self.id, "namespace": self.namespace, "kind": self.kind, "title": self.title,
                 "content": self.content, "metadata": self.metadata, "source": self.source,
-                "created_at": self.created_at, "expires_at": self.expires_at, "uri": f"parac://memory/entry/{self.id}"}
+                "created_at": self.created_at, "expires_at": self.expires_at, "uri": f"parac://memory/entries/{self.id}"}
         if self.score is not None:
             data["score"] = round(self.score, 6)
         return data
