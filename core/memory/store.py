@@ -34,6 +34,8 @@ DEFAULT_MAX_ENTRY_CHARS = 20_000
 NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,199}$")
 KINDS = ("fact", "document", "episode")
 MAX_RESULTS = 100
+#: Candidates taken from the index before the filters (namespaces, kinds, expiry) apply; past this, one join.
+MAX_CANDIDATES = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS memory_entries (
@@ -189,14 +191,14 @@ class Memory:
         """Store several entries in one transaction (ingest, benchmarks): all or none."""
         now = time.time()
         rows = [self._row(item, now) for item in items]
-        entries = []
         with transaction(self.conn):
-            for row in rows:
-                cursor = self.conn.execute(
-                    "INSERT INTO memory_entries (namespace, kind, title, content, metadata, source, digest, created_at,"
-                    " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
-                entries.append(Entry(cursor.lastrowid or 0, row[0], row[1], row[2], row[3], json.loads(row[4]),
-                                     row[5], row[7], row[8]))
+            first = self.conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM memory_entries").fetchone()[0]
+            self.conn.executemany(
+                "INSERT INTO memory_entries (id, namespace, kind, title, content, metadata, source, digest,"
+                " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(first + index, *row) for index, row in enumerate(rows)])
+            entries = [Entry(first + index, row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[7], row[8])
+                       for index, row in enumerate(rows)]
             if self.vectors is not None:
                 self.vectors.add([(e.id, f"{e.title}\n{e.content}") for e in entries])
         return entries
@@ -279,19 +281,42 @@ class Memory:
         limit = max(1, min(int(limit), MAX_RESULTS))
         match = query if fts else word_query(query)
         where, params = self._filters(namespaces, kinds)
-        sql = (
-            "SELECT e.*, bm25(memory_fts, 2.0, 1.0) AS rank FROM memory_fts"
-            f" JOIN memory_entries e ON e.id = memory_fts.rowid WHERE memory_fts MATCH ?{where} ORDER BY rank LIMIT ?"
-        )
-        try:
-            rows = self.conn.execute(sql, [match, *params, limit]).fetchall()
-        except sqlite3.OperationalError as exc:
-            raise MemoryError(f"invalid search {query!r}: {exc} (FTS5 query syntax: words, \"phrases\", "
-                              "AND/OR/NOT, prefix*; or search without --fts for plain words)") from None
-        found = [Entry.from_row(row, -row["rank"]) for row in rows]
+        found = self._ranked(query, match, where, params, limit)
         if self.vectors is not None:
             found = self._fused(query, found, where, params, limit)
         return found
+
+    def _ranked(self, query: str, match: str, where: str, params: list[Any], limit: int) -> list[Entry]:
+        """The best ``limit`` entries by BM25 that pass the filters.
+
+        The index is asked alone (FTS5 ranks in C, without a join per match), for a few times ``limit``
+        candidates, and the filters are applied to those; only when the filters leave too few is it asked for more.
+        """
+        fetch = max(4 * limit, 40)
+        while True:
+            try:
+                hits = self.conn.execute(
+                    "SELECT rowid, bm25(memory_fts, 2.0, 1.0) AS score FROM memory_fts WHERE memory_fts MATCH ?"
+                    " ORDER BY score LIMIT ?", (match, fetch)).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise MemoryError(f"invalid search {query!r}: {exc} (FTS5 query syntax: words, \"phrases\", "
+                                  "AND/OR/NOT, prefix*; or search without --fts for plain words)") from None
+            scores = {row[0]: -row[1] for row in hits}
+            if not scores:
+                return []
+            rows = self.conn.execute(
+                f"SELECT e.* FROM memory_entries e WHERE e.id IN ({','.join('?' * len(scores))}){where}",
+                [*scores, *params]).fetchall()
+            found = sorted((Entry.from_row(row, scores[row["id"]]) for row in rows), key=lambda e: -(e.score or 0))
+            if len(found) >= limit or len(hits) < fetch:
+                return found[:limit]
+            if fetch >= MAX_CANDIDATES:  # the filters keep few of the matches: let SQLite join them all
+                rows = self.conn.execute(
+                    "SELECT e.*, bm25(memory_fts, 2.0, 1.0) AS score FROM memory_fts CROSS JOIN memory_entries e"
+                    f" ON e.id = memory_fts.rowid WHERE memory_fts MATCH ?{where} ORDER BY score LIMIT ?",
+                    [match, *params, limit]).fetchall()
+                return [Entry.from_row(row, -row["score"]) for row in rows]
+            fetch *= 4
 
     def _fused(self, query: str, lexical: list[Entry], where: str, params: list[Any], limit: int) -> list[Entry]:
         """Reciprocal rank fusion of the BM25 list and the nearest vectors (k=60, the usual constant)."""
