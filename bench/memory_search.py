@@ -8,13 +8,15 @@ leaves out "the" and "of". Measured at N = 10,000 and 100,000, in one run:
   and FTS indexing included; ``LIKE``: the same rows into a table without an index, the floor of writing them at
   all; LangGraph: ``InMemoryStore.put``, no persistence at all);
 - **search p50**: median latency of one search returning at most 10 results (parac: BM25-ranked ``Memory.search``;
-  ``LIKE``: ``content LIKE '%w%'`` for any of the words, unranked, the floor a table scan sets; LangGraph:
-  ``InMemoryStore.search(namespace, query=..., limit=10)``).
+  ``LIKE`` ranked: rows containing any word, ordered by how many they contain, so every row is read; ``LIKE`` first
+  10: the first rows containing any word, the scan stopping there; LangGraph:
+  ``InMemoryStore.search(namespace, query=..., limit=10)``);
+- **entry in top 10**: how often the entry a query was taken from is among the results: what the time buys.
 
-Read the peers honestly: neither ``LIKE`` nor LangGraph's store without an embedding index *ranks* anything (the
-store then ignores the query text and returns the namespace's first items), so they do less work than a relevance
-search; parac is expected to beat the ``LIKE`` scan once the corpus is large (an index against a scan) and to
-lose to pure in-memory listing on ingest. LangGraph runs in ``bench/.venv-langgraph`` (created on first use by
+Read the peers honestly: the first-10 ``LIKE`` scan and LangGraph's store without an embedding index do not *rank*
+(the store then ignores the query text and returns the namespace's first items), so they do less work and mostly
+miss the entry; the ranked ``LIKE`` scan is the peer that answers the same question. parac is expected to lose to
+plain inserts and in-memory puts on ingest (it indexes every word). LangGraph runs in ``bench/.venv-langgraph`` (created on first use by
 ``workflow_overhead.ensure_langgraph``): it is not a dependency of parac. The load average is printed before and
 after; on a loaded machine compare ratios, not absolute figures. Not a test: nothing here asserts a time.
 """
@@ -39,27 +41,28 @@ WORDS_PER_ENTRY = 30
 VOCABULARY = 20_000
 BATCH = 1_000
 FUNCTION_WORDS = 200
-#: parac's search must be at least this many times faster than the LIKE scan at 100k entries (an index against a
-#: scan); a miss is printed.
-TARGET_VS_LIKE_AT_100K = 5.0
+#: At the largest size, parac's ranked search must be at least this many times faster than a ranked LIKE scan (an
+#: index against reading every row); a miss is printed.
+TARGET_VS_RANKED_LIKE = 5.0
 
 LANGGRAPH_SCRIPT = r"""
 import json, statistics, sys, time
 from langgraph.store.memory import InMemoryStore
 corpus, queries = sys.argv[1], sys.argv[2]
 entries = [json.loads(line) for line in open(corpus)]
-queries = json.load(open(queries))
+queries, answers = json.load(open(queries))
 store = InMemoryStore()
 start = time.perf_counter()
 for index, entry in enumerate(entries):
     store.put(("docs",), str(index), {"title": entry["title"], "content": entry["content"]})
 ingest = len(entries) / (time.perf_counter() - start)
-times = []
-for query in queries:
+times, hits = [], 0
+for query, answer in zip(queries, answers):
     start = time.perf_counter()
-    store.search(("docs",), query=query, limit=10)
+    found = store.search(("docs",), query=query, limit=10)
     times.append(time.perf_counter() - start)
-print(json.dumps({"ingest": ingest, "p50": statistics.median(times)}))
+    hits += str(answer) in [item.key for item in found]
+print(json.dumps({"ingest": ingest, "p50": statistics.median(times), "found": hits / len(queries)}))
 """
 
 
@@ -69,7 +72,7 @@ def vocabulary() -> list[str]:
     return ["".join(rng.choice(letters) for _ in range(rng.randint(4, 10))) for _ in range(VOCABULARY)]
 
 
-def corpus(size: int, words: list[str]) -> tuple[list[dict], list[str]]:
+def corpus(size: int, words: list[str]) -> tuple[list[dict], list[str], list[int]]:
     """``size`` entries and :data:`QUERIES` known-item queries: three words of one entry, none of the
     :data:`FUNCTION_WORDS` most frequent (in real text those are "the", "of", "and": a search drops them)."""
     rng = random.Random(size)
@@ -78,15 +81,17 @@ def corpus(size: int, words: list[str]) -> tuple[list[dict], list[str]]:
     entries = [{"title": " ".join(drawn[i * WORDS_PER_ENTRY : i * WORDS_PER_ENTRY + 3]),
                 "content": " ".join(drawn[i * WORDS_PER_ENTRY : (i + 1) * WORDS_PER_ENTRY])} for i in range(size)]
     common = set(words[:FUNCTION_WORDS])
-    queries = []
+    queries, answers = [], []
     while len(queries) < QUERIES:
-        content = [w for w in rng.choice(entries)["content"].split() if w not in common]
-        if len(set(content)) >= 3:
-            queries.append(" ".join(rng.sample(sorted(set(content)), 3)))
-    return entries, queries
+        index = rng.randrange(size)
+        content = sorted({w for w in entries[index]["content"].split() if w not in common})
+        if len(content) >= 3:
+            queries.append(" ".join(rng.sample(content, 3)))
+            answers.append(index)
+    return entries, queries, answers
 
 
-def parac_run(folder: Path, entries: list[dict], queries: list[str]) -> dict[str, float]:
+def parac_run(folder: Path, entries: list[dict], queries: list[str], answers: list[int]) -> dict[str, float]:
     from parac.core.memory import Memory
     from parac.core.redact import Redactor
     from parac.core.store import connect
@@ -96,19 +101,23 @@ def parac_run(folder: Path, entries: list[dict], queries: list[str]) -> dict[str
     for index in range(0, len(entries), BATCH):
         memory.add_many(entries[index : index + BATCH])
     ingest = len(entries) / (time.perf_counter() - start)
-    times = []
-    for query in queries:
+    times, hits = [], 0
+    for query, answer in zip(queries, answers, strict=True):
         start = time.perf_counter()
-        memory.search(query, limit=10)
+        found = memory.search(query, limit=10)
         times.append(time.perf_counter() - start)
+        hits += answer + 1 in [entry.id for entry in found]  # a fresh table numbers entries from 1, in order
     memory.close()
-    return {"ingest": ingest, "p50": statistics.median(times)}
+    return {"ingest": ingest, "p50": statistics.median(times), "found": hits / len(queries)}
 
 
-def like_run(folder: Path, entries: list[dict], queries: list[str]) -> dict[str, float]:
+def like_run(folder: Path, entries: list[dict], queries: list[str], answers: list[int], *, ranked: bool
+             ) -> dict[str, float]:
+    """``ranked``: order the rows by how many of the words each contains (every row is read); else the first 10
+    rows containing any word (the scan stops there, and what it returns is whatever came first)."""
     from parac.core.store import connect, transaction
 
-    conn = connect(folder / "like.db")
+    conn = connect(folder / f"like-{ranked}.db")
     conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT, content TEXT)")
     start = time.perf_counter()
     for index in range(0, len(entries), BATCH):
@@ -116,21 +125,26 @@ def like_run(folder: Path, entries: list[dict], queries: list[str]) -> dict[str,
             conn.executemany("INSERT INTO notes (title, content) VALUES (?, ?)",
                              [(e["title"], e["content"]) for e in entries[index : index + BATCH]])
     ingest = len(entries) / (time.perf_counter() - start)
-    times = []
-    for query in queries:
+    times, hits = [], 0
+    for query, answer in zip(queries, answers, strict=True):
         words = query.split()
-        sql = "SELECT id, title, content FROM notes WHERE " + " OR ".join("content LIKE ?" for _ in words) + " LIMIT 10"
+        anywhere = " OR ".join("content LIKE ?" for _ in words)
+        order = " ORDER BY " + " + ".join("(content LIKE ?)" for _ in words) + " DESC" if ranked else ""
+        patterns = [f"%{w}%" for w in words]
         start = time.perf_counter()
-        conn.execute(sql, [f"%{w}%" for w in words]).fetchall()
+        rows = conn.execute(f"SELECT id, title, content FROM notes WHERE {anywhere}{order} LIMIT 10",
+                            patterns * (2 if ranked else 1)).fetchall()
         times.append(time.perf_counter() - start)
+        hits += answer + 1 in [row[0] for row in rows]
     conn.close()
-    return {"ingest": ingest, "p50": statistics.median(times)}
+    return {"ingest": ingest, "p50": statistics.median(times), "found": hits / len(queries)}
 
 
-def langgraph_run(python: Path, folder: Path, entries: list[dict], queries: list[str]) -> dict[str, float]:
+def langgraph_run(python: Path, folder: Path, entries: list[dict], queries: list[str], answers: list[int]
+                  ) -> dict[str, float]:
     corpus_file, queries_file = folder / "corpus.jsonl", folder / "queries.json"
     corpus_file.write_text("".join(json.dumps(e) + "\n" for e in entries))
-    queries_file.write_text(json.dumps(queries))
+    queries_file.write_text(json.dumps([queries, answers]))
     proc = subprocess.run([str(python), "-c", LANGGRAPH_SCRIPT, str(corpus_file), str(queries_file)],
                           capture_output=True, text=True, check=True)
     return json.loads(proc.stdout)
@@ -142,23 +156,29 @@ def main() -> int:
     words = vocabulary()
     missed = []
     for size in SIZES:
-        entries, queries = corpus(size, words)
+        entries, queries, answers = corpus(size, words)
         with tempfile.TemporaryDirectory() as name:
             folder = Path(name)
-            results = {"parac": parac_run(folder, entries, queries), "LIKE scan": like_run(folder, entries, queries),
-                       "LangGraph InMemoryStore": langgraph_run(python, folder, entries, queries)}
-        print(f"\n{size:,} entries, {QUERIES} queries of 3 words, at most 10 results")
-        print(f"  {'system':<26}{'ingest (entries/s)':>20}{'search p50 (ms)':>18}")
+            results = {
+                "parac (BM25)": parac_run(folder, entries, queries, answers),
+                "LIKE scan, ranked": like_run(folder, entries, queries, answers, ranked=True),
+                "LIKE scan, first 10": like_run(folder, entries, queries, answers, ranked=False),
+                "LangGraph InMemoryStore": langgraph_run(python, folder, entries, queries, answers),
+            }
+        print(f"\n{size:,} entries, {QUERIES} known-item queries of 3 words, at most 10 results")
+        print(f"  {'system':<26}{'ingest (entries/s)':>20}{'search p50 (ms)':>18}{'entry in top 10':>18}")
         for system, figures in results.items():
-            print(f"  {system:<26}{figures['ingest']:>20,.0f}{figures['p50'] * 1000:>18.3f}")
-        parac, like, graph = results["parac"], results["LIKE scan"], results["LangGraph InMemoryStore"]
-        print(f"  search: LIKE / parac = {like['p50'] / parac['p50']:.2f}x, "
-              f"LangGraph / parac = {graph['p50'] / parac['p50']:.2f}x")
-        print(f"  ingest: parac / LIKE = {parac['ingest'] / like['ingest']:.2f}x, "
-              f"parac / LangGraph = {parac['ingest'] / graph['ingest']:.2f}x")
-        if size == 100_000 and like["p50"] / parac["p50"] < TARGET_VS_LIKE_AT_100K:
-            missed.append(f"search at 100k: {like['p50'] / parac['p50']:.2f}x faster than a LIKE scan, "
-                          f"target {TARGET_VS_LIKE_AT_100K}x")
+            print(f"  {system:<26}{figures['ingest']:>20,.0f}{figures['p50'] * 1000:>18.3f}"
+                  f"{figures['found']:>18.0%}")
+        parac = results["parac (BM25)"]
+        for system, figures in results.items():
+            if system != "parac (BM25)":
+                print(f"  {system}: its search p50 is {figures['p50'] / parac['p50']:.2f}x parac's; "
+                      f"parac ingests at {parac['ingest'] / figures['ingest']:.2f}x its rate")
+        ranked = results["LIKE scan, ranked"]
+        if size == SIZES[-1] and ranked["p50"] / parac["p50"] < TARGET_VS_RANKED_LIKE:
+            missed.append(f"search at {size:,}: {ranked['p50'] / parac['p50']:.2f}x faster than a ranked LIKE "
+                          f"scan, target {TARGET_VS_RANKED_LIKE}x")
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for miss in missed:
         print(f"MISSED: {miss}")

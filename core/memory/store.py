@@ -220,10 +220,20 @@ class Memory:
         if not isinstance(metadata, dict):
             raise MemoryError("metadata must be a mapping")
         ttl = item.get("ttl_days") or self.ttl_days
-        redacted = json.loads(self.redact(json.dumps(metadata, ensure_ascii=False, default=str)))
-        return (check_namespace(item.get("namespace") or "workspace"), kind, self.redact(title), self.redact(content),
-                json.dumps(redacted, ensure_ascii=False), item.get("source"), item.get("digest"), now,
+        encoded = json.dumps(self._masked(metadata), ensure_ascii=False, default=str) if metadata else "{}"
+        return (check_namespace(item.get("namespace") or "workspace"), kind, self.redact(title) if title else "",
+                self.redact(content), encoded, item.get("source"), item.get("digest"), now,
                 now + float(ttl) * 86400 if ttl else None)
+
+    def _masked(self, value: Any) -> Any:
+        """``value`` with every string in it (keys included) redacted."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {self._masked(str(key)): self._masked(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._masked(item) for item in value]
+        return value
 
     def forget(
         self, *, ids: Sequence[int] = (), namespace: str | None = None, source: str | None = None
