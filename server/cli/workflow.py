@@ -2,8 +2,8 @@
 
 Everything goes through :class:`parac.core.workflows.runs.WorkflowRunner`, as the MCP tools do. For people, a run
 shows a live table of its steps (rich, on a terminal) and says how to answer a gate it waits at; for scripts,
-``--json`` prints ``{run_id, workflow, status, steps: [{id, status, output, error, attempts, cost}], outputs, cost}``
-and nothing else on stdout. Exit status (:class:`~.common.ExitCode`): 0 when the run completed, 1 when it failed,
+``--json`` prints ``{run_id, workflow, status, steps: [{id, status, output, error, attempts, cost}], outputs, cost,
+error, forked_from}`` and nothing else on stdout. Exit status (:class:`~.common.ExitCode`): 0 when the run completed, 1 when it failed,
 was cancelled or was refused, 3 when it stopped at a gate (``--no-wait``) and printed the command that answers it.
 """
 
