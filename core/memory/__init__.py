@@ -27,7 +27,7 @@ __all__ = ["Entry", "Memory", "MemoryError", "ensure_schema", "open_memory"]
 
 def open_memory(workspace: Workspace, conn: sqlite3.Connection | None = None, *, sync: bool = True) -> Memory:
     """The memory of ``workspace`` over ``conn`` (its own connection to the database when not given: close the
-    memory then, or use it as a context manager), its notes re-indexed if ``sync``."""
+    memory then, or use it as a context manager); with ``sync``, expired entries purged and notes re-indexed."""
     from ..store import connect_workspace
 
     settings = workspace.settings.memory
@@ -45,5 +45,6 @@ def open_memory(workspace: Workspace, conn: sqlite3.Connection | None = None, *,
     if sync:
         from .ingest import sync as sync_notes
 
+        memory.purge_expired()
         sync_notes(memory, workspace.root)
     return memory
