@@ -43,6 +43,8 @@ from .patterns.cache import ResponseCache
 from .patterns.compaction import EXPAND_DEFINITION, EXPAND_TOOL, compact, expand
 from .patterns.delegation import Routes, wire_name
 from .providers import Completion, Provider, ProviderError, TextSink, ToolCallRequest, Usage
+from .recording import Recording, completion_json
+from .recording import start as recording_start
 from .specs import Budget, ProjectSettings
 from .store import connect_workspace
 from .tools import Tool, ToolError, invoke_tool
@@ -236,12 +238,41 @@ class Runtime:
         self, resolved: ResolvedAgent, task: str, history: Sequence[dict[str, Any]] = ()
     ) -> list[dict[str, Any]]:
         """The agent's system prompt, the conversation it continues (without its system prompt), then the task."""
-        system = self.system_prompt(resolved)
+        system = "\n\n".join(p for p in (self.system_prompt(resolved), self.recalled(resolved, task)) if p)
         messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
         messages.extend(dict(m) for m in history if m.get("role") != "system")
         if task or not history:
             messages.append({"role": "user", "content": task})
         return messages
+
+    def recalled(self, resolved: ResolvedAgent, task: str, conn: sqlite3.Connection | None = None) -> str:
+        """The memory entries the agent's ``memory:`` spec recalls for ``task``, as a system prompt section
+        (searched in ``conn``'s database, this runtime's by default)."""
+        if not resolved.fields.get("memory"):
+            return ""
+        from .memory import open_memory
+        from .memory.episodes import context_section, memory_spec, recall
+
+        spec = memory_spec(resolved.fields["memory"])
+        if not spec.get("recall", 5):
+            return ""
+        memory = open_memory(self.workspace, conn or self.conn)
+        return context_section(recall(memory, resolved.name, spec, task))
+
+    def _remember(self, resolved: ResolvedAgent, task: str, result: AgentResult) -> None:
+        """Leave the run's episode in memory when the agent's spec asks for episodes."""
+        from .memory.episodes import memory_spec
+
+        spec = memory_spec(resolved.fields.get("memory"))
+        if not spec.get("episodic"):
+            return
+        from .memory import open_memory
+        from .memory.episodes import agent_episode
+
+        tools = [call["function"]["name"] for message in result.transcript for call in message.get("tool_calls") or []]
+        agent_episode(open_memory(self.workspace, self.conn, sync=False), agent=result.agent, run_id=result.run_id,
+                      task=task, status=result.status, output=result.output, cost_usd=result.cost_usd, tools=tools,
+                      error=result.error, ttl_days=spec.get("ttl_days"))
 
     def estimate(self, name: str, task: str, *, model: str | None = None) -> Estimate:
         """The most the first turn of a run may cost (for plans); later turns depend on what the model does."""
@@ -298,8 +329,12 @@ class Runtime:
         context = replace(context, agent=name, run_id=context.run_id or uuid.uuid4().hex)
         actor = context.actor
         result = AgentResult(context.run_id or "", name, chosen, "running", "", messages)
+        recording = recording_start(
+            self.conn, self.workspace.current_policies().redactor().value, agent=name, task=task, model=chosen,
+            run_id=context.run_id, workflow=context.workflow, step=context.step, nested=depth > 0,
+        )
         turns = Turns(resolved, tools, definitions, routes, context, limit, fallbacks, on_text, run_limit_usd, depth,
-                      result, task, model)
+                      result, task, model, recording=recording)
         self._emit(
             "agent.run.start",
             {"run_id": result.run_id, "agent": name, "model": chosen, "workflow": context.workflow,
@@ -314,9 +349,12 @@ class Runtime:
         except BaseException as exc:
             result.status = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "failed"
             result.error = str(exc) or type(exc).__name__
+            recording.end(result.status, result.output, result.error, result.cost_usd)
             self._emit("agent.run.end", _run_event(result, actor))
             self._accountant.flush()  # cancelled: no await is possible; wait for the rows in this thread
             raise
+        recording.end(result.status, result.output, result.error, result.cost_usd)
+        self._remember(resolved, task, result)
         await self._accountant.flushed()  # the run's costs are on disk before anyone is told about them
         self._emit("agent.run.end", _run_event(result, actor))
         return result
@@ -374,7 +412,11 @@ class Runtime:
         """The tool-calling loop: model turns until one answers without tool calls, a handoff, or ``limit``."""
         result = turns.result
         messages = result.transcript
+        fields = turns.resolved.fields
+        params = {"tools": [d["function"]["name"] for d in turns.definitions],
+                  "temperature": fields.get("temperature"), "max_tokens": fields.get("max_tokens")}
         for iteration in range(1, turns.limit + 1):
+            asked, spent = len(messages), result.cost_usd
             completion = await self.complete(turns)
             messages.append(completion.to_message())
             self._emit(
@@ -383,13 +425,17 @@ class Runtime:
                  "max_iterations": turns.limit, "tool_calls": [c.name for c in completion.tool_calls],
                  "cost_usd": result.cost_usd, "actor": turns.context.actor},
             )
+            results: dict[str, str] = {}
+            for request in completion.tool_calls:
+                result.tool_calls += 1
+                results[request.id] = await self._run_tool(request, turns)
+                messages.append({"role": "tool", "tool_call_id": request.id, "content": results[request.id]})
+            if turns.recording is not None:
+                turns.recording.turn(result.model, messages, asked, params, completion_json(completion),
+                                     result.cost_usd - spent, results)
             if not completion.tool_calls:
                 result.status, result.output = "completed", completion.text
                 return
-            for request in completion.tool_calls:
-                result.tool_calls += 1
-                content = await self._run_tool(request, turns)
-                messages.append({"role": "tool", "tool_call_id": request.id, "content": content})
             result.output = completion.text
             if turns.handoff is not None:
                 return
@@ -506,6 +552,7 @@ class Turns:
     task: str
     model_override: str | None = None
     handoff: str | None = None  # the agent the model handed the conversation to
+    recording: Recording | None = None  # the record replays and forks read (:mod:`parac.core.recording`)
 
 
 async def run_agent(

@@ -58,9 +58,15 @@ class Budget(Spec):
 
 
 class AgentMemory(Spec):
-    """What an agent keeps of its conversation."""
+    """What an agent remembers: entries recalled into its context before it starts, and its own episodes."""
 
+    recall: Annotated[int, Field(ge=0, le=50)] = Field(5, description="How many of the most relevant memory entries are added to the agent's context before it starts (0: none).")
+    namespaces: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(None, description="Namespaces recalled from (``workspace``, ``agent:NAME``, ``run:ID`` or your own); default ``workspace`` and ``agent:NAME``.")
+    episodic: bool = Field(False, description="Keep a summary of each finished run (task, outcome, cost, what it produced) in ``agent:NAME``, recalled by later runs.")
+    ttl_days: Annotated[float, Field(gt=0)] | None = Field(None, description="The agent's episodes expire after this many days.")
     context_tokens: Annotated[int, Field(ge=256)] | None = Field(None, description="When the conversation passes this many tokens it is compacted: repeated tool outputs deduplicated, long ones cut with a pointer the model can expand (tool ``expand_output``), older turns summarised.")
+
+    _namespaces_from_string = field_validator("namespaces", mode="before")(lambda v: _comma_list(v) if v else v)
 
 
 class ReflectSpec(Spec):
@@ -106,7 +112,7 @@ class AgentSpec(Spec):
     reflect: ReflectSpec | None = Field(None, description="Evaluator loop: ``critic`` (an agent), ``max_rounds``, ``until`` (a condition over ``critique``).")
     loop: Literal["tools", "upee"] = Field("tools", description="``tools``: the plain tool-calling loop. ``upee``: understand, plan, execute, then evaluate with a score and refine while it is below ``upee.min_score``.")
     upee: UpeeSpec | None = Field(None, description="Settings of ``loop: upee``: ``min_score``, ``max_refines``.")
-    memory: AgentMemory | None = Field(None, description="Context settings: ``context_tokens``, past which the conversation is compacted.")
+    memory: AgentMemory | None = Field(None, description="What the agent recalls before it starts, whether it keeps episodes of its runs, and ``context_tokens``, past which its conversation is compacted.")
     cache: CacheSettings | None = Field(None, description="Response cache (off by default; only for temperature 0): ``ttl_s``.")
 
     _tools_from_string = field_validator("tools", "exclude_tools", "skills", "delegates", "handoffs", mode="before")(_comma_list)
@@ -304,6 +310,15 @@ class ServeSettings(Spec):
     rate_limit: RateLimit | None = Field(None, description="Per-credential rate limit (default 50/s, burst 100).")
 
 
+class MemorySettings(Spec):
+    """The workspace's memory (``parac memory``, the ``memory_*`` tools, agents' recall)."""
+
+    max_entry_chars: Annotated[int, Field(ge=100, le=1_000_000)] = Field(20_000, description="The largest entry accepted, in characters; a larger one is refused (ingested files are cut into sections below it).")
+    ttl_days: Annotated[float, Field(gt=0)] | None = Field(None, description="Entries expire after this many days unless they say otherwise.")
+    embedding_model: ModelId | None = Field(None, description="A litellm embedding model (``openai/text-embedding-3-small``) or one a plugin's provider serves: searches then also rank by vector similarity (needs the ``vector`` extra). Never downloaded: the model must be reachable as configured.")
+    episodes: bool = Field(True, description="Keep a summary of every finished workflow run in ``workflow:NAME``.")
+
+
 class ProjectSettings(Spec):
     """``.parac/parac.yaml``: project-wide settings."""
 
@@ -318,6 +333,7 @@ class ProjectSettings(Spec):
     mcp: McpSettings = Field(default_factory=McpSettings, description="The MCP server's tool profile (``profile``) and the project's own profiles (``profiles``).")
     serve: ServeSettings = Field(default_factory=ServeSettings, description="``parac serve``: JWT and HMAC credentials, allow-lists, CORS, body cap, rate limit.")
     settings: dict[str, Any] = Field(default_factory=_empty_dict, description="Settings for plugins, by plugin name.")
+    memory: MemorySettings = Field(default_factory=MemorySettings, description="The workspace's memory: entry size limit, retention, optional embedding model.")
     data_minimisation: bool = Field(False, description="Mask every kind of personal data (email, phone, card and account numbers, IP addresses) before anything is audited, logged or sent to a model, besides the secrets that are always masked.")
 
 

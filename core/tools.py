@@ -38,6 +38,8 @@ class ToolContext:
     settings: dict[str, Any] = field(default_factory=dict)
     #: The workspace's policies as of this call (None outside a workspace): the confinement a tool acts under.
     policies: Policies | None = None
+    #: The workspace the call runs in (None outside one): for tools over the workspace's own state (memory).
+    workspace: Workspace | None = None
 
     def note(self, name: str, value: Any) -> None:
         """Report a fact about how the call ran (how it was confined, say); the audit entry of the call keeps it."""
@@ -122,7 +124,8 @@ async def invoke_tool(
     kwargs = dict(call.arguments)
     if tool.wants_context:
         kwargs["ctx"] = (ToolContext(call) if workspace is None else
-                         ToolContext(call, workspace.root, workspace.settings.settings, workspace.current_policies()))
+                         ToolContext(call, workspace.root, workspace.settings.settings, workspace.current_policies(),
+                                     workspace))
     try:
         hooks.before_tool_call(call)  # a veto is an outcome too: the after hooks see it (audit records denials)
         if tool.is_async:

@@ -52,6 +52,7 @@ class RunStatus(TypedDict):
     outputs: Any
     cost: float
     error: str | None
+    forked_from: dict[str, Any] | None
 
 
 class GateDecision(TypedDict):

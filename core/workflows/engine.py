@@ -98,6 +98,8 @@ class RunOptions:
     max_concurrency: int | None = None
     pause_on_approval: bool = False  # stop (status waiting_approval) instead of waiting in this process
     approval_poll_s: float = 0.25
+    forked_from: str | None = None  # `parac workflow fork`: the run whose steps before fork_step this run reuses
+    fork_step: str | None = None
 
     @classmethod
     def from_json(cls, data: dict | None) -> RunOptions:
@@ -114,6 +116,7 @@ class RunResult:
     outputs: Any
     cost: float
     error: str | None = None
+    forked_from: dict | None = None  # {"run_id", "step"} of the run this one was forked from
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -185,7 +188,9 @@ def summarize(conn: sqlite3.Connection, run_id: str, run: cp.RunRow | None = Non
     if has_children:
         for child in conn.execute("SELECT run_id FROM workflow_runs WHERE parent_run = ?", (run_id,)):
             cost += summarize(conn, child[0]).cost
-    return RunResult(run.run_id, run.workflow, status, steps, outputs, round(cost, 10), error)
+    parent = run.options.get("forked_from")
+    fork = {"run_id": parent, "step": run.options.get("fork_step")} if parent else None
+    return RunResult(run.run_id, run.workflow, status, steps, outputs, round(cost, 10), error, fork)
 
 
 def definition_of(spec: Any) -> dict:

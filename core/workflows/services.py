@@ -157,3 +157,18 @@ class WorkspaceServices:
         self.hooks.event(name, data)
         if self.on_event is not None:
             self.on_event(name, data)
+        if name == "workflow.run.end":
+            self._remember(data["run_id"])
+
+    def _remember(self, run_id: str) -> None:
+        """Leave the finished run's episode in memory (``workflow:NAME``) unless ``parac.yaml`` says not to."""
+        if not self.workspace.settings.memory.episodes:
+            return
+        from ..memory import open_memory
+        from ..memory.episodes import workflow_episode
+        from . import checkpoints as cp
+        from .engine import summarize
+
+        run = cp.get_run(self.conn, run_id)
+        workflow_episode(open_memory(self.workspace, self.conn, sync=False), summarize(self.conn, run_id).to_json(),
+                         run.inputs)

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tools": ("parac.server.cli.tools:tools", "List and call tools."),
     "workflow": ("parac.server.cli.workflow:workflow", "Create, run, plan, approve and resume workflows."),
     "workflows": ("parac.server.cli.workflow:workflow", "The same as workflow (plural, like agents and skills)."),
+    "memory": ("parac.server.cli.memory:memory", "Add to, search, list and forget the workspace's memory."),
     "costs": ("parac.server.cli.costs:costs", "Report what model calls cost."),
     "budget": ("parac.server.cli.budget:budget", "Show and set budgets."),
     "audit": ("parac.server.cli.audit:audit", "Verify, read and export the audit trail."),

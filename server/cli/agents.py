@@ -15,6 +15,8 @@ from .common import Paging, State, console, echo_json, paged, pass_state
     lazy={
         "run": ("parac.server.cli.run:run", "Run an agent on a task."),
         "new": ("parac.server.cli.scaffold:new_agent", "Create an agent file that validates."),
+        "replay": ("parac.server.cli.replay:replay_agent", "Re-execute a recorded agent run from its record ($0)."),
+        "runs": ("parac.server.cli.replay:agent_runs", "List recorded agent runs (what replay takes)."),
     },
 )
 def agents() -> None:

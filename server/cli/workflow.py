@@ -2,8 +2,8 @@
 
 Everything goes through :class:`parac.core.workflows.runs.WorkflowRunner`, as the MCP tools do. For people, a run
 shows a live table of its steps (rich, on a terminal) and says how to answer a gate it waits at; for scripts,
-``--json`` prints ``{run_id, workflow, status, steps: [{id, status, output, error, attempts, cost}], outputs, cost}``
-and nothing else on stdout. Exit status (:class:`~.common.ExitCode`): 0 when the run completed, 1 when it failed,
+``--json`` prints ``{run_id, workflow, status, steps: [{id, status, output, error, attempts, cost}], outputs, cost,
+error, forked_from}`` and nothing else on stdout. Exit status (:class:`~.common.ExitCode`): 0 when the run completed, 1 when it failed,
 was cancelled or was refused, 3 when it stopped at a gate (``--no-wait``) and printed the command that answers it.
 """
 
@@ -86,7 +86,12 @@ def _dry_run_model(value: str | None) -> str | None:
     )
 
 
-@click.group(cls=LazyGroup, lazy={"new": ("parac.server.cli.scaffold:new_workflow", "Create a workflow from a template.")})
+@click.group(cls=LazyGroup, lazy={
+    "new": ("parac.server.cli.scaffold:new_workflow", "Create a workflow from a template."),
+    "replay": ("parac.server.cli.replay:replay_workflow", "Re-execute a finished run from its record ($0)."),
+    "fork": ("parac.server.cli.replay:fork_workflow", "Start a new run from a step of a finished run."),
+    "diff": ("parac.server.cli.replay:diff_workflow", "Compare two runs step by step."),
+})
 def workflow() -> None:
     """Create, run, plan, approve and resume workflows."""
 
@@ -415,6 +420,8 @@ def _print_result(result: RunResult) -> None:
     out = console()
     out.print(Text.assemble(f"run {result.run_id} ({result.workflow}): ", _status(result.status),
                             f" cost ${result.cost:.6f}"))
+    if result.forked_from:
+        out.print(f"  forked from run {result.forked_from['run_id']} at step {result.forked_from['step']}")
     for step in result.steps:
         line = Text.assemble(f"  {step['id']}: ", _status(step["status"]))
         if step["attempts"] > 1:

@@ -14,7 +14,7 @@ from typing import Any
 
 SERVER = "parac"
 FALLBACK = "plugin"
-ALIASES = {"workflows_run": "workflows", "agents_run": "agents", "registry": "plugins", "scaffold": "workspace"}
+ALIASES = {"workflows_run": "workflows", "workflows_replay": "workflows", "agents_run": "agents", "registry": "plugins", "scaffold": "workspace"}
 """Modules of `parac.mcp_tools` whose name is not the picture's."""
 
 

@@ -59,7 +59,8 @@ def test_run_dry_run_json_shape(project: Path, parac):
                    cwd=project)
     assert result.code == 0, result
     data = result.json()
-    assert set(data) == {"run_id", "workflow", "status", "steps", "outputs", "cost", "error"}
+    assert set(data) == {"run_id", "workflow", "status", "steps", "outputs", "cost", "error", "forked_from"}
+    assert data["forked_from"] is None  # a fork names its parent: {"run_id", "step"}
     assert data["status"] == "completed" and data["workflow"] == "feature"
     for step in data["steps"]:
         assert {"id", "status", "output", "error", "attempts", "cost"} <= set(step)
