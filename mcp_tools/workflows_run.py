@@ -13,6 +13,7 @@ run, and a gate is put to the person through MCP elicitation when the client off
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -186,7 +187,9 @@ def resume_in_background(workspace: Workspace, host: Host, run_id: str, context:
         finally:
             runner.close()
 
-    threading.Thread(target=work, name=f"workflow {run_id}", daemon=True).start()
+    # in the caller's context: the run's spans are children of the request that started it
+    threading.Thread(target=contextvars.copy_context().run, args=(work,), name=f"workflow {run_id}",
+                     daemon=True).start()
 
 
 def resume_interrupted(workspace: Workspace, host: Host, actor: str = "mcp:start") -> list[str]:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from parac.core import telemetry
 from parac.core.calls import CallContext, CallDenied, LLMCall, ToolCall
 from parac.core.diagnostics import ParacError
 from parac.core.sources import load_source
@@ -127,6 +128,7 @@ class Host:
             # External MCP servers' tools join the registry as SERVER.tool; nothing connects until one is needed.
             self.tool_sources = ToolSources(self.workspace.settings.mcp_servers, self.workspace.root, self._add_external)
             self.tool_sources.declare(referenced_tools(self.workspace))
+        telemetry.configure(self.workspace.settings.telemetry)  # traces on if parac.yaml or OTEL_* ask (process-wide)
         self._each_impl("parac_workspace_opened", workspace=self.workspace)
         return self.workspace
 

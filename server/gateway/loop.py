@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -35,7 +36,9 @@ class BackgroundLoop:
         return self._loop is not None
 
     def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float) -> Any:
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._ensure())
+        """Run ``coroutine`` on the loop in the caller's context (its trace span: the request an external server
+        receives names it as parent), and wait at most ``timeout`` seconds."""
+        future = asyncio.run_coroutine_threadsafe(_within(contextvars.copy_context(), coroutine), self._ensure())
         try:
             return future.result(timeout)
         except FutureTimeout:
@@ -62,3 +65,8 @@ class BackgroundLoop:
         if self._thread is not None:
             self._thread.join(5)
         self._loop = self._thread = None
+
+
+async def _within(context: contextvars.Context, coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Await ``coroutine`` as a task of ``context`` (cancelling this cancels it)."""
+    return await asyncio.get_running_loop().create_task(coroutine, context=context)

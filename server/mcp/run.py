@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from parac.core import telemetry
 from parac.core.errors import ParacBaseError
 from parac.core.secrets import SecretFileError, read_secret_file
 
@@ -28,6 +29,7 @@ def run_stdio(workspace: Path | None, *, resume_runs: bool = False, profile: str
     from parac.server.startup import loading
 
     check_profile(workspace, profile)
+    start_tracing(workspace)
     with loading():
         import anyio
 
@@ -42,7 +44,10 @@ def run_stdio(workspace: Path | None, *, resume_runs: bool = False, profile: str
         async with answering_stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
 
-    anyio.run(serve)
+    try:
+        anyio.run(serve)
+    finally:
+        telemetry.flush()  # the last request's spans, before the client stops waiting for this process
 
 
 def run_http(
@@ -54,6 +59,7 @@ def run_http(
     from .server import build_server
 
     check_profile(workspace, profile)
+    start_tracing(workspace)
     mcp_settings, parac_dir = _mcp_settings(workspace)
     tokens = TokenAuthority(_token(mcp_settings, parac_dir))
     oauth = _oauth(mcp_settings, parac_dir, options)
@@ -71,6 +77,22 @@ def run_http(
     asgi = build_http_app(build_server(app), tokens, options, oauth, home)
     config = uvicorn.Config(asgi, host=options.host, port=options.port, log_level="warning", lifespan="on")
     uvicorn.Server(config).run()
+
+
+def start_tracing(workspace: Path | None) -> None:
+    """Traces on before the first request when ``OTEL_*`` or ``telemetry:`` in `parac.yaml` ask for them (the SDK's
+    span of each request is the parent of parac's); a wrong ``telemetry:`` refuses the start at its place."""
+    from parac.core.diagnostics import ParacError
+    from parac.core.roots import find_root
+
+    try:
+        root: Path | None = find_root(workspace)
+    except ParacError:
+        root = None
+    try:
+        telemetry.configure(telemetry.settings_of(root))
+    except ParacError as error:
+        raise ServeError(str(error)) from None
 
 
 def check_profile(workspace: Path | None, override: str | None) -> None:
