@@ -164,6 +164,10 @@ def want_log_fields() -> None:
     _STATE.log_fields = True
 
 
+def log_fields_wanted() -> bool:
+    return _STATE.log_fields
+
+
 def flush(timeout_s: float = 5.0) -> None:
     """Export the spans that ended so far (a server's shutdown, a test); the SDK also flushes at exit."""
     if _STATE.provider is not None:
