@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -101,15 +100,15 @@ class Metrics:
     def mcp_request(self, method: str, transport: str, seconds: float) -> None:
         self.mcp_requests.labels(method, transport).observe(seconds)
 
+    def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """``route`` is the route's template (``/api/v1/runs/{run_id}``), never the path: labels stay bounded."""
+        self.http_requests.labels(route, method, f"{status // 100}xx").observe(seconds)
+
     def asgi_app(self) -> Any:
         """``GET /metrics`` for an ASGI server: ``Mount("/metrics", metrics.asgi_app())``."""
         from prometheus_client import make_asgi_app
 
         return make_asgi_app(self.registry)
-
-    def middleware(self, app: Any) -> Any:
-        """ASGI middleware timing every HTTP request by its route template (Starlette's ``scope["route"]``)."""
-        return _HttpTimer(app, self)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> Any:
         """Serve ``/metrics`` on ``host:port`` from a daemon thread (``parac mcp serve --metrics-port``)."""
@@ -122,31 +121,6 @@ class Metrics:
         from prometheus_client import generate_latest
 
         return generate_latest(self.registry).decode()
-
-
-class _HttpTimer:
-    def __init__(self, app: Any, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        began = time.perf_counter()
-        status = [500]
-
-        async def sending(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"  # templates only: bounded
-            self.metrics.http_requests.labels(route, scope["method"], f"{status[0] // 100}xx").observe(
-                time.perf_counter() - began)
 
 
 class _Workspaces:
