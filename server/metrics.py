@@ -63,7 +63,7 @@ class Metrics:
         self.agent_runs = Counter(
             "parac_agent_runs_total", "Agent runs by agent and status.", ["agent", "status"], registry=r)
         self.workflow_runs = Counter(
-            "parac_workflow_runs_total", "Workflow runs by workflow and status (ended, paused).",
+            "parac_workflow_runs_total", "Workflow runs that ended, by workflow and status.",
             ["workflow", "status"], registry=r)
         self._hosts: weakref.WeakSet[Host] = weakref.WeakSet()
         r.register(_Workspaces(self._hosts))
