@@ -131,3 +131,48 @@ def test_mcp_tool_call_continues_the_callers_trace(project, receiver):
     assert agent.attributes["parac.actor"].startswith("mcp:stdio")
     tool = _one(spans, "execute_tool file_read")
     assert tool.parent_id == agent.span_id
+
+
+def test_external_mcp_server_continues_the_trace(project, receiver, tmp_path):
+    """parac calls another MCP server (here a second parac, itself tracing): its request span is a child of the
+    call's, through the traceparent the SDK's client puts in the request's ``_meta``."""
+    inner = tmp_path / "inner"
+    (inner / ".parac").mkdir(parents=True)
+    (inner / ".parac" / "parac.yaml").write_text("name: inner\n")
+    server = {"command": sys.executable, "args": ["-P", "-m", "parac.server.cli", "mcp", "serve", "-w", str(inner)],
+              "env": {**receiver.env(), "OTEL_SERVICE_NAME": "inner"}, "connect_timeout_s": 60}
+    settings = project.root / ".parac" / "parac.yaml"
+    settings.write_text(settings.read_text() + "mcp_servers: " + json.dumps({"inner": server}) + "\n")
+    (project.root / ".parac" / "policies" / "inner.yaml").write_text("allow:\n  - tools: ['inner.*']\n")
+    done = project.cli("tools", "call", "inner.list_agents", env=receiver.env())
+    assert done.returncode == 0, done.stderr
+    spans = receiver.wait_for(_has("execute_tool inner.list_agents", "tools/call list_agents"))
+    call = _one(spans, "execute_tool inner.list_agents")
+    remote = _one(spans, "tools/call list_agents")
+    assert call.service == "parac" and remote.service == "inner"
+    assert remote.trace_id == call.trace_id
+    sent = next(s for s in spans if s.span_id == remote.parent_id)  # the SDK client's span of the request
+    assert sent.name == "MCP send tools/call list_agents" and sent.parent_id == call.span_id
+
+
+def test_budget_refusal_and_approval_are_on_their_spans(project, receiver):
+    (project.root / ".parac" / "agents" / "frugal.yaml").write_text(
+        f"description: cannot afford a call\nmodel: '{project.model}'\nbudget: {{per_run_usd: 0.000001}}\n")
+    (project.root / ".parac" / "workflows" / "gated.yaml").write_text(
+        "steps:\n  - {id: a, tool: file_read, arguments: {path: notes.txt}}\n"
+        "  - {id: gate, type: approval, depends_on: [a], message: Ship it?}\n")
+    refused = project.cli("agents", "run", "frugal", "-t", "x", env=receiver.env())
+    assert refused.returncode == 1
+    gated = project.cli("workflow", "run", "gated", "--yes", env=receiver.env())
+    assert gated.returncode == 0, gated.stderr
+    spans = receiver.wait_for(_has("invoke_agent frugal", "step gate"))
+    chat = next(s for s in spans if s.name.startswith("chat ") and s.parent_id == _one(spans, "invoke_agent frugal").span_id)
+    assert chat.attributes["parac.budget.refused"] is True
+    assert chat.attributes["parac.policy.rule"].startswith("budget:")
+    assert chat.attributes["error.type"] == "denied" and chat.status == 2
+    assert [name for name, _ in chat.events] == ["parac.budget.refused"]
+    gate = _one(spans, "step gate")
+    events = dict(gate.events)
+    assert list(events) == ["workflow.approval.requested", "workflow.approval.decided"]
+    assert events["workflow.approval.decided"]["parac.step"] == "gate"
+    assert gate.attributes["parac.step.status"] == "completed"
