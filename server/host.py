@@ -279,7 +279,7 @@ class PluginHooks:
 
     def event(self, name: str, data: dict[str, Any]) -> None:
         if log.isEnabledFor(logging.INFO):  # a line per run, step and gate for logs (JSON lines name run and trace)
-            log.info("%s %s", name, " ".join(f"{k}={data[k]}" for k in _EVENT_KEYS if data.get(k) is not None))
+            log.info("%s", " ".join([name, *(f"{k}={data[k]}" for k in _EVENT_KEYS if data.get(k) is not None)]))
         _observe(lambda: self._hook.parac_event(name=name, data=data))
         if self._host.metrics is not None:
             self._host.metrics.event(name, data)

@@ -120,7 +120,7 @@ def cli(ctx: click.Context, workspace: str | None, debug: bool, log_format: str)
 
         from parac.server.jsonlog import use_json_logs
 
-        logging.basicConfig(level=logging.INFO)  # the CLI logs nothing by default; asked for JSON, it logs info
+        logging.getLogger().setLevel(logging.INFO)  # warnings only as text; asked for JSON lines, runs log info
         use_json_logs()
 
     ctx.obj = State(workspace=workspace, debug=debug)

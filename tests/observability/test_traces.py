@@ -87,7 +87,7 @@ def test_captured_content_is_redacted(project, receiver):
 
 
 def test_workflow_with_parallel_steps_is_one_trace(project, receiver):
-    done = project.cli("workflow", "run", "fan", env=receiver.env())
+    done = project.cli("--log-format", "json", "workflow", "run", "fan", env=receiver.env())
     assert done.returncode == 0, done.stderr
     spans = receiver.wait_for(_has("invoke_workflow fan", "step summary", "invoke_agent reader"))
     run = _one(spans, "invoke_workflow fan")
@@ -104,6 +104,11 @@ def test_workflow_with_parallel_steps_is_one_trace(project, receiver):
     assert all(s.attributes["parac.workflow"] == "fan" for s in reads)
     # the join starts after every branch ended
     assert steps["summary"].start_ns >= max(steps[k].end_ns for k in "abc")
+    # the CLI's JSON log lines (its progress lines stay text) name the run, and inside it the run's trace
+    logs = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    mine = [line for line in logs if line.get("run_id") == run.attributes["parac.run_id"]]
+    assert {line["trace_id"] for line in mine if "trace_id" in line} == {run.trace_id}
+    assert {line.get("step") for line in mine} >= {"a", "b", "c", "summary"}
 
 
 def test_mcp_tool_call_continues_the_callers_trace(project, receiver):
