@@ -3,7 +3,8 @@
 parac opens a span for each agent run (``invoke_agent {agent}``), model call (``chat {model}``), tool call
 (``execute_tool {tool}``), workflow run (``invoke_workflow {workflow}``) and workflow step (``step {id}``). They
 nest by ``contextvars``: under the MCP SDK's span of the request that started them, across anyio's worker threads
-and the workflow engine's tasks (both copy the context), into external MCP servers (the SDK's client puts
+and the workflow engine's tasks (both copy the context), into threads and event loops of parac's own
+(:func:`carried`, :func:`resumed`), into external MCP servers (the SDK's client puts
 ``traceparent`` in each request's ``_meta``) and across HTTP (:func:`inject`, :func:`extracted`). Approvals, budget
 thresholds and refusals are events and attributes of the span they happen in (:func:`event`, and ``CallDenied``'s
 rule on the refused call's span).
@@ -317,6 +318,38 @@ def inject(carrier: dict[str, str]) -> dict[str, str]:
 
         otel_inject(carrier)
     return carrier
+
+
+def carried() -> tuple[Any, Mapping[str, str] | None] | None:
+    """The current span and log fields, to pick up in another thread or event loop with :func:`resumed` (never the
+    whole ``contextvars`` context: that would carry the caller's event loop markers, which refuse a new loop)."""
+    fields_now = LOG_FIELDS.get()
+    if _STATE.tracer is None:
+        return None if fields_now is None else (None, fields_now)
+    from opentelemetry import context as otel_context
+
+    return otel_context.get_current(), fields_now
+
+
+@contextlib.contextmanager
+def resumed(what: tuple[Any, Mapping[str, str] | None] | None) -> Iterator[None]:
+    """Make what :func:`carried` took current within the block."""
+    if what is None:
+        yield
+        return
+    otel, fields_then = what
+    token = LOG_FIELDS.set(fields_then)
+    attached = None
+    if otel is not None:
+        from opentelemetry import context as otel_context
+
+        attached = otel_context.attach(otel)
+    try:
+        yield
+    finally:
+        if attached is not None:
+            otel_context.detach(attached)
+        LOG_FIELDS.reset(token)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,6 @@ run, and a gate is put to the person through MCP elicitation when the client off
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -178,18 +177,21 @@ def resume_in_background(workspace: Workspace, host: Host, run_id: str, context:
 
     from parac.core.workflows.runs import WorkflowRunner
 
+    from parac.core import telemetry
+
+    caller = telemetry.carried()  # the run's spans are children of the request that started it
+
     def work() -> None:
         runner = WorkflowRunner(workspace, hooks=host.hooks, context=context)
         try:
-            anyio.run(runner.resume, run_id)
+            with telemetry.resumed(caller):
+                anyio.run(runner.resume, run_id)
         except Exception:
             log.exception("workflow run %s stopped with an error", run_id)
         finally:
             runner.close()
 
-    # in the caller's context: the run's spans are children of the request that started it
-    threading.Thread(target=contextvars.copy_context().run, args=(work,), name=f"workflow {run_id}",
-                     daemon=True).start()
+    threading.Thread(target=work, name=f"workflow {run_id}", daemon=True).start()
 
 
 def resume_interrupted(workspace: Workspace, host: Host, actor: str = "mcp:start") -> list[str]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextvars
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import suppress
 from typing import Any
 
+from parac.core import telemetry
 from parac.core.tools import ToolError
 
 
@@ -38,7 +38,7 @@ class BackgroundLoop:
     def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float) -> Any:
         """Run ``coroutine`` on the loop in the caller's context (its trace span: the request an external server
         receives names it as parent), and wait at most ``timeout`` seconds."""
-        future = asyncio.run_coroutine_threadsafe(_within(contextvars.copy_context(), coroutine), self._ensure())
+        future = asyncio.run_coroutine_threadsafe(_within(telemetry.carried(), coroutine), self._ensure())
         try:
             return future.result(timeout)
         except FutureTimeout:
@@ -67,6 +67,6 @@ class BackgroundLoop:
         self._loop = self._thread = None
 
 
-async def _within(context: contextvars.Context, coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Await ``coroutine`` as a task of ``context`` (cancelling this cancels it)."""
-    return await asyncio.get_running_loop().create_task(coroutine, context=context)
+async def _within(caller: Any, coroutine: Coroutine[Any, Any, Any]) -> Any:
+    with telemetry.resumed(caller):
+        return await coroutine
