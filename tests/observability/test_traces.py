@@ -181,3 +181,25 @@ def test_budget_refusal_and_approval_are_on_their_spans(project, receiver):
     assert list(events) == ["workflow.approval.requested", "workflow.approval.decided"]
     assert events["workflow.approval.decided"]["parac.step"] == "gate"
     assert gate.attributes["parac.step.status"] == "completed"
+
+
+def test_background_workflow_run_is_a_child_of_the_request_that_started_it(project, receiver):
+    """run_workflow without wait drives the run in a thread of its own that outlives the request."""
+
+    async def go():
+        params = StdioServerParameters(
+            command=sys.executable, args=["-P", "-m", "parac.server.cli", "mcp", "serve", "-w", str(project.root)],
+            env={**os.environ, **receiver.env()}, cwd=str(project.root),
+        )
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            started = await session.call_tool("run_workflow", {"name": "fan"})
+            assert not started.is_error, started
+            await anyio.to_thread.run_sync(lambda: receiver.wait_for(_has("invoke_workflow fan", "step summary")))
+
+    anyio.run(go)
+    spans = receiver.wait_for(_has("tools/call run_workflow", "invoke_workflow fan", "invoke_agent reader"))
+    request = _one(spans, "tools/call run_workflow")
+    run = _one(spans, "invoke_workflow fan")
+    assert run.parent_id == request.span_id and run.trace_id == request.trace_id
+    assert _one(spans, "invoke_agent reader").trace_id == request.trace_id
