@@ -45,7 +45,7 @@ ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPO
 MAX_CONTENT_CHARS = 16_000
 """Captured content longer than this is cut: a span is not a transcript store."""
 
-_CONTENT_KEYS = frozenset({"inputs", "outputs", "output", "task", "transcript", "arguments", "result"})
+_CONTENT_KEYS = frozenset({"inputs", "outputs", "output", "task", "transcript", "arguments", "result", "message", "comment"})
 """Event data that may hold a user's content: never put on an event (content is opt-in, on the call spans)."""
 
 
@@ -270,22 +270,22 @@ def workflow_run(workflow: str, run_id: str, *, resumed: bool) -> AbstractContex
 
 
 def workflow_step(
-    workflow: str, run_id: str, step: str, kind: str, outcome: list[Any], *, pause: type[BaseException]
+    workflow: str, run_id: str, step: str, kind: str, *, pause: type[BaseException]
 ) -> AbstractContextManager[Any]:
-    """``step {id}`` around one step's work (every attempt); the step's outcome is appended to ``outcome`` before
-    the block ends. ``pause`` is what a step raises to wait at a gate: no error."""
+    """``step {id}`` around one step's work (every attempt); :func:`step_result` records how it ended. ``pause``
+    is what a step raises to wait at a gate: no error."""
     if _STATE.tracer is None:
         return fields(run_id=run_id, step=step) if _STATE.log_fields else _NOOP
     attributes = {"parac.workflow": workflow, "parac.run_id": run_id, "parac.step": step, "parac.step.kind": kind}
-    return _span(f"step {step}", attributes, None, run_id=run_id, step=step,
-                 finish=lambda span: _step_end(span, outcome), ok=(pause,))
+    return _span(f"step {step}", attributes, None, run_id=run_id, step=step, ok=(pause,))
 
 
-def _step_end(span: Any, outcome: list[Any]) -> None:
-    if outcome:
-        span.set_attribute("parac.step.status", outcome[0].status)
-        if outcome[0].error:
-            _error(span, "step_failed", outcome[0].error)
+def step_result(span: Any, status: str, error: str | None) -> None:
+    if span is None:
+        return
+    span.set_attribute("parac.step.status", status)
+    if error:
+        _error(span, "step_failed", error)
 
 
 def event(name: str, data: Mapping[str, Any]) -> None:

@@ -430,12 +430,12 @@ class _Execution:
 
     async def _run_one(self, step_id: str) -> str | None:
         step = self.steps[step_id]
-        done: list[_Outcome] = []
         began = time.monotonic()
         try:
-            with telemetry.workflow_step(self.run.workflow, self.run_id, step_id, self.kinds[step_id], done,
-                                         pause=_Paused):
-                done.append(await self._step(step))
+            with telemetry.workflow_step(self.run.workflow, self.run_id, step_id, self.kinds[step_id],
+                                         pause=_Paused) as span:
+                outcome = await self._step(step)
+                telemetry.step_result(span, outcome.status, outcome.error)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 self.scheduler.cancelled(step_id)
@@ -453,8 +453,8 @@ class _Execution:
             for other in to_start:
                 self.tg.start_soon(self._worker, other, name=f"step {other}")
             return None
-        done[0].seconds = time.monotonic() - began
-        return await self._complete(step_id, done[0])
+        outcome.seconds = time.monotonic() - began
+        return await self._complete(step_id, outcome)
 
     async def _complete(self, step_id: str, outcome: _Outcome) -> str | None:
         """Checkpoint a step's end together with the starts it allows; return a step for this task to run."""
