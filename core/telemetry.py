@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from .calls import CallContext, ToolCall
     from .specs import TelemetrySettings
+    from .workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +230,9 @@ def model_result(span: Any, messages: list[dict[str, Any]], answer: Any, *, capt
         span.set_attribute("gen_ai.output.messages", _content([completion.to_message()]))
 
 
-def tool_call(call: ToolCall, *, capture: bool) -> AbstractContextManager[Any]:
-    """``execute_tool {tool}`` around one governed call; :func:`allowed` and :func:`tool_result` fill it in."""
+def tool_call(call: ToolCall, workspace: Workspace | None) -> AbstractContextManager[Any]:
+    """``execute_tool {tool}`` around one governed call; :func:`allowed` and :func:`tool_result` fill it in. The
+    arguments are recorded when ``workspace``'s ``telemetry.capture_content`` says so."""
     if _STATE.tracer is None:
         return _NOOP
     attributes = _present({
@@ -239,7 +241,7 @@ def tool_call(call: ToolCall, *, capture: bool) -> AbstractContextManager[Any]:
         "parac.workflow": call.workflow, "parac.run_id": call.run_id, "parac.step": call.step,
         "parac.approved_by": call.approved_by,
     })
-    if capture:
+    if _captures(workspace):
         attributes["gen_ai.tool.call.arguments"] = _content(call.arguments)
     return _span(f"execute_tool {call.tool}", attributes, None)
 
@@ -250,13 +252,13 @@ def allowed(span: Any) -> None:
         span.set_attribute("parac.policy.decision", "allowed")
 
 
-def tool_result(span: Any, call: ToolCall, result: Any, *, capture: bool) -> None:
+def tool_result(span: Any, call: ToolCall, result: Any, workspace: Workspace | None) -> None:
     if span is None:
         return
     for name, value in call.notes.items():
         if isinstance(value, (str, bool, int, float)):
             span.set_attribute(f"parac.note.{name}", value)
-    if capture:
+    if _captures(workspace):
         span.set_attribute("gen_ai.tool.call.result", _content(result))
 
 
@@ -465,6 +467,10 @@ def _error(span: Any, kind: str, message: str) -> None:
 def _on_behalf(context: CallContext) -> dict[str, Any]:
     return {"parac.actor": context.actor, "parac.workflow": context.workflow, "parac.run_id": context.run_id,
             "parac.step": context.step}
+
+
+def _captures(workspace: Workspace | None) -> bool:
+    return workspace is not None and workspace.settings.telemetry.capture_content
 
 
 def _present(attributes: dict[str, Any]) -> dict[str, Any]:

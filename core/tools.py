@@ -115,8 +115,7 @@ async def invoke_tool(
     """Check the arguments, let the hooks veto, run the tool, let the hooks observe. Raises what went wrong.
 
     A tool that takes ``ctx`` is told the ``workspace``'s root, settings and policies."""
-    capture = workspace is not None and workspace.settings.telemetry.capture_content
-    with telemetry.tool_call(call, capture=capture) as span:
+    with telemetry.tool_call(call, workspace) as span:
         try:
             tool.check_arguments(call.arguments)
         except ToolError as exc:  # bad input is an outcome the audit records, though no policy was asked
@@ -137,5 +136,5 @@ async def invoke_tool(
             hooks.after_tool_call(call, None, exc)
             raise
         hooks.after_tool_call(call, result, None)
-        telemetry.tool_result(span, call, result, capture=capture)
+        telemetry.tool_result(span, call, result, workspace)
         return result
