@@ -46,8 +46,13 @@ ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPO
 MAX_CONTENT_CHARS = 16_000
 """Captured content longer than this is cut: a span is not a transcript store."""
 
-_CONTENT_KEYS = frozenset({"inputs", "outputs", "output", "task", "transcript", "arguments", "result", "message", "comment"})
-"""Event data that may hold a user's content: never put on an event (content is opt-in, on the call spans)."""
+_EVENT_KEYS = frozenset({
+    "run_id", "workflow", "step", "agent", "actor", "by", "status", "outcome", "attempt", "delay_s", "iteration",
+    "max_iterations", "phase", "to", "strategy", "kind", "limit", "scope", "percent", "spent_usd", "limit_usd",
+    "cost_usd", "approved", "error", "reason", "depth",
+})
+"""What of an event's data goes on a span event: names, states and figures. An allow-list, since events carry a
+user's content too (inputs, outputs, gate messages, a pattern's text): content is opt-in, on the call spans."""
 
 
 class _Tracing:
@@ -303,7 +308,7 @@ def event(name: str, data: Mapping[str, Any]) -> None:
 
     attributes = {}
     for key, value in data.items():
-        if key in _CONTENT_KEYS or value is None:
+        if key not in _EVENT_KEYS or value is None:
             continue
         if isinstance(value, str):
             attributes[f"parac.{key}"] = redact(value)[:1000]
