@@ -60,6 +60,7 @@ class LLMCall:
     step: str | None = None
     max_tokens: int | None = None
     estimated_usd: float = 0.0
+    cost_usd: float | None = None  # what the call cost, set before the after-call hooks see an answer
     call_id: str = field(default_factory=new_id)
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from . import telemetry
 from .budgets import Accountant
 from .calls import NO_HOOKS, CallContext, CallDenied, CallHooks
 from .costs import CostRow, ModelPrice, price_for
@@ -228,9 +229,13 @@ class ModelClient:
             request.temperature = temperature
             request.stream = on_text is not None
             try:
-                return await self._call(
-                    candidate, routed, provider, request, estimate, price, on_text, context, run_limit_usd
-                )
+                with telemetry.model_call(candidate, routed.breaker_key, context) as span:
+                    answer = await self._call(
+                        candidate, routed, provider, request, estimate, price, on_text, context, run_limit_usd
+                    )
+                    telemetry.model_result(span, request.messages, answer,
+                                           capture=self.settings.telemetry.capture_content)
+                return answer
             except (ProviderError, CircuitOpen) as exc:
                 failures.append(_failure(candidate, exc))
         if len(failures) == 1:
@@ -291,6 +296,7 @@ class ModelClient:
         row.completion_tokens = completion.usage.completion_tokens
         row.cost_usd = cost
         row.priced = priced
+        call.cost_usd = cost
         if reservation is not None and self.accountant is not None:
             self.accountant.settle(reservation, row, actor=context.actor)
         self.hooks.after_llm_call(call, completion, None)

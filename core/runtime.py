@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from . import telemetry
 from .budgets import Accountant
 from .budgets import status as budgets_status
 from .calls import NO_HOOKS, CallContext, CallDenied, CallHooks
@@ -182,6 +183,7 @@ class Runtime:
         self.close()
 
     def _emit(self, name: str, data: dict[str, Any]) -> None:
+        telemetry.event(name, data)
         self.hooks.event(name, data)
         if self.on_event is not None:
             self.on_event(name, data)
@@ -341,7 +343,8 @@ class Runtime:
              "step": context.step, "actor": actor, "depth": depth},
         )
         try:
-            await self._drive(turns)
+            with telemetry.agent_run(result, context):
+                await self._drive(turns)
         except ProviderError as exc:
             result.status, result.error = "failed", str(exc)
         except CallDenied as exc:

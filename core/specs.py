@@ -319,6 +319,16 @@ class MemorySettings(Spec):
     episodes: bool = Field(True, description="Keep a summary of every finished workflow run in ``workflow:NAME``.")
 
 
+class TelemetrySettings(Spec):
+    """Traces of runs, model calls and tool calls sent to an OpenTelemetry collector (see ``parac.core.telemetry``).
+    The standard ``OTEL_*`` environment variables win over these."""
+
+    enabled: bool | None = Field(None, description="Send traces (default: only when ``endpoint`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` names a collector).")
+    endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")] | None = Field(None, description="The collector's OTLP/HTTP base URL (``http://127.0.0.1:4318``); spans go to ``/v1/traces`` beneath it.")
+    service_name: str | None = Field(None, description="``service.name`` of the traces (default ``parac``; ``OTEL_SERVICE_NAME`` wins).")
+    capture_content: bool = Field(False, description="Record prompts, model answers, tool arguments and results on the spans, redacted first (off: only names, sizes, tokens and costs).")
+
+
 class ProjectSettings(Spec):
     """``.parac/parac.yaml``: project-wide settings."""
 
@@ -334,6 +344,7 @@ class ProjectSettings(Spec):
     serve: ServeSettings = Field(default_factory=ServeSettings, description="``parac serve``: JWT and HMAC credentials, allow-lists, CORS, body cap, rate limit.")
     settings: dict[str, Any] = Field(default_factory=_empty_dict, description="Settings for plugins, by plugin name.")
     memory: MemorySettings = Field(default_factory=MemorySettings, description="The workspace's memory: entry size limit, retention, optional embedding model.")
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings, description="Traces sent to an OpenTelemetry collector: ``enabled``, ``endpoint``, ``service_name``, ``capture_content``.")
     data_minimisation: bool = Field(False, description="Mask every kind of personal data (email, phone, card and account numbers, IP addresses) before anything is audited, logged or sent to a model, besides the secrets that are always masked.")
 
 

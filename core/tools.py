@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from . import telemetry
 from .calls import CallHooks, ToolCall
 from .errors import ParacBaseError
 
@@ -116,24 +117,27 @@ async def invoke_tool(
     """Check the arguments, let the hooks veto, run the tool, let the hooks observe. Raises what went wrong.
 
     A tool that takes ``ctx`` is told the ``workspace``'s root, settings and policies."""
-    try:
-        tool.check_arguments(call.arguments)
-    except ToolError as exc:  # bad input is an outcome the audit records, though no policy was asked
-        hooks.after_tool_call(call, None, exc)
-        raise
-    kwargs = dict(call.arguments)
-    if tool.wants_context:
-        kwargs["ctx"] = (ToolContext(call) if workspace is None else
-                         ToolContext(call, workspace.root, workspace.settings.settings, workspace.current_policies(),
-                                     workspace))
-    try:
-        hooks.before_tool_call(call)  # a veto is an outcome too: the after hooks see it (audit records denials)
-        if tool.is_async:
-            result = await tool.fn(**kwargs)
-        else:
-            result = await anyio.to_thread.run_sync(lambda: tool.fn(**kwargs))
-    except BaseException as exc:
-        hooks.after_tool_call(call, None, exc)
-        raise
-    hooks.after_tool_call(call, result, None)
-    return result
+    with telemetry.tool_call(call, workspace) as span:
+        try:
+            tool.check_arguments(call.arguments)
+        except ToolError as exc:  # bad input is an outcome the audit records, though no policy was asked
+            hooks.after_tool_call(call, None, exc)
+            raise
+        kwargs = dict(call.arguments)
+        if tool.wants_context:
+            kwargs["ctx"] = (ToolContext(call) if workspace is None else
+                             ToolContext(call, workspace.root, workspace.settings.settings, workspace.current_policies(),
+                                         workspace))
+        try:
+            hooks.before_tool_call(call)  # a veto is an outcome too: the after hooks see it (audit records denials)
+            telemetry.allowed(span)
+            if tool.is_async:
+                result = await tool.fn(**kwargs)
+            else:
+                result = await anyio.to_thread.run_sync(lambda: tool.fn(**kwargs))
+        except BaseException as exc:
+            hooks.after_tool_call(call, None, exc)
+            raise
+        hooks.after_tool_call(call, result, None)
+        telemetry.tool_result(span, call, result, workspace)
+        return result

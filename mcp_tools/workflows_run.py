@@ -178,10 +178,15 @@ def resume_in_background(workspace: Workspace, host: Host, run_id: str, context:
 
     from parac.core.workflows.runs import WorkflowRunner
 
+    from parac.core import telemetry
+
+    caller = telemetry.carried()  # the run's spans are children of the request that started it
+
     def work() -> None:
         runner = WorkflowRunner(workspace, hooks=host.hooks, context=context)
         try:
-            anyio.run(runner.resume, run_id)
+            with telemetry.resumed(caller):
+                anyio.run(runner.resume, run_id)
         except Exception:
             log.exception("workflow run %s stopped with an error", run_id)
         finally:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from parac.core import telemetry
 from parac.core.calls import CallContext, CallDenied, LLMCall, ToolCall
 from parac.core.diagnostics import ParacError
 from parac.core.sources import load_source
@@ -38,6 +39,7 @@ from .registry import KINDS, Registry
 
 if TYPE_CHECKING:
     from .gateway import ToolSources
+    from .metrics import Metrics
 
 log = logging.getLogger("parac.host")
 ENV_ALLOW = "PARAC_LOAD_PLUGINS"
@@ -94,6 +96,7 @@ class Host:
         self.workspace: Workspace | None = None
         self.tool_sources: ToolSources | None = None
         self.hooks = PluginHooks(self)
+        self.metrics: Metrics | None = None  # the serving app's counters (``Metrics.watch``), if it keeps any
         self._disabled = set(disabled) | _names(os.environ.get(ENV_DISABLE))
         self._load_builtins()
         if entry_points:
@@ -127,6 +130,7 @@ class Host:
             # External MCP servers' tools join the registry as SERVER.tool; nothing connects until one is needed.
             self.tool_sources = ToolSources(self.workspace.settings.mcp_servers, self.workspace.root, self._add_external)
             self.tool_sources.declare(referenced_tools(self.workspace))
+        telemetry.configure(self.workspace.settings.telemetry)  # traces on if parac.yaml or OTEL_* ask (process-wide)
         self._each_impl("parac_workspace_opened", workspace=self.workspace)
         return self.workspace
 
@@ -262,15 +266,27 @@ class PluginHooks:
 
     def after_tool_call(self, call: ToolCall, result: Any, error: BaseException | None) -> None:
         _observe(lambda: self._hook.parac_after_tool_call(call=call, result=result, error=error))
+        if self._host.metrics is not None:
+            self._host.metrics.tool_call(call, error)
 
     def before_llm_call(self, call: LLMCall) -> None:
         _fail_closed(lambda: self._hook.parac_before_llm_call(call=call), f'model "{call.model}"')
 
     def after_llm_call(self, call: LLMCall, response: Any, error: BaseException | None) -> None:
         _observe(lambda: self._hook.parac_after_llm_call(call=call, response=response, error=error))
+        if self._host.metrics is not None:
+            self._host.metrics.llm_call(call, response, error)
 
     def event(self, name: str, data: dict[str, Any]) -> None:
+        if log.isEnabledFor(logging.INFO):  # a line per run, step and gate for logs (JSON lines name run and trace)
+            log.info("%s", " ".join([name, *(f"{k}={data[k]}" for k in _EVENT_KEYS if data.get(k) is not None)]))
         _observe(lambda: self._hook.parac_event(name=name, data=data))
+        if self._host.metrics is not None:
+            self._host.metrics.event(name, data)
+
+
+_EVENT_KEYS = ("run_id", "workflow", "agent", "step", "status", "attempt")
+"""What an event's log line names."""
 
 
 def _fail_closed(run: Any, what: str) -> None:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import anyio
 
+from .. import telemetry
 from ..diagnostics import ParacError
 from ..errors import ParacBaseError
 from ..store import transaction
@@ -260,6 +261,7 @@ class Engine:
         return summarize(self.conn, run_id, run)
 
     def event(self, name: str, data: dict) -> None:
+        telemetry.event(name, data)
         self.services.event(name, data)
 
 
@@ -269,6 +271,7 @@ class _Outcome:
     output: Any = None
     error: str | None = None
     cost: float = 0.0
+    seconds: float = 0.0  # the step's work, every attempt and wait included (its end event reports it)
 
 
 class _Batch:
@@ -331,7 +334,8 @@ class _Execution:
     async def run_to_end(self) -> None:
         """Drive the run; whatever happens, its held checkpoints are written and its lease is given up."""
         try:
-            await self.drive()
+            with telemetry.workflow_run(self.run.workflow, self.run_id, resumed=not self.new):
+                await self.drive()
         finally:
             if not self.released:
                 cp.write(self.conn, [*self.held, cp.release_op(self.run_id, self.engine.owner)])
@@ -431,8 +435,12 @@ class _Execution:
 
     async def _run_one(self, step_id: str) -> str | None:
         step = self.steps[step_id]
+        began = time.monotonic()
         try:
-            outcome = await self._step(step)
+            with telemetry.workflow_step(self.run.workflow, self.run_id, step_id, self.kinds[step_id],
+                                         pause=_Paused) as span:
+                outcome = await self._step(step)
+                telemetry.step_result(span, outcome.status, outcome.error)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 self.scheduler.cancelled(step_id)
@@ -450,6 +458,7 @@ class _Execution:
             for other in to_start:
                 self.tg.start_soon(self._worker, other, name=f"step {other}")
             return None
+        outcome.seconds = time.monotonic() - began
         return await self._complete(step_id, outcome)
 
     async def _complete(self, step_id: str, outcome: _Outcome) -> str | None:
@@ -459,7 +468,8 @@ class _Execution:
         self.after_commit.append(
             ("workflow.step.end",
              {"run_id": self.run_id, "step": step_id, "status": outcome.status, "error": outcome.error,
-              "attempt": self.scheduler.attempts.get(step_id, 0), "cost": outcome.cost})
+              "attempt": self.scheduler.attempts.get(step_id, 0), "cost": outcome.cost,
+              "workflow": self.run.workflow, "duration_s": round(outcome.seconds, 6)})
         )
         moves = self.scheduler.finish(step_id, outcome.status, outcome.output, outcome.error)
         to_start = self._decided(moves, ops)

@@ -109,10 +109,20 @@ def _available(target: str) -> bool:
     help="The project holding .parac/ (default: found walking up from the current directory).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              help="json: log lines on stderr as JSON objects (time, level, logger, message, run and trace ids).")
 @click.pass_context
-def cli(ctx: click.Context, workspace: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, workspace: str | None, debug: bool, log_format: str) -> None:
     """parac: agents, tools, skills and LLM providers for IDEs, over MCP and LSP."""
     from .common import State
+
+    if log_format == "json":
+        import logging
+
+        from parac.server.jsonlog import use_json_logs
+
+        logging.getLogger().setLevel(logging.INFO)  # warnings only as text; asked for JSON lines, runs log info
+        use_json_logs()
 
     ctx.obj = State(workspace=workspace, debug=debug)
 

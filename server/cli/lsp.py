@@ -23,10 +23,16 @@ def _host_port(value: str) -> tuple[str, int]:
 @click.option("--stdio", is_flag=True, help="Use stdin/stdout (the default; accepted because some clients pass it).")
 @click.option("--tcp", "tcp", metavar="HOST:PORT", default=None, help="Listen on a TCP address instead, for debugging.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning", show_default=True)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one JSON object a line.")
 @click.pass_context
-def lsp(ctx: click.Context, stdio: bool, tcp: str | None, log_level: str) -> None:
+def lsp(ctx: click.Context, stdio: bool, tcp: str | None, log_level: str, log_format: str) -> None:
     """Run the language server for .parac/ files (stdio unless --tcp)."""
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s", force=True)
+    if log_format == "json":
+        from parac.server.jsonlog import use_json_logs
+
+        use_json_logs()
     workspace = getattr(ctx.obj, "workspace", None)  # the group's --workspace / $PARAC_WORKSPACE
     from parac.lsp.server import build
 

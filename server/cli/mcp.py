@@ -52,6 +52,10 @@ def mcp() -> None:
     help="The tool profile to serve (all, minimal, authoring, operations, or one of mcp.profiles in parac.yaml); "
     "overrides mcp.profile.",
 )
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: any free port, logged).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one JSON object a line (time, level, logger, message, request/run/trace ids).")
 def serve(
     transport: str,
     host: str,
@@ -63,17 +67,19 @@ def serve(
     log_level: str,
     resume_runs: bool,
     profile: str | None,
+    metrics_port: int | None,
+    log_format: str,
 ) -> None:
     """Serve MCP over stdio (what editors spawn) or Streamable HTTP on 127.0.0.1."""
     from parac.server.mcp.logs import configure_stderr_logging
 
-    configure_stderr_logging(log_level)
+    configure_stderr_logging(log_level, log_format)
     from parac.server.mcp.run import HttpOptions, ServeError, run_http, run_stdio
 
     workspace = _given_workspace()
     try:
         if transport == "stdio":
-            run_stdio(workspace, resume_runs=resume_runs, profile=profile)
+            run_stdio(workspace, resume_runs=resume_runs, profile=profile, metrics_port=metrics_port)
         else:
             options = HttpOptions(
                 host=host,
@@ -83,7 +89,7 @@ def serve(
                 allowed_hosts=allow_hosts,
                 max_body_bytes=max_body,
             )
-            run_http(workspace, options, resume_runs=resume_runs, profile=profile)
+            run_http(workspace, options, resume_runs=resume_runs, profile=profile, metrics_port=metrics_port)
     except ServeError as error:
         raise click.ClickException(str(error)) from None
 

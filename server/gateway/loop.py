@@ -15,6 +15,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import suppress
 from typing import Any
 
+from parac.core import telemetry
 from parac.core.tools import ToolError
 
 
@@ -35,7 +36,9 @@ class BackgroundLoop:
         return self._loop is not None
 
     def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float) -> Any:
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._ensure())
+        """Run ``coroutine`` on the loop in the caller's context (its trace span: the request an external server
+        receives names it as parent), and wait at most ``timeout`` seconds."""
+        future = asyncio.run_coroutine_threadsafe(_within(telemetry.carried(), coroutine), self._ensure())
         try:
             return future.result(timeout)
         except FutureTimeout:
@@ -62,3 +65,8 @@ class BackgroundLoop:
         if self._thread is not None:
             self._thread.join(5)
         self._loop = self._thread = None
+
+
+async def _within(caller: Any, coroutine: Coroutine[Any, Any, Any]) -> Any:
+    with telemetry.resumed(caller):
+        return await coroutine

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from parac.core.workspace import Workspace
     from parac.server.host import Host
+    from parac.server.metrics import Metrics
 
 log = logging.getLogger("parac.mcp")
 
@@ -64,6 +65,7 @@ class ParacApp:
         host: Host | None = None,
         resume_runs: bool = False,
         profile: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """`host`: serve an already loaded plugin host (and its workspace) instead of loading one on first use.
         `resume_runs`: load at start and resume workflow runs that were interrupted (opt-in: a server an editor
@@ -74,6 +76,8 @@ class ParacApp:
         self.profile: Profile = BUILT_IN.get(profile or DEFAULT, BUILT_IN[DEFAULT])
         """The tool profile served (`parac.server.mcp.profiles`): re-read with `parac.yaml`, the last good one kept."""
         self.resume_runs = resume_runs
+        self.metrics = metrics
+        """The server's Prometheus counters (`--metrics-port`): requests here, calls and runs of the host it loads."""
         self.tokens = tokens or TokenAuthority()
         self.transport = transport
         self.poll_interval = poll_interval
@@ -87,6 +91,8 @@ class ParacApp:
         self.bus: SubscriptionBus | None = None  # set by the server assembly (2026-07-28 listen streams)
         self._faces: Faces | None = None
         self._loaded: Loaded | None = None if host is None else Loaded(host, host.workspace)
+        if host is not None and metrics is not None:
+            metrics.watch(host)
         self._load_lock = anyio.Lock()
         self._wanted = anyio.Event()  # set by the first loaded(): the watcher must not load anything by itself
         if resume_runs:
@@ -129,6 +135,8 @@ class ParacApp:
         try:
             with loading():
                 host = Host.for_workspace(self.start)
+            if self.metrics is not None:
+                self.metrics.watch(host)
         except ParacError as error:
             log.warning("serving without a workspace: %s", error)
             return Loaded(Host(), None, str(error))

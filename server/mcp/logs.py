@@ -17,8 +17,8 @@ from typing import Any
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def configure_stderr_logging(level: str = "warning") -> None:
-    """Route every logger and every warning to stderr (never stdout) at `level`."""
+def configure_stderr_logging(level: str = "warning", log_format: str = "text") -> None:
+    """Route every logger and every warning to stderr (never stdout) at `level`, as text or JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     # The level is the handler's, not the root logger's, so that parac's own records still reach MCP clients
@@ -27,6 +27,10 @@ def configure_stderr_logging(level: str = "warning") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(LEVELS.get(level, logging.WARNING))
+    if log_format == "json":
+        from parac.server.jsonlog import use_json_logs
+
+        use_json_logs()
     logging.captureWarnings(True)
     # The SDK marks the logging capability deprecated for 2026-07-28; parac serves both eras on purpose.
     warnings.filterwarnings("ignore", message=r".*deprecated as of 2026-07-28.*")

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from parac.core import telemetry
 from parac.core.errors import ParacBaseError
 from parac.core.secrets import SecretFileError, read_secret_file
 
@@ -13,6 +14,8 @@ from .http import HttpOptions, build_http_app, is_loopback, resource_url
 from parac.server.auth.roles import TokenAuthority
 
 if TYPE_CHECKING:
+    from parac.server.metrics import Metrics
+
     from .oauth import OAuth
 
 ENV_TOKEN = "PARAC_MCP_TOKEN"
@@ -24,10 +27,14 @@ class ServeError(ParacBaseError):
     """The server cannot start as asked (unsafe bind, unreadable token file); the message says what to change."""
 
 
-def run_stdio(workspace: Path | None, *, resume_runs: bool = False, profile: str | None = None) -> None:
+def run_stdio(
+    workspace: Path | None, *, resume_runs: bool = False, profile: str | None = None, metrics_port: int | None = None
+) -> None:
     from parac.server.startup import loading
 
     check_profile(workspace, profile)
+    start_tracing(workspace)
+    metrics = serve_metrics(metrics_port)
     with loading():
         import anyio
 
@@ -35,18 +42,26 @@ def run_stdio(workspace: Path | None, *, resume_runs: bool = False, profile: str
         from .server import build_server
         from .stdio import answering_stdio_server
 
-    app = ParacApp(workspace, transport="stdio", resume_runs=resume_runs, profile=profile)
+    app = ParacApp(workspace, transport="stdio", resume_runs=resume_runs, profile=profile, metrics=metrics)
     server = build_server(app)
 
     async def serve() -> None:
         async with answering_stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
 
-    anyio.run(serve)
+    try:
+        anyio.run(serve)
+    finally:
+        telemetry.flush()  # the last request's spans, before the client stops waiting for this process
 
 
 def run_http(
-    workspace: Path | None, options: HttpOptions, *, resume_runs: bool = False, profile: str | None = None
+    workspace: Path | None,
+    options: HttpOptions,
+    *,
+    resume_runs: bool = False,
+    profile: str | None = None,
+    metrics_port: int | None = None,
 ) -> None:
     import uvicorn
 
@@ -54,10 +69,12 @@ def run_http(
     from .server import build_server
 
     check_profile(workspace, profile)
+    start_tracing(workspace)
     mcp_settings, parac_dir = _mcp_settings(workspace)
     tokens = TokenAuthority(_token(mcp_settings, parac_dir))
     oauth = _oauth(mcp_settings, parac_dir, options)
-    app = ParacApp(workspace, tokens=tokens, transport="http", resume_runs=resume_runs, profile=profile)
+    app = ParacApp(workspace, tokens=tokens, transport="http", resume_runs=resume_runs, profile=profile,
+                   metrics=serve_metrics(metrics_port))
     for lookup, configured in app.faces.token_sources:
         tokens.add_source(lookup, configured=configured())
     if not is_loopback(options.host) and not tokens.required and oauth is None:
@@ -71,6 +88,39 @@ def run_http(
     asgi = build_http_app(build_server(app), tokens, options, oauth, home)
     config = uvicorn.Config(asgi, host=options.host, port=options.port, log_level="warning", lifespan="on")
     uvicorn.Server(config).run()
+
+
+def serve_metrics(port: int | None) -> Metrics | None:
+    """Prometheus metrics on 127.0.0.1:``port`` (``--metrics-port``; 0 picks a free port, logged), else None."""
+    if port is None:
+        return None
+    import logging
+
+    from parac.server.metrics import Metrics
+
+    metrics = Metrics()
+    try:
+        server = metrics.serve(port)
+    except OSError as error:
+        raise ServeError(f"--metrics-port {port}: cannot listen on 127.0.0.1:{port} ({error.strerror})") from None
+    logging.getLogger("parac.metrics").warning("metrics at http://127.0.0.1:%d/metrics", server.server_port)
+    return metrics
+
+
+def start_tracing(workspace: Path | None) -> None:
+    """Traces on before the first request when ``OTEL_*`` or ``telemetry:`` in `parac.yaml` ask for them (the SDK's
+    span of each request is the parent of parac's); a wrong ``telemetry:`` refuses the start at its place."""
+    from parac.core.diagnostics import ParacError
+    from parac.core.roots import find_root
+
+    try:
+        root: Path | None = find_root(workspace)
+    except ParacError:
+        root = None
+    try:
+        telemetry.configure(telemetry.settings_of(root))
+    except ParacError as error:
+        raise ServeError(str(error)) from None
 
 
 def check_profile(workspace: Path | None, override: str | None) -> None:

@@ -34,6 +34,7 @@ from .call import Call
 from .faces import FaceError, PromptFace, ResourceFace, TemplateFace, ToolFace, to_json_text
 from .icons import SERVER, icons
 from .logs import current_request, forward_to_clients
+from .observe import observing
 from parac.server.auth.roles import allows
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ def build_server(app: ParacApp) -> ParacServer:
     # 2026-07-28 era, which parac knows; handshake-era clients still use it.
     server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, handlers.set_level)
     server.add_notification_handler("notifications/initialized", types.NotificationParams, handlers.initialized)
+    observing(server, app.metrics, app.transport)
     return server
 
 

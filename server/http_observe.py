@@ -1,0 +1,64 @@
+"""ASGI middleware for parac's HTTP faces (``parac serve``): one trace span per request, W3C ``traceparent`` in
+and out, the request id on log lines, and the latency histogram by route template.
+
+    app = observe_http(app, metrics)                  # around the whole Starlette app
+    routes.append(Mount("/metrics", metrics.asgi_app()))
+
+An incoming ``traceparent`` makes the request's span a child of the caller's; the response carries the request's
+own ``traceparent`` (and ``x-request-id``: the caller's, else a fresh one), so a client can find its trace and log
+lines. Tracing off, only the request id and the timing are added.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from parac.core import telemetry
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
+
+
+def observe_http(app: Any, metrics: Metrics | None = None) -> Any:
+    return _Observed(app, metrics)
+
+
+class _Observed:
+    def __init__(self, app: Any, metrics: Metrics | None) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
+        request_id = headers.get("x-request-id", "")[:64] or os.urandom(8).hex()
+        method = scope["method"]
+        began = time.perf_counter()
+        status = [500]
+
+        with telemetry.extracted(headers), telemetry.fields(request_id=request_id), telemetry.span(
+            f"{method} {scope.get('path', '')}", {"http.request.method": method, "url.path": scope.get("path", "")},
+            server=True,
+        ) as span:
+
+            async def sending(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    status[0] = message["status"]
+                    added = [(b"x-request-id", request_id.encode("latin-1"))]
+                    added += [(k.encode(), v.encode()) for k, v in telemetry.inject({}).items()]
+                    message = {**message, "headers": [*message.get("headers", ()), *added]}
+                await send(message)
+
+            try:
+                await self.app(scope, receive, sending)
+            finally:
+                route = getattr(scope.get("route"), "path", None) or "unmatched"  # a template: bounded labels
+                if span is not None:
+                    span.update_name(f"{method} {route}")
+                    span.set_attributes({"http.route": route, "http.response.status_code": status[0]})
+                if self.metrics is not None:
+                    self.metrics.http_request(route, method, status[0], time.perf_counter() - began)
