@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("parac.server.cli.policy:policy", "Explain policy decisions."),
     "token": ("parac.server.cli.token:token", "Create access tokens for the HTTP transport."),
     "mcp": ("parac.server.cli.mcp:mcp", "Serve parac over MCP; set up MCP clients."),
+    "serve": ("parac.server.cli.serve:serve", "Serve the REST API, SSE streams and MCP over HTTP."),
     "lsp": ("parac.server.cli.lsp:lsp", "Run the language server (stdio)."),
     "completion": ("parac.server.cli.completion:completion", "Print a shell completion script (bash, zsh, fish)."),
 }

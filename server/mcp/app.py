@@ -128,6 +128,11 @@ class ParacApp:
                     self.update_profile()
         return self._loaded
 
+    @property
+    def current(self) -> Loaded | None:
+        """What is loaded so far (None before the first `loaded()`), for probes that must not start a load."""
+        return self._loaded
+
     def _load(self) -> Loaded:
         from parac.core.diagnostics import ParacError
         from parac.server.host import Host

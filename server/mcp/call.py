@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from parac.server.host import Host
 
     from .app import ParacApp
+    from .faces import ToolFace
 
 T = TypeVar("T")
 log = logging.getLogger("parac.mcp")
@@ -118,6 +119,23 @@ class Call:
         import anyio.to_thread
 
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), abandon_on_cancel=True)
+
+
+async def governed(call: Call, face: ToolFace, arguments: dict[str, Any]) -> Any:
+    """Run a parac tool between the governance hooks, on behalf of `call`'s caller (plugin tools get them from
+    `Host.call_tool` instead). Every face that runs a tool (MCP, HTTP) goes through here: one audit entry each."""
+    if not face.hooked:
+        return await face.invoke(call, arguments)
+    hooks = (await call.host()).hooks
+    record = call.context.tool_call(face.name, arguments)
+    hooks.before_tool_call(record)
+    try:
+        value = await face.invoke(call, arguments)
+    except BaseException as error:
+        hooks.after_tool_call(record, None, error)
+        raise
+    hooks.after_tool_call(record, value, None)
+    return value
 
 
 def offer(send: Any, item: Any) -> None:

@@ -88,16 +88,21 @@ class ToolFace:
 
     def check(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """The arguments converted to the handler's types; raises FaceError naming the first bad argument."""
-        if self.signature_of is None:
-            return arguments
         from pydantic import ValidationError
 
         try:
-            model = self._arguments_model.model_validate(arguments)
+            return self.validate(arguments)
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "arguments"
             raise FaceError(f'invalid arguments for tool "{self.name}": {where}: {first["msg"]}') from None
+
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The arguments converted to the handler's types; pydantic's `ValidationError` (every problem, each at its
+        location) for a face that renders them itself (the HTTP face's 422)."""
+        if self.signature_of is None:
+            return arguments
+        model = self._arguments_model.model_validate(arguments)
         return {name: getattr(model, name) for name in type(model).model_fields}
 
 

@@ -77,9 +77,11 @@ def resource_url(options: HttpOptions) -> str:
 
 def build_http_app(
     server: Any, tokens: TokenAuthority, options: HttpOptions, oauth: OAuth | None = None, home: Path | None = None
-) -> Any:
+) -> tuple[Any, Any]:
     """The ASGI application: the SDK's Streamable HTTP app with explicit allow-lists, an event store, the RFC 9728
-    metadata when OAuth is on, behind `Authenticate` (denials audited in `home`, the served workspace)."""
+    metadata when OAuth is on, behind `Authenticate` (denials audited in `home`, the served workspace); and the SDK's
+    Starlette app inside it, whose lifespan (the session manager) an application that mounts this one must run
+    (`parac serve`)."""
     from mcp.server.transport_security import TransportSecuritySettings
 
     from parac.server.auth.gate import Gate
@@ -110,7 +112,7 @@ def build_http_app(
         gate.jwt = oauth.verifier
         gate.public_paths = (METADATA_PATH, METADATA_PATH + options.path)
         gate.challenge = f'resource_metadata="{_metadata_url(oauth.resource)}"'
-    return Authenticate(served, gate)
+    return Authenticate(served, gate), app
 
 
 def _metadata_routes(oauth: OAuth, path: str) -> list[Any]:

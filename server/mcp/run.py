@@ -16,11 +16,12 @@ from parac.server.auth.roles import TokenAuthority
 if TYPE_CHECKING:
     from parac.server.metrics import Metrics
 
+    from .app import ParacApp
     from .oauth import OAuth
 
 ENV_TOKEN = "PARAC_MCP_TOKEN"
 
-__all__ = ["HttpOptions", "ServeError", "run_http", "run_stdio"]
+__all__ = ["HttpOptions", "ServeError", "mcp_endpoint", "run_http", "run_stdio"]
 
 
 class ServeError(ParacBaseError):
@@ -65,6 +66,18 @@ def run_http(
 ) -> None:
     import uvicorn
 
+    asgi, _sdk, _app = mcp_endpoint(workspace, options, resume_runs=resume_runs, profile=profile,
+                                    metrics_port=metrics_port)
+    config = uvicorn.Config(asgi, host=options.host, port=options.port, log_level="warning", lifespan="on")
+    uvicorn.Server(config).run()
+
+
+def mcp_endpoint(
+    workspace: Path | None, options: HttpOptions, *, resume_runs: bool = False, profile: str | None = None,
+    metrics_port: int | None = None,
+) -> tuple[Any, Any, ParacApp]:
+    """The Streamable HTTP MCP application for `workspace`, the SDK's app inside it (whose lifespan must run), and
+    the `ParacApp` it serves; refuses (`ServeError`) what `parac mcp serve --transport http` refuses."""
     from .app import ParacApp
     from .server import build_server
 
@@ -85,9 +98,8 @@ def run_http(
     if options.max_body_bytes is None and isinstance(mcp_settings.get("max_body_bytes"), int):
         options = HttpOptions(**{**options.__dict__, "max_body_bytes": mcp_settings["max_body_bytes"]})
     home = parac_dir.parent if parac_dir is not None else None
-    asgi = build_http_app(build_server(app), tokens, options, oauth, home)
-    config = uvicorn.Config(asgi, host=options.host, port=options.port, log_level="warning", lifespan="on")
-    uvicorn.Server(config).run()
+    asgi, sdk = build_http_app(build_server(app), tokens, options, oauth, home)
+    return asgi, sdk, app
 
 
 def serve_metrics(port: int | None) -> Metrics | None:

@@ -30,7 +30,7 @@ from parac.core.errors import public_message
 from parac.server.schema_cache import parac_schemas
 
 from .app import CLIENT_LOG_LEVELS, ParacApp
-from .call import Call
+from .call import Call, governed
 from .faces import FaceError, PromptFace, ResourceFace, TemplateFace, ToolFace, to_json_text
 from .icons import SERVER, icons
 from .logs import current_request, forward_to_clients
@@ -217,7 +217,7 @@ class Handlers:
         token = current_request.set(call)
         try:
             arguments = face.check(params.arguments or {})
-            value = await self._governed(call, face, arguments)
+            value = await governed(call, face, arguments)
         except Exception as error:
             if (message := public_message(error)) is not None:
                 return _error_result(message)
@@ -239,20 +239,6 @@ class Handlers:
             out.append(types.ResourceLink(uri=uri, name=target.rpartition("/")[2] or target))
         return out
 
-    async def _governed(self, call: Call, face: ToolFace, arguments: dict[str, Any]) -> Any:
-        """Run a parac tool between the governance hooks (plugin tools get them from `Host.call_tool` instead)."""
-        if not face.hooked:
-            return await face.invoke(call, arguments)
-        hooks = (await call.host()).hooks
-        record = call.context.tool_call(face.name, arguments)
-        hooks.before_tool_call(record)
-        try:
-            value = await face.invoke(call, arguments)
-        except BaseException as error:
-            hooks.after_tool_call(record, None, error)
-            raise
-        hooks.after_tool_call(record, value, None)
-        return value
 
     # -- resources -------------------------------------------------------------------------------------------------
 

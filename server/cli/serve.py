@@ -1,0 +1,47 @@
+"""`parac serve`: the HTTP service (REST, SSE, health, MCP at /mcp). Imports the server only when it runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind. Non-loopback needs a token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free one).")
+@click.option("--workspace", "-w", "workspaces", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A project holding .parac/ to serve (repeatable; the first is the default). Default: found from "
+              "the current directory.")
+@click.option("--allow-origin", "allow_origins", multiple=True,
+              help="An Origin allowed besides the bound address itself (repeatable).")
+@click.option("--allow-host", "allow_hosts", multiple=True,
+              help="A Host header value allowed besides the bound address, e.g. a proxy's name (repeatable).")
+@click.option("--max-body", type=click.IntRange(1024), default=None,
+              help="Largest request body accepted, in bytes (default 4 MiB).")
+@click.option("--grace", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="Seconds requests in flight get to finish after SIGTERM.")
+@click.option("--resume-runs", is_flag=True, help="Resume workflow runs that a crash interrupted, at start.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
+@click.pass_context
+def serve(
+    ctx: click.Context, host: str, port: int, workspaces: tuple[Path, ...], allow_origins: tuple[str, ...],
+    allow_hosts: tuple[str, ...], max_body: int | None, grace: float, resume_runs: bool, log_level: str,
+) -> None:
+    """Serve the REST API (/api/v1), its OpenAPI (/openapi.json, /docs), health probes and MCP (/mcp) over HTTP."""
+    from parac.server.mcp.logs import configure_stderr_logging
+
+    configure_stderr_logging(log_level)
+    from parac.server.http.run import serve as run
+    from parac.server.mcp.run import HttpOptions, ServeError
+
+    given = list(workspaces)
+    state_workspace = getattr(ctx.find_root().obj, "workspace", None)
+    if not given and state_workspace:
+        given = [Path(state_workspace)]
+    options = HttpOptions(host=host, port=port, allowed_origins=allow_origins, allowed_hosts=allow_hosts,
+                          max_body_bytes=max_body)
+    try:
+        run(given, options, resume_runs=resume_runs, grace_s=grace)
+    except ServeError as error:
+        raise click.ClickException(str(error)) from None

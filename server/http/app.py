@@ -1,0 +1,92 @@
+"""The `parac serve` application: REST under `/api/v1`, SSE streams, health probes, OpenAPI and its docs page, and
+the Streamable HTTP MCP endpoint at `/mcp`, in one ASGI app.
+
+`/mcp` is the same application `parac mcp serve --transport http` runs (with its bearer tokens, Origin/Host checks,
+event store), serving the default workspace with the same `ParacApp`, hence the same `Host`, as the REST routes:
+a run started over MCP is the run REST shows. Its SDK session manager runs in this app's lifespan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Mount, Route
+
+from . import health, streams
+from .guards import Guards
+from .openapi import docs_routes
+from .operations import OPERATIONS, Operations
+from .problems import Problem, on_http_exception, on_problem, on_unexpected
+
+if TYPE_CHECKING:
+    from parac.server.mcp.http import HttpOptions
+    from parac.server.mcp.roles import TokenAuthority
+
+    from .workspaces import Workspaces
+
+API = "/api/v1"
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
+
+
+@dataclass
+class Served:
+    """What `build_app` made: the ASGI app uvicorn runs, and the flag `/health/ready` reads."""
+
+    asgi: Any
+    ready: anyio.Event
+
+
+def build_app(
+    workspaces: Workspaces, options: HttpOptions, mcp: tuple[Any, Any] | None = None, tokens: TokenAuthority | None = None
+) -> Served:
+    """`mcp`: the MCP endpoint's application and the SDK's app whose lifespan runs here (`mcp.run.mcp_endpoint`);
+    `tokens`: the bearer tokens REST callers present when no authentication layer named them (`callers.caller_of`)."""
+    max_body = options.max_body_bytes or DEFAULT_MAX_BODY
+    ready = anyio.Event()
+    operations = Operations(workspaces, max_body)
+    api = [
+        *streams.routes(workspaces, operations),
+        *(Route(op.path, operations.endpoint(op), methods=[op.method]) for op in OPERATIONS
+          if (op.method, op.path) not in streams.OWN),
+    ]
+    routes = [*health.routes(workspaces, ready), *docs_routes(API, workspaces), Mount(API, routes=api)]
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if mcp is not None:
+                sdk = mcp[1]
+                await stack.enter_async_context(sdk.router.lifespan_context(sdk))
+            group = await stack.enter_async_context(anyio.create_task_group())
+
+            async def open_then_ready() -> None:
+                await workspaces.open_all()
+                ready.set()
+
+            group.start_soon(open_then_ready)
+            yield
+            group.cancel_scope.cancel()
+
+    rest = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={Problem: on_problem, HTTPException: on_http_exception, Exception: on_unexpected},
+    )
+    rest.state.tokens = tokens
+    mcp_app = mcp[0] if mcp is not None else None
+    mcp_path = options.path
+
+    async def dispatch(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if mcp_app is not None and scope["type"] == "http" and (path == mcp_path or path.startswith(mcp_path + "/")):
+            await mcp_app(scope, receive, send)
+        else:
+            await rest(scope, receive, send)
+
+    return Served(Guards(dispatch, options, max_body), ready)

@@ -1,0 +1,255 @@
+"""The REST routes that are MCP tools (or resource templates) under another name: one table, one endpoint.
+
+A REST request is translated into the arguments of the tool the MCP face serves for the same operation
+(`GET /api/v1/agents/{name}` is `get_agent(name)`), checked by that tool's own arguments model, and run through
+the same path as an MCP `tools/call` (`parac.server.mcp.call.governed`: the governance hooks, one audit entry naming
+the caller). So the role a route needs is the tool's (`faces.tool(role=...)`), the request schema is the tool's
+input schema and the response schema its output schema: nothing is said twice, and a rule changed for MCP is
+changed for HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .callers import actor_of, caller_of, require
+from .problems import Problem, from_error
+
+if TYPE_CHECKING:
+    from parac.server.mcp.app import ParacApp
+    from parac.server.mcp.call import Call
+    from parac.server.mcp.faces import TemplateFace, ToolFace
+
+    from .workspaces import Workspaces
+
+Found = Callable[["Call", dict[str, Any]], Awaitable[str | None]]
+"""Says why a request names something that does not exist (the 404's detail), or None when it exists."""
+
+MAX_ECHOED = 200
+
+
+@dataclass(frozen=True)
+class Operation:
+    """`METHOD /api/v1PATH` answered by the MCP tool `tool` (or, with `template`, by reading that resource template).
+
+    Path parameters become the tool's arguments of the same name unless `rename` says otherwise; `query` names the
+    arguments read from the query string; the JSON body (an object) gives the others, or, with
+    `body="arguments"`, is the `arguments` of a plugin tool. `fixed` are arguments the route sets itself."""
+
+    method: str
+    path: str
+    tool: str
+    summary: str
+    query: tuple[str, ...] = ()
+    body: Literal["fields", "arguments"] | None = None
+    rename: dict[str, str] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)
+    found: Found | None = None
+    template: str | None = None
+    ignored: tuple[str, ...] = ()
+    """Body fields the route itself reads (`stream`), not passed to the tool."""
+    status: int = 200
+
+    @property
+    def what(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+async def _agent(call: Call, arguments: dict[str, Any]) -> str | None:
+    return _unknown("agent", arguments["name"], (await call.workspace()).agent_names())
+
+
+async def _workflow(call: Call, arguments: dict[str, Any]) -> str | None:
+    from parac.mcp_tools.workspace import workflow_entries
+
+    return _unknown("workflow", arguments["name"], workflow_entries(await call.workspace()))
+
+
+async def _run_agent(call: Call, arguments: dict[str, Any]) -> str | None:
+    return _unknown("agent", arguments["agent"], (await call.workspace()).agent_names())
+
+
+def _unknown(kind: str, name: str, known: Any) -> str | None:
+    from parac.core.diagnostics import suggestion
+
+    if name in known:
+        return None
+    shown = name if len(name) <= MAX_ECHOED else f"{name[:MAX_ECHOED]}... ({len(name)} characters)"
+    return f'unknown {kind} "{shown}"{suggestion(name, list(known)) if len(name) <= MAX_ECHOED else ""}'
+
+
+PAGE = ("limit", "cursor")
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/agents", "list_agents", "List agents", query=PAGE),
+    Operation("GET", "/agents/{name}", "get_agent", "An agent, resolved, with its chain and provenance", found=_agent),
+    Operation("POST", "/agents/{name}/runs", "run_agent", "Run an agent (JSON, or SSE with stream or Accept)",
+              body="fields", rename={"name": "agent"}, found=_run_agent, ignored=("stream",)),
+    Operation("GET", "/workflows", "list_workflows", "List workflows", query=PAGE),
+    Operation("GET", "/workflows/{name}", "get_workflow", "A workflow as parsed, with its problems", found=_workflow),
+    Operation("POST", "/workflows/{name}/plan", "plan_workflow", "Estimate a run and check it against the budgets",
+              body="fields", found=_workflow),
+    Operation("POST", "/workflows/{name}/runs", "run_workflow", "Start a run; answers at once with its id",
+              body="fields", fixed={"wait": False}, found=_workflow, status=202),
+    Operation("GET", "/runs", "runs", "Workflow runs, newest first", query=PAGE, template="parac://runs{?limit,cursor}"),
+    Operation("GET", "/runs/{run_id}", "workflow_status", "A run: its status and each step's"),
+    Operation("POST", "/runs/{run_id}/steps/{step}/approve", "approve_step", "Approve the gate a run waits at",
+              body="fields"),
+    Operation("POST", "/runs/{run_id}/steps/{step}/reject", "reject_step", "Reject the gate a run waits at",
+              body="fields"),
+    Operation("POST", "/runs/{run_id}/cancel", "cancel_run", "Cancel a run"),
+    Operation("POST", "/runs/{run_id}/resume", "resume_run", "Resume a stopped run", fixed={"wait": False},
+              status=202),
+    Operation("GET", "/costs", "cost_report", "What model calls cost, grouped", query=("by", "since")),
+    Operation("GET", "/budgets", "budget_status", "Every budget in force and what is left of it"),
+    Operation("GET", "/audit/verify", "audit_verify", "Verify the audit trail"),
+    Operation("GET", "/tools", "list_tools", "Tools that plugins registered", query=PAGE),
+    Operation("POST", "/tools/{name}/call", "", "Call a plugin tool under the workspace's policies",
+              body="arguments"),
+    Operation("GET", "/plugins", "list_plugins", "Loaded plugins", query=PAGE),
+    Operation("GET", "/skills", "list_skills", "List skills", query=PAGE),
+    Operation("POST", "/policy/check", "policy_check", "Explain a policy decision", body="fields"),
+)
+
+
+class Operations:
+    """Serves `OPERATIONS` for the workspaces of one server."""
+
+    def __init__(self, workspaces: Workspaces, max_body: int) -> None:
+        self.workspaces = workspaces
+        self.max_body = max_body
+
+    def endpoint(self, op: Operation) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            call, face, arguments = await self.prepare(op, request)
+            if op.template is not None:
+                return JSONResponse(await self.read_template(op, call, arguments))
+            return JSONResponse(await self.run(op, call, face, arguments), op.status)
+
+        endpoint.__name__ = op.tool or "call_tool"
+        return endpoint
+
+    async def prepare(self, op: Operation, request: Request) -> tuple[Call, ToolFace | None, dict[str, Any]]:
+        """The caller's `Call`, the tool, and its checked arguments: 403, 422 or 404 when the request cannot run."""
+        from parac.server.mcp.call import Call
+
+        caller = caller_of(request)
+        app = self.workspaces.for_caller(caller)
+        call = Call(app, None, caller.role, "http", actor=actor_of(caller))
+        face = await self.face(op, app, call, request)
+        role = face.role if face is not None else self.template(op, app).role
+        require(caller, role, op.what)
+        raw, where = await self.gather(op, request)
+        if face is None:
+            return call, None, raw
+        arguments = self.validate(face, raw, where)
+        if op.found is not None:
+            missing = await op.found(call, arguments)
+            if missing is not None:
+                raise Problem(404, missing)
+        return call, face, arguments
+
+    async def face(self, op: Operation, app: ParacApp, call: Call, request: Request) -> ToolFace | None:
+        if op.template is not None:
+            return None
+        if op.tool:
+            return app.faces.tools[op.tool]
+        from parac.mcp_tools.registry import plugin_tool
+
+        name = request.path_params["name"]
+        host = await call.host()
+        try:
+            tool = host.tool(name)
+        except Exception as error:
+            raise Problem(404, str(error)) from None
+        return plugin_tool(name, tool, host.registry.catalog.tools[name].origin)
+
+    async def gather(self, op: Operation, request: Request) -> tuple[dict[str, Any], dict[str, str]]:
+        """The tool's arguments from the path, the query and the body, and where each came from (for 422s)."""
+        raw: dict[str, Any] = dict(op.fixed)
+        where: dict[str, str] = {}
+        for name, value in request.path_params.items():
+            raw[op.rename.get(name, name)] = value
+            where[op.rename.get(name, name)] = "path"
+        for name in op.query:
+            if name in request.query_params:
+                raw[name], where[name] = request.query_params[name], "query"
+        unknown = sorted(set(request.query_params) - set(op.query))
+        if unknown:
+            raise Problem(422, f'unknown query parameter "{unknown[0]}"; {op.what} takes: {", ".join(op.query) or "none"}',
+                          errors=[{"loc": ["query", unknown[0]], "msg": "unknown query parameter", "type": "extra_forbidden"}])
+        if op.body is None:
+            return raw, where
+        body = await self.json_body(request)
+        if op.body == "arguments":
+            return ({} if body is None else body), {}
+        for name, value in (body or {}).items():
+            if name in op.ignored:
+                continue
+            if name in where or name in op.fixed:
+                raise Problem(422, f'"{name}" is set by the route ({op.what}), not by the body',
+                              errors=[{"loc": ["body", name], "msg": "set by the route", "type": "extra_forbidden"}])
+            raw[name], where[name] = value, "body"
+        return raw, where
+
+    async def json_body(self, request: Request) -> dict[str, Any] | None:
+        """The body as a JSON object (an empty body is none); 415, 400 or 422 saying what is wrong with it."""
+        data = await request.body()
+        if not data.strip():
+            return None
+        kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if kind != "application/json" and not kind.endswith("+json"):
+            raise Problem(415, f"the body must be application/json, not {kind}")
+        try:
+            value = json.loads(data)
+        except ValueError as error:
+            line, column = getattr(error, "lineno", 0), getattr(error, "colno", 0)
+            raise Problem(400, f"malformed JSON body at line {line}, column {column}: {getattr(error, 'msg', error)}")
+        if not isinstance(value, dict):
+            raise Problem(422, f"the body must be a JSON object, not {type(value).__name__}",
+                          errors=[{"loc": ["body"], "msg": "not an object", "type": "dict_type"}])
+        return value
+
+    @staticmethod
+    def validate(face: ToolFace, raw: dict[str, Any], where: dict[str, str]) -> dict[str, Any]:
+        """The tool's own arguments model decides; a refusal is a 422 listing every problem at its location."""
+        from pydantic import ValidationError
+
+        try:
+            return face.validate(raw)
+        except ValidationError as error:
+            errors = [
+                {"loc": [where.get(str(e["loc"][0]), "body"), *e["loc"]] if e["loc"] else ["body"],
+                 "msg": e["msg"], "type": e["type"]}
+                for e in error.errors(include_url=False, include_input=False)
+            ]
+            first = errors[0]
+            detail = f'{".".join(str(part) for part in first["loc"])}: {first["msg"]}'
+            raise Problem(422, f"invalid request: {detail}", errors=errors) from None
+
+    async def run(self, op: Operation, call: Call, face: ToolFace, arguments: dict[str, Any]) -> Any:
+        from parac.server.mcp.call import governed
+
+        try:
+            return await governed(call, face, arguments)
+        except Problem:
+            raise
+        except Exception as error:
+            raise from_error(error, op.what) from None
+
+    @staticmethod
+    def template(op: Operation, app: ParacApp) -> TemplateFace:
+        return next(t for t in app.faces.templates if t.uri_template == op.template)
+
+    async def read_template(self, op: Operation, call: Call, arguments: dict[str, Any]) -> Any:
+        template = self.template(op, call.app)
+        try:
+            return json.loads(await template.read(call, **arguments))
+        except Exception as error:
+            raise from_error(error, op.what) from None

@@ -1,0 +1,68 @@
+"""Start `parac serve`: bind, print the URL, run uvicorn until SIGINT/SIGTERM.
+
+The socket is bound before anything else, so the URL printed is the one served (also with `--port 0`) and the
+Host allow-list names the real port. On SIGTERM uvicorn stops accepting, lets requests in flight finish for
+`grace_s` seconds, then closes; workflow runs still going (in worker threads) stop with the process and keep their
+checkpoints: their leases name a dead process, so `parac workflow resume` (or `parac serve --resume-runs`) takes
+them up again.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+from parac.server.mcp.http import HttpOptions
+from parac.server.mcp.run import ServeError
+
+GRACE_S = 10.0
+
+
+def serve(
+    starts: list[Path], options: HttpOptions, *, resume_runs: bool = False, grace_s: float = GRACE_S,
+) -> None:
+    import uvicorn
+
+    from parac.core.diagnostics import ParacError
+    from parac.core.roots import find_root
+    from parac.server.mcp.app import ParacApp
+    from parac.server.mcp.run import mcp_endpoint
+
+    from .app import build_app
+    from .workspaces import Workspaces
+
+    try:
+        roots = [find_root(start) for start in starts] or [find_root(None)]
+    except ParacError as error:
+        raise ServeError(str(error)) from None
+    sock = _bind(options)
+    options = replace(options, port=sock.getsockname()[1])
+    mcp_app, sdk, first = mcp_endpoint(roots[0], options, resume_runs=resume_runs)
+    workspaces = Workspaces()
+    workspaces.add(str(roots[0]), first)
+    for root in roots[1:]:
+        workspaces.add(str(root), ParacApp(root, transport="http", resume_runs=resume_runs))
+    served = build_app(workspaces, options, (mcp_app, sdk), first.tokens)
+    config = uvicorn.Config(
+        served.asgi, log_level="warning", lifespan="on", timeout_graceful_shutdown=grace_s, access_log=False
+    )
+    host = f"[{options.host}]" if ":" in options.host else options.host
+    print(f"parac serve: http://{host}:{options.port} (API /api/v1, docs /docs, MCP {options.path})", flush=True)
+    for root in roots:
+        print(f"  workspace {root}", flush=True)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _bind(options: HttpOptions) -> socket.socket:
+    family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((options.host, options.port))
+    except OSError as error:
+        sock.close()
+        raise ServeError(f"cannot listen on {options.host}:{options.port}: {error.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
