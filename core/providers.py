@@ -25,6 +25,9 @@ from .secrets import SecretFileError, read_secret_file
 from .specs import ProviderSettings
 
 TextSink = Callable[[str], Any]
+
+OFFLINE_MODELS = ("echo", "random")
+"""The offline models that need no argument (beside `fixed:TEXT` and `scripted:PATH`): always available."""
 """Receives streamed text as it arrives (a chunk at a time)."""
 
 
@@ -90,6 +93,8 @@ class Completion:
     finish_reason: str = "stop"
     cost_usd: float | None = None
     cached: bool = False  # answered from the response cache, not by the provider
+    reasoning: str = ""
+    """The model's reasoning (thinking) when its provider shows it: for people watching, never sent back to it."""
 
     def to_message(self) -> dict[str, Any]:
         """The assistant message to append to the conversation."""

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from . import telemetry
-from .budgets import Accountant
+from .budgets import Accountant, set_limit
 from .budgets import status as budgets_status
 from .calls import NO_HOOKS, CallContext, CallDenied, CallHooks
 from .costs import ensure_schema, parse_since, report
@@ -59,6 +59,11 @@ MAX_TOOL_RESULT_CHARS = 50_000
 """Longer tool results are cut (and say so): one huge file must not fill the model's context."""
 
 EventSink = Callable[[str, dict[str, Any]], None]
+StepSink = Callable[[str, dict[str, Any]], None]
+"""Sees a run's transcript grow, for a face that shows it live (the HTTP face's SSE): ``thinking`` (``text``: the
+model's reasoning, when its provider shows it; sent once its turn is complete), ``tool_call`` (``id``, ``name``,
+``arguments``) and ``tool_result`` (``id``, ``name``, ``content``). Unlike ``on_event`` it is not audited: what a
+tool returned stays out of the trail."""
 
 
 @dataclass
@@ -301,6 +306,8 @@ class Runtime:
         run_limit_usd: float | None = None,
         history: Sequence[dict[str, Any]] = (),
         depth: int = 0,
+        on_step: StepSink | None = None,
+        temperature: float | None = None,
     ) -> AgentResult:
         """Run agent ``name`` on ``task`` and return its result.
 
@@ -309,7 +316,8 @@ class Runtime:
         the budgets and the audit trail (a run of its own gets a fresh ``run_id``); ``run_limit_usd`` is the
         workflow's ``budget_usd`` for that run. ``history`` continues an earlier conversation (its system prompt is
         replaced by this agent's; an empty ``task`` adds no message), ``depth`` is how deeply this run is nested in
-        delegations and handoffs (see :mod:`parac.core.patterns.delegation`).
+        delegations and handoffs (see :mod:`parac.core.patterns.delegation`). ``on_step`` sees the transcript grow
+        (:data:`StepSink`); ``temperature`` overrides the agent's.
         Raises :class:`ParacError` when the agent cannot run at all (unknown agent, no model, missing tool). A
         refused model call (hook or budget) ends the run with ``status="denied"``, a model that keeps failing
         with ``status="failed"``; the transcript and the cost so far are kept either way. Cancellation
@@ -336,7 +344,8 @@ class Runtime:
             run_id=context.run_id, workflow=context.workflow, step=context.step, nested=depth > 0,
         )
         turns = Turns(resolved, tools, definitions, routes, context, limit, fallbacks, on_text, run_limit_usd, depth,
-                      result, task, model, recording=recording)
+                      result, task, model, recording=recording, on_step=on_step or _no_step,
+                      temperature=temperature)
         self._emit(
             "agent.run.start",
             {"run_id": result.run_id, "agent": name, "model": chosen, "workflow": context.workflow,
@@ -395,7 +404,7 @@ class Runtime:
             result.model,
             messages,
             tools=offered,
-            temperature=fields.get("temperature"),
+            temperature=fields.get("temperature") if turns.temperature is None else turns.temperature,
             max_tokens=fields.get("max_tokens"),
             on_text=turns.on_text,
             context=turns.context,
@@ -409,6 +418,8 @@ class Runtime:
         result.model = answer.model
         if answer.cached:
             result.cached_calls += 1
+        if answer.completion.reasoning:
+            turns.on_step("thinking", {"text": answer.completion.reasoning})
         return answer.completion
 
     async def loop(self, turns: Turns) -> None:
@@ -417,7 +428,8 @@ class Runtime:
         messages = result.transcript
         fields = turns.resolved.fields
         params = {"tools": [d["function"]["name"] for d in turns.definitions],
-                  "temperature": fields.get("temperature"), "max_tokens": fields.get("max_tokens")}
+                  "temperature": fields.get("temperature") if turns.temperature is None else turns.temperature,
+                  "max_tokens": fields.get("max_tokens")}
         for iteration in range(1, turns.limit + 1):
             asked, spent = len(messages), result.cost_usd
             completion = await self.complete(turns)
@@ -431,8 +443,10 @@ class Runtime:
             results: dict[str, str] = {}
             for request in completion.tool_calls:
                 result.tool_calls += 1
+                turns.on_step("tool_call", {"id": request.id, "name": request.name, "arguments": request.arguments})
                 results[request.id] = await self._run_tool(request, turns)
                 messages.append({"role": "tool", "tool_call_id": request.id, "content": results[request.id]})
+                turns.on_step("tool_result", {"id": request.id, "name": request.name, "content": results[request.id]})
             if turns.recording is not None:
                 turns.recording.turn(result.model, messages, asked, params, completion_json(completion),
                                      result.cost_usd - spent, results)
@@ -471,7 +485,7 @@ class Runtime:
         other = await self.run(
             target, "", model=turns.model_override, fallbacks=turns.fallbacks, on_text=turns.on_text,
             context=turns.context, run_limit_usd=turns.run_limit_usd, history=result.transcript,
-            depth=turns.depth + 1,
+            depth=turns.depth + 1, on_step=turns.on_step, temperature=turns.temperature,
         )
         result.absorb(other)
         result.status, result.output, result.error = other.status, other.output, other.error
@@ -536,6 +550,10 @@ class Runtime:
             return ""
 
 
+def _no_step(name: str, data: dict[str, Any]) -> None:
+    return None
+
+
 @dataclass
 class Turns:
     """One run in progress: what the agent was given and what it has done so far (``result``), which the loop and
@@ -556,6 +574,8 @@ class Turns:
     model_override: str | None = None
     handoff: str | None = None  # the agent the model handed the conversation to
     recording: Recording | None = None  # the record replays and forks read (:mod:`parac.core.recording`)
+    on_step: StepSink = _no_step
+    temperature: float | None = None  # the caller's, over the agent's
 
 
 async def run_agent(
@@ -658,6 +678,18 @@ def budget_status(workspace: Workspace, conn: sqlite3.Connection | None = None) 
     finally:
         if own:
             conn.close()
+
+
+def set_budget(workspace: Workspace, kind: str, usd: float | None, *, agent: str | None = None) -> None:
+    """Store (``usd=None``: remove) a limit that overrides the files' (``parac budget set``, ``PUT /budgets``)."""
+    names = workspace.agent_names()
+    if agent and agent not in names:
+        raise ParacError(f'unknown agent "{agent}"{suggestion(agent, names)}')
+    conn = connect_workspace(workspace.root)
+    try:
+        set_limit(conn, kind, usd, agent=agent)
+    finally:
+        conn.close()
 
 
 def cost_report(

@@ -8,8 +8,9 @@ client's cancellation stops the run at its next ``await`` (the ledger is settled
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from pydantic import Field
 from typing_extensions import TypedDict
 
 from parac.core.diagnostics import ParacError
@@ -20,6 +21,9 @@ from parac.server.mcp.faces import FaceError, Faces
 
 if TYPE_CHECKING:
     from mcp.server.session import ServerSession
+
+    from parac.core.providers import TextSink
+    from parac.core.runtime import AgentResult, EventSink, StepSink
 
 
 class RunUsage(TypedDict):
@@ -133,6 +137,29 @@ def _can_sample(session: ServerSession) -> bool:
         return False
 
 
+async def agent_run(
+    call: Call,
+    agent: str,
+    task: str,
+    *,
+    model: str | None = None,
+    max_iterations: int | None = None,
+    temperature: float | None = None,
+    on_event: EventSink | None = None,
+    on_text: TextSink | None = None,
+    on_step: StepSink | None = None,
+) -> AgentResult:
+    """Run `agent` for `call`'s caller: what `run_agent` does, and the HTTP face's streamed runs and chats with
+    their sinks (`parac.core.runtime.Runtime.run`)."""
+    from parac.core.runtime import Runtime
+
+    workspace = await call.workspace()
+    host = await call.host()
+    with Runtime(workspace, hooks=host.hooks, on_event=on_event) as runtime:
+        return await runtime.run(agent, task, model=model, max_iterations=max_iterations, context=call.context,
+                                 on_text=on_text, on_step=on_step, temperature=temperature)
+
+
 def register(faces: Faces) -> None:
     @faces.tool(
         role="operator",
@@ -151,10 +178,6 @@ def register(faces: Faces) -> None:
         policies) until it answers. Returns the answer, usage and cost. Sends progress per model turn."""
         import anyio
 
-        from parac.core.runtime import Runtime
-
-        workspace = await call.workspace()
-        host = await call.host()
         send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any]]](100)
 
         def on_event(name: str, data: dict[str, Any]) -> None:
@@ -186,10 +209,8 @@ def register(faces: Faces) -> None:
             async with anyio.create_task_group() as group:
                 group.start_soon(forward)
                 try:
-                    with Runtime(workspace, hooks=host.hooks, on_event=on_event) as runtime:
-                        result = await runtime.run(
-                            agent, task, model=model, max_iterations=max_iterations, context=call.context
-                        )
+                    result = await agent_run(call, agent, task, model=model, max_iterations=max_iterations,
+                                             on_event=on_event)
                 except ParacError as exc:  # raised after the group, so the client sees it, not an ExceptionGroup
                     problem = exc
                 finally:
@@ -216,6 +237,23 @@ def register(faces: Faces) -> None:
         for row in data["rows"]:
             row["key"] = str(row["key"])
         return CostReport(**data)  # type: ignore[typeddict-item]
+
+    @faces.tool(role="admin", read_only=False, destructive=False, idempotent=True, output=BudgetStatus,
+                title="Set a budget")
+    async def set_budget(
+        call: Call, kind: str, usd: Annotated[float | None, Field(ge=0)], agent: str | None = None
+    ) -> BudgetStatus:
+        """Set the limit `kind` (per_run, per_workflow, per_agent, daily, monthly, total) to `usd` dollars, for the
+        workspace or one agent; usd null removes it (the files' limits apply again). Overrides the files, as
+        `parac budget set` does. Returns every budget in force."""
+        from parac.core.runtime import budget_status, set_budget as store
+
+        workspace = await call.workspace()
+        try:
+            await call.to_thread(store, workspace, kind, usd, agent=agent)
+        except ValueError as exc:
+            raise FaceError(str(exc)) from None
+        return BudgetStatus(**await call.to_thread(budget_status, workspace))  # type: ignore[typeddict-item]
 
     @faces.tool(output=BudgetStatus, title="Budget status")
     async def budget_status(call: Call) -> BudgetStatus:

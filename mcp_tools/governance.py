@@ -9,9 +9,11 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
+from parac.core.audit.schema import AuditEntry
 from parac.server.mcp.call import Call
-from parac.server.mcp.faces import Faces
 from parac.server.auth.roles import Caller
+from parac.server.mcp.faces import FaceError, Faces
+from parac.server.mcp.listings import Cursor, Limit
 
 RECENT = 50
 
@@ -30,6 +32,11 @@ class VerifyResult(TypedDict):
     keyed: bool
     problems: list[ProblemRow]
     warnings: list[str]
+
+
+class AuditPage(TypedDict):
+    entries: list[AuditEntry]  # the core's record, as `AuditEntry.to_dict()` gives it
+    next_cursor: str | None
 
 
 class PolicyDecision(TypedDict):
@@ -52,6 +59,23 @@ def register(faces: Faces) -> None:
         root = (await call.workspace()).root
         report = await call.to_thread(_verify, root, anchor)
         return VerifyResult(**report)  # type: ignore[typeddict-item]
+
+    @faces.tool(output=AuditPage, title="List audit entries")
+    async def list_audit_entries(call: Call, limit: Limit = None, cursor: Cursor = None) -> AuditPage:
+        """The audit trail a page at a time, newest first (pass the answer's next_cursor for older entries)."""
+        from parac.core.pages import DEFAULT_LIMIT, MAX_LIMIT, make_cursor, read_cursor
+
+        size = DEFAULT_LIMIT if limit is None else limit
+        if not 1 <= size <= MAX_LIMIT:
+            raise FaceError(f"limit must be between 1 and {MAX_LIMIT}, got {size}")
+        secret = call.app.cursor_secret
+        before = int(read_cursor(cursor, listing="list_audit_entries", secret=secret)) if cursor else None
+        root = (await call.workspace()).root
+        entries = await call.to_thread(_page, root, before, size + 1)
+        more = len(entries) > size
+        rows = entries[:size]
+        next_cursor = make_cursor(str(rows[-1]["seq"]), listing="list_audit_entries", secret=secret) if more else None
+        return AuditPage(entries=rows, next_cursor=next_cursor)  # type: ignore[typeddict-item]
 
     @faces.tool(output=PolicyDecision, title="Check a tool against the policies")
     async def policy_check(call: Call, tool: str, agent: str | None = None, workflow: str | None = None) -> PolicyDecision:
@@ -78,6 +102,16 @@ def _verify(root: Path, anchor: dict[str, Any] | None) -> dict[str, Any]:
     log = AuditLog.for_workspace(root)
     try:
         return log.verify(anchor=anchor).to_dict()
+    finally:
+        log.close()
+
+
+def _page(root: Path, before: int | None, count: int) -> list[dict[str, Any]]:
+    from parac.core.audit import AuditLog
+
+    log = AuditLog.for_workspace(root)
+    try:
+        return [entry.to_dict() for entry in log.before(before, count)]
     finally:
         log.close()
 

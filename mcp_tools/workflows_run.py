@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import TypedDict
 
 from parac.core.patterns import phase_line
+from parac.core.providers import OFFLINE_MODELS
 from parac.server.mcp.call import Call, offer
 from parac.server.mcp.faces import FaceError, Faces
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("parac.mcp.workflows")
 
-OFFLINE_MODELS = ("echo", "random")
 
 
 class StepStatus(TypedDict):

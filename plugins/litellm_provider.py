@@ -179,6 +179,7 @@ def _completion(litellm: Any, response: Any, model: str) -> Completion:
         model=str(getattr(response, "model", "") or model),
         finish_reason=str(choice.finish_reason or "stop"),
         cost_usd=cost,
+        reasoning=str(getattr(message, "reasoning_content", None) or ""),
     )
 
 

@@ -9,7 +9,8 @@ characters a token) so that costs and budgets work in dry runs too (price them i
   conversation: the same conversation gets the same answer on every run.
 - ``scripted:PATH`` replays a YAML or JSON file of turns (a list, or a mapping with ``turns:``); each turn is
   ``{text: ...}``, ``{tool_calls: [{name, arguments}]}``, ``{error: message}`` or ``{error: message,
-  retryable: true}``, optionally with ``usage: {prompt_tokens, completion_tokens}``. The turn played is the number
+  retryable: true}``, optionally with ``usage: {prompt_tokens, completion_tokens}`` and ``thinking: TEXT`` (the
+  reasoning a thinking model shows). The turn played is the number
   of assistant messages already in the conversation, so a script needs no state and replays the same way in
   every process. A relative PATH is resolved against the workspace root.
 """
@@ -34,7 +35,7 @@ from parac.server.api import (
 )
 
 OFFLINE = ("echo", "fixed", "random", "scripted")
-_TURN_KEYS = frozenset({"text", "tool_calls", "error", "retryable", "usage"})
+_TURN_KEYS = frozenset({"text", "tool_calls", "error", "retryable", "usage", "thinking"})
 
 _WORDS = (
     "agent plan review test build ship design code module change branch commit merge refactor document "
@@ -101,7 +102,7 @@ def _scripted(path_text: str, request: CompletionRequest) -> Completion:
         found = f"unknown key {', '.join(unknown)}" if unknown else "none of them"
         raise ProviderError(
             f"script {path_text}: turn {index + 1}: expected text, tool_calls or error"
-            f" (with retryable, usage), found {found}"
+            f" (with retryable, usage, thinking), found {found}"
         )
     if "error" in turn:
         raise ProviderError(str(turn["error"]), retryable=bool(turn.get("retryable")))
@@ -118,6 +119,7 @@ def _scripted(path_text: str, request: CompletionRequest) -> Completion:
         tool_calls=calls,
         usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
         finish_reason="tool_calls" if calls else "stop",
+        reasoning=str(turn.get("thinking") or ""),
     )
 
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from parac.core.specs import ProviderSettings
@@ -117,6 +117,40 @@ def _models(host: Host) -> Iterator[Finding]:
                           f"export {missing[0]}=...  (or name a provider for it in .parac/parac.yaml)")
     if not broken:
         yield Finding("models", "ok", f"{', '.join(models) or 'none'}: nothing missing")
+
+
+def model_status(host: Host) -> list[dict[str, Any]]:
+    """Each model the workspace uses (its agents', workflow steps', default) and the offline ones: the provider
+    serving it, and whether it is reachable as far as can be known without a paid call (an offline model always;
+    a named provider's `api_base` when it answers HTTP and its key is set; another hosted model when the
+    credentials its provider needs are set). `GET /chat/models` shows it."""
+    from parac.core.providers import OFFLINE_MODELS, provider_missing_keys
+
+    workspace = host.workspace
+    assert workspace is not None
+    settings = workspace.settings
+    used = {settings.default_model} | {workspace.agent_summary(name)["model"] for name in workspace.agent_names()}
+    used |= {step.model for entry in workspace.workflows.values() if entry.spec for step in entry.spec.steps}
+    rows = []
+    for model in sorted({m for m in used if m} | set(OFFLINE_MODELS)):
+        prefix = model.split("/", 1)[0]
+        named = settings.providers.get(prefix) if "/" in model else None
+        provider = host.registry.catalog.provider_for(model)
+        detail = None
+        if named is not None:
+            keys = [f.detail for f in _key(prefix, named, workspace.dir) if f.status != "ok"]
+            reach = _reach(prefix, named.api_base) if named.api_base else None
+            detail = "; ".join(keys + ([reach.detail] if reach is not None and reach.status != "ok" else [])) or None
+            reachable = detail is None
+            name = prefix
+        elif provider is None:
+            reachable, name, detail = False, None, "no provider serves this model"
+        else:
+            missing = provider_missing_keys(provider, model)
+            reachable, name = not missing, provider.name
+            detail = f"needs {', '.join(missing)}" if missing else None
+        rows.append({"model": model, "provider": name, "reachable": reachable, "detail": detail})
+    return rows
 
 
 def _key(name: str, provider: ProviderSettings, parac_dir: Path) -> Iterator[Finding]:

@@ -327,6 +327,16 @@ class AuditLog:
             ).fetchall()
         return [entry_from_row(row) for row in reversed(rows)]
 
+    def before(self, seq: int | None, count: int) -> list[AuditEntry]:
+        """Up to ``count`` entries older than ``seq`` (None: the newest), newest first: a page of the trail."""
+        self._commit_own_process()
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {COLUMNS} FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+                (seq if seq is not None else 2**62, max(0, count)),
+            ).fetchall()
+        return [entry_from_row(row) for row in rows]
+
     def last(self, action: str) -> AuditEntry | None:
         """The latest committed entry of ``action``, or None."""
         with self._lock:

@@ -79,16 +79,7 @@ def unset_budget(state: State, kind: str, agent: str | None) -> None:
 
 
 def _store(state: State, kind: str, usd: float | None, agent: str | None) -> None:
-    from parac.core.budgets import set_limit
-    from parac.core.diagnostics import ParacError, suggestion
-    from parac.core.store import connect_workspace
+    from parac.core.runtime import set_budget
     from parac.core.workspace import Workspace
 
-    workspace = Workspace.open(state.workspace)
-    if agent and agent not in workspace.agent_names():
-        raise ParacError(f'unknown agent "{agent}"{suggestion(agent, workspace.agent_names())}')
-    conn = connect_workspace(workspace.root)
-    try:
-        set_limit(conn, kind, usd, agent=agent)
-    finally:
-        conn.close()
+    set_budget(Workspace.open(state.workspace), kind, usd, agent=agent)

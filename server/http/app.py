@@ -64,6 +64,7 @@ def build_app(
                 sdk = mcp[1]
                 await stack.enter_async_context(sdk.router.lifespan_context(sdk))
             group = await stack.enter_async_context(anyio.create_task_group())
+            operations.background = group
 
             async def open_then_ready() -> None:
                 await workspaces.open_all()

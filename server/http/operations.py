@@ -22,6 +22,8 @@ from .callers import actor_of, caller_of, require
 from .problems import Problem, from_error
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
     from parac.server.mcp.app import ParacApp
     from parac.server.mcp.call import Call
     from parac.server.mcp.faces import TemplateFace, ToolFace
@@ -108,6 +110,9 @@ OPERATIONS: tuple[Operation, ...] = (
               status=202),
     Operation("GET", "/costs", "cost_report", "What model calls cost, grouped", query=("by", "since")),
     Operation("GET", "/budgets", "budget_status", "Every budget in force and what is left of it"),
+    Operation("PUT", "/budgets/{kind}", "set_budget", "Set (usd null: remove) a budget that overrides the files",
+              body="fields"),
+    Operation("GET", "/audit", "list_audit_entries", "The audit trail, newest first", query=PAGE),
     Operation("GET", "/audit/verify", "audit_verify", "Verify the audit trail"),
     Operation("GET", "/tools", "list_tools", "Tools that plugins registered", query=PAGE),
     Operation("POST", "/tools/{name}/call", "", "Call a plugin tool under the workspace's policies",
@@ -124,6 +129,8 @@ class Operations:
     def __init__(self, workspaces: Workspaces, max_body: int) -> None:
         self.workspaces = workspaces
         self.max_body = max_body
+        self.background: TaskGroup | None = None
+        """The server's task group (set by the app's lifespan): streamed runs whose client may leave live here."""
 
     def endpoint(self, op: Operation) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -253,3 +260,67 @@ class Operations:
             return json.loads(await template.read(call, **arguments))
         except Exception as error:
             raise from_error(error, op.what) from None
+
+    def stream_run(self, call: Call, face: ToolFace, arguments: dict[str, Any], what: str, cancel_on_disconnect: bool,
+                   *, show_thinking: bool, temperature: float | None = None) -> Response:
+        """An agent run as Server-Sent Events: `thinking` (when asked), `content` (text as the model writes it),
+        `tool_call`, `tool_result`, then `complete` (the result, usage, cost, timings) or `error` (a problem), and
+        `done`. It is the `run_agent` tool's call (`governed`, the same audit entry) with the runtime's sinks.
+
+        The run belongs to the server, not to the request: a client that goes away stops receiving, and the run
+        goes on to its end (its costs are recorded either way), unless the request said `cancel_on_disconnect`."""
+        import time
+        from dataclasses import replace
+
+        import anyio
+        from sse_starlette import EventSourceResponse
+
+        from parac.mcp_tools.agents_run import agent_run
+        from parac.server.mcp.call import governed, offer
+
+        send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any]]](10_000)
+        started = time.time()
+        first: list[float] = []
+
+        def on_text(text: str) -> None:
+            if not first:
+                first.append(time.time())
+            offer(send, ("content", {"text": text}))
+
+        def on_step(name: str, data: dict[str, Any]) -> None:
+            if name != "thinking" or show_thinking:
+                offer(send, (name, data))
+
+        async def invoke(call: Call, arguments: dict[str, Any]) -> Any:
+            return await agent_run(call, **arguments, temperature=temperature, on_text=on_text, on_step=on_step)
+
+        async def produce() -> None:
+            try:
+                result = await governed(call, replace(face, invoke=invoke), arguments)
+                timings = {"started_at": started, "first_content_s": round(first[0] - started, 6) if first else None,
+                           "total_s": round(time.time() - started, 6)}
+                offer(send, ("complete", {**result.to_json(transcript=False), "timings": timings}))
+            except Exception as error:
+                from .problems import problem_body
+
+                problem = from_error(error, what)
+                offer(send, ("error", problem_body(problem.status, problem.detail)))
+            finally:
+                send.close()
+
+        async def events() -> Any:
+            async with receive:
+                async for name, data in receive:
+                    yield {"event": name, "data": json.dumps(data, default=str)}
+            yield {"event": "done", "data": "{}"}
+
+        async def events_with_run() -> Any:
+            async with anyio.create_task_group() as group:
+                group.start_soon(produce)
+                async for event in events():
+                    yield event
+
+        if cancel_on_disconnect or self.background is None:
+            return EventSourceResponse(events_with_run(), ping=15)
+        self.background.start_soon(produce)
+        return EventSourceResponse(events(), ping=15)

@@ -1,22 +1,71 @@
-"""The routes that are not one tool call answered with JSON: an agent's source as written, and the SSE streams."""
+"""The routes that are not one tool call answered with JSON: an agent's source as written, and the SSE streams.
+
+`GET /runs/{id}/events` reads a run's events from the workspace's audit trail (every `workflow.*` event the engine
+sends goes there through the governance hooks, with the run id as its subject), so the stream is durable and the
+same for a run this process executes, another process executes, or one that ended yesterday. Each event's SSE id
+is its audit sequence number: a client that reconnects with `Last-Event-ID` gets exactly the events after it. The
+stream ends with `done` once the run has finished (or gets there while watched).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
+import anyio
+import anyio.to_thread
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .callers import actor_of, caller_of, require
 from .problems import Problem, from_error
 
+from .operations import OPERATIONS
+
 if TYPE_CHECKING:
     from .operations import Operations
     from .workspaces import Workspaces
 
-OWN: set[tuple[str, str]] = set()
+OWN = {("POST", "/agents/{name}/runs")}
 """Routes of `operations.OPERATIONS` this module answers itself (it streams them)."""
+
+CHAT_AGENTS = ("chat", "base")
+"""The agent a chat runs when the request names none: the workspace's `chat` agent, else its `base`."""
+
+
+class ChatFile(BaseModel):
+    name: str = Field(max_length=255)
+    content: str
+
+
+class ChatRequest(BaseModel):
+    """`POST /chat/stream`: a chat microservice's request, answered by one run of an agent on the same loop (and
+    through the same `run_agent` governance) as `POST /agents/{name}/runs`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1)
+    model: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    show_thinking: bool = False
+    files: list[ChatFile] = Field(default_factory=list)
+    agent: str | None = Field(default=None, description="default: the workspace's chat agent, else base")
+    cancel_on_disconnect: bool = False
+
+    def task(self) -> str:
+        attached = "".join(f"\n\nFile {f.name}:\n```\n{f.content}\n```" for f in self.files)
+        return self.message + attached
+
+
+class StreamFlags(BaseModel):
+    """What `POST /agents/{name}/runs` reads besides the tool's arguments."""
+
+    stream: bool = False
+    cancel_on_disconnect: bool = False
 
 
 def routes(workspaces: Workspaces, operations: Operations) -> list[Route]:
@@ -38,9 +87,145 @@ def routes(workspaces: Workspaces, operations: Operations) -> list[Route]:
             raise from_error(error, "GET /agents/{name}/source") from None
         return Response(content, media_type="text/plain; charset=utf-8")
 
-    return [Route("/agents/{name}/source", agent_source, methods=["GET"])]
+    async def run_events(request: Request) -> Response:
+        from sse_starlette import EventSourceResponse
+
+        caller = caller_of(request)
+        app = workspaces.for_caller(caller)
+        require(caller, app.faces.tools["workflow_status"].role, "GET /runs/{run_id}/events")
+        run_id = request.path_params["run_id"]
+        root = (await app.loaded()).workspace
+        if root is None:
+            raise Problem(503, "this server has no workspace")
+        if await anyio.to_thread.run_sync(_run_status, root.root, run_id) is None:
+            raise Problem(404, f'unknown workflow run "{run_id[:200]}"')
+        given = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+        if given is not None and not given.isdigit():
+            raise Problem(400, f"Last-Event-ID must be an event id this stream sent (a number), not {given[:50]!r}")
+        return EventSourceResponse(_run_events(root.root, run_id, int(given or 0)), ping=15)
+
+    run_op = next(op for op in OPERATIONS if (op.method, op.path) in OWN)
+
+    async def agent_runs(request: Request) -> Response:
+        """JSON (the `run_agent` tool's result), or with `stream: true` / `Accept: text/event-stream` an SSE stream."""
+        call, face, arguments = await operations.prepare(run_op, request)
+        assert face is not None
+        flags = _checked(StreamFlags, {k: v for k, v in (await operations.json_body(request) or {}).items()
+                                       if k in StreamFlags.model_fields})
+        if not (flags.stream or "text/event-stream" in request.headers.get("accept", "")):
+            return JSONResponse(await operations.run(run_op, call, face, arguments))
+        return operations.stream_run(call, face, arguments, run_op.what, flags.cancel_on_disconnect,
+                                     show_thinking=True)
+
+    async def chat(request: Request) -> Response:
+        from parac.server.mcp.call import Call
+
+        caller = caller_of(request)
+        app = workspaces.for_caller(caller)
+        face = app.faces.tools["run_agent"]
+        require(caller, face.role, "POST /chat/stream")
+        asked = _checked(ChatRequest, await operations.json_body(request) or {})
+        call = Call(app, None, caller.role, "http", actor=actor_of(caller))
+        names = (await call.workspace()).agent_names()
+        agent = asked.agent or next((name for name in CHAT_AGENTS if name in names), None)
+        if agent is None or agent not in names:
+            raise Problem(404, f'unknown agent "{asked.agent}"' if asked.agent else
+                          "this workspace has no chat agent: add .parac/agents/chat.yaml, or name one as agent")
+        arguments = {"agent": agent, "task": asked.task(), "model": asked.model, "max_iterations": None}
+        return operations.stream_run(call, face, arguments, "POST /chat/stream", asked.cancel_on_disconnect,
+                                     show_thinking=asked.show_thinking, temperature=asked.temperature)
+
+    async def chat_models(request: Request) -> Response:
+        from parac.server.doctor import model_status
+
+        caller = caller_of(request)
+        app = workspaces.for_caller(caller)
+        require(caller, "viewer", "GET /chat/models")
+        host = (await app.loaded()).host
+        if host.workspace is None:
+            raise Problem(503, "this server has no workspace")
+        return JSONResponse({"models": await anyio.to_thread.run_sync(model_status, host)})
+
+    return [
+        Route("/agents/{name}/source", agent_source, methods=["GET"]),
+        Route("/agents/{name}/runs", agent_runs, methods=["POST"]),
+        Route("/runs/{run_id}/events", run_events, methods=["GET"]),
+        Route("/chat/stream", chat, methods=["POST"]),
+        Route("/chat/models", chat_models, methods=["GET"]),
+    ]
+
+
+def _checked(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    """`model` from the request body; 422 with every problem at its location."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        errors = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                  for e in error.errors(include_url=False, include_input=False)]
+        first = errors[0]
+        raise Problem(422, f'invalid request: {".".join(map(str, first["loc"]))}: {first["msg"]}', errors=errors) from None
+
+
+POLL_S = 0.2
+END_WAIT_S = 2.0
+END_ACTIONS = ("workflow.run.end", "workflow.run.cancelled")
+
+
+def _run_status(root: Any, run_id: str) -> str | None:
+    from parac.core.store import connect_workspace
+    from parac.core.workflows import checkpoints as cp
+
+    conn = connect_workspace(root)
+    try:
+        cp.ensure_schema(conn)
+        run = cp.find_run(conn, run_id)
+        return None if run is None else run.status
+    finally:
+        conn.close()
+
+
+async def _run_events(root: Any, run_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
+    """The run's audit entries after sequence number `after`, as they are committed, then `done`."""
+    from parac.core.audit import AuditLog
+    from parac.core.workflows.checkpoints import FINISHED
+
+    log = AuditLog.for_workspace(root)
+    scanned = after  # every entry up to here was looked at (most are other runs' and other calls')
+    ended, waited = False, 0.0
+    try:
+        while True:
+            status = await anyio.to_thread.run_sync(_run_status, root, run_id)
+            entries = await anyio.to_thread.run_sync(lambda: list(log.entries(since=scanned + 1)))
+            for entry in entries:
+                scanned = entry.seq
+                if entry.action.startswith("workflow.") and _about(entry.subject, run_id):
+                    ended = ended or (entry.subject == run_id and entry.action in END_ACTIONS)
+                    event = {"seq": entry.seq, "ts": entry.ts, "actor": entry.actor, "outcome": entry.outcome,
+                             **entry.data}
+                    yield {"event": entry.action, "id": str(entry.seq), "data": json.dumps(event, default=str)}
+            # The engine sends a run's end event after committing its status: wait for it (briefly: a client that
+            # resumes after the end, or a trail written by another process's slower writer, does not see it).
+            if status in FINISHED and (ended or waited >= END_WAIT_S):
+                yield {"event": "done", "data": json.dumps({"run_id": run_id, "status": status})}
+                return
+            if status in FINISHED:
+                waited += POLL_S
+            await anyio.sleep(POLL_S)
+    finally:
+        log.close()
+
+
+def _about(subject: str, run_id: str) -> bool:
+    """The run's own events and those of its sub-workflow runs (`RUN.STEP`)."""
+    return subject == run_id or subject.startswith(run_id + ".")
 
 EXTRA: list[tuple[str, str, dict]] = [
+    ("/runs/{run_id}/events", "get", {
+        "operationId": "run_events", "summary": "A run's step events as Server-Sent Events (Last-Event-ID resumes)",
+        "parameters": [{"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                       {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "events named by their audit action, then done",
+                              "content": {"text/event-stream": {}}}}}),
     ("/agents/{name}/source", "get", {"operationId": "agent_source", "summary": "An agent's file as written",
                                       "responses": {"200": {"description": "the file",
                                                             "content": {"text/plain": {}}}}}),

@@ -44,7 +44,7 @@ def test_scripted_model_errors_name_the_file_position_or_the_turn(project: Path,
     cases = {
         "bad.yaml": ("- text: [unclosed\n", "bad.yaml:2:1: not valid YAML: did not find expected ',' or ']'"),
         "bad.json": ('[{"text": "a",}]', "bad.json:1:15: not valid JSON: Expecting property name"),
-        "typo.yaml": ("- txt: hello\n", "turn 1: expected text, tool_calls or error (with retryable, usage), found unknown key txt"),
+        "typo.yaml": ("- txt: hello\n", "turn 1: expected text, tool_calls or error (with retryable, usage, thinking), found unknown key txt"),
     }
     for name, (text, expected) in cases.items():
         script = tmp_path / name

@@ -1,0 +1,69 @@
+"""Agent runs and chats over HTTP: JSON, and SSE streams of thinking, content, tool calls and results, parsed as a
+browser would; offline models only (`scripted:`, `echo`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from support.runtime import write_script
+from support.sse import events
+
+
+def _stream(http: httpx.Client, path: str, body: dict, headers: dict | None = None) -> list:
+    with http.stream("POST", path, json=body, headers=headers or {}) as response:
+        assert response.status_code == 200, response.read()
+        return list(events(response))
+
+
+def test_agent_run_streams_thinking_tool_calls_and_content(project: Path, serve, tmp_path: Path):
+    (project / "NOTES.md").write_text("hello from the notes\n")
+    model = write_script(tmp_path / "script.yaml", [
+        {"thinking": "the notes will say", "tool_calls": [{"name": "file_read", "arguments": {"path": "NOTES.md"}}]},
+        {"text": "the notes say hello", "usage": {"prompt_tokens": 20, "completion_tokens": 5}},
+    ])
+    with serve(project) as served, httpx.Client(base_url=served.api, timeout=60) as http:
+        streamed = _stream(http, "/agents/coder/runs", {"task": "read the notes", "model": model, "stream": True})
+        by_accept = _stream(http, "/agents/coder/runs", {"task": "read the notes", "model": model},
+                            {"Accept": "text/event-stream"})
+        plain = http.post("/agents/coder/runs", json={"task": "read the notes", "model": model})
+        unknown = http.post("/agents/codr/runs", json={"task": "x", "stream": True})
+        missing_task = http.post("/agents/coder/runs", json={"stream": True})
+        bad_flag = http.post("/agents/coder/runs", json={"task": "x", "stream": "yes please"})
+    names = [e.event for e in streamed]
+    assert names[:3] == ["thinking", "tool_call", "tool_result"] and names[-2:] == ["complete", "done"]
+    assert set(names[3:-2]) == {"content"}
+    assert streamed[0].json() == {"text": "the notes will say"}
+    assert streamed[1].json()["name"] == "file_read" and '"NOTES.md"' in streamed[1].json()["arguments"]
+    assert "hello from the notes" in streamed[2].json()["content"]
+    assert "".join(e.json()["text"] for e in streamed if e.event == "content") == "the notes say hello"
+    complete = streamed[-2].json()
+    assert complete["status"] == "completed" and complete["tool_calls"] == 1
+    assert complete["usage"]["completion_tokens"] >= 5 and complete["timings"]["total_s"] >= 0
+    assert [e.event for e in by_accept] == names
+    assert plain.status_code == 200 and plain.json()["output"] == "the notes say hello"
+    assert unknown.status_code == 404 and "codr" in unknown.json()["detail"]
+    assert missing_task.status_code == 422 and missing_task.json()["errors"][0]["loc"] == ["body", "task"]
+    assert bad_flag.status_code == 422 and bad_flag.json()["errors"][0]["loc"] == ["body", "stream"]
+
+
+def test_chat_streams_on_the_agent_loop(project: Path, serve, tmp_path: Path):
+    thinking = write_script(tmp_path / "think.yaml", [{"thinking": "hmm", "text": "an answer"}])
+    with serve(project) as served, httpx.Client(base_url=served.api, timeout=60) as http:
+        chat = _stream(http, "/chat/stream", {"message": "say this back", "model": "echo",
+                                              "files": [{"name": "a.txt", "content": "AAA"}]})
+        shown = _stream(http, "/chat/stream", {"message": "think", "model": thinking, "show_thinking": True})
+        hidden = _stream(http, "/chat/stream", {"message": "think", "model": thinking})
+        models = http.get("/chat/models").json()["models"]
+        too_hot = http.post("/chat/stream", json={"message": "x", "temperature": 5})
+        unknown_field = http.post("/chat/stream", json={"message": "x", "mood": "good"})
+    text = "".join(e.json()["text"] for e in chat if e.event == "content")
+    assert text.startswith("say this back") and "File a.txt" in text and "AAA" in text
+    assert chat[-2].event == "complete" and chat[-2].json()["agent"] == "base"
+    assert [e.json() for e in shown if e.event == "thinking"] == [{"text": "hmm"}]
+    assert "thinking" not in [e.event for e in hidden]
+    echo = next(row for row in models if row["model"] == "echo")
+    assert echo["provider"] == "echo" and echo["reachable"] is True
+    assert too_hot.status_code == 422 and too_hot.json()["errors"][0]["loc"] == ["body", "temperature"]
+    assert unknown_field.status_code == 422 and unknown_field.json()["errors"][0]["loc"] == ["body", "mood"]
