@@ -10,7 +10,7 @@ import click
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind. Non-loopback needs a token.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free one).")
-@click.option("--workspace", "-w", "workspaces", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--workspace", "-w", multiple=True, type=click.Path(file_okay=False, path_type=Path),
               help="A project holding .parac/ to serve (repeatable; the first is the default). Default: found from "
               "the current directory.")
 @click.option("--allow-origin", "allow_origins", multiple=True,
@@ -25,7 +25,7 @@ import click
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
 @click.pass_context
 def serve(
-    ctx: click.Context, host: str, port: int, workspaces: tuple[Path, ...], allow_origins: tuple[str, ...],
+    ctx: click.Context, host: str, port: int, workspace: tuple[Path, ...], allow_origins: tuple[str, ...],
     allow_hosts: tuple[str, ...], max_body: int | None, grace: float, resume_runs: bool, log_level: str,
 ) -> None:
     """Serve the REST API (/api/v1), its OpenAPI (/openapi.json, /docs), health probes and MCP (/mcp) over HTTP."""
@@ -35,7 +35,7 @@ def serve(
     from parac.server.http.run import serve as run
     from parac.server.mcp.run import HttpOptions, ServeError
 
-    given = list(workspaces)
+    given = list(workspace)  # named "workspace" so that the group's single -w (accept_workspace) stays out
     state_workspace = getattr(ctx.find_root().obj, "workspace", None)
     if not given and state_workspace:
         given = [Path(state_workspace)]

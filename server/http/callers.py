@@ -16,6 +16,10 @@ from .problems import Problem
 if TYPE_CHECKING:
     from starlette.requests import Request
 
+    from parac.server.mcp.call import Call
+
+    from .workspaces import Workspaces
+
 LOCAL = Caller("admin")
 
 
@@ -43,7 +47,17 @@ def actor_of(caller: Caller) -> str:
     return caller.actor or f"http:{caller.role}"
 
 
-def require(caller: Caller, role: Role, what: str) -> None:
-    """403 unless `caller` holds `role` (the same role table as the MCP face: `roles.allows`)."""
-    if not allows(caller.role, role):
-        raise Problem(403, f"{what} needs the {role} role; this caller has {caller.role}")
+def call_for(request: Request, workspaces: Workspaces) -> Call:
+    """The request as an MCP face `Call` (the caller's role, actor and tenant; their workspace), which the tools
+    and resources a route runs take."""
+    from parac.server.mcp.call import Call
+
+    caller = caller_of(request)
+    app = workspaces.for_caller(caller)
+    return Call(app, None, caller.role, "http", actor=actor_of(caller), tenant=getattr(caller, "tenant", None))
+
+
+def require(call: Call, role: Role, what: str) -> None:
+    """403 unless the caller holds `role` (the same role table as the MCP face: `roles.allows`)."""
+    if not allows(call.role, role):
+        raise Problem(403, f"{what} needs the {role} role; this caller has {call.role}")

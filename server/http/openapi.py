@@ -34,7 +34,7 @@ PROBLEM = {
 
 def document(workspaces: Workspaces, api: str) -> dict[str, Any]:
     from .operations import OPERATIONS
-    from .streams import EXTRA
+    from .streams import StreamFlags, openapi_paths
 
     faces = workspaces.first.faces.tools
     paths: dict[str, dict[str, Any]] = {}
@@ -53,9 +53,13 @@ def document(workspaces: Workspaces, api: str) -> dict[str, Any]:
             entry["x-parac-role"] = face.role
         if op.body is not None:
             entry["requestBody"] = {"content": {"application/json": {"schema": _body(op, face)}}}
+        if op.ignored:  # the route's own fields (POST /agents/{name}/runs: stream, cancel_on_disconnect)
+            schema = entry["requestBody"]["content"]["application/json"]["schema"]
+            schema.setdefault("properties", {}).update(StreamFlags.model_json_schema()["properties"])
+            entry["responses"]["200"]["content"]["text/event-stream"] = {}
         paths.setdefault(api + op.path, {})[op.method.lower()] = entry
-    for path, method, entry in EXTRA:
-        paths.setdefault(api + path if path.startswith("/") and not path.startswith("/health") else path, {})[method] = entry
+    for path, method, entry in openapi_paths():
+        paths.setdefault(api + path, {})[method] = entry
     return {
         "openapi": "3.1.0",
         "info": {"title": "parac", "version": "1", "description": "parac's agents, workflows and governance over HTTP"},

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .callers import actor_of, caller_of, require
+from .callers import call_for, require
 from .problems import Problem, from_error
 
 if TYPE_CHECKING:
@@ -34,6 +34,10 @@ Found = Callable[["Call", dict[str, Any]], Awaitable[str | None]]
 """Says why a request names something that does not exist (the 404's detail), or None when it exists."""
 
 MAX_ECHOED = 200
+PING_S = 15
+"""An SSE comment this often keeps proxies from closing a quiet stream."""
+SEND_TIMEOUT_S = 30
+"""A client that takes no event for this long is dropped (a stalled reader must not hold a stream open for ever)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/agents", "list_agents", "List agents", query=PAGE),
     Operation("GET", "/agents/{name}", "get_agent", "An agent, resolved, with its chain and provenance", found=_agent),
     Operation("POST", "/agents/{name}/runs", "run_agent", "Run an agent (JSON, or SSE with stream or Accept)",
-              body="fields", rename={"name": "agent"}, found=_run_agent, ignored=("stream",)),
+              body="fields", rename={"name": "agent"}, found=_run_agent, ignored=("stream", "cancel_on_disconnect")),
     Operation("GET", "/workflows", "list_workflows", "List workflows", query=PAGE),
     Operation("GET", "/workflows/{name}", "get_workflow", "A workflow as parsed, with its problems", found=_workflow),
     Operation("POST", "/workflows/{name}/plan", "plan_workflow", "Estimate a run and check it against the budgets",
@@ -144,14 +148,10 @@ class Operations:
 
     async def prepare(self, op: Operation, request: Request) -> tuple[Call, ToolFace | None, dict[str, Any]]:
         """The caller's `Call`, the tool, and its checked arguments: 403, 422 or 404 when the request cannot run."""
-        from parac.server.mcp.call import Call
-
-        caller = caller_of(request)
-        app = self.workspaces.for_caller(caller)
-        call = Call(app, None, caller.role, "http", actor=actor_of(caller))
-        face = await self.face(op, app, call, request)
-        role = face.role if face is not None else self.template(op, app).role
-        require(caller, role, op.what)
+        call = call_for(request, self.workspaces)
+        face = await self.face(op, call, request)
+        role = face.role if face is not None else self.template(op, call.app).role
+        require(call, role, op.what)
         raw, where = await self.gather(op, request)
         if face is None:
             return call, None, raw
@@ -162,11 +162,11 @@ class Operations:
                 raise Problem(404, missing)
         return call, face, arguments
 
-    async def face(self, op: Operation, app: ParacApp, call: Call, request: Request) -> ToolFace | None:
+    async def face(self, op: Operation, call: Call, request: Request) -> ToolFace | None:
         if op.template is not None:
             return None
         if op.tool:
-            return app.faces.tools[op.tool]
+            return call.app.faces.tools[op.tool]
         from parac.mcp_tools.registry import plugin_tool
 
         name = request.path_params["name"]
@@ -321,6 +321,6 @@ class Operations:
                     yield event
 
         if cancel_on_disconnect or self.background is None:
-            return EventSourceResponse(events_with_run(), ping=15)
+            return EventSourceResponse(events_with_run(), ping=PING_S, send_timeout=SEND_TIMEOUT_S)
         self.background.start_soon(produce)
-        return EventSourceResponse(events(), ping=15)
+        return EventSourceResponse(events(), ping=PING_S, send_timeout=SEND_TIMEOUT_S)

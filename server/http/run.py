@@ -12,9 +12,13 @@ from __future__ import annotations
 import socket
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from parac.server.mcp.http import HttpOptions
 from parac.server.mcp.run import ServeError
+
+if TYPE_CHECKING:
+    from .workspaces import Workspaces
 
 GRACE_S = 10.0
 
@@ -40,9 +44,9 @@ def serve(
     options = replace(options, port=sock.getsockname()[1])
     mcp_app, sdk, first = mcp_endpoint(roots[0], options, resume_runs=resume_runs)
     workspaces = Workspaces()
-    workspaces.add(str(roots[0]), first)
+    workspaces.add(_key(roots[0], workspaces), first)
     for root in roots[1:]:
-        workspaces.add(str(root), ParacApp(root, transport="http", resume_runs=resume_runs))
+        workspaces.add(_key(root, workspaces), ParacApp(root, transport="http", resume_runs=resume_runs))
     served = build_app(workspaces, options, (mcp_app, sdk), first.tokens)
     config = uvicorn.Config(
         served.asgi, log_level="warning", lifespan="on", timeout_graceful_shutdown=grace_s, access_log=False
@@ -52,6 +56,15 @@ def serve(
     for root in roots:
         print(f"  workspace {root}", flush=True)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _key(root: Path, workspaces: Workspaces) -> str:
+    """A workspace's name in `/health`: its folder's name (not its path, which callers need not learn)."""
+    key, number = root.name, 1
+    while key in workspaces.apps:
+        number += 1
+        key = f"{root.name}-{number}"
+    return key
 
 
 def _bind(options: HttpOptions) -> socket.socket:

@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .callers import actor_of, caller_of, require
+from .callers import call_for, require
 from .problems import Problem, from_error
 
-from .operations import OPERATIONS
+from .operations import OPERATIONS, PING_S, SEND_TIMEOUT_S
 
 if TYPE_CHECKING:
     from .operations import Operations
@@ -71,13 +71,9 @@ class StreamFlags(BaseModel):
 def routes(workspaces: Workspaces, operations: Operations) -> list[Route]:
     async def agent_source(request: Request) -> Response:
         """The agent's file as written (the MCP resource `parac://agents/{name}/source`)."""
-        from parac.server.mcp.call import Call
-
-        caller = caller_of(request)
-        app = workspaces.for_caller(caller)
-        template = next(t for t in app.faces.templates if t.uri_template == "parac://agents/{name}/source")
-        require(caller, template.role, "GET /agents/{name}/source")
-        call = Call(app, None, caller.role, "http", actor=actor_of(caller))
+        call = call_for(request, workspaces)
+        template = next(t for t in call.app.faces.templates if t.uri_template == "parac://agents/{name}/source")
+        require(call, template.role, "GET /agents/{name}/source")
         name = request.path_params["name"]
         if name not in (await call.workspace()).agent_names():
             raise Problem(404, f'unknown agent "{name[:200]}"')
@@ -90,19 +86,16 @@ def routes(workspaces: Workspaces, operations: Operations) -> list[Route]:
     async def run_events(request: Request) -> Response:
         from sse_starlette import EventSourceResponse
 
-        caller = caller_of(request)
-        app = workspaces.for_caller(caller)
-        require(caller, app.faces.tools["workflow_status"].role, "GET /runs/{run_id}/events")
+        call = call_for(request, workspaces)
+        require(call, call.app.faces.tools["workflow_status"].role, "GET /runs/{run_id}/events")
         run_id = request.path_params["run_id"]
-        root = (await app.loaded()).workspace
-        if root is None:
-            raise Problem(503, "this server has no workspace")
+        root = await call.workspace()
         if await anyio.to_thread.run_sync(_run_status, root.root, run_id) is None:
             raise Problem(404, f'unknown workflow run "{run_id[:200]}"')
         given = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
         if given is not None and not given.isdigit():
             raise Problem(400, f"Last-Event-ID must be an event id this stream sent (a number), not {given[:50]!r}")
-        return EventSourceResponse(_run_events(root.root, run_id, int(given or 0)), ping=15)
+        return EventSourceResponse(_run_events(root.root, run_id, int(given or 0)), ping=PING_S, send_timeout=SEND_TIMEOUT_S)
 
     run_op = next(op for op in OPERATIONS if (op.method, op.path) in OWN)
 
@@ -118,14 +111,10 @@ def routes(workspaces: Workspaces, operations: Operations) -> list[Route]:
                                      show_thinking=True)
 
     async def chat(request: Request) -> Response:
-        from parac.server.mcp.call import Call
-
-        caller = caller_of(request)
-        app = workspaces.for_caller(caller)
-        face = app.faces.tools["run_agent"]
-        require(caller, face.role, "POST /chat/stream")
+        call = call_for(request, workspaces)
+        face = call.app.faces.tools["run_agent"]
+        require(call, face.role, "POST /chat/stream")
         asked = _checked(ChatRequest, await operations.json_body(request) or {})
-        call = Call(app, None, caller.role, "http", actor=actor_of(caller))
         names = (await call.workspace()).agent_names()
         agent = asked.agent or next((name for name in CHAT_AGENTS if name in names), None)
         if agent is None or agent not in names:
@@ -138,12 +127,10 @@ def routes(workspaces: Workspaces, operations: Operations) -> list[Route]:
     async def chat_models(request: Request) -> Response:
         from parac.server.doctor import model_status
 
-        caller = caller_of(request)
-        app = workspaces.for_caller(caller)
-        require(caller, "viewer", "GET /chat/models")
-        host = (await app.loaded()).host
-        if host.workspace is None:
-            raise Problem(503, "this server has no workspace")
+        call = call_for(request, workspaces)
+        require(call, "viewer", "GET /chat/models")
+        await call.workspace()
+        host = await call.host()
         return JSONResponse({"models": await anyio.to_thread.run_sync(model_status, host)})
 
     return [
@@ -219,15 +206,25 @@ def _about(subject: str, run_id: str) -> bool:
     """The run's own events and those of its sub-workflow runs (`RUN.STEP`)."""
     return subject == run_id or subject.startswith(run_id + ".")
 
-EXTRA: list[tuple[str, str, dict]] = [
-    ("/runs/{run_id}/events", "get", {
-        "operationId": "run_events", "summary": "A run's step events as Server-Sent Events (Last-Event-ID resumes)",
-        "parameters": [{"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                       {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "events named by their audit action, then done",
-                              "content": {"text/event-stream": {}}}}}),
-    ("/agents/{name}/source", "get", {"operationId": "agent_source", "summary": "An agent's file as written",
-                                      "responses": {"200": {"description": "the file",
-                                                            "content": {"text/plain": {}}}}}),
-]
-"""OpenAPI entries of the routes this module answers (beside `OPERATIONS`)."""
+def openapi_paths() -> list[tuple[str, str, dict[str, Any]]]:
+    """OpenAPI entries of the routes this module answers beside `OPERATIONS` (the agent runs' SSE form is
+    described with `run_agent`'s entry)."""
+    sse = {"description": "Server-Sent Events", "content": {"text/event-stream": {}}}
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    return [
+        ("/runs/{run_id}/events", "get", {
+            "operationId": "run_events", "summary": "A run's events as Server-Sent Events (Last-Event-ID resumes)",
+            "parameters": [{**name, "name": "run_id"},
+                           {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"}}],
+            "responses": {"200": sse}}),
+        ("/agents/{name}/source", "get", {
+            "operationId": "agent_source", "summary": "An agent's file as written", "parameters": [name],
+            "responses": {"200": {"description": "the file", "content": {"text/plain": {}}}}}),
+        ("/chat/stream", "post", {
+            "operationId": "chat_stream", "summary": "A chat answered by an agent run, streamed", "x-parac-role": "operator",
+            "requestBody": {"content": {"application/json": {"schema": ChatRequest.model_json_schema()}}},
+            "responses": {"200": sse}}),
+        ("/chat/models", "get", {
+            "operationId": "chat_models", "summary": "Models in use, their providers and whether each is reachable",
+            "responses": {"200": {"description": "models", "content": {"application/json": {}}}}}),
+    ]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class Workspaces:
-    """One `ParacApp` per served workspace, by key (a tenant's name, or the workspace's directory)."""
+    """One `ParacApp` per served workspace, by key (a tenant's name, or the workspace folder's name)."""
 
     def __init__(self) -> None:
         self.apps: dict[str, ParacApp] = {}

@@ -46,13 +46,16 @@ class Call:
         transport: str,
         *,
         actor: str | None = None,
+        tenant: str | None = None,
     ) -> None:
-        """`actor`: who the HTTP caller's bearer token names (`token:<name>`, `jwt:<sub>`), when it names someone."""
+        """`actor`: who the HTTP caller's bearer token names (`token:<name>`, `jwt:<sub>`), when it names someone;
+        `tenant`: the tenant an HTTP caller's credential belongs to."""
         self.app = app
         self.request = request
         self.role = role
         self.transport = transport
         self.named = actor
+        self.tenant = tenant
 
     @property
     def actor(self) -> str:
@@ -68,7 +71,7 @@ class Call:
         """The request's call context, made once: every tool, model and workflow call it leads to carries it."""
         from parac.core.calls import CallContext  # not before the handshake: most requests make no call
 
-        return CallContext(actor=self.actor, role=self.role)
+        return CallContext(actor=self.actor, role=self.role, tenant=self.tenant)
 
     async def host(self) -> Host:
         """The plugin host (plugins are loaded on first use, after the handshake)."""

@@ -85,3 +85,20 @@ def test_openapi_is_made_from_the_tools_schemas_and_docs_need_no_network(project
     assert "name" not in run["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert docs.status_code == 200 and "/openapi.json" in docs.text
     assert "src=" not in docs.text and "https://" not in docs.text  # nothing fetched from elsewhere
+
+
+def test_several_workspaces_are_served_and_the_first_is_the_default(project: Path, serve, parac, tmp_path):
+    other = tmp_path / "other"
+    assert parac("init", str(other), "--template", "empty").code == 0
+    with serve(project, other) as served:
+        health = httpx.get(served.url + "/health").json()
+        agents = {row["name"] for row in httpx.get(served.api + "/agents").json()["agents"]}
+    assert set(health["workspaces"]) == {"project", "other"}
+    assert all(entry["database"] == "ok" for entry in health["workspaces"].values())
+    assert str(tmp_path) not in str(health)  # names, not paths
+    assert "coder" in agents
+
+
+def test_a_non_loopback_bind_without_credentials_is_refused_at_start(project: Path, parac):
+    result = parac("serve", "--host", "0.0.0.0", "--port", "0", "--workspace", str(project), timeout=60)
+    assert result.code == 1 and "refusing to serve" in result.err and "Traceback" not in result.err

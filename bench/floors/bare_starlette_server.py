@@ -1,0 +1,48 @@
+"""The floor `parac serve` is compared with: a bare Starlette app on uvicorn, configured as `parac serve` configures
+it, answering what a route of parac answers without any of parac's work (bench/serve_latency.py).
+
+    python bare_starlette_server.py BODY.json   # prints its URL once it listens
+
+- `GET /agent`: the JSON in BODY.json (parsed at start, serialised per request, as parac's routes serialise);
+- `POST /stream`: one SSE event (`content`), then `done`, through sse-starlette;
+- `GET /health/live`: `{"status": "ok"}`.
+"""
+
+import json
+import socket
+import sys
+
+import uvicorn
+from sse_starlette import EventSourceResponse
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+BODY = json.loads(open(sys.argv[1], encoding="utf-8").read())
+
+
+async def agent(request):
+    return JSONResponse(BODY)
+
+
+async def live(request):
+    return JSONResponse({"status": "ok"})
+
+
+async def stream(request):
+    await request.body()
+
+    async def events():
+        yield {"event": "content", "data": json.dumps({"text": "hello"})}
+        yield {"event": "done", "data": "{}"}
+
+    return EventSourceResponse(events(), ping=15)
+
+
+app = Starlette(routes=[Route("/agent", agent), Route("/health/live", live), Route("/stream", stream, methods=["POST"])])
+sock = socket.socket()
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.bind(("127.0.0.1", 0))
+sock.listen(2048)
+print(f"http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)).run(sockets=[sock])
