@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from parac.server.auth.options import auth_options
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind. Non-loopback needs a token.")
@@ -23,10 +25,12 @@ import click
               help="Seconds requests in flight get to finish after SIGTERM.")
 @click.option("--resume-runs", is_flag=True, help="Resume workflow runs that a crash interrupted, at start.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
+@auth_options
 @click.pass_context
 def serve(
     ctx: click.Context, host: str, port: int, workspace: tuple[Path, ...], allow_origins: tuple[str, ...],
     allow_hosts: tuple[str, ...], max_body: int | None, grace: float, resume_runs: bool, log_level: str,
+    tenants: Path | None, cors_origins: tuple[str, ...],
 ) -> None:
     """Serve the REST API (/api/v1), its OpenAPI (/openapi.json, /docs), health probes and MCP (/mcp) over HTTP."""
     from parac.server.mcp.logs import configure_stderr_logging
@@ -42,6 +46,6 @@ def serve(
     options = HttpOptions(host=host, port=port, allowed_origins=allow_origins, allowed_hosts=allow_hosts,
                           max_body_bytes=max_body)
     try:
-        run(given, options, resume_runs=resume_runs, grace_s=grace)
+        run(given, options, resume_runs=resume_runs, grace_s=grace, tenants=tenants, cors_origins=cors_origins)
     except ServeError as error:
         raise click.ClickException(str(error)) from None

@@ -19,19 +19,19 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
 
 from . import health, streams
-from .guards import Guards
 from .openapi import docs_routes
 from .operations import OPERATIONS, Operations
 from .problems import Problem, on_http_exception, on_problem, on_unexpected
 
 if TYPE_CHECKING:
+    from parac.server.auth.gate import Gate
     from parac.server.mcp.http import HttpOptions
-    from parac.server.mcp.roles import TokenAuthority
 
     from .workspaces import Workspaces
 
 API = "/api/v1"
-DEFAULT_MAX_BODY = 4 * 1024 * 1024
+HEALTH_PATHS = ("/health", "/health/live", "/health/ready")
+"""Served without a credential (orchestrators probe bare); Host and Origin are still checked."""
 
 
 @dataclass
@@ -42,12 +42,13 @@ class Served:
     ready: anyio.Event
 
 
-def build_app(
-    workspaces: Workspaces, options: HttpOptions, mcp: tuple[Any, Any] | None = None, tokens: TokenAuthority | None = None
-) -> Served:
-    """`mcp`: the MCP endpoint's application and the SDK's app whose lifespan runs here (`mcp.run.mcp_endpoint`);
-    `tokens`: the bearer tokens REST callers present when no authentication layer named them (`callers.caller_of`)."""
-    max_body = options.max_body_bytes or DEFAULT_MAX_BODY
+def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tuple[Any, Any] | None = None) -> Served:
+    """`gate`: what `parac.server.auth.Authenticate`, in front of everything, checks (Host, Origin, body cap,
+    credentials, tenants, rate limits); `mcp`: the MCP endpoint's application and the SDK's app whose lifespan runs
+    here (`mcp.run.mcp_endpoint`)."""
+    from parac.server.auth.middleware import Authenticate
+
+    max_body = gate.max_body
     ready = anyio.Event()
     operations = Operations(workspaces, max_body)
     api = [
@@ -79,15 +80,30 @@ def build_app(
         lifespan=lifespan,
         exception_handlers={Problem: on_problem, HTTPException: on_http_exception, Exception: on_unexpected},
     )
-    rest.state.tokens = tokens
     mcp_app = mcp[0] if mcp is not None else None
     mcp_path = options.path
 
     async def dispatch(scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path", "")
         if mcp_app is not None and scope["type"] == "http" and (path == mcp_path or path.startswith(mcp_path + "/")):
+            caller = scope.get("state", {}).get("caller")
+            if caller is not None and caller.tenant is not None:  # /mcp serves the default workspace, no tenant's
+                await refuse(send, 403, f"{mcp_path} serves the default workspace only; a tenant's callers use {API}")
+                return
             await mcp_app(scope, receive, send)
         else:
             await rest(scope, receive, send)
 
-    return Served(Guards(dispatch, options, max_body), ready)
+    return Served(Authenticate(dispatch, gate), ready)
+
+
+async def refuse(send: Any, status: int, detail: str) -> None:
+    """A problem answered before any route (raw ASGI)."""
+    import json
+
+    from .problems import PROBLEM_TYPE, problem_body
+
+    body = json.dumps(problem_body(status, detail)).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", PROBLEM_TYPE.encode()), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

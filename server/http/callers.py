@@ -1,15 +1,15 @@
 """Who is calling: the one place a route learns its caller.
 
-The authentication middleware (`parac.server.auth`) puts the `Caller` it established at `request.state.caller`.
-Without one (no credential configured, served on loopback), the caller is the local user, as parac's loopback MCP
-HTTP transport treats an unauthenticated request: the admin role.
+The authentication middleware (`parac.server.auth.middleware.Authenticate`) puts the `Caller` it established at
+`request.state.caller`: the credential's, or with none configured on loopback the local user (admin), as parac's
+loopback MCP HTTP transport treats an unauthenticated request.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from parac.server.mcp.roles import Caller, Role, allows
+from parac.server.auth.roles import Caller, Role, allows
 
 from .problems import Problem
 
@@ -20,26 +20,13 @@ if TYPE_CHECKING:
 
     from .workspaces import Workspaces
 
-LOCAL = Caller("admin")
+LOCAL = Caller("admin", kind="local")
 
 
 def caller_of(request: Request) -> Caller:
-    """The caller the authentication layer established; else, when the server has bearer tokens (those of the
-    MCP endpoint: `PARAC_MCP_TOKEN`, `parac token`), the caller the request's token names (401 without one);
-    else the local caller."""
-    caller = getattr(request.state, "caller", None)
-    if caller is not None:
-        return caller
-    tokens = getattr(request.app.state, "tokens", None)
-    if tokens is None or not tokens.required:
-        return LOCAL
-    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    found = tokens.identify(presented.strip()) if scheme.lower() == "bearer" and presented.strip() else None
-    if found is None:
-        reason = "unknown token" if presented.strip() else "this server needs 'Authorization: Bearer <token>'"
-        raise Problem(401, reason, headers={"www-authenticate": 'Bearer realm="parac"'})
-    request.state.caller = found
-    return found
+    """The caller `parac.server.auth.Authenticate` established (it sits in front of every route), else the local
+    caller (an app served without it, as in-process tests do)."""
+    return getattr(request.state, "caller", None) or LOCAL
 
 
 def actor_of(caller: Caller) -> str:

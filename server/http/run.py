@@ -12,28 +12,26 @@ from __future__ import annotations
 import socket
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from parac.server.mcp.http import HttpOptions
 from parac.server.mcp.run import ServeError
-
-if TYPE_CHECKING:
-    from .workspaces import Workspaces
 
 GRACE_S = 10.0
 
 
 def serve(
     starts: list[Path], options: HttpOptions, *, resume_runs: bool = False, grace_s: float = GRACE_S,
+    tenants: Path | None = None, cors_origins: tuple[str, ...] = (),
 ) -> None:
     import uvicorn
 
     from parac.core.diagnostics import ParacError
     from parac.core.roots import find_root
+    from parac.server.auth.gate import load_gate
     from parac.server.mcp.app import ParacApp
     from parac.server.mcp.run import mcp_endpoint
 
-    from .app import build_app
+    from .app import HEALTH_PATHS, build_app
     from .workspaces import Workspaces
 
     try:
@@ -42,29 +40,33 @@ def serve(
         raise ServeError(str(error)) from None
     sock = _bind(options)
     options = replace(options, port=sock.getsockname()[1])
-    mcp_app, sdk, first = mcp_endpoint(roots[0], options, resume_runs=resume_runs)
+    mcp_app, sdk, first = mcp_endpoint(roots[0], options, resume_runs=resume_runs, guarded=True)
+    try:
+        gate = load_gate(roots[0], options, first.tokens, tenants_file=tenants, cors_origins=cors_origins,
+                         public_paths=HEALTH_PATHS)
+    except ParacError as error:
+        sock.close()
+        raise ServeError("\n".join([str(error), *(f"  {d.format()}" for d in error.diagnostics)])) from None
     workspaces = Workspaces()
-    workspaces.add(_key(roots[0], workspaces), first)
+    workspaces.add(roots[0].name, first, default=True)
     for root in roots[1:]:
-        workspaces.add(_key(root, workspaces), ParacApp(root, transport="http", resume_runs=resume_runs))
-    served = build_app(workspaces, options, (mcp_app, sdk), first.tokens)
+        workspaces.add(root.name, ParacApp(root, transport="http", resume_runs=resume_runs))
+    if gate.tenants is not None:
+        for tenant, root in gate.tenants.workspaces.items():
+            app = next((a for a in workspaces.apps.values() if a.start == root), None)
+            if app is None:
+                app = ParacApp(root, transport="http", resume_runs=resume_runs)
+                workspaces.add(tenant, app)
+            workspaces.tenants[tenant] = app
+    served = build_app(workspaces, options, gate, (mcp_app, sdk))
     config = uvicorn.Config(
         served.asgi, log_level="warning", lifespan="on", timeout_graceful_shutdown=grace_s, access_log=False
     )
     host = f"[{options.host}]" if ":" in options.host else options.host
     print(f"parac serve: http://{host}:{options.port} (API /api/v1, docs /docs, MCP {options.path})", flush=True)
-    for root in roots:
-        print(f"  workspace {root}", flush=True)
+    for key, app in workspaces.apps.items():
+        print(f"  workspace {key}: {app.start}", flush=True)
     uvicorn.Server(config).run(sockets=[sock])
-
-
-def _key(root: Path, workspaces: Workspaces) -> str:
-    """A workspace's name in `/health`: its folder's name (not its path, which callers need not learn)."""
-    key, number = root.name, 1
-    while key in workspaces.apps:
-        number += 1
-        key = f"{root.name}-{number}"
-    return key
 
 
 def _bind(options: HttpOptions) -> socket.socket:

@@ -16,7 +16,7 @@ from .problems import Problem
 
 if TYPE_CHECKING:
     from parac.server.mcp.app import ParacApp
-    from parac.server.mcp.roles import Caller
+    from parac.server.auth.roles import Caller
 
 
 class Workspaces:
@@ -25,13 +25,20 @@ class Workspaces:
     def __init__(self) -> None:
         self.apps: dict[str, ParacApp] = {}
         self.default: str | None = None
+        self.tenants: dict[str, ParacApp] = {}
+        """Tenant name → its workspace's app (`--tenants`), which its callers are served from."""
 
-    def add(self, key: str, app: ParacApp) -> ParacApp:
-        """Serve `app`'s workspace under `key`; the first one added is the default."""
-        self.apps[key] = app
-        if self.default is None:
-            self.default = key
-        return app
+    def add(self, key: str, app: ParacApp, *, default: bool = False) -> str:
+        """Serve `app`'s workspace under `key` (made unique: `key-2`...); returns the key. The default serves callers
+        without a tenant (else the first added)."""
+        unique, number = key, 1
+        while unique in self.apps:
+            number += 1
+            unique = f"{key}-{number}"
+        self.apps[unique] = app
+        if default or self.default is None:
+            self.default = unique
+        return unique
 
     @property
     def first(self) -> ParacApp:
@@ -42,7 +49,7 @@ class Workspaces:
         tenant = getattr(caller, "tenant", None)
         if tenant is None:
             return self.first
-        app = self.apps.get(tenant)
+        app = self.tenants.get(tenant)
         if app is None:  # a credential mapped to a tenant this server does not serve: configuration, not input
             raise Problem(403, "this credential's tenant is not served here")
         return app

@@ -74,10 +74,12 @@ def run_http(
 
 def mcp_endpoint(
     workspace: Path | None, options: HttpOptions, *, resume_runs: bool = False, profile: str | None = None,
-    metrics_port: int | None = None,
+    metrics_port: int | None = None, guarded: bool = False,
 ) -> tuple[Any, Any, ParacApp]:
     """The Streamable HTTP MCP application for `workspace`, the SDK's app inside it (whose lifespan must run), and
-    the `ParacApp` it serves; refuses (`ServeError`) what `parac mcp serve --transport http` refuses."""
+    the `ParacApp` it serves; refuses (`ServeError`) what `parac mcp serve --transport http` refuses. `guarded`: an
+    outer authentication layer with credentials of its own decides whether an exposed bind may serve (`parac
+    serve`: its `load_gate`)."""
     from .app import ParacApp
     from .server import build_server
 
@@ -90,7 +92,7 @@ def mcp_endpoint(
                    metrics=serve_metrics(metrics_port))
     for lookup, configured in app.faces.token_sources:
         tokens.add_source(lookup, configured=configured())
-    if not is_loopback(options.host) and not tokens.required and oauth is None:
+    if not guarded and not is_loopback(options.host) and not tokens.required and oauth is None:
         raise ServeError(
             f"refusing to serve MCP on {options.host} without a token: anyone who can reach it could run tools. "
             f"Set {ENV_TOKEN} (or settings.mcp.token_file or settings.mcp.oauth in parac.yaml), or bind 127.0.0.1"

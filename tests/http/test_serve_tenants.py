@@ -1,0 +1,53 @@
+"""Two tenants on one `parac serve`, each served from its own workspace through the REST routes: another tenant's
+run is unknown (404), each sees its own agents, and /mcp (the default workspace) is not a tenant's way in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlite3
+
+import httpx
+
+
+def _runs(root: Path) -> list[str]:
+    path = root / ".parac" / "state" / "parac.db"
+    if not path.exists():
+        return []
+    conn = sqlite3.connect(path)
+    try:
+        return [row[0] for row in conn.execute("SELECT run_id FROM workflow_runs")]
+    except sqlite3.OperationalError:  # no table: no run was ever recorded there
+        return []
+    finally:
+        conn.close()
+
+
+def test_two_tenants_stay_apart(project: Path, serve, parac, tmp_path: Path):
+    team_a, team_b = tmp_path / "team-a", tmp_path / "team-b"
+    assert parac("init", str(team_a)).code == 0
+    assert parac("init", str(team_b), "--template", "empty").code == 0
+    tokens = {name: parac("token", "create", "--role", "operator", "--name", name, "--json", cwd=project).json()["token"]
+              for name in ("alice", "bob")}
+    tenants = tmp_path / "tenants.yaml"
+    tenants.write_text(f"tenants:\n  a:\n    workspace: {team_a}\n    tokens: [alice]\n"
+                       f"  b:\n    workspace: {team_b}\n    tokens: [bob]\n")
+    with serve(project, args=("--tenants", str(tenants))) as served:
+        alice = httpx.Client(base_url=served.api, headers={"Authorization": f"Bearer {tokens['alice']}"}, timeout=60)
+        bob = httpx.Client(base_url=served.api, headers={"Authorization": f"Bearer {tokens['bob']}"}, timeout=60)
+        run = alice.post("/workflows/code-review/runs", json={"inputs": {"change": "x"}, "dry_run": "echo"})
+        run_id = run.json()["run_id"]
+        own = alice.get(f"/runs/{run_id}")
+        other = bob.get(f"/runs/{run_id}")
+        other_events = bob.get(f"/runs/{run_id}/events")
+        agents_a = {row["name"] for row in alice.get("/agents").json()["agents"]}
+        agents_b = {row["name"] for row in bob.get("/agents").json()["agents"]}
+        mcp = httpx.post(served.mcp, json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                         headers={"Authorization": f"Bearer {tokens['alice']}",
+                                  "Accept": "application/json, text/event-stream"})
+    assert run.status_code == 202, run.text
+    assert own.status_code == 200
+    assert other.status_code == 404 and other_events.status_code == 404
+    assert "coder" in agents_a and "coder" not in agents_b
+    assert _runs(team_a) == [run_id] and _runs(team_b) == [] and _runs(project) == []
+    assert mcp.status_code == 403 and "tenant" in mcp.json()["detail"]
