@@ -48,9 +48,8 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
     here (`mcp.run.mcp_endpoint`)."""
     from parac.server.auth.middleware import Authenticate
 
-    max_body = gate.max_body
     ready = anyio.Event()
-    operations = Operations(workspaces, max_body)
+    operations = Operations(workspaces)
     api = [
         *streams.routes(workspaces, operations),
         *(Route(op.path, operations.endpoint(op), methods=[op.method]) for op in OPERATIONS

@@ -130,9 +130,8 @@ OPERATIONS: tuple[Operation, ...] = (
 class Operations:
     """Serves `OPERATIONS` for the workspaces of one server."""
 
-    def __init__(self, workspaces: Workspaces, max_body: int) -> None:
+    def __init__(self, workspaces: Workspaces) -> None:
         self.workspaces = workspaces
-        self.max_body = max_body
         self.background: TaskGroup | None = None
         """The server's task group (set by the app's lifespan): streamed runs whose client may leave live here."""
 
