@@ -14,6 +14,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from parac.core.errors import ParacBaseError
+
 log = logging.getLogger("parac.http")
 
 PROBLEM_TYPE = "application/problem+json"
@@ -34,8 +36,11 @@ TITLES = {
 }
 
 
-class Problem(Exception):
-    """An answer other than success, raised anywhere below a route and rendered once by `problem_response`."""
+class Problem(ParacBaseError):
+    """An answer other than success, raised anywhere below a route and rendered once by `problem_response`. Its
+    detail is written for the caller, so it is public."""
+
+    public = True
 
     def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail)
