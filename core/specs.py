@@ -313,10 +313,35 @@ class NodeSpec(Spec):
         return self
 
 
+class PlannedStep(Spec):
+    """One step of a plan an LLM planner writes (``kind: llm_plan``): an agent with a task, or a tool call."""
+
+    id: Name = Field(description="Unique in the run (a later plan may not reuse an earlier plan's ids).")
+    agent: Name | None = Field(None, description="An agent of the workspace, given ``task``.")
+    task: str | None = Field(None, description="The agent's task; may read earlier steps as ``{{ steps.ID.output }}``.")
+    tool: Name | None = Field(None, description="A tool the policies grant this workflow, given ``arguments``.")
+    arguments: dict[str, Any] | None = Field(None, description="The tool's arguments.")
+    depends_on: list[Name] = Field(default_factory=_empty_list, description="Steps that must finish first.")
+
+    @model_validator(mode="after")
+    def _agent_or_tool(self) -> Self:
+        if (self.agent is None) == (self.tool is None):
+            raise ValueError('a planned step names an agent (with "task") or a tool (with "arguments"), not both or neither')
+        if self.agent is not None and not self.task:
+            raise ValueError('an agent step needs "task"')
+        return self
+
+
+class PlanSpec(Spec):
+    """The JSON a planner agent answers with (``kind: llm_plan``); ``parac schema plan`` publishes its schema."""
+
+    steps: list[PlannedStep] = Field(min_length=1, max_length=100, description="The steps, with their dependencies.")
+
+
 class WorkflowSpec(Spec):
     """A workflow: a graph of steps (``kind: dag``, the default) or a state machine (``kind: fsm``)."""
 
-    kind: Literal["dag", "fsm", "behavior_tree"] | None = Field(None, description="How the run moves: a graph of ``steps`` with ``depends_on`` (dag, the default), ``states`` with ``transitions`` from ``initial`` (fsm), or a tree of nodes from ``root`` (behavior_tree).")
+    kind: Literal["dag", "fsm", "behavior_tree", "llm_plan"] | None = Field(None, description="How the run moves: a graph of ``steps`` with ``depends_on`` (dag, the default), ``states`` with ``transitions`` from ``initial`` (fsm), a tree of nodes from ``root`` (behavior_tree), or a plan a ``planner`` agent writes for a ``goal`` (llm_plan).")
     name: Name | None = Field(None, description="The workflow's name; must match the file's stem when given.")
     description: str | None = Field(None, description="What the workflow does.")
     inputs: dict[Name, InputSpec] = Field(default_factory=_empty_dict, description="Named inputs a run provides.")
@@ -329,6 +354,10 @@ class WorkflowSpec(Spec):
     max_transitions: Annotated[int, Field(ge=1, le=100000)] | None = Field(None, description="A run that would take more transitions fails (kind fsm; 100 when not given): a loop cannot run forever.")
     states: dict[Name, StateSpec] | None = Field(None, description="The states, by name (kind fsm).")
     root: NodeSpec | None = Field(None, description="The tree's root node (kind behavior_tree).")
+    planner: Name | None = Field(None, description="The agent that writes the plan, as JSON satisfying ``parac schema plan`` (kind llm_plan).")
+    goal: str | None = Field(None, description="What the plan is for: a Jinja2 template over ``inputs`` (kind llm_plan).")
+    fallback: Name | None = Field(None, description="The workflow run instead when no valid plan within budget comes (kind llm_plan); it gets this run's inputs.")
+    max_replans: Annotated[int, Field(ge=0, le=20)] | None = Field(None, description="Plans asked again after a refused plan or a failed step (kind llm_plan; 2 when not given).")
 
     @property
     def flow(self) -> str:
@@ -568,6 +597,7 @@ SPEC_MODELS: dict[str, type[Spec]] = {
     "skill": SkillSpec,
     "project": ProjectSettings,
     "policy": PolicySpec,
+    "plan": PlanSpec,
 }
 
 

@@ -532,6 +532,11 @@ class Workspace:
             return self._state_machine_problems(entry, spec, skip_steps)
         if spec.flow == "behavior_tree":
             return self._tree_problems(entry, spec)
+        if spec.flow == "llm_plan":
+            from .workflows import llm_plan
+
+            known = sorted(set(self.workflows) | (set(self.catalog.workflows) if self.catalog else set()))
+            return self._place(entry, llm_plan.structure_problems(spec, self.agent_names(), known))
         from .workflows import graph  # here: a workspace without workflows starts without the graph and its templates
 
         out = self._place(entry, graph.structure_problems(spec))

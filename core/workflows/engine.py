@@ -378,6 +378,12 @@ class _Execution:
             from .behavior_tree import TreeScheduler
 
             return TreeScheduler(self.run_id, self.spec, self.steps, self.kinds, self.context)
+        if self.spec.flow == "llm_plan":
+            from .llm_plan import PlanScheduler, judge_for
+
+            judge = judge_for(self.engine.services, self.run_id, self.run.workflow, self.spec, self.run.inputs,
+                              self.options.model)
+            return PlanScheduler(self.run_id, self.spec, self.steps, self.kinds, self.context, judge, limit)
         return DagScheduler(self.run_id, self.spec, self.kinds, self.context, limit)
 
     async def run_to_end(self) -> None:

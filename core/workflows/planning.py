@@ -19,6 +19,7 @@ from typing import Any
 from ..budgets import CallScope
 from ..costs import spent
 from ..diagnostics import ParacError
+from ..specs import StepSpec
 from . import templates
 from .graph import step_kind, topological_order
 from .services import WorkspaceServices
@@ -148,6 +149,9 @@ def _plan_steps(
 def _in_order(spec: Any, by_id: dict[str, Any], context: dict) -> list[tuple[str, Any, bool]]:
     """(id, step, whether it may not run) in the order a run meets them. A state machine's states are counted once
     each, every state the initial one can lead to: a state visited again costs again, up to ``max_transitions``."""
+    if spec.flow == "llm_plan":  # the planner's first answer; the plan it writes is estimated before it runs
+        planner = StepSpec(id="planner", agent=spec.planner, task=spec.goal or "")
+        return [("planner", planner, False)]
     if spec.flow == "behavior_tree":  # every action once: a retry or repeat runs its actions again, at its cost
         from .behavior_tree import actions
 
