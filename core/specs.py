@@ -314,19 +314,21 @@ class NodeSpec(Spec):
 
 
 class PlannedStep(Spec):
-    """One step of a plan an LLM planner writes (``kind: llm_plan``): an agent with a task, or a tool call."""
+    """One step of a plan an LLM planner writes (``kind: llm_plan``): an agent with a task, a tool call, or a
+    person's approval (a gate the steps after it wait for)."""
 
     id: Name = Field(description="Unique in the run (a later plan may not reuse an earlier plan's ids).")
     agent: Name | None = Field(None, description="An agent of the workspace, given ``task``.")
     task: str | None = Field(None, description="The agent's task; may read earlier steps as ``{{ steps.ID.output }}``.")
     tool: Name | None = Field(None, description="A tool the policies grant this workflow, given ``arguments``.")
     arguments: dict[str, Any] | None = Field(None, description="The tool's arguments.")
+    approval: str | None = Field(None, description="A question a person must approve before the steps that depend on this one run.")
     depends_on: list[Name] = Field(default_factory=_empty_list, description="Steps that must finish first.")
 
     @model_validator(mode="after")
     def _agent_or_tool(self) -> Self:
-        if (self.agent is None) == (self.tool is None):
-            raise ValueError('a planned step names an agent (with "task") or a tool (with "arguments"), not both or neither')
+        if [self.agent, self.tool, self.approval].count(None) != 2:
+            raise ValueError('a planned step names an agent (with "task"), a tool (with "arguments") or an approval, exactly one')
         if self.agent is not None and not self.task:
             raise ValueError('an agent step needs "task"')
         return self
@@ -336,6 +338,16 @@ class PlanSpec(Spec):
     """The JSON a planner agent answers with (``kind: llm_plan``); ``parac schema plan`` publishes its schema."""
 
     steps: list[PlannedStep] = Field(min_length=1, max_length=100, description="The steps, with their dependencies.")
+
+    def as_steps(self) -> list[dict[str, Any]]:
+        """The plan as the DAG steps that run it."""
+        out = []
+        for step in self.steps:
+            data = step.model_dump(exclude_none=True)
+            if step.approval is not None:
+                data["message"] = data.pop("approval")
+            out.append({**data, "type": "agent" if step.agent else "tool" if step.tool else "approval"})
+        return out
 
 
 class WorkflowSpec(Spec):

@@ -153,7 +153,7 @@ class PlanScheduler(Bookkeeping):
         return moves + self._run_plan(found["steps"])
 
     def _run_plan(self, planned: list[dict]) -> list[Move]:
-        steps = [StepSpec.model_validate({**step, "type": "agent" if step.get("agent") else "tool"}) for step in planned]
+        steps = [StepSpec.model_validate(step) for step in planned]
         for step in steps:
             self.steps[step.id] = step
             self.kinds[step.id] = step.type
@@ -211,7 +211,7 @@ class PlanScheduler(Bookkeeping):
         """The planner's task: the goal, the schema, what it may use, and why the last plan was refused."""
         goal = templates.render(self.spec.goal or "", self.context, where="goal")
         text = (f"{goal}\n\nAnswer with only a JSON object that satisfies this JSON Schema (a plan of steps that run"
-                f" agents or call tools):\n{json.dumps(PlanSpec.model_json_schema())}\n"
+                f" agents, call tools or wait for a person's approval):\n{json.dumps(PlanSpec.model_json_schema())}\n"
                 f"{self.judge_vocabulary()}")
         if self.feedback:
             text += f"\n{self.feedback}"
@@ -257,8 +257,7 @@ def judge_for(services: Any, run_id: str, workflow: str, spec: WorkflowSpec, inp
                 reasons.append(f"step {step.id!r}: tool {step.tool!r} is unknown or not granted to this workflow")
             if step.id in taken:
                 reasons.append(f"step {step.id!r}: the id is taken by an earlier step of this run")
-        planned = [{**step.model_dump(exclude_none=True), "type": "agent" if step.agent else "tool"} for step in plan.steps]
-        planned_spec = WorkflowSpec.model_validate({"steps": planned, "budget_usd": spec.budget_usd})
+        planned_spec = WorkflowSpec.model_validate({"steps": plan.as_steps(), "budget_usd": spec.budget_usd})
         reasons += [problem.message for problem in structure_problems(planned_spec)]
         if reasons:
             return [], 0.0, reasons
@@ -272,7 +271,7 @@ def judge_for(services: Any, run_id: str, workflow: str, spec: WorkflowSpec, inp
         refusal = estimate.refusal()
         if refusal is not None:
             return [], estimate.total_usd, [refusal]
-        return [step.model_dump(exclude_none=True) for step in plan.steps], round(estimate.total_usd, 6), []
+        return plan.as_steps(), round(estimate.total_usd, 6), []
 
     judge.vocabulary = lambda: (  # type: ignore[attr-defined]
         f"Agents you may use: {', '.join(workspace.agent_names()) or 'none'}.\n"
