@@ -30,6 +30,7 @@ from ..diagnostics import ParacError, Problem, suggestion
 from ..specs import ActionSpec, NodeSpec, WorkflowSpec
 from . import templates
 from .checkpoints import STEP_FINAL, StepRow
+from .fsm import in_order
 from .graph import checked_reads, step_templates
 from .scheduler import Bookkeeping, Move, Settle
 
@@ -60,6 +61,15 @@ def children(node: NodeSpec, key: str) -> list[tuple[NodeSpec, str]]:
     if node.child is not None:
         return [(node.child, f"{key}@1")]
     return []
+
+
+def shown_steps(definition: dict, rows: Mapping[str, StepRow]) -> list[dict]:
+    """Action runs and node ends as ``workflow status`` lists them: in the order they happened; an action with
+    its step's fields (so a gate or a human task shows as one), a node's row with its path."""
+    spec = WorkflowSpec.model_validate(definition)
+    by_id = {action.id: action.model_dump(mode="json", exclude_none=True) for _, action in actions(spec)}
+    return [{"id": row.step_id, "type": "node", "node": row.step_id[1:]} if row.step_id.startswith("~")
+            else {**by_id.get(row.step_id.partition("#")[0], {}), "id": row.step_id} for row in in_order(rows)]
 
 
 class TreeScheduler(Bookkeeping):

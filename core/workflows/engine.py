@@ -19,6 +19,7 @@ import random
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from importlib import import_module
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -207,23 +208,13 @@ def summarize(conn: sqlite3.Connection, run_id: str, run: cp.RunRow | None = Non
 
 
 def _shown_steps(definition: dict, rows: dict[str, cp.StepRow]) -> list[dict]:
-    """The steps ``summarize`` lists: a DAG's in file order; a state machine's visits in the order entered, each
-    with the state it visited (``triage#2`` is the second visit of ``triage``), which is the path the run took; a
-    behaviour tree's action runs and node ends (``~PATH``) in the order they happened."""
+    """The steps ``summarize`` lists, as stored step dicts with their ids: a DAG's in file order; another kind's
+    as its module shows them (the order they happened, with the state or node each row is)."""
     kind = definition.get("kind") or "dag"
     if kind == "dag":
         return definition.get("steps", [])
-    states = definition.get("states", {})
-    shown = []
-    for row in sorted(rows.values(), key=lambda row: row.started_at or row.finished_at or 0.0):
-        name = row.step_id.partition("#")[0]
-        if kind == "fsm":
-            shown.append({**states.get(name, {}), "id": row.step_id, "state": name})
-        elif name.startswith("~"):
-            shown.append({"id": row.step_id, "type": "node", "node": name[1:]})
-        else:
-            shown.append({"id": row.step_id})
-    return shown
+    module = {"fsm": ".fsm", "behavior_tree": ".behavior_tree", "llm_plan": ".llm_plan"}[kind]
+    return import_module(module, __package__).shown_steps(definition, rows)
 
 
 def definition_of(spec: Any) -> dict:

@@ -53,6 +53,18 @@ def as_step(name: str, state: StateSpec) -> StepSpec:
     return StepSpec.model_construct(id=name, depends_on=[], when=None, continue_on_error=False, **fields)
 
 
+def in_order(rows: Mapping[str, StepRow]) -> list[StepRow]:
+    """Rows in the order their steps started (a settled row without a start: when it was settled)."""
+    return sorted(rows.values(), key=lambda row: row.started_at or row.finished_at or 0.0)
+
+
+def shown_steps(definition: dict, rows: Mapping[str, StepRow]) -> list[dict]:
+    """The visits as ``workflow status`` lists them: in the order entered, each with its state (the path)."""
+    states = definition.get("states", {})
+    return [{**states.get(state_of(row.step_id), {}), "id": row.step_id, "state": state_of(row.step_id)}
+            for row in in_order(rows)]
+
+
 def successors(spec: WorkflowSpec) -> dict[str, list[str]]:
     """State -> the known states its transitions name, in order."""
     states = states_of(spec)

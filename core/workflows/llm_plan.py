@@ -28,6 +28,7 @@ from ..diagnostics import ParacError, Problem
 from ..specs import PlanSpec, StepSpec, WorkflowSpec
 from . import templates
 from .checkpoints import STEP_FINAL, StepRow
+from .fsm import in_order
 from .scheduler import Bookkeeping, DagScheduler, Move, Settle
 
 DEFAULT_MAX_REPLANS = 2
@@ -42,6 +43,22 @@ def planner_id(attempt: int) -> str:
 
 def verdict_id(attempt: int) -> str:
     return f"~plan{attempt}"
+
+
+def shown_steps(definition: dict, rows: Mapping[str, StepRow]) -> list[dict]:
+    """The planner's answers, the verdicts (``~planN``: the plan or why it was refused) and the plans' steps, in
+    the order they happened; a planned step with its fields (so an approval shows as one)."""
+    planned = {step["id"]: step for row in rows.values() if row.step_id.startswith("~plan") and row.output
+               for step in row.output.get("steps", [])}
+    shown = []
+    for row in in_order(rows):
+        if row.step_id.startswith("~"):
+            shown.append({"id": row.step_id, "type": "node", "node": row.step_id[1:]})
+        elif row.step_id == "fallback":
+            shown.append({"id": "fallback", "type": "workflow", "workflow": definition.get("fallback")})
+        else:
+            shown.append({**planned.get(row.step_id, {}), "id": row.step_id})
+    return shown
 
 
 class PlanScheduler(Bookkeeping):

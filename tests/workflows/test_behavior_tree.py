@@ -160,3 +160,31 @@ def test_kill_at_a_chosen_point_and_resume_from_the_node_it_was_in(wf_project, p
         assert sum(line["event"] == "applied" for line in mine) == 1, (action, mine)
         if before.get(action, {}).get("status") == "completed":
             assert all(line["pid"] == killed for line in mine), (action, mine)
+
+
+def test_agent_actions_through_litellm_against_a_local_server(wf_project):
+    """A selector whose first action's answer fails its check falls back to the second agent, on a real server."""
+    from support.openai_server import OpenAIServer, Reply
+    from support.runtime import set_settings
+
+    wf_project.write_workflow("ask", """\
+kind: behavior_tree
+root:
+  selector:
+    - sequence:
+        - action: {id: quick, agent: coder, task: "Answer briefly"}
+        - condition: "'done' in steps.quick.output"
+    - action: {id: careful, agent: reviewer, task: "Answer carefully after {{ steps.quick.output }}"}
+outputs:
+  answer: "{{ steps.careful.output }}"
+""")
+    with OpenAIServer() as server:
+        set_settings(wf_project.root, default_model="local/gpt-4o-mini",
+                     providers={"local": {"api_base": server.base_url, "model_prefix": "openai"}})
+        server.script("gpt-4o-mini", Reply.message("not sure"), Reply.message("a careful answer"))
+        ran = wf_project.cli("workflow", "run", "ask", "--json")
+        assert ran.returncode == 0, ran.stderr
+        assert len(server.requests_for("gpt-4o-mini")) == 2
+    data = json.loads(ran.stdout)
+    assert data["outputs"] == {"answer": "a careful answer"}
+    assert [s["id"] for s in data["steps"] if "node" not in s] == ["quick", "careful"]
