@@ -166,6 +166,15 @@ def show_workflow(state: State, name: str, as_json: bool) -> None:
         target = held.agent or held.tool or held.workflow or held.assign or (state_name if held.type == "agent" else "")
         ways = ", ".join(t.to + (f" when {t.when}" if t.when else "") for t in held.transitions)
         out.print(Text.assemble("  state ", (state_name, "bold"), f"{first} ({held.type} {target}) -> {ways}"))
+    if spec.planner:
+        out.print(Text.assemble("  planner ", (spec.planner, "bold"), f" for: {spec.goal}; fallback {spec.fallback}"))
+    if spec.root is not None:
+        from parac.core.workflows.behavior_tree import walk
+
+        for loc, node in walk(spec.root):
+            depth = sum(isinstance(part, int) or part in ("child", "invert") for part in loc)
+            what = node.action.id if node.action else node.condition if node.condition is not None else node.kind
+            out.print("  " + "  " * depth + (f"{node.kind} " if node.kind in ("action", "condition") else "") + str(what))
 
 
 def _print_plan(plan: Plan) -> None:
