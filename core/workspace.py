@@ -571,6 +571,8 @@ class Workspace:
     def _place(self, entry: Entry[Any], problems: list[Problem]) -> list[Diagnostic]:
         out = []
         for p in problems:
+            if (p.data.get("missing"),) in entry.refused:  # taken out to salvage the rest: reported as refused
+                continue
             found = self._at(entry, p.loc, p.code, p.message, **p.data)
             if "reference" in p.data and entry.doc is not None:
                 found = _narrowed(found, entry.doc, p.data["reference"], p.data["within"])

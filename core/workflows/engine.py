@@ -19,8 +19,8 @@ import random
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from importlib import import_module
 from dataclasses import asdict, dataclass
+from importlib import import_module
 from typing import Any, Protocol
 
 import anyio
@@ -361,15 +361,16 @@ class _Execution:
 
     def _scheduler(self, limit: int) -> Scheduler:
         """The rules of the workflow's kind; another kind's module loads only for a run of that kind."""
-        if self.spec.flow == "fsm":
+        flow = getattr(self.spec, "flow", "dag")
+        if flow == "fsm":
             from .fsm import FsmScheduler
 
             return FsmScheduler(self.run_id, self.spec, self.steps, self.kinds, self.context)
-        if self.spec.flow == "behavior_tree":
+        if flow == "behavior_tree":
             from .behavior_tree import TreeScheduler
 
             return TreeScheduler(self.run_id, self.spec, self.steps, self.kinds, self.context)
-        if self.spec.flow == "llm_plan":
+        if flow == "llm_plan":
             from .llm_plan import PlanScheduler, judge_for
 
             judge = judge_for(self.engine.services, self.run_id, self.run.workflow, self.spec, self.run.inputs,

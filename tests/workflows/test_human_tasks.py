@@ -158,3 +158,13 @@ async def test_elicitation_answers_a_task_and_is_asked_again_after_a_refusal(wf_
     assert set(schema["properties"]) == {"refund", "note"} and schema["required"] == ["refund"]
     assert asked[0].message.startswith("Refund 5?")
     assert asked[1].message.startswith("the answer to task 'decide' does not fit its form: refund: 'yes' is not")
+
+
+def test_a_bad_form_and_stray_human_keys_are_placed_and_nothing_else_is_said(wf_project):
+    from parac.core.workspace import Workspace
+
+    wf_project.write_workflow("bad", "steps:\n  - id: h\n    type: human\n    assign: lead\n    form: {type: 12}\n"
+                                     "  - {id: x, agent: pm, assign: lead}\n")
+    found = [(d.line, d.column, d.message) for d in Workspace(wf_project.root).validate() if Path(d.file).name == "bad.yaml"]
+    assert [(line, column) for line, column, _ in found] == [(5, 11), (6, 5)], found
+    assert "not a JSON Schema" in found[0][2] and 'belong to steps of type "human"' in found[1][2]
