@@ -169,7 +169,7 @@ def main() -> int:
 
     median = {name: (statistics.median(w for w, _ in s), statistics.median(c for _, c in s)) for name, s in samples.items()}
     print(f"load average before {_load(load_before)}, after {_load(load_after)}; {ROUNDS} rounds, medians")
-    print(f"{'per unit':<34}{'wall µs':>10}{'cpu µs':>10}")
+    print(f"{'per unit':<40}{'wall µs':>10}{'cpu µs':>10}")
     rows = [("parac fsm, durable, per transition", "parac fsm"), ("transitions, in memory, per transition", "transitions"),
             ("parac tree, durable, per action tick", "parac tree"), ("py_trees, in memory, per leaf tick", "py_trees"),
             ("one SQLite commit (floor)", "commit")]

@@ -91,6 +91,7 @@ class TreeScheduler(Bookkeeping):
         self.clock = clock
         self.steps_seen: dict[str, dict] = context["steps"]
         self.results: dict[str, str] = {}  # node path -> success or failure, once ended
+        self.cursor: dict[str, int] = {}  # sequence or selector path -> its first child not ended
         self.ended: dict[str, str] = {}  # action step id -> success or failure
         self.in_flight: set[str] = set()
         self.rows: Mapping[str, StepRow] = {}
@@ -153,10 +154,13 @@ class TreeScheduler(Bookkeeping):
             return self._end(key, SUCCESS if held else FAILURE, output=held, node_kind="condition")
         if kind in ("sequence", "selector"):
             going_on = SUCCESS if kind == "sequence" else FAILURE  # the result that moves on to the next child
-            for child, child_key in children(node, key):
-                result = self._node(child, child_key)
+            items = getattr(node, kind)
+            index = self.cursor.get(key, 0)  # children before it have ended: a tick starts where the last stopped
+            while index < len(items):
+                result = self._node(items[index], f"{key}.{index}")
                 if result != going_on:
                     return result if result == RUNNING else self._end(key, result)
+                index = self.cursor[key] = index + 1
             return self._end(key, going_on)
         if kind == "parallel":
             results = [self._node(child, child_key) for child, child_key in children(node, key)]
