@@ -135,7 +135,7 @@ KILL_POINTS = {
     "repeat-second-run": lambda p: p.logged("start", "s2#2"),
     "selector-fallback": lambda p: p.logged("start", "s3"),
     "parallel-in-flight": lambda p: p.logged("start", "p1") and p.logged("start", "p2"),
-    "last-applied": lambda p: p.logged("applied", "s4"),
+    "last-started": lambda p: p.logged("start", "s4"),
 }
 
 
