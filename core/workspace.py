@@ -696,7 +696,13 @@ def _workflow_work(spec: WorkflowSpec) -> list[tuple[str, Any]]:
 def _workflow_agents(entry: Entry[WorkflowSpec]) -> set[str]:
     if entry.spec is None:
         return set()
-    return {(work.agent or name) for name, work in _workflow_work(entry.spec) if work.type == "agent"}
+    out: set[str] = set()
+    for name, work in _workflow_work(entry.spec):
+        if work.type == "agent":
+            out.add(work.agent or name)
+        elif work.type == "council":
+            out |= {*work.agents, *([work.judge] if work.judge else [])}
+    return out
 
 
 def _workflow_subflows(entry: Entry[WorkflowSpec]) -> set[str]:
