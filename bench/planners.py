@@ -180,7 +180,7 @@ def main() -> int:
         wall = median[ours][0] / median[peer][0]
         cpu = median[ours][1] / median[peer][1]
         floor = median[ours][0] / median["commit"][0]
-        print(f"{ours} / {peer}: {wall:.0f}x wall, {cpu:.0f}x cpu; {floor:.1f} commits' time per unit"
+        print(f"{ours} / {peer}: {wall:.1f}x wall, {cpu:.1f}x cpu; {floor:.1f} commits' time per unit"
               f" (durable vs in memory: each unit here is at least one commit)")
     return 0
 
