@@ -496,7 +496,6 @@ def _print_result(result: RunResult) -> None:
                             f" cost ${result.cost:.6f}"))
     if result.forked_from:
         out.print(f"  forked from run {result.forked_from['run_id']} at step {result.forked_from['step']}")
-
     path = [step["state"] for step in result.steps if "state" in step]
     if path:
         out.print("path: " + " -> ".join(path))
