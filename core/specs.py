@@ -13,7 +13,7 @@ Unknown keys are errors (``extra="forbid"``) so that a misspelt key is caught, n
 """
 
 import re
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Optional, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -149,32 +149,38 @@ class RetrySpec(Spec):
     max_delay_s: Annotated[float, Field(ge=0)] = Field(60.0, description="Upper bound on any delay.")
 
 
-class StepSpec(Spec):
-    """One step of a workflow."""
+class EscalationSpec(Spec):
+    """Who a human task passes to when nobody has answered it in time."""
 
-    id: Name = Field(description="Unique within the workflow; other steps name it in ``depends_on`` and templates.")
-    type: Literal["agent", "tool", "approval", "workflow", "council"] = Field("agent", description="What the step does: run an agent, call a tool, wait for a person, run another workflow, or ask a council of agents.")
-    description: str | None = Field(None, description="What the step is for.")
-    agent: Name | None = Field(None, description="The agent that runs the step (type agent); defaults to the step id.")
-    task: str | None = Field(None, description="The agent's task, a Jinja2 template over ``inputs`` and ``steps``.")
+    after_s: Annotated[float, Field(gt=0)] = Field(description="Seconds after the task was assigned (not after the last escalation).")
+    to: Annotated[str, Field(min_length=1)] = Field(description="The role the task is assigned to from then on.")
+
+
+class WorkSpec(Spec):
+    """What a DAG step, a state-machine state or a behaviour-tree action does: the fields they all hold."""
+
+    type: Literal["agent", "tool", "approval", "human", "workflow", "council"] = Field("agent", description="What it does: run an agent, call a tool, wait for a person's approval, wait for a person's answer to a form (human), run another workflow, or ask a council of agents.")
+    description: str | None = Field(None, description="What it is for.")
+    agent: Name | None = Field(None, description="The agent that runs it (type agent); defaults to the step id or state name.")
+    task: str | None = Field(None, description="The agent's task, a Jinja2 template over ``inputs`` and ``steps`` (or ``state`` and ``states``).")
     tool: Name | None = Field(None, description="The tool to call (type tool).")
     arguments: dict[str, Any] | None = Field(None, description="The tool's arguments; string values are templates.")
     workflow: Name | None = Field(None, description="The sub-workflow to run (type workflow).")
     inputs: dict[str, Any] | None = Field(None, description="Inputs for the sub-workflow; string values are templates.")
     model: ModelId | None = Field(None, description="Overrides the agent's model for this step.")
-    depends_on: list[Name] = Field(default_factory=_empty_list, description="Steps that must finish before this one starts.")
-    when: str | None = Field(None, description="A Jinja2 condition; the step is skipped when it is false.")
     retry: RetrySpec | None = Field(None, description="Retries on failure.")
     timeout_s: Annotated[float, Field(gt=0)] | None = Field(None, description="The step fails when it runs longer than this.")
-    continue_on_error: bool = Field(False, description="A failure marks the step failed but lets its dependents run.")
     timeout_action: Literal["reject", "approve"] | None = Field(None, description="For approvals with a timeout: what happens when nobody answers.")
-    message: str | None = Field(None, description="What the approver is asked (type approval), a Jinja2 template.")
+    message: str | None = Field(None, description="What the person is asked (type approval or human), a Jinja2 template.")
+    assign: Annotated[str, Field(min_length=1)] | None = Field(None, description="The role a human task is assigned to (type human).")
+    form: dict[str, Any] | None = Field(None, description="A JSON Schema the answer to a human task must satisfy (type human); any JSON object when absent.")
+    escalate: list[EscalationSpec] | None = Field(None, description="Reassign an unanswered human task: after after_s seconds, to another role.")
     agents: list[Name] = Field(default_factory=_empty_list, description="The council's members (type council): they answer the task in parallel.")
     strategy: Literal["vote", "judge", "debate"] = Field("vote", description="How the council decides (type council): ``vote`` (the most frequent answer), ``judge`` (the ``judge`` agent picks), ``debate`` (``rounds`` of answers that read each other's, then a vote, or the judge when one is named).")
     rounds: Annotated[int, Field(ge=1, le=10)] = Field(2, description="Rounds of a debate (type council), the first answers included.")
     judge: Name | None = Field(None, description="The agent that decides (type council, strategy judge; optional for debate).")
 
-    _deps_from_string = field_validator("depends_on", "agents", mode="before")(_comma_list)
+    _agents_from_string = field_validator("agents", mode="before")(_comma_list)
 
     @model_validator(mode="before")
     @classmethod
@@ -186,6 +192,19 @@ class StepSpec(Spec):
                     return {**data, "type": kind}
         return data
 
+    @field_validator("form")
+    @classmethod
+    def _form_is_a_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A form that is no JSON Schema would refuse every answer: say so when the file is read, not at the run."""
+        if value is not None:
+            from jsonschema import Draft202012Validator, SchemaError  # lazy: only files with forms pay for it
+
+            try:
+                Draft202012Validator.check_schema(value)
+            except SchemaError as exc:
+                raise ValueError(f"not a JSON Schema: {exc.message}") from None
+        return value
+
     @model_validator(mode="after")
     def _kind_fields(self) -> Self:
         if self.type == "tool" and not self.tool:
@@ -196,24 +215,167 @@ class StepSpec(Spec):
             raise ValueError('a step of type "council" needs "agents"')
         if self.type == "council" and self.strategy == "judge" and not self.judge:
             raise ValueError('a council with strategy "judge" needs "judge"')
+        if self.type == "human" and not self.assign:
+            raise ValueError('a step of type "human" needs "assign" (the role that answers it)')
+        if self.type != "human" and (self.assign or self.form or self.escalate):
+            raise ValueError('"assign", "form" and "escalate" belong to steps of type "human"')
         return self
+
+
+class StepSpec(WorkSpec):
+    """One step of a workflow."""
+
+    id: Name = Field(description="Unique within the workflow; other steps name it in ``depends_on`` and templates.")
+    depends_on: list[Name] = Field(default_factory=_empty_list, description="Steps that must finish before this one starts.")
+    when: str | None = Field(None, description="A Jinja2 condition; the step is skipped when it is false.")
+    continue_on_error: bool = Field(False, description="A failure marks the step failed but lets its dependents run.")
+
+    _deps_from_string = field_validator("depends_on", mode="before")(_comma_list)
 
     @property
     def agent_name(self) -> str | None:
         return (self.agent or self.id) if self.type == "agent" else None
 
 
-class WorkflowSpec(Spec):
-    """A workflow: a graph of steps."""
+class TransitionSpec(Spec):
+    """A way out of a state: the first whose ``when`` holds (or that has none) is taken."""
 
+    to: Name = Field(description="The state to go to.")
+    when: str | None = Field(None, description="A Jinja2 condition over ``inputs``, ``state`` (this state: ``state.output``, ``state.visits``), ``states.NAME.output|visits`` and ``run``; none means always.")
+
+
+class StateSpec(WorkSpec):
+    """One state of a state machine (``kind: fsm``): the work done on entering it, then where to go."""
+
+    final: bool = Field(False, description="The run completes on reaching this state; a final state does no work and has no transitions.")
+    transitions: list[TransitionSpec] = Field(default_factory=_empty_list, description="Tried in order after the state's work: the first that matches is taken; no match is an error.")
+
+    @model_validator(mode="after")
+    def _final_is_empty(self) -> Self:
+        if self.final:
+            fields = type(self).model_fields
+            extra = [name for name, info in fields.items()
+                     if name not in ("final", "description") and getattr(self, name) != info.get_default(call_default_factory=True)]
+            if extra:
+                raise ValueError(f"a final state does no work and goes nowhere: remove {', '.join(extra)}")
+        return self
+
+
+class ActionSpec(WorkSpec):
+    """A behaviour tree's leaf that does work: a step, as in a DAG (an agent, a tool, an approval, a human task or a
+    sub-workflow)."""
+
+    id: Name = Field(description="The action's name: its step in the run (``draft``, then ``draft#2`` when run again) and in templates (``steps.draft.output``).")
+
+    @property
+    def agent_name(self) -> str | None:
+        return (self.agent or self.id) if self.type == "agent" else None
+
+
+NODE_KINDS = ("sequence", "selector", "parallel", "retry", "timeout", "invert", "repeat", "until_success", "action", "condition")
+
+
+class NodeSpec(Spec):
+    """A behaviour tree node: exactly one of the composites (``sequence``, ``selector``, ``parallel``), decorators
+    (``retry``, ``timeout``, ``repeat``, ``until_success`` with ``child``; ``invert``) or leaves (``action``,
+    ``condition``)."""
+
+    sequence: list["NodeSpec"] | None = Field(None, description="Run the children in order; fails at the first that fails.")
+    selector: list["NodeSpec"] | None = Field(None, description="Run the children in order until one succeeds (a fallback); fails when all fail.")
+    parallel: list["NodeSpec"] | None = Field(None, description="Run the children at once; when all have ended, succeed if ``success`` of them did.")
+    success: Literal["all", "one"] | Annotated[int, Field(ge=1)] | None = Field(None, description="For parallel: how many children must succeed: all (the default), one, or a number.")
+    retry: Annotated[int, Field(ge=1, le=100)] | None = Field(None, description="Run ``child`` again after a failure, up to this many attempts in all.")
+    timeout: Annotated[float, Field(gt=0)] | None = Field(None, description="``child`` fails when it has not succeeded this many seconds after its first action started.")
+    repeat: Annotated[int, Field(ge=1, le=10000)] | None = Field(None, description="Run ``child`` this many times; fails at the first failure.")
+    until_success: Annotated[int, Field(ge=1, le=10000)] | None = Field(None, description="Run ``child`` until it succeeds, at most this many times.")
+    child: Optional["NodeSpec"] = Field(None, description="The node a retry, timeout, repeat or until_success decorates.")
+    invert: Optional["NodeSpec"] = Field(None, description="The node whose success is a failure here, and the other way round.")
+    action: ActionSpec | None = Field(None, description="A leaf that does work: a step.")
+    condition: str | None = Field(None, description="A leaf that succeeds when this Jinja2 condition over ``inputs``, ``steps`` and ``run`` holds.")
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in NODE_KINDS if getattr(self, kind) is not None)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        kinds = [kind for kind in NODE_KINDS if getattr(self, kind) is not None]
+        if len(kinds) != 1:
+            found = ", ".join(kinds) or "none"
+            raise ValueError(f"a node is exactly one of {', '.join(NODE_KINDS)} (found {found})")
+        decorates = kinds[0] in ("retry", "timeout", "repeat", "until_success")
+        if decorates and self.child is None:
+            raise ValueError(f'"{kinds[0]}" decorates a node: give it as "child"')
+        if not decorates and self.child is not None:
+            raise ValueError(f'"child" belongs to retry, timeout, repeat and until_success, not "{kinds[0]}"')
+        if self.success is not None and kinds[0] != "parallel":
+            raise ValueError('"success" belongs to parallel')
+        return self
+
+
+class PlannedStep(Spec):
+    """One step of a plan an LLM planner writes (``kind: llm_plan``): an agent with a task, a tool call, or a
+    person's approval (a gate the steps after it wait for)."""
+
+    id: Name = Field(description="Unique in the run (a later plan may not reuse an earlier plan's ids).")
+    agent: Name | None = Field(None, description="An agent of the workspace, given ``task``.")
+    task: str | None = Field(None, description="The agent's task; may read earlier steps as ``{{ steps.ID.output }}``.")
+    tool: Name | None = Field(None, description="A tool the policies grant this workflow, given ``arguments``.")
+    arguments: dict[str, Any] | None = Field(None, description="The tool's arguments.")
+    approval: str | None = Field(None, description="A question a person must approve before the steps that depend on this one run.")
+    depends_on: list[Name] = Field(default_factory=_empty_list, description="Steps that must finish first.")
+
+    @model_validator(mode="after")
+    def _agent_or_tool(self) -> Self:
+        if [self.agent, self.tool, self.approval].count(None) != 2:
+            raise ValueError('a planned step names an agent (with "task"), a tool (with "arguments") or an approval, exactly one')
+        if self.agent is not None and not self.task:
+            raise ValueError('an agent step needs "task"')
+        return self
+
+
+class PlanSpec(Spec):
+    """The JSON a planner agent answers with (``kind: llm_plan``); ``parac schema plan`` publishes its schema."""
+
+    steps: list[PlannedStep] = Field(min_length=1, max_length=100, description="The steps, with their dependencies.")
+
+    def as_steps(self) -> list[dict[str, Any]]:
+        """The plan as the DAG steps that run it."""
+        out = []
+        for step in self.steps:
+            data = step.model_dump(exclude_none=True)
+            if step.approval is not None:
+                data["message"] = data.pop("approval")
+            out.append({**data, "type": "agent" if step.agent else "tool" if step.tool else "approval"})
+        return out
+
+
+class WorkflowSpec(Spec):
+    """A workflow: a graph of steps (``kind: dag``, the default) or a state machine (``kind: fsm``)."""
+
+    kind: Literal["dag", "fsm", "behavior_tree", "llm_plan"] | None = Field(None, description="How the run moves: a graph of ``steps`` with ``depends_on`` (dag, the default), ``states`` with ``transitions`` from ``initial`` (fsm), a tree of nodes from ``root`` (behavior_tree), or a plan a ``planner`` agent writes for a ``goal`` (llm_plan).")
     name: Name | None = Field(None, description="The workflow's name; must match the file's stem when given.")
     description: str | None = Field(None, description="What the workflow does.")
     inputs: dict[Name, InputSpec] = Field(default_factory=_empty_dict, description="Named inputs a run provides.")
-    outputs: dict[Name, str] = Field(default_factory=_empty_dict, description="Named outputs: templates over ``steps``.")
+    outputs: dict[Name, str] = Field(default_factory=_empty_dict, description="Named outputs: templates over ``steps`` (or ``states``).")
     budget_usd: Usd | None = Field(None, description="Spending limit for one run.")
     concurrency: Annotated[int, Field(ge=1, le=256)] = Field(8, description="How many steps may run at once.")
     timeout_s: Annotated[float, Field(gt=0)] | None = Field(None, description="The run fails when it takes longer than this.")
-    steps: list[StepSpec] = Field(min_length=1, description="The steps.")
+    steps: list[StepSpec] = Field(default_factory=_empty_list, description="The steps (kind dag).")
+    initial: Name | None = Field(None, description="The state a run starts in (kind fsm).")
+    max_transitions: Annotated[int, Field(ge=1, le=100000)] | None = Field(None, description="A run that would take more transitions fails (kind fsm; 100 when not given): a loop cannot run forever.")
+    states: dict[Name, StateSpec] | None = Field(None, description="The states, by name (kind fsm).")
+    root: NodeSpec | None = Field(None, description="The tree's root node (kind behavior_tree).")
+    planner: Name | None = Field(None, description="The agent that writes the plan, as JSON satisfying ``parac schema plan`` (kind llm_plan).")
+    goal: str | None = Field(None, description="What the plan is for: a Jinja2 template over ``inputs`` (kind llm_plan).")
+    fallback: Name | None = Field(None, description="The workflow run instead when no valid plan within budget comes (kind llm_plan); it gets this run's inputs.")
+    max_replans: Annotated[int, Field(ge=0, le=20)] | None = Field(None, description="Plans asked again after a refused plan or a failed step (kind llm_plan; 2 when not given).")
+
+    @property
+    def flow(self) -> str:
+        """The workflow's kind, ``dag`` when the file does not say (the new keys default to None so that a DAG's
+        stored definition holds only what it always held)."""
+        return self.kind or "dag"
 
 
 class ProviderSettings(Spec):
@@ -447,6 +609,7 @@ SPEC_MODELS: dict[str, type[Spec]] = {
     "skill": SkillSpec,
     "project": ProjectSettings,
     "policy": PolicySpec,
+    "plan": PlanSpec,
 }
 
 

@@ -422,7 +422,7 @@ class Workspace:
         if entry.kind == "agent":
             return self._agent_references(entry, spec)
         if entry.kind == "workflow":
-            changed = {loc[1] for loc in entry.refused if len(loc) > 2 and loc[0] == "steps"}
+            changed = {loc[1] for loc in entry.refused if len(loc) > 2 and loc[0] in ("steps", "states")}
             return self._workflow_problems(entry, spec, skip_steps=changed)
         return []
 
@@ -526,50 +526,83 @@ class Workspace:
         out.extend(self._workflow_problems(entry, spec))
         return out
 
-    def _workflow_problems(self, entry: Entry[WorkflowSpec], spec: WorkflowSpec, skip_steps: Collection[int] = ()) -> list[Diagnostic]:
+    def _workflow_problems(self, entry: Entry[WorkflowSpec], spec: WorkflowSpec, skip_steps: Collection[int | str] = ()) -> list[Diagnostic]:
         """The step graph, what each step runs, and what its templates read (but for ``skip_steps``, salvaged)."""
+        if spec.flow == "fsm":
+            return self._state_machine_problems(entry, spec, skip_steps)
+        if spec.flow == "behavior_tree":
+            return self._tree_problems(entry, spec)
+        if spec.flow == "llm_plan":
+            from .workflows import llm_plan
+
+            known = sorted(set(self.workflows) | (set(self.catalog.workflows) if self.catalog else set()))
+            return self._place(entry, llm_plan.structure_problems(spec, self.agent_names(), known))
         from .workflows import graph  # here: a workspace without workflows starts without the graph and its templates
 
         out = self._place(entry, graph.structure_problems(spec))
         for index, step in enumerate(spec.steps):
             if index not in skip_steps:
-                out.extend(self._check_step_target(entry, index, step))
+                out.extend(self._check_step_target(entry, ("steps", index), step, step.agent_name))
         templates = [p for p in graph.template_problems(spec) if not (p.loc[0] == "steps" and p.loc[1] in skip_steps)]
         out.extend(self._place(entry, templates))
+        return out
+
+    def _state_machine_problems(self, entry: Entry[WorkflowSpec], spec: WorkflowSpec, skip: Collection[int | str]) -> list[Diagnostic]:
+        """A state machine's graph, what each state runs, and what its templates read (but for ``skip``, salvaged)."""
+        from .workflows import fsm
+
+        out = self._place(entry, fsm.structure_problems(spec))
+        for name, state in fsm.states_of(spec).items():
+            if name not in skip and not state.final:
+                out.extend(self._check_step_target(entry, ("states", name), state, (state.agent or name) if state.type == "agent" else None))
+        out.extend(self._place(entry, [p for p in fsm.template_problems(spec) if not (p.loc[0] == "states" and p.loc[1] in skip)]))
+        return out
+
+    def _tree_problems(self, entry: Entry[WorkflowSpec], spec: WorkflowSpec) -> list[Diagnostic]:
+        """A behaviour tree's shape, what each action runs, and what its templates read."""
+        from .workflows import behavior_tree
+
+        out = self._place(entry, behavior_tree.structure_problems(spec))
+        for loc, action in behavior_tree.actions(spec):
+            out.extend(self._check_step_target(entry, loc, action, action.agent_name))
+        out.extend(self._place(entry, behavior_tree.template_problems(spec)))
         return out
 
     def _place(self, entry: Entry[Any], problems: list[Problem]) -> list[Diagnostic]:
         out = []
         for p in problems:
+            if (p.data.get("missing"),) in entry.refused:  # taken out to salvage the rest: reported as refused
+                continue
             found = self._at(entry, p.loc, p.code, p.message, **p.data)
             if "reference" in p.data and entry.doc is not None:
                 found = _narrowed(found, entry.doc, p.data["reference"], p.data["within"])
             out.append(found)
         return out
 
-    def _check_step_target(self, entry: Entry[WorkflowSpec], index: int, step: Any) -> list[Diagnostic]:
-        if step.type == "agent":
-            name = step.agent_name
-            loc = ("steps", index, "agent") if step.agent else ("steps", index, "id")
-            problems = self._unknown_agents(entry, [(loc, name)], self.agent_names())
+    def _check_step_target(self, entry: Entry[WorkflowSpec], at: Loc, step: Any, agent: str | None) -> list[Diagnostic]:
+        """What a step (``at`` ``("steps", index)``), a state (``("states", name)``) or a tree's action names must
+        exist; ``agent`` is the agent it runs (its own id or state name when it names none)."""
+        if agent is not None:
+            loc = (*at, "agent") if step.agent else (*at, "id") if at[0] != "states" else at
+            problems = self._unknown_agents(entry, [(loc, agent)], self.agent_names())
             if problems:
                 return problems
         elif step.type == "tool" and self.catalog is not None and not self._knows_tool(step.tool):
             tools = self.catalog.tools
-            return [self._at(entry, ("steps", index, "tool"), "unknown-tool", f'unknown tool "{step.tool}"{suggestion(step.tool, tools)}', candidates=sorted(tools))]
+            return [self._at(entry, (*at, "tool"), "unknown-tool", f'unknown tool "{step.tool}"{suggestion(step.tool, tools)}', candidates=sorted(tools))]
         elif step.type == "council":
-            named = [(("steps", index, "agents", position), agent) for position, agent in enumerate(step.agents)]
+            named = [((*at, "agents", position), name) for position, name in enumerate(step.agents)]
             if step.judge:
-                named.append((("steps", index, "judge"), step.judge))
+                named.append(((*at, "judge"), step.judge))
             problems = self._unknown_agents(entry, named, self.agent_names())
             if problems:
                 return problems
         elif step.type == "workflow":
             known = set(self.workflows) | (set(self.catalog.workflows) if self.catalog else set())
             if step.workflow not in known:
-                return [self._at(entry, ("steps", index, "workflow"), "unknown-workflow", f'unknown workflow "{step.workflow}"{suggestion(step.workflow, known)}', candidates=sorted(known))]
+                return [self._at(entry, (*at, "workflow"), "unknown-workflow", f'unknown workflow "{step.workflow}"{suggestion(step.workflow, known)}', candidates=sorted(known))]
         if step.model and self.catalog is not None and not self._knows_model(step.model):
-            return [self._unknown_model(entry, ("steps", index, "model"), step.model)]
+            return [self._unknown_model(entry, (*at, "model"), step.model)]
         return []
 
     def _knows_tool(self, name: str) -> bool:
@@ -649,9 +682,28 @@ def _agent_from_markdown(doc: SourceDoc) -> Any:
 # -- what a workflow names (for dependents_of) ------------------------------------------------------------------------
 
 
+def _workflow_work(spec: WorkflowSpec) -> list[tuple[str, Any]]:
+    """(the name an agent defaults to, the work) of each step, state or action of a workflow of any kind."""
+    states = [(name, state) for name, state in (spec.states or {}).items() if not state.final]
+    out = [*((s.id, s) for s in spec.steps), *states]
+    if spec.root is not None:
+        from .workflows.behavior_tree import actions
+
+        out.extend((action.id, action) for _, action in actions(spec))
+    return out
+
+
 def _workflow_agents(entry: Entry[WorkflowSpec]) -> set[str]:
-    return {s.agent_name for s in entry.spec.steps if s.agent_name} if entry.spec else set()
+    if entry.spec is None:
+        return set()
+    out: set[str] = set()
+    for name, work in _workflow_work(entry.spec):
+        if work.type == "agent":
+            out.add(work.agent or name)
+        elif work.type == "council":
+            out |= {*work.agents, *([work.judge] if work.judge else [])}
+    return out
 
 
 def _workflow_subflows(entry: Entry[WorkflowSpec]) -> set[str]:
-    return {s.workflow for s in entry.spec.steps if s.workflow} if entry.spec else set()
+    return {work.workflow for _, work in _workflow_work(entry.spec) if work.workflow} if entry.spec else set()

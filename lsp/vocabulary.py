@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from parac.core.specs import SPEC_MODELS
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .documents import Document
     from .yamltree import Scalar
 
-Target = Literal["agent", "tool", "skill", "workflow", "model", "step"]
+Target = Literal["agent", "tool", "skill", "workflow", "model", "step", "state"]
 OFFLINE_MODELS = ("echo", "fixed:", "random", "scripted:")
 
 # (kind of file, path with list indices left out) -> what the value names
@@ -40,6 +40,16 @@ REFERENCES: dict[tuple[str, tuple[str, ...]], Target] = {
     ("workflow", ("steps", "tool")): "tool",
     ("workflow", ("steps", "workflow")): "workflow",
     ("workflow", ("steps", "model")): "model",
+    ("workflow", ("initial",)): "state",
+    ("workflow", ("states", "*", "agent")): "agent",
+    ("workflow", ("states", "*", "tool")): "tool",
+    ("workflow", ("states", "*", "workflow")): "workflow",
+    ("workflow", ("states", "*", "model")): "model",
+    ("workflow", ("states", "*", "transitions", "to")): "state",
+    ("workflow", ("root", "*", "action", "agent")): "agent",
+    ("workflow", ("root", "*", "action", "tool")): "tool",
+    ("workflow", ("root", "*", "action", "workflow")): "workflow",
+    ("workflow", ("root", "*", "action", "model")): "model",
     ("project", ("default_model",)): "model",
     ("policy", ("allow", "tools")): "tool",
     ("policy", ("allow", "agents")): "agent",
@@ -55,7 +65,12 @@ def model_for(kind: str) -> type[BaseModel]:
 
 
 def target_at(kind: str, path: tuple[str | int, ...]) -> Target | None:
-    return REFERENCES.get((kind, tuple(p for p in path if isinstance(p, str))))
+    keys = tuple(p for p in path if isinstance(p, str))
+    if kind == "workflow" and keys[:1] == ("states",) and len(keys) > 2:
+        keys = ("states", "*", *keys[2:])  # a state's name is the user's: the table reads it as any
+    elif kind == "workflow" and keys[:1] == ("root",) and "action" in keys:  # an action at any depth of a tree
+        keys = ("root", "*", *keys[len(keys) - keys[::-1].index("action") - 1 :])
+    return REFERENCES.get((kind, keys))
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,8 @@ def names(core: Workspace, target: Target, doc: Document | None = None) -> list[
         return _models(core)
     if target == "step" and doc is not None:
         return [Name(str(value), "step", None) for value in step_ids(doc)]
+    if target == "state" and doc is not None:
+        return [Name(key.name, "state", None) for key in state_keys(doc)]
     return []
 
 
@@ -108,6 +125,11 @@ def step_ids(doc: Document) -> list[str]:
             if value is not None and value.text:
                 out.append(value.text)
     return out
+
+
+def state_keys(doc: Document) -> list[Any]:
+    """The keys naming a state machine's states (``states: {NAME: ...}``), read from its tokens."""
+    return [key for key in doc.keys if len(key.path) == 2 and key.path[0] == "states"]
 
 
 @dataclass(frozen=True)

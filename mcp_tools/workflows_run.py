@@ -1,5 +1,5 @@
 """MCP tools for workflow runs: ``run_workflow``, ``workflow_status``, ``approve_step``, ``reject_step``,
-``resume_run``, ``cancel_run`` and ``plan_workflow``.
+``answer_task``, ``workflow_tasks``, ``resume_run``, ``cancel_run`` and ``plan_workflow``.
 
 All of them go through :class:`parac.core.workflows.runs.WorkflowRunner`, as ``parac workflow …`` does, so a run
 started here can be watched, answered, resumed or cancelled from the CLI and the other way round: the state is in
@@ -7,8 +7,8 @@ the workspace's database, not in this process.
 
 ``run_workflow`` returns the run id at once (the run goes on in a worker thread of the server) or, with
 ``wait=true``, runs inside the call: each step's end is a progress notification, cancelling the call cancels the
-run, and a gate is put to the person through MCP elicitation when the client offers it (otherwise it waits for
-``approve_step`` / ``reject_step`` from any client, or the CLI).
+run, and a gate or a human task is put to the person through MCP elicitation when the client offers it (otherwise
+it waits for ``approve_step`` / ``reject_step`` / ``answer_task`` from any client, or the CLI).
 """
 
 from __future__ import annotations
@@ -64,6 +64,31 @@ class GateDecision(TypedDict):
     run_status: str
     resumable: bool
     resumed: bool
+
+
+class HumanTask(TypedDict):
+    run_id: str
+    step_id: str
+    status: str
+    role: str
+    message: str | None
+    form: dict[str, Any] | None
+    escalate: list[dict[str, Any]]
+    level: int
+    answer: Any
+    actor: str | None
+    assigned_at: float
+    answered_at: float | None
+
+
+class TaskAnswer(HumanTask):
+    run_status: str
+    resumable: bool
+    resumed: bool
+
+
+class TaskList(TypedDict):
+    tasks: list[HumanTask]
 
 
 class StepEstimate(TypedDict):
@@ -160,6 +185,41 @@ def _asker(call: Call) -> Any:
     return ask
 
 
+#: JSON Schema types an elicitation form may hold (MCP elicitation asks flat forms of primitives only).
+_ELICITABLE = frozenset({"string", "number", "integer", "boolean"})
+
+
+def _answerer(call: Call) -> Any:
+    """Put a human task to the person at the client (MCP elicitation) when its form is one elicitation can show;
+    None lets the task wait for answer_task or the CLI. The engine checks the answer against the form."""
+
+    async def ask(task: Any, problem: str | None) -> tuple[Any, str] | None:
+        form = task.form or {"type": "object", "properties": {}}
+        properties = form.get("properties") or {}
+        flat = form.get("type") == "object" and all(
+            isinstance(p, dict) and p.get("type") in _ELICITABLE for p in properties.values())
+        if not _can_elicit(call) or not flat:
+            return None
+        schema = {"type": "object", "properties": properties, "required": list(form.get("required") or [])}
+        try:
+            answer = await call.session.elicit_form(
+                (f"{problem}\n" if problem else "")
+                + f"{task.message}\n(workflow run {task.run_id}, task {task.step_id}, for {task.role})", schema)
+        except Exception as error:  # the client could not ask: the task waits for answer_task instead
+            log.info("elicitation for %s/%s failed (%s); waiting for answer_task", task.run_id, task.step_id, error)
+            return None
+        if answer.action == "accept" and answer.content is not None:
+            return dict(answer.content), f"{call.actor} (elicitation)"
+        return None
+
+    return ask
+
+
+def _people(call: Call, wait: bool) -> dict[str, Any]:
+    """How a run driven inside the call asks people (elicitation); a run in the background asks nobody here."""
+    return {"asker": _asker(call), "answerer": _answerer(call)} if wait else {}
+
+
 async def _runner(call: Call, **options: Any) -> WorkflowRunner:
     from parac.core.workflows.runs import WorkflowRunner
 
@@ -225,6 +285,8 @@ async def _drive_here(call: Call, runner: WorkflowRunner, run: Any) -> RunResult
             return f"{step}: {data.get('status')}"
         if name == "workflow.approval.requested":
             return f"{step}: waiting for approval"
+        if name == "workflow.task.assigned":
+            return f"{step}: waiting for {data.get('role')}"
         if name == "workflow.council.answer":
             return f"{step}: {data.get('agent')} answered"
         if name == "workflow.council.decision":
@@ -285,7 +347,7 @@ def register(faces: Faces) -> None:
         from parac.core.workflows import RunOptions
 
         options = RunOptions(model=_run_model(model, dry_run), auto_approve=auto_approve)
-        runner = await _runner(call, asker=_asker(call) if wait else None)
+        runner = await _runner(call, **_people(call, wait))
         try:
             run_id = runner.create(name, inputs or {}, options, lease=wait)
             if wait:
@@ -334,6 +396,33 @@ def register(faces: Faces) -> None:
         """Reject a gate a run waits at: the step fails, and so do the steps that depend on it."""
         return await decide(call, run_id, step, False, comment)
 
+    @faces.tool(role="operator", read_only=False, destructive=False, idempotent=False, output=TaskAnswer,
+                title="Answer a human task", links=run_link)
+    async def answer_task(call: Call, run_id: str, step: str, data: dict[str, Any], resume: bool = True) -> TaskAnswer:
+        """Answer a human task (a step of type human) a run waits at, with data that satisfies the task's form
+        (see workflow_tasks). A refused answer changes nothing and the task stays open; an accepted one is the
+        step's output, and the run goes on (in the background when no process runs it; resume=false only
+        records the answer)."""
+        runner = await _runner(call)
+        try:
+            done = runner.answer(run_id, step, data)
+        finally:
+            runner.close()
+        resumed = resume and done["resumable"]
+        if resumed:
+            await _resume_in_background(call, run_id)
+        return TaskAnswer(**done, resumed=resumed)  # type: ignore[typeddict-item]
+
+    @faces.tool(output=TaskList, title="Open human tasks")
+    async def workflow_tasks(call: Call, role: str | None = None, run_id: str | None = None) -> TaskList:
+        """Open human tasks, oldest first, with the role that holds each (after any escalation now due), its
+        message and the form (JSON Schema) its answer must satisfy; role or run_id narrow the list."""
+        runner = await _runner(call)
+        try:
+            return TaskList(tasks=runner.tasks(role, run_id))  # type: ignore[typeddict-item]
+        finally:
+            runner.close()
+
     @faces.tool(
         role="operator",
         read_only=False,
@@ -350,7 +439,7 @@ def register(faces: Faces) -> None:
         Returns at once unless wait=true."""
         from parac.core.workflows import checkpoints as cp
 
-        runner = await _runner(call, asker=_asker(call) if wait else None)
+        runner = await _runner(call, **_people(call, wait))
         try:
             if wait:
                 return _status(await _drive_here(call, runner, lambda r: r.resume(run_id)))

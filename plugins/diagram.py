@@ -14,7 +14,8 @@ from parac.server.api import AgentSpec, ToolContext, ToolError, WorkflowSpec, ho
 
 from ._tooling import TypedTool, opened_workspace, remember_workspace
 
-SHAPES = {"agent": ('["', '"]'), "tool": ('[/"', '"/]'), "approval": ('{{"', '"}}'), "workflow": ('[["', '"]]')}
+SHAPES = {"agent": ('["', '"]'), "tool": ('[/"', '"/]'), "approval": ('{{"', '"}}'), "human": ('>"', '"]'),
+          "workflow": ('[["', '"]]')}
 
 
 class Diagram(TypedDict):
@@ -29,12 +30,21 @@ def _label(*lines: str) -> str:
     return "<br/>".join("".join(escape.get(char, char) for char in line) for line in lines)
 
 
+def _what(step, agent: str | None) -> str:
+    """What a step or state does, in one line: ``agent: coder``, ``human: support-lead``, ``approval``."""
+    what = {"agent": agent, "tool": step.tool, "workflow": step.workflow, "human": step.assign}.get(step.type)
+    return f"{step.type}: {what}" if what else step.type
+
+
 def workflow_mermaid(spec: WorkflowSpec) -> str:
+    if spec.flow == "fsm":
+        return state_machine_mermaid(spec)
+    if spec.flow == "behavior_tree":
+        return tree_mermaid(spec)
     ids = {step.id: f"s{index}" for index, step in enumerate(spec.steps)}
     lines = ["flowchart TD"]
     for step in spec.steps:
-        what = {"agent": step.agent_name, "tool": step.tool, "workflow": step.workflow}.get(step.type)
-        text = _label(step.id, f"{step.type}: {what}" if what else step.type)
+        text = _label(step.id, _what(step, step.agent_name))
         opening, closing = SHAPES[step.type]
         lines.append(f"    {ids[step.id]}{opening}{text}{closing}")
     for step in spec.steps:
@@ -42,6 +52,57 @@ def workflow_mermaid(spec: WorkflowSpec) -> str:
             if dependency in ids:
                 arrow = ' -. "when" .-> ' if step.when else " --> "
                 lines.append(f"    {ids[dependency]}{arrow}{ids[step.id]}")
+    return "\n".join(lines) + "\n"
+
+
+def state_machine_mermaid(spec: WorkflowSpec) -> str:
+    """A state machine as a Mermaid state diagram: ``[*]`` into ``initial``, final states into ``[*]``, each
+    transition an arrow labelled with its condition (numbered, since the first that matches wins)."""
+    states = spec.states or {}
+    ids = {name: f"q{index}" for index, name in enumerate(states)}
+    lines = ["stateDiagram-v2"]
+    for name, state in states.items():
+        text = name if state.final else f"{name}<br/>{_what(state, state.agent or name)}"
+        lines.append(f'    state "{_label(text)}" as {ids[name]}')
+    if spec.initial in ids:
+        lines.append(f"    [*] --> {ids[spec.initial]}")
+    for name, state in states.items():
+        for number, transition in enumerate(state.transitions, 1):
+            if transition.to in ids:
+                label = f" : {number}. {_label(transition.when)}" if transition.when else ""
+                lines.append(f"    {ids[name]} --> {ids[transition.to]}{label}")
+        if state.final:
+            lines.append(f"    {ids[name]} --> [*]")
+    return "\n".join(lines) + "\n"
+
+
+def tree_mermaid(spec: WorkflowSpec) -> str:
+    """A behaviour tree as a top-down flowchart: composites and decorators as rounded nodes naming what they do,
+    actions shaped like DAG steps, conditions as hexagons; children left to right in the order they are ticked."""
+    lines = ["flowchart TD"]
+    counter = iter(range(1_000_000))
+
+    def draw(node) -> str:
+        ident = f"n{next(counter)}"
+        kind = node.kind
+        if kind == "action":
+            action = node.action
+            opening, closing = SHAPES[action.type]
+            lines.append(f"    {ident}{opening}{_label(action.id, _what(action, action.agent_name))}{closing}")
+            return ident
+        if kind == "condition":
+            lines.append(f'    {ident}{{{{"{_label(node.condition)}"}}}}')
+            return ident
+        amount = {"parallel": f" ({node.success or 'all'})", "retry": f" x{node.retry}", "repeat": f" x{node.repeat}",
+                  "until_success": f" x{node.until_success}", "timeout": f" {node.timeout}s"}.get(kind, "")
+        lines.append(f'    {ident}("{_label(kind + amount)}")')
+        below = getattr(node, kind) if kind in ("sequence", "selector", "parallel") else [node.invert or node.child]
+        for child in below:
+            lines.append(f"    {ident} --> {draw(child)}")
+        return ident
+
+    if spec.root is not None:
+        draw(spec.root)
     return "\n".join(lines) + "\n"
 
 
@@ -78,7 +139,8 @@ def diagram_workflow(
     name: Annotated[str, Field(min_length=1, description="A workflow of the workspace or of a plugin.")],
     ctx: ToolContext,
 ) -> Diagram:
-    """A Mermaid flowchart of a workflow's steps and their dependencies (conditional edges dashed)."""
+    """A Mermaid flowchart of a workflow's steps and their dependencies (conditional edges dashed); a state
+    machine's states and transitions as a state diagram."""
     workspace = opened_workspace(ctx)
     entry = workspace.workflows.get(name)
     spec = entry.spec if entry is not None else None
@@ -89,7 +151,9 @@ def diagram_workflow(
         detail = "it has errors (run parac validate)" if entry is not None else f"known: {', '.join(known) or 'none'}"
         raise ToolError(f'no usable workflow "{name}": {detail}')
     mermaid = workflow_mermaid(spec)
-    return Diagram(name=name, mermaid=mermaid, nodes=len(spec.steps))
+    nodes = sum("-->" not in line for line in mermaid.splitlines()[1:]) if spec.flow == "behavior_tree" else (
+        len(spec.steps) + len(spec.states or {}))
+    return Diagram(name=name, mermaid=mermaid, nodes=nodes)
 
 
 def diagram_agents(

@@ -1,8 +1,9 @@
-"""Workflows: DAGs of agent, tool, approval and sub-workflow steps that run in parallel, wait for people,
-survive crashes and plan their cost.
+"""Workflows: DAGs, state machines, behaviour trees and LLM-written plans of agent, tool, approval, human-task and
+sub-workflow steps that run in parallel, wait for people, survive crashes and plan their cost.
 
 - :mod:`.engine` executes runs; :mod:`.scheduler` decides what runs next (the rules of ``depends_on`` graphs, beside
-  which other kinds of workflow plug in); :mod:`.checkpoints` is their durable state in SQLite.
+  which :mod:`.fsm`, :mod:`.behavior_tree` and :mod:`.llm_plan` plug in); :mod:`.checkpoints` is their durable
+  state in SQLite; :mod:`.human` holds human tasks (forms, escalation, answers).
 - :mod:`.runs` is what the CLI and the MCP server call (:class:`WorkflowRunner`).
 - :mod:`.planning` estimates a run before it starts; :mod:`.builder` defines workflows in Python.
 - :mod:`.templates` is the sandboxed Jinja2 of tasks, arguments and ``when:`` conditions.

@@ -20,6 +20,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from importlib import import_module
 from typing import Any, Protocol
 
 import anyio
@@ -88,6 +89,9 @@ class Decision:
 
 #: Asked when a gate starts waiting (e.g. MCP elicitation); None means "no answer here, keep waiting".
 Asker = Callable[[str, str, str], Awaitable[Decision | None]]
+#: Offered a human task when it is assigned (e.g. MCP elicitation), with why the last answer was refused if it was:
+#: (answer, who gave it), or None to let it wait.
+Answerer = Callable[[Any, str | None], Awaitable[tuple[Any, str] | None]]
 
 
 @dataclass
@@ -170,13 +174,16 @@ def summarize(conn: sqlite3.Connection, run_id: str, run: cp.RunRow | None = Non
     rows = cp.get_steps(conn, run_id)
     steps = []
     has_children = False
-    for step in run.definition.get("steps", []):
+    for step in _shown_steps(run.definition, rows):
         kind = step_kind(step)
         row = rows.get(step["id"])
         if row is not None:
             entry = row.to_json()
         else:  # never reached: still to come, or never to come when the run was cancelled
             entry = {"id": step["id"], "status": "cancelled" if status == "cancelled" else "pending", "output": None, "error": None, "attempts": 0, "cost": 0.0}
+        for key in ("state", "node"):
+            if key in step:
+                entry[key] = step[key]
         if kind == "approval":
             approval = cp.get_approval(conn, run_id, step["id"])
             if approval is not None:
@@ -184,6 +191,12 @@ def summarize(conn: sqlite3.Connection, run_id: str, run: cp.RunRow | None = Non
         elif kind == "workflow":
             entry["child_run"] = f"{run_id}.{step['id']}"
             has_children = True
+        elif kind == "human":
+            from .human import get_task
+
+            task = get_task(conn, run_id, step["id"])
+            if task is not None:
+                entry["task"] = {"status": task.status, "role": task.role, "by": task.actor, "message": task.message}
         steps.append(entry)
     cost = sum(entry["cost"] for entry in steps)
     if has_children:
@@ -194,6 +207,16 @@ def summarize(conn: sqlite3.Connection, run_id: str, run: cp.RunRow | None = Non
     return RunResult(run.run_id, run.workflow, status, steps, outputs, round(cost, 10), error, fork)
 
 
+def _shown_steps(definition: dict, rows: dict[str, cp.StepRow]) -> list[dict]:
+    """The steps ``summarize`` lists, as stored step dicts with their ids: a DAG's in file order; another kind's
+    as its module shows them (the order they happened, with the state or node each row is)."""
+    kind = definition.get("kind") or "dag"
+    if kind == "dag":
+        return definition.get("steps", [])
+    module = {"fsm": ".fsm", "behavior_tree": ".behavior_tree", "llm_plan": ".llm_plan"}[kind]
+    return import_module(module, __package__).shown_steps(definition, rows)
+
+
 def definition_of(spec: Any) -> dict:
     """The JSON a run stores of its workflow, so a resume runs exactly what was started."""
     return spec.model_dump(mode="json", exclude_none=True, by_alias=True)
@@ -202,11 +225,16 @@ def definition_of(spec: Any) -> dict:
 class Engine:
     """Starts, resumes and drives workflow runs (see the module docstring)."""
 
-    def __init__(self, conn: sqlite3.Connection, services: Services, *, asker: Asker | None = None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, services: Services, *, asker: Asker | None = None,
+        answerer: Answerer | None = None, clock: Callable[[], float] = time.time,
+    ) -> None:
         cp.ensure_schema(conn)
         self.conn = conn
         self.services = services
         self.asker = asker
+        self.answerer = answerer
+        self.clock = clock  # human tasks' assignment and escalation times (tests inject one)
         self.owner = cp.new_owner()
 
     # Entry points -----------------------------------------------------------------------------------------
@@ -320,7 +348,7 @@ class _Execution:
         self.kinds = {step.id: step_kind(step) for step in spec.steps}
         self.context = {"inputs": run.inputs, "steps": {}, "run": {"id": run.run_id, "workflow": run.workflow}}
         limit = options.max_concurrency or getattr(spec, "concurrency", None) or DEFAULT_CONCURRENCY
-        self.scheduler: Scheduler = DagScheduler(run.run_id, spec, self.kinds, self.context, limit)
+        self.scheduler = self._scheduler(limit)
         self.waiting = 0
         self.stop_reason: str | None = None
         self.batch: _Batch | None = None
@@ -330,6 +358,25 @@ class _Execution:
         self.deadline: float | None = None
         self.watch: asyncio.TimerHandle  # armed by drive()
         self.watch_error: Exception | None = None
+
+    def _scheduler(self, limit: int) -> Scheduler:
+        """The rules of the workflow's kind; another kind's module loads only for a run of that kind."""
+        flow = getattr(self.spec, "flow", "dag")
+        if flow == "fsm":
+            from .fsm import FsmScheduler
+
+            return FsmScheduler(self.run_id, self.spec, self.steps, self.kinds, self.context)
+        if flow == "behavior_tree":
+            from .behavior_tree import TreeScheduler
+
+            return TreeScheduler(self.run_id, self.spec, self.steps, self.kinds, self.context)
+        if flow == "llm_plan":
+            from .llm_plan import PlanScheduler, judge_for
+
+            judge = judge_for(self.engine.services, self.run_id, self.run.workflow, self.spec, self.run.inputs,
+                              self.options.model)
+            return PlanScheduler(self.run_id, self.spec, self.steps, self.kinds, self.context, judge, limit)
+        return DagScheduler(self.run_id, self.spec, self.kinds, self.context, limit)
 
     async def run_to_end(self) -> None:
         """Drive the run; whatever happens, its held checkpoints are written and its lease is given up."""
@@ -382,7 +429,7 @@ class _Execution:
                 ops.append(cp.start_op(self.run_id, move.step_id, move.attempt, move.key))
                 to_start.append(move.step_id)
                 continue
-            ops.append(cp.finish_op(self.run_id, move.step_id, move.status, error=move.error))
+            ops.append(cp.finish_op(self.run_id, move.step_id, move.status, output=move.output, error=move.error))
             self.after_commit.append(
                 ("workflow.step.skip" if move.status == "skipped" else "workflow.step.end",
                  {"run_id": self.run_id, "step": move.step_id, "status": move.status, "error": move.error})
@@ -566,6 +613,10 @@ class _Execution:
         kind = self.kinds[step.id]
         if kind == "approval":
             return await self._approval(step)
+        if kind == "human":
+            from .human import wait_for_answer
+
+            return await wait_for_answer(self, step)
         try:
             work = self._prepare_work(step, kind)
         except ParacError as exc:

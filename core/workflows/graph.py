@@ -8,7 +8,7 @@ may not have run yet.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 from ..diagnostics import ParacError, Problem, suggestion
@@ -58,6 +58,29 @@ def workflow_templates(spec: WorkflowSpec) -> Iterable[tuple[Loc, str, str | Non
             yield ("steps", index, *loc), text, step.id
     for name, template in spec.outputs.items():
         yield ("outputs", name), template, None
+
+
+def checked_reads(
+    strings: Iterable[tuple[Loc, str, bool]], inputs: Collection[str], out: list[Problem]
+) -> Iterable[tuple[Loc, str, list[tuple[str, str | None, str, dict]]]]:
+    """For the templated strings of a state machine or a tree, (key path, text, is a condition): add to ``out``
+    the ones that do not parse and the ``inputs.X`` that name no input; yield the others as (key path, text as a
+    template, its ``steps.X`` reads as (name, attribute, as written, where to place a problem))."""
+    for loc, text, expression in strings:
+        problem = templates.syntax_error(text, expression=expression)
+        if problem is not None:
+            out.append(Problem(loc, "template-syntax", problem))
+            continue
+        if expression and not templates.is_template(text):
+            text = "{{ " + text + " }}"
+        steps = []
+        for kind, name, attribute, written in templates.names_read(text):
+            at = {"reference": written, "within": (len(kind) + 1, len(kind) + 1 + len(name))}
+            if kind == "inputs" and name not in inputs:
+                out.append(Problem(loc, "unknown-input", f'template names unknown input "{name}"{suggestion(name, inputs)}', {"candidates": list(inputs), **at}))
+            elif kind == "steps":
+                steps.append((name, attribute, written, at))
+        yield loc, text, steps
 
 
 def reference_problems(steps: Sequence[Any]) -> list[tuple[str, str, str]]:
@@ -116,8 +139,14 @@ def step_kind(step: Any) -> str:
 
 
 def structure_problems(spec: WorkflowSpec) -> list[Problem]:
-    """Duplicate step ids, dependencies on steps that do not exist, and dependency cycles."""
+    """No steps, keys of a state machine, duplicate step ids, dependencies on steps that do not exist, and
+    dependency cycles."""
     out: list[Problem] = []
+    if not spec.steps:
+        out.append(Problem((), "missing-key", 'missing required key "steps"', {"missing": "steps", "key": True}))
+    for key in ("initial", "states", "max_transitions"):
+        if getattr(spec, key) is not None:
+            out.append(Problem((key,), "wrong-kind", f'"{key}" belongs to a state machine: add kind: fsm, or remove it', {"key": True}))
     index_of: dict[str, int] = {}
     for index, step in enumerate(spec.steps):
         if step.id in index_of:

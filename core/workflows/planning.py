@@ -19,6 +19,7 @@ from typing import Any
 from ..budgets import CallScope
 from ..costs import spent
 from ..diagnostics import ParacError
+from ..specs import StepSpec
 from . import templates
 from .graph import step_kind, topological_order
 from .services import WorkspaceServices
@@ -115,10 +116,9 @@ def _plan_steps(
                         "error": None, "attempts": 1} for sid in by_id},
         "run": {"id": "planned", "workflow": plan.workflow},
     }
-    for step_id in topological_order(spec.steps):
-        step = by_id[step_id]
+    for step_id, step, conditional in _in_order(spec, by_id, context):
         kind = step_kind(step)
-        entry = StepPlan(prefix + step_id, kind, conditional=bool(step.when))
+        entry = StepPlan(prefix + step_id, kind, conditional=conditional)
         if kind == "agent":
             task = templates.render(step.task or "", context, where=f"step {step_id!r} task")
             estimate = services.runtime.estimate(step.agent_name, task, model=model or step.model)
@@ -144,6 +144,31 @@ def _plan_steps(
             child_inputs = templates.render_value(dict(step.inputs or {}), context, where=f"step {step_id!r} inputs")
             _plan_steps(services, child, child_inputs, model, plan, prefix=f"{prefix}{step_id}/",
                         seen=(*seen, step.workflow))
+
+
+def _in_order(spec: Any, by_id: dict[str, Any], context: dict) -> list[tuple[str, Any, bool]]:
+    """(id, step, whether it may not run) in the order a run meets them. A state machine's states are counted once
+    each, every state the initial one can lead to: a state visited again costs again, up to ``max_transitions``."""
+    if spec.flow == "llm_plan":  # the planner's first answer; the plan it writes is estimated before it runs
+        planner = StepSpec(id="planner", agent=spec.planner, task=spec.goal or "")
+        return [("planner", planner, False)]
+    if spec.flow == "behavior_tree":  # every action once: a retry or repeat runs its actions again, at its cost
+        from .behavior_tree import actions
+
+        for _, action in actions(spec):
+            context["steps"][action.id] = {"output": templates.JsonText(f"<output of action {action.id}>"),
+                                           "status": "completed", "error": None, "attempts": 1}
+        return [(action.id, action, index > 0) for index, (_, action) in enumerate(actions(spec))]
+    if spec.flow != "fsm":
+        return [(sid, by_id[sid], bool(by_id[sid].when)) for sid in topological_order(spec.steps)]
+    from . import fsm
+
+    states = fsm.states_of(spec)
+    context["states"] = {name: {"name": name, "output": templates.JsonText(f"<output of state {name}>"),
+                                "visits": 1, "status": "completed", "error": None} for name in states}
+    context["state"] = context["states"][spec.initial]
+    return [(name, fsm.as_step(name, states[name]), name != spec.initial)
+            for name in fsm.reachable(spec) if not states[name].final]
 
 
 def _check_budgets(services: WorkspaceServices, name: str, spec: Any, plan: Plan, run_id: str) -> None:

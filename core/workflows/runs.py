@@ -8,13 +8,14 @@ wrong request changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..calls import NO_HOOKS, CallContext, CallHooks
 from ..diagnostics import ParacError
 from . import checkpoints as cp
-from .engine import Asker, Engine, RunOptions, RunResult, approval_event, summarize
+from .engine import Answerer, Asker, Engine, RunOptions, RunResult, approval_event, summarize
 from .planning import Plan, plan_workflow
 from .services import EventSink, WorkspaceServices
 
@@ -41,16 +42,19 @@ class WorkflowRunner:
         hooks: CallHooks = NO_HOOKS,
         on_event: EventSink | None = None,
         asker: Asker | None = None,
+        answerer: Answerer | None = None,
         providers: Sequence[Provider] = (),
         context: CallContext | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        """``context``: the caller's (its actor starts, answers and cancels runs, and makes their calls)."""
+        """``context``: the caller's (its actor starts, answers and cancels runs, and makes their calls).
+        ``clock``: the time human tasks are assigned, escalated and answered at (tests inject one)."""
         self.workspace = workspace
         self.context = context or CallContext()
         self.services = WorkspaceServices(
             workspace, hooks=hooks, on_event=on_event, providers=providers, context=self.context
         )
-        self.engine = Engine(self.services.conn, self.services, asker=asker)
+        self.engine = Engine(self.services.conn, self.services, asker=asker, answerer=answerer, clock=clock)
 
     @property
     def conn(self):
@@ -152,6 +156,28 @@ class WorkflowRunner:
             return run_id
         nested = [row["run_id"] for row in cp.waiting_approvals(self.conn, run_id) if row["step_id"] == step]
         return nested[0] if len(nested) == 1 else run_id
+
+    def tasks(self, role: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Open human tasks (of a role, of a run), oldest first, each escalated as far as its age says first."""
+        from .human import open_tasks, report_escalations
+
+        report_escalations(self.engine, self.conn, run_id)
+        return [task.to_json() for task in open_tasks(self.conn, role=role, run_id=run_id)]
+
+    def answer(self, run_id: str, step: str, data: Any) -> dict[str, Any]:
+        """Answer a human task as this runner's actor: checked against its form (a refusal changes nothing, the
+        task stays open); then, like :meth:`decide`, says whether the run can be resumed here. The REST and MCP
+        faces call this."""
+        from .human import TaskRefused, get_task, report_escalations, respond
+
+        report_escalations(self.engine, self.conn, run_id)
+        task = get_task(self.conn, run_id, step)
+        if task is None:
+            cp.get_run(self.conn, run_id)  # an unknown run says so
+            raise TaskRefused(f"run {run_id} has no human task {step!r}")
+        done = respond(self.engine, self.conn, task, data, actor=self.context.actor)
+        run = cp.get_run(self.conn, run_id)
+        return {**done.to_json(), "run_status": run.status, "resumable": not run.lease_alive()}
 
     def cancel(self, run_id: str) -> RunResult:
         run = cp.request_cancel(self.conn, run_id)

@@ -42,11 +42,13 @@ class Start:
 
 @dataclass(frozen=True)
 class Settle:
-    """``step_id`` ends without running: ``skipped`` (its ``when:`` was false) or ``failed`` (with ``error``)."""
+    """``step_id`` ends without running (``skipped``: its ``when:`` was false; ``failed``, with ``error``), or its
+    end is judged again after it ran (a state machine's state whose transitions failed keeps its ``output``)."""
 
     step_id: str
     status: str
     error: str | None = None
+    output: Any = None
 
 
 Move = Start | Settle
@@ -91,11 +93,52 @@ class Scheduler(Protocol):
         ...
 
 
-class DagScheduler:
+class Bookkeeping:
+    """What every kind counts the same way: attempts and keys of steps, and steps that wait or were cancelled.
+    A kind that can start queued steps when a slot frees (the DAG) does more on :meth:`pause`."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.active = 0
+        self.attempts: dict[str, int] = {}
+        self.keys: dict[str, str] = {}
+        self.failed: list[str] = []
+        self.not_run = 0
+        self.paused: list[str] = []
+
+    def begin(self, step_id: str, kind: str, row: StepRow | None) -> Start:
+        """Start a step this kind has just reached, or that was in flight (``row``) when the run stopped: with
+        the idempotency key it had, or ``RUN:STEP``."""
+        attempt = self.attempts[step_id] = self.first_attempt(row.attempts if row is not None else 0, kind)
+        if row is not None and row.idempotency_key:
+            self.keys[step_id] = row.idempotency_key
+        self.active += 1
+        return Start(step_id, attempt, self.keys.setdefault(step_id, f"{self.run_id}:{step_id}"))
+
+    @staticmethod
+    def first_attempt(previous: int, kind: str) -> int:
+        """The attempt a step starts (again) at: a wait for a person picked up again after a resume is the same
+        wait, not a new attempt at work."""
+        return previous if previous and kind in ("approval", "human") else previous + 1
+
+    def pause(self, step_id: str) -> list[Move]:
+        self.paused.append(step_id)
+        self.active -= 1
+        return []
+
+    def retry(self, step_id: str) -> Start:
+        attempt = self.attempts[step_id] = self.attempts[step_id] + 1
+        return Start(step_id, attempt, self.keys[step_id])
+
+    def cancelled(self, step_id: str) -> None:
+        self.active -= 1
+
+
+class DagScheduler(Bookkeeping):
     """The rules of ``depends_on`` graphs (see the module docstring)."""
 
     def __init__(self, run_id: str, spec: Any, kinds: Mapping[str, str], context: dict[str, Any], limit: int) -> None:
-        self.run_id = run_id
+        super().__init__(run_id)
         self.steps = {step.id: step for step in spec.steps}
         self.kinds = kinds  # agent, tool, approval or workflow, by step id (see graph.step_kind)
         self.dependents: dict[str, list[str]] = {step.id: [] for step in spec.steps}
@@ -105,15 +148,9 @@ class DagScheduler:
         self.context = context
         self.steps_seen: dict[str, dict] = context["steps"]
         self.limit = limit
-        self.active = 0
         self.queue: deque[str] = deque()
         self.remaining: dict[str, int] = {}
         self.blocked_by: dict[str, str] = {}  # step -> the failed step that keeps it from running
-        self.attempts: dict[str, int] = {}
-        self.keys: dict[str, str] = {}
-        self.failed: list[str] = []
-        self.not_run = 0
-        self.paused: list[str] = []
 
     def record(self, step_id: str, status: str, output: Any, error: str | None) -> None:
         """Let templates see how a step ended (an agent's text reads as JSON where it is JSON)."""
@@ -173,18 +210,10 @@ class DagScheduler:
         return self._admit(ready)
 
     def pause(self, step_id: str) -> list[Move]:
-        self.paused.append(step_id)
-        self.active -= 1
+        super().pause(step_id)
         queued = list(self.queue)
         self.queue.clear()
         return self._admit(queued)
-
-    def retry(self, step_id: str) -> Start:
-        attempt = self.attempts[step_id] = self.attempts[step_id] + 1
-        return Start(step_id, attempt, self.keys[step_id])
-
-    def cancelled(self, step_id: str) -> None:
-        self.active -= 1
 
     def sinks(self) -> list[str]:
         return [step_id for step_id, children in self.dependents.items() if not children]
@@ -217,8 +246,7 @@ class DagScheduler:
                 if self.active < self.limit:
                     self.active += 1
                     previous = self.attempts.get(step_id, 0)
-                    # a gate picked up again is the same wait, not a new attempt at work
-                    attempt = previous if previous and self.kinds[step_id] == "approval" else previous + 1
+                    attempt = self.first_attempt(previous, self.kinds[step_id])
                     self.attempts[step_id] = attempt
                     moves.append(Start(step_id, attempt, self.keys.setdefault(step_id, f"{self.run_id}:{step_id}")))
                 else:

@@ -188,10 +188,16 @@ def syntax_error(text: str, *, expression: bool) -> str | None:
 def names_read(text: str) -> Iterable[tuple[str, str, str | None, str]]:
     """("steps" or "inputs", name, the attribute read after it or None, the reference as written) for each
     ``steps.X.attr`` / ``inputs.Y`` inside the template's ``{{ }}`` and ``{% %}``."""
-    for block in _BLOCK.finditer(text):
-        for ref in _NAME_READ.finditer(block.group(1) or block.group(2) or ""):
+    for block in blocks(text):
+        for ref in _NAME_READ.finditer(block):
             kind, name, attribute = ref.groups()
             yield kind, name, attribute, ref.group(0)
+
+
+def blocks(text: str) -> Iterable[str]:
+    """The insides of a template's ``{{ }}`` and ``{% %}``: where names are read (the rest is literal text)."""
+    for block in _BLOCK.finditer(text):
+        yield block.group(1) or block.group(2) or ""
 
 
 def strings_in(value: Any, loc: tuple[str | int, ...] = ()) -> Iterable[tuple[tuple[str | int, ...], str]]:

@@ -30,6 +30,7 @@ ITEM_KIND: dict[str, types.CompletionItemKind] = {
     "workflow": types.CompletionItemKind.Module,
     "model": types.CompletionItemKind.Value,
     "step": types.CompletionItemKind.Reference,
+    "state": types.CompletionItemKind.Reference,
 }
 
 

@@ -9,7 +9,7 @@ the policies that grant it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
@@ -78,20 +78,27 @@ def definition_of(ls: FeatureServer, doc: Document, kind: str, row: int, column:
         found = _tool_location(core, ref.name)
         return [found] if found else []
     elif ref.target == "step":
-        return [
-            types.Location(
-                uri=doc.uri,
-                range=types.Range(
-                    start=position(doc.lines, k.token.row, k.token.column, ls.encoding),
-                    end=position(doc.lines, k.token.end_row, k.token.end_column, ls.encoding),
-                ),
-            )
-            for k in doc.keys
-            if len(k.path) == 3 and k.path[2] == "id" and (v := doc.value_of(k)) is not None and v.text == ref.name
-        ]
+        ids = [k for k in doc.keys if len(k.path) == 3 and k.path[2] == "id" and (v := doc.value_of(k)) is not None and v.text == ref.name]
+        return _key_locations(ls, doc, ids)
+    elif ref.target == "state":
+        return _key_locations(ls, doc, [k for k in vocabulary.state_keys(doc) if k.name == ref.name])
     else:
         where = None
     return [location_of(ls, where)] if where else []
+
+
+def _key_locations(ls: FeatureServer, doc: Document, keys: list[Any]) -> list[types.Location]:
+    """Where ``keys`` of ``doc`` are written (a step's id, a state's name): definitions within the file."""
+    return [
+        types.Location(
+            uri=doc.uri,
+            range=types.Range(
+                start=position(doc.lines, k.token.row, k.token.column, ls.encoding),
+                end=position(doc.lines, k.token.end_row, k.token.end_column, ls.encoding),
+            ),
+        )
+        for k in keys
+    ]
 
 
 def agent_under_cursor(ls: FeatureServer, doc: Document, kind: str, row: int, column: int) -> str | None:

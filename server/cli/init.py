@@ -10,7 +10,13 @@ import click
 from parac.core.diagnostics import ParacError
 from parac.core.workspace import PARAC_DIR
 
-TEMPLATES = ("default", "empty")
+TEMPLATES = ("default", "empty", "support", "content", "devops")
+#: What to try first in each template that ships a workflow: an offline run with its scripted model.
+TRY = {
+    "support": "parac workflow run support -i ticket='I cannot sign in' --dry-run scripted:.parac/scripts/dry-run.yaml",
+    "content": "parac workflow run content -i topic=bees --dry-run scripted:.parac/scripts/dry-run.yaml --yes",
+    "devops": "parac workflow run deploy -i service=api --dry-run scripted:.parac/scripts/dry-run.yaml --yes",
+}
 
 
 @click.command()
@@ -28,7 +34,7 @@ def init(directory: Path, template: str, force: bool) -> None:
         except OSError as exc:  # a folder that cannot be made or written: say which, not a traceback
             raise ParacError(f"cannot create {target}: {exc.strerror or exc} ({exc.filename or target})") from None
     click.echo(f"Created {target} from the {template} template ({written} files).")
-    click.echo("Next: `parac validate`, `parac agents list`.")
+    click.echo("Next: `parac validate`, `parac agents list`" + (f", `{TRY[template]}`." if template in TRY else "."))
 
 
 def _copy_tree(source: Path, destination: Path) -> int:

@@ -108,12 +108,12 @@ def list_workflows(state: State, as_json: bool, paging: Paging) -> None:
     for name, entry in sorted(workspace.workflows.items()):
         spec = entry.spec
         rows.append({"name": name, "description": spec.description if spec else None,
-                     "steps": len(spec.steps) if spec else None, "origin": "workspace",
+                     "steps": _size(spec) if spec else None, "origin": "workspace",
                      "file": str(entry.path) if entry.path else None, "ok": spec is not None})
     for name, contribution in sorted((catalog.workflows if catalog else {}).items()):
         if name not in workspace.workflows:
             spec = contribution.value
-            rows.append({"name": name, "description": spec.description, "steps": len(spec.steps),
+            rows.append({"name": name, "description": spec.description, "steps": _size(spec),
                          "origin": contribution.origin, "file": None, "ok": True})
     span = paging.span([f"{row['origin'] != 'workspace':d}:{row['name']}" for row in rows], "workflow list")  # in order
     rows = rows[span.start : span.stop]
@@ -126,6 +126,11 @@ def list_workflows(state: State, as_json: bool, paging: Paging) -> None:
     for row in rows:
         table.add_row(row["name"], str(row["steps"] or "?"), row["origin"], row["description"] or "")
     console().print(table)
+
+
+def _size(spec: Any) -> int:
+    """Steps of a DAG, states of a state machine."""
+    return len(spec.steps) + len(spec.states or {})
 
 
 @workflow.command("show")
@@ -153,6 +158,23 @@ def show_workflow(state: State, name: str, as_json: bool) -> None:
         after = f" after {', '.join(step.depends_on)}" if step.depends_on else ""
         when = f" when {step.when}" if step.when else ""
         out.print(Text.assemble("  step ", (step.id, "bold"), f" ({step.type}{target}){after}{when}"))
+    for state_name, held in (spec.states or {}).items():
+        first = " (initial)" if state_name == spec.initial else ""
+        if held.final:
+            out.print(Text.assemble("  state ", (state_name, "bold"), f"{first} final"))
+            continue
+        target = held.agent or held.tool or held.workflow or held.assign or (state_name if held.type == "agent" else "")
+        ways = ", ".join(t.to + (f" when {t.when}" if t.when else "") for t in held.transitions)
+        out.print(Text.assemble("  state ", (state_name, "bold"), f"{first} ({held.type} {target}) -> {ways}"))
+    if spec.planner:
+        out.print(Text.assemble("  planner ", (spec.planner, "bold"), f" for: {spec.goal}; fallback {spec.fallback}"))
+    if spec.root is not None:
+        from parac.core.workflows.behavior_tree import walk
+
+        for loc, node in walk(spec.root):
+            depth = sum(isinstance(part, int) or part in ("child", "invert") for part in loc)
+            what = node.action.id if node.action else node.condition if node.condition is not None else node.kind
+            out.print("  " + "  " * depth + (f"{node.kind} " if node.kind in ("action", "condition") else "") + str(what))
 
 
 def _print_plan(plan: Plan) -> None:
@@ -376,6 +398,53 @@ def reject_command(state: State, run_id: str, step: str, comment: str | None, as
     _decide(state, run_id, step, False, comment, as_json)
 
 
+@workflow.command("answer")
+@click.argument("run_id", shell_complete=names.runs)
+@click.argument("step")
+@click.option("--data", "data_text", required=True, help="The answer: a JSON object that satisfies the task's form.")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Continue the run here when no process is running it (--no-resume only records the answer).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON when it ends (the task with --no-resume).")
+@pass_state
+def answer_command(state: State, run_id: str, step: str, data_text: str, resume: bool, as_json: bool) -> None:
+    """Answer a human task a run waits at (checked against its form; a refused answer leaves it open)."""
+    try:
+        data = json.loads(data_text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--data") from None
+    progress = _Progress(not as_json)
+    with _runner(state, progress.on_event) as runner:
+        done = runner.answer(run_id, step, data)
+        if not as_json:
+            click.echo(f"task {step} of run {run_id} answered by {done['actor']}")
+        if resume and done["resumable"]:
+            _report(state, _resume(runner, progress, run_id, yes=False, pause=None), as_json)
+            return
+    if as_json:
+        echo_json(done)
+    elif done["resumable"]:
+        click.echo(f"no process is running it now: continue with `{_command(state, 'resume', run_id)}`")
+
+
+@workflow.command("tasks")
+@click.option("--role", help="Only tasks this role holds now.")
+@click.option("--run", "run_id", help="Only tasks of this run.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def tasks_command(state: State, role: str | None, run_id: str | None, as_json: bool) -> None:
+    """List open human tasks, oldest first (escalated first when their time has come)."""
+    with _runner(state) as runner:
+        tasks = runner.tasks(role, run_id)
+    if as_json:
+        echo_json(tasks)
+        return
+    for task in tasks:
+        click.echo(f"{task['run_id']} {task['step_id']} [{task['role']}] {task['message'] or ''}\n"
+                   f"  answer with: {_command(state, 'answer', task['run_id'], task['step_id'], '--data', '{...}')}")
+    if not tasks:
+        click.echo("no open tasks")
+
+
 @workflow.command("cancel")
 @click.argument("run_id", shell_complete=names.runs)
 @click.option("--json", "as_json", is_flag=True)
@@ -405,7 +474,12 @@ def _report(state: State, result: RunResult, as_json: bool) -> None:
         _print_result(result)
     if result.status == "waiting_approval":
         for step in result.steps:
-            if step["status"] == "waiting_approval":  # on stderr: a script reading --json must still be told
+            if step["status"] != "waiting_approval":
+                continue
+            if "task" in step:  # on stderr: a script reading --json must still be told
+                click.echo(f"waiting for {step['task']['role']}; answer with: "
+                           f"{_command(state, 'answer', result.run_id, step['id'], '--data', '{...}')}", err=True)
+            else:
                 click.echo(f"waiting for a person; approve with: {_command(state, 'approve', result.run_id, step['id'])}"
                            f"  (or reject)", err=True)
         raise click.exceptions.Exit(ExitCode.WAITING)
@@ -422,6 +496,9 @@ def _print_result(result: RunResult) -> None:
                             f" cost ${result.cost:.6f}"))
     if result.forked_from:
         out.print(f"  forked from run {result.forked_from['run_id']} at step {result.forked_from['step']}")
+    path = [step["state"] for step in result.steps if "state" in step]
+    if path:
+        out.print("path: " + " -> ".join(path))
     for step in result.steps:
         line = Text.assemble(f"  {step['id']}: ", _status(step["status"]))
         if step["attempts"] > 1:
@@ -500,6 +577,12 @@ class _Progress:
             self.err.print(
                 f"waiting for approval: {data.get('message')}\n"
                 f"  answer with: parac workflow approve {data.get('run_id')} {data.get('step')}   (or reject)",
+                markup=False,
+            )
+        elif name == "workflow.task.assigned":
+            self.err.print(
+                f"waiting for {data.get('role')}: {data.get('message')}\n"
+                f"  answer with: parac workflow answer {data.get('run_id')} {data.get('step')} --data '{{...}}'",
                 markup=False,
             )
         if not self.enabled:

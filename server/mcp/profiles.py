@@ -48,7 +48,8 @@ AUTHORING = (
 )  # fmt: skip
 # `operations`: running work and governing it: runs, gates, audit, costs, budgets, and the shell and git to act.
 OPERATIONS = (
-    "run_*", "workflow_status", "approve_step", "reject_step", "audit_verify", "policy_check", "cost_report",
+    "run_*", "workflow_status", "approve_step", "reject_step", "answer_task", "workflow_tasks", "audit_verify",
+    "policy_check", "cost_report",
     "budget_status", "list_*", "get_*", "git_*", "shell_run", "file_read", "file_search", "file_list",
 )  # fmt: skip
 

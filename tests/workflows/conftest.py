@@ -37,6 +37,24 @@ outputs:
   joined: "{{ steps.join.output.label }}"
 """
 
+#: The issue's state machine: a refund goes to a person (a human task), anything else is answered by an agent.
+SUPPORT = """\
+kind: fsm
+inputs: {ticket: {type: string, required: true}}
+initial: triage
+max_transitions: 20
+states:
+  triage:
+    agent: pm
+    task: "Classify this ticket: {{ inputs.ticket }}"
+    transitions:
+      - {to: escalate, when: "{{ 'refund' in state.output }}"}
+      - {to: answer}
+  answer: {agent: coder, task: "Answer: {{ inputs.ticket }}", transitions: [{to: done}]}
+  escalate: {type: human, assign: support-lead, message: "Refund asked: {{ inputs.ticket }}", transitions: [{to: done}]}
+  done: {final: true}
+"""
+
 POLICY = "description: test tools\nallow:\n  - tools: [record, flaky, broken, probe]\n"
 
 
@@ -85,6 +103,21 @@ class Project:
 
     def steps(self, run_id: str) -> dict[str, sqlite3.Row]:
         return {row["step_id"]: row for row in self.query("SELECT * FROM workflow_steps WHERE run_id = ?", run_id)}
+
+    def logged(self, event: str, step: str) -> bool:
+        """Whether the test tool logged ``event`` (start, applied, ...) for ``step``."""
+        return any(line["event"] == event and line["step"] == step for line in self.log_lines())
+
+    def kill_when(self, predicate, *args: str, what: str = "the kill point") -> int:
+        """Start ``workflow run ARGS`` and kill -9 it once ``predicate(self)`` holds; the killed process's pid."""
+        proc = self.spawn("workflow", "run", *args)
+        try:
+            self.wait_for(lambda: predicate(self) or proc.poll() is not None, what=what)
+            assert proc.poll() is None, f"the run ended before {what}: {proc.communicate()}"
+            proc.kill()
+        finally:
+            proc.wait()
+        return proc.pid
 
     def wait_for(self, predicate, timeout: float = 60, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout
