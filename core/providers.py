@@ -249,7 +249,8 @@ class ClientProvider:
         if sampler is None:
             raise ProviderError(
                 'model "client" asks the MCP client\'s own model; it works only inside parac\'s MCP server, '
-                "for a client that supports sampling"
+                "for a client that supports sampling; name a configured model instead (the agent's model:, or "
+                "model on run_agent / --model)"
             )
         completion = await sampler(request)
         if on_text is not None and completion.text:

@@ -20,8 +20,6 @@ from parac.server.mcp.call import Call, offer
 from parac.server.mcp.faces import FaceError, Faces
 
 if TYPE_CHECKING:
-    from mcp.server.session import ServerSession
-
     from parac.core.providers import TextSink
     from parac.core.runtime import AgentResult, EventSink, StepSink
 
@@ -92,8 +90,9 @@ class BudgetStatus(TypedDict):
     per_scope_limits: list[CapRow]
 
 
-def sampler_for(session: ServerSession) -> Any:
-    """A :data:`~parac.core.providers.Sampler` asking the client's model through ``sampling/createMessage``.
+def sampler_for(call: Call) -> Any:
+    """A :data:`~parac.core.providers.Sampler` asking the client's model (``sampling/createMessage``; in the
+    2026-07-28 era through an input-required round, see :mod:`parac.server.mcp.rounds`).
 
     Text only: tool calls are not offered through sampling, so an agent on ``client`` answers in prose. Tool
     results already in the conversation are passed on as text.
@@ -112,9 +111,15 @@ def sampler_for(session: ServerSession) -> Any:
                 text = f"[tool result]\n{text}"
             content = types.TextContent(type="text", text=text)
             messages.append(types.SamplingMessage(role="assistant" if role == "assistant" else "user", content=content))
-        result = await session.create_message(
-            messages, max_tokens=request.max_tokens or 1024, system_prompt=system, temperature=request.temperature
+        asked = types.CreateMessageRequest(
+            params=types.CreateMessageRequestParams(
+                messages=messages,
+                max_tokens=request.max_tokens or 1024,
+                system_prompt=system,
+                temperature=request.temperature,
+            )
         )
+        result = await call.ask(asked)
         content = result.content if isinstance(result.content, list) else [result.content]
         text = "".join(getattr(part, "text", "") for part in content)
         prompt = "".join(message_text(m) for m in request.messages)
@@ -128,13 +133,20 @@ def sampler_for(session: ServerSession) -> Any:
     return sample
 
 
-def _can_sample(session: ServerSession) -> bool:
+def _can_sample(call: Call) -> bool:
     import mcp_types as types
 
-    try:
-        return bool(session.check_client_capability(types.ClientCapabilities(sampling=types.SamplingCapability())))
-    except Exception:  # a transport era without the capability check: no sampling
-        return False
+    return call.can_ask(types.ClientCapabilities(sampling=types.SamplingCapability()))
+
+
+def confined_model(model: str | None) -> str | None:
+    """A model a client may name: ``scripted:PATH`` only with a PATH relative to the workspace (the provider reads
+    it beneath the workspace's descriptor), so that a client cannot have any file on the server's disk read."""
+    if model is not None and model.startswith("scripted:"):
+        path = model.partition(":")[2]
+        if path.startswith(("/", "~")) or not path:
+            raise FaceError(f"model {model!r}: over MCP, scripted:PATH takes a path relative to the workspace")
+    return model
 
 
 async def agent_run(
@@ -178,6 +190,7 @@ def register(faces: Faces) -> None:
         policies) until it answers. Returns the answer, usage and cost. Sends progress per model turn."""
         import anyio
 
+        model = confined_model(model)
         send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any]]](100)
 
         def on_event(name: str, data: dict[str, Any]) -> None:
@@ -202,8 +215,7 @@ def register(faces: Faces) -> None:
 
         result = None
         problem: ParacError | None = None
-        session = call.session
-        sampler = sampler_for(session) if session is not None and _can_sample(session) else None
+        sampler = sampler_for(call) if _can_sample(call) else None
         token = CLIENT_SAMPLER.set(sampler)
         try:
             async with anyio.create_task_group() as group:

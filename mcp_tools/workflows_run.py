@@ -7,8 +7,9 @@ the workspace's database, not in this process.
 
 ``run_workflow`` returns the run id at once (the run goes on in a worker thread of the server) or, with
 ``wait=true``, runs inside the call: each step's end is a progress notification, cancelling the call cancels the
-run, and a gate or a human task is put to the person through MCP elicitation when the client offers it (otherwise
-it waits for ``approve_step`` / ``reject_step`` / ``answer_task`` from any client, or the CLI).
+run, and a gate or a human task is put to the person through MCP elicitation when the client offers it (in the
+2026-07-28 era as an input-required round). A client that offers no elicitation gets the run back paused at its gate
+at once, with how to answer it (``approve_step`` / ``reject_step`` / ``answer_task`` from any client, or the CLI).
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ def _run_model(model: str | None, dry_run: str | None) -> str | None:
     """The model every agent step runs on: ``model`` as ``run_agent`` takes it, or ``dry_run``'s offline one."""
     if model is not None and dry_run is not None:
         raise FaceError("give model or dry_run, not both: each sets the model of every agent step")
-    return model if model is not None else _dry_run(dry_run)
+    from parac.mcp_tools.agents_run import confined_model
+
+    return confined_model(model) if model is not None else _dry_run(dry_run)
 
 
 def _dry_run(value: str | None) -> str | None:
@@ -145,32 +148,34 @@ def _dry_run(value: str | None) -> str | None:
 def _can_elicit(call: Call) -> bool:
     import mcp_types as types
 
-    session = call.session
-    if session is None:
-        return False
-    try:
-        return bool(session.check_client_capability(types.ClientCapabilities(elicitation=types.ElicitationCapability())))
-    except Exception:  # an era or transport without the capability check: no elicitation
-        return False
+    return call.can_ask(types.ClientCapabilities(elicitation=types.ElicitationCapability()))
+
+
+GATE_FORM = {
+    "type": "object",
+    "properties": {
+        "approve": {"type": "boolean", "title": "Approve", "description": "Let the workflow go on?"},
+        "comment": {"type": "string", "title": "Comment", "description": "Why (kept with the decision)"},
+    },
+    "required": ["approve"],
+}
 
 
 def _asker(call: Call) -> Any:
-    """Ask the person at the client to answer a gate (MCP elicitation); None lets the gate wait for approve_step."""
+    """Ask the person at the client to answer a gate (MCP elicitation; in the 2026-07-28 era through an
+    input-required round). Called only for clients that can be asked (see `_can_elicit`)."""
+    import mcp_types as types
+
     from parac.core.workflows.engine import Decision
 
     async def ask(run_id: str, step: str, message: str) -> Decision | None:
-        if not _can_elicit(call):
-            return None
-        schema = {
-            "type": "object",
-            "properties": {
-                "approve": {"type": "boolean", "title": "Approve", "description": "Let the workflow go on?"},
-                "comment": {"type": "string", "title": "Comment", "description": "Why (kept with the decision)"},
-            },
-            "required": ["approve"],
-        }
+        form = types.ElicitRequest(
+            params=types.ElicitRequestFormParams(
+                message=f"{message}\n(workflow run {run_id}, step {step})", requested_schema=GATE_FORM
+            )
+        )
         try:
-            answer = await call.session.elicit_form(f"{message}\n(workflow run {run_id}, step {step})", schema)
+            answer = await call.ask(form)
         except Exception as error:  # the client could not ask: the gate waits for approve_step instead
             log.info("elicitation for %s/%s failed (%s); waiting for approve_step", run_id, step, error)
             return None
@@ -193,6 +198,8 @@ def _answerer(call: Call) -> Any:
     """Put a human task to the person at the client (MCP elicitation) when its form is one elicitation can show;
     None lets the task wait for answer_task or the CLI. The engine checks the answer against the form."""
 
+    import mcp_types as types
+
     async def ask(task: Any, problem: str | None) -> tuple[Any, str] | None:
         form = task.form or {"type": "object", "properties": {}}
         properties = form.get("properties") or {}
@@ -201,10 +208,11 @@ def _answerer(call: Call) -> Any:
         if not _can_elicit(call) or not flat:
             return None
         schema = {"type": "object", "properties": properties, "required": list(form.get("required") or [])}
+        message = (f"{problem}\n" if problem else "") + f"{task.message}\n(workflow run {task.run_id}, task {task.step_id}, for {task.role})"
         try:
-            answer = await call.session.elicit_form(
-                (f"{problem}\n" if problem else "")
-                + f"{task.message}\n(workflow run {task.run_id}, task {task.step_id}, for {task.role})", schema)
+            answer = await call.ask(
+                types.ElicitRequest(params=types.ElicitRequestFormParams(message=message, requested_schema=schema))
+            )
         except Exception as error:  # the client could not ask: the task waits for answer_task instead
             log.info("elicitation for %s/%s failed (%s); waiting for answer_task", task.run_id, task.step_id, error)
             return None
@@ -215,9 +223,24 @@ def _answerer(call: Call) -> Any:
     return ask
 
 
-def _people(call: Call, wait: bool) -> dict[str, Any]:
-    """How a run driven inside the call asks people (elicitation); a run in the background asks nobody here."""
-    return {"asker": _asker(call), "answerer": _answerer(call)} if wait else {}
+def _people(call: Call, asks: bool) -> dict[str, Any]:
+    """How a run driven inside the call asks people (elicitation, when the client offers it); a run in the
+    background, or one whose client cannot be asked, asks nobody here."""
+    return {"asker": _asker(call), "answerer": _answerer(call)} if asks else {}
+
+
+def _waiting_note(status: RunStatus) -> RunStatus:
+    """A run paused at a gate its client cannot answer says how to answer it elsewhere."""
+    if status["status"] != "waiting_approval":
+        return status
+    gates = [s["id"] for s in status["steps"] if s["status"] == "waiting_approval"] or ["STEP"]
+    run_id = status["run_id"]
+    status["error"] = (
+        f"waiting at gate {gates[0]!r}: this client cannot answer it (it offers no elicitation); approve with "
+        f"the approve_step tool (run_id {run_id!r}, step {gates[0]!r}) or `parac workflow approve {run_id} "
+        f"{gates[0]}`, and the run goes on in the background"
+    )
+    return status
 
 
 async def _runner(call: Call, **options: Any) -> WorkflowRunner:
@@ -346,12 +369,17 @@ def register(faces: Faces) -> None:
         answers every gate with yes. A run whose plan breaks a budget is refused."""
         from parac.core.workflows import RunOptions
 
-        options = RunOptions(model=_run_model(model, dry_run), auto_approve=auto_approve)
-        runner = await _runner(call, **_people(call, wait))
+        # A client that cannot be asked does not wait at a gate: the run pauses there and the answer says how to
+        # approve it elsewhere (waiting would hold the call until the client gives up).
+        asks = wait and _can_elicit(call)
+        options = RunOptions(
+            model=_run_model(model, dry_run), auto_approve=auto_approve, pause_on_approval=wait and not asks
+        )
+        runner = await _runner(call, **_people(call, asks))
         try:
             run_id = runner.create(name, inputs or {}, options, lease=wait)
             if wait:
-                return _status(await _drive_here(call, runner, lambda r: r.execute(run_id)))
+                return _waiting_note(_status(await _drive_here(call, runner, lambda r: r.execute(run_id))))
             status = _status(runner.status(run_id))
         finally:
             runner.close()
@@ -439,7 +467,7 @@ def register(faces: Faces) -> None:
         Returns at once unless wait=true."""
         from parac.core.workflows import checkpoints as cp
 
-        runner = await _runner(call, **_people(call, wait))
+        runner = await _runner(call, **_people(call, wait and _can_elicit(call)))
         try:
             if wait:
                 return _status(await _drive_here(call, runner, lambda r: r.resume(run_id)))

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from .app import ParacApp
     from .faces import ToolFace
+    from .rounds import Exchange, InputRequest
 
 T = TypeVar("T")
 log = logging.getLogger("parac.mcp")
@@ -56,6 +57,8 @@ class Call:
         self.transport = transport
         self.named = actor
         self.tenant = tenant
+        self.exchange: Exchange | None = None
+        """Set when the call's work runs across input rounds (2026-07-28 era, `parac.server.mcp.rounds`)."""
 
     @property
     def actor(self) -> str:
@@ -88,6 +91,28 @@ class Call:
     def session(self) -> ServerSession | None:
         """The SDK session, for server-to-client requests (sampling with `create_message`, elicitation)."""
         return self.request.session if self.request is not None else None
+
+    async def ask(self, request: InputRequest) -> Any:
+        """Ask the client (its model: `sampling/createMessage`; its person: `elicitation/create`) and wait for the
+        answer: in a round of the 2026-07-28 era through `InputRequiredResult`, in the handshake era as a request
+        on the connection. Callers check `can_ask` first."""
+        import mcp_types as types
+        from mcp.shared.message import ServerMessageMetadata
+
+        if self.exchange is not None:
+            return await self.exchange.ask(request)
+        assert self.request is not None
+        result_type: Any = (
+            types.CreateMessageResult if isinstance(request, types.CreateMessageRequest) else types.ElicitResult
+        )
+        related = ServerMessageMetadata(related_request_id=self.request.request_id)
+        return await self.request.session.send_request(request, result_type, metadata=related)
+
+    def can_ask(self, capability: Any) -> bool:
+        """Whether the client declared `capability` (`ClientCapabilities(sampling=...)` or `(elicitation=...)`)."""
+        from .rounds import can_ask
+
+        return can_ask(self.request, capability)
 
     async def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
         """Report progress; does nothing when the client did not ask for it (no progress token)."""

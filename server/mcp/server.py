@@ -36,6 +36,7 @@ from .icons import SERVER, icons
 from .logs import current_request, forward_to_clients
 from .observe import observing
 from parac.server.auth.roles import allows
+from .rounds import Rounds, input_required_era, seal_state
 
 if TYPE_CHECKING:
     from .listings import Listings
@@ -77,6 +78,8 @@ def build_server(app: ParacApp) -> ParacServer:
     async def lifespan(_: Server[Any]) -> AsyncIterator[dict[str, Any]]:
         async with anyio.create_task_group() as group:
             group.start_soon(app.watch)
+            handlers.rounds.group = group  # the work of calls waiting for their client's input runs here
+            group.start_soon(handlers.rounds.sweep)
             try:
                 yield {}
             finally:
@@ -107,6 +110,7 @@ def build_server(app: ParacApp) -> ParacServer:
     server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, handlers.set_level)
     server.add_notification_handler("notifications/initialized", types.NotificationParams, handlers.initialized)
     observing(server, app.metrics, app.transport)
+    seal_state(server)
     return server
 
 
@@ -141,6 +145,7 @@ class Handlers:
 
     def __init__(self, app: ParacApp) -> None:
         self.app = app
+        self.rounds = Rounds()
         self._tools: tuple[Hashable, dict[str, ToolFace]] | None = None
 
     @cached_property
@@ -198,7 +203,7 @@ class Handlers:
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         call = self.call(ctx)
         face = self.app.faces.tools.get(params.name)  # parac's own tools without asking the providers
         if face is None:
@@ -214,6 +219,13 @@ class Handlers:
                 f'tool "{face.name}" is not in the MCP tool profile "{self.app.profile.name}" this server offers '
                 "(mcp.profile in parac.yaml, or parac mcp serve --profile)"
             )
+        if face.long_running and input_required_era(ctx):
+            return await self.rounds.serve(ctx, params, call, lambda c: self._answer(c, face, params))
+        return await self._answer(call, face, params)
+
+    async def _answer(self, call: Call, face: ToolFace, params: types.CallToolRequestParams) -> types.CallToolResult:
+        """Run the tool and answer its result, a public error as an `isError` result, any other as a pointer to
+        the log."""
         token = current_request.set(call)
         try:
             arguments = face.check(params.arguments or {})

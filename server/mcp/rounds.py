@@ -1,0 +1,252 @@
+"""Input asked of the client in the middle of a call (its model through sampling, its person through elicitation),
+in both protocol eras.
+
+The handshake era has a back-channel: the server sends `sampling/createMessage` or `elicitation/create` on the
+connection and waits for the answer. The 2026-07-28 era has none: a call that needs input answers
+`InputRequiredResult` (the requests, and a `requestState`), and the client calls again with the responses and that
+state (the multi-round-trip flow, SEP-2322). parac's work does not start over on each round: an `Exchange` keeps it
+running in the server's task group between rounds (an agent waiting for a turn of the client's model, a workflow
+gate waiting for a person), and each round hands it the answers and waits until it finishes or asks again.
+
+The state a client carries is only the exchange's id, sealed by the SDK's `RequestStateBoundary` (AES-GCM under a
+key of this process; bound to the tool, its arguments and the caller; expiring after `TTL_S`): a client cannot
+forge, alter or replay another's. An exchange nobody calls back for `TTL_S` is cancelled (its run is recorded as
+cancelled, as a cancelled call's is), and at most `MAX_OPEN` wait at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import mcp_types as types
+from mcp.shared.exceptions import MCPError
+
+from .faces import FaceError
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+    from mcp.server.context import ServerRequestContext
+
+    from .call import Call
+
+log = logging.getLogger("parac.mcp.rounds")
+
+INPUT_REQUIRED_VERSION = "2026-07-28"
+TTL_S = 600.0
+"""How long a call waiting for input waits for the client to call back (the sealed state expires with it)."""
+MAX_OPEN = 256
+"""Exchanges waiting at once; beyond that a new one is refused (each holds a running agent or workflow)."""
+
+InputRequest = types.CreateMessageRequest | types.ElicitRequest
+
+
+class NoInputChannel(FaceError):
+    """The client cannot be asked: it declared neither the capability nor speaks an era where it could answer."""
+
+
+def input_required_era(ctx: ServerRequestContext[Any, Any] | None) -> bool:
+    """True when this request's era answers `InputRequiredResult` instead of sending requests to the client."""
+    from mcp_types.version import is_version_at_least
+
+    return ctx is not None and is_version_at_least(ctx.protocol_version, INPUT_REQUIRED_VERSION)
+
+
+def can_ask(ctx: ServerRequestContext[Any, Any] | None, capability: types.ClientCapabilities) -> bool:
+    """Whether the client of this request declared `capability` (per request in 2026-07-28, at the handshake
+    before)."""
+    if ctx is None:
+        return False
+    try:
+        return bool(ctx.session.check_client_capability(capability))
+    except Exception:  # a transport without the check: nothing can be asked
+        return False
+
+
+@dataclass(eq=False)
+class _Question:
+    request: InputRequest
+    answered: anyio.Event = field(default_factory=anyio.Event)
+    response: Any = None
+
+
+class Exchange:
+    """One call's work, running across the rounds of the client's input."""
+
+    def __init__(self, exchange_id: str, call: Call) -> None:
+        self.id = exchange_id
+        self.call = call
+        self.questions: dict[str, _Question] = {}
+        self.finished = False
+        self.outcome: Any = None
+        self.deadline = anyio.current_time() + TTL_S
+        self._asked = 0
+        self._changed = anyio.Event()
+        self._scope = anyio.CancelScope()
+
+    async def ask(self, request: InputRequest) -> Any:
+        """Park the work until a round brings the client's response to `request`."""
+        self._asked += 1
+        key = f"{request.method.replace('/', '-')}-{self._asked}"
+        question = self.questions[key] = _Question(request)
+        self._changed.set()
+        try:
+            await question.answered.wait()
+        finally:
+            del self.questions[key]
+        return question.response
+
+    def open(self) -> dict[str, InputRequest]:
+        return {key: q.request for key, q in self.questions.items() if not q.answered.is_set()}
+
+    def answer(self, responses: dict[str, Any] | None) -> None:
+        """Hand the client's responses to the questions they answer; all of them are checked before any is given."""
+        if self.finished:
+            return  # the work ended meanwhile (cancelled, or it stopped asking): the round reports that
+        open_now = self.open()
+        given = responses or {}
+        unknown = sorted(set(given) - set(open_now))
+        if unknown:
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f'inputResponses names "{unknown[0]}", which this call did not ask; it asked: '
+                + (", ".join(sorted(open_now)) or "nothing"),
+            )
+        checked = {key: _checked(key, open_now[key], value) for key, value in given.items()}
+        for key, value in checked.items():
+            question = self.questions[key]
+            question.response = value
+            question.answered.set()
+
+    async def settle(self) -> None:
+        """Wait until the work finished or asks something not yet answered."""
+        while not (self.finished or self.open()):
+            self._changed = anyio.Event()
+            await self._changed.wait()
+
+    async def run(self, work: Callable[[], Awaitable[Any]]) -> None:
+        with self._scope:
+            try:
+                self.outcome = await work()
+            except Exception as error:  # work maps its own errors to results; anything left is the round's error
+                self.outcome = error
+        if self._scope.cancelled_caught:
+            self.outcome = FaceError("the call was cancelled while it waited for the client's input")
+        self.finished = True
+        self._changed.set()
+
+    def cancel(self) -> None:
+        self._scope.cancel()
+
+
+def _checked(key: str, request: InputRequest, value: Any) -> Any:
+    """The response as the SDK's type for what was asked (a garbage answer is refused, naming the key)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    kind: Any = (
+        types.CreateMessageResult | types.CreateMessageResultWithTools
+        if isinstance(request, types.CreateMessageRequest)
+        else types.ElicitResult
+    )
+    try:
+        return TypeAdapter(kind).validate_python(value.model_dump(by_alias=True) if hasattr(value, "model_dump") else value)
+    except ValidationError as error:
+        raise MCPError(
+            code=types.INVALID_PARAMS,
+            message=f'inputResponses["{key}"] is not an answer to {request.method}: {error.errors()[0]["msg"]}',
+        ) from None
+
+
+class Rounds:
+    """The exchanges waiting for their clients, by id; the server's task group runs their work."""
+
+    def __init__(self) -> None:
+        self.group: TaskGroup | None = None  # the server's lifespan group (set by `build_server`)
+        self._open: dict[str, Exchange] = {}
+
+    async def serve(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        params: types.CallToolRequestParams,
+        call: Call,
+        work: Callable[[Call], Awaitable[types.CallToolResult]],
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """One round of a call that may ask the client: start its work (first round) or hand the client's
+        responses to it (a retry), then answer with its result or with what it asks now."""
+        self._expire()
+        if params.request_state is None:
+            if len(self._open) >= MAX_OPEN:
+                raise MCPError(code=types.INTERNAL_ERROR, message=f"too many calls wait for input ({MAX_OPEN})")
+            assert self.group is not None, "the server's lifespan has not started"
+            exchange = Exchange(secrets.token_urlsafe(16), call)
+            call.exchange = exchange
+            self._open[exchange.id] = exchange
+            self.group.start_soon(exchange.run, lambda: work(call))
+        else:
+            found = self._open.get(params.request_state)
+            if found is None:
+                raise MCPError(
+                    code=types.INVALID_PARAMS,
+                    message="the call this requestState continues is over (answered, cancelled, expired, or the "
+                    "server restarted); call the tool again without it",
+                )
+            exchange = found
+            exchange.answer(params.input_responses)
+            exchange.call.request = ctx  # progress and logs of this round go to this request
+        try:
+            await exchange.settle()
+        except BaseException:  # the round was cancelled by its client: so is the work
+            exchange.cancel()
+            self._open.pop(exchange.id, None)
+            raise
+        if exchange.finished:
+            self._open.pop(exchange.id, None)
+            if isinstance(exchange.outcome, BaseException):
+                raise exchange.outcome
+            return exchange.outcome
+        exchange.deadline = anyio.current_time() + TTL_S
+        return types.InputRequiredResult(input_requests=exchange.open(), request_state=exchange.id)
+
+    async def sweep(self) -> None:
+        """Cancel, now and then, the exchanges whose clients never called back (run in the lifespan group)."""
+        while True:
+            await anyio.sleep(TTL_S / 10)
+            self._expire()
+
+    def _expire(self) -> None:
+        now = anyio.current_time()
+        for exchange_id, exchange in list(self._open.items()):
+            if exchange.deadline < now and not exchange.finished:
+                log.info("a call waiting for input was not called back within %ss; cancelled", TTL_S)
+                exchange.cancel()
+                del self._open[exchange_id]
+
+
+def seal_state(server: Any) -> None:
+    """Seal every `requestState` this server gives out: the SDK's boundary, with a key of this process, bound to
+    the caller parac knows (the HTTP token's role and name; stdio has one caller). Built on the first tool call
+    (the cipher's import stays out of the cold start)."""
+    boundary: Any = None
+
+    def principal(ctx: ServerRequestContext[Any, Any]) -> str | None:
+        scope = getattr(ctx.request, "scope", None)
+        if not isinstance(scope, dict):
+            return None
+        return f"{scope.get('parac.role')}|{scope.get('parac.actor')}"
+
+    async def sealed(ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
+        nonlocal boundary
+        if ctx.method != "tools/call":  # only tool calls ask parac's clients for input
+            return await call_next(ctx)
+        if boundary is None:
+            from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+
+            security = RequestStateSecurity(keys=[secrets.token_bytes(32)], ttl=TTL_S, bind_principal=principal)
+            boundary = RequestStateBoundary(security, default_audience="parac")
+        return await boundary(ctx, call_next)
+
+    server.middleware.append(sealed)
