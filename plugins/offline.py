@@ -12,7 +12,7 @@ characters a token) so that costs and budgets work in dry runs too (price them i
   retryable: true}``, optionally with ``usage: {prompt_tokens, completion_tokens}`` and ``thinking: TEXT`` (the
   reasoning a thinking model shows). The turn played is the number
   of assistant messages already in the conversation, so a script needs no state and replays the same way in
-  every process. A relative PATH is resolved against the workspace root.
+  every process. A relative PATH is resolved beneath the workspace root (never out of it).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 from parac.server.api import (
     Completion,
     CompletionRequest,
+    FileJail,
     ProviderError,
     TextSink,
     ToolCallRequest,
@@ -124,13 +125,18 @@ def _scripted(path_text: str, request: CompletionRequest) -> Completion:
 
 
 def _load_script(path_text: str, base_dir: Path | None) -> list[Any]:
+    """An absolute PATH is read as it is (the CLI's and a spec author's choice); a relative one only beneath the
+    workspace, through its descriptor (`FileJail`: no link or ``..`` leads out), which is how parac's MCP server
+    confines what a client may name."""
     path = Path(path_text).expanduser()
-    if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
-        path = base_dir / path
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.is_absolute() or base_dir is None:
+            text = path.read_text(encoding="utf-8")
+        else:
+            text = FileJail(base_dir).read_bytes(path_text).decode("utf-8")
+            path = base_dir / path
     except (OSError, UnicodeDecodeError) as exc:
-        raise ProviderError(f"cannot read script {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise ProviderError(f"cannot read script {path_text}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         if path.suffix == ".json":
             data = json.loads(text)

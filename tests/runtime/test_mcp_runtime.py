@@ -26,10 +26,8 @@ def client(project: Path, era: str, **options: Any) -> Client:
 
 
 async def test_run_agent_reports_progress_and_lands_in_the_ledger(project: Path, era: str, tmp_path: Path):
-    model = write_script(
-        tmp_path / "s.yaml",
-        [{"tool_calls": [{"name": "missing_tool", "arguments": {}}]}, {"text": "all done"}],
-    )
+    write_script(project / "s.yaml", [{"tool_calls": [{"name": "missing_tool", "arguments": {}}]}, {"text": "all done"}])
+    model = "scripted:s.yaml"  # over MCP a script is named relative to the workspace
     progress: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
