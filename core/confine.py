@@ -605,13 +605,15 @@ def run_command(
     root: str | Path | None = None,
     stdin: bytes | None = None,
     environ: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
 ) -> CommandResult:
     """Run an allowed command as an argument vector in ``cwd``, in the sandbox the policy asks for, with ``root``
     (default: ``cwd``) as the workspace it may write; never raises for the command's own failure.
 
     Raises `parac.core.sandbox.SandboxUnavailable` when the policy wants a sandbox that cannot start here. Output
     past ``max_output_bytes`` (per stream) is read and dropped, so a chatty command still finishes; at the time
-    limit the whole process group is killed, and with it the sandbox and everything in it."""
+    limit the whole process group is killed, and with it the sandbox and everything in it; so it is once
+    ``cancel`` is set (the call was cancelled)."""
     import subprocess
 
     from parac.core.sandbox import sandbox_for
@@ -634,7 +636,7 @@ def run_command(
                 proc.stdin.close()
             except BrokenPipeError:
                 pass
-        out, err, truncated, timed_out = _collect(proc, policy.timeout_s, policy.max_output_bytes, started)
+        out, err, truncated, timed_out = _collect(proc, policy.timeout_s, policy.max_output_bytes, started, cancel)
     return CommandResult(
         argv=list(argv), exit_code=proc.returncode, stdout=out.decode("utf-8", "replace"),
         stderr=err.decode("utf-8", "replace"), timed_out=timed_out, truncated=truncated,
@@ -642,12 +644,15 @@ def run_command(
     )
 
 
-def _collect(proc: subprocess.Popen[bytes], timeout_s: float, cap: int, started: float) -> tuple[bytes, bytes, bool, bool]:
+def _collect(
+    proc: subprocess.Popen[bytes], timeout_s: float, cap: int, started: float, cancel: threading.Event | None = None
+) -> tuple[bytes, bytes, bool, bool]:
     import selectors
     import subprocess
 
     buffers = {proc.stdout: bytearray(), proc.stderr: bytearray()}
-    truncated = timed_out = False
+    truncated = timed_out = stopped = False
+    look = 0.05 if cancel is not None else 0.5  # how soon a cancel is seen
     with selectors.DefaultSelector() as selector:
         for stream in buffers:
             selector.register(stream, selectors.EVENT_READ)  # type: ignore[arg-type]
@@ -656,7 +661,10 @@ def _collect(proc: subprocess.Popen[bytes], timeout_s: float, cap: int, started:
             if remaining <= 0:
                 timed_out = True
                 break
-            for key, _ in selector.select(timeout=min(remaining, 0.5)):
+            if cancel is not None and cancel.is_set():
+                stopped = True
+                break
+            for key, _ in selector.select(timeout=min(remaining, look)):
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
                     selector.unregister(key.fileobj)
@@ -666,7 +674,7 @@ def _collect(proc: subprocess.Popen[bytes], timeout_s: float, cap: int, started:
                 if len(chunk) > room:
                     truncated = True
                 buffer.extend(chunk[:max(room, 0)])
-    if timed_out:
+    if timed_out or stopped:
         _kill_group(proc)
     try:
         proc.wait(timeout=max(0.1, timeout_s - (time.monotonic() - started)))

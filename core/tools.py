@@ -7,6 +7,7 @@ the governance hooks cannot be skipped by any of them.
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -41,6 +42,9 @@ class ToolContext:
     policies: Policies | None = None
     #: The workspace the call runs in (None outside one): for tools over the workspace's own state (memory).
     workspace: Workspace | None = None
+    #: Set when the call is cancelled: a blocking tool that watches it stops its work (``shell_run`` kills its
+    #: command), so the cancelled call's thread ends soon rather than at the tool's own time limit.
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
     def note(self, name: str, value: Any) -> None:
         """Report a fact about how the call ran (how it was confined, say); the audit entry of the call keeps it."""
@@ -134,10 +138,32 @@ async def invoke_tool(
             if tool.is_async:
                 result = await tool.fn(**kwargs)
             else:
-                result = await anyio.to_thread.run_sync(lambda: tool.fn(**kwargs))
+                result = await _in_thread(lambda: tool.fn(**kwargs), kwargs.get("ctx"))
         except BaseException as exc:
             hooks.after_tool_call(call, None, exc)
             raise
         hooks.after_tool_call(call, result, None)
         telemetry.tool_result(span, call, result, workspace)
         return result
+
+
+async def _in_thread(fn: Callable[[], Any], ctx: ToolContext | None) -> Any:
+    """Run a blocking tool in a worker thread. Cancelled, the call tells the tool (``ctx.cancelled``) and still
+    waits for the thread to end, so the after-call hooks see a tool that has stopped; one that does not watch
+    ``ctx.cancelled`` runs to its own end, as before."""
+    done = threading.Event()
+
+    def work() -> Any:
+        try:
+            return fn()
+        finally:
+            done.set()
+
+    try:
+        return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+    except anyio.get_cancelled_exc_class():
+        if ctx is not None:
+            ctx.cancelled.set()
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(done.wait)
+        raise

@@ -54,7 +54,7 @@ def shell_run(
     if data is not None and len(data) > MAX_STDIN_BYTES:
         raise ToolError(f"stdin is {len(data)} bytes, more than the limit of {MAX_STDIN_BYTES}")
     with refusals():
-        result = run_command(command, policy, cwd=folder, root=workspace_root(ctx), stdin=data)
+        result = run_command(command, policy, cwd=folder, root=workspace_root(ctx), stdin=data, cancel=ctx.cancelled)
     ctx.note("sandbox", result.sandbox)
     return ShellResult(**result.to_dict())
 

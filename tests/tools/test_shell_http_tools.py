@@ -155,3 +155,22 @@ async def test_http_refuses_headers_that_redirect_the_request(web, server: str) 
         await call(web, "http_request", url=f"http://{server}/json", headers={"Host": "internal"})
     with pytest.raises(ToolError, match="not both"):
         await call(web, "http_request", url=f"http://{server}/json", json_body={}, body="x")
+
+
+async def test_a_cancelled_shell_run_kills_its_command(host, workspace: Path) -> None:
+    """The call is cancelled once the command has started: the command (in its sandbox) is killed then, not at its
+    time limit. Judged by what the command would leave in the workspace afterwards."""
+    import anyio
+
+    script = "import time; open('started', 'w').close(); time.sleep(4); open('finished', 'w').close()"
+    with anyio.move_on_after(60):
+        async with anyio.create_task_group() as group:
+            group.start_soon(lambda: call(host, "shell_run", command=["python", "-c", script]))
+            while not (workspace / "started").exists():
+                await anyio.sleep(0.05)
+            group.cancel_scope.cancel()
+    assert (workspace / "started").exists()
+    await anyio.sleep(6)  # past the moment the command would have finished
+    assert not (workspace / "finished").exists()
+    lawful = await call(host, "shell_run", command=["python", "-c", script.replace("time.sleep(4); ", "")])
+    assert lawful["exit_code"] == 0 and (workspace / "finished").exists()  # the same command, not cancelled
