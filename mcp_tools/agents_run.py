@@ -163,12 +163,16 @@ async def agent_run(
 ) -> AgentResult:
     """Run `agent` for `call`'s caller: what `run_agent` does, and the HTTP face's streamed runs and chats with
     their sinks (`parac.core.runtime.Runtime.run`)."""
+    import dataclasses
+
     from parac.core.runtime import Runtime
 
     workspace = await call.workspace()
     host = await call.host()
+    # Run as a task, the agent's run is the task: the same id in the ledger, the audit trail and tasks/get.
+    context = dataclasses.replace(call.context, run_id=call.task_id) if call.task_id else call.context
     with Runtime(workspace, hooks=host.hooks, on_event=on_event) as runtime:
-        return await runtime.run(agent, task, model=model, max_iterations=max_iterations, context=call.context,
+        return await runtime.run(agent, task, model=model, max_iterations=max_iterations, context=context,
                                  on_text=on_text, on_step=on_step, temperature=temperature)
 
 
@@ -184,31 +188,51 @@ def register(faces: Faces) -> None:
         title="Run an agent",
     )
     async def run_agent(
-        call: Call, agent: str, task: str, model: str | None = None, max_iterations: int | None = None
+        call: Call,
+        agent: str,
+        task: str,
+        model: str | None = None,
+        max_iterations: int | None = None,
+        wait: bool = True,
     ) -> RunResult:
         """Run an agent of the workspace on a task: its tools are called in a loop (under the workspace's
-        policies) until it answers. Returns the answer, usage and cost. Sends progress per model turn."""
+        policies) until it answers. Returns the answer, usage and cost. Sends progress as it starts, per model
+        turn and per tool call. wait=false answers at once with the run's id (status running): the run goes on
+        as an MCP task of that id (tasks/get, tasks/result)."""
         import anyio
 
         model = confined_model(model)
+        if not wait and call.background is not None:
+            run_id = await call.background()
+            usage = RunUsage(prompt_tokens=0, completion_tokens=0)
+            return RunResult(run_id=run_id, agent=agent, model=model or "", status="running", output="", error=None,
+                             iterations=0, tool_calls=0, usage=usage, cost_usd=0.0)
         send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any]]](100)
 
         def on_event(name: str, data: dict[str, Any]) -> None:
-            if name in ("agent.turn", "agent.phase", "budget.threshold"):
+            if name in ("agent.run.start", "agent.turn", "agent.tool", "agent.phase", "budget.threshold"):
                 offer(send, (name, data))
 
         async def forward() -> None:
             sent = 0  # MCP progress must grow with every notification (nested runs count their own turns)
+            tools_run = 0  # tool calls since the last turn: steps between two turns (fractions, so progress grows)
+            started = False
             async with receive:
                 async for name, data in receive:
                     if name == "agent.turn":
                         tools = ", ".join(data["tool_calls"]) or "answer"
-                        sent += 1
+                        sent, tools_run = sent + 1, 0
                         # a plain loop's turns count to max_iterations; with phases or nested runs, no total holds
                         total = data["max_iterations"] if sent == data["iteration"] else None
                         await call.progress(sent, total, f"turn {data['iteration']}: {tools} ({data['agent']})")
+                    elif name == "agent.tool":
+                        tools_run += 1
+                        await call.progress(sent + tools_run / (tools_run + 1), None, f"running {data['tool']}")
+                    elif name == "agent.run.start" and not started:  # the run's own start (not a delegate's)
+                        started = True
+                        await call.progress(0, None, f"{data['agent']} started on {data['model']}")
                     elif name == "agent.phase":
-                        sent += 1
+                        sent, tools_run = sent + 1, 0
                         await call.progress(sent, None, phase_line(data))
                     else:
                         await call.log("warning", data["message"])

@@ -121,7 +121,7 @@ class PlanResult(TypedDict):
     ok: bool
 
 
-def _status(result: RunResult) -> RunStatus:
+def run_status(result: RunResult) -> RunStatus:
     data = result.to_json()
     data["steps"] = [{key: step[key] for key in StepStatus.__annotations__} for step in data["steps"]]
     return RunStatus(**data)  # type: ignore[typeddict-item]
@@ -161,31 +161,41 @@ GATE_FORM = {
 }
 
 
+def gate_request(run_id: str, step: str, message: str) -> Any:
+    """A gate put to the person at the client: an elicitation form (approve, comment)."""
+    import mcp_types as types
+
+    return types.ElicitRequest(
+        params=types.ElicitRequestFormParams(
+            message=f"{message}\n(workflow run {run_id}, step {step})", requested_schema=GATE_FORM
+        )
+    )
+
+
+def _decision(call: Call, answer: Any) -> Decision | None:
+    """The person's answer to a gate form; None when they dismissed it (the gate goes on waiting)."""
+    from parac.core.workflows.engine import Decision
+
+    actor = f"{call.actor} (elicitation)"
+    if answer.action == "accept" and answer.content is not None:
+        comment = answer.content.get("comment")
+        return Decision(bool(answer.content.get("approve")), actor, str(comment) if comment else None)
+    if answer.action == "decline":
+        return Decision(False, actor, "declined in the client")
+    return None
+
+
 def _asker(call: Call) -> Any:
     """Ask the person at the client to answer a gate (MCP elicitation; in the 2026-07-28 era through an
     input-required round). Called only for clients that can be asked (see `_can_elicit`)."""
-    import mcp_types as types
-
-    from parac.core.workflows.engine import Decision
 
     async def ask(run_id: str, step: str, message: str) -> Decision | None:
-        form = types.ElicitRequest(
-            params=types.ElicitRequestFormParams(
-                message=f"{message}\n(workflow run {run_id}, step {step})", requested_schema=GATE_FORM
-            )
-        )
         try:
-            answer = await call.ask(form)
+            answer = await call.ask(gate_request(run_id, step, message))
         except Exception as error:  # the client could not ask: the gate waits for approve_step instead
             log.info("elicitation for %s/%s failed (%s); waiting for approve_step", run_id, step, error)
             return None
-        actor = f"{call.actor} (elicitation)"
-        if answer.action == "accept" and answer.content is not None:
-            comment = answer.content.get("comment")
-            return Decision(bool(answer.content.get("approve")), actor, str(comment) if comment else None)
-        if answer.action == "decline":
-            return Decision(False, actor, "declined in the client")
-        return None
+        return _decision(call, answer)
 
     return ask
 
@@ -227,6 +237,30 @@ def _people(call: Call, asks: bool) -> dict[str, Any]:
     """How a run driven inside the call asks people (elicitation, when the client offers it); a run in the
     background, or one whose client cannot be asked, asks nobody here."""
     return {"asker": _asker(call), "answerer": _answerer(call)} if asks else {}
+
+
+async def decide_gate(call: Call, run_id: str, step: str, answer: Any) -> None:
+    """A task's answer to the gate its run waits at: recorded as the person's decision, and the run goes on in the
+    background (a dismissed form changes nothing)."""
+    decision = _decision(call, answer)
+    if decision is None:
+        return
+    runner = await _runner(call)
+    try:
+        data = runner.decide(run_id, step, approved=decision.approved, comment=decision.comment)
+    finally:
+        runner.close()
+    if data["resumable"]:
+        await _resume_in_background(call, run_id)
+
+
+async def cancel_run_now(call: Call, run_id: str) -> None:
+    """Cancel a run a task follows (its process stops its steps; a run nobody runs is cancelled at once)."""
+    runner = await _runner(call)
+    try:
+        runner.cancel(run_id)
+    finally:
+        runner.close()
 
 
 def _waiting_note(status: RunStatus) -> RunStatus:
@@ -378,9 +412,10 @@ def register(faces: Faces) -> None:
         runner = await _runner(call, **_people(call, asks))
         try:
             run_id = runner.create(name, inputs or {}, options, lease=wait)
+            call.started(run_id)
             if wait:
-                return _waiting_note(_status(await _drive_here(call, runner, lambda r: r.execute(run_id))))
-            status = _status(runner.status(run_id))
+                return _waiting_note(run_status(await _drive_here(call, runner, lambda r: r.execute(run_id))))
+            status = run_status(runner.status(run_id))
         finally:
             runner.close()
         await _resume_in_background(call, run_id)
@@ -391,7 +426,7 @@ def register(faces: Faces) -> None:
         """A run's status, and each step's status, output, error, attempts and cost."""
         runner = await _runner(call)
         try:
-            return _status(runner.status(run_id))
+            return run_status(runner.status(run_id))
         finally:
             runner.close()
 
@@ -470,10 +505,10 @@ def register(faces: Faces) -> None:
         runner = await _runner(call, **_people(call, wait and _can_elicit(call)))
         try:
             if wait:
-                return _status(await _drive_here(call, runner, lambda r: r.resume(run_id)))
+                return run_status(await _drive_here(call, runner, lambda r: r.resume(run_id)))
             run = cp.acquire_lease(runner.conn, run_id, runner.engine.owner)  # refuses a busy or finished run now
             cp.release_lease(runner.conn, run_id, runner.engine.owner)
-            status = _status(runner.status(run.run_id))
+            status = run_status(runner.status(run.run_id))
         finally:
             runner.close()
         await _resume_in_background(call, run_id)
@@ -492,7 +527,7 @@ def register(faces: Faces) -> None:
         """Stop a run: the process running it stops its steps cleanly; a run nobody runs is cancelled at once."""
         runner = await _runner(call)
         try:
-            return _status(runner.cancel(run_id))
+            return run_status(runner.cancel(run_id))
         finally:
             runner.close()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.lowlevel
@@ -58,7 +58,12 @@ class Call:
         self.named = actor
         self.tenant = tenant
         self.exchange: Exchange | None = None
-        """Set when the call's work runs across input rounds (2026-07-28 era, `parac.server.mcp.rounds`)."""
+        """Set when the call's work runs across input rounds or as a task (`parac.server.mcp.rounds`, `tasks`)."""
+        self.task_id: str | None = None
+        """The task this call runs as (`parac.server.mcp.tasks`): an agent run takes it as its run id."""
+        self.background: Callable[[], Awaitable[str]] | None = None
+        """Runs this call on as a task and returns its id (set by the server for long-running tools)."""
+        self._asked_by = request  # whose declared capabilities count once the call is detached
 
     @property
     def actor(self) -> str:
@@ -99,23 +104,38 @@ class Call:
         import mcp_types as types
         from mcp.shared.message import ServerMessageMetadata
 
-        if self.exchange is not None:
+        if self.exchange is not None and self.exchange.parks:
             return await self.exchange.ask(request)
-        assert self.request is not None
+        asked_by = self.request or self._asked_by
+        assert asked_by is not None
         result_type: Any = (
             types.CreateMessageResult if isinstance(request, types.CreateMessageRequest) else types.ElicitResult
         )
-        related = ServerMessageMetadata(related_request_id=self.request.request_id)
-        return await self.request.session.send_request(request, result_type, metadata=related)
+        # On the request's own stream while it is open; a detached call's (a task's) on the connection.
+        related = ServerMessageMetadata(related_request_id=asked_by.request_id) if self.request else None
+        return await asked_by.session.send_request(request, result_type, metadata=related)
 
     def can_ask(self, capability: Any) -> bool:
         """Whether the client declared `capability` (`ClientCapabilities(sampling=...)` or `(elicitation=...)`)."""
         from .rounds import can_ask
 
-        return can_ask(self.request, capability)
+        return can_ask(self.request or self._asked_by, capability)
+
+    def detach(self) -> None:
+        """The request that started this call is answered; the work goes on (a task): progress and logs now only
+        note, and input is asked as the task's era allows."""
+        self.request = None
+
+    def started(self, run_id: str) -> None:
+        """The call started durable run `run_id` (a workflow run): a task follows that run from now on."""
+        if self.exchange is not None:
+            self.exchange.run_id = run_id
 
     async def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
-        """Report progress; does nothing when the client did not ask for it (no progress token)."""
+        """Report progress; does nothing when the client did not ask for it (no progress token). A task keeps
+        the message as its status message."""
+        if self.exchange is not None and message:
+            self.exchange.note = message
         if self.request is not None:
             await self.request.session.report_progress(done, total, message)
 

@@ -77,12 +77,20 @@ class _Question:
 class Exchange:
     """One call's work, running across the rounds of the client's input."""
 
-    def __init__(self, exchange_id: str, call: Call) -> None:
+    def __init__(self, exchange_id: str, call: Call, *, parks: bool = True) -> None:
+        """`parks`: questions wait for a round (or `tasks/update`) to answer them; False sends them on the
+        connection (a handshake-era task)."""
         self.id = exchange_id
         self.call = call
+        self.parks = parks
         self.questions: dict[str, _Question] = {}
         self.finished = False
+        self.cancelled = False
         self.outcome: Any = None
+        self.note: str | None = None
+        """The work's last progress message (a task's `statusMessage`)."""
+        self.run_id: str | None = None
+        """The durable run the work started (a workflow run), once it says so (`Call.started`)."""
         self.deadline = anyio.current_time() + TTL_S
         self._asked = 0
         self._changed = anyio.Event()
@@ -140,6 +148,7 @@ class Exchange:
         self._changed.set()
 
     def cancel(self) -> None:
+        self.cancelled = True
         self._scope.cancel()
 
 

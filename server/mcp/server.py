@@ -14,7 +14,7 @@ client told only that it failed and where to look. Nothing a client sends stops 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Hashable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from contextlib import asynccontextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from .logs import current_request, forward_to_clients
 from .observe import observing
 from parac.server.auth.roles import allows
 from .rounds import Rounds, input_required_era, seal_state
+from .tasks import EXTENSION, Tasks, TaskIdParams, UpdateTaskParams, created
 
 if TYPE_CHECKING:
     from .listings import Listings
@@ -65,6 +66,16 @@ class ParacServer(Server[Any]):
             prompts_changed=True, resources_changed=True, tools_changed=True
         )
         return super().create_initialization_options(options, experimental_capabilities, extensions)
+
+    def get_capabilities(self, *args: Any, **kwargs: Any) -> types.ServerCapabilities:
+        """Adds the handshake era's tasks (2025-11-25): listed, cancelled, and asked of `tools/call`."""
+        capabilities = super().get_capabilities(*args, **kwargs)
+        capabilities.tasks = types.ServerTasksCapability(
+            list=types.TasksListCapability(),
+            cancel=types.TasksCancelCapability(),
+            requests=types.ServerTasksRequestsCapability(tools=types.TasksToolsCapability(call=types.TasksCallCapability())),
+        )
+        return capabilities
 
 
 def build_server(app: ParacApp) -> ParacServer:
@@ -111,6 +122,33 @@ def build_server(app: ParacApp) -> ParacServer:
     server.add_notification_handler("notifications/initialized", types.NotificationParams, handlers.initialized)
     observing(server, app.metrics, app.transport)
     seal_state(server)
+    tasks = handlers.tasks
+
+    def with_call(method: Callable[..., Awaitable[dict[str, Any]]]) -> Any:
+        async def handle(ctx: ServerRequestContext[Any, Any], params: Any) -> dict[str, Any]:
+            return await method(handlers.call(ctx), params)
+
+        return handle
+
+    server.add_request_handler("tasks/get", TaskIdParams, with_call(tasks.get))
+    server.add_request_handler("tasks/result", TaskIdParams, with_call(tasks.result))
+    server.add_request_handler("tasks/cancel", TaskIdParams, with_call(tasks.cancel))
+    server.add_request_handler("tasks/update", UpdateTaskParams, with_call(tasks.update))
+    server.add_request_handler("tasks/list", types.PaginatedRequestParams, with_call(tasks.list))
+    server.extensions[EXTENSION] = {}
+
+    async def task_calls(ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
+        """A handshake-era `tools/call` with `task` is answered here: the SDK's result check for that era knows
+        only `CallToolResult`, not `CreateTaskResult`."""
+        if ctx.method != "tools/call" or input_required_era(ctx) or (ctx.params or {}).get("task") is None:
+            return await call_next(ctx)
+        try:
+            params = types.CallToolRequestParams.model_validate(ctx.params, by_name=False)
+        except ValueError as error:
+            raise MCPError(code=types.INVALID_PARAMS, message=f"invalid tools/call parameters: {error}") from None
+        return await handlers.call_tool(ctx, params)
+
+    server.middleware.append(task_calls)
     return server
 
 
@@ -146,6 +184,7 @@ class Handlers:
     def __init__(self, app: ParacApp) -> None:
         self.app = app
         self.rounds = Rounds()
+        self.tasks = Tasks(app, self.rounds)
         self._tools: tuple[Hashable, dict[str, ToolFace]] | None = None
 
     @cached_property
@@ -219,9 +258,21 @@ class Handlers:
                 f'tool "{face.name}" is not in the MCP tool profile "{self.app.profile.name}" this server offers '
                 "(mcp.profile in parac.yaml, or parac mcp serve --profile)"
             )
-        if face.long_running and input_required_era(ctx):
-            return await self.rounds.serve(ctx, params, call, lambda c: self._answer(c, face, params))
+        if face.long_running:
+            call.background = lambda: self._background(call, face, params)
+            if self.tasks.wanted(ctx, params):
+                ttl = params.task.ttl if params.task is not None else None
+                state = await self.tasks.start(call, face.name, lambda c: self._answer(c, face, params), ttl_ms=ttl)
+                return created(state, input_required_era(ctx))
+            if input_required_era(ctx):
+                return await self.rounds.serve(ctx, params, call, lambda c: self._answer(c, face, params))
         return await self._answer(call, face, params)
+
+    async def _background(self, call: Call, face: ToolFace, params: types.CallToolRequestParams) -> str:
+        """The call run on as a task with `wait` true (a tool's `wait: false`): answers its id at once."""
+        waiting = params.model_copy(update={"arguments": {**(params.arguments or {}), "wait": True}})
+        state = await self.tasks.start(call, face.name, lambda c: self._answer(c, face, waiting))
+        return state.task_id
 
     async def _answer(self, call: Call, face: ToolFace, params: types.CallToolRequestParams) -> types.CallToolResult:
         """Run the tool and answer its result, a public error as an `isError` result, any other as a pointer to
@@ -486,6 +537,7 @@ def _mcp_tool(face: ToolFace) -> types.Tool:
             idempotent_hint=face.idempotent,
             open_world_hint=face.open_world,
         ),
+        execution=types.ToolExecution(task_support="optional") if face.long_running else None,
         _meta={"parac/role": face.role},
     )
 

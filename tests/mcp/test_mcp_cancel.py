@@ -60,13 +60,21 @@ async def cancel_when(session: Client, tool: str, arguments: dict, started) -> N
         group.cancel_scope.cancel()
 
 
-@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def never_answered(context, params):
+    """A person who never answers the gate: the call waits at it until the client cancels."""
+    await anyio.sleep_forever()
+
+
 async def test_cancelling_run_workflow_at_a_gate_cancels_the_run(
-    project: Path, serve_command: list[str], tmp_path: Path, mode: str
+    project: Path, serve_command: list[str], tmp_path: Path
 ):
+    """Handshake era: the call holds while the gate is put to the person (a client without elicitation gets the
+    paused run back at once instead). In 2026-07-28 no request is open while the person answers: a client that
+    gives up sends nothing, and the waiting call is cancelled after `rounds.TTL_S` (or with tasks/cancel)."""
     stderr = tmp_path / "stderr.txt"
     with stderr.open("w") as errlog:
-        async with Client(stdio_client(serve(serve_command, project), errlog=errlog), mode=mode) as session:
+        client = stdio_client(serve(serve_command, project), errlog=errlog)
+        async with Client(client, mode="legacy", elicitation_callback=never_answered) as session:
             waiting = lambda: (s := run_status(project)) and s[1] == "waiting_approval"  # noqa: E731
             await cancel_when(session, "run_workflow", GATED, waiting)
             run_id, status = await until(lambda: (s := run_status(project)) and s[1] != "waiting_approval" and s)
@@ -97,10 +105,11 @@ async def test_cancelling_run_agent_stops_the_model_call_quietly(
 
 
 def start_gated_run(command: list[str], project: Path) -> tuple[RawServer, str]:
-    """A server driving the gated run inside a call (handshake era), once the run waits at its gate."""
+    """A server driving the gated run inside a call (handshake era), once the run waits at its gate (put to the
+    person by elicitation, which this client never answers)."""
     server = RawServer(command, project)
     server.request({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+        "protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}}, "clientInfo": {"name": "raw", "version": "1"}}})
     assert "result" in server.reply_to(0)
     server.request({"jsonrpc": "2.0", "method": "notifications/initialized"})
     server.request({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "run_workflow", "arguments": GATED}})
@@ -153,7 +162,8 @@ async def test_sigterm_to_the_http_server_cancels_the_run_it_drives(project: Pat
 
             async def call() -> None:
                 with contextlib.suppress(Exception):  # the server goes away under the client
-                    async with Client(f"http://127.0.0.1:{port}/mcp", mode="legacy") as session:
+                    url = f"http://127.0.0.1:{port}/mcp"
+                    async with Client(url, mode="legacy", elicitation_callback=never_answered) as session:
                         await session.call_tool("run_workflow", GATED)
 
             group.start_soon(call)

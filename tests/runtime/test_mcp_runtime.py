@@ -46,8 +46,8 @@ async def test_run_agent_reports_progress_and_lands_in_the_ledger(project: Path,
         costs = json.loads((await session.read_resource("parac://costs")).contents[0].text)
     assert [(row["key"], row["calls"]) for row in report.structured_content["rows"]] == [("coder", 2)]
     assert costs["by_model"]["total"]["calls"] == 2 and len(costs["recent"]) == 2
-    assert [p[0] for p in progress] == [1, 2] and progress[0][1] == 20
-    assert "missing_tool" in (progress[0][2] or "")
+    assert [p[0] for p in progress] == [0, 1, 2] and progress[1][1] == 20
+    assert progress[0][2] == "coder started on scripted:s.yaml" and "missing_tool" in (progress[1][2] or "")
 
 
 async def test_run_agent_errors_are_tool_errors(project: Path, era: str):
