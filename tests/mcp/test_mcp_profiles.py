@@ -141,3 +141,25 @@ async def test_installer_serves_the_profile_it_was_given(parac, project: Path, t
     server = StdioServerParameters(command=entry["command"], args=entry["args"], env={"PARAC_LOAD_PLUGINS": ""})
     async with Client(server, mode="legacy") as session:
         assert {tool.name for tool in (await session.list_tools()).tools} == set(MINIMAL)
+
+
+async def test_profile_selects_an_external_servers_tools(project: Path, serve_command: list[str]):
+    """`servers: [NAME]` offers every tool of `mcp_servers.NAME` (a real server over stdio, written for the tests),
+    and only those with the profile's other selections; a server the profile does not name stays out."""
+    import sys
+
+    server = Path(__file__).parents[1] / "tools" / "external_server.py"
+    spawn = {"command": sys.executable, "args": [str(server), "stdio"], "connect_timeout_s": 60}
+    settings = project / ".parac/parac.yaml"
+    settings.write_text(settings.read_text() + "\nmcp_servers: " + json.dumps({"ext": spawn, "other": spawn}) + "\n")
+    (project / ".parac/policies/tools.yaml").write_text('allow:\n  - tools: ["ext.add"]\n')
+    set_mcp(project, "  profile: mine\n  profiles:\n    mine:\n      tools: [list_agents]\n      servers: [ext]\n")
+    async with Client(params(serve_command, project), mode="legacy") as session:
+        names = {tool.name for tool in (await session.list_tools()).tools}
+        added = await session.call_tool("ext.add", {"a": 2, "b": 5})
+        outside = await session.call_tool("other.add", {"a": 2, "b": 5})
+    assert "list_agents" in names and {"ext.add", "ext.shout"} <= names
+    assert not any(name.startswith("other.") for name in names) and "file_read" not in names
+    assert names == {"list_agents"} | {name for name in names if name.startswith("ext.")}
+    assert not added.is_error and added.structured_content == {"result": 7}
+    assert outside.is_error and 'profile "mine"' in outside.content[0].text
