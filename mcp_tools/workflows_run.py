@@ -122,6 +122,7 @@ class PlanResult(TypedDict):
 
 
 def run_status(result: RunResult) -> RunStatus:
+    """A run as the tools answer it (and the task that follows the run, `parac.server.mcp.tasks`)."""
     data = result.to_json()
     data["steps"] = [{key: step[key] for key in StepStatus.__annotations__} for step in data["steps"]]
     return RunStatus(**data)  # type: ignore[typeddict-item]
