@@ -421,6 +421,9 @@ class McpSettings(Spec):
 
     profile: str = Field("all", description="The profile served: ``all`` (the default), ``minimal``, ``authoring``, ``operations``, or one of ``profiles``; ``parac mcp serve --profile`` overrides it.")
     profiles: dict[Name, ToolProfile] = Field(default_factory=_empty_dict, description="The project's own profiles, by name (a name of a built-in one replaces it).")
+    token_file: str | None = Field(None, description="A file (relative to ``.parac/``) holding the bearer token every HTTP request must present; ``PARAC_MCP_TOKEN`` overrides it.")
+    max_body_bytes: int | None = Field(None, description="The HTTP transport's body cap (``--max-body`` overrides it).")
+    oauth: dict[str, Any] | None = Field(None, description="OAuth 2.1 protected resource: JWT access tokens of one issuer (``issuer``, ``jwks_file`` or ``jwks_url``, ``resource``, ``audience``, ``role_claim``, ``roles``); checked when ``parac mcp serve`` starts.")
 
 
 Role = Literal["viewer", "operator", "admin"]
@@ -502,7 +505,7 @@ class ProjectSettings(Spec):
     providers: dict[Name, ProviderSettings] = Field(default_factory=_empty_dict, description="Named model providers.")
     prices: dict[str, Price] = Field(default_factory=_empty_dict, description="Model prices that override litellm's.")
     mcp_servers: dict[Name, dict[str, Any]] = Field(default_factory=_empty_dict, description="External MCP servers whose tools join parac's.")
-    mcp: McpSettings = Field(default_factory=McpSettings, description="The MCP server's tool profile (``profile``) and the project's own profiles (``profiles``).")
+    mcp: McpSettings = Field(default_factory=McpSettings, description="The MCP server: its tool profile (``profile``), the project's own profiles (``profiles``), and its HTTP transport (``token_file``, ``oauth``, ``max_body_bytes``).")
     serve: ServeSettings = Field(default_factory=ServeSettings, description="``parac serve``: JWT and HMAC credentials, allow-lists, CORS, body cap, rate limit.")
     settings: dict[str, Any] = Field(default_factory=_empty_dict, description="Settings for plugins, by plugin name.")
     memory: MemorySettings = Field(default_factory=MemorySettings, description="The workspace's memory: entry size limit, retention, optional embedding model.")

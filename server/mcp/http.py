@@ -5,7 +5,7 @@ explicitly, so binding elsewhere never silently drops the checks. A foreign Host
 missing or unknown token 401, and a body over the cap 413, before anything reaches the MCP layer.
 
 Around the SDK's app, outermost first: `parac.server.auth.Authenticate` (the same middleware as `parac serve`:
-parac's tokens, and JWTs from an OAuth issuer when `settings.mcp.oauth` is set, whose RFC 9728 metadata is public),
+parac's tokens, and JWTs from an OAuth issuer when `mcp.oauth` is set, whose RFC 9728 metadata is public),
 `Resumption` (a `Last-Event-ID` the event store no longer holds gets a specific 400) and `Batches` (JSON-RPC batches
 on 2025-03-26 sessions).
 """
@@ -71,7 +71,7 @@ def _metadata_url(resource: str) -> str:
 
 
 def resource_url(options: HttpOptions) -> str:
-    """The URL this server is known by when `settings.mcp.oauth.resource` says nothing: the bound address."""
+    """The URL this server is known by when `mcp.oauth.resource` says nothing: the bound address."""
     return f"http://{_bracketed(options.host)}:{options.port}{options.path}"
 
 

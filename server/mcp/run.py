@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from .oauth import OAuth
 
 ENV_TOKEN = "PARAC_MCP_TOKEN"
+log = logging.getLogger("parac.mcp")
 
 __all__ = ["HttpOptions", "ServeError", "mcp_endpoint", "run_http", "run_stdio"]
 
@@ -95,7 +97,7 @@ def mcp_endpoint(
     if not guarded and not is_loopback(options.host) and not tokens.required and oauth is None:
         raise ServeError(
             f"refusing to serve MCP on {options.host} without a token: anyone who can reach it could run tools. "
-            f"Set {ENV_TOKEN} (or settings.mcp.token_file or settings.mcp.oauth in parac.yaml), or bind 127.0.0.1"
+            f"Set {ENV_TOKEN} (or mcp.token_file or mcp.oauth in parac.yaml), or bind 127.0.0.1"
         )
     if options.max_body_bytes is None and isinstance(mcp_settings.get("max_body_bytes"), int):
         options = HttpOptions(**{**options.__dict__, "max_body_bytes": mcp_settings["max_body_bytes"]})
@@ -200,8 +202,14 @@ def _check_names(root: Path, profile: Any) -> None:
     check(profile, tools, host.infos, servers)
 
 
+SERVE_KEYS = ("token_file", "oauth", "max_body_bytes")
+"""What `parac mcp serve` reads of parac.yaml's `mcp:` before the workspace loads."""
+
+
 def _mcp_settings(workspace: Path | None) -> tuple[dict[str, Any], Path | None]:
-    """`settings.mcp` of parac.yaml and the `.parac/` folder, read alone (the workspace loads later, on first use)."""
+    """`mcp.token_file`, `mcp.oauth` and `mcp.max_body_bytes` of parac.yaml and the `.parac/` folder, read alone (the workspace loads
+    later, on first use). `settings.mcp` is the place they had before `mcp:` held the tool profiles; it is still
+    read (a key under `mcp:` wins) and a warning says to move it."""
     from parac.core.diagnostics import ParacError
     from parac.core.sources import load_source
     from parac.core.workspace import PARAC_DIR, SETTINGS_FILE, find_root
@@ -213,8 +221,12 @@ def _mcp_settings(workspace: Path | None) -> tuple[dict[str, Any], Path | None]:
     doc = load_source(root / PARAC_DIR / SETTINGS_FILE)
     data = doc.data if doc.ok and isinstance(doc.data, dict) else {}
     settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
-    mcp = settings.get("mcp")
-    return (mcp if isinstance(mcp, dict) else {}), root / PARAC_DIR
+    old = settings.get("mcp") if isinstance(settings.get("mcp"), dict) else {}
+    new = data.get("mcp") if isinstance(data.get("mcp"), dict) else {}
+    if old:
+        log.warning("parac.yaml: settings.mcp is the old place of %s; move them under mcp:", ", ".join(sorted(old)))
+    merged = {key: new.get(key, old.get(key)) for key in SERVE_KEYS if key in new or key in old}
+    return merged, root / PARAC_DIR
 
 
 def _token(mcp_settings: dict[str, Any], parac_dir: Path | None) -> str | None:
@@ -224,13 +236,13 @@ def _token(mcp_settings: dict[str, Any], parac_dir: Path | None) -> str | None:
     if not token_file:
         return None
     try:
-        return read_secret_file(str(token_file), parac_dir, setting="settings.mcp.token_file")
+        return read_secret_file(str(token_file), parac_dir, setting="mcp.token_file")
     except SecretFileError as error:
         raise ServeError(f"no MCP token: {error}") from None
 
 
 def _oauth(mcp_settings: dict[str, Any], parac_dir: Path | None, options: HttpOptions) -> OAuth | None:
-    """The OAuth setup `settings.mcp.oauth` asks for (its key file read now, so a bad one stops the start)."""
+    """The OAuth setup `mcp.oauth` asks for (its key file read now, so a bad one stops the start)."""
     if mcp_settings.get("oauth") is None:
         return None
     from .oauth import OAuthError, load_oauth

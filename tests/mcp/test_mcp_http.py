@@ -79,9 +79,11 @@ async def test_token_is_required_when_configured(project: Path, http_server):
     assert not listed.is_error
 
 
-def test_token_file_from_parac_yaml(project: Path, http_server):
+@pytest.mark.parametrize("section", ["mcp:\n  token_file: mcp-token\n", "settings:\n  mcp:\n    token_file: mcp-token\n"])
+def test_token_file_from_parac_yaml(project: Path, http_server, section: str):
+    """`mcp.token_file`; `settings.mcp.token_file`, its older place, is still read."""
     settings = project / ".parac/parac.yaml"
-    settings.write_text(settings.read_text() + "settings:\n  mcp:\n    token_file: mcp-token\n")
+    settings.write_text(settings.read_text() + section)
     (project / ".parac/mcp-token").write_text("from-file\n")
     with http_server(project) as url:
         missing = httpx.post(url, json=INITIALIZE, headers=MCP_HEADERS)
@@ -97,14 +99,14 @@ def test_non_loopback_without_token_is_refused(parac, project: Path):
 
 def test_an_unreadable_token_file_is_named_and_nothing_serves(parac, project: Path):
     settings = project / ".parac/parac.yaml"
-    settings.write_text(settings.read_text() + "settings:\n  mcp:\n    token_file: mcp-token\n")
+    settings.write_text(settings.read_text() + "mcp:\n  token_file: mcp-token\n")
     (project / ".parac/mcp-token").write_text("\n")
     empty = parac("mcp", "serve", "--transport", "http", "--port", "0", "--workspace", str(project))
     (project / ".parac/mcp-token").unlink()
     missing = parac("mcp", "serve", "--transport", "http", "--port", "0", "--workspace", str(project))
     assert empty.code == missing.code == 1
-    assert "mcp-token (settings.mcp.token_file) is empty" in empty.err
-    assert "cannot read" in missing.err and "mcp-token (settings.mcp.token_file)" in missing.err
+    assert "mcp-token (mcp.token_file) is empty" in empty.err
+    assert "cannot read" in missing.err and "mcp-token (mcp.token_file)" in missing.err
 
 
 def open_session(url: str, version: str) -> dict[str, str]:
