@@ -82,6 +82,11 @@ class Tasks(ClientExtension):
                 if status == "input_required":
                     answers = {}
                     for key, request in data["inputRequests"].items():
+                        if request["method"] == "sampling/createMessage":  # the client's model, for an agent
+                            self.answered.append(request["params"]["messages"][-1]["content"]["text"])
+                            text = {"type": "text", "text": "the host's model answers"}
+                            answers[key] = {"role": "assistant", "content": text, "model": "host-m"}
+                            continue
                         assert request["method"] == "elicitation/create"
                         self.answered.append(request["params"]["message"])
                         answers[key] = {"action": "accept", "content": {"approve": True, "comment": "via the task"}}
@@ -114,6 +119,23 @@ async def test_2026_in_process_a_task_followed_and_its_gate_answered(project: Pa
     tasks = Tasks()
     async with Client(build_server(ParacApp(project)), mode="2026-07-28", extensions=[tasks]) as session:
         await _follow_agent_and_gate(session, tasks)
+
+
+async def test_2026_an_agent_task_on_the_clients_model_is_answered_through_tasks_update(project: Path):
+    """The agent's turn is the task's input request (sampling); tasks/update answers it and the run goes on."""
+
+    async def never(context: Any, params: Any) -> Any:  # declares sampling; the task's requests carry it instead
+        raise AssertionError("no sampling request is sent on a 2026-07-28 connection")
+
+    tasks = Tasks()
+    project_client = Client(
+        build_server(ParacApp(project)), mode="2026-07-28", extensions=[tasks], sampling_callback=never
+    )
+    async with project_client as session:
+        ran = await session.call_tool("run_agent", {"agent": "coder", "task": "use my model", "model": "client"})
+    assert not ran.is_error, ran.content
+    assert ran.structured_content["output"] == "the host's model answers"
+    assert "input_required" in tasks.seen and tasks.answered == ["use my model"]
 
 
 @pytest.mark.parametrize("transport", ["stdio", "http"])
