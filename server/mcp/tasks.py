@@ -18,15 +18,14 @@ input request (an elicitation form; answered by `tasks/update`, by elicitation d
 `approve_step` from anywhere). An agent run is not durable: a task whose server stopped under it reports that it
 failed and why.
 
-A task id is known only to its owner (the caller's role and name, `Call.actor`): to anyone else it does not
-exist. A task is kept for its time to live from creation (`DEFAULT_TTL_MS` unless the client asks for less).
+A task id is known only to its owner (the caller's role, name (`Call.actor`) and tenant): to anyone else it does
+not exist. A task is kept for its time to live from creation (`DEFAULT_TTL_MS` unless the client asks for less).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -41,6 +40,8 @@ from pydantic import Field
 from .rounds import Exchange, input_required_era
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from mcp.server.context import ServerRequestContext
 
     from .app import ParacApp
@@ -75,6 +76,8 @@ CREATE TABLE IF NOT EXISTS mcp_tasks (
 
 
 class TaskIdParams(types.RequestParams):
+    model_config = {**types.RequestParams.model_config, "defer_build": True}  # built on first use, not at start
+
     task_id: str = Field(alias="taskId")
 
 
@@ -127,7 +130,8 @@ def _iso(stamp: float) -> str:
 
 
 def _owner(call: Call) -> str:
-    return f"{call.role}|{call.actor}"
+    """Whose a task is: the caller's role, name and tenant (when the face grants one)."""
+    return f"{call.role}|{call.actor}|{call.context.tenant or ''}"
 
 
 def _unknown(task_id: str) -> MCPError:
