@@ -237,15 +237,16 @@ class Rounds:
 
 def seal_state(server: Any) -> None:
     """Seal every `requestState` this server gives out: the SDK's boundary, with a key of this process, bound to
-    the caller parac knows (the HTTP token's role and name; stdio has one caller). Built on the first tool call
+    the caller `parac.server.auth` established over HTTP (role, name, tenant; stdio has one caller). Built on the first tool call
     (the cipher's import stays out of the cold start)."""
     boundary: Any = None
 
     def principal(ctx: ServerRequestContext[Any, Any]) -> str | None:
         scope = getattr(ctx.request, "scope", None)
-        if not isinstance(scope, dict):
+        caller = scope.get("state", {}).get("caller") if isinstance(scope, dict) else None
+        if caller is None:  # stdio (one client), or HTTP with no credentials configured (the local caller)
             return None
-        return f"{scope.get('parac.role')}|{scope.get('parac.actor')}"
+        return f"{caller.role}|{caller.actor}|{getattr(caller, 'tenant', None) or ''}"
 
     async def sealed(ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
         nonlocal boundary
