@@ -14,7 +14,7 @@ from typing_extensions import TypedDict
 from parac.server.mcp.call import Call
 from parac.server.mcp.faces import Faces
 
-from .workflows_run import RunStatus, _runner, _status, run_link
+from .workflows_run import RunStatus, _runner, run_link, run_status
 
 
 class StepReport(TypedDict):
@@ -79,7 +79,7 @@ def register(faces: Faces) -> None:
 
         runner = await _runner(call)
         try:
-            return _status(await fork_workflow(runner, run_id, step, inputs=inputs, model=model))
+            return run_status(await fork_workflow(runner, run_id, step, inputs=inputs, model=model))
         finally:
             runner.close()
 
