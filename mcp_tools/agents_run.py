@@ -206,7 +206,7 @@ def register(faces: Faces) -> None:
             run_id = await call.background()
             usage = RunUsage(prompt_tokens=0, completion_tokens=0)
             return RunResult(run_id=run_id, agent=agent, model=model or "", status="running", output="", error=None,
-                             iterations=0, tool_calls=0, usage=usage, cost_usd=0.0)
+                             iterations=0, tool_calls=0, usage=usage, cost_usd=0.0, cached_calls=0, phases=[])
         send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any]]](100)
 
         def on_event(name: str, data: dict[str, Any]) -> None:
