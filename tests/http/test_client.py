@@ -9,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from parac.client import ApiError, AsyncClient, Client
+from parac.client.routes import Route, Routes
 from support.sdk_server import HMAC_KEY, HMAC_SECRET, sdk_server
 
 
@@ -110,6 +112,27 @@ def test_hmac_signed_calls(project: Path, tmp_path: Path, parac):
     assert source == (project / ".parac/agents/coder.yaml").read_text()
     assert refused.value.status == 401 and "does not match" in refused.value.detail
     assert f"hmac:{HMAC_KEY}" in actors
+
+
+#: The method serving each operation of /openapi.json (a route added to the server fails here until it has one).
+METHODS = {
+    "list_agents": "list_agents", "get_agent": "get_agent", "agent_source": "agent_source", "run_agent": "run_agent",
+    "chat_stream": "chat", "chat_models": "chat_models", "list_workflows": "list_workflows",
+    "get_workflow": "get_workflow", "plan_workflow": "plan_workflow", "run_workflow": "run_workflow",
+    "runs": "list_runs", "workflow_status": "get_run", "run_events": "run_events", "approve_step": "approve_step",
+    "reject_step": "reject_step", "cancel_run": "cancel_run", "resume_run": "resume_run",
+    "cost_report": "cost_report", "budget_status": "budget_status", "set_budget": "set_budget",
+    "list_audit_entries": "list_audit_entries", "audit_verify": "verify_audit", "policy_check": "policy_check",
+    "list_tools": "list_tools", "call_tool": "call_tool", "list_plugins": "list_plugins", "list_skills": "list_skills",
+}
+
+
+def test_a_method_for_every_route(project: Path, serve):
+    with serve(project) as served:
+        document = httpx.get(served.url + "/openapi.json", timeout=30).json()
+    operations = {op["operationId"] for methods in document["paths"].values() for op in methods.values()}
+    routes = {name for name, value in vars(Routes).items() if isinstance(value, Route)}
+    assert operations == set(METHODS) and set(METHODS.values()) <= routes
 
 
 def test_import_loads_nothing_of_the_server():
