@@ -281,6 +281,7 @@ export type RunStatus = {
   outputs: unknown;
   cost: number;
   error: string | null;
+  forked_from: Record<string, unknown> | null;
 };
 
 export type RunUsage = {
