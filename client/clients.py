@@ -34,11 +34,13 @@ def _settings(base_url: str, token: str | None, hmac: tuple[str, str | bytes] | 
             "auth": HmacAuth(*hmac) if hmac is not None else None}
 
 
-def _arguments(request: Request[Any], *, streamed: bool = False) -> dict[str, Any]:
-    """httpx's arguments for one request."""
+def _arguments(request: Request[Any], *, streamed: bool = False, after: str | None = None) -> dict[str, Any]:
+    """httpx's arguments for one request (`after`: the event a resumed stream goes on from)."""
     headers = dict(request.headers)
     if streamed:
         headers["Accept"] = "text/event-stream"
+    if after is not None:
+        headers["Last-Event-ID"] = after
     arguments: dict[str, Any] = {"params": {k: v for k, v in request.params.items() if v is not None},
                                  "headers": headers}
     if request.body is not None:
@@ -76,8 +78,9 @@ class Client(Routes):
         return _answer(self.http.request(request.method, request.path, **_arguments(request)), request)
 
     def _stream(self, request: Request[Any]) -> EventStream:
-        return EventStream(lambda: self.http.stream(request.method, request.path,
-                                                    **_arguments(request, streamed=True)))
+        return EventStream(lambda after: self.http.stream(request.method, request.path,
+                                                          **_arguments(request, streamed=True, after=after)),
+                           last_event_id=request.headers.get("Last-Event-ID"), resumable=request.resumable)
 
     def _pages(self, page: Page[Any]) -> Iterator[Any]:
         current: Page[Any] | None = page
@@ -109,8 +112,9 @@ class AsyncClient(Routes):
         return _answer(await self.http.request(request.method, request.path, **_arguments(request)), request)
 
     def _stream(self, request: Request[Any]) -> AsyncEventStream:
-        return AsyncEventStream(lambda: self.http.stream(request.method, request.path,
-                                                         **_arguments(request, streamed=True)))
+        return AsyncEventStream(lambda after: self.http.stream(request.method, request.path,
+                                                               **_arguments(request, streamed=True, after=after)),
+                                last_event_id=request.headers.get("Last-Event-ID"), resumable=request.resumable)
 
     async def _pages(self, page: Page[Any]) -> AsyncIterator[Any]:
         current: Page[Any] | None = page

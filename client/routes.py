@@ -36,7 +36,8 @@ JSON = Any
 @dataclass(frozen=True)
 class Request(Generic[T]):
     """One call of a route: `path` under `/api/v1` (segments already quoted), query `params` (None values are left
-    out), a JSON `body`, extra `headers`; `text` for a plain-text answer."""
+    out), a JSON `body`, extra `headers`; `text` for a plain-text answer; `resumable` for an event stream the
+    server resumes after `Last-Event-ID`."""
 
     method: str
     path: str
@@ -44,6 +45,7 @@ class Request(Generic[T]):
     body: JSON = None
     headers: Mapping[str, str] = field(default_factory=dict)
     text: bool = False
+    resumable: bool = False
 
 
 @dataclass(frozen=True)
@@ -232,8 +234,9 @@ class Routes:
     @stream
     def run_events(run_id: str, last_event_id: str | None = None) -> Request[None]:
         """A run's events (`workflow.*`, each with its id) as they happen, from its start or after `last_event_id`
-        (a stream's `last_event_id` where you left it), ending with `done` once the run has finished."""
-        return Request("GET", f"/runs/{_q(run_id)}/events",
+        (a stream's `last_event_id` where you left it), ending with `done` once the run has finished. A broken
+        connection is resumed by itself (after the last event received)."""
+        return Request("GET", f"/runs/{_q(run_id)}/events", resumable=True,
                        headers={"Last-Event-ID": last_event_id} if last_event_id is not None else {})
 
     @endpoint

@@ -14,6 +14,7 @@ import pytest
 
 from parac.client import ApiError, AsyncClient, Client
 from parac.client.routes import Route, Routes
+from support.cut_proxy import cut_proxy
 from support.sdk_server import HMAC_KEY, HMAC_SECRET, sdk_server
 
 
@@ -93,6 +94,25 @@ async def test_async_client(project: Path, tmp_path: Path, parac):
     assert ended[0] == "workflow.approval.decided" and ended[-2:] == ["workflow.run.end", "done"]
     assert finished["status"] == "completed"
     assert unknown.value.status == 404 and refused.value.status == 401
+
+
+def test_run_events_go_on_across_a_dropped_connection(project: Path, tmp_path: Path, parac):
+    """The link breaks while a run waits at its gate: the stream reconnects after its last event by itself and
+    delivers every event once, in order, to the end."""
+    with sdk_server(project, tmp_path, parac) as server, cut_proxy(server.served.port, server.proxy_port) as proxy, \
+            Client(server.served.url, token=server.token) as direct, Client(proxy.url, token=server.token) as through:
+        run_id = direct.run_workflow("ship", {"topic": "t"}, dry_run="echo")["run_id"]
+        seen = []
+        with through.run_events(run_id) as events:
+            for event in events:
+                seen.append(event)
+                if event.event == "workflow.approval.requested":
+                    proxy.cut()
+                    direct.approve_step(run_id, "gate")
+        replay = [event.id for event in direct.run_events(run_id) if event.event != "done"]
+    assert proxy.cuts == 1 and events.reconnects >= 1
+    assert [event.id for event in seen if event.event != "done"] == replay
+    assert seen[-1].event == "done" and seen[-1].json()["status"] == "completed"
 
 
 def test_hmac_signed_calls(project: Path, tmp_path: Path, parac):

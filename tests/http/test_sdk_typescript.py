@@ -31,12 +31,12 @@ def test_sdk_against_a_live_server(project: Path, tmp_path: Path, parac):
     with sdk_server(project, tmp_path, parac) as server:
         env = {**os.environ, "PARAC_URL": server.served.url, "PARAC_TOKEN": server.token,
                "PARAC_HMAC_KEY": HMAC_KEY, "PARAC_HMAC_SECRET": HMAC_SECRET,
-               "PARAC_THINKING_MODEL": server.thinking_model}
+               "PARAC_THINKING_MODEL": server.thinking_model, "PARAC_PROXY_PORT": str(server.proxy_port)}
         ran = subprocess.run(["node", "--test", "--test-reporter=spec", str(out / "test")], capture_output=True,
                              text=True, env=env, timeout=300)
     report = ran.stdout + ran.stderr
     assert ran.returncode == 0, report
-    assert "ℹ pass 6" in report and "ℹ fail 0" in report, report
+    assert "ℹ pass 7" in report and "ℹ fail 0" in report, report
 
 
 def test_committed_types_are_generated_from_the_servers_openapi(project: Path, serve, tmp_path: Path):

@@ -1,7 +1,7 @@
 // ParacClient: parac serve's /api/v1 over fetch, one method per route, typed by the generated `Operations`.
 import { problemOf } from "./errors.js";
 import { Signer } from "./signing.js";
-import { EventStream } from "./sse.js";
+import { EventStream, type StreamOptions } from "./sse.js";
 import { type OperationId, type Operations, ROUTES } from "./types.js";
 
 export interface ClientOptions {
@@ -58,8 +58,12 @@ export class ParacClient {
   }
 
   /** A streamed route by its operation id, as Server-Sent Events (see `EventStream`). */
-  stream<K extends OperationId>(id: K, args: CallArgs<K>, lastEventId?: string): EventStream {
-    return new EventStream((signal) => this.send(id, args, "text/event-stream", signal), lastEventId);
+  stream<K extends OperationId>(id: K, args: CallArgs<K>, options: StreamOptions = {}): EventStream {
+    return new EventStream((signal, after) => {
+      const given = args as { headers?: Record<string, string> };
+      const headers = after === undefined ? given.headers : { ...given.headers, "Last-Event-ID": after };
+      return this.send(id, { ...args, headers }, "text/event-stream", signal);
+    }, options);
   }
 
   /** Every item of a listing, fetching page after page (its `next_cursor`). */
@@ -174,11 +178,11 @@ export class ParacClient {
 
   /**
    * A run's events (`workflow.*`, each with its id) as they happen, from its start or after `lastEventId` (a
-   * stream's `lastEventId` where you left it), ending with `done` once the run has finished.
+   * stream's `lastEventId` where you left it), ending with `done` once the run has finished. A broken connection
+   * is resumed by itself, after the last event received.
    */
   runEvents(runId: string, lastEventId?: string): EventStream {
-    const headers: Record<string, string> = lastEventId !== undefined ? { "Last-Event-ID": lastEventId } : {};
-    return this.stream("run_events", { path: { run_id: runId }, headers }, lastEventId);
+    return this.stream("run_events", { path: { run_id: runId } }, { lastEventId, resumable: true });
   }
 
   /** Approve the gate a run waits at; the run goes on. */

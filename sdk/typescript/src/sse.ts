@@ -71,31 +71,70 @@ async function* lines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> 
   }
 }
 
+const RECONNECT_DELAY_MS = 500;
+/** A run's event stream that breaks off is opened again (after its last event) this many times in a row, at most. */
+const MAX_RECONNECTS = 5;
+
+export interface StreamOptions {
+  /** Resume after this event (a run's events only). */
+  lastEventId?: string;
+  /**
+   * Open the stream again after its last event when it breaks off before `done`: for a run's events, which the
+   * server keeps and resumes after Last-Event-ID. Not for an agent run or a chat (asking again runs it again).
+   */
+  resumable?: boolean;
+}
+
 /**
  * The events of one streamed request, as an async iterable: the request is sent when iteration starts (a failed
  * answer throws `ApiError` then, and so does a streamed run's `error` event). Leaving the loop, or `close()`,
- * closes the connection; a run goes on on the server, and `lastEventId` says where to resume its events.
+ * closes the connection; a run goes on on the server, and `lastEventId` says where to resume its events. A run's
+ * event stream whose connection breaks is resumed by itself (`reconnects` counts).
  */
 export class EventStream implements AsyncIterable<SseEvent> {
   lastEventId?: string;
+  reconnects = 0;
+  private readonly resumable: boolean;
   private readonly controller = new AbortController();
 
-  constructor(private readonly open: (signal: AbortSignal) => Promise<Response>, lastEventId?: string) {
-    this.lastEventId = lastEventId;
+  constructor(
+    private readonly open: (signal: AbortSignal, lastEventId?: string) => Promise<Response>,
+    options: StreamOptions = {},
+  ) {
+    this.lastEventId = options.lastEventId;
+    this.resumable = options.resumable ?? false;
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<SseEvent> {
-    const response = await this.open(this.controller.signal);
-    if (!response.ok) throw await problemOf(response);
-    if (!response.body) return;
-    const decoder = new Decoder(this.lastEventId);
+    let inARow = 0;
     try {
-      for await (const line of lines(response.body)) {
-        const event = decoder.feed(line);
-        if (event === undefined) continue;
-        if (event.id !== undefined) this.lastEventId = event.id;
-        if (event.event === "error") throw new ApiError(json<Problem>(event));
-        yield event;
+      for (;;) {
+        let broke: unknown;
+        try {
+          const response = await this.open(this.controller.signal, this.lastEventId);
+          if (!response.ok) throw await problemOf(response);
+          if (!response.body) return;
+          const decoder = new Decoder(this.lastEventId);
+          for await (const line of lines(response.body)) {
+            const event = decoder.feed(line);
+            if (event === undefined) continue;
+            inARow = 0;
+            if (event.id !== undefined) this.lastEventId = event.id;
+            if (event.event === "error") throw new ApiError(json<Problem>(event));
+            yield event;
+            if (event.event === "done") return;
+          }
+        } catch (error) {
+          if (error instanceof ApiError || this.controller.signal.aborted) throw error;
+          broke = error; // the connection broke (fetch's TypeError)
+        }
+        if (!this.resumable || inARow >= MAX_RECONNECTS) {
+          if (broke !== undefined) throw broke;
+          return;
+        }
+        inARow += 1;
+        this.reconnects += 1;
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAY_MS));
       }
     } finally {
       this.controller.abort();

@@ -1,8 +1,9 @@
 // The SDK against a live parac serve, started by tests/http/test_sdk_typescript.py, which passes it in the
 // environment: PARAC_URL, PARAC_TOKEN (an operator's bearer token), PARAC_HMAC_KEY / PARAC_HMAC_SECRET (a signing
-// key the server knows), PARAC_THINKING_MODEL (a scripted model that thinks, then answers), and a workflow `ship`
-// whose run waits at the gate `gate`.
+// key the server knows), PARAC_THINKING_MODEL (a scripted model that thinks, then answers), PARAC_PROXY_PORT (a
+// port the server answers to as its Host, for a proxy), and a workflow `ship` whose run waits at the gate `gate`.
 import assert from "node:assert/strict";
+import net from "node:net";
 import { test } from "node:test";
 
 import { ApiError, EventStream, json, ParacClient, type SseEvent } from "../src/index.js";
@@ -106,6 +107,42 @@ test("HMAC-signed calls are accepted, a wrong key refused", async () => {
   const actors = new Set<string>();
   for await (const entry of client.iterAuditEntries(100)) actors.add(entry.actor);
   assert.ok(actors.has(`hmac:${env("PARAC_HMAC_KEY")}`));
+});
+
+test("a run's events go on across a dropped connection", async () => {
+  // A TCP forwarder whose open connections the test cuts while the run waits at its gate.
+  const server = new URL(baseUrl);
+  const open = new Set<net.Socket>();
+  const proxy = net.createServer((inbound) => {
+    const outbound = net.connect(Number(server.port), server.hostname);
+    for (const socket of [inbound, outbound]) {
+      open.add(socket);
+      socket.on("error", () => undefined);
+      socket.on("close", () => open.delete(socket));
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((resolve) => proxy.listen(Number(env("PARAC_PROXY_PORT")), "127.0.0.1", resolve));
+  try {
+    const through = new ParacClient({ baseUrl: `http://127.0.0.1:${env("PARAC_PROXY_PORT")}`, token: env("PARAC_TOKEN") });
+    const { run_id } = await client.runWorkflow("ship", { inputs: { topic: "t" }, dry_run: "echo" });
+    const events = through.runEvents(run_id);
+    const seen: SseEvent[] = [];
+    for await (const event of events) {
+      seen.push(event);
+      if (event.event === "workflow.approval.requested") {
+        for (const socket of open) socket.destroy();
+        await client.approveStep(run_id, "gate");
+      }
+    }
+    const replay: string[] = [];
+    for await (const event of client.runEvents(run_id)) if (event.event !== "done") replay.push(event.id!);
+    assert.ok(events.reconnects >= 1);
+    assert.deepEqual(seen.filter((e) => e.event !== "done").map((e) => e.id), replay);
+    assert.deepEqual(json(seen.at(-1)!), { run_id, status: "completed" });
+  } finally {
+    await new Promise((resolve) => proxy.close(resolve));
+  }
 });
 
 test("event streams split on CRLF, LF and CR across chunks", async () => {
