@@ -2,6 +2,7 @@
 # what it needs, behind stamps that depend on their inputs, so a rerun starts at once:
 #   .venv/.installed                      Python packages, exactly the versions in requirements.lock (`make upgrade`)
 #   tests/npm/node_modules/.installed     the npm packages the tests drive (MCP clients, yaml-language-server)
+#   sdk/typescript/node_modules/.installed  the TypeScript SDK's build tools (typescript, @types/node)
 #   editor-clients/vscode/parac.vsix      the VS Code extension, built and unit-tested
 #   system packages                       .ci/bootstrap (apt), which checks in milliseconds
 PYTHON ?= python3
@@ -10,6 +11,7 @@ BIN := $(VENV)/bin
 LOCK := requirements.lock
 STAMP := $(VENV)/.installed
 NPM_STAMP := tests/npm/node_modules/.installed
+SDK_STAMP := sdk/typescript/node_modules/.installed
 VSIX := editor-clients/vscode/parac.vsix
 VSIX_SOURCES := $(shell find editor-clients/vscode -path '*/node_modules' -prune -o -type f \
 	\( -path '*/src/*' -o -path '*/test/*' -o -name package.json -o -name package-lock.json -o -name tsconfig.json \
@@ -29,6 +31,10 @@ $(NPM_STAMP): tests/npm/package.json tests/npm/package-lock.json
 	cd tests/npm && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NPM_STAMP)
 
+$(SDK_STAMP): sdk/typescript/package.json sdk/typescript/package-lock.json
+	cd sdk/typescript && npm ci --no-audit --no-fund --loglevel=error
+	touch $(SDK_STAMP)
+
 $(VSIX): $(VSIX_SOURCES)
 	bash editor-clients/vscode/build.sh
 
@@ -38,7 +44,7 @@ install: $(STAMP)
 system:
 	bash .ci/bootstrap
 
-test-setup: system install $(NPM_STAMP) $(VSIX)
+test-setup: system install $(NPM_STAMP) $(SDK_STAMP) $(VSIX)
 
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh

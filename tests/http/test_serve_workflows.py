@@ -8,25 +8,8 @@ from pathlib import Path
 
 import httpx
 
+from support.parac_serve import GATED_WORKFLOW as WORKFLOW
 from support.sse import events
-
-WORKFLOW = """\
-description: Draft, approve, publish
-inputs:
-  topic: {type: string, required: true}
-steps:
-  - id: draft
-    agent: coder
-    task: "Draft {{ inputs.topic }}"
-  - id: gate
-    type: approval
-    description: A person approves the draft
-    depends_on: [draft]
-  - id: publish
-    agent: documenter
-    depends_on: [gate]
-    task: "Publish {{ steps.draft.output }}"
-"""
 
 
 def test_start_watch_approve_finish(project: Path, serve):

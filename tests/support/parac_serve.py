@@ -17,6 +17,26 @@ import httpx
 
 from support.paths import PARAC
 
+GATED_WORKFLOW = """\
+description: Draft, approve, publish
+inputs:
+  topic: {type: string, required: true}
+steps:
+  - id: draft
+    agent: coder
+    task: "Draft {{ inputs.topic }}"
+  - id: gate
+    type: approval
+    description: A person approves the draft
+    depends_on: [draft]
+  - id: publish
+    agent: documenter
+    depends_on: [gate]
+    task: "Publish {{ steps.draft.output }}"
+"""
+"""A workflow whose run waits at a gate (step `gate`) between two agent steps: started, watched and approved over
+HTTP by the serve and SDK tests (run it with `dry_run: echo`)."""
+
 
 @dataclass
 class Served:
