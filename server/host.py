@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from .metrics import Metrics
 
 log = logging.getLogger("parac.host")
+events_log = logging.getLogger("parac.events")
+"""A line per run, step and gate for the process's own logs (JSON lines name run and trace); MCP clients get the
+same events as progress, so `parac.server.mcp.logs` does not forward these records to them."""
 ENV_ALLOW = "PARAC_LOAD_PLUGINS"
 ENV_DISABLE = "PARAC_DISABLE_PLUGINS"
 BUILTIN_PACKAGE = "parac.plugins"
@@ -278,8 +281,8 @@ class PluginHooks:
             self._host.metrics.llm_call(call, response, error)
 
     def event(self, name: str, data: dict[str, Any]) -> None:
-        if log.isEnabledFor(logging.INFO):  # a line per run, step and gate for logs (JSON lines name run and trace)
-            log.info("%s", " ".join([name, *(f"{k}={data[k]}" for k in _EVENT_KEYS if data.get(k) is not None)]))
+        if events_log.isEnabledFor(logging.INFO):
+            events_log.info("%s", " ".join([name, *(f"{k}={data[k]}" for k in _EVENT_KEYS if data.get(k) is not None)]))
         _observe(lambda: self._hook.parac_event(name=name, data=data))
         if self._host.metrics is not None:
             self._host.metrics.event(name, data)

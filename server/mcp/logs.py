@@ -43,7 +43,8 @@ current_request: ContextVar[Any] = ContextVar("parac_mcp_request", default=None)
 
 
 class ClientLogHandler(logging.Handler):
-    """Forwards `parac.*` records logged while a tool call is served to that call's client.
+    """Forwards `parac.*` records logged while a tool call is served to that call's client, except the host's event
+    lines (`parac.events`), which reach the client as progress.
 
     Only records logged in the event loop's thread are forwarded (a worker thread has no loop to send from); they
     still reach stderr. Sending is scheduled, never awaited, so logging cannot block or fail a call.
@@ -55,7 +56,7 @@ class ClientLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         call = current_request.get()
-        if call is None:
+        if call is None or record.name == "parac.events":  # the host's event lines: clients get progress instead
             return
         try:
             loop = asyncio.get_running_loop()
