@@ -13,6 +13,7 @@ import os
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -95,6 +96,7 @@ class ParacApp:
             metrics.watch(host)
         self._load_lock = anyio.Lock()
         self._wanted = anyio.Event()  # set by the first loaded(): the watcher must not load anything by itself
+        self._after_load: list[Callable[[], Awaitable[None]]] = []
         if resume_runs:
             self._wanted.set()
 
@@ -127,6 +129,16 @@ class ParacApp:
                     self._loaded = await anyio.to_thread.run_sync(self._load)
                     self.update_profile()
         return self._loaded
+
+    @property
+    def cold(self) -> bool:
+        """Nothing is loaded yet: neither the face modules nor the workspace (a list may come from disk)."""
+        return self._loaded is None and self._faces is None
+
+    def after_load(self, check: Callable[[], Awaitable[None]]) -> None:
+        """Have the watcher load the workspace now and then run `check` (what was answered before it loaded)."""
+        self._after_load.append(check)
+        self._wanted.set()
 
     def _load(self) -> Loaded:
         from parac.core.diagnostics import ParacError
@@ -193,6 +205,8 @@ class ParacApp:
         """
         await self._wanted.wait()
         loaded = await self.loaded()
+        while self._after_load:
+            await self._after_load.pop(0)()
         workspace = loaded.workspace
         if workspace is None:
             return
