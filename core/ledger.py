@@ -49,6 +49,7 @@ from __future__ import annotations
 import atexit
 import collections
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -85,7 +86,27 @@ SYNCHRONOUS = "FULL"
 SEEN_CALLS = 100_000
 """How many recent call ids a process remembers to refuse settling one twice (the database refuses the rest)."""
 
-Need = tuple[str, float]
+class Total:
+    """One limited total as this process holds it. A budget plan keeps the totals of its calls, so the
+    bookkeeping of a call is arithmetic on these attributes (no dictionary lookups: it runs on every call)."""
+
+    __slots__ = ("key", "free", "cap", "view", "used", "alert")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.free = 0.0
+        """Headroom claimed in the database and not reserved by a call."""
+        self.cap = math.inf
+        """The limit the headroom was claimed under (infinite until the first claim: nothing may be taken)."""
+        self.view = 0.0
+        """Spent on the total as this process knows it (its own settled costs, others' as of its last claim)."""
+        self.used = 0.0
+        """Costs of rows queued since the writer's last batch: it moves them from the claim to ``spent``."""
+        self.alert = math.inf
+        """The lowest spent at which a limit on the total has a threshold to report (see :meth:`Ledger.settle`)."""
+
+
+Need = tuple[Total, float]
 """A limited total and the tightest limit on it, in dollars."""
 
 
@@ -101,7 +122,7 @@ class Ledger:
         self.pid = os.getpid()
         self.lock = threading.Lock()
         self._queue: collections.deque[costs.CostRow] = collections.deque()
-        self._claims_used: dict[str, float] = {}  # queued rows' costs per claimed total, for the writer
+        self._used: list[Total] = []  # the totals whose `used` the writer has to move (none is there twice)
         self._wake = threading.Event()
         self._hurry = threading.Event()
         self._done = threading.Condition()
@@ -121,21 +142,27 @@ class Ledger:
         self._answered = 0  # the last need this process answered
         self._data_version = -1  # the writer connection's PRAGMA data_version when it last looked for needs
         self._tended_at = 0.0  # monotonic time the writer last looked for needs
-        self.free: dict[str, float] = {}  # headroom claimed in the database, not reserved by a call
-        self.cap: dict[str, float] = {}  # the limit each key's headroom was claimed under
-        self.view: dict[str, float] = {}  # spent on each limited total as this process knows it
+        self.totals: dict[str, Total] = {}
 
     # -- budgets ----------------------------------------------------------------------------------------------
+    def total(self, key: str) -> Total:
+        """The limited total ``key`` as this process holds it (made on first use)."""
+        with self.lock:
+            found = self.totals.get(key)
+            if found is None:
+                found = self.totals[key] = Total(key)
+            return found
+
     def take(self, needs: Sequence[Need], usd: float) -> bool:
         """Reserve ``usd`` on every total from headroom already claimed; False when one falls short (or its
-        limit was lowered since the claim) and the database must be asked (:meth:`claim`)."""
+        limit was lowered since the claim, or nothing was claimed yet) and the database must be asked
+        (:meth:`claim`)."""
         with self.lock:
-            free, cap = self.free, self.cap
-            for key, limit in needs:
-                if free.get(key, -1.0) < usd or limit < cap[key]:
+            for total, limit in needs:
+                if total.free < usd or limit < total.cap:
                     return False
-            for key, _ in needs:
-                free[key] -= usd
+            for total, _ in needs:
+                total.free -= usd
             self._open += 1
         return True
 
@@ -150,10 +177,10 @@ class Ledger:
         ``last_try`` refuses rather than wait any longer for holders that have not answered. This process's own
         unused headroom on these totals is given back first, so the check is made against the limits of now.
         """
-        keys = [key for key, _ in needs]
+        keys = [total.key for total, _ in needs]
         with self.lock:  # held until memory matches the commit: no call may spend headroom given back here
             with store.transaction(conn):
-                returned = {key: self.free.get(key, 0.0) for key in keys}
+                returned = {total.key: total.free for total, _ in needs}
                 conn.executemany(
                     "UPDATE spend_claims SET usd = usd - ? WHERE key = ? AND pid = ?",
                     [(f, key, self.pid) for key, f in returned.items() if f],
@@ -164,9 +191,11 @@ class Ledger:
                 now = time.monotonic()
                 if outcome is None:
                     busy = not self._lean and now - self._claimed_at < IDLE_RELEASE_S
-                    for key, limit in needs:
-                        spent, claimed = totals[key]
-                        claims[key] = usd + (max(0.0, limit - spent - claimed - usd) * CLAIM_SHARE if busy else 0.0)
+                    for total, limit in needs:
+                        spent, claimed = totals[total.key]
+                        claims[total.key] = usd + (
+                            max(0.0, limit - spent - claimed - usd) * CLAIM_SHARE if busy else 0.0
+                        )
                     conn.executemany(
                         "INSERT INTO spend_claims (key, pid, usd) VALUES (?, ?, ?) "
                         "ON CONFLICT (key, pid) DO UPDATE SET usd = usd + excluded.usd",
@@ -175,10 +204,11 @@ class Ledger:
                     conn.execute("DELETE FROM spend_needs WHERE pid = ?", (self.pid,))
                 else:
                     outcome = self._ask(conn, outcome, last_try)
-            for key, limit in needs:
-                self.free[key] = self.free.get(key, 0.0) - returned[key] + claims.get(key, usd) - usd
-                self.cap[key] = limit
-                self.view[key] = max(self.view.get(key, 0.0), totals[key][0])
+            for total, limit in needs:
+                key = total.key
+                total.free = total.free - returned[key] + claims.get(key, usd) - usd
+                total.cap = limit
+                total.view = max(total.view, totals[key][0])
             if outcome is None:
                 self._open += 1
                 self._claimed_at = self._active_at = now
@@ -215,32 +245,42 @@ class Ledger:
         return breach
 
     def settle(
-        self, row: costs.CostRow, keys: Sequence[str], usd: float, charged: Sequence[str]
-    ) -> dict[str, float] | None:
-        """Queue ``row`` for writing and turn the call's reservation of ``usd`` on ``keys`` into its real cost.
+        self, row: costs.CostRow, totals: Sequence[Total], usd: float, charged: Sequence[Total]
+    ) -> Sequence[float] | None:
+        """Queue ``row`` for writing and turn the call's reservation of ``usd`` on ``totals`` into its real cost.
 
-        ``charged`` are the limited totals the row adds to (``keys`` unless the day turned during the call).
-        Returns the new spent of each of them, or None (charging nothing) when this call id was settled before.
+        ``charged`` are the limited totals the row adds to (``totals`` unless the day turned during the call).
+        Returns the new ``view`` of each of them when one reached its ``alert`` (a threshold event may be due),
+        else an empty tuple; None (charging nothing) when this call id was settled before.
         """
         with self.lock:
             seen = self._seen
             again = row.call_id in seen
             cost = 0.0 if again else row.cost_usd
-            after: dict[str, float] = {}
-            if keys:
+            after: Sequence[float] = ()
+            if totals:
                 self._open -= 1
-                free, used, view = self.free, self._claims_used, self.view
-                spare, same = usd - cost, charged is keys
-                for key in keys:  # one pass: this runs on every call's thread
-                    free[key] += spare
-                    if cost:
-                        used[key] = used.get(key, 0.0) + cost
+                spare = usd - cost
+                if cost:
+                    same, alert = charged is totals, False
+                    used = self._used
+                    for total in totals:  # one pass: this runs on every call's thread
+                        total.free += spare
+                        if not total.used:
+                            used.append(total)
+                        total.used += cost
                         if same:
-                            after[key] = view[key] = view[key] + cost
-                if cost and not same:  # the day turned during the call: the row adds to the new day's totals
-                    for key in charged:
-                        if key in view:
-                            after[key] = view[key] = view[key] + cost
+                            total.view += cost
+                            alert = alert or total.view >= total.alert
+                    if not same:  # the day turned during the call: the row adds to the new day's totals
+                        for total in charged:
+                            total.view += cost
+                            alert = alert or total.view >= total.alert
+                    if alert:
+                        after = [total.view for total in charged]
+                else:
+                    for total in totals:
+                        total.free += spare
             if again:
                 return None
             seen.add(row.call_id)
@@ -254,12 +294,12 @@ class Ledger:
             self._wake.set()
         return after
 
-    def release(self, keys: Sequence[str], usd: float) -> None:
+    def release(self, totals: Sequence[Total], usd: float) -> None:
         """Give back a reservation whose call was never made."""
         with self.lock:
             self._open -= 1
-            for key in keys:
-                self.free[key] += usd
+            for total in totals:
+                total.free += usd
 
     def _give_back(self, conn: sqlite3.Connection, *, everything: bool, answer: int = 0) -> None:
         """Return unused headroom to the database; ``everything`` also drops the claims themselves when no call of
@@ -267,8 +307,8 @@ class Ledger:
         every earlier one) has had this process's headroom. Done under the lock (as :meth:`claim`): a claim
         committed between the two would otherwise be dropped with the rest."""
         with self.lock:
-            drop = everything and self._open == 0 and not self._queue and not self._claims_used
-            returned = {key: f for key, f in self.free.items() if drop or f > 0}
+            drop = everything and self._open == 0 and not self._queue and not self._used
+            returned = {total: total.free for total in self.totals.values() if drop or total.free > 0}
             if not returned and not drop and not answer:
                 return
             with store.transaction(conn):
@@ -278,7 +318,7 @@ class Ledger:
                 else:
                     conn.executemany(
                         "UPDATE spend_claims SET usd = usd - ? WHERE key = ? AND pid = ?",
-                        [(f, key, self.pid) for key, f in returned.items()],
+                        [(f, total.key, self.pid) for total, f in returned.items()],
                     )
                     if answer:
                         conn.execute(
@@ -286,8 +326,8 @@ class Ledger:
                             "ON CONFLICT (pid) DO UPDATE SET need = excluded.need",
                             (self.pid, answer),
                         )
-            for key, f in returned.items():
-                self.free[key] -= f
+            for total, f in returned.items():
+                total.free -= f
             if drop:
                 self._claimed = False
             if answer:
@@ -351,8 +391,10 @@ class Ledger:
         """Write what queued up to now in one transaction. Rows that arrive meanwhile wait for the next turn (a
         writer that drained until empty would write a busy caller's rows a few at a time)."""
         with self.lock:  # the rows and the claims they used, taken together
-            count, used = len(self._queue), self._claims_used
-            self._claims_used = {}
+            count, used = len(self._queue), {total.key: total.used for total in self._used}
+            for total in self._used:
+                total.used = 0.0
+            self._used.clear()
         if not count:
             return
         self._active_at = time.monotonic()
@@ -365,7 +407,10 @@ class Ledger:
             with self.lock:
                 queue.extendleft(reversed(batch))
                 for key, usd in used.items():
-                    self._claims_used[key] = self._claims_used.get(key, 0.0) + usd
+                    total = self.totals[key]
+                    if not total.used:
+                        self._used.append(total)
+                    total.used += usd
             with self._done:
                 self._failure = exc
                 self._done.notify_all()
@@ -435,10 +480,10 @@ def settle_dead(conn: sqlite3.Connection) -> bool:
 def _shortfall(
     needs: Sequence[Need], totals: dict[str, tuple[float, float]], usd: float
 ) -> tuple[str, float, float] | None:
-    for key, limit in needs:
-        spent, claimed = totals[key]
+    for total, limit in needs:
+        spent, claimed = totals[total.key]
         if spent + claimed + usd > limit + 1e-12:
-            return key, spent, claimed
+            return total.key, spent, claimed
     return None
 
 
