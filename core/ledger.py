@@ -33,12 +33,15 @@ settle). Here both are in-memory steps and the database sees far fewer, larger w
   in flight or settled and unwritten), or after :data:`NEED_WAIT_S` if one never answers. This is simpler
   than claims of exactly what is in flight (a durable transaction per call, 3x the CPU of the row itself) and
   than borrowing between processes (a claim would have to move between two processes' memories atomically).
-- **Crashes.** A dead process's claim is never reclaimed as unspent: a call of it may have reached its
-  provider, and only a ledger row could tell. :func:`settle_dead` moves it to ``spend_unsettled``, which
-  counts as spent (``budget show``: "unsettled after a crash"). For a process that made one call at a time
-  that is the call's bound; for a busy one its unused headroom too (at most :data:`CLAIM_SHARE` of what was left
-  when it last claimed, within the last :data:`IDLE_RELEASE_S`): telling the two apart would need a durable
-  write before every call.
+- **Crashes.** A dead process's claim is never reclaimed as unspent as a whole: a call of it may have reached
+  its provider, and only a ledger row could tell. What it may still owe is kept beside the database in a small
+  file the process maps into memory (:class:`HeldFile`: the bounds of its calls in flight plus the costs it
+  settled and had not written, raised before a call may start), which outlives a ``kill -9`` in the page
+  cache at the price of a store to memory per call. :func:`settle_dead` (run by the next process that claims
+  on the database, and by any that runs short) moves the smaller of each claim and that amount to
+  ``spend_unsettled``, which counts as spent (``budget show``: "unsettled after a crash"), and releases the
+  rest: a busy process's unused headroom goes back. Without a file written since the machine booted (a power
+  loss, a process killed before it made one) the whole claim stays unsettled.
 
 One :class:`Ledger` exists per database file per process (:func:`acquire`), shared by every
 :class:`parac.core.budgets.Accountant` and thread, so two runtimes in one process never hold separate headroom.
@@ -48,13 +51,17 @@ from __future__ import annotations
 
 import atexit
 import collections
+import functools
 import logging
 import math
+import mmap
 import os
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import anyio
 
@@ -114,6 +121,55 @@ class LedgerError(ParacBaseError):
     """Rows could not be written (a locked or full disk); the rows stay queued and are retried."""
 
 
+class HeldFile:
+    """The dollars a process's budget claims may still owe (calls in flight, settled costs not yet written), in a
+    file beside the database mapped into memory: a store to it is in the kernel's page cache at once, so the
+    figure survives the process being killed (not the machine losing power: the file carries the boot it was
+    written in, and one from another boot is not trusted)."""
+
+    LAYOUT = struct.Struct("<16sd")
+    """The boot id, then the dollars."""
+
+    def __init__(self, path: str, boot: bytes) -> None:
+        self.path = path
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.ftruncate(fd, self.LAYOUT.size)
+            self._map = mmap.mmap(fd, self.LAYOUT.size)
+        finally:
+            os.close(fd)
+        self.LAYOUT.pack_into(self._map, 0, boot, 0.0)
+
+    def mark(self, usd: float) -> None:
+        struct.pack_into("<d", self._map, 16, usd)
+
+    def remove(self) -> None:
+        self._map.close()
+        Path(self.path).unlink(missing_ok=True)
+
+    @classmethod
+    def owed(cls, path: str) -> float | None:
+        """What the file at ``path`` says its dead process may owe; None when there is none from this boot."""
+        try:
+            boot, usd = cls.LAYOUT.unpack(Path(path).read_bytes())
+        except (OSError, struct.error):
+            return None
+        return max(0.0, usd) if boot == boot_id() and usd == usd else None
+
+
+@functools.cache
+def boot_id() -> bytes:
+    """This boot of the machine (Linux); empty where it cannot be told, and then no :class:`HeldFile` is kept."""
+    try:
+        return bytes.fromhex(Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", ""))
+    except (OSError, ValueError):
+        return b""
+
+
+def held_path(database: str, pid: int) -> str:
+    return f"{database}.held-{pid}"
+
+
 class Ledger:
     """The ledger rows and the budget headroom of this process for one database file; thread-safe."""
 
@@ -143,6 +199,11 @@ class Ledger:
         self._data_version = -1  # the writer connection's PRAGMA data_version when it last looked for needs
         self._tended_at = 0.0  # monotonic time the writer last looked for needs
         self.totals: dict[str, Total] = {}
+        self._owed = 0.0  # bounds of calls in flight plus settled costs not yet written, on limited totals
+        self._marked = 0.0  # what the held file says (never less than _owed while a call may be at a provider)
+        self._pending = 0.0  # settled costs on limited totals not yet handed to the writer
+        self._held_file: HeldFile | None = None
+        self._reconciled = False  # whether the claims of dead processes were settled since this ledger began
 
     # -- budgets ----------------------------------------------------------------------------------------------
     def total(self, key: str) -> Total:
@@ -164,7 +225,15 @@ class Ledger:
             for total, _ in needs:
                 total.free -= usd
             self._open += 1
+            self._owe(usd)
         return True
+
+    def _owe(self, usd: float) -> None:
+        """Count ``usd`` more as owed; raise the held file's figure before the call can start (under the lock)."""
+        owed = self._owed = self._owed + usd
+        if owed > self._marked and self._held_file is not None:
+            self._held_file.mark(owed)
+            self._marked = owed
 
     def claim(
         self, conn: sqlite3.Connection, needs: Sequence[Need], usd: float, *, last_try: bool = False
@@ -179,7 +248,15 @@ class Ledger:
         """
         keys = [total.key for total, _ in needs]
         with self.lock:  # held until memory matches the commit: no call may spend headroom given back here
+            if self._held_file is None and (boot := boot_id()):
+                try:
+                    self._held_file = HeldFile(held_path(self.path, self.pid), boot)
+                except OSError as error:  # without it a crash leaves the whole claim unsettled, as before
+                    logging.getLogger("parac.ledger").warning("no held file beside %s: %s", self.path, error)
             with store.transaction(conn):
+                if not self._reconciled:
+                    settle_dead(conn, self.path)
+                    self._reconciled = True
                 returned = {total.key: total.free for total, _ in needs}
                 conn.executemany(
                     "UPDATE spend_claims SET usd = usd - ? WHERE key = ? AND pid = ?",
@@ -211,6 +288,7 @@ class Ledger:
                 total.view = max(total.view, totals[key][0])
             if outcome is None:
                 self._open += 1
+                self._owe(usd)
                 self._claimed_at = self._active_at = now
                 if not self._claimed:  # the writer sleeps until woken while nothing is claimed: it must tend this
                     self._claimed = True
@@ -222,7 +300,7 @@ class Ledger:
     ) -> tuple[str, float, float] | str:
         """Inside :meth:`claim`'s transaction, the room being short on ``breach``'s total: record a need, or
         keep waiting for its answers, or refuse (every live holder answered, or ``last_try``)."""
-        settle_dead(conn)
+        settle_dead(conn, self.path)
         key = breach[0]
         holders = [
             pid
@@ -261,6 +339,8 @@ class Ledger:
             if totals:
                 self._open -= 1
                 spare = usd - cost
+                self._pending += cost
+                self._owe(-spare)
                 if cost:
                     same, alert = charged is totals, False
                     used = self._used
@@ -298,6 +378,7 @@ class Ledger:
         """Give back a reservation whose call was never made."""
         with self.lock:
             self._open -= 1
+            self._owe(-usd)
             for total in totals:
                 total.free += usd
 
@@ -395,6 +476,7 @@ class Ledger:
             for total in self._used:
                 total.used = 0.0
             self._used.clear()
+            pending, self._pending = self._pending, 0.0
         if not count:
             return
         self._active_at = time.monotonic()
@@ -405,6 +487,7 @@ class Ledger:
                 costs.write_rows(conn, batch, claims_used=used, pid=self.pid)
         except Exception as exc:  # the writer must outlive a locked or full disk: keep the rows, report, retry
             with self.lock:
+                self._pending += pending
                 queue.extendleft(reversed(batch))
                 for key, usd in used.items():
                     total = self.totals[key]
@@ -417,6 +500,11 @@ class Ledger:
             logging.getLogger("parac.ledger").error("ledger batch of %d rows failed: %s", len(batch), exc)
             time.sleep(IDLE_RELEASE_S)
             return
+        with self.lock:  # the batch's costs are spent now, and calls settled since: the held file may say less
+            self._owed = 0.0 if self._open == 0 and not self._pending else max(0.0, self._owed - pending)
+            if self._held_file is not None and self._owed != self._marked:
+                self._held_file.mark(self._owed)
+                self._marked = self._owed
         with self._done:
             self._failure = None
             self._written += count
@@ -457,23 +545,32 @@ class Ledger:
             self._give_back(conn, everything=True)
         finally:
             conn.close()
+        if not self._claimed and self._held_file is not None:  # nothing is claimed: nothing can be owed
+            self._held_file.remove()
+            self._held_file = None
 
 
-def settle_dead(conn: sqlite3.Connection) -> bool:
-    """Move the claims of processes on this machine that died to ``spend_unsettled``, where they count as spent
-    for good (a call of theirs may have reached its provider; no row will ever say what it cost), and drop their
-    needs and answers. True when any process was found dead."""
+def settle_dead(conn: sqlite3.Connection, database: str) -> bool:
+    """Settle the claims of processes on this machine that died (inside the caller's transaction): of each
+    claim, what the process may still owe (its :class:`HeldFile`; the whole claim without one) moves to
+    ``spend_unsettled``, where it counts as spent for good (a call of theirs may have reached its provider; no
+    row will ever say what it cost), and the rest, headroom it never used, is released. Their needs and
+    answers are dropped. True when any process was found dead."""
     pids = {r[0] for r in conn.execute("SELECT pid FROM spend_claims UNION SELECT pid FROM spend_needs")}
-    dead = [(pid,) for pid in pids if not store.process_alive(pid)]
+    dead = [pid for pid in pids if not store.process_alive(pid)]
     if not dead:
         return False
-    conn.executemany(
-        "INSERT INTO spend_unsettled (key, pid, usd, since) SELECT key, pid, usd, ? "
-        "FROM spend_claims WHERE pid = ? AND usd > 1e-12",
-        [(time.time(), pid) for (pid,) in dead],
-    )
-    for table in ("spend_claims", "spend_needs", "spend_answers"):
-        conn.executemany(f"DELETE FROM {table} WHERE pid = ?", dead)
+    now = time.time()
+    for pid in dead:
+        owed = HeldFile.owed(held_path(database, pid))
+        claims = conn.execute("SELECT key, usd FROM spend_claims WHERE pid = ? AND usd > 1e-12", (pid,)).fetchall()
+        conn.executemany(
+            "INSERT INTO spend_unsettled (key, pid, usd, since) VALUES (?, ?, ?, ?)",
+            [(key, pid, usd if owed is None else min(usd, owed), now) for key, usd in claims if owed is None or owed > 0],
+        )
+        for table in ("spend_claims", "spend_needs", "spend_answers"):
+            conn.execute(f"DELETE FROM {table} WHERE pid = ?", (pid,))
+        Path(held_path(database, pid)).unlink(missing_ok=True)  # before the commit: a failed one only keeps more
     return True
 
 
