@@ -215,13 +215,13 @@ class ParacApp:
 
             resumed = await anyio.to_thread.run_sync(resume_interrupted, workspace, loaded.host)
             log.info("resumed %d interrupted workflow runs: %s", len(resumed), ", ".join(resumed) or "none")
-        seen = _snapshot(workspace.dir)
+        seen = _snapshot(str(workspace.dir))
         while True:
             await anyio.sleep(self.poll_interval)
-            now = _snapshot(workspace.dir)
-            changed = {path for path in seen.keys() | now.keys() if seen.get(path) != now.get(path)}
-            seen = now
-            if changed:
+            now = _snapshot(str(workspace.dir))
+            if now != seen:
+                changed = {Path(path) for path in seen.keys() | now.keys() if seen.get(path) != now.get(path)}
+                seen = now
                 await self.on_change(workspace, changed)
 
     async def on_change(self, workspace: Workspace, changed: set[Path]) -> None:
@@ -297,9 +297,11 @@ def uris_for(workspace: Workspace, path: Path) -> set[str]:
     return set()
 
 
-def _snapshot(root: Path) -> dict[Path, tuple[int, int]]:
-    """(mtime, size) of every file under `root`, skipping `state/` (the database changes on every call)."""
-    out: dict[Path, tuple[int, int]] = {}
+def _snapshot(root: str) -> dict[str, tuple[int, int]]:
+    """(mtime, size) of every file under `root`, skipping `state/` (the database changes on every call). Paths
+    stay strings: a workspace of a thousand agents is walked twice a second, and the server answers calls
+    meanwhile."""
+    out: dict[str, tuple[int, int]] = {}
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -310,9 +312,9 @@ def _snapshot(root: Path) -> dict[Path, tuple[int, int]]:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 if not (folder == root and entry.name == "state"):
-                    stack.append(Path(entry.path))
+                    stack.append(entry.path)
             elif entry.is_file(follow_symlinks=False):
                 stat = entry.stat(follow_symlinks=False)
-                out[Path(entry.path)] = (stat.st_mtime_ns, stat.st_size)
+                out[entry.path] = (stat.st_mtime_ns, stat.st_size)
     return out
 
