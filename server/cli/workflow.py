@@ -9,7 +9,6 @@ was cancelled or was refused, 3 when it stopped at a gate (``--no-wait``) and pr
 
 from __future__ import annotations
 
-import getpass
 import json
 import shlex
 import time
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import LazyGroup, names
-from .common import ExitCode, Paging, State, console, echo_json, paged, pass_state
+from .common import ExitCode, Paging, State, cli_actor, console, echo_json, paged, pass_state
 
 if TYPE_CHECKING:
     from parac.core.workflows.engine import RunResult
@@ -41,19 +40,12 @@ STATUS_STYLE = {
 }
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return "cli"
-
-
 def _runner(state: State, on_event: Any = None) -> WorkflowRunner:
     from parac.core.calls import CallContext
     from parac.core.workflows.runs import WorkflowRunner
 
     host = state.host()
-    context = CallContext(actor=_actor())
+    context = CallContext(actor=cli_actor())
     return WorkflowRunner(state.open_workspace(), hooks=host.hooks, on_event=on_event, context=context)
 
 

@@ -17,11 +17,12 @@ import pytest
 from support.paths import PARAC
 
 
-def tree_hash(*roots: Path) -> str:
-    """Every file's path and bytes under `roots`: any write, creation or removal changes it."""
+def tree_hash(*roots: Path, but: str | None = None) -> str:
+    """Every file's path and bytes under `roots` (but the folder `but` of each): any write, creation or removal
+    changes it."""
     digest = hashlib.sha256()
     for root in roots:
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and not (but and p.is_relative_to(root / but))):
             digest.update(str(path).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
@@ -54,6 +55,13 @@ def test_new_agent_skill_and_workflow_validate_and_run_offline(project: Path, pa
     run = parac("workflow", "run", "chore", "-i", "task=tidy up", "--dry-run", "echo", "--json", cwd=project)
     assert run.code == 0, run
     assert run.json()["status"] == "completed"
+    refused = parac("agents", "new", "helper", cwd=project)  # exists: refused, and recorded as refused
+    assert refused.code == 1, refused
+    trail = parac("audit", "tail", "--json", "-n", "50", cwd=project)
+    entries = [json.loads(line) for line in trail.out.splitlines()]
+    created = [(e["subject"], e["outcome"], e["actor"].split(":")[0]) for e in entries if e["action"] == "tool.call"]
+    assert created == [("create_skill", "ok", "cli"), ("create_agent", "ok", "cli"), ("create_workflow", "ok", "cli"),
+                       ("create_agent", "error", "cli")], trail
 
 
 def test_an_agent_without_a_parent_has_its_own_prompt_and_runs(empty_project: Path, parac):
@@ -83,11 +91,11 @@ def test_an_agent_without_a_parent_has_its_own_prompt_and_runs(empty_project: Pa
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_written(project: Path, parac, args: tuple[str, ...], message: str):
-    before = tree_hash(project / ".parac")
+    before = tree_hash(project / ".parac", but="state")  # the audit trail in state/ records a refusal
     result = parac(*args, cwd=project)
     assert result.code in (1, 2), result
     assert message in result.err, result
-    assert tree_hash(project / ".parac") == before
+    assert tree_hash(project / ".parac", but="state") == before
 
 
 def test_force_replaces_an_existing_file_with_one_that_validates(project: Path, parac):
