@@ -222,7 +222,7 @@ def run_command(
 
     options = RunOptions(model=_dry_run_model(dry_run), auto_approve=yes, max_concurrency=concurrency,
                          pause_on_approval=no_wait)
-    progress = _Progress(not as_json, auto_approve=yes, show_thinking=show_thinking)
+    progress = _Progress(not as_json, auto_approve=yes, show_thinking=show_thinking, announce_gates=not no_wait)
     with _runner(state, progress.on_event) as runner:
         run_id = runner.create(name, _inputs(pairs), options, text_inputs=True)
         progress.begin(run_id, name)
@@ -243,7 +243,7 @@ def resume_command(state: State, run_id: str | None, every: bool, yes: bool, no_
 
     if bool(run_id) == every:
         raise click.UsageError("give either a RUN_ID or --all")
-    progress = _Progress(not as_json)
+    progress = _Progress(not as_json, announce_gates=every or not no_wait)  # one paused run: `_report` says how
     results = []
     with _runner(state, progress.on_event) as runner:
         targets = [run.run_id for run in cp.interrupted_runs(runner.conn)] if every else [run_id]
@@ -449,13 +449,17 @@ def _first_line(value: Any, width: int = 80) -> str:
 class _Progress:
     """Step-by-step progress on stderr: a live table on a terminal, one line per event otherwise.
 
-    With ``--json`` only the approval prompts are printed (still on stderr): a gate must say how to answer it.
+    With ``--json`` only the approval prompts are printed (still on stderr): a gate must say how to answer it,
+    unless the run stops at it (``announce_gates=False``: the report that ends the command says how, once).
     """
 
-    def __init__(self, enabled: bool, *, auto_approve: bool = False, show_thinking: bool = False) -> None:
+    def __init__(
+        self, enabled: bool, *, auto_approve: bool = False, show_thinking: bool = False, announce_gates: bool = True
+    ) -> None:
         self.enabled = enabled
         self.auto_approve = auto_approve  # --yes answers every gate: nobody needs telling how
         self.show_thinking = show_thinking  # --show-thinking: agents' phases and council answers, on stderr
+        self.announce_gates = announce_gates
         self.run_id = ""
         self.rows: dict[str, dict[str, Any]] = {}
         self.live: Any = None
@@ -488,7 +492,7 @@ class _Progress:
         if name == "workflow.approval.requested" and self.auto_approve:
             if self.enabled:
                 self.err.print(f"  {data.get('step')}: approved with --yes ({data.get('message')})", markup=False)
-        elif name == "workflow.approval.requested":  # a person must act: say how, even to scripts (on stderr)
+        elif name == "workflow.approval.requested" and self.announce_gates:  # say how, even to scripts (on stderr)
             self.err.print(
                 f"waiting for approval: {data.get('message')}\n"
                 f"  answer with: parac workflow approve {data.get('run_id')} {data.get('step')}   (or reject)",
