@@ -257,7 +257,36 @@ def test_the_completion_path_imports_no_heavy_module(project: Path):
         assert not heavy, (words, sorted(heavy)[:10])
 
 
-@pytest.mark.parametrize("shell", ["bash", *(s for s in ("zsh", "fish") if shutil.which(s))])
+# What zsh and fish offer for a command line, through the script `parac completion SHELL` prints. zsh's completion
+# builtins work only inside a completion widget: stand-ins print what the script would offer.
+COMPLETE_IN = {
+    "zsh": "autoload -U compinit && compinit -u && source /dev/stdin\n"
+           "compadd() { local name=${@[-1]}; print -l -- ${(P)name}; }\n"
+           "_describe() { local name=$3; print -l -- ${${(P)name}%%:*}; }\n"
+           "words=(%(words)s); CURRENT=${#words}\n"
+           "_parac_completion",
+    "fish": "source; complete --do-complete '%(words)s'",
+}
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_complete_the_workspace_names(project: Path, parac, tmp_path: Path, shell: str):
+    script = parac("completion", shell, cwd=project)
+    assert script.code == 0, script
+    env = {**os.environ, "HOME": str(tmp_path), "PATH": f"{Path(PARAC).parent}:{os.environ['PATH']}"}
+
+    def offered(line: str) -> list[str]:
+        program = COMPLETE_IN[shell] % {"words": line}
+        done = subprocess.run([shell, "-c", program], input=script.out, cwd=project, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done
+        return [word.split("\t")[0] for word in done.stdout.splitlines() if word]
+
+    assert offered("parac agents show re") == ["release-manager", "reviewer"]
+    assert offered("parac workflow run code-") == ["code-review"]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_completion_scripts_load_in_the_installed_shells(project: Path, parac, tmp_path: Path, shell: str):
     script = parac("completion", shell, cwd=project)
     assert script.code == 0, script
