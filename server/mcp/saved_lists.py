@@ -13,8 +13,9 @@ the list; when that differs (a third-party plugin changed in place, say), it sto
 `notifications/tools/list_changed`, as for any other change. A workspace with external MCP servers
 (`mcp_servers:` in `parac.yaml`) is never answered from disk: their tools are known only by connecting.
 
-The files live in the user's cache folder (never the workspace), one per key; a file that cannot be read counts
-as absent and one that cannot be written is left alone.
+The files live in the user's cache folder (never the workspace), one per installation, workspace and role (a
+changed `parac.yaml` replaces its workspace's file); a file that cannot be read counts as absent and one that cannot
+be written is left alone.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class SavedLists:
         self.start = start
         self.profile = profile
         self._base: str | None | bool = False  # the key's role-free part, once made (None: nothing is stored)
+        self._root: Path | None = None
         self._known: dict[str, dict[str, Any]] = {}  # by role: the answer on disk, as read or written
 
     def read(self, role: str) -> dict[str, Any] | None:
@@ -52,7 +54,7 @@ class SavedLists:
         if key is None:
             return None
         try:
-            stored = json.loads(self._file(key).read_bytes())
+            stored = json.loads(self._file(role).read_bytes())
         except (OSError, ValueError):
             return None
         if not isinstance(stored, dict) or stored.get("key") != key or not isinstance(stored.get("answer"), dict):
@@ -70,7 +72,7 @@ class SavedLists:
         if key is None or "nextCursor" in answer:  # a cursor is signed by this process alone
             return
         self._known[role] = answer
-        file = self._file(key)
+        file = self._file(role)
         try:
             file.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=".tools-", suffix=".tmp")
@@ -93,7 +95,7 @@ class SavedLists:
 
     def _make_base(self) -> str | None:
         try:
-            root = find_root(self.start)
+            root = self._root = find_root(self.start)
         except ParacError:
             return None
         try:
@@ -114,6 +116,6 @@ class SavedLists:
         )
         return "\0".join(map(str, parts))
 
-    @staticmethod
-    def _file(key: str) -> Path:
-        return cache_folder() / f"tools-{key[:32]}.json"
+    def _file(self, role: str) -> Path:
+        place = hashlib.sha256(f"{parac_schemas().file.name}\0{self._root}\0{role}".encode()).hexdigest()[:32]
+        return cache_folder() / f"tools-{place}.json"
