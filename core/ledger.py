@@ -60,7 +60,7 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -121,6 +121,9 @@ class LedgerError(ParacBaseError):
     """Rows could not be written (a locked or full disk); the rows stay queued and are retried."""
 
 
+DOLLARS = struct.Struct("<d")
+
+
 class HeldFile:
     """The dollars a process's budget claims may still owe (calls in flight, settled costs not yet written), in a
     file beside the database mapped into memory: a store to it is in the kernel's page cache at once, so the
@@ -128,7 +131,7 @@ class HeldFile:
     written in, and one from another boot is not trusted)."""
 
     LAYOUT = struct.Struct("<16sd")
-    """The boot id, then the dollars."""
+    """The boot id, then the dollars (:data:`DOLLARS`)."""
 
     def __init__(self, path: str, boot: bytes) -> None:
         self.path = path
@@ -139,9 +142,8 @@ class HeldFile:
         finally:
             os.close(fd)
         self.LAYOUT.pack_into(self._map, 0, boot, 0.0)
-
-    def mark(self, usd: float) -> None:
-        struct.pack_into("<d", self._map, 16, usd)
+        self.mark: Callable[[float], None] = functools.partial(DOLLARS.pack_into, self._map, 16)
+        """Store the dollars (one C call: it runs before every call that takes headroom)."""
 
     def remove(self) -> None:
         self._map.close()
@@ -225,7 +227,10 @@ class Ledger:
             for total, _ in needs:
                 total.free -= usd
             self._open += 1
-            self._owe(usd)
+            owed = self._owed = self._owed + usd  # _owe, inlined: this runs on every call's thread
+            if owed > self._marked and self._held_file is not None:
+                self._held_file.mark(owed)
+                self._marked = owed
         return True
 
     def _owe(self, usd: float) -> None:
@@ -340,7 +345,10 @@ class Ledger:
                 self._open -= 1
                 spare = usd - cost
                 self._pending += cost
-                self._owe(-spare)
+                if spare >= 0:  # the common case: less is owed, and the held file may say more until the writer's turn
+                    self._owed -= spare
+                else:
+                    self._owe(-spare)
                 if cost:
                     same, alert = charged is totals, False
                     used = self._used
