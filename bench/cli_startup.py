@@ -7,7 +7,8 @@
 - ``parac validate`` on 1,000 agents in 5-level chains beside a script that only loads the same files with PyYAML's
   C loader. Target <= 3x.
 
-All commands of a group take turns run by run (see :func:`harness.time_commands`).
+All commands of a group take turns run by run (see :func:`harness.time_commands`). parac's modules are byte-compiled
+first, as installing does (see :func:`harness.byte_compile_parac`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import BIN, generate_workspace, report, time_commands
+from harness import BIN, byte_compile_parac, generate_workspace, report, time_commands
 
 FLOOR = Path(__file__).with_name("floors") / "agent_run_deps.py"
 LOAD_ONLY = """
@@ -28,6 +29,7 @@ for path in sorted(Path(sys.argv[1]).glob('.parac/agents/*.yaml')):
 
 
 def main() -> None:
+    byte_compile_parac()
     parac = str(BIN / "parac")
     env = {"PARAC_LOAD_PLUGINS": ""}
     with tempfile.TemporaryDirectory() as tmp:

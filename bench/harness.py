@@ -76,6 +76,19 @@ def generate_workspace(root: Path, *, chains: int = 200, depth: int = 5, workflo
     return paths
 
 
+def byte_compile_parac() -> None:
+    """Write parac's ``.pyc`` files, as installing a wheel does (the SDK's were written when it was installed):
+    with ``PYTHONDONTWRITEBYTECODE`` set, an editable checkout would otherwise compile every module on every
+    spawn, and the bench would time the compiler."""
+    import compileall
+
+    import parac.server
+
+    top = Path(parac.server.__file__).resolve().parent.parent
+    for package in sorted(path for path in top.iterdir() if (path / "__init__.py").is_file()):
+        compileall.compile_dir(package, quiet=1)
+
+
 def load_average() -> str:
     """The machine's 1, 5 and 15 minute load averages, printed beside figures so a reader can judge them."""
     one, five, fifteen = os.getloadavg()

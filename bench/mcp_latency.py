@@ -9,9 +9,11 @@ floor (a stdlib-only JSON-RPC loop), all measured in this run on this machine.
   governance hooks; floors: echo)
 - throughput: calls per second with 8 requests in flight
 
-parac is measured twice: with its JSON Schema cache (the user's cache folder) filled by the warm-up spawns, as every
-start after the first of an installed version finds it, and with an empty one at every spawn, as the first start
-after installing or changing parac finds it. parac's modules are byte-compiled first, as installing does.
+parac is measured twice: with its cache folder (the user's: its tools' JSON Schemas, and the last `tools/list` answer
+for the workspace, which a new server answers its first list from and checks once loaded) filled by the warm-up
+spawns, as every start after the first of an installed version finds it, and with an empty one at every spawn, as
+the first start after installing or changing parac finds it. parac's modules are byte-compiled first, as installing
+does.
 
 The client is a raw JSON-RPC driver on pipes (stdlib), so only the servers are measured. Figures and ratios are
 printed, with the load average, and written to bench/.results/mcp_latency.json. Targets: cold start to initialize
@@ -32,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import load_average
+from harness import byte_compile_parac, load_average
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -190,19 +192,6 @@ def _against(row: dict, sdk: dict, column: str, target: float) -> str:
     """``1.23x the SDK (target <= 1.10x)``, with ``MISSED`` when the ratio is over the target."""
     ratio = row[column] / sdk[column]
     return f"{ratio:.2f}x the SDK (target <= {target:.2f}x{'' if ratio <= target else ', MISSED'})"
-
-
-def byte_compile_parac() -> None:
-    """Write parac's ``.pyc`` files, as installing a wheel does (the SDK's were written when it was installed):
-    with ``PYTHONDONTWRITEBYTECODE`` set, an editable checkout would otherwise compile every module on every
-    spawn, and the bench would time the compiler."""
-    import compileall
-
-    import parac.server
-
-    top = Path(parac.server.__file__).resolve().parent.parent
-    for package in sorted(path for path in top.iterdir() if (path / "__init__.py").is_file()):
-        compileall.compile_dir(package, quiet=1)
 
 
 def main() -> None:

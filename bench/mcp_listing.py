@@ -7,9 +7,11 @@
 - list_agents p50 at 1,000 agents against 10 agents (same shape: 5-level inheritance chains), default page size.
   Target: <= 2x.
 - walking all 1,000 agents by cursor (default page size) against one unpaginated answer (limit=1000) from the same
-  server: the peer is parac's cached answer, faster than the uncached answer of before. Target: <= 1.5x. Its
-  floor is printed beside it: one answer plus, for every further page, the cost of a call that returns one row
-  (what a tools/call costs through the SDK and the governance hooks, whatever it answers).
+  server: the peer is parac's cached answer, faster than the uncached answer of before. Target: <= 1.5x. Two
+  floors are printed beside it: one answer plus, for every further page, the cost of a call that returns one row
+  (what a tools/call costs through the SDK and the governance hooks, whatever it answers); and the dependency
+  floor, one answer plus, for every further page, a `tools/call` round trip of a bare SDK server's echo tool
+  (bench/floors/bare_sdk_server.py, taking turns with the rest): what any server on the SDK pays per page.
 
 Samples are taken call by call in turns (one request to each server, again and again) over raw JSON-RPC on pipes (the driver of
 bench/mcp_latency.py), so the servers, not a client library, are measured. Prints the load average and every miss;
@@ -92,6 +94,7 @@ def main() -> None:
         listed = Path(tmp) / "tools.json"
         listed.write_text(json.dumps(tools["tools"]))
         sdk = started([PYTHON, str(HERE / "floors/sdk_tools_server.py"), str(listed)])
+        bare = started([PYTHON, str(HERE / "floors/bare_sdk_server.py")])
         assert len(ask(sdk, "tools/list", {})["tools"]) == len(tools["tools"])
         ten = started([PARAC, "mcp", "serve", "--workspace", str(small)])
         thousand = started([PARAC, "mcp", "serve", "--workspace", str(large)])
@@ -105,7 +108,9 @@ def main() -> None:
             server.shutdown()
 
         samples: dict[str, list[float]] = {
-            k: [] for k in ("parac tools/list", "sdk tools/list", "list_agents 10", "list_agents 1000", "walk", "one", "call")
+            k: []
+            for k in ("parac tools/list", "sdk tools/list", "list_agents 10", "list_agents 1000", "walk", "one", "call",
+                      "sdk call")
         }
         for _ in range(2):  # warm every path once before measuring
             ask(parac, "tools/list", {}), ask(sdk, "tools/list", {}), agents(ten), agents(thousand), walk(thousand)
@@ -117,6 +122,7 @@ def main() -> None:
                     (lambda: agents(ten), samples["list_agents 10"]),
                     (lambda: agents(thousand), samples["list_agents 1000"]),
                     (lambda: agents(thousand, limit=1), samples["call"]),
+                    (lambda: ask(bare, "tools/call", {"name": "echo", "arguments": {"text": "hi"}}), samples["sdk call"]),
                 ],
                 PER_ROUND,
             )
@@ -124,7 +130,7 @@ def main() -> None:
                 [(lambda: walk(thousand), samples["walk"]), (lambda: agents(thousand, limit=1000), samples["one"])],
                 WALKS_PER_ROUND,
             )
-        for server in (parac, sdk, ten, thousand):
+        for server in (parac, sdk, bare, ten, thousand):
             server.shutdown()
 
     figures = {name: p50(values) * 1000 for name, values in samples.items()}
@@ -140,6 +146,9 @@ def main() -> None:
     floor = (figures["one"] + (pages - 1) * figures["call"]) / figures["one"]
     print(f"  floor of the walk: one answer + {pages - 1} more calls at the per-call cost (list_agents limit=1: "
           f"{figures['call']:.3f}) = {floor:.2f}x one answer")
+    sdk_floor = (figures["one"] + (pages - 1) * figures["sdk call"]) / figures["one"]
+    print(f"  dependency floor: one answer + {pages - 1} bare SDK tools/call round trips ({figures['sdk call']:.3f}) = "
+          f"{sdk_floor:.2f}x one answer{'' if sdk_floor <= 1.5 else ': the 1.5x target is below what the SDK alone costs'}")
     checks = [
         ("tools/list vs the SDK server", figures["parac tools/list"] / figures["sdk tools/list"], 1.0),
         ("list_agents 1,000 vs 10 agents", figures["list_agents 1000"] / figures["list_agents 10"], 2.0),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,24 +83,58 @@ class CallScope:
 
 @dataclass(slots=True)
 class Reservation:
-    """Dollars set aside for one call on the limited totals ``keys`` (none when no limit applies)."""
+    """Dollars set aside for one call on the limited totals of ``held`` (none when no limit applies)."""
 
     usd: float
-    keys: tuple[str, ...]
-    limits: tuple[Limit, ...]
     scope: CallScope
     day: int
-    ledger: ledger.Ledger | None = None  # whose headroom holds it
+    held: _Held | None = None
     settled: bool = False
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The limited totals the reservation is held on."""
+        return tuple(total.key for total in self.held.totals) if self.held is not None else ()
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A plan's totals as one ledger holds them (see :class:`parac.core.ledger.Total`)."""
+
+    ledger: ledger.Ledger
+    needs: tuple[ledger.Need, ...]  # each limited total with its tightest limit
+    totals: tuple[ledger.Total, ...]
+    watched: tuple[tuple[Limit, int, float], ...]  # each limit, the place of its total and its lowest threshold
+
+
+@dataclass(slots=True)
 class _Plan:
     """The limits of one kind of call on one day, worked out once: what :meth:`Accountant.reserve` checks."""
 
     limits: tuple[Limit, ...]
     keys: tuple[str, ...]
-    needs: tuple[ledger.Need, ...]  # each limited total with its tightest limit
+    needs: tuple[tuple[str, float], ...]  # each limited total's key with its tightest limit
+    held: _Held | None = None  # the totals in the ledger last used
+
+    def held_by(self, held_in: ledger.Ledger) -> _Held:
+        """The plan's totals in ``held_in`` (looked up once per ledger, not per call), each told the lowest
+        threshold a limit of the plan has on it."""
+        held = self.held
+        if held is None or held.ledger is not held_in:
+            total = held_in.total
+            watched = tuple(
+                (limit, self.keys.index(limit.key), THRESHOLDS[0] * limit.usd) for limit in self.limits if limit.usd > 0
+            )
+            for limit, _, low in watched:  # the ledger tells a settle that may cross a threshold from one that cannot
+                watching = total(limit.key)
+                watching.alert = min(watching.alert, low)
+            held = self.held = _Held(
+                held_in,
+                tuple((total(key), limit) for key, limit in self.needs),
+                tuple(total(key) for key in self.keys),
+                watched,
+            )
+        return held
 
 
 def ensure_schema(conn: sqlite3.Connection) -> sqlite3.Connection:
@@ -310,14 +344,14 @@ class Accountant:
         ts = time.time()
         day = int(ts // 86400)
         plan = self._plan(scope, ts, day, run_limit_usd)
-        reservation = Reservation(max(0.0, estimate_usd), plan.keys, plan.limits, scope, day)
+        reservation = Reservation(max(0.0, estimate_usd), scope, day)
         if not plan.needs:
             return reservation
-        reservation.ledger = self._ledger or self.ledger
-        if reservation.ledger.take(plan.needs, reservation.usd):
+        held = reservation.held = plan.held_by(self._ledger or self.ledger)
+        if held.ledger.take(held.needs, reservation.usd):
             return reservation
         last_try = asked is not None and time.monotonic() - asked > ledger.NEED_WAIT_S
-        outcome = reservation.ledger.claim(self.conn, plan.needs, reservation.usd, last_try=last_try)
+        outcome = held.ledger.claim(self.conn, held.needs, reservation.usd, last_try=last_try)
         if outcome is None:
             return reservation
         if outcome == ledger.ASKED:
@@ -344,14 +378,24 @@ class Accountant:
         if reservation.settled:
             return False
         reservation.settled = True
+        held = reservation.held
         # a reservation outliving its ledger (closed meanwhile) was given back with the ledger's claims
-        keys = reservation.keys if reservation.ledger is self._ledger else ()
-        charged = keys if int(row.ts // 86400) == reservation.day else tuple(set(keys) & set(row.keys()))
-        after = (self._ledger or self.ledger).settle(row, keys, reservation.usd, charged)
+        if held is None or held.ledger is not self._ledger:
+            return (self._ledger or self.ledger).settle(row, (), reservation.usd, ()) is not None
+        totals = held.totals
+        if int(row.ts // 86400) == reservation.day:
+            charged = totals
+        else:  # the day turned during the call
+            keys = set(row.keys())
+            charged = tuple(total for total in totals if total.key in keys)
+        after = held.ledger.settle(row, totals, reservation.usd, charged)
         if after is None:
             return False
         if after and self.on_event is not None:
-            _emit_thresholds(self.on_event, reservation.limits, after, row, actor)
+            if charged is not totals:  # the day turned: what the row added to, by the place of each total
+                views = dict(zip(charged, after))
+                after = [views.get(total, -1.0) for total in totals]
+            _emit_thresholds(self.on_event, held.watched, after, row, actor)
         return True
 
     def release(self, reservation: Reservation) -> None:
@@ -359,17 +403,24 @@ class Accountant:
         if reservation.settled:
             return
         reservation.settled = True
-        if reservation.ledger is not None and reservation.ledger is self._ledger:
-            reservation.ledger.release(reservation.keys, reservation.usd)
+        held = reservation.held
+        if held is not None and held.ledger is self._ledger:
+            held.ledger.release(held.totals, reservation.usd)
 
 
 def _emit_thresholds(
-    on_event: EventSink, limits: tuple[Limit, ...], after: Mapping[str, float], row: costs.CostRow, actor: str
+    on_event: EventSink,
+    watched: tuple[tuple[Limit, int, float], ...],
+    after: Sequence[float],
+    row: costs.CostRow,
+    actor: str,
 ) -> None:
-    low, high, cost = THRESHOLDS[0], THRESHOLDS[-1], row.cost_usd
-    for limit in limits:
-        new = after.get(limit.key)
-        if new is None or limit.usd <= 0 or new < low * limit.usd or new - cost >= high * limit.usd:
+    """Emit the threshold events ``row`` crossed: ``after`` is the new spent of each total of the reservation
+    (-1 for one it did not add to), in this process's view."""
+    high, cost = THRESHOLDS[-1], row.cost_usd
+    for limit, place, low in watched:
+        new = after[place]
+        if new < low or new - cost >= high * limit.usd:
             continue  # below every threshold, or past them all before this call: the common case, decided quickly
         old = new - cost
         crossed = [t for t in THRESHOLDS if old < t * limit.usd <= new]

@@ -33,12 +33,15 @@ settle). Here both are in-memory steps and the database sees far fewer, larger w
   in flight or settled and unwritten), or after :data:`NEED_WAIT_S` if one never answers. This is simpler
   than claims of exactly what is in flight (a durable transaction per call, 3x the CPU of the row itself) and
   than borrowing between processes (a claim would have to move between two processes' memories atomically).
-- **Crashes.** A dead process's claim is never reclaimed as unspent: a call of it may have reached its
-  provider, and only a ledger row could tell. :func:`settle_dead` moves it to ``spend_unsettled``, which
-  counts as spent (``budget show``: "unsettled after a crash"). For a process that made one call at a time
-  that is the call's bound; for a busy one its unused headroom too (at most :data:`CLAIM_SHARE` of what was left
-  when it last claimed, within the last :data:`IDLE_RELEASE_S`): telling the two apart would need a durable
-  write before every call.
+- **Crashes.** A dead process's claim is never reclaimed as unspent as a whole: a call of it may have reached
+  its provider, and only a ledger row could tell. What it may still owe is kept beside the database in a small
+  file the process maps into memory (:class:`HeldFile`: the bounds of its calls in flight plus the costs it
+  settled and had not written, raised before a call may start), which outlives a ``kill -9`` in the page
+  cache at the price of a store to memory per call. :func:`settle_dead` (run by the next process that claims
+  on the database, and by any that runs short) moves the smaller of each claim and that amount to
+  ``spend_unsettled``, which counts as spent (``budget show``: "unsettled after a crash"), and releases the
+  rest: a busy process's unused headroom goes back. Without a file written since the machine booted (a power
+  loss, a process killed before it made one) the whole claim stays unsettled.
 
 One :class:`Ledger` exists per database file per process (:func:`acquire`), shared by every
 :class:`parac.core.budgets.Accountant` and thread, so two runtimes in one process never hold separate headroom.
@@ -48,12 +51,17 @@ from __future__ import annotations
 
 import atexit
 import collections
+import functools
 import logging
+import math
+import mmap
 import os
 import sqlite3
+import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import anyio
 
@@ -85,12 +93,83 @@ SYNCHRONOUS = "FULL"
 SEEN_CALLS = 100_000
 """How many recent call ids a process remembers to refuse settling one twice (the database refuses the rest)."""
 
-Need = tuple[str, float]
+class Total:
+    """One limited total as this process holds it. A budget plan keeps the totals of its calls, so the
+    bookkeeping of a call is arithmetic on these attributes (no dictionary lookups: it runs on every call)."""
+
+    __slots__ = ("key", "free", "cap", "view", "used", "alert")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.free = 0.0
+        """Headroom claimed in the database and not reserved by a call."""
+        self.cap = math.inf
+        """The limit the headroom was claimed under (infinite until the first claim: nothing may be taken)."""
+        self.view = 0.0
+        """Spent on the total as this process knows it (its own settled costs, others' as of its last claim)."""
+        self.used = 0.0
+        """Costs of rows queued since the writer's last batch: it moves them from the claim to ``spent``."""
+        self.alert = math.inf
+        """The lowest spent at which a limit on the total has a threshold to report (see :meth:`Ledger.settle`)."""
+
+
+Need = tuple[Total, float]
 """A limited total and the tightest limit on it, in dollars."""
 
 
 class LedgerError(ParacBaseError):
     """Rows could not be written (a locked or full disk); the rows stay queued and are retried."""
+
+
+DOLLARS = struct.Struct("<d")
+
+
+class HeldFile:
+    """The dollars a process's budget claims may still owe (calls in flight, settled costs not yet written), in a
+    file beside the database mapped into memory: a store to it is in the kernel's page cache at once, so the
+    figure survives the process being killed (not the machine losing power: the file carries the boot it was
+    written in, and one from another boot is not trusted)."""
+
+    LAYOUT = struct.Struct("<16sd")
+    """The boot id, then the dollars (:data:`DOLLARS`)."""
+
+    def __init__(self, path: str, boot: bytes) -> None:
+        self.path = path
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.ftruncate(fd, self.LAYOUT.size)
+            self._map = mmap.mmap(fd, self.LAYOUT.size)
+        finally:
+            os.close(fd)
+        self.LAYOUT.pack_into(self._map, 0, boot, 0.0)
+        self.mark: Callable[[float], None] = functools.partial(DOLLARS.pack_into, self._map, 16)
+        """Store the dollars (one C call: it runs before every call that takes headroom)."""
+
+    def remove(self) -> None:
+        self._map.close()
+        Path(self.path).unlink(missing_ok=True)
+
+    @classmethod
+    def owed(cls, path: str) -> float | None:
+        """What the file at ``path`` says its dead process may owe; None when there is none from this boot."""
+        try:
+            boot, usd = cls.LAYOUT.unpack(Path(path).read_bytes())
+        except (OSError, struct.error):
+            return None
+        return max(0.0, usd) if boot == boot_id() and usd == usd else None
+
+
+@functools.cache
+def boot_id() -> bytes:
+    """This boot of the machine (Linux); empty where it cannot be told, and then no :class:`HeldFile` is kept."""
+    try:
+        return bytes.fromhex(Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", ""))
+    except (OSError, ValueError):
+        return b""
+
+
+def held_path(database: str, pid: int) -> str:
+    return f"{database}.held-{pid}"
 
 
 class Ledger:
@@ -101,7 +180,7 @@ class Ledger:
         self.pid = os.getpid()
         self.lock = threading.Lock()
         self._queue: collections.deque[costs.CostRow] = collections.deque()
-        self._claims_used: dict[str, float] = {}  # queued rows' costs per claimed total, for the writer
+        self._used: list[Total] = []  # the totals whose `used` the writer has to move (none is there twice)
         self._wake = threading.Event()
         self._hurry = threading.Event()
         self._done = threading.Condition()
@@ -121,23 +200,45 @@ class Ledger:
         self._answered = 0  # the last need this process answered
         self._data_version = -1  # the writer connection's PRAGMA data_version when it last looked for needs
         self._tended_at = 0.0  # monotonic time the writer last looked for needs
-        self.free: dict[str, float] = {}  # headroom claimed in the database, not reserved by a call
-        self.cap: dict[str, float] = {}  # the limit each key's headroom was claimed under
-        self.view: dict[str, float] = {}  # spent on each limited total as this process knows it
+        self.totals: dict[str, Total] = {}
+        self._owed = 0.0  # bounds of calls in flight plus settled costs not yet written, on limited totals
+        self._marked = 0.0  # what the held file says (never less than _owed while a call may be at a provider)
+        self._pending = 0.0  # settled costs on limited totals not yet handed to the writer
+        self._held_file: HeldFile | None = None
+        self._reconciled = False  # whether the claims of dead processes were settled since this ledger began
 
     # -- budgets ----------------------------------------------------------------------------------------------
+    def total(self, key: str) -> Total:
+        """The limited total ``key`` as this process holds it (made on first use)."""
+        with self.lock:
+            found = self.totals.get(key)
+            if found is None:
+                found = self.totals[key] = Total(key)
+            return found
+
     def take(self, needs: Sequence[Need], usd: float) -> bool:
         """Reserve ``usd`` on every total from headroom already claimed; False when one falls short (or its
-        limit was lowered since the claim) and the database must be asked (:meth:`claim`)."""
+        limit was lowered since the claim, or nothing was claimed yet) and the database must be asked
+        (:meth:`claim`)."""
         with self.lock:
-            free, cap = self.free, self.cap
-            for key, limit in needs:
-                if free.get(key, -1.0) < usd or limit < cap[key]:
+            for total, limit in needs:
+                if total.free < usd or limit < total.cap:
                     return False
-            for key, _ in needs:
-                free[key] -= usd
+            for total, _ in needs:
+                total.free -= usd
             self._open += 1
+            owed = self._owed = self._owed + usd  # _owe, inlined: this runs on every call's thread
+            if owed > self._marked and self._held_file is not None:
+                self._held_file.mark(owed)
+                self._marked = owed
         return True
+
+    def _owe(self, usd: float) -> None:
+        """Count ``usd`` more as owed; raise the held file's figure before the call can start (under the lock)."""
+        owed = self._owed = self._owed + usd
+        if owed > self._marked and self._held_file is not None:
+            self._held_file.mark(owed)
+            self._marked = owed
 
     def claim(
         self, conn: sqlite3.Connection, needs: Sequence[Need], usd: float, *, last_try: bool = False
@@ -150,10 +251,18 @@ class Ledger:
         ``last_try`` refuses rather than wait any longer for holders that have not answered. This process's own
         unused headroom on these totals is given back first, so the check is made against the limits of now.
         """
-        keys = [key for key, _ in needs]
+        keys = [total.key for total, _ in needs]
         with self.lock:  # held until memory matches the commit: no call may spend headroom given back here
+            if self._held_file is None and (boot := boot_id()):
+                try:
+                    self._held_file = HeldFile(held_path(self.path, self.pid), boot)
+                except OSError as error:  # without it a crash leaves the whole claim unsettled, as before
+                    logging.getLogger("parac.ledger").warning("no held file beside %s: %s", self.path, error)
             with store.transaction(conn):
-                returned = {key: self.free.get(key, 0.0) for key in keys}
+                if not self._reconciled:
+                    settle_dead(conn, self.path)
+                    self._reconciled = True
+                returned = {total.key: total.free for total, _ in needs}
                 conn.executemany(
                     "UPDATE spend_claims SET usd = usd - ? WHERE key = ? AND pid = ?",
                     [(f, key, self.pid) for key, f in returned.items() if f],
@@ -164,9 +273,11 @@ class Ledger:
                 now = time.monotonic()
                 if outcome is None:
                     busy = not self._lean and now - self._claimed_at < IDLE_RELEASE_S
-                    for key, limit in needs:
-                        spent, claimed = totals[key]
-                        claims[key] = usd + (max(0.0, limit - spent - claimed - usd) * CLAIM_SHARE if busy else 0.0)
+                    for total, limit in needs:
+                        spent, claimed = totals[total.key]
+                        claims[total.key] = usd + (
+                            max(0.0, limit - spent - claimed - usd) * CLAIM_SHARE if busy else 0.0
+                        )
                     conn.executemany(
                         "INSERT INTO spend_claims (key, pid, usd) VALUES (?, ?, ?) "
                         "ON CONFLICT (key, pid) DO UPDATE SET usd = usd + excluded.usd",
@@ -175,12 +286,14 @@ class Ledger:
                     conn.execute("DELETE FROM spend_needs WHERE pid = ?", (self.pid,))
                 else:
                     outcome = self._ask(conn, outcome, last_try)
-            for key, limit in needs:
-                self.free[key] = self.free.get(key, 0.0) - returned[key] + claims.get(key, usd) - usd
-                self.cap[key] = limit
-                self.view[key] = max(self.view.get(key, 0.0), totals[key][0])
+            for total, limit in needs:
+                key = total.key
+                total.free = total.free - returned[key] + claims.get(key, usd) - usd
+                total.cap = limit
+                total.view = max(total.view, totals[key][0])
             if outcome is None:
                 self._open += 1
+                self._owe(usd)
                 self._claimed_at = self._active_at = now
                 if not self._claimed:  # the writer sleeps until woken while nothing is claimed: it must tend this
                     self._claimed = True
@@ -192,7 +305,7 @@ class Ledger:
     ) -> tuple[str, float, float] | str:
         """Inside :meth:`claim`'s transaction, the room being short on ``breach``'s total: record a need, or
         keep waiting for its answers, or refuse (every live holder answered, or ``last_try``)."""
-        settle_dead(conn)
+        settle_dead(conn, self.path)
         key = breach[0]
         holders = [
             pid
@@ -215,32 +328,47 @@ class Ledger:
         return breach
 
     def settle(
-        self, row: costs.CostRow, keys: Sequence[str], usd: float, charged: Sequence[str]
-    ) -> dict[str, float] | None:
-        """Queue ``row`` for writing and turn the call's reservation of ``usd`` on ``keys`` into its real cost.
+        self, row: costs.CostRow, totals: Sequence[Total], usd: float, charged: Sequence[Total]
+    ) -> Sequence[float] | None:
+        """Queue ``row`` for writing and turn the call's reservation of ``usd`` on ``totals`` into its real cost.
 
-        ``charged`` are the limited totals the row adds to (``keys`` unless the day turned during the call).
-        Returns the new spent of each of them, or None (charging nothing) when this call id was settled before.
+        ``charged`` are the limited totals the row adds to (``totals`` unless the day turned during the call).
+        Returns the new ``view`` of each of them when one reached its ``alert`` (a threshold event may be due),
+        else an empty tuple; None (charging nothing) when this call id was settled before.
         """
         with self.lock:
             seen = self._seen
             again = row.call_id in seen
             cost = 0.0 if again else row.cost_usd
-            after: dict[str, float] = {}
-            if keys:
+            after: Sequence[float] = ()
+            if totals:
                 self._open -= 1
-                free, used, view = self.free, self._claims_used, self.view
-                spare, same = usd - cost, charged is keys
-                for key in keys:  # one pass: this runs on every call's thread
-                    free[key] += spare
-                    if cost:
-                        used[key] = used.get(key, 0.0) + cost
+                spare = usd - cost
+                self._pending += cost
+                if spare >= 0:  # the common case: less is owed, and the held file may say more until the writer's turn
+                    self._owed -= spare
+                else:
+                    self._owe(-spare)
+                if cost:
+                    same, alert = charged is totals, False
+                    used = self._used
+                    for total in totals:  # one pass: this runs on every call's thread
+                        total.free += spare
+                        if not total.used:
+                            used.append(total)
+                        total.used += cost
                         if same:
-                            after[key] = view[key] = view[key] + cost
-                if cost and not same:  # the day turned during the call: the row adds to the new day's totals
-                    for key in charged:
-                        if key in view:
-                            after[key] = view[key] = view[key] + cost
+                            total.view += cost
+                            alert = alert or total.view >= total.alert
+                    if not same:  # the day turned during the call: the row adds to the new day's totals
+                        for total in charged:
+                            total.view += cost
+                            alert = alert or total.view >= total.alert
+                    if alert:
+                        after = [total.view for total in charged]
+                else:
+                    for total in totals:
+                        total.free += spare
             if again:
                 return None
             seen.add(row.call_id)
@@ -254,12 +382,13 @@ class Ledger:
             self._wake.set()
         return after
 
-    def release(self, keys: Sequence[str], usd: float) -> None:
+    def release(self, totals: Sequence[Total], usd: float) -> None:
         """Give back a reservation whose call was never made."""
         with self.lock:
             self._open -= 1
-            for key in keys:
-                self.free[key] += usd
+            self._owe(-usd)
+            for total in totals:
+                total.free += usd
 
     def _give_back(self, conn: sqlite3.Connection, *, everything: bool, answer: int = 0) -> None:
         """Return unused headroom to the database; ``everything`` also drops the claims themselves when no call of
@@ -267,8 +396,8 @@ class Ledger:
         every earlier one) has had this process's headroom. Done under the lock (as :meth:`claim`): a claim
         committed between the two would otherwise be dropped with the rest."""
         with self.lock:
-            drop = everything and self._open == 0 and not self._queue and not self._claims_used
-            returned = {key: f for key, f in self.free.items() if drop or f > 0}
+            drop = everything and self._open == 0 and not self._queue and not self._used
+            returned = {total: total.free for total in self.totals.values() if drop or total.free > 0}
             if not returned and not drop and not answer:
                 return
             with store.transaction(conn):
@@ -278,7 +407,7 @@ class Ledger:
                 else:
                     conn.executemany(
                         "UPDATE spend_claims SET usd = usd - ? WHERE key = ? AND pid = ?",
-                        [(f, key, self.pid) for key, f in returned.items()],
+                        [(f, total.key, self.pid) for total, f in returned.items()],
                     )
                     if answer:
                         conn.execute(
@@ -286,8 +415,8 @@ class Ledger:
                             "ON CONFLICT (pid) DO UPDATE SET need = excluded.need",
                             (self.pid, answer),
                         )
-            for key, f in returned.items():
-                self.free[key] -= f
+            for total, f in returned.items():
+                total.free -= f
             if drop:
                 self._claimed = False
             if answer:
@@ -351,8 +480,11 @@ class Ledger:
         """Write what queued up to now in one transaction. Rows that arrive meanwhile wait for the next turn (a
         writer that drained until empty would write a busy caller's rows a few at a time)."""
         with self.lock:  # the rows and the claims they used, taken together
-            count, used = len(self._queue), self._claims_used
-            self._claims_used = {}
+            count, used = len(self._queue), {total.key: total.used for total in self._used}
+            for total in self._used:
+                total.used = 0.0
+            self._used.clear()
+            pending, self._pending = self._pending, 0.0
         if not count:
             return
         self._active_at = time.monotonic()
@@ -363,15 +495,24 @@ class Ledger:
                 costs.write_rows(conn, batch, claims_used=used, pid=self.pid)
         except Exception as exc:  # the writer must outlive a locked or full disk: keep the rows, report, retry
             with self.lock:
+                self._pending += pending
                 queue.extendleft(reversed(batch))
                 for key, usd in used.items():
-                    self._claims_used[key] = self._claims_used.get(key, 0.0) + usd
+                    total = self.totals[key]
+                    if not total.used:
+                        self._used.append(total)
+                    total.used += usd
             with self._done:
                 self._failure = exc
                 self._done.notify_all()
             logging.getLogger("parac.ledger").error("ledger batch of %d rows failed: %s", len(batch), exc)
             time.sleep(IDLE_RELEASE_S)
             return
+        with self.lock:  # the batch's costs are spent now, and calls settled since: the held file may say less
+            self._owed = 0.0 if self._open == 0 and not self._pending else max(0.0, self._owed - pending)
+            if self._held_file is not None and self._owed != self._marked:
+                self._held_file.mark(self._owed)
+                self._marked = self._owed
         with self._done:
             self._failure = None
             self._written += count
@@ -412,33 +553,42 @@ class Ledger:
             self._give_back(conn, everything=True)
         finally:
             conn.close()
+        if not self._claimed and self._held_file is not None:  # nothing is claimed: nothing can be owed
+            self._held_file.remove()
+            self._held_file = None
 
 
-def settle_dead(conn: sqlite3.Connection) -> bool:
-    """Move the claims of processes on this machine that died to ``spend_unsettled``, where they count as spent
-    for good (a call of theirs may have reached its provider; no row will ever say what it cost), and drop their
-    needs and answers. True when any process was found dead."""
+def settle_dead(conn: sqlite3.Connection, database: str) -> bool:
+    """Settle the claims of processes on this machine that died (inside the caller's transaction): of each
+    claim, what the process may still owe (its :class:`HeldFile`; the whole claim without one) moves to
+    ``spend_unsettled``, where it counts as spent for good (a call of theirs may have reached its provider; no
+    row will ever say what it cost), and the rest, headroom it never used, is released. Their needs and
+    answers are dropped. True when any process was found dead."""
     pids = {r[0] for r in conn.execute("SELECT pid FROM spend_claims UNION SELECT pid FROM spend_needs")}
-    dead = [(pid,) for pid in pids if not store.process_alive(pid)]
+    dead = [pid for pid in pids if not store.process_alive(pid)]
     if not dead:
         return False
-    conn.executemany(
-        "INSERT INTO spend_unsettled (key, pid, usd, since) SELECT key, pid, usd, ? "
-        "FROM spend_claims WHERE pid = ? AND usd > 1e-12",
-        [(time.time(), pid) for (pid,) in dead],
-    )
-    for table in ("spend_claims", "spend_needs", "spend_answers"):
-        conn.executemany(f"DELETE FROM {table} WHERE pid = ?", dead)
+    now = time.time()
+    for pid in dead:
+        owed = HeldFile.owed(held_path(database, pid))
+        claims = conn.execute("SELECT key, usd FROM spend_claims WHERE pid = ? AND usd > 1e-12", (pid,)).fetchall()
+        conn.executemany(
+            "INSERT INTO spend_unsettled (key, pid, usd, since) VALUES (?, ?, ?, ?)",
+            [(key, pid, usd if owed is None else min(usd, owed), now) for key, usd in claims if owed is None or owed > 0],
+        )
+        for table in ("spend_claims", "spend_needs", "spend_answers"):
+            conn.execute(f"DELETE FROM {table} WHERE pid = ?", (pid,))
+        Path(held_path(database, pid)).unlink(missing_ok=True)  # before the commit: a failed one only keeps more
     return True
 
 
 def _shortfall(
     needs: Sequence[Need], totals: dict[str, tuple[float, float]], usd: float
 ) -> tuple[str, float, float] | None:
-    for key, limit in needs:
-        spent, claimed = totals[key]
+    for total, limit in needs:
+        spent, claimed = totals[total.key]
         if spent + claimed + usd > limit + 1e-12:
-            return key, spent, claimed
+            return total.key, spent, claimed
     return None
 
 

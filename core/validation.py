@@ -77,14 +77,51 @@ def salvage(model: type[BaseModel], data: dict[str, Any], exc: ValidationError) 
     data = copy.deepcopy(data)
     removed: set[Loc] = set()
     for _ in range(3):  # taking a key out can make its holder miss a required key: drop that holder next round
+        items: list[tuple[list[Any], int]] = []  # refused items of lists of names, taken out after the round
         for error in exc.errors(include_url=False):
             loc = tuple(error["loc"])
-            removed.add(_remove(data, loc[:-1] if error["type"] == "missing" else loc))
+            if error["type"] != "missing" and (item := _name_item(data, loc)) is not None:
+                items.append(item)
+                removed.add(loc)
+            else:
+                removed.add(_remove(data, loc[:-1] if error["type"] == "missing" else loc))
+        for holder, index in sorted(items, key=lambda item: -item[1]):  # the last first: positions stay true
+            del holder[index]
         try:
             return model.model_validate(data), removed
         except ValidationError as again:
             exc = again
     return None, removed
+
+
+def _name_item(data: Any, loc: Loc) -> tuple[list[Any], int] | None:
+    """The list and position of ``loc`` when it is an item of a list of plain values (``tools: [file_reed, "a: b"]``):
+    that item alone is taken out, and the others are still checked (see :func:`kept_places`)."""
+    if not loc or not isinstance(loc[-1], int):
+        return None
+    holder = data
+    for part in loc[:-1]:
+        try:
+            holder = holder[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    index = loc[-1]
+    if not isinstance(holder, list) or not 0 <= index < len(holder):
+        return None
+    if any(isinstance(other, dict | list) for place, other in enumerate(holder) if place != index):
+        return None
+    return holder, index
+
+
+def kept_places(refused: set[Loc], field: str, count: int) -> list[int]:
+    """Where in the file the ``count`` items of the list ``field`` a salvaged spec kept stand: :func:`salvage` took
+    the refused items (``refused``) out, and the rest moved up."""
+    places, place = [], 0
+    while len(places) < count:
+        if (field, place) not in refused:
+            places.append(place)
+        place += 1
+    return places
 
 
 def _remove(data: Any, loc: Loc) -> Loc:

@@ -22,7 +22,7 @@ from .inheritance import InheritanceError, ResolvedAgent, chain_of, resolve
 from .roots import ENV_WORKSPACE, PARAC_DIR, SETTINGS_FILE, WorkspaceNotFound, find_root  # re-exported
 from .sources import Loc, SourceDoc, load_source
 from .specs import AgentSpec, PolicySpec, ProjectSettings, SkillSpec, Spec, WorkflowSpec
-from .validation import not_a_mapping, salvage, schema_diagnostics
+from .validation import kept_places, not_a_mapping, salvage, schema_diagnostics
 
 if TYPE_CHECKING:
     from .policy import Policies, PolicyCache
@@ -456,7 +456,8 @@ class Workspace:
         if self.catalog is not None:
             tools = self.catalog.tools
             for field_name in ("tools", "exclude_tools"):
-                for index, tool in enumerate(getattr(spec, field_name)):
+                named = getattr(spec, field_name)
+                for index, tool in zip(kept_places(entry.refused, field_name, len(named)), named):
                     if not self._knows_tool(tool):
                         out.append(
                             self._at(entry, (field_name, index), "unknown-tool", f'unknown tool "{tool}"{suggestion(tool, tools)}', candidates=sorted(tools))
@@ -475,7 +476,7 @@ class Workspace:
                     out.append(self._at(entry, ("reflect", "until"), "template-syntax", problem))
         out.extend(self._unknown_agents(entry, named, known))
         skills = self.skills
-        for index, skill in enumerate(spec.skills):
+        for index, skill in zip(kept_places(entry.refused, "skills", len(spec.skills)), spec.skills):
             if skill not in skills and skill not in self.skill_entries:
                 out.append(
                     self._at(entry, ("skills", index), "unknown-skill", f'unknown skill "{skill}"{suggestion(skill, skills)}', candidates=sorted(skills))

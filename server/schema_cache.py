@@ -44,7 +44,7 @@ class SchemaCache:
     def __init__(self, file: Path, roots: Sequence[Path]) -> None:
         self.file = file
         self.roots = tuple(str(root) for root in roots)
-        self._fingerprint = ""
+        self._fingerprint: str | None = None
         self._schemas: dict[str, Schema] | None = None
         self._changed = False
 
@@ -74,7 +74,7 @@ class SchemaCache:
         if not self._changed or self._schemas is None:
             return
         self._changed = False
-        data = json.dumps({"fingerprint": self._fingerprint, "schemas": self._schemas}, separators=(",", ":"))
+        data = json.dumps({"fingerprint": self.fingerprint, "schemas": self._schemas}, separators=(",", ":"))
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self.file.parent, prefix=".schemas-", suffix=".tmp")
@@ -99,9 +99,15 @@ class SchemaCache:
                 return f"{os.path.basename(root)}/{filename[len(root) + 1:]}:{owner.__qualname__}:{part}"
         return None
 
+    @property
+    def fingerprint(self) -> str:
+        """What the schemas follow from, hashed (made once per process: it stats every module of parac)."""
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint(self.roots)
+        return self._fingerprint
+
     def _loaded(self) -> dict[str, Schema]:
         if self._schemas is None:
-            self._fingerprint = fingerprint(self.roots)
             self._schemas = {}
             try:
                 stored = json.loads(self.file.read_bytes())
@@ -110,7 +116,7 @@ class SchemaCache:
                 return self._schemas
             if (
                 isinstance(stored, dict)
-                and stored.get("fingerprint") == self._fingerprint
+                and stored.get("fingerprint") == self.fingerprint
                 and isinstance(stored.get("schemas"), dict)
             ):
                 self._schemas = {

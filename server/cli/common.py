@@ -134,6 +134,16 @@ def paged(fn: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def cli_actor() -> str:
+    """Who runs the command, as the audit trail names them: ``cli:USER`` (``cli`` without a passwd entry)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "cli"
+
+
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 

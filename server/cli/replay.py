@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import names
-from .common import ExitCode, State, console, echo_json, pass_state
-from .workflow import _actor, _inputs, _report, _runner
+from .common import ExitCode, State, cli_actor, console, echo_json, pass_state
+from .workflow import _inputs, _report, _runner
 
 if TYPE_CHECKING:
     from parac.core.replay import ReplayReport
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def _event(state: State, name: str, data: dict[str, Any]) -> None:
     """Replays make no call the hooks would see; the audit trail still records that one was made, and by whom."""
-    state.host().hooks.event(name, {**data, "actor": _actor()})
+    state.host().hooks.event(name, {**data, "actor": cli_actor()})
 
 
 @click.command("replay")

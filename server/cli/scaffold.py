@@ -1,23 +1,41 @@
 """``parac agents new``, ``parac skills new``, ``parac workflow new``: a new file from a template, checked first.
 
 The work is `parac.core.scaffold`'s (the MCP ``create_*`` tools call the same functions); this module maps options
-to it and prints what was written.
+to it and prints what was written. Each runs between the host's tool-call hooks under the MCP tool's name, as that
+tool does, so the audit trail records a file created from either face alike (who, what, and a refusal too).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import names
-from .common import State, echo_json, pass_state
+from .common import State, cli_actor, echo_json, pass_state
 
 if TYPE_CHECKING:
     from parac.core.scaffold import Created
 
 FORCE = click.option("--force", is_flag=True, help="Replace the file if it exists.")
 JSON = click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+
+
+def _governed(state: State, tool: str, arguments: dict[str, Any], create: Callable[[], Created]) -> Created:
+    """``create()`` between the host's tool-call hooks, named as the MCP tool that does the same (``tool``)."""
+    from parac.core.calls import CallContext
+
+    hooks = state.host().hooks
+    record = CallContext(actor=cli_actor()).tool_call(tool, arguments)
+    hooks.before_tool_call(record)
+    try:
+        created = create()
+    except BaseException as error:
+        hooks.after_tool_call(record, None, error)
+        raise
+    hooks.after_tool_call(record, created.to_json(), None)
+    return created
 
 
 def _done(created: Created, as_json: bool, hint: str) -> None:
@@ -43,8 +61,10 @@ def new_agent(state: State, name: str, parent: str | None, model: str | None, de
     """Create .parac/agents/NAME.yaml; nothing is written unless it validates."""
     from parac.core.scaffold import new_agent as create
 
-    created = create(state.open_workspace(), name, parent=parent, model=model, description=description,
-                     tools=tools, skills=skills, force=force)
+    options = dict(parent=parent, model=model, description=description, tools=list(tools), skills=list(skills),
+                   force=force)
+    created = _governed(state, "create_agent", {"name": name, **options},
+                        lambda: create(state.open_workspace(), name, **options))
     _done(created, as_json, f"try it: parac agents run {name} --task 'hello' --model echo")
 
 
@@ -58,7 +78,8 @@ def new_skill(state: State, name: str, description: str | None, force: bool, as_
     """Create .parac/skills/NAME/SKILL.md; nothing is written unless it validates."""
     from parac.core.scaffold import new_skill as create
 
-    created = create(state.open_workspace(), name, description=description, force=force)
+    created = _governed(state, "create_skill", {"name": name, "description": description, "force": force},
+                        lambda: create(state.open_workspace(), name, description=description, force=force))
     _done(created, as_json, f"give it to an agent: skills: [{name}]")
 
 
@@ -75,5 +96,7 @@ def new_workflow(state: State, name: str, kind: str, agent: str | None, descript
     """Create .parac/workflows/NAME.yaml from a template; nothing is written unless it validates."""
     from parac.core.scaffold import new_workflow as create
 
-    created = create(state.open_workspace(), name, kind=kind, agent=agent, description=description, force=force)
+    options = dict(kind=kind, agent=agent, description=description, force=force)
+    created = _governed(state, "create_workflow", {"name": name, **options},
+                        lambda: create(state.open_workspace(), name, **options))
     _done(created, as_json, f"try it: parac workflow run {name} -i task='hello' --dry-run echo")

@@ -6,13 +6,12 @@ role, never the token).
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from .common import State, echo_json, pass_state
+from .common import State, cli_actor, echo_json, pass_state
 
 if TYPE_CHECKING:
     from parac.core.tokens import TokenStore
@@ -32,11 +31,7 @@ def _audit(root: Path, action: str, name: str, role: str) -> None:
     from parac.core.audit import AuditLog
 
     log = AuditLog.for_workspace(root)
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    log.append(action, actor=f"cli:{user}", subject=name, data={"role": role})
+    log.append(action, actor=cli_actor(), subject=name, data={"role": role})
     log.close()
 
 

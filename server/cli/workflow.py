@@ -9,7 +9,6 @@ was cancelled or was refused, 3 when it stopped at a gate (``--no-wait``) and pr
 
 from __future__ import annotations
 
-import getpass
 import json
 import shlex
 import time
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import LazyGroup, names
-from .common import ExitCode, Paging, State, console, echo_json, paged, pass_state
+from .common import ExitCode, Paging, State, cli_actor, console, echo_json, paged, pass_state
 
 if TYPE_CHECKING:
     from parac.core.workflows.engine import RunResult
@@ -41,19 +40,12 @@ STATUS_STYLE = {
 }
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return "cli"
-
-
 def _runner(state: State, on_event: Any = None) -> WorkflowRunner:
     from parac.core.calls import CallContext
     from parac.core.workflows.runs import WorkflowRunner
 
     host = state.host()
-    context = CallContext(actor=_actor())
+    context = CallContext(actor=cli_actor())
     return WorkflowRunner(state.open_workspace(), hooks=host.hooks, on_event=on_event, context=context)
 
 
@@ -252,7 +244,7 @@ def run_command(
 
     options = RunOptions(model=_dry_run_model(dry_run), auto_approve=yes, max_concurrency=concurrency,
                          pause_on_approval=no_wait)
-    progress = _Progress(not as_json, auto_approve=yes, show_thinking=show_thinking)
+    progress = _Progress(not as_json, auto_approve=yes, show_thinking=show_thinking, announce_gates=not no_wait)
     with _runner(state, progress.on_event) as runner:
         run_id = runner.create(name, _inputs(pairs), options, text_inputs=True)
         progress.begin(run_id, name)
@@ -273,7 +265,7 @@ def resume_command(state: State, run_id: str | None, every: bool, yes: bool, no_
 
     if bool(run_id) == every:
         raise click.UsageError("give either a RUN_ID or --all")
-    progress = _Progress(not as_json)
+    progress = _Progress(not as_json, announce_gates=every or not no_wait)  # one paused run: `_report` says how
     results = []
     with _runner(state, progress.on_event) as runner:
         targets = [run.run_id for run in cp.interrupted_runs(runner.conn)] if every else [run_id]
@@ -534,13 +526,17 @@ def _first_line(value: Any, width: int = 80) -> str:
 class _Progress:
     """Step-by-step progress on stderr: a live table on a terminal, one line per event otherwise.
 
-    With ``--json`` only the approval prompts are printed (still on stderr): a gate must say how to answer it.
+    With ``--json`` only the approval prompts are printed (still on stderr): a gate must say how to answer it,
+    unless the run stops at it (``announce_gates=False``: the report that ends the command says how, once).
     """
 
-    def __init__(self, enabled: bool, *, auto_approve: bool = False, show_thinking: bool = False) -> None:
+    def __init__(
+        self, enabled: bool, *, auto_approve: bool = False, show_thinking: bool = False, announce_gates: bool = True
+    ) -> None:
         self.enabled = enabled
         self.auto_approve = auto_approve  # --yes answers every gate: nobody needs telling how
         self.show_thinking = show_thinking  # --show-thinking: agents' phases and council answers, on stderr
+        self.announce_gates = announce_gates
         self.run_id = ""
         self.rows: dict[str, dict[str, Any]] = {}
         self.live: Any = None
@@ -573,7 +569,7 @@ class _Progress:
         if name == "workflow.approval.requested" and self.auto_approve:
             if self.enabled:
                 self.err.print(f"  {data.get('step')}: approved with --yes ({data.get('message')})", markup=False)
-        elif name == "workflow.approval.requested":  # a person must act: say how, even to scripts (on stderr)
+        elif name == "workflow.approval.requested" and self.announce_gates:  # say how, even to scripts (on stderr)
             self.err.print(
                 f"waiting for approval: {data.get('message')}\n"
                 f"  answer with: parac workflow approve {data.get('run_id')} {data.get('step')}   (or reject)",

@@ -13,6 +13,7 @@ import os
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -95,6 +96,7 @@ class ParacApp:
             metrics.watch(host)
         self._load_lock = anyio.Lock()
         self._wanted = anyio.Event()  # set by the first loaded(): the watcher must not load anything by itself
+        self._after_load: list[Callable[[], Awaitable[None]]] = []
         if resume_runs:
             self._wanted.set()
 
@@ -132,6 +134,16 @@ class ParacApp:
     def current(self) -> Loaded | None:
         """What is loaded so far (None before the first `loaded()`), for probes that must not start a load."""
         return self._loaded
+
+    @property
+    def cold(self) -> bool:
+        """Nothing is loaded yet: neither the face modules nor the workspace (a list may come from disk)."""
+        return self._loaded is None and self._faces is None
+
+    def after_load(self, check: Callable[[], Awaitable[None]]) -> None:
+        """Have the watcher load the workspace now and then run `check` (what was answered before it loaded)."""
+        self._after_load.append(check)
+        self._wanted.set()
 
     def _load(self) -> Loaded:
         from parac.core.diagnostics import ParacError
@@ -198,6 +210,8 @@ class ParacApp:
         """
         await self._wanted.wait()
         loaded = await self.loaded()
+        while self._after_load:
+            await self._after_load.pop(0)()
         workspace = loaded.workspace
         if workspace is None:
             return
@@ -206,13 +220,13 @@ class ParacApp:
 
             resumed = await anyio.to_thread.run_sync(resume_interrupted, workspace, loaded.host)
             log.info("resumed %d interrupted workflow runs: %s", len(resumed), ", ".join(resumed) or "none")
-        seen = _snapshot(workspace.dir)
+        seen = _snapshot(str(workspace.dir))
         while True:
             await anyio.sleep(self.poll_interval)
-            now = _snapshot(workspace.dir)
-            changed = {path for path in seen.keys() | now.keys() if seen.get(path) != now.get(path)}
-            seen = now
-            if changed:
+            now = _snapshot(str(workspace.dir))
+            if now != seen:
+                changed = {Path(path) for path in seen.keys() | now.keys() if seen.get(path) != now.get(path)}
+                seen = now
                 await self.on_change(workspace, changed)
 
     async def on_change(self, workspace: Workspace, changed: set[Path]) -> None:
@@ -288,9 +302,11 @@ def uris_for(workspace: Workspace, path: Path) -> set[str]:
     return set()
 
 
-def _snapshot(root: Path) -> dict[Path, tuple[int, int]]:
-    """(mtime, size) of every file under `root`, skipping `state/` (the database changes on every call)."""
-    out: dict[Path, tuple[int, int]] = {}
+def _snapshot(root: str) -> dict[str, tuple[int, int]]:
+    """(mtime, size) of every file under `root`, skipping `state/` (the database changes on every call). Paths
+    stay strings: a workspace of a thousand agents is walked twice a second, and the server answers calls
+    meanwhile."""
+    out: dict[str, tuple[int, int]] = {}
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -301,9 +317,9 @@ def _snapshot(root: Path) -> dict[Path, tuple[int, int]]:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 if not (folder == root and entry.name == "state"):
-                    stack.append(Path(entry.path))
+                    stack.append(entry.path)
             elif entry.is_file(follow_symlinks=False):
                 stat = entry.stat(follow_symlinks=False)
-                out[Path(entry.path)] = (stat.st_mtime_ns, stat.st_size)
+                out[entry.path] = (stat.st_mtime_ns, stat.st_size)
     return out
 

@@ -41,6 +41,7 @@ from .tasks import EXTENSION, Tasks, TaskIdParams, UpdateTaskParams, created
 
 if TYPE_CHECKING:
     from .listings import Listings
+    from .saved_lists import SavedLists
 
 log = logging.getLogger("parac.mcp")
 
@@ -188,6 +189,12 @@ class Handlers:
         self._tools: tuple[Hashable, dict[str, ToolFace]] | None = None
 
     @cached_property
+    def saved_lists(self) -> SavedLists:
+        from .saved_lists import SavedLists
+
+        return SavedLists(self.app.start, self.app.profile_override)
+
+    @cached_property
     def listings(self) -> Listings:
         from .listings import Listings  # on the first list, after the handshake
 
@@ -224,7 +231,19 @@ class Handlers:
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> dict[str, Any]:
         call = self.call(ctx)
+        cursor = _cursor(params)
+        if cursor is None and self.app.cold:
+            saved = self.saved_lists.read(call.role)
+            if saved is not None:  # checked once loaded: see `saved_lists`
+                log.debug("tools/list answered from the list last served for this workspace")
+                self.app.after_load(lambda: self._check_saved(call, saved))
+                return saved
+        answer = await self._list_tools(call, cursor)
+        if cursor is None:
+            self.saved_lists.write(call.role, answer)
+        return answer
 
+    async def _list_tools(self, call: Call, cursor: str | None) -> dict[str, Any]:
         async def build() -> list[tuple[str, Any]]:
             tools = await self.tools(call)
             profile = self.app.profile
@@ -236,9 +255,15 @@ class Handlers:
             parac_schemas().save()  # now, not at exit: editors often end their servers with a signal
             return listed
 
-        return await self.listings.answer(
-            "tools/list", types.ListToolsResult, "tools", call.role, _cursor(params), build
-        )
+        return await self.listings.answer("tools/list", types.ListToolsResult, "tools", call.role, cursor, build)
+
+    async def _check_saved(self, call: Call, saved: dict[str, Any]) -> None:
+        """Build the list a saved answer stood in for; when they differ, store it and tell the clients."""
+        answer = await self._list_tools(call, None)
+        if answer != saved:
+            log.info("the tools differ from the list last served for this workspace: sending list_changed")
+            self.saved_lists.write(call.role, answer)
+            await self.app.publish_tools_changed()
 
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams

@@ -10,7 +10,7 @@ from pathlib import Path
 from support.paths import REPO
 
 BOOTSTRAP = REPO / ".ci" / "bootstrap"
-PRESENT = ("bash", "mktemp", "rm", "cat", "git", "bwrap", "node", "npm", "zsh", "pg_ctlcluster", "chromium", "chromedriver")  # all but Neovim (and dpkg-query)
+PRESENT = ("bash", "mktemp", "rm", "cat", "git", "bwrap", "node", "npm", "zsh", "fish", "pg_ctlcluster", "chromium", "chromedriver")  # all but Neovim (and dpkg-query)
 
 
 def machine(tmp_path: Path, *, uid: int, apt_get: str | None) -> tuple[dict[str, str], Path]:

@@ -17,11 +17,12 @@ import pytest
 from support.paths import PARAC
 
 
-def tree_hash(*roots: Path) -> str:
-    """Every file's path and bytes under `roots`: any write, creation or removal changes it."""
+def tree_hash(*roots: Path, but: str | None = None) -> str:
+    """Every file's path and bytes under `roots` (but the folder `but` of each): any write, creation or removal
+    changes it."""
     digest = hashlib.sha256()
     for root in roots:
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and not (but and p.is_relative_to(root / but))):
             digest.update(str(path).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
@@ -54,6 +55,13 @@ def test_new_agent_skill_and_workflow_validate_and_run_offline(project: Path, pa
     run = parac("workflow", "run", "chore", "-i", "task=tidy up", "--dry-run", "echo", "--json", cwd=project)
     assert run.code == 0, run
     assert run.json()["status"] == "completed"
+    refused = parac("agents", "new", "helper", cwd=project)  # exists: refused, and recorded as refused
+    assert refused.code == 1, refused
+    trail = parac("audit", "tail", "--json", "-n", "50", cwd=project)
+    entries = [json.loads(line) for line in trail.out.splitlines()]
+    created = [(e["subject"], e["outcome"], e["actor"].split(":")[0]) for e in entries if e["action"] == "tool.call"]
+    assert created == [("create_skill", "ok", "cli"), ("create_agent", "ok", "cli"), ("create_workflow", "ok", "cli"),
+                       ("create_agent", "error", "cli")], trail
 
 
 def test_an_agent_without_a_parent_has_its_own_prompt_and_runs(empty_project: Path, parac):
@@ -83,11 +91,11 @@ def test_an_agent_without_a_parent_has_its_own_prompt_and_runs(empty_project: Pa
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_written(project: Path, parac, args: tuple[str, ...], message: str):
-    before = tree_hash(project / ".parac")
+    before = tree_hash(project / ".parac", but="state")  # the audit trail in state/ records a refusal
     result = parac(*args, cwd=project)
     assert result.code in (1, 2), result
     assert message in result.err, result
-    assert tree_hash(project / ".parac") == before
+    assert tree_hash(project / ".parac", but="state") == before
 
 
 def test_force_replaces_an_existing_file_with_one_that_validates(project: Path, parac):
@@ -249,7 +257,36 @@ def test_the_completion_path_imports_no_heavy_module(project: Path):
         assert not heavy, (words, sorted(heavy)[:10])
 
 
-@pytest.mark.parametrize("shell", ["bash", *(s for s in ("zsh", "fish") if shutil.which(s))])
+# What zsh and fish offer for a command line, through the script `parac completion SHELL` prints. zsh's completion
+# builtins work only inside a completion widget: stand-ins print what the script would offer.
+COMPLETE_IN = {
+    "zsh": "autoload -U compinit && compinit -u && source /dev/stdin\n"
+           "compadd() { local name=${@[-1]}; print -l -- ${(P)name}; }\n"
+           "_describe() { local name=$3; print -l -- ${${(P)name}%%:*}; }\n"
+           "words=(%(words)s); CURRENT=${#words}\n"
+           "_parac_completion",
+    "fish": "source; complete --do-complete '%(words)s'",
+}
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_complete_the_workspace_names(project: Path, parac, tmp_path: Path, shell: str):
+    script = parac("completion", shell, cwd=project)
+    assert script.code == 0, script
+    env = {**os.environ, "HOME": str(tmp_path), "PATH": f"{Path(PARAC).parent}:{os.environ['PATH']}"}
+
+    def offered(line: str) -> list[str]:
+        program = COMPLETE_IN[shell] % {"words": line}
+        done = subprocess.run([shell, "-c", program], input=script.out, cwd=project, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done
+        return [word.split("\t")[0] for word in done.stdout.splitlines() if word]
+
+    assert offered("parac agents show re") == ["release-manager", "reviewer"]
+    assert offered("parac workflow run code-") == ["code-review"]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_completion_scripts_load_in_the_installed_shells(project: Path, parac, tmp_path: Path, shell: str):
     script = parac("completion", shell, cwd=project)
     assert script.code == 0, script

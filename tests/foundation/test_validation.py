@@ -248,6 +248,16 @@ def test_a_type_error_does_not_hide_unknown_tools_and_skills(ws_root: Path, para
     assert 'did you mean "file_read"' in messages["hot.yaml:unknown-tool"]
 
 
+def test_a_bad_item_does_not_hide_the_other_items_of_its_list(ws_root: Path, parac):
+    write(ws_root, "agents/mixed.yaml", 'tools: [file_reed, "a: b", file_raed]\nskills: [revew, {x: 1}, revieew]\n')
+    found, messages = validate_json(parac, ws_root)
+    assert found["mixed.yaml"] == {
+        ("unknown-tool", 1, 9), ("type", 1, 20), ("unknown-tool", 1, 28),
+        ("unknown-skill", 2, 10), ("type", 2, 17), ("unknown-skill", 2, 25),
+    }
+    assert 'did you mean "file_read"' in messages["mixed.yaml:unknown-tool"]
+
+
 def test_empty_model_is_refused_where_a_model_is_required(ws_root: Path, parac):
     write(ws_root, "agents/blank.yaml", 'model: ""\n')
     write(ws_root, "workflows/w.yaml", "steps:\n  - id: a\n    agent: base\n    model: ''\n")

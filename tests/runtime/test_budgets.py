@@ -207,6 +207,33 @@ def test_a_dead_process_reservation_stays_counted_as_unsettled(tmp_path):
     accountant.close()
 
 
+@pytest.mark.parametrize("boot", ["this boot", "another boot"])
+def test_a_busy_process_killed_leaves_unsettled_only_what_it_may_owe(tmp_path, boot):
+    """A busy process holds headroom beyond its calls; killed -9 with one call at its provider, that call's bound
+    stays unsettled and the headroom is released by the next process to claim. A held file from another boot
+    (a power loss) is not trusted: the whole claim stays unsettled."""
+    conn = connect_workspace(tmp_path)
+    budgets.set_limit(Accountant(conn).conn, "total", 1.0)
+    child = run_spender(tmp_path, "busy", "0.05")
+    out, err = child.communicate(timeout=60)
+    assert out.strip() == "held" and child.returncode == -signal.SIGKILL, err
+    claimed = conn.execute("SELECT SUM(usd) FROM spend_claims WHERE pid = ?", (child.pid,)).fetchone()[0]
+    assert claimed > 0.1  # headroom beyond the $0.05 at the provider
+    [held] = tmp_path.joinpath(".parac/state").glob(f"*.held-{child.pid}")
+    if boot == "another boot":
+        held.write_bytes(bytes(16) + held.read_bytes()[16:])
+    owed = 0.05 if boot == "this boot" else claimed
+    accountant = Accountant(conn)
+    room = 1.0 - 0.02 - owed
+    accountant.reserve(CallScope(), room)
+    with pytest.raises(BudgetExceeded, match=rf"\${owed:.4f} unsettled after a crash"):
+        accountant.reserve(CallScope(), 0.01)
+    [total] = budgets.status(accountant)["limits"]
+    assert total["spent_usd"] == pytest.approx(0.02) and total["unsettled_usd"] == pytest.approx(owed)
+    assert not held.exists()
+    accountant.close()
+
+
 def test_two_processes_share_one_budget(workspace_dir):
     """Two processes, 100 concurrent calls each, started together against a budget for 50 calls."""
     priced_host(workspace_dir, total_usd=50 * CALL_USD)

@@ -6,6 +6,9 @@
     python spender.py ROOT acked N               N runs one after the other, printing each run id as its run
                                                  returns, then kills itself (SIGKILL: no exit handlers run)
     python spender.py ROOT hold USD              reserves USD against the budgets and kills itself mid-"call"
+    python spender.py ROOT busy USD              settles 20 calls of $0.001 in quick succession (a busy process:
+                                                 it claims headroom beyond each call), then reserves USD and kills
+                                                 itself mid-"call"
 
 Each model call of ``slow`` counts 100 prompt tokens; the workspace's ``prices:`` decide what it costs.
 """
@@ -22,6 +25,7 @@ from pathlib import Path
 import anyio
 
 from parac.core.budgets import CallScope
+from parac.core.costs import CostRow
 from parac.core.runtime import Runtime
 from parac.server.api import Completion, CompletionRequest, Usage
 from parac.server.host import Host
@@ -88,6 +92,17 @@ def main() -> None:
     elif mode == "hold":
         with Runtime(host.workspace, hooks=host.hooks) as runtime:
             runtime.client.accountant.reserve(CallScope(), float(amount))
+            print("held", flush=True)
+            time.sleep(0.1)
+            die()
+    elif mode == "busy":
+        with Runtime(host.workspace, hooks=host.hooks) as runtime:
+            accountant = runtime.client.accountant
+            for i in range(20):
+                call = accountant.reserve(CallScope(), 0.001)
+                accountant.settle(call, CostRow(call_id=f"busy-{i}", provider="p", model="m", cost_usd=0.001))
+            accountant.flush()
+            accountant.reserve(CallScope(), float(amount))
             print("held", flush=True)
             time.sleep(0.1)
             die()

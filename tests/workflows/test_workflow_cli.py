@@ -140,6 +140,7 @@ def test_no_wait_stops_at_the_gate_with_exit_3_and_approve_finishes_the_run(proj
     run_id = paused.err.split("run ", 1)[1].split()[0]
     command = f"parac -w {project} workflow approve {run_id} sign-off"
     assert f"waiting for a person; approve with: {command}" in paused.err, paused
+    assert paused.err.count(f"approve {run_id} sign-off") == 1, paused.err  # said once
     approved = parac(*command.split()[1:], "--json", cwd=tmp_path)  # the printed command, pasted elsewhere
     assert approved.code == 0, approved
     data = approved.json()
