@@ -274,7 +274,7 @@ class Operations:
         import anyio
         from sse_starlette import EventSourceResponse
 
-        from parac.mcp_tools.agents_run import agent_run
+        from parac.mcp_tools.agents_run import agent_run, confined_model
         from parac.server.mcp.call import governed, offer
 
         send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any]]](10_000)
@@ -291,7 +291,10 @@ class Operations:
                 offer(send, (name, data))
 
         async def invoke(call: Call, arguments: dict[str, Any]) -> Any:
-            return await agent_run(call, **arguments, temperature=temperature, on_text=on_text, on_step=on_step)
+            # a stream is its own wait; the model is confined as run_agent confines it
+            given = {k: v for k, v in arguments.items() if k != "wait"}
+            given["model"] = confined_model(given.get("model"))
+            return await agent_run(call, **given, temperature=temperature, on_text=on_text, on_step=on_step)
 
         async def produce() -> None:
             try:

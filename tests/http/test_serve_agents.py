@@ -19,10 +19,11 @@ def _stream(http: httpx.Client, path: str, body: dict, headers: dict | None = No
 
 def test_agent_run_streams_thinking_tool_calls_and_content(project: Path, serve, tmp_path: Path):
     (project / "NOTES.md").write_text("hello from the notes\n")
-    model = write_script(tmp_path / "script.yaml", [
+    write_script(project / "script.yaml", [
         {"thinking": "the notes will say", "tool_calls": [{"name": "file_read", "arguments": {"path": "NOTES.md"}}]},
         {"text": "the notes say hello", "usage": {"prompt_tokens": 20, "completion_tokens": 5}},
     ])
+    model = "scripted:script.yaml"  # a client's scripted:PATH stays beneath the workspace
     with serve(project) as served, httpx.Client(base_url=served.api, timeout=60) as http:
         streamed = _stream(http, "/agents/coder/runs", {"task": "read the notes", "model": model, "stream": True})
         by_accept = _stream(http, "/agents/coder/runs", {"task": "read the notes", "model": model},
@@ -49,7 +50,8 @@ def test_agent_run_streams_thinking_tool_calls_and_content(project: Path, serve,
 
 
 def test_chat_streams_on_the_agent_loop(project: Path, serve, tmp_path: Path):
-    thinking = write_script(tmp_path / "think.yaml", [{"thinking": "hmm", "text": "an answer"}])
+    write_script(project / "think.yaml", [{"thinking": "hmm", "text": "an answer"}])
+    thinking = "scripted:think.yaml"
     with serve(project) as served, httpx.Client(base_url=served.api, timeout=60) as http:
         chat = _stream(http, "/chat/stream", {"message": "say this back", "model": "echo",
                                               "files": [{"name": "a.txt", "content": "AAA"}]})
@@ -67,3 +69,19 @@ def test_chat_streams_on_the_agent_loop(project: Path, serve, tmp_path: Path):
     assert echo["provider"] == "echo" and echo["reachable"] is True
     assert too_hot.status_code == 422 and too_hot.json()["errors"][0]["loc"] == ["body", "temperature"]
     assert unknown_field.status_code == 422 and unknown_field.json()["errors"][0]["loc"] == ["body", "mood"]
+
+
+def test_a_streamed_run_reads_no_script_outside_the_workspace(project: Path, serve, tmp_path: Path):
+    """Judged by a canary script beside the workspace whose answer must never come back, streamed or not."""
+    secret = "canary-7d2e-streamed-answer-outside"
+    canary = write_script(tmp_path / "canary.yaml", [{"text": secret}] * 3)
+    write_script(project / "inside.yaml", [{"text": "lawful"}] * 3)
+    with serve(project) as served, httpx.Client(base_url=served.api, timeout=60) as http:
+        lawful = _stream(http, "/agents/coder/runs", {"task": "x", "model": "scripted:inside.yaml", "stream": True})
+        streamed = _stream(http, "/agents/coder/runs", {"task": "x", "model": canary, "stream": True})
+        chat = _stream(http, "/chat/stream", {"message": "x", "model": canary})
+        plain = http.post("/agents/coder/runs", json={"task": "x", "model": canary})
+    assert "".join(e.json()["text"] for e in lawful if e.event == "content") == "lawful"  # the test can fail
+    seen = repr([(e.event, e.data) for e in streamed + chat]) + plain.text
+    assert secret not in seen
+    assert "error" in [e.event for e in streamed] and plain.status_code >= 400

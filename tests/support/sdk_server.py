@@ -34,6 +34,6 @@ def sdk_server(project: Path, tmp_path: Path, parac) -> Iterator[SdkServer]:
     add_serve_settings(project, f"  hmac_keys:\n    {HMAC_KEY}: {{secret_file: sdk.key, role: operator}}\n"
                                 f"  allowed_hosts: ['127.0.0.1:{proxy_port}']\n")
     bearer = token(parac, project, "sdk")
-    model = write_script(tmp_path / "think.yaml", [{"thinking": "let me think", "text": "an answer"}])
-    with parac_serve(project) as served:
-        yield SdkServer(served, bearer, model, proxy_port)
+    write_script(project / "think.yaml", [{"thinking": "let me think", "text": "an answer"}])
+    with parac_serve(project) as served:  # a client's scripted:PATH is relative to the workspace
+        yield SdkServer(served, bearer, "scripted:think.yaml", proxy_port)

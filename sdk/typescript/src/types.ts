@@ -254,6 +254,7 @@ export type RunAgentBody = {
   task: string;
   model?: string | null;
   max_iterations?: number | null;
+  wait?: boolean;
   stream?: boolean;
   cancel_on_disconnect?: boolean;
 };
