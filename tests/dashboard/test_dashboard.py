@@ -13,6 +13,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from support.parac_serve import GATED_WORKFLOW as WORKFLOW
+from support.runtime import write_script
+from support.tenants import two_tenants
 
 TOKEN = "dash-test-token-0123456789abcdef"
 PAGES = ("/", "/agents", "/agents/coder", "/runs", "/costs", "/audit", "/chat", "/tools")
@@ -173,3 +175,53 @@ def test_verify_before_and_after_tampering(project: Path, serve, browser):
         tampered = browser.find_element(By.ID, "verified").text
     assert intact.startswith("The trail is intact")
     assert "tampered" in tampered and "#2" in tampered
+
+
+def test_chat_streams_with_thinking_folded(project: Path, serve, browser, tmp_path: Path):
+    model = write_script(tmp_path / "think.yaml", [{"thinking": "weighing the words", "text": "an answer, streamed"}])
+    with serve(project, env={"PARAC_MCP_TOKEN": TOKEN}) as served:
+        sign_in(browser, served.url, TOKEN)
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "nav[aria-label=Dashboard]"))
+        browser.get(served.url + "/chat")
+        browser.find_element(By.ID, "model").send_keys(model)
+        browser.find_element(By.ID, "message").send_keys("think")
+        browser.find_element(By.CSS_SELECTOR, "#chat button").click()
+        wait(browser, lambda d: d.execute_script(
+            "const m = document.querySelector('#conversation .msg:not(.you)'); return m && !m.hasAttribute('aria-busy')"))
+        panel = browser.find_element(By.CSS_SELECTOR, "#conversation details.thinking")
+        folded = panel.get_attribute("open") is None and not panel.find_element(By.TAG_NAME, "pre").is_displayed()
+        panel.find_element(By.TAG_NAME, "summary").click()
+        thought = panel.find_element(By.TAG_NAME, "pre").text
+        answer = browser.find_element(By.CSS_SELECTOR, "#conversation .msg:not(.you) > div").text
+        logged = errors(browser)
+    assert folded and thought == "weighing the words"
+    assert answer == "an answer, streamed"
+    assert logged == []
+
+
+def test_another_tenants_run_is_not_shown(project: Path, serve, browser, parac, tmp_path: Path):
+    both = two_tenants(parac, project, tmp_path)
+    (both.team_a / ".parac" / "workflows" / "ship.yaml").write_text(WORKFLOW)
+    tokens = both.tokens
+    with serve(project, args=("--tenants", str(both.file))) as served:
+        started = httpx.post(served.api + "/workflows/ship/runs", headers={"Authorization": f"Bearer {tokens['alice']}"},
+                             json={"inputs": {"topic": "t"}, "dry_run": "echo"}, timeout=30)
+        run_id = started.json()["run_id"]
+        sign_in(browser, served.url, tokens["bob"])
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "nav[aria-label=Dashboard]"))
+        browser.get(f"{served.url}/runs/{run_id}")
+        refused = browser.find_element(By.CSS_SELECTOR, ".alert").text
+        listed = browser.get(f"{served.url}/runs") or browser.find_element(By.TAG_NAME, "main").text
+        forged = httpx.post(f"{served.url}/runs/{run_id}/action", cookies={"parac_session": tokens["bob"]},
+                            data={"action": "cancel"}, timeout=30)
+        same = "c" * 43  # bob's own browser: its CSRF cookie and field agree, and still the run is not his
+        cancel = httpx.post(f"{served.url}/runs/{run_id}/action", cookies={"parac_session": tokens["bob"], "parac_csrf": same},
+                            data={"action": "cancel", "csrf": same}, timeout=30)
+        status = httpx.get(f"{served.api}/runs/{run_id}", headers={"Authorization": f"Bearer {tokens['alice']}"},
+                           timeout=30).json()["status"]
+    assert started.status_code == 202
+    assert "404" in refused and run_id in refused
+    assert run_id not in listed
+    assert forged.status_code == 403 and "CSRF" in forged.text
+    assert cancel.status_code == 404 and run_id in cancel.text
+    assert status == "waiting_approval"

@@ -120,20 +120,22 @@ class Dashboard:
     # -- pages -----------------------------------------------------------------------------------------------------
 
     async def overview(self, request: Request) -> dict[str, Any]:
-        import anyio.to_thread
-
-        from parac.server.doctor import model_status
-
         call = self.calls.call(request)
         plugins = await self.calls.tool(request, "list_plugins", limit=200)
         budgets = await self.calls.tool(request, "budget_status")
         today = await self.calls.tool(request, "cost_report", by="day", since="1d")
         runs = await self.calls.resource(request, "parac://runs{?limit,cursor}", limit="200")
-        host = await call.host()
-        providers = await anyio.to_thread.run_sync(model_status, host)
+        providers = await self.models(request)
         waiting = [run for run in runs["runs"] if run["status"] == "waiting_approval"]
         return {"workspace": (await call.workspace()).root, "plugins": plugins["plugins"], "budgets": budgets,
                 "today": today, "providers": providers, "waiting": waiting}
+
+    async def models(self, request: Request) -> list[dict[str, Any]]:
+        """What `GET /chat/models` answers: each model in use, its provider, whether it is reachable."""
+        import json
+
+        answer = await self.streams["/chat/models"](request)
+        return json.loads(bytes(answer.body))["models"]
 
     async def agents(self, request: Request) -> dict[str, Any]:
         listed = await self.calls.tool(request, "list_agents", limit=200, cursor=request.query_params.get("cursor"))
@@ -224,7 +226,7 @@ class Dashboard:
         listed = await self.calls.tool(request, "list_agents", limit=200)
         names = [row["name"] for row in listed["agents"]]
         default = next((name for name in ("chat", "base") if name in names), names[0] if names else "")
-        return {"agents": names, "default": default}
+        return {"agents": names, "default": default, "models": await self.models(request)}
 
     async def tools(self, request: Request, decision: Any = None, asked: Any = None) -> dict[str, Any]:
         listed = await self.calls.tool(request, "list_tools", limit=200, cursor=request.query_params.get("cursor"))

@@ -150,7 +150,7 @@ function chat(form) {
     form.message.value = "";
     const response = await fetch("/chat/stream", {
       method: "POST", headers: { "content-type": "application/json", "x-csrf-token": csrf() },
-      body: JSON.stringify({ message, agent: form.agent.value, show_thinking: true }),
+      body: JSON.stringify({ message, agent: form.agent.value, model: form.model.value.trim() || null, show_thinking: true }),
     });
     if (!response.ok) {
       const problem = await response.json().catch(() => ({ detail: response.statusText }));
