@@ -55,6 +55,11 @@ def until_waiting(served, run_id: str) -> None:
         time.sleep(0.1)
 
 
+def alert(driver) -> str:
+    """The refusal a page shows (waited for: a press answers with a new page)."""
+    return wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".alert"))[0].text
+
+
 def badge(driver) -> str | None:
     """The run's status as the page shows it (read by script: the page may be replaced while it is polled)."""
     return driver.execute_script("const b = document.querySelector('#run-status .status'); return b && b.textContent")
@@ -75,7 +80,7 @@ def test_sign_in_every_page_at_both_widths(project: Path, serve, browser, tmp_pa
         until_waiting(served, run_id)
         sign_in(browser, served.url, "not-the-token")
         wait(browser, lambda d: "/login" in d.current_url and d.find_elements(By.CSS_SELECTOR, ".alert"))
-        refused = browser.find_element(By.CSS_SELECTOR, ".alert").text
+        refused = alert(browser)
         anonymous = browser.get_cookie("parac_session")
         errors(browser)  # the refused page load itself is logged; judge the pages from here on
         sign_in(browser, served.url, TOKEN)
@@ -93,7 +98,7 @@ def test_sign_in_every_page_at_both_widths(project: Path, serve, browser, tmp_pa
                 name = page.strip("/").replace("/", "-") or "overview"
                 browser.save_screenshot(str(shots / f"{name}-{width}.png"))
         browser.get(served.url + "/runs/no-such-run")
-        unknown = browser.find_element(By.CSS_SELECTOR, ".alert").text
+        unknown = alert(browser)
         api = httpx.get(served.api + "/runs", cookies={"parac_session": TOKEN}, timeout=30)
     assert "unknown token" in refused and (anonymous is None or anonymous["value"] == "")
     assert cookie is not None and cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
@@ -131,7 +136,7 @@ def test_run_graph_live_then_approved_on_the_page(project: Path, serve, browser)
         httpx.post(f"{served.api}/runs/{second}/steps/gate/reject", json={}, headers={"Authorization": f"Bearer {TOKEN}"},
                    timeout=30)
         browser.find_element(By.CSS_SELECTOR, "button[value=approve]").click()
-        answered = browser.find_element(By.CSS_SELECTOR, ".alert").text
+        answered = alert(browser)
         after_stale = run_status(served, second)
         # A forged CSRF token: refused on the page, the gate still waits.
         third = start_run(served)
@@ -139,7 +144,7 @@ def test_run_graph_live_then_approved_on_the_page(project: Path, serve, browser)
         browser.get(f"{served.url}/runs/{third}")
         browser.execute_script("for (const i of document.querySelectorAll('input[name=csrf]')) i.value = 'forged-' + 'x'.repeat(40)")
         browser.find_element(By.CSS_SELECTOR, "button[value=approve]").click()
-        forged = browser.find_element(By.CSS_SELECTOR, ".alert").text
+        forged = alert(browser)
         still = run_status(served, third)["status"]
         errors(browser)
         # Approve pressed on the page, with a comment: the run goes on to its end.
@@ -210,7 +215,7 @@ def test_another_tenants_run_is_not_shown(project: Path, serve, browser, parac, 
         sign_in(browser, served.url, tokens["bob"])
         wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "nav[aria-label=Dashboard]"))
         browser.get(f"{served.url}/runs/{run_id}")
-        refused = browser.find_element(By.CSS_SELECTOR, ".alert").text
+        refused = alert(browser)
         listed = browser.get(f"{served.url}/runs") or browser.find_element(By.TAG_NAME, "main").text
         forged = httpx.post(f"{served.url}/runs/{run_id}/action", cookies={"parac_session": tokens["bob"]},
                             data={"action": "cancel"}, timeout=30)
