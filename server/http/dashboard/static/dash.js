@@ -37,7 +37,7 @@ function levels(steps, depends) {
 
 function drawGraph(svg, steps, depends) {
   const level = levels(steps, depends);
-  const narrow = svg.clientWidth < 600;
+  const narrow = svg.parentNode.clientWidth < 600;
   const W = 150, H = 36, GX = 40, GY = 22;
   const rows = {};
   const place = {};
@@ -112,7 +112,11 @@ function watchRun(root) {
   };
   on("workflow.step.end", ended);
   on("workflow.step.skip", ended);
-  on("workflow.approval.requested", (e) => { setStep(e.step, "waiting_approval"); if (spans[e.step]) spans[e.step].status = "waiting_approval"; });
+  on("workflow.approval.requested", (e) => {
+    setStep(e.step, "waiting_approval");
+    const span = spans[e.step] || (spans[e.step] = { start: secs(e.ts), end: null });
+    span.status = "waiting_approval";
+  });
   const runStatus = (status) => {
     root.dataset.status = status;
     const badge = document.querySelector("#run-status .status");
