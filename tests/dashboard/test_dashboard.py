@@ -12,6 +12,7 @@ import httpx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from support.auth_server import add_serve_settings
 from support.parac_serve import GATED_WORKFLOW as WORKFLOW
 from support.runtime import write_script
 from support.tenants import two_tenants
@@ -169,7 +170,7 @@ def test_verify_before_and_after_tampering(project: Path, serve, browser):
         wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "nav[aria-label=Dashboard]"))
         browser.get(served.url + "/audit")
         browser.find_element(By.ID, "verify").click()
-        intact = browser.find_element(By.ID, "verified").text
+        intact = wait(browser, lambda d: d.find_elements(By.ID, "verified"))[0].text
         db = project / ".parac" / "state" / "parac.db"
         conn = sqlite3.connect(db, isolation_level=None)
         conn.execute("DROP TRIGGER IF EXISTS audit_no_update")
@@ -177,7 +178,7 @@ def test_verify_before_and_after_tampering(project: Path, serve, browser):
         conn.close()
         browser.get(served.url + "/audit")
         browser.find_element(By.ID, "verify").click()
-        tampered = browser.find_element(By.ID, "verified").text
+        tampered = wait(browser, lambda d: d.find_elements(By.ID, "verified"))[0].text
     assert intact.startswith("The trail is intact")
     assert "tampered" in tampered and "#2" in tampered
 
@@ -230,3 +231,61 @@ def test_another_tenants_run_is_not_shown(project: Path, serve, browser, parac, 
     assert forged.status_code == 403 and "CSRF" in forged.text
     assert cancel.status_code == 404 and run_id in cancel.text
     assert status == "waiting_approval"
+
+
+def test_an_expired_jwt_is_refused_on_the_login_page(project: Path, serve, browser):
+    import jwt
+
+    (project / ".parac/jwt.key").write_text("k" * 48 + "\n")
+    add_serve_settings(project, "  jwt:\n    issuer: https://idp.example\n    audience: parac-api\n"
+                                "    key_file: jwt.key\n    role_claim: groups\n    roles: {parac-ops: operator}\n")
+    now = int(time.time())
+
+    def make(**overrides) -> str:
+        claims = {"iss": "https://idp.example", "aud": "parac-api", "sub": "alice", "exp": now + 600,
+                  "groups": ["parac-ops"], **overrides}
+        return jwt.encode(claims, "k" * 48, algorithm="HS256")
+
+    with serve(project) as served:
+        sign_in(browser, served.url, make(exp=now - 3600))
+        refused = alert(browser)
+        shown = browser.current_url
+        sign_in(browser, served.url, make())
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "nav[aria-label=Dashboard]"))
+        who = browser.find_element(By.CSS_SELECTOR, ".who").text
+    assert "/login" in shown and "expired" in refused
+    assert who == "jwt:alice · operator"
+
+
+def test_keyboard_and_colour_schemes(project: Path, serve, browser, tmp_path: Path):
+    from selenium.webdriver.common.keys import Keys
+
+    with serve(project, env={"PARAC_MCP_TOKEN": TOKEN}) as served:
+        sign_in(browser, served.url, TOKEN)
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "nav[aria-label=Dashboard]"))
+        browser.get(served.url + "/tools")
+        body = browser.find_element(By.TAG_NAME, "body")
+        body.send_keys(Keys.TAB)
+        first = browser.switch_to.active_element.text
+        browser.switch_to.active_element.send_keys(Keys.ENTER)
+        skipped_to = browser.switch_to.active_element.get_attribute("id")
+        for _ in range(20):  # on through the page to the policy check's tool field; type, and submit by Enter
+            browser.switch_to.active_element.send_keys(Keys.TAB)
+            if browser.switch_to.active_element.get_attribute("id") == "c-tool":
+                break
+        browser.switch_to.active_element.send_keys("file_read", Keys.ENTER)
+        decided = wait(browser, lambda d: d.find_elements(By.ID, "decision"))[0].text
+        unlabelled = browser.execute_script(
+            "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
+            ".filter(e => !(e.labels && e.labels.length)).map(e => e.name)")
+        backgrounds = {}
+        for scheme in ("light", "dark"):
+            browser.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                                    {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+            browser.get(served.url + "/")
+            backgrounds[scheme] = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+            browser.save_screenshot(str(tmp_path / f"overview-{scheme}.png"))
+    assert first == "Skip to content" and skipped_to == "main"
+    assert "file_read" in decided and ("Allowed" in decided or "Denied" in decided)
+    assert unlabelled == []
+    assert backgrounds["light"] == "rgb(255, 255, 255)" and backgrounds["dark"] == "rgb(13, 17, 23)"
