@@ -35,6 +35,22 @@ class AuthConfigError(ParacError):
     """The authentication settings cannot be used; the message (and diagnostics) say where."""
 
 
+@dataclass(frozen=True)
+class SessionCookie:
+    """A browser's credential: the cookie `name` holds a token the other credentials accept (set by the dashboard's
+    login form: Secure, HttpOnly, SameSite=Strict). It is read only on paths under `prefix` and not under any of
+    `excluded` (the API and /mcp keep to headers, so a cookie can never make a cross-site call count there), and a
+    page request refused for want of a credential is sent to `login` instead of a 401 body."""
+
+    name: str
+    login: str
+    prefix: str = "/"
+    excluded: tuple[str, ...] = ()
+
+    def applies(self, path: str) -> bool:
+        return path.startswith(self.prefix) and not any(path == e or path.startswith(e + "/") for e in self.excluded)
+
+
 @dataclass
 class Gate:
     """What a request must pass. `home` is the workspace whose audit trail records denials no tenant owns;
@@ -53,6 +69,11 @@ class Gate:
     home: Path | None = None
     public_paths: tuple[str, ...] = ()
     challenge: str = ""
+    session: SessionCookie | None = None
+
+    def is_public(self, path: str) -> bool:
+        """Served without a credential: a listed path, or one under a listed prefix ending in "/"."""
+        return path in self.public_paths or any(p.endswith("/") and path.startswith(p) for p in self.public_paths)
 
     @property
     def required(self) -> bool:

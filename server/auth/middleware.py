@@ -96,7 +96,7 @@ class Authenticate:
             caller, body = None, None
             if not self._required:
                 caller = self._local
-            elif scope["path"] not in self.gate.public_paths:
+            elif not self.gate.is_public(scope["path"]):
                 caller, body, claims = await self._authenticate(scope, headers, receive)
                 caller = self._tenant(caller, claims)
                 self._limit(caller)
@@ -153,6 +153,9 @@ class Authenticate:
             return Caller(key.role, key.key_id, kind="hmac"), body, None  # type: ignore[arg-type]
         scheme, _, presented = (_text(headers, b"authorization") or "").partition(" ")
         presented = presented.strip()
+        cookie = self._session(scope, headers) if not scheme else None
+        if cookie:
+            scheme, presented = "bearer", cookie
         if not scheme:
             raise Refused(401, "this server needs a credential: 'Authorization: Bearer <token>' or a signed request "
                           "(X-Parac-Key, X-Parac-Timestamp, X-Parac-Signature)")
@@ -170,6 +173,21 @@ class Authenticate:
                 raise Refused(401, str(refusal), error="invalid_token") from None
             return gate.jwt.caller(claims), None, claims
         raise Refused(401, "unknown token", error="invalid_token")
+
+    def _session(self, scope: dict[str, Any], headers: dict[bytes, bytes]) -> str | None:
+        """The token a session cookie holds, on the paths that take one."""
+        session = self.gate.session
+        if session is None or not session.applies(scope["path"]):
+            return None
+        from http.cookies import SimpleCookie
+
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(_text(headers, b"cookie") or "")
+        except Exception:  # a malformed Cookie header is no credential
+            return None
+        morsel = jar.get(session.name)
+        return morsel.value if morsel is not None and morsel.value else None
 
     def _tenant(self, caller: Caller, claims: dict[str, Any] | None) -> Caller:
         tenants = self.gate.tenants
@@ -197,6 +215,9 @@ class Authenticate:
                                   headers=[(b"retry-after", retry_after(wait).encode())], audit=first)
         if refusal.audit:
             await self._audit(scope, refusal, client)
+        if self._to_login(scope, refusal):
+            await self._redirect_to_login(scope, send, refusal)
+            return
         extra: dict[str, Any] = {}
         headers = [*refusal.headers, *_cors_headers(cors)]
         if refusal.status == 401:
@@ -207,6 +228,27 @@ class Authenticate:
             (b"content-type", PROBLEM_TYPE.encode()), (b"content-length", str(len(body)).encode()), *headers,
         ]})
         await send({"type": "http.response.body", "body": body})
+
+    def _to_login(self, scope: dict[str, Any], refusal: Refused) -> bool:
+        """A page a browser navigated to (GET on a session path) that wants a credential goes to the login form."""
+        session = self.gate.session
+        return (session is not None and refusal.status == 401 and scope["method"] == "GET"
+                and session.applies(scope["path"]))
+
+    async def _redirect_to_login(self, scope: dict[str, Any], send: Any, refusal: Refused) -> None:
+        """303 to the login form, saying why (the refusal's detail: "unknown token", "token expired"), and the
+        session cookie cleared, so a rejected token is not presented again."""
+        from urllib.parse import urlencode
+
+        session = self.gate.session
+        assert session is not None
+        asked = {"error": refusal.detail} if refusal.error is not None else {}  # a token was presented and refused
+        target = session.login + "?" + urlencode({**asked, "next": scope["path"]})
+        await send({"type": "http.response.start", "status": 303, "headers": [
+            (b"location", target.encode()), (b"content-length", b"0"), (b"cache-control", b"no-store"),
+            (b"set-cookie", f"{session.name}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict".encode()),
+        ]})
+        await send({"type": "http.response.body", "body": b""})
 
     def _challenge(self, refusal: Refused) -> str:
         challenge = 'Bearer realm="parac"'

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
 
 from . import health, streams
+from .dashboard.pages import routes as dashboard_routes
 from .openapi import docs_routes
 from .operations import OPERATIONS, Operations
 from .problems import Problem, on_http_exception, on_problem, on_unexpected
@@ -50,12 +51,15 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
 
     ready = anyio.Event()
     operations = Operations(workspaces)
+    stream_routes = streams.routes(workspaces, operations)
     api = [
-        *streams.routes(workspaces, operations),
+        *stream_routes,
         *(Route(op.path, operations.endpoint(op), methods=[op.method]) for op in OPERATIONS
           if (op.method, op.path) not in streams.OWN),
     ]
-    routes = [*health.routes(workspaces, ready), *docs_routes(API, workspaces), Mount(API, routes=api)]
+    routes = [*health.routes(workspaces, ready), *docs_routes(API, workspaces), Mount(API, routes=api),
+              *dashboard_routes(operations, stream_routes)]
+    use_session(gate, options.path)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -94,6 +98,17 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
             await rest(scope, receive, send)
 
     return Served(Authenticate(dispatch, gate), ready)
+
+
+def use_session(gate: Gate, mcp_path: str) -> None:
+    """Let the dashboard's pages take the session cookie its login form sets (never the API, /mcp, the probes or
+    the docs: those keep to headers), and serve the login form and the static files to anyone."""
+    from parac.server.auth.gate import SessionCookie
+
+    from .dashboard.pages import LOGIN, SESSION
+
+    gate.session = SessionCookie(SESSION, LOGIN, "/", excluded=(API, mcp_path, "/health", "/docs", "/openapi.json"))
+    gate.public_paths = (*gate.public_paths, LOGIN, "/static/")
 
 
 async def refuse(send: Any, status: int, detail: str) -> None:

@@ -9,6 +9,8 @@ import sqlite3
 
 import httpx
 
+from support.tenants import two_tenants
+
 
 def _runs(root: Path) -> list[str]:
     path = root / ".parac" / "state" / "parac.db"
@@ -24,15 +26,9 @@ def _runs(root: Path) -> list[str]:
 
 
 def test_two_tenants_stay_apart(project: Path, serve, parac, tmp_path: Path):
-    team_a, team_b = tmp_path / "team-a", tmp_path / "team-b"
-    assert parac("init", str(team_a)).code == 0
-    assert parac("init", str(team_b), "--template", "empty").code == 0
-    tokens = {name: parac("token", "create", "--role", "operator", "--name", name, "--json", cwd=project).json()["token"]
-              for name in ("alice", "bob")}
-    tenants = tmp_path / "tenants.yaml"
-    tenants.write_text(f"tenants:\n  a:\n    workspace: {team_a}\n    tokens: [alice]\n"
-                       f"  b:\n    workspace: {team_b}\n    tokens: [bob]\n")
-    with serve(project, args=("--tenants", str(tenants))) as served:
+    both = two_tenants(parac, project, tmp_path, b_template="empty")
+    team_a, team_b, tokens = both.team_a, both.team_b, both.tokens
+    with serve(project, args=("--tenants", str(both.file))) as served:
         alice = httpx.Client(base_url=served.api, headers={"Authorization": f"Bearer {tokens['alice']}"}, timeout=60)
         bob = httpx.Client(base_url=served.api, headers={"Authorization": f"Bearer {tokens['bob']}"}, timeout=60)
         run = alice.post("/workflows/code-review/runs", json={"inputs": {"change": "x"}, "dry_run": "echo"})

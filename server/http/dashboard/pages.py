@@ -1,0 +1,292 @@
+"""The dashboard's routes: one handler per page, each a few tool calls (`calls.Calls`) rendered by a template.
+
+Everything a page shows comes from the tools the REST routes run, for the caller the authentication middleware
+established (a session cookie holding a token, `parac.server.auth.gate.SessionCookie`); every form posts a CSRF
+token (`csrf.py`). A refusal (403, 404, 409, 422: another tenant's run, a run that does not exist, a gate already
+answered) is rendered on the page with its status, and nothing is changed. The live parts (a run's events, a chat)
+are the REST face's own SSE endpoints, mounted again here so the cookie reaches them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..problems import Problem
+from . import csrf
+from .calls import Calls
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from ..operations import Operations
+
+HERE = Path(__file__).parent
+SESSION = "parac_session"
+LOGIN = "/login"
+PAGES = (("/", "Overview"), ("/agents", "Agents"), ("/runs", "Runs"), ("/costs", "Costs"), ("/audit", "Audit"),
+         ("/chat", "Chat"), ("/tools", "Tools and policies"))
+RUN_ACTIONS = ("approve", "reject", "cancel", "resume")
+RUN_STATUSES = ("pending", "running", "waiting_approval", "completed", "failed", "cancelled")
+PAGE_SIZE = 50
+
+
+def templates() -> Environment:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(), trim_blocks=True,
+                      lstrip_blocks=True)
+    env.filters["usd"] = lambda value: f"${(value or 0):,.4f}"
+    env.filters["json"] = _pretty
+    return env
+
+
+def _pretty(value: Any) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+class Dashboard:
+    def __init__(self, operations: Operations, stream_endpoints: dict[str, Any]) -> None:
+        self.calls = Calls(operations)
+        self.env = templates()
+        self.streams = stream_endpoints
+
+    # -- rendering -------------------------------------------------------------------------------------------------
+
+    def render(self, request: Request, template: str, code: int = 200, /, **context: Any) -> Response:
+        token, new = csrf.token_of(request)
+        caller = getattr(request.state, "caller", None)
+        html = self.env.get_template(template).render(
+            request=request, csrf=token, pages=PAGES, path=request.url.path, caller=caller, **context)
+        response = Response(html, code, media_type="text/html; charset=utf-8",
+                            headers={"cache-control": "no-store", "x-frame-options": "DENY",
+                                     "content-security-policy": "default-src 'self'; frame-ancestors 'none'"})
+        if new:
+            csrf.remember(response, token)
+        return response
+
+    def refused(self, request: Request, problem: Problem, title: str) -> Response:
+        return self.render(request, "error.html", problem.status, title=title, problem=problem)
+
+    def page(self, build: Any, template: str, title: str) -> Any:
+        """A GET page: `build(request)` gives the template's context; a refusal is shown on the page."""
+        async def endpoint(request: Request) -> Response:
+            try:
+                context = await build(request)
+            except Problem as problem:
+                return self.refused(request, problem, title)
+            return self.render(request, template, title=title, **context)
+
+        endpoint.__name__ = build.__name__
+        return endpoint
+
+    # -- login -----------------------------------------------------------------------------------------------------
+
+    async def login_form(self, request: Request) -> Response:
+        return self.render(request, "login.html", title="Sign in", error=request.query_params.get("error"),
+                           next=_local(request.query_params.get("next")))
+
+    async def login(self, request: Request) -> Response:
+        """Keep the token in the session cookie and go on; the middleware judges it on the next request (a wrong
+        or expired token comes back here with the reason)."""
+        try:
+            fields = await csrf.check(request)
+        except csrf.CsrfRefused as refusal:
+            return self.render(request, "login.html", 403, title="Sign in", error=str(refusal), next="/")
+        token = fields.get("token", "").strip()
+        if not token:
+            return self.render(request, "login.html", 422, title="Sign in", error="enter a token", next="/")
+        response = RedirectResponse(_local(fields.get("next")), 303)
+        response.set_cookie(SESSION, token, path="/", secure=True, httponly=True, samesite="strict")
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        try:
+            await csrf.check(request)
+        except csrf.CsrfRefused as refusal:
+            return self.refused(request, Problem(403, str(refusal)), "Sign out")
+        response = RedirectResponse(LOGIN, 303)
+        response.delete_cookie(SESSION, path="/", secure=True, httponly=True, samesite="strict")
+        return response
+
+    # -- pages -----------------------------------------------------------------------------------------------------
+
+    async def overview(self, request: Request) -> dict[str, Any]:
+        call = self.calls.call(request)
+        plugins = await self.calls.tool(request, "list_plugins", limit=200)
+        budgets = await self.calls.tool(request, "budget_status")
+        today = await self.calls.tool(request, "cost_report", by="day", since="1d")
+        runs = await self.calls.resource(request, "parac://runs{?limit,cursor}", limit="200")
+        providers = await self.models(request)
+        waiting = [run for run in runs["runs"] if run["status"] == "waiting_approval"]
+        return {"workspace": (await call.workspace()).root, "plugins": plugins["plugins"], "budgets": budgets,
+                "today": today, "providers": providers, "waiting": waiting}
+
+    async def models(self, request: Request) -> list[dict[str, Any]]:
+        """What `GET /chat/models` answers: each model in use, its provider, whether it is reachable."""
+        import json
+
+        answer = await self.streams["/chat/models"](request)
+        return json.loads(bytes(answer.body))["models"]
+
+    async def agents(self, request: Request) -> dict[str, Any]:
+        listed = await self.calls.tool(request, "list_agents", limit=200, cursor=request.query_params.get("cursor"))
+        return {"agents": listed["agents"], "next_cursor": listed["next_cursor"]}
+
+    async def agent(self, request: Request) -> dict[str, Any]:
+        name = request.path_params["name"]
+        if name not in (await self.calls.call(request).workspace()).agent_names():
+            raise Problem(404, f'unknown agent "{name[:200]}"')
+        detail = await self.calls.tool(request, "get_agent", name=name)
+        tools = detail["fields"].get("tools") or []
+        grants = [await self.calls.tool(request, "policy_check", tool=str(tool), agent=name) for tool in tools]
+        costs = await self.calls.tool(request, "cost_report", by="agent")
+        spent = next((row for row in costs["rows"] if row["key"] == name), None)
+        return {"agent": detail, "grants": grants, "spent": spent}
+
+    async def runs(self, request: Request) -> dict[str, Any]:
+        query = request.query_params
+        page = await self.calls.resource(request, "parac://runs{?limit,cursor}", limit=str(PAGE_SIZE),
+                                         cursor=query.get("cursor") or None)
+        status, workflow = query.get("status") or "", query.get("workflow") or ""
+        rows = [run for run in page["runs"] if (not status or run["status"] == status)
+                and (not workflow or workflow.lower() in run["workflow"].lower())]
+        return {"runs": rows, "next_cursor": page["next_cursor"], "status": status, "workflow": workflow,
+                "statuses": RUN_STATUSES}
+
+    async def run(self, request: Request) -> dict[str, Any]:
+        run_id = request.path_params["run_id"]
+        status = await self.calls.tool(request, "workflow_status", run_id=run_id)
+        detail = await self.calls.resource(request, "parac://runs/{id}", id=run_id)
+        depends: dict[str, list[str]] = {}
+        try:
+            spec = await self.calls.tool(request, "get_workflow", name=status["workflow"])
+            steps = (spec.get("spec") or {}).get("steps") or []
+            depends = {step["id"]: list(step.get("depends_on") or []) for step in steps}
+        except Problem:
+            pass  # a workflow since removed: its steps are drawn in order, without edges
+        return {"run": status, "detail": detail, "depends": depends, "actions": RUN_ACTIONS}
+
+    async def run_action(self, request: Request) -> Response:
+        """Approve or reject a waiting gate (with a comment), cancel or resume: the tool's refusal on the page."""
+        run_id = request.path_params["run_id"]
+        try:
+            fields = await csrf.check(request)
+            action = fields.get("action", "")
+            if action not in RUN_ACTIONS:
+                raise Problem(422, f"unknown action {action[:50]!r}; one of: {', '.join(RUN_ACTIONS)}")
+            comment = fields.get("comment") or None
+            if action in ("approve", "reject"):
+                await self.calls.tool(request, f"{action}_step", run_id=run_id, step=fields.get("step", ""),
+                                      comment=comment)
+            else:
+                await self.calls.tool(request, f"{action}_run", run_id=run_id)
+        except csrf.CsrfRefused as refusal:
+            return self.refused(request, Problem(403, str(refusal)), f"Run {run_id}")
+        except Problem as problem:
+            return self.refused(request, problem, f"Run {run_id}")
+        return RedirectResponse(f"/runs/{quote(run_id)}?done={action}", 303)
+
+    async def costs(self, request: Request) -> dict[str, Any]:
+        since = request.query_params.get("since") or "30d"
+        reports = {by: await self.calls.tool(request, "cost_report", by=by, since=since)
+                   for by in ("day", "agent", "model")}
+        budgets = await self.calls.tool(request, "budget_status")
+        return {"reports": reports, "budgets": budgets, "since": since}
+
+    async def audit(self, request: Request, verified: Any = None) -> dict[str, Any]:
+        query = request.query_params
+        page = await self.calls.tool(request, "list_audit_entries", limit=PAGE_SIZE, cursor=query.get("cursor") or None)
+        action, actor, outcome = query.get("action") or "", query.get("actor") or "", query.get("outcome") or ""
+        rows = [e for e in page["entries"] if (not action or e["action"].startswith(action))
+                and (not actor or actor in (e.get("actor") or "")) and (not outcome or e.get("outcome") == outcome)]
+        return {"entries": rows, "next_cursor": page["next_cursor"], "action": action, "actor": actor,
+                "outcome": outcome, "verified": verified}
+
+    async def verify(self, request: Request) -> Response:
+        try:
+            await csrf.check(request)
+            verified = await self.calls.tool(request, "audit_verify")
+            context = await self.audit(request, verified)
+        except csrf.CsrfRefused as refusal:
+            return self.refused(request, Problem(403, str(refusal)), "Audit")
+        except Problem as problem:
+            return self.refused(request, problem, "Audit")
+        return self.render(request, "audit.html", title="Audit", **context)
+
+    async def chat(self, request: Request) -> dict[str, Any]:
+        listed = await self.calls.tool(request, "list_agents", limit=200)
+        names = [row["name"] for row in listed["agents"]]
+        default = next((name for name in ("chat", "base") if name in names), names[0] if names else "")
+        return {"agents": names, "default": default, "models": await self.models(request)}
+
+    async def tools(self, request: Request, decision: Any = None, asked: Any = None) -> dict[str, Any]:
+        listed = await self.calls.tool(request, "list_tools", limit=200, cursor=request.query_params.get("cursor"))
+        agents = await self.calls.tool(request, "list_agents", limit=200)
+        return {"tools": listed["tools"], "next_cursor": listed["next_cursor"], "decision": decision,
+                "asked": asked or {}, "agents": [row["name"] for row in agents["agents"]]}
+
+    async def policy_check(self, request: Request) -> Response:
+        try:
+            fields = await csrf.check(request)
+            asked = {key: fields.get(key) or None for key in ("tool", "agent", "workflow")}
+            decision = await self.calls.tool(request, "policy_check", **asked)
+            context = await self.tools(request, decision, asked)
+        except csrf.CsrfRefused as refusal:
+            return self.refused(request, Problem(403, str(refusal)), "Tools and policies")
+        except Problem as problem:
+            return self.refused(request, problem, "Tools and policies")
+        return self.render(request, "tools.html", title="Tools and policies", **context)
+
+    async def chat_stream(self, request: Request) -> Response:
+        """The REST face's `POST /chat/stream`, once the request's CSRF header matches (the body is its JSON)."""
+        import hmac
+
+        presented, expected = request.headers.get(csrf.HEADER, ""), request.cookies.get(csrf.COOKIE, "")
+        if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
+            raise Problem(403, "this request's CSRF token does not match this browser's: reload the page")
+        return await self.streams["/chat/stream"](request)
+
+    # -- routes ----------------------------------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        page = self.page
+        return [
+            Route(LOGIN, self.login_form, methods=["GET"]),
+            Route(LOGIN, self.login, methods=["POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Route("/", page(self.overview, "overview.html", "Overview"), methods=["GET"]),
+            Route("/agents", page(self.agents, "agents.html", "Agents"), methods=["GET"]),
+            Route("/agents/{name}", page(self.agent, "agent.html", "Agent"), methods=["GET"]),
+            Route("/runs", page(self.runs, "runs.html", "Runs"), methods=["GET"]),
+            Route("/runs/{run_id}", page(self.run, "run.html", "Run"), methods=["GET"]),
+            Route("/runs/{run_id}/events", self.streams["/runs/{run_id}/events"], methods=["GET"]),
+            Route("/runs/{run_id}/action", self.run_action, methods=["POST"]),
+            Route("/costs", page(self.costs, "costs.html", "Costs"), methods=["GET"]),
+            Route("/audit", page(self.audit, "audit.html", "Audit"), methods=["GET"]),
+            Route("/audit/verify", self.verify, methods=["POST"]),
+            Route("/chat", page(self.chat, "chat.html", "Chat"), methods=["GET"]),
+            Route("/chat/stream", self.chat_stream, methods=["POST"]),
+            Route("/tools", page(self.tools, "tools.html", "Tools and policies"), methods=["GET"]),
+            Route("/tools/check", self.policy_check, methods=["POST"]),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+
+
+def _local(target: str | None) -> str:
+    """Where to go after signing in: a path of this server only (never another site: an open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def routes(operations: Operations, stream_routes: list[Any]) -> list[BaseRoute]:
+    return Dashboard(operations, {route.path: route.endpoint for route in stream_routes}).routes()
