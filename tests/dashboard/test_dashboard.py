@@ -184,7 +184,8 @@ def test_verify_before_and_after_tampering(project: Path, serve, browser):
 
 
 def test_chat_streams_with_thinking_folded(project: Path, serve, browser, tmp_path: Path):
-    model = write_script(tmp_path / "think.yaml", [{"thinking": "weighing the words", "text": "an answer, streamed"}])
+    write_script(project / "think.yaml", [{"thinking": "weighing the words", "text": "an answer, streamed"}])
+    model = "scripted:think.yaml"  # a client's scripted:PATH is relative to the workspace
     with serve(project, env={"PARAC_MCP_TOKEN": TOKEN}) as served:
         sign_in(browser, served.url, TOKEN)
         wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "nav[aria-label=Dashboard]"))
