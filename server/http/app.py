@@ -1,5 +1,5 @@
-"""The `parac serve` application: REST under `/api/v1`, SSE streams, health probes, OpenAPI and its docs page, and
-the Streamable HTTP MCP endpoint at `/mcp`, in one ASGI app.
+"""The `parac serve` application: REST under `/api/v1`, SSE streams, health probes, OpenAPI and its docs page, the
+A2A agent cards and endpoints (`a2a`), and the Streamable HTTP MCP endpoint at `/mcp`, in one ASGI app.
 
 `/mcp` is the same application `parac mcp serve --transport http` runs (with its bearer tokens, Origin/Host checks,
 event store), serving the default workspace with the same `ParacApp`, hence the same `Host`, as the REST routes:
@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
 
-from . import health, streams
+from . import a2a, health, streams
 from .dashboard.pages import routes as dashboard_routes
 from .openapi import docs_routes
 from .operations import OPERATIONS, Operations
@@ -58,7 +58,7 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
           if (op.method, op.path) not in streams.OWN),
     ]
     routes = [*health.routes(workspaces, ready), *docs_routes(API, workspaces), Mount(API, routes=api),
-              *dashboard_routes(operations, stream_routes)]
+              *dashboard_routes(operations, stream_routes), *a2a.routes(workspaces, gate)]
     use_session(gate, options.path)
 
     @asynccontextmanager
