@@ -81,9 +81,12 @@ class A2AFace:
             raise Problem(501, "A2A needs the a2a-sdk: pip install 'parac[a2a]'")
         return workspace, published_names(workspace)
 
-    async def target(self, request: Request, role: str, what: str) -> tuple[Call, Workspace, list[str], str | None]:
+    async def target(self, request: Request, runs: bool) -> tuple[Call, Workspace, list[str], str | None]:
+        """The caller (holding the role: `run_agent`'s when the request `runs` an agent, else viewer), its
+        workspace, the agents published there, and the one the path names (404 unless published)."""
         call = call_for(request, self.workspaces)
-        require(call, role, what)
+        require(call, call.app.faces.tools["run_agent"].role if runs else "viewer",
+                f"{request.method} {request.url.path}")
         workspace, names = await self.published(call)
         name = request.path_params.get("name")
         if name is not None and name not in names:
@@ -91,7 +94,7 @@ class A2AFace:
         return call, workspace, names, name
 
     async def card(self, request: Request) -> Response:
-        _, workspace, names, name = await self.target(request, "viewer", f"GET {request.url.path}")
+        _, workspace, names, name = await self.target(request, runs=False)
         from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 
         return JSONResponse(agent_card_to_dict(self.agent_card(workspace, names, name, str(request.base_url))))
@@ -136,9 +139,7 @@ class A2AFace:
         )
 
     async def rpc(self, request: Request) -> Response:
-        call = call_for(request, self.workspaces)
-        role = call.app.faces.tools["run_agent"].role if _runs(await request.body()) else "viewer"
-        call, workspace, names, name = await self.target(request, role, f"POST {request.url.path}")
+        call, workspace, names, name = await self.target(request, runs=_runs(await request.body()))
         if name is None and not names:
             raise Problem(404, "this workspace publishes no A2A agent (serve.a2a.agents in parac.yaml)")
         key = (id(call.app), name)

@@ -139,3 +139,15 @@ def test_a_chosen_set_is_published_and_checked(project: Path, serve, parac):
     result = answer.json()["result"]  # the workspace's endpoint runs the only agent published
     assert result["status"]["state"] == "completed" and result["artifacts"][0]["parts"][0]["text"] == "only one"
     assert off.status_code == 404
+
+
+def test_the_sdk_is_imported_by_the_first_a2a_request_only():
+    """`parac serve` mounts the A2A routes and loads the a2a plugin without importing the SDK (its start and every
+    other face pay nothing for it)."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom parac.server.http import a2a\nimport parac.plugins.a2a\n"
+              "a2a.routes(None, None)\nprint(sorted({m.split('.')[0] for m in sys.modules if m == 'a2a' or m.startswith('a2a.')}))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
