@@ -101,13 +101,14 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
 
 
 def use_session(gate: Gate, mcp_path: str) -> None:
-    """Let the dashboard's pages take the session cookie its login form sets (never the API, /mcp, the probes or
-    the docs: those keep to headers), and serve the login form and the static files to anyone."""
+    """Let the dashboard's pages take the session cookie its login form sets (never the API, /mcp, A2A, the probes
+    or the docs: those keep to headers), and serve the login form and the static files to anyone."""
     from parac.server.auth.gate import SessionCookie
 
     from .dashboard.pages import LOGIN, SESSION
 
-    gate.session = SessionCookie(SESSION, LOGIN, "/", excluded=(API, mcp_path, "/health", "/docs", "/openapi.json"))
+    excluded = (API, mcp_path, a2a.PREFIX, a2a.CARD_PATH, "/health", "/docs", "/openapi.json")
+    gate.session = SessionCookie(SESSION, LOGIN, "/", excluded=excluded)
     gate.public_paths = (*gate.public_paths, LOGIN, "/static/")
 
 

@@ -50,6 +50,10 @@ def test_the_a2a_client_sends_streams_gets_and_cancels(project: Path, serve, par
                     seen["send_anonymous"] = await anonymous.post(served.url + "/a2a/helper/", json={
                         "jsonrpc": "2.0", "id": 1, "method": "message/send",
                         "params": {"message": {"role": "user", "parts": [{"kind": "text", "text": "x"}], "messageId": "m"}}})
+                    # the dashboard's session cookie never counts here: a cross-site form could send it
+                    seen["send_with_cookie"] = await anonymous.post(
+                        served.url + "/a2a/helper/", headers={"Cookie": f"parac_session={operator}"},
+                        content=b'{"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {}}')
                     seen["card"] = (await http.get(served.url + "/.well-known/agent-card.json")).json()
                     seen["helper_card"] = (await http.get(served.url + "/a2a/helper/.well-known/agent-card.json")).json()
                     seen["unknown_card"] = await http.get(served.url + "/a2a/nobody/.well-known/agent-card.json")
@@ -84,6 +88,7 @@ def test_the_a2a_client_sends_streams_gets_and_cancels(project: Path, serve, par
 
             seen = asyncio.run(scenario())
     assert seen["card_anonymous"].status_code == 401 and seen["send_anonymous"].status_code == 401
+    assert seen["send_with_cookie"].status_code == 401
     card, helper_card = seen["card"], seen["helper_card"]
     assert {"helper", "slow", "coder"} <= {skill["id"] for skill in card["skills"]}
     assert card["supportedInterfaces"][0]["url"] == served.url + "/a2a/"
