@@ -20,6 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SKILL_NAME_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+A2A_PREFIX = "a2a:"
+"""A workflow step's ``agent: a2a:URL`` names a remote A2A agent, not one of the workspace's."""
+AGENT_REF_PATTERN = r"^(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}|a2a:https?://[^\s]+)$"
+AgentRef = Annotated[str, Field(pattern=AGENT_REF_PATTERN, max_length=2048)]
 Usd = Annotated[float, Field(ge=0)]
 ModelId = Annotated[str, Field(min_length=1)]  # "" is no model: refused rather than read as "none given"
 
@@ -161,7 +165,7 @@ class WorkSpec(Spec):
 
     type: Literal["agent", "tool", "approval", "human", "workflow", "council"] = Field("agent", description="What it does: run an agent, call a tool, wait for a person's approval, wait for a person's answer to a form (human), run another workflow, or ask a council of agents.")
     description: str | None = Field(None, description="What it is for.")
-    agent: Name | None = Field(None, description="The agent that runs it (type agent); defaults to the step id or state name.")
+    agent: AgentRef | None = Field(None, description="The agent that runs it (type agent); defaults to the step id or state name. ``a2a:URL`` sends the task to a remote A2A agent through the ``a2a_send`` tool (policies must grant it).")
     task: str | None = Field(None, description="The agent's task, a Jinja2 template over ``inputs`` and ``steps`` (or ``state`` and ``states``).")
     tool: Name | None = Field(None, description="The tool to call (type tool).")
     arguments: dict[str, Any] | None = Field(None, description="The tool's arguments; string values are templates.")
@@ -204,6 +208,12 @@ class WorkSpec(Spec):
             except SchemaError as exc:
                 raise ValueError(f"not a JSON Schema: {exc.message}") from None
         return value
+
+    @property
+    def remote_agent(self) -> str | None:
+        """The URL of the remote A2A agent this work is for (``agent: a2a:URL``), else None."""
+        agent = self.agent if self.type == "agent" else None
+        return agent[len(A2A_PREFIX):] if agent is not None and agent.startswith(A2A_PREFIX) else None
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Self:
@@ -463,6 +473,13 @@ class RateLimit(Spec):
     burst: Annotated[int, Field(ge=1)] = Field(description="Requests allowed at once after a quiet spell.")
 
 
+class A2ASettings(Spec):
+    """Which agents ``parac serve`` publishes over the Agent2Agent protocol (needs the ``a2a`` extra)."""
+
+    enabled: bool = Field(True, description="Publish agents over A2A (when the a2a-sdk is installed); false: no A2A routes.")
+    agents: list[Name] | None = Field(None, description="The agents published, each at ``/a2a/NAME/``; all of the workspace's when omitted.")
+
+
 class ServeSettings(Spec):
     """How ``parac serve`` authenticates and guards its HTTP requests (bearer tokens come from ``parac token``)."""
 
@@ -473,6 +490,7 @@ class ServeSettings(Spec):
     cors_origins: list[str] = Field(default_factory=_empty_list, description="Origins whose pages may read the API's answers (CORS).")
     max_body_bytes: Annotated[int, Field(ge=1024)] | None = Field(None, description="Largest request body accepted (default 4 MiB).")
     rate_limit: RateLimit | None = Field(None, description="Per-credential rate limit (default 50/s, burst 100).")
+    a2a: A2ASettings = Field(default_factory=A2ASettings, description="Agents published over A2A (agent cards, ``message/send``, ``message/stream``, ``tasks/get``, ``tasks/cancel``).")
 
 
 class MemorySettings(Spec):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from .diagnostics import Diagnostic, suggestion
 from .sources import Loc, SourceDoc
-from .specs import NAME_PATTERN, SKILL_NAME_PATTERN
+from .specs import AGENT_REF_PATTERN, NAME_PATTERN, SKILL_NAME_PATTERN
 
 
 def schema_diagnostics(model: type[BaseModel], exc: ValidationError, doc: SourceDoc) -> list[Diagnostic]:
@@ -61,6 +61,7 @@ def _type_message(error: Any) -> str:
 
 _PATTERN_HINTS = {
     NAME_PATTERN: "a name starts with a letter or digit and holds only letters, digits, '_', '.' and '-'",
+    AGENT_REF_PATTERN: "an agent's name (letters, digits, '_', '.', '-'; 64 at most) or a2a:URL (a remote A2A agent)",
     SKILL_NAME_PATTERN: "a skill name holds lowercase letters, digits and single hyphens",
 }
 

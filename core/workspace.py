@@ -427,10 +427,14 @@ class Workspace:
         return []
 
     def _check_project(self, entry: Entry[ProjectSettings]) -> list[Diagnostic]:
+        out: list[Diagnostic] = []
         model = entry.spec.default_model
         if model and not self._knows_model(model):
-            return [self._unknown_model(entry, ("default_model",), model)]
-        return []
+            out.append(self._unknown_model(entry, ("default_model",), model))
+        published = entry.spec.serve.a2a.agents or []
+        named = [(("serve", "a2a", "agents", index), agent) for index, agent in enumerate(published)]
+        out.extend(self._unknown_agents(entry, named, self.agent_names()))
+        return out
 
     def _check_agent(self, entry: Entry[AgentSpec]) -> list[Diagnostic]:
         spec = entry.spec
@@ -583,7 +587,7 @@ class Workspace:
     def _check_step_target(self, entry: Entry[WorkflowSpec], at: Loc, step: Any, agent: str | None) -> list[Diagnostic]:
         """What a step (``at`` ``("steps", index)``), a state (``("states", name)``) or a tree's action names must
         exist; ``agent`` is the agent it runs (its own id or state name when it names none)."""
-        if agent is not None:
+        if agent is not None and step.remote_agent is None:  # a remote A2A agent is checked when it is called
             loc = (*at, "agent") if step.agent else (*at, "id") if at[0] != "states" else at
             problems = self._unknown_agents(entry, [(loc, agent)], self.agent_names())
             if problems:
@@ -699,7 +703,7 @@ def _workflow_agents(entry: Entry[WorkflowSpec]) -> set[str]:
         return set()
     out: set[str] = set()
     for name, work in _workflow_work(entry.spec):
-        if work.type == "agent":
+        if work.type == "agent" and work.remote_agent is None:
             out.add(work.agent or name)
         elif work.type == "council":
             out |= {*work.agents, *([work.judge] if work.judge else [])}

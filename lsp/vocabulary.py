@@ -51,6 +51,7 @@ REFERENCES: dict[tuple[str, tuple[str, ...]], Target] = {
     ("workflow", ("root", "*", "action", "workflow")): "workflow",
     ("workflow", ("root", "*", "action", "model")): "model",
     ("project", ("default_model",)): "model",
+    ("project", ("serve", "a2a", "agents")): "agent",
     ("policy", ("allow", "tools")): "tool",
     ("policy", ("allow", "agents")): "agent",
     ("policy", ("allow", "workflows")): "workflow",
@@ -164,7 +165,8 @@ def implicit_agent_step(doc: Document, path: tuple[str | int, ...]) -> bool:
 
 
 def agent_references(core: Workspace, name: str) -> list[tuple[Path, tuple[str | int, ...]]]:
-    """Every place in the workspace that names agent ``name``: children's ``parent``, workflow steps, policy grants.
+    """Every place in the workspace that names agent ``name``: children's ``parent``, workflow steps, policy grants,
+    the agents ``parac serve`` publishes over A2A.
 
     A step without ``agent`` names its agent by its ``id``; that place is reported as the id.
     """
@@ -185,4 +187,9 @@ def agent_references(core: Workspace, name: str) -> list[tuple[Path, tuple[str |
             for position, agent in enumerate(grant.agents or []):
                 if agent == name:
                     out.append((entry.path, ("allow", index, "agents", position)))
+    settings = core.settings_entry
+    if settings is not None and settings.path is not None and settings.spec is not None:
+        published = settings.spec.serve.a2a.agents or []
+        out.extend((settings.path, ("serve", "a2a", "agents", position)) for position, agent in enumerate(published)
+                   if agent == name)
     return out

@@ -25,10 +25,11 @@ The hooks are listed, with what each receives, in :mod:`parac.server.hookspecs`.
 commands or makes HTTP requests does it through the workspace's confinement, offered here too: the call's
 ``ctx.policies`` (a :class:`ToolContext` field; ``Policies.for_root`` reads them outside a call) gives the
 workspace's ``file_jail``, ``command_policy`` and ``http_policy``; ``run_command`` and ``http_request`` act under
-them; every refusal is a ``ConfinementError``. ``open_memory`` gives a tool the workspace's memory (of
-``ctx.workspace``). ``cached_schema`` keeps the JSON Schemas parac's own tools derive
-from their types between runs; for any other code it simply builds them. parac's own built-in plugins
-(``parac.plugins``) use this module and nothing more (the governance plugin, which is that enforcement, excepted).
+them, ``check_url`` judges a URL for a client that makes its own requests; every refusal is a
+``ConfinementError``. ``open_memory`` gives a tool the workspace's memory (of ``ctx.workspace``). ``cached_schema``
+keeps the JSON Schemas parac's own tools derive from their types between runs; for any other code it simply builds
+them. parac's own built-in plugins (``parac.plugins``) use this module and nothing more (the governance plugin,
+which is that enforcement, excepted).
 
 A plugin that keeps state about the workspace it serves (what it opened, counters, a connection) defines
 ``parac_plugin()``: each host then registers the object that call returns, with ``@hookimpl`` methods, instead of
@@ -57,7 +58,7 @@ import pluggy
 
 from parac.core.calls import CallDenied, LLMCall, ToolCall
 from parac.core.catalog import Skill
-from parac.core.confine import ConfinementError, FileJail, http_request, run_command
+from parac.core.confine import ConfinementError, FileJail, check_url, http_request, run_command
 from parac.core.memory import Memory, MemoryError, open_memory
 from parac.core.policy import Policies
 from parac.core.providers import (
@@ -106,6 +107,7 @@ __all__ = [
     "WorkflowSpec",
     "approx_tokens",
     "cached_schema",
+    "check_url",
     "hookimpl",
     "http_request",
     "message_text",

@@ -119,7 +119,9 @@ def _plan_steps(
     for step_id, step, conditional in _in_order(spec, by_id, context):
         kind = step_kind(step)
         entry = StepPlan(prefix + step_id, kind, conditional=conditional)
-        if kind == "agent":
+        if kind == "agent" and step.remote_agent is not None:  # a remote A2A agent: its owner pays for its models
+            entry.agent = step.agent_name
+        elif kind == "agent":
             task = templates.render(step.task or "", context, where=f"step {step_id!r} task")
             estimate = services.runtime.estimate(step.agent_name, task, model=model or step.model)
             entry.agent = step.agent_name

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 EventSink = Callable[[str, dict[str, Any]], None]
 
+A2A_TOOL = "a2a_send"
+"""The tool a step's remote agent (``agent: a2a:URL``) is called through."""
+
 #: Agent run statuses that a retry cannot change: a refusal by a policy or budget, a model that never stops.
 _FINAL_AGENT_STATUSES = frozenset({"denied", "max_iterations"})
 
@@ -81,6 +84,8 @@ class WorkspaceServices:
         return replace(self.context, workflow=ctx.workflow, run_id=run_id, step=ctx.step_id)
 
     async def run_agent(self, ctx: StepContext, step: Any, task: str) -> StepOutcome:
+        if step.remote_agent is not None:
+            return await self.send_remote(ctx, step.remote_agent, task)
         name = step.agent_name
         result = await self.runtime.run(
             name,
@@ -113,6 +118,16 @@ class WorkspaceServices:
         except CouncilFailed as exc:
             raise StepFailed(str(exc), retryable=exc.retryable, cost=exc.cost) from exc
         return StepOutcome(outcome, cost)
+
+    async def send_remote(self, ctx: StepContext, url: str, task: str) -> StepOutcome:
+        """``agent: a2a:URL``: the task goes to the remote agent as a call of the tool :data:`A2A_TOOL`, which a
+        plugin provides (the core speaks no A2A), so the policies decide and the audit records it as any tool call."""
+        catalog = self.workspace.catalog
+        if catalog is None or A2A_TOOL not in catalog.tools:
+            raise StepFailed(f'agent "a2a:{url}" needs the tool "{A2A_TOOL}", which no plugin provides (install parac[a2a])',
+                             retryable=False)
+        outcome = await self.call_tool(ctx, A2A_TOOL, {"url": url, "message": task})
+        return StepOutcome(outcome.output["output"] if isinstance(outcome.output, dict) else outcome.output)
 
     async def call_tool(self, ctx: StepContext, tool: str, args: dict) -> StepOutcome:
         catalog = self.workspace.catalog

@@ -1,5 +1,5 @@
-"""The `parac serve` application: REST under `/api/v1`, SSE streams, health probes, OpenAPI and its docs page, and
-the Streamable HTTP MCP endpoint at `/mcp`, in one ASGI app.
+"""The `parac serve` application: REST under `/api/v1`, SSE streams, health probes, OpenAPI and its docs page, the
+A2A agent cards and endpoints (`a2a`), and the Streamable HTTP MCP endpoint at `/mcp`, in one ASGI app.
 
 `/mcp` is the same application `parac mcp serve --transport http` runs (with its bearer tokens, Origin/Host checks,
 event store), serving the default workspace with the same `ParacApp`, hence the same `Host`, as the REST routes:
@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
 
-from . import health, streams
+from . import a2a, health, streams
 from .dashboard.pages import routes as dashboard_routes
 from .openapi import docs_routes
 from .operations import OPERATIONS, Operations
@@ -58,7 +58,7 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
           if (op.method, op.path) not in streams.OWN),
     ]
     routes = [*health.routes(workspaces, ready), *docs_routes(API, workspaces), Mount(API, routes=api),
-              *dashboard_routes(operations, stream_routes)]
+              *dashboard_routes(operations, stream_routes), *a2a.routes(workspaces, gate)]
     use_session(gate, options.path)
 
     @asynccontextmanager
@@ -101,13 +101,14 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
 
 
 def use_session(gate: Gate, mcp_path: str) -> None:
-    """Let the dashboard's pages take the session cookie its login form sets (never the API, /mcp, the probes or
-    the docs: those keep to headers), and serve the login form and the static files to anyone."""
+    """Let the dashboard's pages take the session cookie its login form sets (never the API, /mcp, A2A, the probes
+    or the docs: those keep to headers), and serve the login form and the static files to anyone."""
     from parac.server.auth.gate import SessionCookie
 
     from .dashboard.pages import LOGIN, SESSION
 
-    gate.session = SessionCookie(SESSION, LOGIN, "/", excluded=(API, mcp_path, "/health", "/docs", "/openapi.json"))
+    excluded = (API, mcp_path, a2a.PREFIX, a2a.CARD_PATH, "/health", "/docs", "/openapi.json")
+    gate.session = SessionCookie(SESSION, LOGIN, "/", excluded=excluded)
     gate.public_paths = (*gate.public_paths, LOGIN, "/static/")
 
 

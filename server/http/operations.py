@@ -24,6 +24,8 @@ from .problems import Problem, from_error
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
+    from parac.core.providers import TextSink
+    from parac.core.runtime import AgentResult, StepSink
     from parac.server.mcp.app import ParacApp
     from parac.server.mcp.call import Call
     from parac.server.mcp.faces import TemplateFace, ToolFace
@@ -269,13 +271,11 @@ class Operations:
         The run belongs to the server, not to the request: a client that goes away stops receiving, and the run
         goes on to its end (its costs are recorded either way), unless the request said `cancel_on_disconnect`."""
         import time
-        from dataclasses import replace
 
         import anyio
         from sse_starlette import EventSourceResponse
 
-        from parac.mcp_tools.agents_run import agent_run, confined_model
-        from parac.server.mcp.call import governed, offer
+        from parac.server.mcp.call import offer
 
         send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any]]](10_000)
         started = time.time()
@@ -290,15 +290,10 @@ class Operations:
             if name != "thinking" or show_thinking:
                 offer(send, (name, data))
 
-        async def invoke(call: Call, arguments: dict[str, Any]) -> Any:
-            # a stream is its own wait; the model is confined as run_agent confines it
-            given = {k: v for k, v in arguments.items() if k != "wait"}
-            given["model"] = confined_model(given.get("model"))
-            return await agent_run(call, **given, temperature=temperature, on_text=on_text, on_step=on_step)
-
         async def produce() -> None:
             try:
-                result = await governed(call, replace(face, invoke=invoke), arguments)
+                result = await governed_run(call, face, arguments, on_text=on_text, on_step=on_step,
+                                            temperature=temperature)
                 timings = {"started_at": started, "first_content_s": round(first[0] - started, 6) if first else None,
                            "total_s": round(time.time() - started, 6)}
                 offer(send, ("complete", {**result.to_json(transcript=False), "timings": timings}))
@@ -326,3 +321,22 @@ class Operations:
             return EventSourceResponse(events_with_run(), ping=PING_S, send_timeout=SEND_TIMEOUT_S)
         self.background.start_soon(produce)
         return EventSourceResponse(events(), ping=PING_S, send_timeout=SEND_TIMEOUT_S)
+
+
+async def governed_run(call: Call, face: ToolFace, arguments: dict[str, Any], *, on_text: TextSink | None = None,
+                       on_step: StepSink | None = None, temperature: float | None = None) -> AgentResult:
+    """An agent run as the `run_agent` tool's call (`governed`: the governance hooks, one audit entry naming the
+    caller), with the runtime's sinks attached: what a streamed REST run, a chat and an A2A task run. `face` is
+    `run_agent`'s and `arguments` were checked by it."""
+    from dataclasses import replace
+
+    from parac.mcp_tools.agents_run import agent_run, confined_model
+    from parac.server.mcp.call import governed
+
+    async def invoke(call: Call, arguments: dict[str, Any]) -> Any:
+        # a stream is its own wait; the model is confined as run_agent confines it
+        given = {k: v for k, v in arguments.items() if k != "wait"}
+        given["model"] = confined_model(given.get("model"))
+        return await agent_run(call, **given, temperature=temperature, on_text=on_text, on_step=on_step)
+
+    return await governed(call, replace(face, invoke=invoke), arguments)

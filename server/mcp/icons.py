@@ -14,8 +14,9 @@ from typing import Any
 
 SERVER = "parac"
 FALLBACK = "plugin"
-ALIASES = {"workflows_run": "workflows", "workflows_replay": "workflows", "agents_run": "agents", "registry": "plugins", "scaffold": "workspace"}
-"""Modules of `parac.mcp_tools` whose name is not the picture's."""
+ALIASES = {"workflows_run": "workflows", "workflows_replay": "workflows", "agents_run": "agents", "registry": "plugins",
+           "scaffold": "workspace", "a2a": "external"}
+"""Families (modules of `parac.mcp_tools`, plugins) whose name is not the picture's."""
 
 
 @functools.cache

@@ -13,6 +13,7 @@ import httpx
 from support.openai_server import OpenAIServer, Reply
 from support.parac_serve import parac_serve
 from support.runtime import set_settings
+from support.serving import until
 
 
 def _ledger(project: Path, model: str) -> list[str]:
@@ -25,14 +26,6 @@ def _ledger(project: Path, model: str) -> list[str]:
         conn.close()
 
 
-def _until(check, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return value
-
-
 def test_a_client_that_leaves_does_not_stop_the_run_unless_it_asked(project: Path, serve):
     with OpenAIServer() as llm:
         set_settings(project, providers={"local": {"api_base": llm.base_url, "timeout_s": 60, "max_retries": 0}})
@@ -43,10 +36,10 @@ def test_a_client_that_leaves_does_not_stop_the_run_unless_it_asked(project: Pat
                 body = {"task": "x", "model": f"local/{model}", "stream": True, "cancel_on_disconnect": cancel}
                 with httpx.stream("POST", served.api + "/agents/coder/runs", json=body, timeout=60) as response:
                     assert response.status_code == 200
-                    _until(lambda: llm.requests_for(model))
+                    until(lambda: llm.requests_for(model))
                 # the client has gone
-            cancelled = _until(lambda: _ledger(project, "goes"))
-            stayed = _until(lambda: _ledger(project, "stays"))  # written when the hang ends, 2 s later
+            cancelled = until(lambda: _ledger(project, "goes"))
+            stayed = until(lambda: _ledger(project, "stays"))  # written when the hang ends, 2 s later
     assert cancelled == ["cancelled"]
     assert stayed and "cancelled" not in stayed  # the run went on to the model's answer (a 504 here)
 
@@ -59,14 +52,14 @@ def test_sigterm_leaves_a_running_workflow_resumable(project: Path):
         llm.script("slow", Reply.hang(60))  # the first call hangs; later ones answer
         with parac_serve(project, args=("--grace", "2")) as served:
             run_id = httpx.post(served.api + "/workflows/one/runs", json={"model": "local/slow"}, timeout=60).json()["run_id"]
-            _until(lambda: llm.requests_for("slow"))
+            until(lambda: llm.requests_for("slow"))
             started = time.monotonic()
             served.proc.send_signal(signal.SIGTERM)
             code = served.proc.wait(timeout=30)
             stopped_in = time.monotonic() - started
             log = served.log()
         with parac_serve(project, args=("--resume-runs",)) as again:
-            finished = _until(lambda: (r := httpx.get(f"{again.api}/runs/{run_id}").json())["status"] == "completed" and r)
+            finished = until(lambda: (r := httpx.get(f"{again.api}/runs/{run_id}").json())["status"] == "completed" and r)
     # uvicorn shuts down gracefully, then re-raises the signal it caught, so the exit status says SIGTERM
     assert code == -signal.SIGTERM and stopped_in < 15 and "Traceback" not in log
     assert finished["steps"][0]["status"] == "completed"

@@ -27,3 +27,12 @@ def wait_until_listening(proc: subprocess.Popen, port: int, *, why: Callable[[],
         except OSError:
             assert time.monotonic() < deadline, "the server did not start listening"
             time.sleep(0.05)
+
+
+def until(check: Callable[[], object], timeout: float = 60) -> object:
+    """``check()``'s first true value, asked every 0.1 s; fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return value
