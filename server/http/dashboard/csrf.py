@@ -14,13 +14,17 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
+from parac.core.errors import ParacBaseError
+
 COOKIE = "parac_csrf"
 FIELD = "csrf"
 HEADER = "x-csrf-token"
 
 
-class CsrfRefused(Exception):
+class CsrfRefused(ParacBaseError):
     """The request's token is missing or not the cookie's: it did not come from one of our pages."""
+
+    public = True
 
 
 def token_of(request: Request) -> tuple[str, bool]:
