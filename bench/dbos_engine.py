@@ -1,7 +1,8 @@
 """The dbos engine: per-step overhead against a bare DBOS workflow with the same steps, and the throughput of a
 fan-out with 1, 2 and 4 workers, the embedded engine beside them. Run: ``.venv/bin/python bench/dbos_engine.py``.
 
-Both chains use one worker process, the same queue polling interval and the same Postgres, taking turns; a chain of
+Both chains use one worker process, the same polling intervals (queue and results, 50 ms) and the same Postgres,
+taking turns; a chain of
 N steps is N enqueue → dequeue → step → result hops in both, so the ratio is parac's own cost per step (template
 rendering, the scheduler, spec parsing, the services' tool call with its governance hooks).
 """
@@ -44,14 +45,14 @@ async def one(i: int) -> int:
 async def chain(n: int) -> int:
     for i in range(n):
         handle = await QUEUE.enqueue_async(one, i)
-        await handle.get_result()
+        await handle.get_result(polling_interval_sec=0.05)
     return n
 
 DBOS.launch()
 QUEUE = DBOS.register_queue("bare.steps", worker_concurrency=8, polling_interval_sec=0.05)
 for line in sys.stdin:
     start = time.perf_counter()
-    DBOS.start_workflow(chain, int(line)).get_result()
+    DBOS.start_workflow(chain, int(line)).get_result(polling_interval_sec=0.05)
     print(time.perf_counter() - start, flush=True)
 '''
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..diagnostics import ParacError
@@ -42,6 +42,17 @@ def engine_choice(workspace: Workspace) -> EngineChoice:
     if not settings.database_url:
         raise ParacError(f"parac.yaml: engine.kind is dbos but no engine.database_url is set (nor {DATABASE_URL_ENV})")
     return EngineChoice("dbos", settings.database_url, settings.queue)
+
+
+def dbos_runs(workspace: Workspace) -> Any:
+    """The dbos engine's client (:class:`~parac.core.engines.dbos.DbosRuns`, to close after use) when the workspace
+    runs on it, else None: the faces then enqueue runs for ``parac worker`` processes instead of running them."""
+    choice = engine_choice(workspace)
+    if choice.kind != "dbos":
+        return None
+    from .dbos import DbosRuns
+
+    return DbosRuns(choice.database_url or "", choice.queue)
 
 
 def redact_url(url: str) -> str:

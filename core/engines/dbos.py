@@ -53,6 +53,8 @@ PARAC_VERSION = package_version("parac")
 #: A worker whose heartbeat is older than this is taken for dead and its pending workflows are recovered.
 DEAD_AFTER_S = 3.0
 HEARTBEAT_S = 0.5
+#: How often queues are polled for work, and a run's waits for its steps' ends (DBOS's default is 1 s, which
+#: would add up to a second to every step of a chain).
 QUEUE_POLL_S = 0.05
 #: How long an approval gate with no ``timeout_s`` waits: a year, durably (DBOS needs a finite timeout).
 GATE_WAIT_S = 365 * 86400.0
@@ -261,7 +263,7 @@ async def run_workflow(run_id: str, name: str, definition: dict, inputs: dict, o
 
     await act(scheduler.restore({}))
     while handles:
-        done = await DBOS.wait_first_async(list(handles.values()))
+        done = await DBOS.wait_first_async(list(handles.values()), polling_interval_sec=QUEUE_POLL_S)
         step_id = done.get_workflow_id().rsplit("/", 1)[1]
         del handles[step_id]
         end = await done.get_result()
@@ -395,7 +397,7 @@ async def _sub_workflow(run_id: str, step: StepSpec, inputs: dict, options: dict
     with SetWorkflowID(child_id):
         handle = await DBOS.start_workflow_async(run_workflow, child_id, step.workflow or "",
                                                  child["definition"], child["inputs"], options, queue, charged)
-    result = await handle.get_result()
+    result = await handle.get_result(polling_interval_sec=QUEUE_POLL_S)
     if result["status"] != "completed":
         return _end("failed", 1, error=f"sub-workflow {step.workflow!r} (run {child_id}) {result['status']}: "
                                        f"{result['error']}", cost=result["cost"])
@@ -480,29 +482,34 @@ class DbosRuns:
             entry = child.output if child.status == "SUCCESS" and isinstance(child.output, dict) else {
                 "status": _STATUS.get(child.status, child.status.lower()), "output": None, "error": None,
                 "attempts": 0, "cost": 0.0}
+            if child.status == "PENDING" and self._gate_waiting(child.workflow_id):
+                entry["status"] = "waiting_approval"
             steps.append({"id": child.workflow_id.rsplit("/", 1)[1], **entry})
         status = _STATUS.get(run.status, run.status.lower())
         args = (run.input or {}).get("args") or [None] * 2
         return {"run_id": run_id, "workflow": args[1], "status": status, "steps": steps, "outputs": None, "cost": 0.0,
                 "error": str(run.error) if run.error else None}
 
+    def _gate_waiting(self, workflow_id: str) -> dict | None:
+        event = self.client.get_event(workflow_id, "approval", timeout_seconds=0)
+        return event if event and event.get("status") == "waiting" else None
+
     def waiting(self, run_id: str | None = None) -> list[dict]:
         """Gates waiting for a person (of one run and its sub-runs, or of every run)."""
         prefix = {"workflow_id_prefix": run_id} if run_id else {}
         out = []
-        for wf in self.client.list_workflows(status="PENDING", name="parac.step", **prefix):
-            event = self.client.get_event(wf.workflow_id, "approval", timeout_seconds=0)
-            if event and event.get("status") == "waiting":
+        for wf in self.client.list_workflows(status="PENDING", name="parac.step", load_input=False,
+                                             load_output=False, **prefix):
+            event = self._gate_waiting(wf.workflow_id)
+            if event is not None:
                 out.append({"run_id": event["run_id"], "step_id": event["step"], "message": event["message"]})
         return out
 
     def decide(self, run_id: str, step: str, *, approved: bool, actor: str, comment: str | None = None) -> dict:
         """Answer a waiting gate from any process; refuses a gate that is not waiting (nothing is sent)."""
         target = f"{run_id}/{step}"
-        event = self.client.get_event(target, "approval", timeout_seconds=0)
-        if not event or event.get("status") != "waiting":
-            state = event.get("status") if event else "not waiting"
-            raise ParacError(f"step {step!r} of run {run_id} is not waiting for approval ({state})")
+        if self._gate_waiting(target) is None:
+            raise ParacError(f"step {step!r} of run {run_id} is not waiting for approval")
         self.client.send(target, {"approved": approved, "by": actor, "comment": comment}, topic="approval",
                          idempotency_key=f"{target}:decision")
         return {"run_id": run_id, "step": step, "status": "approved" if approved else "rejected", "by": actor,

@@ -50,32 +50,18 @@ def _runner(state: State, on_event: Any = None) -> WorkflowRunner:
 
 
 def _dbos_runs(state: State) -> Any:
-    """The dbos engine's runs (:class:`~parac.core.engines.dbos.DbosRuns`) when the workspace uses it, else None:
-    then runs are enqueued for ``parac worker`` processes instead of run here."""
-    from parac.core.engines import engine_choice
+    """The dbos engine's client when the workspace runs on it (runs go to ``parac worker`` processes), else None."""
+    from parac.core.engines import dbos_runs
 
-    choice = engine_choice(state.open_workspace())
-    if choice.kind != "dbos":
-        return None
-    from parac.core.engines.dbos import DbosRuns
-
-    return DbosRuns(choice.database_url or "", choice.queue)
+    return dbos_runs(state.open_workspace())
 
 
 def _run_on_dbos(state: State, runs: Any, name: str, pairs: tuple[str, ...], options: Any, as_json: bool) -> None:
     """Check and plan the run here (a budget refusal starts nothing), enqueue it, and wait for the workers."""
     from parac.core.workflows import RunResult
-    from parac.core.workflows import checkpoints as cp
-    from parac.core.workflows.runs import BudgetRefused
 
     with _runner(state) as runner:
-        spec = runner.services.workflow_spec(name)
-        inputs = runner.engine.prepare(name, spec, _inputs(pairs), text_inputs=True)
-        run_id = cp.new_run_id()
-        plan = runner.plan(name, inputs, model=options.model)
-        refusal = plan.refusal()
-        if refusal is not None:
-            raise BudgetRefused(refusal, plan)
+        run_id, spec, inputs = runner.admit(name, _inputs(pairs), options, text_inputs=True)
     runs.enqueue(run_id, name, spec, inputs, options)
     if not as_json:
         click.echo(f"run {run_id} enqueued on {runs.queue}; waiting for a worker", err=True)
