@@ -47,6 +47,7 @@ from ..workflows.graph import step_kind
 from ..workflows.inputs import bind_inputs
 from ..workflows.scheduler import DagScheduler, Settle, Start
 from . import redact_url
+from .spend import SharedSpend
 
 APP_NAME = "parac"
 PARAC_VERSION = package_version("parac")
@@ -77,10 +78,18 @@ def check_database(url: str) -> None:
     """Fail early and clearly when the database cannot be reached (naming the URL without its password)."""
     try:
         with psycopg.connect(url, connect_timeout=5) as conn:
-            conn.execute(_SCHEMA)
+            create_schema(conn, _SCHEMA)
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ParacError(f"cannot reach the workflow database {redact_url(url)}: {reason}") from None
+
+
+def create_schema(conn: psycopg.Connection, ddl: str) -> None:
+    """Create parac's tables; workers starting together take turns (Postgres's ``CREATE TABLE IF NOT EXISTS``
+    races with itself), under a transaction-scoped advisory lock."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('parac.schema'))")
+        conn.execute(ddl)
 
 
 def check_version(url: str, mine: str = PARAC_VERSION) -> None:
@@ -119,13 +128,16 @@ class Worker:
         queue: str = "parac",
         concurrency: int = 8,
         executor_id: str | None = None,
+        spend: SharedSpend | None = None,
     ) -> None:
         self.url = url
+        self.spend = spend
         self.queue = queue
         self.concurrency = concurrency
         self.services = services
         self.executor_id = executor_id
         self._stop = threading.Event()
+        self._launched = threading.Event()  # DBOS is up: this worker may recover others' workflows
         self._beat: threading.Thread | None = None
         self.steps: Any = None  # the steps queue, registered at launch
 
@@ -133,6 +145,11 @@ class Worker:
         check_database(self.url)
         check_version(self.url)
         self.executor_id = self._claim_executor_id()
+        if self.spend is not None:
+            self.spend.executor_id = self.executor_id
+        # beat from the claim on: DBOS's launch can take seconds on a loaded host, and a silent worker is dead
+        self._beat = threading.Thread(target=self._heartbeat, name="parac-heartbeat", daemon=True)
+        self._beat.start()
         DBOS(config={
             "name": APP_NAME,
             "system_database_url": self.url,
@@ -148,8 +165,7 @@ class Worker:
             steps_queue(self.queue), worker_concurrency=self.concurrency, polling_interval_sec=QUEUE_POLL_S
         )
         Worker.current = self
-        self._beat = threading.Thread(target=self._heartbeat, name="parac-heartbeat", daemon=True)
-        self._beat.start()
+        self._launched.set()
 
     def _claim_executor_id(self) -> str:
         """Register this worker under ``--id``, or ``HOST:QUEUE:N`` with the lowest N no live worker holds (a worker
@@ -183,6 +199,8 @@ class Worker:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
                 conn.execute("UPDATE parac_workers SET heartbeat = now() WHERE executor_id = %s", (self.executor_id,))
+                if not self._launched.is_set():
+                    continue
                 dead = [row[0] for row in conn.execute(
                     "DELETE FROM parac_workers WHERE heartbeat < now() - make_interval(secs => %s) "
                     "AND executor_id <> %s RETURNING executor_id",
@@ -335,9 +353,12 @@ def _end(status: str, attempts: int, *, output: Any = None, error: str | None = 
 
 async def _attempt(kind: str, step_def: dict, payload: Any, ctx: dict, timeout: float | None) -> dict:
     """One attempt of a step's work, as a DBOS step: its outcome (never an exception) is what gets checkpointed."""
-    services = _services()
+    worker = _worker()
+    services = worker.services
     step = StepSpec.model_validate(step_def)
     context = StepContext(**ctx)
+    if worker.spend is not None and context.budget_usd is not None:
+        worker.spend.run_limits[context.budget_run_id or context.run_id] = context.budget_usd
     services.event("workflow.step.start", {"run_id": context.run_id, "step": step.id, "kind": kind,
                                            "attempt": context.attempt, "idempotency_key": context.idempotency_key})
     try:
@@ -466,7 +487,7 @@ class DbosRuns:
         while handle.get_status().status in ("ENQUEUED", "PENDING", "DELAYED"):
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} did not end within {timeout}s")
-            time.sleep(0.1)
+            time.sleep(QUEUE_POLL_S)
         return self.status(run_id)
 
     def status(self, run_id: str) -> dict:

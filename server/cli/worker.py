@@ -44,11 +44,19 @@ def worker(state: State, queue: str | None, concurrency: int, executor_id: str |
     from parac.core.engines.dbos import Worker
     from parac.core.workflows.services import WorkspaceServices
 
+    from parac.core.engines.dbos import check_database
+    from parac.core.engines.spend import SharedSpend
+    from parac.core.runtime import spending_settings
+
     choice = dbos_choice(state)
+    url = choice.database_url or ""
+    check_database(url)
     host = state.host()
-    services = WorkspaceServices(state.open_workspace(), hooks=host.hooks, context=CallContext(actor=_actor()))
-    process = Worker(choice.database_url or "", services, queue=queue or choice.queue, concurrency=concurrency,
-                     executor_id=executor_id)
+    workspace = state.open_workspace()
+    spend = SharedSpend(host.hooks, url, spending_settings(workspace).budgets)
+    services = WorkspaceServices(workspace, hooks=spend, context=CallContext(actor=_actor()))
+    process = Worker(url, services, queue=queue or choice.queue, concurrency=concurrency, executor_id=executor_id,
+                     spend=spend)
     process.launch()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -61,6 +69,7 @@ def worker(state: State, queue: str | None, concurrency: int, executor_id: str |
     finally:
         process.close()
         services.close()
+        spend.close()
 
 
 @click.command("workers")

@@ -17,7 +17,7 @@ import pytest
 from tests.support.postgres import PostgresCluster
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
-WFCLI = [sys.executable, str(WORKFLOWS / "wfcli.py")]
+WFCLI = [sys.executable, str(Path(__file__).resolve().parent / "enginecli.py")]
 POLICY = "description: test tools\nallow:\n  - tools: [record, flaky, broken, probe]\n"
 _names = itertools.count()
 
@@ -51,12 +51,14 @@ class DbosProject:
         return subprocess.run([*WFCLI, *args], cwd=self.root, env=self.env, capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
 
-    def spawn(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([*WFCLI, *args], cwd=self.root, env=self.env, stdout=subprocess.PIPE,
+    def spawn(self, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen([*WFCLI, *args], cwd=cwd or self.root, env=self.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
-    def start_worker(self, *args: str) -> subprocess.Popen[str]:
-        proc = self.spawn("worker", *args)
+    def start_worker(self, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+        """A worker; ``cwd`` another checkout of the project, standing for another host (its own workspace
+        database, the same Postgres)."""
+        proc = self.spawn("worker", *args, cwd=cwd)
         self.workers.append(proc)
         return proc
 
@@ -69,7 +71,8 @@ class DbosProject:
                 if len(alive) >= count:
                     return alive
             time.sleep(0.2)
-        raise AssertionError(f"{count} workers did not come up: {self.cli('workers', '--json')}")
+        dead = [proc.communicate()[1][-2000:] for proc in self.workers if proc.poll() is not None]
+        raise AssertionError(f"{count} workers did not come up: {self.cli('workers', '--json').stdout} {dead}")
 
     def log_lines(self) -> list[dict]:
         if not self.log.exists():
