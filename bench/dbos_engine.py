@@ -31,7 +31,8 @@ TARGET = 1.3
 BARE = '''
 import sys, time
 from dbos import DBOS
-DBOS(config={"name": "bare", "system_database_url": sys.argv[1], "log_level": "WARNING"})
+DBOS(config={"name": "bare", "system_database_url": sys.argv[1], "log_level": "WARNING",
+             "notification_listener_polling_interval_sec": 0.1})  # as a parac worker's: the same DBOS settings
 
 @DBOS.step()
 async def work(i: int) -> int:
