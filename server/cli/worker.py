@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import echo_json, pass_state
-from .workflow import _actor
+from .common import cli_actor, echo_json, pass_state
 
 if TYPE_CHECKING:
     from .common import State
@@ -54,7 +53,7 @@ def worker(state: State, queue: str | None, concurrency: int, executor_id: str |
     host = state.host()
     workspace = state.open_workspace()
     spend = SharedSpend(host.hooks, url, spending_settings(workspace).budgets)
-    services = WorkspaceServices(workspace, hooks=spend, context=CallContext(actor=_actor()))
+    services = WorkspaceServices(workspace, hooks=spend, context=CallContext(actor=cli_actor()))
     process = Worker(url, services, queue=queue or choice.queue, concurrency=concurrency, executor_id=executor_id,
                      spend=spend)
     process.launch()

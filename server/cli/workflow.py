@@ -390,7 +390,7 @@ def _decide(
     runs = _dbos_runs(state)
     if runs is not None:
         try:
-            data = runs.decide(run_id, step, approved=approved, actor=_actor(), comment=comment)
+            data = runs.decide(run_id, step, approved=approved, actor=cli_actor(), comment=comment)
         finally:
             runs.close()
         if as_json:
