@@ -512,6 +512,15 @@ class TelemetrySettings(Spec):
     capture_content: bool = Field(False, description="Record prompts, model answers, tool arguments and results on the spans, redacted first (off: only names, sizes, tokens and costs).")
 
 
+class EngineSettings(Spec):
+    """Where workflow runs execute: the embedded SQLite engine (the default), or DBOS over Postgres, whose worker
+    processes on any host share one queue and recover each other's runs (``PARAC_DATABASE_URL`` overrides the URL)."""
+
+    kind: Literal["embedded", "dbos"] = Field("embedded", description="``embedded`` (SQLite, in-process) or ``dbos`` (Postgres, ``parac worker`` processes).")
+    database_url: Annotated[str, Field(pattern=r"^postgres(ql)?://")] | None = Field(None, description="The Postgres database of the ``dbos`` engine (``postgresql://user:password@host:port/db``).")
+    queue: Name = Field("parac", description="The queue runs are enqueued on; ``parac worker --queue`` serves one.")
+
+
 class ProjectSettings(Spec):
     """``.parac/parac.yaml``: project-wide settings."""
 
@@ -525,6 +534,7 @@ class ProjectSettings(Spec):
     mcp_servers: dict[Name, dict[str, Any]] = Field(default_factory=_empty_dict, description="External MCP servers whose tools join parac's.")
     mcp: McpSettings = Field(default_factory=McpSettings, description="The MCP server: its tool profile (``profile``), the project's own profiles (``profiles``), and its HTTP transport (``token_file``, ``oauth``, ``max_body_bytes``).")
     serve: ServeSettings = Field(default_factory=ServeSettings, description="``parac serve``: JWT and HMAC credentials, allow-lists, CORS, body cap, rate limit.")
+    engine: EngineSettings = Field(default_factory=EngineSettings, description="The workflow engine: ``embedded`` (default) or ``dbos`` over Postgres.")
     settings: dict[str, Any] = Field(default_factory=_empty_dict, description="Settings for plugins, by plugin name.")
     memory: MemorySettings = Field(default_factory=MemorySettings, description="The workspace's memory: entry size limit, retention, optional embedding model.")
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings, description="Traces sent to an OpenTelemetry collector: ``enabled``, ``endpoint``, ``service_name``, ``capture_content``.")

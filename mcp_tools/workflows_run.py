@@ -286,6 +286,19 @@ async def _runner(call: Call, **options: Any) -> WorkflowRunner:
     return WorkflowRunner(workspace, hooks=host.hooks, context=call.context, **options)
 
 
+def _result(data: dict[str, Any]) -> RunResult:
+    from parac.core.workflows.engine import RunResult
+
+    return RunResult(**data)
+
+
+async def _dbos_runs(call: Call) -> Any:
+    """The dbos engine's client when the workspace runs on it, else None (see :func:`parac.core.engines.dbos_runs`)."""
+    from parac.core.engines import dbos_runs
+
+    return dbos_runs(await call.workspace())
+
+
 async def _resume_in_background(call: Call, run_id: str) -> None:
     resume_in_background((await call.workspace()), (await call.host()), run_id, call.context)
 
@@ -410,6 +423,24 @@ def register(faces: Faces) -> None:
         options = RunOptions(
             model=_run_model(model, dry_run), auto_approve=auto_approve, pause_on_approval=wait and not asks
         )
+        runs = await _dbos_runs(call)
+        if runs is not None:  # the dbos engine: enqueue for the workers (gates are answered with approve_step)
+            try:
+                runner = await _runner(call)
+                try:
+                    run_id, spec, bound = runner.admit(name, inputs or {}, options)
+                finally:
+                    runner.close()
+                runs.enqueue(run_id, name, spec, bound, options)
+                if wait:
+                    import anyio
+
+                    data = await anyio.to_thread.run_sync(runs.wait, run_id)
+                else:
+                    data = runs.status(run_id)
+            finally:
+                runs.close()
+            return run_status(_result(data))
         runner = await _runner(call, **_people(call, asks))
         try:
             run_id = runner.create(name, inputs or {}, options, lease=wait)
@@ -425,6 +456,12 @@ def register(faces: Faces) -> None:
     @faces.tool(output=RunStatus, title="Workflow run status", links=run_link)
     async def workflow_status(call: Call, run_id: str) -> RunStatus:
         """A run's status, and each step's status, output, error, attempts and cost."""
+        runs = await _dbos_runs(call)
+        if runs is not None:
+            try:
+                return run_status(_result(runs.status(run_id)))
+            finally:
+                runs.close()
         runner = await _runner(call)
         try:
             return run_status(runner.status(run_id))
@@ -434,6 +471,13 @@ def register(faces: Faces) -> None:
     async def decide(
         call: Call, run_id: str, step: str, approved: bool, comment: str | None, resume: bool = False
     ) -> GateDecision:
+        runs = await _dbos_runs(call)
+        if runs is not None:  # the gate's worker goes on by itself
+            try:
+                data = runs.decide(run_id, step, approved=approved, actor=call.context.actor, comment=comment)
+            finally:
+                runs.close()
+            return GateDecision(**data, run_status="running", resumable=False, resumed=False)  # type: ignore[typeddict-item]
         runner = await _runner(call)
         try:
             data = runner.decide(run_id, step, approved=approved, comment=comment)
@@ -526,6 +570,13 @@ def register(faces: Faces) -> None:
     )
     async def cancel_run(call: Call, run_id: str) -> RunStatus:
         """Stop a run: the process running it stops its steps cleanly; a run nobody runs is cancelled at once."""
+        runs = await _dbos_runs(call)
+        if runs is not None:
+            try:
+                runs.cancel(run_id)
+                return run_status(_result(runs.status(run_id)))
+            finally:
+                runs.close()
         runner = await _runner(call)
         try:
             return run_status(runner.cancel(run_id))

@@ -90,6 +90,14 @@ class WorkflowRunner:
         """Check, plan and record a new run; returns its id. Then :meth:`execute` it here, or, created with
         ``lease=False``, :meth:`resume` it from another runner."""
         options = options or RunOptions()
+        run_id, spec, bound = self.admit(name, inputs, options, text_inputs=text_inputs)
+        return self.engine.create(name, spec, bound, options, run_id=run_id, lease=lease)
+
+    def admit(
+        self, name: str, inputs: dict[str, Any], options: RunOptions, *, text_inputs: bool = False
+    ) -> tuple[str, Any, dict[str, Any]]:
+        """Check and plan a new run, refusing one whose plan breaks a budget: its id, spec and bound inputs, for
+        this engine to record or for the dbos engine to enqueue (:mod:`parac.core.engines.dbos`)."""
         spec = self.services.workflow_spec(name)
         bound = self.engine.prepare(name, spec, inputs, text_inputs=text_inputs)
         run_id = cp.new_run_id()
@@ -98,7 +106,7 @@ class WorkflowRunner:
         if refusal is not None:
             self.services.event("workflow.run.refused", {"workflow": name, "reason": refusal})
             raise BudgetRefused(refusal, plan)
-        return self.engine.create(name, spec, bound, options, run_id=run_id, lease=lease)
+        return run_id, spec, bound
 
     async def execute(self, run_id: str) -> RunResult:
         return await self.engine.execute(run_id)

@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "workflow": ("parac.server.cli.workflow:workflow", "Create, run, plan, approve and resume workflows."),
     "workflows": ("parac.server.cli.workflow:workflow", "The same as workflow (plural, like agents and skills)."),
     "memory": ("parac.server.cli.memory:memory", "Add to, search, list and forget the workspace's memory."),
+    "worker": ("parac.server.cli.worker:worker", "Execute workflow runs from the dbos engine's queue."),
+    "workers": ("parac.server.cli.worker:workers", "List the dbos engine's workers and their load."),
     "costs": ("parac.server.cli.costs:costs", "Report what model calls cost."),
     "budget": ("parac.server.cli.budget:budget", "Show and set budgets."),
     "audit": ("parac.server.cli.audit:audit", "Verify, read and export the audit trail."),

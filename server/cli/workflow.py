@@ -49,6 +49,25 @@ def _runner(state: State, on_event: Any = None) -> WorkflowRunner:
     return WorkflowRunner(state.open_workspace(), hooks=host.hooks, on_event=on_event, context=context)
 
 
+def _dbos_runs(state: State) -> Any:
+    """The dbos engine's client when the workspace runs on it (runs go to ``parac worker`` processes), else None."""
+    from parac.core.engines import dbos_runs
+
+    return dbos_runs(state.open_workspace())
+
+
+def _run_on_dbos(state: State, runs: Any, name: str, pairs: tuple[str, ...], options: Any, as_json: bool) -> None:
+    """Check and plan the run here (a budget refusal starts nothing), enqueue it, and wait for the workers."""
+    from parac.core.workflows import RunResult
+
+    with _runner(state) as runner:
+        run_id, spec, inputs = runner.admit(name, _inputs(pairs), options, text_inputs=True)
+    runs.enqueue(run_id, name, spec, inputs, options)
+    if not as_json:
+        click.echo(f"run {run_id} enqueued on {runs.queue}; waiting for a worker", err=True)
+    _report(state, RunResult(**runs.wait(run_id)), as_json)
+
+
 def _inputs(pairs: tuple[str, ...]) -> dict[str, str]:
     inputs: dict[str, str] = {}
     for pair in pairs:
@@ -244,6 +263,13 @@ def run_command(
 
     options = RunOptions(model=_dry_run_model(dry_run), auto_approve=yes, max_concurrency=concurrency,
                          pause_on_approval=no_wait)
+    runs = _dbos_runs(state)
+    if runs is not None:
+        try:
+            _run_on_dbos(state, runs, name, pairs, options, as_json)
+        finally:
+            runs.close()
+        return
     progress = _Progress(not as_json, auto_approve=yes, show_thinking=show_thinking, announce_gates=not no_wait)
     with _runner(state, progress.on_event) as runner:
         run_id = runner.create(name, _inputs(pairs), options, text_inputs=True)
@@ -306,9 +332,18 @@ def _resume(runner: WorkflowRunner, progress: _Progress, run_id: str, *, yes: bo
 @pass_state
 def status_command(state: State, run_id: str, as_json: bool) -> None:
     """Show a run: its status, each step's status, output, error, attempts and cost."""
-    with _runner(state) as runner:
-        result = runner.status(run_id)
-        waiting = runner.waiting(run_id)
+    runs = _dbos_runs(state)
+    if runs is not None:
+        from parac.core.workflows import RunResult
+
+        try:
+            result, waiting = RunResult(**runs.status(run_id)), runs.waiting(run_id)
+        finally:
+            runs.close()
+    else:
+        with _runner(state) as runner:
+            result = runner.status(run_id)
+            waiting = runner.waiting(run_id)
     if as_json:
         echo_json(result.to_json())
         return
@@ -350,7 +385,19 @@ def _decide(
     state: State, run_id: str, step: str, approved: bool, comment: str | None, as_json: bool, resume: bool = False
 ) -> None:
     """Record the decision; with ``resume``, also drive the run on when no process is running it (one command for
-    a gate a ``run --no-wait`` stopped at). A process that is running it goes on by itself."""
+    a gate a ``run --no-wait`` stopped at). A process that is running it goes on by itself. With the dbos engine
+    the decision is a message to the waiting gate, which goes on on whichever worker holds it."""
+    runs = _dbos_runs(state)
+    if runs is not None:
+        try:
+            data = runs.decide(run_id, step, approved=approved, actor=cli_actor(), comment=comment)
+        finally:
+            runs.close()
+        if as_json:
+            echo_json(data)
+        else:
+            click.echo(f"step {step} of run {run_id} {data['status']} by {data['by']}")
+        return
     progress = _Progress(not as_json)
     with _runner(state, progress.on_event) as runner:
         data = runner.decide(run_id, step, approved=approved, comment=comment)
@@ -443,6 +490,14 @@ def tasks_command(state: State, role: str | None, run_id: str | None, as_json: b
 @pass_state
 def cancel_command(state: State, run_id: str, as_json: bool) -> None:
     """Stop a run: the process running it stops its steps cleanly; a run nobody runs is cancelled at once."""
+    runs = _dbos_runs(state)
+    if runs is not None:
+        try:
+            runs.cancel(run_id)
+        finally:
+            runs.close()
+        click.echo(f"run {run_id} cancelled")
+        return
     with _runner(state) as runner:
         result = runner.cancel(run_id)
     if as_json:

@@ -1,0 +1,65 @@
+"""Workflow engines: where a run executes.
+
+The embedded engine (:mod:`parac.core.workflows.engine`, SQLite, in-process) is the default. ``engine: {kind:
+dbos}`` in ``parac.yaml`` (or ``PARAC_DATABASE_URL`` in the environment) moves runs to :mod:`.dbos`: DBOS Transact
+over Postgres, whose ``parac worker`` processes on any host share a queue and recover each other's runs. This module
+only reads the setting; importing it never imports DBOS.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..diagnostics import ParacError
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+#: Overrides ``engine.database_url`` (and selects the dbos engine): a URL with a password stays out of files.
+DATABASE_URL_ENV = "PARAC_DATABASE_URL"
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    kind: str  # embedded or dbos
+    database_url: str | None = None
+    queue: str = "parac"
+
+
+def engine_choice(workspace: Workspace) -> EngineChoice:
+    """The workspace's engine: ``parac.yaml``'s ``engine:``, with ``PARAC_DATABASE_URL`` taking precedence."""
+    settings = workspace.settings.engine
+    env_url = os.environ.get(DATABASE_URL_ENV)
+    if env_url:
+        if not env_url.startswith(("postgresql://", "postgres://")):
+            raise ParacError(f"{DATABASE_URL_ENV} must be a postgresql:// URL, not {redact_url(env_url)!r}")
+        return EngineChoice("dbos", env_url, settings.queue)
+    if settings.kind == "embedded":
+        return EngineChoice("embedded")
+    if not settings.database_url:
+        raise ParacError(f"parac.yaml: engine.kind is dbos but no engine.database_url is set (nor {DATABASE_URL_ENV})")
+    return EngineChoice("dbos", settings.database_url, settings.queue)
+
+
+def dbos_runs(workspace: Workspace) -> Any:
+    """The dbos engine's client (:class:`~parac.core.engines.dbos.DbosRuns`, to close after use) when the workspace
+    runs on it, else None: the faces then enqueue runs for ``parac worker`` processes instead of running them."""
+    choice = engine_choice(workspace)
+    if choice.kind != "dbos":
+        return None
+    from .dbos import DbosRuns
+
+    return DbosRuns(choice.database_url or "", choice.queue)
+
+
+def redact_url(url: str) -> str:
+    """The URL as it may be shown: a password is replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))

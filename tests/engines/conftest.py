@@ -1,0 +1,98 @@
+"""Fixtures for the dbos engine: one real Postgres cluster per module, a fresh database per test, a project whose
+``parac.yaml`` names it, and worker processes (the real ``parac worker``, with the side-effect test plugin)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import PostgresCluster
+
+WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+WFCLI = [sys.executable, str(Path(__file__).resolve().parent / "enginecli.py")]
+POLICY = "description: test tools\nallow:\n  - tools: [record, flaky, broken, probe]\n"
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with PostgresCluster(fsync=False) as pg:
+        yield pg
+
+
+class DbosProject:
+    """A project on the dbos engine: the CLI, workers, and the side-effect log of the test tools."""
+
+    def __init__(self, root: Path, url: str) -> None:
+        self.root = root
+        self.url = url
+        self.log = root / "side-effects.jsonl"
+        self.workers: list[subprocess.Popen[str]] = []
+        (root / ".parac" / "policies" / "test-tools.yaml").write_text(POLICY)
+        settings = root / ".parac" / "parac.yaml"
+        settings.write_text(settings.read_text() + f"engine:\n  kind: dbos\n  database_url: {url}\n")
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "WFTEST_LOG": str(self.log), "PARAC_DATABASE_URL": ""}
+
+    def write_workflow(self, name: str, text: str) -> None:
+        (self.root / ".parac" / "workflows" / f"{name}.yaml").write_text(text)
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*WFCLI, *args], cwd=self.root, env=self.env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def spawn(self, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen([*WFCLI, *args], cwd=cwd or self.root, env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+    def start_worker(self, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+        """A worker; ``cwd`` another checkout of the project, standing for another host (its own workspace
+        database, the same Postgres)."""
+        proc = self.spawn("worker", *args, cwd=cwd)
+        self.workers.append(proc)
+        return proc
+
+    def wait_workers(self, count: int, timeout: float = 60) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = self.cli("workers", "--json")
+            if result.returncode == 0:
+                alive = [row for row in json.loads(result.stdout) if row["alive"]]
+                if len(alive) >= count:
+                    return alive
+            time.sleep(0.2)
+        dead = [proc.communicate()[1][-2000:] for proc in self.workers if proc.poll() is not None]
+        raise AssertionError(f"{count} workers did not come up: {self.cli('workers', '--json').stdout} {dead}")
+
+    def log_lines(self) -> list[dict]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+    def stop_workers(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def dbos_project(project: Path, cluster: PostgresCluster):
+    out = DbosProject(project, cluster.create_database(f"parac{next(_names)}"))
+    yield out
+    out.stop_workers()

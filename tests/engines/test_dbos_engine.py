@@ -1,0 +1,187 @@
+"""The dbos engine against a real Postgres and real ``parac worker`` processes (see tests/engines/conftest.py).
+
+Side effects are judged from the test tool's log (tests/workflows/sidefx_plugin.py): ``record`` appends ``start``
+then ``applied`` lines tagged with the call's idempotency key and the process id, and a call whose key was already
+applied appends ``dedup`` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+
+import pytest
+
+
+def _chain_and_fan(width: int, depth: int, sleep_s: float = 0.0) -> str:
+    """``depth`` layers of ``width`` parallel branches, each step depending on the same branch one layer up, and a
+    join at the end: width * depth + 1 steps."""
+    lines = ["concurrency: 64", "steps:"]
+    for layer in range(depth):
+        for branch in range(width):
+            dep = f", depends_on: [s{layer - 1}_{branch}]" if layer else ""
+            lines.append(f"  - {{id: s{layer}_{branch}, tool: record, arguments: {{label: s{layer}_{branch}, "
+                         f"sleep_s: {sleep_s}}}{dep}}}")
+    last = ", ".join(f"s{depth - 1}_{b}" for b in range(width))
+    lines.append(f"  - {{id: join, tool: record, arguments: {{label: join}}, depends_on: [{last}]}}")
+    return "\n".join(lines) + "\n"
+
+
+def _run_json(proc) -> dict:
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    return json.loads(out)
+
+
+def test_fifty_steps_with_parallel_branches_complete_across_three_workers(dbos_project):
+    dbos_project.write_workflow("wide", _chain_and_fan(7, 7, 0.02))  # 50 steps
+    for _ in range(3):
+        dbos_project.start_worker("--concurrency", "4")
+    workers = dbos_project.wait_workers(3)
+    assert len({row["executor_id"] for row in workers}) == 3
+    result = _run_json(dbos_project.spawn("workflow", "run", "wide", "--json"))
+    assert result["status"] == "completed", result
+    assert len(result["steps"]) == 50 and {s["status"] for s in result["steps"]} == {"completed"}
+    applied = [line for line in dbos_project.log_lines() if line["event"] == "applied"]
+    assert sorted(line["step"] for line in applied) == sorted(s["id"] for s in result["steps"])
+    assert all(line["key"] == f"{result['run_id']}:{line['step']}" for line in applied)
+    assert len({line["pid"] for line in applied}) >= 2, "the steps did not fan out to more than one worker"
+
+
+def test_sigkilled_workers_lose_no_run_and_repeat_no_finished_step(dbos_project):
+    """20 trials: a run of 12 short steps on 3 workers; one random worker is killed with SIGKILL at a random
+    moment and replaced. Every run completes, every step's side effect is applied exactly once, and the only
+    steps that start again are those in flight on a killed worker."""
+    dbos_project.write_workflow("short", _chain_and_fan(3, 4, 0.05))
+    rng = random.Random(26)
+    for _ in range(3):
+        dbos_project.start_worker("--concurrency", "4")
+    dbos_project.wait_workers(3)
+    killed: set[int] = set()
+    runs = []
+    for _trial in range(20):
+        proc = dbos_project.spawn("workflow", "run", "short", "--json")
+        time.sleep(rng.uniform(0.1, 0.8))
+        live = [w for w in dbos_project.workers if w.poll() is None]
+        victim = rng.choice(live)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        killed.add(victim.pid)
+        dbos_project.start_worker("--concurrency", "4")
+        runs.append(_run_json(proc))
+    lines = dbos_project.log_lines()
+    for result in runs:
+        assert result["status"] == "completed", result
+        for step in result["steps"]:
+            key = f"{result['run_id']}:{step['id']}"
+            mine = [line for line in lines if line["key"] == key]
+            assert sum(line["event"] == "applied" for line in mine) == 1, mine
+            starts = [line for line in mine if line["event"] in ("start", "dedup")]
+            # a step started more than once was in flight on a worker that was killed (never on a survivor)
+            assert all(line["pid"] in killed for line in starts[:-1]), mine
+    assert killed
+
+
+def test_an_approval_answered_from_another_process_continues_the_run_on_its_worker(dbos_project):
+    dbos_project.write_workflow("gated", """\
+steps:
+  - {id: before, tool: record, arguments: {label: before}}
+  - {id: gate, type: approval, depends_on: [before], message: "Ship {{ steps.before.output.label }}?"}
+  - {id: after, tool: record, arguments: {label: after}, depends_on: [gate]}
+""")
+    worker = dbos_project.start_worker()
+    dbos_project.wait_workers(1)
+    proc = dbos_project.spawn("workflow", "run", "gated", "--json")
+    deadline = time.monotonic() + 60
+    while not any(line["step"] == "before" and line["event"] == "applied" for line in dbos_project.log_lines()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    run_id = dbos_project.log_lines()[0]["run_id"]
+    while "waiting: parac workflow approve" not in (status := dbos_project.cli("workflow", "status", run_id)).stdout:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    assert "Ship before?" in status.stdout
+    assert not any(line["step"] == "after" for line in dbos_project.log_lines())
+    answer = dbos_project.cli("workflow", "approve", run_id, "gate", "--json")
+    assert answer.returncode == 0, answer.stderr
+    result = _run_json(proc)
+    assert result["status"] == "completed"
+    gate = next(step for step in result["steps"] if step["id"] == "gate")
+    assert gate["output"]["approved"] is True and gate["output"]["by"].startswith("cli")
+    assert [line["pid"] for line in dbos_project.log_lines() if line["event"] == "applied"] == [worker.pid] * 2
+    again = dbos_project.cli("workflow", "approve", run_id, "gate")
+    assert again.returncode == 1 and "not waiting" in again.stderr
+
+
+def test_an_unreachable_database_is_named_without_its_password(dbos_project, cluster):
+    settings = dbos_project.root / ".parac" / "parac.yaml"
+    settings.write_text(settings.read_text().replace(
+        dbos_project.url, f"postgresql://parac:s3cret-pw@127.0.0.1:{cluster.port + 1}/nowhere"))
+    for args in (("worker",), ("workflow", "run", "nothing")):
+        result = dbos_project.cli(*args)
+        assert result.returncode == 1
+        assert f"127.0.0.1:{cluster.port + 1}/nowhere" in result.stderr
+        assert "s3cret-pw" not in result.stderr + result.stdout
+        assert "Traceback" not in result.stderr
+
+
+def test_a_bad_engine_setting_is_refused_at_its_line(dbos_project):
+    settings = dbos_project.root / ".parac" / "parac.yaml"
+    settings.write_text(settings.read_text().replace("kind: dbos", "kind: dbs"))
+    result = dbos_project.cli("validate")
+    assert result.returncode == 1
+    assert "parac.yaml:" in result.stdout + result.stderr and "kind" in result.stdout + result.stderr
+
+
+def test_a_worker_older_than_the_database_is_refused(dbos_project):
+    import psycopg
+
+    from parac.core.engines.dbos import check_database
+
+    check_database(dbos_project.url)
+    with psycopg.connect(dbos_project.url) as conn:
+        conn.execute("INSERT INTO parac_meta VALUES ('version', '999.0')")
+    result = dbos_project.cli("worker")
+    assert result.returncode == 1
+    assert "999.0" in result.stderr and "upgrade" in result.stderr
+
+
+def test_a_run_keeps_its_definition_when_the_file_changes(dbos_project):
+    dbos_project.write_workflow("edit", """\
+steps:
+  - {id: one, tool: record, arguments: {label: one, sleep_s: 1.0}}
+  - {id: two, tool: record, arguments: {label: old}, depends_on: [one]}
+""")
+    dbos_project.start_worker()
+    dbos_project.wait_workers(1)
+    proc = dbos_project.spawn("workflow", "run", "edit", "--json")
+    deadline = time.monotonic() + 60
+    while not any(line["event"] == "start" for line in dbos_project.log_lines()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    dbos_project.write_workflow("edit", """\
+steps:
+  - {id: one, tool: record, arguments: {label: one}}
+  - {id: two, tool: record, arguments: {label: new}, depends_on: [one]}
+""")
+    result = _run_json(proc)
+    assert result["status"] == "completed"
+    assert [s["output"]["label"] for s in result["steps"]] == ["one", "old"]
+
+
+def test_a_postgres_restart_mid_run_loses_nothing(dbos_project, cluster):
+    dbos_project.write_workflow("slow", _chain_and_fan(2, 4, 0.3))
+    dbos_project.start_worker()
+    dbos_project.wait_workers(1)
+    proc = dbos_project.spawn("workflow", "run", "slow", "--json")
+    deadline = time.monotonic() + 60
+    while sum(line["event"] == "applied" for line in dbos_project.log_lines()) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    cluster.restart()
+    result = _run_json(proc)
+    assert result["status"] == "completed", result
+    applied = [line["step"] for line in dbos_project.log_lines() if line["event"] == "applied"]
+    assert sorted(applied) == sorted(s["id"] for s in result["steps"])
