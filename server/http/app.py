@@ -66,7 +66,7 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
     routes = [*health.routes(workspaces, ready), *docs_routes(API, workspaces), Mount(API, routes=api),
               *dashboard_routes(operations, stream_routes), *a2a.routes(workspaces, gate)]
     if metrics is not None:
-        routes += scrape.routes(metrics)
+        routes += scrape.routes(metrics, workspaces)
     use_session(gate, options.path)
 
     @asynccontextmanager

@@ -41,7 +41,7 @@ def serve(
         raise ServeError(str(error)) from None
     sock = _bind(options)
     options = replace(options, port=sock.getsockname()[1])
-    metrics = Metrics()  # one registry for the server: every workspace (tenants' too) reports to it
+    metrics = Metrics()  # the server's registry: its requests, and what the --workspace workspaces do
     mcp_app, sdk, first = mcp_endpoint(roots[0], options, resume_runs=resume_runs, guarded=True, metrics=metrics)
     try:
         gate = load_gate(roots[0], options, first.tokens, tenants_file=tenants, cors_origins=cors_origins,
@@ -56,8 +56,8 @@ def serve(
     if gate.tenants is not None:
         for tenant, root in gate.tenants.workspaces.items():
             app = next((a for a in workspaces.apps.values() if a.start == root), None)
-            if app is None:
-                app = ParacApp(root, transport="http", resume_runs=resume_runs, metrics=metrics)
+            if app is None:  # its own registry: what its callers scrape at /metrics names no other tenant
+                app = ParacApp(root, transport="http", resume_runs=resume_runs, metrics=Metrics())
                 workspaces.add(tenant, app)
             workspaces.tenants[tenant] = app
     served = build_app(workspaces, options, gate, (mcp_app, sdk), metrics)
