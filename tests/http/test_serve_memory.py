@@ -83,11 +83,12 @@ def test_memory_add_search_list_forget(project: Path, serve):
     assert spec["paths"]["/api/v1/memory/search"]["post"]["x-parac-role"] == "viewer"
 
 
-def test_replay_fork_and_diff_runs(project: Path, serve, tmp_path: Path):
+def test_replay_fork_and_diff_runs(project: Path, serve):
     (project / "NOTES.md").write_text("hello from the notes\n")
     (project / ".parac" / "workflows" / "chain.yaml").write_text(CHAIN)
     (project / ".parac" / "workflows" / "gated.yaml").write_text(GATED)
-    model = write_script(tmp_path / "script.yaml", [
+    model = "scripted:script.yaml"  # a client names a script inside the workspace
+    write_script(project / "script.yaml", [
         {"tool_calls": [{"name": "file_read", "arguments": {"path": "NOTES.md"}}]},
         {"text": "the notes say hello"},
     ])
