@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from parac.mcp_tools.agents_run import BudgetStatus, CostReport, RunResult
     from parac.mcp_tools.governance import AuditPage, PolicyDecision, VerifyResult
     from parac.mcp_tools.registry import PluginList, PluginRow, ToolList, ToolRow
+    from parac.mcp_tools.workflows_replay import ReplayReport, RunDiff
     from parac.mcp_tools.workflows_run import GateDecision, PlanResult, RunStatus
+    from parac.plugins.memory import Forgotten, Found, MemoryEntry
     from parac.mcp_tools.workspace import (AgentDetail, AgentList, AgentRow, NamedRow, SkillList, WorkflowDetail,
                                            WorkflowList)
 
@@ -309,6 +311,63 @@ class Routes:
     def call_tool(name: str, arguments: Mapping[str, Any] | None = None) -> Request[JSON]:
         """Call a plugin tool under the workspace's policies."""
         return Request("POST", f"/tools/{_q(name)}/call", body=dict(arguments or {}))
+
+    # -- memory ----------------------------------------------------------------------------------------------------
+
+    @endpoint
+    def memory_add(content: str, *, namespace: str | None = None, title: str | None = None,
+                   metadata: Mapping[str, Any] | None = None, ttl_days: float | None = None) -> Request[MemoryEntry]:
+        """Remember a fact in a namespace (`workspace` by default); the caller needs a policy grant for
+        `memory_add`, as an agent does."""
+        return Request("POST", "/memory", body=_fields(content=content, namespace=namespace, title=title,
+                                                       metadata=metadata, ttl_days=ttl_days))
+
+    @endpoint
+    def memory_search(query: str, *, namespaces: list[str] | None = None, limit: int | None = None,
+                      fts: bool = False) -> Request[Found]:
+        """`{"entries": [...]}`, best match first; `fts`: the query is FTS5 syntax (a syntax error is a 422)."""
+        return Request("POST", "/memory/search", body=_fields(query=query, namespaces=namespaces, limit=limit,
+                                                              fts=fts or None))
+
+    @endpoint
+    def memory_forget(ids: list[int] | None = None, *, namespace: str | None = None) -> Request[Forgotten]:
+        """Forget entries by id, or a whole namespace."""
+        return Request("POST", "/memory/forget", body=_fields(ids=ids, namespace=namespace))
+
+    @endpoint
+    def memory_namespaces() -> Request[list[dict[str, Any]]]:
+        """Every namespace with its entry count."""
+        return Request("GET", "/memory/namespaces")
+
+    @endpoint
+    def memory_namespace(name: str) -> Request[list[dict[str, Any]]]:
+        """The newest entries of a namespace."""
+        return Request("GET", f"/memory/namespaces/{_q(name)}")
+
+    @endpoint
+    def memory_entry(entry_id: int) -> Request[dict[str, Any]]:
+        return Request("GET", f"/memory/entries/{entry_id}")
+
+    # -- time travel -----------------------------------------------------------------------------------------------
+
+    @endpoint
+    def replay_run(run_id: str) -> Request[ReplayReport]:
+        """Re-execute a finished workflow run from its record ($0) and say which steps differ."""
+        return Request("POST", f"/runs/{_q(run_id)}/replay")
+
+    @endpoint
+    def fork_run(run_id: str, step: str, *, inputs: Mapping[str, Any] | None = None,
+                 model: str | None = None) -> Request[RunStatus]:
+        """A new run reusing the recorded steps before `step` (a run in flight is a 409)."""
+        return Request("POST", f"/runs/{_q(run_id)}/fork", body=_fields(step=step, inputs=inputs, model=model))
+
+    @endpoint
+    def diff_runs(run_a: str, run_b: str) -> Request[RunDiff]:
+        return Request("GET", f"/runs/{_q(run_a)}/diff/{_q(run_b)}")
+
+    @endpoint
+    def replay_agent_run(agent_run: str) -> Request[ReplayReport]:
+        return Request("POST", f"/agent-runs/{_q(agent_run)}/replay")
 
     @endpoint
     def list_plugins(limit: int | None = None, cursor: str | None = None) -> Request[PluginList]:

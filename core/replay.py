@@ -44,6 +44,10 @@ class ReplayError(ParacError):
     """A run that cannot be replayed or forked as asked (in flight, recorded before this feature, unknown step)."""
 
 
+class RunInFlight(ReplayError):
+    """The run has not finished: what it did is not all recorded yet (a conflict with its state, not bad input)."""
+
+
 @dataclass
 class StepReport:
     id: str
@@ -180,7 +184,7 @@ async def replay_agent(workspace: Workspace, agent_run: str) -> ReplayReport:
             raise ReplayError(f"no recorded agent run {agent_run!r} (agent runs are recorded since parac kept model "
                               "calls; see `parac agents runs`)")
         if record.status == "running":
-            raise ReplayError(f"agent run {agent_run} is still running; replay it once it has finished")
+            raise RunInFlight(f"agent run {agent_run} is still running; replay it once it has finished")
         with _Scratch() as scratch:
             result, provider = await _replay_agent_run(workspace, conn, scratch, record)
     finally:
@@ -269,7 +273,7 @@ def _finished_run(conn: Any, run_id: str, doing: str) -> Any:
 
     run = cp.get_run(conn, run_id)
     if run.status not in cp.FINISHED:
-        raise ReplayError(f"run {run_id} is {run.status}; {doing} it once it has finished (or cancel it first)")
+        raise RunInFlight(f"run {run_id} is {run.status}; {doing} it once it has finished (or cancel it first)")
     return run
 
 

@@ -6,11 +6,13 @@ and out, the request id on log lines, and the latency histogram by route templat
 
 An incoming ``traceparent`` makes the request's span a child of the caller's; the response carries the request's
 own ``traceparent`` (and ``x-request-id``: the caller's, else a fresh one), so a client can find its trace and log
-lines. Tracing off, only the request id and the timing are added.
+lines. Tracing off, only the request id and the timing are added. Each request ends with one access line at info
+(``parac.http.access``: method, route template, status, milliseconds), which JSON logs tie to its request id.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,8 @@ from parac.core import telemetry
 
 if TYPE_CHECKING:
     from .metrics import Metrics
+
+log = logging.getLogger("parac.http.access")
 
 
 def observe_http(app: Any, metrics: Metrics | None = None) -> Any:
@@ -53,12 +57,29 @@ class _Observed:
                     message = {**message, "headers": [*message.get("headers", ()), *added]}
                 await send(message)
 
+            root = scope.get("root_path", "")
             try:
                 await self.app(scope, receive, sending)
             finally:
-                route = getattr(scope.get("route"), "path", None) or "unmatched"  # a template: bounded labels
+                route = _template(scope, root)
+                seconds = time.perf_counter() - began
                 if span is not None:
                     span.update_name(f"{method} {route}")
                     span.set_attributes({"http.route": route, "http.response.status_code": status[0]})
                 if self.metrics is not None:
-                    self.metrics.http_request(route, method, status[0], time.perf_counter() - began)
+                    self.metrics.http_request(route, method, status[0], seconds)
+                log.info("%s %s %d %.1f ms", method, route, status[0], seconds * 1000)
+
+
+def _template(scope: dict[str, Any], root: str) -> str:
+    """The matched route's template, mounts' prefixes included (``/api/v1/runs/{run_id}``), else ``unmatched``:
+    never the path itself, so labels stay bounded. Starlette leaves the innermost route matched in ``scope["route"]``
+    and each mount's prefix added to ``root_path``."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if not path:
+        return "unmatched"
+    prefix = scope.get("root_path", "")[len(root):]
+    if hasattr(route, "endpoint"):  # a route; a mount's own prefix is already in root_path
+        return prefix + path
+    return prefix or path

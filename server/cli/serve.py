@@ -25,17 +25,22 @@ from parac.server.auth.options import auth_options
               help="Seconds requests in flight get to finish after SIGTERM.")
 @click.option("--resume-runs", is_flag=True, help="Resume workflow runs that a crash interrupted, at start.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="json: one JSON object a line on stderr (time, level, logger, message, request, run and trace "
+              "ids). Default: the group's --log-format, else text.")
 @auth_options
 @click.pass_context
 def serve(
     ctx: click.Context, host: str, port: int, workspace: tuple[Path, ...], allow_origins: tuple[str, ...],
     allow_hosts: tuple[str, ...], max_body: int | None, grace: float, resume_runs: bool, log_level: str,
-    tenants: Path | None, cors_origins: tuple[str, ...],
+    log_format: str | None, tenants: Path | None, cors_origins: tuple[str, ...],
 ) -> None:
-    """Serve the REST API (/api/v1), its OpenAPI (/openapi.json, /docs), health probes and MCP (/mcp) over HTTP."""
+    """Serve the REST API (/api/v1), its OpenAPI (/openapi.json, /docs), health probes, Prometheus metrics
+    (/metrics) and MCP (/mcp) over HTTP."""
+    from parac.core import telemetry
     from parac.server.mcp.logs import configure_stderr_logging
 
-    configure_stderr_logging(log_level)
+    configure_stderr_logging(log_level, log_format or ("json" if telemetry.log_fields_wanted() else "text"))
     from parac.server.http.run import serve as run
     from parac.server.mcp.run import HttpOptions, ServeError
 

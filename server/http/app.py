@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
 
-from . import a2a, health, streams
+from . import a2a, health, scrape, streams
 from .dashboard.pages import routes as dashboard_routes
 from .openapi import docs_routes
 from .operations import OPERATIONS, Operations
@@ -27,6 +27,7 @@ from .problems import Problem, on_http_exception, on_problem, on_unexpected
 if TYPE_CHECKING:
     from parac.server.auth.gate import Gate
     from parac.server.mcp.http import HttpOptions
+    from parac.server.metrics import Metrics
 
     from .workspaces import Workspaces
 
@@ -43,11 +44,16 @@ class Served:
     ready: anyio.Event
 
 
-def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tuple[Any, Any] | None = None) -> Served:
+def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tuple[Any, Any] | None = None,
+              metrics: Metrics | None = None) -> Served:
     """`gate`: what `parac.server.auth.Authenticate`, in front of everything, checks (Host, Origin, body cap,
     credentials, tenants, rate limits); `mcp`: the MCP endpoint's application and the SDK's app whose lifespan runs
-    here (`mcp.run.mcp_endpoint`)."""
+    here (`mcp.run.mcp_endpoint`); `metrics`: the registry the served workspaces report to, at `GET /metrics`.
+
+    `observe_http` sits outside the authentication, so that refused requests are counted and traced too, and every
+    request has its span, `traceparent`, `x-request-id` and its id on log lines."""
     from parac.server.auth.middleware import Authenticate
+    from parac.server.http_observe import observe_http
 
     ready = anyio.Event()
     operations = Operations(workspaces)
@@ -59,6 +65,8 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
     ]
     routes = [*health.routes(workspaces, ready), *docs_routes(API, workspaces), Mount(API, routes=api),
               *dashboard_routes(operations, stream_routes), *a2a.routes(workspaces, gate)]
+    if metrics is not None:
+        routes += scrape.routes(metrics, workspaces)
     use_session(gate, options.path)
 
     @asynccontextmanager
@@ -85,6 +93,7 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
     )
     mcp_app = mcp[0] if mcp is not None else None
     mcp_path = options.path
+    mcp_route = Route(mcp_path, mcp_app) if mcp_app is not None else None  # names /mcp's requests in the metrics
 
     async def dispatch(scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path", "")
@@ -93,11 +102,12 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
             if caller is not None and caller.tenant is not None:  # /mcp serves the default workspace, no tenant's
                 await refuse(send, 403, f"{mcp_path} serves the default workspace only; a tenant's callers use {API}")
                 return
+            scope["route"] = mcp_route
             await mcp_app(scope, receive, send)
         else:
             await rest(scope, receive, send)
 
-    return Served(Authenticate(dispatch, gate), ready)
+    return Served(observe_http(Authenticate(dispatch, gate), metrics), ready)
 
 
 def use_session(gate: Gate, mcp_path: str) -> None:
@@ -107,7 +117,7 @@ def use_session(gate: Gate, mcp_path: str) -> None:
 
     from .dashboard.pages import LOGIN, SESSION
 
-    excluded = (API, mcp_path, a2a.PREFIX, a2a.CARD_PATH, "/health", "/docs", "/openapi.json")
+    excluded = (API, mcp_path, a2a.PREFIX, a2a.CARD_PATH, "/health", "/docs", "/openapi.json", scrape.PATH)
     gate.session = SessionCookie(SESSION, LOGIN, "/", excluded=excluded)
     gate.public_paths = (*gate.public_paths, LOGIN, "/static/")
 

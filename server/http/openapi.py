@@ -39,9 +39,9 @@ def document(workspaces: Workspaces, api: str) -> dict[str, Any]:
     faces = workspaces.first.faces.tools
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
-        face = faces.get(op.tool)
+        face = faces.get(op.tool) if op.plugin is None else _plugin_face(workspaces, op.plugin)
         entry: dict[str, Any] = {
-            "operationId": op.tool or "call_tool",
+            "operationId": op.tool or op.plugin or "call_tool",
             "summary": op.summary,
             "parameters": _parameters(op, face),
             "responses": {
@@ -65,6 +65,16 @@ def document(workspaces: Workspaces, api: str) -> dict[str, Any]:
         "info": {"title": "parac", "version": "1", "description": "parac's agents, workflows and governance over HTTP"},
         "paths": paths,
     }
+
+
+def _plugin_face(workspaces: Workspaces, name: str) -> ToolFace | None:
+    """A plugin tool's face (its own schemas) once the default workspace is loaded, as it is before the server
+    says it is ready; None before."""
+    from parac.mcp_tools.registry import plugin_tool
+
+    loaded = workspaces.first.current
+    entry = loaded.host.registry.catalog.tools.get(name) if loaded is not None else None
+    return plugin_tool(name, entry.value, entry.origin) if entry is not None else None
 
 
 def _parameters(op: Any, face: ToolFace | None) -> list[dict[str, Any]]:

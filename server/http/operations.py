@@ -25,10 +25,10 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from parac.core.providers import TextSink
-    from parac.core.runtime import AgentResult, StepSink
+    from parac.core.runtime import AgentResult, EventSink, StepSink
     from parac.server.mcp.app import ParacApp
     from parac.server.mcp.call import Call
-    from parac.server.mcp.faces import TemplateFace, ToolFace
+    from parac.server.mcp.faces import ResourceFace, TemplateFace, ToolFace
 
     from .workspaces import Workspaces
 
@@ -44,7 +44,8 @@ SEND_TIMEOUT_S = 30
 
 @dataclass(frozen=True)
 class Operation:
-    """`METHOD /api/v1PATH` answered by the MCP tool `tool` (or, with `template`, by reading that resource template).
+    """`METHOD /api/v1PATH` answered by the MCP tool `tool` (or, with `template`, by reading that resource template
+    or resource).
 
     Path parameters become the tool's arguments of the same name unless `rename` says otherwise; `query` names the
     arguments read from the query string; the JSON body (an object) gives the others, or, with
@@ -63,6 +64,9 @@ class Operation:
     ignored: tuple[str, ...] = ()
     """Body fields the route itself reads (`stream`), not passed to the tool."""
     status: int = 200
+    plugin: str | None = None
+    """A plugin's tool (`memory_add`) that answers the route instead of a face tool: called as `POST
+    /tools/{name}/call` calls it (the policies, one audit entry), its arguments checked by its own schema."""
 
     @property
     def what(self) -> str:
@@ -126,6 +130,23 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/plugins", "list_plugins", "Loaded plugins", query=PAGE),
     Operation("GET", "/skills", "list_skills", "List skills", query=PAGE),
     Operation("POST", "/policy/check", "policy_check", "Explain a policy decision", body="fields"),
+    Operation("POST", "/memory", "", "Remember a fact in a namespace of the workspace's memory", body="fields",
+              plugin="memory_add", status=201),
+    Operation("POST", "/memory/search", "", "Search memory, best match first (plain words, or FTS5 with fts)",
+              body="fields", plugin="memory_search"),
+    Operation("POST", "/memory/forget", "", "Forget memory entries by id or a whole namespace", body="fields",
+              plugin="memory_forget"),
+    Operation("GET", "/memory/namespaces", "memory_namespaces", "Memory namespaces with their entry counts",
+              template="parac://memory/namespaces"),
+    Operation("GET", "/memory/namespaces/{name}", "memory_namespace", "The newest entries of a memory namespace",
+              template="parac://memory/namespace/{name}"),
+    Operation("GET", "/memory/entries/{id}", "memory_entry", "One memory entry",
+              template="parac://memory/entries/{id}"),
+    Operation("POST", "/runs/{run_id}/replay", "replay_run", "Replay a finished run from its record ($0)"),
+    Operation("POST", "/runs/{run_id}/fork", "fork_run", "Fork a finished run from a step (a new run)",
+              body="fields", status=201),
+    Operation("GET", "/runs/{run_a}/diff/{run_b}", "diff_runs", "Compare two workflow runs step by step"),
+    Operation("POST", "/agent-runs/{agent_run}/replay", "replay_agent_run", "Replay a finished agent run ($0)"),
 )
 
 
@@ -144,7 +165,7 @@ class Operations:
                 return JSONResponse(await self.read_template(op, call, arguments))
             return JSONResponse(await self.run(op, call, face, arguments), op.status)
 
-        endpoint.__name__ = op.tool or "call_tool"
+        endpoint.__name__ = op.tool or op.plugin or "call_tool"
         return endpoint
 
     async def prepare(self, op: Operation, request: Request) -> tuple[Call, ToolFace | None, dict[str, Any]]:
@@ -170,7 +191,7 @@ class Operations:
             return call.app.faces.tools[op.tool]
         from parac.mcp_tools.registry import plugin_tool
 
-        name = request.path_params["name"]
+        name = op.plugin or request.path_params["name"]
         host = await call.host()
         try:
             tool = host.tool(name)
@@ -252,8 +273,10 @@ class Operations:
             raise from_error(error, op.what) from None
 
     @staticmethod
-    def template(op: Operation, app: ParacApp) -> TemplateFace:
-        return next(t for t in app.faces.templates if t.uri_template == op.template)
+    def template(op: Operation, app: ParacApp) -> TemplateFace | ResourceFace:
+        """The resource template `op.template` names, else the resource at that fixed URI."""
+        found = next((t for t in app.faces.templates if t.uri_template == op.template), None)
+        return found or app.faces.resources[str(op.template)]
 
     async def read_template(self, op: Operation, call: Call, arguments: dict[str, Any]) -> Any:
         template = self.template(op, call.app)
@@ -265,8 +288,10 @@ class Operations:
     def stream_run(self, call: Call, face: ToolFace, arguments: dict[str, Any], what: str, cancel_on_disconnect: bool,
                    *, show_thinking: bool, temperature: float | None = None) -> Response:
         """An agent run as Server-Sent Events: `thinking` (when asked), `content` (text as the model writes it),
-        `tool_call`, `tool_result`, then `complete` (the result, usage, cost, timings) or `error` (a problem), and
-        `done`. It is the `run_agent` tool's call (`governed`, the same audit entry) with the runtime's sinks.
+        `tool_call`, `tool_result`, `phase` (when asked: each step of the agent's pattern as its `agent.phase`
+        event: UPEE's phases, a critique, a revision, a delegation or handoff), then `complete` (the result with
+        its `phases` and `cached_calls`, usage, cost, timings) or `error` (a problem), and `done`. It is the
+        `run_agent` tool's call (`governed`, the same audit entry) with the runtime's sinks.
 
         The run belongs to the server, not to the request: a client that goes away stops receiving, and the run
         goes on to its end (its costs are recorded either way), unless the request said `cancel_on_disconnect`."""
@@ -290,10 +315,14 @@ class Operations:
             if name != "thinking" or show_thinking:
                 offer(send, (name, data))
 
+        def on_event(name: str, data: dict[str, Any]) -> None:
+            if name == "agent.phase" and show_thinking:  # a pattern's step: a plan, a critique, a score, a delegation
+                offer(send, ("phase", {key: value for key, value in data.items() if key != "actor"}))
+
         async def produce() -> None:
             try:
                 result = await governed_run(call, face, arguments, on_text=on_text, on_step=on_step,
-                                            temperature=temperature)
+                                            on_event=on_event, temperature=temperature)
                 timings = {"started_at": started, "first_content_s": round(first[0] - started, 6) if first else None,
                            "total_s": round(time.time() - started, 6)}
                 offer(send, ("complete", {**result.to_json(transcript=False), "timings": timings}))
@@ -324,7 +353,8 @@ class Operations:
 
 
 async def governed_run(call: Call, face: ToolFace, arguments: dict[str, Any], *, on_text: TextSink | None = None,
-                       on_step: StepSink | None = None, temperature: float | None = None) -> AgentResult:
+                       on_step: StepSink | None = None, on_event: EventSink | None = None,
+                       temperature: float | None = None) -> AgentResult:
     """An agent run as the `run_agent` tool's call (`governed`: the governance hooks, one audit entry naming the
     caller), with the runtime's sinks attached: what a streamed REST run, a chat and an A2A task run. `face` is
     `run_agent`'s and `arguments` were checked by it."""
@@ -337,6 +367,7 @@ async def governed_run(call: Call, face: ToolFace, arguments: dict[str, Any], *,
         # a stream is its own wait; the model is confined as run_agent confines it
         given = {k: v for k, v in arguments.items() if k != "wait"}
         given["model"] = confined_model(given.get("model"))
-        return await agent_run(call, **given, temperature=temperature, on_text=on_text, on_step=on_step)
+        return await agent_run(call, **given, temperature=temperature, on_text=on_text, on_step=on_step,
+                               on_event=on_event)
 
     return await governed(call, replace(face, invoke=invoke), arguments)

@@ -65,11 +65,13 @@ def status_of(error: BaseException) -> int | None:
     """The HTTP status of a parac error whose message may be shown (None: not public, a 500).
 
     Not found: a run, cursor-less lookups that name something unknown. Conflict: the run's state refuses the
-    request (busy, finished, not waiting) or a plan breaks a budget. Forbidden: a governance hook refused the call.
+    request (busy, finished, not waiting, still in flight for a replay or fork) or a plan breaks a budget.
+    Forbidden: a governance hook refused the call.
     """
     from parac.core.calls import CallDenied
     from parac.core.errors import ParacBaseError
     from parac.core.pages import CursorError
+    from parac.core.replay import RunInFlight
     from parac.core.workflows import checkpoints as cp
     from parac.core.workflows.runs import BudgetRefused
 
@@ -79,7 +81,7 @@ def status_of(error: BaseException) -> int | None:
         return 403
     if isinstance(error, cp.RunNotFound):
         return 404
-    if isinstance(error, (cp.RunBusy, cp.RunFinished, cp.NotWaiting, BudgetRefused)):
+    if isinstance(error, (cp.RunBusy, cp.RunFinished, cp.NotWaiting, BudgetRefused, RunInFlight)):
         return 409
     if isinstance(error, CursorError):
         return 400

@@ -30,6 +30,7 @@ def serve(
     from parac.server.auth.gate import load_gate
     from parac.server.mcp.app import ParacApp
     from parac.server.mcp.run import mcp_endpoint
+    from parac.server.metrics import Metrics
 
     from .app import HEALTH_PATHS, build_app
     from .workspaces import Workspaces
@@ -40,7 +41,8 @@ def serve(
         raise ServeError(str(error)) from None
     sock = _bind(options)
     options = replace(options, port=sock.getsockname()[1])
-    mcp_app, sdk, first = mcp_endpoint(roots[0], options, resume_runs=resume_runs, guarded=True)
+    metrics = Metrics()  # the server's registry: its requests, and what the --workspace workspaces do
+    mcp_app, sdk, first = mcp_endpoint(roots[0], options, resume_runs=resume_runs, guarded=True, metrics=metrics)
     try:
         gate = load_gate(roots[0], options, first.tokens, tenants_file=tenants, cors_origins=cors_origins,
                          public_paths=HEALTH_PATHS)
@@ -50,15 +52,15 @@ def serve(
     workspaces = Workspaces()
     workspaces.add(roots[0].name, first, default=True)
     for root in roots[1:]:
-        workspaces.add(root.name, ParacApp(root, transport="http", resume_runs=resume_runs))
+        workspaces.add(root.name, ParacApp(root, transport="http", resume_runs=resume_runs, metrics=metrics))
     if gate.tenants is not None:
         for tenant, root in gate.tenants.workspaces.items():
             app = next((a for a in workspaces.apps.values() if a.start == root), None)
-            if app is None:
-                app = ParacApp(root, transport="http", resume_runs=resume_runs)
+            if app is None:  # its own registry: what its callers scrape at /metrics names no other tenant
+                app = ParacApp(root, transport="http", resume_runs=resume_runs, metrics=Metrics())
                 workspaces.add(tenant, app)
             workspaces.tenants[tenant] = app
-    served = build_app(workspaces, options, gate, (mcp_app, sdk))
+    served = build_app(workspaces, options, gate, (mcp_app, sdk), metrics)
     config = uvicorn.Config(
         served.asgi, log_level="warning", lifespan="on", timeout_graceful_shutdown=grace_s, access_log=False
     )

@@ -76,12 +76,13 @@ def run_http(
 
 def mcp_endpoint(
     workspace: Path | None, options: HttpOptions, *, resume_runs: bool = False, profile: str | None = None,
-    metrics_port: int | None = None, guarded: bool = False,
+    metrics_port: int | None = None, guarded: bool = False, metrics: Metrics | None = None,
 ) -> tuple[Any, Any, ParacApp]:
     """The Streamable HTTP MCP application for `workspace`, the SDK's app inside it (whose lifespan must run), and
     the `ParacApp` it serves; refuses (`ServeError`) what `parac mcp serve --transport http` refuses. `guarded`: an
     outer authentication layer with credentials of its own decides whether an exposed bind may serve (`parac
-    serve`: its `load_gate`)."""
+    serve`: its `load_gate`). `metrics`: a registry of the caller's (`parac serve` serves it at its own
+    `/metrics`) instead of one of `--metrics-port`."""
     from .app import ParacApp
     from .server import build_server
 
@@ -91,7 +92,7 @@ def mcp_endpoint(
     tokens = TokenAuthority(_token(mcp_settings, parac_dir))
     oauth = _oauth(mcp_settings, parac_dir, options)
     app = ParacApp(workspace, tokens=tokens, transport="http", resume_runs=resume_runs, profile=profile,
-                   metrics=serve_metrics(metrics_port))
+                   metrics=metrics or serve_metrics(metrics_port))
     for lookup, configured in app.faces.token_sources:
         tokens.add_source(lookup, configured=configured())
     if not guarded and not is_loopback(options.host) and not tokens.required and oauth is None:

@@ -144,6 +144,9 @@ METHODS = {
     "cost_report": "cost_report", "budget_status": "budget_status", "set_budget": "set_budget",
     "list_audit_entries": "list_audit_entries", "audit_verify": "verify_audit", "policy_check": "policy_check",
     "list_tools": "list_tools", "call_tool": "call_tool", "list_plugins": "list_plugins", "list_skills": "list_skills",
+    "memory_add": "memory_add", "memory_search": "memory_search", "memory_forget": "memory_forget",
+    "memory_namespaces": "memory_namespaces", "memory_namespace": "memory_namespace", "memory_entry": "memory_entry",
+    "replay_run": "replay_run", "fork_run": "fork_run", "diff_runs": "diff_runs", "replay_agent_run": "replay_agent_run",
 }
 
 

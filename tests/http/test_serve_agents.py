@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import yaml
 
 from support.runtime import write_script
 from support.sse import events
@@ -85,3 +86,42 @@ def test_a_streamed_run_reads_no_script_outside_the_workspace(project: Path, ser
     seen = repr([(e.event, e.data) for e in streamed + chat]) + plain.text
     assert secret not in seen
     assert "error" in [e.event for e in streamed] and plain.status_code >= 400
+
+
+def test_agent_run_streams_its_pattern_phases(project: Path, serve, tmp_path: Path):
+    agents = project / ".parac" / "agents"
+
+    def agent(name: str, **fields) -> None:
+        (agents / f"{name}.yaml").write_text(yaml.safe_dump({"description": f"the {name}", **fields}))
+
+    agent("solver", loop="upee", model=write_script(tmp_path / "solver.yaml", [
+        {"text": "restated"}, {"text": "1. answer"}, {"text": "42"}, {"text": '{"score": 1}'}]))
+    agent("critic", model=write_script(tmp_path / "critic.yaml", [{"text": "Too vague."}, {"text": "ACCEPT"}]))
+    agent("writer", reflect={"critic": "critic", "max_rounds": 2},
+          model=write_script(tmp_path / "writer.yaml", [{"text": "soon"}, {"text": "on Friday at 10:00"}]))
+    agent("helper", model=write_script(tmp_path / "helper.yaml", [{"text": "two issues"}]))
+    agent("lead", delegates=["helper"], model=write_script(tmp_path / "lead.yaml", [
+        {"tool_calls": [{"name": "ask_helper", "arguments": {"task": "review the patch"}}]}, {"text": "fix two"}]))
+    agent("steady", model="fixed:blue", temperature=0, cache={"ttl_s": 600})
+    with serve(project) as served, httpx.Client(base_url=served.api, timeout=60) as http:
+        upee = _stream(http, "/agents/solver/runs", {"task": "the answer?", "stream": True})
+        reflect = _stream(http, "/agents/writer/runs", {"task": "When is the release?", "stream": True})
+        delegated = _stream(http, "/agents/lead/runs", {"task": "ship it?", "stream": True})
+        _stream(http, "/agents/steady/runs", {"task": "colour?", "stream": True})
+        cached = _stream(http, "/agents/steady/runs", {"task": "colour?", "stream": True})
+    phases = [e.json() for e in upee if e.event == "phase"]
+    assert [p["phase"] for p in phases] == ["understand", "plan", "execute", "evaluate"]
+    assert phases[0]["agent"] == "solver" and phases[0]["text"] == "restated" and phases[-1]["score"] == 1
+    assert "actor" not in phases[0] and phases[0]["run_id"] == upee[-2].json()["run_id"]
+    names = [e.event for e in upee]
+    assert names.index("phase") < names.index("complete") and names[-2:] == ["complete", "done"]
+    complete = upee[-2].json()
+    assert [p["phase"] for p in complete["phases"]] == ["understand", "plan", "execute", "evaluate"]
+    assert complete["output"] == "42" and complete["cached_calls"] == 0
+    critiques = [e.json() for e in reflect if e.event == "phase"]
+    assert [p["phase"] for p in critiques] == ["critique", "revise", "critique"]
+    assert critiques[0]["text"] == "Too vague." and critiques[-1]["accepted"] is True
+    assert reflect[-2].json()["output"] == "on Friday at 10:00"
+    assert [e.json()["phase"] for e in delegated if e.event == "phase"] == ["delegate", "delegated"]
+    assert [e.json()["to"] for e in delegated if e.event == "phase"][:1] == ["helper"]
+    assert cached[-2].json()["cached_calls"] == 1 and cached[-2].json()["cost_usd"] == 0

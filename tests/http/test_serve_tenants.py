@@ -41,9 +41,17 @@ def test_two_tenants_stay_apart(project: Path, serve, parac, tmp_path: Path):
         mcp = httpx.post(served.mcp, json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
                          headers={"Authorization": f"Bearer {tokens['alice']}",
                                   "Accept": "application/json, text/event-stream"})
+        tenant_scrape = alice.get(served.url + "/metrics")
+        bob_scrape = bob.get(served.url + "/metrics")
     assert run.status_code == 202, run.text
     assert own.status_code == 200
     assert other.status_code == 404 and other_events.status_code == 404
     assert "coder" in agents_a and "coder" not in agents_b
     assert _runs(team_a) == [run_id] and _runs(team_b) == [] and _runs(project) == []
     assert mcp.status_code == 403 and "tenant" in mcp.json()["detail"]
+    # each tenant scrapes its own registry: its workspace's calls and budgets, nothing of the other's
+    assert tenant_scrape.status_code == 200 and bob_scrape.status_code == 200, tenant_scrape.text
+    assert 'parac_tool_calls_total{outcome="allowed",tool="run_workflow"} 1.0' in tenant_scrape.text
+    assert 'parac_audit_entries{workspace="team-a"}' in tenant_scrape.text and "team-b" not in tenant_scrape.text
+    assert "run_workflow" not in bob_scrape.text and "team-a" not in bob_scrape.text
+    assert 'parac_audit_entries{workspace="team-b"}' in bob_scrape.text

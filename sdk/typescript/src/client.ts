@@ -233,6 +233,52 @@ export class ParacClient {
     return this.call("policy_check", { body });
   }
 
+  // -- memory and time travel --------------------------------------------------------------------------------------
+
+  /** Remember a fact in a namespace; the caller needs a policy grant for `memory_add`, as an agent does. */
+  memoryAdd(body: Op<"memory_add">["body"]) {
+    return this.call("memory_add", { body });
+  }
+
+  /** Entries best match first; `fts: true` takes FTS5 syntax (a syntax error is a 422). */
+  memorySearch(body: Op<"memory_search">["body"]) {
+    return this.call("memory_search", { body });
+  }
+
+  memoryForget(body: Op<"memory_forget">["body"]) {
+    return this.call("memory_forget", { body });
+  }
+
+  memoryNamespaces() {
+    return this.call("memory_namespaces", {});
+  }
+
+  memoryNamespace(name: string) {
+    return this.call("memory_namespace", { path: { name } });
+  }
+
+  memoryEntry(id: number | string) {
+    return this.call("memory_entry", { path: { id: String(id) } });
+  }
+
+  /** Re-execute a finished run from its record ($0) and say which steps differ. */
+  replayRun(runId: string) {
+    return this.call("replay_run", { path: { run_id: runId } });
+  }
+
+  /** A new run reusing the recorded steps before `step` (a run in flight is a 409). */
+  forkRun(runId: string, body: Op<"fork_run">["body"]) {
+    return this.call("fork_run", { path: { run_id: runId }, body });
+  }
+
+  diffRuns(runA: string, runB: string) {
+    return this.call("diff_runs", { path: { run_a: runA, run_b: runB } });
+  }
+
+  replayAgentRun(agentRun: string) {
+    return this.call("replay_agent_run", { path: { agent_run: agentRun } });
+  }
+
   // -- plugins, tools and skills -----------------------------------------------------------------------------------
 
   listTools(query: Op<"list_tools">["query"] = {}) {
@@ -294,4 +340,14 @@ export const METHODS = {
   call_tool: "callTool",
   list_plugins: "listPlugins",
   list_skills: "listSkills",
+  memory_add: "memoryAdd",
+  memory_search: "memorySearch",
+  memory_forget: "memoryForget",
+  memory_namespaces: "memoryNamespaces",
+  memory_namespace: "memoryNamespace",
+  memory_entry: "memoryEntry",
+  replay_run: "replayRun",
+  fork_run: "forkRun",
+  diff_runs: "diffRuns",
+  replay_agent_run: "replayAgentRun",
 } as const satisfies Record<OperationId, keyof ParacClient>;

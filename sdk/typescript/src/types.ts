@@ -135,6 +135,20 @@ export type DiagnosticRow = {
   message: string;
 };
 
+export type Forgotten = {
+  forgotten: number;
+};
+
+export type ForkRunBody = {
+  step: string;
+  inputs?: Record<string, unknown> | null;
+  model?: string | null;
+};
+
+export type Found = {
+  entries: Array<Record<string, unknown>>;
+};
+
 export type GateDecision = {
   run_id: string;
   step: string;
@@ -176,6 +190,45 @@ export type ListSkillsQuery = ListAgentsQuery;
 export type ListToolsQuery = ListAgentsQuery;
 
 export type ListWorkflowsQuery = ListAgentsQuery;
+
+export type MemoryAddBody = {
+  content: string;
+  namespace?: string;
+  title?: string;
+  metadata?: Record<string, unknown> | null;
+  ttl_days?: number | null;
+};
+
+export type MemoryEntry = {
+  id: number;
+  namespace: string;
+  kind: string;
+  title: string;
+  content: string;
+  metadata: Record<string, unknown>;
+  source: string | null;
+  created_at: number;
+  expires_at: number | null;
+  uri: string;
+};
+
+export type MemoryEntryResponse = Record<string, unknown>;
+
+export type MemoryForgetBody = {
+  ids?: number[] | null;
+  namespace?: string | null;
+};
+
+export type MemoryNamespaceResponse = Record<string, unknown>;
+
+export type MemoryNamespacesResponse = Record<string, unknown>;
+
+export type MemorySearchBody = {
+  query: string;
+  namespaces?: string[] | null;
+  limit?: number;
+  fts?: boolean;
+};
 
 export type NamedRow = {
   name: string;
@@ -250,6 +303,15 @@ export type RejectStepBody = {
   comment?: string | null;
 };
 
+export type ReplayReport = {
+  run_id: string;
+  kind: string;
+  identical: boolean;
+  steps: StepReport[];
+  model_calls: number;
+  cost_usd: number;
+};
+
 export type RunAgentBody = {
   task: string;
   model?: string | null;
@@ -257,6 +319,17 @@ export type RunAgentBody = {
   wait?: boolean;
   stream?: boolean;
   cancel_on_disconnect?: boolean;
+};
+
+export type RunDiff = {
+  a: string;
+  b: string;
+  workflows: string[];
+  inputs: Record<string, unknown>;
+  status: Record<string, unknown>;
+  cost: Record<string, unknown>;
+  same: boolean;
+  steps: Array<Record<string, unknown>>;
 };
 
 export type RunResult = {
@@ -324,6 +397,14 @@ export type StepEstimate = {
   usd: number;
   priced: boolean;
   conditional: boolean;
+};
+
+export type StepReport = {
+  id: string;
+  same: boolean;
+  recorded: Record<string, unknown>;
+  replayed: Record<string, unknown>;
+  differences: string[];
 };
 
 export type StepStatus = {
@@ -647,6 +728,123 @@ export interface Operations {
     streams: false;
     role: "viewer";
   };
+  /** Remember a fact in a namespace of the workspace's memory */
+  memory_add: {
+    method: "POST";
+    path: "/memory";
+    pathParams: never;
+    query: never;
+    body: MemoryAddBody;
+    status: 201;
+    response: MemoryEntry;
+    streams: false;
+    role: "operator";
+  };
+  /** Search memory, best match first (plain words, or FTS5 with fts) */
+  memory_search: {
+    method: "POST";
+    path: "/memory/search";
+    pathParams: never;
+    query: never;
+    body: MemorySearchBody;
+    status: 200;
+    response: Found;
+    streams: false;
+    role: "viewer";
+  };
+  /** Forget memory entries by id or a whole namespace */
+  memory_forget: {
+    method: "POST";
+    path: "/memory/forget";
+    pathParams: never;
+    query: never;
+    body: MemoryForgetBody;
+    status: 200;
+    response: Forgotten;
+    streams: false;
+    role: "operator";
+  };
+  /** Memory namespaces with their entry counts */
+  memory_namespaces: {
+    method: "GET";
+    path: "/memory/namespaces";
+    pathParams: never;
+    query: never;
+    body: never;
+    status: 200;
+    response: MemoryNamespacesResponse;
+    streams: false;
+  };
+  /** The newest entries of a memory namespace */
+  memory_namespace: {
+    method: "GET";
+    path: "/memory/namespaces/{name}";
+    pathParams: { name: string };
+    query: never;
+    body: never;
+    status: 200;
+    response: MemoryNamespaceResponse;
+    streams: false;
+  };
+  /** One memory entry */
+  memory_entry: {
+    method: "GET";
+    path: "/memory/entries/{id}";
+    pathParams: { id: string };
+    query: never;
+    body: never;
+    status: 200;
+    response: MemoryEntryResponse;
+    streams: false;
+  };
+  /** Replay a finished run from its record ($0) */
+  replay_run: {
+    method: "POST";
+    path: "/runs/{run_id}/replay";
+    pathParams: { run_id: string };
+    query: never;
+    body: never;
+    status: 200;
+    response: ReplayReport;
+    streams: false;
+    role: "viewer";
+  };
+  /** Fork a finished run from a step (a new run) */
+  fork_run: {
+    method: "POST";
+    path: "/runs/{run_id}/fork";
+    pathParams: { run_id: string };
+    query: never;
+    body: ForkRunBody;
+    status: 201;
+    response: RunStatus;
+    streams: false;
+    role: "operator";
+  };
+  /** Compare two workflow runs step by step */
+  diff_runs: {
+    method: "GET";
+    path: "/runs/{run_a}/diff/{run_b}";
+    pathParams: { run_a: string; run_b: string };
+    query: never;
+    body: never;
+    status: 200;
+    response: RunDiff;
+    streams: false;
+    role: "viewer";
+  };
+  /** Replay a finished agent run ($0) */
+  replay_agent_run: {
+    method: "POST";
+    path: "/agent-runs/{agent_run}/replay";
+    pathParams: { agent_run: string };
+    query: never;
+    body: never;
+    status: 200;
+    response: ReplayReport;
+    streams: false;
+    role: "viewer";
+  };
   /** A run's events as Server-Sent Events (Last-Event-ID resumes) */
   run_events: {
     method: "GET";
@@ -721,6 +919,16 @@ export const ROUTES = {
   list_plugins: { method: "GET", path: "/plugins" },
   list_skills: { method: "GET", path: "/skills" },
   policy_check: { method: "POST", path: "/policy/check" },
+  memory_add: { method: "POST", path: "/memory" },
+  memory_search: { method: "POST", path: "/memory/search" },
+  memory_forget: { method: "POST", path: "/memory/forget" },
+  memory_namespaces: { method: "GET", path: "/memory/namespaces" },
+  memory_namespace: { method: "GET", path: "/memory/namespaces/{name}" },
+  memory_entry: { method: "GET", path: "/memory/entries/{id}" },
+  replay_run: { method: "POST", path: "/runs/{run_id}/replay" },
+  fork_run: { method: "POST", path: "/runs/{run_id}/fork" },
+  diff_runs: { method: "GET", path: "/runs/{run_a}/diff/{run_b}" },
+  replay_agent_run: { method: "POST", path: "/agent-runs/{agent_run}/replay" },
   run_events: { method: "GET", path: "/runs/{run_id}/events" },
   agent_source: { method: "GET", path: "/agents/{name}/source" },
   chat_stream: { method: "POST", path: "/chat/stream" },
