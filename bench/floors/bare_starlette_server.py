@@ -40,7 +40,7 @@ async def stream(request):
 
 
 app = Starlette(routes=[Route("/agent", agent), Route("/health/live", live), Route("/stream", stream, methods=["POST"])])
-sock = socket.socket()
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # as parac serve binds it
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 sock.bind(("127.0.0.1", 0))
 sock.listen(2048)
