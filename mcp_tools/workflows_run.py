@@ -18,7 +18,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 from parac.core.patterns import phase_line
 from parac.core.providers import OFFLINE_MODELS
@@ -43,6 +43,13 @@ class StepStatus(TypedDict):
     error: str | None
     attempts: int
     cost: float
+    state: NotRequired[str]
+    """A state machine's state this visit is (``triage`` for ``triage#2``)."""
+    node: NotRequired[str]
+    """A behaviour tree's node path, or an LLM plan's verdict (``plan1``: the plan or why it was refused)."""
+    approval: NotRequired[dict[str, Any]]
+    task: NotRequired[dict[str, Any]]
+    child_run: NotRequired[str]
 
 
 class RunStatus(TypedDict):
@@ -50,6 +57,8 @@ class RunStatus(TypedDict):
     workflow: str
     status: str
     steps: list[StepStatus]
+    path: NotRequired[list[str]]
+    """A state machine's states in the order the run went through them."""
     outputs: Any
     cost: float
     error: str | None
@@ -124,7 +133,10 @@ class PlanResult(TypedDict):
 def run_status(result: RunResult) -> RunStatus:
     """A run as the tools answer it (and the task that follows the run, `parac.server.mcp.tasks`)."""
     data = result.to_json()
-    data["steps"] = [{key: step[key] for key in StepStatus.__annotations__} for step in data["steps"]]
+    data["steps"] = [{key: step[key] for key in StepStatus.__annotations__ if key in step} for step in data["steps"]]
+    path = [step["state"] for step in data["steps"] if "state" in step]
+    if path:
+        data["path"] = path
     return RunStatus(**data)  # type: ignore[typeddict-item]
 
 

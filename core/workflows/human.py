@@ -51,6 +51,23 @@ class TaskRefused(ParacError):
     """An answer that does not satisfy the task's form, or a task that cannot be answered (not open, unknown)."""
 
 
+class NoSuchTask(TaskRefused):
+    """The run has no human task of that name (a face answers: not found)."""
+
+
+class TaskAnswered(TaskRefused):
+    """The task was answered already (a face answers: conflict)."""
+
+
+class AnswerInvalid(TaskRefused):
+    """The answer does not fit the task's form; ``errors`` holds each problem as ``{"loc": [...], "msg": ...}``
+    (``loc`` the path inside the answer) so a face can show every one at its place."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
 @dataclass
 class Task:
     run_id: str
@@ -152,33 +169,36 @@ def open_tasks(conn: sqlite3.Connection, *, role: str | None = None, run_id: str
     return [_task(row) for row in conn.execute(sql + " ORDER BY assigned_at, run_id, step_id", params)]
 
 
-def form_errors(form: dict | None, data: Any) -> list[str]:
-    """Why ``data`` does not satisfy ``form`` (empty when it does); without a form, any JSON object will do."""
+def form_errors(form: dict | None, data: Any) -> list[dict[str, Any]]:
+    """Why ``data`` does not satisfy ``form`` (empty when it does), each at its path inside the answer; without a
+    form, any JSON object will do."""
     if form is None:
-        return [] if isinstance(data, dict) else [f"the answer must be a JSON object, not {type(data).__name__}"]
+        return [] if isinstance(data, dict) else [
+            {"loc": [], "msg": f"the answer must be a JSON object, not {type(data).__name__}"}]
     from jsonschema import Draft202012Validator
 
-    errors = sorted(Draft202012Validator(form).iter_errors(data), key=lambda e: list(e.absolute_path))
-    return [(f"{'.'.join(map(str, e.absolute_path))}: " if e.absolute_path else "") + e.message for e in errors]
+    errors = sorted(Draft202012Validator(form).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    return [{"loc": list(e.absolute_path), "msg": e.message} for e in errors]
 
 
 def answer(conn: sqlite3.Connection, run_id: str, step_id: str, data: Any, *, actor: str, now: float) -> Task:
     """Record ``actor``'s answer to an open task, or raise :class:`TaskRefused` and change nothing."""
     task = get_task(conn, run_id, step_id)
     if task is None:
-        raise TaskRefused(f"run {run_id} has no human task {step_id!r}")
+        raise NoSuchTask(f"run {run_id} has no human task {step_id!r}")
     if task.status != "open":
-        raise TaskRefused(f"task {step_id!r} of run {run_id} was already answered by {task.actor}")
+        raise TaskAnswered(f"task {step_id!r} of run {run_id} was already answered by {task.actor}")
     problems = form_errors(task.form, data)
     if problems:
-        raise TaskRefused(f"the answer to task {step_id!r} does not fit its form: " + "; ".join(problems))
+        shown = "; ".join((f"{'.'.join(map(str, p['loc']))}: " if p["loc"] else "") + p["msg"] for p in problems)
+        raise AnswerInvalid(f"the answer to task {step_id!r} does not fit its form: {shown}", problems)
     changed = conn.execute(
         "UPDATE workflow_tasks SET status = 'answered', answer = ?, actor = ?, answered_at = ?"
         " WHERE run_id = ? AND step_id = ? AND status = 'open'",
         (json.dumps(data), actor, now, run_id, step_id),
     ).rowcount
     if not changed:
-        raise TaskRefused(f"task {step_id!r} of run {run_id} was answered by someone else just now")
+        raise TaskAnswered(f"task {step_id!r} of run {run_id} was answered by someone else just now")
     found = get_task(conn, run_id, step_id)
     assert found is not None
     return found

@@ -176,13 +176,13 @@ class WorkflowRunner:
         """Answer a human task as this runner's actor: checked against its form (a refusal changes nothing, the
         task stays open); then, like :meth:`decide`, says whether the run can be resumed here. The REST and MCP
         faces call this."""
-        from .human import TaskRefused, get_task, report_escalations, respond
+        from .human import NoSuchTask, get_task, report_escalations, respond
 
         report_escalations(self.engine, self.conn, run_id)
         task = get_task(self.conn, run_id, step)
         if task is None:
             cp.get_run(self.conn, run_id)  # an unknown run says so
-            raise TaskRefused(f"run {run_id} has no human task {step!r}")
+            raise NoSuchTask(f"run {run_id} has no human task {step!r}")
         done = respond(self.engine, self.conn, task, data, actor=self.context.actor)
         run = cp.get_run(self.conn, run_id)
         return {**done.to_json(), "run_status": run.status, "resumable": not run.lease_alive()}

@@ -64,24 +64,25 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
 def status_of(error: BaseException) -> int | None:
     """The HTTP status of a parac error whose message may be shown (None: not public, a 500).
 
-    Not found: a run, cursor-less lookups that name something unknown. Conflict: the run's state refuses the
-    request (busy, finished, not waiting, still in flight for a replay or fork) or a plan breaks a budget.
-    Forbidden: a governance hook refused the call.
+    Not found: a run or a human task, cursor-less lookups that name something unknown. Conflict: the run's state
+    refuses the request (busy, finished, not waiting, still in flight for a replay or fork, a task answered
+    already) or a plan breaks a budget. Forbidden: a governance hook refused the call.
     """
     from parac.core.calls import CallDenied
     from parac.core.errors import ParacBaseError
     from parac.core.pages import CursorError
     from parac.core.replay import RunInFlight
     from parac.core.workflows import checkpoints as cp
+    from parac.core.workflows.human import NoSuchTask, TaskAnswered
     from parac.core.workflows.runs import BudgetRefused
 
     if not isinstance(error, ParacBaseError) or not error.public:
         return None
     if isinstance(error, CallDenied):
         return 403
-    if isinstance(error, cp.RunNotFound):
+    if isinstance(error, (cp.RunNotFound, NoSuchTask)):
         return 404
-    if isinstance(error, (cp.RunBusy, cp.RunFinished, cp.NotWaiting, BudgetRefused, RunInFlight)):
+    if isinstance(error, (cp.RunBusy, cp.RunFinished, cp.NotWaiting, BudgetRefused, RunInFlight, TaskAnswered)):
         return 409
     if isinstance(error, CursorError):
         return 400
@@ -91,11 +92,15 @@ def status_of(error: BaseException) -> int | None:
 def from_error(error: BaseException, what: str) -> Problem:
     """The problem to answer for an exception raised while serving `what` (a route's operation)."""
     from parac.core.errors import public_message
+    from parac.core.workflows.human import AnswerInvalid
 
     status = status_of(error)
     if status is None:
         log.error("%s failed", what, exc_info=error)
         return Problem(500, f"{what} failed unexpectedly ({type(error).__name__}); see the server log")
+    if isinstance(error, AnswerInvalid):  # each of the form's errors at its place in the body, as a 422 lists them
+        errors = [{"loc": ["body", "data", *e["loc"]], "msg": e["msg"], "type": "form"} for e in error.errors]
+        return Problem(status, public_message(error) or str(error), errors=errors)
     return Problem(status, public_message(error) or str(error))
 
 
