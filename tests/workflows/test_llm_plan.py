@@ -1,12 +1,14 @@
 """LLM plans (``kind: llm_plan``): a scripted plan runs offline; over a local OpenAI-compatible server an invalid
 plan is fed back and a valid one runs; a plan over budget and a plan naming a denied tool never run, and the
-fallback does; a failed step asks for a new plan; the chosen plan is stored and shown."""
+fallback does; a failed step asks for a new plan; the chosen plan is stored and shown; kill -9 at chosen points,
+then resume: the stored plan goes on, the planner is not asked again and nothing finished runs again."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from support.openai_server import OpenAIServer, Reply
 from support.runtime import set_settings, write_script
@@ -118,3 +120,49 @@ def test_validation_of_an_llm_plan(wf_project):
     assert {("unknown-agent", 2), ("unknown-input", 3), ("missing-key", 1), ("wrong-kind", 4)} <= found, found
     schema = json.loads(wf_project.cli("schema", "plan").stdout)
     assert schema["title"] == "PlanSpec" and "steps" in schema["properties"]
+
+
+# -- kill -9 at chosen points, then resume: the stored plan goes on, nothing finished runs again ------------------------
+
+SLOW = {"steps": [{"id": "build", "tool": "record", "arguments": {"label": "build", "sleep_s": 0.3}},
+                  {"id": "ship", "tool": "record", "arguments": {"label": "ship {{ steps.build.output.label }}",
+                                                                 "sleep_s": 0.3}, "depends_on": ["build"]},
+                  {"id": "last", "tool": "record", "arguments": {"label": "last", "sleep_s": 0.3},
+                   "depends_on": ["ship"]}]}
+#: What the planner would answer if it were asked again after the kill: a resumed run must never run it.
+OTHER = {"steps": [{"id": "other", "tool": "record", "arguments": {"label": "other plan"}}]}
+PLANNED = ["build", "ship", "last"]
+KILL_POINTS = {
+    "first-started": lambda p: p.logged("start", "build"),
+    "first-applied": lambda p: p.logged("applied", "build"),
+    "second-started": lambda p: p.logged("start", "ship"),
+    "last-started": lambda p: p.logged("start", "last"),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_kill_at_a_chosen_point_and_resume_from_the_stored_plan(wf_project, point):
+    _project(wf_project)
+    script = wf_project.root / "plan.yaml"
+    _agent_model(wf_project.root, "architect", write_script(script, [{"text": json.dumps(SLOW)}]))
+    killed = wf_project.kill_when(KILL_POINTS[point], "deploy", "-i", "service=api", what=point)
+    run_id = wf_project.runs()[0]["run_id"]
+    before = {sid: dict(row) for sid, row in wf_project.steps(run_id).items()}
+    write_script(script, [{"text": json.dumps(OTHER)}])
+    resumed = wf_project.cli("workflow", "resume", run_id, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    data = json.loads(resumed.stdout)
+    assert data["status"] == "completed", data
+    assert [s["id"] for s in data["steps"]] == ["planner", "~plan1", *PLANNED]
+    assert [s["id"] for s in data["steps"][1]["output"]["steps"]] == PLANNED  # the plan stored before the kill
+    after = wf_project.steps(run_id)
+    for step_id in ("planner", "~plan1"):  # the planner's answer and its verdict were not made again
+        assert after[step_id]["finished_at"] == before[step_id]["finished_at"], step_id
+    lines = wf_project.log_lines()
+    for step in PLANNED:
+        mine = [line for line in lines if line["step"] == step]
+        assert {line["key"] for line in mine} == {f"{run_id}:{step}"}, step
+        assert sum(line["event"] == "applied" for line in mine) == 1, (step, mine)
+        if before.get(step, {}).get("status") == "completed":  # finished before the kill: never touched again
+            assert all(line["pid"] == killed for line in mine), (step, mine)
+    assert [line["label"] for line in lines if line["event"] == "applied"] == ["build", "ship build", "last"]
