@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from parac.mcp_tools.governance import AuditPage, PolicyDecision, VerifyResult
     from parac.mcp_tools.registry import PluginList, PluginRow, ToolList, ToolRow
     from parac.mcp_tools.workflows_replay import ReplayReport, RunDiff
-    from parac.mcp_tools.workflows_run import GateDecision, PlanResult, RunStatus
+    from parac.mcp_tools.workflows_run import GateDecision, PlanResult, RunStatus, TaskAnswer, TaskList
     from parac.plugins.memory import Forgotten, Found, MemoryEntry
     from parac.mcp_tools.workspace import (AgentDetail, AgentList, AgentRow, NamedRow, SkillList, WorkflowDetail,
                                            WorkflowList)
@@ -252,6 +252,18 @@ class Routes:
     def reject_step(run_id: str, step: str, comment: str | None = None) -> Request[GateDecision]:
         """Reject the gate a run waits at: the step fails, and the steps that depend on it."""
         return Request("POST", f"/runs/{_q(run_id)}/steps/{_q(step)}/reject", body=_fields(comment=comment))
+
+    @endpoint
+    def workflow_tasks(role: str | None = None, run_id: str | None = None) -> Request[TaskList]:
+        """The open human tasks (`type: human` steps waiting for an answer), for one role or run if given."""
+        return Request("GET", "/tasks", {"role": role, "run_id": run_id})
+
+    @endpoint
+    def answer_task(run_id: str, step: str, data: dict[str, Any], *, resume: bool = True) -> Request[TaskAnswer]:
+        """Answer a human task with `data`, checked against its form (a 422 lists what the form refused; the task
+        stays open); the run goes on (unless `resume=False`)."""
+        return Request("POST", f"/runs/{_q(run_id)}/steps/{_q(step)}/answer",
+                       body=_fields(data=data, resume=None if resume else False))
 
     @endpoint
     def cancel_run(run_id: str) -> Request[RunStatus]:

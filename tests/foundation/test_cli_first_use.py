@@ -94,7 +94,8 @@ def test_workflow_run_yes_does_not_ask_anyone_to_answer_the_gate(project: Path, 
     assert "  sign-off: approved with --yes (Approve step 'sign-off' of workflow 'feature'?)" in approved.err.splitlines()
     assert "answer with" not in approved.err
     waiting = parac(*args, "--no-wait", cwd=project)
-    assert "answer with: parac workflow approve" in waiting.err, waiting
+    assert waiting.err.count("parac workflow approve") == 1, waiting  # the hint, once
+    assert "waiting for a person; approve with: parac workflow approve" in waiting.err, waiting
 
 
 def test_text_from_files_is_printed_as_written_not_as_console_markup(project: Path, parac):

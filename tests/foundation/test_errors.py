@@ -25,7 +25,11 @@ def test_every_parac_exception_derives_from_the_root():
         for module in pkgutil.walk_packages(package.__path__, f"{name}."):
             if not module.name.endswith(".__main__"):  # those run a command when imported
                 importlib.import_module(module.name)
-    ours = {c for c in _subclasses(BaseException) if c.__module__.startswith("parac.") and c.__name__[0] != "_"}
+    # parac.client is the SDK other programs import without the server (it imports nothing of parac's core): its
+    # ApiError carries a server's problem+json, and is not one of the errors the faces map
+    ours = {c for c in _subclasses(BaseException)
+            if c.__module__.startswith("parac.") and not c.__module__.startswith("parac.client")
+            and c.__name__[0] != "_"}
     assert len(ours) > 20  # the walk reached the modules
     assert sorted(f"{c.__module__}.{c.__qualname__}" for c in ours if not issubclass(c, ParacBaseError)) == []
 

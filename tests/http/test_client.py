@@ -141,6 +141,7 @@ METHODS = {
     "get_workflow": "get_workflow", "plan_workflow": "plan_workflow", "run_workflow": "run_workflow",
     "runs": "list_runs", "workflow_status": "get_run", "run_events": "run_events", "approve_step": "approve_step",
     "reject_step": "reject_step", "cancel_run": "cancel_run", "resume_run": "resume_run",
+    "workflow_tasks": "workflow_tasks", "answer_task": "answer_task",
     "cost_report": "cost_report", "budget_status": "budget_status", "set_budget": "set_budget",
     "list_audit_entries": "list_audit_entries", "audit_verify": "verify_audit", "policy_check": "policy_check",
     "list_tools": "list_tools", "call_tool": "call_tool", "list_plugins": "list_plugins", "list_skills": "list_skills",

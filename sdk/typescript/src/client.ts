@@ -194,6 +194,16 @@ export class ParacClient {
     return this.call("reject_step", { path: { run_id: runId, step }, body });
   }
 
+  /** The open human tasks (`type: human` steps waiting for an answer), for one role or run if given. */
+  workflowTasks(query: Op<"workflow_tasks">["query"] = {}) {
+    return this.call("workflow_tasks", { query });
+  }
+
+  /** Answer a human task; its form checks the data (a 422 lists what it refused; the task stays open). */
+  answerTask(runId: string, step: string, body: Op<"answer_task">["body"]) {
+    return this.call("answer_task", { path: { run_id: runId, step }, body });
+  }
+
   cancelRun(runId: string) {
     return this.call("cancel_run", { path: { run_id: runId } });
   }
@@ -328,6 +338,8 @@ export const METHODS = {
   run_events: "runEvents",
   approve_step: "approveStep",
   reject_step: "rejectStep",
+  workflow_tasks: "workflowTasks",
+  answer_task: "answerTask",
   cancel_run: "cancelRun",
   resume_run: "resumeRun",
   cost_report: "costReport",

@@ -25,6 +25,11 @@ export type AgentRow = {
   error: string | null;
 };
 
+export type AnswerTaskBody = {
+  data: Record<string, unknown>;
+  resume?: boolean;
+};
+
 export type ApproveStepBody = {
   comment?: string | null;
   resume?: boolean;
@@ -158,6 +163,21 @@ export type GateDecision = {
   run_status: string;
   resumable: boolean;
   resumed: boolean;
+};
+
+export type HumanTask = {
+  run_id: string;
+  step_id: string;
+  status: string;
+  role: string;
+  message: string | null;
+  form: Record<string, unknown> | null;
+  escalate: Array<Record<string, unknown>>;
+  level: number;
+  answer: unknown;
+  actor: string | null;
+  assigned_at: number;
+  answered_at: number | null;
 };
 
 export type LimitRow = {
@@ -352,6 +372,7 @@ export type RunStatus = {
   workflow: string;
   status: string;
   steps: StepStatus[];
+  path?: string[];
   outputs: unknown;
   cost: number;
   error: string | null;
@@ -414,6 +435,33 @@ export type StepStatus = {
   error: string | null;
   attempts: number;
   cost: number;
+  state?: string;
+  node?: string;
+  approval?: Record<string, unknown>;
+  task?: Record<string, unknown>;
+  child_run?: string;
+};
+
+export type TaskAnswer = {
+  run_id: string;
+  step_id: string;
+  status: string;
+  role: string;
+  message: string | null;
+  form: Record<string, unknown> | null;
+  escalate: Array<Record<string, unknown>>;
+  level: number;
+  answer: unknown;
+  actor: string | null;
+  assigned_at: number;
+  answered_at: number | null;
+  run_status: string;
+  resumable: boolean;
+  resumed: boolean;
+};
+
+export type TaskList = {
+  tasks: HumanTask[];
 };
 
 export type ToolList = {
@@ -450,6 +498,11 @@ export type WorkflowDetail = {
 export type WorkflowList = {
   workflows: NamedRow[];
   next_cursor: string | null;
+};
+
+export type WorkflowTasksQuery = {
+  role?: string | null;
+  run_id?: string | null;
 };
 
 /** Every route of /api/v1: its method, path (under /api/v1), parameters, body and answer. */
@@ -584,6 +637,30 @@ export interface Operations {
     response: GateDecision;
     streams: false;
     role: "operator";
+  };
+  /** Answer a human task a run waits at, with data its form accepts */
+  answer_task: {
+    method: "POST";
+    path: "/runs/{run_id}/steps/{step}/answer";
+    pathParams: { run_id: string; step: string };
+    query: never;
+    body: AnswerTaskBody;
+    status: 200;
+    response: TaskAnswer;
+    streams: false;
+    role: "operator";
+  };
+  /** Open human tasks, oldest first */
+  workflow_tasks: {
+    method: "GET";
+    path: "/tasks";
+    pathParams: never;
+    query: WorkflowTasksQuery;
+    body: never;
+    status: 200;
+    response: TaskList;
+    streams: false;
+    role: "viewer";
   };
   /** Cancel a run */
   cancel_run: {
@@ -907,6 +984,8 @@ export const ROUTES = {
   workflow_status: { method: "GET", path: "/runs/{run_id}" },
   approve_step: { method: "POST", path: "/runs/{run_id}/steps/{step}/approve" },
   reject_step: { method: "POST", path: "/runs/{run_id}/steps/{step}/reject" },
+  answer_task: { method: "POST", path: "/runs/{run_id}/steps/{step}/answer" },
+  workflow_tasks: { method: "GET", path: "/tasks" },
   cancel_run: { method: "POST", path: "/runs/{run_id}/cancel" },
   resume_run: { method: "POST", path: "/runs/{run_id}/resume" },
   cost_report: { method: "GET", path: "/costs" },
