@@ -1,17 +1,14 @@
-"""Fixtures for the memory and replay tests: a workspace with agents, a tool plugin that counts what really ran, a
-host over it, and the local OpenAI-compatible server (whose request log says which model calls were made)."""
+"""Fixtures for the memory and replay tests: a workspace with agents and a tool plugin that counts what really ran
+(``host_for``, ``llm_server`` and the breaker reset come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from parac.core.resilience import BREAKERS
 from parac.server.api import hookimpl, tool_from_function
-from parac.server.host import Host
 from support.openai_server import OpenAIServer
 from support.runtime import set_settings
 
@@ -34,22 +31,14 @@ class Counter:
         register(tool_from_function(lookup))
 
 
-@pytest.fixture(autouse=True)
-def closed_breakers() -> Iterator[None]:
-    BREAKERS.reset()
-    yield
-    BREAKERS.reset()
-
-
 @pytest.fixture
 def counter() -> Counter:
     return Counter()
 
 
 @pytest.fixture
-def llm_server() -> Iterator[OpenAIServer]:
-    with OpenAIServer() as server:
-        yield server
+def extra_plugins(counter: Counter) -> list[tuple[str, Any]]:
+    return [("counter", counter)]
 
 
 @pytest.fixture
@@ -78,13 +67,3 @@ def workspace_dir(tmp_path: Path, llm_server: OpenAIServer) -> Path:
         + "\n".join(steps) + "\n"
     )
     return root
-
-
-@pytest.fixture
-def host_for(counter: Counter):
-    def make(root: Path) -> Host:
-        host = Host(entry_points=False, extra_plugins=[("counter", counter)])
-        host.open_workspace(root)
-        return host
-
-    return make

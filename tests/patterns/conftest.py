@@ -1,19 +1,16 @@
 """Fixtures for the pattern tests: a workspace whose agents are written per test, a host with a tool that returns
-long outputs (for compaction), and the local OpenAI-compatible server."""
+long outputs (for compaction); ``llm_server`` comes from tests/conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from parac.core.resilience import BREAKERS
 from parac.server.api import hookimpl, tool_from_function
 from parac.server.host import Host
-from support.openai_server import OpenAIServer
 from support.runtime import write_script
 
 
@@ -32,13 +29,6 @@ class ReportTools:
 
         register(tool_from_function(add))
         register(tool_from_function(report))
-
-
-@pytest.fixture(autouse=True)
-def closed_breakers() -> Iterator[None]:
-    BREAKERS.reset()
-    yield
-    BREAKERS.reset()
 
 
 class Space:
@@ -71,9 +61,3 @@ class Space:
 @pytest.fixture
 def space(tmp_path: Path) -> Space:
     return Space(tmp_path / "ws")
-
-
-@pytest.fixture
-def llm_server() -> Iterator[OpenAIServer]:
-    with OpenAIServer() as server:
-        yield server

@@ -1,19 +1,15 @@
-"""Fixtures for the runtime tests: a workspace with agents and a tool plugin, a host over it, and a local
-OpenAI-compatible server."""
+"""Fixtures for the runtime tests: a workspace with agents and a tool plugin (``host_for``, ``llm_server`` and the
+breaker reset come from tests/conftest.py)."""
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from parac.core.resilience import BREAKERS
 from parac.server.api import ToolError, hookimpl, tool_from_function
-from parac.server.host import Host
-from support.openai_server import OpenAIServer
 
 
 class ToolPlugin:
@@ -38,17 +34,14 @@ class ToolPlugin:
         register(tool_from_function(explode))
 
 
-@pytest.fixture(autouse=True)
-def closed_breakers() -> Iterator[None]:
-    """Circuit breakers live as long as the process; each test starts with every provider healthy."""
-    BREAKERS.reset()
-    yield
-    BREAKERS.reset()
-
-
 @pytest.fixture
 def tools() -> ToolPlugin:
     return ToolPlugin()
+
+
+@pytest.fixture
+def extra_plugins(tools: ToolPlugin) -> list[tuple[str, Any]]:
+    return [("test-tools", tools)]
 
 
 @pytest.fixture
@@ -77,19 +70,3 @@ def workspace_dir(tmp_path: Path) -> Path:
         )
     )
     return root
-
-
-@pytest.fixture
-def host_for(tools: ToolPlugin):
-    def make(root: Path) -> Host:
-        host = Host(entry_points=False, extra_plugins=[("test-tools", tools)])
-        host.open_workspace(root)
-        return host
-
-    return make
-
-
-@pytest.fixture
-def llm_server() -> Iterator[OpenAIServer]:
-    with OpenAIServer() as server:
-        yield server
