@@ -103,25 +103,48 @@ class Resumption:
 
 
 class _Stream:
-    """What the sync and the async stream share: where they are, and what one line of the body makes."""
+    """What the sync and the async stream share: where they are, when to connect again, and what one line of the
+    body makes. The two drivers only do the I/O (open, read lines, sleep) with their own verbs."""
 
     def __init__(self, open_stream: Opener, *, last_event_id: str | None = None, resumable: bool = False) -> None:
         self._open = open_stream
         self._resumption = Resumption(resumable)
+        self._decoder = Decoder()
+        self._done = False
+        self._broke: httpx.TransportError | None = None
         self.last_event_id = last_event_id
 
     @property
     def reconnects(self) -> int:
         return self._resumption.reconnects
 
-    def _take(self, decoder: Decoder, line: str) -> Event | None:
-        """The event `line` completes, if any (a streamed run's `error` is raised as `ApiError`)."""
-        event = decoder.feed(line)
-        if event is not None:
-            self._resumption.event(event)
-            self.last_event_id = event.id or self.last_event_id
-            checked(event)
-        return event
+    def _attempts(self) -> Iterator[int]:
+        """Numbers the connections to open: the first, then another while the last one ended before `done` and the
+        stream may be resumed (a broken one that may not be raises its transport error)."""
+        attempt = 0
+        while True:
+            self._broke = None
+            yield attempt
+            if self._done or not self._resumption.again(self._broke):
+                return
+            attempt += 1
+
+    def _connected(self, response: httpx.Response) -> None:
+        """Raises a failed answer (its body read) as `ApiError`; else decodes this connection from its start."""
+        if response.is_error:
+            raise problem_of(response)
+        self._decoder = Decoder(last_id=self.last_event_id)
+
+    def _take(self, line: str) -> tuple[Event, ...]:
+        """The event `line` completes, if any (a streamed run's `error` is raised as `ApiError`); after `done`,
+        the driver stops reading."""
+        event = self._decoder.feed(line)
+        if event is None:
+            return ()
+        self._resumption.event(event)
+        self.last_event_id = event.id or self.last_event_id
+        self._done = event.event == "done"
+        return (checked(event),)
 
 
 class EventStream(_Stream, Iterator[Event], AbstractContextManager["EventStream"]):
@@ -131,24 +154,20 @@ class EventStream(_Stream, Iterator[Event], AbstractContextManager["EventStream"
     _events: Iterator[Event] | None = None
 
     def _run(self) -> Iterator[Event]:
-        while True:
-            broke: httpx.TransportError | None = None
+        for attempt in self._attempts():
+            if attempt:
+                time.sleep(RECONNECT_DELAY_S)
             try:
                 with self._open(self.last_event_id) as response:
                     if response.is_error:
                         response.read()
-                        raise problem_of(response)
-                    decoder = Decoder(last_id=self.last_event_id)
+                    self._connected(response)
                     for line in response.iter_lines():
-                        if (event := self._take(decoder, line)) is not None:
-                            yield event
-                            if event.event == "done":
-                                return
+                        yield from self._take(line)
+                        if self._done:
+                            return
             except httpx.TransportError as error:
-                broke = error
-            if not self._resumption.again(broke):
-                return
-            time.sleep(RECONNECT_DELAY_S)
+                self._broke = error
 
     def __next__(self) -> Event:
         if self._events is None:
@@ -172,24 +191,21 @@ class AsyncEventStream(_Stream, AsyncIterator[Event], AbstractAsyncContextManage
     async def _run(self) -> AsyncIterator[Event]:
         import anyio
 
-        while True:
-            broke: httpx.TransportError | None = None
+        for attempt in self._attempts():
+            if attempt:
+                await anyio.sleep(RECONNECT_DELAY_S)
             try:
                 async with self._open(self.last_event_id) as response:
                     if response.is_error:
                         await response.aread()
-                        raise problem_of(response)
-                    decoder = Decoder(last_id=self.last_event_id)
+                    self._connected(response)
                     async for line in response.aiter_lines():
-                        if (event := self._take(decoder, line)) is not None:
+                        for event in self._take(line):
                             yield event
-                            if event.event == "done":
-                                return
+                        if self._done:
+                            return
             except httpx.TransportError as error:
-                broke = error
-            if not self._resumption.again(broke):
-                return
-            await anyio.sleep(RECONNECT_DELAY_S)
+                self._broke = error
 
     async def __anext__(self) -> Event:
         if self._events is None:
