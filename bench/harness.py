@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 
@@ -95,6 +96,25 @@ def load_average() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
+def load_figures(load: tuple[float, float, float]) -> str:
+    """A load average taken earlier (``os.getloadavg()``), for a before/after line."""
+    return " ".join(f"{value:.2f}" for value in load)
+
+
+def check_ratios(name: str, checks: list[tuple[str, float, float]], extra: dict, *, width: int) -> None:
+    """Print each (what, ratio, target) with ``ok`` or its ``MISS``, and write them with ``extra`` to
+    bench/.results/NAME.json."""
+    import json
+
+    for what, ratio, target in checks:
+        verdict = "ok" if ratio <= target else f"MISS (over the target by {ratio / target - 1:.0%})"
+        print(f"  {what:<{width}} {ratio:5.2f}x (target <= {target}x) {verdict}")
+    results = Path(__file__).resolve().parent / ".results"
+    results.mkdir(exist_ok=True)
+    data = {**extra, "ratios": {what: ratio for what, ratio, _ in checks}}
+    (results / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+
+
 def report(title: str, rows: list[tuple[str, float, str, float, float]]) -> None:
     """Print rows of (what, ours, peer name, peer, target ratio) with the ratio and whether it meets the target."""
     print(f"\n{title} ({load_average()})")
@@ -102,3 +122,42 @@ def report(title: str, rows: list[tuple[str, float, str, float, float]]) -> None
         ratio = ours / peer if peer else float("inf")
         verdict = "ok" if ratio <= target else "OVER TARGET"
         print(f"  {what:<34} {ours * 1000:8.1f} ms   {peer_name:<30} {peer * 1000:8.1f} ms   ratio {ratio:5.2f} (target <= {target}) {verdict}")
+
+
+class NoopServices:
+    """Workflow services whose tool steps return at once, so what a bench times is the engine, its schedulers and
+    its checkpoints. ``body`` is ``bare`` (the step returns straight away) or ``invoke_tool`` (through
+    :func:`parac.core.tools.invoke_tool`: argument check and call hooks, no plugins)."""
+
+    def __init__(self, body: str = "bare") -> None:
+        from parac.core.calls import NO_HOOKS, ToolCall
+        from parac.core.tools import Tool, invoke_tool
+        from parac.core.workflows import StepOutcome
+
+        self.outcome = StepOutcome(None)
+
+        async def noop() -> None:
+            return None
+
+        tool = Tool("noop", "does nothing", {"type": "object", "properties": {}, "additionalProperties": False}, noop)
+
+        async def through_invoke_tool(ctx: Any, name: str, args: dict) -> Any:
+            call = ToolCall(tool=name, arguments=args, run_id=ctx.run_id, step=ctx.step_id,
+                            idempotency_key=ctx.idempotency_key)
+            return StepOutcome(await invoke_tool(tool, call, NO_HOOKS))
+
+        async def bare(ctx: Any, name: str, args: dict) -> Any:
+            return self.outcome
+
+        self.call_tool = through_invoke_tool if body == "invoke_tool" else bare
+
+    def needs_approval(self, tool: str, workflow: str) -> bool:
+        return False
+
+    def parse_definition(self, definition: dict) -> Any:
+        from parac.core.specs import WorkflowSpec
+
+        return WorkflowSpec.model_validate(definition)
+
+    def event(self, name: str, data: dict) -> None:
+        return None

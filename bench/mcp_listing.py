@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import generate_workspace
+from harness import check_ratios, generate_workspace
 from parac.core.pages import DEFAULT_LIMIT
 from mcp_latency import PARAC, PYTHON, Server
 
@@ -154,16 +154,7 @@ def main() -> None:
         ("list_agents 1,000 vs 10 agents", figures["list_agents 1000"] / figures["list_agents 10"], 2.0),
         ("walk by cursor vs one answer", figures["walk"] / figures["one"], 1.5),
     ]
-    for what, ratio, target in checks:
-        verdict = "ok" if ratio <= target else f"MISS (over the target by {ratio / target - 1:.0%})"
-        print(f"  {what:<32} {ratio:5.2f}x (target <= {target}x) {verdict}")
-    results = HERE / ".results"
-    results.mkdir(exist_ok=True)
-    (results / "mcp_listing.json").write_text(
-        json.dumps(
-            {"load": load, "p50_ms": figures, "ratios": {w: r for w, r, _ in checks}, "profiles": sizes}, indent=2
-        ) + "\n"
-    )
+    check_ratios("mcp_listing", checks, {"load": load, "p50_ms": figures, "profiles": sizes}, width=32)
 
 
 if __name__ == "__main__":

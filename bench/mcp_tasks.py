@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import check_ratios
 from mcp_latency import PARAC, PYTHON, Server
 from mcp_listing import alternate, ask, started
 
@@ -113,15 +114,7 @@ def main() -> None:
           f"{figures['run_agent']:.3f} ({figures['task done'] / figures['run_agent']:.2f}x; no target: the task's "
           "work starts tasks.HANDLE_FIRST_S after its answer, and its result is one more request)")
     checks.append(("task-augmented run_agent vs list_agents", figures["task"] / figures["list_agents"], 1.2))
-    for what, ratio, target in checks:
-        verdict = "ok" if ratio <= target else f"MISS (over the target by {ratio / target - 1:.0%})"
-        print(f"  {what:<42} {ratio:5.2f}x (target <= {target}x) {verdict}")
-    results = HERE / ".results"
-    results.mkdir(exist_ok=True)
-    (results / "mcp_tasks.json").write_text(
-        json.dumps({"load": load, "p50_ms": figures, "ratios": {w: r for w, r, _ in checks}, "profiles": sizes}, indent=2)
-        + "\n"
-    )
+    check_ratios("mcp_tasks", checks, {"load": load, "p50_ms": figures, "profiles": sizes}, width=42)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness import NoopServices, load_figures
+
 RESULTS = Path(__file__).resolve().parent / ".results"
 ROUNDS = 5
 TRANSITIONS = 200
@@ -39,29 +41,6 @@ def _timed(fn: Any, units: int) -> Sample:
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
     return (time.perf_counter() - wall) / units, (time.process_time() - cpu) / units
-
-
-class _Noop:
-    """Services whose tool steps return at once: the engine, its schedulers and checkpoints are what is timed."""
-
-    def __init__(self) -> None:
-        from parac.core.workflows import StepOutcome
-
-        self.outcome = StepOutcome({"ok": True})
-
-    async def call_tool(self, ctx: Any, name: str, args: dict) -> Any:
-        return self.outcome
-
-    def needs_approval(self, tool: str, workflow: str) -> bool:
-        return False
-
-    def parse_definition(self, definition: dict) -> Any:
-        from parac.core.specs import WorkflowSpec
-
-        return WorkflowSpec.model_validate(definition)
-
-    def event(self, name: str, data: dict) -> None:
-        return None
 
 
 FSM = {
@@ -86,7 +65,7 @@ class Parac:
         from parac.core.workflows import Engine
 
         self.conn = connect(folder / "parac.db")
-        self.engine = Engine(self.conn, _Noop())
+        self.engine = Engine(self.conn, NoopServices())
         self.fsm = WorkflowSpec.model_validate(FSM)
         self.tree = WorkflowSpec.model_validate(TREE)
 
@@ -168,7 +147,7 @@ def main() -> int:
     load_after = os.getloadavg()
 
     median = {name: (statistics.median(w for w, _ in s), statistics.median(c for _, c in s)) for name, s in samples.items()}
-    print(f"load average before {_load(load_before)}, after {_load(load_after)}; {ROUNDS} rounds, medians")
+    print(f"load average before {load_figures(load_before)}, after {load_figures(load_after)}; {ROUNDS} rounds, medians")
     print(f"{'per unit':<40}{'wall µs':>10}{'cpu µs':>10}")
     rows = [("parac fsm, durable, per transition", "parac fsm"), ("transitions, in memory, per transition", "transitions"),
             ("parac tree, durable, per action tick", "parac tree"), ("py_trees, in memory, per leaf tick", "py_trees"),
@@ -183,10 +162,6 @@ def main() -> int:
         print(f"{ours} / {peer}: {wall:.1f}x wall, {cpu:.1f}x cpu; {floor:.1f} commits' time per unit"
               f" (durable vs in memory: each unit here is at least one commit)")
     return 0
-
-
-def _load(load: tuple[float, float, float]) -> str:
-    return "/".join(f"{value:.2f}" for value in load)
 
 
 if __name__ == "__main__":

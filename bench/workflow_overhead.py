@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness import NoopServices, load_figures
+
 HERE = Path(__file__).resolve().parent
 LG_VENV = HERE / ".venv-langgraph"
 RESULTS = HERE / ".results"
@@ -164,43 +166,6 @@ def langgraph_times(python: Path, mode: str) -> Times:
     return json.loads(proc.stdout)
 
 
-class NoopServices:
-    """Steps that return at once: what is measured is the engine and its checkpoints."""
-
-    def __init__(self, body: str) -> None:
-        from parac.core.calls import NO_HOOKS, ToolCall
-        from parac.core.tools import Tool, invoke_tool
-        from parac.core.workflows import StepOutcome
-
-        self.outcome = StepOutcome(None)
-
-        async def noop() -> None:
-            return None
-
-        tool = Tool("noop", "does nothing", {"type": "object", "properties": {}, "additionalProperties": False}, noop)
-
-        async def through_invoke_tool(ctx: Any, name: str, args: dict) -> Any:
-            call = ToolCall(tool=name, arguments=args, run_id=ctx.run_id, step=ctx.step_id,
-                            idempotency_key=ctx.idempotency_key)
-            return StepOutcome(await invoke_tool(tool, call, NO_HOOKS))
-
-        async def bare(ctx: Any, name: str, args: dict) -> Any:
-            return self.outcome
-
-        self.call_tool = through_invoke_tool if body == "invoke_tool" else bare
-
-    def needs_approval(self, tool: str, workflow: str) -> bool:
-        return False
-
-    def parse_definition(self, definition: dict) -> Any:
-        from parac.core.specs import WorkflowSpec
-
-        return WorkflowSpec.model_validate(definition)
-
-    def event(self, name: str, data: dict) -> None:
-        return None
-
-
 def parac_times(body: str, synchronous: str = "NORMAL") -> Times:
     import anyio
 
@@ -268,7 +233,7 @@ def main() -> int:
     ]
     width = max(len(c) for c in columns) + 2
     print(f"workflow overhead, microseconds per step, wall (CPU) (median of at least {ROUNDS * REPEATS} runs each)")
-    print(f"load average before {_load(load_before)}, after {_load(load_after)} (this machine has {os.cpu_count()} CPUs)")
+    print(f"load average before {load_figures(load_before)}, after {load_figures(load_after)} (this machine has {os.cpu_count()} CPUs)")
     print(f"{'workload':<15}" + "".join(f"{c:>{width + 8}}" for c in columns))
     for label, steps in WORKLOADS.items():
         cells = [f"{wall / len(steps):.1f} ({cpu / len(steps):.1f})" for wall, cpu in per_run[label].values()]
@@ -297,10 +262,6 @@ def main() -> int:
     print(f"target parac durable (NORMAL) <= 1/3 of LangGraph in memory per step, wall and CPU, on every workload of"
           f" {TARGET_FROM_STEPS}+ steps: {'met' if not misses else 'NOT met'}")
     return 0
-
-
-def _load(load: tuple[float, float, float]) -> str:
-    return " ".join(f"{value:.2f}" for value in load)
 
 
 if __name__ == "__main__":
