@@ -7,33 +7,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import yaml
 
-SUPPORT = """\
-kind: fsm
-inputs: {ticket: {type: string, required: true}}
-initial: triage
-states:
-  triage:
-    agent: pm
-    task: "Classify this ticket: {{ inputs.ticket }}"
-    transitions:
-      - {to: escalate, when: "{{ 'refund' in state.output }}"}
-      - {to: answer}
-  answer: {agent: coder, task: "Answer: {{ inputs.ticket }}", transitions: [{to: done}]}
-  escalate:
-    type: human
-    assign: support-lead
-    message: "Refund asked: {{ inputs.ticket }}"
-    form:
-      type: object
-      properties: {refund: {type: boolean}, note: {type: string}}
-      required: [refund]
-      additionalProperties: false
-    transitions: [{to: done}]
-  done: {final: true}
-outputs:
-  decision: "{{ states.escalate.output.refund }}"
-"""
+from support.workflows import SUPPORT as ISSUE_SUPPORT
+
+#: The issue's state machine, its person's answer checked against a form, and the decision as the run's output.
+FORM = {"type": "object", "properties": {"refund": {"type": "boolean"}, "note": {"type": "string"}},
+        "required": ["refund"], "additionalProperties": False}
+
+
+def _support_with_form() -> str:
+    data = yaml.safe_load(ISSUE_SUPPORT)
+    data["states"]["escalate"]["form"] = FORM
+    data["outputs"] = {"decision": "{{ states.escalate.output.refund }}"}
+    return yaml.safe_dump(data)
+
+
+SUPPORT = _support_with_form()
 
 
 def _wait(http: httpx.Client, run_id: str, status: str) -> dict:

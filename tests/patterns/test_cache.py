@@ -100,3 +100,35 @@ async def test_a_hit_is_still_governed_and_audited(served, llm_server):
     await run_agent(host.workspace, "det", "q", hooks=host.hooks)
     denied = await run_agent(host.workspace, "det", "q", hooks=Deny())
     assert denied.status == "denied" and seen == [f"local/{MODEL}"]  # the cache did not bypass the hook
+
+
+async def test_expired_rows_are_deleted_by_the_next_write(served, llm_server):
+    served.agent("det", model=f"local/{MODEL}", temperature=0, cache={"ttl_s": 60})
+    host = served.host()
+    for question in ("q1", "q2"):
+        llm_server.script(MODEL, Reply.message(f"answer to {question}"))
+        await run_agent(host.workspace, "det", question, hooks=host.hooks)
+    conn = connect_workspace(served.root)
+    conn.execute("UPDATE llm_cache SET created = created - 61, expires = expires - 61")  # both past their TTL
+    llm_server.script(MODEL, Reply.message("answer to q3"))
+    await run_agent(host.workspace, "det", "q3", hooks=host.hooks)  # a write: it prunes what expired
+    kept = [json.loads(row[0])["text"] for row in conn.execute("SELECT completion FROM llm_cache")]
+    assert kept == ["answer to q3"]
+
+
+async def test_a_secret_in_an_answer_is_masked_before_it_is_stored(served, llm_server):
+    """The answer (text and tool-call arguments) holds a key: no database file on disk holds it afterwards."""
+    secret = "sk-proj-" + "Q7vLx2" * 8
+    served.agent("det", model=f"local/{MODEL}", temperature=0, cache={"ttl_s": 3600}, tools=["add"])
+    llm_server.script(MODEL, Reply.calls(("add", {"a": 1, "b": 2, "note": f"key {secret}"})),
+                      Reply.message(f"your key is {secret}"))
+    host = served.host()
+    await run_agent(host.workspace, "det", "what is my key?", hooks=host.hooks)
+    conn = connect_workspace(served.root)
+    stored = [json.loads(row[0]) for row in conn.execute("SELECT completion FROM llm_cache")]
+    assert len(stored) == 2 and "[REDACTED:openai-key]" in json.dumps(stored)
+    conn.close()
+    state = served.root / ".parac" / "state"
+    files = [path for path in state.rglob("*") if path.is_file()]
+    assert any(path.name.startswith("parac.db") for path in files)
+    assert [path.name for path in files if secret.encode() in path.read_bytes()] == []

@@ -8,6 +8,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -37,25 +39,29 @@ outputs:
   joined: "{{ steps.join.output.label }}"
 """
 
-#: The issue's state machine: a refund goes to a person (a human task), anything else is answered by an agent.
-SUPPORT = """\
-kind: fsm
-inputs: {ticket: {type: string, required: true}}
-initial: triage
-max_transitions: 20
-states:
-  triage:
-    agent: pm
-    task: "Classify this ticket: {{ inputs.ticket }}"
-    transitions:
-      - {to: escalate, when: "{{ 'refund' in state.output }}"}
-      - {to: answer}
-  answer: {agent: coder, task: "Answer: {{ inputs.ticket }}", transitions: [{to: done}]}
-  escalate: {type: human, assign: support-lead, message: "Refund asked: {{ inputs.ticket }}", transitions: [{to: done}]}
-  done: {final: true}
-"""
-
 POLICY = "description: test tools\nallow:\n  - tools: [record, flaky, broken, probe]\n"
+
+
+@dataclass
+class Resumed:
+    """A run killed -9 at a chosen point, then resumed by ``workflow resume``: what every kind's kill test reads."""
+
+    run_id: str
+    killed: int  # the killed process's pid
+    before: dict[str, dict]  # the run's step rows as the kill left them
+    after: dict[str, sqlite3.Row]  # ... and once the resumed run ended
+    result: dict  # ``workflow resume --json``
+    lines: list[dict]  # the side-effect log of both processes
+
+    def assert_each_applied_once(self, steps: Iterable[str]) -> None:
+        """Each step's effect happened once, under its idempotency key; a step that completed before the kill was
+        never touched again (every line it logged comes from the killed process)."""
+        for step in steps:
+            mine = [line for line in self.lines if line["step"] == step]
+            assert {line["key"] for line in mine} == {f"{self.run_id}:{step}"}, step
+            assert sum(line["event"] == "applied" for line in mine) == 1, (step, mine)
+            if self.before.get(step, {}).get("status") == "completed":
+                assert all(line["pid"] == self.killed for line in mine), (step, mine)
 
 
 class Project:
@@ -118,6 +124,17 @@ class Project:
         finally:
             proc.wait()
         return proc.pid
+
+    def kill_and_resume(self, predicate, *args: str, what: str, between: Callable[[], object] = lambda: None) -> Resumed:
+        """Kill -9 ``workflow run ARGS`` once ``predicate(self)`` holds, call ``between()``, resume the run (which
+        must then succeed) and collect what the tests check."""
+        killed = self.kill_when(predicate, *args, what=what)
+        run_id = self.runs()[0]["run_id"]
+        before = {sid: dict(row) for sid, row in self.steps(run_id).items()}
+        between()
+        resumed = self.cli("workflow", "resume", run_id, "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        return Resumed(run_id, killed, before, self.steps(run_id), json.loads(resumed.stdout), self.log_lines())
 
     def wait_for(self, predicate, timeout: float = 60, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout

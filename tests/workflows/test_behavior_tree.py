@@ -142,24 +142,12 @@ KILL_POINTS = {
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_kill_at_a_chosen_point_and_resume_from_the_node_it_was_in(wf_project, point):
     wf_project.write_workflow("tree", TREE)
-    killed = wf_project.kill_when(KILL_POINTS[point], "tree", what=point)
-    run_id = wf_project.runs()[0]["run_id"]
-    before = {sid: dict(row) for sid, row in wf_project.steps(run_id).items()}
-    resumed = wf_project.cli("workflow", "resume", run_id, "--json")
-    assert resumed.returncode == 0, resumed.stderr
-    data = json.loads(resumed.stdout)
-    assert data["status"] == "completed" and data["outputs"] == {"last": "s4"}
-    after = wf_project.steps(run_id)
-    for step_id, row in before.items():  # what ended before the kill was not ended again
+    run = wf_project.kill_and_resume(KILL_POINTS[point], "tree", what=point)
+    assert run.result["status"] == "completed" and run.result["outputs"] == {"last": "s4"}
+    for step_id, row in run.before.items():  # what ended before the kill was not ended again
         if row["status"] in ("completed", "failed"):
-            assert after[step_id]["finished_at"] == row["finished_at"], step_id
-    lines = wf_project.log_lines()
-    for action in ACTIONS:
-        mine = [line for line in lines if line["step"] == action]
-        assert {line["key"] for line in mine} == {f"{run_id}:{action}"}, action
-        assert sum(line["event"] == "applied" for line in mine) == 1, (action, mine)
-        if before.get(action, {}).get("status") == "completed":
-            assert all(line["pid"] == killed for line in mine), (action, mine)
+            assert run.after[step_id]["finished_at"] == row["finished_at"], step_id
+    run.assert_each_applied_once(ACTIONS)
 
 
 def test_agent_actions_through_litellm_against_a_local_server(wf_project):

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SUPPORT
 from support.openai_server import OpenAIServer, Reply
 from support.runtime import set_settings
+from support.workflows import SUPPORT
 
 from parac.core.workspace import Workspace
 
@@ -186,20 +186,9 @@ KILL_POINTS = {
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_kill_at_a_chosen_point_and_resume_with_nothing_redone(wf_project, point):
     wf_project.write_workflow("loop", LOOP)
-    killed = wf_project.kill_when(KILL_POINTS[point], "loop", what=point)
-    run_id = wf_project.runs()[0]["run_id"]
-    before = {sid: dict(row) for sid, row in wf_project.steps(run_id).items()}
-    resumed = wf_project.cli("workflow", "resume", run_id, "--json")
-    assert resumed.returncode == 0, resumed.stderr
-    data = json.loads(resumed.stdout)
-    assert data["status"] == "completed" and data["outputs"] == {"label": "last after 2 rounds"}
-    assert [s["id"] for s in data["steps"]] == [*LOOP_VISITS, "done"]
-    lines = wf_project.log_lines()
-    for visit in LOOP_VISITS:
-        mine = [line for line in lines if line["step"] == visit]
-        assert {line["key"] for line in mine} == {f"{run_id}:{visit}"}, visit
-        assert sum(line["event"] == "applied" for line in mine) == 1, (visit, mine)
-        if before.get(visit, {}).get("status") == "completed":  # finished before the kill: never touched again
-            assert all(line["pid"] == killed for line in mine), (visit, mine)
-    assert [line["label"] for line in lines if line["event"] == "applied"] == [
+    run = wf_project.kill_and_resume(KILL_POINTS[point], "loop", what=point)
+    assert run.result["status"] == "completed" and run.result["outputs"] == {"label": "last after 2 rounds"}
+    assert [s["id"] for s in run.result["steps"]] == [*LOOP_VISITS, "done"]
+    run.assert_each_applied_once(LOOP_VISITS)
+    assert [line["label"] for line in run.lines if line["event"] == "applied"] == [
         "a1", "b after a1", "a2", "b after a2", "last"]

@@ -9,13 +9,13 @@ from pathlib import Path
 import mcp_types as types
 import pytest
 import sidefx_plugin
-from conftest import SUPPORT
 from mcp import Client
 
 from parac.core.workflows import RunOptions
 from parac.core.workflows.human import TaskRefused
 from parac.server.mcp.app import ParacApp
 from parac.server.mcp.server import build_server
+from support.workflows import SUPPORT
 
 REFUND = """\
 inputs: {amount: {type: number, required: true}}

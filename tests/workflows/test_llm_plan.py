@@ -145,24 +145,12 @@ def test_kill_at_a_chosen_point_and_resume_from_the_stored_plan(wf_project, poin
     _project(wf_project)
     script = wf_project.root / "plan.yaml"
     _agent_model(wf_project.root, "architect", write_script(script, [{"text": json.dumps(SLOW)}]))
-    killed = wf_project.kill_when(KILL_POINTS[point], "deploy", "-i", "service=api", what=point)
-    run_id = wf_project.runs()[0]["run_id"]
-    before = {sid: dict(row) for sid, row in wf_project.steps(run_id).items()}
-    write_script(script, [{"text": json.dumps(OTHER)}])
-    resumed = wf_project.cli("workflow", "resume", run_id, "--json")
-    assert resumed.returncode == 0, resumed.stderr
-    data = json.loads(resumed.stdout)
-    assert data["status"] == "completed", data
-    assert [s["id"] for s in data["steps"]] == ["planner", "~plan1", *PLANNED]
-    assert [s["id"] for s in data["steps"][1]["output"]["steps"]] == PLANNED  # the plan stored before the kill
-    after = wf_project.steps(run_id)
+    run = wf_project.kill_and_resume(KILL_POINTS[point], "deploy", "-i", "service=api", what=point,
+                                     between=lambda: write_script(script, [{"text": json.dumps(OTHER)}]))
+    assert run.result["status"] == "completed", run.result
+    assert [s["id"] for s in run.result["steps"]] == ["planner", "~plan1", *PLANNED]
+    assert [s["id"] for s in run.result["steps"][1]["output"]["steps"]] == PLANNED  # the plan stored before the kill
     for step_id in ("planner", "~plan1"):  # the planner's answer and its verdict were not made again
-        assert after[step_id]["finished_at"] == before[step_id]["finished_at"], step_id
-    lines = wf_project.log_lines()
-    for step in PLANNED:
-        mine = [line for line in lines if line["step"] == step]
-        assert {line["key"] for line in mine} == {f"{run_id}:{step}"}, step
-        assert sum(line["event"] == "applied" for line in mine) == 1, (step, mine)
-        if before.get(step, {}).get("status") == "completed":  # finished before the kill: never touched again
-            assert all(line["pid"] == killed for line in mine), (step, mine)
-    assert [line["label"] for line in lines if line["event"] == "applied"] == ["build", "ship build", "last"]
+        assert run.after[step_id]["finished_at"] == run.before[step_id]["finished_at"], step_id
+    run.assert_each_applied_once(PLANNED)
+    assert [line["label"] for line in run.lines if line["event"] == "applied"] == ["build", "ship build", "last"]

@@ -33,17 +33,11 @@ KILL_POINTS = {
 
 
 def _kill_when(project, predicate, *args: str):
-    proc = project.spawn("workflow", "run", "crash", *args)
-    try:
-        project.wait_for(lambda: predicate(project) or proc.poll() is not None, what="the kill point")
-        assert proc.poll() is None, f"the run ended before the kill point: {proc.communicate()}"
-        proc.kill()
-    finally:
-        proc.wait()
+    killed = project.kill_when(predicate, "crash", *args)
     runs = project.runs()
     assert len(runs) == 1
     run_id = runs[0]["run_id"]
-    return run_id, {sid: dict(row) for sid, row in project.steps(run_id).items()}, proc.pid
+    return run_id, {sid: dict(row) for sid, row in project.steps(run_id).items()}, killed
 
 
 def _check_after_resume(project, run_id: str, before: dict, killed_pid: int) -> None:
