@@ -177,7 +177,7 @@ class ModelClient:
             model, messages, tools, temperature, max_tokens, on_text, context, fallbacks, run_limit_usd
         )
         if key is not None and self.cache is not None:
-            self.cache.put(key, model, answer.completion)
+            self.cache.put(key, model, answer.completion, cache_ttl_s)
         return answer
 
     async def _cached(
