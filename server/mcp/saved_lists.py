@@ -15,7 +15,9 @@ the list; when that differs (a third-party plugin changed in place, say), it sto
 
 The files live in the user's cache folder (never the workspace), one per installation, workspace and role (a
 changed `parac.yaml` replaces its workspace's file); a file that cannot be read counts as absent and one that cannot
-be written is left alone.
+be written is left alone. Every write prunes: a workspace keeps its `KEEP_PER_WORKSPACE` newest files (an upgraded
+parac or a new role adds files its old ones are not replaced by), and a file of any workspace not written for
+`MAX_AGE_S` goes (a deleted or moved workspace's files are never written again).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,10 @@ log = logging.getLogger("parac.mcp")
 
 FORMAT = 1
 """The layout of a stored answer; part of the key."""
+KEEP_PER_WORKSPACE = 8
+"""Files kept per workspace, newest first: its roles under the installations in use, with room to spare."""
+MAX_AGE_S = 30 * 24 * 3600
+"""A file not written for this long is deleted by the next write of any workspace."""
 
 
 class SavedLists:
@@ -85,6 +92,29 @@ class SavedLists:
                 raise
         except OSError as error:
             log.debug("tools/list answer not stored in %s: %s", file, error)
+            return
+        self._prune(file)
+
+    def _prune(self, written: Path) -> None:
+        """Delete this workspace's files beyond the newest `KEEP_PER_WORKSPACE` (never `written`) and any
+        workspace's files older than `MAX_AGE_S`. A file another server deletes first, or cannot be deleted, is
+        passed over."""
+        old = time.time() - MAX_AGE_S
+        mine: list[tuple[float, Path]] = []
+        for path in written.parent.glob("tools-*.json"):
+            try:
+                modified = path.stat().st_mtime
+                if modified < old:
+                    path.unlink(missing_ok=True)
+                elif path != written and path.name.startswith(self._workspace_prefix()):
+                    mine.append((modified, path))
+            except OSError:
+                continue
+        for _, path in sorted(mine, reverse=True)[KEEP_PER_WORKSPACE - 1:]:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                continue
 
     def _key(self, role: str) -> str | None:
         if self._base is False:
@@ -116,6 +146,9 @@ class SavedLists:
         )
         return "\0".join(map(str, parts))
 
+    def _workspace_prefix(self) -> str:
+        return f"tools-{hashlib.sha256(str(self._root).encode()).hexdigest()[:16]}-"
+
     def _file(self, role: str) -> Path:
-        place = hashlib.sha256(f"{parac_schemas().file.name}\0{self._root}\0{role}".encode()).hexdigest()[:32]
-        return cache_folder() / f"tools-{place}.json"
+        variant = hashlib.sha256(f"{parac_schemas().file.name}\0{role}".encode()).hexdigest()[:16]
+        return cache_folder() / f"{self._workspace_prefix()}{variant}.json"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +134,29 @@ def test_problems_in_parac_yaml_are_still_reported_when_answered_from_disk(proje
     assert listed_again == listed
     assert "parac.yaml" in validated and "while parsing a flow sequence" in validated
     assert validated_again == validated
+
+
+def test_a_save_prunes_old_files_and_keeps_a_bounded_number_per_workspace(project: Path, tmp_path: Path, monkeypatch):
+    """In process: each save keeps the workspace's newest files up to the bound, and deletes any workspace's file
+    not written for MAX_AGE_S, while a recent file of another workspace stays."""
+    from parac.server.mcp.saved_lists import KEEP_PER_WORKSPACE, MAX_AGE_S, SavedLists
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "cache" / "parac"
+    folder.mkdir(parents=True)
+    stale, recent = folder / "tools-0000000000000000-aaaaaaaaaaaaaaaa.json", folder / "tools-1111111111111111-b.json"
+    for other in (stale, recent):
+        other.write_text("{}")
+    os.utime(stale, (time.time() - MAX_AGE_S - 60,) * 2)
+    lists = SavedLists(project, None)
+    roles = [f"role{index}" for index in range(KEEP_PER_WORKSPACE + 4)]
+    for index, role in enumerate(roles):
+        lists.write(role, {"tools": [{"name": f"t{index}"}]})
+        written = lists._file(role)
+        os.utime(written, (time.time() - len(roles) + index,) * 2)  # distinct ages, oldest first
+    mine = sorted(path for path in folder.glob("tools-*.json") if path not in (stale, recent))
+    assert len(mine) == KEEP_PER_WORKSPACE
+    fresh = SavedLists(project, None)
+    kept = [role for role in roles if fresh.read(role) is not None]
+    assert kept == roles[-KEEP_PER_WORKSPACE:]  # the newest survive, the oldest went first
+    assert not stale.exists() and recent.exists()
