@@ -74,8 +74,8 @@ def checked_reads(
         if expression and not templates.is_template(text):
             text = "{{ " + text + " }}"
         steps = []
-        for kind, name, attribute, written in templates.names_read(text):
-            at = {"reference": written, "within": (len(kind) + 1, len(kind) + 1 + len(name))}
+        for kind, name, attribute, written, within in templates.names_read(text):
+            at = {"reference": written, "within": within}
             if kind == "inputs" and name not in inputs:
                 out.append(Problem(loc, "unknown-input", f'template names unknown input "{name}"{suggestion(name, inputs)}', {"candidates": list(inputs), **at}))
             elif kind == "steps":
@@ -184,10 +184,9 @@ def template_problems(spec: WorkflowSpec) -> list[Problem]:
             text = "{{ " + text + " }}"  # a bare `when:` reads names as a template's block does
         # a duplicated id's own depends_on, not the first definition's (the duplicate is reported once, elsewhere)
         reachable = _reachable(spec.steps[loc[1]], ancestors) if step_id is not None else set(step_ids)
-        for kind, name, attribute, written in templates.names_read(text):
+        for kind, name, attribute, written, within in templates.names_read(text):
             # placed on the word to change (a code action replaces just that), within the reference as written
-            start = len(kind) + 1
-            at = {"reference": written, "within": (start, start + len(name))}
+            at = {"reference": written, "within": within}
             if kind == "inputs" and name not in spec.inputs:
                 out.append(Problem(loc, "unknown-input", f'template names unknown input "{name}"{suggestion(name, inputs)}', {"candidates": inputs, **at}))
             elif kind == "steps" and name not in ancestors:  # not a step at all
@@ -201,7 +200,7 @@ def template_problems(spec: WorkflowSpec) -> list[Problem]:
                         loc,
                         "unknown-attribute",
                         f'template reads "steps.{name}.{attribute}"; a step has {", ".join(fields)}{suggestion(attribute, fields)}',
-                        {"candidates": fields, "reference": written, "within": (start + len(name) + 1, len(written))},
+                        {"candidates": fields, "reference": written, "within": (written.rindex(".") + 1, len(written))},
                     )
                 )
     return out

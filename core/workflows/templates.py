@@ -64,7 +64,15 @@ def _parse_json(text: str) -> Any:
 
 
 _BLOCK = re.compile(r"{{(.*?)}}|{%(.*?)%}", re.S)
-_NAME_READ = re.compile(r"\b(steps|inputs)\.([A-Za-z0-9_][A-Za-z0-9_-]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?")
+#: ``steps.X``, ``steps.get('X')`` (and ``inputs.`` likewise), then maybe ``.attr``. A method call is no name:
+#: ``steps.items()`` reads no step called ``items`` (the possessive ``*+`` keeps a name from being cut short to
+#: slip past the ``(`` check).
+_NAME_READ = re.compile(
+    r"\b(?P<kind>steps|inputs)"
+    r"(?:\.get\(\s*(?P<quote>['\"])(?P<quoted>[A-Za-z0-9_][A-Za-z0-9_-]*)(?P=quote)\s*\)"
+    r"|\.(?P<name>[A-Za-z0-9_][A-Za-z0-9_-]*+)(?!\s*\())"
+    r"(?:\.(?P<attribute>[A-Za-z_][A-Za-z0-9_]*+)(?!\s*\())?"
+)
 STEP_FIELDS = ("output", "status", "error", "attempts")  # what ``steps.X`` holds (the scheduler's template context)
 
 
@@ -145,7 +153,8 @@ def condition(source: str, context: Mapping[str, Any], *, where: str) -> bool:
 
 
 def referenced_steps(source: str, *, expression: bool = False) -> set[str]:
-    """The step ids a template reads (``steps.x`` or ``steps['x']``); raises ParacError on a syntax error.
+    """The step ids a template reads (``steps.x``, ``steps['x']`` or ``steps.get('x')``); raises ParacError on a
+    syntax error.
 
     ``expression=True`` for a ``when:``, which may also be a bare expression; other text without ``{{`` is plain.
     """
@@ -160,9 +169,17 @@ def referenced_steps(source: str, *, expression: bool = False) -> set[str]:
         where = f" at line {exc.lineno}" if "\n" in text.strip() else ""  # the line of a multi-line template
         raise ParacError(f"template syntax error{where}: {exc.message}") from exc
     found: set[str] = set()
+    methods = set()  # ``steps.get(...)``, ``steps.items()``: calls on the mapping, not steps named get or items
+    for call in tree.find_all(nodes.Call):
+        method = call.node
+        if isinstance(method, nodes.Getattr) and isinstance(method.node, nodes.Name) and method.node.name == "steps":
+            methods.add(id(method))
+            first = call.args[0] if call.args else None
+            if method.attr == "get" and isinstance(first, nodes.Const) and isinstance(first.value, str):
+                found.add(first.value)
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         target = node.node
-        if isinstance(target, nodes.Name) and target.name == "steps":
+        if isinstance(target, nodes.Name) and target.name == "steps" and id(node) not in methods:
             if isinstance(node, nodes.Getattr):
                 found.add(node.attr)
             elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
@@ -185,13 +202,15 @@ def syntax_error(text: str, *, expression: bool) -> str | None:
     return None
 
 
-def names_read(text: str) -> Iterable[tuple[str, str, str | None, str]]:
-    """("steps" or "inputs", name, the attribute read after it or None, the reference as written) for each
-    ``steps.X.attr`` / ``inputs.Y`` inside the template's ``{{ }}`` and ``{% %}``."""
+def names_read(text: str) -> Iterable[tuple[str, str, str | None, str, tuple[int, int]]]:
+    """("steps" or "inputs", name, the attribute read after it or None, the reference as written, where the name
+    stands in it) for each ``steps.X.attr`` / ``steps.get('X')`` / ``inputs.Y`` inside the template's ``{{ }}`` and
+    ``{% %}``."""
     for block in blocks(text):
         for ref in _NAME_READ.finditer(block):
-            kind, name, attribute = ref.groups()
-            yield kind, name, attribute, ref.group(0)
+            group = "name" if ref.group("name") is not None else "quoted"
+            within = (ref.start(group) - ref.start(), ref.end(group) - ref.start())
+            yield ref.group("kind"), ref.group(group), ref.group("attribute"), ref.group(0), within
 
 
 def blocks(text: str) -> Iterable[str]:

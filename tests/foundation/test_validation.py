@@ -329,3 +329,33 @@ def test_a_duplicate_step_id_is_reported_once_without_a_spurious_dependency_erro
     )
     found, _ = validate_json(parac, ws_root)
     assert found["w.yaml"] == {("duplicate-step", 6, 9)}
+
+
+def test_method_calls_on_steps_are_not_steps_and_get_reads_the_step_it_names(ws_root: Path, parac):
+    """``steps.get('a')`` reads step a (a dependency, checked like ``steps.a``); ``steps.items()`` reads no step
+    called items. An unknown step read through ``get`` is placed on its name."""
+    from parac.core.specs import WorkflowSpec
+    from parac.core.workflows.graph import reference_problems
+
+    text = """steps:
+  - id: a
+    agent: base
+  - id: b
+    agent: base
+    depends_on: [a]
+    task: "{{ steps.get('a').output }} of {{ steps.items() | list | length }}"
+  - id: c
+    agent: base
+    task: "{{ steps.get('zz').output }}"
+"""
+    write(ws_root, "workflows/w.yaml", text)
+    found, messages = validate_json(parac, ws_root)
+    assert found["w.yaml"] == {("unknown-step", 10, 26)}, found  # on "zz", nothing on "get" or "items"
+    assert 'unknown step "zz"' in messages["w.yaml:unknown-step"]
+    import yaml
+
+    spec = WorkflowSpec.model_validate(yaml.safe_load(text))
+    assert reference_problems(spec.steps[:2]) == []  # b reads a through get, and depends on it
+    spec.steps[1].depends_on = []
+    assert reference_problems(spec.steps[:2]) == [
+        ("b", "task", "the template reads step 'a', which is not a dependency of 'b' (add it to depends_on)")]
