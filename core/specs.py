@@ -480,6 +480,13 @@ class A2ASettings(Spec):
     agents: list[Name] | None = Field(None, description="The agents published, each at ``/a2a/NAME/``; all of the workspace's when omitted.")
 
 
+class RemoteAgent(Spec):
+    """A remote A2A agent parac calls (``a2a_send``, a step's ``agent: a2a:URL``) with a bearer token."""
+
+    url: Annotated[str, Field(pattern=r"^https?://\S+$")] = Field(description="The agent's base URL: a call to it, or to a URL under it, is sent with the token.")
+    token_env: str = Field(min_length=1, description="The environment variable that holds the bearer token (tokens are never written in files). It is sent only to the URL's own scheme, host and port.")
+
+
 class ServeSettings(Spec):
     """How ``parac serve`` authenticates and guards its HTTP requests (bearer tokens come from ``parac token``)."""
 
@@ -534,6 +541,7 @@ class ProjectSettings(Spec):
     mcp_servers: dict[Name, dict[str, Any]] = Field(default_factory=_empty_dict, description="External MCP servers whose tools join parac's.")
     mcp: McpSettings = Field(default_factory=McpSettings, description="The MCP server: its tool profile (``profile``), the project's own profiles (``profiles``), and its HTTP transport (``token_file``, ``oauth``, ``max_body_bytes``).")
     serve: ServeSettings = Field(default_factory=ServeSettings, description="``parac serve``: JWT and HMAC credentials, allow-lists, CORS, body cap, rate limit.")
+    a2a_agents: dict[Name, RemoteAgent] = Field(default_factory=_empty_dict, description="Remote A2A agents that want a bearer token: ``url`` and ``token_env``, by a name of your choosing.")
     engine: EngineSettings = Field(default_factory=EngineSettings, description="The workflow engine: ``embedded`` (default) or ``dbos`` over Postgres.")
     settings: dict[str, Any] = Field(default_factory=_empty_dict, description="Settings for plugins, by plugin name.")
     memory: MemorySettings = Field(default_factory=MemorySettings, description="The workspace's memory: entry size limit, retention, optional embedding model.")

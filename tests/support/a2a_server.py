@@ -1,7 +1,8 @@
 """A small A2A agent built with the official `a2a-sdk` server (its Starlette routes on uvicorn, 127.0.0.1, a port
 the kernel picks, in a thread), for tests where parac is the A2A client. It answers each message with
-`REPLY_PREFIX` + the message's text, and records every HTTP request it receives (`received`), the agent card's
-included, so a test can tell that a refused call sent nothing."""
+`REPLY_PREFIX` + the message's text (then `padding` more characters, for a test of a size cap), and records every
+HTTP request it receives (`received`, with its Authorization header), the agent card's included, so a test can tell
+that a refused call sent nothing and what credentials came."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ REPLY_PREFIX = "remote agent says: "
 class Received:
     method: str
     path: str
+    authorization: str | None = None
 
 
 @dataclass
@@ -25,6 +27,7 @@ class A2AServer:
     received: list[Received] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     port: int = 0
+    padding: int = 0
 
     @property
     def url(self) -> str:
@@ -66,7 +69,7 @@ class A2AServer:
                 server.messages.append(text)
                 await event_queue.enqueue_event(new_task_from_user_message(context.message))
                 updater = TaskUpdater(event_queue, context.task_id, context.context_id)
-                await updater.add_artifact([new_text_part(REPLY_PREFIX + text)], name="answer")
+                await updater.add_artifact([new_text_part(REPLY_PREFIX + text + "." * server.padding)], name="answer")
                 await updater.complete()
 
             async def cancel(self, context, event_queue) -> None:
@@ -84,7 +87,10 @@ class A2AServer:
 
         async def recording(scope, receive, send):
             if scope["type"] == "http":
-                server.received.append(Received(scope["method"], scope["path"]))
+                headers = dict(scope["headers"])
+                authorization = headers.get(b"authorization")
+                server.received.append(Received(scope["method"], scope["path"],
+                                                authorization.decode() if authorization else None))
             await app(scope, receive, send)
 
         return recording
