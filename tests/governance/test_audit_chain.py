@@ -134,21 +134,12 @@ def test_entry_moved_to_another_number(tmp_path):
     assert (problem.kind, problem.seq) == ("reordered", 5)
 
 
+@pytest.mark.parametrize("key", [KEY, None], ids=["forger-without-the-key", "unkeyed-log"])
 @pytest.mark.parametrize("pos", POSITIONS)
-def test_inserted_entry_without_the_key(tmp_path, pos):
-    log = make_log(tmp_path)
-    conn = raw(log)
-    prev = columns(conn, pos - 1)[7] if pos > 1 else ""
-    shift_up(conn, pos)
-    insert(conn, forge(pos, prev))
-    problem = first(log)
-    assert (problem.kind, problem.seq) == ("inserted", pos)
-
-
-@pytest.mark.parametrize("pos", POSITIONS)
-def test_inserted_entry_in_unkeyed_log(tmp_path, pos):
-    """Without a key the forged entry itself verifies; the renumbered one after it gives the insertion away."""
-    log = make_log(tmp_path, key=None)
+def test_inserted_entry_is_found(tmp_path, pos, key):
+    """Keyed, the forger cannot compute the entry's MAC. Without a key the forged entry itself verifies; the
+    renumbered one after it gives the insertion away."""
+    log = make_log(tmp_path, key=key)
     conn = raw(log)
     prev = columns(conn, pos - 1)[7] if pos > 1 else ""
     shift_up(conn, pos)

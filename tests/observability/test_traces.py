@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
@@ -111,16 +113,23 @@ def test_workflow_with_parallel_steps_is_one_trace(project, receiver):
     assert {line.get("step") for line in mine} >= {"a", "b", "c", "summary"}
 
 
+@asynccontextmanager
+async def _mcp_session(project, receiver) -> AsyncIterator[ClientSession]:
+    """An MCP client session with `parac mcp serve` over stdio, its traces sent to the receiver."""
+    params = StdioServerParameters(
+        command=sys.executable, args=["-P", "-m", "parac.server.cli", "mcp", "serve", "-w", str(project.root)],
+        env={**os.environ, **receiver.env()}, cwd=str(project.root),
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
 def test_mcp_tool_call_continues_the_callers_trace(project, receiver):
     trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 
     async def go():
-        params = StdioServerParameters(
-            command=sys.executable, args=["-P", "-m", "parac.server.cli", "mcp", "serve", "-w", str(project.root)],
-            env={**os.environ, **receiver.env()}, cwd=str(project.root),
-        )
-        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
+        async with _mcp_session(project, receiver) as session:
             result = await session.call_tool(
                 "run_agent", {"agent": "reader", "task": "Read the notes"},
                 meta={"traceparent": f"00-{trace_id}-{parent}-01"},
@@ -187,12 +196,7 @@ def test_background_workflow_run_is_a_child_of_the_request_that_started_it(proje
     """run_workflow without wait drives the run in a thread of its own that outlives the request."""
 
     async def go():
-        params = StdioServerParameters(
-            command=sys.executable, args=["-P", "-m", "parac.server.cli", "mcp", "serve", "-w", str(project.root)],
-            env={**os.environ, **receiver.env()}, cwd=str(project.root),
-        )
-        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
+        async with _mcp_session(project, receiver) as session:
             started = await session.call_tool("run_workflow", {"name": "fan"})
             assert not started.is_error, started
             await anyio.to_thread.run_sync(lambda: receiver.wait_for(_has("invoke_workflow fan", "step summary")))
