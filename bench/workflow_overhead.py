@@ -37,7 +37,6 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
 from harness import NoopServices, load_figures
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from parac.core.confine import (
     http_request,
     run_command,
 )
+from support.serving import http_server
 
 POLICY = CommandPolicy(allow=("echo", "printf", "git status", "sleep", "yes", "cat"), timeout_s=5, max_output_bytes=10_000)
 
@@ -145,11 +145,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with http_server(Handler) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def policy_for(base: str, **limits: object) -> HttpPolicy:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from lsprotocol import types
-from pytest_lsp import LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from support.paths import PARAC
 
 
@@ -101,6 +103,20 @@ async def start(
             workspace_folders=[types.WorkspaceFolder(uri=uri(root), name="project")],
         )
     )
+
+
+@asynccontextmanager
+async def started(
+    root: Path, client_name: str, capabilities: types.ClientCapabilities | None = None, *args: str
+) -> AsyncIterator[tuple[LanguageClient, types.InitializeResult]]:
+    """``parac lsp ARGS`` started and initialized as `start` does (for a test that needs its own server: one
+    workspace, editor or set of capabilities), shut down and stopped afterwards."""
+    client = await ClientServerConfig(server_command=[PARAC, "lsp", *args], server_env=SERVER_ENV).start()
+    try:
+        yield client, await start(client, root, client_name, capabilities)
+    finally:
+        await client.shutdown_session()
+        await client.stop()
 
 
 async def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):

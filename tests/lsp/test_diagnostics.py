@@ -5,18 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lsp_support import (
-    CLIENTS,
-    PARAC,
-    SERVER_ENV,
-    open_file,
-    replace_all,
-    start,
-    uri,
-    wait_for,
-)
+from lsp_support import CLIENTS, open_file, replace_all, started, uri, wait_for
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient, client_capabilities
 
 
 def codes(client: LanguageClient, path: Path) -> list[str]:
@@ -107,10 +98,7 @@ async def test_every_kind_of_error_is_reported_where_it_is(broken_workspace: Pat
 
 async def test_pull_diagnostics_in_utf8(workspace: Path):
     """Neovim 0.11 pulls diagnostics and counts columns in UTF-8 bytes (and the server ignores a ``--stdio``)."""
-    config = ClientServerConfig(server_command=[PARAC, "lsp", "--stdio"], server_env=SERVER_ENV)
-    client = await config.start()
-    try:
-        result = await start(client, workspace, "neovim-pull")
+    async with started(workspace, "neovim-pull", None, "--stdio") as (client, result):
         assert result.capabilities.position_encoding == types.PositionEncodingKind.Utf8
         assert result.capabilities.diagnostic_provider is not None
         coder = workspace / ".parac/agents/coder.yaml"
@@ -129,18 +117,12 @@ async def test_pull_diagnostics_in_utf8(workspace: Path):
         )
         assert again.kind == "unchanged"
         assert uri(coder) not in client.diagnostics or client.diagnostics[uri(coder)] == []  # pulled, not pushed
-    finally:
-        await client.shutdown_session()
-        await client.stop()
 
 
 async def test_pull_client_is_asked_to_refresh_when_another_file_changes(workspace: Path):
     capabilities = client_capabilities(CLIENTS["neovim-pull"])
     capabilities.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
-    config = ClientServerConfig(server_command=[PARAC, "lsp"], server_env=SERVER_ENV)
-    client = await config.start()
-    try:
-        await start(client, workspace, "neovim-pull", capabilities)
+    async with started(workspace, "neovim-pull", capabilities) as (client, _):
         base = workspace / ".parac/agents/base.yaml"
         coder = workspace / ".parac/agents/coder.yaml"
         open_file(client, coder)
@@ -154,16 +136,10 @@ async def test_pull_client_is_asked_to_refresh_when_another_file_changes(workspa
             types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=uri(coder)))
         )
         assert [d.code for d in report.items] == ["inheritance-cycle"]
-    finally:
-        await client.shutdown_session()
-        await client.stop()
 
 
 async def test_utf16_columns_for_vscode(workspace: Path):
-    config = ClientServerConfig(server_command=[PARAC, "lsp"], server_env=SERVER_ENV)
-    client = await config.start()
-    try:
-        await start(client, workspace, "vscode")
+    async with started(workspace, "vscode") as (client, _):
         coder = workspace / ".parac/agents/coder.yaml"
         open_file(client, coder, '{description: "😀", tools: [no_such_tool]}\n')
         found = await wait_for(
@@ -172,9 +148,6 @@ async def test_utf16_columns_for_vscode(workspace: Path):
         # '{description: "😀", tools: [' is 15 + 2 (a surrogate pair) + 11 UTF-16 units long
         assert found[0].range.start == types.Position(line=0, character=28)
         assert found[0].range.end == types.Position(line=0, character=40)
-    finally:
-        await client.shutdown_session()
-        await client.stop()
 
 
 

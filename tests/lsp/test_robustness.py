@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
-from lsp_support import PARAC, SERVER_ENV, make_workspace, open_file, start, uri, wait_for
+from lsp_support import PARAC, SERVER_ENV, make_workspace, open_file, start, started, uri, wait_for
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
@@ -125,10 +125,7 @@ async def test_requests_about_unknown_documents(vscode: LanguageClient, workspac
 
 
 async def test_a_thousand_agent_cycle(cyclic_workspace: Path):
-    config = ClientServerConfig(server_command=[PARAC, "lsp"], server_env=SERVER_ENV)
-    client = await config.start()
-    try:
-        await start(client, cyclic_workspace, "neovim")
+    async with started(cyclic_workspace, "neovim") as (client, _):
         paths = [cyclic_workspace / f".parac/agents/a{i}.yaml" for i in range(CYCLE)]
         await wait_for(lambda: all(uri(p) in client.diagnostics for p in paths), timeout=120, what="every agent diagnosed")
         for path in paths:
@@ -140,25 +137,16 @@ async def test_a_thousand_agent_cycle(cyclic_workspace: Path):
             types.ReferenceParams(**at(paths[7]), context=types.ReferenceContext(include_declaration=False))
         )
         assert [r.uri for r in refs] == [uri(paths[6])]
-    finally:
-        await client.shutdown_session()
-        await client.stop()
 
 
 async def test_a_folder_without_a_workspace(tmp_path: Path):
-    config = ClientServerConfig(server_command=[PARAC, "lsp"], server_env=SERVER_ENV)
-    client = await config.start()
-    try:
-        empty = tmp_path / "empty"
-        empty.mkdir()
-        await start(client, empty, "vscode")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    async with started(empty, "vscode") as (client, _):
         loose = empty / "notes.yaml"
         open_file(client, loose, "parent: x\n")
         await ask_everything(client, loose, 0, 9)
         assert await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="")) is None
-    finally:
-        await client.shutdown_session()
-        await client.stop()
 
 
 def test_tcp_address_is_checked():

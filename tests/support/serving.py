@@ -1,11 +1,15 @@
-"""Helpers for tests that start a server process on a loopback port (`parac mcp serve --transport http`)."""
+"""Helpers for tests that start a server on a loopback port: a process (`parac mcp serve --transport http`), or a
+small HTTP server of the test's own in a thread."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def free_port() -> int:
@@ -36,3 +40,16 @@ def until(check: Callable[[], object], timeout: float = 60) -> object:
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
     return value
+
+
+@contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """``handler`` answering on 127.0.0.1 (a thread per request); yields the port, and shuts it down after."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
