@@ -23,16 +23,16 @@ from typing import Any
 from ..providers import Completion, ToolCallRequest
 from ..redact import default_redactor
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS llm_cache (
-    key TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    created REAL NOT NULL,
-    completion TEXT NOT NULL,
-    expires REAL NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS llm_cache_expires ON llm_cache (expires);
-"""
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS llm_cache (
+        key TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        created REAL NOT NULL,
+        completion TEXT NOT NULL,
+        expires REAL NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX IF NOT EXISTS llm_cache_expires ON llm_cache (expires)",
+)
 #: Expired rows one write deletes at most: a write stays cheap however long the cache went unwritten, and a steady
 #: flow of writes still empties a backlog.
 PRUNE_BATCH = 100
@@ -66,7 +66,8 @@ class ResponseCache:
             columns = {row[1] for row in self.conn.execute("PRAGMA table_info(llm_cache)")}
             if columns and "expires" not in columns:  # a cache written before rows expired: its rows count as expired
                 self.conn.execute("ALTER TABLE llm_cache ADD COLUMN expires REAL NOT NULL DEFAULT 0")
-            self.conn.executescript(SCHEMA)
+            for statement in SCHEMA:  # one by one: executescript would commit a transaction another thread has open
+                self.conn.execute(statement)
             self._ready = True
 
     def get(self, key: str, ttl_s: float) -> Completion | None:

@@ -132,3 +132,20 @@ async def test_a_secret_in_an_answer_is_masked_before_it_is_stored(served, llm_s
     files = [path for path in state.rglob("*") if path.is_file()]
     assert any(path.name.startswith("parac.db") for path in files)
     assert [path.name for path in files if secret.encode() in path.read_bytes()] == []
+
+
+def test_a_cache_written_before_rows_expired_is_upgraded_and_its_rows_pruned(tmp_path):
+    """A table from before the ``expires`` column gains it; its rows count as expired and the next write deletes
+    them."""
+    from parac.core.patterns.cache import ResponseCache
+    from parac.core.providers import Completion
+    from parac.core.store import connect
+
+    conn = connect(tmp_path / "parac.db")
+    conn.execute("CREATE TABLE llm_cache (key TEXT PRIMARY KEY, model TEXT NOT NULL, created REAL NOT NULL,"
+                 " completion TEXT NOT NULL)")
+    conn.execute("INSERT INTO llm_cache VALUES ('old', 'm', 0, '{\"text\": \"old\"}')")
+    cache = ResponseCache(conn)
+    cache.put("new", "m", Completion(text="new", tool_calls=[], model="m", finish_reason="stop"), 60)
+    assert [row[0] for row in conn.execute("SELECT key FROM llm_cache")] == ["new"]
+    assert cache.get("new", 60) is not None and cache.get("old", 1e12) is None
