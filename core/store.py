@@ -18,6 +18,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 #: Where the database lives, relative to the directory that holds ``.parac/``.
 DB_RELATIVE_PATH = Path(".parac") / "state" / "parac.db"
@@ -38,7 +39,7 @@ def db_path(workspace_root: str | Path) -> Path:
     return root / DB_RELATIVE_PATH
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
+def connect(path: str | Path, driver: Any = sqlite3) -> sqlite3.Connection:
     """Open (creating if needed) the SQLite database at ``path`` with parac's settings.
 
     - WAL journal: readers (``parac costs report``, the MCP resources) never block the writer, and a commit
@@ -49,13 +50,14 @@ def connect(path: str | Path) -> sqlite3.Connection:
     - ``check_same_thread=False`` so a connection may be handed to a worker thread (anyio's ``to_thread``);
       callers must still not use one connection from two threads at the same time.
 
-    ``":memory:"`` opens a private in-memory database (for tests and benchmarks of callers).
+    ``":memory:"`` opens a private in-memory database (for tests and benchmarks of callers). ``driver`` is a
+    DB-API module shaped like :mod:`sqlite3` (``sqlean`` for the vector index, which must load an extension).
     """
     target = str(path)
     if target != ":memory:":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
-    conn.row_factory = sqlite3.Row
+    conn = driver.connect(target, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.row_factory = driver.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")

@@ -33,11 +33,13 @@ def open_memory(workspace: Workspace, conn: sqlite3.Connection | None = None, *,
     settings = workspace.settings.memory
     embed = None
     if settings.embedding_model:
+        from ..providers import route
         from .vectors import embedder
 
+        routed = route(settings.embedding_model, workspace.settings.providers, workspace.root)
         catalog = workspace.catalog
-        provider = catalog.provider_for(settings.embedding_model) if catalog is not None else None
-        embed = embedder(settings.embedding_model, provider)
+        provider = catalog.provider_for(routed.model) if catalog is not None else None
+        embed = embedder(routed.model, provider, routed.endpoint)
     redactor = workspace.current_policies().redactor()
     memory = Memory(conn if conn is not None else connect_workspace(workspace.root), redact=redactor.text,
                     max_entry_chars=settings.max_entry_chars, ttl_days=settings.ttl_days, embed=embed,

@@ -156,11 +156,14 @@ class Memory:
         self.ttl_days = ttl_days
         self.vectors = None
         if embed is not None:
-            from .vectors import VectorIndex
+            from .vectors import VectorIndex, vector_path
 
-            self.vectors = VectorIndex(conn, embed)
+            self.vectors = VectorIndex(vector_path(conn), embed)
 
     def close(self) -> None:
+        """Close the vector index, and the connection when it is ours."""
+        if self.vectors is not None:
+            self.vectors.close()
         if self.owned:
             self.conn.close()
 
@@ -191,6 +194,8 @@ class Memory:
         """Store several entries in one transaction (ingest, benchmarks): all or none."""
         now = time.time()
         rows = [self._row(item, now) for item in items]
+        # embedded before anything is written: an unreachable model stores nothing (see .vectors on the two files)
+        vectors = self.vectors.vectors([f"{row[2]}\n{row[3]}" for row in rows]) if self.vectors is not None else []
         with transaction(self.conn):
             first = self.conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM memory_entries").fetchone()[0]
             self.conn.executemany(
@@ -199,8 +204,8 @@ class Memory:
                 [(first + index, *row) for index, row in enumerate(rows)])
             entries = [Entry(first + index, row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[7], row[8])
                        for index, row in enumerate(rows)]
-            if self.vectors is not None:
-                self.vectors.add([(e.id, f"{e.title}\n{e.content}") for e in entries])
+        if self.vectors is not None:
+            self.vectors.store([e.id for e in entries], vectors)
         return entries
 
     def _row(self, item: dict[str, Any], now: float) -> tuple:
@@ -267,8 +272,8 @@ class Memory:
             ids = [row[0] for row in self.conn.execute(f"SELECT id FROM memory_entries WHERE {where}", params)]
             if ids:
                 self.conn.executemany("DELETE FROM memory_entries WHERE id = ?", [(i,) for i in ids])
-                if self.vectors is not None:
-                    self.vectors.remove(ids)
+        if ids and self.vectors is not None:
+            self.vectors.remove(ids)
         if ids and scrub:
             self.conn.execute("INSERT INTO memory_fts (memory_fts) VALUES ('optimize')")
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -7,6 +7,9 @@ that model with the next one; when a model's queue is empty the server echoes th
 is streamed (server-sent events) exactly when the request asks for ``stream: true``, so one script serves
 both the plain and the streamed paths.
 
+``POST /embeddings`` answers with :func:`embedding`'s deterministic vectors (or a scripted error), for tests of
+vector memory.
+
 Every request is recorded (``server.requests``) so tests can check how many calls were really made, with
 which headers and which messages.
 """
@@ -14,7 +17,10 @@ which headers and which messages.
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
+import math
+import re
 import sys
 import threading
 import time
@@ -118,6 +124,25 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
+EMBEDDING_DIMENSIONS = 256
+
+
+def embedding(text: str) -> list[float]:
+    """A deterministic stand-in for an embedding model: each word and each of its character trigrams hashed into
+    one of :data:`EMBEDDING_DIMENSIONS` signed buckets, the vector normalised. Texts sharing words or word parts
+    (``backup``/``backups``) lie near each other, which is what a test of vector retrieval needs; it knows no
+    synonyms, so it is no judge of semantic quality."""
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for word in (w.lower() for w in re.findall(r"\w+", text)):
+        padded = f"#{word}#"
+        for feature in (word, *(padded[i:i + 3] for i in range(len(padded) - 2))):
+            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+            bucket = int.from_bytes(digest[:4], "big") % EMBEDDING_DIMENSIONS
+            vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.0"
@@ -142,6 +167,19 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         with state.lock:
             state.requests.append(RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+        if self.path.rstrip("/").endswith("/embeddings"):
+            scripted = state.next_reply(str(body.get("model", "")))
+            if scripted is not None and scripted.kind == "error":
+                self._json(scripted.status, {"error": {"message": scripted.text, "type": "server_error"}})
+                return
+            texts = body.get("input") or []
+            texts = [texts] if isinstance(texts, str) else [str(text) for text in texts]
+            tokens = sum(_words(text) for text in texts)
+            self._json(200, {"object": "list", "model": str(body.get("model", "")),
+                             "data": [{"object": "embedding", "index": i, "embedding": embedding(text)}
+                                      for i, text in enumerate(texts)],
+                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+            return
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
