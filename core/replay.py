@@ -9,8 +9,11 @@ since, or the recorded run did something the code no longer does.
 
 **Fork** starts a new, real run of a finished workflow run that reuses the recorded outputs of every step that does
 not depend on ``STEP`` (no model call for them) and runs ``STEP`` and everything downstream of it, with inputs and
-the model optionally replaced. The reuse is the engine's own resume: the new run is created with those steps
-already checkpointed as done. The new run names its parent in its options (``workflow status`` shows it) and a
+the model optionally replaced. A state machine, a behaviour tree or an LLM plan has no dependencies to follow: its
+steps are what happened, in order (an FSM's visits ``triage``, ``triage#2``...), so a fork reuses every row that
+ended before ``STEP`` began and runs the rest, as the run's own rules decide again from there. The reuse is the
+engine's own resume: the new run is created with those steps already checkpointed as done (with their recorded
+times, so they keep their order). The new run names its parent in its options (``workflow status`` shows it) and a
 ``workflow.run.fork`` event puts the link in the audit trail.
 
 **Diff** compares two workflow runs step by step: status, output, cost, and the inputs of the runs.
@@ -277,24 +280,56 @@ def _finished_run(conn: Any, run_id: str, doing: str) -> Any:
     return run
 
 
-def _reused(run: Any) -> set[str]:
+def _reused(conn: Any, run: Any) -> list[str]:
     """The steps a forked run took over from its parent rather than ran (none for a run that is not a fork)."""
-    step = run.options.get("fork_step")
-    if not run.options.get("forked_from") or not step:
-        return set()
-    return {s["id"] for s in run.definition.get("steps", [])} - downstream(run.definition, step)
+    from .workflows import checkpoints as cp
+
+    parent, step = run.options.get("forked_from"), run.options.get("fork_step")
+    if not parent or not step:
+        return []
+    if _is_dag(run.definition):
+        return [s["id"] for s in run.definition.get("steps", []) if s["id"] not in downstream(run.definition, step)]
+    return _ended_before(cp.get_steps(conn, parent), step)
+
+
+def _is_dag(definition: dict) -> bool:
+    return (definition.get("kind") or "dag") == "dag"
+
+
+def _ended_before(rows: Mapping[str, Any], step: str) -> list[str]:
+    """Of another kind's rows, those that ended before ``step`` began, in the order they happened: what came
+    before it on the run's own path (an FSM's earlier visits, a tree's actions and nodes that had ended)."""
+    began = rows[step].started_at
+    return [row.step_id for row in sorted(rows.values(), key=lambda row: row.started_at or row.finished_at or 0.0)
+            if row.finished_at is not None and row.finished_at <= began and row.step_id != step]
+
+
+def _copied(run_id: str, rows: Mapping[str, Any], ids: list[str]) -> list[Any]:
+    """Checkpoint operations that give run ``run_id`` the rows ``ids`` as they were recorded, times included, so a
+    kind that lists its steps in the order they happened lists them in the recorded order."""
+    from .workflows import checkpoints as cp
+
+    ops = []
+    for sid in ids:
+        row = rows[sid]
+        ops.append(cp.finish_op(run_id, sid, row.status, output=row.output, error=row.error))
+        ops.append(("UPDATE workflow_steps SET started_at = ?, finished_at = ? WHERE run_id = ? AND step_id = ?",
+                    (row.started_at, row.finished_at, run_id, sid)))
+    return ops
 
 
 def _check_recorded(conn: Any, run: Any) -> None:
     """Refuse a run whose agent steps finished before model calls were recorded: it cannot be re-executed."""
     from .workflows import checkpoints as cp
+    from .workflows.engine import shown_steps
     from .workflows.graph import step_kind
 
     rows = cp.get_steps(conn, run.run_id)
-    reused = _reused(run)
-    for step in run.definition.get("steps", []):
+    reused = set(_reused(conn, run))
+    for step in shown_steps(run.definition, rows):
         row = rows.get(step["id"])
-        if step_kind(step) != "agent" or row is None or row.status != "completed" or step["id"] in reused:
+        if (step_kind(step) != "agent" or step.get("final") or "node" in step  # a final state, a node: no agent
+                or row is None or row.status != "completed" or step["id"] in reused):
             continue
         if recording.step_agent_run(conn, run.run_id, run.workflow, step["id"]) is None:
             raise ReplayError(
@@ -314,7 +349,7 @@ async def replay_workflow(workspace: Workspace, run_id: str) -> ReplayReport:
     """Re-execute a finished workflow run from its record and report every step whose result differs."""
     from .store import connect_workspace
     from .workflows import checkpoints as cp
-    from .workflows.engine import Engine, summarize
+    from .workflows.engine import Engine, shown_steps, summarize
     from .workflows.graph import step_kind
 
     conn = connect_workspace(workspace.root)
@@ -330,8 +365,10 @@ async def replay_workflow(workspace: Workspace, run_id: str) -> ReplayReport:
             services = _ReplayServices(workspace, conn, scratch, run_id)
             engine = Engine(scratch, services)
             rows = cp.get_steps(conn, run_id)
-            taken = [cp.finish_op(run_id, sid, rows[sid].status, output=rows[sid].output) for sid in _reused(run)
-                     if sid in rows]  # a fork's replay takes over what the fork took over
+            kinds = {step["id"]: step_kind(step) for step in shown_steps(run.definition, rows)}
+            # a fork's replay takes over what the fork took over; a person's answer is taken from the record too
+            taken = _copied(run_id, rows, [sid for sid in rows if sid in set(_reused(conn, run))
+                                           or (kinds.get(sid) == "human" and rows[sid].status == "completed")])
             options = {**run.options, "auto_approve": True, "model": None, "pause_on_approval": False}
             _, insert = cp.new_run(run_id=run_id, workflow=run.workflow, definition=run.definition,
                                    inputs=run.inputs, options=options, owner=engine.owner)
@@ -339,7 +376,6 @@ async def replay_workflow(workspace: Workspace, run_id: str) -> ReplayReport:
             replayed = await engine.execute(run_id)
     finally:
         conn.close()
-    kinds = {step["id"]: step_kind(step) for step in run.definition.get("steps", [])}
     redact = workspace.current_policies().redactor().value
     reports = []
     for before, after in zip(original.steps, replayed.steps, strict=True):
@@ -380,23 +416,39 @@ async def fork_workflow(
     parent = _finished_run(conn, run_id, "fork")
     if parent.parent_run:
         raise ReplayError(f"run {run_id} is a sub-workflow of run {parent.parent_run}; fork that run")
-    ids = [s["id"] for s in parent.definition.get("steps", [])]
-    if step not in ids:
-        raise ReplayError(f"run {run_id} has no step {step!r}{suggestion(step, ids)} (steps: {', '.join(ids)})")
+    rows = cp.get_steps(conn, run_id)
+    reused = _fork_reuses(parent, rows, step)
     spec = runner.services.parse_definition(parent.definition)
     given = {key: value for key, value in parent.inputs.items() if value is not None}
     bound = bind_inputs(spec.inputs or {}, {**given, **(inputs or {})}, workflow=parent.workflow, text=text_inputs)
-    rerun = downstream(parent.definition, step)
-    rows = cp.get_steps(conn, run_id)
-    reused = [sid for sid in ids if sid not in rerun and rows.get(sid) and rows[sid].status in cp.STEP_DONE]
     options = RunOptions(model=model, forked_from=run_id, fork_step=step)
     new_id = cp.new_run_id()
     _, insert = cp.new_run(run_id=new_id, workflow=parent.workflow, definition=parent.definition, inputs=bound,
                            options=vars(options).copy(), owner=runner.engine.owner)
-    cp.write(conn, [insert, *(cp.finish_op(new_id, sid, rows[sid].status, output=rows[sid].output) for sid in reused)])
+    cp.write(conn, [insert, *_copied(new_id, rows, reused)])
     runner.services.event("workflow.run.fork", {"run_id": new_id, "workflow": parent.workflow, "parent_run": run_id,
                                                 "from_step": step, "reused": reused, "model": model})
     return await runner.execute(new_id)
+
+
+def _fork_reuses(parent: Any, rows: Mapping[str, Any], step: str) -> list[str]:
+    """The steps of ``parent`` a fork from ``step`` takes over, or why ``step`` is no place to fork from."""
+    from .workflows import checkpoints as cp
+
+    if _is_dag(parent.definition):
+        ids = [s["id"] for s in parent.definition.get("steps", [])]
+        if step not in ids:
+            raise ReplayError(f"run {parent.run_id} has no step {step!r}{suggestion(step, ids)} (steps: {', '.join(ids)})")
+        rerun = downstream(parent.definition, step)
+        return [sid for sid in ids if sid not in rerun and rows.get(sid) and rows[sid].status in cp.STEP_DONE]
+    worked = [row.step_id for row in sorted(rows.values(), key=lambda row: row.started_at or row.finished_at or 0.0)
+              if row.started_at is not None]  # a final state or a node's end did no work of its own
+    if step not in worked:
+        what = "a step that did no work of its own (a final state or a node's end)" if step in rows else "no step"
+        raise ReplayError(f"run {parent.run_id} has {what} {step!r}{suggestion(step, worked)}; fork from one that"
+                          f" did work: {', '.join(worked)}")
+    # a failure that came before is history too (a selector went on to its next child after it)
+    return [sid for sid in _ended_before(rows, step) if rows[sid].status in (*cp.STEP_DONE, "failed")]
 
 
 def diff_runs(conn: Any, run_a: str, run_b: str) -> dict[str, Any]:

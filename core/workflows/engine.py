@@ -174,7 +174,7 @@ def summarize(conn: sqlite3.Connection, run_id: str, run: cp.RunRow | None = Non
     rows = cp.get_steps(conn, run_id)
     steps = []
     has_children = False
-    for step in _shown_steps(run.definition, rows):
+    for step in shown_steps(run.definition, rows):
         kind = step_kind(step)
         row = rows.get(step["id"])
         if row is not None:
@@ -207,7 +207,7 @@ def summarize(conn: sqlite3.Connection, run_id: str, run: cp.RunRow | None = Non
     return RunResult(run.run_id, run.workflow, status, steps, outputs, round(cost, 10), error, fork)
 
 
-def _shown_steps(definition: dict, rows: dict[str, cp.StepRow]) -> list[dict]:
+def shown_steps(definition: dict, rows: dict[str, cp.StepRow]) -> list[dict]:
     """The steps ``summarize`` lists, as stored step dicts with their ids: a DAG's in file order; another kind's
     as its module shows them (the order they happened, with the state or node each row is)."""
     kind = definition.get("kind") or "dag"

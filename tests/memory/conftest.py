@@ -67,3 +67,14 @@ def workspace_dir(tmp_path: Path, llm_server: OpenAIServer) -> Path:
         + "\n".join(steps) + "\n"
     )
     return root
+
+
+@pytest.fixture
+def runner(workspace_dir: Path, host_for):
+    """A workflow runner on the workspace, acting as ``tester``."""
+    from parac.core.calls import CallContext
+    from parac.core.workflows.runs import WorkflowRunner
+
+    host = host_for(workspace_dir)
+    with WorkflowRunner(host.workspace, hooks=host.hooks, context=CallContext(actor="tester")) as runner:
+        yield runner

@@ -34,13 +34,6 @@ def tasks(server: OpenAIServer, since: int = 0) -> list[str]:
 
 
 @pytest.fixture
-def runner(workspace_dir: Path, host_for):
-    host = host_for(workspace_dir)
-    with WorkflowRunner(host.workspace, hooks=host.hooks, context=CallContext(actor="tester")) as runner:
-        yield runner
-
-
-@pytest.fixture
 async def finished(runner: WorkflowRunner, llm_server: OpenAIServer, counter):
     script_steps(llm_server, "s1", "s2", "s3", "s4", "s5")
     result = await runner.run("five", {"topic": "tides"})
