@@ -4,8 +4,10 @@
 tools answered from it too, so nothing outside is touched and nothing is spent. The agent loop, the prompts
 (system prompt, skills, recalled memory), the templates and the scheduling all run for real, in a scratch database
 that is thrown away; each request the loop builds is compared with the recorded one, and each step's result with
-the recorded result. A report names every step that differs and why: an agent, skill or workflow file changed
-since, or the recorded run did something the code no longer does.
+the recorded result. A human step gets the recorded answer of its task, as the person who gave it (nobody is asked,
+nothing waits); one the record holds no answer to stops the replay there, and the report says so. A report names
+every step that differs and why: an agent, skill or workflow file changed since, or the recorded run did something
+the code no longer does.
 
 **Fork** starts a new, real run of a finished workflow run that reuses the recorded outputs of every step that does
 not depend on ``STEP`` (no model call for them) and runs ``STEP`` and everything downstream of it, with inputs and
@@ -254,6 +256,20 @@ class _ReplayServices:
     def needs_approval(self, tool: str, workflow: str) -> bool:
         return False  # the tool is not called: its recorded result is used
 
+    async def answer(self, task: Any, problem: str | None) -> tuple[Any, str] | None:
+        """The engine's answerer: a human step is answered with the recorded answer of its task, as the person who
+        gave it; a task the record holds no answer to is reported, and the replay stops there rather than waits."""
+        from .workflows.human import get_task
+
+        recorded = get_task(self.conn, task.run_id, task.step_id)
+        if recorded is None or recorded.status != "answered" or problem is not None:
+            why = f"the recorded answer no longer fits the form: {problem}" if problem else (
+                "the record holds no answer to it (the run ended before anyone answered)")
+            self.differences.setdefault((task.run_id, task.step_id), []).append(
+                f"human step {task.step_id!r} cannot be replayed: {why}")
+            return None
+        return recorded.answer, recorded.actor or "replay"
+
     def workflow_spec(self, name: str) -> Any:
         row = self.conn.execute(
             "SELECT definition FROM workflow_runs WHERE run_id LIKE ? AND workflow = ? LIMIT 1",
@@ -363,13 +379,12 @@ async def replay_workflow(workspace: Workspace, run_id: str) -> ReplayReport:
         original = summarize(conn, run_id)
         with _Scratch() as scratch:
             services = _ReplayServices(workspace, conn, scratch, run_id)
-            engine = Engine(scratch, services)
+            engine = Engine(scratch, services, answerer=services.answer)
             rows = cp.get_steps(conn, run_id)
             kinds = {step["id"]: step_kind(step) for step in shown_steps(run.definition, rows)}
-            # a fork's replay takes over what the fork took over; a person's answer is taken from the record too
-            taken = _copied(run_id, rows, [sid for sid in rows if sid in set(_reused(conn, run))
-                                           or (kinds.get(sid) == "human" and rows[sid].status == "completed")])
-            options = {**run.options, "auto_approve": True, "model": None, "pause_on_approval": False}
+            taken = _copied(run_id, rows, [sid for sid in _reused(conn, run) if sid in rows])  # as the fork did
+            # a person's answer comes from the record (services.answer); without one the replay stops, never waits
+            options = {**run.options, "auto_approve": True, "model": None, "pause_on_approval": True}
             _, insert = cp.new_run(run_id=run_id, workflow=run.workflow, definition=run.definition,
                                    inputs=run.inputs, options=options, owner=engine.owner)
             cp.write(scratch, [insert, *taken])
@@ -378,14 +393,22 @@ async def replay_workflow(workspace: Workspace, run_id: str) -> ReplayReport:
         conn.close()
     redact = workspace.current_policies().redactor().value
     reports = []
-    for before, after in zip(original.steps, replayed.steps, strict=True):
+    done = {step["id"]: step for step in replayed.steps}
+    for before in original.steps:
         kind = kinds.get(before["id"], "agent")
-        then, now = _view(before, kind), redact(_view(after, kind))
+        then = _view(before, kind)
+        after = done.pop(before["id"], None)
+        now = redact(_view(after, kind)) if after is not None else {}
         differences = list(services.differences.get((run_id, before["id"]), []))
-        if then != now:
+        if after is None:
+            differences.append("the replay did not reach this step")
+        elif then != now:
             what = "status" if then["status"] != now["status"] else "output"
             differences.append(f"the {what} differs: recorded {then[what]!r}, replayed {now[what]!r}"[:500])
         reports.append(StepReport(before["id"], not differences, then, now, differences))
+    for extra in done.values():  # the replay took a path the recorded run did not
+        reports.append(StepReport(extra["id"], False, {}, redact(_view(extra, kinds.get(extra["id"], "agent"))),
+                                  ["the recorded run has no such step: the replay took another path"]))
     return ReplayReport(run_id, "workflow", all(r.same for r in reports), reports, services.model_calls)
 
 

@@ -52,6 +52,18 @@ outputs:
   text: "{{ steps.edit.output }}"
 """
 
+SIGNED = """\
+inputs: {topic: {type: string, required: true}}
+steps:
+  - {id: draft, agent: echoer, task: "draft of {{ inputs.topic }}"}
+  - id: sign
+    type: human
+    assign: editor
+    form: {type: object, properties: {ok: {type: boolean}}, required: [ok]}
+    depends_on: [draft]
+  - {id: publish, agent: echoer, task: "publish {{ steps.draft.output }} ok={{ steps.sign.output.ok }}", depends_on: [sign]}
+"""
+
 
 @pytest.fixture
 def kinds(workspace_dir: Path) -> Path:
@@ -59,6 +71,7 @@ def kinds(workspace_dir: Path) -> Path:
     (parac / "agents" / "echoer.yaml").write_text("description: says its task back\nmodel: echo\n")
     (parac / "workflows" / "loop.yaml").write_text(LOOP)
     (parac / "workflows" / "tree.yaml").write_text(TREE)
+    (parac / "workflows" / "signed.yaml").write_text(SIGNED)
     return workspace_dir
 
 
@@ -143,3 +156,28 @@ async def test_a_fork_from_a_step_that_did_no_work_is_refused(kinds, runner):
     tree = await runner.run("tree", {"topic": "bees"})
     with pytest.raises(ReplayError, match=r"did no work of its own .* '~r.1'"):
         await fork_workflow(runner, tree.run_id, "~r.1")
+
+
+async def test_replay_of_a_dag_run_takes_the_persons_answer_from_the_record(kinds, runner):
+    paused = await runner.run("signed", {"topic": "owls"}, RunOptions(pause_on_approval=True))
+    assert paused.status == "waiting_approval", paused.error
+    runner.answer(paused.run_id, "sign", {"ok": False})
+    first = await runner.resume(paused.run_id, RunOptions(pause_on_approval=True))
+    assert first.outputs["publish"] == "publish draft of owls ok=False"
+    with anyio.fail_after(60):  # no waiting for a person: the recorded answer is given again
+        report = await replay_workflow(runner.workspace, first.run_id)
+    assert report.identical, [s.differences for s in report.steps]
+    assert {s.id: s.replayed["output"] for s in report.steps}["sign"] == {"ok": False}
+    assert runner.tasks("editor") == []  # and nobody was asked
+
+
+async def test_replay_says_a_human_step_nobody_answered_cannot_be_replayed(kinds, runner):
+    paused = await runner.run("signed", {"topic": "owls"}, RunOptions(pause_on_approval=True))
+    runner.cancel(paused.run_id)
+    with anyio.fail_after(60):
+        report = await replay_workflow(runner.workspace, paused.run_id)
+    assert not report.identical
+    steps = {s.id: s for s in report.steps}
+    assert steps["draft"].same
+    assert ("human step 'sign' cannot be replayed: the record holds no answer to it (the run ended before anyone"
+            " answered)") in steps["sign"].differences
