@@ -44,6 +44,11 @@ class ParacError(ParacBaseError):
         self.diagnostics = list(diagnostics)
 
 
+class NotFound(ParacError):
+    """What a request names does not exist (a workflow run, a human task, a recorded agent run). A class of its
+    own so that every face says so alike: HTTP 404, the CLI's exit code 4, an MCP error naming what is missing."""
+
+
 def public_message(error: BaseException) -> str | None:
     """What a caller outside the process may read of ``error``: its message, then its diagnostics one per line;
     None when it is not a public parac error (the face logs it and tells the caller only that something failed)."""

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from . import recording
 from .calls import CallContext
 from .diagnostics import ParacError, suggestion
+from .errors import NotFound
 from .providers import CompletionRequest, ProviderError, TextSink, ToolCallRequest
 from .runtime import Runtime, Turns
 from .store import connect
@@ -47,6 +48,10 @@ REPLAY_MODEL = "replay"
 
 class ReplayError(ParacError):
     """A run that cannot be replayed or forked as asked (in flight, recorded before this feature, unknown step)."""
+
+
+class AgentRunNotFound(ReplayError, NotFound):
+    """No agent run of that id was ever made in this workspace (a face answers: not found)."""
 
 
 class RunInFlight(ReplayError):
@@ -174,6 +179,16 @@ async def _replay_agent_run(
     return result, provider
 
 
+def _made_before_recording(conn: Any, agent_run: str) -> bool:
+    """Whether the cost ledger knows ``agent_run`` (every model call of a run is there, recorded or not)."""
+    import sqlite3
+
+    try:
+        return conn.execute("SELECT 1 FROM llm_calls WHERE run_id = ? LIMIT 1", (agent_run,)).fetchone() is not None
+    except sqlite3.OperationalError:  # no ledger yet: no call was ever made here
+        return False
+
+
 def _agent_view(status: str, output: Any) -> dict[str, Any]:
     return {"status": status, "output": output}
 
@@ -186,8 +201,11 @@ async def replay_agent(workspace: Workspace, agent_run: str) -> ReplayReport:
     try:
         record = recording.find_agent_run(conn, agent_run)
         if record is None:
-            raise ReplayError(f"no recorded agent run {agent_run!r} (agent runs are recorded since parac kept model "
-                              "calls; see `parac agents runs`)")
+            if _made_before_recording(conn, agent_run):
+                raise ReplayError(f"agent run {agent_run} was made before parac recorded model calls: its calls are in "
+                                  "the cost ledger but not what was sent and answered, so it cannot be replayed")
+            raise AgentRunNotFound(f"no agent run {agent_run!r} in this workspace (see `parac agents runs` for the "
+                                   "recorded ones)")
         if record.status == "running":
             raise RunInFlight(f"agent run {agent_run} is still running; replay it once it has finished")
         with _Scratch() as scratch:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..diagnostics import ParacError
+from ..errors import NotFound
 from ..store import process_alive, transaction
 
 #: Run statuses: pending, running, waiting_approval, then one of these.
@@ -85,7 +86,7 @@ CREATE TABLE IF NOT EXISTS workflow_approvals (
 ) WITHOUT ROWID;
 """
 
-class RunNotFound(ParacError):
+class RunNotFound(NotFound):
     def __init__(self, run_id: str) -> None:
         super().__init__(f"no workflow run {run_id!r} in this workspace (see `parac workflow runs`)")
 

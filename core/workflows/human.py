@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..diagnostics import ParacError
+from ..errors import NotFound
 from ..store import transaction
 
 Clock = Callable[[], float]
@@ -51,7 +52,7 @@ class TaskRefused(ParacError):
     """An answer that does not satisfy the task's form, or a task that cannot be answered (not open, unknown)."""
 
 
-class NoSuchTask(TaskRefused):
+class NoSuchTask(TaskRefused, NotFound):
     """The run has no human task of that name (a face answers: not found)."""
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from parac.core.errors import ParacBaseError
+from parac.core.errors import NotFound, ParacBaseError
 from parac.server.startup import loading
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ class ExitCode(IntEnum):
     """The command line itself is wrong: an unknown command or option, a bad value."""
     WAITING = 3
     """A workflow run stopped at a gate: a person must approve or reject it (the command to do it is printed)."""
+    NOT_FOUND = 4
+    """What the command names does not exist: a workflow run, a human task, a recorded agent run."""
     INTERRUPTED = 130
     """Ctrl-C."""
 
@@ -179,7 +181,7 @@ def run_cli(group: click.Group) -> int:
         click.echo(f"error: {exc}", err=True)
         for diagnostic in exc.diagnostics:
             click.echo(f"  {diagnostic.format()}", err=True)
-        return ExitCode.PROBLEMS
+        return ExitCode.NOT_FOUND if isinstance(exc, NotFound) else ExitCode.PROBLEMS
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:

@@ -69,18 +69,18 @@ def status_of(error: BaseException) -> int | None:
     already) or a plan breaks a budget. Forbidden: a governance hook refused the call.
     """
     from parac.core.calls import CallDenied
-    from parac.core.errors import ParacBaseError
+    from parac.core.errors import NotFound, ParacBaseError
     from parac.core.pages import CursorError
     from parac.core.replay import RunInFlight
     from parac.core.workflows import checkpoints as cp
-    from parac.core.workflows.human import NoSuchTask, TaskAnswered
+    from parac.core.workflows.human import TaskAnswered
     from parac.core.workflows.runs import BudgetRefused
 
     if not isinstance(error, ParacBaseError) or not error.public:
         return None
     if isinstance(error, CallDenied):
         return 403
-    if isinstance(error, (cp.RunNotFound, NoSuchTask)):
+    if isinstance(error, NotFound):
         return 404
     if isinstance(error, (cp.RunBusy, cp.RunFinished, cp.NotWaiting, BudgetRefused, RunInFlight, TaskAnswered)):
         return 409

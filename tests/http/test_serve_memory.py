@@ -105,6 +105,7 @@ def test_replay_fork_and_diff_runs(project: Path, serve):
         in_flight = http.post(f"/runs/{waiting}/fork", json={"step": "after"})
         agent = http.post("/agents/coder/runs", json={"task": "read the notes", "model": model}).json()
         agent_replay = http.post(f"/agent-runs/{agent['run_id']}/replay")
+        no_agent_run = http.post("/agent-runs/a0nope/replay")
         spec = http.get(served.url + "/openapi.json").json()
     assert replayed.status_code == 200, replayed.text
     assert replayed.json()["identical"] is True and [s["id"] for s in replayed.json()["steps"]] == ["a", "b", "c"]
@@ -118,6 +119,8 @@ def test_replay_fork_and_diff_runs(project: Path, serve):
     assert in_flight.status_code == 409, in_flight.text
     assert "waiting_approval; fork it once it has finished" in in_flight.json()["detail"]
     assert agent_replay.status_code == 200 and agent_replay.json()["identical"] is True
+    assert no_agent_run.status_code == 404 and no_agent_run.headers["content-type"] == "application/problem+json"
+    assert "no agent run 'a0nope' in this workspace" in no_agent_run.json()["detail"]
     assert agent_replay.json()["model_calls"] == 2 and agent_replay.json()["cost_usd"] == 0  # both from the record
     fork = spec["paths"]["/api/v1/runs/{run_id}/fork"]["post"]
     assert fork["operationId"] == "fork_run" and fork["x-parac-role"] == "operator"

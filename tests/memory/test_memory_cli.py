@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 
@@ -56,3 +57,10 @@ def test_workflow_replay_fork_diff_and_agent_replay(project: Path, parac):
     (project / ".parac" / "agents" / "coder.yaml").write_text("parent: base\nsystem_prompt: Something else.\n")
     changed_agent = parac("agents", "replay", solo["run_id"], cwd=project)
     assert changed_agent.code == 1 and "DIFFERS" in changed_agent.out and "message 1 (system)" in changed_agent.out
+
+    nobody = parac("agents", "replay", "a0nope", cwd=project)
+    assert nobody.code == 4 and "no agent run 'a0nope' in this workspace" in nobody.err and "Traceback" not in nobody.err
+    with sqlite3.connect(project / ".parac" / "state" / "parac.db") as db:  # as a run made before the feature
+        db.execute("DELETE FROM agent_runs WHERE agent_run = ?", (solo["run_id"],))
+    old = parac("agents", "replay", solo["run_id"], cwd=project)
+    assert old.code == 1 and f"agent run {solo['run_id']} was made before parac recorded model calls" in old.err

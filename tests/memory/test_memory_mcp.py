@@ -74,3 +74,5 @@ async def test_replay_fork_and_diff(project: Path, era: str):
 
         unknown = await session.call_tool("fork_run", {"run_id": run["run_id"], "step": "sumary"})
         assert unknown.is_error and "has no step 'sumary'" in unknown.content[0].text
+        nobody = await session.call_tool("replay_agent_run", {"agent_run": "a0nope"})
+        assert nobody.is_error and "no agent run 'a0nope' in this workspace" in nobody.content[0].text

@@ -9,7 +9,7 @@ import pytest
 
 from parac.core.audit.log import AuditLog
 from parac.core.calls import CallContext
-from parac.core.replay import ReplayError, diff_runs, fork_workflow, replay_agent, replay_workflow
+from parac.core.replay import AgentRunNotFound, ReplayError, diff_runs, fork_workflow, replay_agent, replay_workflow
 from parac.core.runtime import run_agent
 from parac.core.store import db_path
 from parac.core.workflows.runs import WorkflowRunner
@@ -100,7 +100,7 @@ async def test_refusals(runner, finished, workspace_dir):
     runner.conn.execute("DELETE FROM agent_runs WHERE run_id = ?", (finished.run_id,))  # as before the feature
     with pytest.raises(ReplayError, match=f"run {finished.run_id} was recorded before parac kept model calls"):
         await replay_workflow(runner.workspace, finished.run_id)
-    with pytest.raises(ReplayError, match="no recorded agent run 'nope'"):
+    with pytest.raises(AgentRunNotFound, match="no agent run 'nope' in this workspace"):
         await replay_agent(runner.workspace, "nope")
 
 

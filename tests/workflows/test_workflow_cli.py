@@ -180,7 +180,7 @@ def test_bad_input_gives_one_clear_line(project: Path, parac):
     offline = parac("workflow", "run", "feature", "-i", "feature=x", "--dry-run", "gpt-4o", cwd=project)
     assert offline.code == 2 and "is not an offline provider" in offline.err
     no_run = parac("workflow", "status", "r000", cwd=project)
-    assert no_run.code == 1 and "no workflow run 'r000'" in no_run.err
+    assert no_run.code == 4 and "no workflow run 'r000'" in no_run.err
     for result in (missing, unknown, shape, offline, no_run):
         assert "Traceback" not in result.err
     (project / ".parac" / "workflows" / "broken.yaml").write_text(
