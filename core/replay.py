@@ -321,6 +321,8 @@ def _reused(conn: Any, run: Any) -> list[str]:
     parent, step = run.options.get("forked_from"), run.options.get("fork_step")
     if not parent or not step:
         return []
+    if run.options.get("reused") is not None:
+        return list(run.options["reused"])
     if _is_dag(run.definition):
         return [s["id"] for s in run.definition.get("steps", []) if s["id"] not in downstream(run.definition, step)]
     return _ended_before(cp.get_steps(conn, parent), step)
@@ -462,7 +464,7 @@ async def fork_workflow(
     spec = runner.services.parse_definition(parent.definition)
     given = {key: value for key, value in parent.inputs.items() if value is not None}
     bound = bind_inputs(spec.inputs or {}, {**given, **(inputs or {})}, workflow=parent.workflow, text=text_inputs)
-    options = RunOptions(model=model, forked_from=run_id, fork_step=step)
+    options = RunOptions(model=model, forked_from=run_id, fork_step=step, reused=reused)
     new_id = cp.new_run_id()
     _, insert = cp.new_run(run_id=new_id, workflow=parent.workflow, definition=parent.definition, inputs=bound,
                            options=vars(options).copy(), owner=runner.engine.owner)
@@ -492,8 +494,30 @@ def _fork_reuses(parent: Any, rows: Mapping[str, Any], step: str) -> list[str]:
     return [sid for sid in _ended_before(rows, step) if rows[sid].status in (*cp.STEP_DONE, "failed")]
 
 
+def _diffed(step: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What a diff shows of a step: status, output, cost, and the run it was reused from (with its cost there)."""
+    if step is None:
+        return None
+    shown = {key: step[key] for key in ("status", "output", "cost")}
+    if "reused_from" in step:
+        shown["reused_from"] = step["reused_from"]
+    return shown
+
+
+def _compared(step: Mapping[str, Any] | None, key: str) -> Any:
+    """A step's ``key`` as a diff compares it: a reused step's cost is what its work cost where it was done, so a
+    fork's reuse does not read as a change of cost (the $0 it cost the fork is shown beside)."""
+    if step is None:
+        return None
+    if key == "cost" and "reused_from" in step and step["reused_from"]["cost"] is not None:
+        return step["reused_from"]["cost"]
+    return step[key]
+
+
 def diff_runs(conn: Any, run_a: str, run_b: str) -> dict[str, Any]:
-    """Step by step, what differs between two workflow runs: status, output and cost; and their inputs."""
+    """Step by step, what differs between two workflow runs: status, output and cost; and their inputs. A step a
+    fork reused says from which run, with its cost there; ``reused_cost`` is each run's total of those (spent by
+    the run it was reused from, not by this one)."""
     from .workflows import checkpoints as cp
     from .workflows.engine import summarize
 
@@ -504,15 +528,14 @@ def diff_runs(conn: Any, run_a: str, run_b: str) -> dict[str, Any]:
     order = list(steps_a) + [sid for sid in steps_b if sid not in steps_a]
     steps = []
     for sid in order:
-        left, right = steps_a.get(sid), steps_b.get(sid)
+        left, right = _diffed(steps_a.get(sid)), _diffed(steps_b.get(sid))
         changed = [key for key in ("status", "output", "cost")
-                   if (left or {}).get(key) != (right or {}).get(key)]
-        steps.append({"id": sid, "changed": changed,
-                      "a": {k: left[k] for k in ("status", "output", "cost")} if left else None,
-                      "b": {k: right[k] for k in ("status", "output", "cost")} if right else None})
+                   if _compared(left, key) != _compared(right, key)]
+        steps.append({"id": sid, "changed": changed, "a": left, "b": right})
     inputs = {key: {"a": first.inputs.get(key), "b": second.inputs.get(key)}
               for key in sorted(set(first.inputs) | set(second.inputs))
               if first.inputs.get(key) != second.inputs.get(key)}
+    reused = {side: (run.forked_from or {}).get("reused_cost", 0.0) for side, run in (("a", a), ("b", b))}
     return {"a": run_a, "b": run_b, "workflows": [first.workflow, second.workflow], "inputs": inputs,
-            "status": {"a": a.status, "b": b.status}, "cost": {"a": a.cost, "b": b.cost},
+            "status": {"a": a.status, "b": b.status}, "cost": {"a": a.cost, "b": b.cost}, "reused_cost": reused,
             "same": not inputs and all(not s["changed"] for s in steps), "steps": steps}

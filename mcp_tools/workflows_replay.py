@@ -41,6 +41,8 @@ class RunDiff(TypedDict):
     inputs: dict[str, Any]
     status: dict[str, Any]
     cost: dict[str, Any]
+    reused_cost: dict[str, Any]
+    """Per run, the cost of the steps it reused from another (spent there, not in ``cost``)."""
     same: bool
     steps: list[dict[str, Any]]
 

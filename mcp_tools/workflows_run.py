@@ -50,6 +50,8 @@ class StepStatus(TypedDict):
     approval: NotRequired[dict[str, Any]]
     task: NotRequired[dict[str, Any]]
     child_run: NotRequired[str]
+    reused_from: NotRequired[dict[str, Any]]
+    """A fork's step taken over from the run it was forked from: that run, and the step's cost where it was done."""
 
 
 class RunStatus(TypedDict):

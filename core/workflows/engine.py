@@ -105,6 +105,7 @@ class RunOptions:
     approval_poll_s: float = 0.25
     forked_from: str | None = None  # `parac workflow fork`: the run whose steps before fork_step this run reuses
     fork_step: str | None = None
+    reused: list[str] | None = None  # the steps a fork took over from forked_from (done there, at no cost here)
 
     @classmethod
     def from_json(cls, data: dict | None) -> RunOptions:
@@ -121,7 +122,7 @@ class RunResult:
     outputs: Any
     cost: float
     error: str | None = None
-    forked_from: dict | None = None  # {"run_id", "step"} of the run this one was forked from
+    forked_from: dict | None = None  # {"run_id", "step", "reused_cost"} of the run this one was forked from
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -172,6 +173,8 @@ def summarize(conn: sqlite3.Connection, run_id: str, run: cp.RunRow | None = Non
     else:
         status, outputs, error = cp.run_outcome(conn, run_id)
     rows = cp.get_steps(conn, run_id)
+    parent = run.options.get("forked_from")
+    reused = set(run.options.get("reused") or ())
     steps = []
     has_children = False
     for step in shown_steps(run.definition, rows):
@@ -184,6 +187,8 @@ def summarize(conn: sqlite3.Connection, run_id: str, run: cp.RunRow | None = Non
         for key in ("state", "node"):
             if key in step:
                 entry[key] = step[key]
+        if step["id"] in reused:  # its cost was spent by the parent: say so, or a costs report reads it as free
+            entry["reused_from"] = {"run_id": parent, "cost": _work_cost(conn, parent, step["id"])}
         if kind == "approval":
             approval = cp.get_approval(conn, run_id, step["id"])
             if approval is not None:
@@ -202,9 +207,26 @@ def summarize(conn: sqlite3.Connection, run_id: str, run: cp.RunRow | None = Non
     if has_children:
         for child in conn.execute("SELECT run_id FROM workflow_runs WHERE parent_run = ?", (run_id,)):
             cost += summarize(conn, child[0]).cost
-    parent = run.options.get("forked_from")
     fork = {"run_id": parent, "step": run.options.get("fork_step")} if parent else None
+    if fork is not None:
+        fork["reused_cost"] = round(sum(e["reused_from"]["cost"] or 0.0 for e in steps if "reused_from" in e), 10)
     return RunResult(run.run_id, run.workflow, status, steps, outputs, round(cost, 10), error, fork)
+
+
+def _work_cost(conn: sqlite3.Connection, run_id: str, step_id: str) -> float | None:
+    """What step ``step_id`` cost where it was really done: in run ``run_id``, or, when that run is a fork that
+    reused it too, in the run it came from (None when the record is gone)."""
+    seen = set()
+    while run_id not in seen:
+        seen.add(run_id)
+        row = cp.get_steps(conn, run_id).get(step_id)
+        if row is None:
+            return None
+        options = cp.get_run(conn, run_id).options
+        if step_id not in (options.get("reused") or ()) or not options.get("forked_from"):
+            return row.cost
+        run_id = options["forked_from"]
+    return None
 
 
 def shown_steps(definition: dict, rows: dict[str, cp.StepRow]) -> list[dict]:

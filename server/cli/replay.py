@@ -83,13 +83,18 @@ def diff_workflow(state: State, run_a: str, run_b: str, as_json: bool) -> None:
               f"({data['status']['b']}, ${data['cost']['b']:.6f})")
     for key, values in data["inputs"].items():
         out.print(f"  input {key}: {values['a']!r} -> {values['b']!r}", markup=False)
+    for side in ("a", "b"):
+        if data["reused_cost"][side]:
+            out.print(f"  {data[side]} reused steps whose work cost ${data['reused_cost'][side]:.6f} where it was done")
     for step in data["steps"]:
-        if not step["changed"]:
-            out.print(f"  {step['id']}: same", markup=False)
-            continue
         a, b = step["a"] or {}, step["b"] or {}
+        reused = "".join(f" ({name} reused from run {s['reused_from']['run_id']}, $0 here)"
+                         for name, s in (("a", a), ("b", b)) if "reused_from" in s)
+        if not step["changed"]:
+            out.print(f"  {step['id']}: same{reused}", markup=False)
+            continue
         parts = [f"{key} {_short(a.get(key))} -> {_short(b.get(key))}" for key in step["changed"]]
-        out.print(f"  {step['id']}: " + "; ".join(parts), markup=False)
+        out.print(f"  {step['id']}: " + "; ".join(parts) + reused, markup=False)
 
 
 @click.command("replay")

@@ -542,7 +542,9 @@ def _print_result(result: RunResult) -> None:
     out.print(Text.assemble(f"run {result.run_id} ({result.workflow}): ", _status(result.status),
                             f" cost ${result.cost:.6f}"))
     if result.forked_from:
-        out.print(f"  forked from run {result.forked_from['run_id']} at step {result.forked_from['step']}")
+        fork = result.forked_from
+        out.print(f"  forked from run {fork['run_id']} at step {fork['step']}; its reused steps cost"
+                  f" ${fork.get('reused_cost', 0.0):.6f} there, not counted here")
     path = [step["state"] for step in result.steps if "state" in step]
     if path:
         out.print("path: " + " -> ".join(path))
@@ -552,6 +554,10 @@ def _print_result(result: RunResult) -> None:
             line.append(f" after {step['attempts']} attempts")
         if step["cost"]:
             line.append(f" ${step['cost']:.6f}")
+        if "reused_from" in step:
+            there = step["reused_from"]["cost"]
+            line.append(f" reused from run {step['reused_from']['run_id']}"
+                        + (f" (${there:.6f} there)" if there is not None else ""))
         if step["error"]:
             line.append(f" ({step['error']})")
         elif step["output"] is not None:

@@ -38,9 +38,10 @@ def test_workflow_replay_fork_diff_and_agent_replay(project: Path, parac):
     fork = parac("workflow", "fork", run_id, "--from", "tests", "-i", "change=add two flags", "--json", cwd=project)
     assert fork.code == 0, fork
     forked = fork.json()
-    assert forked["forked_from"] == {"run_id": run_id, "step": "tests"}
+    assert forked["forked_from"] == {"run_id": run_id, "step": "tests", "reused_cost": 0.0}
     status = parac("workflow", "status", forked["run_id"], cwd=project)
     assert f"forked from run {run_id} at step tests" in status.out
+    assert f"review: completed reused from run {run_id} ($0.000000 there)" in status.out  # the dry run's echo is free
 
     diff = parac("workflow", "diff", run_id, forked["run_id"], "--json", cwd=project).json()
     changed = {s["id"]: s["changed"] for s in diff["steps"]}

@@ -63,7 +63,7 @@ async def test_replay_fork_and_diff(project: Path, era: str):
                                                       "inputs": {"change": "add two flags"}, "model": "echo"})
         assert not forked.is_error, forked.content
         fork = forked.structured_content
-        assert fork["status"] == "completed" and fork["forked_from"] == {"run_id": run["run_id"], "step": "summary"}
+        assert fork["status"] == "completed" and fork["forked_from"] == {"run_id": run["run_id"], "step": "summary", "reused_cost": 0.0}
         outputs = {s["id"]: s["output"] for s in fork["steps"]}
         assert outputs["review"] == "Review this change: add a flag"  # reused from the parent
         assert "add a flag" in outputs["summary"]  # summary ran again over the reused outputs

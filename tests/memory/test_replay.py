@@ -65,14 +65,22 @@ async def test_fork_from_the_middle_reuses_the_first_steps(runner, finished, llm
     script_steps(llm_server, "f3", "f4", "f5")
     forked = await fork_workflow(runner, finished.run_id, "s3", inputs={"topic": "waves"}, text_inputs=True)
     assert forked.status == "completed" and forked.run_id != finished.run_id
-    assert forked.forked_from == {"run_id": finished.run_id, "step": "s3"}
+    spent = {s["id"]: s["cost"] for s in finished.steps}
+    assert spent["s1"] > 0 and spent["s2"] > 0  # the local model is priced: reuse has something to hide
+    assert forked.forked_from == {"run_id": finished.run_id, "step": "s3",
+                                  "reused_cost": pytest.approx(spent["s1"] + spent["s2"])}
+    reused = {s["id"]: s.get("reused_from") for s in forked.steps}
+    assert reused == {"s1": {"run_id": finished.run_id, "cost": spent["s1"]},
+                      "s2": {"run_id": finished.run_id, "cost": spent["s2"]}, "s3": None, "s4": None, "s5": None}
+    assert [s["cost"] for s in forked.steps[:2]] == [0.0, 0.0]  # not spent again: the run's own cost excludes them
+    assert forked.cost == pytest.approx(sum(s["cost"] for s in forked.steps[2:]))
     new_tasks = tasks(llm_server, seen)
     assert len(new_tasks) == 6 and [c["key"] for c in counter.calls[5:]] == ["f3", "f4", "f5"]
     assert not any(t.startswith(("part 1 ", "part 2 ")) for t in new_tasks)  # no model call for s1 and s2
     assert new_tasks[0] == "part 3 of waves after result s2"  # s3 sees s2's recorded output and the new input
     outputs = [s["output"] for s in forked.steps]
     assert outputs == ["result s1", "result s2", "result f3", "result f4", "result f5"]
-    assert runner.status(forked.run_id).forked_from == {"run_id": finished.run_id, "step": "s3"}
+    assert runner.status(forked.run_id).forked_from == forked.forked_from
 
     log = AuditLog(db_path(workspace_dir))
     [fork] = [e for e in log.entries(action="workflow.run.fork")]
@@ -83,8 +91,12 @@ async def test_fork_from_the_middle_reuses_the_first_steps(runner, finished, llm
     diff = diff_runs(runner.conn, finished.run_id, forked.run_id)
     assert diff["inputs"] == {"topic": {"a": "tides", "b": "waves"}} and not diff["same"]
     changed = {step["id"]: step["changed"] for step in diff["steps"]}
-    assert "output" not in changed["s1"] and "output" not in changed["s2"]
+    assert changed["s1"] == changed["s2"] == []  # reused: the same work, its $0 here is not a change of cost
     assert all("output" in changed[sid] for sid in ("s3", "s4", "s5"))
+    assert diff["steps"][0]["b"]["reused_from"] == {"run_id": finished.run_id, "cost": spent["s1"]}
+    assert diff["reused_cost"] == {"a": 0.0, "b": pytest.approx(spent["s1"] + spent["s2"])}
+    again = await fork_workflow(runner, forked.run_id, "s5")  # a fork of a fork: the cost where the work was done
+    assert {s["id"]: s.get("reused_from") for s in again.steps}["s1"] == {"run_id": forked.run_id, "cost": spent["s1"]}
     replayed = await replay_workflow(runner.workspace, forked.run_id)  # a fork is recorded like any run
     assert replayed.identical, [s.differences for s in replayed.steps]
 

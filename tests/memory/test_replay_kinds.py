@@ -114,7 +114,7 @@ async def test_fork_an_fsm_run_from_a_later_visit(kinds, runner):
     assert [s["output"] for s in forked.steps[:4]] == [
         "draft 1 of tides", "review of draft 1 of tides", "draft 2 of waves", "review of draft 2 of waves"]
     assert forked.outputs == {"last": "review of draft 2 of waves"}
-    assert forked.forked_from == {"run_id": first.run_id, "step": "draft#2"}
+    assert forked.forked_from == {"run_id": first.run_id, "step": "draft#2", "reused_cost": 0.0}
     assert _model_steps(runner, forked.run_id) == ["draft#2", "review#2"]  # no model call for draft and review
 
     diff = diff_runs(runner.conn, first.run_id, forked.run_id)

@@ -348,6 +348,7 @@ export type RunDiff = {
   inputs: Record<string, unknown>;
   status: Record<string, unknown>;
   cost: Record<string, unknown>;
+  reused_cost: Record<string, unknown>;
   same: boolean;
   steps: Array<Record<string, unknown>>;
 };
@@ -440,6 +441,7 @@ export type StepStatus = {
   approval?: Record<string, unknown>;
   task?: Record<string, unknown>;
   child_run?: string;
+  reused_from?: Record<string, unknown>;
 };
 
 export type TaskAnswer = {
