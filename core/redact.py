@@ -17,12 +17,13 @@ any part of the secret: a prefix or suffix narrows a brute-force search.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import re
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 #: Shapes of well-known credentials: kind -> (pattern, triggers). A pattern runs only on text that contains one of
@@ -146,6 +147,30 @@ class Redactor:
                 cached = self._cache[value] = self._mask_text(value)
             return cached
         return self._mask_text(value)
+
+    def texts(self, values: Sequence[str]) -> list[str]:
+        """Many texts masked as :meth:`text` masks each, in about half the time for a batch (a memory ingest): each
+        shape's trigger and each known secret is looked for once over all the texts joined, and only the texts
+        where one occurs (or which one spans into) are masked; the others have nothing to mask. Always-on patterns
+        (configured ones, PII) have no trigger, so under them every text is masked on its own."""
+        if any(kind != "secret-value" for kind in self._always):
+            return [self.text(value) for value in values]
+        joined = "\n".join(values)
+        lowered = joined.lower()
+        if len(lowered) != len(joined):  # a few characters lower into two: offsets would not line up
+            return [self.text(value) for value in values]
+        starts, at = [], 0
+        for value in values:
+            starts.append(at)
+            at += len(value) + 1
+        flagged: set[int] = set()
+        for needle, haystack in [*((t, lowered) for t in _TRIGGERS), *((s, joined) for s in self._literals)]:
+            found = haystack.find(needle)
+            while found >= 0:
+                first = bisect.bisect_right(starts, found) - 1
+                flagged.update(range(first, bisect.bisect_right(starts, found + len(needle) - 1)))
+                found = haystack.find(needle, found + 1)
+        return [self.text(value) if index in flagged else value for index, value in enumerate(values)]
 
     def _mask_text(self, value: str) -> str:
         lowered = value.lower()

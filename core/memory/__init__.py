@@ -41,7 +41,7 @@ def open_memory(workspace: Workspace, conn: sqlite3.Connection | None = None, *,
         provider = catalog.provider_for(routed.model) if catalog is not None else None
         embed = embedder(routed.model, provider, routed.endpoint)
     redactor = workspace.current_policies().redactor()
-    memory = Memory(conn if conn is not None else connect_workspace(workspace.root), redact=redactor.text,
+    memory = Memory(conn if conn is not None else connect_workspace(workspace.root), redactor=redactor,
                     max_entry_chars=settings.max_entry_chars, ttl_days=settings.ttl_days, embed=embed,
                     owned=conn is None)
     if sync:

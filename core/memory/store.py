@@ -5,8 +5,9 @@ team picks) and has a *kind*: ``fact`` (added by a tool or a person), ``document
 under ``.parac/memory/``) or ``episode`` (the summary of a finished run). Text is redacted before it is stored,
 so the index never holds what the audit trail would not; an entry larger than the limit is refused, not cut.
 
-The FTS5 table is an *external content* index over ``memory_entries`` kept in step by triggers: the text is stored
-once, and deleting a row deletes its index entries in the same transaction. :meth:`Memory.forget` then merges the
+The FTS5 table is an *external content* index over ``memory_entries``: the text is stored once. :meth:`Memory.add_many`
+indexes a batch with one ``INSERT ... SELECT`` in the transaction that stores it (a trigger per row costs three
+times as much: see bench/memory_search.py), and a trigger deletes a row's index entries in the same transaction. :meth:`Memory.forget` then merges the
 index and checkpoints the WAL with ``secure_delete`` on, so forgotten text does not linger in free pages either.
 
 Searches take words by default (any of them may match; BM25 ranks the entries that match most, rarer words
@@ -25,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ParacError
+from ..redact import Redactor
 from ..store import transaction
 
-Redact = Callable[[str], str]
 Embed = Callable[[list[str]], list[list[float]]]
 
 DEFAULT_MAX_ENTRY_CHARS = 20_000
@@ -56,9 +57,6 @@ CREATE INDEX IF NOT EXISTS memory_by_expiry ON memory_entries (expires_at) WHERE
 CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5(
     title, content, content='memory_entries', content_rowid='id', tokenize='porter unicode61'
 );
-CREATE TRIGGER IF NOT EXISTS memory_fts_insert AFTER INSERT ON memory_entries BEGIN
-    INSERT INTO memory_fts (rowid, title, content) VALUES (new.id, new.title, new.content);
-END;
 CREATE TRIGGER IF NOT EXISTS memory_fts_delete AFTER DELETE ON memory_entries BEGIN
     INSERT INTO memory_fts (memory_fts, rowid, title, content) VALUES ('delete', old.id, old.title, old.content);
 END;
@@ -107,9 +105,12 @@ class Entry:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> sqlite3.Connection:
-    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'memory_fts_delete'")
-    if found.fetchone() is None:
+    triggers = {row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name IN ('memory_fts_delete', 'memory_fts_insert')")}
+    if "memory_fts_delete" not in triggers:
         conn.executescript(_SCHEMA)
+    if "memory_fts_insert" in triggers:  # a database from before bulk indexing: add_many indexes new rows itself
+        conn.execute("DROP TRIGGER memory_fts_insert")
     return conn
 
 
@@ -134,7 +135,7 @@ def word_query(text: str) -> str:
 class Memory:
     """The memory of one workspace over its database connection (see the module docstring).
 
-    ``redact`` masks secrets and configured PII (the workspace's policies' redactor); ``embed`` turns texts into
+    ``redactor`` masks secrets and configured PII (the workspace's policies' redactor); ``embed`` turns texts into
     vectors when an embedding model is configured (see :mod:`.vectors`); ``ttl_days`` is the default retention.
     """
 
@@ -142,7 +143,7 @@ class Memory:
         self,
         conn: sqlite3.Connection,
         *,
-        redact: Redact | None = None,
+        redactor: Redactor | None = None,
         max_entry_chars: int = DEFAULT_MAX_ENTRY_CHARS,
         ttl_days: float | None = None,
         embed: Embed | None = None,
@@ -151,7 +152,8 @@ class Memory:
         """``owned``: the connection was opened for this memory, and :meth:`close` closes it."""
         self.conn = ensure_schema(conn)
         self.owned = owned
-        self.redact = redact or (lambda text: text)
+        self.redact: Callable[[str], str] = redactor.text if redactor is not None else str
+        self.redact_many: Callable[[Sequence[str]], list[str]] = redactor.texts if redactor is not None else list
         self.max_entry_chars = max_entry_chars
         self.ttl_days = ttl_days
         self.vectors = None
@@ -194,6 +196,8 @@ class Memory:
         """Store several entries in one transaction (ingest, benchmarks): all or none."""
         now = time.time()
         rows = [self._row(item, now) for item in items]
+        texts = self.redact_many([text for row in rows for text in (row[2], row[3])])  # one scan for the batch
+        rows = [(row[0], row[1], texts[2 * i], texts[2 * i + 1], *row[4:]) for i, row in enumerate(rows)]
         # embedded before anything is written: an unreachable model stores nothing (see .vectors on the two files)
         vectors = self.vectors.vectors([f"{row[2]}\n{row[3]}" for row in rows]) if self.vectors is not None else []
         with transaction(self.conn):
@@ -202,13 +206,16 @@ class Memory:
                 "INSERT INTO memory_entries (id, namespace, kind, title, content, metadata, source, digest,"
                 " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(first + index, *row) for index, row in enumerate(rows)])
-            entries = [Entry(first + index, row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[7], row[8])
-                       for index, row in enumerate(rows)]
+            self.conn.execute("INSERT INTO memory_fts (rowid, title, content) SELECT id, title, content"
+                              " FROM memory_entries WHERE id >= ?", (first,))  # the write lock is ours: only these
+        entries = [Entry(first + index, row[0], row[1], row[2], row[3], json.loads(row[4]) if row[4] != "{}" else {},
+                         row[5], row[7], row[8]) for index, row in enumerate(rows)]
         if self.vectors is not None:
             self.vectors.store([e.id for e in entries], vectors)
         return entries
 
     def _row(self, item: dict[str, Any], now: float) -> tuple:
+        """An entry's row, checked; its metadata redacted, its title and content not yet (see :meth:`add_many`)."""
         content, title = str(item.get("content") or ""), str(item.get("title") or "")
         if not content.strip():
             raise MemoryError("an entry needs some content")
@@ -226,8 +233,7 @@ class Memory:
             raise MemoryError("metadata must be a mapping")
         ttl = item.get("ttl_days") or self.ttl_days
         encoded = json.dumps(self._masked(metadata), ensure_ascii=False, default=str) if metadata else "{}"
-        return (check_namespace(item.get("namespace") or "workspace"), kind, self.redact(title) if title else "",
-                self.redact(content), encoded, item.get("source"), item.get("digest"), now,
+        return (check_namespace(item.get("namespace") or "workspace"), kind, title, content, encoded, item.get("source"), item.get("digest"), now,
                 now + float(ttl) * 86400 if ttl else None)
 
     def _masked(self, value: Any) -> Any:

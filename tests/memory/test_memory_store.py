@@ -147,3 +147,20 @@ def test_a_large_note_is_cut_into_sections_under_the_limit(workspace_dir: Path):
     assert len(entries) > 10 and all(len(e.content) + len(e.title) <= 1000 for e in entries)
     assert "Paragraph 39" in "".join(e.content for e in entries)
     memory.close()
+
+
+def test_a_database_indexed_by_trigger_moves_to_bulk_indexing(tmp_path: Path):
+    """Databases made before add_many indexed in bulk have a per-row insert trigger: it goes, or every new entry
+    would be indexed twice."""
+    from parac.core.memory.store import _SCHEMA
+
+    conn = connect(tmp_path / "parac.db")
+    conn.executescript(_SCHEMA + "CREATE TRIGGER memory_fts_insert AFTER INSERT ON memory_entries BEGIN INSERT INTO"
+                       " memory_fts (rowid, title, content) VALUES (new.id, new.title, new.content); END;")
+    memory = Memory(conn, owned=True)
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'memory_fts_insert'").fetchall() == []
+    entry = memory.add("Quokkaberry is the codename of the launch")
+    assert [e.id for e in memory.search("quokkaberry")] == [entry.id]
+    conn.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, memory_fts, 'row')")
+    assert tuple(conn.execute("SELECT doc, cnt FROM temp.vocab WHERE term = 'quokkaberri'").fetchone()) == (1, 1)
+    memory.close()
