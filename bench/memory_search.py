@@ -52,7 +52,7 @@ TARGET_VS_RANKED_LIKE = 5.0
 #: At every size, parac must ingest at least at this fraction of the FTS5 floor's rate: its entries table (and its
 #: indexes), redaction and checks may cost up to as much again as the full-text index itself; a miss is printed.
 TARGET_INGEST_VS_FLOOR = 0.5
-INGEST_TURNS = 3
+INGEST_TURNS = 5
 
 LANGGRAPH_SCRIPT = r"""
 import json, statistics, sys, time

@@ -33,10 +33,13 @@ def open_memory(workspace: Workspace, conn: sqlite3.Connection | None = None, *,
     settings = workspace.settings.memory
     embed = None
     if settings.embedding_model:
-        from ..providers import route
-        from .vectors import embedder
+        from ..providers import MissingKey, route
+        from .vectors import VectorsUnavailable, embedder
 
-        routed = route(settings.embedding_model, workspace.settings.providers, workspace.root)
+        try:
+            routed = route(settings.embedding_model, workspace.settings.providers, workspace.root)
+        except MissingKey as exc:  # a provider error is not for callers; this one names a variable, never a value
+            raise VectorsUnavailable(f"memory.embedding_model {settings.embedding_model!r}: {exc}") from None
         catalog = workspace.catalog
         provider = catalog.provider_for(routed.model) if catalog is not None else None
         embed = embedder(routed.model, provider, routed.endpoint)

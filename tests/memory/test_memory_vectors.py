@@ -91,3 +91,13 @@ def test_an_unreachable_embedding_model_stores_nothing(memory: Memory, llm_serve
     with pytest.raises(VectorsUnavailable, match=EMBEDDER):
         memory.add("Never stored", namespace="workspace")
     assert memory.list() == []
+
+
+def test_an_embedding_provider_without_its_key_says_which_variable(workspace_dir: Path, llm_server: OpenAIServer,
+                                                                   monkeypatch):
+    monkeypatch.delenv("PARAC_TEST_EMBED_KEY", raising=False)
+    set_settings(workspace_dir, memory={"embedding_model": f"keyed/{EMBEDDER}"},
+                 providers={"keyed": {"api_base": llm_server.base_url, "api_key_env": "PARAC_TEST_EMBED_KEY"}})
+    with pytest.raises(VectorsUnavailable, match="environment variable PARAC_TEST_EMBED_KEY, which is not set"):
+        open_memory(Workspace.open(workspace_dir))
+    assert llm_server.requests == []
