@@ -27,7 +27,7 @@ from ._tooling import TypedTool, policies, refusals
 MAX_MESSAGE_CHARS = 100_000
 
 
-class ReplyTooLarge(Exception):
+class ReplyTooLarge(ToolError):
     """A reply went past the policies' ``http.max_bytes``; raised from inside the SDK's read of it."""
 
 
