@@ -229,7 +229,8 @@ class ModelClient:
             request.temperature = temperature
             request.stream = on_text is not None
             try:
-                call = self._call(candidate, routed, provider, request, estimate, price, on_text, context, run_limit_usd)
+                call = self._call(candidate, routed, provider, request, estimate, price, on_text, context,
+                                  run_limit_usd)
                 if telemetry.tracing.on:  # off, nothing is built for tracing: the call is awaited as it is
                     return await telemetry.chat(call, candidate, routed.breaker_key, context, request.messages,
                                                 capture=self.settings.telemetry.capture_content)

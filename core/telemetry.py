@@ -11,10 +11,10 @@ rule on the refused call's span).
 
 Off by default, and then free: a tool call, model call or workflow step looks at one attribute of :data:`tracing`
 and, off, goes its plain way, without entering a context manager or building attributes (the call sites branch
-to :func:`tool_call`, :func:`chat` and :func:`step` only when on); the less frequent helpers (an agent or workflow
-run, an event) hand back a shared no-op. The OpenTelemetry SDK and the exporter are imported by :func:`configure`, only when
-the standard ``OTEL_TRACES_EXPORTER`` / ``OTEL_EXPORTER_OTLP_ENDPOINT`` variables or ``telemetry:`` in
-``parac.yaml`` ask for traces. Prompts, answers, tool arguments and results are recorded only with
+to :func:`tool_call`, :func:`chat` and :func:`step` only when on); the less frequent helpers (an agent or
+workflow run, an event) hand back a shared no-op. The OpenTelemetry SDK and the exporter are imported by
+:func:`configure`, only when the standard ``OTEL_TRACES_EXPORTER`` / ``OTEL_EXPORTER_OTLP_ENDPOINT`` variables
+or ``telemetry:`` in ``parac.yaml`` ask for traces. Prompts, answers, tool arguments and results are recorded only with
 ``telemetry: {capture_content: true}``, masked first by the process's redaction (:func:`parac.core.redact.redact`).
 
 The tracer provider is the process's, as the root logger is: OpenTelemetry has one global provider (the MCP SDK's

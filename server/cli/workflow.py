@@ -271,7 +271,8 @@ def run_command(
         finally:
             runs.close()
         return
-    progress = _Progress(not as_json, structured=state.json_logs, auto_approve=yes, show_thinking=show_thinking, announce_gates=not no_wait)
+    progress = _Progress(not as_json, structured=state.json_logs, auto_approve=yes, show_thinking=show_thinking,
+                         announce_gates=not no_wait)
     with _runner(state, progress.on_event) as runner:
         run_id = runner.create(name, _inputs(pairs), options, text_inputs=True)
         progress.begin(run_id, name)
@@ -292,7 +293,8 @@ def resume_command(state: State, run_id: str | None, every: bool, yes: bool, no_
 
     if bool(run_id) == every:
         raise click.UsageError("give either a RUN_ID or --all")
-    progress = _Progress(not as_json, structured=state.json_logs, announce_gates=every or not no_wait)  # one paused run: `_report` says how
+    # one paused run: `_report` says how
+    progress = _Progress(not as_json, structured=state.json_logs, announce_gates=every or not no_wait)
     results = []
     with _runner(state, progress.on_event) as runner:
         targets = [run.run_id for run in cp.interrupted_runs(runner.conn)] if every else [run_id]
