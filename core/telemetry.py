@@ -249,9 +249,9 @@ async def chat(
 
 
 def tool_call(call: ToolCall, workspace: Workspace | None) -> AbstractContextManager[Any]:
-    """``execute_tool {tool}`` around one governed call, only when :data:`tracing` is on; :func:`allowed` and
-    :func:`tool_result` fill it in. The arguments are recorded when ``workspace``'s ``telemetry.capture_content``
-    says so."""
+    """``execute_tool {tool}`` around one governed call, only when :data:`tracing` is on; the call's hooks, wrapped
+    in :class:`ToolSpan`, fill it in. The arguments are recorded when ``workspace``'s
+    ``telemetry.capture_content`` says so."""
     attributes = _present({
         "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call.tool, "gen_ai.tool.call.id": call.call_id,
         "gen_ai.tool.type": "function", "parac.actor": call.actor, "parac.agent": call.agent,
@@ -263,17 +263,30 @@ def tool_call(call: ToolCall, workspace: Workspace | None) -> AbstractContextMan
     return _span(f"execute_tool {call.tool}", attributes, None)
 
 
-def allowed(span: Any) -> None:
-    """The governance hooks let the call through (a refusal is recorded from its ``CallDenied``)."""
-    span.set_attribute("parac.policy.decision", "allowed")
+class ToolSpan:
+    """The call hooks of a traced tool call: the caller's own, and what the ``execute_tool`` span learns from them
+    (the governance let the call through; its result, notes and, with ``capture_content``, content). A refusal is
+    recorded from its ``CallDenied`` when the span ends. Only a traced call pays for this object."""
 
+    def __init__(self, hooks: Any, span: Any, workspace: Workspace | None) -> None:
+        self.hooks, self.span, self.workspace = hooks, span, workspace
 
-def tool_result(span: Any, call: ToolCall, result: Any, workspace: Workspace | None) -> None:
-    for name, value in call.notes.items():
-        if isinstance(value, (str, bool, int, float)):
-            span.set_attribute(f"parac.note.{name}", value)
-    if _captures(workspace):
-        span.set_attribute("gen_ai.tool.call.result", _content(result))
+    def before_tool_call(self, call: ToolCall) -> None:
+        self.hooks.before_tool_call(call)
+        self.span.set_attribute("parac.policy.decision", "allowed")
+
+    def after_tool_call(self, call: ToolCall, result: Any, error: BaseException | None) -> None:
+        self.hooks.after_tool_call(call, result, error)
+        if error is not None:
+            return
+        for name, value in call.notes.items():
+            if isinstance(value, (str, bool, int, float)):
+                self.span.set_attribute(f"parac.note.{name}", value)
+        if _captures(self.workspace):
+            self.span.set_attribute("gen_ai.tool.call.result", _content(result))
+
+    def __getattr__(self, name: str) -> Any:  # the LLM-call hooks and events: the caller's
+        return getattr(self.hooks, name)
 
 
 def workflow_run(workflow: str, run_id: str, *, resumed: bool) -> AbstractContextManager[Any]:

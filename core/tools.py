@@ -117,16 +117,15 @@ async def invoke_tool(
     hooks: CallHooks,
     *,
     workspace: Workspace | None = None,
-    span: Any = None,
 ) -> Any:
     """Check the arguments, let the hooks veto, run the tool, let the hooks observe. Raises what went wrong.
 
-    A tool that takes ``ctx`` is told the ``workspace``'s root, settings and policies. ``span`` is tracing's own:
-    when traces are on, the call runs again inside its ``execute_tool`` span, which it names; off, the call pays
-    for reading one flag and two ``is not None``, nothing that allocates."""
-    if span is None and telemetry.tracing.on:
+    A tool that takes ``ctx`` is told the ``workspace``'s root, settings and policies. Traced, the call runs
+    again inside its ``execute_tool`` span, its hooks wrapped to fill the span in; off, it pays for reading one
+    flag."""
+    if telemetry.tracing.on and not isinstance(hooks, telemetry.ToolSpan):
         with telemetry.tool_call(call, workspace) as span:
-            return await invoke_tool(tool, call, hooks, workspace=workspace, span=span)
+            return await invoke_tool(tool, call, telemetry.ToolSpan(hooks, span, workspace), workspace=workspace)
     try:
         tool.check_arguments(call.arguments)
     except ToolError as exc:  # bad input is an outcome the audit records, though no policy was asked
@@ -139,8 +138,6 @@ async def invoke_tool(
                                      workspace))
     try:
         hooks.before_tool_call(call)  # a veto is an outcome too: the after hooks see it (audit records denials)
-        if span is not None:
-            telemetry.allowed(span)
         if tool.is_async:
             result = await tool.fn(**kwargs)
         else:
@@ -149,8 +146,6 @@ async def invoke_tool(
         hooks.after_tool_call(call, None, exc)
         raise
     hooks.after_tool_call(call, result, None)
-    if span is not None:
-        telemetry.tool_result(span, call, result, workspace)
     return result
 
 
