@@ -43,7 +43,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from harness import load_average  # noqa: E402
+from harness import NoopServices, load_average  # noqa: E402
 from mcp_latency import Server  # noqa: E402
 
 ROUNDS, BATCH, STEPS, SPAWNS, WARMUPS = 41, 400, 20, 15, 2
@@ -102,7 +102,6 @@ def per_call() -> dict[str, Any]:
     from parac.core.workflows import Engine, engine as engine_module
     from parac.plugins.offline import OfflineProvider
     from support import otlp_receiver
-    from workflow_overhead import NoopServices
 
     receiver, server = otlp_receiver.start()
     # a queue that holds every span of a batch: dropping spans would spare the exporting thread work, and flatter "on"
