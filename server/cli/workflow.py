@@ -65,7 +65,9 @@ def _run_on_dbos(state: State, runs: Any, name: str, pairs: tuple[str, ...], opt
         run_id, spec, inputs = runner.admit(name, _inputs(pairs), options, text_inputs=True)
     runs.enqueue(run_id, name, spec, inputs, options)
     if not as_json:
-        click.echo(f"run {run_id} enqueued on {runs.queue}; waiting for a worker", err=True)
+        _Progress(True, structured=state.json_logs).say(
+            f"run {run_id} enqueued on {runs.queue}; waiting for a worker", "workflow.run.enqueued",
+            {"run_id": run_id}, workflow=name, queue=runs.queue)
     _report(state, RunResult(**runs.wait(run_id)), as_json)
 
 
@@ -616,7 +618,7 @@ class _Progress:
         self.run_id = run_id
         self.err = Console(stderr=True, highlight=False)
         if self.enabled:
-            self._say(f"run {run_id} of workflow {name}", "workflow.run.start", {"run_id": run_id}, workflow=name)
+            self.say(f"run {run_id} of workflow {name}", "workflow.run.start", {"run_id": run_id}, workflow=name)
 
     def drive(self, run: Any) -> RunResult:
         import anyio
@@ -629,9 +631,13 @@ class _Progress:
                 return anyio.run(run)
         return anyio.run(run)
 
-    def _say(self, text: str, event: str, data: dict[str, Any], **more: Any) -> None:
+    def say(self, text: str, event: str, data: dict[str, Any], **more: Any) -> None:
         """One line of progress: text, or under ``--log-format json`` an event whose fields name the run and step."""
         if not self.structured:
+            if self.err is None:
+                from rich.console import Console
+
+                self.err = Console(stderr=True, highlight=False)
             self.err.print(text, markup=False)
             return
         fields = {"event": event, "run_id": data.get("run_id") or self.run_id, "step": data.get("step"), **more}
@@ -646,20 +652,20 @@ class _Progress:
             self._thinking(name, data)
         if name == "workflow.approval.requested" and self.auto_approve:
             if self.enabled:
-                self._say(f"  {data.get('step')}: approved with --yes ({data.get('message')})", name, data,
+                self.say(f"  {data.get('step')}: approved with --yes ({data.get('message')})", name, data,
                           status="approved")
         elif name == "workflow.approval.requested" and self.announce_gates:  # say how, even to scripts (on stderr)
             answer = f"parac workflow approve {data.get('run_id')} {data.get('step')}"
-            self._say(f"waiting for approval: {data.get('message')}\n  answer with: {answer}   (or reject)", name, data,
+            self.say(f"waiting for approval: {data.get('message')}\n  answer with: {answer}   (or reject)", name, data,
                       status="waiting_approval", answer=answer)
         elif name == "workflow.task.assigned":
             answer = f"parac workflow answer {data.get('run_id')} {data.get('step')} --data '{{...}}'"
-            self._say(f"waiting for {data.get('role')}: {data.get('message')}\n  answer with: {answer}", name, data,
+            self.say(f"waiting for {data.get('role')}: {data.get('message')}\n  answer with: {answer}", name, data,
                       status="waiting", role=data.get("role"), answer=answer)
         if not self.enabled:
             return
         if name == "budget.threshold":
-            self._say(f"warning: {data['message']}", name, data)
+            self.say(f"warning: {data['message']}", name, data)
         step = data.get("step")
         if not name.startswith("workflow.") or step is None:
             return
@@ -681,25 +687,25 @@ class _Progress:
         from parac.core.patterns import phase_line
 
         if name == "agent.phase":
-            self._say(f"  {phase_line(data)}", name, data)
+            self.say(f"  {phase_line(data)}", name, data)
         elif name == "workflow.council.answer":
             answer = _first_line(data.get("answer") or data.get("error") or "")
-            self._say(f"  {data.get('step')}: {data.get('agent')} (round {data.get('round')}): {answer}", name, data)
+            self.say(f"  {data.get('step')}: {data.get('agent')} (round {data.get('round')}): {answer}", name, data)
         elif name == "workflow.council.decision":
-            self._say(f"  {data.get('step')}: decided ({data.get('strategy')}): {_first_line(data.get('decision'))}",
+            self.say(f"  {data.get('step')}: decided ({data.get('strategy')}): {_first_line(data.get('decision'))}",
                       name, data)
 
     def _line(self, name: str, data: dict[str, Any], row: dict[str, Any]) -> None:
         step = row["step"]
         if name == "workflow.step.start":
             attempt = f" (attempt {row['attempt']})" if row.get("attempt", 1) > 1 else ""
-            self._say(f"  {step}: running{attempt}", name, data, status="running", attempt=row.get("attempt", 1))
+            self.say(f"  {step}: running{attempt}", name, data, status="running", attempt=row.get("attempt", 1))
         elif name == "workflow.step.retry":
-            self._say(f"  {step}: retrying in {data.get('delay_s', 0):.1f}s: {data.get('error')}", name, data,
+            self.say(f"  {step}: retrying in {data.get('delay_s', 0):.1f}s: {data.get('error')}", name, data,
                       status="retrying", delay_s=data.get("delay_s"), error=data.get("error"))
         elif name in ("workflow.step.end", "workflow.step.skip"):
             error = f": {data['error']}" if data.get("error") else ""
-            self._say(f"  {step}: {row['status']} ({row.get('seconds', 0):.1f}s){error}", name, data,
+            self.say(f"  {step}: {row['status']} ({row.get('seconds', 0):.1f}s){error}", name, data,
                       status=row["status"], seconds=round(row.get("seconds", 0), 3), error=data.get("error"))
 
     def _table(self) -> Any:

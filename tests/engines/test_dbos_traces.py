@@ -33,9 +33,14 @@ def test_a_run_enqueued_here_and_stepped_by_workers_is_one_trace(dbos_project, r
         dbos_project.start_worker("--concurrency", "2")
     dbos_project.wait_workers(2)
     dbos_project.extra_env["OTEL_SERVICE_NAME"] = "cli"
-    result = dbos_project.cli("workflow", "run", "fork", "--json")
+    result = dbos_project.cli("--log-format", "json", "workflow", "run", "fork")
     assert result.returncode == 0, result.stderr
-    run_id = json.loads(result.stdout)["run_id"]
+    # under JSON logs every stderr line is an object; the enqueuing is an event naming the run
+    logs = [json.loads(line) for line in result.stderr.splitlines()]
+    enqueued = [line for line in logs if line.get("event") == "workflow.run.enqueued"]
+    assert len(enqueued) == 1 and enqueued[0]["workflow"] == "fork"
+    run_id = enqueued[0]["run_id"]
+    assert f"run {run_id} (fork): completed" in result.stdout
 
     def complete(spans):
         names = [s.name for s in spans]
