@@ -229,13 +229,12 @@ class ModelClient:
             request.temperature = temperature
             request.stream = on_text is not None
             try:
-                with telemetry.model_call(candidate, routed.breaker_key, context) as span:
-                    answer = await self._call(
-                        candidate, routed, provider, request, estimate, price, on_text, context, run_limit_usd
-                    )
-                    telemetry.model_result(span, request.messages, answer,
-                                           capture=self.settings.telemetry.capture_content)
-                return answer
+                call = self._call(candidate, routed, provider, request, estimate, price, on_text, context,
+                                  run_limit_usd)
+                if telemetry.tracing.on:  # off, nothing is built for tracing: the call is awaited as it is
+                    return await telemetry.chat(call, candidate, routed.breaker_key, context, request.messages,
+                                                capture=self.settings.telemetry.capture_content)
+                return await call
             except (ProviderError, CircuitOpen) as exc:
                 failures.append(_failure(candidate, exc))
         if len(failures) == 1:

@@ -9,10 +9,12 @@ and the workflow engine's tasks (both copy the context), into threads and event 
 thresholds and refusals are events and attributes of the span they happen in (:func:`event`, and ``CallDenied``'s
 rule on the refused call's span).
 
-Off by default, and then free: every helper first looks at one attribute of :data:`_STATE` and hands back a
-shared no-op context manager; the OpenTelemetry SDK and the exporter are imported by :func:`configure`, only when
-the standard ``OTEL_TRACES_EXPORTER`` / ``OTEL_EXPORTER_OTLP_ENDPOINT`` variables or ``telemetry:`` in
-``parac.yaml`` ask for traces. Prompts, answers, tool arguments and results are recorded only with
+Off by default, and then free: a tool call, model call or workflow step looks at one attribute of :data:`tracing`
+and, off, goes its plain way, without entering a context manager or building attributes (the call sites branch
+to :func:`tool_call`, :func:`chat` and :func:`step` only when on); the less frequent helpers (an agent or
+workflow run, an event) hand back a shared no-op. The OpenTelemetry SDK and the exporter are imported by
+:func:`configure`, only when the standard ``OTEL_TRACES_EXPORTER`` / ``OTEL_EXPORTER_OTLP_ENDPOINT`` variables
+or ``telemetry:`` in ``parac.yaml`` ask for traces. Prompts, answers, tool arguments and results are recorded only with
 ``telemetry: {capture_content: true}``, masked first by the process's redaction (:func:`parac.core.redact.redact`).
 
 The tracer provider is the process's, as the root logger is: OpenTelemetry has one global provider (the MCP SDK's
@@ -28,7 +30,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,14 +58,24 @@ user's content too (inputs, outputs, gate messages, a pattern's text): content i
 
 
 class _Tracing:
-    """The process's tracing: a tracer once :func:`configure` turned it on; whether log lines want run fields."""
+    """The process's tracing: a tracer once :func:`configure` turned it on; whether log lines want run fields.
+
+    ``on`` and ``scoped`` are what hot paths read, plain booleans kept in step with the rest: ``on`` when spans are
+    recorded, ``scoped`` when a run or step opens a scope of its own (a span, or the log fields of JSON logs)."""
 
     tracer: Any = None
     provider: Any = None
     log_fields: bool = False
+    on: bool = False
+    scoped: bool = False
+
+    def update(self) -> None:
+        """Bring ``on`` and ``scoped`` in step after ``tracer`` or ``log_fields`` changed."""
+        self.on = self.tracer is not None
+        self.scoped = self.on or self.log_fields
 
 
-_STATE = _Tracing()
+tracing = _Tracing()
 _NOOP: AbstractContextManager[None] = contextlib.nullcontext()
 
 LOG_FIELDS: ContextVar[Mapping[str, str] | None] = ContextVar("parac_log_fields", default=None)
@@ -92,7 +104,7 @@ def configure(settings: TelemetrySettings | None = None, environ: Mapping[str, s
     call that turns it on wins. A missing ``otlp`` extra is logged with the fix, and tracing stays off: a server
     does not refuse to start over its observability.
     """
-    if _STATE.tracer is not None:
+    if tracing.tracer is not None:
         return True
     kind = wanted(settings, environ)
     if kind is None:
@@ -112,8 +124,9 @@ def configure(settings: TelemetrySettings | None = None, environ: Mapping[str, s
     provider = TracerProvider(resource=Resource.create(own))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    _STATE.provider = provider
-    _STATE.tracer = provider.get_tracer("parac")
+    tracing.provider = provider
+    tracing.tracer = provider.get_tracer("parac")
+    tracing.update()
     return True
 
 
@@ -163,29 +176,30 @@ def _exporter(kind: str, settings: TelemetrySettings | None, environ: Mapping[st
 
 
 def enabled() -> bool:
-    return _STATE.tracer is not None
+    return tracing.tracer is not None
 
 
 def want_log_fields() -> None:
     """JSON logs name the run and step of each line: keep them in :data:`LOG_FIELDS` even when not tracing."""
-    _STATE.log_fields = True
+    tracing.log_fields = True
+    tracing.update()
 
 
 def log_fields_wanted() -> bool:
-    return _STATE.log_fields
+    return tracing.log_fields
 
 
 def flush(timeout_s: float = 5.0) -> None:
     """Export the spans that ended so far (a server's shutdown, a test); the SDK also flushes at exit."""
-    if _STATE.provider is not None:
-        _STATE.provider.force_flush(int(timeout_s * 1000))
+    if tracing.provider is not None:
+        tracing.provider.force_flush(int(timeout_s * 1000))
 
 
 # -- spans of parac's work -----------------------------------------------------------------------------------------
 def agent_run(result: Any, context: CallContext) -> AbstractContextManager[Any]:
     """``invoke_agent {agent}`` around one run; ``result`` (an ``AgentResult``) is read when the span ends."""
-    if _STATE.tracer is None:
-        return fields(run_id=context.run_id, step=context.step) if _STATE.log_fields else _NOOP
+    if tracing.tracer is None:
+        return fields(run_id=context.run_id, step=context.step) if tracing.log_fields else _NOOP
     attributes = _present({
         "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": result.agent,
         "gen_ai.request.model": result.model, "gen_ai.conversation.id": context.run_id,
@@ -204,42 +218,40 @@ def _agent_end(span: Any, result: Any) -> None:
     })
 
 
-def model_call(model: str, provider: str, context: CallContext) -> AbstractContextManager[Any]:
-    """``chat {model}`` around one model call (retries inside it); :func:`model_result` fills in the answer."""
-    if _STATE.tracer is None:
-        return _NOOP
+async def chat(
+    call: Awaitable[Any], model: str, provider: str, context: CallContext, messages: list[dict[str, Any]],
+    *, capture: bool,
+) -> Any:
+    """Await one model call (an unstarted ``ModelClient`` call, retries inside it) within its ``chat {model}``
+    span, then record usage, cost and the model that answered; with ``capture``, the prompt and the answer,
+    redacted. Only when :data:`tracing` is on: off, the caller awaits ``call`` itself."""
     from opentelemetry.trace import SpanKind
 
     attributes = _present({
         "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider, "gen_ai.request.model": model,
         **_on_behalf(context),
     })
-    return _span(f"chat {model}", attributes, None, kind=SpanKind.CLIENT)
-
-
-def model_result(span: Any, messages: list[dict[str, Any]], answer: Any, *, capture: bool) -> None:
-    """Usage, cost and the model that answered; with ``capture``, the prompt and the answer, redacted."""
-    if span is None:
-        return
-    completion = answer.completion
-    span.set_attributes({
-        "gen_ai.response.model": completion.model or answer.model,
-        "gen_ai.response.finish_reasons": [completion.finish_reason],
-        "gen_ai.usage.input_tokens": completion.usage.prompt_tokens,
-        "gen_ai.usage.output_tokens": completion.usage.completion_tokens,
-        "parac.cost_usd": float(answer.cost_usd), "parac.cost.priced": answer.priced,
-        "parac.attempts": answer.attempts,
-    })
-    if capture:  # the messages as the governance hooks left them (they redact in place), masked again
-        span.set_attribute("gen_ai.input.messages", _content(messages))
-        span.set_attribute("gen_ai.output.messages", _content([completion.to_message()]))
+    with _span(f"chat {model}", attributes, None, kind=SpanKind.CLIENT) as span:
+        answer = await call
+        completion = answer.completion
+        span.set_attributes({
+            "gen_ai.response.model": completion.model or answer.model,
+            "gen_ai.response.finish_reasons": [completion.finish_reason],
+            "gen_ai.usage.input_tokens": completion.usage.prompt_tokens,
+            "gen_ai.usage.output_tokens": completion.usage.completion_tokens,
+            "parac.cost_usd": float(answer.cost_usd), "parac.cost.priced": answer.priced,
+            "parac.attempts": answer.attempts,
+        })
+        if capture:  # the messages as the governance hooks left them (they redact in place), masked again
+            span.set_attribute("gen_ai.input.messages", _content(messages))
+            span.set_attribute("gen_ai.output.messages", _content([completion.to_message()]))
+    return answer
 
 
 def tool_call(call: ToolCall, workspace: Workspace | None) -> AbstractContextManager[Any]:
-    """``execute_tool {tool}`` around one governed call; :func:`allowed` and :func:`tool_result` fill it in. The
-    arguments are recorded when ``workspace``'s ``telemetry.capture_content`` says so."""
-    if _STATE.tracer is None:
-        return _NOOP
+    """``execute_tool {tool}`` around one governed call, only when :data:`tracing` is on; the call's hooks, wrapped
+    in :class:`ToolSpan`, fill it in. The arguments are recorded when ``workspace``'s
+    ``telemetry.capture_content`` says so."""
     attributes = _present({
         "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call.tool, "gen_ai.tool.call.id": call.call_id,
         "gen_ai.tool.type": "function", "parac.actor": call.actor, "parac.agent": call.agent,
@@ -251,53 +263,66 @@ def tool_call(call: ToolCall, workspace: Workspace | None) -> AbstractContextMan
     return _span(f"execute_tool {call.tool}", attributes, None)
 
 
-def allowed(span: Any) -> None:
-    """The governance hooks let the call through (a refusal is recorded from its ``CallDenied``)."""
-    if span is not None:
-        span.set_attribute("parac.policy.decision", "allowed")
+class ToolSpan:
+    """The call hooks of a traced tool call: the caller's own, and what the ``execute_tool`` span learns from them
+    (the governance let the call through; its result, notes and, with ``capture_content``, content). A refusal is
+    recorded from its ``CallDenied`` when the span ends. Only a traced call pays for this object."""
 
+    def __init__(self, hooks: Any, span: Any, workspace: Workspace | None) -> None:
+        self.hooks, self.span, self.workspace = hooks, span, workspace
 
-def tool_result(span: Any, call: ToolCall, result: Any, workspace: Workspace | None) -> None:
-    if span is None:
-        return
-    for name, value in call.notes.items():
-        if isinstance(value, (str, bool, int, float)):
-            span.set_attribute(f"parac.note.{name}", value)
-    if _captures(workspace):
-        span.set_attribute("gen_ai.tool.call.result", _content(result))
+    def before_tool_call(self, call: ToolCall) -> None:
+        self.hooks.before_tool_call(call)
+        self.span.set_attribute("parac.policy.decision", "allowed")
+
+    def after_tool_call(self, call: ToolCall, result: Any, error: BaseException | None) -> None:
+        self.hooks.after_tool_call(call, result, error)
+        if error is not None:
+            return
+        for name, value in call.notes.items():
+            if isinstance(value, (str, bool, int, float)):
+                self.span.set_attribute(f"parac.note.{name}", value)
+        if _captures(self.workspace):
+            self.span.set_attribute("gen_ai.tool.call.result", _content(result))
+
+    def __getattr__(self, name: str) -> Any:  # the LLM-call hooks and events: the caller's
+        return getattr(self.hooks, name)
 
 
 def workflow_run(workflow: str, run_id: str, *, resumed: bool) -> AbstractContextManager[Any]:
     """``invoke_workflow {workflow}`` around one run of a workflow by this process (a resume is another span)."""
-    if _STATE.tracer is None:
-        return fields(run_id=run_id) if _STATE.log_fields else _NOOP
+    if tracing.tracer is None:
+        return fields(run_id=run_id) if tracing.log_fields else _NOOP
     attributes = {"gen_ai.operation.name": "invoke_workflow", "gen_ai.workflow.name": workflow,
                   "parac.workflow": workflow, "parac.run_id": run_id, "parac.run.resumed": resumed}
     return _span(f"invoke_workflow {workflow}", attributes, None, run_id=run_id)
 
 
-def workflow_step(
-    workflow: str, run_id: str, step: str, kind: str, *, pause: type[BaseException]
-) -> AbstractContextManager[Any]:
-    """``step {id}`` around one step's work (every attempt); :func:`step_result` records how it ended. ``pause``
-    is what a step raises to wait at a gate: no error."""
-    if _STATE.tracer is None:
-        return fields(run_id=run_id, step=step) if _STATE.log_fields else _NOOP
-    attributes = {"parac.workflow": workflow, "parac.run_id": run_id, "parac.step": step, "parac.step.kind": kind}
-    return _span(f"step {step}", attributes, None, run_id=run_id, step=step, ok=(pause,))
-
-
-def step_result(span: Any, status: str, error: str | None) -> None:
-    if span is None:
-        return
-    span.set_attribute("parac.step.status", status)
-    if error:
-        _error(span, "step_failed", error)
+async def step(
+    work: Awaitable[Any], workflow: str, run_id: str, step_id: str, kind: str,
+    *, pause: tuple[type[BaseException], ...] = (),
+) -> Any:
+    """Await one step's work (every attempt) within its ``step {id}`` span, or only within its log fields when JSON
+    logs want them without traces; its outcome's ``status`` and ``error`` (attributes, or keys of the DBOS
+    engine's step end) say how it ended. Only when :data:`tracing` is ``scoped``: otherwise the engine awaits
+    ``work`` itself. ``pause``: what a step raises to wait at a gate, no error."""
+    if tracing.tracer is None:
+        with fields(run_id=run_id, step=step_id):
+            return await work
+    attributes = {"parac.workflow": workflow, "parac.run_id": run_id, "parac.step": step_id, "parac.step.kind": kind}
+    with _span(f"step {step_id}", attributes, None, run_id=run_id, step=step_id, ok=pause) as span:
+        outcome = await work
+        status, error = ((outcome["status"], outcome["error"]) if isinstance(outcome, Mapping)
+                         else (outcome.status, outcome.error))
+        span.set_attribute("parac.step.status", status)
+        if error:
+            _error(span, "step_failed", error)
+    return outcome
 
 
 def event(name: str, data: Mapping[str, Any]) -> None:
     """Put a runtime or workflow event (approval requested or decided, budget threshold, retry) on the current span."""
-    if _STATE.tracer is None:
+    if tracing.tracer is None:
         return
     from opentelemetry import trace
 
@@ -320,7 +345,7 @@ def event(name: str, data: Mapping[str, Any]) -> None:
 # -- context across threads, processes, HTTP -----------------------------------------------------------------------
 def inject(carrier: dict[str, str]) -> dict[str, str]:
     """Add ``traceparent`` (and ``tracestate``) of the current span to outgoing headers or ``_meta``."""
-    if _STATE.tracer is not None:
+    if tracing.tracer is not None:
         from opentelemetry.propagate import inject as otel_inject
 
         otel_inject(carrier)
@@ -331,7 +356,7 @@ def carried() -> tuple[Any, Mapping[str, str] | None] | None:
     """The current span and log fields, to pick up in another thread or event loop with :func:`resumed` (never the
     whole ``contextvars`` context: that would carry the caller's event loop markers, which refuse a new loop)."""
     fields_now = LOG_FIELDS.get()
-    if _STATE.tracer is None:
+    if tracing.tracer is None:
         return None if fields_now is None else (None, fields_now)
     from opentelemetry import context as otel_context
 
@@ -362,7 +387,7 @@ def resumed(what: tuple[Any, Mapping[str, str] | None] | None) -> Iterator[None]
 @contextlib.contextmanager
 def extracted(carrier: Mapping[str, str]) -> Iterator[None]:
     """Make the remote parent a carrier names (an HTTP request's ``traceparent``) current within the block."""
-    if _STATE.tracer is None or "traceparent" not in carrier:
+    if tracing.tracer is None or "traceparent" not in carrier:
         yield
         return
     from opentelemetry import context as otel_context
@@ -376,8 +401,9 @@ def extracted(carrier: Mapping[str, str]) -> Iterator[None]:
 
 
 def span(name: str, attributes: Mapping[str, Any] | None = None, *, server: bool = False) -> AbstractContextManager[Any]:
-    """A span of a face's own (an HTTP request: ``server=True``); no-op when tracing is off."""
-    if _STATE.tracer is None:
+    """A span of a face's own (an HTTP request: ``server=True``) or of a rare step such as enqueueing a run for a
+    worker; no-op when tracing is off."""
+    if tracing.tracer is None:
         return _NOOP
     from opentelemetry.trace import SpanKind
 
@@ -386,7 +412,7 @@ def span(name: str, attributes: Mapping[str, Any] | None = None, *, server: bool
 
 def ids() -> tuple[str, str] | None:
     """The current trace id and span id in hex (log lines), or None outside a recorded span."""
-    if _STATE.tracer is None:
+    if tracing.tracer is None:
         return None
     from opentelemetry import trace
 
@@ -426,9 +452,9 @@ def _span(
     if context is not None:
         run_id, step = context.run_id, context.step
     with contextlib.ExitStack() as stack:
-        if _STATE.log_fields:
+        if tracing.log_fields:
             stack.enter_context(fields(run_id=run_id, step=step))
-        current = stack.enter_context(_STATE.tracer.start_as_current_span(
+        current = stack.enter_context(tracing.tracer.start_as_current_span(
             name, kind=kind or SpanKind.INTERNAL, attributes=attributes, record_exception=False,
             set_status_on_exception=False,
         ))

@@ -120,31 +120,33 @@ async def invoke_tool(
 ) -> Any:
     """Check the arguments, let the hooks veto, run the tool, let the hooks observe. Raises what went wrong.
 
-    A tool that takes ``ctx`` is told the ``workspace``'s root, settings and policies."""
-    with telemetry.tool_call(call, workspace) as span:
-        try:
-            tool.check_arguments(call.arguments)
-        except ToolError as exc:  # bad input is an outcome the audit records, though no policy was asked
-            hooks.after_tool_call(call, None, exc)
-            raise
-        kwargs = dict(call.arguments)
-        if tool.wants_context:
-            kwargs["ctx"] = (ToolContext(call) if workspace is None else
-                             ToolContext(call, workspace.root, workspace.settings.settings, workspace.current_policies(),
-                                         workspace))
-        try:
-            hooks.before_tool_call(call)  # a veto is an outcome too: the after hooks see it (audit records denials)
-            telemetry.allowed(span)
-            if tool.is_async:
-                result = await tool.fn(**kwargs)
-            else:
-                result = await _in_thread(lambda: tool.fn(**kwargs), kwargs.get("ctx"))
-        except BaseException as exc:
-            hooks.after_tool_call(call, None, exc)
-            raise
-        hooks.after_tool_call(call, result, None)
-        telemetry.tool_result(span, call, result, workspace)
-        return result
+    A tool that takes ``ctx`` is told the ``workspace``'s root, settings and policies. Traced, the call runs
+    again inside its ``execute_tool`` span, its hooks wrapped to fill the span in; off, it pays for reading one
+    flag."""
+    if telemetry.tracing.on and not isinstance(hooks, telemetry.ToolSpan):
+        with telemetry.tool_call(call, workspace) as span:
+            return await invoke_tool(tool, call, telemetry.ToolSpan(hooks, span, workspace), workspace=workspace)
+    try:
+        tool.check_arguments(call.arguments)
+    except ToolError as exc:  # bad input is an outcome the audit records, though no policy was asked
+        hooks.after_tool_call(call, None, exc)
+        raise
+    kwargs = dict(call.arguments)
+    if tool.wants_context:
+        kwargs["ctx"] = (ToolContext(call) if workspace is None else
+                         ToolContext(call, workspace.root, workspace.settings.settings, workspace.current_policies(),
+                                     workspace))
+    try:
+        hooks.before_tool_call(call)  # a veto is an outcome too: the after hooks see it (audit records denials)
+        if tool.is_async:
+            result = await tool.fn(**kwargs)
+        else:
+            result = await _in_thread(lambda: tool.fn(**kwargs), kwargs.get("ctx"))
+    except BaseException as exc:
+        hooks.after_tool_call(call, None, exc)
+        raise
+    hooks.after_tool_call(call, result, None)
+    return result
 
 
 async def _in_thread(fn: Callable[[], Any], ctx: ToolContext | None) -> Any:

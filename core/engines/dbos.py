@@ -18,6 +18,10 @@ steps return their recorded outcome, and the step in flight runs again with the 
 workflow definition is an argument of its workflow, stored at enqueue time, so editing the file changes no run in
 flight.
 
+A trace goes with the work: the process that enqueues a run opens ``enqueue_workflow {name}`` and puts its W3C
+context in the run's options (``trace``); the worker's ``invoke_workflow`` span continues it, and each step or
+sub-run it enqueues carries the run's (or the step's) context in turn, so a run is one trace across processes.
+
 DBOS is one object per process, so this module holds the process's :class:`Worker`, through which the workflows
 below find the services of the workspace it serves (one queue serves one project: a run names no path, so hosts
 may check the project out anywhere).
@@ -39,6 +43,7 @@ import psycopg
 from dbos import DBOS, DBOSClient, SetWorkflowID
 from packaging.version import Version
 
+from .. import telemetry
 from ..diagnostics import ParacError
 from ..specs import StepSpec, WorkflowSpec
 from ..workflows import templates
@@ -239,10 +244,27 @@ def _services() -> Services:
 # -- the workflows ----------------------------------------------------------------------------------------------
 
 
+TRACE = "trace"
+"""The key of a run's or step's options that carries the W3C trace context of whoever enqueued it."""
+
+
+def _with_trace(options: dict) -> dict:
+    """``options`` with the current span's W3C context, for work another process will do (unchanged when off)."""
+    carrier = telemetry.inject({})
+    return {**options, TRACE: carrier} if carrier else options
+
+
 @DBOS.workflow(name="parac.run")
 async def run_workflow(run_id: str, name: str, definition: dict, inputs: dict, options: dict,
                        queue: str, budget: list | None = None) -> dict:
-    """One parac run: the scheduler's decisions, each started step a ``parac.step`` child on the steps queue."""
+    """One parac run: the scheduler's decisions, each started step a ``parac.step`` child on the steps queue;
+    traced as a child of the span that enqueued it."""
+    with telemetry.extracted(options.get(TRACE) or {}), telemetry.workflow_run(name, run_id, resumed=False):
+        return await _drive(run_id, name, definition, inputs, options, queue, budget)
+
+
+async def _drive(run_id: str, name: str, definition: dict, inputs: dict, options: dict, queue: str,
+                 budget: list | None) -> dict:
     spec = WorkflowSpec.model_validate(definition)
     opts = RunOptions.from_json(options)
     steps = {step.id: step for step in spec.steps}
@@ -276,7 +298,7 @@ async def run_workflow(run_id: str, name: str, definition: dict, inputs: dict, o
             with SetWorkflowID(f"{run_id}/{step.id}"):
                 handles[step.id] = await queue_handle.enqueue_async(
                     step_workflow, run_id, name, step.model_dump(mode="json", exclude_none=True, by_alias=True),
-                    kinds[step.id], payload, move.key, options, list(charged), queue,
+                    kinds[step.id], payload, move.key, _with_trace(options), list(charged), queue,
                 )
 
     await act(scheduler.restore({}))
@@ -307,7 +329,17 @@ async def run_workflow(run_id: str, name: str, definition: dict, inputs: dict, o
 @DBOS.workflow(name="parac.step")
 async def step_workflow(run_id: str, workflow: str, step_def: dict, kind: str, payload: Any, key: str,
                         options: dict, charged: list, queue: str) -> dict:
-    """One step of a run, on whichever worker took it from the steps queue (see the module docstring)."""
+    """One step of a run, on whichever worker took it from the steps queue (see the module docstring); its span
+    is a child of the run's, whatever process drives the run."""
+    work = _step(run_id, workflow, step_def, kind, payload, key, options, charged, queue)
+    if not telemetry.tracing.scoped:
+        return await work
+    with telemetry.extracted(options.get(TRACE) or {}):
+        return await telemetry.step(work, workflow, run_id, step_def["id"], kind)
+
+
+async def _step(run_id: str, workflow: str, step_def: dict, kind: str, payload: Any, key: str, options: dict,
+                charged: list, queue: str) -> dict:
     step = StepSpec.model_validate(step_def)
     opts = RunOptions.from_json(options)
     if kind == "approval":
@@ -417,7 +449,8 @@ async def _sub_workflow(run_id: str, step: StepSpec, inputs: dict, options: dict
     child_id = f"{run_id}.{step.id}"
     with SetWorkflowID(child_id):
         handle = await DBOS.start_workflow_async(run_workflow, child_id, step.workflow or "",
-                                                 child["definition"], child["inputs"], options, queue, charged)
+                                                 child["definition"], child["inputs"], _with_trace(options), queue,
+                                                 charged)
     result = await handle.get_result(polling_interval_sec=QUEUE_POLL_S)
     if result["status"] != "completed":
         return _end("failed", 1, error=f"sub-workflow {step.workflow!r} (run {child_id}) {result['status']}: "
@@ -473,12 +506,15 @@ class DbosRuns:
         self.client.destroy()
 
     def enqueue(self, run_id: str, name: str, spec: Any, inputs: dict, options: RunOptions) -> str:
-        """Enqueue a new run; the definition travels with it, so the file may change while it runs."""
-        self.client.enqueue(
-            {"queue_name": self.queue, "workflow_name": "parac.run", "workflow_id": run_id,
-             "app_version": PARAC_VERSION},
-            run_id, name, definition_of(spec), inputs, vars(options).copy(), self.queue,
-        )
+        """Enqueue a new run; the definition travels with it, so the file may change while it runs, and so does the
+        trace context of ``enqueue_workflow {name}``, which the worker's spans continue."""
+        with telemetry.span(f"enqueue_workflow {name}", {"parac.workflow": name, "parac.run_id": run_id,
+                                                         "parac.queue": self.queue}):
+            self.client.enqueue(
+                {"queue_name": self.queue, "workflow_name": "parac.run", "workflow_id": run_id,
+                 "app_version": PARAC_VERSION},
+                run_id, name, definition_of(spec), inputs, _with_trace(vars(options).copy()), self.queue,
+            )
         return run_id
 
     def wait(self, run_id: str, timeout: float | None = None) -> dict:

@@ -506,10 +506,12 @@ class _Execution:
         step = self.steps[step_id]
         began = time.monotonic()
         try:
-            with telemetry.workflow_step(self.run.workflow, self.run_id, step_id, self.kinds[step_id],
-                                         pause=_Paused) as span:
-                outcome = await self._step(step)
-                telemetry.step_result(span, outcome.status, outcome.error)
+            work = self._step(step)
+            if telemetry.tracing.scoped:  # a span, or JSON logs' fields; off, the step is awaited as it is
+                outcome = await telemetry.step(work, self.run.workflow, self.run_id, step_id, self.kinds[step_id],
+                                               pause=(_Paused,))
+            else:
+                outcome = await work
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 self.scheduler.cancelled(step_id)

@@ -113,7 +113,8 @@ def _available(target: str) -> bool:
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
-              help="json: log lines on stderr as JSON objects (time, level, logger, message, run and trace ids).")
+              help="json: every stderr line a JSON object (time, level, logger, message, run and trace ids; a "
+                   "workflow's progress as events with run id and step).")
 @click.pass_context
 def cli(ctx: click.Context, workspace: str | None, debug: bool, log_format: str) -> None:
     """parac: agents, tools, skills and LLM providers for IDEs, over MCP and LSP."""
@@ -125,9 +126,9 @@ def cli(ctx: click.Context, workspace: str | None, debug: bool, log_format: str)
         from parac.server.jsonlog import use_json_logs
 
         logging.getLogger().setLevel(logging.INFO)  # warnings only as text; asked for JSON lines, runs log info
-        use_json_logs()
+        use_json_logs(stderr=True)
 
-    ctx.obj = State(workspace=workspace, debug=debug)
+    ctx.obj = State(workspace=workspace, debug=debug, json_logs=log_format == "json")
 
 
 def main() -> None:

@@ -72,6 +72,7 @@ def _set_workspace(ctx: click.Context, _param: click.Parameter, value: str | Non
 class State:
     workspace: str | None = None
     debug: bool = False
+    json_logs: bool = False  # --log-format json: stderr carries JSON objects only, progress as structured events
     _host: Host | None = field(default=None, repr=False)
 
     def host(self, *, workspace: bool = True) -> Host:

@@ -10,6 +10,7 @@ was cancelled or was refused, 3 when it stopped at a gate (``--no-wait``) and pr
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import time
 from pathlib import Path
@@ -64,7 +65,9 @@ def _run_on_dbos(state: State, runs: Any, name: str, pairs: tuple[str, ...], opt
         run_id, spec, inputs = runner.admit(name, _inputs(pairs), options, text_inputs=True)
     runs.enqueue(run_id, name, spec, inputs, options)
     if not as_json:
-        click.echo(f"run {run_id} enqueued on {runs.queue}; waiting for a worker", err=True)
+        _Progress(True, structured=state.json_logs).say(
+            f"run {run_id} enqueued on {runs.queue}; waiting for a worker", "workflow.run.enqueued",
+            {"run_id": run_id}, workflow=name, queue=runs.queue)
     _report(state, RunResult(**runs.wait(run_id)), as_json)
 
 
@@ -270,7 +273,8 @@ def run_command(
         finally:
             runs.close()
         return
-    progress = _Progress(not as_json, auto_approve=yes, show_thinking=show_thinking, announce_gates=not no_wait)
+    progress = _Progress(not as_json, structured=state.json_logs, auto_approve=yes, show_thinking=show_thinking,
+                         announce_gates=not no_wait)
     with _runner(state, progress.on_event) as runner:
         run_id = runner.create(name, _inputs(pairs), options, text_inputs=True)
         progress.begin(run_id, name)
@@ -291,7 +295,8 @@ def resume_command(state: State, run_id: str | None, every: bool, yes: bool, no_
 
     if bool(run_id) == every:
         raise click.UsageError("give either a RUN_ID or --all")
-    progress = _Progress(not as_json, announce_gates=every or not no_wait)  # one paused run: `_report` says how
+    # one paused run: `_report` says how
+    progress = _Progress(not as_json, structured=state.json_logs, announce_gates=every or not no_wait)
     results = []
     with _runner(state, progress.on_event) as runner:
         targets = [run.run_id for run in cp.interrupted_runs(runner.conn)] if every else [run_id]
@@ -398,7 +403,7 @@ def _decide(
         else:
             click.echo(f"step {step} of run {run_id} {data['status']} by {data['by']}")
         return
-    progress = _Progress(not as_json)
+    progress = _Progress(not as_json, structured=state.json_logs)
     with _runner(state, progress.on_event) as runner:
         data = runner.decide(run_id, step, approved=approved, comment=comment)
         if not as_json:
@@ -451,7 +456,7 @@ def answer_command(state: State, run_id: str, step: str, data_text: str, resume:
         data = json.loads(data_text)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--data") from None
-    progress = _Progress(not as_json)
+    progress = _Progress(not as_json, structured=state.json_logs)
     with _runner(state, progress.on_event) as runner:
         done = runner.answer(run_id, step, data)
         if not as_json:
@@ -585,16 +590,20 @@ def _first_line(value: Any, width: int = 80) -> str:
 
 
 class _Progress:
-    """Step-by-step progress on stderr: a live table on a terminal, one line per event otherwise.
+    """Step-by-step progress on stderr: a live table on a terminal, one line per event otherwise, and with
+    ``--log-format json`` one JSON object per event (``structured``: the logger ``parac.cli.progress``, the event's
+    name, run id, step and status as fields beside the message).
 
     With ``--json`` only the approval prompts are printed (still on stderr): a gate must say how to answer it,
     unless the run stops at it (``announce_gates=False``: the report that ends the command says how, once).
     """
 
     def __init__(
-        self, enabled: bool, *, auto_approve: bool = False, show_thinking: bool = False, announce_gates: bool = True
+        self, enabled: bool, *, structured: bool = False, auto_approve: bool = False, show_thinking: bool = False,
+        announce_gates: bool = True,
     ) -> None:
         self.enabled = enabled
+        self.structured = structured
         self.auto_approve = auto_approve  # --yes answers every gate: nobody needs telling how
         self.show_thinking = show_thinking  # --show-thinking: agents' phases and council answers, on stderr
         self.announce_gates = announce_gates
@@ -609,18 +618,32 @@ class _Progress:
         self.run_id = run_id
         self.err = Console(stderr=True, highlight=False)
         if self.enabled:
-            self.err.print(f"run {run_id} of workflow {name}", markup=False)
+            self.say(f"run {run_id} of workflow {name}", "workflow.run.start", {"run_id": run_id}, workflow=name)
 
     def drive(self, run: Any) -> RunResult:
         import anyio
 
-        if self.enabled and self.err.is_terminal:
+        if self.enabled and not self.structured and self.err.is_terminal:
             from rich.live import Live
 
             # rebuilt at each refresh, so the time of a running step keeps counting between events
             with Live(console=self.err, refresh_per_second=4, get_renderable=self._table) as self.live:
                 return anyio.run(run)
         return anyio.run(run)
+
+    def say(self, text: str, event: str, data: dict[str, Any], **more: Any) -> None:
+        """One line of progress: text, or under ``--log-format json`` an event whose fields name the run and step."""
+        if not self.structured:
+            if self.err is None:
+                from rich.console import Console
+
+                self.err = Console(stderr=True, highlight=False)
+            self.err.print(text, markup=False)
+            return
+        fields = {"event": event, "run_id": data.get("run_id") or self.run_id, "step": data.get("step"), **more}
+        logging.getLogger("parac.cli.progress").info(
+            text.strip(), extra={"fields": {key: value for key, value in fields.items() if value is not None}}
+        )
 
     def on_event(self, name: str, data: dict[str, Any]) -> None:
         if self.err is None:
@@ -629,23 +652,20 @@ class _Progress:
             self._thinking(name, data)
         if name == "workflow.approval.requested" and self.auto_approve:
             if self.enabled:
-                self.err.print(f"  {data.get('step')}: approved with --yes ({data.get('message')})", markup=False)
+                self.say(f"  {data.get('step')}: approved with --yes ({data.get('message')})", name, data,
+                          status="approved")
         elif name == "workflow.approval.requested" and self.announce_gates:  # say how, even to scripts (on stderr)
-            self.err.print(
-                f"waiting for approval: {data.get('message')}\n"
-                f"  answer with: parac workflow approve {data.get('run_id')} {data.get('step')}   (or reject)",
-                markup=False,
-            )
+            answer = f"parac workflow approve {data.get('run_id')} {data.get('step')}"
+            self.say(f"waiting for approval: {data.get('message')}\n  answer with: {answer}   (or reject)", name, data,
+                      status="waiting_approval", answer=answer)
         elif name == "workflow.task.assigned":
-            self.err.print(
-                f"waiting for {data.get('role')}: {data.get('message')}\n"
-                f"  answer with: parac workflow answer {data.get('run_id')} {data.get('step')} --data '{{...}}'",
-                markup=False,
-            )
+            answer = f"parac workflow answer {data.get('run_id')} {data.get('step')} --data '{{...}}'"
+            self.say(f"waiting for {data.get('role')}: {data.get('message')}\n  answer with: {answer}", name, data,
+                      status="waiting", role=data.get("role"), answer=answer)
         if not self.enabled:
             return
         if name == "budget.threshold":
-            self.err.print(f"warning: {data['message']}", markup=False)
+            self.say(f"warning: {data['message']}", name, data)
         step = data.get("step")
         if not name.startswith("workflow.") or step is None:
             return
@@ -667,25 +687,26 @@ class _Progress:
         from parac.core.patterns import phase_line
 
         if name == "agent.phase":
-            self.err.print(f"  {phase_line(data)}", markup=False)
+            self.say(f"  {phase_line(data)}", name, data)
         elif name == "workflow.council.answer":
             answer = _first_line(data.get("answer") or data.get("error") or "")
-            self.err.print(f"  {data.get('step')}: {data.get('agent')} (round {data.get('round')}): {answer}",
-                           markup=False)
+            self.say(f"  {data.get('step')}: {data.get('agent')} (round {data.get('round')}): {answer}", name, data)
         elif name == "workflow.council.decision":
-            self.err.print(f"  {data.get('step')}: decided ({data.get('strategy')}): {_first_line(data.get('decision'))}",
-                           markup=False)
+            self.say(f"  {data.get('step')}: decided ({data.get('strategy')}): {_first_line(data.get('decision'))}",
+                      name, data)
 
     def _line(self, name: str, data: dict[str, Any], row: dict[str, Any]) -> None:
         step = row["step"]
         if name == "workflow.step.start":
             attempt = f" (attempt {row['attempt']})" if row.get("attempt", 1) > 1 else ""
-            self.err.print(f"  {step}: running{attempt}", markup=False)
+            self.say(f"  {step}: running{attempt}", name, data, status="running", attempt=row.get("attempt", 1))
         elif name == "workflow.step.retry":
-            self.err.print(f"  {step}: retrying in {data.get('delay_s', 0):.1f}s: {data.get('error')}", markup=False)
+            self.say(f"  {step}: retrying in {data.get('delay_s', 0):.1f}s: {data.get('error')}", name, data,
+                      status="retrying", delay_s=data.get("delay_s"), error=data.get("error"))
         elif name in ("workflow.step.end", "workflow.step.skip"):
             error = f": {data['error']}" if data.get("error") else ""
-            self.err.print(f"  {step}: {row['status']} ({row.get('seconds', 0):.1f}s){error}", markup=False)
+            self.say(f"  {step}: {row['status']} ({row.get('seconds', 0):.1f}s){error}", name, data,
+                      status=row["status"], seconds=round(row.get("seconds", 0), 3), error=data.get("error"))
 
     def _table(self) -> Any:
         from rich.table import Table

@@ -32,7 +32,8 @@ PROBLEM = {
 }
 
 
-def document(workspaces: Workspaces, api: str) -> dict[str, Any]:
+def document(workspaces: Workspaces, api: str, *, metrics: bool = False) -> dict[str, Any]:
+    """``metrics``: the app serves ``GET /metrics`` (`scrape`), which the document then lists too."""
     from .operations import OPERATIONS
     from .streams import StreamFlags, openapi_paths
 
@@ -60,6 +61,10 @@ def document(workspaces: Workspaces, api: str) -> dict[str, Any]:
         paths.setdefault(api + op.path, {})[op.method.lower()] = entry
     for path, method, entry in openapi_paths():
         paths.setdefault(api + path, {})[method] = entry
+    if metrics:
+        from . import scrape
+
+        paths[scrape.PATH] = {"get": scrape.OPENAPI}
     return {
         "openapi": "3.1.0",
         "info": {"title": "parac", "version": "1", "description": "parac's agents, workflows and governance over HTTP"},
@@ -106,9 +111,9 @@ def _output(face: ToolFace | None) -> dict[str, Any]:
     return (face.output_schema if face is not None else None) or {"type": "object"}
 
 
-def docs_routes(api: str, workspaces: Workspaces) -> list[Route]:
+def docs_routes(api: str, workspaces: Workspaces, *, metrics: bool = False) -> list[Route]:
     async def openapi(request: Request) -> Response:
-        return JSONResponse(document(workspaces, api))
+        return JSONResponse(document(workspaces, api, metrics=metrics))
 
     async def docs(request: Request) -> Response:
         return HTMLResponse(DOCS_PAGE)

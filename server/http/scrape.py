@@ -25,12 +25,23 @@ if TYPE_CHECKING:
     from .workspaces import Workspaces
 
 PATH = "/metrics"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The classic Prometheus text format, which ``generate_latest`` writes and every Prometheus parses (what
+prometheus-client's own exporter answers a scraper that asks for no other)."""
+OPENAPI = {
+    "operationId": "metrics", "summary": "Prometheus metrics of the server (or of the caller's tenant)",
+    "responses": {
+        "200": {"description": "Prometheus text exposition format",
+                "content": {CONTENT_TYPE: {"schema": {"type": "string"}}}},
+        "default": {"description": "problem", "content": {"application/problem+json": {}}},
+    },
+}
+"""`GET /metrics` in `/openapi.json` (beside `/api/v1`: scrapers, not the API clients, read it)."""
 
 
 def routes(metrics: Metrics, workspaces: Workspaces) -> list[Route]:
     async def scrape(request: Request) -> Response:
         import anyio
-        from prometheus_client import CONTENT_TYPE_LATEST
 
         caller = caller_of(request)
         registry = metrics if caller.tenant is None else workspaces.for_caller(caller).metrics
@@ -38,6 +49,6 @@ def routes(metrics: Metrics, workspaces: Workspaces) -> list[Route]:
             raise Problem(403, f"{PATH} of tenant {caller.tenant} would show other workspaces' counters: its "
                           "workspace is also served without a tenant; its costs and budgets are under /api/v1")
         text = await anyio.to_thread.run_sync(registry.text)  # budget and audit gauges read workspace databases
-        return Response(text, media_type=CONTENT_TYPE_LATEST)
+        return Response(text, headers={"content-type": CONTENT_TYPE})
 
     return [Route(PATH, scrape, methods=["GET"])]

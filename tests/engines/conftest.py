@@ -36,13 +36,14 @@ class DbosProject:
         self.url = url
         self.log = root / "side-effects.jsonl"
         self.workers: list[subprocess.Popen[str]] = []
+        self.extra_env: dict[str, str] = {}  # e.g. an OTLP receiver's address, for the CLI and the workers
         (root / ".parac" / "policies" / "test-tools.yaml").write_text(POLICY)
         settings = root / ".parac" / "parac.yaml"
         settings.write_text(settings.read_text() + f"engine:\n  kind: dbos\n  database_url: {url}\n")
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "WFTEST_LOG": str(self.log), "PARAC_DATABASE_URL": ""}
+        return {**os.environ, "WFTEST_LOG": str(self.log), "PARAC_DATABASE_URL": "", **self.extra_env}
 
     def write_workflow(self, name: str, text: str) -> None:
         (self.root / ".parac" / "workflows" / f"{name}.yaml").write_text(text)

@@ -28,6 +28,7 @@ def _total(samples: dict, name: str, **labels: str) -> float:
 def test_metrics_move_by_exactly_what_a_rest_run_did(project):
     with parac_serve(project.root) as served, httpx.Client(base_url=served.url, timeout=60) as http:
         scraped = http.get("/metrics")
+        described = http.get("/openapi.json").json()["paths"]["/metrics"]["get"]
         before = _samples(scraped.text)
         run = http.post("/api/v1/agents/reader/runs", json={"task": "read the notes"})
         deadline = time.monotonic() + 10
@@ -36,7 +37,9 @@ def test_metrics_move_by_exactly_what_a_rest_run_did(project):
             if _total(after, "parac_http_request_duration_seconds_count", route=RUNS) or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain; version=")
+    # what the route answers is what /openapi.json says it answers: the classic text format every Prometheus reads
+    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert list(described["responses"]["200"]["content"]) == [scraped.headers["content-type"]]
     assert run.status_code == 200 and run.json()["status"] == "completed", run.text
 
     def moved(name: str, **labels: str) -> float:

@@ -106,11 +106,26 @@ def test_workflow_with_parallel_steps_is_one_trace(project, receiver):
     assert all(s.attributes["parac.workflow"] == "fan" for s in reads)
     # the join starts after every branch ended
     assert steps["summary"].start_ns >= max(steps[k].end_ns for k in "abc")
-    # the CLI's JSON log lines (its progress lines stay text) name the run, and inside it the run's trace
-    logs = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
-    mine = [line for line in logs if line.get("run_id") == run.attributes["parac.run_id"]]
+    # every line on stderr is a JSON object; those of the run name it, and inside it the run's trace
+    logs = [json.loads(line) for line in done.stderr.splitlines()]
+    assert logs and all(isinstance(line, dict) for line in logs)
+    run_id = run.attributes["parac.run_id"]
+    mine = [line for line in logs if line.get("run_id") == run_id]
     assert {line["trace_id"] for line in mine if "trace_id" in line} == {run.trace_id}
     assert {line.get("step") for line in mine} >= {"a", "b", "c", "summary"}
+    # the progress is events: each step's start and end, with the run id, the step and its status
+    progress = [line for line in logs if line["logger"] == "parac.cli.progress"]
+    assert progress[0]["event"] == "workflow.run.start" and progress[0]["workflow"] == "fan"
+    ends = {line["step"]: line for line in progress if line["event"] == "workflow.step.end"}
+    starts = {line["step"] for line in progress if line["event"] == "workflow.step.start"}
+    assert set(ends) == starts == {"a", "b", "c", "summary"}
+    assert all(line["run_id"] == run_id and line["status"] == "completed" and line["seconds"] >= 0
+               for line in ends.values())
+    # stdout is the result as without JSON logs
+    plain = project.cli("workflow", "run", "fan")
+    assert plain.returncode == 0, plain.stderr
+    plain_id = next(line for line in plain.stderr.splitlines() if line.startswith("run ")).split()[1]
+    assert done.stdout.replace(run_id, "RUN") == plain.stdout.replace(plain_id, "RUN")
 
 
 @asynccontextmanager

@@ -1,0 +1,63 @@
+"""A run on the dbos engine is one trace: enqueued by ``parac workflow run`` in one process, driven and stepped by
+``parac worker`` processes, its spans reach a real OTLP/HTTP receiver with one trace id and the right parents."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from support import otlp_receiver
+
+FORK = """\
+concurrency: 4
+steps:
+  - {id: first, tool: record, arguments: {label: first}}
+  - {id: left, tool: record, arguments: {label: left, sleep_s: 0.2}, depends_on: [first]}
+  - {id: right, tool: record, arguments: {label: right, sleep_s: 0.2}, depends_on: [first]}
+"""
+
+
+@pytest.fixture
+def receiver():
+    got, server = otlp_receiver.start()
+    yield got
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_run_enqueued_here_and_stepped_by_workers_is_one_trace(dbos_project, receiver):
+    dbos_project.extra_env = {**receiver.env(), "OTEL_SERVICE_NAME": "worker"}
+    dbos_project.write_workflow("fork", FORK)
+    for _ in range(2):
+        dbos_project.start_worker("--concurrency", "2")
+    dbos_project.wait_workers(2)
+    dbos_project.extra_env["OTEL_SERVICE_NAME"] = "cli"
+    result = dbos_project.cli("--log-format", "json", "workflow", "run", "fork")
+    assert result.returncode == 0, result.stderr
+    # under JSON logs every stderr line is an object; the enqueuing is an event naming the run
+    logs = [json.loads(line) for line in result.stderr.splitlines()]
+    enqueued = [line for line in logs if line.get("event") == "workflow.run.enqueued"]
+    assert len(enqueued) == 1 and enqueued[0]["workflow"] == "fork"
+    run_id = enqueued[0]["run_id"]
+    assert f"run {run_id} (fork): completed" in result.stdout
+
+    def complete(spans):
+        names = [s.name for s in spans]
+        return "enqueue_workflow fork" in names and names.count("execute_tool record") == 3 and all(
+            f"step {step}" in names for step in ("first", "left", "right"))
+
+    spans = [s for s in receiver.wait_for(complete) if s.attributes.get("parac.run_id", run_id) == run_id
+             or s.name.startswith("execute_tool")]
+    by_name = {s.name: s for s in spans}
+    enqueue = by_name["enqueue_workflow fork"]
+    assert enqueue.service == "cli" and enqueue.parent_id == ""
+    run = by_name["invoke_workflow fork"]
+    assert run.service == "worker" and run.parent_id == enqueue.span_id
+    steps = {s.attributes["parac.step"]: s for s in spans if s.name.startswith("step ")}
+    assert sorted(steps) == ["first", "left", "right"]
+    assert all(s.service == "worker" and s.parent_id == run.span_id for s in steps.values())
+    tools = [s for s in spans if s.name == "execute_tool record"]
+    assert sorted(t.parent_id for t in tools) == sorted(s.span_id for s in steps.values())
+    assert {s.trace_id for s in [enqueue, run, *steps.values(), *tools]} == {enqueue.trace_id}
+    assert all(t.attributes["parac.policy.decision"] == "allowed" for t in tools)
