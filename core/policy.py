@@ -263,7 +263,7 @@ def load_policies(root: str | Path) -> Policies:
     """Read the policy files of the workspace rooted at ``root`` (no caching; see `PolicyCache`)."""
     root = Path(root)
     files = [_load_file(root, path) for path in policy_paths(root)]
-    settings = _settings(root)
+    settings = project_settings(root)
     return Policies(files, data_minimisation=bool(settings and settings.data_minimisation))
 
 
@@ -271,7 +271,7 @@ def policy_paths(root: Path) -> list[Path]:
     """The policy files of a workspace: ``policies/*.yaml`` and ``*.yml``, then those ``parac.yaml`` lists."""
     folder = root / ".parac" / "policies"
     paths = sorted(p for pattern in ("*.yaml", "*.yml") for p in folder.glob(pattern)) if folder.is_dir() else []
-    settings = _settings(root)
+    settings = project_settings(root)
     for extra in settings.policies if settings else ():
         path = root / ".parac" / extra
         if path not in paths:
@@ -279,7 +279,8 @@ def policy_paths(root: Path) -> list[Path]:
     return paths
 
 
-def _settings(root: Path) -> ProjectSettings | None:
+def project_settings(root: Path) -> ProjectSettings | None:
+    """``parac.yaml``'s settings read without loading the workspace; None when the file is absent or does not load."""
     doc = load_source(root / ".parac" / "parac.yaml") if (root / ".parac" / "parac.yaml").is_file() else None
     if doc is None or not doc.ok or not isinstance(doc.data, dict):
         return None

@@ -21,7 +21,7 @@ from parac.core import store
 from parac.core.errors import ParacBaseError
 from parac.core.redact import Redactor, default_redactor
 
-from .schema import COLUMNS, INSERT, KEY_ENV, SCHEMA, AuditEntry, Hasher, canonical_json, entry_from_row, entry_message
+from .schema import COLUMNS, INSERT, KEY_ENV, MESSAGE_SQL, SCHEMA, AuditEntry, Hasher, canonical_json, entry_from_row, entry_message
 from .verify import Verifier, VerifyReport
 
 HEAD_FILE = "audit.head"
@@ -86,15 +86,23 @@ class AuditLog:
         written (default: the process's output redactor); the workspace's governance sets `redactor` to its
         own, and replaces it when the policies are reloaded."""
         self.db_path = Path(db_path)
-        self.key = key
-        self._hash = Hasher(key)
         self.head_path = Path(head_path) if head_path else self.db_path.with_name(HEAD_FILE)
-        self.redactor = redactor
-        self._lock = threading.RLock()
+        self._setup(key, redactor, where=str(self.db_path))
         self._conn = store.connect(self.db_path)
         self._conn.row_factory = None
         self._conn.execute("PRAGMA synchronous = FULL")
         self._conn.executescript(SCHEMA)
+        self._head_lock_fd: int | None = None
+        self._head_lock_pid = 0
+
+    def _setup(self, key: bytes | None, redactor: Redactor | None, *, where: str) -> None:
+        """What every store's log holds: the hasher, the locks, the writer's queue. ``where`` names the store (a
+        reader commits what this process queued for the same one first)."""
+        self.key = key
+        self._hash = Hasher(key)
+        self.redactor = redactor
+        self.where = where
+        self._lock = threading.RLock()
         self._batch_depth = 0
         self._pending_head: tuple[int, str] | None = None
         self._tail: tuple[int, str] | None = None
@@ -106,14 +114,20 @@ class AuditLog:
         self._submitted = self._written = 0
         self._written_changed = threading.Condition()
         self._failure: Exception | None = None
-        self._head_lock_fd: int | None = None
-        self._head_lock_pid = 0
 
     @classmethod
     def for_workspace(cls, root: str | Path, **kwargs: Any) -> AuditLog:
         """The log of the workspace whose root (the directory holding ``.parac/``) is ``root``, keyed from the
         environment unless ``key`` is given."""
         kwargs.setdefault("key", audit_key())
+        from parac.core.engines import shared_database_url
+
+        url = shared_database_url(root)
+        if url is not None:  # the dbos engine: one chain in Postgres for every process of every host
+            from .postgres import PostgresAuditLog
+
+            kwargs.pop("head_path", None)
+            return PostgresAuditLog(url, **kwargs)
         return cls(store.db_path(root), **kwargs)
 
     def close(self) -> None:
@@ -227,7 +241,7 @@ class AuditLog:
             self._batch_depth = 1
             self._tail = None
             try:
-                with store.transaction(self._conn):
+                with self._transaction():
                     yield self
             except BaseException:
                 self._pending_head = None
@@ -239,6 +253,10 @@ class AuditLog:
                 seq, digest = self._pending_head
                 self._pending_head = None
                 self._write_head(seq, digest)
+
+    def _transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """A write transaction that no other process's appends interleave with (SQLite's write lock)."""
+        return store.transaction(self._conn)
 
     def _read_tail(self) -> tuple[int, str]:
         row = self._conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
@@ -255,14 +273,9 @@ class AuditLog:
         lock = self._head_lock()
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            current = self.read_head()
-            if current and isinstance(current.get("seq"), int) and current["seq"] >= seq:
+            record = self._next_head(seq, digest)
+            if record is None:
                 return
-            keyed_from = current.get("keyed_from") if current else None
-            if keyed_from is None and self.key is not None:
-                keyed_from = self._first_keyed_seq()
-            record: dict[str, Any] = {"seq": seq, "hash": digest, "keyed_from": keyed_from, "ts": now()}
-            record["sig"] = self._hash.sign(record)
             body = canonical_json(record).encode("utf-8")
             tmp = f"{self.head_path}.tmp"
             handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
@@ -275,6 +288,18 @@ class AuditLog:
             os.replace(tmp, self.head_path)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _next_head(self, seq: int, digest: str) -> dict[str, Any] | None:
+        """The signed head record for entry ``seq``, or None when the stored one is already as far or further."""
+        current = self.read_head()
+        if current and isinstance(current.get("seq"), int) and current["seq"] >= seq:
+            return None
+        keyed_from = current.get("keyed_from") if current else None
+        if keyed_from is None and self.key is not None:
+            keyed_from = self._first_keyed_seq()
+        record: dict[str, Any] = {"seq": seq, "hash": digest, "keyed_from": keyed_from, "ts": now()}
+        record["sig"] = self._hash.sign(record)
+        return record
 
     def _head_lock(self) -> int:
         """The open lock file that orders head writers across processes (opened again in a forked child, which
@@ -315,7 +340,7 @@ class AuditLog:
         plugin's), so that a reader here sees every call it was answered for. Other processes' queues are theirs:
         they commit within :data:`GROUP_COMMIT_S`."""
         for log in list(_WRITING):
-            if log.db_path == self.db_path:
+            if log.where == self.where:
                 log.flush()
 
     def tail(self, count: int = 20) -> list[AuditEntry]:
@@ -368,12 +393,17 @@ class AuditLog:
 
     # --- verification ----------------------------------------------------------------------------------------
 
-    # --- verification ----------------------------------------------------------------------------------------
-
     def verify(self, anchor: Mapping[str, Any] | None = None) -> VerifyReport:
         """Check the whole chain, the head record and, when given, an anchor (see `parac.core.audit.verify`)."""
         self._commit_own_process()
-        return Verifier(self._conn, self._lock, self._hash, self.head_path.name).run(self.read_head(), anchor)
+        return Verifier(self._conn, self._lock, self._hash, self.head_name, self._message_sql).run(self.read_head(), anchor)
+
+    _message_sql = MESSAGE_SQL
+
+    @property
+    def head_name(self) -> str:
+        """Where the head record is kept, as a verification report names it."""
+        return self.head_path.name
 
 
 def _valid_utf8(text: str) -> str:

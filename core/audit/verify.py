@@ -62,8 +62,12 @@ class VerifyReport:
 class Verifier:
     """One verification of a log's table, with the log's connection (under its lock) and its hasher."""
 
-    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock, hasher: Hasher, head_name: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock, hasher: Hasher, head_name: str,
+                 message_sql: str = MESSAGE_SQL) -> None:
+        """``conn`` is the log's store (SQLite, or an adapter with the same ``execute``); ``message_sql`` the query
+        that builds each entry's hashed text in that store's SQL dialect."""
         self._conn = conn
+        self._message_sql = message_sql
         self._lock = lock
         self._hash = hasher
         self._head_name = head_name
@@ -79,7 +83,7 @@ class Verifier:
         walk = _Walk(keyed_from if isinstance(keyed_from, int) else None)
         with self._lock:
             try:
-                self._walk(self._conn.execute(MESSAGE_SQL), walk)
+                self._walk(self._conn.execute(self._message_sql), walk)
             except sqlite3.OperationalError:  # a text column that is no longer UTF-8: bytes were edited
                 walk.problem = self._diagnose(walk)
             except sqlite3.DatabaseError as exc:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..diagnostics import ParacError
+from ..specs import EngineSettings
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -31,7 +33,21 @@ class EngineChoice:
 
 def engine_choice(workspace: Workspace) -> EngineChoice:
     """The workspace's engine: ``parac.yaml``'s ``engine:``, with ``PARAC_DATABASE_URL`` taking precedence."""
-    settings = workspace.settings.engine
+    return _choose(workspace.settings.engine)
+
+
+def shared_database_url(root: str | Path) -> str | None:
+    """The dbos engine's database when the workspace at ``root`` runs on it, else None. Read without loading the
+    workspace (the audit trail opens it for every entry's first writer): what lives there is shared by every
+    process of every host, the audit chain among it. A ``parac.yaml`` that does not load counts as embedded."""
+    from ..policy import project_settings
+
+    settings = project_settings(Path(root))
+    choice = _choose(settings.engine if settings is not None else EngineSettings())
+    return choice.database_url if choice.kind == "dbos" else None
+
+
+def _choose(settings: EngineSettings) -> EngineChoice:
     env_url = os.environ.get(DATABASE_URL_ENV)
     if env_url:
         if not env_url.startswith(("postgresql://", "postgres://")):
@@ -53,6 +69,14 @@ def dbos_runs(workspace: Workspace) -> Any:
     from .dbos import DbosRuns
 
     return DbosRuns(choice.database_url or "", choice.queue)
+
+
+def create_schema(conn: Any, ddl: str) -> None:
+    """Create parac's tables on a ``psycopg`` connection; processes starting together take turns (Postgres's
+    ``CREATE TABLE IF NOT EXISTS`` races with itself), under a transaction-scoped advisory lock."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('parac.schema'))")
+        conn.execute(ddl)
 
 
 def redact_url(url: str) -> str:

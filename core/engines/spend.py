@@ -24,6 +24,7 @@ import psycopg
 from ..budgets import BudgetExceeded
 from ..calls import CallDenied, CallHooks, LLMCall, ToolCall
 from ..specs import Budget
+from . import create_schema
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS parac_spend (
@@ -50,8 +51,6 @@ class SharedSpend:
         self.holds: dict[str, tuple[list[str], float]] = {}  # call id -> (totals held on, dollars)
         self.lock = threading.Lock()
         self.conn: psycopg.Connection | None = None
-        from .dbos import create_schema
-
         with psycopg.connect(url, connect_timeout=5) as conn:
             create_schema(conn, SCHEMA)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,6 +63,22 @@ class DbosProject:
         proc = self.spawn("worker", *args, cwd=cwd)
         self.workers.append(proc)
         return proc
+
+    def hosts(self, count: int, where: Path) -> list[Path]:
+        """The project and ``count - 1`` copies of it under ``where`` without its state: checkouts on as many
+        hosts, each with its own workspace database, sharing the Postgres."""
+        out = [self.root]
+        for n in range(1, count):
+            copy = where / f"host{n}"
+            shutil.copytree(self.root, copy, ignore=shutil.ignore_patterns("state"))
+            out.append(copy)
+        return out
+
+    def start_workers_on(self, hosts: list[Path], *args: str) -> None:
+        """One worker per host, and wait until all of them beat."""
+        for host in hosts:
+            self.start_worker(*args, cwd=host)
+        self.wait_workers(len(hosts))
 
     def wait_workers(self, count: int, timeout: float = 60) -> list[dict]:
         deadline = time.monotonic() + timeout

@@ -4,7 +4,6 @@ Each host's own ledger would let 50 through on each; only the holds in Postgres 
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 
 import psycopg
@@ -25,14 +24,8 @@ def test_three_workers_never_spend_past_a_shared_budget(dbos_project, tmp_path):
     (root / ".parac" / "agents" / "spender.yaml").write_text("parent: base\ndescription: spends\nmodel: slow\n")
     text = f"concurrency: 256\nbudget_usd: {50 * CALL_USD}\nsteps:\n" + "".join(
         f"  - {{id: c{i}, agent: spender, task: spend {i}}}\n" for i in range(CALLS))
-    hosts = [root]
-    for n in (1, 2):
-        copy = tmp_path / f"host{n}"
-        shutil.copytree(root, copy, ignore=shutil.ignore_patterns("state"))
-        hosts.append(copy)
-    for host in hosts:
-        dbos_project.start_worker("--concurrency", "100", cwd=host)
-    dbos_project.wait_workers(3)
+    hosts = dbos_project.hosts(3, tmp_path)
+    dbos_project.start_workers_on(hosts, "--concurrency", "100")
     runs = DbosRuns(dbos_project.url)
     try:
         # enqueued as a client would after its plan: the plan is an estimate, the holds at each call are the guard
