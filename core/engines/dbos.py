@@ -47,11 +47,12 @@ from .. import telemetry
 from ..diagnostics import ParacError
 from ..specs import StepSpec, WorkflowSpec
 from ..workflows import templates
+from ..workflows.checkpoints import NotWaiting
 from ..workflows.engine import RunOptions, Services, StepContext, StepFailed, backoff_delay, definition_of
 from ..workflows.graph import step_kind
 from ..workflows.inputs import bind_inputs
 from ..workflows.scheduler import DagScheduler, Settle, Start
-from . import redact_url
+from . import create_schema, redact_url
 from .spend import SharedSpend
 
 APP_NAME = "parac"
@@ -87,14 +88,6 @@ def check_database(url: str) -> None:
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ParacError(f"cannot reach the workflow database {redact_url(url)}: {reason}") from None
-
-
-def create_schema(conn: psycopg.Connection, ddl: str) -> None:
-    """Create parac's tables; workers starting together take turns (Postgres's ``CREATE TABLE IF NOT EXISTS``
-    races with itself), under a transaction-scoped advisory lock."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('parac.schema'))")
-        conn.execute(ddl)
 
 
 def check_version(url: str, mine: str = PARAC_VERSION) -> None:
@@ -303,13 +296,21 @@ async def _drive(run_id: str, name: str, definition: dict, inputs: dict, options
 
     await act(scheduler.restore({}))
     while handles:
+        # one wait for the first end, then every step that has ended by now in one read (both checkpointed):
+        # a wide fan-out's ends are taken in batches, not one wait and one result per step
         done = await DBOS.wait_first_async(list(handles.values()), polling_interval_sec=QUEUE_POLL_S)
-        step_id = done.get_workflow_id().rsplit("/", 1)[1]
-        del handles[step_id]
-        end = await done.get_result()
-        ends[step_id] = end
-        scheduler.attempts[step_id] = end["attempts"]
-        await act(scheduler.finish(step_id, end["status"], end["output"], end["error"]))
+        finished = await DBOS.list_workflows_async(
+            workflow_ids=[handle.get_workflow_id() for handle in handles.values()], status="SUCCESS",
+            load_input=False)
+        outputs = {wf.workflow_id.rsplit("/", 1)[1]: wf.output for wf in finished}
+        first = done.get_workflow_id().rsplit("/", 1)[1]
+        if first not in outputs:  # it failed as a workflow (not as a step): its error ends the run, as before
+            outputs[first] = await done.get_result()
+        for step_id in [sid for sid in handles if sid in outputs]:
+            del handles[step_id]
+            end = ends[step_id] = outputs[step_id]
+            scheduler.attempts[step_id] = end["attempts"]
+            await act(scheduler.finish(step_id, end["status"], end["output"], end["error"]))
     if scheduler.failed:
         errors = "; ".join(f"step {sid!r}: {ends[sid]['error']}" for sid in scheduler.failed)
         suffix = f" ({scheduler.not_run} dependent steps not run)" if scheduler.not_run else ""
@@ -543,6 +544,8 @@ class DbosRuns:
                 entry["status"] = "waiting_approval"
             steps.append({"id": child.workflow_id.rsplit("/", 1)[1], **entry})
         status = _STATUS.get(run.status, run.status.lower())
+        if status == "running" and any(step["status"] == "waiting_approval" for step in steps):
+            status = "waiting_approval"  # as the embedded engine says of a run stopped at a gate
         args = (run.input or {}).get("args") or [None] * 2
         return {"run_id": run_id, "workflow": args[1], "status": status, "steps": steps, "outputs": None, "cost": 0.0,
                 "error": str(run.error) if run.error else None}
@@ -566,7 +569,7 @@ class DbosRuns:
         """Answer a waiting gate from any process; refuses a gate that is not waiting (nothing is sent)."""
         target = f"{run_id}/{step}"
         if self._gate_waiting(target) is None:
-            raise ParacError(f"step {step!r} of run {run_id} is not waiting for approval")
+            raise NotWaiting(f"step {step!r} of run {run_id} is not waiting for approval")
         self.client.send(target, {"approved": approved, "by": actor, "comment": comment}, topic="approval",
                          idempotency_key=f"{target}:decision")
         return {"run_id": run_id, "step": step, "status": "approved" if approved else "rejected", "by": actor,

@@ -12,7 +12,7 @@ import random
 import signal
 import time
 
-import pytest
+import httpx
 
 
 def _chain_and_fan(width: int, depth: int, sleep_s: float = 0.0) -> str:
@@ -84,7 +84,9 @@ def test_sigkilled_workers_lose_no_run_and_repeat_no_finished_step(dbos_project)
     assert killed
 
 
-def test_an_approval_answered_from_another_process_continues_the_run_on_its_worker(dbos_project):
+def _start_gated_run(dbos_project):
+    """A worker, and a run of ``gated`` on it that has done its first step and goes to its gate: (the worker, the
+    ``workflow run`` process, the run id, a deadline)."""
     dbos_project.write_workflow("gated", """\
 steps:
   - {id: before, tool: record, arguments: {label: before}}
@@ -98,7 +100,11 @@ steps:
     while not any(line["step"] == "before" and line["event"] == "applied" for line in dbos_project.log_lines()):
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    run_id = dbos_project.log_lines()[0]["run_id"]
+    return worker, proc, dbos_project.log_lines()[0]["run_id"], deadline
+
+
+def test_an_approval_answered_from_another_process_continues_the_run_on_its_worker(dbos_project):
+    worker, proc, run_id, deadline = _start_gated_run(dbos_project)
     while "waiting: parac workflow approve" not in (status := dbos_project.cli("workflow", "status", run_id)).stdout:
         assert time.monotonic() < deadline, status
         time.sleep(0.1)
@@ -133,19 +139,6 @@ def test_a_bad_engine_setting_is_refused_at_its_line(dbos_project):
     result = dbos_project.cli("validate")
     assert result.returncode == 1
     assert "parac.yaml:" in result.stdout + result.stderr and "kind" in result.stdout + result.stderr
-
-
-def test_a_worker_older_than_the_database_is_refused(dbos_project):
-    import psycopg
-
-    from parac.core.engines.dbos import check_database
-
-    check_database(dbos_project.url)
-    with psycopg.connect(dbos_project.url) as conn:
-        conn.execute("INSERT INTO parac_meta VALUES ('version', '999.0')")
-    result = dbos_project.cli("worker")
-    assert result.returncode == 1
-    assert "999.0" in result.stderr and "upgrade" in result.stderr
 
 
 def test_a_run_keeps_its_definition_when_the_file_changes(dbos_project):
@@ -185,3 +178,29 @@ def test_a_postgres_restart_mid_run_loses_nothing(dbos_project, cluster):
     assert result["status"] == "completed", result
     applied = [line["step"] for line in dbos_project.log_lines() if line["event"] == "applied"]
     assert sorted(applied) == sorted(s["id"] for s in result["steps"])
+
+
+def test_an_approval_over_rest_from_parac_serve_continues_the_run_on_its_worker(dbos_project):
+    """The run waits at its gate on a worker; ``parac serve`` of the same workspace (engine dbos, no worker of its
+    own) shows it waiting and approves it over REST; the worker goes on."""
+    from support.parac_serve import parac_serve
+
+    worker, proc, run_id, _ = _start_gated_run(dbos_project)
+    with parac_serve(dbos_project.root, env={"PARAC_DATABASE_URL": ""}) as served, \
+            httpx.Client(base_url=served.api, timeout=60) as http:
+        deadline = time.monotonic() + 60
+        while (waiting := http.get(f"/runs/{run_id}").json())["status"] != "waiting_approval":
+            assert time.monotonic() < deadline, waiting
+            time.sleep(0.1)
+        assert not any(line["step"] == "after" for line in dbos_project.log_lines())
+        early = http.post(f"/runs/{run_id}/steps/after/approve", json={})
+        approved = http.post(f"/runs/{run_id}/steps/gate/approve", json={"comment": "ship it"})
+        result = _run_json(proc)
+        finished = http.get(f"/runs/{run_id}").json()
+    assert early.status_code == 409, early.text
+    assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.text
+    assert result["status"] == finished["status"] == "completed", (result, finished)
+    gate = next(step for step in result["steps"] if step["id"] == "gate")
+    assert gate["output"]["approved"] is True and gate["output"]["by"] == "http:admin"
+    assert gate["output"]["comment"] == "ship it"
+    assert [line["pid"] for line in dbos_project.log_lines() if line["event"] == "applied"] == [worker.pid] * 2
