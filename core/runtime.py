@@ -669,6 +669,10 @@ def spending_settings(workspace: Workspace) -> ProjectSettings:
 
 def budget_status(workspace: Workspace, conn: sqlite3.Connection | None = None) -> dict[str, Any]:
     """Every limit that applies now, with spent, reserved and remaining dollars (``parac budget show``)."""
+    if conn is None and (url := _shared_url(workspace)):
+        from .engines.spend import shared_budget_status
+
+        return shared_budget_status(url, spending_settings(workspace).budgets)
     own = conn is None
     conn = conn or connect_workspace(workspace.root)
     try:
@@ -692,11 +696,23 @@ def set_budget(workspace: Workspace, kind: str, usd: float | None, *, agent: str
         conn.close()
 
 
+def _shared_url(workspace: Workspace) -> str | None:
+    """The dbos engine's database, where every worker's spending is, when the workspace runs on it."""
+    from .engines import engine_choice
+
+    choice = engine_choice(workspace)
+    return choice.database_url if choice.kind == "dbos" else None
+
+
 def cost_report(
     workspace: Workspace, *, by: str = "model", since: str | None = None, conn: sqlite3.Connection | None = None
 ) -> dict[str, Any]:
     """The ledger grouped ``by`` agent, model, provider, day, run or workflow, from ``since`` (``7d``, a date)."""
     start = parse_since(since) if since else None
+    if conn is None and (url := _shared_url(workspace)):
+        from .engines.spend import shared_cost_report
+
+        return shared_cost_report(url, by=by, since=start)
     own = conn is None
     conn = conn or connect_workspace(workspace.root)
     try:

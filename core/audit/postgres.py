@@ -2,9 +2,9 @@
 
 With ``engine: {kind: dbos}`` runs execute on ``parac worker`` processes anywhere, so a chain per workspace
 database would leave each host's share of the trail on that host. Here the CLI, ``parac serve`` and every worker
-append to the table ``parac.audit`` of the engine's database, each group commit under a transaction-scoped
+append to the table ``parac_audit.audit`` of the engine's database, each group commit under a transaction-scoped
 advisory lock (``pg_advisory_xact_lock``): appends from all processes are serialised, each reads the tail, links to
-it and commits before the next one starts. The head record lives in ``parac.audit_head``, written in the same
+it and commits before the next one starts. The head record lives in ``parac_audit.audit_head``, written in the same
 transaction as the entries it covers.
 
 Everything else is :class:`~parac.core.audit.log.AuditLog`'s own: the entry format, the hashing and HMAC, the
@@ -12,6 +12,9 @@ writer thread's group commit, the readers, and the verification walk (:mod:`.ver
 adapter that gives psycopg the few calls it makes of a ``sqlite3`` connection. Why one chain rather than a chain
 per worker tied by signed anchors: verification then has one order of events to check, with no gaps between
 anchors to reason about, and the lock costs one round trip per group commit.
+
+The schema is ``parac_audit``, not ``parac``: Postgres's default ``search_path`` starts with ``"$user"``, so a schema
+named like the role (often ``parac``) would catch the unqualified tables other processes create after it.
 """
 
 from __future__ import annotations
@@ -30,16 +33,16 @@ from .log import AuditError, AuditLog
 from .schema import canonical_json
 
 SCHEMA = """
-CREATE SCHEMA IF NOT EXISTS parac;
-CREATE TABLE IF NOT EXISTS parac.audit (
+CREATE SCHEMA IF NOT EXISTS parac_audit;
+CREATE TABLE IF NOT EXISTS parac_audit.audit (
     seq bigint PRIMARY KEY, ts text NOT NULL, actor text NOT NULL, action text NOT NULL, subject text NOT NULL,
     outcome text NOT NULL, data text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL);
-CREATE INDEX IF NOT EXISTS audit_action ON parac.audit (action);
-CREATE TABLE IF NOT EXISTS parac.audit_head (one boolean PRIMARY KEY DEFAULT true CHECK (one), record text NOT NULL);
-CREATE OR REPLACE FUNCTION parac.audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+CREATE INDEX IF NOT EXISTS audit_action ON parac_audit.audit (action);
+CREATE TABLE IF NOT EXISTS parac_audit.audit_head (one boolean PRIMARY KEY DEFAULT true CHECK (one), record text NOT NULL);
+CREATE OR REPLACE FUNCTION parac_audit.append_only() RETURNS trigger LANGUAGE plpgsql AS
     $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
-CREATE OR REPLACE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON parac.audit
-    FOR EACH ROW EXECUTE FUNCTION parac.audit_append_only();
+CREATE OR REPLACE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON parac_audit.audit
+    FOR EACH ROW EXECUTE FUNCTION parac_audit.append_only();
 """
 #: Each entry's hashed text built by Postgres, as `parac.core.audit.schema.MESSAGE_SQL` does in SQLite: ``to_json``
 #: of a text escapes what Python's ``encode_basestring`` escapes, and an entry whose text differs anyway is checked
@@ -50,7 +53,7 @@ MESSAGE_SQL = (
     """ || ',"prev_hash":"' || prev_hash || '","seq":' || seq || ',"subject":' || to_json(subject)::text"""
     """ || ',"ts":' || to_json(ts)::text || '}', 'UTF8') FROM audit ORDER BY seq"""
 )
-HEAD_TABLE = "parac.audit_head"
+HEAD_TABLE = "parac_audit.audit_head"
 
 
 class _Store:
@@ -79,7 +82,7 @@ class PostgresAuditLog(AuditLog):
         try:
             conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
             create_schema(conn, SCHEMA)
-            conn.execute("SET search_path TO parac")
+            conn.execute("SET search_path TO parac_audit")
         except psycopg.Error as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise AuditError(f"cannot reach the audit trail's database {redact_url(url)}: {reason}") from None

@@ -299,12 +299,14 @@ async def _drive(run_id: str, name: str, definition: dict, inputs: dict, options
         # one wait for the first end, then every step that has ended by now in one read (both checkpointed):
         # a wide fan-out's ends are taken in batches, not one wait and one result per step
         done = await DBOS.wait_first_async(list(handles.values()), polling_interval_sec=QUEUE_POLL_S)
-        finished = await DBOS.list_workflows_async(
-            workflow_ids=[handle.get_workflow_id() for handle in handles.values()], status="SUCCESS",
-            load_input=False)
-        outputs = {wf.workflow_id.rsplit("/", 1)[1]: wf.output for wf in finished}
+        outputs = {}
+        if len(handles) > 1:
+            finished = await DBOS.list_workflows_async(
+                workflow_ids=[handle.get_workflow_id() for handle in handles.values()], status="SUCCESS",
+                load_input=False)
+            outputs = {wf.workflow_id.rsplit("/", 1)[1]: wf.output for wf in finished}
         first = done.get_workflow_id().rsplit("/", 1)[1]
-        if first not in outputs:  # it failed as a workflow (not as a step): its error ends the run, as before
+        if first not in outputs:  # the only one, or it failed as a workflow (its error then ends the run)
             outputs[first] = await done.get_result()
         for step_id in [sid for sid in handles if sid in outputs]:
             del handles[step_id]
@@ -583,7 +585,43 @@ class DbosRuns:
             self.client.cancel_workflow(child.workflow_id)
 
     def resume(self, run_id: str) -> None:
-        self.client.resume_workflow(run_id)
+        """Resume a cancelled run: its cancelled steps first (the run waits for them), then the run itself; finished
+        steps keep their checkpointed outcome. A run that is running or ended is refused (a worker's death needs
+        no resume: another worker recovers it)."""
+        found = self.client.list_workflows(workflow_ids=[run_id], load_input=False, load_output=False)
+        if not found:
+            raise ParacError(f"no run {run_id!r} in the workflow database {redact_url(self.url)}")
+        if found[0].status != "CANCELLED":
+            raise NotWaiting(f"run {run_id} is {_STATUS.get(found[0].status, found[0].status.lower())}: only a "
+                             "cancelled run is resumed on the dbos engine (workers recover interrupted ones)")
+        for child in self.client.list_workflows(workflow_id_prefix=f"{run_id}/", status="CANCELLED",
+                                                load_input=False, load_output=False):
+            self.client.resume_workflow(child.workflow_id, queue_name=steps_queue(self.queue))
+        self.client.resume_workflow(run_id, queue_name=self.queue)
+
+    def runs(self, *, limit: int, workflow: str | None = None, cursor: str | None = None) -> tuple[list[dict], str | None]:
+        """Runs newest first, as ``workflow runs`` lists them: a page of ``limit`` and the cursor of the next one
+        (the count of runs before it)."""
+        try:
+            offset = int(cursor or 0)
+        except ValueError:
+            raise ParacError(f"not a cursor of this database's runs: {cursor!r}") from None
+        rows: list[dict] = []
+        while len(rows) < limit + 1:
+            page = self.client.list_workflows(name="parac.run", sort_desc=True, limit=200, offset=offset,
+                                              load_output=False)
+            for wf in page:
+                offset += 1
+                args = (wf.input or {}).get("args") or [None, None]
+                if workflow is None or args[1] == workflow:
+                    rows.append({"run_id": wf.workflow_id, "workflow": args[1],
+                                 "status": _STATUS.get(wf.status, wf.status.lower()),
+                                 "created_at": (wf.created_at or 0) / 1000, "error": str(wf.error) if wf.error else None})
+                    if len(rows) > limit:
+                        return rows[:limit], str(offset - 1)
+            if len(page) < 200:
+                break
+        return rows, None
 
     def workers(self) -> list[dict]:
         """Live workers, each with its load: the runs and steps it is executing now."""

@@ -33,10 +33,33 @@ CREATE TABLE IF NOT EXISTS parac_spend (
 CREATE TABLE IF NOT EXISTS parac_ledger (
     call_id text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), executor_id text, run_id text, workflow text,
     step text, agent text, model text NOT NULL, cost_usd double precision NOT NULL, status text NOT NULL);
+ALTER TABLE parac_ledger ADD COLUMN IF NOT EXISTS provider text,
+    ADD COLUMN IF NOT EXISTS prompt_tokens bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS completion_tokens bigint NOT NULL DEFAULT 0;
 """
+#: ``parac costs report --by`` on the shared ledger: each choice's SQL (as ``costs.REPORT_GROUPS`` in SQLite).
+REPORT_GROUPS = {
+    "agent": "COALESCE(agent, '-')",
+    "model": "model",
+    "provider": "COALESCE(provider, '-')",
+    "day": "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    "run": "COALESCE(run_id, '-')",
+    "workflow": "COALESCE(workflow, '-')",
+}
 
 #: Rounding slack, so a limit of exactly N calls at $x admits N calls.
 EPSILON = 1e-9
+
+
+def workspace_totals(budgets: Budget | None, workflow: str | None = None) -> list[tuple[str, float]]:
+    """``parac.yaml``'s limited totals now (this UTC day's and month's), and ``workflow``'s when one is named."""
+    if budgets is None:
+        return []
+    now = time.gmtime()
+    return [(key, usd) for key, usd in (
+        ("total", budgets.total_usd), (time.strftime("day:%Y-%m-%d", now), budgets.daily_usd),
+        (time.strftime("month:%Y-%m", now), budgets.monthly_usd),
+        (f"workflow:{workflow}", budgets.per_workflow_usd if workflow else None)) if usd is not None]
 
 
 class SharedSpend:
@@ -68,14 +91,7 @@ class SharedSpend:
         out = []
         if call.run_id and call.run_id in self.run_limits:
             out.append((f"run:{call.run_id}", self.run_limits[call.run_id]))
-        budgets = self.budgets
-        if budgets is not None:
-            now = time.gmtime()
-            for key, usd in (("total", budgets.total_usd), (time.strftime("day:%Y-%m-%d", now), budgets.daily_usd),
-                             (time.strftime("month:%Y-%m", now), budgets.monthly_usd),
-                             (f"workflow:{call.workflow}", budgets.per_workflow_usd if call.workflow else None)):
-                if usd is not None:
-                    out.append((key, usd))
+        out += workspace_totals(self.budgets, call.workflow)
         return sorted(out)
 
     def before_llm_call(self, call: LLMCall) -> None:
@@ -111,19 +127,23 @@ class SharedSpend:
         with self.lock:
             hold = self.holds.pop(call.call_id, None)
             if hold is not None or not isinstance(error, CallDenied):  # a call refused before its hold made none
-                self._settle(call, hold, error)
+                self._settle(call, hold, response, error)
         self.inner.after_llm_call(call, response, error)
 
-    def _settle(self, call: LLMCall, hold: tuple[list[str], float] | None, error: BaseException | None) -> None:
+    def _settle(self, call: LLMCall, hold: tuple[list[str], float] | None, response: Any,
+                error: BaseException | None) -> None:
         cost = call.cost_usd or 0.0
         status = "ok" if error is None else "error"
         conn = self._connection()
         with conn.transaction():
+            usage = getattr(response, "usage", None)
             charged = conn.execute(
-                "INSERT INTO parac_ledger (call_id, executor_id, run_id, workflow, step, agent, model, cost_usd, status) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (call_id) DO NOTHING",
+                "INSERT INTO parac_ledger (call_id, executor_id, run_id, workflow, step, agent, model, cost_usd, status, "
+                "provider, prompt_tokens, completion_tokens) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (call_id) DO NOTHING",
                 (call.call_id, self.executor_id, call.run_id, call.workflow, call.step, call.agent, call.model, cost,
-                 status),
+                 status, call.provider, getattr(usage, "prompt_tokens", 0) or 0,
+                 getattr(usage, "completion_tokens", 0) or 0),
             ).rowcount
             if hold is not None:
                 keys, bound = hold
@@ -140,3 +160,62 @@ class SharedSpend:
 
     def event(self, name: str, data: dict[str, Any]) -> None:
         self.inner.event(name, data)
+
+
+# -- what every worker spent, read from any process --------------------------------------------------------------
+
+
+def _connect(url: str) -> psycopg.Connection:
+    conn = psycopg.connect(url, connect_timeout=5)
+    create_schema(conn, SCHEMA)
+    return conn
+
+
+def shared_budget_status(url: str, budgets: Budget | None) -> dict[str, Any]:
+    """``budget show`` on the dbos engine, shaped as :func:`parac.core.budgets.status`: ``parac.yaml``'s totals
+    and the run totals with calls in flight, as every worker holds calls against them. A worker killed mid-call
+    leaves its hold in place (it may have spent it), so ``in_flight_usd`` includes what dead workers held."""
+    with _connect(url) as conn:
+        stored = {row[0]: row[1:] for row in conn.execute("SELECT key, limit_usd, spent, held FROM parac_spend")}
+    rows = []
+    wanted = dict(workspace_totals(budgets))
+    wanted.update({key: row[0] for key, row in stored.items() if key.startswith("run:") and row[2] > 0})
+    for key, usd in sorted(wanted.items()):
+        _, spent, held = stored.get(key, (usd, 0.0, 0.0))
+        rows.append({"limit": key, "kind": key.split(":")[0], "scope": "shared", "key": key, "limit_usd": usd,
+                     "spent_usd": round(spent, 6), "in_flight_usd": round(held, 6), "unsettled_usd": 0.0,
+                     "reserved_usd": round(held, 6), "remaining_usd": round(max(0.0, usd - spent - held), 6),
+                     "percent": round(100 * spent / usd, 1) if usd else None})
+    caps = []
+    if budgets is not None and budgets.per_workflow_usd is not None:
+        caps.append({"kind": "per_workflow", "scope": "workspace", "limit_usd": budgets.per_workflow_usd,
+                     "source": "parac.yaml"})
+    return {"limits": rows, "per_scope_limits": caps}
+
+
+def shared_cost_report(url: str, *, by: str = "model", since: float | None = None) -> dict[str, Any]:
+    """``costs report`` on the dbos engine, shaped as :func:`parac.core.costs.report`, from the ledger every worker
+    writes. A call counts as unpriced when it used tokens and cost nothing (no price was known for its model)."""
+    from datetime import UTC, datetime
+
+    if by not in REPORT_GROUPS:
+        raise ValueError(f'cannot group costs by "{by}": expected one of {", ".join(REPORT_GROUPS)}')
+    where, params = ("WHERE at >= to_timestamp(%s)", [since]) if since is not None else ("", [])
+    unpriced = "status = 'ok' AND cost_usd = 0 AND prompt_tokens + completion_tokens > 0"
+    with _connect(url) as conn:
+        rows = [
+            {"key": key, "calls": calls, "errors": errors, "prompt_tokens": int(prompt), "completion_tokens":
+             int(completion), "cost_usd": float(cost), "unpriced_calls": free}
+            for key, calls, errors, prompt, completion, cost, free in conn.execute(
+                f"SELECT {REPORT_GROUPS[by]} AS key, count(*), count(*) FILTER (WHERE status <> 'ok'), "
+                "sum(prompt_tokens), sum(completion_tokens), sum(cost_usd), "
+                f"count(*) FILTER (WHERE {unpriced}) FROM parac_ledger {where} GROUP BY key "
+                "ORDER BY sum(cost_usd) DESC, key", params)]
+        models = [row[0] for row in conn.execute(
+            f"SELECT DISTINCT model FROM parac_ledger {where} {'AND' if where else 'WHERE'} {unpriced} ORDER BY model",
+            params)]
+    total: dict[str, Any] = {name: sum(row[name] for row in rows) for name in
+                             ("calls", "errors", "prompt_tokens", "completion_tokens", "unpriced_calls")}
+    total["cost_usd"] = float(sum(row["cost_usd"] for row in rows))
+    since_text = datetime.fromtimestamp(since, UTC).isoformat() if since is not None else None
+    return {"by": by, "since": since_text, "rows": rows, "total": total, "unpriced_models": models}

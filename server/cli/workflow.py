@@ -295,6 +295,19 @@ def resume_command(state: State, run_id: str | None, every: bool, yes: bool, no_
 
     if bool(run_id) == every:
         raise click.UsageError("give either a RUN_ID or --all")
+    runs = _dbos_runs(state)
+    if runs is not None:  # workers recover interrupted runs by themselves: a cancelled one is resumed
+        if every:
+            runs.close()
+            raise click.UsageError("on the dbos engine, workers recover interrupted runs: resume one cancelled RUN_ID")
+        from parac.core.workflows import RunResult
+
+        try:
+            runs.resume(run_id or "")
+            _report(state, RunResult(**runs.wait(run_id or "")), as_json)
+        finally:
+            runs.close()
+        return
     # one paused run: `_report` says how
     progress = _Progress(not as_json, structured=state.json_logs, announce_gates=every or not no_wait)
     results = []
@@ -367,8 +380,16 @@ def runs_command(state: State, name: str | None, limit: int | None, cursor: str 
     """List recent runs, newest first. With --json and --limit or --cursor, a page: {runs, next_cursor}."""
     from .common import CURSOR_KEY
 
-    with _runner(state) as runner:
-        rows, next_cursor = runner.runs_page(limit=limit or RECENT_RUNS, workflow=name, cursor=cursor, secret=CURSOR_KEY)
+    runs = _dbos_runs(state)
+    if runs is not None:
+        try:
+            rows, next_cursor = runs.runs(limit=limit or RECENT_RUNS, workflow=name, cursor=cursor)
+        finally:
+            runs.close()
+    else:
+        with _runner(state) as runner:
+            rows, next_cursor = runner.runs_page(limit=limit or RECENT_RUNS, workflow=name, cursor=cursor,
+                                                 secret=CURSOR_KEY)
     if as_json and (limit is not None or cursor is not None):
         echo_json({"runs": rows, "next_cursor": next_cursor})
         return

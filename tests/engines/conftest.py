@@ -97,6 +97,14 @@ class DbosProject:
             return []
         return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
 
+    def wait_for(self, step: str, event: str, timeout: float = 60) -> str:
+        """Wait until the side-effect log has ``event`` of ``step``; the run id of that line."""
+        deadline = time.monotonic() + timeout
+        while not (found := [line for line in self.log_lines() if line["step"] == step and line["event"] == event]):
+            assert time.monotonic() < deadline, f"no {event} of step {step} within {timeout}s"
+            time.sleep(0.05)
+        return found[0]["run_id"]
+
     def stop_workers(self) -> None:
         for proc in self.workers:
             if proc.poll() is None:

@@ -16,7 +16,7 @@ CLI_CALLS = 6
 
 def _audit_rows(url: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT seq, action, outcome, data FROM parac.audit ORDER BY seq").fetchall()
+        return conn.execute("SELECT seq, action, outcome, data FROM parac_audit.audit ORDER BY seq").fetchall()
 
 
 def test_workers_and_the_cli_append_to_one_chain_that_verify_covers(dbos_project, tmp_path):
@@ -58,12 +58,12 @@ def test_workers_and_the_cli_append_to_one_chain_that_verify_covers(dbos_project
     with psycopg.connect(dbos_project.url, autocommit=True) as conn:
         refused = None
         try:
-            conn.execute("UPDATE parac.audit SET outcome = 'denied' WHERE seq = %s", (bad,))
+            conn.execute("UPDATE parac_audit.audit SET outcome = 'denied' WHERE seq = %s", (bad,))
         except psycopg.Error as exc:
             refused = exc
         assert refused is not None, "the table let a row be changed"
-        conn.execute("ALTER TABLE parac.audit DISABLE TRIGGER audit_append_only")
-        conn.execute("UPDATE parac.audit SET outcome = 'denied' WHERE seq = %s", (bad,))
+        conn.execute("ALTER TABLE parac_audit.audit DISABLE TRIGGER audit_append_only")
+        conn.execute("UPDATE parac_audit.audit SET outcome = 'denied' WHERE seq = %s", (bad,))
     verify = dbos_project.cli("audit", "verify", "--json")
     report = json.loads(verify.stdout)
     assert verify.returncode == 1 and not report["ok"]

@@ -96,11 +96,8 @@ steps:
     worker = dbos_project.start_worker()
     dbos_project.wait_workers(1)
     proc = dbos_project.spawn("workflow", "run", "gated", "--json")
-    deadline = time.monotonic() + 60
-    while not any(line["step"] == "before" and line["event"] == "applied" for line in dbos_project.log_lines()):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return worker, proc, dbos_project.log_lines()[0]["run_id"], deadline
+    run_id = dbos_project.wait_for("before", "applied")
+    return worker, proc, run_id, time.monotonic() + 60
 
 
 def test_an_approval_answered_from_another_process_continues_the_run_on_its_worker(dbos_project):

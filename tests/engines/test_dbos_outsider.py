@@ -51,7 +51,7 @@ def test_a_worker_denies_what_the_policies_deny_as_the_embedded_engine_does(dbos
         "fine": "completed", "write": "failed", "shell": "failed"}
     with psycopg.connect(dbos_project.url) as conn:
         outcomes = dict(conn.execute(
-            "SELECT data::json->>'step', outcome FROM parac.audit WHERE action = 'tool.call' "
+            "SELECT data::json->>'step', outcome FROM parac_audit.audit WHERE action = 'tool.call' "
             "AND data::json->>'run_id' = 'routsider'").fetchall())
     assert outcomes == {"fine": "ok", "write": "denied", "shell": "denied"}, (outcomes, steps)
 
@@ -86,8 +86,8 @@ steps:
     with psycopg.connect(dbos_project.url) as conn:
         tables = conn.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema IN ('public', 'dbos', 'parac') AND table_type = 'BASE TABLE'").fetchall()
-        assert ("parac", "audit") in tables and ("dbos", "workflow_status") in tables
+            "WHERE table_schema IN ('public', 'dbos', 'parac_audit') AND table_type = 'BASE TABLE'").fetchall()
+        assert ("parac_audit", "audit") in tables and ("dbos", "workflow_status") in tables
         for schema, table in tables:
             rows = conn.execute(f'SELECT t::text FROM "{schema}"."{table}" t').fetchall()
             assert not [row for row in rows if PASSWORD in row[0]], (schema, table)
