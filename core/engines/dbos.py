@@ -298,16 +298,18 @@ async def _drive(run_id: str, name: str, definition: dict, inputs: dict, options
     while handles:
         # one wait for the first end, then every step that has ended by now in one read (both checkpointed):
         # a wide fan-out's ends are taken in batches, not one wait and one result per step
-        done = await DBOS.wait_first_async(list(handles.values()), polling_interval_sec=QUEUE_POLL_S)
-        outputs = {}
-        if len(handles) > 1:
+        if len(handles) == 1:  # a chain: wait for its result alone
+            done = next(iter(handles.values()))
+            outputs = {}
+        else:
+            done = await DBOS.wait_first_async(list(handles.values()), polling_interval_sec=QUEUE_POLL_S)
             finished = await DBOS.list_workflows_async(
                 workflow_ids=[handle.get_workflow_id() for handle in handles.values()], status="SUCCESS",
                 load_input=False)
             outputs = {wf.workflow_id.rsplit("/", 1)[1]: wf.output for wf in finished}
         first = done.get_workflow_id().rsplit("/", 1)[1]
         if first not in outputs:  # the only one, or it failed as a workflow (its error then ends the run)
-            outputs[first] = await done.get_result()
+            outputs[first] = await done.get_result(polling_interval_sec=QUEUE_POLL_S)
         for step_id in [sid for sid in handles if sid in outputs]:
             del handles[step_id]
             end = ends[step_id] = outputs[step_id]
@@ -353,14 +355,6 @@ async def _step(run_id: str, workflow: str, step_def: dict, kind: str, payload: 
             return _end("completed", 1, output=output)
         return _end("failed", 1, output=output, error=_rejection(decision))
     approved_by = None
-    if kind == "tool" and await DBOS.run_step_async(
-        {"name": "needs_approval"}, _needs_approval, step.tool, workflow
-    ):
-        message = step.message or f"Allow step {step.id!r} to call tool {step.tool!r}?"
-        decision = await _gate(run_id, step, message, None, opts)
-        if not decision["approved"]:
-            return _end("failed", 1, error=f"the call of tool {step.tool!r} was {_rejection(decision)}")
-        approved_by = decision["by"]
     if kind == "workflow":
         return await _sub_workflow(run_id, step, payload, options, charged, queue)
     retry = step.retry
@@ -371,9 +365,20 @@ async def _step(run_id: str, workflow: str, step_def: dict, kind: str, payload: 
         attempt += 1
         ctx = {"run_id": run_id, "workflow": workflow, "step_id": step.id, "attempt": attempt, "idempotency_key": key,
                "model": opts.model, "budget_usd": charged[1], "budget_run_id": charged[0], "approved_by": approved_by}
+        # a tool's first attempt asks the policies whether the call needs a person's approval first (in the same
+        # checkpointed step: one write less per step when it does not, the usual case)
+        ask = kind == "tool" and attempt == 1 and approved_by is None
         result = await DBOS.run_step_async(
-            {"name": f"{kind}:{step.id}"}, _attempt, kind, step_def, payload, ctx, step.timeout_s
+            {"name": f"{kind}:{step.id}"}, _attempt, kind, step_def, payload, ctx, step.timeout_s, ask
         )
+        if result.get("needs_approval"):
+            message = step.message or f"Allow step {step.id!r} to call tool {step.tool!r}?"
+            decision = await _gate(run_id, step, message, None, opts)
+            if not decision["approved"]:
+                return _end("failed", 1, error=f"the call of tool {step.tool!r} was {_rejection(decision)}")
+            approved_by = decision["by"]
+            attempt = 0
+            continue
         spent += result["cost"]
         if result["ok"]:
             return _end("completed", attempt, output=result["output"], cost=spent)
@@ -386,11 +391,15 @@ def _end(status: str, attempts: int, *, output: Any = None, error: str | None = 
     return {"status": status, "output": output, "error": error, "attempts": attempts, "cost": cost}
 
 
-async def _attempt(kind: str, step_def: dict, payload: Any, ctx: dict, timeout: float | None) -> dict:
-    """One attempt of a step's work, as a DBOS step: its outcome (never an exception) is what gets checkpointed."""
+async def _attempt(kind: str, step_def: dict, payload: Any, ctx: dict, timeout: float | None,
+                   ask: bool = False) -> dict:
+    """One attempt of a step's work, as a DBOS step: its outcome (never an exception) is what gets checkpointed.
+    With ``ask``, a tool the policies put behind an approval is not called: the outcome says it needs one."""
     worker = _worker()
     services = worker.services
     step = StepSpec.model_validate(step_def)
+    if ask and services.needs_approval(step.tool or "", ctx["workflow"]):
+        return {"needs_approval": True}
     context = StepContext(**ctx)
     if worker.spend is not None and context.budget_usd is not None:
         worker.spend.run_limits[context.budget_run_id or context.run_id] = context.budget_usd
@@ -419,10 +428,6 @@ async def _attempt(kind: str, step_def: dict, payload: Any, ctx: dict, timeout: 
     services.event("workflow.step.end", {"run_id": context.run_id, "step": step.id, "status": "completed",
                                          "error": None, "attempt": context.attempt, "cost": outcome.cost})
     return {"ok": True, "output": outcome.output, "cost": outcome.cost, "error": None, "retryable": False}
-
-
-def _needs_approval(tool: str | None, workflow: str) -> bool:
-    return bool(tool) and _services().needs_approval(tool or "", workflow)
 
 
 async def _gate(run_id: str, step: StepSpec, template: str, limit: float | None, opts: RunOptions) -> dict:

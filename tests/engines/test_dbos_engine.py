@@ -201,3 +201,24 @@ def test_an_approval_over_rest_from_parac_serve_continues_the_run_on_its_worker(
     assert gate["output"]["approved"] is True and gate["output"]["by"] == "http:admin"
     assert gate["output"]["comment"] == "ship it"
     assert [line["pid"] for line in dbos_project.log_lines() if line["event"] == "applied"] == [worker.pid] * 2
+
+
+def test_a_tool_the_policies_put_behind_an_approval_waits_on_the_worker_until_approved(dbos_project):
+    policy = dbos_project.root / ".parac" / "policies" / "test-tools.yaml"
+    policy.write_text(policy.read_text() + "require_approval: [record]\n")
+    dbos_project.write_workflow("ask", "steps:\n  - {id: only, tool: record, arguments: {label: only}}\n")
+    dbos_project.start_worker()
+    dbos_project.wait_workers(1)
+    proc = dbos_project.spawn("workflow", "run", "ask", "--json")
+    deadline = time.monotonic() + 90
+    while not (listed := json.loads(dbos_project.cli("workflow", "runs", "--json").stdout)):
+        assert time.monotonic() < deadline
+    run_id = listed[0]["run_id"]
+    while "waiting: parac workflow approve" not in (status := dbos_project.cli("workflow", "status", run_id)).stdout:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert dbos_project.log_lines() == []  # nothing called before the approval
+    assert dbos_project.cli("workflow", "approve", run_id, "only").returncode == 0
+    result = _run_json(proc)
+    assert result["status"] == "completed", result
+    assert [line["event"] for line in dbos_project.log_lines()] == ["start", "applied"]
