@@ -1,5 +1,7 @@
-"""The dbos engine: per-step overhead against a bare DBOS workflow with the same steps, and the throughput of a
-fan-out with 1, 2 and 4 workers, the embedded engine beside them. Run: ``.venv/bin/python bench/dbos_engine.py``.
+"""The dbos engine: per-step overhead against a bare DBOS workflow with the same steps, the throughput of a
+fan-out with 1, 2 and 4 workers beside bare DBOS's own queue with as many worker processes, the embedded engine
+beside them, and the Postgres connections each worker and a ``parac serve`` hold (pg_stat_activity). Run:
+``.venv/bin/python bench/dbos_engine.py``.
 
 Both chains use one worker process, the same polling intervals (queue and results, 50 ms) and the same Postgres,
 taking turns; a chain of
@@ -13,11 +15,13 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # tests/support's modules import each other as support.*
 
 from bench.harness import load_average  # noqa: E402
 from tests.engines.conftest import DbosProject  # noqa: E402
@@ -31,8 +35,9 @@ TARGET = 1.3
 BARE = '''
 import sys, time
 from dbos import DBOS
-DBOS(config={"name": "bare", "system_database_url": sys.argv[1], "log_level": "WARNING",
-             "notification_listener_polling_interval_sec": 0.1})  # as a parac worker's: the same DBOS settings
+DBOS(config={"name": "bare", "system_database_url": sys.argv[1], "log_level": "WARNING", "executor_id": sys.argv[3],
+             "application_version": "bare", "notification_listener_polling_interval_sec": 0.1})
+# as a parac worker's: the same DBOS settings, the same queue settings
 
 @DBOS.step()
 async def work(i: int) -> int:
@@ -45,19 +50,78 @@ async def one(i: int) -> int:
 @DBOS.workflow()
 async def chain(n: int) -> int:
     for i in range(n):
-        handle = await QUEUE.enqueue_async(one, i)
+        handle = await STEPS.enqueue_async(one, i)
+        await handle.get_result(polling_interval_sec=0.05)
+    return n
+
+@DBOS.workflow()
+async def fan(n: int) -> int:
+    # what a DBOS user writes for a fan-out: enqueue every child, then collect the results
+    handles = [await STEPS.enqueue_async(one, i) for i in range(n)]
+    for handle in handles:
         await handle.get_result(polling_interval_sec=0.05)
     return n
 
 DBOS.launch()
-QUEUE = DBOS.register_queue("bare.steps", worker_concurrency=8, polling_interval_sec=0.05)
-# The protocol with main(): a chain length a line on stdin; that chain's wall time, in seconds, a line on stdout.
-for line in sys.stdin:
-    start = time.perf_counter()
-    DBOS.start_workflow(chain, int(line)).get_result(polling_interval_sec=0.05)  # as DbosRuns.wait polls
-    chain_seconds = time.perf_counter() - start
-    print(chain_seconds, flush=True)
+DBOS.register_queue("bare", worker_concurrency=8, polling_interval_sec=0.05)
+STEPS = DBOS.register_queue("bare.steps", worker_concurrency=8, polling_interval_sec=0.05)
+if sys.argv[2] == "chain":
+    # The protocol with main(): a chain length a line on stdin; that chain's wall time, in seconds, a line on stdout.
+    for line in sys.stdin:
+        start = time.perf_counter()
+        DBOS.start_workflow(chain, int(line)).get_result(polling_interval_sec=0.05)  # as DbosRuns.wait polls
+        print(time.perf_counter() - start, flush=True)
+else:  # a fan-out worker: "ready" once launched, then serves until its stdin closes
+    print("ready", flush=True)
+    sys.stdin.read()
+    DBOS.destroy(workflow_completion_timeout_sec=0)
 '''
+
+
+def bare_fanout(url: str) -> float:
+    """A 1,000-child fan-out on bare DBOS worker processes, enqueued and waited for by a client as parac's CLI
+    does: DBOS's own queue throughput with the same worker count and settings."""
+    from dbos import DBOSClient
+
+    client = DBOSClient(system_database_url=url, application_name="bare")
+    try:
+        start = time.perf_counter()
+        handle = client.enqueue({"queue_name": "bare", "workflow_name": "fan", "app_version": "bare"}, FANOUT)
+        while handle.get_status().status in ("ENQUEUED", "PENDING"):
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - start
+        assert handle.get_status().status == "SUCCESS", handle.get_status()
+        return elapsed
+    finally:
+        client.destroy()
+
+
+def connections(url: str) -> int:
+    """Connections to the database now, not counting the one asking (pg_stat_activity)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) - 1 FROM pg_stat_activity WHERE datname = current_database()").fetchone()[0]
+
+
+class PeakConnections:
+    """The most connections seen while the body runs, sampled every 0.2 s."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.peak, self._stop = url, 0, threading.Event()
+
+    def __enter__(self) -> PeakConnections:
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, connections(self.url))
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def chain_yaml(n: int) -> str:
@@ -96,6 +160,28 @@ def timed_enqueue(runs, name: str, yaml_text: str) -> float:
     return elapsed
 
 
+def serve_connections(project: DbosProject, base: int) -> None:
+    """What one ``parac serve`` holds: idle, and after REST calls that read runs (a worker runs beside it)."""
+    import httpx
+
+    from tests.support.parac_serve import parac_serve
+
+    project.start_worker("--concurrency", "8")
+    project.wait_workers(1)
+    with_worker = connections(project.url) - base
+    result = project.cli("workflow", "run", "one", "--json")
+    run_id = json.loads(result.stdout)["run_id"]
+    with parac_serve(project.root, env={"PARAC_DATABASE_URL": ""}) as served:
+        idle = connections(project.url) - base - with_worker
+        with PeakConnections(project.url) as peak, httpx.Client(base_url=served.api, timeout=60) as http:
+            for _ in range(20):
+                assert http.get(f"/runs/{run_id}").status_code == 200
+        after = connections(project.url) - base - with_worker
+    print(f"  connections, parac serve: {idle} idle, {peak.peak - base - with_worker} at most while answering "
+          f"20 GET /runs/ID one after another, {after} after them")
+    project.stop_workers()
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     subprocess.run([sys.executable, "-m", "parac.server.cli", "init", str(tmp / "p")], check=True, capture_output=True)
@@ -105,10 +191,11 @@ def main() -> None:
         project = DbosProject(tmp / "p", pg.create_database("bench"))
         project.write_workflow("chain", chain_yaml(CHAIN))
         project.write_workflow("fanout", fanout_yaml(FANOUT))
+        project.write_workflow("one", chain_yaml(1))
         project.start_worker("--concurrency", "8")
         project.wait_workers(1)
         bare_db = pg.create_database("bare")
-        bare = subprocess.Popen([sys.executable, "-c", BARE, bare_db],
+        bare = subprocess.Popen([sys.executable, "-c", BARE, bare_db, "chain", "bare-chain"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         from parac.core.engines.dbos import DbosRuns
 
@@ -129,13 +216,34 @@ def main() -> None:
         verdict = "meets" if ratio <= TARGET else "MISSES"
         print(f"per step in a chain: parac-on-DBOS {ours_ms:.1f} ms, bare DBOS {theirs_ms:.1f} ms, "
               f"ratio {ratio:.2f}x ({verdict} the <= {TARGET}x target)")
+        project.stop_workers()
+        project.workers.clear()
+        fan_db = pg.create_database("barefan")
+        base = connections(project.url)
         for workers in (1, 2, 4):
-            while len([w for w in project.workers if w.poll() is None]) < workers:
+            # taking turns, only one side's processes alive at a time (idle workers poll their queues)
+            peers = [subprocess.Popen([sys.executable, "-c", BARE, fan_db, "serve", f"bare-{workers}-{n}"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                     for n in range(workers)]
+            assert all(peer.stdout and peer.stdout.readline().strip() == "ready" for peer in peers)
+            bare_s = bare_fanout(fan_db)
+            for peer in peers:
+                peer.communicate("")
+            for _ in range(workers):
                 project.start_worker("--concurrency", "8")
             project.wait_workers(workers)
-            elapsed = timed_run(project, "fanout")
-            print(f"fan-out of {FANOUT} steps, {workers} worker(s): {elapsed:.1f} s, {FANOUT / elapsed:.0f} steps/s")
-        project.stop_workers()
+            time.sleep(3)  # the workers' pools settle (DBOS opens connections as it first needs them)
+            idle = connections(project.url) - base
+            with PeakConnections(project.url) as peak:
+                elapsed = timed_run(project, "fanout")
+            print(f"fan-out of {FANOUT} steps, {workers} worker(s): parac {elapsed:.1f} s, {FANOUT / elapsed:.0f} steps/s;"
+                  f" bare DBOS {bare_s:.1f} s, {FANOUT / bare_s:.0f} steps/s (parac at "
+                  f"{bare_s / elapsed:.2f}x bare's throughput)")
+            print(f"  connections, {workers} worker(s): {idle} idle ({idle / workers:.1f} per worker), "
+                  f"{peak.peak - base} at the fan-out's peak (the CLI's client included)")
+            project.stop_workers()
+            project.workers.clear()
+        serve_connections(project, base)
     embedded = tmp / "e"
     (embedded / ".parac" / "policies" / "t.yaml").write_text("description: t\nallow:\n  - tools: [probe]\n")
     (embedded / ".parac" / "workflows" / "fanout.yaml").write_text(fanout_yaml(FANOUT))
