@@ -160,6 +160,29 @@ def timed_enqueue(runs, name: str, yaml_text: str) -> float:
     return elapsed
 
 
+AUDIT_CHILD = '''
+import sys, time
+from parac.core.audit.postgres import PostgresAuditLog
+log = PostgresAuditLog(sys.argv[1])
+start = time.perf_counter()
+for i in range(int(sys.argv[2])):
+    log.submit("tool.call", actor="bench", subject="probe", data={"i": i, "step": f"s{i}"})
+log.flush()
+print(time.perf_counter() - start)
+'''
+
+
+def audit_appends(url: str, entries: int = 1500) -> None:
+    """How many audit entries a second the one chain in Postgres takes from 1, 2 and 4 processes appending at
+    once (each group commit under the advisory lock): against the ~3 entries a step writes, is it a bound?"""
+    for count in (1, 2, 4):
+        procs = [subprocess.Popen([sys.executable, "-c", AUDIT_CHILD, url, str(entries)], stdout=subprocess.PIPE,
+                                  text=True) for _ in range(count)]
+        slowest = max(float(proc.communicate()[0]) for proc in procs)
+        print(f"audit chain in Postgres, {count} process(es) appending {entries} entries each at once: "
+              f"{count * entries / slowest:.0f} entries/s")
+
+
 def serve_connections(project: DbosProject, base: int) -> None:
     """What one ``parac serve`` holds: idle, and after REST calls that read runs (a worker runs beside it)."""
     import httpx
@@ -244,6 +267,7 @@ def main() -> None:
             project.stop_workers()
             project.workers.clear()
         serve_connections(project, base)
+        audit_appends(pg.create_database("audit"))
     embedded = tmp / "e"
     (embedded / ".parac" / "policies" / "t.yaml").write_text("description: t\nallow:\n  - tools: [probe]\n")
     (embedded / ".parac" / "workflows" / "fanout.yaml").write_text(fanout_yaml(FANOUT))
