@@ -561,6 +561,15 @@ def register(faces: Faces) -> None:
         Returns at once unless wait=true."""
         from parac.core.workflows import checkpoints as cp
 
+        runs = await _dbos_runs(call)
+        if runs is not None:  # a cancelled run, resumed on the workers (they recover interrupted ones themselves)
+            try:
+                runs.resume(run_id)
+                if wait:
+                    return run_status(_result(await call.to_thread(runs.wait, run_id)))
+                return run_status(_result(runs.status(run_id)))
+            finally:
+                runs.close()
         runner = await _runner(call, **_people(call, wait and _can_elicit(call)))
         try:
             if wait:

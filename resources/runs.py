@@ -21,10 +21,17 @@ RECENT = 50
 def _read(workspace: Workspace, run_id: str | None, page: tuple[int, str | None, bytes] | None = None) -> str:
     """One run, or the recent runs: the newest RECENT as a list, or with `page` (limit, cursor, secret) a page of
     them, ``{"runs": [...], "next_cursor": ...}``."""
+    from parac.core.engines import dbos_runs
     from parac.core.store import connect_workspace
     from parac.core.workflows import checkpoints as cp
     from parac.core.workflows.engine import summarize
 
+    shared = dbos_runs(workspace)
+    if shared is not None:  # the dbos engine: runs live in its database, whichever worker ran them
+        try:
+            return json.dumps(_read_shared(shared, run_id, page), indent=2, ensure_ascii=False, default=str)
+        finally:
+            shared.close()
     conn = connect_workspace(workspace.root)
     try:
         cp.ensure_schema(conn)
@@ -46,6 +53,16 @@ def _read(workspace: Workspace, run_id: str | None, page: tuple[int, str | None,
     finally:
         conn.close()
     return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+def _read_shared(shared: Any, run_id: str | None, page: tuple[int, str | None, bytes] | None) -> Any:
+    """`_read` on the dbos engine (:class:`~parac.core.engines.dbos.DbosRuns`): the same shapes."""
+    if run_id is not None:
+        return {**shared.status(run_id), "waiting": shared.waiting(run_id)}
+    limit, cursor, _ = page or (RECENT, None, b"")
+    runs, next_cursor = shared.runs(limit=limit, cursor=cursor)
+    rows = [{**run, "finished_at": None, "uri": f"parac://runs/{run['run_id']}"} for run in runs]
+    return rows if page is None else {"runs": rows, "next_cursor": next_cursor}
 
 
 async def run_ids(call: Call, typed: str) -> list[str]:

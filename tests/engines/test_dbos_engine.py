@@ -194,7 +194,9 @@ def test_an_approval_over_rest_from_parac_serve_continues_the_run_on_its_worker(
         approved = http.post(f"/runs/{run_id}/steps/gate/approve", json={"comment": "ship it"})
         result = _run_json(proc)
         finished = http.get(f"/runs/{run_id}").json()
+        listed = http.get("/runs").json()
     assert early.status_code == 409, early.text
+    assert [(run["run_id"], run["status"]) for run in listed["runs"]] == [(run_id, "completed")], listed
     assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.text
     assert result["status"] == finished["status"] == "completed", (result, finished)
     gate = next(step for step in result["steps"] if step["id"] == "gate")
