@@ -1,7 +1,8 @@
 """``parac://runs`` (recent workflow runs) and ``parac://runs/{id}`` (one run: steps, outputs, gates), as JSON.
 
 Read straight from the workspace's database, so runs started by the CLI, by another MCP client or by a process
-that has since died all show, with their state as last committed.
+that has since died all show, with their state as last committed; on the dbos engine, from its Postgres database
+(whichever worker ran them).
 """
 
 from __future__ import annotations
