@@ -98,9 +98,11 @@ steps:
 
 def test_a_worker_older_than_the_database_takes_no_run(dbos_project):
     dbos_project.write_workflow("one", "steps:\n  - {id: only, tool: record, arguments: {label: only}}\n")
-    dbos_project.start_worker()  # a current worker sets the database up, and goes
+    dbos_project.start_worker()  # a current worker sets the database up (a run it finished says it has), and goes
     dbos_project.wait_workers(1)
+    assert json.loads(dbos_project.cli("workflow", "run", "one", "--json").stdout)["status"] == "completed"
     dbos_project.stop_workers()
+    dbos_project.log.unlink()
     runs = DbosRuns(dbos_project.url)
     try:
         spec = WorkflowSpec.model_validate(yaml.safe_load((dbos_project.root / ".parac" / "workflows" /
