@@ -37,6 +37,8 @@ KINDS = ("fact", "document", "episode")
 MAX_RESULTS = 100
 #: Candidates taken from the index before the filters (namespaces, kinds, expiry) apply; past this, one join.
 MAX_CANDIDATES = 10_000
+#: Entries left without their vector (see :meth:`Memory._backfill`) embedded per add or search: one request's worth.
+BACKFILL_BATCH = 256
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS memory_entries (
@@ -49,11 +51,13 @@ CREATE TABLE IF NOT EXISTS memory_entries (
     source TEXT,
     digest TEXT,
     created_at REAL NOT NULL,
-    expires_at REAL
+    expires_at REAL,
+    unembedded INTEGER
 );
 CREATE INDEX IF NOT EXISTS memory_by_namespace ON memory_entries (namespace, created_at);
 CREATE INDEX IF NOT EXISTS memory_by_source ON memory_entries (source) WHERE source IS NOT NULL;
 CREATE INDEX IF NOT EXISTS memory_by_expiry ON memory_entries (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS memory_unembedded ON memory_entries (id) WHERE unembedded IS NOT NULL;
 CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5(
     title, content, content='memory_entries', content_rowid='id', tokenize='porter unicode61'
 );
@@ -111,6 +115,11 @@ def ensure_schema(conn: sqlite3.Connection) -> sqlite3.Connection:
         conn.executescript(_SCHEMA)
     if "memory_fts_insert" in triggers:  # a database from before bulk indexing: add_many indexes new rows itself
         conn.execute("DROP TRIGGER memory_fts_insert")
+    if "unembedded" not in {row[1] for row in conn.execute("PRAGMA table_info(memory_entries)")}:
+        with transaction(conn):  # a database from before the backfill; checked again under the write lock
+            if "unembedded" not in {row[1] for row in conn.execute("PRAGMA table_info(memory_entries)")}:
+                conn.execute("ALTER TABLE memory_entries ADD COLUMN unembedded INTEGER")
+                conn.execute("CREATE INDEX memory_unembedded ON memory_entries (id) WHERE unembedded IS NOT NULL")
     return conn
 
 
@@ -121,6 +130,11 @@ def check_namespace(namespace: str) -> str:
             "or digit (workspace, agent:NAME, run:ID, or your own)"
         )
     return namespace
+
+
+def embedded_text(title: str, content: str) -> str:
+    """What an entry's vector is the embedding of."""
+    return f"{title}\n{content}"
 
 
 def word_query(text: str) -> str:
@@ -193,26 +207,59 @@ class Memory:
                                    ttl_days=ttl_days, source=source, digest=digest)])[0]
 
     def add_many(self, items: Iterable[dict[str, Any]]) -> list[Entry]:
-        """Store several entries in one transaction (ingest, benchmarks): all or none."""
+        """Store several entries in one transaction (ingest, benchmarks): all or none.
+
+        With vectors, each row is stored marked ``unembedded`` and the mark is cleared once its vector is written
+        to the other file: a process that dies in between leaves the mark, and :meth:`_backfill` finds it.
+        """
+        if self.vectors is not None:
+            self._backfill()
         now = time.time()
         rows = [self._row(item, now) for item in items]
         texts = self.redact_many([text for row in rows for text in (row[2], row[3])])  # one scan for the batch
         rows = [(row[0], row[1], texts[2 * i], texts[2 * i + 1], *row[4:]) for i, row in enumerate(rows)]
         # embedded before anything is written: an unreachable model stores nothing (see .vectors on the two files)
-        vectors = self.vectors.vectors([f"{row[2]}\n{row[3]}" for row in rows]) if self.vectors is not None else []
+        vectors, marked = [], None
+        if self.vectors is not None:
+            vectors, marked = self.vectors.vectors([embedded_text(row[2], row[3]) for row in rows]), 1
         with transaction(self.conn):
             first = self.conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM memory_entries").fetchone()[0]
             self.conn.executemany(
                 "INSERT INTO memory_entries (id, namespace, kind, title, content, metadata, source, digest,"
-                " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(first + index, *row) for index, row in enumerate(rows)])
+                " created_at, expires_at, unembedded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(first + index, *row, marked) for index, row in enumerate(rows)])
             self.conn.execute("INSERT INTO memory_fts (rowid, title, content) SELECT id, title, content"
                               " FROM memory_entries WHERE id >= ?", (first,))  # the write lock is ours: only these
         entries = [Entry(first + index, row[0], row[1], row[2], row[3], json.loads(row[4]) if row[4] != "{}" else {},
                          row[5], row[7], row[8]) for index, row in enumerate(rows)]
         if self.vectors is not None:
-            self.vectors.store([e.id for e in entries], vectors)
+            self._embedded([(e.id, e.created_at) for e in entries], vectors)
         return entries
+
+    def _backfill(self) -> None:
+        """Embed entries stored without their vector, oldest first and at most :data:`BACKFILL_BATCH` per call.
+
+        They are the entries of a process that died between committing them and writing their vectors (the two
+        files are not one transaction, see :mod:`.vectors`); the partial index on the mark makes finding none one
+        lookup, so every add and search can afford to ask.
+        """
+        assert self.vectors is not None
+        rows = self.conn.execute(
+            "SELECT id, created_at, title, content FROM memory_entries WHERE unembedded IS NOT NULL ORDER BY id"
+            " LIMIT ?", (BACKFILL_BATCH,)).fetchall()
+        if rows:
+            self._embedded([(row[0], row[1]) for row in rows],
+                           self.vectors.vectors([embedded_text(row[2], row[3]) for row in rows]))
+
+    def _embedded(self, keys: list[tuple[int, float]], vectors: list[list[float]]) -> None:
+        """Write the vectors of the entries ``keys`` (id, created_at), then clear their marks.
+
+        The creation time is part of the key so that an id forgotten and used again meanwhile keeps its own mark.
+        """
+        assert self.vectors is not None
+        self.vectors.store([key[0] for key in keys], vectors)
+        with transaction(self.conn):
+            self.conn.executemany("UPDATE memory_entries SET unembedded = NULL WHERE id = ? AND created_at = ?", keys)
 
     def _row(self, item: dict[str, Any], now: float) -> tuple:
         """An entry's row, checked; its metadata redacted, its title and content not yet (see :meth:`add_many`)."""
@@ -304,6 +351,7 @@ class Memory:
         where, params = self._filters(namespaces, kinds)
         found = self._ranked(query, match, where, params, limit)
         if self.vectors is not None:
+            self._backfill()
             found = self._fused(query, found, where, params, limit)
         return found
 

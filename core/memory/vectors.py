@@ -16,8 +16,9 @@ locks (sqlite.org/howtocorrupt.html, 2.2.1). So only ``sqlean`` ever opens the v
 
 The two files are not one transaction: vectors are computed before the entries are written (an unreachable
 model stores nothing), and written after they commit. An entry whose vector was lost to a crash in between is
-still found by its words; a vector whose entry is gone is never returned (searches join on the entries), and is
-replaced when its id is used again.
+still found by its words, and keeps the ``unembedded`` mark it was stored with: the next add or search that has
+the model embeds it (see :meth:`parac.core.memory.store.Memory._backfill`). A vector whose entry is gone is
+never returned (searches join on the entries), and is replaced when its id is used again.
 """
 
 from __future__ import annotations

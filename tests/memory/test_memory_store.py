@@ -149,16 +149,18 @@ def test_a_large_note_is_cut_into_sections_under_the_limit(workspace_dir: Path):
     memory.close()
 
 
-def test_a_database_indexed_by_trigger_moves_to_bulk_indexing(tmp_path: Path):
+def test_a_database_of_an_older_parac_is_brought_up_to_date(tmp_path: Path):
     """Databases made before add_many indexed in bulk have a per-row insert trigger: it goes, or every new entry
-    would be indexed twice."""
+    would be indexed twice. Those made before the vector backfill lack the ``unembedded`` mark: it is added."""
     from parac.core.memory.store import _SCHEMA
 
     conn = connect(tmp_path / "parac.db")
     conn.executescript(_SCHEMA + "CREATE TRIGGER memory_fts_insert AFTER INSERT ON memory_entries BEGIN INSERT INTO"
-                       " memory_fts (rowid, title, content) VALUES (new.id, new.title, new.content); END;")
+                       " memory_fts (rowid, title, content) VALUES (new.id, new.title, new.content); END;"
+                       "DROP INDEX memory_unembedded; ALTER TABLE memory_entries DROP COLUMN unembedded;")
     memory = Memory(conn, owned=True)
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'memory_fts_insert'").fetchall() == []
+    assert "unembedded" in {row[1] for row in conn.execute("PRAGMA table_info(memory_entries)")}
     entry = memory.add("Quokkaberry is the codename of the launch")
     assert [e.id for e in memory.search("quokkaberry")] == [entry.id]
     conn.execute("CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, memory_fts, 'row')")

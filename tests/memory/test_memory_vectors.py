@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from parac.core.memory import Memory, open_memory
+from parac.core.memory import Memory, open_memory, store
 from parac.core.memory.store import word_query
 from parac.core.memory.vectors import VectorsUnavailable
 from parac.core.store import db_path
 from parac.core.workspace import Workspace
 from support.openai_server import OpenAIServer, Reply
+from support.paths import PARAC
 from support.runtime import set_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -101,3 +104,62 @@ def test_an_embedding_provider_without_its_key_says_which_variable(workspace_dir
     with pytest.raises(VectorsUnavailable, match="environment variable PARAC_TEST_EMBED_KEY, which is not set"):
         open_memory(Workspace.open(workspace_dir))
     assert llm_server.requests == []
+
+
+def unembedded(workspace_dir: Path) -> list[int]:
+    """The ids of entries marked as waiting for their vector, read as another process would."""
+    if not db_path(workspace_dir).exists():
+        return []
+    conn = sqlite3.connect(f"file:{db_path(workspace_dir)}?mode=ro", uri=True)
+    try:
+        return [row[0] for row in conn.execute("SELECT id FROM memory_entries WHERE unembedded IS NOT NULL")]
+    except sqlite3.OperationalError:  # the table does not exist yet
+        return []
+    finally:
+        conn.close()
+
+
+def test_entries_whose_vectors_a_kill_lost_are_embedded_by_later_searches(workspace_dir: Path,
+                                                                          llm_server: OpenAIServer, monkeypatch):
+    """A real `parac` process is killed -9 after it committed three entries and before it wrote their vectors: the
+    test holds the vector file's write lock, so the process waits exactly there. The entries then have no vector;
+    each later search embeds a bounded batch of them, until a vector search finds them all."""
+    set_settings(workspace_dir, memory={"embedding_model": f"local/{EMBEDDER}"})
+    sections = ["Snapshots of the warehouse database are taken hourly", "The kettle is in the second cupboard",
+                "Deploys to production need two approvals"]
+    (workspace_dir / ".parac" / "memory" / "knowledge" / "notes.md").write_text(
+        "".join(f"# Note {i}\n{text}\n\n" for i, text in enumerate(sections)))
+    vector_file = db_path(workspace_dir).with_suffix(".vectors.db")
+    vector_file.parent.mkdir(parents=True, exist_ok=True)
+    lock = sqlite3.connect(vector_file, isolation_level=None)
+    lock.execute("PRAGMA journal_mode = WAL")  # as parac opens it, so its readers are not blocked by the lock
+    lock.execute("BEGIN IMMEDIATE")
+    proc = subprocess.Popen([PARAC, "memory", "list", "--json"], cwd=workspace_dir, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)  # opening memory ingests the note
+    try:
+        deadline = time.monotonic() + 60
+        while len(unembedded(workspace_dir)) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert proc.poll() is None, proc.communicate()
+        assert len(unembedded(workspace_dir)) == 3
+        proc.kill()
+    finally:
+        proc.wait()
+        lock.execute("ROLLBACK")
+        lock.close()
+    pending = sorted(unembedded(workspace_dir))
+    embedded_before = len([r for r in llm_server.requests if r.path.endswith("/embeddings")])
+
+    monkeypatch.setattr(store, "BACKFILL_BATCH", 2)
+    with open_memory(Workspace.open(workspace_dir)) as memory:
+        assert memory.vectors is not None and memory.vectors.nearest("warehouse snapshots", 3) == []
+        assert [e.id for e in memory.search("warehouse snapshots", limit=1)] == pending[:1]  # by its words
+        assert unembedded(workspace_dir) == pending[2:]  # the oldest two now have vectors, the third waits
+        assert sorted(memory.vectors.nearest("warehouse snapshots", 3)) == pending[:2]
+        memory.search("kettle", limit=1)
+        assert unembedded(workspace_dir) == []
+        assert sorted(memory.vectors.nearest("warehouse snapshots", 3)) == pending
+        assert [e.id for e in memory.search("snapshotz warehous", limit=1)] == pending[:1]  # no word in common
+    calls = [r for r in llm_server.requests if r.path.endswith("/embeddings")][embedded_before:]
+    backfilled = [call.body["input"] for call in calls if any("notes.md" in text for text in call.body["input"])]
+    assert [len(batch) for batch in backfilled] == [2, 1]  # the killed process's own embedding came before
