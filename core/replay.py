@@ -345,13 +345,8 @@ def _copied(run_id: str, rows: Mapping[str, Any], ids: list[str]) -> list[Any]:
     kind that lists its steps in the order they happened lists them in the recorded order."""
     from .workflows import checkpoints as cp
 
-    ops = []
-    for sid in ids:
-        row = rows[sid]
-        ops.append(cp.finish_op(run_id, sid, row.status, output=row.output, error=row.error))
-        ops.append(("UPDATE workflow_steps SET started_at = ?, finished_at = ? WHERE run_id = ? AND step_id = ?",
-                    (row.started_at, row.finished_at, run_id, sid)))
-    return ops
+    return [cp.finish_op(run_id, sid, rows[sid].status, output=rows[sid].output, error=rows[sid].error,
+                         started_at=rows[sid].started_at, finished_at=rows[sid].finished_at) for sid in ids]
 
 
 def _check_recorded(conn: Any, run: Any) -> None:

@@ -398,15 +398,22 @@ def start_op(run_id: str, step_id: str, attempt: int, key: str) -> Op:
 
 
 def finish_op(
-    run_id: str, step_id: str, status: str, *, output: Any = None, error: str | None = None, cost: float = 0.0
+    run_id: str, step_id: str, status: str, *, output: Any = None, error: str | None = None, cost: float = 0.0,
+    started_at: float | None = None, finished_at: float | None = None,
 ) -> Op:
-    """Record a step's end (completed, failed, skipped, cancelled); a step never started gets a row too."""
+    """Record a step's end (completed, failed, skipped, cancelled); a step never started gets a row too.
+
+    ``started_at`` and ``finished_at`` are for a new row that copies a step of another run (a fork or a replay
+    reusing it keeps its times, so steps listed in the order they happened stay in the recorded order); a step's
+    own end is stamped now and keeps the start its :func:`start_op` wrote.
+    """
     return (
-        "INSERT INTO workflow_steps (run_id, step_id, status, output, error, cost, finished_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO workflow_steps (run_id, step_id, status, output, error, cost, started_at, finished_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, output = excluded.output,"
         " error = excluded.error, cost = workflow_steps.cost + excluded.cost, finished_at = excluded.finished_at",
-        (run_id, step_id, status, None if output is None else _dump(output), error, cost, time.time()),
+        (run_id, step_id, status, None if output is None else _dump(output), error, cost, started_at,
+         time.time() if finished_at is None else finished_at),
     )
 
 
