@@ -63,8 +63,10 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
         *(Route(op.path, operations.endpoint(op), methods=[op.method]) for op in OPERATIONS
           if (op.method, op.path) not in streams.OWN),
     ]
-    routes = [*health.routes(workspaces, ready), *docs_routes(API, workspaces, metrics=metrics is not None),
-              Mount(API, routes=api), *dashboard_routes(operations, stream_routes), *a2a.routes(workspaces, gate)]
+    # the API first: routes are tried in order, and most requests are the API's
+    routes = [Mount(API, routes=api), *health.routes(workspaces, ready),
+              *docs_routes(API, workspaces, metrics=metrics is not None), *dashboard_routes(operations, stream_routes),
+              *a2a.routes(workspaces, gate)]
     if metrics is not None:
         routes += scrape.routes(metrics, workspaces)
     use_session(gate, options.path)

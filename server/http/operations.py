@@ -209,10 +209,11 @@ class Operations:
         for name, value in request.path_params.items():
             raw[op.rename.get(name, name)] = value
             where[op.rename.get(name, name)] = "path"
+        query = request.query_params if request.scope["query_string"] else {}  # most requests have none to parse
         for name in op.query:
-            if name in request.query_params:
-                raw[name], where[name] = request.query_params[name], "query"
-        unknown = sorted(set(request.query_params) - set(op.query))
+            if name in query:
+                raw[name], where[name] = query[name], "query"
+        unknown = sorted(set(query) - set(op.query))
         if unknown:
             raise Problem(422, f'unknown query parameter "{unknown[0]}"; {op.what} takes: {", ".join(op.query) or "none"}',
                           errors=[{"loc": ["query", unknown[0]], "msg": "unknown query parameter", "type": "extra_forbidden"}])
