@@ -96,7 +96,8 @@ class Authenticate:
             caller, body = None, None
             if not self._required:
                 caller = self._local
-            elif not self.gate.is_public(scope["path"]):
+            elif not self.gate.is_public(scope["path"]) and (
+                    not self.gate.is_optional(scope["path"]) or _presents_credential(headers)):
                 caller, body, claims = await self._authenticate(scope, headers, receive)
                 caller = self._tenant(caller, claims)
                 self._limit(caller)
@@ -331,6 +332,10 @@ async def _read_body(receive: Any, cap: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _presents_credential(headers: dict[bytes, bytes]) -> bool:
+    return b"authorization" in headers or SIGNATURE_HEADER in headers
 
 
 def _text(headers: dict[bytes, bytes], name: bytes) -> str | None:

@@ -45,7 +45,7 @@ def serve(
     mcp_app, sdk, first = mcp_endpoint(roots[0], options, resume_runs=resume_runs, guarded=True, metrics=metrics)
     try:
         gate = load_gate(roots[0], options, first.tokens, tenants_file=tenants, cors_origins=cors_origins,
-                         public_paths=HEALTH_PATHS)
+                         optional_paths=HEALTH_PATHS)
     except ParacError as error:
         sock.close()
         raise ServeError("\n".join([str(error), *(f"  {d.format()}" for d in error.diagnostics)])) from None
