@@ -85,6 +85,20 @@ def test_openapi_is_made_from_the_tools_schemas_and_docs_need_no_network(project
     assert "name" not in run["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert docs.status_code == 200 and "/openapi.json" in docs.text
     assert "src=" not in docs.text and "https://" not in docs.text  # nothing fetched from elsewhere
+    runs = document["paths"]["/api/v1/runs"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(runs["properties"]) == {"runs", "next_cursor"}
+    models = document["paths"]["/api/v1/chat/models"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert set(models["schema"]["properties"]["models"]["items"]["properties"]) >= {"model", "provider", "reachable"}
+    vague = [
+        f"{method.upper()} {path} {status} {kind}"
+        for path, methods in document["paths"].items() for method, operation in methods.items()
+        for status, response in operation["responses"].items() if status.startswith("2")
+        for kind, content in (response.get("content") or {"(none)": {}}).items()
+        if content.get("schema") in (None, {}, {"type": "object"})  # no schema, or one that says nothing
+    ]
+    assert vague == []
+    assert all(any(status.startswith("2") for status in operation["responses"])
+               for methods in document["paths"].values() for operation in methods.values())
 
 
 def test_several_workspaces_are_served_and_the_first_is_the_default(project: Path, serve, parac, tmp_path):
