@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("parac.auth")
 
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
+DEFAULT_BODY_TIMEOUT_S = 30.0
 
 
 class AuthConfigError(ParacError):
@@ -63,6 +64,8 @@ class Gate:
     origins: frozenset[str]
     cors_origins: frozenset[str] = frozenset()
     max_body: int = DEFAULT_MAX_BODY
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    """How long a request's body may take to arrive whole (uvicorn waits for a stalled upload for ever)."""
     jwt: JwtVerifier | None = None
     hmac: HmacVerifier | None = None
     tenants: Tenants | None = None
@@ -141,6 +144,7 @@ def load_gate(
         home=home,
         optional_paths=optional_paths,
     )
+    gate.body_timeout_s = settings.body_timeout_s
     if settings.rate_limit is not None:
         gate.limiter = RateLimiter(settings.rate_limit.per_second, settings.rate_limit.burst)
     if settings.jwt is not None:

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Mount, Route
 
 from . import a2a, health, scrape, streams
 from .dashboard.pages import routes as dashboard_routes
 from .openapi import docs_routes
 from .operations import OPERATIONS, Operations
-from .problems import Problem, on_http_exception, on_problem, on_unexpected
+from .problems import Problem, on_disconnect, on_http_exception, on_problem, on_unexpected
 
 if TYPE_CHECKING:
     from parac.server.auth.gate import Gate
@@ -91,7 +92,8 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
     rest = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={Problem: on_problem, HTTPException: on_http_exception, Exception: on_unexpected},
+        exception_handlers={Problem: on_problem, HTTPException: on_http_exception, ClientDisconnect: on_disconnect,
+                            Exception: on_unexpected},
     )
     mcp_app = mcp[0] if mcp is not None else None
     mcp_path = options.path
