@@ -11,7 +11,7 @@ there. Each endpoint's SDK session manager runs in this app's lifespan.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -94,13 +94,21 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: Seq
             group = await stack.enter_async_context(anyio.create_task_group())
             operations.background = group
 
+            released: list[Callable[[], None]] = []
+
             async def open_then_ready() -> None:
                 await workspaces.open_all()
+                released.append(await workspaces.keep_ledgers())
                 ready.set()
 
             group.start_soon(open_then_ready)
-            yield
-            group.cancel_scope.cancel()
+            try:
+                yield
+            finally:
+                group.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):  # rows written and headroom given back, though shutting down
+                    for release in released:
+                        await anyio.to_thread.run_sync(release)
 
     rest = Starlette(
         routes=routes,
