@@ -2,9 +2,12 @@
 configured as `parac serve` configures it and answering the same bytes, measured in this run on this machine.
 
 - `GET /api/v1/agents/coder` against the floor's `GET /agent` returning the same JSON: p50 and p99 of sequential
-  requests on one keep-alive connection, the two servers taking turns in batches (target: p50 <= 1.3x the floor's);
+  requests on one keep-alive connection, the servers taking turns in batches (target: p50 <= 1.3x the floor's);
   requests per second with 16 connections in flight from a separate client process (target: >= 1,000/s, and
   printed beside the floor's, which is what uvicorn and Starlette themselves manage on this machine);
+- the same beside a second floor, `GET /agent/audited`: the bare route plus the audit entry parac's governance
+  writes for every call (MCP's `get_agent` writes it too; the faces stay equal), submitted to an `AuditLog` as
+  parac submits it. What parac spends beyond that floor is its own (auth, routing, checks, hooks);
 - time to the first SSE event of an `echo` agent run (`POST /api/v1/agents/coder/runs`, `stream: true`) against a
   bare sse-starlette stream's first event, a new connection each, taking turns;
 - start to the first 200: spawn to the first `GET /health/live` answered 200 (and, for parac, to `/health/ready`:
@@ -188,13 +191,17 @@ def main() -> None:
         conn.close()
         assert status == 200, same
         (Path(tmp) / "agent.json").write_bytes(same)
-        floor = Spawned([PYTHON, str(HERE / "floors/bare_starlette_server.py"), str(Path(tmp) / "agent.json")])
+        floor_workspace = Path(tmp) / "floor"
+        (floor_workspace / ".parac").mkdir(parents=True)
+        floor = Spawned([PYTHON, str(HERE / "floors/bare_starlette_server.py"), str(Path(tmp) / "agent.json"),
+                         str(floor_workspace)])
         floor.first_ok("/health/live")
-        bare = request(floor.port, "GET", "/agent")
+        bare, audited = request(floor.port, "GET", "/agent"), request(floor.port, "GET", "/agent/audited")
 
-        ours, theirs = latencies([(parac.port, agent), (floor.port, bare)])
-        rps = [(throughput(parac.port, agent), throughput(floor.port, bare)) for _ in range(2)]
-        rps_ours, rps_floor = max(r[0] for r in rps), max(r[1] for r in rps)
+        ours, theirs, governed = latencies([(parac.port, agent), (floor.port, bare), (floor.port, audited)])
+        rps = [(throughput(parac.port, agent), throughput(floor.port, bare), throughput(floor.port, audited))
+               for _ in range(2)]
+        rps_ours, rps_floor, rps_audited = (max(r[i] for r in rps) for i in range(3))
 
         run = request(parac.port, "POST", "/api/v1/agents/coder/runs",
                       json.dumps({"task": "hello", "model": "echo", "stream": True}).encode())
@@ -216,11 +223,13 @@ def main() -> None:
 
     p50, p99, f50, f99 = (percentile(ours, 0.5), percentile(ours, 0.99), percentile(theirs, 0.5),
                           percentile(theirs, 0.99))
+    a50, a99 = percentile(governed, 0.5), percentile(governed, 0.99)
     sse_ours, sse_floor = statistics.median(e[0] for e in events), statistics.median(e[1] for e in events)
     live, ready, floor_start = (statistics.median(s[i] for s in starts) for i in range(3))
     results = {
         "agent_p50_ms": p50 * 1e3, "agent_p99_ms": p99 * 1e3, "floor_p50_ms": f50 * 1e3, "floor_p99_ms": f99 * 1e3,
-        "agent_rps": rps_ours, "floor_rps": rps_floor, "first_event_ms": sse_ours * 1e3,
+        "audited_floor_p50_ms": a50 * 1e3, "audited_floor_p99_ms": a99 * 1e3,
+        "agent_rps": rps_ours, "floor_rps": rps_floor, "audited_floor_rps": rps_audited, "first_event_ms": sse_ours * 1e3,
         "floor_first_event_ms": sse_floor * 1e3, "start_live_ms": live * 1e3, "start_ready_ms": ready * 1e3,
         "floor_start_ms": floor_start * 1e3, "load": load_average(),
     }
@@ -228,9 +237,12 @@ def main() -> None:
     print(f"  GET /api/v1/agents/coder   p50 {p50 * 1e3:7.3f} ms  p99 {p99 * 1e3:7.3f} ms   floor p50 "
           f"{f50 * 1e3:7.3f} ms  p99 {f99 * 1e3:7.3f} ms   ratio p50 {p50 / f50:4.2f} (target <= {P50_TARGET}) "
           f"{'ok' if p50 / f50 <= P50_TARGET else 'MISSED'}")
+    print(f"  audited floor (bare + the same audit entry)        floor p50 {a50 * 1e3:7.3f} ms  p99 {a99 * 1e3:7.3f} ms"
+          f"   ratio p50 {p50 / a50:4.2f}; the audit entry alone puts the floor at {a50 / f50:4.2f}x the bare one")
     print(f"  requests/s, {CONNECTIONS} in flight  {rps_ours:8.0f}   floor {rps_floor:8.0f}   ratio "
           f"{rps_ours / rps_floor:4.2f}   (target >= {RPS_TARGET:.0f}/s) {'ok' if rps_ours >= RPS_TARGET else 'MISSED'}"
           + ("" if rps_floor >= RPS_TARGET else f" (the floor itself manages {rps_floor:.0f}/s here)"))
+    print(f"  requests/s, audited floor    {rps_audited:8.0f}   ratio {rps_ours / rps_audited:4.2f}")
     print(f"  first SSE event, echo run  {sse_ours * 1e3:7.3f} ms   bare sse-starlette {sse_floor * 1e3:7.3f} ms   "
           f"ratio {sse_ours / sse_floor:4.2f}")
     print(f"  start to first 200         {live * 1e3:7.1f} ms (ready: {ready * 1e3:7.1f} ms)   floor "

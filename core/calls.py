@@ -8,7 +8,7 @@ implements :class:`CallHooks` with pluggy; code that runs the core without a hos
 from __future__ import annotations
 
 import functools
-import os
+import random
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,8 +21,12 @@ if TYPE_CHECKING:
 
 def new_id() -> str:
     """32 hex digits: the time in microseconds, then 72 random bits. Ids that grow with time keep the ledger's
-    unique index on ``call_id`` appending (a random id costs SQLite a B-tree page search and split per row)."""
-    return f"{time.time_ns() // 1000:014x}{os.urandom(9).hex()}"
+    unique index on ``call_id`` appending (a random id costs SQLite a B-tree page search and split per row).
+
+    The bits are `random`'s (seeded from the OS, reseeded in a forked child), not `os.urandom`'s: an id names a call,
+    it guards nothing, and a system call per id lets a busy thread (the audit writer) take the GIL from the request
+    that is being answered."""
+    return f"{time.time_ns() // 1000:014x}{random.getrandbits(72):018x}"
 
 
 @dataclass

@@ -496,6 +496,7 @@ class ServeSettings(Spec):
     allowed_hosts: list[str] = Field(default_factory=_empty_list, description="Host header values allowed besides the bound address (a proxy's name).")
     cors_origins: list[str] = Field(default_factory=_empty_list, description="Origins whose pages may read the API's answers (CORS).")
     max_body_bytes: Annotated[int, Field(ge=1024)] | None = Field(None, description="Largest request body accepted (default 4 MiB).")
+    body_timeout_s: Annotated[float, Field(gt=0, le=3600)] = Field(30.0, description="Seconds a request's body may take to arrive whole; a slower or stalled upload is answered 408.")
     rate_limit: RateLimit | None = Field(None, description="Per-credential rate limit (default 50/s, burst 100).")
     a2a: A2ASettings = Field(default_factory=A2ASettings, description="Agents published over A2A (agent cards, ``message/send``, ``message/stream``, ``tasks/get``, ``tasks/cancel``).")
 

@@ -11,22 +11,9 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
-from parac.server.api import Memory, MemoryError, ToolContext, ToolError, hookimpl, open_memory
+from parac.server.api import Memory, MemoryEntry, MemoryError, ToolContext, ToolError, hookimpl, open_memory
 
 from ._tooling import TypedTool
-
-
-class MemoryEntry(TypedDict):
-    id: int
-    namespace: str
-    kind: str
-    title: str
-    content: str
-    metadata: dict[str, Any]
-    source: str | None
-    created_at: float
-    expires_at: float | None
-    uri: str
 
 
 class Found(TypedDict):

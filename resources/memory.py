@@ -12,8 +12,21 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from typing_extensions import TypedDict
+
+from parac.core.memory import MemoryEntry
 from parac.server.mcp.call import Call
 from parac.server.mcp.faces import FaceError, Faces
+
+
+class Namespace(TypedDict):
+    namespace: str
+    entries: int
+    newest: float
+
+
+Namespaces = list[Namespace]
+Entries = list[MemoryEntry]
 
 NEWEST = 50
 """How many entries a namespace's resource shows, newest first."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from typing_extensions import TypedDict
+
 from parac.core.pages import MAX_LIMIT
 from parac.core.workspace import Workspace
 from parac.server.mcp.call import Call
@@ -17,6 +19,23 @@ from parac.server.mcp.faces import FaceError, Faces
 
 RECENT = 50
 """How many runs ``parac://runs`` lists, newest first."""
+
+
+class RunRow(TypedDict):
+    """A run as the listings show it (``parac://runs``, ``GET /api/v1/runs``)."""
+
+    run_id: str
+    workflow: str
+    status: str
+    created_at: float
+    finished_at: float | None
+    error: str | None
+    uri: str
+
+
+class RunsPage(TypedDict):
+    runs: list[RunRow]
+    next_cursor: str | None
 
 
 def _read(workspace: Workspace, run_id: str | None, page: tuple[int, str | None, bytes] | None = None) -> str:
@@ -39,7 +58,7 @@ def _read(workspace: Workspace, run_id: str | None, page: tuple[int, str | None,
         if run_id is None:
             limit, cursor, secret = page or (RECENT, None, b"")
             runs, next_cursor = cp.runs_page(conn, limit=limit, cursor=cursor, secret=secret)
-            rows = [
+            rows: list[RunRow] = [
                 {"run_id": run.run_id, "workflow": run.workflow, "status": run.status, "created_at": run.created_at,
                  "finished_at": run.finished_at, "error": run.error, "uri": f"parac://runs/{run.run_id}"}
                 for run in runs

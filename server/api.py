@@ -59,7 +59,7 @@ import pluggy
 from parac.core.calls import CallDenied, LLMCall, ToolCall
 from parac.core.catalog import Skill
 from parac.core.confine import ConfinementError, FileJail, check_url, http_request, run_command
-from parac.core.memory import Memory, MemoryError, open_memory
+from parac.core.memory import Memory, MemoryEntry, MemoryError, open_memory
 from parac.core.policy import Policies
 from parac.core.providers import (
     ClientProvider,
@@ -91,6 +91,7 @@ __all__ = [
     "FileJail",
     "LLMCall",
     "Memory",
+    "MemoryEntry",
     "MemoryError",
     "Policies",
     "Provider",

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from typing_extensions import TypedDict
+
 if TYPE_CHECKING:
     from parac.core.specs import ProviderSettings
     from parac.server.host import Host
@@ -119,7 +121,14 @@ def _models(host: Host) -> Iterator[Finding]:
         yield Finding("models", "ok", f"{', '.join(models) or 'none'}: nothing missing")
 
 
-def model_status(host: Host) -> list[dict[str, Any]]:
+class ModelStatus(TypedDict):
+    model: str
+    provider: str | None
+    reachable: bool
+    detail: str | None
+
+
+def model_status(host: Host) -> list[ModelStatus]:
     """Each model the workspace uses (its agents', workflow steps', default) and the offline ones: the provider
     serving it, and whether it is reachable as far as can be known without a paid call (an offline model always;
     a named provider's `api_base` when it answers HTTP and its key is set; another hosted model when the
@@ -131,7 +140,7 @@ def model_status(host: Host) -> list[dict[str, Any]]:
     settings = workspace.settings
     used = {settings.default_model} | {workspace.agent_summary(name)["model"] for name in workspace.agent_names()}
     used |= {step.model for entry in workspace.workflows.values() if entry.spec for step in entry.spec.steps}
-    rows = []
+    rows: list[ModelStatus] = []
     for model in sorted({m for m in used if m} | set(OFFLINE_MODELS)):
         prefix = model.split("/", 1)[0]
         named = settings.providers.get(prefix) if "/" in model else None
@@ -149,7 +158,7 @@ def model_status(host: Host) -> list[dict[str, Any]]:
             missing = provider_missing_keys(provider, model)
             reachable, name = not missing, provider.name
             detail = f"needs {', '.join(missing)}" if missing else None
-        rows.append({"model": model, "provider": name, "reachable": reachable, "detail": detail})
+        rows.append(ModelStatus(model=model, provider=name, reachable=reachable, detail=detail))
     return rows
 
 

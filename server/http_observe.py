@@ -7,13 +7,15 @@ and out, the request id on log lines, and the latency histogram by route templat
 An incoming ``traceparent`` makes the request's span a child of the caller's; the response carries the request's
 own ``traceparent`` (and ``x-request-id``: the caller's, else a fresh one), so a client can find its trace and log
 lines. Tracing off, only the request id and the timing are added. Each request ends with one access line at info
-(``parac.http.access``: method, route template, status, milliseconds), which JSON logs tie to its request id.
+(``parac.http.access``: method, route template, status, milliseconds), which JSON logs tie to its request id; it is
+made only when the process logs info (``--log-level info``, JSON logs): the ``parac`` logger takes every level for
+MCP clients, and a record per request that no handler writes costs as much as the route itself.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import random
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -38,37 +40,56 @@ class _Observed:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if not telemetry.enabled() and not telemetry.log_fields_wanted():
+            await self._timed(scope, receive, send, None)
+            return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
-        request_id = headers.get("x-request-id", "")[:64] or os.urandom(8).hex()
-        method = scope["method"]
+        method, path = scope["method"], scope.get("path", "")
+        with telemetry.extracted(headers), telemetry.fields(request_id=_request_id(scope)), \
+                telemetry.span(f"{method} {path}", {"http.request.method": method, "url.path": path}, server=True) as span:
+            await self._timed(scope, receive, send, span)
+
+    async def _timed(self, scope: dict[str, Any], receive: Any, send: Any, span: Any) -> None:
+        """The request, its response headers added (its id, its `traceparent`), then its span named, its time
+        observed and its access line logged. Without tracing or JSON logs, the only header read is the id."""
         began = time.perf_counter()
-        status = [500]
+        method = scope["method"]
+        request_id = _request_id(scope)
+        status = 500
 
-        with telemetry.extracted(headers), telemetry.fields(request_id=request_id), telemetry.span(
-            f"{method} {scope.get('path', '')}", {"http.request.method": method, "url.path": scope.get("path", "")},
-            server=True,
-        ) as span:
-
-            async def sending(message: dict[str, Any]) -> None:
-                if message["type"] == "http.response.start":
-                    status[0] = message["status"]
-                    added = [(b"x-request-id", request_id.encode("latin-1"))]
-                    added += [(k.encode(), v.encode()) for k, v in telemetry.inject({}).items()]
-                    message = {**message, "headers": [*message.get("headers", ()), *added]}
-                await send(message)
-
-            root = scope.get("root_path", "")
-            try:
-                await self.app(scope, receive, sending)
-            finally:
-                route = _template(scope, root)
-                seconds = time.perf_counter() - began
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                added = [(b"x-request-id", request_id.encode("latin-1"))]
                 if span is not None:
-                    span.update_name(f"{method} {route}")
-                    span.set_attributes({"http.route": route, "http.response.status_code": status[0]})
-                if self.metrics is not None:
-                    self.metrics.http_request(route, method, status[0], seconds)
-                log.info("%s %s %d %.1f ms", method, route, status[0], seconds * 1000)
+                    added += [(k.encode(), v.encode()) for k, v in telemetry.inject({}).items()]
+                message = {**message, "headers": [*message.get("headers", ()), *added]}
+            await send(message)
+
+        root = scope.get("root_path", "")
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = _template(scope, root)
+            seconds = time.perf_counter() - began
+            if span is not None:
+                span.update_name(f"{method} {route}")
+                span.set_attributes({"http.route": route, "http.response.status_code": status})
+            if self.metrics is not None:
+                self.metrics.http_request(route, method, status, seconds)
+            if logging.root.isEnabledFor(logging.INFO):
+                log.info("%s %s %d %.1f ms", method, route, status, seconds * 1000)
+
+
+def _request_id(scope: dict[str, Any]) -> str:
+    """The caller's `x-request-id` (at most 64 characters), else a fresh one; kept in the scope, so it is made once."""
+    state = scope.setdefault("state", {})
+    found = state.get("request_id")
+    if found is None:
+        given = next((value for name, value in scope.get("headers") or () if name.lower() == b"x-request-id"), b"")
+        found = state["request_id"] = given.decode("latin-1")[:64] or f"{random.getrandbits(64):016x}"
+    return found
 
 
 def _template(scope: dict[str, Any], root: str) -> str:

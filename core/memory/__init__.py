@@ -17,12 +17,12 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING
 
-from .store import Entry, Memory, MemoryError, ensure_schema
+from .store import Entry, Memory, MemoryEntry, MemoryError, ensure_schema
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-__all__ = ["Entry", "Memory", "MemoryError", "ensure_schema", "open_memory"]
+__all__ = ["Entry", "Memory", "MemoryEntry", "MemoryError", "ensure_schema", "open_memory"]
 
 
 def open_memory(workspace: Workspace, conn: sqlite3.Connection | None = None, *, sync: bool = True) -> Memory:

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from typing_extensions import NotRequired, TypedDict
+
 from ..errors import ParacError
 from ..redact import Redactor
 from ..store import transaction
@@ -79,6 +81,22 @@ class MemoryError(ParacError):  # noqa: A001 - parac's, not the builtin's; alway
     """A memory request that cannot be honoured: bad query, oversized entry, unknown namespace or id."""
 
 
+class MemoryEntry(TypedDict):
+    """An entry as JSON (`Entry.to_json`): what the memory tools answer and the memory resources hold."""
+
+    id: int
+    namespace: str
+    kind: str
+    title: str
+    content: str
+    metadata: dict[str, Any]
+    source: str | None
+    created_at: float
+    expires_at: float | None
+    uri: str
+    score: NotRequired[float]
+
+
 @dataclass
 class Entry:
     """One memory entry; ``score`` is set by searches (higher is better)."""
@@ -99,8 +117,8 @@ class Entry:
         return cls(row["id"], row["namespace"], row["kind"], row["title"], row["content"],
                    json.loads(row["metadata"] or "{}"), row["source"], row["created_at"], row["expires_at"], score)
 
-    def to_json(self) -> dict[str, Any]:
-        data = {"id": self.id, "namespace": self.namespace, "kind": self.kind, "title": self.title,
+    def to_json(self) -> MemoryEntry:
+        data: MemoryEntry = {"id": self.id, "namespace": self.namespace, "kind": self.kind, "title": self.title,
                 "content": self.content, "metadata": self.metadata, "source": self.source,
                 "created_at": self.created_at, "expires_at": self.expires_at, "uri": f"parac://memory/entries/{self.id}"}
         if self.score is not None:

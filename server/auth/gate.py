@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("parac.auth")
 
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
+DEFAULT_BODY_TIMEOUT_S = 30.0
 
 
 class AuthConfigError(ParacError):
@@ -54,7 +55,8 @@ class SessionCookie:
 @dataclass
 class Gate:
     """What a request must pass. `home` is the workspace whose audit trail records denials no tenant owns;
-    `public_paths` are served to anyone (the MCP face's RFC 9728 metadata); `challenge` is appended to every
+    `public_paths` are served to anyone (the MCP face's RFC 9728 metadata), `optional_paths` to anyone too, but
+    as the caller a presented credential names (the health probes); `challenge` is appended to every
     401's `WWW-Authenticate` (the metadata's URL)."""
 
     tokens: TokenAuthority
@@ -62,6 +64,8 @@ class Gate:
     origins: frozenset[str]
     cors_origins: frozenset[str] = frozenset()
     max_body: int = DEFAULT_MAX_BODY
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    """How long a request's body may take to arrive whole (uvicorn waits for a stalled upload for ever)."""
     jwt: JwtVerifier | None = None
     hmac: HmacVerifier | None = None
     tenants: Tenants | None = None
@@ -70,6 +74,12 @@ class Gate:
     public_paths: tuple[str, ...] = ()
     challenge: str = ""
     session: SessionCookie | None = None
+    optional_paths: tuple[str, ...] = ()
+
+    def is_optional(self, path: str) -> bool:
+        """Served to anyone, and to a caller who presents a credential as that caller (which must then be valid):
+        the health report shows its details only to a known caller. Public paths ignore credentials."""
+        return path in self.optional_paths
 
     def is_public(self, path: str) -> bool:
         """Served without a credential: a listed path, or one under a listed prefix ending in "/"."""
@@ -114,11 +124,12 @@ def load_gate(
     *,
     tenants_file: Path | None = None,
     cors_origins: tuple[str, ...] = (),
-    public_paths: tuple[str, ...] = (),
+    optional_paths: tuple[str, ...] = (),
     service: str = "parac serve",
 ) -> Gate:
-    """The gate for a server bound as `options` says, serving `home` (the default workspace's root). `public_paths`
-    are served without a credential (health probes, which orchestrators call bare); Host and Origin still apply."""
+    """The gate for a server bound as `options` says, serving `home` (the default workspace's root).
+    `optional_paths` are served without a credential (health probes, which orchestrators call bare) and to the
+    caller a presented credential names; Host and Origin still apply."""
     from parac.server.mcp.http import allowed_hosts, allowed_origins
 
     settings, parac_dir = serve_settings(home)
@@ -131,8 +142,9 @@ def load_gate(
         frozenset([*settings.cors_origins, *cors_origins]),
         options.max_body_bytes or settings.max_body_bytes or DEFAULT_MAX_BODY,
         home=home,
-        public_paths=public_paths,
+        optional_paths=optional_paths,
     )
+    gate.body_timeout_s = settings.body_timeout_s
     if settings.rate_limit is not None:
         gate.limiter = RateLimiter(settings.rate_limit.per_second, settings.rate_limit.burst)
     if settings.jwt is not None:

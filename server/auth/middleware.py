@@ -3,7 +3,8 @@ is let in or refused.
 
 In order: the Host must be one the server answers to (else 421: DNS rebinding), a browser's Origin must be allowed
 (else 403), a CORS preflight from an origin of the CORS allow-list is answered here, a body must fit the cap (413,
-also for bodies without a length, counted as they arrive), the request must carry a credential once any is
+also for bodies without a length, counted as they arrive) and arrive whole within `Gate.body_timeout_s` (408: a
+stalled upload must not hold a connection and a worker for ever), the request must carry a credential once any is
 configured (a bearer token of `parac token`, a JWT, an HMAC signature; else 401 with `WWW-Authenticate`), a tenant
 must claim that credential when a tenants file is in use (403), and the credential must be within its rate limit
 (429 with `Retry-After`). Refusals of requests without a caller count against the client address's own bucket, so
@@ -25,6 +26,7 @@ from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
 
+import anyio
 import anyio.to_thread
 
 from parac.core.errors import ParacBaseError
@@ -96,7 +98,8 @@ class Authenticate:
             caller, body = None, None
             if not self._required:
                 caller = self._local
-            elif not self.gate.is_public(scope["path"]):
+            elif not self.gate.is_public(scope["path"]) and (
+                    not self.gate.is_optional(scope["path"]) or _presents_credential(headers)):
                 caller, body, claims = await self._authenticate(scope, headers, receive)
                 caller = self._tenant(caller, claims)
                 self._limit(caller)
@@ -105,10 +108,11 @@ class Authenticate:
             return
         if caller is not None:
             state["caller"] = caller
-        if body is None and cors is None and b"transfer-encoding" not in headers:
-            await self.app(scope, receive, send)  # no body beyond its checked length (the server holds it to that)
+        if body is None and cors is None and _bodiless(headers):
+            await self.app(scope, receive, send)  # nothing to count, time or add
             return
-        exchange = _Exchange(receive, send, self.gate.max_body, body, cors)
+        deadline = anyio.current_time() + self.gate.body_timeout_s
+        exchange = _Exchange(receive, send, self.gate.max_body, body, cors, deadline)
         await self.app(scope, exchange.receive, exchange.send)
 
     # -- the checks ------------------------------------------------------------------------------------------------
@@ -141,7 +145,7 @@ class Authenticate:
         gate = self.gate
         signature = _text(headers, SIGNATURE_HEADER)
         if signature is not None and gate.hmac is not None:
-            body = await _read_body(receive, gate.max_body)
+            body = await _read_body(receive, gate.max_body, anyio.current_time() + gate.body_timeout_s)
             target = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
             if scope.get("query_string"):
                 target += "?" + scope["query_string"].decode("latin-1")
@@ -276,14 +280,18 @@ class Authenticate:
 
 class _Exchange:
     """The request's body and response as the app sees them: a signed request's body replayed, other bodies
-    counted against the cap (413 once they pass it, and a disconnect for the app), CORS headers on the answer."""
+    counted against the cap (413 once they pass it) and timed against the deadline (408 once it passes; in both
+    cases the app sees a disconnect), CORS headers on the answer."""
 
-    def __init__(self, receive: Any, send: Any, cap: int, body: bytes | None, cors: str | None) -> None:
+    def __init__(self, receive: Any, send: Any, cap: int, body: bytes | None, cors: str | None,
+                 deadline: float) -> None:
         self._receive = receive
         self._send = send
         self._cap = cap
         self._body = body
         self._cors = cors
+        self._deadline = deadline
+        self._whole = body is not None
         self._seen = 0
         self._started = False
         self._refused = False
@@ -292,20 +300,30 @@ class _Exchange:
         if self._body is not None:
             body, self._body = self._body, None
             return {"type": "http.request", "body": body, "more_body": False}
-        message = await self._receive()
+        if self._whole:  # the body is in: what comes now is the disconnect a stream waits for, however late
+            return await self._receive()
+        with anyio.move_on_after(self._deadline - anyio.current_time()) as waited:
+            message = await self._receive()
+        if waited.cancelled_caught:
+            await self._refuse(408, "the request's body did not arrive in time; send it whole without pausing")
+            return {"type": "http.disconnect"}
         if message["type"] == "http.request":
+            self._whole = not message.get("more_body", False)
             self._seen += len(message.get("body", b""))
             if self._seen > self._cap:
-                if not self._started:
-                    detail = f"the body passed {self._cap} bytes, the most this server takes"
-                    payload = json.dumps(problem(413, detail)).encode()
-                    await self._send({"type": "http.response.start", "status": 413, "headers": [
-                        (b"content-type", PROBLEM_TYPE.encode()), (b"content-length", str(len(payload)).encode()),
-                        *_cors_headers(self._cors)]})
-                    await self._send({"type": "http.response.body", "body": payload})
-                    self._started = self._refused = True
+                await self._refuse(413, f"the body passed {self._cap} bytes, the most this server takes")
                 return {"type": "http.disconnect"}
         return message
+
+    async def _refuse(self, status: int, detail: str) -> None:
+        """Answer `status` unless the app already answered; the app's own answer, if it tries one, is dropped."""
+        if not self._started:
+            payload = json.dumps(problem(status, detail)).encode()
+            await self._send({"type": "http.response.start", "status": status, "headers": [
+                (b"content-type", PROBLEM_TYPE.encode()), (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"), *_cors_headers(self._cors)]})
+            await self._send({"type": "http.response.body", "body": payload})
+        self._started = self._refused = True
 
     async def send(self, message: dict[str, Any]) -> None:
         if self._refused:
@@ -317,11 +335,14 @@ class _Exchange:
         await self._send(message)
 
 
-async def _read_body(receive: Any, cap: int) -> bytes:
+async def _read_body(receive: Any, cap: int, deadline: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        with anyio.move_on_after(deadline - anyio.current_time()) as waited:
+            message = await receive()
+        if waited.cancelled_caught:
+            raise Refused(408, "the request's body did not arrive in time; send it whole without pausing")
         if message["type"] != "http.request":
             raise Refused(400, "the client went away before its request's body arrived", audit=False)
         chunk = message.get("body", b"")
@@ -331,6 +352,15 @@ async def _read_body(receive: Any, cap: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _bodiless(headers: dict[bytes, bytes]) -> bool:
+    """No body follows the headers (no length, or length 0, and not chunked)."""
+    return headers.get(b"content-length", b"0") == b"0" and b"transfer-encoding" not in headers
+
+
+def _presents_credential(headers: dict[bytes, bytes]) -> bool:
+    return b"authorization" in headers or SIGNATURE_HEADER in headers
 
 
 def _text(headers: dict[bytes, bytes], name: bytes) -> str | None:

@@ -2,13 +2,16 @@
 A2A agent cards and endpoints (`a2a`), and the Streamable HTTP MCP endpoint at `/mcp`, in one ASGI app.
 
 `/mcp` is the same application `parac mcp serve --transport http` runs (with its bearer tokens, Origin/Host checks,
-event store), serving the default workspace with the same `ParacApp`, hence the same `Host`, as the REST routes:
-a run started over MCP is the run REST shows. Its SDK session manager runs in this app's lifespan.
+event store), one per served workspace that callers reach (`McpEndpoint`), each with the same `ParacApp`, hence the
+same `Host`, as the REST routes of that workspace: a run started over MCP is the run REST shows. A request goes to
+the endpoint of its caller's workspace, as a REST request does (a tenant's caller to its tenant's, the others to the
+default), so a tenant's MCP session sees its own agents and runs only, and another tenant's session id is unknown
+there. Each endpoint's SDK session manager runs in this app's lifespan.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,16 +19,18 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Mount, Route
 
 from . import a2a, health, scrape, streams
 from .dashboard.pages import routes as dashboard_routes
 from .openapi import docs_routes
 from .operations import OPERATIONS, Operations
-from .problems import Problem, on_http_exception, on_problem, on_unexpected
+from .problems import Problem, on_disconnect, on_http_exception, on_problem, on_unexpected
 
 if TYPE_CHECKING:
     from parac.server.auth.gate import Gate
+    from parac.server.mcp.app import ParacApp
     from parac.server.mcp.http import HttpOptions
     from parac.server.metrics import Metrics
 
@@ -37,6 +42,16 @@ HEALTH_PATHS = ("/health", "/health/live", "/health/ready")
 
 
 @dataclass
+class McpEndpoint:
+    """The MCP application serving `workspace` (`mcp.run.mcp_endpoint`, `mcp.http.build_http_app`) and the SDK's
+    app inside it, whose lifespan (the session manager) must run."""
+
+    workspace: ParacApp
+    asgi: Any
+    sdk: Any
+
+
+@dataclass
 class Served:
     """What `build_app` made: the ASGI app uvicorn runs, and the flag `/health/ready` reads."""
 
@@ -44,11 +59,11 @@ class Served:
     ready: anyio.Event
 
 
-def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tuple[Any, Any] | None = None,
+def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: Sequence[McpEndpoint] = (),
               metrics: Metrics | None = None) -> Served:
     """`gate`: what `parac.server.auth.Authenticate`, in front of everything, checks (Host, Origin, body cap,
-    credentials, tenants, rate limits); `mcp`: the MCP endpoint's application and the SDK's app whose lifespan runs
-    here (`mcp.run.mcp_endpoint`); `metrics`: the registry the served workspaces report to, at `GET /metrics`.
+    credentials, tenants, rate limits); `mcp`: the MCP endpoints, one per workspace callers reach (none: no
+    `/mcp`); `metrics`: the registry the served workspaces report to, at `GET /metrics`.
 
     `observe_http` sits outside the authentication, so that refused requests are counted and traced too, and every
     request has its span, `traceparent`, `x-request-id` and its id on log lines."""
@@ -63,8 +78,10 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
         *(Route(op.path, operations.endpoint(op), methods=[op.method]) for op in OPERATIONS
           if (op.method, op.path) not in streams.OWN),
     ]
-    routes = [*health.routes(workspaces, ready), *docs_routes(API, workspaces, metrics=metrics is not None),
-              Mount(API, routes=api), *dashboard_routes(operations, stream_routes), *a2a.routes(workspaces, gate)]
+    # the API first: routes are tried in order, and most requests are the API's
+    routes = [Mount(API, routes=api), *health.routes(workspaces, ready),
+              *docs_routes(API, workspaces, metrics=metrics is not None), *dashboard_routes(operations, stream_routes),
+              *a2a.routes(workspaces, gate)]
     if metrics is not None:
         routes += scrape.routes(metrics, workspaces)
     use_session(gate, options.path)
@@ -72,38 +89,52 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: tup
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            if mcp is not None:
-                sdk = mcp[1]
-                await stack.enter_async_context(sdk.router.lifespan_context(sdk))
+            for endpoint in mcp:
+                await stack.enter_async_context(endpoint.sdk.router.lifespan_context(endpoint.sdk))
             group = await stack.enter_async_context(anyio.create_task_group())
             operations.background = group
 
+            released: list[Callable[[], None]] = []
+
             async def open_then_ready() -> None:
                 await workspaces.open_all()
+                released.append(await workspaces.keep_ledgers())
                 ready.set()
 
             group.start_soon(open_then_ready)
-            yield
-            group.cancel_scope.cancel()
+            try:
+                yield
+            finally:
+                group.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):  # rows written and headroom given back, though shutting down
+                    for release in released:
+                        await anyio.to_thread.run_sync(release)
 
     rest = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={Problem: on_problem, HTTPException: on_http_exception, Exception: on_unexpected},
+        exception_handlers={Problem: on_problem, HTTPException: on_http_exception, ClientDisconnect: on_disconnect,
+                            Exception: on_unexpected},
     )
-    mcp_app = mcp[0] if mcp is not None else None
     mcp_path = options.path
-    mcp_route = Route(mcp_path, mcp_app) if mcp_app is not None else None  # names /mcp's requests in the metrics
+    by_workspace = {id(endpoint.workspace): endpoint.asgi for endpoint in mcp}
+    mcp_route = Route(mcp_path, refuse)  # only names /mcp's requests in the metrics; never called
 
     async def dispatch(scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path", "")
-        if mcp_app is not None and scope["type"] == "http" and (path == mcp_path or path.startswith(mcp_path + "/")):
+        if by_workspace and scope["type"] == "http" and (path == mcp_path or path.startswith(mcp_path + "/")):
             caller = scope.get("state", {}).get("caller")
-            if caller is not None and caller.tenant is not None:  # /mcp serves the default workspace, no tenant's
-                await refuse(send, 403, f"{mcp_path} serves the default workspace only; a tenant's callers use {API}")
+            try:
+                workspace = workspaces.for_caller(caller) if caller is not None else workspaces.first
+            except Problem as problem:
+                await refuse(send, problem.status, problem.detail)
+                return
+            endpoint = by_workspace.get(id(workspace))
+            if endpoint is None:  # build_app's caller gave no endpoint for a workspace its callers reach
+                await refuse(send, 404, f"no MCP endpoint serves this caller's workspace; use {API}")
                 return
             scope["route"] = mcp_route
-            await mcp_app(scope, receive, send)
+            await endpoint(scope, receive, send)
         else:
             await rest(scope, receive, send)
 

@@ -1,5 +1,9 @@
 """Health probes: `/health/live` (the process answers), `/health/ready` (503 until every workspace is open and its
-database takes writes), `/health` (the database, the plugins and the providers of each workspace)."""
+database takes writes), `/health` (the database, the plugins and the providers of each workspace).
+
+Probes call bare, and a bare caller learns only what a probe needs: the overall status. Which workspaces are
+served, and their plugins and providers, are told only to a caller whose credential the server knows (sent on these
+otherwise public paths: `Gate.optional_paths`), and to a tenant's caller only about its own workspace."""
 
 from __future__ import annotations
 
@@ -45,16 +49,33 @@ def routes(workspaces: Workspaces, ready: anyio.Event) -> list[Route]:
         problems = {key: why for key, app in workspaces.apps.items()
                     if (why := await anyio.to_thread.run_sync(database_writable, app)) is not None}
         if problems:
-            return JSONResponse({"status": "unavailable", "workspaces": problems}, 503)
+            shown = _shown(request, workspaces)
+            return JSONResponse({"status": "unavailable", **(
+                {"workspaces": {key: why for key, why in problems.items() if key in shown}} if shown else {})}, 503)
         return JSONResponse({"status": "ok"})
 
     async def health(request: Request) -> Response:
         report = {key: await anyio.to_thread.run_sync(_workspace_health, app) for key, app in workspaces.apps.items()}
         ok = ready.is_set() and all(entry["database"] == "ok" for entry in report.values())
-        return JSONResponse({"status": "ok" if ok else "degraded", "ready": ready.is_set(), "workspaces": report},
-                            200 if ok else 503)
+        body: dict[str, Any] = {"status": "ok" if ok else "degraded", "ready": ready.is_set()}
+        shown = _shown(request, workspaces)
+        if shown is not None:
+            body["workspaces"] = {key: entry for key, entry in report.items() if key in shown}
+        return JSONResponse(body, 200 if ok else 503)
 
     return [Route("/health", health), Route("/health/live", live), Route("/health/ready", readiness)]
+
+
+def _shown(request: Request, workspaces: Workspaces) -> set[str] | None:
+    """The workspaces whose details this caller may see: none for a bare caller, its own for a tenant's, every
+    one for the others (with credentials but no tenants file: the server has one team)."""
+    caller = getattr(request.state, "caller", None)
+    if caller is None:
+        return None
+    if caller.tenant is None:
+        return set(workspaces.apps)
+    own = workspaces.tenants.get(caller.tenant)
+    return {key for key, app in workspaces.apps.items() if app is own}
 
 
 def _workspace_health(app: ParacApp) -> dict[str, Any]:

@@ -32,6 +32,10 @@ PROBLEM = {
 }
 
 
+SSE = {"type": "string", "description": "Server-Sent Events: `event:` names the kind, `data:` holds a JSON object"}
+ANY_RESULT = {"description": "the tool's result, any JSON value (its output schema, when it has one: GET /tools)"}
+
+
 def document(workspaces: Workspaces, api: str, *, metrics: bool = False) -> dict[str, Any]:
     """``metrics``: the app serves ``GET /metrics`` (`scrape`), which the document then lists too."""
     from .operations import OPERATIONS
@@ -46,7 +50,7 @@ def document(workspaces: Workspaces, api: str, *, metrics: bool = False) -> dict
             "summary": op.summary,
             "parameters": _parameters(op, face),
             "responses": {
-                str(op.status): {"description": "OK", "content": {"application/json": {"schema": _output(face)}}},
+                str(op.status): {"description": "OK", "content": {"application/json": {"schema": _output(op, face)}}},
                 "default": {"description": "problem", "content": {"application/problem+json": {"schema": PROBLEM}}},
             },
         }
@@ -57,7 +61,7 @@ def document(workspaces: Workspaces, api: str, *, metrics: bool = False) -> dict
         if op.ignored:  # the route's own fields (POST /agents/{name}/runs: stream, cancel_on_disconnect)
             schema = entry["requestBody"]["content"]["application/json"]["schema"]
             schema.setdefault("properties", {}).update(StreamFlags.model_json_schema()["properties"])
-            entry["responses"]["200"]["content"]["text/event-stream"] = {}
+            entry["responses"]["200"]["content"]["text/event-stream"] = {"schema": SSE}
         paths.setdefault(api + op.path, {})[op.method.lower()] = entry
     for path, method, entry in openapi_paths():
         paths.setdefault(api + path, {})[method] = entry
@@ -107,8 +111,19 @@ def _body(op: Any, face: ToolFace | None) -> dict[str, Any]:
     return schema
 
 
-def _output(face: ToolFace | None) -> dict[str, Any]:
-    return (face.output_schema if face is not None else None) or {"type": "object"}
+def _output(op: Any, face: ToolFace | None) -> dict[str, Any]:
+    """The tool's output schema, else the type the route names (a resource's), else, for a plugin tool called by
+    name, any JSON value."""
+    if face is not None and face.output_schema:
+        return face.output_schema
+    if op.response is not None:
+        from importlib import import_module
+
+        from parac.server.mcp.faces import output_schema
+
+        module, _, name = op.response.partition(":")
+        return output_schema(getattr(import_module(module), name)) or {}
+    return ANY_RESULT
 
 
 def docs_routes(api: str, workspaces: Workspaces, *, metrics: bool = False) -> list[Route]:

@@ -67,6 +67,9 @@ class Operation:
     plugin: str | None = None
     """A plugin's tool (`memory_add`) that answers the route instead of a face tool: called as `POST
     /tools/{name}/call` calls it (the policies, one audit entry), its arguments checked by its own schema."""
+    response: str | None = None
+    """What the answer is, for /openapi.json, where no tool's output schema says it: a resource's type, as
+    `module:Name` (imported when the document is made, not when the server starts)."""
 
     @property
     def what(self) -> str:
@@ -109,7 +112,8 @@ OPERATIONS: tuple[Operation, ...] = (
               body="fields", found=_workflow),
     Operation("POST", "/workflows/{name}/runs", "run_workflow", "Start a run; answers at once with its id",
               body="fields", fixed={"wait": False}, found=_workflow, status=202),
-    Operation("GET", "/runs", "runs", "Workflow runs, newest first", query=PAGE, template="parac://runs{?limit,cursor}"),
+    Operation("GET", "/runs", "runs", "Workflow runs, newest first", query=PAGE, template="parac://runs{?limit,cursor}",
+              response="parac.resources.runs:RunsPage"),
     Operation("GET", "/runs/{run_id}", "workflow_status", "A run: its status and each step's"),
     Operation("POST", "/runs/{run_id}/steps/{step}/approve", "approve_step", "Approve the gate a run waits at",
               body="fields"),
@@ -140,11 +144,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", "/memory/forget", "", "Forget memory entries by id or a whole namespace", body="fields",
               plugin="memory_forget"),
     Operation("GET", "/memory/namespaces", "memory_namespaces", "Memory namespaces with their entry counts",
-              template="parac://memory/namespaces"),
+              template="parac://memory/namespaces", response="parac.resources.memory:Namespaces"),
     Operation("GET", "/memory/namespaces/{name}", "memory_namespace", "The newest entries of a memory namespace",
-              template="parac://memory/namespace/{name}"),
+              template="parac://memory/namespace/{name}", response="parac.resources.memory:Entries"),
     Operation("GET", "/memory/entries/{id}", "memory_entry", "One memory entry",
-              template="parac://memory/entries/{id}"),
+              template="parac://memory/entries/{id}", response="parac.core.memory:MemoryEntry"),
     Operation("POST", "/runs/{run_id}/replay", "replay_run", "Replay a finished run from its record ($0)"),
     Operation("POST", "/runs/{run_id}/fork", "fork_run", "Fork a finished run from a step (a new run)",
               body="fields", status=201),
@@ -209,10 +213,11 @@ class Operations:
         for name, value in request.path_params.items():
             raw[op.rename.get(name, name)] = value
             where[op.rename.get(name, name)] = "path"
+        query = request.query_params if request.scope["query_string"] else {}  # most requests have none to parse
         for name in op.query:
-            if name in request.query_params:
-                raw[name], where[name] = request.query_params[name], "query"
-        unknown = sorted(set(request.query_params) - set(op.query))
+            if name in query:
+                raw[name], where[name] = query[name], "query"
+        unknown = sorted(set(query) - set(op.query))
         if unknown:
             raise Problem(422, f'unknown query parameter "{unknown[0]}"; {op.what} takes: {", ".join(op.query) or "none"}',
                           errors=[{"loc": ["query", unknown[0]], "msg": "unknown query parameter", "type": "extra_forbidden"}])

@@ -123,5 +123,11 @@ async def on_http_exception(request: Request, error: Exception) -> Response:
     return problem_response(Problem(status, detail, headers=headers), request.url.path)
 
 
+async def on_disconnect(request: Request, error: Exception) -> Response:
+    """The body stopped coming: refused on the way (too big, too slow: the client has its 413 or 408, and this
+    answer is dropped) or the client left. Nothing ran; nothing to log."""
+    return problem_response(Problem(400, "the request's body did not arrive whole"), request.url.path)
+
+
 async def on_unexpected(request: Request, error: Exception) -> Response:
     return problem_response(from_error(error, f"{request.method} {request.url.path}"), request.url.path)

@@ -32,7 +32,10 @@ def serve(
     from parac.server.mcp.run import mcp_endpoint
     from parac.server.metrics import Metrics
 
-    from .app import HEALTH_PATHS, build_app
+    from parac.server.mcp.http import build_http_app
+    from parac.server.mcp.server import build_server
+
+    from .app import HEALTH_PATHS, McpEndpoint, build_app
     from .workspaces import Workspaces
 
     try:
@@ -45,7 +48,7 @@ def serve(
     mcp_app, sdk, first = mcp_endpoint(roots[0], options, resume_runs=resume_runs, guarded=True, metrics=metrics)
     try:
         gate = load_gate(roots[0], options, first.tokens, tenants_file=tenants, cors_origins=cors_origins,
-                         public_paths=HEALTH_PATHS)
+                         optional_paths=HEALTH_PATHS)
     except ParacError as error:
         sock.close()
         raise ServeError("\n".join([str(error), *(f"  {d.format()}" for d in error.diagnostics)])) from None
@@ -60,7 +63,10 @@ def serve(
                 app = ParacApp(root, transport="http", resume_runs=resume_runs, metrics=Metrics())
                 workspaces.add(tenant, app)
             workspaces.tenants[tenant] = app
-    served = build_app(workspaces, options, gate, (mcp_app, sdk), metrics)
+    endpoints = [McpEndpoint(first, mcp_app, sdk)]
+    for app in {id(app): app for app in workspaces.tenants.values() if app is not first}.values():
+        endpoints.append(McpEndpoint(app, *build_http_app(build_server(app), first.tokens, options, None, app.start)))
+    served = build_app(workspaces, options, gate, endpoints, metrics)
     config = uvicorn.Config(
         served.asgi, log_level="warning", lifespan="on", timeout_graceful_shutdown=grace_s, access_log=False
     )

@@ -209,7 +209,14 @@ def _about(subject: str, run_id: str) -> bool:
 def openapi_paths() -> list[tuple[str, str, dict[str, Any]]]:
     """OpenAPI entries of the routes this module answers beside `OPERATIONS` (the agent runs' SSE form is
     described with `run_agent`'s entry)."""
-    sse = {"description": "Server-Sent Events", "content": {"text/event-stream": {}}}
+    from parac.server.doctor import ModelStatus
+    from parac.server.mcp.faces import output_schema
+
+    from .openapi import SSE
+
+    sse = {"description": "Server-Sent Events", "content": {"text/event-stream": {"schema": SSE}}}
+    models = {"type": "object", "properties": {"models": {"type": "array", "items": output_schema(ModelStatus)}},
+              "required": ["models"]}
     name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
     return [
         ("/runs/{run_id}/events", "get", {
@@ -219,12 +226,12 @@ def openapi_paths() -> list[tuple[str, str, dict[str, Any]]]:
             "responses": {"200": sse}}),
         ("/agents/{name}/source", "get", {
             "operationId": "agent_source", "summary": "An agent's file as written", "parameters": [name],
-            "responses": {"200": {"description": "the file", "content": {"text/plain": {}}}}}),
+            "responses": {"200": {"description": "the file", "content": {"text/plain": {"schema": {"type": "string"}}}}}}),
         ("/chat/stream", "post", {
             "operationId": "chat_stream", "summary": "A chat answered by an agent run, streamed", "x-parac-role": "operator",
             "requestBody": {"content": {"application/json": {"schema": ChatRequest.model_json_schema()}}},
             "responses": {"200": sse}}),
         ("/chat/models", "get", {
             "operationId": "chat_models", "summary": "Models in use, their providers and whether each is reachable",
-            "responses": {"200": {"description": "models", "content": {"application/json": {}}}}}),
+            "responses": {"200": {"description": "models", "content": {"application/json": {"schema": models}}}}}),
     ]

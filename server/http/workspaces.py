@@ -8,9 +8,11 @@ workspace; a caller without a tenant gets the default, the first `--workspace`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.to_thread
 
 from .problems import Problem
 
@@ -59,3 +61,32 @@ class Workspaces:
         async with anyio.create_task_group() as group:
             for app in self.apps.values():
                 group.start_soon(app.loaded)
+
+    async def keep_ledgers(self) -> Callable[[], None]:
+        """Start each loaded workspace's budget ledger (`parac.core.ledger`) and keep it until the returned function
+        is called (the server's shutdown). A ledger stops when its last user closes: without this, every agent
+        run would start its writer thread and claim headroom before its first model call, and stop and give back
+        after its last, on the way to its first streamed event. Kept, an idle server holds no headroom all the
+        same (the ledger gives it back after `IDLE_RELEASE_S`)."""
+        from parac.core import ledger
+        from parac.core.store import connect_workspace
+
+        def keep() -> list[ledger.Ledger]:
+            kept = []
+            for app in self.apps.values():
+                loaded = app.current
+                if loaded is not None and loaded.workspace is not None:
+                    conn = connect_workspace(loaded.workspace.root)
+                    try:
+                        kept.append(ledger.acquire(conn))
+                    finally:
+                        conn.close()
+            return kept
+
+        kept = await anyio.to_thread.run_sync(keep)
+
+        def release() -> None:
+            for held in kept:
+                ledger.release_user(held)
+
+        return release

@@ -206,7 +206,7 @@ class Handlers:
             caller = scope.get("state", {}).get("caller")
             if caller is None:
                 return Call(self.app, ctx, self.app.tokens.local_role, "http")
-            return Call(self.app, ctx, caller.role, "http", actor=caller.actor)
+            return Call(self.app, ctx, caller.role, "http", actor=caller.actor, tenant=caller.tenant)
         return Call(self.app, ctx, self.app.tokens.local_role, self.app.transport)
 
     # -- tools -----------------------------------------------------------------------------------------------------

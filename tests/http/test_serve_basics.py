@@ -85,6 +85,20 @@ def test_openapi_is_made_from_the_tools_schemas_and_docs_need_no_network(project
     assert "name" not in run["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert docs.status_code == 200 and "/openapi.json" in docs.text
     assert "src=" not in docs.text and "https://" not in docs.text  # nothing fetched from elsewhere
+    runs = document["paths"]["/api/v1/runs"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(runs["properties"]) == {"runs", "next_cursor"}
+    models = document["paths"]["/api/v1/chat/models"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert set(models["schema"]["properties"]["models"]["items"]["properties"]) >= {"model", "provider", "reachable"}
+    vague = [
+        f"{method.upper()} {path} {status} {kind}"
+        for path, methods in document["paths"].items() for method, operation in methods.items()
+        for status, response in operation["responses"].items() if status.startswith("2")
+        for kind, content in (response.get("content") or {"(none)": {}}).items()
+        if content.get("schema") in (None, {}, {"type": "object"})  # no schema, or one that says nothing
+    ]
+    assert vague == []
+    assert all(any(status.startswith("2") for status in operation["responses"])
+               for methods in document["paths"].values() for operation in methods.values())
 
 
 def test_several_workspaces_are_served_and_the_first_is_the_default(project: Path, serve, parac, tmp_path):
@@ -102,3 +116,48 @@ def test_several_workspaces_are_served_and_the_first_is_the_default(project: Pat
 def test_a_non_loopback_bind_without_credentials_is_refused_at_start(project: Path, parac):
     result = parac("serve", "--host", "0.0.0.0", "--port", "0", "--workspace", str(project), timeout=60)
     assert result.code == 1 and "refusing to serve" in result.err and "Traceback" not in result.err
+
+
+def _stalled(port: int, head: str, part: bytes, wait_s: float = 20) -> bytes:
+    """Send a request's head and the first part of its body, then nothing: what the server answers, if anything."""
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(wait_s)
+    try:
+        sock.sendall(head.encode() + part)
+        answer = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+        return answer
+    finally:
+        sock.close()
+
+
+def test_a_stalled_upload_is_answered_408_and_changes_nothing(project: Path, serve):
+    from support.auth_server import add_serve_settings
+
+    add_serve_settings(project, "  body_timeout_s: 1\n")
+    with serve(project) as served:
+        before = httpx.get(served.api + "/budgets").json()
+        host = f"Host: 127.0.0.1:{served.port}\r\nContent-Type: application/json\r\n"
+        sized = _stalled(served.port, f"PUT /api/v1/budgets/daily HTTP/1.1\r\n{host}Content-Length: 40\r\n\r\n",
+                         b'{"usd": 3')
+        chunked = _stalled(served.port, f"PUT /api/v1/budgets/daily HTTP/1.1\r\n{host}"
+                           "Transfer-Encoding: chunked\r\n\r\n", b'9\r\n{"usd": 3\r\n')
+        after = httpx.get(served.api + "/budgets").json()
+        still = httpx.get(served.api + "/agents/coder")
+        log = served.log()
+    for answer in (sized, chunked):
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 "), answer[:300]
+        assert PROBLEM.encode() in head and b"did not arrive in time" in body
+    assert after == before  # the half-sent budget was never set
+    assert still.status_code == 200
+    assert "Traceback" not in log

@@ -70,7 +70,8 @@ export type BudgetStatus = {
 /** the tool's arguments (see GET /tools for its input schema) */
 export type CallToolBody = Record<string, unknown>;
 
-export type CallToolResponse = Record<string, unknown>;
+/** the tool's result, any JSON value (its output schema, when it has one: GET /tools) */
+export type CallToolResponse = unknown;
 
 export type CapRow = {
   scope: string;
@@ -84,7 +85,14 @@ export type ChatFile = {
   content: string;
 };
 
-export type ChatModelsResponse = unknown;
+export type ChatModelsResponse = {
+  models: Array<{
+    model: string;
+    provider: string | null;
+    reachable: boolean;
+    detail: string | null;
+  }>;
+};
 
 /** `POST /chat/stream`: a chat microservice's request, answered by one run of an agent on the same loop (and through the same `run_agent` governance) as `POST /agents/{name}/runs`. */
 export type ChatStreamBody = {
@@ -219,6 +227,7 @@ export type MemoryAddBody = {
   ttl_days?: number | null;
 };
 
+/** An entry as JSON (`Entry.to_json`): what the memory tools answer and the memory resources hold. */
 export type MemoryEntry = {
   id: number;
   namespace: string;
@@ -230,18 +239,17 @@ export type MemoryEntry = {
   created_at: number;
   expires_at: number | null;
   uri: string;
+  score?: number;
 };
-
-export type MemoryEntryResponse = Record<string, unknown>;
 
 export type MemoryForgetBody = {
   ids?: number[] | null;
   namespace?: string | null;
 };
 
-export type MemoryNamespaceResponse = Record<string, unknown>;
+export type MemoryNamespaceResponse = MemoryEntry[];
 
-export type MemoryNamespacesResponse = Record<string, unknown>;
+export type MemoryNamespacesResponse = Namespace[];
 
 export type MemorySearchBody = {
   query: string;
@@ -255,6 +263,12 @@ export type NamedRow = {
   description: string | null;
   origin: string;
   path: string | null;
+};
+
+export type Namespace = {
+  namespace: string;
+  entries: number;
+  newest: number;
 };
 
 export type PlanResult = {
@@ -368,6 +382,17 @@ export type RunResult = {
   phases: Array<Record<string, unknown>>;
 };
 
+/** A run as the listings show it (``parac://runs``, ``GET /api/v1/runs``). */
+export type RunRow = {
+  run_id: string;
+  workflow: string;
+  status: string;
+  created_at: number;
+  finished_at: number | null;
+  error: string | null;
+  uri: string;
+};
+
 export type RunStatus = {
   run_id: string;
   workflow: string;
@@ -392,12 +417,15 @@ export type RunWorkflowBody = {
   auto_approve?: boolean;
 };
 
+export type RunsPage = {
+  runs: RunRow[];
+  next_cursor: string | null;
+};
+
 export type RunsQuery = {
   limit?: string;
   cursor?: string;
 };
-
-export type RunsResponse = Record<string, unknown>;
 
 export type SetBudgetBody = {
   usd: number | null;
@@ -601,7 +629,7 @@ export interface Operations {
     query: RunsQuery;
     body: never;
     status: 200;
-    response: RunsResponse;
+    response: RunsPage;
     streams: false;
   };
   /** A run: its status and each step's */
@@ -873,7 +901,7 @@ export interface Operations {
     query: never;
     body: never;
     status: 200;
-    response: MemoryEntryResponse;
+    response: MemoryEntry;
     streams: false;
   };
   /** Replay a finished run from its record ($0) */
