@@ -21,7 +21,9 @@ from .calls import CallHooks, ToolCall
 from .errors import ParacBaseError
 
 if TYPE_CHECKING:
+    from .channels import Channel, Elicited
     from .policy import Policies
+    from .providers import Completion
     from .workspace import Workspace
 
 
@@ -33,7 +35,15 @@ class ToolError(ParacBaseError):
 
 @dataclass
 class ToolContext:
-    """What a tool may need to know about the call; tools that take a ``ctx`` parameter receive it."""
+    """What a tool may need to know about the call, and its way back to the caller; a tool receives it in the
+    parameter named ``ctx`` or annotated ``ToolContext``.
+
+    ``log``, ``progress``, ``sample`` and ``elicit`` reach whoever called, through the face that did (see
+    :mod:`parac.core.channels`): an MCP client gets notifications and is asked for its model's answer or its
+    person's, in either protocol era; a caller that cannot be asked makes them raise ``CannotAsk``, a
+    :class:`ToolError` saying from where the tool can be. They are coroutines: a sync tool (run in a worker thread)
+    calls them with ``anyio.from_thread.run(ctx.log, "info", "...")``.
+    """
 
     call: ToolCall
     workspace_root: Path | None = None
@@ -45,6 +55,47 @@ class ToolContext:
     #: Set when the call is cancelled: a blocking tool that watches it stops its work (``shell_run`` kills its
     #: command), so the cancelled call's thread ends soon rather than at the tool's own time limit.
     cancelled: threading.Event = field(default_factory=threading.Event)
+    #: The face's way back to the caller (None: nobody to report to or ask, see ``parac.core.channels``).
+    channel: Channel | None = None
+
+    @property
+    def _channel(self) -> Channel:
+        if self.channel is not None:
+            return self.channel
+        from .channels import Unattended
+
+        return Unattended(self.call.tool)
+
+    async def log(self, level: str, message: str) -> None:
+        """Tell the caller (an MCP log message; the server's log) at ``level``: debug, info, warning, error..."""
+        await self._channel.log(level, message)
+
+    async def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        """Report progress: ``done`` of ``total`` (when known), growing with every report."""
+        await self._channel.progress(done, total, message)
+
+    async def sample(
+        self,
+        prompt: str | list[dict[str, Any]],
+        *,
+        system: str | None = None,
+        max_tokens: int = 1024,
+        temperature: float | None = None,
+    ) -> Completion:
+        """Ask the caller's own model: ``prompt`` is a user message, or chat messages (``{"role", "content"}``).
+        Its ``text`` is the answer; ``model`` names the model the caller used."""
+        from .providers import CompletionRequest
+
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        if system is not None:
+            messages.insert(0, {"role": "system", "content": system})
+        request = CompletionRequest("client", messages, max_tokens=max_tokens, temperature=temperature)
+        return await self._channel.sample(request)
+
+    async def elicit(self, message: str, schema: dict[str, Any]) -> Elicited:
+        """Ask the person calling to fill a form: ``schema`` is a JSON Schema object of primitive properties
+        (string, number, integer, boolean; enums; ``default`` values shown as such)."""
+        return await self._channel.elicit(message, schema)
 
     def note(self, name: str, value: Any) -> None:
         """Report a fact about how the call ran (how it was confined, say); the audit entry of the call keeps it."""
@@ -55,8 +106,8 @@ class ToolContext:
 class Tool:
     """A callable with a JSON Schema for its arguments.
 
-    ``fn`` is called with the arguments as keywords, plus ``ctx`` (a :class:`ToolContext`) when it declares that
-    parameter. It may be sync (run in a worker thread, so it cannot block the event loop) or async.
+    ``fn`` is called with the arguments as keywords, plus a :class:`ToolContext` when it declares a parameter for
+    one (see :func:`context_parameter`). It may be sync (run in a worker thread, so it cannot block the event loop) or async.
     """
 
     name: str
@@ -80,8 +131,9 @@ class Tool:
     them as resource links, so a client can open what the call made."""
 
     @cached_property
-    def wants_context(self) -> bool:
-        return "ctx" in inspect.signature(self.fn).parameters
+    def context_parameter(self) -> str | None:
+        """The parameter that receives the :class:`ToolContext`, if ``fn`` has one."""
+        return context_parameter(self.fn)
 
     @cached_property
     def is_async(self) -> bool:
@@ -111,37 +163,52 @@ class Tool:
         }
 
 
+def context_parameter(fn: Callable[..., Any]) -> str | None:
+    """The parameter of ``fn`` that takes the :class:`ToolContext`: the one annotated so (a string annotation too,
+    under ``from __future__ import annotations``), else one named ``ctx``; it is not an argument of the tool."""
+    parameters = inspect.signature(fn).parameters
+    for parameter in parameters.values():
+        annotation = parameter.annotation
+        if annotation is ToolContext or (isinstance(annotation, str) and annotation.rpartition(".")[2] == "ToolContext"):
+            return parameter.name
+    return "ctx" if "ctx" in parameters else None
+
+
 async def invoke_tool(
     tool: Tool,
     call: ToolCall,
     hooks: CallHooks,
     *,
     workspace: Workspace | None = None,
+    channel: Channel | None = None,
 ) -> Any:
     """Check the arguments, let the hooks veto, run the tool, let the hooks observe. Raises what went wrong.
 
-    A tool that takes ``ctx`` is told the ``workspace``'s root, settings and policies. Traced, the call runs
-    again inside its ``execute_tool`` span, its hooks wrapped to fill the span in; off, it pays for reading one
-    flag."""
+    A tool that takes a context is told the ``workspace``'s root, settings and policies, and given the face's
+    ``channel`` back to the caller. Traced, the call runs again inside its ``execute_tool`` span, its hooks wrapped
+    to fill the span in; off, it pays for reading one flag."""
     if telemetry.tracing.on and not isinstance(hooks, telemetry.ToolSpan):
         with telemetry.tool_call(call, workspace) as span:
-            return await invoke_tool(tool, call, telemetry.ToolSpan(hooks, span, workspace), workspace=workspace)
+            return await invoke_tool(tool, call, telemetry.ToolSpan(hooks, span, workspace), workspace=workspace,
+                                     channel=channel)
     try:
         tool.check_arguments(call.arguments)
     except ToolError as exc:  # bad input is an outcome the audit records, though no policy was asked
         hooks.after_tool_call(call, None, exc)
         raise
     kwargs = dict(call.arguments)
-    if tool.wants_context:
-        kwargs["ctx"] = (ToolContext(call) if workspace is None else
-                         ToolContext(call, workspace.root, workspace.settings.settings, workspace.current_policies(),
-                                     workspace))
+    ctx: ToolContext | None = None
+    if tool.context_parameter is not None:
+        ctx = (ToolContext(call, channel=channel) if workspace is None else
+               ToolContext(call, workspace.root, workspace.settings.settings, workspace.current_policies(),
+                           workspace, channel=channel))
+        kwargs[tool.context_parameter] = ctx
     try:
         hooks.before_tool_call(call)  # a veto is an outcome too: the after hooks see it (audit records denials)
         if tool.is_async:
             result = await tool.fn(**kwargs)
         else:
-            result = await _in_thread(lambda: tool.fn(**kwargs), kwargs.get("ctx"))
+            result = await _in_thread(lambda: tool.fn(**kwargs), ctx)
     except BaseException as exc:
         hooks.after_tool_call(call, None, exc)
         raise

@@ -15,8 +15,9 @@ from typing_extensions import TypedDict
 
 from parac.core.diagnostics import ParacError
 from parac.core.patterns import phase_line
-from parac.core.providers import CLIENT_SAMPLER, Completion, CompletionRequest, Usage, approx_tokens, message_text
+from parac.core.providers import CLIENT_SAMPLER
 from parac.server.mcp.call import Call, offer
+from parac.server.mcp.channel import can_sample, sampler_for
 from parac.server.mcp.faces import FaceError, Faces
 
 if TYPE_CHECKING:
@@ -88,55 +89,6 @@ class CapRow(TypedDict):
 class BudgetStatus(TypedDict):
     limits: list[LimitRow]
     per_scope_limits: list[CapRow]
-
-
-def sampler_for(call: Call) -> Any:
-    """A :data:`~parac.core.providers.Sampler` asking the client's model (``sampling/createMessage``; in the
-    2026-07-28 era through an input-required round, see :mod:`parac.server.mcp.rounds`).
-
-    Text only: tool calls are not offered through sampling, so an agent on ``client`` answers in prose. Tool
-    results already in the conversation are passed on as text.
-    """
-    import mcp_types as types
-
-    async def sample(request: CompletionRequest) -> Completion:
-        system = "\n\n".join(message_text(m) for m in request.messages if m.get("role") == "system") or None
-        messages = []
-        for message in request.messages:
-            role = message.get("role")
-            if role == "system":
-                continue
-            text = message_text(message)
-            if role == "tool":
-                text = f"[tool result]\n{text}"
-            content = types.TextContent(type="text", text=text)
-            messages.append(types.SamplingMessage(role="assistant" if role == "assistant" else "user", content=content))
-        asked = types.CreateMessageRequest(
-            params=types.CreateMessageRequestParams(
-                messages=messages,
-                max_tokens=request.max_tokens or 1024,
-                system_prompt=system,
-                temperature=request.temperature,
-            )
-        )
-        result = await call.ask(asked)
-        content = result.content if isinstance(result.content, list) else [result.content]
-        text = "".join(getattr(part, "text", "") for part in content)
-        prompt = "".join(message_text(m) for m in request.messages)
-        return Completion(
-            text=text,
-            usage=Usage(approx_tokens(prompt), approx_tokens(text)),
-            model=f"client:{result.model}",
-            cost_usd=0.0,  # the client's model: its user pays there, not through parac
-        )
-
-    return sample
-
-
-def _can_sample(call: Call) -> bool:
-    import mcp_types as types
-
-    return call.can_ask(types.ClientCapabilities(sampling=types.SamplingCapability()))
 
 
 def confined_model(model: str | None) -> str | None:
@@ -239,7 +191,7 @@ def register(faces: Faces) -> None:
 
         result = None
         problem: ParacError | None = None
-        sampler = sampler_for(call) if _can_sample(call) else None
+        sampler = sampler_for(call) if can_sample(call) else None
         token = CLIENT_SAMPLER.set(sampler)
         try:
             async with anyio.create_task_group() as group:

@@ -1,7 +1,8 @@
 """MCP tools over the plugin registry (what is loaded, and what it registered), and every plugin tool itself.
 
 Plugin tools appear under the name they were registered with and their own JSON Schema; a call goes through
-`Host.call_tool`, so arguments are checked and the governance hooks see it like any other tool call.
+`Host.call_tool`, so arguments are checked and the governance hooks see it like any other tool call, with the
+client as the tool's channel back (`ClientChannel`: its logs, progress, sampling and elicitation).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from weakref import WeakKeyDictionary
 from typing_extensions import TypedDict
 
 from parac.server.mcp.call import Call
+from parac.server.mcp.channel import ClientChannel
 from parac.server.mcp.faces import Faces, ToolFace
 from parac.server.mcp.listings import Cursor, Limit
 
@@ -56,7 +58,7 @@ class ProviderList(TypedDict):
 def plugin_tool(name: str, tool: Any, origin: str) -> ToolFace:
     async def invoke(call: Call, arguments: dict[str, Any]) -> Any:
         host = await call.host()
-        return await host.call_tool(name, arguments, call.context)
+        return await host.call_tool(name, arguments, call.context, ClientChannel(call, name))
 
     description = tool.description or f"Tool {name} (from plugin {origin})."
     return ToolFace(
@@ -75,6 +77,7 @@ def plugin_tool(name: str, tool: Any, origin: str) -> ToolFace:
         output_schema=tool.output_schema if (tool.output_schema or {}).get("type") == "object" else None,
         schema=tool.input_schema,
         hooked=False,
+        asks=tool.context_parameter is not None,  # its context may sample or elicit
     )
 
 

@@ -23,6 +23,7 @@ from typing_extensions import NotRequired, TypedDict
 from parac.core.patterns import phase_line
 from parac.core.providers import OFFLINE_MODELS
 from parac.server.mcp.call import Call, offer
+from parac.server.mcp.channel import can_elicit
 from parac.server.mcp.faces import FaceError, Faces
 
 if TYPE_CHECKING:
@@ -160,12 +161,6 @@ def _dry_run(value: str | None) -> str | None:
     raise FaceError(f"dry_run must be echo, random, fixed or fixed:TEXT, not {value!r}")
 
 
-def _can_elicit(call: Call) -> bool:
-    import mcp_types as types
-
-    return call.can_ask(types.ClientCapabilities(elicitation=types.ElicitationCapability()))
-
-
 GATE_FORM = {
     "type": "object",
     "properties": {
@@ -202,7 +197,7 @@ def _decision(call: Call, answer: Any) -> Decision | None:
 
 def _asker(call: Call) -> Any:
     """Ask the person at the client to answer a gate (MCP elicitation; in the 2026-07-28 era through an
-    input-required round). Called only for clients that can be asked (see `_can_elicit`)."""
+    input-required round). Called only for clients that can be asked (see `can_elicit`)."""
 
     async def ask(run_id: str, step: str, message: str) -> Decision | None:
         try:
@@ -230,7 +225,7 @@ def _answerer(call: Call) -> Any:
         properties = form.get("properties") or {}
         flat = form.get("type") == "object" and all(
             isinstance(p, dict) and p.get("type") in _ELICITABLE for p in properties.values())
-        if not _can_elicit(call) or not flat:
+        if not can_elicit(call) or not flat:
             return None
         schema = {"type": "object", "properties": properties, "required": list(form.get("required") or [])}
         message = (f"{problem}\n" if problem else "") + f"{task.message}\n(workflow run {task.run_id}, task {task.step_id}, for {task.role})"
@@ -433,7 +428,7 @@ def register(faces: Faces) -> None:
 
         # A client that cannot be asked does not wait at a gate: the run pauses there and the answer says how to
         # approve it elsewhere (waiting would hold the call until the client gives up).
-        asks = wait and _can_elicit(call)
+        asks = wait and can_elicit(call)
         options = RunOptions(
             model=_run_model(model, dry_run), auto_approve=auto_approve, pause_on_approval=wait and not asks
         )
@@ -570,7 +565,7 @@ def register(faces: Faces) -> None:
                 return run_status(_result(runs.status(run_id)))
             finally:
                 runs.close()
-        runner = await _runner(call, **_people(call, wait and _can_elicit(call)))
+        runner = await _runner(call, **_people(call, wait and can_elicit(call)))
         try:
             if wait:
                 return run_status(await _drive_here(call, runner, lambda r: r.resume(run_id)))

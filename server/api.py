@@ -58,6 +58,7 @@ import pluggy
 
 from parac.core.calls import CallDenied, LLMCall, ToolCall
 from parac.core.catalog import Skill
+from parac.core.channels import CannotAsk, Elicited
 from parac.core.confine import ConfinementError, FileJail, check_url, http_request, run_command
 from parac.core.memory import Memory, MemoryEntry, MemoryError, open_memory
 from parac.core.policy import Policies
@@ -74,7 +75,7 @@ from parac.core.providers import (
     message_text,
 )
 from parac.core.specs import AgentSpec, SkillSpec, WorkflowSpec
-from parac.core.tools import Tool, ToolContext, ToolError
+from parac.core.tools import Tool, ToolContext, ToolError, context_parameter
 
 from .hookspecs import PROJECT
 from .schema_cache import cached_schema
@@ -84,10 +85,12 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 __all__ = [
     "AgentSpec",
     "CallDenied",
+    "CannotAsk",
     "ClientProvider",
     "Completion",
     "CompletionRequest",
     "ConfinementError",
+    "Elicited",
     "FileJail",
     "LLMCall",
     "Memory",
@@ -133,7 +136,8 @@ def tool_from_function(
 ) -> Tool:
     """A :class:`Tool` whose argument schema comes from ``fn``'s type hints and description from its docstring.
 
-    A parameter named ``ctx`` is not an argument: it receives the :class:`ToolContext`. ``title`` and the hints
+    The parameter annotated :class:`ToolContext` (or named ``ctx``) is not an argument: it receives the call's
+    context (the workspace, its policies, and ``log``/``progress``/``sample``/``elicit`` back to the caller). ``title`` and the hints
     (``destructive``, ``idempotent``, ``open_world``; None = not said) are what MCP clients show and decide
     confirmations by; ``links`` names the resources a result points at (see :class:`Tool`).
     """
@@ -157,12 +161,13 @@ def tool_from_function(
 
 
 def _arguments_schema(fn: Callable[..., Any]) -> dict[str, Any]:
-    """The JSON Schema of ``fn``'s arguments (``ctx`` left out), without pydantic's generated titles."""
+    """The JSON Schema of ``fn``'s arguments (its context left out), without pydantic's generated titles."""
     from pydantic import create_model
 
     fields: dict[str, Any] = {}
+    context = context_parameter(fn)
     for param in inspect.signature(fn).parameters.values():
-        if param.name == "ctx":
+        if param.name == context:
             continue
         annotation = param.annotation if param.annotation is not inspect.Parameter.empty else Any
         default = param.default if param.default is not inspect.Parameter.empty else ...

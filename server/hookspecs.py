@@ -56,7 +56,11 @@ def parac_register_prompts(register: Callable[..., None]) -> None:
 
 @hookspec
 def parac_register_resources(register: Callable[..., None]) -> None:
-    """Register MCP resources: ``register(uri, read, name=..., title=..., description=..., mime_type=...)``."""
+    """Register MCP resources: ``register(uri, read, name=..., title=..., description=..., mime_type=...)``.
+
+    A ``uri`` with ``{variables}`` (an RFC 6570 template, ``notes://{folder}/{name}``) registers a resource template:
+    ``read`` is called with the variables of the URI read, as keyword arguments. ``read`` may be async; it returns
+    text, or bytes (sent base64-encoded as a blob)."""
 
 
 @hookspec

@@ -38,6 +38,8 @@ from . import hookspecs
 from .registry import KINDS, Registry
 
 if TYPE_CHECKING:
+    from parac.core.channels import Channel
+
     from .gateway import ToolSources
     from .metrics import Metrics
 
@@ -243,11 +245,14 @@ class Host:
             raise ParacError(f'unknown tool "{name}"{suggestion(name, self.registry.catalog.tools)}')
         return contribution.value
 
-    async def call_tool(self, name: str, arguments: dict[str, Any], context: CallContext | None = None) -> Any:
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: CallContext | None = None, channel: Channel | None = None
+    ) -> Any:
         """Run a registered tool through argument checks and the governance hooks, on behalf of ``context`` (the
-        caller's, built by the face; a local caller's when there is none)."""
+        caller's, built by the face; a local caller's when there is none); ``channel`` is the face's way back to
+        the caller for the tool's logs, progress and questions (none: nobody to ask)."""
         call = (context or CallContext()).tool_call(name, arguments)
-        return await invoke_tool(self.tool(name), call, self.hooks, workspace=self.workspace)
+        return await invoke_tool(self.tool(name), call, self.hooks, workspace=self.workspace, channel=channel)
 
 
 class PluginHooks:

@@ -33,12 +33,19 @@ class PromptDef:
 
 @dataclass
 class ResourceDef:
+    """A resource at ``uri``, or, when ``uri`` is an RFC 6570 template (``test://items/{id}``), every resource
+    matching it: ``read`` then takes the template's variables as keyword arguments."""
+
     uri: str
     read: Callable[..., Any]
     name: str | None = None
     description: str | None = None
     mime_type: str = "text/plain"
     title: str | None = None
+
+    @property
+    def is_template(self) -> bool:
+        return "{" in self.uri
 
 
 @dataclass
@@ -140,4 +147,12 @@ class Registry:
 
     @staticmethod
     def _as_resources(uri: str, read: Callable[..., Any], **options: Any) -> tuple[str, ResourceDef, Path | None]:
-        return uri, ResourceDef(uri, read, **options), None
+        resource = ResourceDef(uri, read, **options)
+        if resource.is_template:  # refused here, with the plugin named, rather than at each read
+            from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
+
+            try:
+                UriTemplate.parse(uri)
+            except InvalidUriTemplate as error:
+                raise ValueError(f'resource template "{uri}" is not an RFC 6570 template: {error}') from None
+        return uri, resource, None

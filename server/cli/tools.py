@@ -78,6 +78,7 @@ def call_tool(state: State, name: str, arguments: str, as_json: bool) -> None:
     import anyio
 
     from parac.core.calls import CallContext, CallDenied
+    from parac.core.channels import Unattended
     from parac.core.tools import ToolError
 
     try:
@@ -87,8 +88,11 @@ def call_tool(state: State, name: str, arguments: str, as_json: bool) -> None:
     if not isinstance(parsed, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--args")
     host = state.host()
+    # The tool's log lines and progress go to stderr (stdout is its result); what it asks cannot be answered here.
+    terminal = Unattended(name, "parac tools call", "call it from an MCP client that offers it (parac mcp serve)",
+                          echo=lambda line: click.echo(line, err=True))
     try:
-        result = anyio.run(lambda: host.call_tool(name, parsed, CallContext(actor="cli")))
+        result = anyio.run(lambda: host.call_tool(name, parsed, CallContext(actor="cli"), terminal))
     except (ToolError, CallDenied) as exc:
         kind = "denied" if isinstance(exc, CallDenied) else "error"
         if as_json:

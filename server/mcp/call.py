@@ -121,6 +121,11 @@ class Call:
 
         return can_ask(self.request or self._asked_by, capability)
 
+    @property
+    def has_client(self) -> bool:
+        """Whether an MCP client made this call (one that may be asked something); False for a REST call."""
+        return self._asked_by is not None
+
     def detach(self) -> None:
         """The request that started this call is answered; the work goes on (a task): progress and logs now only
         note, and input is asked as the task's era allows."""
@@ -139,9 +144,12 @@ class Call:
         if self.request is not None:
             await self.request.session.report_progress(done, total, message)
 
-    async def log(self, level: str, message: str) -> None:
-        """Log `message` (stderr), and send it to this call's client as an MCP log message."""
-        logging.getLogger("parac.mcp.tool").log(logging.getLevelName(level.upper()), message)
+    async def log(self, level: str, message: str, logger: str = "parac.mcp.tool") -> None:
+        """Log `message` (stderr), and send it to this call's client as an MCP log message; `level` as MCP names
+        them (debug, info, notice, warning, error, critical...)."""
+        from parac.core.channels import python_level
+
+        logging.getLogger(logger).log(python_level(level), message)
         await anyio.lowlevel.checkpoint()  # lets the forwarded notification go out before the call answers
 
     async def send_log(self, level: str, message: str, logger: str) -> None:

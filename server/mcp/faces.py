@@ -69,6 +69,9 @@ class ToolFace:
     """Sends progress notifications when the client asks for them (documented in the description for clients)."""
     hooked: bool = True
     """The server runs it between the governance hooks; False for plugin tools, which `Host.call_tool` runs so."""
+    asks: bool = False
+    """It may ask the client mid-call (a plugin tool with a context, a long-running tool): a 2026-07-28 call of it
+    is served as input-required rounds (`parac.server.mcp.rounds`), which cost a task per call."""
 
     @cached_property
     def _arguments_model(self) -> Any:
@@ -168,6 +171,7 @@ class PromptFace:
 
 ToolsProvider = Callable[["Call"], Awaitable[Iterable[ToolFace]]]
 ResourcesProvider = Callable[["Call"], Awaitable[Iterable[ResourceFace]]]
+TemplatesProvider = Callable[["Call"], Awaitable[Iterable[TemplateFace]]]
 PromptsProvider = Callable[["Call"], Awaitable[Iterable[PromptFace]]]
 
 
@@ -183,6 +187,7 @@ class Faces:
         self.prompts: dict[str, PromptFace] = {}
         self.tool_providers: list[ToolsProvider] = []
         self.resource_providers: list[ResourcesProvider] = []
+        self.template_providers: list[TemplatesProvider] = []
         self.prompt_providers: list[PromptsProvider] = []
         self.token_sources: list[tuple[TokenLookup, Callable[[], bool]]] = []
 
@@ -292,6 +297,10 @@ class Faces:
         """Concrete resources to list (each also readable through a template); asked again when the registry or the
         files change."""
         self.resource_providers.append(provider)
+
+    def templates_from(self, provider: TemplatesProvider) -> None:
+        """Templates that exist once plugins are loaded (a plugin's); tried after the registered ones."""
+        self.template_providers.append(provider)
 
     # -- prompts -----------------------------------------------------------------------------------------------------
 

@@ -289,8 +289,8 @@ class Handlers:
                 ttl = params.task.ttl if params.task is not None else None
                 state = await self.tasks.start(call, face.name, lambda c: self._answer(c, face, params), ttl_ms=ttl)
                 return created(state, input_required_era(ctx))
-            if input_required_era(ctx):
-                return await self.rounds.serve(ctx, params, call, lambda c: self._answer(c, face, params))
+        if (face.long_running or face.asks) and input_required_era(ctx):
+            return await self.rounds.serve(ctx, params, call, lambda c: self._answer(c, face, params))
         return await self._answer(call, face, params)
 
     async def _background(self, call: Call, face: ToolFace, params: types.CallToolRequestParams) -> str:
@@ -372,7 +372,7 @@ class Handlers:
                         mime_type=t.mime_type,
                     ),
                 )
-                for t in self.app.faces.templates
+                for t in await self.templates(call)
                 if allows(call.role, t.role)
             ]
 
@@ -389,7 +389,7 @@ class Handlers:
             fixed = faces.resources.get(uri)
             template, values = (None, {}) if fixed else _match(faces.templates, uri)
             if fixed is None and template is None:
-                fixed = await self._listed(call, uri)
+                fixed, template, values = await self._provided(call, uri)
             if fixed is not None:
                 self._require(call, fixed.role, uri)
                 content, mime = await fixed.read(call), fixed.mime_type
@@ -413,12 +413,28 @@ class Handlers:
             return types.ReadResourceResult(contents=[blob])
         return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, text=content, mime_type=mime)])
 
-    async def _listed(self, call: Call, uri: str) -> ResourceFace:
-        """A resource only a provider knows (a plugin's), or the not-found error."""
-        for provider in self.app.faces.resource_providers:
+    async def templates(self, call: Call) -> list[TemplateFace]:
+        """The registered templates, then the providers' (plugins')."""
+        faces = self.app.faces
+        out = list(faces.templates)
+        for provider in faces.template_providers:
+            out.extend(await provider(call))
+        return out
+
+    async def _provided(
+        self, call: Call, uri: str
+    ) -> tuple[ResourceFace | None, TemplateFace | None, dict[str, str]]:
+        """A resource only a provider knows (a plugin's), or a provider's template matching `uri`, or the
+        not-found error."""
+        faces = self.app.faces
+        for provider in faces.resource_providers:
             for face in await provider(call):
                 if face.uri == uri:
-                    return face
+                    return face, None, {}
+        for templates in faces.template_providers:
+            template, values = _match(list(await templates(call)), uri)
+            if template is not None:
+                return None, template, values
         raise MCPError(code=types.INVALID_PARAMS, message=f"unknown resource {shown(uri)}", data={"uri": shown(uri)})
 
     @staticmethod
@@ -512,7 +528,7 @@ class Handlers:
             face = (await self.prompts(call)).get(ref.name)
             completers = face.complete if face else {}
         else:
-            template = next((t for t in self.app.faces.templates if t.uri_template == ref.uri), None)
+            template = next((t for t in await self.templates(call) if t.uri_template == ref.uri), None)
             completers = template.complete if template else {}
         completer = completers.get(params.argument.name)
         typed = params.argument.value

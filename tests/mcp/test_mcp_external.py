@@ -98,7 +98,8 @@ def test_conformance_suite_against_http(project: Path, http_server, tmp_path: Pa
     grant_fixture_tools(project)
     with http_server(project, env=FIXTURE_PLUGIN) as url:
         proc = subprocess.run(
-            [str(NODE22), str(CONFORMANCE), "server", "--url", url, "--expected-failures", str(BASELINE), "-o", str(tmp_path)],
+            [str(NODE22), str(CONFORMANCE), "server", "--url", url, "--suite", "all", "--expected-failures", str(BASELINE),
+             "-o", str(tmp_path)],
             capture_output=True,
             text=True,
             timeout=600,
@@ -112,5 +113,8 @@ def test_conformance_suite_against_http(project: Path, http_server, tmp_path: Pa
                      "server-sse-multiple-streams", "dns-rebinding-protection", "tools-call-simple-text",
                      "tools-call-image", "tools-call-audio", "tools-call-embedded-resource", "tools-call-mixed-content",
                      "tools-call-error", "resources-read-text", "resources-read-binary", "prompts-get-simple",
-                     "prompts-get-with-args", "prompts-get-embedded-resource", "prompts-get-with-image"):
+                     "prompts-get-with-args", "prompts-get-embedded-resource", "prompts-get-with-image",
+                     "tools-call-with-logging", "tools-call-with-progress", "tools-call-sampling",
+                     "tools-call-elicitation", "elicitation-sep1034-defaults", "elicitation-sep1330-enums",
+                     "resources-templates-read", "json-schema-2020-12"):
         assert f"✓ {scenario}:" in output, scenario

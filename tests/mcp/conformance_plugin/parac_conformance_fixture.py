@@ -2,6 +2,9 @@
 third-party plugin: installed through an entry point (this folder on PYTHONPATH, `PARAC_LOAD_PLUGINS=conformance`),
 registered through `parac.server.api` only. Test-only: parac's own tool list never carries them.
 
+The tools that log, report progress, or ask the client's model or person do it through their `ToolContext`, the
+way any plugin tool does: they never see MCP, and parac's MCP face carries it in either protocol era.
+
 Content the plugin API has no type for (images, audio, embedded resources) is answered as the MCP SDK's own
 `CallToolResult`, which parac passes through as it is; a plugin that speaks MCP may depend on the SDK like this.
 """
@@ -9,10 +12,12 @@ Content the plugin API has no type for (images, audio, embedded resources) is an
 from __future__ import annotations
 
 import base64
+import json
 
+import anyio
 from mcp import types
 
-from parac.server.api import ToolError, hookimpl, tool_from_function
+from parac.server.api import Tool, ToolContext, ToolError, hookimpl, tool_from_function
 
 # A 1x1 red PNG and a 1-sample silent WAV: the smallest payloads the scenarios accept.
 PNG = base64.b64decode(
@@ -73,11 +78,109 @@ def test_error_handling() -> str:
     raise ToolError("This tool intentionally returns an error for testing")
 
 
+async def test_tool_with_logging(ctx: ToolContext) -> str:
+    """Log three info messages, ~50 ms apart."""
+    await ctx.log("info", "Tool execution started")
+    await anyio.sleep(0.05)
+    await ctx.log("info", "Tool processing data")
+    await anyio.sleep(0.05)
+    await ctx.log("info", "Tool execution completed")
+    return "Tool with logging executed successfully"
+
+
+async def test_tool_with_progress(ctx: ToolContext) -> str:
+    """Report progress 0, 50 and 100 of 100, ~50 ms apart."""
+    for done in (0, 50, 100):
+        await ctx.progress(done, 100)
+        if done < 100:
+            await anyio.sleep(0.05)
+    return "Tool with progress executed successfully"
+
+
+async def test_sampling(prompt: str, ctx: ToolContext) -> str:
+    """Ask the client's model."""
+    answer = await ctx.sample(prompt, max_tokens=100)
+    return f"LLM response: {answer.text}"
+
+
+async def test_elicitation(message: str, ctx: ToolContext) -> str:
+    """Ask the person at the client for a username and an email."""
+    answer = await ctx.elicit(message, {
+        "type": "object",
+        "properties": {
+            "username": {"type": "string", "description": "User's response"},
+            "email": {"type": "string", "description": "User's email address"},
+        },
+        "required": ["username", "email"],
+    })
+    return f"User response: action={answer.action}, content={json.dumps(answer.content)}"
+
+
+async def test_elicitation_sep1034_defaults(ctx: ToolContext) -> str:
+    """A form whose fields of every primitive type have defaults (SEP-1034)."""
+    answer = await ctx.elicit("Please review and update the form fields with defaults", {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "description": "User name", "default": "John Doe"},
+            "age": {"type": "integer", "description": "User age", "default": 30},
+            "score": {"type": "number", "description": "User score", "default": 95.5},
+            "status": {"type": "string", "description": "User status", "enum": ["active", "inactive", "pending"],
+                       "default": "active"},
+            "verified": {"type": "boolean", "description": "Verification status", "default": True},
+        },
+        "required": [],
+    })
+    return f"Elicitation completed: action={answer.action}, content={json.dumps(answer.content)}"
+
+
+async def test_elicitation_sep1330_enums(ctx: ToolContext) -> str:
+    """A form with the five kinds of enum (SEP-1330): untitled and titled, single and multiple, and the legacy
+    `enumNames`."""
+    answer = await ctx.elicit("Please select options from the enum fields", {
+        "type": "object",
+        "properties": {
+            "untitledSingle": {"type": "string", "description": "Select one option",
+                               "enum": ["option1", "option2", "option3"]},
+            "titledSingle": {"type": "string", "description": "Select one option with titles",
+                             "oneOf": [{"const": "value1", "title": "First Option"},
+                                       {"const": "value2", "title": "Second Option"},
+                                       {"const": "value3", "title": "Third Option"}]},
+            "legacyEnum": {"type": "string", "description": "Select one option (legacy)",
+                           "enum": ["opt1", "opt2", "opt3"], "enumNames": ["Option One", "Option Two", "Option Three"]},
+            "untitledMulti": {"type": "array", "description": "Select multiple options",
+                              "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+            "titledMulti": {"type": "array", "description": "Select multiple options with titles",
+                            "items": {"anyOf": [{"const": "value1", "title": "First Choice"},
+                                                {"const": "value2", "title": "Second Choice"},
+                                                {"const": "value3", "title": "Third Choice"}]}},
+        },
+        "required": [],
+    })
+    return f"Elicitation completed: action={answer.action}, content={json.dumps(answer.content)}"
+
+
+def json_schema_2020_12_tool(**arguments) -> str:
+    """Echo the arguments of a schema using JSON Schema 2020-12 keywords."""
+    return json.dumps(arguments)
+
+
+JSON_SCHEMA_2020_12 = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {"address": {"type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+    "additionalProperties": False,
+}
+
+
 @hookimpl
 def parac_register_tools(register):
     for fn in (test_simple_text, test_image_content, test_audio_content, test_embedded_resource,
-               test_multiple_content_types, test_error_handling):
+               test_multiple_content_types, test_error_handling, test_tool_with_logging, test_tool_with_progress,
+               test_sampling, test_elicitation, test_elicitation_sep1034_defaults, test_elicitation_sep1330_enums):
         register(tool_from_function(fn, read_only=True))
+    register(Tool(name="json_schema_2020_12_tool", description="Tool with JSON Schema 2020-12 features",
+                  input_schema=JSON_SCHEMA_2020_12, fn=json_schema_2020_12_tool, read_only=True))
 
 
 @hookimpl
@@ -86,6 +189,9 @@ def parac_register_resources(register):
              name="static-text", description="A fixed text resource", mime_type="text/plain")
     register("test://static-binary", lambda: PNG, name="static-binary", description="A fixed PNG",
              mime_type="image/png")
+    register("test://template/{id}/data",
+             lambda id: json.dumps({"id": id, "templateTest": True, "data": f"Data for ID: {id}"}),
+             name="template-data", description="Data for the id in the URI", mime_type="application/json")
 
 
 @hookimpl

@@ -1,0 +1,102 @@
+"""The way back from a running tool to whoever called it: log lines, progress, and questions for the caller's model
+(sampling) or person (elicitation).
+
+A tool reaches it through its :class:`~parac.core.tools.ToolContext` (``await ctx.log(...)``, ``ctx.progress``,
+``ctx.sample``, ``ctx.elicit``) and never learns which face called it. Each face binds a :class:`Channel` to the
+call: the MCP face to its client (notifications and server requests in the handshake era, input-required rounds in
+the 2026-07-28 era), the CLI to the terminal; code with no caller to ask (an agent's tool call, a workflow step)
+gets :data:`UNATTENDED`. A face that cannot ask refuses with :class:`CannotAsk`, saying where the tool can be asked
+from, so a tool may catch it and fall back (or let it fail the call with that message).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from .tools import ToolError
+
+if TYPE_CHECKING:
+    from .providers import Completion, CompletionRequest
+
+log = logging.getLogger("parac.tools")
+
+
+class CannotAsk(ToolError):
+    """The caller of this tool cannot be asked what the tool asked (sampling or elicitation): the message says why
+    and from where it can."""
+
+
+@dataclass(frozen=True)
+class Elicited:
+    """The person's answer to a form: ``accept`` with ``content`` (the form's fields), ``decline``, or ``cancel``
+    (dismissed without a choice)."""
+
+    action: Literal["accept", "decline", "cancel"]
+    content: dict[str, Any] = field(default_factory=dict)
+
+
+class Channel(Protocol):
+    """What a face offers a tool call; every method may be called any number of times, in any order."""
+
+    async def log(self, level: str, message: str) -> None:
+        """``level``: debug, info, notice, warning, error, critical (syslog's, as MCP has them)."""
+
+    async def progress(self, done: float, total: float | None, message: str | None) -> None:
+        """``done`` grows from one report to the next; ``total`` when known."""
+
+    async def sample(self, request: CompletionRequest) -> Completion:
+        """The caller's own model answers ``request`` (its ``model`` is ignored: the caller picks its model)."""
+
+    async def elicit(self, message: str, schema: dict[str, Any]) -> Elicited:
+        """The caller's person fills the form ``schema`` (flat JSON Schema: an object of primitive properties)."""
+
+
+class Unattended:
+    """Nobody to ask: questions are refused; logs and progress go to parac's log, or as lines to ``echo`` (a
+    terminal's stderr).
+
+    ``where`` names the face in the refusal (``parac tools call``); ``hint`` how else the tool can be asked."""
+
+    def __init__(
+        self, tool: str, where: str = "this call", hint: str = "", echo: Callable[[str], None] | None = None
+    ) -> None:
+        self.tool = tool
+        self.where = where
+        self.hint = hint or "call the tool from an MCP client that offers it"
+        self.echo = echo
+        self._log = logging.getLogger(f"parac.tools.{tool}")
+
+    async def log(self, level: str, message: str) -> None:
+        if self.echo is not None:
+            self.echo(f"{level}: {message}")
+        else:
+            self._log.log(python_level(level), message)
+
+    async def progress(self, done: float, total: float | None, message: str | None) -> None:
+        line = f"progress {done:g}" + (f"/{total:g}" if total is not None else "") + (f": {message}" if message else "")
+        if self.echo is not None:
+            self.echo(line)
+        else:
+            self._log.debug("%s", line)
+
+    async def sample(self, request: CompletionRequest) -> Completion:
+        raise self.refusal("the caller's model (sampling)")
+
+    async def elicit(self, message: str, schema: dict[str, Any]) -> Elicited:
+        raise self.refusal("the person calling (elicitation)")
+
+    def refusal(self, what: str) -> CannotAsk:
+        return CannotAsk(f'tool "{self.tool}" asks {what}, and no one can be asked during {self.where}; {self.hint}')
+
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR, "critical": logging.CRITICAL, "alert": logging.CRITICAL,
+           "emergency": logging.CRITICAL}
+
+
+def python_level(level: str) -> int:
+    """An MCP (syslog) level as the nearest of Python's logging levels; an unknown one as INFO."""
+    return _LEVELS.get(level.lower(), logging.INFO)

@@ -1,0 +1,116 @@
+"""A tool call's way back to its MCP client (`parac.core.channels.Channel`), as plugin tools and the `client` model
+see it: log messages, progress for the request's token, and the client's model (`sampling/createMessage`) or person
+(`elicitation/create`) asked through `Call.ask`, so in either protocol era (server requests in the handshake era,
+input-required rounds in 2026-07-28).
+
+A caller that cannot be asked (no such capability declared; a REST call, which has no MCP client) gets `CannotAsk`
+saying so, rather than a request that would never be answered.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from parac.core.channels import CannotAsk, Elicited
+    from parac.core.providers import Completion, CompletionRequest, Sampler
+
+    from .call import Call
+
+
+class ClientChannel:
+    """`Channel` bound to one MCP (or REST) call of tool `tool`."""
+
+    def __init__(self, call: Call, tool: str) -> None:
+        self.call = call
+        self.tool = tool
+
+    async def log(self, level: str, message: str) -> None:
+        await self.call.log(level, message, logger=f"parac.tools.{self.tool}")
+
+    async def progress(self, done: float, total: float | None, message: str | None) -> None:
+        await self.call.progress(done, total, message)
+
+    async def sample(self, request: CompletionRequest) -> Completion:
+        if not can_sample(self.call):
+            raise self._refusal("the caller's model (sampling)", "sampling")
+        return await sampler_for(self.call)(request)
+
+    async def elicit(self, message: str, schema: dict[str, Any]) -> Elicited:
+        import mcp_types as types
+
+        from parac.core.channels import Elicited
+
+        if not can_elicit(self.call):
+            raise self._refusal("the person calling (elicitation)", "elicitation")
+        asked = types.ElicitRequest(params=types.ElicitRequestFormParams(message=message, requested_schema=schema))
+        answer = await self.call.ask(asked)
+        return Elicited(answer.action, dict(answer.content or {}))
+
+    def _refusal(self, what: str, capability: str) -> CannotAsk:
+        from parac.core.channels import CannotAsk
+
+        if self.call.has_client:
+            why = f"its MCP client did not declare the {capability} capability"
+            hint = f"use a client that offers {capability}"
+        else:
+            why = "a REST call cannot be asked anything mid-call"
+            hint = f"call the tool from an MCP client that offers {capability}"
+        return CannotAsk(f'tool "{self.tool}" asks {what}, and this caller cannot be asked: {why}; {hint}')
+
+
+def can_sample(call: Call) -> bool:
+    import mcp_types as types
+
+    return call.can_ask(types.ClientCapabilities(sampling=types.SamplingCapability()))
+
+
+def can_elicit(call: Call) -> bool:
+    import mcp_types as types
+
+    return call.can_ask(types.ClientCapabilities(elicitation=types.ElicitationCapability()))
+
+
+def sampler_for(call: Call) -> Sampler:
+    """A :data:`~parac.core.providers.Sampler` asking the client's model (``sampling/createMessage``; in the
+    2026-07-28 era through an input-required round, see :mod:`parac.server.mcp.rounds`).
+
+    Text only: tool calls are not offered through sampling, so an agent on ``client`` answers in prose. Tool
+    results already in the conversation are passed on as text.
+    """
+    import mcp_types as types
+
+    from parac.core.providers import Completion, Usage, approx_tokens, message_text
+
+    async def sample(request: CompletionRequest) -> Completion:
+        system = "\n\n".join(message_text(m) for m in request.messages if m.get("role") == "system") or None
+        messages = []
+        for message in request.messages:
+            role = message.get("role")
+            if role == "system":
+                continue
+            text = message_text(message)
+            if role == "tool":
+                text = f"[tool result]\n{text}"
+            content = types.TextContent(type="text", text=text)
+            messages.append(types.SamplingMessage(role="assistant" if role == "assistant" else "user", content=content))
+        asked = types.CreateMessageRequest(
+            params=types.CreateMessageRequestParams(
+                messages=messages,
+                max_tokens=request.max_tokens or 1024,
+                system_prompt=system,
+                temperature=request.temperature,
+            )
+        )
+        result = await call.ask(asked)
+        content = result.content if isinstance(result.content, list) else [result.content]
+        text = "".join(getattr(part, "text", "") for part in content)
+        prompt = "".join(message_text(m) for m in request.messages)
+        return Completion(
+            text=text,
+            usage=Usage(approx_tokens(prompt), approx_tokens(text)),
+            model=f"client:{result.model}",
+            cost_usd=0.0,  # the client's model: its user pays there, not through parac
+        )
+
+    return sample

@@ -1,0 +1,176 @@
+"""A plugin tool's way back to its caller (`ToolContext.log/progress/sample/elicit`, `parac.core.channels`) and a
+plugin's resource templates, as a third-party plugin uses them: the conformance fixture plugin
+(`conformance_plugin/`), loaded through its entry point, called by the official client in both protocol eras,
+over real stdio and Streamable HTTP (the handshake era: notifications and server requests; 2026-07-28: progress on
+the request, questions as input-required rounds). A caller that cannot be asked gets an error naming why and the
+alternative: an MCP client without the capability, a REST call, `parac tools call`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import mcp_types as types
+import pytest
+from mcp import Client, StdioServerParameters
+
+CONFORMANCE = Path(__file__).with_name("conformance_plugin")
+PLUGIN = {"PYTHONPATH": str(CONFORMANCE), "PARAC_LOAD_PLUGINS": "conformance"}
+ERAS = ["legacy", "2026-07-28"]
+
+
+@pytest.fixture
+def granted(project: Path) -> Path:
+    """The fixture plugin's tools granted by a workspace policy, as any plugin's are."""
+    (project / ".parac" / "policies" / "conformance.yaml").write_text((CONFORMANCE / "policy.yaml").read_text())
+    return project
+
+
+class ClientSide:
+    """The client's model and person, recording what they were asked, and what reached the client."""
+
+    def __init__(self) -> None:
+        self.sampled: list[types.CreateMessageRequestParams] = []
+        self.elicited: list[types.ElicitRequestParams] = []
+        self.logs: list[types.LoggingMessageNotificationParams] = []
+
+    async def sample(self, context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        self.sampled.append(params)
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="forty-two"), model="host-model"
+        )
+
+    async def elicit(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        self.elicited.append(params)
+        return types.ElicitResult(action="accept", content={"username": "ada", "email": "ada@example.org"})
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logs.append(params)
+
+    def options(self) -> dict[str, Any]:
+        return {"sampling_callback": self.sample, "elicitation_callback": self.elicit, "logging_callback": self.log}
+
+
+@contextmanager
+def served(transport: str, project: Path, http_server: Any) -> Iterator[Any]:
+    if transport == "stdio":
+        yield StdioServerParameters(
+            command=str(Path(sys.executable).with_name("parac")),
+            args=["mcp", "serve", "--workspace", str(project)],
+            env={**os.environ, **PLUGIN},
+        )
+    else:
+        with http_server(project, env=PLUGIN) as url:
+            yield url
+
+
+@pytest.mark.filterwarnings("ignore:The logging capability is deprecated")  # the handshake era still has it
+@pytest.mark.parametrize("era", ERAS)
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_a_plugin_tool_logs_reports_progress_and_asks_the_client(
+    granted: Path, era: str, transport: str, http_server: Any
+):
+    client = ClientSide()
+    progress: list[tuple[float, float | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total))
+
+    with served(transport, granted, http_server) as target, anyio.fail_after(60):
+        async with Client(target, mode=era, **client.options()) as session:
+            if era == "legacy":
+                await session.set_logging_level("debug")
+                logged = await session.call_tool("test_tool_with_logging", {})
+                assert not logged.is_error, logged.content
+            stepped = await session.call_tool("test_tool_with_progress", {}, progress_callback=on_progress)
+            sampled = await session.call_tool("test_sampling", {"prompt": "what is six times seven?"})
+            elicited = await session.call_tool("test_elicitation", {"message": "who are you?"})
+            templates = await session.list_resource_templates()
+            read = await session.read_resource("test://template/123/data")
+
+    if era == "legacy":  # the 2026-07-28 era has no log notifications
+        assert [log.data for log in client.logs if log.logger == "parac.tools.test_tool_with_logging"] == [
+            "Tool execution started", "Tool processing data", "Tool execution completed"]
+    assert not stepped.is_error and progress == [(0, 100), (50, 100), (100, 100)]
+    assert not sampled.is_error, sampled.content
+    assert sampled.content[0].text == "LLM response: forty-two"
+    [asked] = client.sampled
+    assert asked.messages[0].content.text == "what is six times seven?" and asked.max_tokens == 100
+    assert not elicited.is_error, elicited.content
+    assert elicited.content[0].text == 'User response: action=accept, content={"username": "ada", "email": "ada@example.org"}'
+    [form] = client.elicited
+    assert form.message == "who are you?" and form.requested_schema["required"] == ["username", "email"]
+    assert "test://template/{id}/data" in {t.uri_template for t in templates.resource_templates}
+    assert json.loads(read.contents[0].text) == {"id": "123", "templateTest": True, "data": "Data for ID: 123"}
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_client_without_the_capability_is_told_not_left_waiting(granted: Path, era: str, http_server: Any):
+    """No sampling or elicitation declared: the tool's question fails the call at once with why, and the server
+    goes on serving."""
+    with http_server(granted, env=PLUGIN) as url, anyio.fail_after(60):
+        async with Client(url, mode=era) as session:
+            sampled = await session.call_tool("test_sampling", {"prompt": "hello"})
+            elicited = await session.call_tool("test_elicitation", {"message": "who?"})
+            after = await session.call_tool("test_simple_text", {})
+    assert sampled.is_error and sampled.content[0].text == (
+        'tool "test_sampling" asks the caller\'s model (sampling), and this caller cannot be asked: its MCP client '
+        "did not declare the sampling capability; use a client that offers sampling")
+    assert elicited.is_error and "did not declare the elicitation capability" in elicited.content[0].text
+    assert not after.is_error
+
+
+def test_the_cli_shows_log_and_progress_on_stderr_and_refuses_questions(granted: Path):
+    parac = str(Path(sys.executable).with_name("parac"))
+    env = {**os.environ, **PLUGIN}
+
+    def call(tool: str, arguments: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([parac, "tools", "call", tool, "--args", json.dumps(arguments)], cwd=granted, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    progress = call("test_tool_with_progress", {})
+    sampling = call("test_sampling", {"prompt": "hello"})
+    assert progress.returncode == 0, progress.stderr
+    assert progress.stdout.strip() == "Tool with progress executed successfully"
+    assert progress.stderr.splitlines()[-3:] == ["progress 0/100", "progress 50/100", "progress 100/100"]
+    assert sampling.returncode != 0
+    assert sampling.stderr.strip().endswith(
+        'tool "test_sampling" asks the caller\'s model (sampling), and no one can be asked during parac tools call; '
+        "call it from an MCP client that offers it (parac mcp serve)")
+
+
+def test_a_rest_call_is_refused_with_the_alternative(granted: Path, serve_command: list[str]):
+    """`parac serve`'s plugin-tool route: no MCP client to ask, so the tool's question is an error naming one."""
+    from support.serving import free_port, wait_until_listening
+
+    port = free_port()
+    parac = str(Path(sys.executable).with_name("parac"))
+    proc = subprocess.Popen([parac, "serve", "--port", str(port), "--workspace", str(granted)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **PLUGIN})
+    try:
+        wait_until_listening(proc, port, why=lambda: proc.stderr.read().decode() if proc.stderr else "")
+        answer = httpx.post(f"http://127.0.0.1:{port}/api/v1/tools/test_elicitation/call",
+                            json={"message": "who?"}, timeout=60)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "a REST call cannot be asked anything mid-call; call the tool from an MCP client that offers elicitation" in answer.text, answer.text
+
+
+def test_a_malformed_resource_template_is_refused_when_registered():
+    from parac.server.registry import Registry
+
+    registry = Registry()
+    register = registry.registrar("resources", "notes")
+    with pytest.raises(ValueError, match=r'resource template "notes://\{folder" is not an RFC 6570 template: Unclosed'):
+        register("notes://{folder", lambda folder: "")
+    register("notes://{folder}/{name}", lambda folder, name: f"{folder}/{name}")
+    assert registry.resources["notes://{folder}/{name}"].value.is_template and not registry.resources.get("notes://{folder")
