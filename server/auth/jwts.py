@@ -43,7 +43,7 @@ class InvalidToken(ParacBaseError):
 
 class JwtVerifier:
     """Checks JWTs against one issuer's key. The key (or key file) is read at construction, so a bad one stops the
-    start; `where` names the settings in messages (`serve.jwt`, `settings.mcp.oauth`)."""
+    start; `where` names the settings in messages (`serve.jwt`, `mcp.oauth`)."""
 
     def __init__(self, settings: JwtSettings, audience: str, base_dir: Path | None, where: str) -> None:
         self.settings = settings

@@ -1,6 +1,6 @@
 """OAuth 2.1 for the Streamable HTTP face: parac as a protected resource that accepts JWT access tokens.
 
-parac issues no OAuth tokens itself. `settings.mcp.oauth` in parac.yaml names the authorization server (`issuer`) and
+parac issues no OAuth tokens itself. `mcp.oauth` in parac.yaml (`settings.mcp.oauth`, its older place) names the authorization server (`issuer`) and
 its signing key, as `serve.jwt` does for `parac serve` (`parac.core.specs.JwtSettings`; usually `jwks_file` or
 `jwks_url`), plus this server's public URL (`resource`). Tokens are checked by the one JWT verifier
 (`parac.server.auth.jwts`), with the resource URL as the default audience. OAuth-capable clients find the issuer
@@ -10,6 +10,8 @@ through the RFC 9728 metadata at `/.well-known/oauth-protected-resource` (also u
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ class OAuthError(ParacBaseError):
 
 
 class OAuthSettings(JwtSettings):
-    """`settings.mcp.oauth` of parac.yaml."""
+    """`mcp.oauth` of parac.yaml."""
 
     resource: str | None = Field(None, description="This server's public URL (default: the bound address and path).")
 
@@ -40,16 +42,29 @@ class OAuth:
     issuer: str
 
 
-def load_oauth(raw: Any, parac_dir: Path | None, bound_url: str) -> OAuth:
-    """The OAuth setup `settings.mcp.oauth` asks for (its key read now, so a bad one stops the start)."""
-    where = "settings.mcp.oauth"
+Place = Callable[..., str]
+"""Names a setting of the OAuth section, given its path under it, as an error shows it: the key in parac.yaml and
+its position (`.parac/parac.yaml:12:7: mcp.oauth.jwks_file`)."""
+
+
+def _dotted(*loc: str | int) -> str:
+    return ".".join(("mcp.oauth", *map(str, loc)))
+
+
+def load_oauth(raw: Any, parac_dir: Path | None, bound_url: str, place: Place = _dotted) -> OAuth:
+    """The OAuth setup the section `raw` asks for (its key read now, so a bad one stops the start); errors name the
+    setting at fault through `place`."""
     try:
         settings = OAuthSettings.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
-        raise OAuthError(f"{'.'.join(str(part) for part in (where, *first['loc']))}: {first['msg']}") from None
+        raise OAuthError(f"{place(*first['loc'])}: {first['msg']}") from None
     resource = settings.resource or bound_url
+    section = _dotted()
     try:
-        return OAuth(JwtVerifier(settings, resource, parac_dir, where), resource, settings.issuer)
-    except KeyConfigError as error:
-        raise OAuthError(str(error)) from None
+        return OAuth(JwtVerifier(settings, resource, parac_dir, section), resource, settings.issuer)
+    except KeyConfigError as error:  # "mcp.oauth.jwks_file: cannot read ...": said again at that key's place
+        message = str(error)
+        key = re.match(rf"{re.escape(section)}\.(\w+)", message)
+        detail = message[key.end():].lstrip(": ") if key else message
+        raise OAuthError(f"{place(key.group(1)) if key else place()}: {detail}") from None

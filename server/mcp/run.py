@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from .http import HttpOptions, build_http_app, is_loopback, resource_url
 from parac.server.auth.roles import TokenAuthority
 
 if TYPE_CHECKING:
+    from parac.core.sources import SourceDoc
     from parac.server.metrics import Metrics
 
     from .app import ParacApp
@@ -88,9 +90,10 @@ def mcp_endpoint(
 
     check_profile(workspace, profile)
     start_tracing(workspace)
-    mcp_settings, parac_dir = _mcp_settings(workspace)
-    tokens = TokenAuthority(_token(mcp_settings, parac_dir))
-    oauth = _oauth(mcp_settings, parac_dir, options)
+    serve_keys = _mcp_settings(workspace)
+    mcp_settings, parac_dir = serve_keys.values, serve_keys.parac_dir
+    tokens = TokenAuthority(_token(serve_keys))
+    oauth = _oauth(serve_keys, options)
     app = ParacApp(workspace, tokens=tokens, transport="http", resume_runs=resume_runs, profile=profile,
                    metrics=metrics or serve_metrics(metrics_port))
     for lookup, configured in app.faces.token_sources:
@@ -207,10 +210,31 @@ SERVE_KEYS = ("token_file", "oauth", "max_body_bytes")
 """What `parac mcp serve` reads of parac.yaml's `mcp:` before the workspace loads."""
 
 
-def _mcp_settings(workspace: Path | None) -> tuple[dict[str, Any], Path | None]:
-    """`mcp.token_file`, `mcp.oauth` and `mcp.max_body_bytes` of parac.yaml and the `.parac/` folder, read alone (the workspace loads
-    later, on first use). `settings.mcp` is the place they had before `mcp:` held the tool profiles; it is still
-    read (a key under `mcp:` wins) and a warning says to move it."""
+@dataclass
+class ServeKeys:
+    """What `parac mcp serve` reads of parac.yaml before the workspace loads: the values of `SERVE_KEYS`, the
+    `.parac/` folder, and where each value stands, so that an error names its key and position."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    parac_dir: Path | None = None
+    doc: SourceDoc | None = None
+    places: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """key -> its path in parac.yaml: (`mcp`, key), or (`settings`, `mcp`, key) in the old place."""
+
+    def place(self, key: str, *loc: str | int) -> str:
+        """`FILE:LINE:COL: mcp.oauth.jwks_file`: the setting `key`.`loc` as an error names it."""
+        path = (*self.places.get(key, ("mcp", key)), *loc)
+        name = ".".join(str(part) for part in path)
+        if self.doc is None:
+            return name
+        span = self.doc.span(path, key=True)
+        return f"{self.doc.path}:{span.line}:{span.column}: {name}"
+
+
+def _mcp_settings(workspace: Path | None) -> ServeKeys:
+    """`mcp.token_file`, `mcp.oauth` and `mcp.max_body_bytes` of parac.yaml and the `.parac/` folder, read alone (the
+    workspace loads later, on first use). `settings.mcp` is the place they had before `mcp:` held the tool
+    profiles; it is still read (a key under `mcp:` wins) and a warning says to move it."""
     from parac.core.diagnostics import ParacError
     from parac.core.sources import load_source
     from parac.core.workspace import PARAC_DIR, SETTINGS_FILE, find_root
@@ -218,7 +242,7 @@ def _mcp_settings(workspace: Path | None) -> tuple[dict[str, Any], Path | None]:
     try:
         root = find_root(workspace)
     except ParacError:
-        return {}, None
+        return ServeKeys()
     doc = load_source(root / PARAC_DIR / SETTINGS_FILE)
     data = doc.data if doc.ok and isinstance(doc.data, dict) else {}
     settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
@@ -226,29 +250,35 @@ def _mcp_settings(workspace: Path | None) -> tuple[dict[str, Any], Path | None]:
     new = data.get("mcp") if isinstance(data.get("mcp"), dict) else {}
     if old:
         log.warning("parac.yaml: settings.mcp is the old place of %s; move them under mcp:", ", ".join(sorted(old)))
-    merged = {key: new.get(key, old.get(key)) for key in SERVE_KEYS if key in new or key in old}
-    return merged, root / PARAC_DIR
+    keys = ServeKeys(parac_dir=root / PARAC_DIR, doc=doc)
+    for key in SERVE_KEYS:
+        if key in new:
+            keys.values[key], keys.places[key] = new[key], ("mcp", key)
+        elif key in old:
+            keys.values[key], keys.places[key] = old[key], ("settings", "mcp", key)
+    return keys
 
 
-def _token(mcp_settings: dict[str, Any], parac_dir: Path | None) -> str | None:
+def _token(keys: ServeKeys) -> str | None:
     if token := os.environ.get(ENV_TOKEN, "").strip():
         return token
-    token_file = mcp_settings.get("token_file")
+    token_file = keys.values.get("token_file")
     if not token_file:
         return None
     try:
-        return read_secret_file(str(token_file), parac_dir, setting="mcp.token_file")
+        return read_secret_file(str(token_file), keys.parac_dir, setting="mcp.token_file")
     except SecretFileError as error:
         raise ServeError(f"no MCP token: {error}") from None
 
 
-def _oauth(mcp_settings: dict[str, Any], parac_dir: Path | None, options: HttpOptions) -> OAuth | None:
+def _oauth(keys: ServeKeys, options: HttpOptions) -> OAuth | None:
     """The OAuth setup `mcp.oauth` asks for (its key file read now, so a bad one stops the start)."""
-    if mcp_settings.get("oauth") is None:
+    if keys.values.get("oauth") is None:
         return None
     from .oauth import OAuthError, load_oauth
 
     try:
-        return load_oauth(mcp_settings["oauth"], parac_dir, resource_url(options))
+        return load_oauth(keys.values["oauth"], keys.parac_dir, resource_url(options),
+                          lambda *loc: keys.place("oauth", *loc))
     except OAuthError as error:
         raise ServeError(f"cannot serve OAuth: {error}") from None

@@ -151,9 +151,19 @@ def test_a_broken_oauth_setting_stops_the_start_and_names_the_setting(project: P
     neither = parac("mcp", "serve", "--transport", "http", "--port", "0", "--workspace", str(project))
     settings.write_text(base + f"settings:\n  mcp:\n    oauth:\n      issuer: {ISSUER}\n      jwks_file: nope.json\n")
     missing = parac("mcp", "serve", "--transport", "http", "--port", "0", "--workspace", str(project))
-    assert neither.code == missing.code == 1
-    assert "settings.mcp.oauth" in neither.err and "exactly one of jwks_file and jwks_url" in neither.err
-    assert "settings.mcp.oauth.jwks_file: cannot read" in missing.err and "nope.json" in missing.err
+    settings.write_text(base + f"mcp:\n  oauth:\n    issuer: {ISSUER}\n    jwks_file: gone.json\n")
+    moved = parac("mcp", "serve", "--transport", "http", "--port", "0", "--workspace", str(project))
+    settings.write_text(base + "mcp:\n  oauth:\n    jwks_file: jwks.json\n")
+    no_issuer = parac("mcp", "serve", "--transport", "http", "--port", "0", "--workspace", str(project))
+    assert neither.code == missing.code == moved.code == no_issuer.code == 1
+    lines = len(base.splitlines())  # each section starts on the line after the template's own
+    # Each error names the key as it stands in parac.yaml, at its position (the section or the field at fault).
+    assert f"{settings}:{lines + 3}:5: settings.mcp.oauth: " in neither.err
+    assert "exactly one of jwks_file and jwks_url" in neither.err
+    assert f"{settings}:{lines + 5}:7: settings.mcp.oauth.jwks_file: cannot read" in missing.err
+    assert "nope.json" in missing.err
+    assert f"{settings}:{lines + 4}:5: mcp.oauth.jwks_file: cannot read" in moved.err and "gone.json" in moved.err
+    assert f"{settings}:{lines + 2}:3: mcp.oauth.issuer: Field required" in no_issuer.err
 
 
 async def test_keys_fetched_from_a_jwks_url(oauth_project: Path, http_server, signing_key):
