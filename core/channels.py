@@ -47,10 +47,11 @@ class Channel(Protocol):
     async def progress(self, done: float, total: float | None, message: str | None) -> None:
         """``done`` grows from one report to the next; ``total`` when known."""
 
-    async def sample(self, request: CompletionRequest) -> Completion:
-        """The caller's own model answers ``request`` (its ``model`` is ignored: the caller picks its model)."""
+    async def sample(self, request: CompletionRequest, key: str | None = None) -> Completion:
+        """The caller's own model answers ``request`` (its ``model`` is ignored: the caller picks its model).
+        ``key`` names the question where a face shows names (an MCP input request's key)."""
 
-    async def elicit(self, message: str, schema: dict[str, Any]) -> Elicited:
+    async def elicit(self, message: str, schema: dict[str, Any], key: str | None = None) -> Elicited:
         """The caller's person fills the form ``schema`` (flat JSON Schema: an object of primitive properties)."""
 
 
@@ -82,10 +83,10 @@ class Unattended:
         else:
             self._log.debug("%s", line)
 
-    async def sample(self, request: CompletionRequest) -> Completion:
+    async def sample(self, request: CompletionRequest, key: str | None = None) -> Completion:
         raise self.refusal("the caller's model (sampling)")
 
-    async def elicit(self, message: str, schema: dict[str, Any]) -> Elicited:
+    async def elicit(self, message: str, schema: dict[str, Any], key: str | None = None) -> Elicited:
         raise self.refusal("the person calling (elicitation)")
 
     def refusal(self, what: str) -> CannotAsk:

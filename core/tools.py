@@ -81,21 +81,23 @@ class ToolContext:
         system: str | None = None,
         max_tokens: int = 1024,
         temperature: float | None = None,
+        key: str | None = None,
     ) -> Completion:
         """Ask the caller's own model: ``prompt`` is a user message, or chat messages (``{"role", "content"}``).
-        Its ``text`` is the answer; ``model`` names the model the caller used."""
+        Its ``text`` is the answer; ``model`` names the model the caller used. ``key`` names the question, unique
+        among those the call asks at once (an MCP client sees it as the input request's key)."""
         from .providers import CompletionRequest
 
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
         if system is not None:
             messages.insert(0, {"role": "system", "content": system})
         request = CompletionRequest("client", messages, max_tokens=max_tokens, temperature=temperature)
-        return await self._channel.sample(request)
+        return await self._channel.sample(request, key)
 
-    async def elicit(self, message: str, schema: dict[str, Any]) -> Elicited:
+    async def elicit(self, message: str, schema: dict[str, Any], *, key: str | None = None) -> Elicited:
         """Ask the person calling to fill a form: ``schema`` is a JSON Schema object of primitive properties
-        (string, number, integer, boolean; enums; ``default`` values shown as such)."""
-        return await self._channel.elicit(message, schema)
+        (string, number, integer, boolean; enums; ``default`` values shown as such); ``key`` as for ``sample``."""
+        return await self._channel.elicit(message, schema, key)
 
     def note(self, name: str, value: Any) -> None:
         """Report a fact about how the call ran (how it was confined, say); the audit entry of the call keeps it."""

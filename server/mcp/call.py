@@ -97,15 +97,16 @@ class Call:
         """The SDK session, for server-to-client requests (sampling with `create_message`, elicitation)."""
         return self.request.session if self.request is not None else None
 
-    async def ask(self, request: InputRequest) -> Any:
+    async def ask(self, request: InputRequest, key: str | None = None) -> Any:
         """Ask the client (its model: `sampling/createMessage`; its person: `elicitation/create`) and wait for the
-        answer: in a round of the 2026-07-28 era through `InputRequiredResult`, in the handshake era as a request
-        on the connection. Callers check `can_ask` first."""
+        answer: in a round of the 2026-07-28 era through `InputRequiredResult` (under `key` in its
+        `inputRequests`, when given), in the handshake era as a request on the connection. Callers check `can_ask`
+        first."""
         import mcp_types as types
         from mcp.shared.message import ServerMessageMetadata
 
         if self.exchange is not None and self.exchange.parks:
-            return await self.exchange.ask(request)
+            return await self.exchange.ask(request, key)
         asked_by = self.request or self._asked_by
         assert asked_by is not None
         result_type: Any = (

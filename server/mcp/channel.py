@@ -31,12 +31,12 @@ class ClientChannel:
     async def progress(self, done: float, total: float | None, message: str | None) -> None:
         await self.call.progress(done, total, message)
 
-    async def sample(self, request: CompletionRequest) -> Completion:
+    async def sample(self, request: CompletionRequest, key: str | None = None) -> Completion:
         if not can_sample(self.call):
             raise self._refusal("the caller's model (sampling)", "sampling")
-        return await sampler_for(self.call)(request)
+        return await sampler_for(self.call, key)(request)
 
-    async def elicit(self, message: str, schema: dict[str, Any]) -> Elicited:
+    async def elicit(self, message: str, schema: dict[str, Any], key: str | None = None) -> Elicited:
         import mcp_types as types
 
         from parac.core.channels import Elicited
@@ -44,7 +44,7 @@ class ClientChannel:
         if not can_elicit(self.call):
             raise self._refusal("the person calling (elicitation)", "elicitation")
         asked = types.ElicitRequest(params=types.ElicitRequestFormParams(message=message, requested_schema=schema))
-        answer = await self.call.ask(asked)
+        answer = await self.call.ask(asked, key)
         return Elicited(answer.action, dict(answer.content or {}))
 
     def _refusal(self, what: str, capability: str) -> CannotAsk:
@@ -71,12 +71,12 @@ def can_elicit(call: Call) -> bool:
     return call.can_ask(types.ClientCapabilities(elicitation=types.ElicitationCapability()))
 
 
-def sampler_for(call: Call) -> Sampler:
+def sampler_for(call: Call, key: str | None = None) -> Sampler:
     """A :data:`~parac.core.providers.Sampler` asking the client's model (``sampling/createMessage``; in the
     2026-07-28 era through an input-required round, see :mod:`parac.server.mcp.rounds`).
 
     Text only: tool calls are not offered through sampling, so an agent on ``client`` answers in prose. Tool
-    results already in the conversation are passed on as text.
+    results already in the conversation are passed on as text. `key`: the question's name in a round.
     """
     import mcp_types as types
 
@@ -102,7 +102,7 @@ def sampler_for(call: Call) -> Sampler:
                 temperature=request.temperature,
             )
         )
-        result = await call.ask(asked)
+        result = await call.ask(asked, key)
         content = result.content if isinstance(result.content, list) else [result.content]
         text = "".join(getattr(part, "text", "") for part in content)
         prompt = "".join(message_text(m) for m in request.messages)

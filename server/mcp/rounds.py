@@ -92,14 +92,22 @@ class Exchange:
         self.run_id: str | None = None
         """The durable run the work started (a workflow run), once it says so (`Call.started`)."""
         self.deadline = anyio.current_time() + TTL_S
+        self.offered: dict[str, Any] = {}
+        """Responses the client sent with the first call, before anything was asked: a question asked under one of
+        their keys takes it at once (a client that knows the questions; others are ignored)."""
         self._asked = 0
         self._changed = anyio.Event()
         self._scope = anyio.CancelScope()
 
-    async def ask(self, request: InputRequest) -> Any:
-        """Park the work until a round brings the client's response to `request`."""
+    async def ask(self, request: InputRequest, key: str | None = None) -> Any:
+        """Park the work until a round brings the client's response to `request`, asked under `key` (the work's
+        name for it; numbered by method when None)."""
         self._asked += 1
-        key = f"{request.method.replace('/', '-')}-{self._asked}"
+        key = key or f"{request.method.replace('/', '-')}-{self._asked}"
+        if key in self.questions:
+            raise FaceError(f'the call asks "{key}" twice at once; give each question its own key')
+        if key in self.offered:
+            return _checked(key, request, self.offered.pop(key))
         question = self.questions[key] = _Question(request)
         self._changed.set()
         try:
@@ -112,11 +120,14 @@ class Exchange:
         return {key: q.request for key, q in self.questions.items() if not q.answered.is_set()}
 
     def answer(self, responses: dict[str, Any] | None) -> None:
-        """Hand the client's responses to the questions they answer; all of them are checked before any is given."""
+        """Hand the client's responses to the questions they answer; all of them are checked before any is given.
+
+        Keys beside answers to open questions are ignored (SEP-2322: a server ignores what it does not recognise);
+        responses that answer nothing asked are refused, naming what was asked (a client answering the wrong id)."""
         if self.finished:
             return  # the work ended meanwhile (cancelled, or it stopped asking): the round reports that
         open_now = self.open()
-        given = responses or {}
+        given = {key: value for key, value in (responses or {}).items() if key in open_now} or (responses or {})
         unknown = sorted(set(given) - set(open_now))
         if unknown:
             raise MCPError(
@@ -192,6 +203,7 @@ class Rounds:
                 raise MCPError(code=types.INTERNAL_ERROR, message=f"too many calls wait for input ({MAX_OPEN})")
             assert self.group is not None, "the server's lifespan has not started"
             exchange = Exchange(secrets.token_urlsafe(16), call)
+            exchange.offered = dict(params.input_responses or {})
             call.exchange = exchange
             self._open[exchange.id] = exchange
             self.group.start_soon(exchange.run, lambda: work(call))

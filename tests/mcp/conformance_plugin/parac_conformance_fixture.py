@@ -17,7 +17,7 @@ import json
 import anyio
 from mcp import types
 
-from parac.server.api import Tool, ToolContext, ToolError, hookimpl, tool_from_function
+from parac.server.api import CannotAsk, Tool, ToolContext, ToolError, hookimpl, tool_from_function
 
 # A 1x1 red PNG and a 1-sample silent WAV: the smallest payloads the scenarios accept.
 PNG = base64.b64decode(
@@ -159,6 +159,56 @@ async def test_elicitation_sep1330_enums(ctx: ToolContext) -> str:
     return f"Elicitation completed: action={answer.action}, content={json.dumps(answer.content)}"
 
 
+# The 2026-07-28 input-required scenarios (SEP-2322): each question keyed as the suite expects; the rounds, the
+# sealed requestState and its checks are parac's MCP face's, not the tool's.
+
+NAME_FORM = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+CONFIRM_FORM = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+
+
+async def test_input_required_result_elicitation(ctx: ToolContext) -> str:
+    """Ask the person's name, then greet them."""
+    answer = await ctx.elicit("What is your name?", NAME_FORM, key="user_name")
+    return f"Hello, {answer.content.get('name')}!"
+
+
+async def test_input_required_result_sampling(ctx: ToolContext) -> str:
+    """Ask the client's model a question and answer what it said."""
+    answer = await ctx.sample("What is the capital of France?", max_tokens=100, key="capital_question")
+    return answer.text
+
+
+async def test_input_required_result_request_state(ctx: ToolContext) -> str:
+    """Ask for a confirmation; reaching the answer means the server took the round's state back."""
+    answer = await ctx.elicit("Please confirm", CONFIRM_FORM, key="confirm")
+    return f"state-ok: confirmed={answer.content.get('ok')}"
+
+
+async def test_input_required_result_multi_round(ctx: ToolContext) -> str:
+    """Two questions, one round each."""
+    name = await ctx.elicit("Step 1: What is your name?", NAME_FORM, key="step1")
+    color = await ctx.elicit("Step 2: What is your favorite color?", {
+        "type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"]}, key="step2")
+    return f"{name.content.get('name')} likes {color.content.get('color')}"
+
+
+async def test_input_required_result_tampered_state(ctx: ToolContext) -> str:
+    """A confirmation whose round state the suite tampers with."""
+    answer = await ctx.elicit("Please confirm", CONFIRM_FORM, key="confirm")
+    return f"confirmed={answer.content.get('ok')}"
+
+
+async def test_input_required_result_capabilities(ctx: ToolContext) -> str:
+    """Ask the person if the client can show forms, and its model either way: a client that declared sampling
+    only is asked only through sampling."""
+    try:
+        name = (await ctx.elicit("What is your name?", NAME_FORM, key="user_name")).content.get("name")
+    except CannotAsk:
+        name = None
+    answer = await ctx.sample("Say hello", max_tokens=50, key="greeting")
+    return f"{answer.text} ({name or 'no form'})"
+
+
 def json_schema_2020_12_tool(**arguments) -> str:
     """Echo the arguments of a schema using JSON Schema 2020-12 keywords."""
     return json.dumps(arguments)
@@ -177,7 +227,10 @@ JSON_SCHEMA_2020_12 = {
 def parac_register_tools(register):
     for fn in (test_simple_text, test_image_content, test_audio_content, test_embedded_resource,
                test_multiple_content_types, test_error_handling, test_tool_with_logging, test_tool_with_progress,
-               test_sampling, test_elicitation, test_elicitation_sep1034_defaults, test_elicitation_sep1330_enums):
+               test_sampling, test_elicitation, test_elicitation_sep1034_defaults, test_elicitation_sep1330_enums,
+               test_input_required_result_elicitation, test_input_required_result_sampling,
+               test_input_required_result_request_state, test_input_required_result_multi_round,
+               test_input_required_result_tampered_state, test_input_required_result_capabilities):
         register(tool_from_function(fn, read_only=True))
     register(Tool(name="json_schema_2020_12_tool", description="Tool with JSON Schema 2020-12 features",
                   input_schema=JSON_SCHEMA_2020_12, fn=json_schema_2020_12_tool, read_only=True))
