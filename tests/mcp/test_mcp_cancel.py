@@ -88,18 +88,26 @@ async def test_cancelling_run_workflow_at_a_gate_cancels_the_run(
     assert "Traceback" not in text and "failed" not in text, text
 
 
+@pytest.mark.parametrize("era", ["legacy", "2026-07-28"])
 async def test_cancelling_run_agent_stops_the_model_call_quietly(
-    project: Path, serve_command: list[str], tmp_path: Path
+    project: Path, serve_command: list[str], tmp_path: Path, era: str
 ):
+    """In 2026-07-28 the call is served as input-required rounds (run_agent may ask the client's model): a round
+    cancelled while it is open (on stdio: notifications/cancelled naming its id) cancels the work it waits on.
+    Between rounds no request is open, and the revision has no message to abandon one (its HTTP transport drops
+    posted notifications); such a call ends at `rounds.TTL_S` or with tasks/cancel."""
     stderr = tmp_path / "stderr.txt"
     with OpenAIServer() as model, stderr.open("w") as errlog:
         set_settings(project, providers={"local": {"api_base": model.base_url, "timeout_s": 60, "max_retries": 0}})
         model.script("slow", Reply.hang(60))
-        async with Client(stdio_client(serve(serve_command, project), errlog=errlog), mode="legacy") as session:
+        async with Client(stdio_client(serve(serve_command, project), errlog=errlog), mode=era) as session:
             arguments = {"agent": "coder", "task": "x", "model": "local/slow"}
             await cancel_when(session, "run_agent", arguments, lambda: model.requests_for("slow"))
             await until(lambda: query(project, "SELECT status FROM llm_calls"))
+            await until(lambda: query(project, "SELECT status FROM agent_runs WHERE status != 'running'"))
+            assert not (await session.call_tool("list_agents", {})).is_error  # the server serves on
     assert query(project, "SELECT status FROM llm_calls") == [("cancelled",)]
+    assert query(project, "SELECT status FROM agent_runs") == [("cancelled",)]
     text = stderr.read_text()
     assert "Traceback" not in text and "failed" not in text, text
 
