@@ -4,7 +4,11 @@ task-augmented `run_agent` beside a plain `list_agents`.
 - tools/list p50, per profile (`all`, `minimal`, `authoring`, `operations`): `parac mcp serve --profile P` against
   a low-level SDK server offering the same tools (that profile's list, taken from parac's own answer; their
   models built once at start: bench/floors/sdk_tools_server.py). Target: <= 1.0x, as issue 16 sets for the full
-  list. The answer's size is printed beside it.
+  list. The answer's size is printed beside it. Both servers answer the same request again and again, as clients
+  do: parac from the SDK's wire form of its last answer while nothing changed (`Handlers.answered_lists`), the
+  SDK server by validating and serialising its models each time, the SDK's default. Profiled, that per-request
+  validation and serialisation was most of either server's time; with it on every request parac measured 1.00x
+  here (1.41x in an earlier run) for the minimal profile's 12 tools, where a fixed cost per request shows most.
 - A task-augmented `run_agent` (handshake era, `params.task`; model `echo`) until the `CreateTaskResult` is
   answered, against a plain `list_agents` call on the same server. Target: <= 1.2x. Each task is then awaited
   (`tasks/result`), so its run never competes with the next sample, and that whole time is printed beside a plain

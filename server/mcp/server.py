@@ -52,6 +52,7 @@ INSTRUCTIONS = (
     "files, and the parac:// resources and prompts for agent, skill and workflow sources."
 )
 MAX_COMPLETIONS = 100
+LISTS = frozenset({"tools/list", "resources/list", "resources/templates/list", "prompts/list"})
 
 
 class ParacServer(Server[Any]):
@@ -150,6 +151,7 @@ def build_server(app: ParacApp) -> ParacServer:
         return await handlers.call_tool(ctx, params)
 
     server.middleware.append(task_calls)
+    server.middleware.append(handlers.answered_lists)
     return server
 
 
@@ -187,6 +189,8 @@ class Handlers:
         self.rounds = Rounds()
         self.tasks = Tasks(app, self.rounds)
         self._tools: tuple[Hashable, dict[str, ToolFace]] | None = None
+        self._answers: dict[tuple[str, str, str], tuple[Hashable, dict[str, Any]]] = {}
+        """(method, revision, role) -> (stamp, the SDK's wire form of a list's first page): `answered_lists`."""
 
     @cached_property
     def saved_lists(self) -> SavedLists:
@@ -208,6 +212,29 @@ class Handlers:
                 return Call(self.app, ctx, self.app.tokens.local_role, "http")
             return Call(self.app, ctx, caller.role, "http", actor=caller.actor, tenant=caller.tenant)
         return Call(self.app, ctx, self.app.tokens.local_role, self.app.transport)
+
+    async def answered_lists(self, ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
+        """Middleware: the first page of a list, asked again with nothing changed (same revision, role and
+        `ParacApp.stamp`), is answered with the wire form the SDK made of it last time.
+
+        The lists themselves are cached (`Listings`), but the SDK validates a handler's result against the
+        revision's schema and serialises it again on every request: for `tools/list` that is most of the time an
+        answer takes (a minimal profile's dozen tools included). Only a connection past its handshake (the SDK's
+        gate), and a request whose params hold nothing but `_meta`, is answered here."""
+        params = ctx.params or {}
+        if ctx.method not in LISTS or ctx.request_id is None or self.app.cold or set(params) - {"_meta"}:
+            return await call_next(ctx)
+        if not getattr(_connection_of(ctx.session), "initialize_accepted", False):
+            return await call_next(ctx)
+        key = (ctx.method, ctx.protocol_version, self.call(ctx).role)
+        stamp = self.app.stamp()
+        kept = self._answers.get(key)
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        answer = await call_next(ctx)
+        if isinstance(answer, dict) and "nextCursor" not in answer:  # a cursor is signed for one process's pages
+            self._answers[key] = (stamp, answer)
+        return answer
 
     # -- tools -----------------------------------------------------------------------------------------------------
 
