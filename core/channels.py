@@ -1,8 +1,8 @@
 """The way back from a running tool to whoever called it: log lines, progress, and questions for the caller's model
-(sampling) or person (elicitation).
+(sampling), person (elicitation) or folders (roots).
 
 A tool reaches it through its :class:`~parac.core.tools.ToolContext` (``await ctx.log(...)``, ``ctx.progress``,
-``ctx.sample``, ``ctx.elicit``) and never learns which face called it. Each face binds a :class:`Channel` to the
+``ctx.sample``, ``ctx.elicit``, ``ctx.roots``) and never learns which face called it. Each face binds a :class:`Channel` to the
 call: the MCP face to its client (notifications and server requests in the handshake era, input-required rounds in
 the 2026-07-28 era), the CLI to the terminal; code with no caller to ask (an agent's tool call, a workflow step)
 gets :data:`UNATTENDED`. A face that cannot ask refuses with :class:`CannotAsk`, saying where the tool can be asked
@@ -30,6 +30,14 @@ class CannotAsk(ToolError):
 
 
 @dataclass(frozen=True)
+class Root:
+    """A folder (or file) the caller works in, as its client names it: a ``file://`` URI, and a name to show."""
+
+    uri: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class Elicited:
     """The person's answer to a form: ``accept`` with ``content`` (the form's fields), ``decline``, or ``cancel``
     (dismissed without a choice)."""
@@ -53,6 +61,9 @@ class Channel(Protocol):
 
     async def elicit(self, message: str, schema: dict[str, Any], key: str | None = None) -> Elicited:
         """The caller's person fills the form ``schema`` (flat JSON Schema: an object of primitive properties)."""
+
+    async def roots(self, key: str | None = None) -> list[Root]:
+        """The folders the caller works in (an MCP client's roots)."""
 
 
 class Unattended:
@@ -88,6 +99,9 @@ class Unattended:
 
     async def elicit(self, message: str, schema: dict[str, Any], key: str | None = None) -> Elicited:
         raise self.refusal("the person calling (elicitation)")
+
+    async def roots(self, key: str | None = None) -> list[Root]:
+        raise self.refusal("the caller's roots (roots/list)")
 
     def refusal(self, what: str) -> CannotAsk:
         return CannotAsk(f'tool "{self.tool}" asks {what}, and no one can be asked during {self.where}; {self.hint}')

@@ -21,7 +21,7 @@ from .calls import CallHooks, ToolCall
 from .errors import ParacBaseError
 
 if TYPE_CHECKING:
-    from .channels import Channel, Elicited
+    from .channels import Channel, Elicited, Root
     from .policy import Policies
     from .providers import Completion
     from .workspace import Workspace
@@ -38,7 +38,7 @@ class ToolContext:
     """What a tool may need to know about the call, and its way back to the caller; a tool receives it in the
     parameter named ``ctx`` or annotated ``ToolContext``.
 
-    ``log``, ``progress``, ``sample`` and ``elicit`` reach whoever called, through the face that did (see
+    ``log``, ``progress``, ``sample``, ``elicit`` and ``roots`` reach whoever called, through the face that did (see
     :mod:`parac.core.channels`): an MCP client gets notifications and is asked for its model's answer or its
     person's, in either protocol era; a caller that cannot be asked makes them raise ``CannotAsk``, a
     :class:`ToolError` saying from where the tool can be. They are coroutines: a sync tool (run in a worker thread)
@@ -98,6 +98,11 @@ class ToolContext:
         """Ask the person calling to fill a form: ``schema`` is a JSON Schema object of primitive properties
         (string, number, integer, boolean; enums; ``default`` values shown as such); ``key`` as for ``sample``."""
         return await self._channel.elicit(message, schema, key)
+
+    async def roots(self, *, key: str | None = None) -> list[Root]:
+        """The folders the caller works in, as its client names them (``file://`` URIs); ``key`` as for
+        ``sample``."""
+        return await self._channel.roots(key)
 
     def note(self, name: str, value: Any) -> None:
         """Report a fact about how the call ran (how it was confined, say); the audit entry of the call keeps it."""

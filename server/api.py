@@ -58,7 +58,7 @@ import pluggy
 
 from parac.core.calls import CallDenied, LLMCall, ToolCall
 from parac.core.catalog import Skill
-from parac.core.channels import CannotAsk, Elicited
+from parac.core.channels import CannotAsk, Elicited, Root
 from parac.core.confine import ConfinementError, FileJail, check_url, http_request, run_command
 from parac.core.memory import Memory, MemoryEntry, MemoryError, open_memory
 from parac.core.policy import Policies
@@ -99,6 +99,7 @@ __all__ = [
     "Policies",
     "Provider",
     "ProviderError",
+    "Root",
     "Skill",
     "SkillSpec",
     "TextSink",

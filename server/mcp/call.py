@@ -98,7 +98,8 @@ class Call:
         return self.request.session if self.request is not None else None
 
     async def ask(self, request: InputRequest, key: str | None = None) -> Any:
-        """Ask the client (its model: `sampling/createMessage`; its person: `elicitation/create`) and wait for the
+        """Ask the client (its model: `sampling/createMessage`; its person: `elicitation/create`; its folders:
+        `roots/list`) and wait for the
         answer: in a round of the 2026-07-28 era through `InputRequiredResult` (under `key` in its
         `inputRequests`, when given), in the handshake era as a request on the connection. Callers check `can_ask`
         first."""
@@ -110,7 +111,8 @@ class Call:
         asked_by = self.request or self._asked_by
         assert asked_by is not None
         result_type: Any = (
-            types.CreateMessageResult if isinstance(request, types.CreateMessageRequest) else types.ElicitResult
+            types.CreateMessageResult if isinstance(request, types.CreateMessageRequest)
+            else types.ListRootsResult if isinstance(request, types.ListRootsRequest) else types.ElicitResult
         )
         # On the request's own stream while it is open; a detached call's (a task's) on the connection.
         related = ServerMessageMetadata(related_request_id=asked_by.request_id) if self.request else None

@@ -1,6 +1,6 @@
 """A tool call's way back to its MCP client (`parac.core.channels.Channel`), as plugin tools and the `client` model
-see it: log messages, progress for the request's token, and the client's model (`sampling/createMessage`) or person
-(`elicitation/create`) asked through `Call.ask`, so in either protocol era (server requests in the handshake era,
+see it: log messages, progress for the request's token, and the client's model (`sampling/createMessage`), person
+(`elicitation/create`) or folders (`roots/list`) asked through `Call.ask`, so in either protocol era (server requests in the handshake era,
 input-required rounds in 2026-07-28).
 
 A caller that cannot be asked (no such capability declared; a REST call, which has no MCP client) gets `CannotAsk`
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from parac.core.channels import CannotAsk, Elicited
+    from parac.core.channels import CannotAsk, Elicited, Root
     from parac.core.providers import Completion, CompletionRequest, Sampler
 
     from .call import Call
@@ -46,6 +46,16 @@ class ClientChannel:
         asked = types.ElicitRequest(params=types.ElicitRequestFormParams(message=message, requested_schema=schema))
         answer = await self.call.ask(asked, key)
         return Elicited(answer.action, dict(answer.content or {}))
+
+    async def roots(self, key: str | None = None) -> list[Root]:
+        import mcp_types as types
+
+        from parac.core.channels import Root
+
+        if not self.call.can_ask(types.ClientCapabilities(roots=types.RootsCapability())):
+            raise self._refusal("the caller's roots (roots/list)", "roots")
+        answer = await self.call.ask(types.ListRootsRequest(), key)
+        return [Root(str(root.uri), root.name) for root in answer.roots]
 
     def _refusal(self, what: str, capability: str) -> CannotAsk:
         from parac.core.channels import CannotAsk

@@ -42,7 +42,7 @@ TTL_S = 600.0
 MAX_OPEN = 256
 """Exchanges waiting at once; beyond that a new one is refused (each holds a running agent or workflow)."""
 
-InputRequest = types.CreateMessageRequest | types.ElicitRequest
+InputRequest = types.CreateMessageRequest | types.ElicitRequest | types.ListRootsRequest
 
 
 class NoInputChannel(FaceError):
@@ -142,10 +142,12 @@ class Exchange:
             question.answered.set()
 
     async def settle(self) -> None:
-        """Wait until the work finished or asks something not yet answered."""
+        """Wait until the work finished or asks something not yet answered (and, one turn of the loop later, all
+        it asks at once: questions asked together go out in one round)."""
         while not (self.finished or self.open()):
             self._changed = anyio.Event()
             await self._changed.wait()
+        await anyio.lowlevel.checkpoint()
 
     async def run(self, work: Callable[[], Awaitable[Any]]) -> None:
         with self._scope:
@@ -170,7 +172,7 @@ def _checked(key: str, request: InputRequest, value: Any) -> Any:
     kind: Any = (
         types.CreateMessageResult | types.CreateMessageResultWithTools
         if isinstance(request, types.CreateMessageRequest)
-        else types.ElicitResult
+        else types.ListRootsResult if isinstance(request, types.ListRootsRequest) else types.ElicitResult
     )
     try:
         return TypeAdapter(kind).validate_python(value.model_dump(by_alias=True) if hasattr(value, "model_dump") else value)

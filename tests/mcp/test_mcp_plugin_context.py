@@ -1,4 +1,4 @@
-"""A plugin tool's way back to its caller (`ToolContext.log/progress/sample/elicit`, `parac.core.channels`) and a
+"""A plugin tool's way back to its caller (`ToolContext.log/progress/sample/elicit/roots`, `parac.core.channels`) and a
 plugin's resource templates, as a third-party plugin uses them: the conformance fixture plugin
 (`conformance_plugin/`), loaded through its entry point, called by the official client in both protocol eras,
 over real stdio and Streamable HTTP (the handshake era: notifications and server requests; 2026-07-28: progress on
@@ -55,8 +55,12 @@ class ClientSide:
     async def log(self, params: types.LoggingMessageNotificationParams) -> None:
         self.logs.append(params)
 
+    async def roots(self, context: Any) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri="file:///home/ada/shop", name="shop")])
+
     def options(self) -> dict[str, Any]:
-        return {"sampling_callback": self.sample, "elicitation_callback": self.elicit, "logging_callback": self.log}
+        return {"sampling_callback": self.sample, "elicitation_callback": self.elicit, "logging_callback": self.log,
+                "list_roots_callback": self.roots}
 
 
 @contextmanager
@@ -93,6 +97,7 @@ async def test_a_plugin_tool_logs_reports_progress_and_asks_the_client(
             stepped = await session.call_tool("test_tool_with_progress", {}, progress_callback=on_progress)
             sampled = await session.call_tool("test_sampling", {"prompt": "what is six times seven?"})
             elicited = await session.call_tool("test_elicitation", {"message": "who are you?"})
+            rooted = await session.call_tool("test_input_required_result_list_roots", {})
             templates = await session.list_resource_templates()
             read = await session.read_resource("test://template/123/data")
 
@@ -108,6 +113,7 @@ async def test_a_plugin_tool_logs_reports_progress_and_asks_the_client(
     assert elicited.content[0].text == 'User response: action=accept, content={"username": "ada", "email": "ada@example.org"}'
     [form] = client.elicited
     assert form.message == "who are you?" and form.requested_schema["required"] == ["username", "email"]
+    assert not rooted.is_error and rooted.content[0].text == "Roots: file:///home/ada/shop"
     assert "test://template/{id}/data" in {t.uri_template for t in templates.resource_templates}
     assert json.loads(read.contents[0].text) == {"id": "123", "templateTest": True, "data": "Data for ID: 123"}
 

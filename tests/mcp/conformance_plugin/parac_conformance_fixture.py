@@ -198,6 +198,27 @@ async def test_input_required_result_tampered_state(ctx: ToolContext) -> str:
     return f"confirmed={answer.content.get('ok')}"
 
 
+async def test_input_required_result_list_roots(ctx: ToolContext) -> str:
+    """Ask the client for its roots and name them."""
+    roots = await ctx.roots(key="client_roots")
+    return "Roots: " + ", ".join(root.uri for root in roots)
+
+
+async def test_input_required_result_multiple_inputs(ctx: ToolContext) -> str:
+    """Ask the person, the model and the roots at once: one round carries the three questions."""
+    answers: dict[str, object] = {}
+
+    async def ask(name: str, question) -> None:
+        answers[name] = await question
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(ask, "name", ctx.elicit("What is your name?", NAME_FORM, key="user_name"))
+        group.start_soon(ask, "greeting", ctx.sample("Generate a greeting", max_tokens=50, key="greeting"))
+        group.start_soon(ask, "roots", ctx.roots(key="client_roots"))
+    return (f"{answers['greeting'].text} {answers['name'].content.get('name')}, "
+            f"{len(answers['roots'])} root(s)")
+
+
 async def test_input_required_result_capabilities(ctx: ToolContext) -> str:
     """Ask the person if the client can show forms, and its model either way: a client that declared sampling
     only is asked only through sampling."""
@@ -230,7 +251,8 @@ def parac_register_tools(register):
                test_sampling, test_elicitation, test_elicitation_sep1034_defaults, test_elicitation_sep1330_enums,
                test_input_required_result_elicitation, test_input_required_result_sampling,
                test_input_required_result_request_state, test_input_required_result_multi_round,
-               test_input_required_result_tampered_state, test_input_required_result_capabilities):
+               test_input_required_result_tampered_state, test_input_required_result_capabilities,
+               test_input_required_result_list_roots, test_input_required_result_multiple_inputs):
         register(tool_from_function(fn, read_only=True))
     register(Tool(name="json_schema_2020_12_tool", description="Tool with JSON Schema 2020-12 features",
                   input_schema=JSON_SCHEMA_2020_12, fn=json_schema_2020_12_tool, read_only=True))
