@@ -136,6 +136,9 @@ class Tool:
     links: Callable[[Any], list[str]] | None = None
     """The resources a result names (a written file as a workspace-relative path, or a URI): MCP answers carry
     them as resource links, so a client can open what the call made."""
+    long_running: bool = False
+    """It may take longer than a client waits for an answer: MCP clients may run a call of it as a task (polled
+    for its status and result) instead of holding the request open."""
 
     @cached_property
     def context_parameter(self) -> str | None:

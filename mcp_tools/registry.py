@@ -78,6 +78,7 @@ def plugin_tool(name: str, tool: Any, origin: str) -> ToolFace:
         schema=tool.input_schema,
         hooked=False,
         asks=tool.context_parameter is not None,  # its context may sample or elicit
+        long_running=tool.long_running,
     )
 
 

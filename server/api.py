@@ -134,13 +134,15 @@ def tool_from_function(
     idempotent: bool | None = None,
     open_world: bool | None = None,
     links: Callable[[Any], list[str]] | None = None,
+    long_running: bool = False,
 ) -> Tool:
     """A :class:`Tool` whose argument schema comes from ``fn``'s type hints and description from its docstring.
 
     The parameter annotated :class:`ToolContext` (or named ``ctx``) is not an argument: it receives the call's
     context (the workspace, its policies, and ``log``/``progress``/``sample``/``elicit`` back to the caller). ``title`` and the hints
     (``destructive``, ``idempotent``, ``open_world``; None = not said) are what MCP clients show and decide
-    confirmations by; ``links`` names the resources a result points at (see :class:`Tool`).
+    confirmations by; ``links`` names the resources a result points at; ``long_running``: a call may outlast a
+    client's patience, so MCP clients may run it as a task (see :class:`Tool`).
     """
     schema = cached_schema(fn, "input", lambda: _arguments_schema(fn))
     code = getattr(fn, "__code__", None)
@@ -158,6 +160,7 @@ def tool_from_function(
         idempotent=idempotent,
         open_world=open_world,
         links=links,
+        long_running=long_running,
     )
 
 
@@ -175,6 +178,8 @@ def _arguments_schema(fn: Callable[..., Any]) -> dict[str, Any]:
         fields[param.name] = (annotation, default)
     schema = create_model(f"{fn.__name__}_arguments", **fields).model_json_schema()
     schema.pop("title", None)
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()):
+        schema["additionalProperties"] = False  # refused by the argument check, not by a TypeError in the call
     for prop in schema.get("properties", {}).values():
         prop.pop("title", None)
     return schema

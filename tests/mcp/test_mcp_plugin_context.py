@@ -144,9 +144,12 @@ def test_the_cli_shows_log_and_progress_on_stderr_and_refuses_questions(granted:
 
     progress = call("test_tool_with_progress", {})
     sampling = call("test_sampling", {"prompt": "hello"})
+    unknown = call("test_tool_with_progress", {"label": "x"})  # refused by the schema, not a TypeError in the call
     assert progress.returncode == 0, progress.stderr
     assert progress.stdout.strip() == "Tool with progress executed successfully"
     assert progress.stderr.splitlines()[-3:] == ["progress 0/100", "progress 50/100", "progress 100/100"]
+    assert unknown.returncode != 0 and "Additional properties are not allowed ('label' was unexpected)" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
     assert sampling.returncode != 0
     assert sampling.stderr.strip().endswith(
         'tool "test_sampling" asks the caller\'s model (sampling), and no one can be asked during parac tools call; '

@@ -230,6 +230,52 @@ async def test_input_required_result_capabilities(ctx: ToolContext) -> str:
     return f"{answer.text} ({name or 'no form'})"
 
 
+# The tasks extension's fixtures (0.2 prerelease): the long-running ones are marked so through the plugin API, and
+# run as tasks when the client asks.
+
+
+def greet(name: str) -> str:
+    """Greet someone (never a task)."""
+    return f"Hello, {name}!"
+
+
+async def slow_compute(seconds: float, ctx: ToolContext, label: str | None = None) -> str:
+    """Sleep `seconds`, reporting progress, then answer."""
+    await ctx.progress(0, seconds or None)
+    await anyio.sleep(seconds)
+    return f"computed after {seconds}s"
+
+
+async def failing_job() -> str:
+    """Fail as a tool that explains itself, after about a second."""
+    await anyio.sleep(1)
+    raise ToolError("the job failed, as it always does")
+
+
+async def protocol_error_job() -> str:
+    """Fail as a bug would."""
+    raise RuntimeError("internal failure")
+
+
+async def confirm_delete(ctx: ToolContext) -> str:
+    """Ask the person to confirm a deletion."""
+    answer = await ctx.elicit("Delete it?", CONFIRM_FORM, key="confirm")
+    return f"deleted={answer.action == 'accept' and bool(answer.content.get('ok'))}"
+
+
+async def multi_input(ctx: ToolContext) -> str:
+    """Ask two questions at once."""
+    answers: dict[str, object] = {}
+
+    async def ask(key: str, message: str) -> None:
+        answers[key] = (await ctx.elicit(message, NAME_FORM, key=key)).content.get("name")
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(ask, "first", "First name?")
+        group.start_soon(ask, "second", "Second name?")
+    return f"{answers['first']} and {answers['second']}"
+
+
 def json_schema_2020_12_tool(**arguments) -> str:
     """Echo the arguments of a schema using JSON Schema 2020-12 keywords."""
     return json.dumps(arguments)
@@ -254,6 +300,9 @@ def parac_register_tools(register):
                test_input_required_result_tampered_state, test_input_required_result_capabilities,
                test_input_required_result_list_roots, test_input_required_result_multiple_inputs):
         register(tool_from_function(fn, read_only=True))
+    register(tool_from_function(greet, read_only=True))
+    for fn in (slow_compute, failing_job, protocol_error_job, confirm_delete, multi_input):
+        register(tool_from_function(fn, read_only=True, long_running=True))
     register(Tool(name="json_schema_2020_12_tool", description="Tool with JSON Schema 2020-12 features",
                   input_schema=JSON_SCHEMA_2020_12, fn=json_schema_2020_12_tool, read_only=True))
 
