@@ -220,13 +220,19 @@ class Routes:
             inputs=inputs, model=model, dry_run=dry_run, auto_approve=auto_approve or None))
 
     @endpoint
-    def list_runs(limit: int | None = None, cursor: str | None = None) -> Request[dict[str, Any]]:
-        """One page of workflow runs, newest first: `{"runs": [...], "next_cursor": ...}`."""
-        return Request("GET", "/runs", {"limit": limit, "cursor": cursor})
+    def list_runs(limit: int | None = None, cursor: str | None = None, *, status: str | None = None,
+                  workflow: str | None = None, agent: str | None = None, since: str | None = None,
+                  until: str | None = None) -> Request[dict[str, Any]]:
+        """One page of workflow runs, newest first, that every filter given lets through: `{"runs": [...],
+        "next_cursor": ...}` (the cursor keeps the filter). `since`/`until`: 7d, 12h, 30m or an ISO date."""
+        return Request("GET", "/runs", {"limit": limit, "cursor": cursor, "status": status, "workflow": workflow,
+                                        "agent": agent, "since": since, "until": until})
 
     @pages
-    def iter_runs(limit: int | None = None) -> Page[dict[str, Any]]:
-        return Page("GET", "/runs", {"limit": limit}, items="runs")
+    def iter_runs(limit: int | None = None, *, status: str | None = None, workflow: str | None = None,
+                  agent: str | None = None, since: str | None = None, until: str | None = None) -> Page[dict[str, Any]]:
+        return Page("GET", "/runs", {"limit": limit, "status": status, "workflow": workflow, "agent": agent,
+                                     "since": since, "until": until}, items="runs")
 
     @endpoint
     def get_run(run_id: str) -> Request[RunStatus]:
@@ -291,13 +297,20 @@ class Routes:
         return Request("PUT", f"/budgets/{_q(kind)}", body={"usd": usd, **_fields(agent=agent)})
 
     @endpoint
-    def list_audit_entries(limit: int | None = None, cursor: str | None = None) -> Request[AuditPage]:
-        return Request("GET", "/audit", {"limit": limit, "cursor": cursor})
+    def list_audit_entries(limit: int | None = None, cursor: str | None = None, *, actor: str | None = None,
+                           action: str | None = None, subject: str | None = None, outcome: str | None = None,
+                           since: str | None = None, until: str | None = None) -> Request[AuditPage]:
+        """One page of the audit trail, newest first, that every filter given lets through."""
+        return Request("GET", "/audit", {"limit": limit, "cursor": cursor, "actor": actor, "action": action,
+                                         "subject": subject, "outcome": outcome, "since": since, "until": until})
 
     @pages
-    def iter_audit_entries(limit: int | None = None) -> Page[dict[str, Any]]:
-        """The audit trail, newest first."""
-        return Page("GET", "/audit", {"limit": limit}, items="entries")
+    def iter_audit_entries(limit: int | None = None, *, actor: str | None = None, action: str | None = None,
+                           subject: str | None = None, outcome: str | None = None, since: str | None = None,
+                           until: str | None = None) -> Page[dict[str, Any]]:
+        """The audit trail, newest first, filtered."""
+        return Page("GET", "/audit", {"limit": limit, "actor": actor, "action": action, "subject": subject,
+                                      "outcome": outcome, "since": since, "until": until}, items="entries")
 
     @endpoint
     def verify_audit() -> Request[VerifyResult]:

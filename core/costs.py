@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS llm_calls (
     status TEXT NOT NULL DEFAULT 'ok',
     error TEXT
 );
+CREATE INDEX IF NOT EXISTS llm_calls_by_step ON llm_calls (run_id, step);
 CREATE TABLE IF NOT EXISTS spend_totals (
     key TEXT PRIMARY KEY,
     spent_usd REAL NOT NULL DEFAULT 0
@@ -338,6 +339,16 @@ def parse_since(text: str, now: float | None = None) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+def step_usage(conn: sqlite3.Connection, run_id: str) -> dict[str, dict[str, Any]]:
+    """A workflow run's model calls summed per step (by `llm_calls_by_step`): ``{step: {calls, input_tokens,
+    output_tokens, cost_usd}}``, for the steps that made any."""
+    rows = conn.execute(
+        "SELECT step, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd) FROM llm_calls"
+        " WHERE run_id = ? AND step IS NOT NULL GROUP BY step", (run_id,))
+    return {step: {"calls": calls, "input_tokens": prompt, "output_tokens": completion, "cost_usd": cost}
+            for step, calls, prompt, completion, cost in rows}
 
 
 def report(conn: sqlite3.Connection, *, by: str = "model", since: float | None = None) -> dict[str, Any]:

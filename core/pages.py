@@ -37,6 +37,43 @@ class CursorError(ParacError):
     """A cursor that this listing did not issue (made up, altered, from another list or another server)."""
 
 
+class FilterError(ParacError):
+    """A listing's filter that cannot be applied (an unknown status, a time that cannot be read): nothing listed."""
+
+
+class ListingFilter:
+    """The conditions of a filtered listing (a frozen dataclass of optional fields; None: any). A window's ends,
+    ``since`` and ``until``, must be in order."""
+
+    def __post_init__(self) -> None:
+        since, until = getattr(self, "since", None), getattr(self, "until", None)
+        if since is not None and until is not None and until <= since:
+            raise FilterError("until must be later than since: this window holds nothing")
+
+    def key(self) -> str:
+        """The conditions as text: a cursor carries it, so that it continues only the listing it came from."""
+        return " ".join(f"{name}={value!r}" for name, value in vars(self).items() if value is not None)
+
+    def listing(self, name: str) -> str:
+        """The listing's name for its cursors: ``name``, and the conditions when there are any."""
+        return f"{name} where {self.key()}" if self.key() else name
+
+
+def time_bound(name: str, text: str | None, now: float | None = None) -> float | None:
+    """A listing's ``since``/``until`` as a Unix time: ``7d``, ``12h``, ``30m`` back from now, or an ISO date or
+    time (UTC when no zone); None when not given. `FilterError` names the field and the forms it takes."""
+    from .costs import parse_since
+
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_since(text, now)
+    except ValueError:
+        shown = text if len(text) <= 80 else text[:80] + "..."
+        raise FilterError(f'{name}: cannot read "{shown}"; expected a duration back from now like 7d, 12h or 30m,'
+                          " or a date or time like 2026-11-01 or 2026-11-01T09:30 (UTC unless it says)") from None
+
+
 @dataclass(frozen=True)
 class Span:
     """Where a page sits in the listing's sorted keys: ``keys[start:stop]``, and the cursor of the page after it."""

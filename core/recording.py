@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS agent_runs (
     finished_at REAL
 );
 CREATE INDEX IF NOT EXISTS agent_runs_by_step ON agent_runs (run_id, workflow, step, created_at);
+CREATE INDEX IF NOT EXISTS agent_runs_by_agent ON agent_runs (agent, created_at);
 CREATE TABLE IF NOT EXISTS model_calls (
     agent_run TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -58,7 +59,8 @@ CREATE TABLE IF NOT EXISTS model_calls (
 
 
 def ensure_schema(conn: sqlite3.Connection) -> sqlite3.Connection:
-    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'model_calls'")
+    """Create the tables on first use; the lookup names the newest object, so an older database gets it."""
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'agent_runs_by_agent'")
     if found.fetchone() is None:
         conn.executescript(_SCHEMA)
     return conn

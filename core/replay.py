@@ -221,15 +221,16 @@ async def replay_agent(workspace: Workspace, agent_run: str) -> ReplayReport:
     return ReplayReport(agent_run, "agent", report.same, [report], provider.index)
 
 
-def agent_runs(workspace: Workspace, *, limit: int = 50) -> list[dict[str, Any]]:
-    """Recorded agent runs, newest first (what ``parac agents replay`` takes)."""
+def agent_runs(workspace: Workspace, *, limit: int = 50, agent: str | None = None) -> list[dict[str, Any]]:
+    """Recorded agent runs (of one agent: by its index), newest first (what ``parac agents replay`` takes)."""
     from .store import connect_workspace
 
     conn = recording.ensure_schema(connect_workspace(workspace.root))
     try:
         rows = conn.execute(
             "SELECT agent_run, agent, model, status, cost, run_id, workflow, step, created_at FROM agent_runs"
-            " ORDER BY created_at DESC LIMIT ?", (limit,))
+            + (" WHERE agent = ?" if agent is not None else "") + " ORDER BY created_at DESC LIMIT ?",
+            (agent, limit) if agent is not None else (limit,))
         return [dict(row) for row in rows]
     finally:
         conn.close()

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from typing_extensions import TypedDict
 
 from parac.core.audit.schema import AuditEntry
 from parac.server.mcp.call import Call
 from parac.server.auth.roles import Caller
 from parac.server.mcp.faces import FaceError, Faces
-from parac.server.mcp.listings import Cursor, Limit
+from parac.server.mcp.listings import Cursor, Limit, Since, Until
 
 RECENT = 50
 
@@ -61,20 +62,32 @@ def register(faces: Faces) -> None:
         return VerifyResult(**report)  # type: ignore[typeddict-item]
 
     @faces.tool(output=AuditPage, title="List audit entries")
-    async def list_audit_entries(call: Call, limit: Limit = None, cursor: Cursor = None) -> AuditPage:
-        """The audit trail a page at a time, newest first (pass the answer's next_cursor for older entries)."""
-        from parac.core.pages import DEFAULT_LIMIT, MAX_LIMIT, make_cursor, read_cursor
+    async def list_audit_entries(
+        call: Call, limit: Limit = None, cursor: Cursor = None,
+        actor: Annotated[str | None, Field(description="Only this actor's entries (as shown: token:ci, jwt:alice)")] = None,
+        action: Annotated[str | None, Field(description="Only entries of this action: tool.call, llm.call, ...")] = None,
+        subject: Annotated[str | None, Field(description="Only entries about this: a tool, a model, a run id")] = None,
+        outcome: Annotated[str | None, Field(description="Only entries with this outcome: ok, error, denied, ...")] = None,
+        since: Since = None, until: Until = None,
+    ) -> AuditPage:
+        """The audit trail a page at a time, newest first, filtered (every condition given must hold); pass the
+        answer's next_cursor for older entries: it keeps the filter."""
+        from parac.core.audit.log import AuditFilter
+        from parac.core.pages import DEFAULT_LIMIT, MAX_LIMIT, make_cursor, read_cursor, time_bound
 
         size = DEFAULT_LIMIT if limit is None else limit
         if not 1 <= size <= MAX_LIMIT:
             raise FaceError(f"limit must be between 1 and {MAX_LIMIT}, got {size}")
-        secret = call.app.cursor_secret
-        before = int(read_cursor(cursor, listing="list_audit_entries", secret=secret)) if cursor else None
+        where = AuditFilter(actor=actor or None, action=action or None, subject=subject or None,
+                            outcome=outcome or None, since=time_bound("since", since),
+                            until=time_bound("until", until))
+        listing, secret = where.listing("list_audit_entries"), call.app.cursor_secret
+        before = int(read_cursor(cursor, listing=listing, secret=secret)) if cursor else None
         root = (await call.workspace()).root
-        entries = await call.to_thread(_page, root, before, size + 1)
+        entries = await call.to_thread(_page, root, before, size + 1, where)
         more = len(entries) > size
         rows = entries[:size]
-        next_cursor = make_cursor(str(rows[-1]["seq"]), listing="list_audit_entries", secret=secret) if more else None
+        next_cursor = make_cursor(str(rows[-1]["seq"]), listing=listing, secret=secret) if more else None
         return AuditPage(entries=rows, next_cursor=next_cursor)  # type: ignore[typeddict-item]
 
     @faces.tool(output=PolicyDecision, title="Check a tool against the policies")
@@ -106,12 +119,12 @@ def _verify(root: Path, anchor: dict[str, Any] | None) -> dict[str, Any]:
         log.close()
 
 
-def _page(root: Path, before: int | None, count: int) -> list[dict[str, Any]]:
+def _page(root: Path, before: int | None, count: int, where: Any) -> list[dict[str, Any]]:
     from parac.core.audit import AuditLog
 
     log = AuditLog.for_workspace(root)
     try:
-        return [entry.to_dict() for entry in log.before(before, count)]
+        return [entry.to_dict() for entry in log.before(before, count, where)]
     finally:
         log.close()
 

@@ -14,11 +14,13 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from parac.core import store
 from parac.core.errors import ParacBaseError
+from parac.core.pages import ListingFilter
 from parac.core.redact import Redactor, default_redactor
 
 from .schema import COLUMNS, INSERT, KEY_ENV, MESSAGE_SQL, SCHEMA, AuditEntry, Hasher, canonical_json, entry_from_row, entry_message
@@ -64,6 +66,20 @@ _WRITING: weakref.WeakSet[AuditLog] = weakref.WeakSet()
 """This process's logs with a writer thread: a reader of the same database commits what they queued first. Per
 process, not per host, on purpose: it is found by database file, and any host (or a CLI command) reading a trail
 must see what every writer of this process queued for that file."""
+
+
+@dataclass(frozen=True)
+class AuditFilter(ListingFilter):
+    """Which entries a page of the trail shows: every condition given must hold (None: any). ``subject`` is what
+    an entry is about: the tool of a ``tool.call``, the model of an ``llm.call``, the run of a workflow event.
+    ``since``/``until``: Unix times, the window [since, until)."""
+
+    actor: str | None = None
+    action: str | None = None
+    subject: str | None = None
+    outcome: str | None = None
+    since: float | None = None
+    until: float | None = None
 
 
 class AuditLog:
@@ -352,15 +368,48 @@ class AuditLog:
             ).fetchall()
         return [entry_from_row(row) for row in reversed(rows)]
 
-    def before(self, seq: int | None, count: int) -> list[AuditEntry]:
-        """Up to ``count`` entries older than ``seq`` (None: the newest), newest first: a page of the trail."""
+    def before(self, seq: int | None, count: int, where: AuditFilter | None = None) -> list[AuditEntry]:
+        """Up to ``count`` entries older than ``seq`` (None: the newest), newest first, that `where` lets through:
+        a page of the trail.
+
+        An index per condition (``audit_actor``, ``_action``, ``_subject``, ``_outcome``; the key, ``seq``, for time)
+        yields its entries in ``seq`` order, so a page reads about a page of rows. The time window becomes a window
+        of ``seq`` first (`_seq_window`)."""
         self._commit_own_process()
+        where = where or AuditFilter()
+        sql = f"SELECT {COLUMNS} FROM audit WHERE seq < ?"
+        params: list[Any] = [seq if seq is not None else 2**62]
+        for column in ("actor", "action", "subject", "outcome"):
+            if getattr(where, column) is not None:
+                sql += f" AND {column} = ?"
+                params.append(getattr(where, column))
         with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {COLUMNS} FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-                (seq if seq is not None else 2**62, max(0, count)),
-            ).fetchall()
+            if where.since is not None or where.until is not None:
+                first, last = self._seq_window(_stamp(where.since), _stamp(where.until))
+                sql += " AND seq BETWEEN ? AND ?"
+                params += [first, last]
+            rows = self._conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*params, max(0, count))).fetchall()
         return [entry_from_row(row) for row in rows]
+
+    def _seq_window(self, since: str | None, until: str | None) -> tuple[int, int]:
+        """The first and last ``seq`` of the entries stamped in [since, until) (ISO times as `now` writes them).
+
+        An entry's time is taken inside the write transaction that gives it its ``seq`` (`append`), so times rise
+        with ``seq``, and a binary search over the key finds each end in about 17 lookups for 100,000 entries
+        (no index on the time to keep up on every append). A wall clock stepped back would blur the ends by the
+        step; that is all."""
+        import bisect
+
+        (top,) = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit").fetchone()
+
+        def stamp(seq: int) -> str:
+            row = self._conn.execute("SELECT ts FROM audit WHERE seq = ?", (seq,)).fetchone()
+            return row[0] if row else ""
+
+        seqs = range(1, top + 1)
+        first = 1 + (bisect.bisect_left(seqs, since, key=stamp) if since is not None else 0)
+        last = bisect.bisect_left(seqs, until, key=stamp) if until is not None else top
+        return first, last
 
     def last(self, action: str) -> AuditEntry | None:
         """The latest committed entry of ``action``, or None."""
@@ -404,6 +453,14 @@ class AuditLog:
     def head_name(self) -> str:
         """Where the head record is kept, as a verification report names it."""
         return self.head_path.name
+
+
+def _stamp(when: float | None) -> str | None:
+    """A Unix time as `now` writes it (fixed width, so the text sorts as the time does)."""
+    if when is None:
+        return None
+    second = int(when // 1)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) + f".{int((when - second) * 1_000_000):06d}Z"
 
 
 def _valid_utf8(text: str) -> str:

@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS parac_audit.audit (
     seq bigint PRIMARY KEY, ts text NOT NULL, actor text NOT NULL, action text NOT NULL, subject text NOT NULL,
     outcome text NOT NULL, data text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_action ON parac_audit.audit (action);
+CREATE INDEX IF NOT EXISTS audit_actor ON parac_audit.audit (actor);
+CREATE INDEX IF NOT EXISTS audit_subject ON parac_audit.audit (subject);
+CREATE INDEX IF NOT EXISTS audit_outcome ON parac_audit.audit (outcome);
 CREATE TABLE IF NOT EXISTS parac_audit.audit_head (one boolean PRIMARY KEY DEFAULT true CHECK (one), record text NOT NULL);
 CREATE OR REPLACE FUNCTION parac_audit.append_only() RETURNS trigger LANGUAGE plpgsql AS
     $$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;

@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_action ON audit (action);
+CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor);
+CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject);
+CREATE INDEX IF NOT EXISTS audit_outcome ON audit (outcome);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit

@@ -23,10 +23,12 @@ from typing import Any
 
 from ..diagnostics import ParacError
 from ..errors import NotFound
+from ..pages import FilterError, ListingFilter
 from ..store import process_alive, transaction
 
 #: Run statuses: pending, running, waiting_approval, then one of these.
 FINISHED = frozenset({"completed", "failed", "cancelled"})
+RUN_STATUSES = ("pending", "running", "waiting_approval", "completed", "failed", "cancelled")
 #: Step statuses; ``skipped`` is a step whose ``when:`` was false (it counts as done for its dependents).
 STEP_DONE = frozenset({"completed", "skipped"})
 STEP_FINAL = frozenset({"completed", "skipped", "failed", "cancelled"})
@@ -60,6 +62,8 @@ CREATE TABLE IF NOT EXISTS workflow_runs (
 );
 CREATE INDEX IF NOT EXISTS workflow_runs_created ON workflow_runs (created_at);
 CREATE INDEX IF NOT EXISTS workflow_runs_top ON workflow_runs (parent_run, created_at, run_id);
+CREATE INDEX IF NOT EXISTS workflow_runs_by_status ON workflow_runs (parent_run, status, created_at, run_id);
+CREATE INDEX IF NOT EXISTS workflow_runs_by_workflow ON workflow_runs (parent_run, workflow, created_at, run_id);
 CREATE TABLE IF NOT EXISTS workflow_steps (
     run_id TEXT NOT NULL,
     step_id TEXT NOT NULL,
@@ -106,7 +110,7 @@ class NotWaiting(ParacError):
 def ensure_schema(conn: sqlite3.Connection) -> None:
     """Create the tables on first use (cheap to call: one lookup in ``sqlite_master`` once they exist). The lookup
     names the newest object, so a database made before it was added gets it (every statement is IF NOT EXISTS)."""
-    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'workflow_runs_top'")
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'workflow_runs_by_workflow'")
     if found.fetchone() is None:
         conn.executescript(_SCHEMA)
 
@@ -178,6 +182,11 @@ class RunRow:
             data[key] = _load(data[key])
         data["cancel_requested"] = bool(data["cancel_requested"])
         return cls(**data)
+
+    def listed(self) -> dict[str, Any]:
+        """The run as a listing shows it (`parac workflow runs --json`, `parac://runs`, `GET /api/v1/runs`)."""
+        return {"run_id": self.run_id, "workflow": self.workflow, "status": self.status,
+                "created_at": self.created_at, "finished_at": self.finished_at, "error": self.error}
 
     def lease_alive(self, now: float | None = None) -> bool:
         """Whether a process other than a dead one still holds this run (see the module docstring)."""
@@ -253,19 +262,53 @@ def find_run(conn: sqlite3.Connection, run_id: str) -> RunRow | None:
     return None if row is None else RunRow.from_row(row)
 
 
+@dataclass(frozen=True)
+class RunFilter(ListingFilter):
+    """Which top-level runs a listing shows: every condition given must hold (None: any).
+
+    Each has an index that yields its runs newest first (`workflow_runs_by_status`, `_by_workflow`, `_top` for the
+    time window alone), so a page of a filtered listing reads about a page of rows however many runs there are.
+    ``agent``: runs with a step that agent ran (its `agent_runs` rows, by their own index)."""
+
+    status: str | None = None
+    workflow: str | None = None
+    agent: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.status is not None and self.status not in RUN_STATUSES:
+            raise FilterError(f'unknown run status "{self.status[:50]}"; one of: {", ".join(RUN_STATUSES)}')
+
+
 def list_runs(
-    conn: sqlite3.Connection, *, limit: int = 50, workflow: str | None = None, before: tuple[float, str] | None = None
+    conn: sqlite3.Connection, *, limit: int = 50, where: RunFilter | None = None, before: tuple[float, str] | None = None
 ) -> list[RunRow]:
-    """The newest top-level runs first (sub-workflow runs are shown inside their parent); ``before``: only those
-    after the run of that (created_at, run_id) in this order, for the next page of a listing. The row-value
-    comparison is what lets SQLite walk `workflow_runs_top` from the cursor on (an OR of the two conditions made
-    it sort every older run: a deep page of 10,000 runs took 30 times as long)."""
+    """The newest top-level runs first (sub-workflow runs are shown inside their parent) that `where` lets through;
+    ``before``: only those after the run of that (created_at, run_id) in this order, for the next page of a
+    listing. The row-value comparison is what lets SQLite walk the index from the cursor on (an OR of the two
+    conditions made it sort every older run: a deep page of 10,000 runs took 30 times as long)."""
     ensure_schema(conn)
+    where = where or RunFilter()
     sql = "SELECT * FROM workflow_runs WHERE parent_run IS NULL"
     params: list[Any] = []
-    if workflow:
-        sql += " AND workflow = ?"
-        params.append(workflow)
+    for column in ("status", "workflow"):
+        if getattr(where, column) is not None:
+            sql += f" AND {column} = ?"
+            params.append(getattr(where, column))
+    if where.agent is not None:
+        from ..recording import ensure_schema as ensure_recording
+
+        ensure_recording(conn)
+        sql += " AND run_id IN (SELECT run_id FROM agent_runs WHERE agent = ? AND run_id IS NOT NULL)"
+        params.append(where.agent)
+    if where.since is not None:
+        sql += " AND created_at >= ?"
+        params.append(where.since)
+    if where.until is not None:
+        sql += " AND created_at < ?"
+        params.append(where.until)
     if before is not None:
         sql += " AND (created_at, run_id) < (?, ?)"
         params += [before[0], before[1]]
@@ -275,27 +318,30 @@ def list_runs(
 
 
 def runs_page(
-    conn: sqlite3.Connection, *, limit: int, cursor: str | None, secret: bytes, workflow: str | None = None
+    conn: sqlite3.Connection, *, limit: int, cursor: str | None, secret: bytes, where: RunFilter | None = None
 ) -> tuple[list[RunRow], str | None]:
     """A page of :func:`list_runs`, newest first, and the cursor of the next (None after the oldest run).
 
     The cursor names the page's last run by (created_at, run_id): the next page starts after it even when runs
-    were added meanwhile (see :mod:`parac.core.pages`; ``CursorError`` for one ``secret`` did not sign).
+    were added meanwhile (see :mod:`parac.core.pages`; ``CursorError`` for one ``secret`` did not sign, or one of
+    a listing with other conditions: a cursor keeps its filter).
     """
     from ..pages import CursorError, make_cursor, read_cursor
 
+    where = where or RunFilter()
+    listing = where.listing("workflow runs")
     before = None
     if cursor is not None:
-        created, _, run_id = read_cursor(cursor, listing="workflow runs", secret=secret).partition(" ")
+        created, _, run_id = read_cursor(cursor, listing=listing, secret=secret).partition(" ")
         try:
             before = (float(created), run_id)
         except ValueError:
-            raise CursorError("invalid cursor for workflow runs") from None
-    runs = list_runs(conn, limit=limit + 1, workflow=workflow, before=before)
+            raise CursorError(f"invalid cursor for {listing}") from None
+    runs = list_runs(conn, limit=limit + 1, where=where, before=before)
     if len(runs) <= limit:
         return runs, None
     last = runs[limit - 1]
-    return runs[:limit], make_cursor(f"{last.created_at!r} {last.run_id}", listing="workflow runs", secret=secret)
+    return runs[:limit], make_cursor(f"{last.created_at!r} {last.run_id}", listing=listing, secret=secret)
 
 
 def interrupted_runs(conn: sqlite3.Connection) -> list[RunRow]:

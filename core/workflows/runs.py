@@ -123,25 +123,14 @@ class WorkflowRunner:
         return summarize(self.conn, run_id)
 
     def runs(self, *, limit: int = 50, workflow: str | None = None) -> list[dict[str, Any]]:
-        return self.runs_page(limit=limit, workflow=workflow)[0]
+        return self.runs_page(limit=limit, where=cp.RunFilter(workflow=workflow))[0]
 
     def runs_page(
-        self, *, limit: int = 50, workflow: str | None = None, cursor: str | None = None, secret: bytes = b""
+        self, *, limit: int = 50, where: cp.RunFilter | None = None, cursor: str | None = None, secret: bytes = b""
     ) -> tuple[list[dict[str, Any]], str | None]:
         """A page of runs, newest first, and the cursor of the next page (see :func:`checkpoints.runs_page`)."""
-        runs, next_cursor = cp.runs_page(self.conn, limit=limit, cursor=cursor, secret=secret, workflow=workflow)
-        rows = [
-            {
-                "run_id": run.run_id,
-                "workflow": run.workflow,
-                "status": run.status,
-                "created_at": run.created_at,
-                "finished_at": run.finished_at,
-                "error": run.error,
-            }
-            for run in runs
-        ]
-        return rows, next_cursor
+        runs, next_cursor = cp.runs_page(self.conn, limit=limit, cursor=cursor, secret=secret, where=where)
+        return [run.listed() for run in runs], next_cursor
 
     def waiting(self, run_id: str | None = None) -> list[dict[str, Any]]:
         return cp.waiting_approvals(self.conn, run_id)

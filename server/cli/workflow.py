@@ -378,6 +378,8 @@ def status_command(state: State, run_id: str, as_json: bool) -> None:
 @pass_state
 def runs_command(state: State, name: str | None, limit: int | None, cursor: str | None, as_json: bool) -> None:
     """List recent runs, newest first. With --json and --limit or --cursor, a page: {runs, next_cursor}."""
+    from parac.core.workflows.checkpoints import RunFilter
+
     from .common import CURSOR_KEY
 
     runs = _dbos_runs(state)
@@ -388,8 +390,8 @@ def runs_command(state: State, name: str | None, limit: int | None, cursor: str 
             runs.close()
     else:
         with _runner(state) as runner:
-            rows, next_cursor = runner.runs_page(limit=limit or RECENT_RUNS, workflow=name, cursor=cursor,
-                                                 secret=CURSOR_KEY)
+            rows, next_cursor = runner.runs_page(limit=limit or RECENT_RUNS, where=RunFilter(workflow=name),
+                                                 cursor=cursor, secret=CURSOR_KEY)
     if as_json and (limit is not None or cursor is not None):
         echo_json({"runs": rows, "next_cursor": next_cursor})
         return

@@ -100,6 +100,8 @@ def _unknown(kind: str, name: str, known: Any) -> str | None:
 
 
 PAGE = ("limit", "cursor")
+RUN_FILTERS = ("status", "workflow", "agent", "since", "until")
+AUDIT_FILTERS = ("actor", "action", "subject", "outcome", "since", "until")
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/agents", "list_agents", "List agents", query=PAGE),
@@ -112,7 +114,8 @@ OPERATIONS: tuple[Operation, ...] = (
               body="fields", found=_workflow),
     Operation("POST", "/workflows/{name}/runs", "run_workflow", "Start a run; answers at once with its id",
               body="fields", fixed={"wait": False}, found=_workflow, status=202),
-    Operation("GET", "/runs", "runs", "Workflow runs, newest first", query=PAGE, template="parac://runs{?limit,cursor}",
+    Operation("GET", "/runs", "runs", "Workflow runs, newest first, filtered by status, workflow, agent, time",
+              query=(*PAGE, *RUN_FILTERS), template="parac://runs{?limit,cursor,status,workflow,agent,since,until}",
               response="parac.resources.runs:RunsPage"),
     Operation("GET", "/runs/{run_id}", "workflow_status", "A run: its status and each step's"),
     Operation("POST", "/runs/{run_id}/steps/{step}/approve", "approve_step", "Approve the gate a run waits at",
@@ -129,7 +132,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/budgets", "budget_status", "Every budget in force and what is left of it"),
     Operation("PUT", "/budgets/{kind}", "set_budget", "Set (usd null: remove) a budget that overrides the files",
               body="fields"),
-    Operation("GET", "/audit", "list_audit_entries", "The audit trail, newest first", query=PAGE),
+    Operation("GET", "/audit", "list_audit_entries",
+              "The audit trail, newest first, filtered by actor, action, subject, outcome, time",
+              query=(*PAGE, *AUDIT_FILTERS)),
     Operation("GET", "/audit/verify", "audit_verify", "Verify the audit trail"),
     Operation("GET", "/tools", "list_tools", "Tools that plugins registered", query=PAGE),
     Operation("POST", "/tools/{name}/call", "", "Call a plugin tool under the workspace's policies",

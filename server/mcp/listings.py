@@ -31,6 +31,11 @@ Limit = Annotated[
 """The `limit` parameter of a listing tool."""
 Cursor = Annotated[str | None, Field(description="The next_cursor of the page before; omit it for the first page")]
 """The `cursor` parameter of a listing tool."""
+Since = Annotated[str | None, Field(description="Only items from then on: 7d, 12h or 30m back from now, or an ISO"
+                                                " date or time (UTC unless it says), e.g. 2026-11-01")]
+"""The `since` filter of a listing tool (`parac.core.pages.time_bound` reads it)."""
+Until = Annotated[str | None, Field(description="Only items before then, in the forms `since` takes")]
+"""The `until` filter of a listing tool."""
 
 Build = Callable[[], Awaitable[list[tuple[str, Any]]]]
 """Builds a list: (sort key, SDK model of the item) for every item the caller may see."""

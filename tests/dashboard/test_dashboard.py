@@ -10,50 +10,20 @@ from pathlib import Path
 
 import httpx
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from support.auth_server import add_serve_settings
+from support.dashboard import TOKEN, csrf_for, run_status, sign_in, start_run, until_waiting, wait
 from support.parac_serve import GATED_WORKFLOW as WORKFLOW
 from support.runtime import write_script
 from support.tenants import two_tenants
 
-TOKEN = "dash-test-token-0123456789abcdef"
 PAGES = ("/", "/agents", "/agents/coder", "/runs", "/costs", "/audit", "/chat", "/tools")
 WIDTHS = (1280, 390)
-
-
-def wait(driver, predicate, timeout: float = 30):
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: predicate(d))
 
 
 def errors(driver) -> list[dict]:
     """Console errors since the last call (failed loads, script errors, CSP violations)."""
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-
-
-def sign_in(driver, url: str, token: str) -> None:
-    driver.get(url + "/")
-    wait(driver, lambda d: "/login" in d.current_url)
-    driver.find_element(By.ID, "token").send_keys(token)
-    driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
-
-
-def start_run(served, **extra) -> str:
-    answer = httpx.post(served.api + "/workflows/ship/runs", headers={"Authorization": f"Bearer {TOKEN}"},
-                        json={"inputs": {"topic": "the flag"}, "dry_run": "echo", **extra}, timeout=30)
-    assert answer.status_code == 202, answer.text
-    return answer.json()["run_id"]
-
-
-def run_status(served, run_id: str) -> dict:
-    return httpx.get(f"{served.api}/runs/{run_id}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30).json()
-
-
-def until_waiting(served, run_id: str) -> None:
-    deadline = time.monotonic() + 60
-    while run_status(served, run_id)["status"] != "waiting_approval":
-        assert time.monotonic() < deadline, run_status(served, run_id)
-        time.sleep(0.1)
 
 
 def alert(driver) -> str:
@@ -221,7 +191,7 @@ def test_another_tenants_run_is_not_shown(project: Path, serve, browser, parac, 
         listed = browser.get(f"{served.url}/runs") or browser.find_element(By.TAG_NAME, "main").text
         forged = httpx.post(f"{served.url}/runs/{run_id}/action", cookies={"parac_session": tokens["bob"]},
                             data={"action": "cancel"}, timeout=30)
-        same = "c" * 43  # bob's own browser: its CSRF cookie and field agree, and still the run is not his
+        same = csrf_for(served.url, tokens["bob"])  # bob's own browser's token, and still the run is not his
         cancel = httpx.post(f"{served.url}/runs/{run_id}/action", cookies={"parac_session": tokens["bob"], "parac_csrf": same},
                             data={"action": "cancel", "csrf": same}, timeout=30)
         status = httpx.get(f"{served.api}/runs/{run_id}", headers={"Authorization": f"Bearer {tokens['alice']}"},

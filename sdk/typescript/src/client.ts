@@ -163,8 +163,10 @@ export class ParacClient {
     return this.call("run_workflow", { path: { name }, body });
   }
 
-  /** One page of runs, newest first: `{runs, next_cursor}`. */
-  listRuns(query: { limit?: number; cursor?: string } = {}) {
+  /** One page of runs, newest first, that every filter given lets through: `{runs, next_cursor}` (the cursor
+   * keeps the filter; `since`/`until`: 7d, 12h, 30m or an ISO date). */
+  listRuns(query: { limit?: number; cursor?: string; status?: string; workflow?: string; agent?: string;
+                    since?: string; until?: string } = {}) {
     return this.call("runs", { query: query as Op<"runs">["query"] });
   }
 

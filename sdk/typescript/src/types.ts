@@ -209,7 +209,24 @@ export type ListAgentsQuery = {
   cursor?: string | null;
 };
 
-export type ListAuditEntriesQuery = ListAgentsQuery;
+export type ListAuditEntriesQuery = {
+  /** At most this many items (default 100, at most 1000) */
+  limit?: number | null;
+  /** The next_cursor of the page before; omit it for the first page */
+  cursor?: string | null;
+  /** Only this actor's entries (as shown: token:ci, jwt:alice) */
+  actor?: string | null;
+  /** Only entries of this action: tool.call, llm.call, ... */
+  action?: string | null;
+  /** Only entries about this: a tool, a model, a run id */
+  subject?: string | null;
+  /** Only entries with this outcome: ok, error, denied, ... */
+  outcome?: string | null;
+  /** Only items from then on: 7d, 12h or 30m back from now, or an ISO date or time (UTC unless it says), e.g. 2026-11-01 */
+  since?: string | null;
+  /** Only items before then, in the forms `since` takes */
+  until?: string | null;
+};
 
 export type ListPluginsQuery = ListAgentsQuery;
 
@@ -425,6 +442,11 @@ export type RunsPage = {
 export type RunsQuery = {
   limit?: string;
   cursor?: string;
+  status?: string;
+  workflow?: string;
+  agent?: string;
+  since?: string;
+  until?: string;
 };
 
 export type SetBudgetBody = {
@@ -621,7 +643,7 @@ export interface Operations {
     streams: false;
     role: "operator";
   };
-  /** Workflow runs, newest first */
+  /** Workflow runs, newest first, filtered by status, workflow, agent, time */
   runs: {
     method: "GET";
     path: "/runs";
@@ -752,7 +774,7 @@ export interface Operations {
     streams: false;
     role: "admin";
   };
-  /** The audit trail, newest first */
+  /** The audit trail, newest first, filtered by actor, action, subject, outcome, time */
   list_audit_entries: {
     method: "GET";
     path: "/audit";

@@ -10,6 +10,7 @@ are the REST face's own SSE endpoints, mounted again here so the cookie reaches 
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -28,13 +29,16 @@ if TYPE_CHECKING:
     from ..operations import Operations
 
 HERE = Path(__file__).parent
-SESSION = "parac_session"
+SESSION = csrf.SESSION
 LOGIN = "/login"
 PAGES = (("/", "Overview"), ("/agents", "Agents"), ("/runs", "Runs"), ("/costs", "Costs"), ("/audit", "Audit"),
          ("/chat", "Chat"), ("/tools", "Tools and policies"))
 RUN_ACTIONS = ("approve", "reject", "cancel", "resume")
 RUN_STATUSES = ("pending", "running", "waiting_approval", "completed", "failed", "cancelled")
 PAGE_SIZE = 50
+RUNS = "parac://runs{?limit,cursor,status,workflow,agent,since,until}"
+RUN_FILTERS = ("status", "workflow", "agent", "since", "until")
+AUDIT_FILTERS = ("actor", "action", "subject", "outcome", "since", "until")
 
 
 def templates() -> Environment:
@@ -56,13 +60,14 @@ def _pretty(value: Any) -> str:
 class Dashboard:
     def __init__(self, operations: Operations, stream_endpoints: dict[str, Any]) -> None:
         self.calls = Calls(operations)
+        self.csrf = csrf.Tokens()
         self.env = templates()
         self.streams = stream_endpoints
 
     # -- rendering -------------------------------------------------------------------------------------------------
 
     def render(self, request: Request, template: str, code: int = 200, /, **context: Any) -> Response:
-        token, new = csrf.token_of(request)
+        token, new = self.csrf.token_of(request)
         caller = getattr(request.state, "caller", None)
         html = self.env.get_template(template).render(
             request=request, csrf=token, pages=PAGES, path=request.url.path, caller=caller, **context)
@@ -83,7 +88,8 @@ class Dashboard:
                 context = await build(request)
             except Problem as problem:
                 return self.refused(request, problem, title)
-            return self.render(request, template, title=title, **context)
+            problem = context.get("problem")  # a listing's filter refused: the page, its form, and why
+            return self.render(request, template, problem.status if problem else 200, title=title, **context)
 
         endpoint.__name__ = build.__name__
         return endpoint
@@ -96,9 +102,11 @@ class Dashboard:
 
     async def login(self, request: Request) -> Response:
         """Keep the token in the session cookie and go on; the middleware judges it on the next request (a wrong
-        or expired token comes back here with the reason)."""
+        or expired token comes back here with the reason). A session cookie the browser had before (planted by
+        another page of this host, say) is replaced, never promoted, and the CSRF token is issued anew for the
+        new session (the one of the login form is bound to the old)."""
         try:
-            fields = await csrf.check(request)
+            fields = await self.csrf.check(request)
         except csrf.CsrfRefused as refusal:
             return self.render(request, "login.html", 403, title="Sign in", error=str(refusal), next="/")
         token = fields.get("token", "").strip()
@@ -106,11 +114,12 @@ class Dashboard:
             return self.render(request, "login.html", 422, title="Sign in", error="enter a token", next="/")
         response = RedirectResponse(_local(fields.get("next")), 303)
         response.set_cookie(SESSION, token, path="/", secure=True, httponly=True, samesite="strict")
+        csrf.remember(response, self.csrf.issue(token))
         return response
 
     async def logout(self, request: Request) -> Response:
         try:
-            await csrf.check(request)
+            await self.csrf.check(request)
         except csrf.CsrfRefused as refusal:
             return self.refused(request, Problem(403, str(refusal)), "Sign out")
         response = RedirectResponse(LOGIN, 303)
@@ -124,11 +133,12 @@ class Dashboard:
         plugins = await self.calls.tool(request, "list_plugins", limit=200)
         budgets = await self.calls.tool(request, "budget_status")
         today = await self.calls.tool(request, "cost_report", by="day", since="1d")
-        runs = await self.calls.resource(request, "parac://runs{?limit,cursor}", limit="200")
+        waiting = await _filtered(  # refused on an engine whose listing takes no status: said on the page
+            self.calls.resource(request, RUNS, limit=str(PAGE_SIZE), status="waiting_approval"), "runs")
         providers = await self.models(request)
-        waiting = [run for run in runs["runs"] if run["status"] == "waiting_approval"]
         return {"workspace": (await call.workspace()).root, "plugins": plugins["plugins"], "budgets": budgets,
-                "today": today, "providers": providers, "waiting": waiting}
+                "today": today, "providers": providers, "waiting": waiting["runs"],
+                "more_waiting": waiting["next_cursor"] is not None, "waiting_problem": waiting["problem"]}
 
     async def models(self, request: Request) -> list[dict[str, Any]]:
         """What `GET /chat/models` answers: each model in use, its provider, whether it is reachable."""
@@ -150,17 +160,16 @@ class Dashboard:
         grants = [await self.calls.tool(request, "policy_check", tool=str(tool), agent=name) for tool in tools]
         costs = await self.calls.tool(request, "cost_report", by="agent")
         spent = next((row for row in costs["rows"] if row["key"] == name), None)
-        return {"agent": detail, "grants": grants, "spent": spent}
+        recent = await self.calls.resource(request, "parac://agents/{name}/runs{?limit}", name=name, limit="20")
+        return {"agent": detail, "grants": grants, "spent": spent, "recent": recent["runs"]}
 
     async def runs(self, request: Request) -> dict[str, Any]:
-        query = request.query_params
-        page = await self.calls.resource(request, "parac://runs{?limit,cursor}", limit=str(PAGE_SIZE),
-                                         cursor=query.get("cursor") or None)
-        status, workflow = query.get("status") or "", query.get("workflow") or ""
-        rows = [run for run in page["runs"] if (not status or run["status"] == status)
-                and (not workflow or workflow.lower() in run["workflow"].lower())]
-        return {"runs": rows, "next_cursor": page["next_cursor"], "status": status, "workflow": workflow,
-                "statuses": RUN_STATUSES}
+        """A page of runs filtered by the server (`RunFilter`: indexed, and the cursor keeps the filter); a filter
+        that cannot be applied is said above the form, which keeps what was typed."""
+        asked = _asked(request, RUN_FILTERS)
+        page = await _filtered(
+            self.calls.resource(request, RUNS, limit=str(PAGE_SIZE), cursor=_cursor(request), **asked), "runs")
+        return {**page, "asked": asked, "statuses": RUN_STATUSES, "query": _query(asked)}
 
     async def run(self, request: Request) -> dict[str, Any]:
         run_id = request.path_params["run_id"]
@@ -173,13 +182,14 @@ class Dashboard:
             depends = {step["id"]: list(step.get("depends_on") or []) for step in steps}
         except Problem:
             pass  # a workflow since removed: its steps are drawn in order, without edges
-        return {"run": status, "detail": detail, "depends": depends, "actions": RUN_ACTIONS}
+        return {"run": status, "detail": detail, "depends": depends, "actions": RUN_ACTIONS,
+                "usage": detail.get("usage") or {}}
 
     async def run_action(self, request: Request) -> Response:
         """Approve or reject a waiting gate (with a comment), cancel or resume: the tool's refusal on the page."""
         run_id = request.path_params["run_id"]
         try:
-            fields = await csrf.check(request)
+            fields = await self.csrf.check(request)
             action = fields.get("action", "")
             if action not in RUN_ACTIONS:
                 raise Problem(422, f"unknown action {action[:50]!r}; one of: {', '.join(RUN_ACTIONS)}")
@@ -203,17 +213,15 @@ class Dashboard:
         return {"reports": reports, "budgets": budgets, "since": since}
 
     async def audit(self, request: Request, verified: Any = None) -> dict[str, Any]:
-        query = request.query_params
-        page = await self.calls.tool(request, "list_audit_entries", limit=PAGE_SIZE, cursor=query.get("cursor") or None)
-        action, actor, outcome = query.get("action") or "", query.get("actor") or "", query.get("outcome") or ""
-        rows = [e for e in page["entries"] if (not action or e["action"].startswith(action))
-                and (not actor or actor in (e.get("actor") or "")) and (not outcome or e.get("outcome") == outcome)]
-        return {"entries": rows, "next_cursor": page["next_cursor"], "action": action, "actor": actor,
-                "outcome": outcome, "verified": verified}
+        """A page of the trail filtered by the server (`AuditFilter`), as `runs` does."""
+        asked = _asked(request, AUDIT_FILTERS)
+        page = await _filtered(self.calls.tool(
+            request, "list_audit_entries", limit=PAGE_SIZE, cursor=_cursor(request), **asked), "entries")
+        return {**page, "asked": asked, "verified": verified, "query": _query(asked)}
 
     async def verify(self, request: Request) -> Response:
         try:
-            await csrf.check(request)
+            await self.csrf.check(request)
             verified = await self.calls.tool(request, "audit_verify")
             context = await self.audit(request, verified)
         except csrf.CsrfRefused as refusal:
@@ -236,7 +244,7 @@ class Dashboard:
 
     async def policy_check(self, request: Request) -> Response:
         try:
-            fields = await csrf.check(request)
+            fields = await self.csrf.check(request)
             asked = {key: fields.get(key) or None for key in ("tool", "agent", "workflow")}
             decision = await self.calls.tool(request, "policy_check", **asked)
             context = await self.tools(request, decision, asked)
@@ -247,12 +255,12 @@ class Dashboard:
         return self.render(request, "tools.html", title="Tools and policies", **context)
 
     async def chat_stream(self, request: Request) -> Response:
-        """The REST face's `POST /chat/stream`, once the request's CSRF header matches (the body is its JSON)."""
-        import hmac
-
-        presented, expected = request.headers.get(csrf.HEADER, ""), request.cookies.get(csrf.COOKIE, "")
-        if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
-            raise Problem(403, "this request's CSRF token does not match this browser's: reload the page")
+        """The REST face's `POST /chat/stream`, once the request passes the CSRF check (its token in the header;
+        the body is its JSON, read by the stream)."""
+        try:
+            self.csrf.refuse(request, request.headers.get(csrf.HEADER, ""))
+        except csrf.CsrfRefused as refusal:
+            raise Problem(403, str(refusal)) from None
         return await self.streams["/chat/stream"](request)
 
     # -- routes ----------------------------------------------------------------------------------------------------
@@ -279,6 +287,34 @@ class Dashboard:
             Route("/tools/check", self.policy_check, methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
+
+
+async def _filtered(read: Awaitable[Any], items: str) -> dict[str, Any]:
+    """A listing's page (`items`, `next_cursor`), or an empty one and the `problem` when its filter was refused (a
+    422 saying what is wrong with it, a 400 for a cursor of another filter): the page still shows its form."""
+    try:
+        page = await read
+    except Problem as problem:
+        if problem.status not in (400, 422):
+            raise
+        return {items: [], "next_cursor": None, "problem": problem}
+    return {items: page[items], "next_cursor": page["next_cursor"], "problem": None}
+
+
+def _asked(request: Request, names: tuple[str, ...]) -> dict[str, str]:
+    """The filters a listing page's form asked for (blank fields left out)."""
+    return {name: request.query_params[name].strip() for name in names if request.query_params.get(name, "").strip()}
+
+
+def _cursor(request: Request) -> str | None:
+    return request.query_params.get("cursor") or None
+
+
+def _query(asked: dict[str, str]) -> str:
+    """The filters as a query string, for the pager's links: the next page keeps them (its cursor insists)."""
+    from urllib.parse import urlencode
+
+    return urlencode(asked)
 
 
 def _local(target: str | None) -> str:
