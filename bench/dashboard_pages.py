@@ -31,7 +31,6 @@ RUNS, ENTRIES = 10_000, 100_000
 ROUNDS = 40
 TARGET_MS = 100.0
 TOKEN = "bench-dashboard-token-0123456789"
-CSRF = "c" * 43
 WORKFLOW = "steps:\n  - id: draft\n    agent: coder\n    task: draft\n"
 
 
@@ -98,7 +97,13 @@ class Client:
         while len(rest) < length:
             rest += self.sock.recv(1 << 16)
         self.buffer = rest[length:]
+        self.head = head
         return int(head.split(b" ", 2)[1]), rest[:length]
+
+    def csrf(self, headers: str) -> str:
+        """The CSRF token a dashboard page sets for the session in `headers` (its forms post it back)."""
+        self.exchange("GET", "/tools", headers=headers)
+        return re.search(rb"set-cookie: parac_csrf=([^;]+)", self.head, re.I).group(1).decode()
 
 
 def timed(client: Client, method: str, path: str, headers: str, body: bytes = b"") -> float:
@@ -114,6 +119,8 @@ def main() -> int:
         root = Path(tmp) / "project"
         subprocess.run([PARAC, "init", str(root)], check=True, capture_output=True)
         (root / ".parac" / "workflows" / "flow.yaml").write_text(WORKFLOW)
+        settings = root / ".parac" / "parac.yaml"  # one client asks as fast as it can: no rate limit in the way
+        settings.write_text(settings.read_text() + "serve:\n  rate_limit: {per_second: 100000, burst: 100000}\n")
         started = time.perf_counter()
         populate(root)
         print(f"populated {RUNS:,} runs and {ENTRIES:,} audit entries in {time.perf_counter() - started:.1f} s")
@@ -130,13 +137,14 @@ def main() -> int:
 
 
 def measure(port: int) -> int:
-    cookie = f"cookie: parac_session={TOKEN}; parac_csrf={CSRF}\r\n"
     bearer = f"authorization: Bearer {TOKEN}\r\n"
     client = Client(port)
     deadline = time.monotonic() + 60
     while client.exchange("GET", "/health/ready")[0] != 200:
         assert time.monotonic() < deadline, "parac serve was not ready"
         time.sleep(0.1)
+    csrf = client.csrf(f"cookie: parac_session={TOKEN}\r\n")  # the token a page issues to this session
+    cookie = f"cookie: parac_session={TOKEN}; parac_csrf={csrf}\r\n"
     run = json.loads(client.exchange("GET", "/api/v1/runs?limit=1", headers=bearer)[1])["runs"][0]["run_id"]
     runs_cursor = audit_cursor = None
     for _ in range(99):
@@ -193,7 +201,7 @@ def measure(port: int) -> int:
         results[page] = {"p50_ms": statistics.median(ours), "p99_ms": statistics.quantiles(ours, n=100)[98],
                          "floor": floor, "floor_p50_ms": statistics.median(peer),
                          "floor_p99_ms": statistics.quantiles(peer, n=100)[98]}
-    verify = [timed(client, "POST", "/audit/verify", cookie, f"csrf={CSRF}".encode()) for _ in range(3)]
+    verify = [timed(client, "POST", "/audit/verify", cookie, f"csrf={csrf}".encode()) for _ in range(3)]
     print(f"\ndashboard pages at {RUNS:,} runs and {ENTRIES:,} audit entries ({load_average()})")
     missed = 0
     for page, row in results.items():
@@ -202,7 +210,8 @@ def measure(port: int) -> int:
         missed += not ok
         print(f"  {shown:48} p50 {row['p50_ms']:6.1f} ms  p99 {row['p99_ms']:6.1f} ms  "
               f"(REST p50 {row['floor_p50_ms']:5.1f} p99 {row['floor_p99_ms']:5.1f} ms, "
-              f"{row['p50_ms'] / row['floor_p50_ms']:.2f}x)  {'ok' if ok else f'MISS (target < {TARGET_MS:.0f} ms)'}")
+              f"{row['p50_ms'] / row['floor_p50_ms']:.2f}x)  {'ok' if ok else f'MISS (target < {TARGET_MS:.0f} ms)'}"
+              f"{'' if row['p99_ms'] < TARGET_MS else f'; p99 over {TARGET_MS:.0f} ms'}")
     print(f"  POST /audit/verify (whole trail)           median {statistics.median(verify):7.1f} ms (not a page: no target)")
     out = Path(__file__).resolve().parent / ".results"
     out.mkdir(exist_ok=True)

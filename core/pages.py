@@ -51,8 +51,11 @@ class ListingFilter:
             raise FilterError("until must be later than since: this window holds nothing")
 
     def key(self) -> str:
-        """The conditions as text: a cursor carries it, so that it continues only the listing it came from."""
-        return " ".join(f"{name}={value!r}" for name, value in vars(self).items() if value is not None)
+        """The conditions as text: a cursor carries it, so that it continues only the listing it came from. The
+        time window is left out: `7d` ends somewhere else on the next page's request, and a cursor's position
+        holds in any window."""
+        return " ".join(f"{name}={value!r}" for name, value in vars(self).items()
+                        if value is not None and name not in ("since", "until"))
 
     def listing(self, name: str) -> str:
         """The listing's name for its cursors: ``name``, and the conditions when there are any."""

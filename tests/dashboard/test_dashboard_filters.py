@@ -56,6 +56,8 @@ def test_run_and_audit_filters_over_rest_and_mcp(project: Path, serve):
         named = rest(served, "/runs", workflow="ship").json()["runs"]
         unnamed = rest(served, "/runs", workflow="no-such-flow").json()["runs"]
         recent = rest(served, "/runs", since="1h").json()["runs"]
+        window = rest(served, "/runs", since="1h", limit=3).json()  # "1h" ends elsewhere by the next page: it goes on
+        window_rest = rest(served, "/runs", since="1h", limit=3, cursor=window["next_cursor"]).json()["runs"]
         older = rest(served, "/runs", until="1h").json()["runs"]
         bad_status = rest(served, "/runs", status="finished")
         bad_since = rest(served, "/runs", since="yesterday-ish")
@@ -77,6 +79,7 @@ def test_run_and_audit_filters_over_rest_and_mcp(project: Path, serve):
     assert [r["run_id"] for r in completed] == [done]
     assert other_filter.status_code == 400 and unfiltered.status_code == 400  # a cursor keeps its filter
     assert len(named) == 4 and unnamed == [] and len(recent) == 4 and older == []
+    assert [r["run_id"] for r in window["runs"] + window_rest] == [r["run_id"] for r in recent]
     assert bad_status.status_code == 422 and 'unknown run status "finished"' in bad_status.json()["detail"]
     assert "waiting_approval" in bad_status.json()["detail"]
     assert bad_since.status_code == 422 and bad_since.json()["detail"].startswith('since: cannot read "yesterday-ish"')
