@@ -26,6 +26,7 @@ from pathlib import Path
 import anyio
 
 from parac.core.audit import AuditLog
+from parac.core.calls import CallContext
 
 ENTRIES = 200_000
 BATCH = 1000
@@ -117,7 +118,7 @@ def hook_overhead(folder: Path, calls: int = 3000) -> tuple[float, float]:
     async def chunk(host: Host) -> float:
         started = time.perf_counter()
         for _ in range(calls // 10):
-            await host.call_tool("noop", {"text": "hello"}, agent="coder")
+            await host.call_tool("noop", {"text": "hello"}, CallContext(agent="coder"))
         return (time.perf_counter() - started) / (calls // 10) * 1e6
 
     async def interleaved() -> tuple[float, float]:
