@@ -1,5 +1,11 @@
-"""Fixtures for the dbos engine: one real Postgres cluster per module, a fresh database per test, a project whose
-``parac.yaml`` names it, and worker processes (the real ``parac worker``, with the side-effect test plugin)."""
+"""Fixtures for the dbos engine: one real Postgres cluster per session, a fresh database per test (a copy of one
+DBOS's migrations were run on once), a project whose ``parac.yaml`` names it, and worker processes (the real
+``parac worker``, with the side-effect test plugin).
+
+What the tests wait for (workers up, a run's state) is read in this process through
+:class:`~parac.core.engines.dbos.DbosRuns`, as ``parac workers`` and ``workflow status`` read it: a CLI process per
+poll would cost a second of a loaded machine's CPU each time. The CLI is run where its own output is what is
+checked."""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,12 +27,18 @@ from tests.support.postgres import PostgresCluster
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 WFCLI = [sys.executable, str(Path(__file__).resolve().parent / "enginecli.py")]
 POLICY = "description: test tools\nallow:\n  - tools: [record, flaky, broken, probe]\n"
+TEMPLATE = "parac_template"
 _names = itertools.count()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster():
+    """The cluster, with the database every test's is copied from: DBOS's tables made once (``dbos migrate``), not
+    by each test's first worker."""
     with PostgresCluster(fsync=False) as pg:
+        url = pg.create_database(TEMPLATE)
+        dbos = Path(sys.executable).parent / "dbos"
+        subprocess.run([str(dbos), "migrate", "-s", url], check=True, capture_output=True, timeout=120)
         yield pg
 
 
@@ -38,6 +51,7 @@ class DbosProject:
         self.log = root / "side-effects.jsonl"
         self.workers: list[subprocess.Popen[str]] = []
         self.extra_env: dict[str, str] = {}  # e.g. an OTLP receiver's address, for the CLI and the workers
+        self._runs: Any = None
         (root / ".parac" / "policies" / "test-tools.yaml").write_text(POLICY)
         settings = root / ".parac" / "parac.yaml"
         settings.write_text(settings.read_text() + f"engine:\n  kind: dbos\n  database_url: {url}\n")
@@ -80,17 +94,40 @@ class DbosProject:
             self.start_worker(*args, cwd=host)
         self.wait_workers(len(hosts))
 
+    @property
+    def runs(self) -> Any:
+        """The engine's client in this process (what ``parac workers``, ``workflow status`` read)."""
+        if self._runs is None:
+            from parac.core.engines.dbos import DbosRuns
+
+            self._runs = DbosRuns(self.url)
+        return self._runs
+
     def wait_workers(self, count: int, timeout: float = 60) -> list[dict]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            result = self.cli("workers", "--json")
-            if result.returncode == 0:
-                alive = [row for row in json.loads(result.stdout) if row["alive"]]
-                if len(alive) >= count:
-                    return alive
-            time.sleep(0.2)
+            alive = [row for row in self.runs.workers() if row["alive"]]
+            if len(alive) >= count:
+                return alive
+            time.sleep(0.05)
         dead = [proc.communicate()[1][-2000:] for proc in self.workers if proc.poll() is not None]
-        raise AssertionError(f"{count} workers did not come up: {self.cli('workers', '--json').stdout} {dead}")
+        raise AssertionError(f"{count} workers did not come up: {self.runs.workers()} {dead}")
+
+    def wait_status(self, run_id: str, status: str, timeout: float = 60) -> dict:
+        """Wait until the run (as ``workflow status --json`` shows it) has ``status``; that status."""
+        deadline = time.monotonic() + timeout
+        while (found := self._status(run_id)) is None or found["status"] != status:
+            assert time.monotonic() < deadline, f"run {run_id} is not {status} within {timeout}s: {found}"
+            time.sleep(0.05)
+        return found
+
+    def _status(self, run_id: str) -> dict | None:
+        from parac.core.diagnostics import ParacError
+
+        try:
+            return self.runs.status(run_id)
+        except ParacError:  # not enqueued yet
+            return None
 
     def log_lines(self) -> list[dict]:
         if not self.log.exists():
@@ -116,9 +153,17 @@ class DbosProject:
                 proc.kill()
                 proc.wait()
 
+    def close(self) -> None:
+        self.stop_workers()
+        if self._runs is not None:
+            self._runs.close()
+        from parac.core.engines import pool
+
+        pool.dispose(self.url)  # the database's connections in this process (serve's in-process tests use it too)
+
 
 @pytest.fixture
 def dbos_project(project: Path, cluster: PostgresCluster):
-    out = DbosProject(project, cluster.create_database(f"parac{next(_names)}"))
+    out = DbosProject(project, cluster.create_database(f"parac{next(_names)}", template=TEMPLATE))
     yield out
-    out.stop_workers()
+    out.close()

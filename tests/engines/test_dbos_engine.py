@@ -13,6 +13,10 @@ import signal
 import time
 
 import httpx
+import yaml
+
+from parac.core.specs import WorkflowSpec
+from parac.core.workflows import RunOptions
 
 
 def _chain_and_fan(width: int, depth: int, sleep_s: float = 0.0) -> str:
@@ -51,29 +55,32 @@ def test_fifty_steps_with_parallel_branches_complete_across_three_workers(dbos_p
 
 
 def test_sigkilled_workers_lose_no_run_and_repeat_no_finished_step(dbos_project):
-    """20 trials: a run of 12 short steps on 3 workers; one random worker is killed with SIGKILL at a random
-    moment and replaced. Every run completes, every step's side effect is applied exactly once, and the only
-    steps that start again are those in flight on a killed worker."""
-    dbos_project.write_workflow("short", _chain_and_fan(3, 4, 0.05))
+    """20 trials: a run of 12 short steps is enqueued, and at a random moment into it a random worker (of three
+    that have taken work) is killed with SIGKILL and replaced. The trials overlap: none waits out the recovery of
+    the ones before (a dead worker is noticed after DEAD_AFTER_S), so runs in flight meet several deaths. Every run
+    completes, every step's side effect is applied exactly once, and the only steps that start again are those in
+    flight on a killed worker."""
+    text = _chain_and_fan(3, 4, 0.05)
+    dbos_project.write_workflow("short", text)
+    spec = WorkflowSpec.model_validate(yaml.safe_load(text))
     rng = random.Random(26)
     for _ in range(3):
         dbos_project.start_worker("--concurrency", "4")
     dbos_project.wait_workers(3)
     killed: set[int] = set()
-    runs = []
-    for _trial in range(20):
-        proc = dbos_project.spawn("workflow", "run", "short", "--json")
+    run_ids = []
+    for trial in range(20):
+        run_ids.append(dbos_project.runs.enqueue(f"rkill{trial}", "short", spec, {}, RunOptions()))
         time.sleep(rng.uniform(0.1, 0.8))
-        live = [w for w in dbos_project.workers if w.poll() is None]
-        victim = rng.choice(live)
+        victim = rng.choice(_serving(dbos_project))
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         killed.add(victim.pid)
         dbos_project.start_worker("--concurrency", "4")
-        runs.append(_run_json(proc))
+    runs = [dbos_project.runs.wait(run_id, timeout=180) for run_id in run_ids]
     lines = dbos_project.log_lines()
     for result in runs:
-        assert result["status"] == "completed", result
+        assert result["status"] == "completed", (result["error"], result)
         for step in result["steps"]:
             key = f"{result['run_id']}:{step['id']}"
             mine = [line for line in lines if line["key"] == key]
@@ -81,12 +88,26 @@ def test_sigkilled_workers_lose_no_run_and_repeat_no_finished_step(dbos_project)
             starts = [line for line in mine if line["event"] in ("start", "dedup")]
             # a step started more than once was in flight on a worker that was killed (never on a survivor)
             assert all(line["pid"] in killed for line in starts[:-1]), mine
-    assert killed
+    assert len(killed) == 20
+    assert {line["pid"] for line in lines if line["event"] == "start"} & killed, "no kill hit a step in flight"
+
+
+def _serving(dbos_project) -> list:
+    """The worker processes alive and serving (they beat): killing one that has not launched yet would kill
+    nothing in flight. Waits for one when every live worker is still starting."""
+    deadline = time.monotonic() + 60
+    while True:
+        beating = {row["pid"] for row in dbos_project.runs.workers() if row["alive"]}
+        serving = [w for w in dbos_project.workers if w.poll() is None and w.pid in beating]
+        if serving:
+            return serving
+        assert time.monotonic() < deadline, "no worker came up"
+        time.sleep(0.05)
 
 
 def _start_gated_run(dbos_project):
     """A worker, and a run of ``gated`` on it that has done its first step and goes to its gate: (the worker, the
-    ``workflow run`` process, the run id, a deadline)."""
+    ``workflow run`` process, the run id)."""
     dbos_project.write_workflow("gated", """\
 steps:
   - {id: before, tool: record, arguments: {label: before}}
@@ -97,15 +118,14 @@ steps:
     dbos_project.wait_workers(1)
     proc = dbos_project.spawn("workflow", "run", "gated", "--json")
     run_id = dbos_project.wait_for("before", "applied")
-    return worker, proc, run_id, time.monotonic() + 60
+    return worker, proc, run_id
 
 
 def test_an_approval_answered_from_another_process_continues_the_run_on_its_worker(dbos_project):
-    worker, proc, run_id, deadline = _start_gated_run(dbos_project)
-    while "waiting: parac workflow approve" not in (status := dbos_project.cli("workflow", "status", run_id)).stdout:
-        assert time.monotonic() < deadline, status
-        time.sleep(0.1)
-    assert "Ship before?" in status.stdout
+    worker, proc, run_id = _start_gated_run(dbos_project)
+    dbos_project.wait_status(run_id, "waiting_approval")
+    status = dbos_project.cli("workflow", "status", run_id)
+    assert "waiting: parac workflow approve" in status.stdout and "Ship before?" in status.stdout, status.stdout
     assert not any(line["step"] == "after" for line in dbos_project.log_lines())
     answer = dbos_project.cli("workflow", "approve", run_id, "gate", "--json")
     assert answer.returncode == 0, answer.stderr
@@ -182,13 +202,12 @@ def test_an_approval_over_rest_from_parac_serve_continues_the_run_on_its_worker(
     own) shows it waiting and approves it over REST; the worker goes on."""
     from support.parac_serve import parac_serve
 
-    worker, proc, run_id, _ = _start_gated_run(dbos_project)
+    worker, proc, run_id = _start_gated_run(dbos_project)
+    dbos_project.wait_status(run_id, "waiting_approval")
     with parac_serve(dbos_project.root, env={"PARAC_DATABASE_URL": ""}) as served, \
             httpx.Client(base_url=served.api, timeout=60) as http:
-        deadline = time.monotonic() + 60
-        while (waiting := http.get(f"/runs/{run_id}").json())["status"] != "waiting_approval":
-            assert time.monotonic() < deadline, waiting
-            time.sleep(0.1)
+        waiting = http.get(f"/runs/{run_id}").json()
+        assert waiting["status"] == "waiting_approval", waiting
         assert not any(line["step"] == "after" for line in dbos_project.log_lines())
         early = http.post(f"/runs/{run_id}/steps/after/approve", json={})
         approved = http.post(f"/runs/{run_id}/steps/gate/approve", json={"comment": "ship it"})
@@ -213,12 +232,14 @@ def test_a_tool_the_policies_put_behind_an_approval_waits_on_the_worker_until_ap
     dbos_project.wait_workers(1)
     proc = dbos_project.spawn("workflow", "run", "ask", "--json")
     deadline = time.monotonic() + 90
-    while not (listed := json.loads(dbos_project.cli("workflow", "runs", "--json").stdout)):
+    while not (listed := dbos_project.runs.runs(limit=1)[0]):
         assert time.monotonic() < deadline
+        time.sleep(0.05)
     run_id = listed[0]["run_id"]
-    while "waiting: parac workflow approve" not in (status := dbos_project.cli("workflow", "status", run_id)).stdout:
-        assert time.monotonic() < deadline, status
-        time.sleep(0.2)
+    dbos_project.wait_status(run_id, "waiting_approval")
+    assert [row["run_id"] for row in json.loads(dbos_project.cli("workflow", "runs", "--json").stdout)] == [run_id]
+    status = dbos_project.cli("workflow", "status", run_id)
+    assert "waiting: parac workflow approve" in status.stdout, status.stdout
     assert dbos_project.log_lines() == []  # nothing called before the approval
     assert dbos_project.cli("workflow", "approve", run_id, "only").returncode == 0
     result = _run_json(proc)

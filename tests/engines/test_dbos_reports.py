@@ -5,7 +5,6 @@ cancelled run is resumed by ``workflow resume`` on the workers, no finished step
 from __future__ import annotations
 
 import json
-import time
 
 from tests.support.runtime import set_settings
 
@@ -54,11 +53,12 @@ def test_runs_costs_and_budgets_read_what_workers_did_on_another_host(dbos_proje
 
 
 def test_a_cancelled_run_is_resumed_on_the_workers_with_no_step_run_twice(dbos_project):
-    dbos_project.write_workflow("three", """\
+    release = dbos_project.root / "release-b"  # b's call ends when the test says (after the cancel)
+    dbos_project.write_workflow("three", f"""\
 steps:
-  - {id: a, tool: record, arguments: {label: a}}
-  - {id: b, tool: record, arguments: {label: b, sleep_s: 6}, depends_on: [a]}
-  - {id: c, tool: record, arguments: {label: c}, depends_on: [b]}
+  - {{id: a, tool: record, arguments: {{label: a}}}}
+  - {{id: b, tool: record, arguments: {{label: b, hold: "{release}"}}, depends_on: [a]}}
+  - {{id: c, tool: record, arguments: {{label: c}}, depends_on: [b]}}
 """)
     dbos_project.start_worker()
     dbos_project.wait_workers(1)
@@ -66,10 +66,12 @@ steps:
     run_id = dbos_project.wait_for("b", "start")
     assert dbos_project.cli("workflow", "cancel", run_id).returncode == 0
     proc.communicate(timeout=120)
-    time.sleep(6)  # b's attempt, cancelled at its next checkpoint, has ended
-    assert not any(line["step"] == "c" for line in dbos_project.log_lines())
+    release.touch()
+    dbos_project.wait_for("b", "applied")  # b's attempt, cancelled at its next checkpoint, has ended
+    dbos_project.wait_status(f"{run_id}", "cancelled")
     status = json.loads(dbos_project.cli("workflow", "status", run_id, "--json").stdout)
     assert status["status"] == "cancelled", status
+    assert not any(line["step"] == "c" for line in dbos_project.log_lines())
     resumed = dbos_project.cli("workflow", "resume", run_id, "--json")
     assert resumed.returncode == 0, resumed.stderr
     result = json.loads(resumed.stdout)

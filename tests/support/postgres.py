@@ -88,8 +88,10 @@ class PostgresCluster:
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{dbname}"
 
-    def create_database(self, name: str) -> str:
-        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, name)
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """A new database (a copy of ``template`` when given: a file copy, faster than setting one up again)."""
+        copy = ["-T", template] if template else []
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, *copy, name)
         return self.url(name)
 
     def close(self) -> None:

@@ -41,13 +41,17 @@ def _applied_keys() -> set[str]:
     return {line["key"] for line in lines if line["event"] == "applied"}
 
 
-def record(label: str, ctx: ToolContext, sleep_s: float = 0.0) -> dict:
-    """Apply a side effect once per idempotency key (logging it), after sleeping ``sleep_s`` seconds."""
+def record(label: str, ctx: ToolContext, sleep_s: float = 0.0, hold: str | None = None) -> dict:
+    """Apply a side effect once per idempotency key (logging it), after sleeping ``sleep_s`` seconds, and with
+    ``hold`` (a path) only once that file exists (for at most a minute): the test says when the call may end."""
     if ctx.call.idempotency_key in _applied_keys():
         _log("dedup", ctx, label)
         return {"label": label, "dedup": True}
     _log("start", ctx, label)
     time.sleep(sleep_s)
+    deadline = time.monotonic() + 60
+    while hold is not None and not Path(hold).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
     _log("applied", ctx, label)
     return {"label": label, "dedup": False}
 
