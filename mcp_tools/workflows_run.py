@@ -302,10 +302,11 @@ def _result(data: dict[str, Any]) -> RunResult:
 
 
 async def _dbos_runs(call: Call) -> Any:
-    """The dbos engine's client when the workspace runs on it, else None (see :func:`parac.core.engines.dbos_runs`)."""
+    """The dbos engine's client when the workspace runs on it, else None (see :func:`parac.core.engines.dbos_runs`).
+    Its calls block on Postgres: they run in a thread (``call.to_thread``), so the server answers others meanwhile."""
     from parac.core.engines import dbos_runs
 
-    return dbos_runs(await call.workspace())
+    return await call.to_thread(dbos_runs, await call.workspace())
 
 
 async def _resume_in_background(call: Call, run_id: str) -> None:
@@ -437,16 +438,11 @@ def register(faces: Faces) -> None:
             try:
                 runner = await _runner(call)
                 try:
-                    run_id, spec, bound = runner.admit(name, inputs or {}, options)
+                    run_id, spec, bound = await call.to_thread(runner.admit, name, inputs or {}, options)
                 finally:
                     runner.close()
-                runs.enqueue(run_id, name, spec, bound, options)
-                if wait:
-                    import anyio
-
-                    data = await anyio.to_thread.run_sync(runs.wait, run_id)
-                else:
-                    data = runs.status(run_id)
+                await call.to_thread(runs.enqueue, run_id, name, spec, bound, options)
+                data = await call.to_thread(runs.wait if wait else runs.status, run_id)
             finally:
                 runs.close()
             return run_status(_result(data))
@@ -468,7 +464,7 @@ def register(faces: Faces) -> None:
         runs = await _dbos_runs(call)
         if runs is not None:
             try:
-                return run_status(_result(runs.status(run_id)))
+                return run_status(_result(await call.to_thread(runs.status, run_id)))
             finally:
                 runs.close()
         runner = await _runner(call)
@@ -483,7 +479,8 @@ def register(faces: Faces) -> None:
         runs = await _dbos_runs(call)
         if runs is not None:  # the gate's worker goes on by itself
             try:
-                data = runs.decide(run_id, step, approved=approved, actor=call.context.actor, comment=comment)
+                data = await call.to_thread(runs.decide, run_id, step, approved=approved, actor=call.context.actor,
+                                            comment=comment)
             finally:
                 runs.close()
             return GateDecision(**data, run_status="running", resumable=False, resumed=False)  # type: ignore[typeddict-item]
@@ -559,10 +556,8 @@ def register(faces: Faces) -> None:
         runs = await _dbos_runs(call)
         if runs is not None:  # a cancelled run, resumed on the workers (they recover interrupted ones themselves)
             try:
-                runs.resume(run_id)
-                if wait:
-                    return run_status(_result(await call.to_thread(runs.wait, run_id)))
-                return run_status(_result(runs.status(run_id)))
+                await call.to_thread(runs.resume, run_id)
+                return run_status(_result(await call.to_thread(runs.wait if wait else runs.status, run_id)))
             finally:
                 runs.close()
         runner = await _runner(call, **_people(call, wait and can_elicit(call)))
@@ -591,8 +586,8 @@ def register(faces: Faces) -> None:
         runs = await _dbos_runs(call)
         if runs is not None:
             try:
-                runs.cancel(run_id)
-                return run_status(_result(runs.status(run_id)))
+                await call.to_thread(runs.cancel, run_id)
+                return run_status(_result(await call.to_thread(runs.status, run_id)))
             finally:
                 runs.close()
         runner = await _runner(call)

@@ -52,7 +52,7 @@ from ..workflows.engine import RunOptions, Services, StepContext, StepFailed, ba
 from ..workflows.graph import step_kind
 from ..workflows.inputs import bind_inputs
 from ..workflows.scheduler import DagScheduler, Settle, Start
-from . import create_schema, redact_url
+from . import create_schema, pool, redact_url
 from .spend import SharedSpend
 
 APP_NAME = "parac"
@@ -497,18 +497,29 @@ def _plain(value: Any) -> Any:
 # -- the faces' side: enqueue, wait, answer, cancel, list ---------------------------------------------------------
 
 
+_checked: set[str] = set()
+_checking = threading.Lock()
+
+
 @dataclass
 class DbosRuns:
     """What ``parac workflow …``, the MCP tools and ``parac workers`` do with the dbos engine: they only enqueue and
-    read (a :class:`DBOSClient`), the workers execute."""
+    read (a :class:`DBOSClient`), the workers execute.
+
+    Cheap to make per request: the client runs on the process's pool for the database (:mod:`.pool`), and the
+    database is checked (reachable, not used by a newer parac) once per process, at the first client. Every method
+    blocks on the database: async callers run them in a thread."""
 
     url: str
     queue: str = "parac"
 
     def __post_init__(self) -> None:
-        check_database(self.url)
-        check_version(self.url)
-        self.client = DBOSClient(system_database_url=self.url, application_name=APP_NAME)
+        with _checking:
+            if self.url not in _checked:
+                check_database(self.url)
+                check_version(self.url)
+                _checked.add(self.url)
+        self.client = DBOSClient(system_database_engine=pool.engine(self.url), application_name=APP_NAME, lazy=True)
 
     def close(self) -> None:
         self.client.destroy()
@@ -630,7 +641,7 @@ class DbosRuns:
 
     def workers(self) -> list[dict]:
         """Live workers, each with its load: the runs and steps it is executing now."""
-        with psycopg.connect(self.url, connect_timeout=5) as conn:
+        with pool.connection(self.url) as conn:
             rows = conn.execute(
                 "SELECT w.executor_id, w.host, w.pid, w.queue, w.concurrency, w.version, "
                 "extract(epoch FROM now() - w.heartbeat), "
