@@ -4,7 +4,8 @@ One :class:`Metrics` per app (``parac mcp serve``'s :class:`~parac.server.mcp.ap
 each with its own ``CollectorRegistry``: nothing is kept at module level, so two apps in one process (tests, a
 server with tenants) count apart. The hosts an app serves report to it (``Host.metrics``, set by :meth:`watch`)
 from the governance hooks every call already passes, so a count is exactly what the hooks saw. Budget headroom and
-the audit trail's length are read from each watched workspace's database when scraped.
+the audit trail's length are read from each watched workspace's database when scraped (on the dbos engine, the
+shared chain in Postgres).
 
 Names carry the ``parac_`` prefix and their unit; labels are bounded sets (methods, routes, tools, providers,
 models, workflows, agents and outcomes, all named in files), never run ids. prometheus-client is imported when an
@@ -165,8 +166,12 @@ def _budget_rows(workspace: Any) -> list[dict[str, Any]]:
 
 
 def _audit_entries(root: Any) -> int:
+    from parac.core.engines import shared_database_url
     from parac.core.store import db_path
 
+    url = shared_database_url(root)
+    if url is not None:  # the dbos engine: every process's entries are in one chain in Postgres
+        return _shared_audit_entries(url)
     path = db_path(root)
     if not path.exists():
         return 0
@@ -178,3 +183,12 @@ def _audit_entries(root: Any) -> int:
     finally:
         conn.close()
     return int(row[0])
+
+
+def _shared_audit_entries(url: str) -> int:
+    from parac.core.engines import pool
+
+    with pool.connection(url) as conn:
+        if conn.execute("SELECT to_regclass('parac_audit.audit')").fetchone()[0] is None:  # no trail written yet
+            return 0
+        return int(conn.execute("SELECT coalesce(max(seq), 0) FROM parac_audit.audit").fetchone()[0])

@@ -2,7 +2,8 @@
 
 `GET /runs/{id}/events` reads a run's events from the workspace's audit trail (every `workflow.*` event the engine
 sends goes there through the governance hooks, with the run id as its subject), so the stream is durable and the
-same for a run this process executes, another process executes, or one that ended yesterday. Each event's SSE id
+same for a run this process executes, another process executes, or one that ended yesterday; on the dbos engine the
+trail is the chain in Postgres the workers append to, and the run's status is read there too. Each event's SSE id
 is its audit sequence number: a client that reconnects with `Last-Event-ID` gets exactly the events after it. The
 stream ends with `done` once the run has finished (or gets there while watched).
 """
@@ -159,9 +160,13 @@ END_ACTIONS = ("workflow.run.end", "workflow.run.cancelled")
 
 
 def _run_status(root: Any, run_id: str) -> str | None:
+    from parac.core.engines import shared_database_url
     from parac.core.store import connect_workspace
     from parac.core.workflows import checkpoints as cp
 
+    url = shared_database_url(root)
+    if url is not None:  # the dbos engine: the run is in its database, whichever worker runs it
+        return _shared_run_status(url, run_id)
     conn = connect_workspace(root)
     try:
         cp.ensure_schema(conn)
@@ -169,6 +174,19 @@ def _run_status(root: Any, run_id: str) -> str | None:
         return None if run is None else run.status
     finally:
         conn.close()
+
+
+def _shared_run_status(url: str, run_id: str) -> str | None:
+    from parac.core.diagnostics import ParacError
+    from parac.core.engines.dbos import DbosRuns
+
+    runs = DbosRuns(url)
+    try:
+        return runs.status(run_id)["status"]
+    except ParacError:  # no such run
+        return None
+    finally:
+        runs.close()
 
 
 async def _run_events(root: Any, run_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
