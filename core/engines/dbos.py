@@ -135,7 +135,7 @@ class Worker:
         self.services = services
         self.executor_id = executor_id
         self._stop = threading.Event()
-        self._launched = threading.Event()  # DBOS is up: this worker may recover others' workflows
+        self._launched = threading.Event()  # DBOS is up, its queues registered: this worker may recover others' workflows
         self._beat: threading.Thread | None = None
         self.steps: Any = None  # the steps queue, registered at launch
 
@@ -157,13 +157,21 @@ class Worker:
             "notification_listener_polling_interval_sec": 0.1,
         })
         DBOS.listen_queues([self.queue, steps_queue(self.queue)])
+        # before the launch: DBOS starts the pending runs of this executor id (a restarted worker's, or a dead one's
+        # it took back) during it, and they find their services here; their steps wait for the queue (steps_queue)
+        Worker.current = self
         DBOS.launch()
         DBOS.register_queue(self.queue, worker_concurrency=self.concurrency, polling_interval_sec=QUEUE_POLL_S)
         self.steps = DBOS.register_queue(
             steps_queue(self.queue), worker_concurrency=self.concurrency, polling_interval_sec=QUEUE_POLL_S
         )
-        Worker.current = self
         self._launched.set()
+
+    async def steps_queue(self) -> Any:
+        """The steps queue, once registered (DBOS registers queues only once it is launched)."""
+        if not self._launched.is_set():
+            await anyio.to_thread.run_sync(self._launched.wait)
+        return self.steps
 
     def _claim_executor_id(self) -> str:
         """Register this worker under ``--id``, or ``HOST:QUEUE:N`` with the lowest N no live worker holds (a worker
@@ -269,7 +277,7 @@ async def _drive(run_id: str, name: str, definition: dict, inputs: dict, options
     charged = (run_id, spec.budget_usd) if budget is None else (budget[0], budget[1] or spec.budget_usd)
     ends: dict[str, dict] = {}
     handles: dict[str, Any] = {}
-    queue_handle = _worker().steps
+    queue_handle = await _worker().steps_queue()
 
     async def act(moves: list) -> None:
         pending = list(moves)
