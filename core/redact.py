@@ -296,7 +296,8 @@ def redact(value: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that masks the formatted message (and the exception text) of every record.
+    """A logging filter that masks the formatted message, the exception text and the structured ``fields`` (the
+    JSON log lines' extra keys, such as a step's error) of every record.
 
     Attach it to handlers, not loggers: a logger's filters do not see records that propagate from its children."""
 
@@ -311,6 +312,9 @@ class RedactingFilter(logging.Filter):
 
             record.exc_text = redactor.text("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
             record.exc_info = None
+        fields = getattr(record, "fields", None)
+        if fields:
+            record.fields = redactor.value(fields)
         return True
 
 

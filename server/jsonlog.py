@@ -5,8 +5,8 @@ MCP or HTTP request), ``run_id`` and ``step`` (:data:`parac.core.telemetry.LOG_F
 ``span_id`` (the current span, when tracing is on), and ``exception``. The same lines tie to the traces (trace id)
 and to the audit trail and the ledger (run id). Secrets are masked as on text lines: the handlers' redacting filter
 (``parac.core.redact.install_log_redaction``) rewrites a record before any formatter sees it. A record's
-``fields`` (``extra={"fields": {...}}``) are added as they are: the CLI's progress events name their event, run id,
-step and status that way.
+``fields`` (``extra={"fields": {...}}``) are added too, masked by the same filter: the CLI's progress events name
+their event, run id, step, status and a failed step's error that way.
 
 The CLI's own lines on stderr (``error: ...``, prompts, notices) are text written by click and rich, not log
 records: with ``use_json_logs(stderr=True)`` stderr becomes :class:`JsonLines`, which makes each such line a JSON
