@@ -39,12 +39,29 @@ def engine_choice(workspace: Workspace) -> EngineChoice:
 def shared_database_url(root: str | Path) -> str | None:
     """The dbos engine's database when the workspace at ``root`` runs on it, else None. Read without loading the
     workspace (the audit trail opens it for every entry's first writer): what lives there is shared by every
-    process of every host, the audit chain among it. A ``parac.yaml`` that does not load counts as embedded."""
+    process of every host, the audit chain among it. A ``parac.yaml`` with a mistake elsewhere still names its
+    engine: its ``engine:`` section is read on its own, so that a typo mid-edit does not send a dbos project's
+    audit entries to a local chain."""
     from ..policy import project_settings
 
     settings = project_settings(Path(root))
-    choice = _choose(settings.engine if settings is not None else EngineSettings())
+    engine = settings.engine if settings is not None else _engine_section(Path(root))
+    choice = _choose(engine)
     return choice.database_url if choice.kind == "dbos" else None
+
+
+def _engine_section(root: Path) -> EngineSettings:
+    """``parac.yaml``'s ``engine:`` alone, from a file that does not load as a whole (the default when it is
+    absent, unreadable as YAML, or itself wrong: the workspace's own load reports those)."""
+    from ..sources import load_source
+
+    path = root / ".parac" / "parac.yaml"
+    doc = load_source(path) if path.is_file() else None
+    section = doc.data.get("engine") if doc is not None and doc.ok and isinstance(doc.data, dict) else None
+    try:
+        return EngineSettings.model_validate(section) if isinstance(section, dict) else EngineSettings()
+    except ValueError:
+        return EngineSettings()
 
 
 def _choose(settings: EngineSettings) -> EngineChoice:
