@@ -335,8 +335,11 @@ def _is_dag(definition: dict) -> bool:
 
 def _ended_before(rows: Mapping[str, Any], step: str) -> list[str]:
     """Of another kind's rows, those that ended before ``step`` began, in the order they happened: what came
-    before it on the run's own path (an FSM's earlier visits, a tree's actions and nodes that had ended)."""
-    began = rows[step].started_at
+    before it on the run's own path (an FSM's earlier visits, a tree's actions and nodes that had ended). None when
+    the parent never began ``step`` (a fork recorded before forks listed what they reused)."""
+    began = rows[step].started_at if step in rows else None
+    if began is None:
+        return []
     return [row.step_id for row in sorted(rows.values(), key=lambda row: row.started_at or row.finished_at or 0.0)
             if row.finished_at is not None and row.finished_at <= began and row.step_id != step]
 

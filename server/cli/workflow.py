@@ -297,14 +297,14 @@ def resume_command(state: State, run_id: str | None, every: bool, yes: bool, no_
         raise click.UsageError("give either a RUN_ID or --all")
     runs = _dbos_runs(state)
     if runs is not None:  # workers recover interrupted runs by themselves: a cancelled one is resumed
-        if every:
+        if every or run_id is None:
             runs.close()
             raise click.UsageError("on the dbos engine, workers recover interrupted runs: resume one cancelled RUN_ID")
         from parac.core.workflows import RunResult
 
         try:
-            runs.resume(run_id or "")
-            _report(state, RunResult(**runs.wait(run_id or "")), as_json)
+            runs.resume(run_id)
+            _report(state, RunResult(**runs.wait(run_id)), as_json)
         finally:
             runs.close()
         return
