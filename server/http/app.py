@@ -73,12 +73,13 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: Seq
     ready = anyio.Event()
     operations = Operations(workspaces)
     stream_routes = streams.routes(workspaces, operations)
+    # routes are tried in order: the API first (most requests are its), and in it the operations before the
+    # streams (no path of one matches a path of the other), so a read is not matched against every stream's path
     api = [
-        *stream_routes,
         *(Route(op.path, operations.endpoint(op), methods=[op.method]) for op in OPERATIONS
           if (op.method, op.path) not in streams.OWN),
+        *stream_routes,
     ]
-    # the API first: routes are tried in order, and most requests are the API's
     routes = [Mount(API, routes=api), *health.routes(workspaces, ready),
               *docs_routes(API, workspaces, metrics=metrics is not None), *dashboard_routes(operations, stream_routes),
               *a2a.routes(workspaces, gate)]
