@@ -68,6 +68,17 @@ class Metrics:
             ["workflow", "status"], registry=r)
         self._hosts: weakref.WeakSet[Host] = weakref.WeakSet()
         r.register(_Workspaces(self._hosts))
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _labelled(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, kept: the instruments counted on every request (HTTP, tool calls) skip the
+        client's label checks and lock after the first time. Labels are bounded (templates, names in files), and
+        the client keeps each child for ever anyway."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def watch(self, host: Host) -> None:
         """Count what ``host`` does here, and report its workspace's budgets and audit trail when scraped."""
@@ -77,7 +88,7 @@ class Metrics:
     # -- what the hooks report (PluginHooks) ---------------------------------------------------------------------
     def tool_call(self, call: ToolCall, error: BaseException | None) -> None:
         outcome = "allowed" if error is None else "denied" if isinstance(error, CallDenied) else "failed"
-        self.tool_calls.labels(call.tool, outcome).inc()
+        self._labelled(self.tool_calls, call.tool, outcome).inc()
 
     def llm_call(self, call: LLMCall, response: Any, error: BaseException | None) -> None:
         outcome = "ok" if error is None else "denied" if isinstance(error, CallDenied) else "failed"
@@ -103,7 +114,7 @@ class Metrics:
 
     def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """``route`` is the route's template (``/api/v1/runs/{run_id}``), never the path: labels stay bounded."""
-        self.http_requests.labels(route, method, f"{status // 100}xx").observe(seconds)
+        self._labelled(self.http_requests, route, method, f"{status // 100}xx").observe(seconds)
 
     def asgi_app(self) -> Any:
         """``GET /metrics`` for an ASGI server: ``Mount("/metrics", metrics.asgi_app())``."""

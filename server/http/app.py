@@ -20,7 +20,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from . import a2a, health, scrape, streams
 from .dashboard.pages import routes as dashboard_routes
@@ -73,13 +73,15 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: Seq
     ready = anyio.Event()
     operations = Operations(workspaces)
     stream_routes = streams.routes(workspaces, operations)
+    # routes are tried in order: the API's first (most requests are its), each under its full path rather than in a
+    # Mount (one router, one match per route tried), the operations before the streams (no path of one matches a
+    # path of the other), so a read is not matched against every stream's path
     api = [
-        *stream_routes,
-        *(Route(op.path, operations.endpoint(op), methods=[op.method]) for op in OPERATIONS
+        *(Route(API + op.path, operations.endpoint(op), methods=[op.method]) for op in OPERATIONS
           if (op.method, op.path) not in streams.OWN),
+        *(Route(API + route.path, route.endpoint, methods=route.methods) for route in stream_routes),
     ]
-    # the API first: routes are tried in order, and most requests are the API's
-    routes = [Mount(API, routes=api), *health.routes(workspaces, ready),
+    routes = [*api, *health.routes(workspaces, ready),
               *docs_routes(API, workspaces, metrics=metrics is not None), *dashboard_routes(operations, stream_routes),
               *a2a.routes(workspaces, gate)]
     if metrics is not None:

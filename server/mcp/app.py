@@ -96,6 +96,7 @@ class ParacApp:
             metrics.watch(host)
         self._load_lock = anyio.Lock()
         self._wanted = anyio.Event()  # set by the first loaded(): the watcher must not load anything by itself
+        self._asked = False  # loaded() was called (it set _wanted): a plain flag, read on every request
         self._after_load: list[Callable[[], Awaitable[None]]] = []
         if resume_runs:
             self._wanted.set()
@@ -122,6 +123,10 @@ class ParacApp:
 
     async def loaded(self) -> Loaded:
         """The plugins and the workspace, loaded once in a worker thread."""
+        loaded = self._loaded
+        if loaded is not None and self._asked:  # every request after the first: nothing to signal
+            return loaded
+        self._asked = True
         self._wanted.set()
         if self._loaded is None:
             async with self._load_lock:
