@@ -9,14 +9,16 @@ hold becomes the real cost and the call's ledger row is written (``parac_ledger`
 charged once). A worker killed mid-call leaves its hold in place: the call may have reached its provider, and only
 a ledger row could tell, so the hold keeps counting as spent (as the embedded ledger's "unsettled").
 
-Totals: a workflow run's ``budget_usd`` (``run:ID``, the top run for a sub-workflow), and ``parac.yaml``'s
-``budgets:`` ``total_usd``, ``daily_usd`` (UTC day), ``monthly_usd`` and ``per_workflow_usd``.
+Totals: a workflow run's ``budget_usd`` (``run:ID``, the top run for a sub-workflow), ``parac.yaml``'s
+``budgets:`` ``total_usd``, ``daily_usd`` (UTC day), ``monthly_usd`` and ``per_workflow_usd``, and each agent's own
+``budget:`` over all its runs (``agent:NAME``: ``per_agent_usd`` and ``total_usd``, ``daily_usd``, ``monthly_usd``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -62,13 +64,27 @@ def workspace_totals(budgets: Budget | None, workflow: str | None = None) -> lis
         (f"workflow:{workflow}", budgets.per_workflow_usd if workflow else None)) if usd is not None]
 
 
+def agent_totals(budget: Budget | None, agent: str) -> list[tuple[str, float]]:
+    """Agent ``agent``'s own limited totals now, over all its runs: its ``budget:`` as the embedded ledger applies
+    it at the agent's level (``per_agent_usd`` and ``total_usd`` both bound everything it spends)."""
+    if budget is None:
+        return []
+    now, scope = time.gmtime(), f"agent:{agent}"
+    return [(key, usd) for key, usd in (
+        (scope, min((v for v in (budget.per_agent_usd, budget.total_usd) if v is not None), default=None)),
+        (time.strftime(f"{scope}:day:%Y-%m-%d", now), budget.daily_usd),
+        (time.strftime(f"{scope}:month:%Y-%m", now), budget.monthly_usd)) if usd is not None]
+
+
 class SharedSpend:
     """A worker's :class:`~parac.core.calls.CallHooks`, holding model calls against totals in Postgres first."""
 
-    def __init__(self, inner: CallHooks, url: str, budgets: Budget | None, executor_id: str = "") -> None:
+    def __init__(self, inner: CallHooks, url: str, budgets: Budget | None, executor_id: str = "",
+                 agent_budgets: Mapping[str, Budget] | None = None) -> None:
         self.inner = inner
         self.url = url
         self.budgets = budgets
+        self.agent_budgets = dict(agent_budgets or {})
         self.executor_id = executor_id
         self.run_limits: dict[str, float] = {}  # run charged -> its budget_usd, told by each step attempt
         self.holds: dict[str, tuple[list[str], float]] = {}  # call id -> (totals held on, dollars)
@@ -92,6 +108,8 @@ class SharedSpend:
         if call.run_id and call.run_id in self.run_limits:
             out.append((f"run:{call.run_id}", self.run_limits[call.run_id]))
         out += workspace_totals(self.budgets, call.workflow)
+        if call.agent:
+            out += agent_totals(self.agent_budgets.get(call.agent), call.agent)
         return sorted(out)
 
     def before_llm_call(self, call: LLMCall) -> None:

@@ -45,14 +45,14 @@ def worker(state: State, queue: str | None, concurrency: int, executor_id: str |
 
     from parac.core.engines.dbos import check_database
     from parac.core.engines.spend import SharedSpend
-    from parac.core.runtime import spending_settings
+    from parac.core.runtime import agent_budgets, spending_settings
 
     choice = dbos_choice(state)
     url = choice.database_url or ""
     check_database(url)
     host = state.host()
     workspace = state.open_workspace()
-    spend = SharedSpend(host.hooks, url, spending_settings(workspace).budgets)
+    spend = SharedSpend(host.hooks, url, spending_settings(workspace).budgets, agent_budgets=agent_budgets(workspace))
     services = WorkspaceServices(workspace, hooks=spend, context=CallContext(actor=cli_actor()))
     process = Worker(url, services, queue=queue or choice.queue, concurrency=concurrency, executor_id=executor_id,
                      spend=spend)

@@ -1,12 +1,14 @@
 """A budget holds across hosts: three workers, each on its own checkout of the project (its own workspace
-database, as on three machines), run 300 model calls at once, 100 per worker, against a run budget for 50 calls.
-Each host's own ledger would let 50 through on each; only the holds in Postgres keep the three to 50."""
+database, as on three machines), run 300 model calls at once, 100 per worker, against a budget for 50 calls: the
+run's ``budget_usd``, or the agent's own ``budget:``. Each host's own ledger would let 50 through on each; only the
+holds in Postgres keep the three to 50."""
 
 from __future__ import annotations
 
 import sqlite3
 
 import psycopg
+import pytest
 import yaml
 
 from parac.core.engines.dbos import DbosRuns
@@ -18,11 +20,16 @@ CALL_USD = 0.01  # the base agent allows $0.50 a run: 50 calls
 CALLS = 300
 
 
-def test_three_workers_never_spend_past_a_shared_budget(dbos_project, tmp_path):
+@pytest.mark.parametrize("where", ["run", "agent"])
+def test_three_workers_never_spend_past_a_shared_budget(dbos_project, tmp_path, where):
     root = dbos_project.root
     set_settings(root, prices={"slow": {"input_per_mtok": CALL_USD / 100 * 1e6, "output_per_mtok": 0}})
-    (root / ".parac" / "agents" / "spender.yaml").write_text("parent: base\ndescription: spends\nmodel: slow\n")
-    text = f"concurrency: 256\nbudget_usd: {50 * CALL_USD}\nsteps:\n" + "".join(
+    agent_budget = f"budget: {{per_agent_usd: {50 * CALL_USD}}}\n" if where == "agent" else ""
+    (root / ".parac" / "agents" / "spender.yaml").write_text(
+        "parent: base\ndescription: spends\nmodel: slow\n" + agent_budget)
+    run_budget = f"budget_usd: {50 * CALL_USD}\n" if where == "run" else ""
+    key = "run:rbudget" if where == "run" else "agent:spender"
+    text = f"concurrency: 256\n{run_budget}steps:\n" + "".join(
         f"  - {{id: c{i}, agent: spender, task: spend {i}}}\n" for i in range(CALLS))
     hosts = dbos_project.hosts(3, tmp_path)
     dbos_project.start_workers_on(hosts, "--concurrency", "100")
@@ -41,7 +48,7 @@ def test_three_workers_never_spend_past_a_shared_budget(dbos_project, tmp_path):
         calls, dollars, executors = conn.execute(
             "SELECT count(*), coalesce(sum(cost_usd), 0), count(DISTINCT executor_id) FROM parac_ledger "
             "WHERE status = 'ok'").fetchone()
-        spent, held = conn.execute("SELECT spent, held FROM parac_spend WHERE key = 'run:rbudget'").fetchone()
+        spent, held = conn.execute("SELECT spent, held FROM parac_spend WHERE key = %s", (key,)).fetchone()
     assert dollars <= 50 * CALL_USD + 1e-9 and calls == len(completed) <= 50
     assert calls >= 40, "the budget refused far more than it had to"
     assert executors >= 2, "the calls did not spread over the workers"
