@@ -5,7 +5,9 @@ Both forms are served. The handshake era's (2025-11-25): a `tools/call` with `pa
 `CreateTaskResult`, followed by `tasks/get`, `tasks/result` (waits for the end), `tasks/list` and `tasks/cancel`.
 The 2026-07-28 era's tasks extension (`io.modelcontextprotocol/tasks`): the client declares the extension and the
 server answers a long-running tool with a task handle (`resultType: "task"`), followed by `tasks/get` (carrying
-the result, the error or the input requests), `tasks/update` (input responses) and `tasks/cancel`. Only
+the result, the error or the input requests), `tasks/update` (input responses) and `tasks/cancel`; those answer
+-32021 to a client that did not declare the extension, and the revision's removed `tasks/result` and
+`tasks/list` answer -32601 there. Only
 long-running tools (`ToolFace.long_running`) become tasks; `run_agent` with `wait: false` becomes one whatever
 the client declared.
 
@@ -125,6 +127,26 @@ def created(state: State, modern: bool) -> dict[str, Any]:
     return {"resultType": "task", **state.wire(True)} if modern else {"task": state.wire(False)}
 
 
+def declares_tasks(ctx: ServerRequestContext[Any, Any]) -> bool:
+    """A 2026-07-28 request's client declared the tasks extension (for the session or in this request's `_meta`)."""
+    try:
+        return bool(ctx.session.check_client_capability(types.ClientCapabilities(extensions={EXTENSION: {}})))
+    except Exception:
+        return False
+
+
+def needs_tasks() -> MCPError:
+    """-32021 naming the extension: what a 2026-07-28 client that did not declare it gets from the task surface."""
+    data = types.MissingRequiredClientCapabilityErrorData(
+        required_capabilities=types.ClientCapabilities(extensions={EXTENSION: {}})
+    )
+    return MCPError(
+        code=types.MISSING_REQUIRED_CLIENT_CAPABILITY,
+        message=f"this needs the {EXTENSION} extension, which the client did not declare",
+        data=data.model_dump(by_alias=True, mode="json", exclude_none=True),
+    )
+
+
 def _iso(stamp: float) -> str:
     return datetime.fromtimestamp(stamp, timezone.utc).isoformat().replace("+00:00", "Z")
 
@@ -154,12 +176,7 @@ class Tasks:
     @staticmethod
     def wanted(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> bool:
         """The client asked for a task (handshake era) or declared the tasks extension (2026-07-28)."""
-        if not input_required_era(ctx):
-            return params.task is not None
-        try:
-            return bool(ctx.session.check_client_capability(types.ClientCapabilities(extensions={EXTENSION: {}})))
-        except Exception:
-            return False
+        return declares_tasks(ctx) if input_required_era(ctx) else params.task is not None
 
     async def start(
         self,
@@ -298,11 +315,25 @@ class Tasks:
 
     # -- the methods ---------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _served(call: Call, method: str) -> None:
+        """The surface each era has: 2026-07-28 removed `tasks/result` and `tasks/list` (`tasks/get` carries the
+        result), and serves the rest only to a client that declared the extension."""
+        if not input_required_era(call.request):
+            return
+        if method in ("tasks/result", "tasks/list"):
+            raise MCPError(code=types.METHOD_NOT_FOUND, message=f"{method} is not part of the 2026-07-28 revision: "
+                           "tasks/get carries a task's result")
+        if not declares_tasks(call.request):
+            raise needs_tasks()
+
     async def get(self, call: Call, params: TaskIdParams) -> dict[str, Any]:
+        self._served(call, "tasks/get")
         return (await self.state(call, params.task_id)).wire(input_required_era(call.request))
 
     async def result(self, call: Call, params: TaskIdParams) -> dict[str, Any]:
         """`tasks/result` (handshake era): wait for the end; a gate is put to the client's person meanwhile."""
+        self._served(call, "tasks/result")
         asked: set[str] = set()
         while True:
             state = await self.state(call, params.task_id)
@@ -333,6 +364,7 @@ class Tasks:
 
     async def update(self, call: Call, params: UpdateTaskParams) -> dict[str, Any]:
         """`tasks/update` (2026-07-28): the client's responses to the task's input requests."""
+        self._served(call, "tasks/update")
         state = await self.state(call, params.task_id)
         if state.status != "input_required":
             raise MCPError(code=types.INVALID_PARAMS, message=f"task {state.task_id} asks nothing now ({state.status})")
@@ -363,6 +395,7 @@ class Tasks:
             await decide_gate(call, run_id, key.removeprefix("gate:"), answer)
 
     async def cancel(self, call: Call, params: TaskIdParams) -> dict[str, Any]:
+        self._served(call, "tasks/cancel")
         state = await self.state(call, params.task_id)
         if state.status in TERMINAL:
             raise MCPError(code=types.INVALID_PARAMS, message=f"task {state.task_id} is already {state.status}")
@@ -383,6 +416,7 @@ class Tasks:
 
     async def list(self, call: Call, params: types.PaginatedRequestParams | None) -> dict[str, Any]:
         """`tasks/list` (handshake era): the caller's tasks, newest first, a page at a time."""
+        self._served(call, "tasks/list")
         conn = await self._db(call)
         now = time.time()
         ids = [
