@@ -395,8 +395,12 @@ class Tasks:
             await decide_gate(call, run_id, key.removeprefix("gate:"), answer)
 
     async def cancel(self, call: Call, params: TaskIdParams) -> dict[str, Any]:
+        """Stop a task. The extension acknowledges a finished one as any other (cancelling is idempotent there);
+        the handshake era's form refuses it (-32602), as 2025-11-25 says."""
         self._served(call, "tasks/cancel")
         state = await self.state(call, params.task_id)
+        if state.status in TERMINAL and input_required_era(call.request):
+            return {}
         if state.status in TERMINAL:
             raise MCPError(code=types.INVALID_PARAMS, message=f"task {state.task_id} is already {state.status}")
         exchange = self._live.get(state.task_id)

@@ -142,5 +142,6 @@ def test_conformance_prerelease_suite_against_http(project: Path, http_server, t
                      "input-required-result-capability-check", "input-required-result-ignore-extra-params",
                      "input-required-result-validate-input", "input-required-result-basic-list-roots",
                      "input-required-result-multiple-input-requests", "tasks-wire-fields",
-                     "tasks-request-state-removal", "tasks-capability-negotiation"):
+                     "tasks-request-state-removal", "tasks-capability-negotiation",
+                     "tasks-lifecycle"):
         assert f"✓ {scenario}:" in output, scenario
