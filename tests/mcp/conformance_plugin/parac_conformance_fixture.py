@@ -257,10 +257,13 @@ async def protocol_error_job() -> str:
     raise RuntimeError("internal failure")
 
 
-async def confirm_delete(ctx: ToolContext) -> str:
-    """Ask the person to confirm a deletion."""
-    answer = await ctx.elicit("Delete it?", CONFIRM_FORM, key="confirm")
-    return f"deleted={answer.action == 'accept' and bool(answer.content.get('ok'))}"
+DELETE_FORM = {"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]}
+
+
+async def confirm_delete(filename: str, ctx: ToolContext) -> str:
+    """Ask the person to confirm deleting `filename` (nothing is deleted: the suite checks the asking)."""
+    answer = await ctx.elicit(f"Delete {filename}?", DELETE_FORM, key="confirm")
+    return f"deleted {filename}: {answer.action == 'accept' and bool(answer.content.get('confirm'))}"
 
 
 async def multi_input(ctx: ToolContext) -> str:
