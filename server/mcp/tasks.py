@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
+from mcp.shared.inbound import MCP_NAME_HEADER, decode_header_value
 from pydantic import Field
 
 from .rounds import Exchange, input_required_era
@@ -316,9 +317,11 @@ class Tasks:
     # -- the methods ---------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _served(call: Call, method: str) -> None:
+    def _served(call: Call, method: str, task_id: str | None = None) -> None:
         """The surface each era has: 2026-07-28 removed `tasks/result` and `tasks/list` (`tasks/get` carries the
-        result), and serves the rest only to a client that declared the extension."""
+        result), and serves the rest only to a client that declared the extension and, over HTTP, named the task
+        in the `Mcp-Name` header (SEP-2663's routing headers: an intermediary routes by it, so a header that
+        disagrees with the body is refused, -32020, as SEP-2243 does for tool and prompt names)."""
         if not input_required_era(call.request):
             return
         if method in ("tasks/result", "tasks/list"):
@@ -326,9 +329,13 @@ class Tasks:
                            "tasks/get carries a task's result")
         if not declares_tasks(call.request):
             raise needs_tasks()
+        headers = getattr(call.request.request, "headers", None) if call.request is not None else None  # HTTP's
+        if headers is not None and decode_header_value(headers.get(MCP_NAME_HEADER)) != task_id:
+            raise MCPError(code=types.HEADER_MISMATCH, message=f"the Mcp-Name header of {method} must be the "
+                           "taskId of its params")
 
     async def get(self, call: Call, params: TaskIdParams) -> dict[str, Any]:
-        self._served(call, "tasks/get")
+        self._served(call, "tasks/get", params.task_id)
         return (await self.state(call, params.task_id)).wire(input_required_era(call.request))
 
     async def result(self, call: Call, params: TaskIdParams) -> dict[str, Any]:
@@ -364,7 +371,7 @@ class Tasks:
 
     async def update(self, call: Call, params: UpdateTaskParams) -> dict[str, Any]:
         """`tasks/update` (2026-07-28): the client's responses to the task's input requests."""
-        self._served(call, "tasks/update")
+        self._served(call, "tasks/update", params.task_id)
         state = await self.state(call, params.task_id)
         if state.status != "input_required":
             raise MCPError(code=types.INVALID_PARAMS, message=f"task {state.task_id} asks nothing now ({state.status})")
@@ -397,7 +404,7 @@ class Tasks:
     async def cancel(self, call: Call, params: TaskIdParams) -> dict[str, Any]:
         """Stop a task. The extension acknowledges a finished one as any other (cancelling is idempotent there);
         the handshake era's form refuses it (-32602), as 2025-11-25 says."""
-        self._served(call, "tasks/cancel")
+        self._served(call, "tasks/cancel", params.task_id)
         state = await self.state(call, params.task_id)
         if state.status in TERMINAL and input_required_era(call.request):
             return {}

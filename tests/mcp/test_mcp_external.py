@@ -143,5 +143,6 @@ def test_conformance_prerelease_suite_against_http(project: Path, http_server, t
                      "input-required-result-validate-input", "input-required-result-basic-list-roots",
                      "input-required-result-multiple-input-requests", "tasks-wire-fields",
                      "tasks-request-state-removal", "tasks-capability-negotiation",
-                     "tasks-lifecycle", "tasks-mrtr-input", "tasks-dispatch-and-envelope"):
+                     "tasks-lifecycle", "tasks-mrtr-input", "tasks-dispatch-and-envelope",
+                     "tasks-request-headers"):
         assert f"✓ {scenario}:" in output, scenario
