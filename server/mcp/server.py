@@ -318,6 +318,8 @@ class Handlers:
                     call, face.name, lambda c: self._answer(c, face, params, task=True), ttl_ms=ttl
                 )
                 return created(state, input_required_era(ctx))
+            if face.needs_task:
+                raise self.tasks.required(ctx, face.name)
         if (face.long_running or face.asks) and input_required_era(ctx):
             return await self.rounds.serve(ctx, params, call, lambda c: self._answer(c, face, params))
         return await self._answer(call, face, params)
@@ -613,7 +615,9 @@ def _mcp_tool(face: ToolFace) -> types.Tool:
             idempotent_hint=face.idempotent,
             open_world_hint=face.open_world,
         ),
-        execution=types.ToolExecution(task_support="optional") if face.long_running else None,
+        execution=types.ToolExecution(task_support="required" if face.needs_task else "optional")
+        if face.long_running
+        else None,
         _meta={"parac/role": face.role},
     )
 

@@ -179,6 +179,15 @@ class Tasks:
         """The client asked for a task (handshake era) or declared the tasks extension (2026-07-28)."""
         return declares_tasks(ctx) if input_required_era(ctx) else params.task is not None
 
+    @staticmethod
+    def required(ctx: ServerRequestContext[Any, Any], tool: str) -> MCPError:
+        """The refusal of a call that is not a task, of a tool that runs only as one: -32021 naming the extension
+        (2026-07-28), -32601 as 2025-11-25 says for `taskSupport: "required"`."""
+        if input_required_era(ctx):
+            return needs_tasks()
+        return MCPError(code=types.METHOD_NOT_FOUND, message=f'tool "{tool}" runs only as a task (taskSupport: '
+                        '"required"); call it with params.task')
+
     async def start(
         self,
         call: Call,

@@ -304,8 +304,9 @@ def parac_register_tools(register):
                test_input_required_result_list_roots, test_input_required_result_multiple_inputs):
         register(tool_from_function(fn, read_only=True))
     register(tool_from_function(greet, read_only=True))
-    for fn in (slow_compute, failing_job, protocol_error_job, confirm_delete, multi_input):
+    for fn in (slow_compute, protocol_error_job, confirm_delete, multi_input):
         register(tool_from_function(fn, read_only=True, long_running=True))
+    register(tool_from_function(failing_job, read_only=True, needs_task=True))  # the suite wants one task-only tool
     register(Tool(name="json_schema_2020_12_tool", description="Tool with JSON Schema 2020-12 features",
                   input_schema=JSON_SCHEMA_2020_12, fn=json_schema_2020_12_tool, read_only=True))
 
