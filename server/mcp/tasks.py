@@ -379,30 +379,29 @@ class Tasks:
         await self._decide(call, task_id, {key: answer})
 
     async def update(self, call: Call, params: UpdateTaskParams) -> dict[str, Any]:
-        """`tasks/update` (2026-07-28): the client's responses to the task's input requests."""
+        """`tasks/update` (2026-07-28): the client's responses to the task's input requests. Responses under keys
+        the task does not ask now are ignored, as SEP-2663 says (a key never asked, or answered already): the
+        answer is the same empty ack, and `tasks/get` shows what is still asked."""
         self._served(call, "tasks/update", params.task_id)
         state = await self.state(call, params.task_id)
         if state.status != "input_required":
             raise MCPError(code=types.INVALID_PARAMS, message=f"task {state.task_id} asks nothing now ({state.status})")
+        asked = state.input_requests or {}
+        responses = {key: value for key, value in params.input_responses.items() if key in asked}
         exchange = self._live.get(state.task_id)
         if exchange is not None:
-            exchange.answer(params.input_responses)
+            exchange.answer(responses)
         else:
-            await self._decide(call, state.task_id, params.input_responses, asked=state.input_requests or {})
+            await self._decide(call, state.task_id, responses)
         return {}
 
-    async def _decide(
-        self, call: Call, task_id: str, responses: dict[str, Any], asked: dict[str, Any] | None = None
-    ) -> None:
+    async def _decide(self, call: Call, task_id: str, responses: dict[str, Any]) -> None:
         """Answers to a followed run's gates: each decides its gate, and the run goes on in the background."""
         from parac.mcp_tools.workflows_run import decide_gate
 
         conn = await self._db(call)
         run_id = conn.execute("SELECT run_id FROM mcp_tasks WHERE task_id = ?", (task_id,)).fetchone()["run_id"]
         for key, response in responses.items():
-            if asked is not None and key not in asked:
-                raise MCPError(code=types.INVALID_PARAMS, message=f'inputResponses names "{key}", which task '
-                               f"{task_id} did not ask; it asks: {', '.join(sorted(asked))}")
             try:
                 answer = types.ElicitResult.model_validate(response) if isinstance(response, dict) else response
             except Exception:
