@@ -139,6 +139,9 @@ class Tool:
     long_running: bool = False
     """It may take longer than a client waits for an answer: MCP clients may run a call of it as a task (polled
     for its status and result) instead of holding the request open."""
+    needs_task: bool = False
+    """It can only be run as a task (MCP `taskSupport: "required"`; implies ``long_running``): a client that
+    cannot follow a task is refused rather than held open."""
 
     @cached_property
     def context_parameter(self) -> str | None:

@@ -135,6 +135,7 @@ def tool_from_function(
     open_world: bool | None = None,
     links: Callable[[Any], list[str]] | None = None,
     long_running: bool = False,
+    needs_task: bool = False,
 ) -> Tool:
     """A :class:`Tool` whose argument schema comes from ``fn``'s type hints and description from its docstring.
 
@@ -142,7 +143,7 @@ def tool_from_function(
     context (the workspace, its policies, and ``log``/``progress``/``sample``/``elicit`` back to the caller). ``title`` and the hints
     (``destructive``, ``idempotent``, ``open_world``; None = not said) are what MCP clients show and decide
     confirmations by; ``links`` names the resources a result points at; ``long_running``: a call may outlast a
-    client's patience, so MCP clients may run it as a task (see :class:`Tool`).
+    client's patience, so MCP clients may run it as a task; ``needs_task``: it runs only as one (see :class:`Tool`).
     """
     schema = cached_schema(fn, "input", lambda: _arguments_schema(fn))
     code = getattr(fn, "__code__", None)
@@ -160,7 +161,8 @@ def tool_from_function(
         idempotent=idempotent,
         open_world=open_world,
         links=links,
-        long_running=long_running,
+        long_running=long_running or needs_task,
+        needs_task=needs_task,
     )
 
 

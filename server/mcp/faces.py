@@ -67,6 +67,8 @@ class ToolFace:
     signature_of: Callable[..., Any] | None = None
     long_running: bool = False
     """Sends progress notifications when the client asks for them (documented in the description for clients)."""
+    needs_task: bool = False
+    """A call of it must be a task (`taskSupport: "required"`): one that is not is refused (`Tasks.required`)."""
     hooked: bool = True
     """The server runs it between the governance hooks; False for plugin tools, which `Host.call_tool` runs so."""
     asks: bool = False

@@ -314,8 +314,12 @@ class Handlers:
             call.background = lambda: self._background(call, face, params)
             if self.tasks.wanted(ctx, params):
                 ttl = params.task.ttl if params.task is not None else None
-                state = await self.tasks.start(call, face.name, lambda c: self._answer(c, face, params), ttl_ms=ttl)
+                state = await self.tasks.start(
+                    call, face.name, lambda c: self._answer(c, face, params, task=True), ttl_ms=ttl
+                )
                 return created(state, input_required_era(ctx))
+            if face.needs_task:
+                raise self.tasks.required(ctx, face.name)
         if (face.long_running or face.asks) and input_required_era(ctx):
             return await self.rounds.serve(ctx, params, call, lambda c: self._answer(c, face, params))
         return await self._answer(call, face, params)
@@ -323,12 +327,15 @@ class Handlers:
     async def _background(self, call: Call, face: ToolFace, params: types.CallToolRequestParams) -> str:
         """The call run on as a task with `wait` true (a tool's `wait: false`): answers its id at once."""
         waiting = params.model_copy(update={"arguments": {**(params.arguments or {}), "wait": True}})
-        state = await self.tasks.start(call, face.name, lambda c: self._answer(c, face, waiting))
+        state = await self.tasks.start(call, face.name, lambda c: self._answer(c, face, waiting, task=True))
         return state.task_id
 
-    async def _answer(self, call: Call, face: ToolFace, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def _answer(
+        self, call: Call, face: ToolFace, params: types.CallToolRequestParams, *, task: bool = False
+    ) -> types.CallToolResult:
         """Run the tool and answer its result, a public error as an `isError` result, any other as a pointer to
-        the log."""
+        the log: an `isError` result, or for a task's work an internal error, which ends the task "failed" (the
+        tasks extension keeps "completed" with `isError` for errors the tool reports itself)."""
         token = current_request.set(call)
         try:
             arguments = face.check(params.arguments or {})
@@ -337,7 +344,10 @@ class Handlers:
             if (message := public_message(error)) is not None:
                 return _error_result(message)
             log.exception('MCP tool "%s" failed', face.name)
-            return _error_result(f'tool "{face.name}" failed unexpectedly ({type(error).__name__}); see the server log')
+            message = f'tool "{face.name}" failed unexpectedly ({type(error).__name__}); see the server log'
+            if task:
+                raise MCPError(code=types.INTERNAL_ERROR, message=message) from None
+            return _error_result(message)
         finally:
             current_request.reset(token)
         return _tool_result(face, value, await self._links(call, face, value))
@@ -605,7 +615,9 @@ def _mcp_tool(face: ToolFace) -> types.Tool:
             idempotent_hint=face.idempotent,
             open_world_hint=face.open_world,
         ),
-        execution=types.ToolExecution(task_support="optional") if face.long_running else None,
+        execution=types.ToolExecution(task_support="required" if face.needs_task else "optional")
+        if face.long_running
+        else None,
         _meta={"parac/role": face.role},
     )
 

@@ -5,7 +5,9 @@ Both forms are served. The handshake era's (2025-11-25): a `tools/call` with `pa
 `CreateTaskResult`, followed by `tasks/get`, `tasks/result` (waits for the end), `tasks/list` and `tasks/cancel`.
 The 2026-07-28 era's tasks extension (`io.modelcontextprotocol/tasks`): the client declares the extension and the
 server answers a long-running tool with a task handle (`resultType: "task"`), followed by `tasks/get` (carrying
-the result, the error or the input requests), `tasks/update` (input responses) and `tasks/cancel`. Only
+the result, the error or the input requests), `tasks/update` (input responses) and `tasks/cancel`; those answer
+-32021 to a client that did not declare the extension, and the revision's removed `tasks/result` and
+`tasks/list` answer -32601 there. Only
 long-running tools (`ToolFace.long_running`) become tasks; `run_agent` with `wait: false` becomes one whatever
 the client declared.
 
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
+from mcp.shared.inbound import MCP_NAME_HEADER, decode_header_value
 from pydantic import Field
 
 from .rounds import Exchange, input_required_era
@@ -125,6 +128,26 @@ def created(state: State, modern: bool) -> dict[str, Any]:
     return {"resultType": "task", **state.wire(True)} if modern else {"task": state.wire(False)}
 
 
+def declares_tasks(ctx: ServerRequestContext[Any, Any]) -> bool:
+    """A 2026-07-28 request's client declared the tasks extension (for the session or in this request's `_meta`)."""
+    try:
+        return bool(ctx.session.check_client_capability(types.ClientCapabilities(extensions={EXTENSION: {}})))
+    except Exception:
+        return False
+
+
+def needs_tasks() -> MCPError:
+    """-32021 naming the extension: what a 2026-07-28 client that did not declare it gets from the task surface."""
+    data = types.MissingRequiredClientCapabilityErrorData(
+        required_capabilities=types.ClientCapabilities(extensions={EXTENSION: {}})
+    )
+    return MCPError(
+        code=types.MISSING_REQUIRED_CLIENT_CAPABILITY,
+        message=f"this needs the {EXTENSION} extension, which the client did not declare",
+        data=data.model_dump(by_alias=True, mode="json", exclude_none=True),
+    )
+
+
 def _iso(stamp: float) -> str:
     return datetime.fromtimestamp(stamp, timezone.utc).isoformat().replace("+00:00", "Z")
 
@@ -154,12 +177,16 @@ class Tasks:
     @staticmethod
     def wanted(ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> bool:
         """The client asked for a task (handshake era) or declared the tasks extension (2026-07-28)."""
-        if not input_required_era(ctx):
-            return params.task is not None
-        try:
-            return bool(ctx.session.check_client_capability(types.ClientCapabilities(extensions={EXTENSION: {}})))
-        except Exception:
-            return False
+        return declares_tasks(ctx) if input_required_era(ctx) else params.task is not None
+
+    @staticmethod
+    def required(ctx: ServerRequestContext[Any, Any], tool: str) -> MCPError:
+        """The refusal of a call that is not a task, of a tool that runs only as one: -32021 naming the extension
+        (2026-07-28), -32601 as 2025-11-25 says for `taskSupport: "required"`."""
+        if input_required_era(ctx):
+            return needs_tasks()
+        return MCPError(code=types.METHOD_NOT_FOUND, message=f'tool "{tool}" runs only as a task (taskSupport: '
+                        '"required"); call it with params.task')
 
     async def start(
         self,
@@ -298,11 +325,31 @@ class Tasks:
 
     # -- the methods ---------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _served(call: Call, method: str, task_id: str | None = None) -> None:
+        """The surface each era has: 2026-07-28 removed `tasks/result` and `tasks/list` (`tasks/get` carries the
+        result), and serves the rest only to a client that declared the extension and, over HTTP, named the task
+        in the `Mcp-Name` header (SEP-2663's routing headers: an intermediary routes by it, so a header that
+        disagrees with the body is refused, -32020, as SEP-2243 does for tool and prompt names)."""
+        if not input_required_era(call.request):
+            return
+        if method in ("tasks/result", "tasks/list"):
+            raise MCPError(code=types.METHOD_NOT_FOUND, message=f"{method} is not part of the 2026-07-28 revision: "
+                           "tasks/get carries a task's result")
+        if not declares_tasks(call.request):
+            raise needs_tasks()
+        headers = getattr(call.request.request, "headers", None) if call.request is not None else None  # HTTP's
+        if headers is not None and decode_header_value(headers.get(MCP_NAME_HEADER)) != task_id:
+            raise MCPError(code=types.HEADER_MISMATCH, message=f"the Mcp-Name header of {method} must be the "
+                           "taskId of its params")
+
     async def get(self, call: Call, params: TaskIdParams) -> dict[str, Any]:
+        self._served(call, "tasks/get", params.task_id)
         return (await self.state(call, params.task_id)).wire(input_required_era(call.request))
 
     async def result(self, call: Call, params: TaskIdParams) -> dict[str, Any]:
         """`tasks/result` (handshake era): wait for the end; a gate is put to the client's person meanwhile."""
+        self._served(call, "tasks/result")
         asked: set[str] = set()
         while True:
             state = await self.state(call, params.task_id)
@@ -332,29 +379,29 @@ class Tasks:
         await self._decide(call, task_id, {key: answer})
 
     async def update(self, call: Call, params: UpdateTaskParams) -> dict[str, Any]:
-        """`tasks/update` (2026-07-28): the client's responses to the task's input requests."""
+        """`tasks/update` (2026-07-28): the client's responses to the task's input requests. Responses under keys
+        the task does not ask now are ignored, as SEP-2663 says (a key never asked, or answered already): the
+        answer is the same empty ack, and `tasks/get` shows what is still asked."""
+        self._served(call, "tasks/update", params.task_id)
         state = await self.state(call, params.task_id)
         if state.status != "input_required":
             raise MCPError(code=types.INVALID_PARAMS, message=f"task {state.task_id} asks nothing now ({state.status})")
+        asked = state.input_requests or {}
+        responses = {key: value for key, value in params.input_responses.items() if key in asked}
         exchange = self._live.get(state.task_id)
         if exchange is not None:
-            exchange.answer(params.input_responses)
+            exchange.answer(responses)
         else:
-            await self._decide(call, state.task_id, params.input_responses, asked=state.input_requests or {})
+            await self._decide(call, state.task_id, responses)
         return {}
 
-    async def _decide(
-        self, call: Call, task_id: str, responses: dict[str, Any], asked: dict[str, Any] | None = None
-    ) -> None:
+    async def _decide(self, call: Call, task_id: str, responses: dict[str, Any]) -> None:
         """Answers to a followed run's gates: each decides its gate, and the run goes on in the background."""
         from parac.mcp_tools.workflows_run import decide_gate
 
         conn = await self._db(call)
         run_id = conn.execute("SELECT run_id FROM mcp_tasks WHERE task_id = ?", (task_id,)).fetchone()["run_id"]
         for key, response in responses.items():
-            if asked is not None and key not in asked:
-                raise MCPError(code=types.INVALID_PARAMS, message=f'inputResponses names "{key}", which task '
-                               f"{task_id} did not ask; it asks: {', '.join(sorted(asked))}")
             try:
                 answer = types.ElicitResult.model_validate(response) if isinstance(response, dict) else response
             except Exception:
@@ -363,7 +410,12 @@ class Tasks:
             await decide_gate(call, run_id, key.removeprefix("gate:"), answer)
 
     async def cancel(self, call: Call, params: TaskIdParams) -> dict[str, Any]:
+        """Stop a task. The extension acknowledges a finished one as any other (cancelling is idempotent there);
+        the handshake era's form refuses it (-32602), as 2025-11-25 says."""
+        self._served(call, "tasks/cancel", params.task_id)
         state = await self.state(call, params.task_id)
+        if state.status in TERMINAL and input_required_era(call.request):
+            return {}
         if state.status in TERMINAL:
             raise MCPError(code=types.INVALID_PARAMS, message=f"task {state.task_id} is already {state.status}")
         exchange = self._live.get(state.task_id)
@@ -383,6 +435,7 @@ class Tasks:
 
     async def list(self, call: Call, params: types.PaginatedRequestParams | None) -> dict[str, Any]:
         """`tasks/list` (handshake era): the caller's tasks, newest first, a page at a time."""
+        self._served(call, "tasks/list")
         conn = await self._db(call)
         now = time.time()
         ids = [

@@ -183,3 +183,27 @@ def test_a_malformed_resource_template_is_refused_when_registered():
         register("notes://{folder", lambda folder: "")
     register("notes://{folder}/{name}", lambda folder, name: f"{folder}/{name}")
     assert registry.resources["notes://{folder}/{name}"].value.is_template and not registry.resources.get("notes://{folder")
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_task_only_plugin_tool_refuses_a_plain_call(granted: Path, era: str, http_server: Any):
+    """`tool_from_function(needs_task=True)`: listed as `taskSupport: "required"` where the era lists it, and a call
+    that is not a task is refused as each era says (2025-11-25: -32601; 2026-07-28: -32021 naming the tasks
+    extension), and the server goes on serving."""
+    from mcp.shared.exceptions import MCPError
+
+    with http_server(granted, env=PLUGIN) as url, anyio.fail_after(60):
+        async with Client(url, mode=era) as session:
+            listed = {tool.name: tool for tool in (await session.list_tools()).tools}
+            with pytest.raises(MCPError) as refused:
+                await session.call_tool("failing_job", {})
+            after = await session.call_tool("test_simple_text", {})
+    if era == "legacy":
+        assert listed["failing_job"].execution.task_support == "required"
+        assert listed["slow_compute"].execution.task_support == "optional"
+        assert refused.value.error.code == types.METHOD_NOT_FOUND
+        assert refused.value.error.message.startswith('tool "failing_job" runs only as a task')
+    else:
+        assert refused.value.error.code == types.MISSING_REQUIRED_CLIENT_CAPABILITY
+        assert refused.value.error.data == {"requiredCapabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}}}
+    assert not after.is_error

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import anyio
 import mcp_types as types
@@ -46,11 +46,13 @@ class TaskHandle(types.Result):
 class GetTask(types.Request[dict[str, Any], Literal["tasks/get"]]):
     method: Literal["tasks/get"] = "tasks/get"
     params: dict[str, Any]
+    name_param: ClassVar[str | None] = "taskId"  # the task is its Mcp-Name header over HTTP (SEP-2663)
 
 
 class UpdateTask(types.Request[dict[str, Any], Literal["tasks/update"]]):
     method: Literal["tasks/update"] = "tasks/update"
     params: dict[str, Any]
+    name_param: ClassVar[str | None] = "taskId"  # the task is its Mcp-Name header over HTTP (SEP-2663)
 
 
 class Tasks(ClientExtension):

@@ -257,10 +257,13 @@ async def protocol_error_job() -> str:
     raise RuntimeError("internal failure")
 
 
-async def confirm_delete(ctx: ToolContext) -> str:
-    """Ask the person to confirm a deletion."""
-    answer = await ctx.elicit("Delete it?", CONFIRM_FORM, key="confirm")
-    return f"deleted={answer.action == 'accept' and bool(answer.content.get('ok'))}"
+DELETE_FORM = {"type": "object", "properties": {"confirm": {"type": "boolean"}}, "required": ["confirm"]}
+
+
+async def confirm_delete(filename: str, ctx: ToolContext) -> str:
+    """Ask the person to confirm deleting `filename` (nothing is deleted: the suite checks the asking)."""
+    answer = await ctx.elicit(f"Delete {filename}?", DELETE_FORM, key="confirm")
+    return f"deleted {filename}: {answer.action == 'accept' and bool(answer.content.get('confirm'))}"
 
 
 async def multi_input(ctx: ToolContext) -> str:
@@ -301,8 +304,9 @@ def parac_register_tools(register):
                test_input_required_result_list_roots, test_input_required_result_multiple_inputs):
         register(tool_from_function(fn, read_only=True))
     register(tool_from_function(greet, read_only=True))
-    for fn in (slow_compute, failing_job, protocol_error_job, confirm_delete, multi_input):
+    for fn in (slow_compute, protocol_error_job, confirm_delete, multi_input):
         register(tool_from_function(fn, read_only=True, long_running=True))
+    register(tool_from_function(failing_job, read_only=True, needs_task=True))  # the suite wants one task-only tool
     register(Tool(name="json_schema_2020_12_tool", description="Tool with JSON Schema 2020-12 features",
                   input_schema=JSON_SCHEMA_2020_12, fn=json_schema_2020_12_tool, read_only=True))
 
