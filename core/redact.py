@@ -248,7 +248,9 @@ class OutputRedaction:
     def __init__(self) -> None:
         self._sources: dict[int, Redactor] = {}
         self._merged: Redactor | None = None
-        self._lock = threading.Lock()
+        # Reentrant: a garbage collection while the lock is held (building the merged redactor allocates) can run a
+        # gone host's finalizer, `_forget`, on this same thread; a plain lock deadlocked the process there.
+        self._lock = threading.RLock()
 
     def redactor(self) -> Redactor:
         """The redactor for output, rebuilt after a workspace's configuration joined or left."""
