@@ -52,6 +52,12 @@ def serve(
     except ParacError as error:
         sock.close()
         raise ServeError("\n".join([str(error), *(f"  {d.format()}" for d in error.diagnostics)])) from None
+    served_roots = [*roots, *(gate.tenants.workspaces.values() if gate.tenants is not None else ())]
+    try:
+        _one_project_per_database(served_roots)
+    except (ServeError, ParacError) as error:
+        sock.close()
+        raise ServeError(str(error)) from None
     workspaces = Workspaces()
     workspaces.add(roots[0].name, first, default=True)
     for root in roots[1:]:
@@ -75,6 +81,32 @@ def serve(
     for key, app in workspaces.apps.items():
         print(f"  workspace {key}: {app.start}", flush=True)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _one_project_per_database(roots: list[Path]) -> None:
+    """Refuse two served workspaces on one dbos database: the runs, budgets, costs and audit chain kept there are
+    not told apart by project, so each tenant would read (and cancel) the other's. One database serves one project."""
+    from urllib.parse import urlsplit
+
+    from parac.core.engines import redact_url, shared_database_url
+
+    owners: dict[tuple[str, int, str], list[Path]] = {}
+    shown: dict[tuple[str, int, str], str] = {}
+    for root in dict.fromkeys(Path(r).resolve() for r in roots):
+        url = shared_database_url(root)
+        if url is None:
+            continue
+        parts = urlsplit(url)  # the same database whoever logs in to it
+        key = ((parts.hostname or "").lower(), parts.port or 5432, parts.path.lstrip("/"))
+        owners.setdefault(key, []).append(root)
+        shown.setdefault(key, redact_url(url))
+    for key, sharing in owners.items():
+        if len(sharing) > 1:
+            raise ServeError(
+                f"workspaces {', '.join(str(root) for root in sharing)} run on the same dbos database "
+                f"{shown[key]}: its runs, budgets, costs and audit chain are not kept apart by project, so one "
+                "database serves one project; give each workspace its own engine.database_url (and do not set "
+                "PARAC_DATABASE_URL for all of them)")
 
 
 def _bind(options: HttpOptions) -> socket.socket:

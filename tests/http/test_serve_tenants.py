@@ -91,3 +91,32 @@ async def test_each_tenant_has_its_own_mcp_endpoint(project: Path, serve, parac,
     assert _runs(both.team_b) == [] and _runs(project) == []
     # alice's session is unknown at bob's endpoint: his credential cannot ride it into her workspace
     assert session and borrowed.status_code == 404 and "coder" not in borrowed.text
+
+
+SHARED = "postgresql://{user}:s3cret-pw@127.0.0.1:1/shared"  # nothing listens there: the refusal comes first
+
+
+def test_two_workspaces_on_one_dbos_database_are_refused(parac, tmp_path: Path):
+    """PARAC_DATABASE_URL puts every served workspace on one database, where runs, budgets and the audit chain
+    are not kept apart by project: serve does not start, names both, and shows no password."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert parac("init", str(a)).code == 0 and parac("init", str(b)).code == 0
+    result = parac("serve", "--port", "0", "-w", str(a), "-w", str(b), env={"PARAC_DATABASE_URL": SHARED.format(user="u")})
+    output = result.out + result.err
+    assert result.code == 1, result
+    assert str(a) in output and str(b) in output and "same dbos database" in output
+    assert "s3cret-pw" not in output and "u:***@127.0.0.1:1/shared" in output
+
+
+def test_tenants_on_one_dbos_database_are_refused_whoever_logs_in(project: Path, parac, tmp_path: Path):
+    """Each tenant's parac.yaml names the same database as another user: still one database, still refused."""
+    both = two_tenants(parac, project, tmp_path)
+    for root, user in ((both.team_a, "alice"), (both.team_b, "bob")):
+        with (root / ".parac" / "parac.yaml").open("a") as settings:
+            settings.write(f"engine: {{kind: dbos, database_url: '{SHARED.format(user=user)}'}}\n")
+    result = parac("serve", "--port", "0", "--tenants", str(both.file), cwd=project)
+    output = result.out + result.err
+    assert result.code == 1, result
+    assert str(both.team_a.resolve()) in output and str(both.team_b.resolve()) in output
+    assert "s3cret-pw" not in output
+
