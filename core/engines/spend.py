@@ -16,6 +16,7 @@ Totals: a workflow run's ``budget_usd`` (``run:ID``, the top run for a sub-workf
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Mapping
@@ -183,17 +184,27 @@ class SharedSpend:
 # -- what every worker spent, read from any process --------------------------------------------------------------
 
 
-def _connect(url: str) -> psycopg.Connection:
-    conn = psycopg.connect(url, connect_timeout=5)
-    create_schema(conn, SCHEMA)
-    return conn
+#: Databases this process has made the tables in: ``ALTER TABLE`` takes an exclusive lock, so each read running
+#: :data:`SCHEMA` again would wait for (and hold up) every worker's spending transaction.
+_schema_made: set[str] = set()
+
+
+def _reading(url: str) -> contextlib.AbstractContextManager[psycopg.Connection]:
+    """A pooled connection to ``url`` (the tables made at this process's first read of it)."""
+    from .pool import connection
+
+    if url not in _schema_made:
+        with connection(url) as conn:
+            create_schema(conn, SCHEMA)
+        _schema_made.add(url)
+    return connection(url)
 
 
 def shared_budget_status(url: str, budgets: Budget | None) -> dict[str, Any]:
     """``budget show`` on the dbos engine, shaped as :func:`parac.core.budgets.status`: ``parac.yaml``'s totals
     and the run totals with calls in flight, as every worker holds calls against them. A worker killed mid-call
     leaves its hold in place (it may have spent it), so ``in_flight_usd`` includes what dead workers held."""
-    with _connect(url) as conn:
+    with _reading(url) as conn:
         stored = {row[0]: row[1:] for row in conn.execute("SELECT key, limit_usd, spent, held FROM parac_spend")}
     rows = []
     wanted = dict(workspace_totals(budgets))
@@ -220,7 +231,7 @@ def shared_cost_report(url: str, *, by: str = "model", since: float | None = Non
         raise ValueError(f'cannot group costs by "{by}": expected one of {", ".join(REPORT_GROUPS)}')
     where, params = ("WHERE at >= to_timestamp(%s)", [since]) if since is not None else ("", [])
     unpriced = "status = 'ok' AND cost_usd = 0 AND prompt_tokens + completion_tokens > 0"
-    with _connect(url) as conn:
+    with _reading(url) as conn:
         rows = [
             {"key": key, "calls": calls, "errors": errors, "prompt_tokens": int(prompt), "completion_tokens":
              int(completion), "cost_usd": float(cost), "unpriced_calls": free}

@@ -5,7 +5,11 @@ cancelled run is resumed by ``workflow resume`` on the workers, no finished step
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
+
+from tests.engines.test_dbos_serve import _lock_waits
 from tests.support.runtime import set_settings
 
 CALL_USD = 0.01
@@ -80,3 +84,20 @@ steps:
     assert sorted(applied) == ["a", "b", "c"]
     again = dbos_project.cli("workflow", "resume", run_id)
     assert again.returncode == 1 and "only a cancelled run" in again.stderr
+
+
+def test_reports_do_not_wait_for_a_transaction_reading_the_ledger(dbos_project):
+    """A worker's transaction on the spending tables holds a shared lock; ``costs report`` and ``budget show`` read
+    beside it. (Making the tables again at every read took an exclusive lock, so each read waited for it.)"""
+    from parac.core.engines.spend import shared_budget_status, shared_cost_report
+
+    assert shared_cost_report(dbos_project.url)["total"]["calls"] == 0  # this process's first read makes the tables
+    with ThreadPoolExecutor(1) as pool, psycopg.connect(dbos_project.url) as holder, \
+            psycopg.connect(dbos_project.url, autocommit=True) as watcher:  # a failure frees the reads, then waits
+        holder.execute("SELECT count(*) FROM parac_ledger, parac_spend")  # locked until its transaction ends
+        reads = [pool.submit(shared_cost_report, dbos_project.url), pool.submit(shared_budget_status, dbos_project.url,
+                                                                                 None)]
+        while not all(read.done() for read in reads):
+            assert not _lock_waits(watcher), "a report waited for the worker's transaction"
+        holder.rollback()
+    assert reads[0].result()["total"]["calls"] == 0 and reads[1].result()["limits"] == []
