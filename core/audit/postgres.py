@@ -84,8 +84,12 @@ class PostgresAuditLog(AuditLog):
         self._setup(key, redactor, where=url)
         try:
             conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
-            create_schema(conn, SCHEMA)
-            conn.execute("SET search_path TO parac_audit")
+            try:
+                create_schema(conn, SCHEMA)
+                conn.execute("SET search_path TO parac_audit")
+            except BaseException:
+                conn.close()  # no log is made, so nothing else would ever close it
+                raise
         except psycopg.Error as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise AuditError(f"cannot reach the audit trail's database {redact_url(url)}: {reason}") from None

@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import time
+
 import psycopg
+import pytest
 
 from tests.engines.test_dbos_engine import _chain_and_fan, _run_json
 
@@ -69,3 +72,27 @@ def test_workers_and_the_cli_append_to_one_chain_that_verify_covers(dbos_project
     assert verify.returncode == 1 and not report["ok"]
     assert report["problems"][0]["seq"] == bad and report["problems"][0]["kind"] == "changed"
     assert report["entries"] == bad - 1
+
+
+def test_a_schema_that_cannot_be_made_closes_the_connection(cluster):
+    """A role that may connect but not create the audit schema: the log is refused, and its connection is not left
+    open on the server (each failed open would hold one of its few slots until the process ends)."""
+    from parac.core.audit import AuditError
+    from parac.core.audit.postgres import PostgresAuditLog
+
+    url = cluster.create_database("audit_noschema")
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("DROP ROLE IF EXISTS reader")
+        admin.execute("CREATE ROLE reader LOGIN")
+        admin.execute(f"REVOKE CREATE ON DATABASE {url.rsplit('/', 1)[1]} FROM PUBLIC")
+        reader = url.replace(f"//{cluster.user}@", "//reader@", 1)
+        try:
+            with pytest.raises(AuditError):
+                PostgresAuditLog(reader)
+            deadline = time.monotonic() + 30  # a closed connection's backend exits just after
+            while (left := admin.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = 'reader'")
+                   .fetchone()[0]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            admin.execute("DROP ROLE reader")
+    assert left == 0
