@@ -505,8 +505,24 @@ def _plain(value: Any) -> Any:
 # -- the faces' side: enqueue, wait, answer, cancel, list ---------------------------------------------------------
 
 
-_checked: set[str] = set()
+#: How long an enqueue trusts this process's last version check: a newer parac that migrated the database since
+#: refuses this one's enqueues from then on (a long-running ``parac serve`` would otherwise go on for ever).
+VERSION_RECHECK_S = 30.0
+_checked: dict[str, float] = {}  # database URL → time.monotonic() of its last check_version
 _checking = threading.Lock()
+
+
+def _check_current(url: str) -> None:
+    """Check the database once per process (reachable, not newer than this parac); the version again once
+    :data:`VERSION_RECHECK_S` has passed."""
+    with _checking:
+        last = _checked.get(url)
+        if last is not None and time.monotonic() - last < VERSION_RECHECK_S:
+            return
+        if last is None:
+            check_database(url)
+        check_version(url)
+        _checked[url] = time.monotonic()
 
 
 @dataclass
@@ -515,18 +531,15 @@ class DbosRuns:
     read (a :class:`DBOSClient`), the workers execute.
 
     Cheap to make per request: the client runs on the process's pool for the database (:mod:`.pool`), and the
-    database is checked (reachable, not used by a newer parac) once per process, at the first client. Every method
+    database is checked (reachable, not used by a newer parac) at the first client, and its version again at an
+    enqueue once :data:`VERSION_RECHECK_S` has passed. Every method
     blocks on the database: async callers run them in a thread."""
 
     url: str
     queue: str = "parac"
 
     def __post_init__(self) -> None:
-        with _checking:
-            if self.url not in _checked:
-                check_database(self.url)
-                check_version(self.url)
-                _checked.add(self.url)
+        _check_current(self.url)
         self.client = DBOSClient(system_database_engine=pool.engine(self.url), application_name=APP_NAME, lazy=True)
 
     def close(self) -> None:
@@ -535,6 +548,7 @@ class DbosRuns:
     def enqueue(self, run_id: str, name: str, spec: Any, inputs: dict, options: RunOptions) -> str:
         """Enqueue a new run; the definition travels with it, so the file may change while it runs, and so does the
         trace context of ``enqueue_workflow {name}``, which the worker's spans continue."""
+        _check_current(self.url)
         with telemetry.span(f"enqueue_workflow {name}", {"parac.workflow": name, "parac.run_id": run_id,
                                                          "parac.queue": self.queue}):
             self.client.enqueue(

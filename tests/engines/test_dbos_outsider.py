@@ -9,6 +9,7 @@ import json
 import os
 
 import psycopg
+import pytest
 import yaml
 
 from parac.core.engines.dbos import DbosRuns
@@ -120,3 +121,25 @@ def test_a_worker_older_than_the_database_takes_no_run(dbos_project):
         status = conn.execute("SELECT status FROM dbos.workflow_status WHERE workflow_uuid = 'rwaiting'").fetchone()
     assert status == ("ENQUEUED",)
     assert dbos_project.log_lines() == []
+
+
+def test_a_long_running_client_stops_enqueueing_once_a_newer_parac_used_the_database(dbos_project, monkeypatch):
+    """A ``parac serve`` started before a newer parac migrated the database: its next enqueue (once the version
+    check's window passed, here at once) is refused, and no run is queued for workers that may not know it."""
+    from parac.core.diagnostics import ParacError
+    from parac.core.engines import dbos
+
+    spec = WorkflowSpec.model_validate(yaml.safe_load("steps:\n  - {id: only, tool: record, arguments: {label: x}}\n"))
+    runs = dbos.DbosRuns(dbos_project.url)
+    try:
+        runs.enqueue("rbefore", "one", spec, {}, RunOptions())
+        with psycopg.connect(dbos_project.url) as conn:
+            conn.execute("UPDATE parac_meta SET value = '999.0' WHERE key = 'version'")
+        monkeypatch.setattr(dbos, "VERSION_RECHECK_S", 0.0)
+        with pytest.raises(ParacError, match="999.0"):
+            runs.enqueue("rafter", "one", spec, {}, RunOptions())
+    finally:
+        runs.close()
+    with psycopg.connect(dbos_project.url) as conn:
+        queued = conn.execute("SELECT workflow_uuid FROM dbos.workflow_status ORDER BY workflow_uuid").fetchall()
+    assert queued == [("rbefore",)]
