@@ -121,7 +121,7 @@ class AuditLog:
         self._lock = threading.RLock()
         self._batch_depth = 0
         self._pending_head: tuple[int, str] | None = None
-        self._tail: tuple[int, str] | None = None
+        self._tail: tuple[int, str, str] | None = None  # the last entry's seq, hash and time
         self._pending: list[tuple[Any, ...]] = []
         self._queue_lock = threading.Lock()
         self._arrived = threading.Event()  # the writer has entries to commit
@@ -226,9 +226,9 @@ class AuditLog:
         clean = redactor.value(data) if data else {}
         data_text = canonical_json(clean)
         with self._lock, (contextlib.nullcontext() if self._batch_depth else self.batch()):
-            seq, prev = self._tail or self._read_tail()
+            seq, prev, last_ts = self._tail or self._read_tail()
             seq += 1
-            ts = now()
+            ts = max(now(), last_ts)  # never before the entry it follows: another host's clock may run ahead
             try:
                 message = entry_message(seq, ts, actor, action, subject, outcome, data_text, prev)
             except UnicodeEncodeError:  # lone surrogates (from undecodable file names) cannot be stored as UTF-8
@@ -237,7 +237,8 @@ class AuditLog:
                 message = entry_message(seq, ts, actor, action, subject, outcome, data_text, prev)
             digest = self._hash.digest(message)
             self._conn.execute(INSERT, (seq, ts, actor, action, subject, outcome, data_text, prev, digest))
-            self._tail = self._pending_head = (seq, digest)
+            self._tail = (seq, digest, ts)
+            self._pending_head = (seq, digest)
         return AuditEntry(seq, ts, actor, action, subject, outcome, clean, prev, digest)
 
     @contextlib.contextmanager
@@ -274,9 +275,9 @@ class AuditLog:
         """A write transaction that no other process's appends interleave with (SQLite's write lock)."""
         return store.transaction(self._conn)
 
-    def _read_tail(self) -> tuple[int, str]:
-        row = self._conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        return (row[0], row[1]) if row else (0, "")
+    def _read_tail(self) -> tuple[int, str, str]:
+        row = self._conn.execute("SELECT seq, hash, ts FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return (row[0], row[1], row[2]) if row else (0, "", "")
 
     # --- the head record and anchors --------------------------------------------------------------------------
 
@@ -344,7 +345,7 @@ class AuditLog:
         """An anchor for the current tail: store it somewhere else; ``verify(anchor=...)`` checks the log against
         it later, which catches a rewrite or truncation that also replaced the head record."""
         with self._lock:
-            seq, digest = self._read_tail()
+            seq, digest, _ = self._read_tail()
         record: dict[str, Any] = {"parac_audit_anchor": 1, "seq": seq, "hash": digest, "ts": now()}
         record["sig"] = self._hash.sign(record)
         return record
@@ -394,10 +395,10 @@ class AuditLog:
     def _seq_window(self, since: str | None, until: str | None) -> tuple[int, int]:
         """The first and last ``seq`` of the entries stamped in [since, until) (ISO times as `now` writes them).
 
-        An entry's time is taken inside the write transaction that gives it its ``seq`` (`append`), so times rise
-        with ``seq``, and a binary search over the key finds each end in about 17 lookups for 100,000 entries
-        (no index on the time to keep up on every append). A wall clock stepped back would blur the ends by the
-        step; that is all."""
+        An entry's time is taken inside the write transaction that gives it its ``seq`` (`append`), never before
+        the previous entry's (hosts' clocks differ on a shared chain), so times rise with ``seq``, and a binary search over the key finds each end in about 17 lookups for 100,000 entries
+        (no index on the time to keep up on every append). A clock stepped back (or behind another host's)
+        stamps the previous entry's time until it catches up."""
         import bisect
 
         (top,) = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit").fetchone()

@@ -318,3 +318,26 @@ def test_keyed_hash_is_hmac_sha256(key, messages):
     hasher = Hasher(key)
     for message in messages:
         assert hasher.digest(message) == "hmac-sha256:" + hmac.digest(key, message, "sha256").hex()
+
+
+def test_an_entry_is_never_stamped_before_the_one_it_follows(tmp_path: Path, monkeypatch):
+    """On a shared chain each host stamps with its own clock: after a host whose clock runs ahead, a host behind
+    stamps the same time, not an earlier one, so a time window (found by binary search over seq) holds both."""
+    from datetime import UTC, datetime
+
+    from parac.core.audit import log as audit_log
+    from parac.core.audit.log import AuditFilter
+
+    log = AuditLog(tmp_path / "parac.db", key=KEY)
+    ahead = "2100-01-01T00:00:00.000000Z"
+    with monkeypatch.context() as clock:
+        clock.setattr(audit_log, "now", lambda: ahead)
+        log.append("host.ahead", actor="a")
+    behind = log.append("host.behind", actor="b")  # this host's clock: about 75 years earlier
+    log.append("host.behind", actor="b")
+    assert behind.ts == ahead
+    since = datetime(2099, 1, 1, tzinfo=UTC).timestamp()
+    window = log.before(None, 10, AuditFilter(since=since))
+    assert [entry.action for entry in window] == ["host.behind", "host.behind", "host.ahead"]
+    assert log.verify().ok
+    log.close()
