@@ -25,6 +25,8 @@ steps:
 
 
 def _lock_waits(conn: psycopg.Connection) -> int:
+    """Sessions waiting on a lock now: ``conn`` must be in autocommit, since Postgres keeps one snapshot of
+    pg_stat_activity per transaction (a poll inside one would never see the wait begin)."""
     return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                         "AND datname = current_database()").fetchone()[0]
 
@@ -38,7 +40,7 @@ def test_a_request_is_answered_while_another_waits_on_the_database(dbos_project)
             httpx.Client(base_url=served.api, timeout=60) as http, \
             httpx.Client(base_url=served.api, timeout=60) as other, ThreadPoolExecutor(1) as pool:
         assert http.get(f"/runs/{run_id}").json()["status"] == "queued"  # the database checked, the pool warm
-        with psycopg.connect(dbos_project.url) as locker, psycopg.connect(dbos_project.url) as watcher:
+        with psycopg.connect(dbos_project.url) as locker, psycopg.connect(dbos_project.url, autocommit=True) as watcher:
             locker.execute("LOCK TABLE dbos.workflow_status IN ACCESS EXCLUSIVE MODE")
             slow = pool.submit(http.get, f"/runs/{run_id}")
             while not _lock_waits(watcher):  # the status read is in Postgres, waiting for the lock
