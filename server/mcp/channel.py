@@ -32,14 +32,15 @@ class MissingCapability(CannotAsk):
 
 
 class ClientChannel:
-    """`Channel` bound to one MCP (or REST) call of tool `tool`."""
+    """`Channel` bound to one MCP (or REST) call of tool `tool` (or, `kind` "prompt", of a plugin prompt)."""
 
-    def __init__(self, call: Call, tool: str) -> None:
+    def __init__(self, call: Call, tool: str, kind: str = "tool") -> None:
         self.call = call
         self.tool = tool
+        self.kind = kind
 
     async def log(self, level: str, message: str) -> None:
-        await self.call.log(level, message, logger=f"parac.tools.{self.tool}")
+        await self.call.log(level, message, logger=f"parac.{self.kind}s.{self.tool}")
 
     async def progress(self, done: float, total: float | None, message: str | None) -> None:
         await self.call.progress(done, total, message)
@@ -71,7 +72,7 @@ class ClientChannel:
         return [Root(str(root.uri), root.name) for root in answer.roots]
 
     def _refusal(self, what: str, capability: str) -> CannotAsk:
-        refused = f'tool "{self.tool}" asks {what}, and this caller cannot be asked'
+        refused = f'{self.kind} "{self.tool}" asks {what}, and this caller cannot be asked'
         if self.call.has_client:
             why = f"its MCP client did not declare the {capability} capability"
             return MissingCapability(f"{refused}: {why}; use a client that offers {capability}", capability)

@@ -539,7 +539,7 @@ class Handlers:
 
     async def get_prompt(
         self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
-    ) -> types.GetPromptResult:
+    ) -> types.GetPromptResult | types.InputRequiredResult:
         call = self.call(ctx)
         prompts = await self.prompts(call)
         face = prompts.get(params.name)
@@ -552,9 +552,19 @@ class Handlers:
         unknown = sorted(set(arguments) - {a.name for a in face.arguments})
         if unknown:
             raise MCPError(code=types.INVALID_PARAMS, message=f'prompt "{face.name}" has no argument "{unknown[0]}"')
+        if face.asks and input_required_era(ctx):
+            return await self.rounds.serve(ctx, params, call, lambda c: self._render(c, face, arguments))
+        return await self._render(call, face, arguments)
+
+    @staticmethod
+    async def _render(call: Call, face: PromptFace, arguments: dict[str, str]) -> types.GetPromptResult:
+        """Render the prompt; a public error as -32602 with its message (-32021 for a question the 2026-07-28
+        client cannot answer), any other as a pointer to the log."""
         try:
             rendered = await face.render(call, arguments)
         except Exception as error:
+            if isinstance(error, MissingCapability) and input_required_era(call.request):
+                raise _missing_capability(error) from None
             if (message := public_message(error)) is not None:
                 raise MCPError(code=types.INVALID_PARAMS, message=message) from None
             log.exception('prompt "%s" failed', face.name)

@@ -155,6 +155,36 @@ async def test_a_2026_request_without_the_capability_is_refused_naming_it(grante
     assert not after.is_error
 
 
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_plugin_prompt_asks_the_person_before_it_renders(granted: Path, era: str, http_server: Any):
+    """A prompt whose render function takes a `PromptContext` asks through it: a server request in the handshake
+    era, an input-required round of `prompts/get` in 2026-07-28; the prompt renders with the answer."""
+    asked: list[types.ElicitRequestParams] = []
+
+    async def elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params)
+        return types.ElicitResult(action="accept", content={"context": "the shop's checkout"})
+
+    with http_server(granted, env=PLUGIN) as url, anyio.fail_after(60):
+        async with Client(url, mode=era, elicitation_callback=elicit) as session:
+            prompt = await session.get_prompt("test_input_required_result_prompt")
+            plain = await session.get_prompt("test_simple_prompt")
+    assert prompt.messages[0].content.text == "Use this context: the shop's checkout"
+    [form] = asked
+    assert form.message == "What context should the prompt use?" and form.requested_schema["required"] == ["context"]
+    assert plain.messages[0].content.text == "This is a simple prompt for testing."
+
+
+async def test_a_2026_prompt_request_without_the_capability_is_refused_naming_it(granted: Path, http_server: Any):
+    with http_server(granted, env=PLUGIN) as url, anyio.fail_after(60):
+        async with Client(url, mode="2026-07-28") as session:
+            with pytest.raises(MCPError) as raised:
+                await session.get_prompt("test_input_required_result_prompt")
+    assert raised.value.error.code == types.MISSING_REQUIRED_CLIENT_CAPABILITY
+    assert raised.value.error.data == {"requiredCapabilities": {"elicitation": {}}}
+    assert raised.value.error.message.startswith('prompt "test_input_required_result_prompt" asks the person calling')
+
+
 def test_the_cli_shows_log_and_progress_on_stderr_and_refuses_questions(granted: Path):
     parac = str(Path(sys.executable).with_name("parac"))
     env = {**os.environ, **PLUGIN}

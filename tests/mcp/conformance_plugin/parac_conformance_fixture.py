@@ -17,7 +17,7 @@ import json
 import anyio
 from mcp import types
 
-from parac.server.api import CannotAsk, Tool, ToolContext, ToolError, hookimpl, tool_from_function
+from parac.server.api import CannotAsk, PromptContext, Tool, ToolContext, ToolError, hookimpl, tool_from_function
 
 # A 1x1 red PNG and a 1-sample silent WAV: the smallest payloads the scenarios accept.
 PNG = base64.b64decode(
@@ -345,8 +345,18 @@ def parac_register_resources(register):
              name="template-data", description="Data for the id in the URI", mime_type="application/json")
 
 
+async def test_input_required_result_prompt(ctx: PromptContext) -> str:
+    """A prompt that asks the person what context to use before it renders (an input-required round of
+    `prompts/get` in 2026-07-28)."""
+    answer = await ctx.elicit("What context should the prompt use?", {
+        "type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]}, key="user_context")
+    return f"Use this context: {answer.content.get('context')}"
+
+
 @hookimpl
 def parac_register_prompts(register):
+    register("test_input_required_result_prompt", "A prompt that asks for its context first",
+             test_input_required_result_prompt)
     register("test_simple_prompt", "A prompt without arguments", lambda: "This is a simple prompt for testing.")
     register(
         "test_prompt_with_arguments",
