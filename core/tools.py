@@ -33,30 +33,14 @@ class ToolError(ParacBaseError):
     public = True
 
 
-@dataclass
-class ToolContext:
-    """What a tool may need to know about the call, and its way back to the caller; a tool receives it in the
-    parameter named ``ctx`` or annotated ``ToolContext``.
+class CallerContext:
+    """The way back to whoever called (``log``, ``progress``, ``sample``, ``elicit``, ``roots``), as a tool's and a
+    plugin prompt's contexts offer it: through the face that called (see :mod:`parac.core.channels`); a caller
+    that cannot be asked makes the questions raise ``CannotAsk``, a :class:`ToolError` saying from where it can
+    be. They are coroutines: sync code (run in a worker thread) calls them with ``anyio.from_thread.run``."""
 
-    ``log``, ``progress``, ``sample``, ``elicit`` and ``roots`` reach whoever called, through the face that did (see
-    :mod:`parac.core.channels`): an MCP client gets notifications and is asked for its model's answer or its
-    person's, in either protocol era; a caller that cannot be asked makes them raise ``CannotAsk``, a
-    :class:`ToolError` saying from where the tool can be. They are coroutines: a sync tool (run in a worker thread)
-    calls them with ``anyio.from_thread.run(ctx.log, "info", "...")``.
-    """
-
-    call: ToolCall
-    workspace_root: Path | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    #: The workspace's policies as of this call (None outside a workspace): the confinement a tool acts under.
-    policies: Policies | None = None
-    #: The workspace the call runs in (None outside one): for tools over the workspace's own state (memory).
-    workspace: Workspace | None = None
-    #: Set when the call is cancelled: a blocking tool that watches it stops its work (``shell_run`` kills its
-    #: command), so the cancelled call's thread ends soon rather than at the tool's own time limit.
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    #: The face's way back to the caller (None: nobody to report to or ask, see ``parac.core.channels``).
-    channel: Channel | None = None
+    channel: Channel | None
+    _caller_of: str  # what was called (a tool's or a prompt's name), as refusals name it
 
     @property
     def _channel(self) -> Channel:
@@ -64,7 +48,7 @@ class ToolContext:
             return self.channel
         from .channels import Unattended
 
-        return Unattended(self.call.tool)
+        return Unattended(self._caller_of)
 
     async def log(self, level: str, message: str) -> None:
         """Tell the caller (an MCP log message; the server's log) at ``level``: debug, info, warning, error..."""
@@ -104,9 +88,51 @@ class ToolContext:
         ``sample``."""
         return await self._channel.roots(key)
 
+
+@dataclass
+class ToolContext(CallerContext):
+    """What a tool may need to know about the call, and its way back to the caller; a tool receives it in the
+    parameter named ``ctx`` or annotated ``ToolContext``.
+
+    ``log``, ``progress``, ``sample``, ``elicit`` and ``roots`` reach whoever called (:class:`CallerContext`): an
+    MCP client gets notifications and is asked for its model's answer or its person's, in either protocol era. A
+    sync tool calls them with ``anyio.from_thread.run(ctx.log, "info", "...")``.
+    """
+
+    call: ToolCall
+    workspace_root: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: The workspace's policies as of this call (None outside a workspace): the confinement a tool acts under.
+    policies: Policies | None = None
+    #: The workspace the call runs in (None outside one): for tools over the workspace's own state (memory).
+    workspace: Workspace | None = None
+    #: Set when the call is cancelled: a blocking tool that watches it stops its work (``shell_run`` kills its
+    #: command), so the cancelled call's thread ends soon rather than at the tool's own time limit.
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    #: The face's way back to the caller (None: nobody to report to or ask, see ``parac.core.channels``).
+    channel: Channel | None = None
+
+    @property
+    def _caller_of(self) -> str:
+        return self.call.tool
+
     def note(self, name: str, value: Any) -> None:
         """Report a fact about how the call ran (how it was confined, say); the audit entry of the call keeps it."""
         self.call.notes[name] = value
+
+
+@dataclass
+class PromptContext(CallerContext):
+    """What a plugin prompt's render function gets in its parameter named ``ctx`` or annotated
+    ``PromptContext``: the same way back to the caller as a tool's (a prompt may ask the person or the model
+    before it renders: an MCP client is asked in either protocol era)."""
+
+    prompt: str
+    channel: Channel | None = None
+
+    @property
+    def _caller_of(self) -> str:
+        return self.prompt
 
 
 @dataclass(eq=False)
@@ -176,13 +202,14 @@ class Tool:
         }
 
 
-def context_parameter(fn: Callable[..., Any]) -> str | None:
-    """The parameter of ``fn`` that takes the :class:`ToolContext`: the one annotated so (a string annotation too,
-    under ``from __future__ import annotations``), else one named ``ctx``; it is not an argument of the tool."""
+def context_parameter(fn: Callable[..., Any], kind: type[CallerContext] = ToolContext) -> str | None:
+    """The parameter of ``fn`` that takes its context (a :class:`ToolContext`, or ``kind``): the one annotated so (a
+    string annotation too, under ``from __future__ import annotations``), else one named ``ctx``; it is not an
+    argument of the tool (or prompt)."""
     parameters = inspect.signature(fn).parameters
     for parameter in parameters.values():
         annotation = parameter.annotation
-        if annotation is ToolContext or (isinstance(annotation, str) and annotation.rpartition(".")[2] == "ToolContext"):
+        if annotation is kind or (isinstance(annotation, str) and annotation.rpartition(".")[2] == kind.__name__):
             return parameter.name
     return "ctx" if "ctx" in parameters else None
 

@@ -140,11 +140,21 @@ def register(faces: Faces) -> None:
 
 
 def plugin_prompt(definition: Any) -> PromptFace:
+    """A plugin's prompt; a render function with a `PromptContext` parameter gets one bound to the MCP call."""
+    from parac.core.tools import PromptContext, context_parameter
+    from parac.server.mcp.channel import ClientChannel
+
+    takes_context = context_parameter(definition.render, PromptContext)
+
     async def render_plugin(call: Call, arguments: dict[str, str]) -> Any:
-        value = definition.render(**arguments)
+        given: dict[str, Any] = dict(arguments)
+        if takes_context is not None:
+            given[takes_context] = PromptContext(definition.name, ClientChannel(call, definition.name, "prompt"))
+        value = definition.render(**given)
         return await value if inspect.isawaitable(value) else value
 
     arguments = [
         PromptArgument(a["name"], a.get("description", ""), bool(a.get("required", False))) for a in definition.arguments
     ]
-    return PromptFace(definition.name, definition.description, render_plugin, arguments, title=definition.title)
+    return PromptFace(definition.name, definition.description, render_plugin, arguments, title=definition.title,
+                      asks=takes_context is not None)

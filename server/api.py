@@ -75,7 +75,7 @@ from parac.core.providers import (
     message_text,
 )
 from parac.core.specs import AgentSpec, SkillSpec, WorkflowSpec
-from parac.core.tools import Tool, ToolContext, ToolError, context_parameter
+from parac.core.tools import PromptContext, Tool, ToolContext, ToolError, context_parameter
 
 from .hookspecs import PROJECT
 from .schema_cache import cached_schema
@@ -97,6 +97,7 @@ __all__ = [
     "MemoryEntry",
     "MemoryError",
     "Policies",
+    "PromptContext",
     "Provider",
     "ProviderError",
     "Root",

@@ -51,7 +51,10 @@ def parac_register_workflows(register: Callable[..., None]) -> None:
 
 @hookspec
 def parac_register_prompts(register: Callable[..., None]) -> None:
-    """Register MCP prompts: ``register(name, description, render, arguments=[...], title=...)``."""
+    """Register MCP prompts: ``register(name, description, render, arguments=[...], title=...)``.
+
+    ``render`` takes the prompt's arguments as keywords, plus a ``PromptContext`` when it declares a parameter for
+    one (named ``ctx`` or annotated so): a prompt that asks the person or the model before it renders."""
 
 
 @hookspec

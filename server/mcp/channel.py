@@ -4,29 +4,43 @@ see it: log messages, progress for the request's token, and the client's model (
 input-required rounds in 2026-07-28).
 
 A caller that cannot be asked (no such capability declared; a REST call, which has no MCP client) gets `CannotAsk`
-saying so, rather than a request that would never be answered.
+saying so, rather than a request that would never be answered. A tool may catch it and do without; one that lets it
+out fails its call: as an `isError` result, or on a 2026-07-28 request, whose client declares its capabilities with
+each request, as the revision's `MissingRequiredClientCapabilityError` (-32021) naming what to declare.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from parac.core.channels import CannotAsk
+
 if TYPE_CHECKING:
-    from parac.core.channels import CannotAsk, Elicited, Root
+    from parac.core.channels import Elicited, Root
     from parac.core.providers import Completion, CompletionRequest, Sampler
 
     from .call import Call
 
 
-class ClientChannel:
-    """`Channel` bound to one MCP (or REST) call of tool `tool`."""
+class MissingCapability(CannotAsk):
+    """An MCP client that did not declare `capability` (``sampling``, ``elicitation``, ``roots``) was to be asked
+    through it."""
 
-    def __init__(self, call: Call, tool: str) -> None:
+    def __init__(self, message: str, capability: str) -> None:
+        super().__init__(message)
+        self.capability = capability
+
+
+class ClientChannel:
+    """`Channel` bound to one MCP (or REST) call of tool `tool` (or, `kind` "prompt", of a plugin prompt)."""
+
+    def __init__(self, call: Call, tool: str, kind: str = "tool") -> None:
         self.call = call
         self.tool = tool
+        self.kind = kind
 
     async def log(self, level: str, message: str) -> None:
-        await self.call.log(level, message, logger=f"parac.tools.{self.tool}")
+        await self.call.log(level, message, logger=f"parac.{self.kind}s.{self.tool}")
 
     async def progress(self, done: float, total: float | None, message: str | None) -> None:
         await self.call.progress(done, total, message)
@@ -58,15 +72,12 @@ class ClientChannel:
         return [Root(str(root.uri), root.name) for root in answer.roots]
 
     def _refusal(self, what: str, capability: str) -> CannotAsk:
-        from parac.core.channels import CannotAsk
-
+        refused = f'{self.kind} "{self.tool}" asks {what}, and this caller cannot be asked'
         if self.call.has_client:
             why = f"its MCP client did not declare the {capability} capability"
-            hint = f"use a client that offers {capability}"
-        else:
-            why = "a REST call cannot be asked anything mid-call"
-            hint = f"call the tool from an MCP client that offers {capability}"
-        return CannotAsk(f'tool "{self.tool}" asks {what}, and this caller cannot be asked: {why}; {hint}')
+            return MissingCapability(f"{refused}: {why}; use a client that offers {capability}", capability)
+        why = "a REST call cannot be asked anything mid-call"
+        return CannotAsk(f"{refused}: {why}; call the tool from an MCP client that offers {capability}")
 
 
 def can_sample(call: Call) -> bool:

@@ -169,6 +169,8 @@ class PromptFace:
     role: Role = "viewer"
     complete: dict[str, Completer] = field(default_factory=dict)
     title: str | None = None
+    asks: bool = False
+    """It may ask the client (its person, model or roots) before it renders: in 2026-07-28, input-required rounds."""
 
 
 ToolsProvider = Callable[["Call"], Awaitable[Iterable[ToolFace]]]

@@ -20,7 +20,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import mcp_types as types
@@ -42,6 +42,7 @@ TTL_S = 600.0
 MAX_OPEN = 256
 """Exchanges waiting at once; beyond that a new one is refused (each holds a running agent or workflow)."""
 
+R = TypeVar("R")
 InputRequest = types.CreateMessageRequest | types.ElicitRequest | types.ListRootsRequest
 
 
@@ -193,12 +194,13 @@ class Rounds:
     async def serve(
         self,
         ctx: ServerRequestContext[Any, Any],
-        params: types.CallToolRequestParams,
+        params: types.InputResponseRequestParams,
         call: Call,
-        work: Callable[[Call], Awaitable[types.CallToolResult]],
-    ) -> types.CallToolResult | types.InputRequiredResult:
-        """One round of a call that may ask the client: start its work (first round) or hand the client's
-        responses to it (a retry), then answer with its result or with what it asks now."""
+        work: Callable[[Call], Awaitable[R]],
+    ) -> R | types.InputRequiredResult:
+        """One round of a call (`tools/call`, or `prompts/get` of a prompt that asks) that may ask the client: start
+        its work (first round) or hand the client's responses to it (a retry), then answer with its result or with
+        what it asks now."""
         self._expire()
         if params.request_state is None:
             if len(self._open) >= MAX_OPEN:
@@ -215,7 +217,7 @@ class Rounds:
                 raise MCPError(
                     code=types.INVALID_PARAMS,
                     message="the call this requestState continues is over (answered, cancelled, expired, or the "
-                    "server restarted); call the tool again without it",
+                    "server restarted); call again without it",
                 )
             exchange = found
             exchange.answer(params.input_responses)
@@ -264,7 +266,7 @@ def seal_state(server: Any) -> None:
 
     async def sealed(ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
         nonlocal boundary
-        if ctx.method != "tools/call":  # only tool calls ask parac's clients for input
+        if ctx.method not in ("tools/call", "prompts/get"):  # only these ask parac's clients for input
             return await call_next(ctx)
         if boundary is None:
             from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity

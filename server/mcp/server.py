@@ -31,6 +31,7 @@ from parac.server.schema_cache import parac_schemas
 
 from .app import CLIENT_LOG_LEVELS, ParacApp
 from .call import Call, governed
+from .channel import MissingCapability
 from .faces import FaceError, PromptFace, ResourceFace, TemplateFace, ToolFace, to_json_text
 from .icons import SERVER, icons
 from .logs import current_request, forward_to_clients
@@ -169,6 +170,18 @@ def _not_found(what: str, name: str, known: Iterable[str]) -> MCPError:
     if len(name) > MAX_ECHOED_NAME:
         return MCPError(code=types.INVALID_PARAMS, message=f'unknown {what} "{shown(name)}"')
     return MCPError(code=types.INVALID_PARAMS, message=f'unknown {what} "{name}"{suggestion(name, list(known))}')
+
+
+def _missing_capability(error: MissingCapability) -> MCPError:
+    """-32021 for a 2026-07-28 request whose client did not declare what the tool asked through: its data names
+    the capability as a `ClientCapabilities` object, so the client knows what to declare on its retry."""
+    required = types.ClientCapabilities.model_validate({error.capability: {}})
+    data = types.MissingRequiredClientCapabilityErrorData(required_capabilities=required)
+    return MCPError(
+        code=types.MISSING_REQUIRED_CLIENT_CAPABILITY,
+        message=str(error),
+        data=data.model_dump(by_alias=True, mode="json", exclude_none=True),
+    )
 
 
 def _error_result(message: str) -> types.CallToolResult:
@@ -341,6 +354,8 @@ class Handlers:
             arguments = face.check(params.arguments or {})
             value = await governed(call, face, arguments)
         except Exception as error:
+            if isinstance(error, MissingCapability) and input_required_era(call.request):
+                raise _missing_capability(error) from None
             if (message := public_message(error)) is not None:
                 return _error_result(message)
             log.exception('MCP tool "%s" failed', face.name)
@@ -524,7 +539,7 @@ class Handlers:
 
     async def get_prompt(
         self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
-    ) -> types.GetPromptResult:
+    ) -> types.GetPromptResult | types.InputRequiredResult:
         call = self.call(ctx)
         prompts = await self.prompts(call)
         face = prompts.get(params.name)
@@ -537,9 +552,19 @@ class Handlers:
         unknown = sorted(set(arguments) - {a.name for a in face.arguments})
         if unknown:
             raise MCPError(code=types.INVALID_PARAMS, message=f'prompt "{face.name}" has no argument "{unknown[0]}"')
+        if face.asks and input_required_era(ctx):
+            return await self.rounds.serve(ctx, params, call, lambda c: self._render(c, face, arguments))
+        return await self._render(call, face, arguments)
+
+    @staticmethod
+    async def _render(call: Call, face: PromptFace, arguments: dict[str, str]) -> types.GetPromptResult:
+        """Render the prompt; a public error as -32602 with its message (-32021 for a question the 2026-07-28
+        client cannot answer), any other as a pointer to the log."""
         try:
             rendered = await face.render(call, arguments)
         except Exception as error:
+            if isinstance(error, MissingCapability) and input_required_era(call.request):
+                raise _missing_capability(error) from None
             if (message := public_message(error)) is not None:
                 raise MCPError(code=types.INVALID_PARAMS, message=message) from None
             log.exception('prompt "%s" failed', face.name)

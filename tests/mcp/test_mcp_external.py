@@ -144,5 +144,6 @@ def test_conformance_prerelease_suite_against_http(project: Path, http_server, t
                      "input-required-result-multiple-input-requests", "tasks-wire-fields",
                      "tasks-request-state-removal", "tasks-capability-negotiation",
                      "tasks-lifecycle", "tasks-mrtr-input", "tasks-dispatch-and-envelope",
-                     "tasks-request-headers", "tasks-required-task-error"):
+                     "tasks-request-headers", "tasks-required-task-error", "server-stateless",
+                     "input-required-result-non-tool-request"):
         assert f"✓ {scenario}:" in output, scenario

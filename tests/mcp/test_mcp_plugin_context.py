@@ -21,6 +21,7 @@ import httpx
 import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.shared.exceptions import MCPError
 
 CONFORMANCE = Path(__file__).with_name("conformance_plugin")
 PLUGIN = {"PYTHONPATH": str(CONFORMANCE), "PARAC_LOAD_PLUGINS": "conformance"}
@@ -118,12 +119,11 @@ async def test_a_plugin_tool_logs_reports_progress_and_asks_the_client(
     assert json.loads(read.contents[0].text) == {"id": "123", "templateTest": True, "data": "Data for ID: 123"}
 
 
-@pytest.mark.parametrize("era", ERAS)
-async def test_a_client_without_the_capability_is_told_not_left_waiting(granted: Path, era: str, http_server: Any):
-    """No sampling or elicitation declared: the tool's question fails the call at once with why, and the server
-    goes on serving."""
+async def test_a_client_without_the_capability_is_told_not_left_waiting(granted: Path, http_server: Any):
+    """No sampling or elicitation declared at the handshake: the tool's question fails the call at once with why,
+    and the server goes on serving."""
     with http_server(granted, env=PLUGIN) as url, anyio.fail_after(60):
-        async with Client(url, mode=era) as session:
+        async with Client(url, mode="legacy") as session:
             sampled = await session.call_tool("test_sampling", {"prompt": "hello"})
             elicited = await session.call_tool("test_elicitation", {"message": "who?"})
             after = await session.call_tool("test_simple_text", {})
@@ -132,6 +132,57 @@ async def test_a_client_without_the_capability_is_told_not_left_waiting(granted:
         "did not declare the sampling capability; use a client that offers sampling")
     assert elicited.is_error and "did not declare the elicitation capability" in elicited.content[0].text
     assert not after.is_error
+
+
+async def test_a_2026_request_without_the_capability_is_refused_naming_it(granted: Path, http_server: Any):
+    """A 2026-07-28 client declares its capabilities with each request: one whose question it cannot answer is
+    refused with the revision's -32021, its data naming the capability to declare; a tool that catches the refusal
+    goes on without it; the server goes on serving."""
+    with http_server(granted, env=PLUGIN) as url, anyio.fail_after(60):
+        async with Client(url, mode="2026-07-28") as session:
+            refused = {}
+            for tool, arguments in (("test_sampling", {"prompt": "hello"}), ("test_elicitation", {"message": "who?"})):
+                with pytest.raises(MCPError) as raised:
+                    await session.call_tool(tool, arguments)
+                refused[tool] = raised.value.error
+            after = await session.call_tool("test_simple_text", {})
+    sampling, elicitation = refused["test_sampling"], refused["test_elicitation"]
+    assert sampling.code == types.MISSING_REQUIRED_CLIENT_CAPABILITY
+    assert sampling.data == {"requiredCapabilities": {"sampling": {}}}
+    assert "did not declare the sampling capability" in sampling.message
+    assert elicitation.code == types.MISSING_REQUIRED_CLIENT_CAPABILITY
+    assert elicitation.data == {"requiredCapabilities": {"elicitation": {}}}
+    assert not after.is_error
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_plugin_prompt_asks_the_person_before_it_renders(granted: Path, era: str, http_server: Any):
+    """A prompt whose render function takes a `PromptContext` asks through it: a server request in the handshake
+    era, an input-required round of `prompts/get` in 2026-07-28; the prompt renders with the answer."""
+    asked: list[types.ElicitRequestParams] = []
+
+    async def elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params)
+        return types.ElicitResult(action="accept", content={"context": "the shop's checkout"})
+
+    with http_server(granted, env=PLUGIN) as url, anyio.fail_after(60):
+        async with Client(url, mode=era, elicitation_callback=elicit) as session:
+            prompt = await session.get_prompt("test_input_required_result_prompt")
+            plain = await session.get_prompt("test_simple_prompt")
+    assert prompt.messages[0].content.text == "Use this context: the shop's checkout"
+    [form] = asked
+    assert form.message == "What context should the prompt use?" and form.requested_schema["required"] == ["context"]
+    assert plain.messages[0].content.text == "This is a simple prompt for testing."
+
+
+async def test_a_2026_prompt_request_without_the_capability_is_refused_naming_it(granted: Path, http_server: Any):
+    with http_server(granted, env=PLUGIN) as url, anyio.fail_after(60):
+        async with Client(url, mode="2026-07-28") as session:
+            with pytest.raises(MCPError) as raised:
+                await session.get_prompt("test_input_required_result_prompt")
+    assert raised.value.error.code == types.MISSING_REQUIRED_CLIENT_CAPABILITY
+    assert raised.value.error.data == {"requiredCapabilities": {"elicitation": {}}}
+    assert raised.value.error.message.startswith('prompt "test_input_required_result_prompt" asks the person calling')
 
 
 def test_the_cli_shows_log_and_progress_on_stderr_and_refuses_questions(granted: Path):

@@ -17,7 +17,7 @@ import json
 import anyio
 from mcp import types
 
-from parac.server.api import CannotAsk, Tool, ToolContext, ToolError, hookimpl, tool_from_function
+from parac.server.api import CannotAsk, PromptContext, Tool, ToolContext, ToolError, hookimpl, tool_from_function
 
 # A 1x1 red PNG and a 1-sample silent WAV: the smallest payloads the scenarios accept.
 PNG = base64.b64decode(
@@ -230,6 +230,28 @@ async def test_input_required_result_capabilities(ctx: ToolContext) -> str:
     return f"{answer.text} ({name or 'no form'})"
 
 
+# The stateless scenario's diagnostic tools (SEP-2575): what parac does around them is checked, not what they answer.
+
+
+async def test_missing_capability(ctx: ToolContext) -> str:
+    """Ask the client's model, which the suite's client did not declare: the call must be refused (-32021)."""
+    answer = await ctx.sample("Say anything", max_tokens=10)
+    return answer.text
+
+
+async def test_streaming_elicitation(ctx: ToolContext) -> str:
+    """Ask the person: the response stream may carry only the round's result, no request to the client."""
+    answer = await ctx.elicit("What is your name?", NAME_FORM)
+    return f"Hello, {answer.content.get('name')}!"
+
+
+async def test_logging_tool(ctx: ToolContext) -> str:
+    """Log at every level of note: a request that set no log level must get none of it."""
+    for level in ("debug", "info", "warning", "error"):
+        await ctx.log(level, f"a {level} message")
+    return "logged"
+
+
 # The tasks extension's fixtures (0.2 prerelease): the long-running ones are marked so through the plugin API, and
 # run as tasks when the client asks.
 
@@ -301,7 +323,8 @@ def parac_register_tools(register):
                test_input_required_result_elicitation, test_input_required_result_sampling,
                test_input_required_result_request_state, test_input_required_result_multi_round,
                test_input_required_result_tampered_state, test_input_required_result_capabilities,
-               test_input_required_result_list_roots, test_input_required_result_multiple_inputs):
+               test_input_required_result_list_roots, test_input_required_result_multiple_inputs,
+               test_missing_capability, test_streaming_elicitation, test_logging_tool):
         register(tool_from_function(fn, read_only=True))
     register(tool_from_function(greet, read_only=True))
     for fn in (slow_compute, protocol_error_job, confirm_delete, multi_input):
@@ -322,8 +345,18 @@ def parac_register_resources(register):
              name="template-data", description="Data for the id in the URI", mime_type="application/json")
 
 
+async def test_input_required_result_prompt(ctx: PromptContext) -> str:
+    """A prompt that asks the person what context to use before it renders (an input-required round of
+    `prompts/get` in 2026-07-28)."""
+    answer = await ctx.elicit("What context should the prompt use?", {
+        "type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]}, key="user_context")
+    return f"Use this context: {answer.content.get('context')}"
+
+
 @hookimpl
 def parac_register_prompts(register):
+    register("test_input_required_result_prompt", "A prompt that asks for its context first",
+             test_input_required_result_prompt)
     register("test_simple_prompt", "A prompt without arguments", lambda: "This is a simple prompt for testing.")
     register(
         "test_prompt_with_arguments",
