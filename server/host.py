@@ -191,6 +191,7 @@ class Host:
             if callable(factory):  # a plugin with state per host: this host gets its own instance
                 plugin = factory()
             self.pm.register(plugin, name=name)
+            self.hooks.bind()
         except Exception as exc:  # e.g. a hookimpl that matches no hookspec's signature
             self._problem(name, "register", str(exc))
             self.infos[name] = PluginInfo(name, source, module, problems=[str(exc)])
@@ -261,6 +262,15 @@ class PluginHooks:
     def __init__(self, host: Host) -> None:
         self._host = host
         self._hook = host.pm.hook
+        self.bind()
+
+    def bind(self) -> None:
+        """Settle how each tool call reaches its hooks; the host calls it after every plugin it registers. A tool
+        call runs two hooks per request, and pluggy's dispatch costs about as much as the governance plugin's own
+        work, so a hook with exactly one plain implementation (the governance plugin's) is called directly; a
+        second implementation or a wrapper, registered later, brings pluggy's dispatch back."""
+        self._before_tool = _direct(self._hook.parac_before_tool_call)
+        self._after_tool = _direct(self._hook.parac_after_tool_call)
 
     def before_tool_call(self, call: ToolCall) -> None:
         call.registered = call.tool in self._host.registry.catalog.tools
@@ -270,10 +280,10 @@ class PluginHooks:
                 f"load), so nothing can grant it",
                 rule="no policy plugin",
             )
-        _fail_closed(lambda: self._hook.parac_before_tool_call(call=call), f'tool "{call.tool}"')
+        _fail_closed(lambda: self._before_tool(call=call), f'tool "{call.tool}"')
 
     def after_tool_call(self, call: ToolCall, result: Any, error: BaseException | None) -> None:
-        _observe(lambda: self._hook.parac_after_tool_call(call=call, result=result, error=error))
+        _observe(lambda: self._after_tool(call=call, result=result, error=error))
         if self._host.metrics is not None:
             self._host.metrics.tool_call(call, error)
 
@@ -295,6 +305,18 @@ class PluginHooks:
 
 _EVENT_KEYS = ("run_id", "workflow", "agent", "step", "status", "attempt")
 """What an event's log line names."""
+
+
+def _direct(hook: pluggy.HookCaller) -> Any:
+    """`hook`'s one implementation itself, when calling it is all pluggy would do: a single implementation, no
+    wrapper, taking every argument the hookspec gives (so it is called with the same keywords); else `hook`."""
+    impls = hook.get_hookimpls()
+    if len(impls) != 1 or hook.spec is None:
+        return hook
+    impl = impls[0]
+    if impl.hookwrapper or impl.wrapper or impl.kwargnames or set(impl.argnames) != set(hook.spec.argnames):
+        return hook
+    return impl.function
 
 
 def _fail_closed(run: Any, what: str) -> None:

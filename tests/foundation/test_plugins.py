@@ -135,6 +135,17 @@ def test_builtin_governance_denies_tools_outside_a_workspace():
         anyio.run(host.call_tool, "add", {"a": 1, "b": 2})
 
 
+def test_a_plugin_registered_after_governance_gets_the_tool_hooks_too():
+    """Governance alone is called without pluggy's dispatch; a plugin registered after it brings the dispatch back."""
+    veto = Veto()
+    host = Host(entry_points=False, extra_plugins=[("tools", ToolPlugin()), ("veto", veto)])
+    with pytest.raises(CallDenied, match="no policy grants it"):
+        anyio.run(host.call_tool, "add", {"a": 1, "b": 2})
+    with pytest.raises(CallDenied, match="unlucky"):
+        anyio.run(host.call_tool, "add", {"a": 13, "b": 2})
+    assert veto.seen == [("add", None, "CallDenied"), ("add", None, "CallDenied")]
+
+
 def test_duplicate_registration_keeps_the_first():
     host = Host(entry_points=False, extra_plugins=[("one", ToolPlugin()), ("two", ToolPlugin())])
     assert host.registry.catalog.tools["add"].origin == "one"
