@@ -26,7 +26,7 @@ LOCAL = Caller("admin", kind="local")
 def caller_of(request: Request) -> Caller:
     """The caller `parac.server.auth.Authenticate` established (it sits in front of every route), else the local
     caller (an app served without it, as in-process tests do)."""
-    return getattr(request.state, "caller", None) or LOCAL
+    return request.scope.get("state", {}).get("caller") or LOCAL  # the scope's state, without making `request.state`
 
 
 def actor_of(caller: Caller) -> str:

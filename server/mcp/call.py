@@ -64,6 +64,7 @@ class Call:
         self.background: Callable[[], Awaitable[str]] | None = None
         """Runs this call on as a task and returns its id (set by the server for long-running tools)."""
         self._asked_by = request  # whose declared capabilities count once the call is detached
+        self._context: CallContext | None = None
 
     @property
     def actor(self) -> str:
@@ -74,12 +75,15 @@ class Call:
             return self.named
         return f"mcp:{self.transport}:{self.role}"
 
-    @functools.cached_property
+    @property
     def context(self) -> CallContext:
-        """The request's call context, made once: every tool, model and workflow call it leads to carries it."""
-        from parac.core.calls import CallContext  # not before the handshake: most requests make no call
+        """The request's call context, made once: every tool, model and workflow call it leads to carries it. (Not
+        a `functools.cached_property`: on Python 3.11 that takes a lock on each first read, once per request.)"""
+        if self._context is None:
+            from parac.core.calls import CallContext  # not before the handshake: most requests make no call
 
-        return CallContext(actor=self.actor, role=self.role, tenant=self.tenant)
+            self._context = CallContext(actor=self.actor, role=self.role, tenant=self.tenant)
+        return self._context
 
     async def host(self) -> Host:
         """The plugin host (plugins are loaded on first use, after the handshake)."""
