@@ -44,6 +44,9 @@ from parac.core.redact import OUTPUT, Redactor, install_log_redaction, redact_st
 from parac.server.api import CallDenied, LLMCall, ToolCall, hookimpl
 
 log = logging.getLogger("parac.governance")
+_DIGESTS_KEPT, _DIGESTED_LENGTH = 1024, 200
+"""How many distinct arguments' digests a host remembers (`Governance._digest`), and how long each of their texts
+may be: names and ids, not documents, so that what is remembered stays small."""
 
 
 def _local_user() -> str:
@@ -64,6 +67,7 @@ class Governance:
         self.config_pending = False  # the settings or policies were (re)loaded since the trail last looked
         self._policies: Policies | None = None
         self.started: dict[str, tuple[float, str | None]] = {}
+        self._digests: dict[tuple[Redactor, tuple[tuple[str, str], ...]], tuple[str, list[str]]] = {}
         self._lock = threading.Lock()
         self.user = _local_user()
 
@@ -112,12 +116,8 @@ class Governance:
     @hookimpl
     def parac_after_tool_call(self, call: ToolCall, result: Any, error: BaseException | None) -> None:
         started, rule = self.started.pop(call.call_id, (None, None))
-        arguments = self.redactor.value(call.arguments)
-        data: dict[str, Any] = {
-            "call_id": call.call_id,
-            "arguments_digest": hashlib.sha256(canonical_json(arguments).encode()).hexdigest(),
-            "argument_names": sorted(call.arguments),
-        }
+        digest, names = self._digest(call.arguments)
+        data: dict[str, Any] = {"call_id": call.call_id, "arguments_digest": digest, "argument_names": names}
         for name in ("agent", "workflow", "run_id", "step", "idempotency_key"):
             value = getattr(call, name)
             if value is not None:
@@ -141,6 +141,25 @@ class Governance:
         else:
             outcome = "ok"
         self.record("tool.call", actor=call.actor, subject=call.tool, outcome=outcome, data=data)
+
+    def _digest(self, arguments: dict[str, Any]) -> tuple[str, list[str]]:
+        """The digest of the redacted arguments, and their names. Reads repeat the same few flat arguments (an
+        agent's name), so for short text-only ones the pair is remembered per redactor: a `Redactor` is fixed once
+        made (re-read policies make a new one), so the same text arguments always redact, and digest, the same."""
+        redactor = self.redactor
+        key = None
+        items = arguments.items()
+        if all(type(name) is type(value) is str and len(value) <= _DIGESTED_LENGTH for name, value in items):
+            key = (redactor, tuple(items))
+            found = self._digests.get(key)
+            if found is not None:
+                return found[0], list(found[1])
+        found = hashlib.sha256(canonical_json(redactor.value(arguments)).encode()).hexdigest(), sorted(arguments)
+        if key is not None:
+            if len(self._digests) >= _DIGESTS_KEPT:
+                self._digests.clear()
+            self._digests[key] = found
+        return found[0], list(found[1])
 
     @hookimpl
     def parac_before_llm_call(self, call: LLMCall) -> None:
