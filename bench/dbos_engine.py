@@ -168,7 +168,7 @@ start = time.perf_counter()
 for i in range(int(sys.argv[2])):
     log.submit("tool.call", actor="bench", subject="probe", data={"i": i, "step": f"s{i}"})
 log.flush()
-print(time.perf_counter() - start)
+print(time.perf_counter() - start)  # to the parent: this process's seconds for its appends
 '''
 
 
