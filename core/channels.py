@@ -65,6 +65,9 @@ class Channel(Protocol):
     async def roots(self, key: str | None = None) -> list[Root]:
         """The folders the caller works in (an MCP client's roots)."""
 
+    async def continue_as_task(self) -> None:
+        """The call goes on as a task its caller follows, where the face and the caller can (else: in place)."""
+
 
 class Unattended:
     """Nobody to ask: questions are refused; logs and progress go to parac's log, or as lines to ``echo`` (a
@@ -102,6 +105,9 @@ class Unattended:
 
     async def roots(self, key: str | None = None) -> list[Root]:
         raise self.refusal("the caller's roots (roots/list)")
+
+    async def continue_as_task(self) -> None:
+        """Nobody follows a task here: the call goes on as it is."""
 
     def refusal(self, what: str) -> CannotAsk:
         return CannotAsk(f'tool "{self.tool}" asks {what}, and no one can be asked during {self.where}; {self.hint}')

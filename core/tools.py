@@ -120,6 +120,13 @@ class ToolContext(CallerContext):
         """Report a fact about how the call ran (how it was confined, say); the audit entry of the call keeps it."""
         self.call.notes[name] = value
 
+    async def continue_as_task(self) -> None:
+        """From here on, the call may run as a task its caller follows, rather than in the request: for a tool
+        registered ``asks_first``, which asks its questions first (answered in the call itself) and then does its
+        long part. Returns once the caller has the task (an MCP client of the 2026-07-28 revision that follows
+        tasks); where the call is a task already, or the caller follows none, the call simply goes on."""
+        await self._channel.continue_as_task()
+
 
 @dataclass
 class PromptContext(CallerContext):
@@ -168,6 +175,10 @@ class Tool:
     needs_task: bool = False
     """It can only be run as a task (MCP `taskSupport: "required"`; implies ``long_running``): a client that
     cannot follow a task is refused rather than held open."""
+    asks_first: bool = False
+    """It asks its caller before its long part (implies ``long_running``): a call of it is not made a task at
+    once, but where the tool says so (``await ctx.continue_as_task()``), its questions so far answered in the
+    call itself (an MCP client of the 2026-07-28 revision: input-required rounds, then the task handle)."""
 
     @cached_property
     def context_parameter(self) -> str | None:

@@ -80,6 +80,7 @@ def plugin_tool(name: str, tool: Any, origin: str) -> ToolFace:
         asks=tool.context_parameter is not None,  # its context may sample or elicit
         long_running=tool.long_running,
         needs_task=tool.needs_task,
+        asks_first=tool.asks_first,
     )
 
 

@@ -137,6 +137,7 @@ def tool_from_function(
     links: Callable[[Any], list[str]] | None = None,
     long_running: bool = False,
     needs_task: bool = False,
+    asks_first: bool = False,
 ) -> Tool:
     """A :class:`Tool` whose argument schema comes from ``fn``'s type hints and description from its docstring.
 
@@ -144,7 +145,8 @@ def tool_from_function(
     context (the workspace, its policies, and ``log``/``progress``/``sample``/``elicit`` back to the caller). ``title`` and the hints
     (``destructive``, ``idempotent``, ``open_world``; None = not said) are what MCP clients show and decide
     confirmations by; ``links`` names the resources a result points at; ``long_running``: a call may outlast a
-    client's patience, so MCP clients may run it as a task; ``needs_task``: it runs only as one (see :class:`Tool`).
+    client's patience, so MCP clients may run it as a task; ``needs_task``: it runs only as one; ``asks_first``: it
+    asks its questions before it becomes the task, at ``ctx.continue_as_task()`` (see :class:`Tool`).
     """
     schema = cached_schema(fn, "input", lambda: _arguments_schema(fn))
     code = getattr(fn, "__code__", None)
@@ -162,8 +164,9 @@ def tool_from_function(
         idempotent=idempotent,
         open_world=open_world,
         links=links,
-        long_running=long_running or needs_task,
+        long_running=long_running or needs_task or asks_first,
         needs_task=needs_task,
+        asks_first=asks_first,
     )
 
 

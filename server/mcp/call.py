@@ -138,6 +138,14 @@ class Call:
         note, and input is asked as the task's era allows."""
         self.request = None
 
+    async def continue_as_task(self) -> None:
+        """The work asks to go on as a task (`ToolContext.continue_as_task`): a call served as input-required rounds
+        answers its current round with the task handle (`Rounds.serve`), its questions so far having been the
+        call's own. A call that is a task already, or that runs in its request (the handshake era's, a REST
+        call's), goes on as it is: the handshake era makes a task only when the client asks for one up front."""
+        if self.exchange is not None and self.task_id is None:
+            await self.exchange.hand_over()
+
     def started(self, run_id: str) -> None:
         """The call started durable run `run_id` (a workflow run): a task follows that run from now on."""
         if self.exchange is not None:

@@ -71,6 +71,9 @@ class ClientChannel:
         answer = await self.call.ask(types.ListRootsRequest(), key)
         return [Root(str(root.uri), root.name) for root in answer.roots]
 
+    async def continue_as_task(self) -> None:
+        await self.call.continue_as_task()
+
     def _refusal(self, what: str, capability: str) -> CannotAsk:
         refused = f'{self.kind} "{self.tool}" asks {what}, and this caller cannot be asked'
         if self.call.has_client:

@@ -69,6 +69,9 @@ class ToolFace:
     """Sends progress notifications when the client asks for them (documented in the description for clients)."""
     needs_task: bool = False
     """A call of it must be a task (`taskSupport: "required"`): one that is not is refused (`Tasks.required`)."""
+    asks_first: bool = False
+    """A 2026-07-28 call of it that may become a task runs as input-required rounds until the work asks to go on as
+    the task (`Call.continue_as_task`), instead of becoming one at once."""
     hooked: bool = True
     """The server runs it between the governance hooks; False for plugin tools, which `Host.call_tool` runs so."""
     asks: bool = False

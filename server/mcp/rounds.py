@@ -96,6 +96,13 @@ class Exchange:
         self.offered: dict[str, Any] = {}
         """Responses the client sent with the first call, before anything was asked: a question asked under one of
         their keys takes it at once (a client that knows the questions; others are ignored)."""
+        self.to_task: Callable[[Exchange], Awaitable[Any]] | None = None
+        """How a round hands this work over to a task when the work asks (`hand_over`): answers the round's
+        result (the task handle), or None when this round's client follows no tasks (the work goes on in the
+        rounds). None: the call cannot become a task (not a long-running tool)."""
+        self.handing_over: anyio.Event | None = None
+        """Set while the work waits for a round to hand it over; fired once that round has answered."""
+        self.ended = anyio.Event()
         self._asked = 0
         self._changed = anyio.Event()
         self._scope = anyio.CancelScope()
@@ -116,6 +123,15 @@ class Exchange:
         finally:
             del self.questions[key]
         return question.response
+
+    async def hand_over(self) -> None:
+        """Wait until a round has answered with a task of this work (or, its client following none, without one):
+        the questions asked so far were the rounds', the ones asked from now on the task's."""
+        if self.to_task is None:
+            return
+        handed = self.handing_over = anyio.Event()
+        self._changed.set()
+        await handed.wait()
 
     def open(self) -> dict[str, InputRequest]:
         return {key: q.request for key, q in self.questions.items() if not q.answered.is_set()}
@@ -145,7 +161,7 @@ class Exchange:
     async def settle(self) -> None:
         """Wait until the work finished or asks something not yet answered (and, one turn of the loop later, all
         it asks at once: questions asked together go out in one round)."""
-        while not (self.finished or self.open()):
+        while not (self.finished or self.open() or self.handing_over):
             self._changed = anyio.Event()
             await self._changed.wait()
         await anyio.lowlevel.checkpoint()
@@ -160,6 +176,7 @@ class Exchange:
             self.outcome = FaceError("the call was cancelled while it waited for the client's input")
         self.finished = True
         self._changed.set()
+        self.ended.set()
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -197,10 +214,12 @@ class Rounds:
         params: types.InputResponseRequestParams,
         call: Call,
         work: Callable[[Call], Awaitable[R]],
-    ) -> R | types.InputRequiredResult:
+        to_task: Callable[[Exchange], Awaitable[Any]] | None = None,
+    ) -> R | types.InputRequiredResult | Any:
         """One round of a call (`tools/call`, or `prompts/get` of a prompt that asks) that may ask the client: start
-        its work (first round) or hand the client's responses to it (a retry), then answer with its result or with
-        what it asks now."""
+        its work (first round) or hand the client's responses to it (a retry), then answer with its result, with
+        what it asks now, or, once the work asks to go on as a task, with what `to_task` makes of it (SEP-2663:
+        the rounds gather input synchronously, then the task handle ends them; see `Exchange.to_task`)."""
         self._expire()
         if params.request_state is None:
             if len(self._open) >= MAX_OPEN:
@@ -208,6 +227,7 @@ class Rounds:
             assert self.group is not None, "the server's lifespan has not started"
             exchange = Exchange(secrets.token_urlsafe(16), call)
             exchange.offered = dict(params.input_responses or {})
+            exchange.to_task = to_task
             call.exchange = exchange
             self._open[exchange.id] = exchange
             self.group.start_soon(exchange.run, lambda: work(call))
@@ -222,11 +242,24 @@ class Rounds:
             exchange = found
             exchange.answer(params.input_responses)
             exchange.call.request = ctx  # progress and logs of this round go to this request
+        round_id = exchange.id
         try:
-            await exchange.settle()
-        except BaseException:  # the round was cancelled by its client: so is the work
+            while True:
+                await exchange.settle()
+                handing = exchange.handing_over
+                if handing is None or exchange.to_task is None:
+                    break
+                exchange.handing_over = None
+                try:
+                    handed = await exchange.to_task(exchange)
+                finally:
+                    handing.set()
+                if handed is not None:  # the work goes on as a task: this call's rounds are over
+                    self._open.pop(round_id, None)
+                    return handed
+        except BaseException:  # the round was cancelled by its client, or cannot go on: so is the work
             exchange.cancel()
-            self._open.pop(exchange.id, None)
+            self._open.pop(round_id, None)
             raise
         if exchange.finished:
             self._open.pop(exchange.id, None)

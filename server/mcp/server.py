@@ -37,8 +37,8 @@ from .icons import SERVER, icons
 from .logs import current_request, forward_to_clients
 from .observe import observing
 from parac.server.auth.roles import allows
-from .rounds import Rounds, input_required_era, seal_state
-from .tasks import EXTENSION, Tasks, TaskIdParams, UpdateTaskParams, created
+from .rounds import Exchange, Rounds, input_required_era, seal_state
+from .tasks import EXTENSION, Tasks, TaskIdParams, UpdateTaskParams, created, declares_tasks
 
 if TYPE_CHECKING:
     from .listings import Listings
@@ -323,19 +323,32 @@ class Handlers:
                 f'tool "{face.name}" is not in the MCP tool profile "{self.app.profile.name}" this server offers '
                 "(mcp.profile in parac.yaml, or parac mcp serve --profile)"
             )
+        modern = input_required_era(ctx)
         if face.long_running:
             call.background = lambda: self._background(call, face, params)
-            if self.tasks.wanted(ctx, params):
+            wanted = self.tasks.wanted(ctx, params)
+            if wanted and not (face.asks_first and modern):  # an asks_first call becomes one after its rounds
                 ttl = params.task.ttl if params.task is not None else None
                 state = await self.tasks.start(
                     call, face.name, lambda c: self._answer(c, face, params, task=True), ttl_ms=ttl
                 )
-                return created(state, input_required_era(ctx))
-            if face.needs_task:
+                return created(state, modern)
+            if face.needs_task and not wanted:
                 raise self.tasks.required(ctx, face.name)
-        if (face.long_running or face.asks) and input_required_era(ctx):
-            return await self.rounds.serve(ctx, params, call, lambda c: self._answer(c, face, params))
+        if (face.long_running or face.asks) and modern:
+            to_task = (lambda exchange: self._to_task(exchange, face)) if face.long_running else None
+            return await self.rounds.serve(ctx, params, call, lambda c: self._answer(c, face, params), to_task)
         return await self._answer(call, face, params)
+
+    async def _to_task(self, exchange: Exchange, face: ToolFace) -> dict[str, Any] | None:
+        """The round's answer to work that asks to go on as a task (`Call.continue_as_task`): the task handle,
+        where this round's client declared the tasks extension; else nothing (the call goes on in its rounds), or,
+        for a task-only tool, -32021 naming the extension (the work is cancelled)."""
+        if declares_tasks(exchange.call.request):
+            return created(await self.tasks.adopt(exchange, face.name), True)
+        if face.needs_task:
+            raise self.tasks.required(exchange.call.request, face.name)
+        return None
 
     async def _background(self, call: Call, face: ToolFace, params: types.CallToolRequestParams) -> str:
         """The call run on as a task with `wait` true (a tool's `wait: false`): answers its id at once."""

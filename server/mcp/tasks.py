@@ -198,6 +198,29 @@ class Tasks:
     ) -> State:
         """Run `work` as a task owned by the caller; returns its first state at once."""
         conn = await self._db(call)
+        state = self._create(conn, call, tool, ttl_ms)
+        exchange = Exchange(state.task_id, call, parks=input_required_era(call.request))
+        self._take(exchange)
+        assert self.rounds.group is not None, "the server's lifespan has not started"
+        self.rounds.group.start_soon(self._drive, conn, exchange, work)
+        return state
+
+    async def adopt(self, exchange: Exchange, tool: str) -> State:
+        """Make a task of work running as input-required rounds (`Rounds.serve`), which asked to go on as one
+        (`Call.continue_as_task`): the row exists before the handle is answered (SEP-2663: a task is durably
+        created when its handle is sent), and the questions the work asks from now on are the task's, answered by
+        `tasks/update`. The rounds' `requestState` continues nothing any more."""
+        conn = await self._db(exchange.call)
+        state = self._create(conn, exchange.call, tool, None)
+        exchange.id = state.task_id
+        exchange.offered.clear()
+        self._take(exchange)
+        assert self.rounds.group is not None, "the server's lifespan has not started"
+        self.rounds.group.start_soon(self._follow, conn, exchange)
+        return state
+
+    @staticmethod
+    def _create(conn: sqlite3.Connection, call: Call, tool: str, ttl_ms: int | None) -> State:
         now = time.time()
         ttl = min(ttl_ms, DEFAULT_TTL_MS) if ttl_ms and ttl_ms > 0 else DEFAULT_TTL_MS
         task_id = secrets.token_hex(16)
@@ -206,17 +229,26 @@ class Tasks:
             " VALUES (?, ?, ?, 'working', ?, ?, ?)",
             (task_id, tool, _owner(call), now, now, ttl),
         )
-        exchange = Exchange(task_id, call, parks=input_required_era(call.request))
-        call.exchange, call.task_id = exchange, task_id
-        call.detach()
-        self._live[task_id] = exchange
-        assert self.rounds.group is not None, "the server's lifespan has not started"
-        self.rounds.group.start_soon(self._drive, conn, exchange, work)
         return State(task_id, "working", None, now, now, ttl)
+
+    def _take(self, exchange: Exchange) -> None:
+        """The exchange's work is task `exchange.id` from now on: its call answered, its progress only noted."""
+        call = exchange.call
+        call.exchange, call.task_id = exchange, exchange.id
+        call.detach()
+        self._live[exchange.id] = exchange
 
     async def _drive(self, conn: sqlite3.Connection, exchange: Exchange, work: Callable[[Call], Awaitable[Any]]) -> None:
         await anyio.sleep(HANDLE_FIRST_S)
         await exchange.run(lambda: work(exchange.call))
+        self._record(conn, exchange)
+
+    async def _follow(self, conn: sqlite3.Connection, exchange: Exchange) -> None:
+        """Record the end of an adopted task's work, which the rounds started."""
+        await exchange.ended.wait()
+        self._record(conn, exchange)
+
+    def _record(self, conn: sqlite3.Connection, exchange: Exchange) -> None:
         if exchange.run_id is not None:
             conn.execute("UPDATE mcp_tasks SET run_id = ? WHERE task_id = ?", (exchange.run_id, exchange.id))
         status, result, error = self._outcome(exchange)

@@ -301,6 +301,20 @@ async def multi_input(ctx: ToolContext) -> str:
     return f"{answers['first']} and {answers['second']}"
 
 
+async def test_tool_with_task(ctx: ToolContext, confirm: bool = False) -> str:
+    """Ask the person's name in the call itself, then go on as a task that greets them (SEP-2663: input-required
+    rounds first, the task handle on the last one). With `confirm`, the task asks once more (a task's own input
+    request, answered by tasks/update) before it greets."""
+    answer = await ctx.elicit("What is your name?", NAME_FORM, key="user_name")
+    await ctx.continue_as_task()
+    if confirm:
+        sure = await ctx.elicit("Greet them now?", CONFIRM_FORM, key="confirm")
+        if not (sure.action == "accept" and sure.content.get("ok")):
+            return "not greeted"
+    await anyio.sleep(0.1)  # the long part
+    return f"Hello, {answer.content.get('name')}!"
+
+
 def json_schema_2020_12_tool(**arguments) -> str:
     """Echo the arguments of a schema using JSON Schema 2020-12 keywords."""
     return json.dumps(arguments)
@@ -330,6 +344,7 @@ def parac_register_tools(register):
     for fn in (slow_compute, protocol_error_job, confirm_delete, multi_input):
         register(tool_from_function(fn, read_only=True, long_running=True))
     register(tool_from_function(failing_job, read_only=True, needs_task=True))  # the suite wants one task-only tool
+    register(tool_from_function(test_tool_with_task, read_only=True, needs_task=True, asks_first=True))
     register(Tool(name="json_schema_2020_12_tool", description="Tool with JSON Schema 2020-12 features",
                   input_schema=JSON_SCHEMA_2020_12, fn=json_schema_2020_12_tool, read_only=True))
 
