@@ -120,7 +120,19 @@ class Call:
         )
         # On the request's own stream while it is open; a detached call's (a task's) on the connection.
         related = ServerMessageMetadata(related_request_id=asked_by.request_id) if self.request else None
-        return await asked_by.session.send_request(request, result_type, metadata=related)
+        if self.exchange is None or self.task_id is None:
+            return await asked_by.session.send_request(request, result_type, metadata=related)
+        # A handshake-era task's question (2025-11-25): tagged with its task, which is input_required meanwhile.
+        from .tasks import RELATED
+
+        params = request.params or types.RequestParams()
+        tagged = params.model_copy(update={"meta": {RELATED: {"taskId": self.task_id}}})
+        request = request.model_copy(update={"params": tagged})
+        self.exchange.asking += 1
+        try:
+            return await asked_by.session.send_request(request, result_type, metadata=related)
+        finally:
+            self.exchange.asking -= 1
 
     def can_ask(self, capability: Any) -> bool:
         """Whether the client declared `capability` (`ClientCapabilities(sampling=...)` or `(elicitation=...)`)."""

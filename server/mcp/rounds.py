@@ -103,6 +103,8 @@ class Exchange:
         self.handing_over: anyio.Event | None = None
         """Set while the work waits for a round to hand it over; fired once that round has answered."""
         self.ended = anyio.Event()
+        self.asking = 0
+        """Questions sent on the connection and not yet answered (a handshake-era task's: its `input_required`)."""
         self._asked = 0
         self._changed = anyio.Event()
         self._scope = anyio.CancelScope()

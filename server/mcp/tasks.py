@@ -292,7 +292,7 @@ class Tasks:
             return base
         if exchange is not None:
             questions = exchange.open()
-            base.status = "input_required" if questions else "working"
+            base.status = "input_required" if questions or exchange.asking else "working"
             base.message = exchange.note
             base.input_requests = {k: q.model_dump(by_alias=True, mode="json", exclude_none=True) for k, q in questions.items()}
             return base

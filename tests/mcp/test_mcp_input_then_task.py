@@ -1,0 +1,254 @@
+"""A plugin tool that asks first and then goes on as a task (`Tool.asks_first`, `ToolContext.continue_as_task`): the
+conformance plugin's `test_tool_with_task`, with the official client over real stdio and Streamable HTTP.
+
+2026-07-28 (SEP-2663's composition with SEP-2322's rounds): the tool's first question is an input-required round
+of the call itself; the round in which it continues as a task answers the task handle (no `requestState`), which the
+client polls with `tasks/get`, answering the task's own question with `tasks/update`.
+
+2025-11-25 has no such composition: a task is the client's choice up front, answered with its handle at once. There
+the call is a task from the start and `continue_as_task` lets it go on; its questions are server requests tagged with
+the task (`io.modelcontextprotocol/related-task`), which reads `input_required` until they are answered.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import anyio
+import httpx2
+import mcp_types as types
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from pydantic import ConfigDict, TypeAdapter
+
+CONFORMANCE = Path(__file__).with_name("conformance_plugin")
+PLUGIN = {"PYTHONPATH": str(CONFORMANCE), "PARAC_LOAD_PLUGINS": "conformance"}
+TOOL = "test_tool_with_task"
+WIRE = TypeAdapter(dict[str, Any])
+
+
+@pytest.fixture
+def granted(project: Path) -> Path:
+    (project / ".parac" / "policies" / "conformance.yaml").write_text((CONFORMANCE / "policy.yaml").read_text())
+    return project
+
+
+class Handle(types.Result):
+    """The tasks extension's `CreateTaskResult`, its other fields kept as sent (to see what it must not carry)."""
+
+    model_config = ConfigDict(extra="allow")
+    result_type: Literal["task"] = "task"
+    task_id: str
+    status: str
+
+
+class TaskRequest(types.Request[dict[str, Any], str]):
+    """`tasks/get`, `tasks/update` or `tasks/cancel`; over HTTP the task is its `Mcp-Name` header (SEP-2663)."""
+
+    method: str
+    params: dict[str, Any]
+    name_param: ClassVar[str | None] = "taskId"
+
+
+async def task_call(session: Any, method: str, task_id: str, **params: Any) -> dict[str, Any]:
+    return await session.send_request(TaskRequest(method=method, params={"taskId": task_id, **params}), WIRE)
+
+
+class Follower(ClientExtension):
+    """A host following the tasks a call turns into: polls, answers the task's confirmation, returns the result."""
+
+    identifier = "io.modelcontextprotocol/tasks"
+
+    def __init__(self, confirm: bool = True) -> None:
+        self.confirm = confirm
+        self.handles: list[Handle] = []
+        self.seen: list[str] = []
+        self.asked: list[str] = []
+
+    def claims(self) -> list[ResultClaim[Any]]:
+        return [ResultClaim(result_type="task", model=Handle, resolve=self.follow)]
+
+    async def follow(self, handle: Handle, ctx: ClaimContext) -> types.CallToolResult:
+        self.handles.append(handle)
+        with anyio.fail_after(60):
+            while True:
+                task = await task_call(ctx.session, "tasks/get", handle.task_id)
+                self.seen.append(task["status"])
+                if task["status"] == "completed":
+                    return types.CallToolResult.model_validate(task["result"])
+                if task["status"] in ("failed", "cancelled"):
+                    raise RuntimeError(f"task {task['status']}: {task}")
+                if task["status"] == "input_required":
+                    for key, request in task["inputRequests"].items():
+                        self.asked.append(request["params"]["message"])
+                        answer = {"action": "accept", "content": {"ok": self.confirm}}
+                        await task_call(ctx.session, "tasks/update", handle.task_id, inputResponses={key: answer})
+                await anyio.sleep(0.02)
+
+
+class Person:
+    """The client's person, answering the forms put to it as server requests or input-required rounds."""
+
+    def __init__(self) -> None:
+        self.asked: list[types.ElicitRequestParams] = []
+
+    async def elicit(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        self.asked.append(params)
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+
+def stdio(project: Path) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=str(Path(sys.executable).with_name("parac")),
+        args=["mcp", "serve", "--workspace", str(project)],
+        env={**os.environ, **PLUGIN},
+    )
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_2026_the_call_asks_then_becomes_a_task_followed_to_completion(
+    granted: Path, transport: str, http_server: Any
+):
+    person, follower = Person(), Follower()
+
+    async def run(target: Any) -> types.CallToolResult:
+        async with Client(target, mode="2026-07-28", extensions=[follower], elicitation_callback=person.elicit) as c:
+            result = await c.call_tool(TOOL, {"confirm": True})
+            assert not (await c.call_tool("test_simple_text", {})).is_error
+            return result
+
+    with anyio.fail_after(90):
+        if transport == "stdio":
+            result = await run(stdio(granted))
+        else:
+            with http_server(granted, env=PLUGIN) as url:
+                result = await run(url)
+    assert not result.is_error and result.content[0].text == "Hello, Ada!"
+    assert [p.message for p in person.asked] == ["What is your name?"]  # the round's question, before the task
+    assert len(follower.handles) == 1 and follower.asked == ["Greet them now?"]  # the task's own, by tasks/update
+    assert follower.seen[-1] == "completed" and "input_required" in follower.seen
+
+
+async def test_2026_the_composition_on_the_wire_and_bad_answers(granted: Path, http_server: Any, parac: Any):
+    """Two callers of one HTTP server. A garbage answer, another caller's `requestState`, a finished round's
+    `requestState`, another caller's task, a garbage `tasks/update`, an answer to a cancelled task: each a -32602
+    naming what is wrong, nothing changed by it, and the server goes on serving."""
+    tokens = {}
+    for name in ("alice", "bob"):
+        made = parac("token", "create", "--role", "operator", "--name", name, "--json", cwd=granted)
+        assert made.code == 0, made
+        tokens[name] = made.json()["token"]
+    ada = types.ElicitResult(action="accept", content={"name": "Ada"})
+    modern: dict[str, Any] = {"mode": "2026-07-28", "extensions": [Follower()], "elicitation_callback": Person().elicit}
+
+    with http_server(granted, env=PLUGIN) as url, anyio.fail_after(90):
+        async with (
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {tokens['alice']}"}, timeout=60) as alice_http,
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {tokens['bob']}"}, timeout=60) as bob_http,
+            Client(streamable_http_client(url, http_client=alice_http), **modern) as alice_client,
+            Client(streamable_http_client(url, http_client=bob_http), **modern) as bob_client,
+        ):
+            alice, bob = alice_client.session, bob_client.session
+            args = {"confirm": True}
+
+            async def call(session: Any, **retry: Any) -> Any:
+                return await session.call_tool(TOOL, args, allow_input_required=True, allow_claimed=True, **retry)
+
+            first = await call(alice)
+            assert isinstance(first, types.InputRequiredResult)
+            assert list(first.input_requests) == ["user_name"]
+            state = first.request_state
+
+            model_answer = types.CreateMessageResult(role="assistant", content=types.TextContent(type="text", text="?"),
+                                                     model="m")  # a well-formed answer, but not to a form
+            with pytest.raises(MCPError) as garbage:
+                await call(alice, request_state=state, input_responses={"user_name": model_answer})
+            assert garbage.value.error.code == types.INVALID_PARAMS and "user_name" in garbage.value.error.message
+            with pytest.raises(MCPError) as foreign_state:
+                await call(bob, request_state=state, input_responses={"user_name": ada})
+            assert foreign_state.value.error.code == types.INVALID_PARAMS
+
+            handle = await call(alice, request_state=state, input_responses={"user_name": ada})  # still waiting
+            assert isinstance(handle, Handle) and handle.status == "working"
+            assert not {"requestState", "inputRequests", "request_state", "input_requests"} & set(handle.model_extra)
+            task_id = handle.task_id
+            with pytest.raises(MCPError) as over:  # the rounds ended with the handle
+                await call(alice, request_state=state, input_responses={"user_name": ada})
+            assert over.value.error.code == types.INVALID_PARAMS and "is over" in over.value.error.message
+
+            with pytest.raises(MCPError) as foreign_task:
+                await task_call(bob, "tasks/get", task_id)
+            assert foreign_task.value.error.code == types.INVALID_PARAMS and "unknown task" in foreign_task.value.error.message
+            with pytest.raises(MCPError) as foreign_update:
+                await task_call(bob, "tasks/update", task_id, inputResponses={"confirm": {"action": "decline"}})
+            assert foreign_update.value.error.code == types.INVALID_PARAMS
+
+            while (task := await task_call(alice, "tasks/get", task_id))["status"] != "input_required":
+                await anyio.sleep(0.02)
+            assert list(task["inputRequests"]) == ["confirm"]  # the task's own key
+            with pytest.raises(MCPError) as bad_update:
+                await task_call(alice, "tasks/update", task_id, inputResponses={"confirm": {"content": 3}})
+            assert bad_update.value.error.code == types.INVALID_PARAMS and "confirm" in bad_update.value.error.message
+            assert (await task_call(alice, "tasks/get", task_id))["status"] == "input_required"  # unchanged
+
+            await task_call(alice, "tasks/cancel", task_id)
+            yes = {"confirm": {"action": "accept", "content": {"ok": True}}}
+            with pytest.raises(MCPError) as late:
+                await task_call(alice, "tasks/update", task_id, inputResponses=yes)
+            assert late.value.error.code == types.INVALID_PARAMS and "cancelled" in late.value.error.message
+            done = await task_call(alice, "tasks/get", task_id)
+            assert done["status"] == "cancelled" and "result" not in done
+
+            again = await alice_client.call_tool("test_simple_text", {})
+            assert not again.is_error and not (await bob_client.call_tool("test_simple_text", {})).is_error
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_handshake_era_the_call_is_a_task_from_the_start_and_its_question_is_tagged(
+    granted: Path, transport: str, http_server: Any
+):
+    """2025-11-25: a plain call of the task-only tool is refused (-32601); asked as a task, the handle comes at once,
+    the tool's question reaches the client as `elicitation/create` tagged with the task while the task reads
+    `input_required`, and `tasks/result` answers the greeting."""
+    statuses: list[str] = []
+    tagged: list[Any] = []
+
+    async def run(target: Any) -> dict[str, Any]:
+        task_id = ""
+
+        async def elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+            tagged.append(params.meta.model_dump(by_alias=True) if params.meta else None)
+            with anyio.fail_after(30):  # answered only once the task has been seen waiting for it
+                while "input_required" not in statuses:
+                    await anyio.sleep(0.02)
+            return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+        async with Client(target, mode="legacy", elicitation_callback=elicit) as session:
+            raw = session.session._dispatcher.send_raw_request
+            with pytest.raises(MCPError) as plain:
+                await session.call_tool(TOOL, {})
+            assert plain.value.error.code == types.METHOD_NOT_FOUND
+            made = await raw("tools/call", {"name": TOOL, "arguments": {}, "task": {}}, None)
+            task_id = made["task"]["taskId"]
+            assert made["task"]["status"] == "working"
+            while (task := await raw("tasks/get", {"taskId": task_id}, None))["status"] not in ("completed", "failed"):
+                statuses.append(task["status"])
+                await anyio.sleep(0.02)
+            result = await raw("tasks/result", {"taskId": task_id}, None)
+            return {"task_id": task_id, "result": result}
+
+    with anyio.fail_after(90):
+        if transport == "stdio":
+            outcome = await run(stdio(granted))
+        else:
+            with http_server(granted, env=PLUGIN) as url:
+                outcome = await run(url)
+    assert outcome["result"]["content"][0]["text"] == "Hello, Ada!"
+    assert tagged == [{"io.modelcontextprotocol/related-task": {"taskId": outcome["task_id"]}}]
+    assert "input_required" in statuses
