@@ -11,7 +11,12 @@ gate waiting for a person), and each round hands it the answers and waits until 
 The state a client carries is only the exchange's id, sealed by the SDK's `RequestStateBoundary` (AES-GCM under a
 key of this process; bound to the tool, its arguments and the caller; expiring after `TTL_S`): a client cannot
 forge, alter or replay another's. An exchange nobody calls back for `TTL_S` is cancelled (its run is recorded as
-cancelled, as a cancelled call's is), and at most `MAX_OPEN` wait at once.
+cancelled, as a cancelled call's is), and at most `MAX_OPEN` wait at once. SEP-2322 gives a client no message that
+abandons a call between rounds (each round is a request of its own, and not retrying is abandoning): besides expiry,
+cancelling a retry while it runs (`notifications/cancelled`, or closing its HTTP stream) cancels the work.
+
+A long-running tool's work may ask to go on as a task (`Exchange.hand_over`): the round then ends the rounds with
+the task handle (`Exchange.to_task`, SEP-2663's composition: input gathered synchronously, then the task).
 """
 
 from __future__ import annotations
