@@ -342,12 +342,10 @@ class Handlers:
 
     async def _to_task(self, exchange: Exchange, face: ToolFace) -> dict[str, Any] | None:
         """The round's answer to work that asks to go on as a task (`Call.continue_as_task`): the task handle,
-        where this round's client declared the tasks extension; else nothing (the call goes on in its rounds), or,
-        for a task-only tool, -32021 naming the extension (the work is cancelled)."""
+        where this round's client declared the tasks extension; else nothing, and the call goes on in its rounds
+        (a task-only tool's round without the extension was refused before it reached the work)."""
         if declares_tasks(exchange.call.request):
             return created(await self.tasks.adopt(exchange, face.name), True)
-        if face.needs_task:
-            raise self.tasks.required(exchange.call.request, face.name)
         return None
 
     async def _background(self, call: Call, face: ToolFace, params: types.CallToolRequestParams) -> str:

@@ -223,7 +223,7 @@ async def test_handshake_era_the_call_is_a_task_from_the_start_and_its_question_
         task_id = ""
 
         async def elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-            tagged.append(params.meta.model_dump(by_alias=True) if params.meta else None)
+            tagged.append(params.meta)
             with anyio.fail_after(30):  # answered only once the task has been seen waiting for it
                 while "input_required" not in statuses:
                     await anyio.sleep(0.02)
@@ -252,3 +252,33 @@ async def test_handshake_era_the_call_is_a_task_from_the_start_and_its_question_
     assert outcome["result"]["content"][0]["text"] == "Hello, Ada!"
     assert tagged == [{"io.modelcontextprotocol/related-task": {"taskId": outcome["task_id"]}}]
     assert "input_required" in statuses
+
+
+async def test_2026_a_retry_whose_client_follows_no_tasks_is_refused_and_changes_nothing(
+    granted: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The client declared the tasks extension on the first round but not on a retry (SEP-2663: a task is only for
+    a request that declares it): the task-only tool's retry gets -32021 naming the extension, the call still waits
+    for its answer, and a retry that declares it gets the task."""
+    from parac.server.mcp.app import ParacApp
+    from parac.server.mcp.server import build_server
+
+    monkeypatch.syspath_prepend(str(CONFORMANCE))
+    monkeypatch.setenv("PARAC_LOAD_PLUGINS", "conformance")
+    server = build_server(ParacApp(granted))  # one server, two clients (in process: one caller, one sealing key)
+    person, follower = Person(), Follower()
+    ada = types.ElicitResult(action="accept", content={"name": "Ada"})
+    with anyio.fail_after(60):
+        async with (
+            Client(server, mode="2026-07-28", extensions=[follower], elicitation_callback=person.elicit) as follows,
+            Client(server, mode="2026-07-28", elicitation_callback=person.elicit) as does_not,
+        ):
+            first = await follows.session.call_tool(TOOL, {}, allow_input_required=True)
+            assert isinstance(first, types.InputRequiredResult)
+            retry = {"request_state": first.request_state, "input_responses": {"user_name": ada}}
+            with pytest.raises(MCPError) as refused:
+                await does_not.session.call_tool(TOOL, {}, allow_input_required=True, **retry)
+            assert refused.value.error.code == types.MISSING_REQUIRED_CLIENT_CAPABILITY
+            assert refused.value.error.data == {"requiredCapabilities": {"extensions": {Follower.identifier: {}}}}
+            done = await follows.call_tool(TOOL, {}, **retry)
+    assert done.content[0].text == "Hello, Ada!" and len(follower.handles) == 1
