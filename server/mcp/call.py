@@ -123,11 +123,9 @@ class Call:
         if self.exchange is None or self.task_id is None:
             return await asked_by.session.send_request(request, result_type, metadata=related)
         # A handshake-era task's question (2025-11-25): tagged with its task, which is input_required meanwhile.
-        from .tasks import RELATED
+        from .tasks import tagged
 
-        params = request.params or types.RequestParams()
-        tagged = params.model_copy(update={"meta": {RELATED: {"taskId": self.task_id}}})
-        request = request.model_copy(update={"params": tagged})
+        request = tagged(request, self.task_id)
         self.exchange.asking += 1
         try:
             return await asked_by.session.send_request(request, result_type, metadata=related)

@@ -56,11 +56,21 @@ POLL_MS = 500
 DEFAULT_TTL_MS = 24 * 3_600_000
 TERMINAL = ("completed", "failed", "cancelled")
 RELATED = "io.modelcontextprotocol/related-task"
+
 HANDLE_FIRST_S = 0.002
 """How long a task's work waits before it starts: the task's answer is then on its way to the client (stdio writes
 it from a worker thread) before the work's first stretch without an await (loading the agent, opening the ledger)
 holds the event loop; without it the answer came about 2x later than a plain call's (bench/mcp_tasks.py, which
 prints the cost to the task's completion beside it)."""
+
+
+def tagged(request: Any, task_id: str) -> Any:
+    """`request` (a server-to-client request) tagged with the task it is asked for: 2025-11-25 wants every message
+    of a task's exchange to name it in `_meta`, so that a client shows the question beside its task."""
+    params = request.params or types.RequestParams()
+    meta = {**(params.meta or {}), RELATED: {"taskId": task_id}}
+    return request.model_copy(update={"params": params.model_copy(update={"meta": meta})})
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS mcp_tasks (
@@ -407,7 +417,7 @@ class Tasks:
     async def _ask_gate(self, call: Call, task_id: str, key: str, request: dict[str, Any]) -> None:
         if not call.can_ask(types.ClientCapabilities(elicitation=types.ElicitationCapability())):
             return
-        answer = await call.ask(types.ElicitRequest.model_validate(request))
+        answer = await call.ask(tagged(types.ElicitRequest.model_validate(request), task_id))
         await self._decide(call, task_id, {key: answer})
 
     async def update(self, call: Call, params: UpdateTaskParams) -> dict[str, Any]:

@@ -250,3 +250,34 @@ async def test_a_task_survives_a_restart_of_the_server(project: Path):
         finished_agent = await raw("tasks/get", {"taskId": agent["task"]["taskId"]}, None)
     # The agent task either finished before the first server ended or is reported as lost with it, never "working".
     assert finished_agent["status"] in ("completed", "failed")
+
+
+
+async def test_handshake_era_tasks_result_puts_a_followed_runs_gate_to_the_person_tagged_with_its_task(project: Path):
+    """2025-11-25: a task whose gated run another server process started (its work is not in this process, the
+    database follows it): `tasks/result` puts the gate to this client's person as `elicitation/create` naming the
+    task in `_meta`; the approval is the gate's, and the task completes with it."""
+    asked: list[Any] = []
+
+    async def elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append((params.message, params.meta))
+        return types.ElicitResult(action="accept", content={"approve": True, "comment": "by the person"})
+
+    async with Client(stdio(project), mode="legacy") as session:  # no elicitation: the gate waits
+        raw = session.session._dispatcher.send_raw_request
+        made = await raw(
+            "tools/call",
+            {"name": "run_workflow", "arguments": {"name": "feature", "inputs": RISKY, "wait": True, "dry_run": "echo"},
+             "task": {}},
+            None,
+        )
+        task_id = made["task"]["taskId"]
+        await _until(raw, task_id, "input_required")
+    async with Client(stdio(project), mode="legacy", elicitation_callback=elicit) as session:
+        raw = session.session._dispatcher.send_raw_request
+        with anyio.fail_after(60):
+            done = await raw("tasks/result", {"taskId": task_id}, None)
+    assert done["structuredContent"]["status"] == "completed"
+    assert done["structuredContent"]["steps"][-1]["output"]["comment"] == "by the person"
+    [(message, meta)] = asked
+    assert "sign-off" in message and meta == {"io.modelcontextprotocol/related-task": {"taskId": task_id}}
