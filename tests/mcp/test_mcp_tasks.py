@@ -161,6 +161,18 @@ async def _until(raw: Any, task_id: str, *statuses: str) -> dict[str, Any]:
             await anyio.sleep(0.05)
 
 
+async def _waiting_at_its_gate(raw: Any) -> str:
+    """A task-augmented run_workflow (handshake era) of a gated run, once it waits at the gate: its task id."""
+    made = await raw(
+        "tools/call",
+        {"name": "run_workflow", "arguments": {"name": "feature", "inputs": RISKY, "wait": True, "dry_run": "echo"},
+         "task": {}},
+        None,
+    )
+    await _until(raw, made["task"]["taskId"], "input_required")
+    return made["task"]["taskId"]
+
+
 async def test_handshake_era_tasks_polled_listed_cancelled_and_refused(project: Path):
     async with Client(build_server(ParacApp(project)), mode="legacy") as session:
         raw = session.session._dispatcher.send_raw_request
@@ -227,14 +239,7 @@ async def test_a_task_survives_a_restart_of_the_server(project: Path):
     (its run is in the database), and once the gate is approved the task completes."""
     async with Client(stdio(project), mode="legacy") as session:
         raw = session.session._dispatcher.send_raw_request
-        made = await raw(
-            "tools/call",
-            {"name": "run_workflow", "arguments": {"name": "feature", "inputs": RISKY, "wait": True, "dry_run": "echo"},
-             "task": {}},
-            None,
-        )
-        task_id = made["task"]["taskId"]
-        await _until(raw, task_id, "input_required")
+        task_id = await _waiting_at_its_gate(raw)
         agent = await raw(
             "tools/call", {"name": "run_agent", "arguments": {"agent": "coder", "task": "x", "model": "echo"}, "task": {}},
             None,
@@ -265,14 +270,7 @@ async def test_handshake_era_tasks_result_puts_a_followed_runs_gate_to_the_perso
 
     async with Client(stdio(project), mode="legacy") as session:  # no elicitation: the gate waits
         raw = session.session._dispatcher.send_raw_request
-        made = await raw(
-            "tools/call",
-            {"name": "run_workflow", "arguments": {"name": "feature", "inputs": RISKY, "wait": True, "dry_run": "echo"},
-             "task": {}},
-            None,
-        )
-        task_id = made["task"]["taskId"]
-        await _until(raw, task_id, "input_required")
+        task_id = await _waiting_at_its_gate(raw)
     async with Client(stdio(project), mode="legacy", elicitation_callback=elicit) as session:
         raw = session.session._dispatcher.send_raw_request
         with anyio.fail_after(60):
