@@ -18,15 +18,17 @@ class SecretFileError(ParacBaseError):
     """The file named for a secret cannot be read or holds nothing."""
 
 
-def read_secret_file(path: str | Path, base_dir: Path | None, *, setting: str) -> str:
-    """The secret in the file at ``path`` (relative to ``base_dir``); ``setting`` names where the path was set."""
+def read_secret_file(path: str | Path, base_dir: Path | None, *, setting: str | None) -> str:
+    """The secret in the file at ``path`` (relative to ``base_dir``); ``setting`` names where the path was set
+    (None: the caller's message places the error itself, as ``FILE:LINE:COL: key``)."""
     resolved = Path(path).expanduser()
     if not resolved.is_absolute() and base_dir is not None:
         resolved = base_dir / resolved
+    named = f"{resolved} ({setting})" if setting else str(resolved)
     try:
         value = resolved.read_text(encoding="utf-8").strip()
     except OSError as error:
-        raise SecretFileError(f"cannot read {resolved} ({setting}): {error.strerror}") from None
+        raise SecretFileError(f"cannot read {named}: {error.strerror}") from None
     if not value:
-        raise SecretFileError(f"{resolved} ({setting}) is empty")
+        raise SecretFileError(f"{named} is empty")
     return value

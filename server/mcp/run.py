@@ -266,9 +266,9 @@ def _token(keys: ServeKeys) -> str | None:
     if not token_file:
         return None
     try:
-        return read_secret_file(str(token_file), keys.parac_dir, setting="mcp.token_file")
+        return read_secret_file(str(token_file), keys.parac_dir, setting=None)
     except SecretFileError as error:
-        raise ServeError(f"no MCP token: {error}") from None
+        raise ServeError(f"{keys.place('token_file')}: no MCP token: {error}") from None
 
 
 def _oauth(keys: ServeKeys, options: HttpOptions) -> OAuth | None:

@@ -97,16 +97,22 @@ def test_non_loopback_without_token_is_refused(parac, project: Path):
     assert "refusing to serve MCP on 0.0.0.0 without a token" in result.err
 
 
-def test_an_unreadable_token_file_is_named_and_nothing_serves(parac, project: Path):
+@pytest.mark.parametrize("section", ["mcp:\n  token_file: mcp-token\n", "settings:\n  mcp:\n    token_file: mcp-token\n"])
+def test_an_unreadable_token_file_is_placed_and_nothing_serves(parac, project: Path, section: str):
+    """The error stands at `token_file`'s place in parac.yaml (either place), and names the file it could not use."""
     settings = project / ".parac/parac.yaml"
-    settings.write_text(settings.read_text() + "mcp:\n  token_file: mcp-token\n")
+    settings.write_text(settings.read_text() + section)
+    lines = settings.read_text().splitlines()
+    line = next(number for number, text in enumerate(lines, 1) if "token_file" in text)
+    place = f"{settings}:{line}:{lines[line - 1].index('token_file') + 1}"
     (project / ".parac/mcp-token").write_text("\n")
     empty = parac("mcp", "serve", "--transport", "http", "--port", "0", "--workspace", str(project))
     (project / ".parac/mcp-token").unlink()
     missing = parac("mcp", "serve", "--transport", "http", "--port", "0", "--workspace", str(project))
     assert empty.code == missing.code == 1
-    assert "mcp-token (mcp.token_file) is empty" in empty.err
-    assert "cannot read" in missing.err and "mcp-token (mcp.token_file)" in missing.err
+    key = ".".join(section.replace(":", "").split()[:-1])  # mcp.token_file, or settings.mcp.token_file
+    assert f"{place}: {key}: no MCP token: {project / '.parac/mcp-token'} is empty" in empty.err
+    assert f"{place}: {key}: no MCP token: cannot read {project / '.parac/mcp-token'}: " in missing.err
 
 
 def open_session(url: str, version: str) -> dict[str, str]:
