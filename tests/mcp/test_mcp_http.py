@@ -161,6 +161,38 @@ def test_a_stream_cut_after_its_first_event_is_resumed_with_last_event_id(projec
     assert still_serving.status_code == 200 and '"id":8' in still_serving.text.replace(" ", "")
 
 
+def modern(method: str, params: dict, **headers: str) -> tuple[dict, dict[str, str]]:
+    """A 2026-07-28 request (declaring the tasks extension) and its HTTP headers: `MCP-Protocol-Version`,
+    `Mcp-Method`, and whatever `headers` add (`Mcp-Name`...)."""
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}}}
+    body = {"jsonrpc": "2.0", "id": 9, "method": method, "params": {**params, "_meta": meta}}
+    return body, {**MCP_HEADERS, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method,
+                  **{k.replace("_", "-"): v for k, v in headers.items()}}
+
+
+def test_2026_a_missing_or_mismatched_mcp_name_is_refused_as_header_mismatch(project: Path, http_server):
+    """SEP-2243: `Mcp-Name` is REQUIRED on `tools/call` (and, SEP-2663, on `tasks/get`, `tasks/update`,
+    `tasks/cancel`: the task id), and "required headers missing" is a HeaderMismatch like a wrong value: an
+    intermediary that routes by the header must never see a request the server would run differently."""
+    call = ("tools/call", {"name": "get_agent", "arguments": {"name": "coder"}})
+    get = ("tasks/get", {"taskId": "t-1"})
+    with http_server(project) as url:
+        answers = {
+            "call, missing": httpx.post(url, json=modern(*call)[0], headers=modern(*call)[1]),
+            "call, mismatched": httpx.post(url, json=modern(*call)[0], headers=modern(*call, Mcp_Name="get_run")[1]),
+            "call, matched": httpx.post(url, json=modern(*call)[0], headers=modern(*call, Mcp_Name="get_agent")[1]),
+            "get, missing": httpx.post(url, json=modern(*get)[0], headers=modern(*get)[1]),
+            "get, mismatched": httpx.post(url, json=modern(*get)[0], headers=modern(*get, Mcp_Name="t-2")[1]),
+            "get, matched": httpx.post(url, json=modern(*get)[0], headers=modern(*get, Mcp_Name="t-1")[1]),
+        }
+    for case in ("call, missing", "call, mismatched", "get, missing", "get, mismatched"):
+        assert answers[case].status_code == 400, case
+        assert answers[case].json()["error"]["code"] == -32020, case
+    assert "coder" in answers["call, matched"].text and '"error"' not in answers["call, matched"].text
+    assert "unknown task 't-1'" in answers["get, matched"].json()["error"]["message"]  # routed, then looked up
+
+
 def test_batches_are_answered_on_2025_03_26_and_refused_later(project: Path, http_server):
     batch = [
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "get_agent", "arguments": {"name": "coder"}}},
