@@ -138,6 +138,7 @@ def tool_from_function(
     long_running: bool = False,
     needs_task: bool = False,
     asks_first: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> Tool:
     """A :class:`Tool` whose argument schema comes from ``fn``'s type hints and description from its docstring.
 
@@ -147,8 +148,13 @@ def tool_from_function(
     confirmations by; ``links`` names the resources a result points at; ``long_running``: a call may outlast a
     client's patience, so MCP clients may run it as a task; ``needs_task``: it runs only as one; ``asks_first``: it
     asks its questions before it becomes the task, at ``ctx.continue_as_task()`` (see :class:`Tool`).
+    ``headers`` maps parameters to header names: MCP clients over HTTP send each such argument again as the header
+    ``Mcp-Param-{Name}`` (a ``str``, ``int`` or ``bool`` parameter), so that a proxy can route on it; parac refuses
+    a call whose header and argument disagree.
     """
     schema = cached_schema(fn, "input", lambda: _arguments_schema(fn))
+    if headers:
+        schema = _mirrored(schema, headers, name or fn.__name__)
     code = getattr(fn, "__code__", None)
     source = f"{code.co_filename}:{code.co_firstlineno}" if code else None
     return Tool(
@@ -168,6 +174,17 @@ def tool_from_function(
         needs_task=needs_task,
         asks_first=asks_first,
     )
+
+
+def _mirrored(schema: dict[str, Any], headers: dict[str, str], tool: str) -> dict[str, Any]:
+    """`schema` with `headers`' parameters marked ``x-mcp-header`` (a copy: the cached schema is shared)."""
+    properties = schema.get("properties", {})
+    unknown = sorted(set(headers) - set(properties))
+    if unknown:
+        raise ValueError(f'tool "{tool}" has no parameter "{unknown[0]}" to send as a header')
+    marked = {name: {**prop, "x-mcp-header": headers[name]} if name in headers else prop
+              for name, prop in properties.items()}
+    return {**schema, "properties": marked}
 
 
 def _arguments_schema(fn: Callable[..., Any]) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from parac.core.tools import Tool
 from parac.core.workspace import build_entry
 
 KINDS = ("agents", "tools", "skills", "providers", "workflows", "prompts", "resources")
+HEADER_KEY = "x-mcp-header"
+"""The JSON Schema keyword that mirrors a tool parameter into an HTTP header (`Mcp-Param-{Name}`, SEP-2243)."""
 
 
 @dataclass
@@ -108,6 +110,11 @@ class Registry:
             from .api import tool_from_function
 
             tool = tool_from_function(tool, **options)
+        if _mentions(tool.input_schema, HEADER_KEY):  # refused here, with the plugin named
+            from mcp.shared.inbound import find_invalid_x_mcp_header  # the SDK's reading of the rules clients apply
+
+            if (reason := find_invalid_x_mcp_header(tool.input_schema)) is not None:
+                raise ValueError(f'tool "{tool.name}": {reason} (MCP clients over HTTP would drop the tool)')
         path = Path(tool.source.rsplit(":", 1)[0]) if tool.source else None
         return tool.name, tool, path
 
@@ -156,3 +163,13 @@ class Registry:
             except InvalidUriTemplate as error:
                 raise ValueError(f'resource template "{uri}" is not an RFC 6570 template: {error}') from None
         return uri, resource, None
+
+
+def _mentions(schema: Any, key: str) -> bool:
+    """Whether `key` stands anywhere in `schema`: a cheap walk, so that only a schema that declares headers pays
+    for importing the MCP SDK to check where they stand."""
+    if isinstance(schema, dict):
+        return key in schema or any(_mentions(value, key) for value in schema.values())
+    if isinstance(schema, list):
+        return any(_mentions(value, key) for value in schema)
+    return False

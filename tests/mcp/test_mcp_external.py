@@ -145,5 +145,6 @@ def test_conformance_prerelease_suite_against_http(project: Path, http_server, t
                      "tasks-request-state-removal", "tasks-capability-negotiation",
                      "tasks-lifecycle", "tasks-mrtr-input", "tasks-dispatch-and-envelope",
                      "tasks-request-headers", "tasks-required-task-error", "server-stateless",
-                     "input-required-result-non-tool-request", "tasks-mrtr-composition"):
+                     "input-required-result-non-tool-request", "tasks-mrtr-composition",
+                     "http-custom-header-server-validation"):
         assert f"✓ {scenario}:" in output, scenario

@@ -236,6 +236,80 @@ def test_a_malformed_resource_template_is_refused_when_registered():
     assert registry.resources["notes://{folder}/{name}"].value.is_template and not registry.resources.get("notes://{folder")
 
 
+async def test_a_parameter_mirrored_into_a_header_is_checked_against_the_argument(granted: Path, http_server: Any):
+    """`tool_from_function(headers=...)` (SEP-2243): listed with `x-mcp-header`, the official client sends the argument
+    again as `Mcp-Param-Region` (base64 when it is not plain ASCII) and the call runs; an intermediary that changes
+    or drops the header gets the call refused (HTTP 400, -32020) before the tool runs, and the server goes on."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    rewrites: dict[str, str | None] = {}
+
+    async def intermediary(request: Any) -> None:  # on the wire, between the client and parac
+        if "mcp-param-region" in request.headers and "region" in rewrites:
+            if rewrites["region"] is None:
+                del request.headers["mcp-param-region"]
+            else:
+                request.headers["mcp-param-region"] = rewrites["region"]
+
+    with http_server(granted, env=PLUGIN) as url, anyio.fail_after(60):
+        async with httpx2.AsyncClient(event_hooks={"request": [intermediary]}) as http:
+            async with Client(streamable_http_client(url, http_client=http), mode="2026-07-28") as session:
+                listed = {tool.name: tool for tool in (await session.list_tools()).tools}
+                plain = await session.call_tool("test_header_param", {"region": "us-west1"})
+                encoded = await session.call_tool("test_header_param", {"region": "Zürich "})
+                refused = {}
+                for case, header in (("changed", "eu-north1"), ("dropped", None)):
+                    rewrites["region"] = header
+                    with pytest.raises(MCPError) as raised:
+                        await session.call_tool("test_header_param", {"region": "us-west1"})
+                    refused[case] = raised.value.error
+                rewrites.clear()
+                after = await session.call_tool("test_header_param", {"region": "us-west1", "query": "again"})
+    schema = listed["test_header_param"].input_schema
+    assert schema["properties"]["region"]["x-mcp-header"] == "Region" and "x-mcp-header" not in schema["properties"]["query"]
+    assert plain.content[0].text == "region=us-west1 query="
+    assert encoded.content[0].text == "region=Zürich  query="
+    for error in refused.values():
+        assert error.code == -32020 and "Mcp-Param-Region" in error.message
+    assert after.content[0].text == "region=us-west1 query=again"
+
+
+def test_a_header_declaration_clients_would_drop_is_refused_when_registered():
+    """A declaration MCP clients over HTTP must reject (they drop the whole tool) is refused at registration, naming
+    the tool: a parameter that does not exist, or one whose type cannot be a header (a float, an optional value)."""
+    from parac.server.api import Tool, tool_from_function
+    from parac.server.registry import Registry
+
+    def scale(factor: float, label: str | None = None) -> str:
+        """Scale something."""
+        return f"{factor} {label}"
+
+    registry = Registry()
+    register = registry.registrar("tools", "shapes")
+    with pytest.raises(ValueError, match='tool "scale" has no parameter "size" to send as a header'):
+        tool_from_function(scale, headers={"size": "Size"})
+    with pytest.raises(ValueError, match=r"tool \"scale\": property 'factor': x-mcp-header is only permitted on "
+                                         r"integer/string/boolean properties \(got 'number'\)"):
+        register(scale, headers={"factor": "Factor"})
+    with pytest.raises(ValueError, match=r"tool \"scale\": property 'label': x-mcp-header is only permitted"):
+        register(scale, headers={"label": "Label"})
+    nested = {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "string", "x-mcp-header": "Item"}}}}
+    with pytest.raises(ValueError, match=r'tool "bulk": x-mcp-header found at a schema position not reachable'):
+        register(Tool(name="bulk", description="Bulk.", input_schema=nested, fn=lambda items: ""))
+
+    def place(region: str, zone: int, dry_run: bool = False) -> str:
+        """Place something."""
+        return f"{region} {zone} {dry_run}"
+
+    register(place, headers={"region": "Region", "zone": "Zone", "dry_run": "Dry-Run"})
+    assert set(registry.catalog.tools) == {"place"}  # nothing of the refused ones
+    schema = registry.catalog.tools["place"].value.input_schema
+    assert {name: prop["x-mcp-header"] for name, prop in schema["properties"].items()} == {
+        "region": "Region", "zone": "Zone", "dry_run": "Dry-Run"}
+    assert "x-mcp-header" not in tool_from_function(place).input_schema["properties"]["region"]  # the cache kept clean
+
+
 @pytest.mark.parametrize("era", ERAS)
 async def test_a_task_only_plugin_tool_refuses_a_plain_call(granted: Path, era: str, http_server: Any):
     """`tool_from_function(needs_task=True)`: listed as `taskSupport: "required"` where the era lists it, and a call

@@ -252,6 +252,15 @@ async def test_logging_tool(ctx: ToolContext) -> str:
     return "logged"
 
 
+# SEP-2243's custom headers: a parameter MCP clients over HTTP mirror into `Mcp-Param-Region`, declared through the
+# plugin API; parac's HTTP face refuses a call whose header and argument disagree.
+
+
+def test_header_param(region: str, query: str = "") -> str:
+    """Answer which region the call named (in its argument, and so in its header)."""
+    return f"region={region} query={query}"
+
+
 # The tasks extension's fixtures (0.2 prerelease): the long-running ones are marked so through the plugin API, and
 # run as tasks when the client asks.
 
@@ -340,6 +349,7 @@ def parac_register_tools(register):
                test_input_required_result_list_roots, test_input_required_result_multiple_inputs,
                test_missing_capability, test_streaming_elicitation, test_logging_tool):
         register(tool_from_function(fn, read_only=True))
+    register(tool_from_function(test_header_param, read_only=True, headers={"region": "Region"}))
     register(tool_from_function(greet, read_only=True))
     for fn in (slow_compute, protocol_error_job, confirm_delete, multi_input):
         register(tool_from_function(fn, read_only=True, long_running=True))
