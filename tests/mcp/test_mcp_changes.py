@@ -91,6 +91,35 @@ async def test_2026_era_listen_stream_gets_events(project: Path):
     assert "New body" in skill.contents[0].text
 
 
+async def test_2026_listen_stream_over_http_gets_tool_and_prompt_list_changes(project: Path, http_server):
+    """What a person does to the workspace reaches a 2026-07-28 client's listen streams over HTTP, each stream only
+    what it asked for: the profile switched in parac.yaml (tools), an agent added (each agent is a prompt)."""
+    settings = project / ".parac/parac.yaml"
+
+    async def first_event(session: Client, change, **wanted: bool) -> str:
+        async with session.listen(**wanted) as events:
+            change()
+            with anyio.fail_after(15):
+                async for event in events:
+                    return type(event).__name__
+        raise AssertionError("the stream ended without an event")
+
+    with http_server(project) as url:
+        async with Client(url) as session:
+            assert session.protocol_version == "2026-07-28"
+            before = {tool.name for tool in (await session.list_tools()).tools}  # loads the workspace: the watcher starts
+            await anyio.sleep(0.7)  # its first snapshot
+            tools = await first_event(session, lambda: settings.write_text(settings.read_text() + "mcp:\n  profile: minimal\n"),
+                                      tools_list_changed=True)
+            after = {tool.name for tool in (await session.list_tools()).tools}
+            await anyio.sleep(0.7)  # the watcher's next look: nothing of the first change left to publish
+            prompts = await first_event(session, lambda: (project / ".parac/agents/newbie.yaml").write_text("description: New\n"),
+                                        prompts_list_changed=True)
+            listed = {prompt.name for prompt in (await session.list_prompts()).prompts}
+    assert tools == "ToolsListChanged" and "shell_run" in before and "shell_run" not in after
+    assert prompts == "PromptsListChanged" and "agent_newbie" in listed
+
+
 async def test_tool_logs_reach_the_client(project: Path, extra_faces: str):
     messages: list[LoggingMessageNotificationParams] = []
 

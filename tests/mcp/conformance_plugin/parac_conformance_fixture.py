@@ -252,6 +252,46 @@ async def test_logging_tool(ctx: ToolContext) -> str:
     return "logged"
 
 
+# The stateless scenario's hooks that change the server's lists (SEP-2575: list_changed on a listen stream). They do
+# what a person does to a workspace, and parac's own change detection (the watcher of `.parac/`) does the rest:
+# `test_trigger_tool_change` switches parac.yaml's `mcp.profile` between `all` and a profile of this plugin's tools
+# only (the fixture tools stay served either way), `test_trigger_prompt_change` adds or removes an agent (each agent
+# is a prompt, `agent_NAME`). Plain file writes, as an editor's: a plugin tool's file jail keeps `.parac/` closed.
+
+
+def _replace(path, text: str) -> None:
+    """Write `text` to `path` at once (a rename), so the watcher never reads half a file."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+def test_trigger_tool_change(ctx: ToolContext) -> str:
+    """Switch the served tool profile (`all` <-> this plugin's tools only) in parac.yaml."""
+    import yaml
+
+    settings = ctx.workspace.dir / "parac.yaml"
+    data = yaml.safe_load(settings.read_text(encoding="utf-8")) or {}
+    mcp = data.setdefault("mcp", {})
+    mcp.setdefault("profiles", {})["conformance"] = {"plugins": ["conformance"]}
+    mcp["profile"] = "all" if mcp.get("profile") == "conformance" else "conformance"
+    _replace(settings, yaml.safe_dump(data, sort_keys=False))
+    return f"profile: {mcp['profile']}"
+
+
+PROBE_AGENT = "conformance-probe"
+
+
+def test_trigger_prompt_change(ctx: ToolContext) -> str:
+    """Add the agent `conformance-probe` (and so the prompt `agent_conformance-probe`), or remove it."""
+    agent = ctx.workspace.dir / "agents" / f"{PROBE_AGENT}.yaml"
+    if agent.exists():
+        agent.unlink()
+        return f"removed agent_{PROBE_AGENT}"
+    _replace(agent, "description: An agent the conformance suite adds and removes\n")
+    return f"added agent_{PROBE_AGENT}"
+
+
 # SEP-2243's custom headers: a parameter MCP clients over HTTP mirror into `Mcp-Param-Region`, declared through the
 # plugin API; parac's HTTP face refuses a call whose header and argument disagree.
 
@@ -350,6 +390,8 @@ def parac_register_tools(register):
                test_missing_capability, test_streaming_elicitation, test_logging_tool):
         register(tool_from_function(fn, read_only=True))
     register(tool_from_function(test_header_param, read_only=True, headers={"region": "Region"}))
+    for fn in (test_trigger_tool_change, test_trigger_prompt_change):
+        register(tool_from_function(fn, destructive=False, idempotent=False, open_world=False))
     register(tool_from_function(greet, read_only=True))
     for fn in (slow_compute, protocol_error_job, confirm_delete, multi_input):
         register(tool_from_function(fn, read_only=True, long_running=True))
