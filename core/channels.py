@@ -68,6 +68,10 @@ class Channel(Protocol):
     async def continue_as_task(self) -> None:
         """The call goes on as a task its caller follows, where the face and the caller can (else: in place)."""
 
+    async def release_connection(self) -> None:
+        """Let the caller's connection go while the call keeps working, where the caller comes back for what follows
+        (MCP over HTTP with resumable streams); elsewhere nothing happens."""
+
 
 class Unattended:
     """Nobody to ask: questions are refused; logs and progress go to parac's log, or as lines to ``echo`` (a
@@ -108,6 +112,9 @@ class Unattended:
 
     async def continue_as_task(self) -> None:
         """Nobody follows a task here: the call goes on as it is."""
+
+    async def release_connection(self) -> None:
+        """No connection to let go: the caller waits in this process."""
 
     def refusal(self, what: str) -> CannotAsk:
         return CannotAsk(f'tool "{self.tool}" asks {what}, and no one can be asked during {self.where}; {self.hint}')

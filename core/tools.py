@@ -127,6 +127,14 @@ class ToolContext(CallerContext):
         tasks); where the call is a task already, or the caller follows none, the call simply goes on."""
         await self._channel.continue_as_task()
 
+    async def release_connection(self) -> None:
+        """Let the caller's connection go while this call keeps working: a long call need not hold a connection
+        open (proxies cut idle ones). The caller comes back shortly and gets everything sent meanwhile, the result
+        included; an MCP client over HTTP does (SEP-1699: the server closes the SSE stream, the client polls with
+        ``Last-Event-ID``). Where the caller cannot come back (stdio, a 2026-07-28 request, a REST call, the CLI)
+        nothing happens."""
+        await self._channel.release_connection()
+
 
 @dataclass
 class PromptContext(CallerContext):

@@ -143,6 +143,15 @@ class Call:
         """Whether an MCP client made this call (one that may be asked something); False for a REST call."""
         return self._asked_by is not None
 
+    async def release_connection(self) -> None:
+        """Close the request's SSE stream while it is served, so that the client polls for the rest (SEP-1699):
+        the SDK offers this only over HTTP with an event store, to a 2025-11-25 (or later handshake-era) client,
+        which reconnects with `Last-Event-ID` after the stream's `retry` and is replayed what was stored
+        meanwhile. A 2026-07-28 request has no such stream to resume (closing it cancels the request)."""
+        close = self.request.close_sse_stream if self.request is not None else None
+        if close is not None:
+            await close()
+
     def detach(self) -> None:
         """The request that started this call is answered; the work goes on (a task): progress and logs now only
         note, and input is asked as the task's era allows."""

@@ -74,6 +74,9 @@ class ClientChannel:
     async def continue_as_task(self) -> None:
         await self.call.continue_as_task()
 
+    async def release_connection(self) -> None:
+        await self.call.release_connection()
+
     def _refusal(self, what: str, capability: str) -> CannotAsk:
         refused = f'{self.kind} "{self.tool}" asks {what}, and this caller cannot be asked'
         if self.call.has_client:

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 METADATA_PATH = "/.well-known/oauth-protected-resource"  # RFC 9728 §3.1; the resource's path follows it
+RETRY_MS = 1000
+"""The `retry` of every SSE stream's priming event: how long a client waits before it comes back for a stream the
+server let go (`ToolContext.release_connection`, SEP-1699) or lost. Short: a released call goes on working, and
+its client should see its progress soon."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ def build_http_app(
         max_request_body_size=max_body,
         host=options.host,
         event_store=events,
+        retry_interval=RETRY_MS,
         custom_starlette_routes=_metadata_routes(oauth, options.path) if oauth else None,
     )
     served = Resumption(Batches(app, options.path, max_body), events, options.path)

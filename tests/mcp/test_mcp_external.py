@@ -146,5 +146,5 @@ def test_conformance_prerelease_suite_against_http(project: Path, http_server, t
                      "tasks-lifecycle", "tasks-mrtr-input", "tasks-dispatch-and-envelope",
                      "tasks-request-headers", "tasks-required-task-error", "server-stateless",
                      "input-required-result-non-tool-request", "tasks-mrtr-composition",
-                     "http-custom-header-server-validation"):
+                     "http-custom-header-server-validation", "server-sse-polling"):
         assert f"✓ {scenario}:" in output, scenario

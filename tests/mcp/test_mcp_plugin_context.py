@@ -275,6 +275,33 @@ async def test_a_parameter_mirrored_into_a_header_is_checked_against_the_argumen
     assert after.content[0].text == "region=us-west1 query=again"
 
 
+async def test_a_tool_that_lets_the_connection_go_is_answered_when_the_client_comes_back(granted: Path, http_server: Any):
+    """`ctx.release_connection()` (SEP-1699): parac closes the call's SSE stream mid-call; the official client
+    (2025-11-25) comes back after the stream's `retry` with `Last-Event-ID` and gets the answer sent meanwhile. Over
+    stdio there is no connection to let go, and the call is answered as any other."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    resumed: list[str] = []
+
+    async def seen(request: Any) -> None:
+        if request.method == "GET" and "last-event-id" in request.headers:
+            resumed.append(request.headers["last-event-id"])
+
+    with http_server(granted, env=PLUGIN) as url, anyio.fail_after(60):
+        async with httpx2.AsyncClient(event_hooks={"request": [seen]}) as http:
+            async with Client(streamable_http_client(url, http_client=http), mode="legacy") as session:
+                answered = await session.call_tool("test_reconnection", {})
+                after = await session.call_tool("test_simple_text", {})
+    with served("stdio", granted, http_server) as target, anyio.fail_after(60):
+        async with Client(target, mode="legacy") as session:
+            over_stdio = await session.call_tool("test_reconnection", {})
+    assert not answered.is_error and answered.content[0].text == "Reconnection test completed"
+    assert len(resumed) == 1  # the call's stream, let go once and resumed once
+    assert not after.is_error
+    assert over_stdio.content[0].text == "Reconnection test completed"
+
+
 def test_a_header_declaration_clients_would_drop_is_refused_when_registered():
     """A declaration MCP clients over HTTP must reject (they drop the whole tool) is refused at registration, naming
     the tool: a parameter that does not exist, or one whose type cannot be a header (a float, an optional value)."""

@@ -159,6 +159,14 @@ async def test_elicitation_sep1330_enums(ctx: ToolContext) -> str:
     return f"Elicitation completed: action={answer.action}, content={json.dumps(answer.content)}"
 
 
+async def test_reconnection(ctx: ToolContext) -> str:
+    """Let the client's connection go mid-call, then answer: the client comes back for the answer (SEP-1699's
+    polling; the stream closing and the replay are parac's HTTP face's)."""
+    await ctx.release_connection()
+    await anyio.sleep(0.1)  # work goes on without a connection
+    return "Reconnection test completed"
+
+
 # The 2026-07-28 input-required scenarios (SEP-2322): each question keyed as the suite expects; the rounds, the
 # sealed requestState and its checks are parac's MCP face's, not the tool's.
 
@@ -382,7 +390,7 @@ JSON_SCHEMA_2020_12 = {
 def parac_register_tools(register):
     for fn in (test_simple_text, test_image_content, test_audio_content, test_embedded_resource,
                test_multiple_content_types, test_error_handling, test_tool_with_logging, test_tool_with_progress,
-               test_sampling, test_elicitation, test_elicitation_sep1034_defaults, test_elicitation_sep1330_enums,
+               test_sampling, test_elicitation, test_elicitation_sep1034_defaults, test_elicitation_sep1330_enums, test_reconnection,
                test_input_required_result_elicitation, test_input_required_result_sampling,
                test_input_required_result_request_state, test_input_required_result_multi_round,
                test_input_required_result_tampered_state, test_input_required_result_capabilities,
