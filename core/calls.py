@@ -63,6 +63,9 @@ class LLMCall:
     run_id: str | None = None
     step: str | None = None
     max_tokens: int | None = None
+    #: The tool whose call asked the model (a tool's ``ctx.sample``: its caller's model), ``prompt:NAME`` for a
+    #: plugin prompt's; None for an agent's own turns.
+    tool: str | None = None
     estimated_usd: float = 0.0
     cost_usd: float | None = None  # what the call cost, set before the after-call hooks see an answer
     call_id: str = field(default_factory=new_id)
@@ -83,6 +86,8 @@ class CallContext:
     workflow: str | None = None
     run_id: str | None = None
     step: str | None = None
+    #: Set where a tool (or a plugin prompt, ``prompt:NAME``) asks its caller's model: the model call names it.
+    tool: str | None = None
 
     def tool_call(self, tool: str, arguments: dict[str, Any], **extra: Any) -> ToolCall:
         """The record of one tool call in this context; ``extra`` sets the call's own fields (``idempotency_key``,
@@ -91,7 +96,8 @@ class CallContext:
 
     def llm_call(self, model: str, provider: str, messages: list[dict[str, Any]], **extra: Any) -> LLMCall:
         """The record of one model call in this context; ``extra`` sets ``max_tokens`` and ``estimated_usd``."""
-        return LLMCall(model=model, provider=provider, messages=messages, **self._on_behalf(), **extra)
+        return LLMCall(model=model, provider=provider, messages=messages, tool=self.tool, **self._on_behalf(),
+                       **extra)
 
     def _on_behalf(self) -> dict[str, str | None]:
         """The fields both call records share, named as the records (and the plugins reading them) name them."""

@@ -7,6 +7,10 @@ call: the MCP face to its client (notifications and server requests in the hands
 the 2026-07-28 era), the CLI to the terminal; code with no caller to ask (an agent's tool call, a workflow step)
 gets :data:`UNATTENDED`. A face that cannot ask refuses with :class:`CannotAsk`, saying where the tool can be asked
 from, so a tool may catch it and fall back (or let it fail the call with that message).
+
+A question for the caller's model is a model call like an agent's turn on ``client``, so :func:`ask_model` makes it
+through :class:`~parac.core.llm.ModelClient`: the governance hooks see it first (a plugin may refuse it, and the
+audit trail records it with the tool that asked), the budget reserves and settles it, and the ledger gets its row.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from .tools import ToolError
 
 if TYPE_CHECKING:
-    from .providers import Completion, CompletionRequest
+    from .calls import CallContext, CallHooks
+    from .providers import Completion, CompletionRequest, TextSink
+    from .workspace import Workspace
 
 log = logging.getLogger("parac.tools")
 
@@ -71,6 +77,53 @@ class Channel(Protocol):
     async def release_connection(self) -> None:
         """Let the caller's connection go while the call keeps working, where the caller comes back for what follows
         (MCP over HTTP with resumable streams); elsewhere nothing happens."""
+
+
+class CallerModel:
+    """The model ``client`` as one tool call's channel answers it: a provider the model call asks, so the question
+    goes through everything a model call goes through (see :func:`ask_model`)."""
+
+    name = "client"
+
+    def __init__(self, channel: Channel, key: str | None) -> None:
+        self.channel = channel
+        self.key = key
+
+    def accepts(self, model: str) -> bool:
+        return model == "client"
+
+    async def complete(self, request: CompletionRequest, on_text: TextSink | None = None) -> Completion:
+        return await self.channel.sample(request, self.key)
+
+
+async def ask_model(
+    channel: Channel,
+    messages: list[dict[str, Any]],
+    *,
+    key: str | None,
+    max_tokens: int,
+    temperature: float | None,
+    workspace: Workspace | None,
+    hooks: CallHooks,
+    context: CallContext,
+) -> Completion:
+    """Ask the caller's own model through ``channel``, governed as an agent's turn on ``client`` is: the hooks may
+    refuse it before the caller is asked; in a workspace the budget reserves its estimate (a client's model costs
+    parac $0: its tokens are counted, as estimated from the text) and the ledger records it; the audit entry names
+    ``context``'s caller and the tool that asked (``context.tool``)."""
+    from .llm import ModelClient
+    from .runtime import Runtime
+
+    provider = CallerModel(channel, key)
+    if workspace is None:  # no ledger, no budgets: the hooks alone decide and observe
+        client = ModelClient(lambda model: provider if provider.accepts(model) else None, hooks=hooks)
+        answer = await client.complete("client", messages, max_tokens=max_tokens, temperature=temperature,
+                                       context=context)
+        return answer.completion
+    with Runtime(workspace, hooks=hooks, providers=[provider]) as runtime:
+        answer = await runtime.client.complete("client", messages, max_tokens=max_tokens, temperature=temperature,
+                                               context=context)
+    return answer.completion
 
 
 class Unattended:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from . import telemetry
-from .calls import CallHooks, ToolCall
+from .calls import NO_HOOKS, CallContext, CallHooks, ToolCall
 from .errors import ParacBaseError
 
 if TYPE_CHECKING:
@@ -37,10 +37,16 @@ class CallerContext:
     """The way back to whoever called (``log``, ``progress``, ``sample``, ``elicit``, ``roots``), as a tool's and a
     plugin prompt's contexts offer it: through the face that called (see :mod:`parac.core.channels`); a caller
     that cannot be asked makes the questions raise ``CannotAsk``, a :class:`ToolError` saying from where it can
-    be. They are coroutines: sync code (run in a worker thread) calls them with ``anyio.from_thread.run``."""
+    be. They are coroutines: sync code (run in a worker thread) calls them with ``anyio.from_thread.run``.
+
+    ``sample`` is a model call like any other (:func:`parac.core.channels.ask_model`): ``hooks`` see it on behalf
+    of ``_on_behalf``, and a ``workspace``'s budgets and ledger count it."""
 
     channel: Channel | None
+    workspace: Workspace | None
+    hooks: CallHooks
     _caller_of: str  # what was called (a tool's or a prompt's name), as refusals name it
+    _on_behalf: CallContext  # the caller, and what was called, as the model call of ``sample`` names them
 
     @property
     def _channel(self) -> Channel:
@@ -70,13 +76,13 @@ class CallerContext:
         """Ask the caller's own model: ``prompt`` is a user message, or chat messages (``{"role", "content"}``).
         Its ``text`` is the answer; ``model`` names the model the caller used. ``key`` names the question, unique
         among those the call asks at once (an MCP client sees it as the input request's key)."""
-        from .providers import CompletionRequest
+        from .channels import ask_model
 
-        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
         if system is not None:
             messages.insert(0, {"role": "system", "content": system})
-        request = CompletionRequest("client", messages, max_tokens=max_tokens, temperature=temperature)
-        return await self._channel.sample(request, key)
+        return await ask_model(self._channel, messages, key=key, max_tokens=max_tokens, temperature=temperature,
+                               workspace=self.workspace, hooks=self.hooks, context=self._on_behalf)
 
     async def elicit(self, message: str, schema: dict[str, Any], *, key: str | None = None) -> Elicited:
         """Ask the person calling to fill a form: ``schema`` is a JSON Schema object of primitive properties
@@ -111,10 +117,18 @@ class ToolContext(CallerContext):
     cancelled: threading.Event = field(default_factory=threading.Event)
     #: The face's way back to the caller (None: nobody to report to or ask, see ``parac.core.channels``).
     channel: Channel | None = None
+    #: The hooks the call runs between: the caller's model, asked by ``sample``, is governed by them too.
+    hooks: CallHooks = NO_HOOKS
 
     @property
     def _caller_of(self) -> str:
         return self.call.tool
+
+    @property
+    def _on_behalf(self) -> CallContext:
+        call = self.call
+        return CallContext(actor=call.actor, agent=call.agent, workflow=call.workflow, run_id=call.run_id,
+                           step=call.step, tool=call.tool)
 
     def note(self, name: str, value: Any) -> None:
         """Report a fact about how the call ran (how it was confined, say); the audit entry of the call keeps it."""
@@ -144,10 +158,18 @@ class PromptContext(CallerContext):
 
     prompt: str
     channel: Channel | None = None
+    #: The workspace, hooks and caller of the request that renders the prompt: ``sample`` is governed by them.
+    workspace: Workspace | None = None
+    hooks: CallHooks = NO_HOOKS
+    context: CallContext = field(default_factory=CallContext)
 
     @property
     def _caller_of(self) -> str:
         return self.prompt
+
+    @property
+    def _on_behalf(self) -> CallContext:
+        return replace(self.context, tool=f"prompt:{self.prompt}")
 
 
 @dataclass(eq=False)
@@ -258,9 +280,9 @@ async def invoke_tool(
     kwargs = dict(call.arguments)
     ctx: ToolContext | None = None
     if tool.context_parameter is not None:
-        ctx = (ToolContext(call, channel=channel) if workspace is None else
+        ctx = (ToolContext(call, channel=channel, hooks=hooks) if workspace is None else
                ToolContext(call, workspace.root, workspace.settings.settings, workspace.current_policies(),
-                           workspace, channel=channel))
+                           workspace, channel=channel, hooks=hooks))
         kwargs[tool.context_parameter] = ctx
     try:
         hooks.before_tool_call(call)  # a veto is an outcome too: the after hooks see it (audit records denials)

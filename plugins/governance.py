@@ -174,7 +174,7 @@ class Governance:
     def parac_after_llm_call(self, call: LLMCall, response: Any, error: BaseException | None) -> None:
         data: dict[str, Any] = {"call_id": call.call_id, "provider": call.provider,
                                 "estimated_usd": call.estimated_usd}
-        for name in ("agent", "workflow", "run_id", "step"):
+        for name in ("agent", "workflow", "run_id", "step", "tool"):
             value = getattr(call, name)
             if value is not None:
                 data[name] = value

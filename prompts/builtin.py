@@ -149,7 +149,9 @@ def plugin_prompt(definition: Any) -> PromptFace:
     async def render_plugin(call: Call, arguments: dict[str, str]) -> Any:
         given: dict[str, Any] = dict(arguments)
         if takes_context is not None:
-            given[takes_context] = PromptContext(definition.name, ClientChannel(call, definition.name, "prompt"))
+            host = await call.host()
+            given[takes_context] = PromptContext(definition.name, ClientChannel(call, definition.name, "prompt"),
+                                                 host.workspace, host.hooks, call.context)
         value = definition.render(**given)
         return await value if inspect.isawaitable(value) else value
 

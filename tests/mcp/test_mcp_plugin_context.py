@@ -25,6 +25,7 @@ from mcp.shared.exceptions import MCPError
 
 CONFORMANCE = Path(__file__).with_name("conformance_plugin")
 PLUGIN = {"PYTHONPATH": str(CONFORMANCE), "PARAC_LOAD_PLUGINS": "conformance"}
+MODEL_GATE = Path(__file__).with_name("model_gate_plugin")  # a third-party policy over model calls
 ERAS = ["legacy", "2026-07-28"]
 
 
@@ -117,6 +118,73 @@ async def test_a_plugin_tool_logs_reports_progress_and_asks_the_client(
     assert not rooted.is_error and rooted.content[0].text == "Roots: file:///home/ada/shop"
     assert "test://template/{id}/data" in {t.uri_template for t in templates.resource_templates}
     assert json.loads(read.contents[0].text) == {"id": "123", "templateTest": True, "data": "Data for ID: 123"}
+
+
+def audited(project: Path, action: str) -> list[Any]:
+    from parac.core.audit import AuditLog
+
+    log = AuditLog.for_workspace(project)
+    try:
+        return list(log.entries(action=action))
+    finally:
+        log.close()
+
+
+def ledger(project: Path) -> list[dict[str, Any]]:
+    from parac.core.costs import ensure_schema
+    from parac.core.store import connect_workspace
+
+    conn = ensure_schema(connect_workspace(project))
+    try:
+        return [dict(row) for row in conn.execute(
+            "SELECT call_id, model, provider, status, cost_usd, prompt_tokens, completion_tokens FROM llm_calls")]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_plugin_tools_question_to_the_clients_model_is_a_governed_model_call(
+    granted: Path, era: str, http_server: Any
+):
+    """`ctx.sample` is a model call like an agent's turn on `client`: the audit trail names the caller and the tool
+    that asked, the ledger has its row (the client's model costs parac $0; its tokens are counted)."""
+    client = ClientSide()
+    with http_server(granted, env=PLUGIN) as url, anyio.fail_after(60):
+        async with Client(url, mode=era, sampling_callback=client.sample) as session:
+            sampled = await session.call_tool("test_sampling", {"prompt": "what is six times seven?"})
+    assert not sampled.is_error, sampled.content
+    assert len(client.sampled) == 1
+    [entry] = audited(granted, "llm.call")
+    assert (entry.actor, entry.subject, entry.outcome) == ("mcp:http:admin", "client", "ok")
+    assert entry.data["tool"] == "test_sampling" and entry.data["provider"] == "client"
+    assert entry.data["cost_usd"] == 0.0 and entry.data["completion_tokens"] > 0
+    [row] = ledger(granted)
+    assert row["call_id"] == entry.data["call_id"]
+    assert (row["model"], row["status"], row["cost_usd"]) == ("client", "ok", 0.0)
+    assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_policy_refusing_the_model_call_stops_it_before_the_client_is_asked(
+    granted: Path, era: str, http_server: Any
+):
+    """A plugin that governs model calls (`parac_before_llm_call`) refuses the one a tool asks for: the client's
+    model is never asked, the refusal is audited with the tool that asked, and the server goes on serving."""
+    client = ClientSide()
+    env = {"PYTHONPATH": os.pathsep.join([str(CONFORMANCE), str(MODEL_GATE)]),
+           "PARAC_LOAD_PLUGINS": "conformance,model_gate", "PARAC_TEST_REFUSE_MODEL_FOR": "test_sampling"}
+    with http_server(granted, env=env) as url, anyio.fail_after(60):
+        async with Client(url, mode=era, sampling_callback=client.sample) as session:
+            refused = await session.call_tool("test_sampling", {"prompt": "what is six times seven?"})
+            allowed = await session.call_tool("test_input_required_result_sampling", {})
+    assert refused.is_error
+    assert len(client.sampled) == 1 and client.sampled[0].messages[0].content.text == "What is the capital of France?"
+    entries = {entry.data["tool"]: entry for entry in audited(granted, "llm.call")}
+    assert entries["test_sampling"].outcome == "denied"
+    assert entries["test_input_required_result_sampling"].outcome == "ok"
+    assert not allowed.is_error and allowed.content[0].text == "forty-two"
+    [tool_call] = [e for e in audited(granted, "tool.call") if e.subject == "test_sampling"]
+    assert tool_call.outcome == "denied" and tool_call.data["policy"] == "model-gate"
 
 
 async def test_a_client_without_the_capability_is_told_not_left_waiting(granted: Path, http_server: Any):
