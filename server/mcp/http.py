@@ -6,18 +6,20 @@ missing or unknown token 401, and a body over the cap 413, before anything reach
 
 Around the SDK's app, outermost first: `parac.server.auth.Authenticate` (the same middleware as `parac serve`:
 parac's tokens, and JWTs from an OAuth issuer when `mcp.oauth` is set, whose RFC 9728 metadata is public),
-`Resumption` (a `Last-Event-ID` the event store no longer holds gets a specific 400) and `Batches` (JSON-RPC batches
-on 2025-03-26 sessions).
+`Resumption` (a `Last-Event-ID` the event store no longer holds gets a specific 400), `Batches` (JSON-RPC batches
+on 2025-03-26 sessions) and `SessionOwners` (the caller as the SDK's `scope["user"]`, so a session serves only the
+caller that opened it).
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from parac.server.auth.roles import TokenAuthority
+from parac.server.auth.roles import Caller, TokenAuthority
 
 if TYPE_CHECKING:
     from .oauth import OAuth
@@ -110,7 +112,7 @@ def build_http_app(
         retry_interval=RETRY_MS,
         custom_starlette_routes=_metadata_routes(oauth, options.path) if oauth else None,
     )
-    served = Resumption(Batches(app, options.path, max_body), events, options.path)
+    served = Resumption(Batches(SessionOwners(app), options.path, max_body), events, options.path)
     gate = Gate(tokens, frozenset(security.allowed_hosts), frozenset(security.allowed_origins), max_body=max_body,
                 home=home)
     if oauth is not None:
@@ -130,3 +132,30 @@ def _metadata_routes(oauth: OAuth, path: str) -> list[Any]:
     )
     bare = [Route(METADATA_PATH, endpoint=r.endpoint, methods=["GET", "OPTIONS"]) for r in suffixed]
     return suffixed + bare if path != "/" else suffixed
+
+
+class SessionOwners:
+    """Name each request's caller to the SDK (`scope["user"]`, as its own bearer authentication would), whose
+    session manager then serves a session only to the caller that opened it and answers anyone else 404, as for
+    an unknown session. Without it a session id is all it takes to act in another caller's session: to answer the
+    server's requests to its owner (a tool's question for the owner's model or person), read its stream, end it.
+    The unauthenticated loopback caller is one caller, as before."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        caller = scope.get("state", {}).get("caller") if scope["type"] == "http" else None
+        if caller is not None:
+            scope["user"] = _user(caller)
+        await self.app(scope, receive, send)
+
+
+@functools.lru_cache(maxsize=1024)
+def _user(caller: Caller) -> Any:
+    """The SDK's principal for `caller`: what the session manager compares (kind, name, role and tenant)."""
+    from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+    from mcp.server.auth.provider import AccessToken
+
+    principal = f"{caller.kind}:{caller.name or ''}|{caller.role}|{caller.tenant or ''}"
+    return AuthenticatedUser(AccessToken(token="", client_id=principal, scopes=[]))

@@ -427,3 +427,140 @@ async def test_a_task_only_plugin_tool_refuses_a_plain_call(granted: Path, era: 
         assert refused.value.error.code == types.MISSING_REQUIRED_CLIENT_CAPABILITY
         assert refused.value.error.data == {"requiredCapabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}}}
     assert not after.is_error
+
+
+def made_token(project: Path, name: str) -> str:
+    parac = str(Path(sys.executable).with_name("parac"))
+    made = subprocess.run([parac, "--workspace", str(project), "token", "create", "--role", "operator", "--name", name,
+                           "--json"], capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(made.stdout)["token"]
+
+
+def reply(text: str) -> types.CreateMessageResult:
+    return types.CreateMessageResult(role="assistant", content=types.TextContent(type="text", text=text), model=text)
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_another_session_cannot_answer_a_pending_question(granted: Path, era: str, http_server: Any):
+    """Two callers (tokens `ada` and `bob`) on one server; ada's plugin tool asks her model. Bob answers ada's
+    question: in the handshake era with a JSON-RPC response carrying the id of the server's request to ada, posted
+    on his own session and on hers (her session id, his token), then tries to end her session; in 2026-07-28 by
+    calling again with ada's `requestState` and his response. The tool sees only ada's answer, and the trail records
+    one model call, hers."""
+    import httpx2
+
+    from mcp.client.streamable_http import streamable_http_client
+
+    tokens = {name: made_token(granted, name) for name in ("ada", "bob")}
+    sessions: dict[str, str] = {}
+    pending: dict[str, Any] = {}
+    asked, release = anyio.Event(), anyio.Event()
+    bob_asked: list[Any] = []
+
+    async def ada_model(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        pending["id"] = context.request_id
+        asked.set()
+        await release.wait()  # ada's answer waits until bob has tried his
+        return reply("from ada")
+
+    async def bob_model(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        bob_asked.append(params)
+        return reply("from bob")
+
+    def http_as(name: str) -> httpx2.AsyncClient:
+        async def remember(response: Any) -> None:
+            if response.headers.get("mcp-session-id"):
+                sessions.setdefault(name, response.headers["mcp-session-id"])
+
+        return httpx2.AsyncClient(headers={"Authorization": f"Bearer {tokens[name]}"},
+                                  event_hooks={"response": [remember]})
+
+    arguments = {"prompt": "ada's question"}
+    forged: list[int] = []
+    with http_server(granted, env=PLUGIN) as url, anyio.fail_after(90):
+        async with http_as("ada") as ada_http, http_as("bob") as bob_http:
+            async with Client(streamable_http_client(url, http_client=ada_http), mode=era,
+                              sampling_callback=ada_model) as ada, \
+                    Client(streamable_http_client(url, http_client=bob_http), mode=era,
+                           sampling_callback=bob_model) as bob:
+                if era == "legacy":
+                    answered: dict[str, Any] = {}
+
+                    async def ada_calls() -> None:
+                        answered["ada"] = await ada.call_tool("test_sampling", arguments)
+
+                    async with anyio.create_task_group() as group:
+                        group.start_soon(ada_calls)
+                        await asked.wait()
+                        answer = {"jsonrpc": "2.0", "id": pending["id"],
+                                  "result": reply("from bob").model_dump(by_alias=True, exclude_none=True)}
+                        for session_id in (sessions["bob"], sessions["ada"]):
+                            sent = await bob_http.post(url, json=answer, headers={
+                                "Accept": "application/json, text/event-stream", "mcp-session-id": session_id,
+                                "mcp-protocol-version": "2025-11-25"})
+                            forged.append(sent.status_code)
+                        ended = await bob_http.delete(url, headers={"mcp-session-id": sessions["ada"],
+                                                                    "mcp-protocol-version": "2025-11-25"})
+                        forged.append(ended.status_code)
+                        await anyio.sleep(0.5)  # what the server did with them, it did by now
+                        release.set()
+                    result = answered["ada"]
+                else:
+                    first = await ada.session.call_tool("test_sampling", arguments, allow_input_required=True)
+                    assert isinstance(first, types.InputRequiredResult)
+                    [key] = first.input_requests
+                    with pytest.raises(MCPError) as refused:
+                        await bob.session.call_tool("test_sampling", arguments, request_state=first.request_state,
+                                                    input_responses={key: reply("from bob")},
+                                                    allow_input_required=True)
+                    assert refused.value.error.code == types.INVALID_PARAMS
+                    result = await ada.session.call_tool(
+                        "test_sampling", arguments, request_state=first.request_state,
+                        input_responses={key: reply("from ada")}, allow_input_required=True)
+                after = await bob.call_tool("test_simple_text", {})
+    assert isinstance(result, types.CallToolResult) and not result.is_error, result
+    assert result.content[0].text == "LLM response: from ada"
+    assert not after.is_error and bob_asked == []
+    if era == "legacy":  # ada's session is not bob's to use: as if it did not exist (his own took his post)
+        assert forged[1:] == [404, 404]
+    model_calls = [(e.actor, e.data["tool"], e.outcome) for e in audited(granted, "llm.call")]
+    assert model_calls == [("token:ada", "test_sampling", "ok")]
+    tool_calls = [(e.actor, e.subject, e.outcome) for e in audited(granted, "tool.call") if e.subject.startswith("test_")]
+    assert tool_calls == [("token:ada", "test_sampling", "ok"), ("token:bob", "test_simple_text", "ok")]
+
+
+async def test_another_caller_cannot_answer_a_prompts_pending_round(granted: Path, http_server: Any):
+    """A plugin prompt's question (a `PromptContext` round of `prompts/get`, 2026-07-28): bob calls again with ada's
+    `requestState` and his answer, and is refused; the prompt renders with ada's answer."""
+    import httpx2
+
+    from mcp.client.streamable_http import streamable_http_client
+
+    tokens = {name: made_token(granted, name) for name in ("ada", "bob")}
+
+    def answer(text: str) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"context": text})
+
+    async def person(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return answer("a person's")  # the rounds below are driven by hand: this declares the capability
+
+    with http_server(granted, env=PLUGIN) as url, anyio.fail_after(60):
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {tokens['ada']}"}) as ada_http, \
+                httpx2.AsyncClient(headers={"Authorization": f"Bearer {tokens['bob']}"}) as bob_http:
+            async with Client(streamable_http_client(url, http_client=ada_http), mode="2026-07-28",
+                              elicitation_callback=person) as ada, \
+                    Client(streamable_http_client(url, http_client=bob_http), mode="2026-07-28",
+                           elicitation_callback=person) as bob:
+                name = "test_input_required_result_prompt"
+                first = await ada.session.get_prompt(name, allow_input_required=True)
+                assert isinstance(first, types.InputRequiredResult)
+                [key] = first.input_requests
+                with pytest.raises(MCPError) as refused:
+                    await bob.session.get_prompt(name, request_state=first.request_state,
+                                                 input_responses={key: answer("bob's")}, allow_input_required=True)
+                rendered = await ada.session.get_prompt(name, request_state=first.request_state,
+                                                        input_responses={key: answer("ada's")},
+                                                        allow_input_required=True)
+    assert refused.value.error.code == types.INVALID_PARAMS
+    assert isinstance(rendered, types.GetPromptResult)
+    assert rendered.messages[0].content.text == "Use this context: ada's"
