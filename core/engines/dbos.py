@@ -259,9 +259,24 @@ def _with_trace(options: dict) -> dict:
 async def run_workflow(run_id: str, name: str, definition: dict, inputs: dict, options: dict,
                        queue: str, budget: list | None = None) -> dict:
     """One parac run: the scheduler's decisions, each started step a ``parac.step`` child on the steps queue;
-    traced as a child of the span that enqueued it."""
-    with telemetry.extracted(options.get(TRACE) or {}), telemetry.workflow_run(name, run_id, resumed=False):
+    traced as a child of the span that enqueued it, saying whether the run resumes (see :func:`_resumes`)."""
+    resumed = telemetry.tracing.on and await anyio.to_thread.run_sync(_resumes, run_id)
+    with telemetry.extracted(options.get(TRACE) or {}), telemetry.workflow_run(name, run_id, resumed=resumed):
         return await _drive(run_id, name, definition, inputs, options, queue, budget)
+
+
+def _resumes(run_id: str) -> bool:
+    """Whether this execution of the run is not its first: DBOS dispatched it again (a dead worker's run, recovered:
+    each dispatch counts a recovery attempt) or it has checkpoints already (a cancelled run resumed, whose count
+    starts again). Read from DBOS's tables, not through DBOS, which would checkpoint the answer and give a
+    recovered run its first execution's; only when traces are on, since only the span says it."""
+    with pool.connection(_worker().url) as conn:
+        row = conn.execute(
+            "SELECT s.recovery_attempts > 1 OR EXISTS (SELECT 1 FROM dbos.operation_outputs o "
+            "WHERE o.workflow_uuid = s.workflow_uuid) FROM dbos.workflow_status s WHERE s.workflow_uuid = %s",
+            (run_id,),
+        ).fetchone()
+    return bool(row and row[0])
 
 
 async def _drive(run_id: str, name: str, definition: dict, inputs: dict, options: dict, queue: str,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 
@@ -54,6 +55,7 @@ def test_a_run_enqueued_here_and_stepped_by_workers_is_one_trace(dbos_project, r
     assert enqueue.service == "cli" and enqueue.parent_id == ""
     run = by_name["invoke_workflow fork"]
     assert run.service == "worker" and run.parent_id == enqueue.span_id
+    assert run.attributes["parac.run.resumed"] is False
     steps = {s.attributes["parac.step"]: s for s in spans if s.name.startswith("step ")}
     assert sorted(steps) == ["first", "left", "right"]
     assert all(s.service == "worker" and s.parent_id == run.span_id for s in steps.values())
@@ -61,3 +63,37 @@ def test_a_run_enqueued_here_and_stepped_by_workers_is_one_trace(dbos_project, r
     assert sorted(t.parent_id for t in tools) == sorted(s.span_id for s in steps.values())
     assert {s.trace_id for s in [enqueue, run, *steps.values(), *tools]} == {enqueue.trace_id}
     assert all(t.attributes["parac.policy.decision"] == "allowed" for t in tools)
+
+
+SLOW = """\
+steps:
+  - {id: first, tool: record, arguments: {label: first}}
+  - {id: second, tool: record, arguments: {label: second, sleep_s: 2}, depends_on: [first]}
+"""
+
+
+def test_a_run_recovered_from_a_killed_worker_says_it_resumed(dbos_project, receiver):
+    """The worker driving a run is killed with SIGKILL while its second step runs (its run span dies unexported);
+    another worker recovers the run, whose ``invoke_workflow`` span says ``parac.run.resumed``."""
+    import yaml
+
+    from parac.core.specs import WorkflowSpec
+    from parac.core.workflows.engine import RunOptions
+
+    dbos_project.extra_env = {**receiver.env(), "OTEL_SERVICE_NAME": "worker"}
+    dbos_project.write_workflow("slow", SLOW)
+    doomed = dbos_project.start_worker()
+    dbos_project.wait_workers(1)
+    run_id = dbos_project.runs.enqueue("recovered", "slow", WorkflowSpec.model_validate(yaml.safe_load(SLOW)), {},
+                                       RunOptions())
+    dbos_project.wait_for("second", "start")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    dbos_project.start_worker()
+    assert dbos_project.runs.wait(run_id, timeout=120)["status"] == "completed"
+
+    def runs(spans):
+        return [s for s in spans if s.name == "invoke_workflow slow" and s.attributes["parac.run_id"] == run_id]
+
+    [run] = runs(receiver.wait_for(runs))
+    assert run.attributes["parac.run.resumed"] is True
