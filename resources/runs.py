@@ -81,17 +81,12 @@ def _read(workspace: Workspace, run_id: str | None, page: tuple[int, str | None,
 
 
 def _read_shared(shared: Any, run_id: str | None, page: tuple[int, str | None, bytes] | None, where: Any) -> Any:
-    """`_read` on the dbos engine (:class:`~parac.core.engines.dbos.DbosRuns`): the same shapes. Its listing
-    filters by workflow only; another condition is refused rather than ignored."""
-    from parac.core.pages import FilterError
-
+    """`_read` on the dbos engine (:class:`~parac.core.engines.dbos.DbosRuns`): the same shapes, the same
+    filters."""
     if run_id is not None:
         return {**shared.status(run_id), "waiting": shared.waiting(run_id)}
-    if where is not None and any(getattr(where, name) is not None for name in ("status", "agent", "since", "until")):
-        raise FilterError("on the dbos engine, runs are filtered by workflow only (status, agent, since and until "
-                          "need the sqlite engine's listing)")
     limit, cursor, _ = page or (RECENT, None, b"")
-    runs, next_cursor = shared.runs(limit=limit, cursor=cursor, workflow=where.workflow if where else None)
+    runs, next_cursor = shared.runs(limit=limit, cursor=cursor, where=where)
     rows = [{**run, "finished_at": None, "uri": f"parac://runs/{run['run_id']}"} for run in runs]
     return rows if page is None else {"runs": rows, "next_cursor": next_cursor}
 

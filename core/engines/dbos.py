@@ -35,6 +35,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from importlib.metadata import version as package_version
 from typing import Any
 
@@ -47,7 +48,7 @@ from .. import telemetry
 from ..diagnostics import ParacError
 from ..specs import StepSpec, WorkflowSpec
 from ..workflows import templates
-from ..workflows.checkpoints import NotWaiting
+from ..workflows.checkpoints import NotWaiting, RunFilter, RunNotFound
 from ..workflows.engine import RunOptions, Services, StepContext, StepFailed, backoff_delay, definition_of
 from ..workflows.graph import step_kind
 from ..workflows.inputs import bind_inputs
@@ -582,12 +583,17 @@ class DbosRuns:
             time.sleep(QUEUE_POLL_S)
         return self.status(run_id)
 
+    def _run(self, run_id: str, *, load_output: bool = False) -> Any:
+        """The run's DBOS workflow, when it is a run of this project (its queue's: a project's runs are those it
+        enqueued, whoever shares the database); else :class:`RunNotFound`, as for no such run."""
+        found = self.client.list_workflows(workflow_ids=[run_id], name="parac.run", load_output=load_output)
+        if not found or _queue_of(found[0], 5) != self.queue:
+            raise RunNotFound(run_id)
+        return found[0]
+
     def status(self, run_id: str) -> dict:
         """The run as ``status --json`` shows it; a run still going lists its steps as their workflows stand."""
-        found = self.client.list_workflows(workflow_ids=[run_id], load_output=True)
-        if not found:
-            raise ParacError(f"no run {run_id!r} in the workflow database {redact_url(self.url)}")
-        run = found[0]
+        run = self._run(run_id, load_output=True)
         if run.status == "SUCCESS" and isinstance(run.output, dict):
             return run.output
         steps = []
@@ -611,10 +617,11 @@ class DbosRuns:
 
     def waiting(self, run_id: str | None = None) -> list[dict]:
         """Gates waiting for a person (of one run and its sub-runs, or of every run)."""
-        prefix = {"workflow_id_prefix": run_id} if run_id else {}
+        prefix = {"workflow_id_prefix": [f"{run_id}/", f"{run_id}."]} if run_id else {}  # its steps, its sub-runs
         out = []
-        for wf in self.client.list_workflows(status="PENDING", name="parac.step", load_input=False,
-                                             load_output=False, **prefix):
+        for wf in self.client.list_workflows(status="PENDING", name="parac.step", load_output=False, **prefix):
+            if _queue_of(wf, 8) != self.queue:  # another project's gate
+                continue
             event = self._gate_waiting(wf.workflow_id)
             if event is not None:
                 out.append({"run_id": event["run_id"], "step_id": event["step"], "message": event["message"]})
@@ -623,6 +630,7 @@ class DbosRuns:
     def decide(self, run_id: str, step: str, *, approved: bool, actor: str, comment: str | None = None) -> dict:
         """Answer a waiting gate from any process; refuses a gate that is not waiting (nothing is sent)."""
         target = f"{run_id}/{step}"
+        self._run(run_id)
         if self._gate_waiting(target) is None:
             raise NotWaiting(f"step {step!r} of run {run_id} is not waiting for approval")
         self.client.send(target, {"approved": approved, "by": actor, "comment": comment}, topic="approval",
@@ -631,6 +639,7 @@ class DbosRuns:
                 "comment": comment}
 
     def cancel(self, run_id: str) -> None:
+        self._run(run_id)
         self.client.cancel_workflow(run_id)
         for child in self.client.list_workflows(workflow_id_prefix=f"{run_id}/", status="PENDING"):
             self.client.cancel_workflow(child.workflow_id)
@@ -641,40 +650,80 @@ class DbosRuns:
         """Resume a cancelled run: its cancelled steps first (the run waits for them), then the run itself; finished
         steps keep their checkpointed outcome. A run that is running or ended is refused (a worker's death needs
         no resume: another worker recovers it)."""
-        found = self.client.list_workflows(workflow_ids=[run_id], load_input=False, load_output=False)
-        if not found:
-            raise ParacError(f"no run {run_id!r} in the workflow database {redact_url(self.url)}")
-        if found[0].status != "CANCELLED":
-            raise NotWaiting(f"run {run_id} is {_STATUS.get(found[0].status, found[0].status.lower())}: only a "
+        run = self._run(run_id)
+        if run.status != "CANCELLED":
+            raise NotWaiting(f"run {run_id} is {_STATUS.get(run.status, run.status.lower())}: only a "
                              "cancelled run is resumed on the dbos engine (workers recover interrupted ones)")
         for child in self.client.list_workflows(workflow_id_prefix=f"{run_id}/", status="CANCELLED",
                                                 load_input=False, load_output=False):
             self.client.resume_workflow(child.workflow_id, queue_name=steps_queue(self.queue))
         self.client.resume_workflow(run_id, queue_name=self.queue)
 
-    def runs(self, *, limit: int, workflow: str | None = None, cursor: str | None = None) -> tuple[list[dict], str | None]:
-        """Runs newest first, as ``workflow runs`` lists them: a page of ``limit`` and the cursor of the next one
-        (the count of runs before it)."""
+    def runs(self, *, limit: int, where: RunFilter | None = None, cursor: str | None = None
+             ) -> tuple[list[dict], str | None]:
+        """This project's top-level runs newest first, as ``workflow runs`` lists them, that ``where`` lets through
+        as the embedded engine's listing does: a page of ``limit`` and the cursor of the next one (the count of
+        runs before it). DBOS is asked for the time window and the workflow statuses a ``status`` can be; the
+        rest is checked here, page by page: the project (the run's queue), the workflow, the status as the run
+        reports it (a run that ended with a failed step is a DBOS success), ``agent`` (a step of that agent, or a
+        council it sits on, that started: the run's definition says which agent a step is, DBOS which started).
+        ``pending`` is this engine's ``queued``: enqueued, not yet taken by a worker."""
+        where = where or RunFilter()
         try:
             offset = int(cursor or 0)
         except ValueError:
             raise ParacError(f"not a cursor of this database's runs: {cursor!r}") from None
+        asked: dict[str, Any] = {"name": "parac.run", "has_parent": False, "sort_desc": True, "limit": 200}
+        if where.since is not None:
+            asked["start_time"] = _iso(where.since)
+        if where.until is not None:
+            asked["end_time"] = _iso(where.until)
+        if where.status is not None:
+            asked["status"] = [name for name, status in _STATUS.items() if status in _MAY_BE[where.status]]
         rows: list[dict] = []
         while len(rows) < limit + 1:
-            page = self.client.list_workflows(name="parac.run", sort_desc=True, limit=200, offset=offset,
-                                              load_output=False)
+            page = self.client.list_workflows(offset=offset, **asked)
             for wf in page:
                 offset += 1
-                args = (wf.input or {}).get("args") or [None, None]
-                if workflow is None or args[1] == workflow:
-                    rows.append({"run_id": wf.workflow_id, "workflow": args[1],
-                                 "status": _STATUS.get(wf.status, wf.status.lower()),
-                                 "created_at": (wf.created_at or 0) / 1000, "error": str(wf.error) if wf.error else None})
+                row = self._listed(wf, where)
+                if row is not None:
+                    rows.append(row)
                     if len(rows) > limit:
                         return rows[:limit], str(offset - 1)
             if len(page) < 200:
                 break
         return rows, None
+
+    def _listed(self, wf: Any, where: RunFilter) -> dict | None:
+        """The listing's row of the run ``wf``, or None when it is another project's or ``where`` leaves it out."""
+        args = (wf.input or {}).get("args") or []
+        created = (wf.created_at or 0) / 1000
+        if _queue_of(wf, 5) != self.queue or (where.workflow is not None and args[1] != where.workflow):
+            return None
+        if (where.since is not None and created < where.since) or (where.until is not None and created >= where.until):
+            return None
+        ended = wf.output if wf.status == "SUCCESS" and isinstance(wf.output, dict) else None
+        status = ended["status"] if ended else _STATUS.get(wf.status, wf.status.lower())
+        if status == "running" and self.waiting(wf.workflow_id):
+            status = "waiting_approval"
+        if where.status is not None and status != _LISTED_AS.get(where.status, where.status):
+            return None
+        if where.agent is not None and not self._started_agent(wf.workflow_id, args[2], ended, where.agent):
+            return None
+        error = ended["error"] if ended else str(wf.error) if wf.error else None
+        return {"run_id": wf.workflow_id, "workflow": args[1], "status": status, "created_at": created, "error": error}
+
+    def _started_agent(self, run_id: str, definition: dict, ended: dict | None, agent: str) -> bool:
+        """Whether a step of ``agent`` (its agent step, or a council with it as member or judge) started."""
+        spec = WorkflowSpec.model_validate(definition)
+        steps = {step.id for step in spec.steps
+                 if agent in (step.agent_name, *(step.agents or ()), step.judge if step.type == "council" else None)}
+        if not steps:
+            return False
+        if ended is not None:
+            return any(entry["id"] in steps and entry["status"] not in ("pending", "skipped") for entry in ended["steps"])
+        children = self.client.list_workflows(workflow_id_prefix=f"{run_id}/", load_input=False, load_output=False)
+        return any(child.workflow_id.rsplit("/", 1)[1] in steps for child in children)
 
     def workers(self) -> list[dict]:
         """Live workers, each with its load: the runs and steps it is executing now."""
@@ -693,3 +742,20 @@ class DbosRuns:
 
 _STATUS = {"ENQUEUED": "queued", "PENDING": "running", "SUCCESS": "completed", "ERROR": "failed",
            "CANCELLED": "cancelled", "MAX_RECOVERY_ATTEMPTS_EXCEEDED": "failed"}
+#: A run status asked for (``RunFilter.status``) as this engine lists it.
+_LISTED_AS = {"pending": "queued"}
+#: The statuses (of :data:`_STATUS`) of the DBOS workflows a run of each status may be: a run that ended with a failed
+#: step is a DBOS success; one stopped at a gate is a pending workflow.
+_MAY_BE = {"pending": {"queued"}, "running": {"running"}, "waiting_approval": {"running"},
+           "completed": {"completed"}, "failed": {"completed", "failed"}, "cancelled": {"cancelled"}}
+
+
+def _queue_of(wf: Any, position: int) -> str | None:
+    """The queue a ``parac.run`` (argument 5) or ``parac.step`` (argument 8) was enqueued for: its project's."""
+    args = (wf.input or {}).get("args") or []
+    return args[position] if len(args) > position else None
+
+
+def _iso(moment: float) -> str:
+    """A Unix time as DBOS's listing takes a time bound (ISO 8601)."""
+    return datetime.fromtimestamp(moment, timezone.utc).isoformat()

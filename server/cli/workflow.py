@@ -385,7 +385,7 @@ def runs_command(state: State, name: str | None, limit: int | None, cursor: str 
     runs = _dbos_runs(state)
     if runs is not None:
         try:
-            rows, next_cursor = runs.runs(limit=limit or RECENT_RUNS, workflow=name, cursor=cursor)
+            rows, next_cursor = runs.runs(limit=limit or RECENT_RUNS, where=RunFilter(workflow=name), cursor=cursor)
         finally:
             runs.close()
     else:
