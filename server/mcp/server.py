@@ -14,7 +14,7 @@ client told only that it failed and where to look. Nothing a client sends stops 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -54,10 +54,31 @@ INSTRUCTIONS = (
 )
 MAX_COMPLETIONS = 100
 LISTS = frozenset({"tools/list", "resources/list", "resources/templates/list", "prompts/list"})
+SchemaLookup = Callable[[str], Mapping[str, Any] | None]
+"""A tool's input schema by name, as the SDK's `get_tool_input_schema` asks for it."""
 
 
 class ParacServer(Server[Any]):
-    """Announces list-changed notifications in the handshake era, whatever transport creates the options."""
+    """Announces list-changed notifications in the handshake era, whatever transport creates the options, and finds a
+    called tool's input schema for the SDK's `Mcp-Param-*` check without building the tools list (`input_schemas`)."""
+
+    def __init__(self, *args: Any, input_schemas: Callable[[], SchemaLookup | None], **kwargs: Any) -> None:
+        """`input_schemas`: `Handlers.input_schemas`, the lookup of the moment (see `get_tool_input_schema`)."""
+        self.input_schemas = input_schemas
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]
+    def get_tool_input_schema(self) -> SchemaLookup | None:
+        """The SDK reads this on every 2026-07-28 `tools/call` over HTTP that has arguments, to check its
+        `Mcp-Param-*` headers (SEP-2243). Without it, the SDK runs the whole `tools/list` handler for the one call.
+        It is asked afresh each time, so that it can be None while parac's tools are not built for the current
+        state of the registry and workspace: the SDK then runs the list handler, which builds them, rather than a
+        lookup that could only answer None and let the call through unchecked."""
+        return self.input_schemas()
+
+    @get_tool_input_schema.setter
+    def get_tool_input_schema(self, lookup: Any) -> None:
+        """The SDK's constructor sets None (parac passes nothing); the property above answers instead."""
 
     def create_initialization_options(
         self,
@@ -107,6 +128,7 @@ def build_server(app: ParacApp) -> ParacServer:
         instructions=INSTRUCTIONS,
         icons=list(icons(SERVER)),
         lifespan=lifespan,
+        input_schemas=handlers.input_schemas,
         on_list_tools=handlers.list_tools,
         on_call_tool=handlers.call_tool,
         on_list_resources=handlers.list_resources,
@@ -266,6 +288,27 @@ class Handlers:
                     out[face.name] = face
             self._tools = (self.app.stamp(), out)
         return self._tools[1]
+
+    def input_schemas(self) -> SchemaLookup | None:
+        """A called tool's input schema by name, for the SDK's `Mcp-Param-*` check (`ParacServer`), or None when
+        parac's tools are not built for the current stamp (not loaded yet, or the registry or workspace changed
+        since): they come partly from async providers (plugins, external servers), and the lookup is sync.
+
+        The schema is the one `tools/list` shows (`_mcp_tool` passes `ToolFace.input_schema` on as it is, with the
+        `x-mcp-header` marks `tool_from_function(headers=...)` adds). A tool outside the served profile answers None:
+        no caller sees it, and `call_tool` refuses it. A tool above the caller's role answers its schema all the
+        same: the SDK asks before any middleware, so the lookup cannot know the caller, and the schema is the same
+        for every caller who may see the tool; one who may not is refused by `call_tool` (which names the role)."""
+        kept = self._tools
+        if kept is None or kept[0] != self.app.stamp():
+            return None
+        tools, profile = kept[1], self.app.profile
+
+        def input_schema(name: str) -> Mapping[str, Any] | None:
+            face = tools.get(name)
+            return face.input_schema if face is not None and profile.admits(face) else None
+
+        return input_schema
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None

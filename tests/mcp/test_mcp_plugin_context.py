@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -307,20 +308,27 @@ def test_a_malformed_resource_template_is_refused_when_registered():
 async def test_a_parameter_mirrored_into_a_header_is_checked_against_the_argument(granted: Path, http_server: Any):
     """`tool_from_function(headers=...)` (SEP-2243): listed with `x-mcp-header`, the official client sends the argument
     again as `Mcp-Param-Region` (base64 when it is not plain ASCII) and the call runs; an intermediary that changes
-    or drops the header gets the call refused (HTTP 400, -32020) before the tool runs, and the server goes on."""
+    or drops the header gets the call refused (HTTP 400, -32020) before the tool runs, and the server goes on.
+    The check finds the tool's schema without running parac's `tools/list` handler for each call (the SDK's way when a
+    server has no `get_tool_input_schema`): parac's own request metrics count only the lists the client asked for."""
     import httpx2
     from mcp.client.streamable_http import streamable_http_client
+    from support.serving import free_port
 
     rewrites: dict[str, str | None] = {}
 
+    sent: list[str] = []
+
     async def intermediary(request: Any) -> None:  # on the wire, between the client and parac
+        sent.append(request.headers.get("mcp-method", ""))
         if "mcp-param-region" in request.headers and "region" in rewrites:
             if rewrites["region"] is None:
                 del request.headers["mcp-param-region"]
             else:
                 request.headers["mcp-param-region"] = rewrites["region"]
 
-    with http_server(granted, env=PLUGIN) as url, anyio.fail_after(60):
+    metrics = free_port()
+    with http_server(granted, "--metrics-port", str(metrics), env=PLUGIN) as url, anyio.fail_after(60):
         async with httpx2.AsyncClient(event_hooks={"request": [intermediary]}) as http:
             async with Client(streamable_http_client(url, http_client=http), mode="2026-07-28") as session:
                 listed = {tool.name: tool for tool in (await session.list_tools()).tools}
@@ -334,6 +342,10 @@ async def test_a_parameter_mirrored_into_a_header_is_checked_against_the_argumen
                     refused[case] = raised.value.error
                 rewrites.clear()
                 after = await session.call_tool("test_header_param", {"region": "us-west1", "query": "again"})
+            scraped = httpx.get(f"http://127.0.0.1:{metrics}/metrics").text
+    counts = dict(re.findall(r'parac_mcp_request_duration_seconds_count\{method="([^"]+)",transport="http"\} (\S+)', scraped))
+    assert float(counts["tools/call"]) == 3  # the refused two never reached parac's handlers
+    assert float(counts["tools/list"]) == sent.count("tools/list") >= 1, (counts, sent)  # only the client's own
     schema = listed["test_header_param"].input_schema
     assert schema["properties"]["region"]["x-mcp-header"] == "Region" and "x-mcp-header" not in schema["properties"]["query"]
     assert plain.content[0].text == "region=us-west1 query="
