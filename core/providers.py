@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import ParacBaseError
-from .roots import PARAC_DIR
+from .roots import PARAC_DIR, SETTINGS_FILE
 from .secrets import SecretFileError, read_secret_file
 from .specs import ProviderSettings
 
@@ -215,12 +215,24 @@ def _api_key(name: str, settings: ProviderSettings, base_dir: Path | None) -> st
             )
         return value
     if settings.api_key_file:
+        folder = base_dir / PARAC_DIR if base_dir is not None else None
         try:
-            folder = base_dir / PARAC_DIR if base_dir is not None else None
-            return read_secret_file(settings.api_key_file, folder, setting=f"providers.{name}.api_key_file")
+            return read_secret_file(settings.api_key_file, folder)
         except SecretFileError as exc:
-            raise MissingKey(f'provider "{name}" has no API key: {exc}') from None
+            where = _place(folder, ("providers", name, "api_key_file"))
+            raise MissingKey(f'{where}: provider "{name}" has no API key: {exc}') from None
     return None
+
+
+def _place(folder: Path | None, loc: tuple[str, ...]) -> str:
+    """``FILE:LINE:COL: providers.NAME.api_key_file``, from ``parac.yaml`` in ``folder`` as it is now: read again
+    only when a key file fails (routing gets the settings, not the file they came from)."""
+    from .sources import load_source
+
+    settings_file = folder / SETTINGS_FILE if folder is not None else None
+    if settings_file is None or not settings_file.is_file():
+        return ".".join(loc)
+    return load_source(settings_file).place(loc)
 
 
 # -- MCP sampling -------------------------------------------------------------------------------------------------

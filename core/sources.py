@@ -100,6 +100,11 @@ class SourceDoc:
                 return self.value_spans[sub]
         return self.value_spans.get((), Span())
 
+    def place(self, loc: Loc) -> str:
+        """``FILE:LINE:COL: a.b.c``: the setting at ``loc`` as an error names it, at its key's position."""
+        span = self.span(loc, key=True)
+        return f"{self.path}:{span.line}:{span.column}: {'.'.join(map(str, loc))}"
+
     @cached_property
     def lines(self) -> list[str]:
         return self.text.splitlines()

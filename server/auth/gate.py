@@ -19,6 +19,7 @@ from .limits import RateLimiter
 from .roles import TokenAuthority
 
 if TYPE_CHECKING:
+    from parac.core.sources import SourceDoc
     from parac.core.specs import ServeSettings
     from parac.server.mcp.http import HttpOptions
 
@@ -132,7 +133,7 @@ def load_gate(
     caller a presented credential names; Host and Origin still apply."""
     from parac.server.mcp.http import allowed_hosts, allowed_origins
 
-    settings, parac_dir = serve_settings(home)
+    settings, parac_dir, doc = serve_settings(home)
     hosts = [*allowed_hosts(options), *settings.allowed_hosts]
     origins = [*allowed_origins(options), *settings.allowed_origins]
     gate = Gate(
@@ -153,9 +154,9 @@ def load_gate(
         try:
             gate.jwt = JwtVerifier(settings.jwt, f"http://{options.host}:{options.port}", parac_dir, "serve.jwt")
         except KeyConfigError as error:
-            raise AuthConfigError(f"cannot serve JWTs: {error}") from None
+            raise AuthConfigError(f"{_place(doc, error.setting)}: cannot serve JWTs: {error.detail}") from None
     if settings.hmac_keys:
-        gate.hmac = _hmac(settings, parac_dir)
+        gate.hmac = _hmac(settings, parac_dir, doc)
     if tenants_file is not None:
         from .tenants import load_tenants
 
@@ -181,9 +182,9 @@ def refuse_exposed(host: str, gate: Gate, service: str, hint: str = "") -> None:
         )
 
 
-def serve_settings(home: Path | None) -> tuple[ServeSettings, Path | None]:
-    """`serve:` of the home workspace's parac.yaml and its `.parac/` folder; an invalid section is refused with
-    its place in the file."""
+def serve_settings(home: Path | None) -> tuple[ServeSettings, Path | None, SourceDoc | None]:
+    """`serve:` of the home workspace's parac.yaml, its `.parac/` folder and the file as read (which places the errors
+    found later, in the key files the section names); an invalid section is refused with its place in the file."""
     from pydantic import BaseModel, ConfigDict, ValidationError
 
     from parac.core.roots import PARAC_DIR, SETTINGS_FILE
@@ -192,10 +193,10 @@ def serve_settings(home: Path | None) -> tuple[ServeSettings, Path | None]:
     from parac.core.validation import schema_diagnostics
 
     if home is None:
-        return ServeSettings(), None
+        return ServeSettings(), None, None
     path = home / PARAC_DIR / SETTINGS_FILE
     if not path.is_file():
-        return ServeSettings(), home / PARAC_DIR
+        return ServeSettings(), home / PARAC_DIR, None
     doc = load_source(path)
     data = doc.data if doc.ok and isinstance(doc.data, dict) else {}
 
@@ -204,14 +205,17 @@ def serve_settings(home: Path | None) -> tuple[ServeSettings, Path | None]:
         serve: ServeSettings = ServeSettings()
 
     try:
-        return Section.model_validate(data).serve, home / PARAC_DIR
+        return Section.model_validate(data).serve, home / PARAC_DIR, doc
     except ValidationError as error:
         diagnostics = schema_diagnostics(Section, error, doc)
         first = diagnostics[0]
         raise AuthConfigError(f"{first.file}:{first.line}:{first.column}: {first.message}", diagnostics) from None
 
 
-def _hmac(settings: ServeSettings, parac_dir: Path | None) -> HmacVerifier:
+def _hmac(settings: ServeSettings, parac_dir: Path | None, doc: SourceDoc | None) -> HmacVerifier:
+    """The verifier of `serve.hmac_keys`, every secret file read now; one that cannot be used is refused at its
+    `secret_file` in parac.yaml (FILE:LINE:COL: serve.hmac_keys.ID.secret_file: ...), naming the file, never its
+    content."""
     from parac.core.secrets import SecretFileError, read_secret_file
 
     from .signatures import HmacKeyRef, HmacVerifier
@@ -219,11 +223,17 @@ def _hmac(settings: ServeSettings, parac_dir: Path | None) -> HmacVerifier:
     keys = {}
     for key_id, key in settings.hmac_keys.items():
         try:
-            secret = read_secret_file(key.secret_file, parac_dir, setting=f"serve.hmac_keys.{key_id}.secret_file")
+            secret = read_secret_file(key.secret_file, parac_dir)
         except SecretFileError as error:
-            raise AuthConfigError(f"cannot serve HMAC-signed requests: {error}") from None
+            where = _place(doc, f"serve.hmac_keys.{key_id}.secret_file")
+            raise AuthConfigError(f"{where}: cannot serve HMAC-signed requests: {error}") from None
         keys[key_id] = HmacKeyRef(key_id, secret.encode(), key.role)
     return HmacVerifier(keys)
+
+
+def _place(doc: SourceDoc | None, setting: str) -> str:
+    """`FILE:LINE:COL: serve.jwt.key_file`: the dotted `setting` at its key in parac.yaml (as is without the file)."""
+    return doc.place(tuple(setting.split("."))) if doc is not None else setting
 
 
 def _listed(value: str, allowed: frozenset[str]) -> bool:

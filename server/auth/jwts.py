@@ -32,7 +32,13 @@ CLOCK_LEEWAY_S = 30
 
 
 class KeyConfigError(ParacBaseError):
-    """A JWT key named in the settings cannot be used; the message names the setting, never the key."""
+    """A JWT key named in the settings cannot be used: `setting` is its dotted path in parac.yaml
+    (`serve.jwt.key_file`), which callers place in the file; `detail` says what is wrong, never the key."""
+
+    def __init__(self, setting: str, detail: str) -> None:
+        super().__init__(f"{setting}: {detail}")
+        self.setting = setting
+        self.detail = detail
 
 
 class InvalidToken(ParacBaseError):
@@ -157,9 +163,9 @@ def _path(name: str, base_dir: Path | None) -> Path:
 
 def _secret(name: str, base_dir: Path | None, setting: str) -> bytes:
     try:
-        return read_secret_file(name, base_dir, setting=setting).encode()
+        return read_secret_file(name, base_dir).encode()
     except SecretFileError as error:
-        raise KeyConfigError(str(error)) from None
+        raise KeyConfigError(setting, str(error)) from None
 
 
 def _public_key(name: str, base_dir: Path | None, setting: str) -> tuple[Any, tuple[str, ...]]:
@@ -171,14 +177,14 @@ def _public_key(name: str, base_dir: Path | None, setting: str) -> tuple[Any, tu
     try:
         key = load_pem_public_key(path.read_bytes())
     except OSError as error:
-        raise KeyConfigError(f"{setting}: cannot read {path}: {error.strerror}") from None
+        raise KeyConfigError(setting, f"cannot read {path}: {error.strerror}") from None
     except ValueError:
-        raise KeyConfigError(f"{setting}: {path} is not a PEM public key") from None
+        raise KeyConfigError(setting, f"{path} is not a PEM public key") from None
     if isinstance(key, rsa.RSAPublicKey):
         return key, ("RS256",)
     if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
         return key, ("ES256",)
-    raise KeyConfigError(f"{setting}: {path} is neither an RSA nor a P-256 key (RS256, ES256)")
+    raise KeyConfigError(setting, f"{path} is neither an RSA nor a P-256 key (RS256, ES256)")
 
 
 def _read_json(name: str, base_dir: Path | None, setting: str) -> Any:
@@ -186,9 +192,9 @@ def _read_json(name: str, base_dir: Path | None, setting: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise KeyConfigError(f"{setting}: cannot read {path}: {error.strerror}") from None
+        raise KeyConfigError(setting, f"cannot read {path}: {error.strerror}") from None
     except ValueError as error:
-        raise KeyConfigError(f"{setting}: {path} is not JSON: {error}") from None
+        raise KeyConfigError(setting, f"{path} is not JSON: {error}") from None
 
 
 def _key_set(data: Any, where: str) -> Any:
@@ -197,4 +203,4 @@ def _key_set(data: Any, where: str) -> Any:
     try:
         return jwt.PyJWKSet.from_dict(data)
     except (jwt.PyJWKSetError, jwt.InvalidKeyError, TypeError, AttributeError) as error:
-        raise KeyConfigError(f"{where}: not a usable JSON Web Key Set: {error}") from None
+        raise KeyConfigError(where, f"not a usable JSON Web Key Set: {error}") from None

@@ -10,7 +10,6 @@ through the RFC 9728 metadata at `/.well-known/oauth-protected-resource` (also u
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +62,5 @@ def load_oauth(raw: Any, parac_dir: Path | None, bound_url: str, place: Place = 
     section = _dotted()
     try:
         return OAuth(JwtVerifier(settings, resource, parac_dir, section), resource, settings.issuer)
-    except KeyConfigError as error:  # "mcp.oauth.jwks_file: cannot read ...": said again at that key's place
-        message = str(error)
-        key = re.match(rf"{re.escape(section)}\.(\w+)", message)
-        detail = message[key.end():].lstrip(": ") if key else message
-        raise OAuthError(f"{place(key.group(1)) if key else place()}: {detail}") from None
+    except KeyConfigError as error:  # said again at that key's place
+        raise OAuthError(f"{place(*error.setting.removeprefix(section + '.').split('.'))}: {error.detail}") from None

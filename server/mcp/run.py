@@ -224,11 +224,7 @@ class ServeKeys:
     def place(self, key: str, *loc: str | int) -> str:
         """`FILE:LINE:COL: mcp.oauth.jwks_file`: the setting `key`.`loc` as an error names it."""
         path = (*self.places.get(key, ("mcp", key)), *loc)
-        name = ".".join(str(part) for part in path)
-        if self.doc is None:
-            return name
-        span = self.doc.span(path, key=True)
-        return f"{self.doc.path}:{span.line}:{span.column}: {name}"
+        return self.doc.place(path) if self.doc is not None else ".".join(map(str, path))
 
 
 def _mcp_settings(workspace: Path | None) -> ServeKeys:
@@ -266,7 +262,7 @@ def _token(keys: ServeKeys) -> str | None:
     if not token_file:
         return None
     try:
-        return read_secret_file(str(token_file), keys.parac_dir, setting=None)
+        return read_secret_file(str(token_file), keys.parac_dir)
     except SecretFileError as error:
         raise ServeError(f"{keys.place('token_file')}: no MCP token: {error}") from None
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from parac.server.auth.signatures import sign
-from support.auth_server import add_serve_settings, auth_server, denials, trail
+from support.auth_server import add_serve_settings, auth_server, denials, last_place, serve_once, trail
 
 SECRET = "hmac-secret-0123456789abcdef"
 
@@ -49,3 +49,22 @@ def test_signed_requests(project: Path, tmp_path: Path, parac):
     exported = str(trail(parac, project))
     for text in (log.read_text(), exported, *(r.text for r in refused.values())):
         assert SECRET not in text and good_headers["X-Parac-Signature"] not in text
+
+
+def test_an_unusable_secret_file_is_refused_at_its_place_in_parac_yaml(project: Path, parac):
+    """A missing, empty or non-text `secret_file` stops the start with the error at that key in parac.yaml
+    (FILE:LINE:COL: serve.hmac_keys.ID.secret_file: ...), naming the file and never what it holds."""
+    add_serve_settings(project, "  hmac_keys:\n    ci: {role: operator, secret_file: ci.key}\n")
+    place = last_place(project, "secret_file", "serve.hmac_keys.ci.secret_file")
+    key = project / ".parac/ci.key"
+    missing = serve_once(parac, project)
+    key.write_text("\n")
+    empty = serve_once(parac, project)
+    key.write_bytes(b"\xff" + SECRET.encode())
+    garbled = serve_once(parac, project)
+    assert missing.code == empty.code == garbled.code == 1
+    refusal = f"{place}: cannot serve HMAC-signed requests:"
+    assert f"{refusal} cannot read {key}: No such file or directory" in missing.err, missing.err
+    assert f"{refusal} {key} is empty" in empty.err, empty.err
+    assert f"{refusal} {key} is not UTF-8 text" in garbled.err, garbled.err
+    assert all(SECRET not in result.out + result.err for result in (missing, empty, garbled))

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from support.auth_server import add_serve_settings, auth_server, denials, trail
+from support.auth_server import add_serve_settings, auth_server, denials, last_place, serve_once, trail
 
 ISSUER = "https://idp.example"
 AUDIENCE = "parac-api"
@@ -103,3 +103,21 @@ def test_an_unusable_jwt_key_stops_the_start_naming_the_setting(project: Path, t
         with auth_server(project, log):
             pass
     assert "serve.jwt.public_key_file" in log.read_text() and "not a PEM public key" in log.read_text()
+
+
+@pytest.mark.parametrize("setting", ["key_file", "public_key_file", "jwks_file"])
+def test_an_unusable_key_file_is_refused_at_its_place_in_parac_yaml(project: Path, parac, setting: str):
+    """A `serve.jwt` key file that is missing or holds no usable key stops the start with the error at that key in
+    parac.yaml (FILE:LINE:COL: serve.jwt.SETTING: ...), naming the file, never what it holds."""
+    secret = "k" * 48
+    add_serve_settings(project, f"  jwt:\n    issuer: {ISSUER}\n    {setting}: jwt.key\n")
+    place = last_place(project, setting, f"serve.jwt.{setting}")
+    key = project / ".parac/jwt.key"
+    missing = serve_once(parac, project)
+    key.write_text("\n" if setting == "key_file" else secret)
+    unusable = serve_once(parac, project)
+    assert missing.code == unusable.code == 1
+    assert f"{place}: cannot serve JWTs: cannot read {key}: No such file or directory" in missing.err, missing.err
+    detail = {"key_file": "is empty", "public_key_file": "is not a PEM public key", "jwks_file": "is not JSON"}
+    assert f"{place}: cannot serve JWTs: {key} {detail[setting]}" in unusable.err, unusable.err
+    assert secret not in unusable.out + unusable.err

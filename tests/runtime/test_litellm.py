@@ -147,13 +147,24 @@ async def test_the_key_comes_from_a_file_beside_parac_yaml(workspace_dir, host_f
     assert ok.output == "ok", ok.error
     assert llm_server.requests[0].headers["authorization"] == f"Bearer {secret}"
 
-    (workspace_dir / ".parac/local.key").write_text("  \n")
+    # a key file that cannot be used is named at its place in parac.yaml, like every parac.yaml error
+    settings = workspace_dir / ".parac/parac.yaml"
+    lines = settings.read_text().splitlines()
+    line = next(number for number, text in enumerate(lines, 1) if "api_key_file" in text)
+    place = f"{settings}:{line}:{lines[line - 1].index('api_key_file') + 1}: providers.local.api_key_file"
+    key = workspace_dir / ".parac/local.key"
+    key.write_text("  \n")
     empty = await run_agent(host_for(workspace_dir).workspace, "calc", "x", model=f"local/{MODEL}")
-    assert empty.status == "failed" and "providers.local.api_key_file" in (empty.error or "")
-    assert "local.key" in (empty.error or "") and "is empty" in (empty.error or "")
-    (workspace_dir / ".parac/local.key").unlink()
+    assert empty.status == "failed"
+    assert f'{place}: provider "local" has no API key: {key} is empty' in (empty.error or ""), empty.error
+    key.write_bytes(b"\xff" + secret.encode())  # a key it cannot read as text: the error never shows what it holds
+    garbled = await run_agent(host_for(workspace_dir).workspace, "calc", "x", model=f"local/{MODEL}")
+    key.unlink()
     missing = await run_agent(host_for(workspace_dir).workspace, "calc", "x", model=f"local/{MODEL}")
-    assert missing.status == "failed" and "cannot read" in (missing.error or "") and "local.key" in (missing.error or "")
+    assert missing.status == "failed"
+    assert f'{place}: provider "local" has no API key: cannot read {key}: ' in (missing.error or ""), missing.error
+    assert garbled.status == "failed" and secret not in (garbled.error or "")
+    assert f'{place}: provider "local" has no API key: {key} is not UTF-8 text' in (garbled.error or ""), garbled.error
     assert len(llm_server.requests) == 1  # no request went out without its key
 
 

@@ -23,6 +23,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -112,6 +113,19 @@ def denials(parac, root: Path) -> list[dict]:
 def add_serve_settings(project: Path, text: str) -> None:
     settings = project / ".parac/parac.yaml"
     settings.write_text(settings.read_text() + "serve:\n" + text)
+
+
+def last_place(project: Path, key: str, setting: str) -> str:
+    """`FILE:LINE:COL: setting`, where `key` stands on the last line of parac.yaml (`add_serve_settings` put it
+    there), as a start-up error places the setting."""
+    settings = project / ".parac/parac.yaml"
+    lines = settings.read_text().splitlines()
+    return f"{settings}:{len(lines)}:{lines[-1].index(key) + 1}: {setting}"
+
+
+def serve_once(parac, project: Path) -> Any:
+    """`parac serve` on any free port, for a start that must be refused (its result: code, out, err)."""
+    return parac("serve", "--port", "0", "--workspace", str(project))
 
 
 def token(parac, project: Path, name: str, role: str = "operator") -> str:
