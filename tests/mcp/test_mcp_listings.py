@@ -235,3 +235,38 @@ async def test_runs_resource_pages_newest_first(project: Path, parac):
             refused.append(error.value.error.code)
     assert walked == newest and len(walked) == 3
     assert refused == [-32602, -32602, -32602]
+
+
+def test_the_input_schema_lookup_answers_what_tools_list_shows(project: Path):
+    """`ParacServer.get_tool_input_schema`, which the SDK asks for a 2026-07-28 `tools/call`'s `Mcp-Param-*` check
+    (SEP-2243), answers each tool's schema exactly as `tools/list` shows it (a plugin tool's `x-mcp-header` marks
+    included) from the tools already built; it is None until they are built for the current stamp (the SDK then runs
+    the list handler instead), and answers None for a tool outside the profile served."""
+    from parac.server.mcp.profiles import BUILT_IN
+
+    def place(region: str, zone: int = 0) -> str:
+        """Place something."""
+        return f"{region} {zone}"
+
+    async def scenario() -> None:
+        host = Host(entry_points=False)
+        host.open_workspace(project)
+        host.registry.registrar("tools", "routing")(place, headers={"region": "Region"})
+        app = ParacApp(project, host=host)
+        server = build_server(app)
+        async with Client(server, mode="2026-07-28") as session:
+            unbuilt = server.get_tool_input_schema
+            listed = {tool.name: tool.input_schema for tool in (await session.list_tools()).tools}
+            lookup = server.get_tool_input_schema
+            assert unbuilt is None and lookup is not None
+            assert {name: lookup(name) for name in listed} == listed
+            assert listed["place"]["properties"]["region"]["x-mcp-header"] == "Region"
+            assert lookup("no_such_tool") is None
+            app.profile = BUILT_IN["minimal"]  # as an edited mcp.profile is taken up
+            assert server.get_tool_input_schema is None  # built for the profile before
+            narrowed = {tool.name: tool.input_schema for tool in (await session.list_tools()).tools}
+            lookup = server.get_tool_input_schema
+        assert lookup is not None and "place" not in narrowed and lookup("place") is None
+        assert {name: lookup(name) for name in narrowed} == narrowed and "list_agents" in narrowed
+
+    anyio.run(scenario)
