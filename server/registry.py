@@ -7,6 +7,7 @@ the convenient forms a plugin author would reach for and turns them into the one
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,14 +107,18 @@ class Registry:
 
     @staticmethod
     def _as_tools(tool: Tool | Callable[..., Any], **options: Any) -> tuple[str, Tool, Path | None]:
+        """A tool's header declarations (SEP-2243) are checked here when its schema is at hand; a schema the tool
+        builds on demand (the built-in plugins' tools) is left unbuilt, as building every schema at registration
+        is what a cold start must not pay for."""
         if not isinstance(tool, Tool):
             from .api import tool_from_function
 
             tool = tool_from_function(tool, **options)
-        if _mentions(tool.input_schema, HEADER_KEY):  # refused here, with the plugin named
+        schema = inspect.getattr_static(tool, "input_schema")  # a schema built on demand is not built here
+        if isinstance(schema, dict) and _mentions(schema, HEADER_KEY):  # refused here, with the plugin named
             from mcp.shared.inbound import find_invalid_x_mcp_header  # the SDK's reading of the rules clients apply
 
-            if (reason := find_invalid_x_mcp_header(tool.input_schema)) is not None:
+            if (reason := find_invalid_x_mcp_header(schema)) is not None:
                 raise ValueError(f'tool "{tool.name}": {reason} (MCP clients over HTTP would drop the tool)')
         path = Path(tool.source.rsplit(":", 1)[0]) if tool.source else None
         return tool.name, tool, path

@@ -150,3 +150,12 @@ def test_duplicate_registration_keeps_the_first():
     host = Host(entry_points=False, extra_plugins=[("one", ToolPlugin()), ("two", ToolPlugin())])
     assert host.registry.catalog.tools["add"].origin == "one"
     assert any('"add" from plugin "two" ignored' in c for c in host.registry.conflicts)
+
+
+def test_registering_the_built_in_tools_builds_none_of_their_schemas(project: Path):
+    """Their schemas are built when a face first lists or calls a tool, not when a host starts (`parac doctor`,
+    every CLI verb and each cold start open one): a check at registration must not build them all."""
+    host = Host.for_workspace(project)
+    built = [name for name, tool in host.registry.table("tools").items() if "input_schema" in vars(tool.value)]
+    assert built == []
+    assert host.registry.table("tools")["file_read"].value.input_schema["required"] == ["path"]  # built on demand
