@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
+import time
 import weakref
+from bisect import bisect_left
+from itertools import accumulate
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -43,9 +47,10 @@ class Metrics:
         self.mcp_requests = Histogram(
             "parac_mcp_request_duration_seconds", "MCP requests by method and transport, answered or failed.",
             ["method", "transport"], buckets=LATENCY_BUCKETS, registry=r)
-        self.http_requests = Histogram(
+        self.http_requests = _Tally(
             "parac_http_request_duration_seconds", "HTTP requests by route template, method and status class.",
-            ["route", "method", "status"], buckets=LATENCY_BUCKETS, registry=r)
+            ("route", "method", "status"), LATENCY_BUCKETS)
+        r.register(self.http_requests)
         self.model_calls = Counter(
             "parac_model_calls_total", "Model calls by provider, model and outcome (ok, denied, failed).",
             ["provider", "model", "outcome"], registry=r)
@@ -55,9 +60,10 @@ class Metrics:
         self.dollars = Counter(
             "parac_model_cost_usd_total", "Dollars spent on model calls by provider and model.",
             ["provider", "model"], registry=r)
-        self.tool_calls = Counter(
+        self.tool_calls = _Tally(
             "parac_tool_calls_total", "Tool calls by tool and outcome (allowed: ran; denied; failed).",
-            ["tool", "outcome"], registry=r)
+            ("tool", "outcome"))
+        r.register(self.tool_calls)
         self.steps = Histogram(
             "parac_workflow_step_duration_seconds", "Workflow steps' work (retries included) by workflow and status.",
             ["workflow", "status"], buckets=LATENCY_BUCKETS, registry=r)
@@ -68,17 +74,6 @@ class Metrics:
             ["workflow", "status"], registry=r)
         self._hosts: weakref.WeakSet[Host] = weakref.WeakSet()
         r.register(_Workspaces(self._hosts))
-        self._children: dict[tuple[Any, ...], Any] = {}
-
-    def _labelled(self, metric: Any, *labels: str) -> Any:
-        """`metric.labels(*labels)`, kept: the instruments counted on every request (HTTP, tool calls) skip the
-        client's label checks and lock after the first time. Labels are bounded (templates, names in files), and
-        the client keeps each child for ever anyway."""
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
 
     def watch(self, host: Host) -> None:
         """Count what ``host`` does here, and report its workspace's budgets and audit trail when scraped."""
@@ -88,7 +83,7 @@ class Metrics:
     # -- what the hooks report (PluginHooks) ---------------------------------------------------------------------
     def tool_call(self, call: ToolCall, error: BaseException | None) -> None:
         outcome = "allowed" if error is None else "denied" if isinstance(error, CallDenied) else "failed"
-        self._labelled(self.tool_calls, call.tool, outcome).inc()
+        self.tool_calls.add((call.tool, outcome))
 
     def llm_call(self, call: LLMCall, response: Any, error: BaseException | None) -> None:
         outcome = "ok" if error is None else "denied" if isinstance(error, CallDenied) else "failed"
@@ -114,7 +109,7 @@ class Metrics:
 
     def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """``route`` is the route's template (``/api/v1/runs/{run_id}``), never the path: labels stay bounded."""
-        self._labelled(self.http_requests, route, method, f"{status // 100}xx").observe(seconds)
+        self.http_requests.add((route, method, _STATUS_CLASS.get(status // 100) or f"{status // 100}xx"), seconds)
 
     def asgi_app(self) -> Any:
         """``GET /metrics`` for an ASGI server: ``Mount("/metrics", metrics.asgi_app())``."""
@@ -133,6 +128,69 @@ class Metrics:
         from prometheus_client import generate_latest
 
         return generate_latest(self.registry).decode()
+
+
+_STATUS_CLASS = {n: f"{n}xx" for n in range(1, 6)}
+
+
+class _Tally:
+    """A counter, or with `buckets` a histogram, by label values, kept as plain numbers under one lock and made into
+    the client's metric family when scraped, exposed as the client exposes its `Counter` or `Histogram` (`_total`,
+    or `_bucket`, `_count` and `_sum`; `_created` unless the client is told not to).
+
+    For what is counted on every request: the client's `Histogram.observe` takes a lock per value it touches through
+    a call each, about as much work as the rest of an HTTP request's bookkeeping together; here an observation is
+    one bisect and two additions. Labels are bounded (route templates, names in files), so rows are kept for ever,
+    as the client keeps its children."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...],
+                 buckets: tuple[float, ...] | None = None) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self.bounds = (*buckets, float("inf")) if buckets is not None else None
+        self._rows: dict[tuple[str, ...], list[float]] = {}
+        """Per label values: each bucket's own count (not cumulative) then the sum; a counter's value alone."""
+        self._created: dict[tuple[str, ...], float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, labels: tuple[str, ...], value: float = 1.0) -> None:
+        """Count `value` (a counter), or observe it (a histogram)."""
+        with self._lock:
+            row = self._rows.get(labels)
+            if row is None:
+                row = self._rows[labels] = [0.0] * (len(self.bounds) + 1 if self.bounds is not None else 1)
+                self._created[labels] = time.time()
+            if self.bounds is not None:
+                row[bisect_left(self.bounds, value)] += 1  # the first bucket whose bound is >= value, as the client
+            row[-1] += value
+
+    def describe(self) -> list[Any]:
+        return [self._family()]
+
+    def collect(self) -> list[Any]:
+        from prometheus_client.metrics import _use_created
+        from prometheus_client.samples import Sample
+        from prometheus_client.utils import floatToGoString
+
+        with self._lock:
+            rows = [(labels, list(row), self._created[labels]) for labels, row in self._rows.items()]
+        family = self._family()
+        for labels, row, created in rows:
+            if self.bounds is None:
+                family.add_metric(labels, row[-1], created=created if _use_created else None)
+                continue
+            counts = list(accumulate(row[:-1]))
+            family.add_metric(labels, [(floatToGoString(b), n) for b, n in zip(self.bounds, counts)], row[-1])
+            if _use_created:
+                family.samples.append(Sample(family.name + "_created", dict(zip(self.labelnames, labels)), created))
+        return [family]
+
+    def _family(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+        kind = CounterMetricFamily if self.bounds is None else HistogramMetricFamily
+        return kind(self.name, self.documentation, labels=self.labelnames)
 
 
 class _Workspaces:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from .callers import call_for, require
 from .problems import Problem, from_error
@@ -170,15 +170,8 @@ class Operations:
         self.background: TaskGroup | None = None
         """The server's task group (set by the app's lifespan): streamed runs whose client may leave live here."""
 
-    def endpoint(self, op: Operation) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            call, face, arguments = await self.prepare(op, request)
-            if op.template is not None:
-                return JSONResponse(await self.read_template(op, call, arguments))
-            return JSONResponse(await self.run(op, call, face, arguments), op.status)
-
-        endpoint.__name__ = op.tool or op.plugin or "call_tool"
-        return endpoint
+    def endpoint(self, op: Operation) -> Endpoint:
+        return Endpoint(self, op)
 
     async def prepare(self, op: Operation, request: Request) -> tuple[Call, ToolFace | None, dict[str, Any]]:
         """The caller's `Call`, the tool, and its checked arguments: 403, 422 or 404 when the request cannot run."""
@@ -363,6 +356,39 @@ class Operations:
             return EventSourceResponse(events_with_run(), ping=PING_S, send_timeout=SEND_TIMEOUT_S)
         self.background.start_soon(produce)
         return EventSourceResponse(events(), ping=PING_S, send_timeout=SEND_TIMEOUT_S)
+
+
+class Endpoint:
+    """`op`'s route, as a plain ASGI app (Starlette's `Route` calls it as it is): Starlette's `request_response`
+    wrapping of an endpoint function adds a second exception-handling layer and two closures to every request, and
+    nothing here needs them: a `Problem` raised goes to the app's `ExceptionMiddleware`, which answers it with the
+    same handlers."""
+
+    def __init__(self, operations: Operations, op: Operation) -> None:
+        self.operations = operations
+        self.op = op
+        self.__name__ = op.tool or op.plugin or "call_tool"
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        op, operations = self.op, self.operations
+        call, face, arguments = await operations.prepare(op, Request(scope, receive))
+        if op.template is not None:
+            await send_json(send, await operations.read_template(op, call, arguments))
+        else:
+            await send_json(send, await operations.run(op, call, face, arguments), op.status)
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+"""Encodes as Starlette's `JSONResponse` renders, made once: `json.dumps` with options makes an encoder per call."""
+
+
+async def send_json(send: Any, content: Any, status: int = 200) -> None:
+    """`content` answered as Starlette's `JSONResponse` answers it (the same bytes, the same headers), without a
+    `Response` made per request."""
+    body = _JSON.encode(content).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def governed_run(call: Call, face: ToolFace, arguments: dict[str, Any], *, on_text: TextSink | None = None,
