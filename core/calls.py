@@ -89,6 +89,13 @@ class CallContext:
     #: Set where a tool (or a plugin prompt, ``prompt:NAME``) asks its caller's model: the model call names it.
     tool: str | None = None
 
+    @staticmethod
+    @functools.lru_cache(maxsize=1024)
+    def of_caller(actor: str, role: str | None = None, tenant: str | None = None) -> CallContext:
+        """The context a face's request starts from, one per caller: a context is a frozen value, so the requests
+        of one caller can share it, and a face answering many small requests (a REST read) makes none for each."""
+        return CallContext(actor=actor, role=role, tenant=tenant)
+
     def tool_call(self, tool: str, arguments: dict[str, Any], **extra: Any) -> ToolCall:
         """The record of one tool call in this context; ``extra`` sets the call's own fields (``idempotency_key``,
         ``approved_by``)."""

@@ -286,6 +286,10 @@ class Workspace:
     def agent_names(self) -> list[str]:
         return sorted(self._agent_names)
 
+    def has_agent(self, name: str) -> bool:
+        """Whether `name` is an agent here (the workspace's or a plugin's), without sorting them all to ask."""
+        return name in self._agent_names
+
     def agent_path(self, name: str) -> Path | None:
         if name in self.agents:
             return self.agents[name].path

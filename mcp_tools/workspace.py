@@ -122,7 +122,8 @@ def register(faces: Faces) -> None:
     async def get_agent(call: Call, name: str) -> AgentDetail:
         """One agent resolved through its parent chain: every field, the chain, and which agent gave each field."""
         workspace = await call.workspace()
-        require("agent", name, workspace.agent_names())
+        if not workspace.has_agent(name):
+            require("agent", name, workspace.agent_names())
         resolved = workspace.resolve_agent(name)
         path = workspace.agent_path(name)
         return AgentDetail(

@@ -45,6 +45,9 @@ from parac.server.api import CallDenied, LLMCall, ToolCall, hookimpl
 
 log = logging.getLogger("parac.governance")
 _DIGESTS_KEPT, _DIGESTED_LENGTH = 1024, 200
+_CALL_KEYS = ("agent", "workflow", "run_id", "step", "idempotency_key")
+"""What a tool call's audit entry names besides its id and arguments, when the call has it."""
+_NOT_STARTED: tuple[None, None] = (None, None)
 """How many distinct arguments' digests a host remembers (`Governance._digest`), and how long each of their texts
 may be: names and ids, not documents, so that what is remembered stays small."""
 
@@ -115,10 +118,10 @@ class Governance:
 
     @hookimpl
     def parac_after_tool_call(self, call: ToolCall, result: Any, error: BaseException | None) -> None:
-        started, rule = self.started.pop(call.call_id, (None, None))
+        started, rule = self.started.pop(call.call_id, _NOT_STARTED)
         digest, names = self._digest(call.arguments)
         data: dict[str, Any] = {"call_id": call.call_id, "arguments_digest": digest, "argument_names": names}
-        for name in ("agent", "workflow", "run_id", "step", "idempotency_key"):
+        for name in _CALL_KEYS:
             value = getattr(call, name)
             if value is not None:
                 data[name] = value
@@ -126,20 +129,21 @@ class Governance:
             data["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
         if rule:
             data["policy"] = rule
-        for name, value in call.notes.items():  # what the tool reported (ToolContext.note), never over ours
-            data.setdefault(name, value)
-        if isinstance(error, CallDenied):
+        if call.notes:
+            for name, value in call.notes.items():  # what the tool reported (ToolContext.note), never over ours
+                data.setdefault(name, value)
+        if error is None:
+            outcome = "ok"
+        elif isinstance(error, CallDenied):
             outcome = "denied"
             data["reason"] = str(error)
             if error.rule:
                 data["policy"] = error.rule
         elif isinstance(error, asyncio.CancelledError):  # the caller stopped it (an MCP cancel): not a failure
             outcome = "cancelled"
-        elif error is not None:
+        else:
             outcome = "error"
             data["error"] = f"{type(error).__name__}: {error}"[:2000]
-        else:
-            outcome = "ok"
         self.record("tool.call", actor=call.actor, subject=call.tool, outcome=outcome, data=data)
 
     def _digest(self, arguments: dict[str, Any]) -> tuple[str, list[str]]:
@@ -147,10 +151,13 @@ class Governance:
         agent's name), so for short text-only ones the pair is remembered per redactor: a `Redactor` is fixed once
         made (re-read policies make a new one), so the same text arguments always redact, and digest, the same."""
         redactor = self.redactor
-        key = None
         items = arguments.items()
-        if all(type(name) is type(value) is str and len(value) <= _DIGESTED_LENGTH for name, value in items):
-            key = (redactor, tuple(items))
+        key: tuple[Redactor, tuple[tuple[str, str], ...]] | None = (redactor, tuple(items))
+        for name, value in items:
+            if type(name) is not str or type(value) is not str or len(value) > _DIGESTED_LENGTH:
+                key = None
+                break
+        if key is not None:
             found = self._digests.get(key)
             if found is not None:
                 return found[0], list(found[1])

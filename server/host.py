@@ -280,10 +280,18 @@ class PluginHooks:
                 f"load), so nothing can grant it",
                 rule="no policy plugin",
             )
-        _fail_closed(lambda: self._before_tool(call=call), f'tool "{call.tool}"')
+        try:  # as _fail_closed does, without a closure made for every call
+            self._before_tool(call=call)
+        except CallDenied:
+            raise
+        except Exception as exc:
+            _refuse_failed(exc, f'tool "{call.tool}"')
 
     def after_tool_call(self, call: ToolCall, result: Any, error: BaseException | None) -> None:
-        _observe(lambda: self._after_tool(call=call, result=result, error=error))
+        try:  # as _observe does, without a closure made for every call
+            self._after_tool(call=call, result=result, error=error)
+        except Exception as exc:
+            _observed_failed(exc)
         if self._host.metrics is not None:
             self._host.metrics.tool_call(call, error)
 
@@ -325,15 +333,23 @@ def _fail_closed(run: Any, what: str) -> None:
     except CallDenied:
         raise
     except Exception as exc:
-        log.error("a governance hook failed for %s: %s", what, _describe(exc))
-        raise CallDenied(f"{what} refused: a governance hook failed ({type(exc).__name__})") from exc
+        _refuse_failed(exc, what)
+
+
+def _refuse_failed(exc: Exception, what: str) -> None:
+    log.error("a governance hook failed for %s: %s", what, _describe(exc))
+    raise CallDenied(f"{what} refused: a governance hook failed ({type(exc).__name__})") from exc
 
 
 def _observe(run: Any) -> None:
     try:
         run()
     except Exception as exc:
-        log.error("an observing hook failed: %s", _describe(exc))
+        _observed_failed(exc)
+
+
+def _observed_failed(exc: Exception) -> None:
+    log.error("an observing hook failed: %s", _describe(exc))
 
 
 def _describe(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
-import time
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from parac.core import telemetry
@@ -41,38 +41,40 @@ class _Observed:
             await self.app(scope, receive, send)
             return
         if not telemetry.enabled() and not telemetry.log_fields_wanted():
-            await self._timed(scope, receive, send, None)
+            await self._timed(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
         method, path = scope["method"], scope.get("path", "")
-        with telemetry.extracted(headers), telemetry.fields(request_id=_request_id(scope)), \
+        request_id = _request_id(scope)
+        with telemetry.extracted(headers), telemetry.fields(request_id=request_id), \
                 telemetry.span(f"{method} {path}", {"http.request.method": method, "url.path": path}, server=True) as span:
-            await self._timed(scope, receive, send, span)
+            await self._timed(scope, receive, send, span, request_id)
 
-    async def _timed(self, scope: dict[str, Any], receive: Any, send: Any, span: Any) -> None:
+    async def _timed(self, scope: dict[str, Any], receive: Any, send: Any, span: Any = None,
+                     request_id: str | None = None) -> None:
         """The request, its response headers added (its id, its `traceparent`), then its span named, its time
         observed and its access line logged. Without tracing or JSON logs, the only header read is the id."""
-        began = time.perf_counter()
-        method = scope["method"]
-        request_id = _request_id(scope)
+        began = perf_counter()
+        added = (b"x-request-id", (request_id or _request_id(scope)).encode("latin-1"))
         status = 500
 
         async def sending(message: dict[str, Any]) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
+                nonlocal status
                 status = message["status"]
-                added = [(b"x-request-id", request_id.encode("latin-1"))]
+                headers = [*message.get("headers", ()), added]
                 if span is not None:
-                    added += [(k.encode(), v.encode()) for k, v in telemetry.inject({}).items()]
-                message = {**message, "headers": [*message.get("headers", ()), *added]}
+                    headers += [(k.encode(), v.encode()) for k, v in telemetry.inject({}).items()]
+                message = {**message, "headers": headers}
             await send(message)
 
         root = scope.get("root_path", "")
         try:
             await self.app(scope, receive, sending)
         finally:
+            seconds = perf_counter() - began
             route = _template(scope, root)
-            seconds = time.perf_counter() - began
+            method = scope["method"]
             if span is not None:
                 span.update_name(f"{method} {route}")
                 span.set_attributes({"http.route": route, "http.response.status_code": status})
@@ -83,13 +85,12 @@ class _Observed:
 
 
 def _request_id(scope: dict[str, Any]) -> str:
-    """The caller's `x-request-id` (at most 64 characters), else a fresh one; kept in the scope, so it is made once."""
-    state = scope.setdefault("state", {})
-    found = state.get("request_id")
-    if found is None:
-        given = next((value for name, value in scope.get("headers") or () if name.lower() == b"x-request-id"), b"")
-        found = state["request_id"] = given.decode("latin-1")[:64] or f"{random.getrandbits(64):016x}"
-    return found
+    """The caller's `x-request-id` (at most 64 characters), else a fresh one. (ASGI servers give header names in
+    lower case.)"""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id" and value:
+            return value.decode("latin-1")[:64]
+    return f"{random.getrandbits(64):016x}"
 
 
 def _template(scope: dict[str, Any], root: str) -> str:

@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from parac.server.auth.roles import Caller, Role, allows
+from parac.server.mcp.call import Call
 
 from .problems import Problem
 
 if TYPE_CHECKING:
     from starlette.requests import Request
-
-    from parac.server.mcp.call import Call
 
     from .workspaces import Workspaces
 
@@ -37,11 +36,8 @@ def actor_of(caller: Caller) -> str:
 def call_for(request: Request, workspaces: Workspaces) -> Call:
     """The request as an MCP face `Call` (the caller's role, actor and tenant; their workspace), which the tools
     and resources a route runs take."""
-    from parac.server.mcp.call import Call
-
     caller = caller_of(request)
-    app = workspaces.for_caller(caller)
-    return Call(app, None, caller.role, "http", actor=actor_of(caller), tenant=getattr(caller, "tenant", None))
+    return Call(workspaces.for_caller(caller), None, caller.role, "http", actor=actor_of(caller), tenant=caller.tenant)
 
 
 def require(call: Call, role: Role, what: str) -> None:

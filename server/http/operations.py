@@ -15,8 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+
+from parac.server.mcp.call import Call, governed, offer
 
 from .callers import call_for, require
 from .problems import Problem, from_error
@@ -27,7 +30,6 @@ if TYPE_CHECKING:
     from parac.core.providers import TextSink
     from parac.core.runtime import AgentResult, EventSink, StepSink
     from parac.server.mcp.app import ParacApp
-    from parac.server.mcp.call import Call
     from parac.server.mcp.faces import ResourceFace, TemplateFace, ToolFace
 
     from .workspaces import Workspaces
@@ -77,7 +79,7 @@ class Operation:
 
 
 async def _agent(call: Call, arguments: dict[str, Any]) -> str | None:
-    return _unknown("agent", arguments["name"], (await call.workspace()).agent_names())
+    return await _agent_named(call, arguments["name"])
 
 
 async def _workflow(call: Call, arguments: dict[str, Any]) -> str | None:
@@ -87,14 +89,19 @@ async def _workflow(call: Call, arguments: dict[str, Any]) -> str | None:
 
 
 async def _run_agent(call: Call, arguments: dict[str, Any]) -> str | None:
-    return _unknown("agent", arguments["agent"], (await call.workspace()).agent_names())
+    return await _agent_named(call, arguments["agent"])
+
+
+async def _agent_named(call: Call, name: str) -> str | None:
+    workspace = await call.workspace()
+    return None if workspace.has_agent(name) else _unknown("agent", name, workspace.agent_names())
 
 
 def _unknown(kind: str, name: str, known: Any) -> str | None:
-    from parac.core.diagnostics import suggestion
-
     if name in known:
         return None
+    from parac.core.diagnostics import suggestion
+
     shown = name if len(name) <= MAX_ECHOED else f"{name[:MAX_ECHOED]}... ({len(name)} characters)"
     return f'unknown {kind} "{shown}"{suggestion(name, list(known)) if len(name) <= MAX_ECHOED else ""}'
 
@@ -209,16 +216,19 @@ class Operations:
         raw: dict[str, Any] = dict(op.fixed)
         where: dict[str, str] = {}
         for name, value in request.path_params.items():
-            raw[op.rename.get(name, name)] = value
-            where[op.rename.get(name, name)] = "path"
-        query = request.query_params if request.scope["query_string"] else {}  # most requests have none to parse
-        for name in op.query:
-            if name in query:
-                raw[name], where[name] = query[name], "query"
-        unknown = sorted(set(query) - set(op.query))
-        if unknown:
-            raise Problem(422, f'unknown query parameter "{unknown[0]}"; {op.what} takes: {", ".join(op.query) or "none"}',
-                          errors=[{"loc": ["query", unknown[0]], "msg": "unknown query parameter", "type": "extra_forbidden"}])
+            name = op.rename.get(name, name)
+            raw[name], where[name] = value, "path"
+        if request.scope["query_string"]:  # most requests have none to parse
+            query = request.query_params
+            for name in op.query:
+                if name in query:
+                    raw[name], where[name] = query[name], "query"
+            unknown = sorted(set(query) - set(op.query))
+            if unknown:
+                raise Problem(422, f'unknown query parameter "{unknown[0]}"; {op.what} takes: '
+                              f'{", ".join(op.query) or "none"}', errors=[
+                                  {"loc": ["query", unknown[0]], "msg": "unknown query parameter",
+                                   "type": "extra_forbidden"}])
         if op.body is None:
             return raw, where
         body = await self.json_body(request)
@@ -254,8 +264,6 @@ class Operations:
     @staticmethod
     def validate(face: ToolFace, raw: dict[str, Any], where: dict[str, str]) -> dict[str, Any]:
         """The tool's own arguments model decides; a refusal is a 422 listing every problem at its location."""
-        from pydantic import ValidationError
-
         try:
             return face.validate(raw)
         except ValidationError as error:
@@ -269,8 +277,6 @@ class Operations:
             raise Problem(422, f"invalid request: {detail}", errors=errors) from None
 
     async def run(self, op: Operation, call: Call, face: ToolFace, arguments: dict[str, Any]) -> Any:
-        from parac.server.mcp.call import governed
-
         try:
             return await governed(call, face, arguments)
         except Problem:
@@ -305,8 +311,6 @@ class Operations:
 
         import anyio
         from sse_starlette import EventSourceResponse
-
-        from parac.server.mcp.call import offer
 
         send, receive = anyio.create_memory_object_stream[tuple[str, dict[str, Any]]](10_000)
         started = time.time()
@@ -400,7 +404,6 @@ async def governed_run(call: Call, face: ToolFace, arguments: dict[str, Any], *,
     from dataclasses import replace
 
     from parac.mcp_tools.agents_run import agent_run, confined_model
-    from parac.server.mcp.call import governed
 
     async def invoke(call: Call, arguments: dict[str, Any]) -> Any:
         # a stream is its own wait; the model is confined as run_agent confines it

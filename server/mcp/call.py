@@ -82,7 +82,7 @@ class Call:
         if self._context is None:
             from parac.core.calls import CallContext  # not before the handshake: most requests make no call
 
-            self._context = CallContext(actor=self.actor, role=self.role, tenant=self.tenant)
+            self._context = CallContext.of_caller(self.actor, self.role, self.tenant)
         return self._context
 
     async def host(self) -> Host:
