@@ -118,13 +118,13 @@ class Authenticate:
     # -- the checks ------------------------------------------------------------------------------------------------
 
     def _check_place(self, headers: dict[bytes, bytes], origin: str | None) -> None:
-        host = _text(headers, b"host") or ""
+        host = headers.get(b"host", b"").decode("latin-1")
         if not self.gate.host_allowed(host):
             raise Refused(421, f"Host {host or '(none)'} is not one this server answers to (see --allow-host)")
         if origin is not None and not self.gate.origin_allowed(origin):
             raise Refused(403, f"Origin {origin} is not allowed (see --allow-origin, --cors-origin)")
-        length = _text(headers, b"content-length") or ""
-        if length.isdigit() and int(length) > self.gate.max_body:
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.gate.max_body:
             raise Refused(413, f"the body is {int(length)} bytes; this server takes at most {self.gate.max_body}")
 
     async def _preflight(self, send: Any, origin: str) -> None:

@@ -119,12 +119,13 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: Seq
                             Exception: on_unexpected},
     )
     mcp_path = options.path
+    under_mcp = mcp_path + "/"
     by_workspace = {id(endpoint.workspace): endpoint.asgi for endpoint in mcp}
     mcp_route = Route(mcp_path, refuse)  # only names /mcp's requests in the metrics; never called
 
     async def dispatch(scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path", "")
-        if by_workspace and scope["type"] == "http" and (path == mcp_path or path.startswith(mcp_path + "/")):
+        if by_workspace and scope["type"] == "http" and (path == mcp_path or path.startswith(under_mcp)):
             caller = scope.get("state", {}).get("caller")
             try:
                 workspace = workspaces.for_caller(caller) if caller is not None else workspaces.first

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
@@ -73,7 +74,7 @@ class Operation:
     """What the answer is, for /openapi.json, where no tool's output schema says it: a resource's type, as
     `module:Name` (imported when the document is made, not when the server starts)."""
 
-    @property
+    @cached_property
     def what(self) -> str:
         return f"{self.method} {self.path}"
 
@@ -183,8 +184,12 @@ class Operations:
     async def prepare(self, op: Operation, request: Request) -> tuple[Call, ToolFace | None, dict[str, Any]]:
         """The caller's `Call`, the tool, and its checked arguments: 403, 422 or 404 when the request cannot run."""
         call = call_for(request, self.workspaces)
-        face = await self.face(op, call, request)
-        role = face.role if face is not None else self.template(op, call.app).role
+        face: ToolFace | None = None
+        if op.template is not None:
+            role = self.template(op, call.app).role
+        else:
+            face = call.app.faces.tools[op.tool] if op.tool else await self.plugin_tool(op, call, request)
+            role = face.role
         require(call, role, op.what)
         raw, where = await self.gather(op, request)
         if face is None:
@@ -196,11 +201,8 @@ class Operations:
                 raise Problem(404, missing)
         return call, face, arguments
 
-    async def face(self, op: Operation, call: Call, request: Request) -> ToolFace | None:
-        if op.template is not None:
-            return None
-        if op.tool:
-            return call.app.faces.tools[op.tool]
+    async def plugin_tool(self, op: Operation, call: Call, request: Request) -> ToolFace:
+        """The plugin tool `op` names (`op.plugin`), or the path does (`POST /tools/{name}/call`); 404 if none."""
         from parac.mcp_tools.registry import plugin_tool
 
         name = op.plugin or request.path_params["name"]

@@ -111,7 +111,7 @@ class ToolFace:
         if self.signature_of is None:
             return arguments
         model = self._arguments_model.model_validate(arguments)
-        return {name: getattr(model, name) for name in type(model).model_fields}
+        return model.__dict__.copy()  # the fields by name (extra arguments are forbidden, none are private)
 
 
 @dataclass(eq=False)
