@@ -29,6 +29,7 @@ plugin (disabled, failed to import or to open the workspace) the host refuses re
 from __future__ import annotations
 
 import asyncio
+import functools
 import getpass
 import hashlib
 import logging
@@ -36,6 +37,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from parac.core.audit import AuditLog, audit_key, canonical_json
@@ -119,38 +121,47 @@ class Governance:
     @hookimpl
     def parac_after_tool_call(self, call: ToolCall, result: Any, error: BaseException | None) -> None:
         started, rule = self.started.pop(call.call_id, _NOT_STARTED)
-        digest, names = self._digest(call.arguments)
+        duration_ms = None if started is None else round((time.monotonic() - started) * 1000, 3)
+        if error is None:
+            outcome = "ok"
+        elif isinstance(error, CallDenied):
+            outcome = "denied"
+        elif isinstance(error, asyncio.CancelledError):  # the caller stopped it (an MCP cancel): not a failure
+            outcome = "cancelled"
+        else:
+            outcome = "error"
+        made = functools.partial(self._call_data, call, dict(call.arguments), error, duration_ms, rule, self.redactor)
+        self.record("tool.call", actor=call.actor, subject=call.tool, outcome=outcome, data=made)
+
+    def _call_data(self, call: ToolCall, arguments: dict[str, Any], error: BaseException | None,
+                   duration_ms: float | None, rule: str | None, redactor: Redactor) -> dict[str, Any]:
+        """A tool call's entry data, made by the audit writer rather than by the call (`AuditLog.submit` takes a
+        function): what the call was asked (with the redactor in force then), how long it took, and why it failed.
+        The call is over, so nothing in it changes meanwhile."""
+        digest, names = self._digest(arguments, redactor)
         data: dict[str, Any] = {"call_id": call.call_id, "arguments_digest": digest, "argument_names": names}
         for name in _CALL_KEYS:
             value = getattr(call, name)
             if value is not None:
                 data[name] = value
-        if started is not None:
-            data["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
+        if duration_ms is not None:
+            data["duration_ms"] = duration_ms
         if rule:
             data["policy"] = rule
-        if call.notes:
-            for name, value in call.notes.items():  # what the tool reported (ToolContext.note), never over ours
-                data.setdefault(name, value)
-        if error is None:
-            outcome = "ok"
-        elif isinstance(error, CallDenied):
-            outcome = "denied"
+        for name, value in call.notes.items():  # what the tool reported (ToolContext.note), never over ours
+            data.setdefault(name, value)
+        if isinstance(error, CallDenied):
             data["reason"] = str(error)
             if error.rule:
                 data["policy"] = error.rule
-        elif isinstance(error, asyncio.CancelledError):  # the caller stopped it (an MCP cancel): not a failure
-            outcome = "cancelled"
-        else:
-            outcome = "error"
+        elif error is not None and not isinstance(error, asyncio.CancelledError):
             data["error"] = f"{type(error).__name__}: {error}"[:2000]
-        self.record("tool.call", actor=call.actor, subject=call.tool, outcome=outcome, data=data)
+        return data
 
-    def _digest(self, arguments: dict[str, Any]) -> tuple[str, list[str]]:
+    def _digest(self, arguments: dict[str, Any], redactor: Redactor) -> tuple[str, list[str]]:
         """The digest of the redacted arguments, and their names. Reads repeat the same few flat arguments (an
         agent's name), so for short text-only ones the pair is remembered per redactor: a `Redactor` is fixed once
         made (re-read policies make a new one), so the same text arguments always redact, and digest, the same."""
-        redactor = self.redactor
         items = arguments.items()
         key: tuple[Redactor, tuple[tuple[str, str], ...]] | None = (redactor, tuple(items))
         for name, value in items:
@@ -239,7 +250,8 @@ class Governance:
             return f"{actor or 'local'}:{self.user}"
         return actor
 
-    def record(self, action: str, *, actor: str, subject: str, outcome: str, data: dict[str, Any]) -> None:
+    def record(self, action: str, *, actor: str, subject: str, outcome: str,
+               data: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
         audit = self.audit or self.open_audit()
         if audit is None:
             return

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,11 +158,13 @@ class AuditLog:
     # --- group commit ----------------------------------------------------------------------------------------
 
     def submit(self, action: str, *, actor: str, subject: str = "", outcome: str = "ok",
-               data: Mapping[str, Any] | None = None) -> None:
+               data: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None) -> None:
         """Queue an entry for the writer thread, which commits whatever has queued up in one durable transaction.
 
         This is what the hooks around tool and model calls use: the caller pays for a list append (the writer redacts),
-        not for an fsync, and entries that arrive together share one. An entry is durable once `flush` returns
+        not for an fsync, and entries that arrive together share one. `data` may be a function the writer calls to
+        make it, so that a caller answering a request does not (an entry whose function fails is logged and left
+        out, as a failing hook's would be). An entry is durable once `flush` returns
         (`close` and interpreter exit flush); until then a crash of the process can lose it, never reorder or
         corrupt the chain."""
         with self._queue_lock:
@@ -205,6 +207,13 @@ class AuditLog:
         try:
             with self.batch():
                 for action, actor, subject, outcome, data in items:
+                    if callable(data):
+                        try:
+                            data = data()
+                        except Exception as exc:
+                            logging.getLogger("parac.audit").error("audit entry %s %s not made: %s: %s", action,
+                                                                   subject, type(exc).__name__, exc)
+                            continue
                     self.append(action, actor=actor, subject=subject, outcome=outcome, data=data)
         except Exception as exc:  # the writer must outlive a locked or full database; flush reports it
             self._failure = exc
