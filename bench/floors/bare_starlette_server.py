@@ -6,8 +6,8 @@ it, answering what a route of parac answers without any of parac's work (bench/s
 - `GET /agent`: the JSON in BODY.json (parsed at start, serialised per request, as parac's routes serialise);
 - `GET /agent/audited` (with WORKSPACE, a folder holding `.parac/`): the same, after the audit entry parac's
   governance writes for each call it lets through (`tool.call`, the redacted arguments' digest), submitted to that
-  workspace's `AuditLog` as parac submits it (group commit, `synchronous=FULL`): the floor a governed, audited read
-  cannot go below, whatever else parac does;
+  workspace's `AuditLog` as parac submits it (the data made by the writer, group commit, `synchronous=FULL`): the
+  floor a governed, audited read cannot go below, whatever else parac does;
 - `POST /stream`: one SSE event (`content`), then `done`, through sse-starlette;
 - `GET /health/live`: `{"status": "ok"}`.
 """
@@ -41,9 +41,14 @@ async def agent(request):
 
 async def agent_audited(request):
     began = time.monotonic()
-    arguments = REDACTOR.value({"name": BODY["name"]})
-    data = {"call_id": new_id(), "arguments_digest": hashlib.sha256(canonical_json(arguments).encode()).hexdigest(),
-            "argument_names": sorted(arguments), "duration_ms": round((time.monotonic() - began) * 1000, 3)}
+    arguments, call_id = {"name": BODY["name"]}, new_id()
+    duration_ms = round((time.monotonic() - began) * 1000, 3)
+
+    def data():  # made by the audit writer, as parac's governance has it made
+        redacted = REDACTOR.value(arguments)
+        return {"call_id": call_id, "arguments_digest": hashlib.sha256(canonical_json(redacted).encode()).hexdigest(),
+                "argument_names": sorted(arguments), "duration_ms": duration_ms}
+
     AUDIT.submit("tool.call", actor="http:admin", subject="get_agent", outcome="ok", data=data)
     return JSONResponse(BODY)
 
