@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio.lowlevel
 
 from .faces import FaceError
+from parac.core.calls import CallContext
 from parac.server.auth.roles import Role
 
 if TYPE_CHECKING:
     from mcp.server.context import ServerRequestContext
     from mcp.server.session import ServerSession
 
-    from parac.core.calls import CallContext
     from parac.core.pages import Span
     from parac.core.workspace import Workspace
     from parac.server.host import Host
@@ -80,8 +80,6 @@ class Call:
         """The request's call context, made once: every tool, model and workflow call it leads to carries it. (Not
         a `functools.cached_property`: on Python 3.11 that takes a lock on each first read, once per request.)"""
         if self._context is None:
-            from parac.core.calls import CallContext  # not before the handshake: most requests make no call
-
             self._context = CallContext.of_caller(self.actor, self.role, self.tenant)
         return self._context
 
