@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import random
 from time import perf_counter
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from parac.core import telemetry
@@ -58,7 +59,9 @@ class _Observed:
         added = (b"x-request-id", (request_id or _request_id(scope)).encode("latin-1"))
         status = 500
 
-        async def sending(message: dict[str, Any]) -> None:
+        def sending(message: dict[str, Any]) -> Awaitable[None]:
+            """`send` with the headers added; a plain function handing back `send`'s awaitable, so a message
+            passes without a coroutine of its own."""
             if message["type"] == "http.response.start":
                 nonlocal status
                 status = message["status"]
@@ -66,7 +69,7 @@ class _Observed:
                 if span is not None:
                     headers += [(k.encode(), v.encode()) for k, v in telemetry.inject({}).items()]
                 message = {**message, "headers": headers}
-            await send(message)
+            return send(message)
 
         root = scope.get("root_path", "")
         try:

@@ -79,23 +79,20 @@ class Operation:
         return f"{self.method} {self.path}"
 
 
-async def _agent(call: Call, arguments: dict[str, Any]) -> str | None:
-    return await _agent_named(call, arguments["name"])
+def _agent(argument: str) -> Found:
+    """The 404 check of a route naming an agent in `argument`."""
+
+    async def found(call: Call, arguments: dict[str, Any]) -> str | None:
+        workspace, name = await call.workspace(), arguments[argument]
+        return None if workspace.has_agent(name) else _unknown("agent", name, workspace.agent_names())
+
+    return found
 
 
 async def _workflow(call: Call, arguments: dict[str, Any]) -> str | None:
     from parac.mcp_tools.workspace import workflow_entries
 
     return _unknown("workflow", arguments["name"], workflow_entries(await call.workspace()))
-
-
-async def _run_agent(call: Call, arguments: dict[str, Any]) -> str | None:
-    return await _agent_named(call, arguments["agent"])
-
-
-async def _agent_named(call: Call, name: str) -> str | None:
-    workspace = await call.workspace()
-    return None if workspace.has_agent(name) else _unknown("agent", name, workspace.agent_names())
 
 
 def _unknown(kind: str, name: str, known: Any) -> str | None:
@@ -113,9 +110,11 @@ AUDIT_FILTERS = ("actor", "action", "subject", "outcome", "since", "until")
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/agents", "list_agents", "List agents", query=PAGE),
-    Operation("GET", "/agents/{name}", "get_agent", "An agent, resolved, with its chain and provenance", found=_agent),
+    Operation("GET", "/agents/{name}", "get_agent", "An agent, resolved, with its chain and provenance",
+              found=_agent("name")),
     Operation("POST", "/agents/{name}/runs", "run_agent", "Run an agent (JSON, or SSE with stream or Accept)",
-              body="fields", rename={"name": "agent"}, found=_run_agent, ignored=("stream", "cancel_on_disconnect")),
+              body="fields", rename={"name": "agent"}, found=_agent("agent"),
+              ignored=("stream", "cancel_on_disconnect")),
     Operation("GET", "/workflows", "list_workflows", "List workflows", query=PAGE),
     Operation("GET", "/workflows/{name}", "get_workflow", "A workflow as parsed, with its problems", found=_workflow),
     Operation("POST", "/workflows/{name}/plan", "plan_workflow", "Estimate a run and check it against the budgets",

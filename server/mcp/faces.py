@@ -110,7 +110,7 @@ class ToolFace:
         location) for a face that renders them itself (the HTTP face's 422)."""
         if self.signature_of is None:
             return arguments
-        model = self._arguments_model.model_validate(arguments)
+        model = self._arguments_model.__pydantic_validator__.validate_python(arguments)  # model_validate's own call
         return model.__dict__.copy()  # the fields by name (extra arguments are forbidden, none are private)
 
 
