@@ -11,7 +11,8 @@ configured as `parac serve` configures it and answering the same bytes, measured
 - time to the first SSE event of an `echo` agent run (`POST /api/v1/agents/coder/runs`, `stream: true`) against a
   bare sse-starlette stream's first event, a new connection each, taking turns;
 - start to the first 200: spawn to the first `GET /health/live` answered 200 (and, for parac, to `/health/ready`:
-  plugins and the workspace loaded), against the floor's spawn to its first 200; taking turns.
+  plugins and the workspace loaded, and to the first `GET /api/v1/agents/coder` answered, which imports the MCP
+  faces the REST routes answer through), against the floor's spawn to its first 200; taking turns.
 
 The client is raw sockets (requests pre-built, responses read by Content-Length), so the client's own cost is as
 small as it can be and the same for both. Misses are printed as such, with the load average; figures go to
@@ -216,21 +217,22 @@ def main() -> None:
         for _ in range(STARTS):
             ours_spawn = Spawned([PARAC, "serve", "--port", "0", "--workspace", str(workspace)], env)
             live, ready = ours_spawn.first_ok("/health/live"), ours_spawn.first_ok("/health/ready")
+            api = ours_spawn.first_ok("/api/v1/agents/coder")
             ours_spawn.stop()
             floor_spawn = Spawned([PYTHON, str(HERE / "floors/bare_starlette_server.py"), str(Path(tmp) / "agent.json")])
-            starts.append((live, ready, floor_spawn.first_ok("/health/live")))
+            starts.append((live, ready, floor_spawn.first_ok("/health/live"), api))
             floor_spawn.stop()
 
     p50, p99, f50, f99 = (percentile(ours, 0.5), percentile(ours, 0.99), percentile(theirs, 0.5),
                           percentile(theirs, 0.99))
     a50, a99 = percentile(governed, 0.5), percentile(governed, 0.99)
     sse_ours, sse_floor = statistics.median(e[0] for e in events), statistics.median(e[1] for e in events)
-    live, ready, floor_start = (statistics.median(s[i] for s in starts) for i in range(3))
+    live, ready, floor_start, api = (statistics.median(s[i] for s in starts) for i in range(4))
     results = {
         "agent_p50_ms": p50 * 1e3, "agent_p99_ms": p99 * 1e3, "floor_p50_ms": f50 * 1e3, "floor_p99_ms": f99 * 1e3,
         "audited_floor_p50_ms": a50 * 1e3, "audited_floor_p99_ms": a99 * 1e3,
         "agent_rps": rps_ours, "floor_rps": rps_floor, "audited_floor_rps": rps_audited, "first_event_ms": sse_ours * 1e3,
-        "floor_first_event_ms": sse_floor * 1e3, "start_live_ms": live * 1e3, "start_ready_ms": ready * 1e3,
+        "floor_first_event_ms": sse_floor * 1e3, "start_live_ms": live * 1e3, "start_ready_ms": ready * 1e3, "start_api_ms": api * 1e3,
         "floor_start_ms": floor_start * 1e3, "load": load_average(),
     }
     print(f"parac serve against a bare Starlette app on uvicorn ({load_average()})")
@@ -245,8 +247,8 @@ def main() -> None:
     print(f"  requests/s, audited floor    {rps_audited:8.0f}   ratio {rps_ours / rps_audited:4.2f}")
     print(f"  first SSE event, echo run  {sse_ours * 1e3:7.3f} ms   bare sse-starlette {sse_floor * 1e3:7.3f} ms   "
           f"ratio {sse_ours / sse_floor:4.2f}")
-    print(f"  start to first 200         {live * 1e3:7.1f} ms (ready: {ready * 1e3:7.1f} ms)   floor "
-          f"{floor_start * 1e3:7.1f} ms   ratio {live / floor_start:4.2f}")
+    print(f"  start to first 200         {live * 1e3:7.1f} ms (ready: {ready * 1e3:7.1f} ms, first API answer: "
+          f"{api * 1e3:7.1f} ms)   floor {floor_start * 1e3:7.1f} ms   ratio {live / floor_start:4.2f}")
     out = HERE / ".results"
     out.mkdir(exist_ok=True)
     (out / "serve_latency.json").write_text(json.dumps(results, indent=2) + "\n")

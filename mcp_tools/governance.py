@@ -1,5 +1,4 @@
-"""MCP faces of governance: verify the audit trail, explain a policy decision, read recent audit entries, and the
-workspace's token store as a source of bearer tokens for the HTTP transport."""
+"""MCP faces of governance: verify the audit trail, explain a policy decision, read recent audit entries."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from typing_extensions import TypedDict
 
 from parac.core.audit.schema import AuditEntry
 from parac.server.mcp.call import Call
-from parac.server.auth.roles import Caller
 from parac.server.mcp.faces import FaceError, Faces
 from parac.server.mcp.listings import Cursor, Limit, Since, Until
 
@@ -105,8 +103,6 @@ def register(faces: Faces) -> None:
         entries = await call.to_thread(_recent, root)
         return json.dumps(entries, ensure_ascii=False, indent=2)
 
-    store = _LazyTokenStore(faces.start)
-    faces.token_source(store.identify, store.configured)
 
 
 def _verify(root: Path, anchor: dict[str, Any] | None) -> dict[str, Any]:
@@ -137,34 +133,3 @@ def _recent(root: Path) -> list[dict[str, Any]]:
         return [entry.to_dict() for entry in log.tail(RECENT)]
     finally:
         log.close()
-
-
-class _LazyTokenStore:
-    """The token store of the workspace the server serves (``--workspace``, else found as `parac` finds it), opened
-    on first use."""
-
-    def __init__(self, start: Path | None) -> None:
-        self._start = start
-        self._store: Any = None
-
-    def _get(self) -> Any:
-        if self._store is None:
-            from parac.core.diagnostics import ParacError
-            from parac.core.tokens import TokenStore
-            from parac.core.workspace import find_root
-
-            try:
-                self._store = TokenStore(find_root(self._start))
-            except ParacError:
-                return None
-        return self._store
-
-    def identify(self, presented: str) -> Caller | None:
-        """The role and name of a token from the store (the name becomes the caller's audit actor)."""
-        store = self._get()
-        record = store.identify(presented) if store is not None else None
-        return Caller(record.role, record.name) if record is not None else None
-
-    def configured(self) -> bool:
-        store = self._get()
-        return store is not None and store.configured()

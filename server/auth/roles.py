@@ -6,11 +6,11 @@ caller is the local user who spawned the server and gets `TokenAuthority.local_r
 caller gets the role its credential maps to (a bearer token, a JWT, an HMAC key: `parac.server.auth.middleware`);
 without configured credentials, HTTP is loopback-only and callers get the local role too.
 
-The governance area adds token sources from a face module: `faces.token_source(lookup, configured)` in its
-`register(faces)`, where `lookup` maps a presented token to a `Caller` (its role and the token's name) or just a
-role (None when it does not know it) and `configured()` says whether any tokens exist. The HTTP transport adds them
-to its `TokenAuthority` when it starts. A named token's callers are `token:<name>` in the audit trail; callers
-with a JWT from the configured issuer (`jwts.py`) are `jwt:<sub>`, callers signing with an HMAC key `hmac:<key id>`.
+A `TokenAuthority` holds the single configured token (`PARAC_MCP_TOKEN`, `mcp.token_file`) and consults sources,
+each mapping a presented token to a `Caller` (its role and the token's name) or just a role (None when it does not
+know it): the workspace's `parac token` store (`add_store`), which the HTTP faces add when they start. A named
+token's callers are `token:<name>` in the audit trail; callers with a JWT from the configured issuer (`jwts.py`) are
+`jwt:<sub>`, callers signing with an HMAC key `hmac:<key id>`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 Role = Literal["viewer", "operator", "admin"]
@@ -70,6 +71,20 @@ class TokenAuthority:
         """Consult `source` for tokens; `configured` says whether it holds any (then every HTTP caller needs one)."""
         self._sources.append(source)
         self._configured = self._configured or configured
+
+    def add_store(self, root: Path) -> None:
+        """Consult the `parac token` store of the workspace at `root` (`parac.core.tokens`: re-read when the file
+        changes, so a token created or revoked from the CLI counts in a running server); its callers are named by
+        their token's name, never by the token or its hash."""
+        from parac.core.tokens import TokenStore
+
+        store = TokenStore(root)
+
+        def lookup(presented: str) -> Caller | None:
+            record = store.identify(presented)
+            return Caller(record.role, record.name) if record is not None else None  # type: ignore[arg-type]
+
+        self.add_source(lookup, configured=store.configured())
 
     def identify(self, presented: str) -> Caller | None:
         """The caller a presented token stands for, or None. The configured single token is an unnamed admin."""

@@ -6,13 +6,14 @@ event store), one per served workspace that callers reach (`McpEndpoint`), each 
 same `Host`, as the REST routes of that workspace: a run started over MCP is the run REST shows. A request goes to
 the endpoint of its caller's workspace, as a REST request does (a tenant's caller to its tenant's, the others to the
 default), so a tenant's MCP session sees its own agents and runs only, and another tenant's session id is unknown
-there. Each endpoint's SDK session manager runs in this app's lifespan.
+there. Each endpoint is built by its first request (`mcp_endpoints`), and its SDK session manager runs in this app's
+lifespan; each workspace's watcher (file changes, `--resume-runs`) runs there too.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,25 +31,15 @@ from .problems import Problem, on_disconnect, on_http_exception, on_problem, on_
 
 if TYPE_CHECKING:
     from parac.server.auth.gate import Gate
-    from parac.server.mcp.app import ParacApp
     from parac.server.mcp.http import HttpOptions
     from parac.server.metrics import Metrics
 
+    from .mcp_endpoints import McpEndpoint
     from .workspaces import Workspaces
 
 API = "/api/v1"
 HEALTH_PATHS = ("/health", "/health/live", "/health/ready")
 """Served without a credential (orchestrators probe bare); Host and Origin are still checked."""
-
-
-@dataclass
-class McpEndpoint:
-    """The MCP application serving `workspace` (`mcp.run.mcp_endpoint`, `mcp.http.build_http_app`) and the SDK's
-    app inside it, whose lifespan (the session manager) must run."""
-
-    workspace: ParacApp
-    asgi: Any
-    sdk: Any
 
 
 @dataclass
@@ -90,11 +81,12 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: Seq
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        async with AsyncExitStack() as stack:
-            for endpoint in mcp:
-                await stack.enter_async_context(endpoint.sdk.router.lifespan_context(endpoint.sdk))
-            group = await stack.enter_async_context(anyio.create_task_group())
+        async with anyio.create_task_group() as group:
             operations.background = group
+            for app in workspaces.apps.values():
+                group.start_soon(app.watch)
+            for endpoint in mcp:
+                endpoint.serve_in(group)
 
             released: list[Callable[[], None]] = []
 
@@ -120,7 +112,7 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: Seq
     )
     mcp_path = options.path
     under_mcp = mcp_path + "/"
-    by_workspace = {id(endpoint.workspace): endpoint.asgi for endpoint in mcp}
+    by_workspace = {id(endpoint.workspace): endpoint for endpoint in mcp}
     mcp_route = Route(mcp_path, refuse)  # only names /mcp's requests in the metrics; never called
 
     async def dispatch(scope: dict[str, Any], receive: Any, send: Any) -> None:

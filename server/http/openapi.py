@@ -39,7 +39,8 @@ ANY_RESULT = {"description": "the tool's result, any JSON value (its output sche
 def document(workspaces: Workspaces, api: str, *, metrics: bool = False) -> dict[str, Any]:
     """``metrics``: the app serves ``GET /metrics`` (`scrape`), which the document then lists too."""
     from .operations import OPERATIONS
-    from .streams import StreamFlags, openapi_paths
+    from .bodies import StreamFlags
+    from .streams import openapi_paths
 
     faces = workspaces.first.faces.tools
     paths: dict[str, dict[str, Any]] = {}

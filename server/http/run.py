@@ -29,13 +29,11 @@ def serve(
     from parac.core.roots import find_root
     from parac.server.auth.gate import load_gate
     from parac.server.mcp.app import ParacApp
-    from parac.server.mcp.run import mcp_endpoint
+    from parac.server.mcp.run import Endpoint, prepare_endpoint
     from parac.server.metrics import Metrics
 
-    from parac.server.mcp.http import build_http_app
-    from parac.server.mcp.server import build_server
-
-    from .app import HEALTH_PATHS, McpEndpoint, build_app
+    from .app import HEALTH_PATHS, build_app
+    from .mcp_endpoints import McpEndpoint
     from .workspaces import Workspaces
 
     try:
@@ -45,7 +43,8 @@ def serve(
     sock = _bind(options)
     options = replace(options, port=sock.getsockname()[1])
     metrics = Metrics()  # the server's registry: its requests, and what the --workspace workspaces do
-    mcp_app, sdk, first = mcp_endpoint(roots[0], options, resume_runs=resume_runs, guarded=True, metrics=metrics)
+    default = prepare_endpoint(roots[0], options, resume_runs=resume_runs, guarded=True, metrics=metrics)
+    first = default.app
     try:
         gate = load_gate(roots[0], options, first.tokens, tenants_file=tenants, cors_origins=cors_origins,
                          optional_paths=HEALTH_PATHS)
@@ -69,12 +68,13 @@ def serve(
                 app = ParacApp(root, transport="http", resume_runs=resume_runs, metrics=Metrics())
                 workspaces.add(tenant, app)
             workspaces.tenants[tenant] = app
-    endpoints = [McpEndpoint(first, mcp_app, sdk)]
+    endpoints = [McpEndpoint(first, default.build)]
     for app in {id(app): app for app in workspaces.tenants.values() if app is not first}.values():
-        endpoints.append(McpEndpoint(app, *build_http_app(build_server(app), first.tokens, options, None, app.start)))
+        endpoints.append(McpEndpoint(app, Endpoint(app, first.tokens, options, None, app.start).build))
     served = build_app(workspaces, options, gate, endpoints, metrics)
     config = uvicorn.Config(
-        served.asgi, log_level="warning", lifespan="on", timeout_graceful_shutdown=grace_s, access_log=False
+        served.asgi, log_level="warning", lifespan="on", timeout_graceful_shutdown=grace_s, access_log=False,
+        ws="none",  # no route speaks WebSocket: its protocol module is not imported before the first answer
     )
     host = f"[{options.host}]" if ":" in options.host else options.host
     print(f"parac serve: http://{host}:{options.port} (API /api/v1, docs /docs, MCP {options.path})", flush=True)
@@ -86,13 +86,16 @@ def serve(
 def _one_project_per_database(roots: list[Path]) -> None:
     """Refuse two served workspaces on one dbos database: the runs, budgets, costs and audit chain kept there are
     not told apart by project, so each tenant would read (and cancel) the other's. One database serves one project."""
+    distinct = list(dict.fromkeys(Path(r).resolve() for r in roots))
+    if len(distinct) < 2:  # nothing to share a database with (and the settings need not be read at start)
+        return
     from urllib.parse import urlsplit
 
     from parac.core.engines import redact_url, shared_database_url
 
     owners: dict[tuple[str, int, str], list[Path]] = {}
     shown: dict[tuple[str, int, str], str] = {}
-    for root in dict.fromkeys(Path(r).resolve() for r in roots):
+    for root in distinct:
         url = shared_database_url(root)
         if url is None:
             continue

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -36,37 +35,6 @@ OWN = {("POST", "/agents/{name}/runs")}
 
 CHAT_AGENTS = ("chat", "base")
 """The agent a chat runs when the request names none: the workspace's `chat` agent, else its `base`."""
-
-
-class ChatFile(BaseModel):
-    name: str = Field(max_length=255)
-    content: str
-
-
-class ChatRequest(BaseModel):
-    """`POST /chat/stream`: a chat microservice's request, answered by one run of an agent on the same loop (and
-    through the same `run_agent` governance) as `POST /agents/{name}/runs`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    message: str = Field(min_length=1)
-    model: str | None = None
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    show_thinking: bool = False
-    files: list[ChatFile] = Field(default_factory=list)
-    agent: str | None = Field(default=None, description="default: the workspace's chat agent, else base")
-    cancel_on_disconnect: bool = False
-
-    def task(self) -> str:
-        attached = "".join(f"\n\nFile {f.name}:\n```\n{f.content}\n```" for f in self.files)
-        return self.message + attached
-
-
-class StreamFlags(BaseModel):
-    """What `POST /agents/{name}/runs` reads besides the tool's arguments."""
-
-    stream: bool = False
-    cancel_on_disconnect: bool = False
 
 
 def routes(workspaces: Workspaces, operations: Operations) -> list[Route]:
@@ -102,9 +70,11 @@ def routes(workspaces: Workspaces, operations: Operations) -> list[Route]:
 
     async def agent_runs(request: Request) -> Response:
         """JSON (the `run_agent` tool's result), or with `stream: true` / `Accept: text/event-stream` an SSE stream."""
+        from .bodies import StreamFlags, checked
+
         call, face, arguments = await operations.prepare(run_op, request)
         assert face is not None
-        flags = _checked(StreamFlags, {k: v for k, v in (await operations.json_body(request) or {}).items()
+        flags = checked(StreamFlags, {k: v for k, v in (await operations.json_body(request) or {}).items()
                                        if k in StreamFlags.model_fields})
         if not (flags.stream or "text/event-stream" in request.headers.get("accept", "")):
             return JSONResponse(await operations.run(run_op, call, face, arguments))
@@ -112,10 +82,12 @@ def routes(workspaces: Workspaces, operations: Operations) -> list[Route]:
                                      show_thinking=True)
 
     async def chat(request: Request) -> Response:
+        from .bodies import ChatRequest, checked
+
         call = call_for(request, workspaces)
         face = call.app.faces.tools["run_agent"]
         require(call, face.role, "POST /chat/stream")
-        asked = _checked(ChatRequest, await operations.json_body(request) or {})
+        asked = checked(ChatRequest, await operations.json_body(request) or {})
         names = (await call.workspace()).agent_names()
         agent = asked.agent or next((name for name in CHAT_AGENTS if name in names), None)
         if agent is None or agent not in names:
@@ -141,17 +113,6 @@ def routes(workspaces: Workspaces, operations: Operations) -> list[Route]:
         Route("/chat/stream", chat, methods=["POST"]),
         Route("/chat/models", chat_models, methods=["GET"]),
     ]
-
-
-def _checked(model: type[BaseModel], data: dict[str, Any]) -> Any:
-    """`model` from the request body; 422 with every problem at its location."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        errors = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                  for e in error.errors(include_url=False, include_input=False)]
-        first = errors[0]
-        raise Problem(422, f'invalid request: {".".join(map(str, first["loc"]))}: {first["msg"]}', errors=errors) from None
 
 
 POLL_S = 0.2
@@ -224,12 +185,14 @@ def _about(subject: str, run_id: str) -> bool:
     """The run's own events and those of its sub-workflow runs (`RUN.STEP`)."""
     return subject == run_id or subject.startswith(run_id + ".")
 
+
 def openapi_paths() -> list[tuple[str, str, dict[str, Any]]]:
     """OpenAPI entries of the routes this module answers beside `OPERATIONS` (the agent runs' SSE form is
     described with `run_agent`'s entry)."""
     from parac.server.doctor import ModelStatus
     from parac.server.mcp.faces import output_schema
 
+    from .bodies import ChatRequest
     from .openapi import SSE
 
     sse = {"description": "Server-Sent Events", "content": {"text/event-stream": {"schema": SSE}}}

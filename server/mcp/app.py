@@ -98,6 +98,7 @@ class ParacApp:
         self._wanted = anyio.Event()  # set by the first loaded(): the watcher must not load anything by itself
         self._asked = False  # loaded() was called (it set _wanted): a plain flag, read on every request
         self._after_load: list[Callable[[], Awaitable[None]]] = []
+        self._watching = False
         if resume_runs:
             self._wanted.set()
 
@@ -212,7 +213,11 @@ class ParacApp:
 
         Polling (stat of a few dozen files) needs no extra dependency and behaves the same on every platform.
         It starts once something has asked for the workspace, so an idle or short-lived server never loads it.
+        One watcher per app: a second call (`parac serve` runs it, and so does the MCP endpoint it mounts) returns.
         """
+        if self._watching:
+            return
+        self._watching = True
         await self._wanted.wait()
         loaded = await self.loaded()
         while self._after_load:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 from parac.core.errors import ParacBaseError
 from parac.server.schema_cache import cached_schema
 
-from parac.server.auth.roles import Role, TokenLookup
+from parac.server.auth.roles import Role
 
 if TYPE_CHECKING:
     from .call import Call
@@ -196,7 +196,6 @@ class Faces:
         self.resource_providers: list[ResourcesProvider] = []
         self.template_providers: list[TemplatesProvider] = []
         self.prompt_providers: list[PromptsProvider] = []
-        self.token_sources: list[tuple[TokenLookup, Callable[[], bool]]] = []
 
     # -- tools -------------------------------------------------------------------------------------------------------
 
@@ -333,12 +332,6 @@ class Faces:
 
     def prompts_from(self, provider: PromptsProvider) -> None:
         self.prompt_providers.append(provider)
-
-    # -- HTTP callers ------------------------------------------------------------------------------------------------
-
-    def token_source(self, lookup: TokenLookup, configured: Callable[[], bool]) -> None:
-        """Let HTTP callers authenticate with tokens `lookup` knows (see `parac.server.auth.roles`)."""
-        self.token_sources.append((lookup, configured))
 
 
 def arguments_model(tool: str, fn: Callable[..., Any]) -> Any:

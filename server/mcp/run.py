@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 ENV_TOKEN = "PARAC_MCP_TOKEN"
 log = logging.getLogger("parac.mcp")
 
-__all__ = ["HttpOptions", "ServeError", "mcp_endpoint", "run_http", "run_stdio"]
+__all__ = ["Endpoint", "HttpOptions", "ServeError", "prepare_endpoint", "run_http", "run_stdio"]
 
 
 class ServeError(ParacBaseError):
@@ -70,34 +70,53 @@ def run_http(
 ) -> None:
     import uvicorn
 
-    asgi, _sdk, _app = mcp_endpoint(workspace, options, resume_runs=resume_runs, profile=profile,
-                                    metrics_port=metrics_port)
+    asgi, _sdk = prepare_endpoint(workspace, options, resume_runs=resume_runs, profile=profile,
+                                  metrics_port=metrics_port).build()
     config = uvicorn.Config(asgi, host=options.host, port=options.port, log_level="warning", lifespan="on")
     uvicorn.Server(config).run()
 
 
-def mcp_endpoint(
+@dataclass
+class Endpoint:
+    """What the Streamable HTTP MCP application of one workspace is made of, checked but not built: building it
+    imports the MCP SDK (most of a cold start), which `parac serve` leaves until /mcp is first needed."""
+
+    app: ParacApp
+    tokens: TokenAuthority
+    options: HttpOptions
+    oauth: OAuth | None = None
+    home: Path | None = None
+    """The served workspace, where the endpoint's denials are audited."""
+
+    def build(self) -> tuple[Any, Any]:
+        """The ASGI application (behind its authentication) and the SDK's app inside it, whose lifespan (the session
+        manager) must run."""
+        from .server import build_server
+
+        return build_http_app(build_server(self.app), self.tokens, self.options, self.oauth, self.home)
+
+
+def prepare_endpoint(
     workspace: Path | None, options: HttpOptions, *, resume_runs: bool = False, profile: str | None = None,
     metrics_port: int | None = None, guarded: bool = False, metrics: Metrics | None = None,
-) -> tuple[Any, Any, ParacApp]:
-    """The Streamable HTTP MCP application for `workspace`, the SDK's app inside it (whose lifespan must run), and
-    the `ParacApp` it serves; refuses (`ServeError`) what `parac mcp serve --transport http` refuses. `guarded`: an
-    outer authentication layer with credentials of its own decides whether an exposed bind may serve (`parac
-    serve`: its `load_gate`). `metrics`: a registry of the caller's (`parac serve` serves it at its own
-    `/metrics`) instead of one of `--metrics-port`."""
+) -> Endpoint:
+    """The Streamable HTTP MCP endpoint for `workspace`, ready to build; refuses (`ServeError`) what `parac mcp serve
+    --transport http` refuses. `guarded`: an outer authentication layer with credentials of its own decides
+    whether an exposed bind may serve (`parac serve`: its `load_gate`). `metrics`: a registry of the caller's
+    (`parac serve` serves it at its own `/metrics`) instead of one of `--metrics-port`. Imports no MCP SDK."""
     from .app import ParacApp
-    from .server import build_server
 
     check_profile(workspace, profile)
     start_tracing(workspace)
     serve_keys = _mcp_settings(workspace)
     mcp_settings, parac_dir = serve_keys.values, serve_keys.parac_dir
     tokens = TokenAuthority(_token(serve_keys))
+    home = parac_dir.parent if parac_dir is not None else None
+    if home is not None:
+        tokens.add_store(home)
     oauth = _oauth(serve_keys, options)
     app = ParacApp(workspace, tokens=tokens, transport="http", resume_runs=resume_runs, profile=profile,
                    metrics=metrics or serve_metrics(metrics_port))
-    for lookup, configured in app.faces.token_sources:
-        tokens.add_source(lookup, configured=configured())
     if not guarded and not is_loopback(options.host) and not tokens.required and oauth is None:
         raise ServeError(
             f"refusing to serve MCP on {options.host} without a token: anyone who can reach it could run tools. "
@@ -105,9 +124,7 @@ def mcp_endpoint(
         )
     if options.max_body_bytes is None and isinstance(mcp_settings.get("max_body_bytes"), int):
         options = HttpOptions(**{**options.__dict__, "max_body_bytes": mcp_settings["max_body_bytes"]})
-    home = parac_dir.parent if parac_dir is not None else None
-    asgi, sdk = build_http_app(build_server(app), tokens, options, oauth, home)
-    return asgi, sdk, app
+    return Endpoint(app, tokens, options, oauth, home)
 
 
 def serve_metrics(port: int | None) -> Metrics | None:
@@ -233,7 +250,7 @@ def _mcp_settings(workspace: Path | None) -> ServeKeys:
     profiles; it is still read (a key under `mcp:` wins) and a warning says to move it."""
     from parac.core.diagnostics import ParacError
     from parac.core.sources import load_source
-    from parac.core.workspace import PARAC_DIR, SETTINGS_FILE, find_root
+    from parac.core.roots import PARAC_DIR, SETTINGS_FILE, find_root
 
     try:
         root = find_root(workspace)

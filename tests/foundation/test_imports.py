@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import tomllib
@@ -203,3 +204,18 @@ def test_the_language_server_answers_initialize_before_the_core_loads():
               "'parac.lsp.features'))))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_parac_serve_starts_answering_before_the_mcp_sdk_loads(project: Path):
+    """``parac serve`` starts uvicorn without the MCP SDK (``/mcp`` is built by its first request) or the dashboard's
+    Jinja2 (its first page): a server that is probed, or only asked over REST, answers its first request sooner."""
+    script = ("import sys, uvicorn\n"
+              "def report(server, sockets=None):\n"
+              "    print(sorted({m.partition('.')[0] for m in sys.modules} & {'mcp', 'mcp_types', 'jinja2'}))\n"
+              "uvicorn.Server.run = report\n"
+              "from parac.server.cli import main\n"
+              f"sys.argv = ['parac', 'serve', '--port', '0', '--workspace', {str(project)!r}]\n"
+              "main()\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PARAC_LOAD_PLUGINS": ""})
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout + result.stderr

@@ -31,9 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from parac.core.tokens import TokenStore
 from parac.server.auth.gate import AuthConfigError, load_gate
-from parac.server.auth.roles import Caller, TokenAuthority
+from parac.server.auth.roles import TokenAuthority
 from parac.server.mcp.http import HttpOptions
 
 
@@ -47,13 +46,7 @@ def main() -> None:
     args = parser.parse_args()
 
     tokens = TokenAuthority(os.environ.get("PARAC_MCP_TOKEN") or None)
-    store = TokenStore(args.home)
-
-    def lookup(presented: str) -> Caller | None:
-        record = store.identify(presented)
-        return Caller(record.role, record.name) if record is not None else None  # type: ignore[arg-type]
-
-    tokens.add_source(lookup, configured=store.configured())
+    tokens.add_store(args.home)
     options = HttpOptions(host=args.host, port=args.port)
     try:
         gate = load_gate(args.home, options, tokens, tenants_file=args.tenants, cors_origins=tuple(args.cors_origin))

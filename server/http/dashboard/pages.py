@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from collections.abc import Awaitable
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -61,8 +62,13 @@ class Dashboard:
     def __init__(self, operations: Operations, stream_endpoints: dict[str, Any]) -> None:
         self.calls = Calls(operations)
         self.csrf = csrf.Tokens()
-        self.env = templates()
         self.streams = stream_endpoints
+
+    @cached_property
+    def env(self) -> Environment:
+        """The templates, made on the first page shown: Jinja2's import is not paid before the server's first
+        answer."""
+        return templates()
 
     # -- rendering -------------------------------------------------------------------------------------------------
 
