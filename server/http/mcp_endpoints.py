@@ -1,10 +1,10 @@
 """`/mcp` of `parac serve`, built by its first request rather than at start.
 
 Building a workspace's Streamable HTTP MCP application imports the MCP SDK, which is most of what a cold start of
-`parac serve` would otherwise spend before its first answer; a server that is only asked over REST, or only probed,
-never pays it (the REST routes import it with the MCP faces they answer through, on their first call). The first
-`/mcp` request builds the endpoint, and any request meanwhile waits for it; the SDK's session manager then runs in
-the app's task group until the server stops.
+`parac serve` would otherwise spend before its first answer; a server that is only asked over REST (whose routes
+answer through the MCP faces' tools, which import no SDK), or only probed, never pays it. The first `/mcp` request
+builds the endpoint, and any request meanwhile waits for it; the SDK's session manager then runs in the app's task
+group until the server stops.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ class McpEndpoint:
 
     async def _run(self) -> None:
         try:
-            # on the event loop's thread, as the REST routes import the MCP faces: the SDK's modules import each
-            # other in cycles, and two threads importing them at once can deadlock
+            # on the event loop's thread, where whatever else imports SDK modules runs: they import each other
+            # in cycles, and two threads importing them at once can deadlock (two tenants' endpoints did)
             asgi, sdk = self._build()
         except Exception:  # the REST API still serves; /mcp answers 503 and the log says why
             log.exception("cannot build the MCP endpoint of %s", self.workspace.start)

@@ -18,8 +18,6 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import mcp_types as types
-from mcp.shared.exceptions import MCPError
 from pydantic import Field
 
 from parac.core.pages import DEFAULT_LIMIT, MAX_LIMIT, CursorError, page
@@ -69,6 +67,9 @@ class Listings:
         try:
             span = page(built.keys, listing=method, cursor=cursor, limit=None, secret=self.secret)
         except CursorError as error:
+            import mcp_types as types  # here: the face modules import this module's parameter types, and the REST
+            from mcp.shared.exceptions import MCPError  # routes answer through them without the SDK
+
             raise MCPError(code=types.INVALID_PARAMS, message=str(error)) from None
         answer = {**_envelope(result, field), field: built.items[span.start : span.stop]}
         if span.next_cursor is not None:

@@ -219,3 +219,14 @@ def test_parac_serve_starts_answering_before_the_mcp_sdk_loads(project: Path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                             env={**os.environ, "PARAC_LOAD_PLUGINS": ""})
     assert result.stdout.splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+def test_the_face_modules_import_no_mcp_sdk(project: Path):
+    """The REST routes answer through the MCP faces' tools (`ParacApp.faces`): registering them imports no MCP SDK,
+    so a server asked only over REST never loads it."""
+    script = ("import sys\nfrom pathlib import Path\nfrom parac.server.mcp.app import ParacApp\n"
+              f"assert ParacApp(Path({str(project)!r})).faces.tools\n"
+              "print(sorted({m.partition('.')[0] for m in sys.modules} & {'mcp', 'mcp_types'}))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PARAC_LOAD_PLUGINS": ""})
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
