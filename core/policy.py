@@ -83,6 +83,7 @@ class Policies:
         self._windows: dict[tuple[str, str], deque[float]] = {}
         self._decisions: dict[tuple[str, str | None, str | None], Decision] = {}
         self._jails: dict[Path, FileJail] = {}
+        self._redactor: Redactor | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -253,10 +254,17 @@ class Policies:
         return jail
 
     def redactor(self) -> Redactor:
-        """A `Redactor` with every file's patterns and PII kinds (all kinds in data-minimisation mode)."""
-        specs = [f.spec.redaction for f in self._valid if f.spec is not None]
-        pii: list[str] = ["all"] if self.data_minimisation else [k for spec in specs for k in spec.pii]
-        return Redactor(patterns=[p for spec in specs for p in spec.patterns], pii=dict.fromkeys(pii))
+        """A `Redactor` with every file's patterns and PII kinds (all kinds in data-minimisation mode), made once:
+        policy files read again are a new `Policies`, and a `Redactor` is fixed once made, so every agent run and
+        the governance plugin share one, with its compiled shapes and remembered masks (a run made its own before,
+        on its way to its first streamed event)."""
+        redactor = self._redactor
+        if redactor is None:
+            specs = [f.spec.redaction for f in self._valid if f.spec is not None]
+            pii: list[str] = ["all"] if self.data_minimisation else [k for spec in specs for k in spec.pii]
+            redactor = self._redactor = Redactor(patterns=[p for spec in specs for p in spec.patterns],
+                                                 pii=dict.fromkeys(pii))
+        return redactor
 
 
 def load_policies(root: str | Path) -> Policies:
