@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
@@ -112,7 +113,8 @@ class Authenticate:
             await self.app(scope, receive, send)  # nothing to count, time or add
             return
         deadline = anyio.current_time() + self.gate.body_timeout_s
-        exchange = _Exchange(receive, send, self.gate.max_body, body, cors, deadline)
+        exchange = _Exchange(receive, send, self.gate.max_body, body, cors, deadline,
+                             lambda status, detail: self._body_refused(scope, caller, status, detail))
         await self.app(scope, exchange.receive, exchange.send)
 
     # -- the checks ------------------------------------------------------------------------------------------------
@@ -265,6 +267,17 @@ class Authenticate:
             challenge += ', Parac-HMAC realm="parac"'
         return challenge
 
+    async def _body_refused(self, scope: dict[str, Any], caller: Caller | None, status: int, detail: str) -> None:
+        """Audit a body refused while the app reads it (413 past the cap, 408 past the deadline) as the refusals
+        before it are: the caller named when known, the body never; without a caller, a run of them from one
+        address is recorded once, as its refused requests are."""
+        client = (scope.get("client") or ("?", 0))[0]
+        if caller is None:
+            wait, first = self.gate.limiter.take(("client", client))
+            if wait and not first:
+                return
+        await self._audit(scope, Refused(status, detail, caller=caller), client)
+
     async def _audit(self, scope: dict[str, Any], refusal: Refused, client: str) -> None:
         caller = refusal.caller
         actor = (caller.actor if caller is not None else None) or f"http:{client}"
@@ -281,11 +294,12 @@ class Authenticate:
 class _Exchange:
     """The request's body and response as the app sees them: a signed request's body replayed, other bodies
     counted against the cap (413 once they pass it) and timed against the deadline (408 once it passes; in both
-    cases the app sees a disconnect), CORS headers on the answer."""
+    cases the app sees a disconnect, and `refused` audits it first), CORS headers on the answer."""
 
     def __init__(self, receive: Any, send: Any, cap: int, body: bytes | None, cors: str | None,
-                 deadline: float) -> None:
+                 deadline: float, refused: Callable[[int, str], Awaitable[None]]) -> None:
         self._receive = receive
+        self._refused_with = refused
         self._send = send
         self._cap = cap
         self._body = body
@@ -317,6 +331,7 @@ class _Exchange:
 
     async def _refuse(self, status: int, detail: str) -> None:
         """Answer `status` unless the app already answered; the app's own answer, if it tries one, is dropped."""
+        await self._refused_with(status, detail)
         if not self._started:
             payload = json.dumps(problem(status, detail)).encode()
             await self._send({"type": "http.response.start", "status": status, "headers": [

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from support.auth_server import add_serve_settings, auth_server, denials, token, trail
+from support.serving import stalled
 
 
 def test_on_loopback_without_credentials_requests_are_the_local_caller(project: Path, tmp_path: Path):
@@ -63,7 +64,7 @@ def test_host_origin_and_cors_allow_lists(project: Path, tmp_path: Path, parac):
         foreign_preflight = httpx.options(f"{url}/notes/x", headers={
             "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
     assert foreign_host.status_code == 421 and foreign_origin.status_code == 403
-    assert not (project / "notes").exists()
+    assert list((project / "notes").glob("*")) == []  # nothing of either body was written
     assert same_origin.status_code == 200 and "access-control-allow-origin" not in same_origin.headers
     assert cors.status_code == 200 and cors.headers["access-control-allow-origin"] == "https://dash.example"
     assert preflight.status_code == 204 and "authorization" in preflight.headers["access-control-allow-headers"]
@@ -86,6 +87,30 @@ def test_bodies_over_the_cap_are_refused_with_or_without_a_length(project: Path,
     assert declared.status_code == 413 and streamed.status_code == 413
     assert "2048" in declared.json()["detail"] and streamed.headers["content-type"] == "application/problem+json"
     assert sorted(p.name for p in (project / "notes").iterdir()) == ["fits"]
+
+
+def test_bodies_refused_as_they_arrive_are_audited_naming_the_caller_never_the_body(
+    project: Path, tmp_path: Path, parac
+):
+    """A body that passes the cap without a length (413) or stalls (408) is refused once the app reads it: the
+    trail records it as every refusal, with the caller's name, and none of the body."""
+    add_serve_settings(project, "  max_body_bytes: 2048\n  body_timeout_s: 1\n")
+    secret = token(parac, project, "uploader")
+
+    def chunks():
+        for _ in range(10):
+            yield b"BODY-CANARY-" + b"y" * 988
+
+    with auth_server(project, tmp_path / "server.log") as url:
+        port = int(url.rpartition(":")[2])
+        streamed = httpx.post(f"{url}/notes/streamed", content=chunks(), headers={"Authorization": f"Bearer {secret}"})
+        late = stalled(port, f"POST /notes/stalled HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer "
+                       f"{secret}\r\nContent-Length: 40\r\n\r\n", b"BODY-CANARY")
+    assert streamed.status_code == 413 and late.startswith(b"HTTP/1.1 408 ")
+    refused = {(e["actor"], e["subject"], e["data"]["status"]) for e in denials(parac, project)}
+    assert refused == {("token:uploader", "POST /notes/streamed", 413), ("token:uploader", "POST /notes/stalled", 408)}
+    assert "BODY-CANARY" not in json.dumps(trail(parac, project))
+    assert list((project / "notes").glob("*")) == []  # nothing of either body was written
 
 
 def test_a_credential_over_its_rate_limit_gets_429_with_retry_after_and_others_do_not(

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import httpx
 
+from support.serving import stalled
+
 PROBLEM = "application/problem+json"
 
 
@@ -118,28 +120,6 @@ def test_a_non_loopback_bind_without_credentials_is_refused_at_start(project: Pa
     assert result.code == 1 and "refusing to serve" in result.err and "Traceback" not in result.err
 
 
-def _stalled(port: int, head: str, part: bytes, wait_s: float = 20) -> bytes:
-    """Send a request's head and the first part of its body, then nothing: what the server answers, if anything."""
-    import socket
-
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.settimeout(wait_s)
-    try:
-        sock.sendall(head.encode() + part)
-        answer = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            answer += chunk
-        return answer
-    finally:
-        sock.close()
-
-
 def test_a_stalled_upload_is_answered_408_and_changes_nothing(project: Path, serve):
     from support.auth_server import add_serve_settings
 
@@ -147,9 +127,9 @@ def test_a_stalled_upload_is_answered_408_and_changes_nothing(project: Path, ser
     with serve(project) as served:
         before = httpx.get(served.api + "/budgets").json()
         host = f"Host: 127.0.0.1:{served.port}\r\nContent-Type: application/json\r\n"
-        sized = _stalled(served.port, f"PUT /api/v1/budgets/daily HTTP/1.1\r\n{host}Content-Length: 40\r\n\r\n",
+        sized = stalled(served.port, f"PUT /api/v1/budgets/daily HTTP/1.1\r\n{host}Content-Length: 40\r\n\r\n",
                          b'{"usd": 3')
-        chunked = _stalled(served.port, f"PUT /api/v1/budgets/daily HTTP/1.1\r\n{host}"
+        chunked = stalled(served.port, f"PUT /api/v1/budgets/daily HTTP/1.1\r\n{host}"
                            "Transfer-Encoding: chunked\r\n\r\n", b'9\r\n{"usd": 3\r\n')
         after = httpx.get(served.api + "/budgets").json()
         still = httpx.get(served.api + "/agents/coder")

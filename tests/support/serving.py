@@ -53,3 +53,23 @@ def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def stalled(port: int, head: str, part: bytes, wait_s: float = 20) -> bytes:
+    """Send a request's head and the first part of its body, then nothing: what the server answers, if anything."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(wait_s)
+    try:
+        sock.sendall(head.encode() + part)
+        answer = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+        return answer
+    finally:
+        sock.close()
