@@ -95,7 +95,13 @@ class Gate:
         return _listed(host, self.hosts)
 
     def origin_allowed(self, origin: str) -> bool:
-        return _listed(origin, self.origins) or origin in self.cors_origins
+        return self.own_origin(origin) or origin in self.cors_origins
+
+    def own_origin(self, origin: str) -> bool:
+        """An origin the server's own pages are served at: the bound address, or one the operator listed
+        (`--allow-origin`, `serve.allowed_origins`: a reverse proxy's public origin). Not a CORS origin: that is
+        another site, allowed to read the API's answers, never to act as the dashboard."""
+        return _listed(origin, self.origins)
 
     def audit_root(self, tenant: str | None) -> Path | None:
         """Where a denial is recorded: the tenant's workspace, else the home workspace."""

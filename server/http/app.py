@@ -73,7 +73,8 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: Seq
         *(Route(API + route.path, route.endpoint, methods=route.methods) for route in stream_routes),
     ]
     routes = [*api, *health.routes(workspaces, ready),
-              *docs_routes(API, workspaces, metrics=metrics is not None), *dashboard_routes(operations, stream_routes),
+              *docs_routes(API, workspaces, metrics=metrics is not None),
+              *dashboard_routes(operations, stream_routes, gate.own_origin),
               *a2a.routes(workspaces, gate)]
     if metrics is not None:
         routes += scrape.routes(metrics, workspaces)

@@ -189,3 +189,34 @@ def test_a_page_on_another_port_cannot_post_in_a_signed_in_browser(project: Path
     assert "403" in shown and "is not allowed" in shown
     assert after == before  # nothing changed: the run still waits at its gate
     assert after[1] == ("waiting_approval", 0)
+
+
+def test_behind_a_proxy_that_rewrites_host_its_listed_origin_may_post_and_forwarded_headers_are_not_believed(
+    project: Path, serve
+):
+    """A reverse proxy serves the dashboard at https://parac.example and forwards to the loopback address with
+    `Host` rewritten (nginx's default): the browser's `Origin` is the public one. Listed with `--allow-origin`, it
+    counts as the dashboard's own; a CORS origin (another site, allowed to read answers) does not, whatever
+    `X-Forwarded-Host` or `Forwarded` claim."""
+    (project / ".parac" / "workflows" / "ship.yaml").write_text(WORKFLOW)
+    public, reader = "https://parac.example", "https://reader.example"
+    with serve(project, args=("--allow-origin", public, "--cors-origin", reader),
+               env={"PARAC_MCP_TOKEN": TOKEN}) as served:
+        run_id = start_run(served)
+        until_waiting(served, run_id)
+        own = csrf_for(served.url, TOKEN)
+        cookies = {"parac_session": TOKEN, "parac_csrf": own}
+        before = state(project, run_id)
+        claimed = post(served.url, f"/runs/{run_id}/action", cookies=cookies, data={"action": "cancel", "csrf": own},
+                       headers={"origin": reader, "x-forwarded-host": "reader.example", "x-forwarded-proto": "https",
+                                "forwarded": "host=reader.example;proto=https"})
+        after_claimed = state(project, run_id)
+        proxied = post(served.url, f"/runs/{run_id}/action", cookies=cookies,
+                       data={"action": "approve", "step": "gate", "csrf": own},
+                       headers={"origin": public, "sec-fetch-site": "same-origin"})
+        deadline = time.monotonic() + 60
+        while (status := run_status(served, run_id)["status"]) == "waiting_approval" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert claimed.status_code == 403 and after_claimed == before and before[1] == ("waiting_approval", 0)
+    assert proxied.status_code == 303 and proxied.headers["location"] == f"/runs/{run_id}?done=approve"
+    assert status in ("running", "completed")  # the gate was passed: the run went on

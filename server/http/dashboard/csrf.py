@@ -11,6 +11,10 @@ belongs to (a nonce and an HMAC of nonce and session cookie under the server's k
 not match, and the token issued before signing in stops working once signed in. And a request a browser marks as
 coming from another origin (`Origin` naming another host or port, or `Sec-Fetch-Site` other than same-origin) is
 refused before its token is even looked at. The login form is protected the same way (login CSRF).
+
+The dashboard's own origin is the one its `Host` names, or one the operator listed as the server's own
+(`--allow-origin`, `serve.allowed_origins`: what a reverse proxy that rewrites `Host` serves it at). What a request
+says about itself beyond that (`X-Forwarded-Host`, `Forwarded`) is never believed: any client can send it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -39,10 +44,12 @@ class CsrfRefused(ParacBaseError):
 
 
 class Tokens:
-    """Issues and checks this server's tokens; `key` is the process's own (a restart asks for a reload)."""
+    """Issues and checks this server's tokens; `key` is the process's own (a restart asks for a reload).
+    `own_origin` says whether an `Origin` is one the operator listed as the server's own (`Gate.own_origin`)."""
 
-    def __init__(self, key: bytes | None = None) -> None:
+    def __init__(self, key: bytes | None = None, own_origin: Callable[[str], bool] = lambda origin: False) -> None:
         self.key = key or secrets.token_bytes(32)
+        self.own_origin = own_origin
 
     def _sign(self, nonce: str, session: str) -> str:
         return hmac.new(self.key, f"{nonce}\0{session}".encode(), hashlib.sha256).hexdigest()[:32]
@@ -77,7 +84,7 @@ class Tokens:
         """`CsrfRefused` unless the request comes from this server's own pages: same origin, and (unless
         `presented` is None: the origin alone) a token that matches the cookie, compared in constant time, and
         was signed for this session."""
-        foreign = cross_origin(request)
+        foreign = cross_origin(request, self.own_origin)
         if foreign:
             raise CsrfRefused(f"refused a request {foreign}: only this dashboard's own pages may send it (nothing "
                               "was changed)")
@@ -90,15 +97,17 @@ class Tokens:
                               "(nothing was changed)")
 
 
-def cross_origin(request: Request) -> str | None:
+def cross_origin(request: Request, own_origin: Callable[[str], bool]) -> str | None:
     """Why the browser says the request came from elsewhere, or None. `Origin` is compared with the `Host` the
     request was sent to (the middleware has checked that one), so another port of the same host counts as
-    foreign; a client that is not a browser sends neither header and is judged by its token alone."""
+    foreign, unless `own_origin` says the operator listed it as the server's own (behind a proxy); a client
+    that is not a browser sends neither header and is judged by its token alone."""
     site = request.headers.get("sec-fetch-site")
     if site is not None and site not in ("same-origin", "none"):
         return f"from another site (Sec-Fetch-Site: {site[:40]})"
     origin = request.headers.get("origin")
-    if origin is not None and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host", "")):
+    if origin is not None and (origin == "null" or (
+            urlsplit(origin).netloc != request.headers.get("host", "") and not own_origin(origin))):
         return f"from another origin ({origin[:100]})"
     return None
 

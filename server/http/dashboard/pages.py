@@ -10,7 +10,7 @@ are the REST face's own SSE endpoints, mounted again here so the cookie reaches 
 from __future__ import annotations
 
 from pathlib import Path
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -59,9 +59,10 @@ def _pretty(value: Any) -> str:
 
 
 class Dashboard:
-    def __init__(self, operations: Operations, stream_endpoints: dict[str, Any]) -> None:
+    def __init__(self, operations: Operations, stream_endpoints: dict[str, Any],
+                 own_origin: Callable[[str], bool]) -> None:
         self.calls = Calls(operations)
-        self.csrf = csrf.Tokens()
+        self.csrf = csrf.Tokens(own_origin=own_origin)
         self.streams = stream_endpoints
 
     @cached_property
@@ -330,5 +331,7 @@ def _local(target: str | None) -> str:
     return target
 
 
-def routes(operations: Operations, stream_routes: list[Any]) -> list[BaseRoute]:
-    return Dashboard(operations, {route.path: route.endpoint for route in stream_routes}).routes()
+def routes(operations: Operations, stream_routes: list[Any], own_origin: Callable[[str], bool]) -> list[BaseRoute]:
+    """`own_origin`: whether an `Origin` is one the operator listed as the server's own (`Gate.own_origin`), so
+    that behind a reverse proxy that rewrites `Host` the dashboard's forms still count as its own."""
+    return Dashboard(operations, {route.path: route.endpoint for route in stream_routes}, own_origin).routes()
