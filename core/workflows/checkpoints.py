@@ -497,6 +497,22 @@ class Approval:
     decided_at: float | None
 
 
+def waiting_ops(run_id: str, step_id: str, now: float) -> list[Op]:
+    """Mark a running step, and its pending or running run, as waiting for a person: a gate's approval, a human
+    task's answer (`.human`). Written in the same transaction as what the person is asked."""
+    return [
+        ("UPDATE workflow_steps SET status = 'waiting_approval' WHERE run_id = ? AND step_id = ? AND status = 'running'",
+         (run_id, step_id)),
+        ("UPDATE workflow_runs SET status = 'waiting_approval', updated_at = ? WHERE run_id = ?"
+         " AND status IN ('pending', 'running')", (now, run_id)),
+    ]
+
+
+def resumed_op(run_id: str) -> Op:
+    """The run goes on once nobody is awaited any more (every gate decided, the task answered)."""
+    return "UPDATE workflow_runs SET status = 'running' WHERE run_id = ? AND status = 'waiting_approval'", (run_id,)
+
+
 def request_approval(conn: sqlite3.Connection, run_id: str, step_id: str, message: str) -> Approval:
     """Record that the step waits for a person (idempotent: a resumed wait keeps its first request time)."""
     now = time.time()
@@ -506,16 +522,8 @@ def request_approval(conn: sqlite3.Connection, run_id: str, step_id: str, messag
             " VALUES (?, ?, 'waiting', ?, ?)",
             (run_id, step_id, message, now),
         )
-        conn.execute(
-            "UPDATE workflow_steps SET status = 'waiting_approval' WHERE run_id = ? AND step_id = ?"
-            " AND status = 'running'",
-            (run_id, step_id),
-        )
-        conn.execute(
-            "UPDATE workflow_runs SET status = 'waiting_approval', updated_at = ? WHERE run_id = ?"
-            " AND status IN ('pending', 'running')",
-            (now, run_id),
-        )
+        for sql, params in waiting_ops(run_id, step_id, now):
+            conn.execute(sql, params)
     approval = get_approval(conn, run_id, step_id)
     assert approval is not None
     return approval

@@ -769,10 +769,7 @@ class _Execution:
             finally:
                 self.waiting -= 1
             if self.waiting == 0:
-                self.conn.execute(
-                    "UPDATE workflow_runs SET status = 'running' WHERE run_id = ? AND status = 'waiting_approval'",
-                    (self.run_id,),
-                )
+                self.conn.execute(*cp.resumed_op(self.run_id))
         return approval
 
     async def _await_decision(self, step: Any, message: str, limit: float | None) -> cp.Approval:

@@ -24,6 +24,7 @@ from typing import Any
 from ..diagnostics import ParacError
 from ..errors import NotFound
 from ..store import transaction
+from .checkpoints import resumed_op, waiting_ops
 
 Clock = Callable[[], float]
 #: How often the engine's answerer (MCP elicitation) is asked again after a refused answer before the task waits.
@@ -122,10 +123,8 @@ def assign(conn: sqlite3.Connection, run_id: str, step: Any, message: str, now: 
             (run_id, step.id, step.assign, message, json.dumps(step.form) if step.form is not None else None,
              json.dumps(escalate), now),
         )
-        conn.execute("UPDATE workflow_steps SET status = 'waiting_approval' WHERE run_id = ? AND step_id = ?"
-                     " AND status = 'running'", (run_id, step.id))
-        conn.execute("UPDATE workflow_runs SET status = 'waiting_approval' WHERE run_id = ?"
-                     " AND status IN ('pending', 'running')", (run_id,))
+        for sql, params in waiting_ops(run_id, step.id, now):
+            conn.execute(sql, params)
     task = get_task(conn, run_id, step.id)
     assert task is not None
     return task, True
@@ -242,8 +241,7 @@ async def wait_for_answer(execution: Any, step: Any) -> Any:
         report_escalations(engine, conn, run_id)
         task = get_task(conn, run_id, step.id) or task
         if task.status == "answered":
-            conn.execute("UPDATE workflow_runs SET status = 'running' WHERE run_id = ? AND status = 'waiting_approval'",
-                         (run_id,))
+            conn.execute(*resumed_op(run_id))
             return _Outcome("completed", task.answer)
         if execution.options.pause_on_approval:
             raise _Paused(step.id)
