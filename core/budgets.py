@@ -29,7 +29,7 @@ import anyio
 from . import costs, ledger
 from .calls import CallDenied
 from .specs import Budget
-from .store import transaction
+from .store import ensure_tables, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS budget_limits (
@@ -139,7 +139,7 @@ class _Plan:
 
 def ensure_schema(conn: sqlite3.Connection) -> sqlite3.Connection:
     costs.ensure_schema(conn)
-    conn.executescript(SCHEMA)
+    ensure_tables(conn, SCHEMA)
     return conn
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from .redact import default_redactor
 from .specs import Price
-from .store import process_alive, transaction
+from .store import ensure_tables, process_alive, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS llm_calls (
@@ -98,7 +98,7 @@ REPORT_GROUPS = {
 
 def ensure_schema(conn: sqlite3.Connection) -> sqlite3.Connection:
     """Create the ledger's tables if they are missing; returns ``conn`` for chaining."""
-    conn.executescript(SCHEMA)
+    ensure_tables(conn, SCHEMA)
     return conn
 
 

@@ -14,7 +14,9 @@ race for the lock.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +70,23 @@ def connect(path: str | Path, driver: Any = sqlite3) -> sqlite3.Connection:
 def connect_workspace(workspace_root: str | Path) -> sqlite3.Connection:
     """Open the database of the workspace rooted at ``workspace_root`` (see :func:`db_path`)."""
     return connect(db_path(workspace_root))
+
+
+def ensure_tables(conn: sqlite3.Connection, schema: str) -> None:
+    """Run ``schema`` (``CREATE ... IF NOT EXISTS`` statements) unless every object it creates is there already:
+    one lookup instead of a script, for modules that make sure of their tables on every connection they are given
+    (an agent run opens one, on its way to its first model call)."""
+    names = _created(schema)
+    placeholders = ", ".join("?" * len(names))
+    found = conn.execute(f"SELECT COUNT(*) FROM sqlite_master WHERE name IN ({placeholders})", names).fetchone()[0]
+    if found < len(names):
+        conn.executescript(schema)
+
+
+@functools.cache
+def _created(schema: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX|VIEW|TRIGGER)\s+IF\s+NOT\s+EXISTS\s+(\w+)", schema,
+                            re.IGNORECASE))
 
 
 @contextlib.contextmanager
