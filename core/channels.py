@@ -61,6 +61,10 @@ class Channel(Protocol):
     async def progress(self, done: float, total: float | None, message: str | None) -> None:
         """``done`` grows from one report to the next; ``total`` when known."""
 
+    def sampling_refusal(self) -> CannotAsk | None:
+        """Why the caller's model cannot be asked here (None: it can). :func:`ask_model` asks first, so a question
+        that cannot be put is refused as such, before governance sees a model call that never happens."""
+
     async def sample(self, request: CompletionRequest, key: str | None = None) -> Completion:
         """The caller's own model answers ``request`` (its ``model`` is ignored: the caller picks its model).
         ``key`` names the question where a face shows names (an MCP input request's key)."""
@@ -84,6 +88,7 @@ class CallerModel:
     goes through everything a model call goes through (see :func:`ask_model`)."""
 
     name = "client"
+    waits_for_caller = True  # the caller answers in its own time, once: no timeout, retry or breaker of parac's
 
     def __init__(self, channel: Channel, key: str | None) -> None:
         self.channel = channel
@@ -110,10 +115,18 @@ async def ask_model(
     """Ask the caller's own model through ``channel``, governed as an agent's turn on ``client`` is: the hooks may
     refuse it before the caller is asked; in a workspace the budget reserves its estimate (a client's model costs
     parac $0: its tokens are counted, as estimated from the text) and the ledger records it; the audit entry names
-    ``context``'s caller and the tool that asked (``context.tool``)."""
+    ``context``'s caller and the tool that asked (``context.tool``). A channel that cannot sample refuses before
+    any of that (:class:`CannotAsk`): no model call was made, so none is recorded, and the caller learns what it
+    lacks rather than a budget's or a policy's verdict on a call that could not happen.
+
+    The caller's model is asked once, for as long as the face lets its caller take (``CallerModel.waits_for_caller``):
+    not under a provider's timeout, retries or circuit breaker."""
     from .llm import ModelClient
     from .runtime import Runtime
 
+    refusal = channel.sampling_refusal()
+    if refusal is not None:
+        raise refusal
     provider = CallerModel(channel, key)
     if workspace is None:  # no ledger, no budgets: the hooks alone decide and observe
         client = ModelClient(lambda model: provider if provider.accepts(model) else None, hooks=hooks)
@@ -154,8 +167,11 @@ class Unattended:
         else:
             self._log.debug("%s", line)
 
+    def sampling_refusal(self) -> CannotAsk:
+        return self.refusal("the caller's model (sampling)")
+
     async def sample(self, request: CompletionRequest, key: str | None = None) -> Completion:
-        raise self.refusal("the caller's model (sampling)")
+        raise self.sampling_refusal()
 
     async def elicit(self, message: str, schema: dict[str, Any], key: str | None = None) -> Elicited:
         raise self.refusal("the person calling (elicitation)")

@@ -7,7 +7,10 @@
 2. the call is estimated (prompt tokens counted, completion bounded by ``max_tokens``) and priced;
 3. the governance hooks see it first (``before_llm_call`` may refuse), then the budget reserves the estimate;
 4. transient failures (429, 5xx, timeouts) are retried with jittered backoff behind a circuit breaker per
-   provider; when a model keeps failing the next model of the fallback chain is tried;
+   provider; when a model keeps failing the next model of the fallback chain is tried. A provider that
+   ``waits_for_caller`` (the caller's own model, ``client``) is asked once, without parac's timeout or breaker: a
+   person approving a sampling request is not a provider timing out, and asking again would ask the person again;
+   the face's own limit on waiting for its caller applies;
 5. the outcome is settled once: a ledger row with the real cost, or a failure row at $0.
 
 A request at temperature 0 may be answered from the response cache (:mod:`parac.core.patterns.cache`) when the
@@ -304,6 +307,8 @@ class ModelClient:
     async def _attempts(
         self, provider: Provider, request: CompletionRequest, routed: Route, on_text: TextSink | None
     ) -> tuple[Completion, int]:
+        if getattr(provider, "waits_for_caller", False):  # the caller answers in its own time, once (see above)
+            return await provider.complete(request, on_text), 1
         breaker = self.breakers(routed.breaker_key)
         retries = routed.settings.max_retries if routed.settings and routed.settings.max_retries is not None else 2
         policy = RetryPolicy(max_retries=retries)

@@ -116,6 +116,10 @@ class ProviderError(ParacBaseError):
 
 @runtime_checkable
 class Provider(Protocol):
+    """Answers model calls. Optional beside these: ``price(model)``, ``count_tokens(request)``,
+    ``missing_keys(model)``, and ``waits_for_caller = True`` for a model its caller answers (``client``), which
+    :class:`~parac.core.llm.ModelClient` asks once, without its timeout, retries or circuit breaker."""
+
     name: str
 
     def accepts(self, model: str) -> bool:
@@ -252,6 +256,9 @@ class ClientProvider:
     """
 
     name = "client"
+    waits_for_caller = True
+    """The client (its person, perhaps) answers in its own time: no timeout, retry or breaker of parac's (see
+    :class:`~parac.core.llm.ModelClient`)."""
 
     def accepts(self, model: str) -> bool:
         return model == "client"

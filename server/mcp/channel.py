@@ -45,9 +45,12 @@ class ClientChannel:
     async def progress(self, done: float, total: float | None, message: str | None) -> None:
         await self.call.progress(done, total, message)
 
+    def sampling_refusal(self) -> CannotAsk | None:
+        return None if can_sample(self.call) else self._refusal("the caller's model (sampling)", "sampling")
+
     async def sample(self, request: CompletionRequest, key: str | None = None) -> Completion:
-        if not can_sample(self.call):
-            raise self._refusal("the caller's model (sampling)", "sampling")
+        if (refusal := self.sampling_refusal()) is not None:
+            raise refusal
         return await sampler_for(self.call, key)(request)
 
     async def elicit(self, message: str, schema: dict[str, Any], key: str | None = None) -> Elicited:

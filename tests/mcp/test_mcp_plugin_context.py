@@ -225,6 +225,105 @@ async def test_a_2026_request_without_the_capability_is_refused_naming_it(grante
 
 
 @pytest.mark.parametrize("era", ERAS)
+async def test_a_question_that_cannot_be_asked_is_no_model_call(granted: Path, era: str, http_server: Any):
+    """A client without sampling, behind a policy that refuses the tool's model calls: the client is told what to
+    declare (2026-07-28: -32021, not the policy's verdict on a call that could not happen), and no model call is
+    recorded: no `llm.call` audit entry, no ledger row. So for `parac tools call`, where nobody can be asked."""
+    env = {"PYTHONPATH": os.pathsep.join([str(CONFORMANCE), str(MODEL_GATE)]),
+           "PARAC_LOAD_PLUGINS": "conformance,model_gate", "PARAC_TEST_REFUSE_MODEL_FOR": "test_sampling"}
+    with http_server(granted, env=env) as url, anyio.fail_after(60):
+        async with Client(url, mode=era) as session:
+            if era == "legacy":
+                refused = await session.call_tool("test_sampling", {"prompt": "hello"})
+                assert refused.is_error and "did not declare the sampling capability" in refused.content[0].text
+            else:
+                with pytest.raises(MCPError) as raised:
+                    await session.call_tool("test_sampling", {"prompt": "hello"})
+                assert raised.value.error.code == types.MISSING_REQUIRED_CLIENT_CAPABILITY
+                assert raised.value.error.data == {"requiredCapabilities": {"sampling": {}}}
+    cli = subprocess.run([str(Path(sys.executable).with_name("parac")), "tools", "call", "test_sampling", "--args",
+                          '{"prompt": "hello"}'], cwd=granted, env={**os.environ, **PLUGIN}, capture_output=True,
+                         text=True, timeout=120)
+    assert cli.returncode != 0 and "no one can be asked during parac tools call" in cli.stderr
+    assert audited(granted, "llm.call") == [] and ledger(granted) == []
+    assert [e.outcome for e in audited(granted, "tool.call") if e.subject == "test_sampling"] == ["error", "error"]
+
+
+def in_process(project: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """One server in this process (several clients of it; the circuit breakers are this process's), with the
+    fixture plugin, and parac's own patience with a provider cut to a tenth of a second."""
+    from parac.core import llm
+    from parac.core.resilience import BREAKERS
+    from parac.server.mcp.app import ParacApp
+    from parac.server.mcp.server import build_server
+
+    monkeypatch.syspath_prepend(str(CONFORMANCE))
+    monkeypatch.setenv("PARAC_LOAD_PLUGINS", "conformance")
+    monkeypatch.setattr(llm, "DEFAULT_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(llm, "TIMEOUT_GRACE_S", 0.05)
+    monkeypatch.setattr(BREAKERS, "_breakers", {})  # this test's breakers, dropped after it
+    return build_server(ParacApp(project))
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_the_callers_model_is_asked_once_and_given_its_time(
+    granted: Path, era: str, monkeypatch: pytest.MonkeyPatch
+):
+    """The client's model (a person approving the request, say) answers after parac's provider timeout: it is not
+    a provider timing out, so the question is put once, its late answer is taken (2026-07-28: not withdrawn and
+    asked again, which would refuse the late answer), and the model call is recorded once, ok."""
+    server = in_process(granted, monkeypatch)
+    asked: list[str] = []
+
+    async def slow(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        asked.append(params.messages[0].content.text)
+        await anyio.sleep(0.5)  # past the provider timeout (0.1 s here), as a person reading the request is
+        return reply("forty-two")
+
+    with anyio.fail_after(60):
+        async with Client(server, mode=era, sampling_callback=slow) as session:
+            sampled = await session.call_tool("test_sampling", {"prompt": "what is six times seven?"})
+    assert not sampled.is_error and sampled.content[0].text == "LLM response: forty-two", sampled.content
+    assert asked == ["what is six times seven?"]
+    assert [e.outcome for e in audited(granted, "llm.call")] == ["ok"]
+
+
+@pytest.mark.parametrize("era", ERAS)
+async def test_a_client_that_never_answers_does_not_pause_anothers_model(
+    granted: Path, era: str, monkeypatch: pytest.MonkeyPatch
+):
+    """One session's client never answers its two questions; meanwhile (long past parac's provider timeout and
+    backoff: three tries each would have opened the shared `client` breaker) another session's tool asks its
+    own client, and is answered. The silent client was asked each question once."""
+    server = in_process(granted, monkeypatch)
+    silent: list[str] = []
+
+    async def never(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        silent.append(params.messages[0].content.text)
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def prompt(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        return reply("forty-two")
+
+    with anyio.fail_after(60):
+        async with (
+            Client(server, mode=era, sampling_callback=never) as stuck,
+            Client(server, mode=era, sampling_callback=prompt) as other,
+            anyio.create_task_group() as group,
+        ):
+            for n in (1, 2):
+                group.start_soon(stuck.call_tool, "test_sampling", {"prompt": f"question {n}"})
+            with anyio.move_on_after(4):  # the three tries of both, with their backoff, fit in about 2 s
+                while len(silent) < 6:
+                    await anyio.sleep(0.05)
+            answered = await other.call_tool("test_sampling", {"prompt": "what is six times seven?"})
+            group.cancel_scope.cancel()
+    assert not answered.is_error and answered.content[0].text == "LLM response: forty-two", answered.content
+    assert sorted(silent) == ["question 1", "question 2"]
+
+
+@pytest.mark.parametrize("era", ERAS)
 async def test_a_plugin_prompt_asks_the_person_before_it_renders(granted: Path, era: str, http_server: Any):
     """A prompt whose render function takes a `PromptContext` asks through it: a server request in the handshake
     era, an input-required round of `prompts/get` in 2026-07-28; the prompt renders with the answer."""

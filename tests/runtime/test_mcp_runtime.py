@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
 import mcp_types as types
 import pytest
 from mcp import Client
@@ -80,6 +81,33 @@ async def test_the_client_model_is_answered_by_mcp_sampling(project: Path):
     assert result.structured_content["model"] == "client" and result.structured_content["cost_usd"] == 0
     [params] = asked
     assert params.messages[-1].content.text == "greet" and "team's developer" in (params.system_prompt or "")
+
+
+async def test_an_agent_on_the_client_model_gives_the_client_its_time(
+    project: Path, era: str, monkeypatch: pytest.MonkeyPatch
+):
+    """The client's model answers after parac's provider timeout (cut to 0.1 s here): asked once, not retried, not
+    counted against a circuit breaker, and the agent completes with its late answer."""
+    from parac.core import llm
+    from parac.core.resilience import BREAKERS
+
+    monkeypatch.setattr(llm, "DEFAULT_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(llm, "TIMEOUT_GRACE_S", 0.05)
+    monkeypatch.setattr(BREAKERS, "_breakers", {})
+    asked: list[str] = []
+
+    async def slow(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        asked.append(params.messages[-1].content.text)
+        await anyio.sleep(0.5)
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="in my own time"), model="host-model"
+        )
+
+    async with client(project, era, sampling_callback=slow) as session:
+        result = await session.call_tool("run_agent", {"agent": "coder", "task": "greet", "model": "client"})
+    assert not result.is_error, result
+    assert result.structured_content["output"] == "in my own time" and asked == ["greet"]
+    assert BREAKERS.states().get("client", "closed") == "closed" and BREAKERS("client").failures == 0
 
 
 async def test_the_client_model_without_sampling_says_why(project: Path):
