@@ -210,6 +210,11 @@ class Tool:
     once, but where the tool says so (``await ctx.continue_as_task()``), its questions so far answered in the
     call itself (an MCP client of the 2026-07-28 revision: input-required rounds, then the task handle)."""
 
+    def __post_init__(self) -> None:
+        # the implications hold for every Tool, however made: else continue_as_task() and taskSupport "required"
+        # would silently mean nothing for a tool that is not also marked long_running
+        self.long_running = self.long_running or self.needs_task or self.asks_first
+
     @cached_property
     def context_parameter(self) -> str | None:
         """The parameter that receives the :class:`ToolContext`, if ``fn`` has one."""

@@ -170,7 +170,7 @@ def tool_from_function(
         idempotent=idempotent,
         open_world=open_world,
         links=links,
-        long_running=long_running or needs_task or asks_first,
+        long_running=long_running,
         needs_task=needs_task,
         asks_first=asks_first,
     )
