@@ -38,7 +38,7 @@ from .logs import current_request, forward_to_clients
 from .observe import observing
 from parac.server.auth.roles import allows
 from .rounds import Exchange, Rounds, input_required_era, seal_state
-from .tasks import EXTENSION, Tasks, TaskIdParams, UpdateTaskParams, created, declares_tasks
+from .tasks import EXTENSION, Tasks, TaskIdParams, UpdateTaskParams, created, declares_tasks, requested_ttl
 
 if TYPE_CHECKING:
     from .listings import Listings
@@ -388,7 +388,8 @@ class Handlers:
         where this round's client declared the tasks extension; else nothing, and the call goes on in its rounds
         (a task-only tool's round without the extension was refused before it reached the work)."""
         if declares_tasks(exchange.call.request):
-            return created(await self.tasks.adopt(exchange, face.name), True)
+            ttl = requested_ttl(exchange.call.request)  # the handing-over round's, as `start` takes its request's
+            return created(await self.tasks.adopt(exchange, face.name, ttl_ms=ttl), True)
         return None
 
     async def _background(self, call: Call, face: ToolFace, params: types.CallToolRequestParams) -> str:

@@ -146,6 +146,13 @@ def declares_tasks(ctx: ServerRequestContext[Any, Any]) -> bool:
         return False
 
 
+def requested_ttl(ctx: ServerRequestContext[Any, Any]) -> int | None:
+    """The TTL (ms) this `tools/call` request asks its task to be kept for (`params.task.ttl`), if it asks one: read
+    from the request a task is made in, which is a later round's when a call becomes a task after its rounds."""
+    task = (ctx.params or {}).get("task")  # raw, but checked as `TaskMetadata` before the handler ran
+    return types.TaskMetadata.model_validate(task).ttl if task is not None else None
+
+
 def needs_tasks() -> MCPError:
     """-32021 naming the extension: what a 2026-07-28 client that did not declare it gets from the task surface."""
     data = types.MissingRequiredClientCapabilityErrorData(
@@ -215,13 +222,13 @@ class Tasks:
         self.rounds.group.start_soon(self._drive, conn, exchange, work)
         return state
 
-    async def adopt(self, exchange: Exchange, tool: str) -> State:
+    async def adopt(self, exchange: Exchange, tool: str, *, ttl_ms: int | None = None) -> State:
         """Make a task of work running as input-required rounds (`Rounds.serve`), which asked to go on as one
         (`Call.continue_as_task`): the row exists before the handle is answered (SEP-2663: a task is durably
         created when its handle is sent), and the questions the work asks from now on are the task's, answered by
-        `tasks/update`. The rounds' `requestState` continues nothing any more."""
+        `tasks/update`. The rounds' `requestState` continues nothing any more. `ttl_ms`: as for `start`."""
         conn = await self._db(exchange.call)
-        state = self._create(conn, exchange.call, tool, None)
+        state = self._create(conn, exchange.call, tool, ttl_ms)
         exchange.id = state.task_id
         exchange.offered.clear()
         self._take(exchange)

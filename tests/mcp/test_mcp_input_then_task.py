@@ -27,6 +27,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from pydantic import ConfigDict, TypeAdapter
 
+from parac.server.api import Tool, hookimpl
+
 CONFORMANCE = Path(__file__).with_name("conformance_plugin")
 PLUGIN = {"PYTHONPATH": str(CONFORMANCE), "PARAC_LOAD_PLUGINS": "conformance"}
 TOOL = "test_tool_with_task"
@@ -282,3 +284,77 @@ async def test_2026_a_retry_whose_client_follows_no_tasks_is_refused_and_changes
             assert refused.value.error.data == {"requiredCapabilities": {"extensions": {Follower.identifier: {}}}}
             done = await follows.call_tool(TOOL, {}, **retry)
     assert done.content[0].text == "Hello, Ada!" and len(follower.handles) == 1
+
+
+NAME_FORM = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+
+
+async def ask_then_work(ctx: Any, again: bool = False) -> str:
+    """Ask a name in the call, go on as a task where the caller follows one, then (`again`) ask once more."""
+    name = (await ctx.elicit("What is your name?", NAME_FORM, key="user_name")).content.get("name")
+    await ctx.continue_as_task()
+    if again:
+        name = f"{name}, {(await ctx.elicit('Still there?', NAME_FORM, key='still')).content.get('name')}"
+    return f"Hello, {name}!"
+
+
+class DirectTool:
+    """A plugin that makes its `Tool` itself (not through `tool_from_function`), marked `asks_first` only."""
+
+    @hookimpl
+    def parac_register_tools(self, register: Any) -> None:
+        schema = {"type": "object", "properties": {"again": {"type": "boolean"}}, "additionalProperties": False}
+        register(Tool(name="ask_then_work", description="Ask, then work as a task.", input_schema=schema,
+                      fn=ask_then_work, read_only=True, asks_first=True))
+
+
+def direct_server(project: Path) -> Any:
+    from parac.server.host import Host
+    from parac.server.mcp.app import ParacApp
+    from parac.server.mcp.server import build_server
+
+    (project / ".parac" / "policies" / "direct.yaml").write_text(
+        "description: the directly made tool of these tests\nallow:\n  - tools: [ask_then_work]\n")
+    host = Host.for_workspace(project, entry_points=False, extra_plugins=[("direct", DirectTool())])
+    return build_server(ParacApp(project, host=host))
+
+
+async def test_2026_a_directly_made_asks_first_tool_becomes_a_task_with_the_ttl_asked(project: Path):
+    """`Tool(asks_first=True)` made directly is long-running as `tool_from_function`'s is: its `continue_as_task`
+    answers the handing-over round with a task (before: nothing happened, the call stayed in its rounds), and the
+    task keeps the TTL that round asked for (`params.task.ttl`), as a task made at once does."""
+    import mcp_types as types
+
+    person, server = Person(), direct_server(project)
+    async with Client(server, mode="legacy") as legacy:  # the handshake era lists it as a task it may be
+        [listed] = [tool for tool in (await legacy.list_tools()).tools if tool.name == "ask_then_work"]
+    assert listed.execution is not None and listed.execution.task_support == "optional"
+    async with Client(server, mode="2026-07-28", extensions=[Follower()], elicitation_callback=person.elicit) as client:
+        session = client.session
+
+        def asked(**retry: Any) -> Any:
+            params = types.CallToolRequestParams(name="ask_then_work", arguments={}, task=types.TaskMetadata(ttl=60_000),
+                                                 **retry)
+            return session.send_request(types.CallToolRequest(params=params), WIRE)
+
+        with anyio.fail_after(60):
+            first = await asked()
+            assert first["resultType"] == "input_required" and list(first["inputRequests"]) == ["user_name"]
+            ada = types.ElicitResult(action="accept", content={"name": "Ada"})
+            handle = await asked(request_state=first["requestState"], input_responses={"user_name": ada})
+            assert handle["resultType"] == "task" and handle["ttlMs"] == 60_000
+            while (task := await task_call(session, "tasks/get", handle["taskId"]))["status"] != "completed":
+                await anyio.sleep(0.02)
+    assert task["ttlMs"] == 60_000 and task["result"]["content"][0]["text"] == "Hello, Ada!"
+
+
+async def test_2026_a_client_that_follows_no_tasks_gets_the_whole_call_in_its_rounds(project: Path):
+    """The call asks to go on as a task, but this client declared no tasks extension: no task is made (the round
+    answers nothing of one), the work goes on, its later question is another round of the same call, and the call
+    answers its result."""
+    person = Person()
+    with anyio.fail_after(60):
+        async with Client(direct_server(project), mode="2026-07-28", elicitation_callback=person.elicit) as client:
+            result = await client.call_tool("ask_then_work", {"again": True})
+    assert not result.is_error and result.content[0].text == "Hello, Ada, Ada!"
+    assert [p.message for p in person.asked] == ["What is your name?", "Still there?"]
