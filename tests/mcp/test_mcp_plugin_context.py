@@ -253,7 +253,6 @@ def in_process(project: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """One server in this process (several clients of it; the circuit breakers are this process's), with the
     fixture plugin, and parac's own patience with a provider cut to a tenth of a second."""
     from parac.core import llm
-    from parac.core.resilience import BREAKERS
     from parac.server.mcp.app import ParacApp
     from parac.server.mcp.server import build_server
 
@@ -261,7 +260,6 @@ def in_process(project: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("PARAC_LOAD_PLUGINS", "conformance")
     monkeypatch.setattr(llm, "DEFAULT_TIMEOUT_S", 0.05)
     monkeypatch.setattr(llm, "TIMEOUT_GRACE_S", 0.05)
-    monkeypatch.setattr(BREAKERS, "_breakers", {})  # this test's breakers, dropped after it
     return build_server(ParacApp(project))
 
 

@@ -93,7 +93,6 @@ async def test_an_agent_on_the_client_model_gives_the_client_its_time(
 
     monkeypatch.setattr(llm, "DEFAULT_TIMEOUT_S", 0.05)
     monkeypatch.setattr(llm, "TIMEOUT_GRACE_S", 0.05)
-    monkeypatch.setattr(BREAKERS, "_breakers", {})
     asked: list[str] = []
 
     async def slow(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
