@@ -18,6 +18,7 @@ import anyio.lowlevel
 
 from .faces import FaceError
 from parac.core.calls import CallContext
+from parac.core.tools import ToolError
 from parac.server.auth.roles import Role
 
 if TYPE_CHECKING:
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger("parac.mcp")
+
+
+class NoAnswer(ToolError):
+    """A client asked something (sampling, elicitation, roots) in the handshake era did not answer in time."""
 
 
 class Call:
@@ -119,16 +124,27 @@ class Call:
         # On the request's own stream while it is open; a detached call's (a task's) on the connection.
         related = ServerMessageMetadata(related_request_id=asked_by.request_id) if self.request else None
         if self.exchange is None or self.task_id is None:
-            return await asked_by.session.send_request(request, result_type, metadata=related)
+            return await self._answered(asked_by.session.send_request(request, result_type, metadata=related))
         # A handshake-era task's question (2025-11-25): tagged with its task, which is input_required meanwhile.
         from .tasks import tagged
 
         request = tagged(request, self.task_id)
         self.exchange.asking += 1
         try:
-            return await asked_by.session.send_request(request, result_type, metadata=related)
+            return await self._answered(asked_by.session.send_request(request, result_type, metadata=related))
         finally:
             self.exchange.asking -= 1
+
+    @staticmethod
+    async def _answered(asked: Awaitable[T]) -> T:
+        """A server request's answer, waited for as long as a 2026-07-28 call waits for its client to call back
+        (`rounds.TTL_S`): the caller's model or person is given its time (no provider timeout applies to it),
+        but a client that never answers does not hold the call, and its run, for ever."""
+        from . import rounds
+
+        with anyio.move_on_after(rounds.TTL_S):
+            return await asked
+        raise NoAnswer(f"the client did not answer within {rounds.TTL_S:g} s; the call is abandoned")
 
     def can_ask(self, capability: Any) -> bool:
         """Whether the client declared `capability` (`ClientCapabilities(sampling=...)` or `(elicitation=...)`)."""

@@ -673,3 +673,25 @@ async def test_another_caller_cannot_answer_a_prompts_pending_round(granted: Pat
     assert refused.value.error.code == types.INVALID_PARAMS
     assert isinstance(rendered, types.GetPromptResult)
     assert rendered.messages[0].content.text == "Use this context: ada's"
+
+
+async def test_a_handshake_era_question_nobody_answers_ends_the_call_in_time(
+    granted: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """2025-11-25: the client takes the sampling request and never answers. The call is not held for ever: after
+    as long as a 2026-07-28 call waits for its callback, the tool fails saying so, and the server goes on."""
+    from parac.server.mcp import rounds
+
+    server = in_process(granted, monkeypatch)
+    monkeypatch.setattr(rounds, "TTL_S", 0.5)
+
+    async def never(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    with anyio.fail_after(60):
+        async with Client(server, mode="legacy", sampling_callback=never) as session:
+            abandoned = await session.call_tool("test_sampling", {"prompt": "anyone there?"})
+            listed = await session.list_tools()
+    assert abandoned.is_error and "did not answer within 0.5 s" in abandoned.content[0].text, abandoned.content
+    assert listed.tools
