@@ -79,7 +79,10 @@ def _choose(settings: EngineSettings) -> EngineChoice:
 
 def dbos_runs(workspace: Workspace) -> Any:
     """The dbos engine's client (:class:`~parac.core.engines.dbos.DbosRuns`, to close after use) when the workspace
-    runs on it, else None: the faces then enqueue runs for ``parac worker`` processes instead of running them."""
+    runs on it, else None: the faces then enqueue runs for ``parac worker`` processes instead of running them. Every
+    face makes its client here, since the client acts only on runs of the queue it is given, and that is the
+    project's (``engine.queue``): a client made with another would not find the project's runs, and would find
+    another project's."""
     choice = engine_choice(workspace)
     if choice.kind != "dbos":
         return None

@@ -76,10 +76,10 @@ def worker(state: State, queue: str | None, concurrency: int, executor_id: str |
 @pass_state
 def workers(state: State, as_json: bool) -> None:
     """List the workers of the workspace's database, live or lately gone, with their load."""
-    from parac.core.engines.dbos import DbosRuns
+    from parac.core.engines import dbos_runs
 
-    choice = dbos_choice(state)
-    runs = DbosRuns(choice.database_url or "", choice.queue)
+    dbos_choice(state)  # or the refusal of an embedded workspace
+    runs = dbos_runs(state.open_workspace())
     try:
         rows = runs.workers()
     finally:

@@ -59,12 +59,12 @@ def routes(workspaces: Workspaces, operations: Operations) -> list[Route]:
         require(call, call.app.faces.tools["workflow_status"].role, "GET /runs/{run_id}/events")
         run_id = request.path_params["run_id"]
         root = await call.workspace()
-        if await anyio.to_thread.run_sync(_run_status, root.root, run_id) is None:
+        if await anyio.to_thread.run_sync(_run_status, root, run_id) is None:
             raise Problem(404, f'unknown workflow run "{run_id[:200]}"')
         given = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
         if given is not None and not given.isdigit():
             raise Problem(400, f"Last-Event-ID must be an event id this stream sent (a number), not {given[:50]!r}")
-        return EventSourceResponse(_run_events(root.root, run_id, int(given or 0)), ping=PING_S, send_timeout=SEND_TIMEOUT_S)
+        return EventSourceResponse(_run_events(root, run_id, int(given or 0)), ping=PING_S, send_timeout=SEND_TIMEOUT_S)
 
     run_op = next(op for op in OPERATIONS if (op.method, op.path) in OWN)
 
@@ -120,15 +120,15 @@ END_WAIT_S = 2.0
 END_ACTIONS = ("workflow.run.end", "workflow.run.cancelled")
 
 
-def _run_status(root: Any, run_id: str) -> str | None:
-    from parac.core.engines import shared_database_url
+def _run_status(workspace: Any, run_id: str) -> str | None:
+    from parac.core.engines import dbos_runs
     from parac.core.store import connect_workspace
     from parac.core.workflows import checkpoints as cp
 
-    url = shared_database_url(root)
-    if url is not None:  # the dbos engine: the run is in its database, whichever worker runs it
-        return _shared_run_status(url, run_id)
-    conn = connect_workspace(root)
+    runs = dbos_runs(workspace)
+    if runs is not None:  # the dbos engine: the run is in its database, whichever worker runs it
+        return _shared_run_status(runs, run_id)
+    conn = connect_workspace(workspace.root)
     try:
         cp.ensure_schema(conn)
         run = cp.find_run(conn, run_id)
@@ -137,11 +137,11 @@ def _run_status(root: Any, run_id: str) -> str | None:
         conn.close()
 
 
-def _shared_run_status(url: str, run_id: str) -> str | None:
+def _shared_run_status(runs: Any, run_id: str) -> str | None:
+    """The run's status on the dbos engine, None when it is no run of the project's queue (another project's run on
+    the same database is not found, so its audit entries are not streamed)."""
     from parac.core.diagnostics import ParacError
-    from parac.core.engines.dbos import DbosRuns
 
-    runs = DbosRuns(url)
     try:
         return runs.status(run_id)["status"]
     except ParacError:  # no such run
@@ -150,17 +150,17 @@ def _shared_run_status(url: str, run_id: str) -> str | None:
         runs.close()
 
 
-async def _run_events(root: Any, run_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
+async def _run_events(workspace: Any, run_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
     """The run's audit entries after sequence number `after`, as they are committed, then `done`."""
     from parac.core.audit import AuditLog
     from parac.core.workflows.checkpoints import FINISHED
 
-    log = AuditLog.for_workspace(root)
+    log = AuditLog.for_workspace(workspace.root)
     scanned = after  # every entry up to here was looked at (most are other runs' and other calls')
     ended, waited = False, 0.0
     try:
         while True:
-            status = await anyio.to_thread.run_sync(_run_status, root, run_id)
+            status = await anyio.to_thread.run_sync(_run_status, workspace, run_id)
             entries = await anyio.to_thread.run_sync(lambda: list(log.entries(since=scanned + 1)))
             for entry in entries:
                 scanned = entry.seq

@@ -85,3 +85,33 @@ def test_the_event_stream_shows_the_steps_a_worker_ran_and_metrics_count_the_sha
         chain = conn.execute("SELECT max(seq) FROM parac_audit.audit").fetchone()[0]
     seen = entries[(("workspace", dbos_project.root.name),)]
     assert max(int(e.id) for e in events if e.id) <= seen <= chain, (seen, chain)
+
+
+def test_the_event_stream_reads_the_runs_of_the_projects_own_queue(dbos_project):
+    """A project on a queue of its own (``engine.queue``) streams its runs' events; a run of another queue on the
+    same database (another project's) is not found, so its entries in the shared audit chain are not streamed."""
+    from parac.core.engines.dbos import DbosRuns
+
+    settings = dbos_project.root / ".parac" / "parac.yaml"
+    settings.write_text(settings.read_text() + "  queue: team-a\n")  # the engine: section is the file's last
+    spec = WorkflowSpec.model_validate(yaml.safe_load(CHAIN))
+    team = DbosRuns(dbos_project.url, queue="team-a")
+    try:
+        team.enqueue("r-team", "chain", spec, {}, RunOptions())  # no worker: both stay queued
+        dbos_project.runs.enqueue("r-default", "chain", spec, {}, RunOptions())  # the default queue's
+        with parac_serve(dbos_project.root, env={"PARAC_DATABASE_URL": ""}) as served, \
+                httpx.Client(base_url=served.api, timeout=60) as http:
+            own, other = _opened(http, "r-team"), _opened(http, "r-default")
+            listed = http.get("/runs").json()["runs"]
+    finally:
+        team.close()
+    assert own[0] == 200 and own[1].startswith("text/event-stream"), own
+    assert other[0] == 404, other
+    assert [row["run_id"] for row in listed] == ["r-team"]
+
+
+def _opened(http: httpx.Client, run_id: str) -> tuple[int, str]:
+    """The status and content type the run's event stream opens with (closed at once: a queued run's stream would
+    go on)."""
+    with http.stream("GET", f"/runs/{run_id}/events") as response:
+        return response.status_code, response.headers.get("content-type", "")
