@@ -30,6 +30,7 @@ may check the project out anywhere).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import threading
@@ -41,6 +42,7 @@ from typing import Any
 
 import anyio
 import psycopg
+import sqlalchemy.exc
 from dbos import DBOS, DBOSClient, SetWorkflowID
 from packaging.version import Version
 
@@ -66,6 +68,8 @@ HEARTBEAT_S = 0.5
 QUEUE_POLL_S = 0.05
 #: How long an approval gate with no ``timeout_s`` waits: a year, durably (DBOS needs a finite timeout).
 GATE_WAIT_S = 365 * 86400.0
+
+_log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS parac_workers (
@@ -270,13 +274,18 @@ def _resumes(run_id: str) -> bool:
     """Whether this execution of the run is not its first: DBOS dispatched it again (a dead worker's run, recovered:
     each dispatch counts a recovery attempt) or it has checkpoints already (a cancelled run resumed, whose count
     starts again). Read from DBOS's tables, not through DBOS, which would checkpoint the answer and give a
-    recovered run its first execution's; only when traces are on, since only the span says it."""
-    with pool.connection(_worker().url) as conn:
-        row = conn.execute(
-            "SELECT s.recovery_attempts > 1 OR EXISTS (SELECT 1 FROM dbos.operation_outputs o "
-            "WHERE o.workflow_uuid = s.workflow_uuid) FROM dbos.workflow_status s WHERE s.workflow_uuid = %s",
-            (run_id,),
-        ).fetchone()
+    recovered run its first execution's; only when traces are on, since only the span says it. A failed read
+    says no (logged at debug): an attribute of a span is not worth failing the run for."""
+    try:
+        with pool.connection(_worker().url) as conn:
+            row = conn.execute(
+                "SELECT s.recovery_attempts > 1 OR EXISTS (SELECT 1 FROM dbos.operation_outputs o "
+                "WHERE o.workflow_uuid = s.workflow_uuid) FROM dbos.workflow_status s WHERE s.workflow_uuid = %s",
+                (run_id,),
+            ).fetchone()
+    except (psycopg.Error, sqlalchemy.exc.SQLAlchemyError) as exc:
+        _log.debug("whether run %s resumes is unknown: %s", run_id, exc)
+        return False
     return bool(row and row[0])
 
 

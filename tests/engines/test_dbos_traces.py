@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 
 import pytest
@@ -97,3 +98,19 @@ def test_a_run_recovered_from_a_killed_worker_says_it_resumed(dbos_project, rece
 
     [run] = runs(receiver.wait_for(runs))
     assert run.attributes["parac.run.resumed"] is True
+
+
+def test_a_failed_read_of_whether_a_run_resumes_says_no_and_does_not_fail_the_run(cluster, caplog):
+    """The read behind ``parac.run.resumed`` runs inside the run's workflow when traces are on: a database that
+    refuses it (here one that does not exist) costs the span its attribute, not the run."""
+    from parac.core.engines import dbos, pool
+
+    url = cluster.url("parac_absent")
+    dbos.Worker.current = dbos.Worker(url, services=None)  # type: ignore[arg-type]  # only its URL is read
+    try:
+        with caplog.at_level(logging.DEBUG, logger="parac.core.engines.dbos"):
+            assert dbos._resumes("r-unknowable") is False
+    finally:
+        dbos.Worker.current = None
+        pool.dispose(url)
+    assert any("r-unknowable" in record.getMessage() and record.levelno == logging.DEBUG for record in caplog.records)
