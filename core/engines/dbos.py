@@ -30,6 +30,7 @@ may check the project out anywhere).
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import os
 import socket
@@ -626,11 +627,15 @@ class DbosRuns:
 
     def waiting(self, run_id: str | None = None) -> list[dict]:
         """Gates waiting for a person (of one run and its sub-runs, or of every run)."""
-        prefix = {"workflow_id_prefix": [f"{run_id}/", f"{run_id}."]} if run_id else {}  # its steps, its sub-runs
+        return self._gates([run_id] if run_id else None)
+
+    def _gates(self, run_ids: list[str] | None) -> list[dict]:
+        """The waiting gates of these runs and their sub-runs (or of every run of the project): one question to DBOS
+        for the steps pending on the project's steps queue, then each one's ``approval`` event."""
+        prefixes = {"workflow_id_prefix": [f"{run}{sep}" for run in run_ids for sep in "/."]} if run_ids else {}
         out = []
-        for wf in self.client.list_workflows(status="PENDING", name="parac.step", load_output=False, **prefix):
-            if _queue_of(wf, 8) != self.queue:  # another project's gate
-                continue
+        for wf in self.client.list_workflows(status="PENDING", name="parac.step", queue_name=steps_queue(self.queue),
+                                             load_input=False, load_output=False, **prefixes):
             event = self._gate_waiting(wf.workflow_id)
             if event is not None:
                 out.append({"run_id": event["run_id"], "step_id": event["step"], "message": event["message"]})
@@ -671,56 +676,96 @@ class DbosRuns:
     def runs(self, *, limit: int, where: RunFilter | None = None, cursor: str | None = None
              ) -> tuple[list[dict], str | None]:
         """This project's top-level runs newest first, as ``workflow runs`` lists them, that ``where`` lets through
-        as the embedded engine's listing does: a page of ``limit`` and the cursor of the next one (the count of
-        runs before it). DBOS is asked for the time window and the workflow statuses a ``status`` can be; the
-        rest is checked here, page by page: the project (the run's queue), the workflow, the status as the run
-        reports it (a run that ended with a failed step is a DBOS success), ``agent`` (a step of that agent, or a
-        council it sits on, that started: the run's definition says which agent a step is, DBOS which started).
-        ``pending`` is this engine's ``queued``: enqueued, not yet taken by a worker."""
+        as the embedded engine's listing does: a page of ``limit`` and the cursor of the next one. DBOS is asked for
+        the project's runs, the time window and the workflow statuses a ``status`` can be, in two streams merged
+        by age (:meth:`_scan`); the rest is checked here: the workflow, the status as the run reports it (a run
+        that ended with a failed step is a DBOS success; one stopped at a gate, asked of DBOS for the page's running
+        runs at once), ``agent`` (a step of that agent, or a council it sits on, that started: the run's definition
+        says which agent a step is, DBOS which started). ``pending`` is this engine's ``queued``: enqueued, not yet
+        taken by a worker."""
         where = where or RunFilter()
         try:
-            offset = int(cursor or 0)
+            offsets = [int(part) for part in (cursor or "0.0").split(".")]
+            if len(offsets) != 2 or min(offsets) < 0:
+                raise ValueError(cursor)
         except ValueError:
             raise ParacError(f"not a cursor of this database's runs: {cursor!r}") from None
-        asked: dict[str, Any] = {"name": "parac.run", "has_parent": False, "sort_desc": True, "limit": 200}
+        asked: dict[str, Any] = {"name": "parac.run", "has_parent": False, "sort_desc": True}
         if where.since is not None:
             asked["start_time"] = _iso(where.since)
         if where.until is not None:
             asked["end_time"] = _iso(where.until)
-        if where.status is not None:
-            asked["status"] = [name for name, status in _STATUS.items() if status in _MAY_BE[where.status]]
+        statuses = [name for name, status in _STATUS.items()
+                    if where.status is None or status in _MAY_BE[where.status]]
+        # asked for running runs or those at a gate, the gates decide which are listed: the project's, asked once
+        gated = {gate["run_id"] for gate in self._gates(None)} if where.status in _GATED else None
+        page_of = self._gated if gated is None else list
         rows: list[dict] = []
-        while len(rows) < limit + 1:
-            page = self.client.list_workflows(offset=offset, **asked)
-            for wf in page:
-                offset += 1
-                row = self._listed(wf, where)
-                if row is not None:
-                    rows.append(row)
-                    if len(rows) > limit:
-                        return rows[:limit], str(offset - 1)
-            if len(page) < 200:
-                break
-        return rows, None
+        for stream, wf in self._scan(asked, statuses, offsets, page=min(200, limit + 1)):
+            offsets[stream] += 1
+            row = self._listed(wf, where)
+            if row is not None and gated is not None and _at_gate(row["run_id"], gated):
+                row["status"] = "waiting_approval"
+            if row is None or (gated is not None and row["status"] != where.status):
+                continue
+            if len(rows) == limit:
+                offsets[stream] -= 1  # this run starts the next page
+                return page_of(rows), ".".join(map(str, offsets))
+            rows.append(row)
+        return page_of(rows), None
+
+    def _scan(self, asked: dict[str, Any], statuses: list[str], offsets: list[int], *, page: int) -> Any:
+        """``(stream, run)`` newest first from two DBOS listings, each from its offset: stream 0 the runs on the
+        project's queue (DBOS filters them); stream 1 the cancelled and dead-lettered ones, whose queue DBOS forgets,
+        so their project is read from their arguments here."""
+
+        def listing(stream: int, statuses: list[str], **more: Any) -> Any:
+            offset = offsets[stream]
+            while statuses:
+                found = self.client.list_workflows(status=statuses, limit=page, offset=offset, **asked, **more)
+                for wf in found:
+                    if stream == 0 or _queue_of(wf, 5) == self.queue:
+                        yield stream, wf
+                    else:
+                        offsets[stream] += 1  # another project's: passed over, as if listed and filtered out
+                offset += len(found)
+                if len(found) < page:
+                    return
+
+        queued = [status for status in statuses if status not in _UNQUEUED]
+        return heapq.merge(listing(0, queued, queue_name=self.queue),
+                           listing(1, [status for status in statuses if status in _UNQUEUED]),
+                           key=lambda item: -(item[1].created_at or 0))
 
     def _listed(self, wf: Any, where: RunFilter) -> dict | None:
-        """The listing's row of the run ``wf``, or None when it is another project's or ``where`` leaves it out."""
+        """The listing's row of the project's run ``wf`` (a running one not yet told apart from one at a gate: see
+        :meth:`_gated`), or None when ``where`` leaves it out."""
         args = (wf.input or {}).get("args") or []
         created = (wf.created_at or 0) / 1000
-        if _queue_of(wf, 5) != self.queue or (where.workflow is not None and args[1] != where.workflow):
+        if where.workflow is not None and args[1] != where.workflow:
             return None
         if (where.since is not None and created < where.since) or (where.until is not None and created >= where.until):
             return None
         ended = wf.output if wf.status == "SUCCESS" and isinstance(wf.output, dict) else None
         status = ended["status"] if ended else _STATUS.get(wf.status, wf.status.lower())
-        if status == "running" and self.waiting(wf.workflow_id):
-            status = "waiting_approval"
-        if where.status is not None and status != _LISTED_AS.get(where.status, where.status):
+        asked = _LISTED_AS.get(where.status, where.status) if where.status not in _GATED else None
+        if asked is not None and status != asked:
             return None
         if where.agent is not None and not self._started_agent(wf.workflow_id, args[2], ended, where.agent):
             return None
         error = ended["error"] if ended else str(wf.error) if wf.error else None
         return {"run_id": wf.workflow_id, "workflow": args[1], "status": status, "created_at": created, "error": error}
+
+    def _gated(self, rows: list[dict]) -> list[dict]:
+        """``rows`` with each running run that waits at a gate (its own or a sub-run's) said to be
+        ``waiting_approval``, as the embedded engine says of it; the gates of all of them asked of DBOS at once."""
+        running = [row for row in rows if row["status"] == "running"]
+        if running:
+            gated = {gate["run_id"] for gate in self._gates([row["run_id"] for row in running])}
+            for row in running:
+                if _at_gate(row["run_id"], gated):
+                    row["status"] = "waiting_approval"
+        return rows
 
     def _started_agent(self, run_id: str, definition: dict, ended: dict | None, agent: str) -> bool:
         """Whether a step of ``agent`` (its agent step, or a council with it as member or judge) started."""
@@ -751,6 +796,11 @@ class DbosRuns:
 
 _STATUS = {"ENQUEUED": "queued", "PENDING": "running", "SUCCESS": "completed", "ERROR": "failed",
            "CANCELLED": "cancelled", "MAX_RECOVERY_ATTEMPTS_EXCEEDED": "failed"}
+#: The statuses of workflows DBOS takes off their queue (``queue_name`` cleared): the listing finds their project
+#: from their arguments.
+_UNQUEUED = ("CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+#: The run statuses asked for (``RunFilter.status``) that only a run's gates tell apart (both a pending workflow).
+_GATED = ("running", "waiting_approval")
 #: A run status asked for (``RunFilter.status``) as this engine lists it.
 _LISTED_AS = {"pending": "queued"}
 #: The statuses (of :data:`_STATUS`) of the DBOS workflows a run of each status may be: a run that ended with a failed
@@ -763,6 +813,11 @@ def _queue_of(wf: Any, position: int) -> str | None:
     """The queue a ``parac.run`` (argument 5) or ``parac.step`` (argument 8) was enqueued for: its project's."""
     args = (wf.input or {}).get("args") or []
     return args[position] if len(args) > position else None
+
+
+def _at_gate(run_id: str, gated: set[str]) -> bool:
+    """Whether the run, or one of its sub-runs (``RUN.STEP``), is among the runs with a waiting gate."""
+    return any(run == run_id or run.startswith(run_id + ".") for run in gated)
 
 
 def _iso(moment: float) -> str:

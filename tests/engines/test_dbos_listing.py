@@ -78,3 +78,65 @@ def test_runs_are_filtered_as_on_sqlite_and_another_projects_stay_out(dbos_proje
     assert bad.status_code == 422 and "sleeping" in bad.json()["detail"]
     listed_by_cli = dbos_project.cli("workflow", "runs", "--json")
     assert "r-foreign" not in listed_by_cli.stdout and "r-queued" in listed_by_cli.stdout
+
+
+GATE = "steps:\n  - {id: ask, type: approval, message: \"Go on?\"}\n"
+
+
+def test_gated_and_cancelled_runs_are_listed_and_a_pages_gates_are_asked_at_once(dbos_project):
+    """A run at a gate is listed as waiting_approval, a cancelled one (DBOS takes it off its queue) as cancelled,
+    another project's cancelled run not at all; pages of one follow each other through both; and a page asks DBOS
+    for its running runs' gates in one listing (then each gate's event), however many there are."""
+    import sqlalchemy as sa
+
+    from parac.core.engines import pool
+    from parac.core.engines.dbos import DbosRuns
+    from parac.core.workflows.checkpoints import RunFilter
+
+    dbos_project.write_workflow("gate", GATE)
+    dbos_project.start_worker()
+    dbos_project.wait_workers(1)
+    runs = dbos_project.runs
+    elsewhere = DbosRuns(dbos_project.url, queue="elsewhere")
+    try:
+        elsewhere.enqueue("r-foreign", "gate", _spec_of(GATE), {}, RunOptions())  # no worker of its queue
+        elsewhere.cancel("r-foreign")
+        runs.enqueue("r-cancelled", "gate", _spec_of(GATE), {}, RunOptions())
+        dbos_project.wait_status("r-cancelled", "waiting_approval")
+        runs.cancel("r-cancelled")
+        for run_id in ("r-gate1", "r-gate2", "r-gate3"):
+            runs.enqueue(run_id, "gate", _spec_of(GATE), {}, RunOptions())
+            dbos_project.wait_status(run_id, "waiting_approval")
+        dbos_project.wait_status("r-cancelled", "cancelled")
+        everything, _ = runs.runs(limit=10)
+        paged, cursor = [], None
+        while True:
+            page, cursor = runs.runs(limit=1, cursor=cursor)
+            paged += page
+            if cursor is None:
+                break
+        waiting, _ = runs.runs(limit=10, where=RunFilter(status="waiting_approval"))
+        cancelled, _ = runs.runs(limit=10, where=RunFilter(status="cancelled"))
+        running, _ = runs.runs(limit=10, where=RunFilter(status="running"))
+
+        statements = []
+        sa.event.listen(pool.engine(dbos_project.url), "before_cursor_execute",
+                        lambda conn, cursor, text, *rest: statements.append(text))
+        costs = []
+        for limit in (1, 3):
+            statements.clear()
+            assert [row["status"] for row in runs.runs(limit=limit)[0]] == ["waiting_approval"] * limit
+            costs.append(sum(text.startswith("SELECT dbos.workflow_status.") for text in statements))
+        print(f"workflow listings of a page: 1 gated run {costs[0]}, 3 gated runs {costs[1]}")
+    finally:
+        elsewhere.close()
+    assert [(row["run_id"], row["status"]) for row in everything] == [
+        ("r-gate3", "waiting_approval"), ("r-gate2", "waiting_approval"), ("r-gate1", "waiting_approval"),
+        ("r-cancelled", "cancelled")]
+    assert paged == everything
+    assert waiting == everything[:3] and cancelled == everything[3:] and running == []
+    assert costs[0] == costs[1], costs
+
+
+def _spec_of(text: str) -> WorkflowSpec:
+    return WorkflowSpec.model_validate(yaml.safe_load(text))
