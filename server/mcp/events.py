@@ -1,81 +1,157 @@
 """The SSE event store of the Streamable HTTP face: what a client that lost a stream can get back with `Last-Event-ID`.
 
-Events live in memory only, for as long as the server runs, and memory stays bounded: each stream keeps its newest
-`per_stream` events and the whole store its newest `total`; the oldest go first. A client that reconnects after its
-event was evicted (or names one this server never issued) cannot be replayed to faithfully, so `Resumption` answers it
-with a specific error instead of a silent, partial stream. A restart forgets every event; the SDK's own sessions do
-not survive one either.
+The SDK names a session's streams by the JSON-RPC ids of its requests, and every session numbers its requests from 0,
+so streams are kept per session: `MemoryEventStore.session` is the store one session's transport sees
+(`SessionEvents`, given to it by `http.Sessions`), which replays only that session's own events. Event ids are
+random (`secrets.token_urlsafe`), so they say nothing about another session's, and one presented in the wrong session
+is unknown there.
+
+Retention: events live in memory only, while their session lives (a session that ends, by DELETE, idle timeout or
+failure, takes its events with it) and at most until the server restarts, which the SDK's sessions do not survive
+either. Memory is bounded in events: a session keeps its newest `per_session`, the store its newest `total`. What has
+to go is the oldest event of the biggest holder: of the session's busiest stream when a session is over its cap, and
+of the session holding most events when the store is over its cap. So a session that floods the store pushes out its
+own events, never those of a quieter session (a released call's result waiting for its client to come back).
+
+A client that reconnects after its event was dropped (or names one its session never issued) cannot be replayed to
+faithfully, so `Resumption` answers it with a specific error instead of a silent, partial stream.
+
+The 2026-07-28 era has no sessions, no event ids and no resumption (the SDK answers its GETs 405): there is nothing
+of one caller's there that another could resume.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
-from itertools import count
+import secrets
+from collections import deque
 from typing import Any
 
-from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
+from mcp.server.auth.middleware.bearer_auth import AuthorizationContext
+from mcp.server.streamable_http import (
+    EventCallback,
+    EventId,
+    EventMessage,
+    EventStore,
+    StreamableHTTPServerTransport,
+    StreamId,
+)
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.types import INVALID_REQUEST, JSONRPCMessage
 
 from .asgi import error_body, json_response
 
-DEFAULT_PER_STREAM = 256
-DEFAULT_TOTAL = 4096
+DEFAULT_PER_SESSION = 1024
+DEFAULT_TOTAL = 8192
 
 
-class MemoryEventStore(EventStore):
-    """Event ids are `<stream>/<n>` with one counter for the store, so an id names its stream and its order."""
+class MemoryEventStore:
+    """Every live session's events. Not an `EventStore` itself: a transport given it instead of its session's
+    `SessionEvents` fails at its first event rather than mixing sessions."""
 
-    def __init__(self, *, per_stream: int = DEFAULT_PER_STREAM, total: int = DEFAULT_TOTAL) -> None:
-        self.per_stream = per_stream
+    def __init__(self, *, per_session: int = DEFAULT_PER_SESSION, total: int = DEFAULT_TOTAL) -> None:
+        self.per_session = per_session
         self.total = total
-        self._streams: dict[StreamId, deque[tuple[int, JSONRPCMessage | None]]] = {}
-        self._order: OrderedDict[int, StreamId] = OrderedDict()  # every stored event, oldest first
-        self._counter = count(1)
+        self._sessions: dict[str, SessionEvents] = {}
+        self._held = 0
+
+    def session(self, session_id: str) -> SessionEvents:
+        """The store as the session `session_id` sees it."""
+        return self._sessions.setdefault(session_id, SessionEvents(self, session_id))
+
+    def forget(self, session_id: str) -> None:
+        """Drop the events of a session that ended (its id is unknown to the SDK from now on)."""
+        gone = self._sessions.pop(session_id, None)
+        if gone is not None:
+            self._held -= gone.held
+
+    def knows(self, session_id: str, event_id: str) -> bool:
+        """True when session `session_id` can replay what came after `event_id` in full (the event is still held)."""
+        events = self._sessions.get(session_id)
+        return events is not None and event_id in events
+
+    def _stored(self, events: SessionEvents) -> None:
+        self._held += 1
+        if events.held > self.per_session:
+            events.drop_oldest()
+        while self._held > self.total:
+            max(self._sessions.values(), key=lambda events: events.held).drop_oldest()
+
+
+class SessionEvents(EventStore):
+    """One session's streams, each its events oldest first, as `(event id, message)`; `None` is a priming event."""
+
+    def __init__(self, store: MemoryEventStore, session_id: str) -> None:
+        self.session_id = session_id
+        self._store = store
+        self._streams: dict[StreamId, deque[tuple[EventId, JSONRPCMessage | None]]] = {}
+        self._stream_of: dict[EventId, StreamId] = {}
+
+    @property
+    def held(self) -> int:  # not __len__: the SDK tests a transport's store for truth
+        return len(self._stream_of)
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._stream_of
 
     async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
-        number = next(self._counter)
-        events = self._streams.setdefault(stream_id, deque())
-        events.append((number, message))
-        self._order[number] = stream_id
-        if len(events) > self.per_stream:
-            self._forget(events.popleft()[0], stream_id)
-        while len(self._order) > self.total:
-            oldest, oldest_stream = next(iter(self._order.items()))
-            self._streams[oldest_stream].popleft()
-            self._forget(oldest, oldest_stream)
-        return f"{stream_id}/{number}"
-
-    def knows(self, event_id: str) -> bool:
-        """True when events after `event_id` can be replayed in full (the event itself is still held)."""
-        parsed = _parse(event_id)
-        return parsed is not None and self._order.get(parsed[1]) == parsed[0]
+        event_id = secrets.token_urlsafe(12)
+        if self._store._sessions.get(self.session_id) is not self:  # the session ended: nobody can resume it
+            return event_id
+        self._streams.setdefault(stream_id, deque()).append((event_id, message))
+        self._stream_of[event_id] = stream_id
+        self._store._stored(self)
+        return event_id
 
     async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
-        parsed = _parse(last_event_id)
-        if parsed is None or self._order.get(parsed[1]) != parsed[0]:
+        stream_id = self._stream_of.get(last_event_id)
+        if stream_id is None:
             return None
-        stream_id, after = parsed
-        for number, message in list(self._streams.get(stream_id, ())):
-            if number > after and message is not None:  # priming events carry no message
-                await send_callback(EventMessage(message, f"{stream_id}/{number}"))
+        events = list(self._streams[stream_id])
+        after = next(i for i, (event_id, _) in enumerate(events) if event_id == last_event_id) + 1
+        for event_id, message in events[after:]:
+            if message is not None:
+                await send_callback(EventMessage(message, event_id))
         return stream_id
 
-    def _forget(self, number: int, stream_id: StreamId) -> None:
-        del self._order[number]
-        if not self._streams[stream_id]:
+    def drop_oldest(self) -> None:
+        """Drop the oldest event of this session's busiest stream."""
+        stream_id, events = max(self._streams.items(), key=lambda item: len(item[1]))
+        del self._stream_of[events.popleft()[0]]
+        if not events:
             del self._streams[stream_id]
+        self._store._held -= 1
 
 
-def _parse(event_id: str) -> tuple[StreamId, int] | None:
-    stream_id, _, number = event_id.rpartition("/")
-    return (stream_id, int(number)) if stream_id and number.isdigit() else None
+class Sessions(StreamableHTTPSessionManager):
+    """The SDK's session manager, whose sessions each see their own part of `events`.
+
+    The SDK gives every transport the manager's one `event_store`, and has no public hook where a session begins
+    or ends, so this extends the two private methods where it does (`_admit_session`, `_discard_session`) and sets
+    the new transport's (private) store. `tests/mcp/test_mcp_events.py` pins all three, so an SDK that renames or
+    reshapes them fails there; one that stops calling them would hand its transports the manager's own
+    `event_store`, this `MemoryEventStore`, which is no `EventStore`: the first event fails, nothing is mixed.
+    """
+
+    def __init__(self, app: Any, events: MemoryEventStore, **options: Any) -> None:
+        super().__init__(app, event_store=events, **options)  # type: ignore[arg-type]  # on purpose: see above
+        self.events = events
+
+    def _admit_session(self, requestor: AuthorizationContext | None) -> StreamableHTTPServerTransport | None:
+        transport = super()._admit_session(requestor)
+        if transport is not None and transport.mcp_session_id is not None:
+            transport._event_store = self.events.session(transport.mcp_session_id)
+        return transport
+
+    async def _discard_session(self, session_id: str, transport: StreamableHTTPServerTransport) -> None:
+        self.events.forget(session_id)
+        await super()._discard_session(session_id, transport)
 
 
 class Resumption:
-    """ASGI middleware: a GET whose `Last-Event-ID` the store does not hold gets 400 saying so.
+    """ASGI middleware: a GET whose `Last-Event-ID` its session does not hold gets 400 saying so.
 
     The SDK would answer it with an empty stream that just ends, and the client would wait for a reply that never
-    comes; this way it learns to repeat its request.
+    comes; this way it learns to repeat its request. A GET without a session id is the SDK's to refuse.
     """
 
     def __init__(self, app: Any, events: MemoryEventStore, path: str) -> None:
@@ -85,12 +161,13 @@ class Resumption:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == self.path:
-            last = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"last-event-id"), None)
-            if last is not None and not self.events.knows(last):
+            headers = {k.lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            last, session = headers.get(b"last-event-id"), headers.get(b"mcp-session-id")
+            if last is not None and session is not None and not self.events.knows(session, last):
                 message = (
-                    f"Last-Event-ID {last!r} is unknown or no longer held (the server keeps the newest "
-                    f"{self.events.per_stream} events of a stream and {self.events.total} in all, in memory, until "
-                    "it restarts); send the request again"
+                    f"Last-Event-ID {last!r} is unknown or no longer held (a session keeps its newest "
+                    f"{self.events.per_session} events, in memory, until it ends or the server restarts); send the "
+                    "request again"
                 )
                 await json_response(send, 400, error_body(INVALID_REQUEST, message))
                 return

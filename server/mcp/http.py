@@ -6,9 +6,9 @@ missing or unknown token 401, and a body over the cap 413, before anything reach
 
 Around the SDK's app, outermost first: `parac.server.auth.Authenticate` (the same middleware as `parac serve`:
 parac's tokens, and JWTs from an OAuth issuer when `mcp.oauth` is set, whose RFC 9728 metadata is public),
-`Resumption` (a `Last-Event-ID` the event store no longer holds gets a specific 400), `Batches` (JSON-RPC batches
-on 2025-03-26 sessions) and `SessionOwners` (the caller as the SDK's `scope["user"]`, so a session serves only the
-caller that opened it).
+`Resumption` (a `Last-Event-ID` its session's events no longer hold gets a specific 400), `Batches` (JSON-RPC
+batches on 2025-03-26 sessions) and `SessionOwners` (the caller as the SDK's `scope["user"]`, so a session serves
+only the caller that opened it); innermost the SDK's endpoint, with `events.Sessions` as its session manager.
 """
 
 from __future__ import annotations
@@ -84,17 +84,20 @@ def resource_url(options: HttpOptions) -> str:
 def build_http_app(
     server: Any, tokens: TokenAuthority, options: HttpOptions, oauth: OAuth | None = None, home: Path | None = None
 ) -> tuple[Any, Any]:
-    """The ASGI application: the SDK's Streamable HTTP app with explicit allow-lists, an event store, the RFC 9728
-    metadata when OAuth is on, behind `Authenticate` (denials audited in `home`, the served workspace); and the SDK's
-    Starlette app inside it, whose lifespan (the session manager) an application that mounts this one must run
-    (`parac serve`)."""
+    """The ASGI application: the SDK's Streamable HTTP endpoint (as `server.streamable_http_app` builds it, with
+    `Sessions` for its session manager) with explicit allow-lists, an event store, the RFC 9728 metadata when OAuth is
+    on, behind `Authenticate` (denials audited in `home`, the served workspace); and the Starlette app inside it,
+    whose lifespan (the session manager) an application that mounts this one must run (`parac serve`)."""
+    from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
     from mcp.server.transport_security import TransportSecuritySettings
+    from starlette.applications import Starlette
+    from starlette.routing import Route
 
     from parac.server.auth.gate import Gate
     from parac.server.auth.middleware import Authenticate
 
     from .batches import Batches
-    from .events import MemoryEventStore, Resumption
+    from .events import MemoryEventStore, Resumption, Sessions
 
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
@@ -103,15 +106,12 @@ def build_http_app(
     )
     events = MemoryEventStore()
     max_body = options.max_body_bytes or DEFAULT_MAX_BODY
-    app = server.streamable_http_app(
-        streamable_http_path=options.path,
-        transport_security=security,
-        max_request_body_size=max_body,
-        host=options.host,
-        event_store=events,
-        retry_interval=RETRY_MS,
-        custom_starlette_routes=_metadata_routes(oauth, options.path) if oauth else None,
+    sessions = Sessions(
+        server, events, security_settings=security, max_request_body_size=max_body, retry_interval=RETRY_MS
     )
+    routes = [Route(options.path, endpoint=StreamableHTTPASGIApp(sessions))]
+    app = Starlette(routes=routes + (_metadata_routes(oauth, options.path) if oauth else []),
+                    lifespan=lambda _: sessions.run())
     served = Resumption(Batches(SessionOwners(app), options.path, max_body), events, options.path)
     gate = Gate(tokens, frozenset(security.allowed_hosts), frozenset(security.allowed_origins), max_body=max_body,
                 home=home)
@@ -139,7 +139,9 @@ class SessionOwners:
     session manager then serves a session only to the caller that opened it and answers anyone else 404, as for
     an unknown session. Without it a session id is all it takes to act in another caller's session: to answer the
     server's requests to its owner (a tool's question for the owner's model or person), read its stream, end it.
-    The unauthenticated loopback caller is one caller, as before."""
+    (Its past events are the session's own too: `events.Sessions` gives each session its part of the event store,
+    so no `Last-Event-ID` replays another session's.) The unauthenticated loopback caller is one caller, as
+    before."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
