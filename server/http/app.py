@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 API = "/api/v1"
 HEALTH_PATHS = ("/health", "/health/live", "/health/ready")
+HOT_READ = ("GET", "/agents/{name}")
+"""The operation tried first: an agent, resolved (what an editor asks for each file it opens)."""
 """Served without a credential (orchestrators probe bare); Host and Origin are still checked."""
 
 
@@ -66,10 +68,13 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: Seq
     stream_routes = streams.routes(workspaces, operations)
     # routes are tried in order: the API's first (most requests are its), each under its full path rather than in a
     # Mount (one router, one match per route tried), the operations before the streams (no path of one matches a
-    # path of the other), so a read is not matched against every stream's path
+    # path of the other), so a read is not matched against every stream's path; of the operations, the read an
+    # editor makes most (an agent, by name) first: no two operations' paths match one path, so order changes no
+    # answer, only how many patterns a request is tried against
+    served_ops = sorted((op for op in OPERATIONS if (op.method, op.path) not in streams.OWN),
+                        key=lambda op: (op.method, op.path) != HOT_READ)
     api = [
-        *(Route(API + op.path, operations.endpoint(op), methods=[op.method]) for op in OPERATIONS
-          if (op.method, op.path) not in streams.OWN),
+        *(Route(API + op.path, operations.endpoint(op), methods=[op.method]) for op in served_ops),
         *(Route(API + route.path, route.endpoint, methods=route.methods) for route in stream_routes),
     ]
     routes = [*api, *health.routes(workspaces, ready),
