@@ -126,7 +126,9 @@ class AuditLog:
         self._queue_lock = threading.Lock()
         self._arrived = threading.Event()  # the writer has entries to commit
         self._hurry = threading.Event()  # a flush waits: commit without waiting out the group-commit window
-        self._writer: threading.Thread | None = None
+        self._writer_pid = 0
+        """The process whose writer thread commits `submit`'s entries (0: none). A pid, not the thread: asking a
+        thread `is_alive()` was most of what an entry cost its caller, and a fork's child has no writer."""
         self._submitted = self._written = 0
         self._written_changed = threading.Condition()
         self._failure: Exception | None = None
@@ -168,9 +170,9 @@ class AuditLog:
         (`close` and interpreter exit flush); until then a crash of the process can lose it, never reorder or
         corrupt the chain."""
         with self._queue_lock:
-            if self._writer is None or not self._writer.is_alive():
-                self._writer = threading.Thread(target=self._write_queued, name="parac-audit", daemon=True)
-                self._writer.start()
+            if self._writer_pid != os.getpid():  # none yet, it ended, or it is the parent's (this is a fork)
+                self._writer_pid = os.getpid()
+                threading.Thread(target=self._write_queued, name="parac-audit", daemon=True).start()
                 atexit.register(self.flush)
                 _WRITING.add(self)
             self._submitted += 1
@@ -193,15 +195,19 @@ class AuditLog:
         """Commit what was submitted, a group at a time: the first entry wakes the writer, which then waits out
         the window (or less, when a flush is waiting); entries submitted meanwhile only join the list, so the
         calling threads wake no thread per entry."""
-        while True:
-            self._arrived.wait()
-            self._hurry.wait(GROUP_COMMIT_S)
+        try:
+            while True:
+                self._arrived.wait()
+                self._hurry.wait(GROUP_COMMIT_S)
+                with self._queue_lock:
+                    items, self._pending = self._pending, []
+                    self._arrived.clear()
+                    self._hurry.clear()
+                for start in range(0, len(items), MAX_BATCH):
+                    self._write_batch(items[start:start + MAX_BATCH])
+        finally:  # ended by what `_write_batch` does not catch: the next `submit` starts another
             with self._queue_lock:
-                items, self._pending = self._pending, []
-                self._arrived.clear()
-                self._hurry.clear()
-            for start in range(0, len(items), MAX_BATCH):
-                self._write_batch(items[start:start + MAX_BATCH])
+                self._writer_pid = 0
 
     def _write_batch(self, items: list[tuple[Any, ...]]) -> None:
         try:
