@@ -3,6 +3,7 @@ and out, the request id on log lines, and the latency histogram by route templat
 
     app = observe_http(app, metrics)                  # around the whole Starlette app
     routes.append(Mount("/metrics", metrics.asgi_app()))
+    uvicorn.run(app, interface="asgi3")               # its __call__ is a plain function: uvicorn would guess ASGI 2
 
 An incoming ``traceparent`` makes the request's span a child of the caller's; the response carries the request's
 own ``traceparent`` (and ``x-request-id``: the caller's, else a fresh one), so a client can find its trace and log
@@ -37,13 +38,16 @@ class _Observed:
         self.app = app
         self.metrics = metrics
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[None]:
+        """A plain function handing back the awaitable that serves the request: no coroutine of this layer's own
+        wraps the one that times it (most requests are neither traced nor logged)."""
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         if not telemetry.enabled() and not telemetry.log_fields_wanted():
-            await self._timed(scope, receive, send)
-            return
+            return self._timed(scope, receive, send)
+        return self._traced(scope, receive, send)
+
+    async def _traced(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or ()}
         method, path = scope["method"], scope.get("path", "")
         request_id = _request_id(scope)

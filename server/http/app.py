@@ -12,7 +12,7 @@ lifespan; each workspace's watcher (file changes, `--resume-runs`) runs there to
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -121,23 +121,27 @@ def build_app(workspaces: Workspaces, options: HttpOptions, gate: Gate, mcp: Seq
     by_workspace = {id(endpoint.workspace): endpoint for endpoint in mcp}
     mcp_route = Route(mcp_path, refuse)  # only names /mcp's requests in the metrics; never called
 
-    async def dispatch(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    def dispatch(scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[None]:
+        """`/mcp` to its endpoint, the rest to the Starlette app; a plain function handing back the awaitable that
+        serves the request (no coroutine of its own around the app's)."""
         path = scope.get("path", "")
         if by_workspace and scope["type"] == "http" and (path == mcp_path or path.startswith(under_mcp)):
-            caller = scope.get("state", {}).get("caller")
-            try:
-                workspace = workspaces.for_caller(caller) if caller is not None else workspaces.first
-            except Problem as problem:
-                await refuse(send, problem.status, problem.detail)
-                return
-            endpoint = by_workspace.get(id(workspace))
-            if endpoint is None:  # build_app's caller gave no endpoint for a workspace its callers reach
-                await refuse(send, 404, f"no MCP endpoint serves this caller's workspace; use {API}")
-                return
-            scope["route"] = mcp_route
-            await endpoint(scope, receive, send)
-        else:
-            await rest(scope, receive, send)
+            return to_mcp(scope, receive, send)
+        return rest(scope, receive, send)
+
+    async def to_mcp(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        caller = scope.get("state", {}).get("caller")
+        try:
+            workspace = workspaces.for_caller(caller) if caller is not None else workspaces.first
+        except Problem as problem:
+            await refuse(send, problem.status, problem.detail)
+            return
+        endpoint = by_workspace.get(id(workspace))
+        if endpoint is None:  # build_app's caller gave no endpoint for a workspace its callers reach
+            await refuse(send, 404, f"no MCP endpoint serves this caller's workspace; use {API}")
+            return
+        scope["route"] = mcp_route
+        await endpoint(scope, receive, send)
 
     return Served(observe_http(Authenticate(dispatch, gate), metrics), ready)
 

@@ -75,6 +75,7 @@ def serve(
     config = uvicorn.Config(
         served.asgi, log_level="warning", lifespan="on", timeout_graceful_shutdown=grace_s, access_log=False,
         ws="none",  # no route speaks WebSocket: its protocol module is not imported before the first answer
+        interface="asgi3",  # said, not guessed: observe_http's __call__ is a plain function handing back an awaitable
     )
     host = f"[{options.host}]" if ":" in options.host else options.host
     print(f"parac serve: http://{host}:{options.port} (API /api/v1, docs /docs, MCP {options.path})", flush=True)

@@ -23,7 +23,8 @@ def main() -> None:
     telemetry.configure()
     metrics = Metrics()
     app = Starlette(routes=[Route("/items/{item_id}", item), Mount("/metrics", metrics.asgi_app())])
-    uvicorn.run(observe_http(app, metrics), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    uvicorn.run(observe_http(app, metrics), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+                interface="asgi3")  # as parac serve says it: observe_http's __call__ is not a coroutine function
 
 
 if __name__ == "__main__":
