@@ -190,7 +190,7 @@ class Operations:
             face = call.app.faces.tools[op.tool] if op.tool else await self.plugin_tool(op, call, request)
             role = face.role
         require(call, role, op.what)
-        raw, where = await self.gather(op, request)
+        raw, where = self.from_target(op, request) if op.body is None else await self.gather(op, request)
         if face is None:
             return call, None, raw
         arguments = self.validate(face, raw, where)
@@ -214,6 +214,21 @@ class Operations:
 
     async def gather(self, op: Operation, request: Request) -> tuple[dict[str, Any], dict[str, str]]:
         """The tool's arguments from the path, the query and the body, and where each came from (for 422s)."""
+        raw, where = self.from_target(op, request)
+        body = await self.json_body(request)
+        if op.body == "arguments":
+            return ({} if body is None else body), {}
+        for name, value in (body or {}).items():
+            if name in op.ignored:
+                continue
+            if name in where or name in op.fixed:
+                raise Problem(422, f'"{name}" is set by the route ({op.what}), not by the body',
+                              errors=[{"loc": ["body", name], "msg": "set by the route", "type": "extra_forbidden"}])
+            raw[name], where[name] = value, "body"
+        return raw, where
+
+    def from_target(self, op: Operation, request: Request) -> tuple[dict[str, Any], dict[str, str]]:
+        """The arguments the path and the query give (all a bodiless operation has: no coroutine to read them)."""
         raw: dict[str, Any] = dict(op.fixed)
         where: dict[str, str] = {}
         for name, value in request.path_params.items():
@@ -230,18 +245,6 @@ class Operations:
                               f'{", ".join(op.query) or "none"}', errors=[
                                   {"loc": ["query", unknown[0]], "msg": "unknown query parameter",
                                    "type": "extra_forbidden"}])
-        if op.body is None:
-            return raw, where
-        body = await self.json_body(request)
-        if op.body == "arguments":
-            return ({} if body is None else body), {}
-        for name, value in (body or {}).items():
-            if name in op.ignored:
-                continue
-            if name in where or name in op.fixed:
-                raise Problem(422, f'"{name}" is set by the route ({op.what}), not by the body',
-                              errors=[{"loc": ["body", name], "msg": "set by the route", "type": "extra_forbidden"}])
-            raw[name], where[name] = value, "body"
         return raw, where
 
     async def json_body(self, request: Request) -> dict[str, Any] | None:

@@ -136,6 +136,11 @@ class ParacApp:
                     self.update_profile()
         return self._loaded
 
+    def settled(self) -> Loaded | None:
+        """What `loaded()` would answer at once (loaded, and asked for before: nothing to signal), else None; a
+        plain call, so a request's many reads of the workspace make no coroutine each."""
+        return self._loaded if self._asked else None
+
     @property
     def current(self) -> Loaded | None:
         """What is loaded so far (None before the first `loaded()`), for probes that must not start a load."""

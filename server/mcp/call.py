@@ -90,11 +90,11 @@ class Call:
 
     async def host(self) -> Host:
         """The plugin host (plugins are loaded on first use, after the handshake)."""
-        return (await self.app.loaded()).host
+        return (self.app.settled() or await self.app.loaded()).host
 
     async def workspace(self) -> Workspace:
         """The workspace; raises FaceError saying why when the server has none (no .parac/ found, say)."""
-        loaded = await self.app.loaded()
+        loaded = self.app.settled() or await self.app.loaded()
         if loaded.workspace is None:
             raise FaceError(loaded.workspace_error or "no workspace")
         return loaded.workspace
