@@ -45,9 +45,12 @@ def test_three_workers_never_spend_past_a_shared_budget(dbos_project, tmp_path, 
     assert len(completed) + len(denied) == CALLS
     assert all("budget" in s["error"] for s in denied), denied[:3]
     with psycopg.connect(dbos_project.url) as conn:
-        calls, dollars, executors = conn.execute(
-            "SELECT count(*), coalesce(sum(cost_usd), 0), count(DISTINCT executor_id) FROM parac_ledger "
-            "WHERE status = 'ok'").fetchone()
+        calls, dollars = conn.execute(
+            "SELECT count(*), coalesce(sum(cost_usd), 0) FROM parac_ledger WHERE status = 'ok'").fetchone()
+        # the spread is over every call tried, not the ~50 let through: one worker can win all the holds fairly
+        executors = conn.execute(
+            "SELECT count(DISTINCT executor_id) FROM dbos.workflow_status WHERE workflow_uuid LIKE 'rbudget/%'"
+        ).fetchone()[0]
         spent, held = conn.execute("SELECT spent, held FROM parac_spend WHERE key = %s", (key,)).fetchone()
     assert dollars <= 50 * CALL_USD + 1e-9 and calls == len(completed) <= 50
     assert calls >= 40, "the budget refused far more than it had to"
