@@ -39,9 +39,9 @@ if TYPE_CHECKING:
 
 API = "/api/v1"
 HEALTH_PATHS = ("/health", "/health/live", "/health/ready")
+"""Served without a credential (orchestrators probe bare); Host and Origin are still checked."""
 HOT_READ = ("GET", "/agents/{name}")
 """The operation tried first: an agent, resolved (what an editor asks for each file it opens)."""
-"""Served without a credential (orchestrators probe bare); Host and Origin are still checked."""
 
 
 @dataclass
