@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import ParacBaseError
-from .roots import PARAC_DIR, SETTINGS_FILE
+from .roots import PARAC_DIR
 from .secrets import SecretFileError, read_secret_file
 from .specs import ProviderSettings
 
@@ -223,20 +223,11 @@ def _api_key(name: str, settings: ProviderSettings, base_dir: Path | None) -> st
         try:
             return read_secret_file(settings.api_key_file, folder)
         except SecretFileError as exc:
-            where = _place(folder, ("providers", name, "api_key_file"))
+            from .sources import settings_place  # parac.yaml read again only now, for the place
+
+            where = settings_place(folder, ("providers", name, "api_key_file"))
             raise MissingKey(f'{where}: provider "{name}" has no API key: {exc}') from None
     return None
-
-
-def _place(folder: Path | None, loc: tuple[str, ...]) -> str:
-    """``FILE:LINE:COL: providers.NAME.api_key_file``, from ``parac.yaml`` in ``folder`` as it is now: read again
-    only when a key file fails (routing gets the settings, not the file they came from)."""
-    from .sources import load_source
-
-    settings_file = folder / SETTINGS_FILE if folder is not None else None
-    if settings_file is None or not settings_file.is_file():
-        return ".".join(loc)
-    return load_source(settings_file).place(loc)
 
 
 # -- MCP sampling -------------------------------------------------------------------------------------------------

@@ -19,11 +19,15 @@ class SecretFileError(ParacBaseError):
     """The file named for a secret cannot be read or holds nothing."""
 
 
+def secret_path(path: str | Path, base_dir: Path | None) -> Path:
+    """Where the file named ``path`` is: ``~`` expanded, a relative path taken from ``base_dir``."""
+    resolved = Path(path).expanduser()
+    return base_dir / resolved if not resolved.is_absolute() and base_dir is not None else resolved
+
+
 def read_secret_file(path: str | Path, base_dir: Path | None) -> str:
     """The secret in the file at ``path`` (relative to ``base_dir``)."""
-    resolved = Path(path).expanduser()
-    if not resolved.is_absolute() and base_dir is not None:
-        resolved = base_dir / resolved
+    resolved = secret_path(path, base_dir)
     try:
         value = resolved.read_text(encoding="utf-8").strip()
     except OSError as error:

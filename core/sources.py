@@ -129,6 +129,18 @@ def read_text(path: Path) -> tuple[str | None, Diagnostic | None]:
         return None, Diagnostic.at(path, span, "encoding", f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})")
 
 
+def settings_place(parac_dir: Path | None, loc: tuple[str, ...]) -> str:
+    """``FILE:LINE:COL: providers.NAME.api_key_file``: the setting at ``loc`` in ``parac.yaml`` in ``parac_dir`` as
+    the file is now (the dotted path alone without it). Read again only when a setting fails later than the load
+    (a key file at the first model call, a doctor's check), since what uses a setting gets values, not their file."""
+    from .roots import SETTINGS_FILE
+
+    settings_file = parac_dir / SETTINGS_FILE if parac_dir is not None else None
+    if settings_file is None or not settings_file.is_file():
+        return ".".join(loc)
+    return load_source(settings_file).place(loc)
+
+
 def load_source(path: Path, text: str | None = None) -> SourceDoc:
     """Parse a ``.yaml``/``.yml`` file or a ``.md`` file with front matter; problems become diagnostics."""
     if text is None:

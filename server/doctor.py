@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from typing_extensions import TypedDict
 
+from parac.core.secrets import SecretFileError, read_secret_file, secret_path
+from parac.core.sources import settings_place
+
 if TYPE_CHECKING:
     from parac.core.specs import ProviderSettings
     from parac.server.host import Host
@@ -171,17 +174,15 @@ def _key(name: str, provider: ProviderSettings, parac_dir: Path) -> Iterator[Fin
             yield Finding(f"{where} key", "broken", f"${provider.api_key_env} is not set",
                           f"export {provider.api_key_env}=...  (in the shell or the editor that starts parac)")
     if provider.api_key_file:
-        path = (parac_dir / provider.api_key_file).expanduser()
+        path = secret_path(provider.api_key_file, parac_dir)
         try:
-            readable = bool(path.read_text(encoding="utf-8").strip())
-        except OSError as error:
-            yield Finding(f"{where} key", "broken", f"cannot read {path} ({error.strerror})",
+            read_secret_file(path, None)
+        except SecretFileError as error:  # as a model call would find it: missing, empty or not text
+            place = settings_place(parac_dir, ("providers", name, "api_key_file"))
+            yield Finding(f"{where} key", "broken", f"{place}: {error}",
                           f"put the key in {path} (chmod 600), or change api_key_file")
             return
-        if readable:
-            yield Finding(f"{where} key", "ok", f"{path} holds a key")
-        else:
-            yield Finding(f"{where} key", "broken", f"{path} is empty", f"put the key in {path}")
+        yield Finding(f"{where} key", "ok", f"{path} holds a key")
 
 
 def _reach(name: str, api_base: str) -> Finding:

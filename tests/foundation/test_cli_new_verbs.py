@@ -151,7 +151,9 @@ def test_doctor_names_what_is_broken_with_its_fix_and_exits_1(project: Path, par
     settings = project / ".parac" / "parac.yaml"
     settings.write_text(settings.read_text() + (
         "providers:\n  gone: {api_base: 'http://127.0.0.1:9/v1', api_key_env: PARAC_UNSET_KEY, api_key_file: nokey}\n"
+        "  binary: {api_key_file: key.bin}\n"
     ))
+    (project / ".parac/key.bin").write_bytes(b"\xff\xfe not text")  # read as a model call would: no crash
     (project / ".parac/agents/broken.yaml").write_text("parent: nobody\n")
     env = {**home_env(tmp_path / "home"), "PARAC_UNSET_KEY": "", "PARAC_BWRAP": str(tmp_path / "no-bwrap")}
     before = tree_hash(project)
@@ -167,6 +169,13 @@ def test_doctor_names_what_is_broken_with_its_fix_and_exits_1(project: Path, par
     assert "providers.gone.api_base" in found["providers.gone reachable"]["fix"]
     keys = [f for f in report["findings"] if f["check"] == "providers.gone key"]
     assert [f["fix"].split()[0] for f in keys] == ["export", "put"]
+    lines = settings.read_text().splitlines()
+    for provider, problem in (("gone", "cannot read"), ("binary", "is not UTF-8 text")):
+        [line] = [n for n, text in enumerate(lines, 1) if text.startswith(f"  {provider}:")]
+        column = lines[line - 1].index("api_key_file") + 1
+        detail = found[f"providers.{provider} key"]["detail"]
+        assert detail.startswith(f"{settings}:{line}:{column}: providers.{provider}.api_key_file: "), detail
+        assert problem in detail and "not text" not in detail  # the file named, never what it holds
     assert found["editor clients"]["fix"].startswith("parac mcp install claude-code")
     assert found["model openai/gpt-4o-mini"]["detail"] == "litellm needs OPENAI_API_KEY, which is not set"
     assert found["sandbox"]["status"] == "broken" and "no-bwrap not found" in found["sandbox"]["detail"]
@@ -174,7 +183,7 @@ def test_doctor_names_what_is_broken_with_its_fix_and_exits_1(project: Path, par
     text = parac("doctor", cwd=project, env=env)
     assert text.code == 1 and "✗ providers.gone key: $PARAC_UNSET_KEY is not set" in text.out
     assert "    fix: export PARAC_UNSET_KEY=..." in text.out
-    assert text.out.splitlines()[-1] == "6 problem(s) found"
+    assert text.out.splitlines()[-1] == "7 problem(s) found"
 
 
 def test_doctor_says_when_a_policy_runs_commands_unconfined(project: Path, parac, tmp_path: Path):
