@@ -18,6 +18,7 @@ import functools
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ DB_RELATIVE_PATH = Path(".parac") / "state" / "parac.db"
 #: How long a connection waits for another writer before giving up, in milliseconds. Workflow steps and
 #: concurrent agent calls write from several threads and processes; a short wait beats a spurious error.
 BUSY_TIMEOUT_MS = 10_000
+WAL_RETRY_S = 0.005
 
 
 def db_path(workspace_root: str | Path) -> Path:
@@ -61,10 +63,41 @@ def connect(path: str | Path, driver: Any = sqlite3) -> sqlite3.Connection:
     conn = driver.connect(target, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.row_factory = driver.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    if target == ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
+    else:
+        _use_wal(conn, Path(target), driver)
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection, path: Path, driver: Any) -> None:
+    """Put the database at ``path`` in WAL mode, unless its header says it is already (the mode is kept in the
+    file: only a new database needs the pragma, and the others are spared a statement).
+
+    Several connections turning a new database to WAL at once (the first runs of a fresh workspace) are refused
+    by SQLite with "database is locked" at once, without waiting out ``busy_timeout``: the pragma is tried again
+    until the file says WAL (another connection did it) or the timeout has passed."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while not _in_wal_mode(path):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except driver.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(WAL_RETRY_S)
+
+
+def _in_wal_mode(path: Path) -> bool:
+    """Whether the file's header says WAL (bytes 18 and 19, the read and write versions, are 2)."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header[18] == 2 and header[19] == 2
 
 
 def connect_workspace(workspace_root: str | Path) -> sqlite3.Connection:
