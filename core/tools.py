@@ -305,10 +305,16 @@ async def invoke_tool(
 async def _in_thread(fn: Callable[[], Any], ctx: ToolContext | None) -> Any:
     """Run a blocking tool in a worker thread. Cancelled, the call tells the tool (``ctx.cancelled``) and still
     waits for the thread to end, so the after-call hooks see a tool that has stopped; one that does not watch
-    ``ctx.cancelled`` runs to its own end, as before."""
-    done = threading.Event()
+    ``ctx.cancelled`` runs to its own end, as before. Cancelled before a worker thread took it up (all busy, or
+    the thread limiter full), the tool never starts, and there is nothing to wait for."""
+    started, done = threading.Event(), threading.Event()
+    claim = threading.Lock()  # the worker starting the tool, or the cancelled call dropping it: whichever is first
 
     def work() -> Any:
+        with claim:
+            if done.is_set():  # dropped by the cancelled call: never start the tool
+                return None
+            started.set()
         try:
             return fn()
         finally:
@@ -317,8 +323,12 @@ async def _in_thread(fn: Callable[[], Any], ctx: ToolContext | None) -> Any:
     try:
         return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
     except anyio.get_cancelled_exc_class():
+        with claim:
+            if not started.is_set():
+                done.set()
         if ctx is not None:
             ctx.cancelled.set()
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(done.wait)
+        if not done.is_set():
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(done.wait)
         raise

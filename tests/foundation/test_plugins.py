@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import anyio
@@ -159,3 +160,52 @@ def test_registering_the_built_in_tools_builds_none_of_their_schemas(project: Pa
     built = [name for name, tool in host.registry.table("tools").items() if "input_schema" in vars(tool.value)]
     assert built == []
     assert host.registry.table("tools")["file_read"].value.input_schema["required"] == ["path"]  # built on demand
+
+
+def test_a_blocking_tool_cancelled_before_a_thread_takes_it_up_never_starts_and_the_call_ends(project: Path):
+    """Every worker thread taken (the thread limiter full): a blocking tool's call cancelled while it waits for
+    one ends at once, and the tool never runs, even once a thread is free."""
+    (project / ".parac" / "policies" / "record.yaml").write_text("allow: [{tools: [record]}]\n")
+    ran: list[int] = []
+    release = threading.Event()
+
+    class Blocking:
+        @hookimpl
+        def parac_register_tools(self, register) -> None:
+            def record(n: int) -> int:
+                """Record n."""
+                ran.append(n)
+                return n
+
+            register(record)
+
+    host = Host(entry_points=False, extra_plugins=[("blocking", Blocking())])
+    host.open_workspace(project)
+
+    async def scenario() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 1
+        async with anyio.create_task_group() as holder:
+            holder.start_soon(anyio.to_thread.run_sync, release.wait)  # the one thread, taken
+            await anyio.sleep(0.05)
+            try:
+                with anyio.move_on_after(0.2) as waited:
+                    await host.call_tool("record", {"n": 1})
+                assert waited.cancelled_caught  # the call ended when cancelled, rather than hanging
+            finally:
+                release.set()
+        assert await host.call_tool("record", {"n": 2}) == 2
+
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            anyio.run(scenario)
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            failures.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)  # a hang fails the test instead of stalling the suite
+    runner.start()
+    runner.join(30)
+    assert not runner.is_alive(), "the cancelled call hung, waiting for a tool that never started"
+    assert not failures, failures
+    assert ran == [2]
