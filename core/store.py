@@ -63,24 +63,22 @@ def connect(path: str | Path, driver: Any = sqlite3) -> sqlite3.Connection:
     conn = driver.connect(target, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.row_factory = driver.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if target == ":memory:":
-        conn.execute("PRAGMA journal_mode = WAL")
-    else:
-        _use_wal(conn, Path(target), driver)
+    _use_wal(conn, driver)
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
 
 
-def _use_wal(conn: sqlite3.Connection, path: Path, driver: Any) -> None:
-    """Put the database at ``path`` in WAL mode, unless its header says it is already (the mode is kept in the
-    file: only a new database needs the pragma, and the others are spared a statement).
+def _use_wal(conn: sqlite3.Connection, driver: Any) -> None:
+    """Put the database in WAL mode (kept in the file; for a database already in it, the pragma changes nothing).
 
     Several connections turning a new database to WAL at once (the first runs of a fresh workspace) are refused
     by SQLite with "database is locked" at once, without waiting out ``busy_timeout``: the pragma is tried again
-    until the file says WAL (another connection did it) or the timeout has passed."""
+    until it passes or the timeout has. (The mode is not read from the file's header instead: a second descriptor
+    on the database, closed, drops every POSIX lock this process holds on it, which lets another process take the
+    database for unused and checkpoint or recover it under this process's connections.)"""
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while not _in_wal_mode(path):
+    while True:
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             return
@@ -88,16 +86,6 @@ def _use_wal(conn: sqlite3.Connection, path: Path, driver: Any) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(WAL_RETRY_S)
-
-
-def _in_wal_mode(path: Path) -> bool:
-    """Whether the file's header says WAL (bytes 18 and 19, the read and write versions, are 2)."""
-    try:
-        with path.open("rb") as file:
-            header = file.read(20)
-    except OSError:
-        return False
-    return len(header) == 20 and header[18] == 2 and header[19] == 2
 
 
 def connect_workspace(workspace_root: str | Path) -> sqlite3.Connection:
