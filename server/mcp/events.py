@@ -8,10 +8,13 @@ is unknown there.
 
 Retention: events live in memory only, while their session lives (a session that ends, by DELETE, idle timeout or
 failure, takes its events with it) and at most until the server restarts, which the SDK's sessions do not survive
-either. Memory is bounded in events: a session keeps its newest `per_session`, the store its newest `total`. What has
-to go is the oldest event of the biggest holder: of the session's busiest stream when a session is over its cap, and
-of the session holding most events when the store is over its cap. So a session that floods the store pushes out its
-own events, never those of a quieter session (a released call's result waiting for its client to come back).
+either. Memory is bounded in events and in bytes (each event's size as it goes on the wire): a session keeps at most
+`per_session` events and `per_session_bytes`, the store `total` and `total_bytes`. What has to go is the oldest event
+of the biggest holder: of the session's busiest stream when a session is over a cap, and of the session holding most
+when the store is over one (most events over an event cap, most bytes over a byte cap). So a session that floods the
+store pushes out its own events, never those of a quieter session (a released call's result waiting for its client to
+come back). A session's newest event is kept though it is over the session's byte cap alone (a big result, about to
+be read), as long as the store has room for it.
 
 A client that reconnects after its event was dropped (or names one its session never issued) cannot be replayed to
 faithfully, so `Resumption` answers it with a specific error instead of a silent, partial stream.
@@ -36,23 +39,29 @@ from mcp.server.streamable_http import (
     StreamId,
 )
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.types import INVALID_REQUEST, JSONRPCMessage
+from mcp.types import INVALID_REQUEST, JSONRPCMessage, jsonrpc_message_adapter
 
 from .asgi import error_body, json_response
 
 DEFAULT_PER_SESSION = 1024
 DEFAULT_TOTAL = 8192
+DEFAULT_PER_SESSION_BYTES = 16 * 2**20
+DEFAULT_TOTAL_BYTES = 64 * 2**20
 
 
 class MemoryEventStore:
     """Every live session's events. Not an `EventStore` itself: a transport given it instead of its session's
     `SessionEvents` fails at its first event rather than mixing sessions."""
 
-    def __init__(self, *, per_session: int = DEFAULT_PER_SESSION, total: int = DEFAULT_TOTAL) -> None:
+    def __init__(self, *, per_session: int = DEFAULT_PER_SESSION, total: int = DEFAULT_TOTAL,
+                 per_session_bytes: int = DEFAULT_PER_SESSION_BYTES, total_bytes: int = DEFAULT_TOTAL_BYTES) -> None:
         self.per_session = per_session
         self.total = total
+        self.per_session_bytes = per_session_bytes
+        self.total_bytes = total_bytes
         self._sessions: dict[str, SessionEvents] = {}
         self._held = 0
+        self._bytes = 0
 
     def session(self, session_id: str) -> SessionEvents:
         """The store as the session `session_id` sees it."""
@@ -63,27 +72,40 @@ class MemoryEventStore:
         gone = self._sessions.pop(session_id, None)
         if gone is not None:
             self._held -= gone.held
+            self._bytes -= gone.bytes
 
     def knows(self, session_id: str, event_id: str) -> bool:
         """True when session `session_id` can replay what came after `event_id` in full (the event is still held)."""
         events = self._sessions.get(session_id)
         return events is not None and event_id in events
 
-    def _stored(self, events: SessionEvents) -> None:
+    @property
+    def held_bytes(self) -> int:
+        """The size of every event held, as sent."""
+        return self._bytes
+
+    def _stored(self, events: SessionEvents, size: int, newest: EventId) -> None:
         self._held += 1
-        if events.held > self.per_session:
-            events.drop_oldest()
-        while self._held > self.total:
-            max(self._sessions.values(), key=lambda events: events.held).drop_oldest()
+        self._bytes += size
+        while events.held > self.per_session or (events.bytes > self.per_session_bytes and events.held > 1):
+            events.drop_oldest(by_bytes=events.held <= self.per_session, keep=newest)
+        while self._held > self.total or self._bytes > self.total_bytes:
+            by_bytes = self._held <= self.total
+            biggest = max(self._sessions.values(), key=lambda held: held.bytes if by_bytes else held.held)
+            biggest.drop_oldest(by_bytes=by_bytes, keep=newest)
 
 
 class SessionEvents(EventStore):
-    """One session's streams, each its events oldest first, as `(event id, message)`; `None` is a priming event."""
+    """One session's streams, each its events oldest first, as `(event id, wire form)`: held as the UTF-8 JSON that
+    went out (so the bytes the caps count are the memory the event takes, not a model's object graph) and read back
+    into a message only when a client resumes. `None` is a priming event."""
 
     def __init__(self, store: MemoryEventStore, session_id: str) -> None:
         self.session_id = session_id
+        self.bytes = 0
         self._store = store
-        self._streams: dict[StreamId, deque[tuple[EventId, JSONRPCMessage | None]]] = {}
+        self._streams: dict[StreamId, deque[tuple[EventId, bytes | None]]] = {}
+        self._stream_bytes: dict[StreamId, int] = {}
         self._stream_of: dict[EventId, StreamId] = {}
 
     @property
@@ -97,9 +119,13 @@ class SessionEvents(EventStore):
         event_id = secrets.token_urlsafe(12)
         if self._store._sessions.get(self.session_id) is not self:  # the session ended: nobody can resume it
             return event_id
-        self._streams.setdefault(stream_id, deque()).append((event_id, message))
+        text = None if message is None else jsonrpc_message_adapter.dump_json(message, by_alias=True, exclude_unset=True)
+        size = 0 if text is None else len(text)
+        self._streams.setdefault(stream_id, deque()).append((event_id, text))
+        self._stream_bytes[stream_id] = self._stream_bytes.get(stream_id, 0) + size
         self._stream_of[event_id] = stream_id
-        self._store._stored(self)
+        self.bytes += size
+        self._store._stored(self, size, event_id)
         return event_id
 
     async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
@@ -108,18 +134,29 @@ class SessionEvents(EventStore):
             return None
         events = list(self._streams[stream_id])
         after = next(i for i, (event_id, _) in enumerate(events) if event_id == last_event_id) + 1
-        for event_id, message in events[after:]:
-            if message is not None:
-                await send_callback(EventMessage(message, event_id))
+        for event_id, text in events[after:]:
+            if text is not None:
+                await send_callback(EventMessage(jsonrpc_message_adapter.validate_json(text, by_name=False), event_id))
         return stream_id
 
-    def drop_oldest(self) -> None:
-        """Drop the oldest event of this session's busiest stream."""
-        stream_id, events = max(self._streams.items(), key=lambda item: len(item[1]))
-        del self._stream_of[events.popleft()[0]]
+    def drop_oldest(self, *, by_bytes: bool = False, keep: EventId | None = None) -> None:
+        """Drop the oldest event of this session's busiest stream: the one holding most events, or most bytes. A
+        stream holding only `keep` (the event just stored) is passed over while another stream has events."""
+        streams = [stream for stream, events in self._streams.items() if events[0][0] != keep] or list(self._streams)
+        if by_bytes:
+            stream_id = max(streams, key=self._stream_bytes.__getitem__)
+        else:
+            stream_id = max(streams, key=lambda stream: len(self._streams[stream]))
+        events = self._streams[stream_id]
+        event_id, text = events.popleft()
+        size = 0 if text is None else len(text)
+        del self._stream_of[event_id]
+        self._stream_bytes[stream_id] -= size
         if not events:
-            del self._streams[stream_id]
+            del self._streams[stream_id], self._stream_bytes[stream_id]
+        self.bytes -= size
         self._store._held -= 1
+        self._store._bytes -= size
 
 
 class Sessions(StreamableHTTPSessionManager):
@@ -166,8 +203,8 @@ class Resumption:
             if last is not None and session is not None and not self.events.knows(session, last):
                 message = (
                     f"Last-Event-ID {last!r} is unknown or no longer held (a session keeps its newest "
-                    f"{self.events.per_session} events, in memory, until it ends or the server restarts); send the "
-                    "request again"
+                    f"{self.events.per_session} events, up to {self.events.per_session_bytes // 2**20} MiB, in "
+                    "memory, until it ends or the server restarts); send the request again"
                 )
                 await json_response(send, 400, error_body(INVALID_REQUEST, message))
                 return

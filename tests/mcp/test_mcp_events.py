@@ -1,5 +1,5 @@
-"""The HTTP face's event store keeps each session's events apart and memory bounded: per session and in all, the
-oldest event of the biggest holder goes first, so one session's flood never pushes out another's; an evicted or
+"""The HTTP face's event store keeps each session's events apart and memory bounded, in events and in bytes: per
+session and in all, the oldest event of the biggest holder goes first, so one session's flood never pushes out another's; an evicted or
 foreign `Last-Event-ID` replays nothing rather than a stream with a hole or another session's events."""
 
 from __future__ import annotations
@@ -75,6 +75,45 @@ async def test_one_sessions_flood_never_pushes_out_a_quieter_sessions_events():
     assert await replay(ada, primed) == ("1", [1])
     assert bob.held + mallory.held + ada.held == 60 and bob.held <= 50 and mallory.held <= 50
     assert store.knows("bob", flood[-2]) and store.knows("mallory", flood[-1])
+
+
+def big(n: int, size: int) -> JSONRPCNotification:
+    """A progress notification whose wire form is `size` bytes long."""
+    message = note(n)
+    message.params["message"] = ""
+    message.params["message"] = "x" * (size - len(message.model_dump_json(by_alias=True, exclude_unset=True)))
+    return message
+
+
+async def test_a_session_over_its_bytes_drops_the_oldest_of_its_biggest_stream_but_keeps_its_newest():
+    store = MemoryEventStore(per_session=100, total=100, per_session_bytes=1000, total_bytes=10_000)
+    events = store.session("s")
+    quiet = await events.store_event("q", big(0, 120))
+    heavy = [await events.store_event("h", big(n, 300)) for n in range(1, 5)]
+    assert store.knows("s", quiet)  # the heavy stream gave way, not the quiet one
+    assert [store.knows("s", event_id) for event_id in heavy] == [False, False, True, True]
+    assert events.bytes == store.held_bytes == 720
+    huge = await events.store_event("h", big(5, 5000))  # over the session's bytes alone: kept, all else goes
+    assert store.knows("s", huge) and not store.knows("s", quiet) and events.held == 1
+    assert store.held_bytes == 5000
+    assert await replay(events, huge) == ("h", [])
+    over = await events.store_event("q", big(6, 20_000))  # over the store's bytes alone: not kept
+    assert not store.knows("s", over) and store.held_bytes == 0 and events.held == 0
+
+
+async def test_one_sessions_big_events_never_push_out_a_quieter_sessions_under_the_stores_bytes():
+    store = MemoryEventStore(per_session=100, total=1000, per_session_bytes=4000, total_bytes=5000)
+    ada = store.session("ada")
+    primed = await ada.store_event("1", None)
+    await ada.store_event("1", big(1, 200))
+    bob, mallory = store.session("bob"), store.session("mallory")
+    flood = [await session.store_event("1", big(n, 900)) for n in range(20) for session in (bob, mallory)]
+    assert await replay(ada, primed) == ("1", [1])
+    assert store.held_bytes <= 5000 and bob.bytes <= 4000 and mallory.bytes <= 4000
+    assert store.held_bytes == ada.bytes + bob.bytes + mallory.bytes
+    assert store.knows("bob", flood[-2]) and store.knows("mallory", flood[-1])
+    store.forget("bob")
+    assert store.held_bytes == ada.bytes + mallory.bytes
 
 
 async def test_an_ended_session_takes_its_events_with_it():
