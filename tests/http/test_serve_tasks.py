@@ -4,6 +4,7 @@ second answer, an unknown run or an unknown task are refused each with its own s
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -26,17 +27,23 @@ def _support_with_form() -> str:
 SUPPORT = _support_with_form()
 
 
-def _wait(http: httpx.Client, run_id: str, status: str) -> dict:
-    """The run once it reaches ``status``, read through its event stream (which ends when the run stops or waits)."""
-    for _ in range(20):
+def _wait(http: httpx.Client, run_id: str, status: str, within_s: float = 60.0) -> dict:
+    """The run once it reaches ``status``, read through its event stream (which ends when the run stops or waits).
+    An answered task's run is resumed by a thread of its own, so for a moment it still reads as waiting and its
+    stream ends at once: read again, a little later each time, until ``within_s`` has passed."""
+    deadline, pause = time.monotonic() + within_s, 0.01
+    while True:
         run = http.get(f"/runs/{run_id}").json()
         if run["status"] == status:
             return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} never reached {status}: {run}")
         with http.stream("GET", f"/runs/{run_id}/events") as stream:
             for line in stream.iter_lines():
                 if line.startswith("event: workflow.task.assigned") or line.startswith("event: done"):
                     break
-    raise AssertionError(f"run {run_id} never reached {status}: {run}")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
 
 
 def test_fsm_escalation_answered_over_rest(project: Path, serve):
